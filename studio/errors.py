@@ -1,0 +1,54 @@
+"""The studio's exception family: every message names the file, line/row and field it is about."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class StudioError(Exception):
+    """Base class for errors a user can act on; pages show them with st.error, the CLI exits 2."""
+
+
+class LoadError(StudioError):
+    """A file could not be read, or one of its lines/rows is malformed."""
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        path: str | Path | None = None,
+        line: int | None = None,
+        field: str | None = None,
+        unit: str = "line",
+    ) -> None:
+        self.detail = detail
+        self.path = Path(path).name if path is not None else None
+        self.line = line
+        self.field = field
+        self.unit = unit
+        where = self.path or "input"
+        if line is not None:
+            where += f" {unit} {line}"
+        if field:
+            where += f", field {field!r}"
+        super().__init__(f"{where}: {detail}")
+
+
+class FormatError(LoadError):
+    """The file's format could not be detected, or does not match the requested one."""
+
+
+class ExportError(StudioError):
+    """A dataset could not be written in the requested format."""
+
+
+class WorkspaceError(StudioError):
+    """The workspace database is missing something that was asked for."""
+
+
+class PatternError(StudioError):
+    """A user-supplied regular expression is invalid or unsupported."""
+
+
+class OperationError(StudioError):
+    """A cleaning operation or recipe cannot be applied."""

@@ -1,0 +1,53 @@
+"""UI strings in English and Spanish: one TOML table per page under ``studio/locales/``.
+
+``studio/locales/home.toml`` holds ``[en]`` and ``[es]`` tables; ``translator("es")("home.title")`` looks up key
+``title`` in that file's ``es`` table, falling back to English, then to the key itself (so a missing string shows
+up on screen instead of crashing a page). ``{name}`` placeholders are filled from keyword arguments.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+LANGUAGES = ("en", "es")
+LANGUAGE_NAMES = {"en": "English", "es": "Español"}
+_LOCALES = Path(__file__).with_name("locales")
+
+
+@cache
+def _table(namespace: str) -> dict[str, dict[str, str]]:
+    path = _LOCALES / f"{namespace}.toml"
+    if not path.exists():
+        return {}
+    with path.open("rb") as handle:
+        return tomllib.load(handle)
+
+
+def text(key: str, lang: str = "en", **values: Any) -> str:
+    """The string for ``namespace.key`` in ``lang``, formatted with ``values``."""
+    namespace, _, name = key.partition(".")
+    table = _table(namespace)
+    template = table.get(lang, {}).get(name) or table.get("en", {}).get(name) or key
+    return template.format(**values) if values else template
+
+
+def translator(lang: str) -> Callable[..., str]:
+    """``tr("home.title", n=3)``: :func:`text` bound to one language."""
+    if lang not in LANGUAGES:
+        raise ValueError(f"unknown language {lang!r}; choose one of {', '.join(LANGUAGES)}")
+    return lambda key, **values: text(key, lang, **values)
+
+
+def missing_keys() -> dict[str, list[str]]:
+    """Keys that a locale file defines in English but not in Spanish (tests keep this empty)."""
+    out: dict[str, list[str]] = {}
+    for path in sorted(_LOCALES.glob("*.toml")):
+        table = _table(path.stem)
+        gaps = sorted(set(table.get("en", {})) - set(table.get("es", {})))
+        if gaps:
+            out[path.stem] = gaps
+    return out

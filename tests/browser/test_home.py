@@ -1,0 +1,16 @@
+"""The home page in real Chromium: title, page links, language switch, screenshot."""
+
+from playwright.sync_api import expect
+
+
+def test_home_page_in_chromium(streamlit_server, page, tmp_path):
+    page.goto(streamlit_server.url)
+    expect(page.get_by_role("heading", name="Fine-Tuning Studio")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("1 · Dataset")).to_be_visible()
+    page.get_by_role("button", name="Load the sample datasets").click()
+    expect(page.get_by_text("Datasets in the workspace")).to_be_visible()
+    page.get_by_text("Español").click()
+    expect(page.get_by_text("Cuatro pasos")).to_be_visible(timeout=15_000)
+    page.screenshot(path=str(tmp_path / "home.png"), full_page=True)
+    assert (tmp_path / "home.png").stat().st_size > 10_000
+    assert page.dialogs == []

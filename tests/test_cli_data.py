@@ -1,0 +1,58 @@
+"""``studio inspect`` / ``convert`` / ``seed``: JSON output, row counts, one-line errors with exit code 2."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from studio.cli import main
+
+WIN_CSV = "pregunta;respuesta\n¿Qué es la fiebre?;Una subida de la temperatura del cuerpo.\n¿Y la tos?;Un reflejo.\n"
+PIPE_CSV = 'question|answer|notes\n"What is\na cold?"|"A mild viral infection.\nIt passes."|x\nQ2|A2|"multi\nline"\n'
+
+
+@pytest.mark.parametrize("name,data,fmt,encoding,rows", [
+    ("win.csv", WIN_CSV.encode("cp1252"), "csv/qa", "cp1252", 2),
+    ("pipes.csv", PIPE_CSV.encode(), "csv/qa", "utf-8", 2),
+    ("chat.jsonl", b'{"messages":[{"role":"user","content":"a"},{"role":"assistant","content":"b"}]}\n', "jsonl/chat",
+     "utf-8", 1),
+])
+def test_inspect_json(tmp_path, capsys, name, data, fmt, encoding, rows):
+    path = tmp_path / name
+    path.write_bytes(data)
+    assert main(["inspect", str(path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["format"], report["encoding"], report["rows"]) == (fmt, encoding, rows)
+    assert {"columns", "warnings", "samples"} <= set(report)
+
+
+def test_inspect_bad_file_is_one_line_exit_2(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"messages": []}\n{"messages": [\n')
+    done = subprocess.run([sys.executable, "-m", "studio.cli", "inspect", str(path)], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == ["error: bad.jsonl line 2: not valid JSON (unexpected end of data at column 15)"]
+    assert "Traceback" not in done.stderr
+
+
+def test_convert_to_openai_chat_with_system_prompt(tmp_path, capsys):
+    source = tmp_path / "qa.csv"
+    source.write_text("question,answer\nQ,A\n")
+    out = tmp_path / "out.jsonl"
+    assert main(["convert", str(source), "--to", "openai-chat", "-o", str(out), "--system-prompt", "Be kind."]) == 0
+    assert json.loads(out.read_text()) == {"messages": [{"role": "system", "content": "Be kind."},
+                                                        {"role": "user", "content": "Q"},
+                                                        {"role": "assistant", "content": "A"}]}
+    assert "wrote 1 examples" in capsys.readouterr().out
+
+
+def test_missing_file_exit_2(capsys):
+    assert main(["inspect", "nope.jsonl"]) == 2
+    assert capsys.readouterr().err == "error: nope.jsonl: no such file\n"
+
+
+def test_seed_uses_workspace_flag(tmp_path, capsys):
+    db = tmp_path / "w" / "s.db"
+    assert main(["--workspace", str(db), "seed"]) == 0
+    assert db.exists() and str(db) in capsys.readouterr().out

@@ -1,0 +1,85 @@
+"""The SQLite workspace: datasets, versions, the edit log, reopening, and no secrets."""
+
+import sqlite3
+
+import pytest
+
+from studio.dataset import build_frame, set_turn
+from studio.errors import WorkspaceError
+from studio.workspace import Workspace, frame_from_parquet, frame_to_parquet, import_file, seed_samples
+
+
+@pytest.fixture
+def frame():
+    examples = [{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a", "weight": 0}],
+                 "tools": [{"type": "function", "function": {"name": "f"}}]},
+                {"messages": [{"role": "user", "content": [{"type": "text", "text": "ñ 🚀"}]}]}]
+    import pandas as pd
+    return build_frame(examples, [1, 2], pd.DataFrame({"meta": [{"k": 1}, None], "tag": ["x", "y"]}))
+
+
+def test_parquet_roundtrip_is_lossless(frame):
+    again = frame_from_parquet(frame_to_parquet(frame))
+    assert again["messages"].tolist() == frame["messages"].tolist()
+    assert again["tools"].tolist() == frame["tools"].tolist()
+    assert again["meta"].tolist() == frame["meta"].tolist()
+    assert again["user"].tolist() == frame["user"].tolist()
+    assert again.dtypes["user"] == frame.dtypes["user"]
+
+
+def test_reopening_shows_same_datasets_and_versions(tmp_path, frame):
+    path = tmp_path / "ws.db"
+    ws = Workspace(path)
+    info = ws.import_dataset(frame, name="faq", source_name="faq.jsonl", source_bytes=b"raw", format="jsonl/chat")
+    edited = frame.copy()
+    edited.at[0, "messages"] = set_turn(edited.at[0, "messages"], "user", "new")
+    ws.save_version(info.id, edited, name="cleaned")
+    again = Workspace(path)
+    assert [d.name for d in again.datasets()] == ["faq"]
+    assert [v.name for v in again.versions(info.id)] == ["original", "cleaned"]
+    head = again.dataset(info.id).head_version_id
+    assert again.load_version(head)["messages"].iat[0][0]["content"] == "new"
+    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_edit_log_undo_redo_and_branching(frame):
+    ws = Workspace()
+    info = ws.import_dataset(frame, name="d", source_name="d.jsonl", format="jsonl/chat")
+    for n in range(3):
+        ws.append_operation(info.id, {"op": "edit", "n": n})
+    assert [o["n"] for o in ws.operations(info.id)] == [0, 1, 2]
+    assert ws.undo(info.id)["n"] == 2 and ws.undo(info.id)["n"] == 1
+    assert [o["n"] for o in ws.operations(info.id)] == [0]
+    assert ws.redo(info.id)["n"] == 1
+    ws.append_operation(info.id, {"op": "edit", "n": 9})  # discards the undone op 2
+    assert [o["n"] for o in ws.operations(info.id, include_undone=True)] == [0, 1, 9]
+    assert ws.redo(info.id) is None
+    ws.save_version(info.id, frame, name="v2")
+    assert ws.operations(info.id) == []
+
+
+def test_errors_name_what_is_missing(frame):
+    ws = Workspace()
+    with pytest.raises(WorkspaceError, match="no dataset with id 42"):
+        ws.dataset(42)
+    with pytest.raises(WorkspaceError, match="refusing to store"):
+        ws.set_setting("openai_api_key", "sk-test")
+    ws.set_setting("lang", "es")
+    assert ws.setting("lang") == "es"
+
+
+def test_env_var_selects_workspace(tmp_path, monkeypatch):
+    monkeypatch.setenv("STUDIO_WORKSPACE", str(tmp_path / "elsewhere" / "w.db"))
+    assert Workspace().path == tmp_path / "elsewhere" / "w.db"
+    assert (tmp_path / "elsewhere" / "w.db").exists()
+
+
+def test_import_file_and_seed_samples(tmp_path):
+    path = tmp_path / "qa.csv"
+    path.write_text("question,answer\nQ,A\n")
+    ws = Workspace()
+    info, result = import_file(ws, path)
+    assert info.format == "csv/qa" and len(ws.load_version(info.head_version_id)) == 1
+    added = seed_samples(ws)
+    assert seed_samples(ws) == []  # idempotent
+    assert len(ws.datasets()) == 1 + len(added)
