@@ -344,24 +344,11 @@ def detect_container(name: str, data: bytes) -> Container:
     return "csv"
 
 
-def load_dataset(
-    source: str | Path,
-    *,
-    data: bytes | None = None,
-    schema: Schema | None = None,
-    mapping: ColumnMapping | None = None,
-    strip_legacy: bool = False,
-    lenient: bool = False,
-) -> LoadResult:
-    """Read ``source`` (a path, or a name when ``data`` holds the uploaded bytes) into the canonical frame.
-
-    ``schema`` overrides detection; ``mapping`` names the question/answer/system columns of a table.
-    The file is only read, never modified.
-    """
-    name = str(source)
+def _parse(name: str, data: bytes | None, lenient: bool):
+    """Read the container: records with their rows, plus container, encoding, delimiter, warnings, columns."""
     if data is None:
         try:
-            data = Path(source).read_bytes()
+            data = Path(name).read_bytes()
         except FileNotFoundError:
             raise LoadError("no such file", path=name) from None
         except IsADirectoryError:
@@ -390,7 +377,30 @@ def load_dataset(
     if encoding and encoding not in ("utf-8", "utf-8-sig"):
         warnings.append(f"decoded as {encoding}")
 
-    keys = columns or _sample_keys(parsed.records)
+    return parsed, container, encoding, delimiter, warnings, columns or _sample_keys(parsed.records)
+
+
+def source_columns(source: str | Path, *, data: bytes | None = None) -> list[str]:
+    """The column (or top-level key) names of a file, for the column-mapping dialog."""
+    return list(_parse(str(source), data, lenient=True)[5])
+
+
+def load_dataset(
+    source: str | Path,
+    *,
+    data: bytes | None = None,
+    schema: Schema | None = None,
+    mapping: ColumnMapping | None = None,
+    strip_legacy: bool = False,
+    lenient: bool = False,
+) -> LoadResult:
+    """Read ``source`` (a path, or a name when ``data`` holds the uploaded bytes) into the canonical frame.
+
+    ``schema`` overrides detection; ``mapping`` names the question/answer/system columns of a table.
+    The file is only read, never modified.
+    """
+    name = str(source)
+    parsed, container, encoding, delimiter, warnings, keys = _parse(name, data, lenient)
     if mapping is not None and schema is None:
         schema = "qa"
     if schema is None:

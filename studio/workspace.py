@@ -5,7 +5,8 @@ Location: ``$STUDIO_WORKSPACE`` or ``./workspace/studio.db`` (the CLI's ``--work
 A dataset has versions (full snapshots, stored as Parquet blobs) and a *working state*: its head version plus
 the operations applied since, in order. Every acknowledged edit is one row in ``operations``, written before the
 UI says it is done, so a refresh or a crash loses nothing. Undo marks the newest active operation inactive;
-redo re-activates it; a new operation after an undo discards the undone ones (as every editor does).
+redo re-activates it; a new operation after an undo discards the undone ones (as every editor does). Saving a
+version snapshots the result: the log it came from is kept for the record but never replayed again.
 
 The user's original file is never touched: the import stores its parsed frame as version 1 ("original").
 No API key is ever written here.
@@ -221,8 +222,11 @@ class Workspace:
 
     # -- versions ----------------------------------------------------------------------------------------
 
-    def save_version(self, dataset_id: int, frame: pd.DataFrame, *, name: str) -> VersionInfo:
-        """Snapshot ``frame`` as a named version; it becomes the dataset's head with an empty edit log."""
+    def save_version(self, dataset_id: int, frame: pd.DataFrame, *, name: str, make_head: bool = True) -> VersionInfo:
+        """Snapshot ``frame`` as a named version; by default it becomes the dataset's head with an empty edit log.
+
+        With ``make_head=False`` (train/validation/test splits) the head and its edit log are left as they are.
+        """
         if not name.strip():
             raise WorkspaceError("a version needs a name")
         head = self.dataset(dataset_id).head_version_id
@@ -231,7 +235,11 @@ class Workspace:
                 "INSERT INTO versions(dataset_id, name, parent_id, rows, data, created_at) VALUES (?,?,?,?,?,?)",
                 (dataset_id, name.strip(), head, len(frame), frame_to_parquet(frame), time.time()),
             ).lastrowid
-            db.execute("UPDATE datasets SET head_version_id=? WHERE id=?", (version_id, dataset_id))
+            if make_head:
+                db.execute("UPDATE datasets SET head_version_id=? WHERE id=?", (version_id, dataset_id))
+                # The log now lives in the snapshot: keep it for the record (active=-1), never replay it again.
+                db.execute("DELETE FROM operations WHERE version_id=? AND active=0", (head,))
+                db.execute("UPDATE operations SET active=-1 WHERE version_id=? AND active=1", (head,))
         return self.version(version_id)
 
     def versions(self, dataset_id: int) -> list[VersionInfo]:
@@ -280,7 +288,7 @@ class Workspace:
     def operations(self, dataset_id: int, *, include_undone: bool = False) -> list[dict[str, Any]]:
         """The head version's operations in order (active ones, or all of them)."""
         version_id = self.dataset(dataset_id).head_version_id
-        query = "SELECT op FROM operations WHERE version_id=?" + ("" if include_undone else " AND active=1")
+        query = "SELECT op FROM operations WHERE version_id=?" + (" AND active>=0" if include_undone else " AND active=1")
         with self._connect() as db:
             rows = db.execute(query + " ORDER BY id", (version_id,)).fetchall()
         return [json.loads(r["op"]) for r in rows]
@@ -334,9 +342,18 @@ def import_file(workspace: Workspace, source: str | Path, *, data: bytes | None 
 
     raw = data if data is not None else Path(source).read_bytes()
     result = load_dataset(source, data=raw, **load_options)
-    info = workspace.import_dataset(result.frame, name=name or Path(source).stem, source_name=Path(source).name,
-                                    source_bytes=raw, format=result.format, encoding=result.encoding)
+    info = import_loaded(workspace, result, source_name=Path(source).name, data=raw)
+    if name:
+        with workspace.transaction() as db:
+            db.execute("UPDATE datasets SET name=? WHERE id=?", (name, info.id))
+        info = workspace.dataset(info.id)
     return info, result
+
+
+def import_loaded(workspace: Workspace, result: Any, *, source_name: str, data: bytes = b"") -> DatasetInfo:
+    """Store a :class:`~studio.io.LoadResult` (already previewed by the user) as a new dataset."""
+    return workspace.import_dataset(result.frame, name=Path(source_name).stem, source_name=source_name,
+                                    source_bytes=data, format=result.format, encoding=result.encoding)
 
 
 def seed_samples(workspace: Workspace) -> list[DatasetInfo]:

@@ -1,0 +1,209 @@
+"""Dataset: open, filter live, fix in the grid, undo, save versions, export with splits."""
+
+import pandas as pd
+import streamlit as st
+from st_aggrid import AgGrid, JsCode
+
+from studio.dataset import TEXT_FIELDS
+from studio.editor import DatasetEditor
+from studio.errors import StudioError
+from studio.formats import ColumnMapping
+from studio.grid import (BADGE_CSS, DUPLICATE_MODES, FLAG_BADGES_JS, RETURN_DELTA_JS, ROW_ID_JS, Checks, ViewSpec,
+                         filter_rows, grid_options, grid_page, page_count, parse_grid_event)
+from studio.i18n import LANGUAGE_NAMES, LANGUAGES, translator
+from studio.io import EXPORT_FORMATS, EXPORT_SUFFIX, export_bytes, load_dataset, source_columns
+from studio.ops import (DeleteFlagged, DeleteRows, EditCell, FillSystemPrompt, KeepOnePerGroup, Recipe, RegexReplace,
+                        preview_regex_replace)
+from studio.rules import RULES
+from studio.splits import SPLITS, leakage_report, split_frame
+from studio.workspace import Workspace, import_loaded
+
+st.set_page_config(page_title="Dataset · Fine-Tuning Studio", page_icon="🧹", layout="wide")
+lang = st.sidebar.radio("🌐", LANGUAGES, format_func=LANGUAGE_NAMES.get,
+                        index=LANGUAGES.index(st.session_state.get("lang", "en")), horizontal=True)
+st.session_state["lang"] = lang
+tr = translator(lang)
+st.title(tr("dataset.title"))
+workspace = Workspace()
+editor: DatasetEditor | None = st.session_state.get("editor")
+checks: Checks = st.session_state.setdefault("checks", Checks())
+
+
+def run(action, *args, **kwargs):
+    """Call a studio function; a StudioError becomes a message, never a traceback."""
+    try:
+        return action(*args, **kwargs)
+    except StudioError as exc:
+        st.error(str(exc))
+        return None
+
+
+with st.expander(tr("dataset.open"), expanded=editor is None):
+    left, right = st.columns(2)
+    datasets = workspace.datasets()
+    current = next((i for i, d in enumerate(datasets) if editor and d.id == editor.dataset_id), None)
+    chosen = left.selectbox(tr("dataset.pick"), datasets, index=current, key="pick_dataset",
+                            format_func=lambda d: f"{d.name} · {d.format}")
+    if chosen is not None and (editor is None or editor.dataset_id != chosen.id):
+        editor = st.session_state["editor"] = DatasetEditor(workspace, chosen.id)
+    upload = right.file_uploader(tr("dataset.upload"), key="upload",
+                                 type=["csv", "tsv", "txt", "json", "jsonl", "ndjson", "parquet", "xlsx"])
+    if upload is not None and st.session_state.get("imported_upload") != upload.file_id:
+        data = upload.getvalue()
+        try:
+            result = load_dataset(upload.name, data=data, lenient=True)
+        except StudioError as exc:
+            right.warning(str(exc))
+            right.caption(tr("dataset.map_columns"))
+            columns = run(source_columns, upload.name, data=data) or []
+            user = right.selectbox(tr("dataset.map_user"), columns, index=None, key="map_user")
+            answer = right.selectbox(tr("dataset.map_assistant"), columns, index=None, key="map_assistant")
+            system = right.selectbox(tr("dataset.map_system"), columns, index=None, key="map_system")
+            mapping = ColumnMapping(user=user, assistant=answer, system=system) if user and answer else None
+            result = run(load_dataset, upload.name, data=data, lenient=True, mapping=mapping) if mapping else None
+        if result is not None:
+            right.info(tr("dataset.detected", format=result.format, encoding=result.encoding or "—",
+                          rows=len(result.frame)))
+            right.caption(" · ".join(result.warnings))
+            confirmed = True
+            if result.rejects:
+                right.warning(tr("dataset.rejects", n=len(result.rejects)))
+                right.dataframe(pd.DataFrame([r.__dict__ for r in result.rejects]), hide_index=True)
+                confirmed = right.checkbox(tr("dataset.confirm_rejects"), key="confirm_rejects")
+            if right.button(tr("dataset.import"), disabled=not confirmed, key="import"):
+                info = import_loaded(workspace, result, source_name=upload.name, data=data)
+                st.session_state["imported_upload"] = upload.file_id
+                st.session_state["editor"] = DatasetEditor(workspace, info.id)
+                st.session_state.pop("pick_dataset", None)
+                st.rerun()
+
+if editor is None:
+    st.info(tr("dataset.nothing_open"))
+    st.stop()
+
+frame = editor.frame
+st.session_state["frame"], st.session_state["dataset_label"] = frame, editor.info.name
+flags = checks.update(editor)
+rule_keys = [k for k in RULES.keys() if k in flags.columns]
+
+sidebar = st.sidebar
+sidebar.header(tr("dataset.filters"))
+regex = sidebar.text_input(tr("dataset.regex"), key="regex", live=True)
+fields = tuple(sidebar.multiselect(tr("dataset.regex_fields"), TEXT_FIELDS, default=list(TEXT_FIELDS), key="fields"))
+ignore_case = sidebar.checkbox(tr("dataset.ignore_case"), value=True, key="ignore_case")
+mode = sidebar.radio(tr("dataset.duplicates"), DUPLICATE_MODES, key="dup_mode", horizontal=True,
+                     format_func=lambda m: tr(f"dataset.dup_{m}"))
+threshold = sidebar.slider(tr("dataset.similarity"), 0.5, 1.0, 0.8, 0.05, key="threshold", disabled=mode != "near")
+sidebar.caption(tr("dataset.rules"))
+counts = checks.counts(rule_keys)
+chosen_rules = tuple(k for k in rule_keys if sidebar.checkbox(f"{RULES[k].description(lang)} ({counts[k]})",
+                                                             key=f"rule_{k}"))
+if sidebar.button(tr("dataset.recheck"), key="recheck"):
+    flags = checks.update(editor, force=True)
+
+spec = ViewSpec(regex=regex, fields=fields or TEXT_FIELDS, ignore_case=ignore_case, duplicates=mode,
+                rules=chosen_rules)
+positions = run(filter_rows, frame, flags, spec, groups=checks.groups(editor, mode, threshold))
+positions = filter_rows(frame, flags, ViewSpec()) if positions is None else positions
+st.markdown(f"**{tr('dataset.rows_shown', n=len(positions), m=len(frame))}**")
+
+pages = page_count(len(positions), 100)
+page = st.number_input(tr("dataset.page", pages=pages), 1, pages, 1, key=f"page-{hash(spec)}")
+options = grid_options(headers={})
+options["getRowId"] = JsCode(ROW_ID_JS)
+options["columnDefs"][1]["cellRenderer"] = JsCode(FLAG_BADGES_JS)
+response = AgGrid(grid_page(frame, positions, page=page, page_size=100, flags=flags, rule_keys=rule_keys),
+                  gridOptions=options, height=560, key=f"grid-{editor.dataset_id}-{editor.version}-{hash(spec)}-{page}",
+                  update_on=["cellValueChanged", "selectionChanged"], data_return_mode="CUSTOM",
+                  custom_jscode_for_grid_return=JsCode(RETURN_DELTA_JS), allow_unsafe_jscode=True,
+                  custom_css=BADGE_CSS)
+event = parse_grid_event(getattr(response, "raw_data", None), st.session_state.get("grid_token"))
+if event is not None:
+    st.session_state["grid_token"] = event.token
+    if event.kind == "edit" and run(editor.apply, EditCell(id=event.id, field=event.field, value=event.value)):
+        checks.edited(editor, event.id)
+        st.session_state["last_saved"] = tr("dataset.saved_edit", id=event.id, field=event.field)
+    elif event.kind == "select":
+        st.session_state["selected_ids"] = event.ids
+if st.session_state.get("last_saved"):
+    st.caption("✅ " + st.session_state["last_saved"])
+
+st.subheader(tr("dataset.actions"))
+selected = st.session_state.get("selected_ids", ())
+if selected and st.button(tr("dataset.delete_selected", n=len(selected)), key="delete_selected"):
+    run(editor.apply, DeleteRows(ids=tuple(selected)))
+    st.session_state["selected_ids"] = ()
+    st.rerun()
+bulk, replace, system = st.columns(3)
+rule = bulk.selectbox(tr("dataset.delete_flagged"), rule_keys, key="bulk_rule")
+if bulk.button(tr("dataset.delete_flagged_button", n=counts.get(rule, 0)), key="delete_flagged"):
+    run(editor.apply, DeleteFlagged(rule=rule))
+    st.rerun()
+kind = bulk.selectbox(tr("dataset.keep_one"), DUPLICATE_MODES[1:], key="keep_kind",
+                      format_func=lambda m: tr(f"dataset.dup_{m}"))
+keep = bulk.radio(tr("dataset.keep_which"), ("first", "longest"), horizontal=True, key="keep_which",
+                  format_func=lambda k: tr(f"dataset.keep_{k}"))
+if bulk.button(tr("dataset.keep_button"), key="keep_one"):
+    run(editor.apply, KeepOnePerGroup(kind=kind, keep=keep, threshold=threshold))
+    st.rerun()
+target = replace.selectbox(tr("dataset.replace_field"), TEXT_FIELDS, key="replace_field")
+find = replace.text_input(tr("dataset.replace_pattern"), key="replace_pattern")
+substitute = replace.text_input(tr("dataset.replace_with"), key="replace_with")
+op = run(RegexReplace, field=target, pattern=find, replacement=substitute) if find else None
+preview = run(preview_regex_replace, frame, op) if op else None
+if preview is not None:
+    replace.caption(tr("dataset.replace_preview", n=preview.rows_affected))
+    replace.dataframe(preview.sample, hide_index=True)
+    if replace.button(tr("dataset.replace_button", n=preview.rows_affected), key="replace_apply"):
+        run(editor.apply, op)
+        st.rerun()
+prompt = system.text_area(tr("dataset.system_prompt"), key="fill_system")
+if system.button(tr("dataset.fill_button"), key="fill_apply", disabled=not prompt.strip()):
+    run(editor.apply, FillSystemPrompt(text=prompt))
+    st.rerun()
+
+st.subheader(tr("dataset.history"))
+undo, redo, name, save = st.columns([1, 1, 2, 1])
+if undo.button(tr("dataset.undo"), disabled=not editor.can_undo, key="undo"):
+    editor.undo()
+    st.rerun()
+if redo.button(tr("dataset.redo"), disabled=not editor.can_redo, key="redo"):
+    editor.redo()
+    st.rerun()
+version_name = name.text_input(tr("dataset.version_name"), key="version_name", label_visibility="collapsed",
+                               placeholder=tr("dataset.version_name"))
+if save.button(tr("dataset.save_version"), disabled=not version_name.strip(), key="save_version"):
+    saved = run(editor.save_version, version_name)
+    if saved:
+        st.success(tr("dataset.version_saved", name=saved.name, rows=saved.rows))
+recipe = editor.recipe()
+st.text("\n".join(f"{n}. {step.describe()}" for n, step in enumerate(recipe.ops, 1)) or tr("dataset.no_history"))
+st.download_button(tr("dataset.recipe_download"), recipe.to_json(), "recipe.json", "application/json",
+                   key="recipe_download")
+uploaded_recipe = st.file_uploader(tr("dataset.recipe_upload"), type=["json"], key="recipe_upload")
+if uploaded_recipe is not None and st.session_state.get("replayed") != uploaded_recipe.file_id:
+    st.session_state["replayed"] = uploaded_recipe.file_id
+    replayed = run(lambda: Recipe.from_json(uploaded_recipe.getvalue().decode("utf-8")))
+    if replayed is not None and run(editor.replay, replayed) is not None:
+        st.success(tr("dataset.recipe_done", n=len(replayed.ops)))
+
+st.subheader(tr("dataset.export"))
+fmt, system_prompt, seed, *ratio_columns = st.columns([2, 3, 1, 1, 1, 1])
+to = fmt.selectbox(tr("dataset.export_format"), EXPORT_FORMATS, key="export_format")
+inject = system_prompt.text_input(tr("dataset.export_system"), key="export_system") or None
+split_seed = int(seed.number_input(tr("dataset.seed"), value=42, step=1, key="split_seed"))
+ratios = {n: c.number_input(tr(f"dataset.{n}"), 0.0, 1.0, d, 0.05, key=f"ratio_{n}")
+          for n, c, d in zip(SPLITS, ratio_columns, (0.8, 0.1, 0.1))}
+splits = run(split_frame, frame, ratios=ratios, seed=split_seed) if any(ratios.values()) else None
+if splits:
+    leaks = leakage_report(splits)
+    st.success(tr("dataset.leakage_none")) if leaks.empty else st.warning(tr("dataset.leakage"))
+    st.dataframe(leaks, hide_index=True) if not leaks.empty else None
+    for column, (split, part) in zip(st.columns(len(splits)), splits.items()):
+        column.download_button(tr("dataset.download", split=tr(f"dataset.{split}"), rows=len(part)),
+                               lambda part=part: export_bytes(part, to=to, system_prompt=inject),
+                               f"{editor.info.name}-{split}{EXPORT_SUFFIX[to]}", key=f"download_{split}")
+    if st.button(tr("dataset.save_splits"), key="save_splits"):
+        for split, part in splits.items():
+            workspace.save_version(editor.dataset_id, part, name=f"{split} (seed {split_seed})", make_head=False)
+        st.success(tr("dataset.splits_saved", n=len(splits)))

@@ -1,0 +1,277 @@
+"""What the Dataset page's grid shows: the server-side filter, the page of rows, and the grid's options.
+
+The grid never receives the whole dataset: the filter runs here (RE2 regex, duplicate groups, rule flags), the
+grid gets one page, and an edit comes back as a single-cell delta (see :data:`RETURN_DELTA_JS`). The JavaScript
+snippets are plain strings; the page wraps them in ``st_aggrid.JsCode``. Cell text is always rendered as text:
+the only custom renderer draws our own rule keys as badges with ``textContent``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from studio.dataset import TEXT_FIELDS
+from studio.patterns import compile_pattern
+
+DuplicateMode = Literal["off", "exact", "normalized", "near"]
+DUPLICATE_MODES: tuple[DuplicateMode, ...] = ("off", "exact", "normalized", "near")
+GRID_COLUMNS = ("id", "flags", "system", "user", "assistant", "tokens", "cluster_id")
+EDITABLE = TEXT_FIELDS
+
+
+@dataclass(frozen=True)
+class ViewSpec:
+    """The sidebar's filters. Empty ``regex`` and ``rules`` and ``duplicates="off"`` show every row."""
+
+    regex: str = ""
+    fields: tuple[str, ...] = TEXT_FIELDS
+    ignore_case: bool = True
+    duplicates: DuplicateMode = "off"
+    rules: tuple[str, ...] = field(default=())
+
+
+def filter_rows(frame: pd.DataFrame, flags: pd.DataFrame | None, spec: ViewSpec,
+                groups: pd.Series | None = None) -> np.ndarray:
+    """Positions of the rows the view shows, in display order.
+
+    ``groups`` is the duplicate group per row for ``spec.duplicates`` (see :mod:`studio.duplicates`); when given,
+    only rows in a group of two or more are kept and each group's members sit next to each other.
+    Raises :class:`~studio.errors.PatternError` for an invalid regex.
+    """
+    keep = np.ones(len(frame), dtype=bool)
+    if spec.regex:
+        pattern = compile_pattern(spec.regex, ignore_case=spec.ignore_case)
+        keep &= _any_match(frame, pattern, spec.fields)
+    if spec.rules and flags is not None:
+        flagged = np.zeros(len(frame), dtype=bool)
+        for rule in spec.rules:
+            if rule in flags.columns:
+                flagged |= flags[rule].to_numpy(dtype=bool)
+        keep &= flagged
+    if spec.duplicates != "off" and groups is not None:
+        codes = pd.factorize(groups.to_numpy(), use_na_sentinel=True)[0]
+        valid = codes >= 0
+        in_group = valid.copy()
+        if valid.any():
+            sizes = np.bincount(codes[valid])
+            in_group[valid] = sizes[codes[valid]] >= 2
+        keep &= in_group
+        positions = np.flatnonzero(keep)
+        first_seen = _first_position(codes)
+        order = np.lexsort((positions, first_seen[codes[positions]]))
+        return positions[order]
+    return np.flatnonzero(keep)
+
+
+def _any_match(frame: pd.DataFrame, pattern: Any, fields: Sequence[str]) -> np.ndarray:
+    out = np.zeros(len(frame), dtype=bool)
+    for name in fields:
+        if name in frame.columns:
+            out |= pattern.mask(frame[name]).to_numpy(dtype=bool)
+    return out
+
+
+def _first_position(codes: np.ndarray) -> np.ndarray:
+    if not len(codes) or codes.max() < 0:
+        return np.zeros(0, dtype=np.int64)
+    first = np.full(codes.max() + 1, len(codes), dtype=np.int64)
+    valid = codes >= 0
+    np.minimum.at(first, codes[valid], np.flatnonzero(valid))
+    return first
+
+
+def page_count(rows: int, page_size: int) -> int:
+    return max(1, math.ceil(rows / page_size))
+
+
+def grid_page(frame: pd.DataFrame, positions: np.ndarray, *, page: int, page_size: int,
+              flags: pd.DataFrame | None = None, rule_keys: Sequence[str] = (),
+              tokens: pd.Series | None = None) -> pd.DataFrame:
+    """The rows of one page (1-based) as the grid's frame: id, flags, system, user, assistant, tokens, cluster."""
+    start = (max(page, 1) - 1) * page_size
+    chosen = positions[start:start + page_size]
+    rows = frame.iloc[chosen]
+    out = pd.DataFrame({"id": rows["id"].to_numpy()})
+    if flags is not None and rule_keys:
+        present = [k for k in rule_keys if k in flags.columns]
+        marks = flags.iloc[chosen][present].to_numpy(dtype=bool) if present else np.zeros((len(chosen), 0), bool)
+        out["flags"] = [" ".join(k for k, on in zip(present, row) if on) for row in marks]
+    else:
+        out["flags"] = ""
+    for name in TEXT_FIELDS:
+        out[name] = rows[name].astype(object).where(rows[name].notna(), None).to_numpy()
+    out["tokens"] = tokens.iloc[chosen].to_numpy() if tokens is not None else None
+    if flags is not None and "cluster_id" in flags.columns:
+        out["cluster_id"] = flags["cluster_id"].iloc[chosen].astype(object).where(
+            flags["cluster_id"].iloc[chosen].notna(), None).to_numpy()
+    else:
+        out["cluster_id"] = None
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- grid options
+
+# Returned to Python on an edit or a selection: only the delta, never the page's rows.
+RETURN_DELTA_JS = """
+function({streamlitRerunEventTriggerName, eventData}) {
+    const token = String(Date.now()) + '-' + Math.random().toString(36).slice(2);
+    if (streamlitRerunEventTriggerName === 'cellValueChanged') {
+        return {kind: 'edit', id: eventData.data.id, field: eventData.colDef.field,
+                value: eventData.newValue === undefined ? null : eventData.newValue, token: token};
+    }
+    if (streamlitRerunEventTriggerName === 'selectionChanged') {
+        return {kind: 'select', ids: eventData.api.getSelectedRows().map(r => r.id), token: token};
+    }
+    return {kind: 'none', token: token};
+}
+"""
+
+# Rule keys as coloured badges, built with textContent so nothing is ever parsed as HTML.
+FLAG_BADGES_JS = """
+class FlagBadges {
+    init(params) {
+        this.eGui = document.createElement('span');
+        String(params.value || '').split(' ').filter(Boolean).forEach(key => {
+            const badge = document.createElement('span');
+            badge.textContent = key;
+            badge.className = 'flag-badge flag-' + key.replace(/[^a-z_]/g, '');
+            this.eGui.appendChild(badge);
+        });
+    }
+    getGui() { return this.eGui; }
+    refresh() { return false; }
+}
+"""
+
+ROW_ID_JS = "function(params) { return String(params.data.id); }"
+
+BADGE_CSS = {
+    ".flag-badge": {"display": "inline-block", "padding": "0 6px", "margin": "1px 2px", "border-radius": "8px",
+                    "font-size": "11px", "line-height": "18px", "background": "#e8eaf6", "color": "#1a237e"},
+    ".flag-empty, .flag-too_short, .flag-truncated": {"background": "#fff3e0 !important",
+                                                      "color": "#e65100 !important"},
+    ".flag-pii, .flag-blocklist, .flag-placeholder": {"background": "#ffebee !important",
+                                                      "color": "#b71c1c !important"},
+    ".flag-exact_duplicate, .flag-normalized_duplicate, .flag-near_duplicate, .flag-duplicate_prompt": {
+        "background": "#e3f2fd !important", "color": "#0d47a1 !important"},
+}
+
+
+def grid_options(*, headers: dict[str, str], wrap: bool = True) -> dict[str, Any]:
+    """AG Grid options for a page frame from :func:`grid_page` (JS hooks are filled in by the page)."""
+    text_column = {"editable": True, "wrapText": wrap, "autoHeight": wrap, "flex": 3, "minWidth": 220,
+                   "cellEditor": "agLargeTextCellEditor", "cellEditorPopup": True,
+                   "cellEditorParams": {"maxLength": 1_000_000, "rows": 12, "cols": 80}}
+    columns = [
+        {"field": "id", "headerName": headers.get("id", "id"), "width": 90, "checkboxSelection": True,
+         "headerCheckboxSelection": True, "pinned": "left"},
+        {"field": "flags", "headerName": headers.get("flags", "flags"), "width": 170, "wrapText": True,
+         "autoHeight": wrap},
+        *({"field": name, "headerName": headers.get(name, name), **text_column} for name in TEXT_FIELDS),
+        {"field": "tokens", "headerName": headers.get("tokens", "tokens"), "width": 90},
+        {"field": "cluster_id", "headerName": headers.get("cluster_id", "cluster"), "width": 90},
+    ]
+    return {
+        "columnDefs": columns,
+        "defaultColDef": {"resizable": True, "sortable": False, "filter": False},
+        "rowSelection": "multiple",
+        "suppressRowClickSelection": True,
+        "stopEditingWhenCellsLoseFocus": True,
+        "enableCellTextSelection": True,
+        "ensureDomOrder": True,
+    }
+
+
+# ---------------------------------------------------------------------------------------------- checks
+
+# Rules whose verdict on a row depends on that row alone: after a cell edit only the edited row is re-checked.
+ROW_LOCAL_RULES = ("empty", "too_short", "truncated", "placeholder", "pii", "blocklist", "uppercase")
+
+
+def refresh_row_flags(flags: pd.DataFrame, frame: pd.DataFrame, example_id: int) -> pd.DataFrame:
+    """``flags`` with the row-local rules re-run on one edited example (duplicate rules wait for a full check)."""
+    from studio.rules import analyze
+
+    positions = np.flatnonzero(frame["id"].to_numpy() == example_id)
+    keys = [k for k in ROW_LOCAL_RULES if k in flags.columns]
+    if not len(positions) or not keys:
+        return flags
+    position = int(positions[0])
+    fresh = analyze(frame.iloc[[position]], rules=keys).flags
+    out = flags.copy()
+    for key in keys:
+        column = out[key].to_numpy(copy=True)
+        column[position] = bool(fresh[key].iat[0])
+        out[key] = column
+    return out
+
+
+@dataclass(frozen=True)
+class GridEvent:
+    kind: Literal["edit", "select"]
+    token: str
+    id: int | None = None
+    field: str | None = None
+    value: str | None = None
+    ids: tuple[int, ...] = ()
+
+
+def parse_grid_event(raw: Any, last_token: str | None) -> GridEvent | None:
+    """The grid's returned delta, or None when there is none or it was already handled (same token)."""
+    if not isinstance(raw, dict) or raw.get("token") in (None, last_token):
+        return None
+    if raw.get("kind") == "edit" and raw.get("field") in EDITABLE:
+        value = raw.get("value")
+        return GridEvent(kind="edit", token=raw["token"], id=int(raw["id"]), field=raw["field"],
+                         value="" if value is None else str(value))
+    if raw.get("kind") == "select":
+        return GridEvent(kind="select", token=raw["token"], ids=tuple(int(i) for i in raw.get("ids") or ()))
+    return None
+
+
+class Checks:
+    """Rule flags for an editor's frame: a full run when rows change, a one-row re-check after a cell edit.
+
+    Near-duplicate clusters are the expensive part, so they are computed only when asked for, once per data
+    version and threshold.
+    """
+
+    def __init__(self) -> None:
+        self._version: tuple[int, int] | None = None
+        self.flags = pd.DataFrame()
+        self._near: dict[tuple[int, int, float], pd.Series] = {}
+
+    def update(self, editor: Any, *, force: bool = False) -> pd.DataFrame:
+        from studio.rules import RULES, analyze
+
+        key = (editor.dataset_id, editor.version)
+        if force or key != self._version:
+            keys = [k for k in RULES.keys() if k not in ("near_duplicate", "regex")]
+            self.flags = analyze(editor.frame, rules=keys).flags
+            self._version = key
+        return self.flags
+
+    def edited(self, editor: Any, example_id: int) -> None:
+        self.flags = refresh_row_flags(self.flags, editor.frame, example_id)
+
+    def counts(self, keys: Sequence[str]) -> dict[str, int]:
+        return {k: int(self.flags[k].sum()) for k in keys if k in self.flags.columns}
+
+    def groups(self, editor: Any, mode: DuplicateMode, threshold: float) -> pd.Series | None:
+        """The duplicate group of every row for the duplicates filter (None when it is off)."""
+        if mode == "off":
+            return None
+        if mode in ("exact", "normalized"):
+            return self.flags[f"{mode}_group"]
+        from studio.duplicates import near_duplicate_clusters
+
+        key = (editor.dataset_id, editor.version, round(threshold, 3))
+        if key not in self._near:
+            self._near = {key: near_duplicate_clusters(editor.frame, threshold=threshold)}
+        return self._near[key]

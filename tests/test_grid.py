@@ -1,0 +1,90 @@
+"""The Dataset page's server-side view: regex, rule and duplicate filters, grouping and paging."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from studio.dataset import build_frame
+from studio.errors import PatternError
+from studio.grid import (
+    GridEvent, ViewSpec, filter_rows, grid_options, grid_page, page_count, parse_grid_event, refresh_row_flags,
+)
+
+
+def qa(*pairs):
+    return build_frame([{"messages": [{"role": "user", "content": u}, {"role": "assistant", "content": a}]}
+                        for u, a in pairs], list(range(1, len(pairs) + 1)))
+
+
+FRAME = qa(("What is fever?", "A high temperature."), ("Dolor de cabeza", "Descansa."),
+           ("what is FEVER?", "A high temperature."), ("Sleep?", "Eight hours."), ("Cough", "<img src=x>"))
+FLAGS = pd.DataFrame({"too_short": [False, True, False, True, True], "pii": [False] * 5,
+                      "cluster_id": pd.array([0, None, 0, None, None], dtype="Int64")})
+
+
+@pytest.mark.parametrize("spec,expected", [
+    (ViewSpec(), [0, 1, 2, 3, 4]),
+    (ViewSpec(regex="fever"), [0, 2]),
+    (ViewSpec(regex="fever", ignore_case=False), [0]),
+    (ViewSpec(regex="temperature", fields=("user",)), []),
+    (ViewSpec(regex=r"^\w+\?$"), [3]),
+    (ViewSpec(rules=("too_short",)), [1, 3, 4]),
+    (ViewSpec(rules=("too_short",), regex="Sleep"), [3]),
+    (ViewSpec(rules=("pii",)), []),
+])
+def test_filter_rows(spec, expected):
+    assert filter_rows(FRAME, FLAGS, spec).tolist() == expected
+
+
+def test_duplicate_view_keeps_groups_together():
+    groups = pd.Series([10, 11, 12, 10, 12, 13], dtype="Int64")
+    frame = qa(*[(str(i), "x") for i in range(6)])
+    positions = filter_rows(frame, None, ViewSpec(duplicates="exact"), groups=groups)
+    assert positions.tolist() == [0, 3, 2, 4]
+
+
+def test_invalid_regex_is_a_pattern_error():
+    with pytest.raises(PatternError, match="position"):
+        filter_rows(FRAME, FLAGS, ViewSpec(regex="(unclosed"))
+
+
+def test_grid_page_shows_one_page_with_flags_and_text():
+    page = grid_page(FRAME, np.arange(5), page=2, page_size=2, flags=FLAGS, rule_keys=("too_short", "pii"))
+    assert page["id"].tolist() == [2, 3]
+    assert page["flags"].tolist() == ["", "too_short"]
+    assert page["user"].tolist() == ["what is FEVER?", "Sleep?"]
+    assert list(page.columns) == ["id", "flags", "system", "user", "assistant", "tokens", "cluster_id"]
+    assert page_count(5, 2) == 3 and page_count(0, 100) == 1
+
+
+def test_grid_options_never_use_html_renderers_on_text():
+    options = grid_options(headers={})
+    text_columns = [c for c in options["columnDefs"] if c["field"] in ("system", "user", "assistant")]
+    assert all(c["editable"] and "cellRenderer" not in c for c in text_columns)
+
+
+def test_refresh_row_flags_rechecks_only_the_edited_row():
+    from studio.ops import EditCell
+    from studio.rules import analyze
+
+    frame = qa(("Question one?", "Short."), ("Question two?", "Also short."))
+    flags = analyze(frame).flags
+    assert flags["too_short"].tolist() == [True, True]
+    edited = EditCell(id=1, field="assistant", value="A long and complete answer that is clearly more than fifty "
+                                                   "characters long.").apply(frame)
+    flags = refresh_row_flags(flags, edited, 1)
+    assert flags["too_short"].tolist() == [True, False]
+
+
+@pytest.mark.parametrize("raw,last,expected", [
+    ({"kind": "edit", "id": 3, "field": "user", "value": "x", "token": "t1"}, None,
+     GridEvent(kind="edit", token="t1", id=3, field="user", value="x")),
+    ({"kind": "edit", "id": 3, "field": "user", "value": None, "token": "t1"}, None,
+     GridEvent(kind="edit", token="t1", id=3, field="user", value="")),
+    ({"kind": "edit", "id": 3, "field": "user", "value": "x", "token": "t1"}, "t1", None),
+    ({"kind": "edit", "id": 3, "field": "flags", "value": "x", "token": "t2"}, None, None),
+    ({"kind": "select", "ids": [1, 2], "token": "t3"}, None, GridEvent(kind="select", token="t3", ids=(1, 2))),
+    (None, None, None),
+])
+def test_parse_grid_event(raw, last, expected):
+    assert parse_grid_event(raw, last) == expected
