@@ -10,7 +10,7 @@ from studio.providers import openai_key_present, probe_engine
 from studio.workspace import Workspace, seed_samples
 
 st.set_page_config(page_title="Fine-Tuning Studio", page_icon="🛠️", layout="wide")
-lang = st.sidebar.radio("🌐", LANGUAGES, format_func=LANGUAGE_NAMES.get,
+lang = st.sidebar.radio("Language · Idioma", LANGUAGES, format_func=LANGUAGE_NAMES.get,
                         index=LANGUAGES.index(st.session_state.get("lang", "en")), horizontal=True)
 st.session_state["lang"] = lang
 tr = translator(lang)

@@ -19,7 +19,7 @@ from studio.splits import SPLITS, leakage_report, split_frame
 from studio.workspace import Workspace, import_loaded
 
 st.set_page_config(page_title="Dataset · Fine-Tuning Studio", page_icon="🧹", layout="wide")
-lang = st.sidebar.radio("🌐", LANGUAGES, format_func=LANGUAGE_NAMES.get,
+lang = st.sidebar.radio("Language · Idioma", LANGUAGES, format_func=LANGUAGE_NAMES.get,
                         index=LANGUAGES.index(st.session_state.get("lang", "en")), horizontal=True)
 st.session_state["lang"] = lang
 tr = translator(lang)
@@ -120,7 +120,7 @@ response = AgGrid(grid_page(frame, positions, page=page, page_size=100, flags=fl
 event = parse_grid_event(getattr(response, "raw_data", None), st.session_state.get("grid_token"))
 if event is not None:
     st.session_state["grid_token"] = event.token
-    if event.kind == "edit" and run(editor.apply, EditCell(id=event.id, field=event.field, value=event.value)):
+    if event.kind == "edit" and run(editor.apply, EditCell(id=event.id, field=event.field, value=event.value)) is not None:
         checks.edited(editor, event.id)
         st.session_state["last_saved"] = tr("dataset.saved_edit", id=event.id, field=event.field)
     elif event.kind == "select":
