@@ -64,6 +64,7 @@ RECOMMENDED_EXAMPLES = 50
 MAX_FILE_BYTES = 512 * 1024 * 1024
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 MESSAGE_KEYS = frozenset({"role", "content", "name", "weight", "tool_calls", "tool_call_id", "function_call"})
+_PLAIN_ROLES = frozenset({"system", "developer", "user", "assistant"})
 EXAMPLE_KEYS = frozenset({"messages", "tools", "parallel_tool_calls", "functions"})
 FINDING_COLUMNS = ("row", "id", "severity", "key", "message")
 # Files below this size are read in this process; above it, in parts over worker processes.
@@ -152,7 +153,7 @@ def _check_message(message: Any, i: int, out: list[Finding]) -> Any:
     role = message.get("role")
     if role is None:
         out.append(("message_missing_key", f"{where} has no 'role'"))
-    elif role not in ROLES:
+    elif not isinstance(role, str) or role not in ROLES:
         out.append(("unrecognized_role", f"{where} has role {role!r}"))
     if not MESSAGE_KEYS.issuperset(message):
         extra = ", ".join(repr(k) for k in message if k not in MESSAGE_KEYS)
@@ -211,7 +212,16 @@ def check_example(example: Any) -> list[Finding]:
         got = "missing" if messages is None else f"{_kind(messages)}" if not isinstance(messages, list) else "empty"
         out.append(("missing_messages_list", f"'messages' is {got}; expected a non-empty list"))
     else:
-        roles = {_check_message(message, i, out) for i, message in enumerate(messages, 1)}
+        roles = set()
+        for i, message in enumerate(messages, 1):
+            if type(message) is dict and len(message) == 2:  # the common {"role", "content"}: fast path
+                role, content = message.get("role"), message.get("content")
+                if type(role) is str and role in _PLAIN_ROLES and type(content) is str and content:
+                    roles.add(role)
+                    continue
+            role = _check_message(message, i, out)
+            if isinstance(role, str):
+                roles.add(role)
         if "assistant" not in roles:
             out.append(("example_missing_assistant_message", "no assistant message"))
         if "system" not in roles and "developer" not in roles:
@@ -253,13 +263,16 @@ def _scan(pairs: Iterable[tuple[int, Any]], count: Callable[[Any], int], lines: 
     for row, example in pairs:
         rows.append(row)
         if isinstance(example, _BadLine):
-            findings.append((row, "data_type", example.message))
+            findings.append((row, _BAD_JSON, example.message))
             counts.append(0)
             continue
         for key, message in check_example(example):
             findings.append((row, key, message))
         counts.append(count(example))
     return _Part(lines, np.asarray(rows, dtype=np.int64), np.asarray(counts, dtype=np.int64), findings)
+
+
+_BAD_JSON = "_bad_json"  # a data_type finding whose message gets its file line number once parts are joined
 
 
 class _BadLine:
@@ -279,7 +292,7 @@ def _parse_lines(data: bytes, *, first: bool) -> Iterable[tuple[int, Any]]:
         try:
             yield row, loads(line)
         except orjson.JSONDecodeError as exc:
-            yield row, _BadLine(f"line {row} is not valid JSON: {exc}")
+            yield row, _BadLine(f"is not valid JSON ({exc.msg} at column {exc.colno})")
 
 
 def _line_count(data: bytes) -> int:
@@ -351,7 +364,10 @@ def _report(
     rows_parts, records = [], []
     for part in parts:
         rows_parts.append(part.rows + offset)
-        records.extend((row + offset, key, message) for row, key, message in part.findings)
+        for row, key, message in part.findings:
+            if key == _BAD_JSON:
+                key, message = "data_type", f"line {row + offset} {message}"
+            records.append((row + offset, key, message))
         offset += part.lines
     example_rows = np.concatenate(rows_parts) if rows_parts else np.zeros(0, dtype=np.int64)
     counts = np.concatenate([p.tokens for p in parts]) if parts else np.zeros(0, dtype=np.int64)
@@ -477,6 +493,58 @@ def validate_file(
         parts = tokens.map_parts(_scan_file_part, tasks, workers=workers, on_progress=on_progress)
     return _report(parts, model=model, prices=prices, ids=None, encoding=name, mode=mode,
                    approximate=approximate, file_bytes=size)
+
+
+def _scan_bytes_part(start: int, stop: int, items: bytes | None, counter: Any, mode: tokens.CountingMode) -> _Part:
+    data = bytes(tokens.shared_items(start, stop, items))
+    count = tokens.example_counter(encoding=counter, mode=mode)
+    return _scan(_parse_lines(data, first=start == 0), count, _line_count(data))
+
+
+def _byte_bounds(data: bytes, *, workers: int) -> list[tuple[int, int]]:
+    step = max(_PART_BYTES // 4, min(_PART_BYTES * 4, len(data) // (workers * 8) + 1))
+    cuts = [0]
+    while cuts[-1] + step < len(data):
+        newline = data.find(b"\n", cuts[-1] + step)
+        if newline < 0 or newline + 1 >= len(data):
+            break
+        cuts.append(newline + 1)
+    cuts.append(len(data))
+    return list(zip(cuts[:-1], cuts[1:]))
+
+
+def validate_bytes(
+    data: bytes,
+    *,
+    model: str | None = None,
+    encoding: str | None = None,
+    mode: tokens.CountingMode = "exact",
+    prices: PriceTable | None = None,
+    workers: int | None = None,
+    on_progress: Callable[[float], None] | None = None,
+) -> ValidationReport:
+    """:func:`validate_file` for JSONL already in memory (an upload)."""
+    counter, name, approximate = _resolve(model, encoding, mode)
+    workers = tokens.worker_count(workers)
+    if len(data) < PARALLEL_MIN_BYTES or workers == 1 or not isinstance(counter, str):
+        parts = [_scan_bytes_part(0, len(data), data, counter, mode)]
+        if on_progress:
+            on_progress(1.0)
+    else:
+        tokens.get_encoding(counter)
+        tasks = [(a, b, counter, mode) for a, b in _byte_bounds(data, workers=workers)]
+        parts = tokens.map_parts(_scan_bytes_part, tasks, workers=workers, items=data, on_progress=on_progress)
+    return _report(parts, model=model, prices=prices, ids=None, encoding=name, mode=mode,
+                   approximate=approximate, file_bytes=len(data))
+
+
+def jsonl_examples(data: bytes) -> tuple[list[int], list[Any]]:
+    """(line numbers, parsed examples) of JSONL bytes; a line that is not JSON gives None."""
+    lines, examples = [], []
+    for row, example in _parse_lines(data, first=True):
+        lines.append(row)
+        examples.append(None if isinstance(example, _BadLine) else example)
+    return lines, examples
 
 
 def describe_rules() -> pd.DataFrame:
