@@ -35,6 +35,7 @@ from studio.errors import WorkspaceError
 
 DEFAULT_PATH = Path("workspace") / "studio.db"
 _JSON_COLUMNS_KEY = b"studio.json_columns"
+_ENSURED: set[tuple[Path, str]] = set()
 
 # Schema migrations, applied in order; PRAGMA user_version records how many ran.
 _MIGRATIONS = (
@@ -158,6 +159,18 @@ class Workspace:
             yield db
         finally:
             db.close()
+
+    def connect(self):
+        """A plain connection (autocommit; WAL; foreign keys on), as a context manager."""
+        return self._connect()
+
+    def ensure_tables(self, script: str) -> None:
+        """Run a feature's ``CREATE TABLE IF NOT EXISTS`` script (jobs, comparison runs...) once per process."""
+        if (self.path, script) in _ENSURED:
+            return
+        with self._connect() as db:
+            db.executescript(script)
+        _ENSURED.add((self.path, script))
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
