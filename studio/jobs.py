@@ -328,18 +328,3 @@ def result_file(client: Any, job: Any) -> bytes | None:
     if not files:
         return None
     return with_retries(lambda: client.files.content(files[0])).read()
-
-
-def usage_snippets(model: str, base_url: str) -> dict[str, str]:
-    """How to call ``model`` from code: the openai SDK, LangChain's ChatOpenAI and curl (key from the env)."""
-    return {
-        "python": (f'from openai import OpenAI\n\nclient = OpenAI(base_url="{base_url}")  # key: $OPENAI_API_KEY\n'
-                   f'answer = client.chat.completions.create(\n    model="{model}",\n'
-                   '    messages=[{"role": "user", "content": "Hello!"}],\n)\n'
-                   "print(answer.choices[0].message.content)\n"),
-        "langchain": (f'from langchain_openai import ChatOpenAI\n\nllm = ChatOpenAI(model="{model}", '
-                      f'base_url="{base_url}")\nprint(llm.invoke("Hello!").content)\n'),
-        "curl": (f"curl {base_url}/chat/completions \\\n  -H \"Authorization: Bearer $OPENAI_API_KEY\" \\\n"
-                 "  -H 'Content-Type: application/json' \\\n"
-                 f"  -d '{{\"model\": \"{model}\", \"messages\": [{{\"role\": \"user\", \"content\": \"Hello!\"}}]}}'\n"),
-    }

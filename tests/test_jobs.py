@@ -8,7 +8,7 @@ import sqlite3
 import httpx
 import pytest
 
-from studio.jobs import JobError, launch_job, list_jobs, metrics_frame, refresh_job, usage_snippets, with_retries
+from studio.jobs import JobError, launch_job, list_jobs, metrics_frame, refresh_job, with_retries
 from studio.providers import Profile, make_client
 from studio.workspace import Workspace
 
@@ -122,10 +122,3 @@ def test_metrics_frame_from_events():
                                              "train_mean_token_accuracy": 0.4})])
     assert frame["step"].tolist() == [1, 2] and frame["train_loss"].tolist() == [2.0, 1.5]
     assert frame["valid_loss"].isna().tolist() == [False, True]
-
-
-def test_usage_snippets_name_model_and_base_url():
-    snippets = usage_snippets("ft:smollm2-135m-instruct:demo:ftjob-1", "http://127.0.0.1:8765/v1")
-    assert set(snippets) == {"python", "langchain", "curl"}
-    assert all("ft:smollm2-135m-instruct:demo:ftjob-1" in s and "127.0.0.1:8765/v1" in s for s in snippets.values())
-    assert CANARY not in json.dumps(snippets)
