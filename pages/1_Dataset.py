@@ -101,8 +101,12 @@ chosen_rules = tuple(k for k in rule_keys if sidebar.checkbox(f"{RULES[k].descri
 if sidebar.button(tr("dataset.recheck"), key="recheck"):
     flags = checks.update(editor, force=True)
 
+jump = tuple(int(i) for i in st.query_params.get_all("id") if i.isdigit())  # links from the Cost page
+if jump and sidebar.button(f"× id {', '.join(map(str, jump))}", key="clear_jump"):
+    st.query_params.clear()
+    st.rerun()
 spec = ViewSpec(regex=regex, fields=fields or TEXT_FIELDS, ignore_case=ignore_case, duplicates=mode,
-                rules=chosen_rules)
+                rules=chosen_rules, ids=jump)
 positions = run(filter_rows, frame, flags, spec, groups=checks.groups(editor, mode, threshold))
 positions = filter_rows(frame, flags, ViewSpec()) if positions is None else positions
 st.markdown(f"**{tr('dataset.rows_shown', n=len(positions), m=len(frame))}**")

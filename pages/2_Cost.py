@@ -17,7 +17,7 @@ BATCH_SIZES = ["auto", 1, 2, 4, 8, 16, 32, 64, 128, 256]
 LR_MULTIPLIERS = ["auto", 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0]
 
 st.set_page_config(page_title="Cost · Fine-Tuning Studio", page_icon="💲", layout="wide")
-lang = st.sidebar.radio("🌐", LANGUAGES, format_func=LANGUAGE_NAMES.get,
+lang = st.sidebar.radio("Language · Idioma", LANGUAGES, format_func=LANGUAGE_NAMES.get,
                         index=LANGUAGES.index(st.session_state.get("lang", "en")), horizontal=True)
 st.session_state["lang"] = lang
 tr = translator(lang)

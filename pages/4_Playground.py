@@ -14,7 +14,7 @@ from studio.providers import PROVIDER_KINDS, Profile, engine_url
 from studio.workspace import SAMPLE_DIR, Workspace
 
 st.set_page_config(page_title="Playground · Fine-Tuning Studio", page_icon="🛠️", layout="wide")
-lang = st.sidebar.radio("🌐", LANGUAGES, format_func=LANGUAGE_NAMES.get,
+lang = st.sidebar.radio("Language · Idioma", LANGUAGES, format_func=LANGUAGE_NAMES.get,
                         index=LANGUAGES.index(st.session_state.get("lang", "en")), horizontal=True)
 st.session_state["lang"] = lang
 tr = translator(lang)

@@ -34,6 +34,7 @@ class ViewSpec:
     ignore_case: bool = True
     duplicates: DuplicateMode = "off"
     rules: tuple[str, ...] = field(default=())
+    ids: tuple[int, ...] = field(default=())  # a jump from another page (?id=...) shows just these examples
 
 
 def filter_rows(frame: pd.DataFrame, flags: pd.DataFrame | None, spec: ViewSpec,
@@ -45,6 +46,8 @@ def filter_rows(frame: pd.DataFrame, flags: pd.DataFrame | None, spec: ViewSpec,
     Raises :class:`~studio.errors.PatternError` for an invalid regex.
     """
     keep = np.ones(len(frame), dtype=bool)
+    if spec.ids:
+        keep &= np.isin(frame["id"].to_numpy(), np.asarray(spec.ids, dtype=np.int64))
     if spec.regex:
         pattern = compile_pattern(spec.regex, ignore_case=spec.ignore_case)
         keep &= _any_match(frame, pattern, spec.fields)

@@ -31,6 +31,8 @@ FLAGS = pd.DataFrame({"too_short": [False, True, False, True, True], "pii": [Fal
     (ViewSpec(rules=("too_short",)), [1, 3, 4]),
     (ViewSpec(rules=("too_short",), regex="Sleep"), [3]),
     (ViewSpec(rules=("pii",)), []),
+    (ViewSpec(ids=(3, 1)), [1, 3]),
+    (ViewSpec(ids=(3,), regex="fever"), []),
 ])
 def test_filter_rows(spec, expected):
     assert filter_rows(FRAME, FLAGS, spec).tolist() == expected

@@ -91,3 +91,12 @@ def test_save_version_and_splits(page):
     names = [v.name for v in workspace.versions(dataset_id)]
     assert names[:2] == ["original", "with system"] and "train (seed 42)" in names
     assert workspace.dataset(dataset_id).head_version_id == workspace.versions(dataset_id)[1].id
+
+
+def test_jump_to_an_example_from_another_page(page):
+    at, _, _ = page
+    at.query_params["id"] = "3"
+    at.run()
+    assert shown(at) == "**1 of 5 rows**"
+    at.button(key="clear_jump").click().run()
+    assert shown(at) == "**5 of 5 rows**"
