@@ -106,3 +106,38 @@ def probe_engine(url: str | None = None, *, timeout: float = 0.5) -> Reachabilit
 def openai_key_present(secrets: dict | None = None) -> bool:
     """Whether an OpenAI key is available from the environment or Streamlit secrets (never its value)."""
     return bool(os.environ.get("OPENAI_API_KEY") or (secrets or {}).get("OPENAI_API_KEY"))
+
+
+def ensure_engine(url: str | None = None, *, wait_s: float = 90.0, log_dir: str | None = None) -> tuple[Reachability, bool]:
+    """Start ``studio engine`` in the background on the loopback URL if nothing answers there.
+
+    Returns the engine's reachability and whether this call started it. The engine outlives the app's rerun
+    (its own process session) and logs to ``engine.log`` next to the workspace.
+    """
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+    from urllib.parse import urlparse
+
+    url = url or engine_url()
+    status = probe_engine(url)
+    if status.reachable:
+        return status, False
+    parsed = urlparse(url)
+    if parsed.hostname not in ("127.0.0.1", "localhost"):
+        raise ProviderError(f"the local engine at {url} is not running, and only a loopback engine can be started")
+    folder = Path(log_dir) if log_dir else Path(os.environ.get("STUDIO_WORKSPACE", "workspace/studio.db")).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "engine.log").open("ab") as log:
+        subprocess.Popen([sys.executable, "-m", "studio.cli", "engine", "--host", parsed.hostname,
+                          "--port", str(parsed.port or 8765)], stdout=log, stderr=subprocess.STDOUT,
+                         stdin=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        status = probe_engine(url, timeout=1.0)
+        if status.reachable:
+            return status, True
+        time.sleep(0.5)
+    raise ProviderError(f"started the local engine but it did not answer at {url} within {wait_s:.0f} s; "
+                        f"see {folder / 'engine.log'}")
