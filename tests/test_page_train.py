@@ -1,0 +1,55 @@
+"""The Train page against a real local engine (tiny model): launch, poll to success, charts, restart survival."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from studio.jobs import list_jobs
+from studio.workspace import Workspace, import_file
+from tests.conftest import ROOT
+from tests.engine_fixtures import TINY, EngineProcess, smollm2_dir, tiny_model_dir, write_chat_file  # noqa: F401
+
+PAGE = str(ROOT / "pages/3_Train.py")
+
+
+@pytest.fixture
+def engine(tmp_path, tiny_model_dir, monkeypatch):  # noqa: F811
+    process = EngineProcess(tmp_path / "engine", models={TINY: tiny_model_dir}, threads=1)
+    monkeypatch.setenv("STUDIO_ENGINE_URL", f"{process.base_url}/v1")
+    yield process
+    process.stop()
+
+
+def test_launch_and_watch_a_local_job(engine, tmp_path):
+    import_file(Workspace(), write_chat_file(tmp_path / "pirate.jsonl", n=12))
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.session_state["train_settings"] = {"model": TINY, "epochs": 1, "batch_size": 4,
+                                          "learning_rate_multiplier": "auto", "seed": 7, "suffix": "demo"}
+    at.run()
+    assert not at.exception
+    assert any("Local engine running" in c.value for c in at.caption)
+    assert any("Valid training data: 12 examples" in s.value for s in at.success)
+    at.text_input(key="train_model_local").set_value(TINY)
+    at.button(key="train_launch").click().run()
+    assert not at.exception, at.exception
+    assert any(s.value.startswith("Job ftjob-") for s in at.success)
+    [record] = list_jobs(Workspace())
+    assert record.provider == "local" and record.suffix == "demo"
+
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        at.run()
+        if any("succeeded" in m.value for m in at.markdown):
+            break
+        time.sleep(2)
+    assert any("succeeded" in m.value for m in at.markdown), [m.value for m in at.markdown]
+    chart = at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
+    assert chart, "the loss chart is missing"
+    assert any(f"ft:{TINY}:demo:" in c.value for c in at.code)
+
+    again = AppTest.from_file(PAGE, default_timeout=120).run()  # a restarted app lists the same job
+    assert not again.exception
+    assert record.job_id in " ".join(str(d.value) for d in again.dataframe)
