@@ -19,6 +19,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
+import orjson
+
 from studio.dataset import EXAMPLE_KEYS, Example, content_text, turn_texts
 
 Schema = Literal["chat", "prompt_completion", "alpaca", "sharegpt", "qa"]
@@ -42,6 +44,33 @@ _SHAREGPT_ROLES = {
     "tool": "tool",
     "function": "tool",
 }
+
+
+# Deeper JSON is rejected when read: orjson writes at most 255 levels and Python's repr/json about 1,000, so a
+# deeper value would load and then crash an export. Real datasets (tool schemas included) stay under 20.
+MAX_DEPTH = 200
+
+
+def deeper_than(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether lists/dicts in ``value`` nest more than ``limit`` levels (iterative: safe on any depth)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = item.values()
+        elif not isinstance(item, list):
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in item if isinstance(child, (dict, list)))
+    return False
+
+
+def may_be_deep(text: str | bytes) -> bool:
+    """Cheap pre-check before :func:`deeper_than`: enough brackets to nest past :data:`MAX_DEPTH`."""
+    if isinstance(text, bytes):
+        return text.count(b"[") + text.count(b"{") > MAX_DEPTH
+    return text.count("[") + text.count("{") > MAX_DEPTH
 
 
 class RecordError(ValueError):
@@ -128,13 +157,25 @@ def _text(value: Any, field: str) -> str:
     raise RecordError(f"expected text, got {type(value).__name__}", field)
 
 
+def _json_cell(text: str, field: str) -> Any:
+    """JSON text from a table cell. orjson, like the JSONL reader: a lone surrogate escape or nesting deeper than
+    :data:`MAX_DEPTH` is an error here, where the stdlib would return unencodable text or raise RecursionError."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        message = exc.msg.split(": line ")[0]
+        if "surrogate" in message:
+            message = "lone surrogate in a \\u escape; an emoji cut in half?"
+        raise RecordError(f"not valid JSON ({message} at column {exc.colno})", field) from None
+    if may_be_deep(text) and deeper_than(value):
+        raise RecordError(f"nested deeper than {MAX_DEPTH} levels", field)
+    return value
+
+
 def _chat(record: Mapping[str, Any]) -> Example:
     messages = record.get("messages")
     if isinstance(messages, str) and messages.lstrip().startswith("["):  # a JSON column of a table
-        try:
-            messages = json.loads(messages)
-        except json.JSONDecodeError as exc:
-            raise RecordError(f"not valid JSON ({exc.msg} at column {exc.colno})", "messages") from None
+        messages = _json_cell(messages, "messages")
     if not isinstance(messages, list):
         raise RecordError(f"must be a list of messages, got {type(messages).__name__}", "messages")
     for position, message in enumerate(messages, 1):
@@ -144,10 +185,7 @@ def _chat(record: Mapping[str, Any]) -> Example:
     for key in EXAMPLE_KEYS:
         value = record.get(key)
         if isinstance(value, str) and key == "tools":
-            try:
-                value = json.loads(value) if value.strip() else None
-            except json.JSONDecodeError as exc:
-                raise RecordError(f"not valid JSON ({exc.msg})", key) from None
+            value = _json_cell(value, key) if value.strip() else None
         if value is not None and not (isinstance(value, float) and value != value):
             example[key] = value
     return example
@@ -223,10 +261,7 @@ def _sharegpt(record: Mapping[str, Any]) -> Example:
     example: Example = {"messages": messages}
     tools = record.get("tools")
     if isinstance(tools, str) and tools.strip():
-        try:
-            tools = json.loads(tools)
-        except json.JSONDecodeError as exc:
-            raise RecordError(f"not valid JSON ({exc.msg})", "tools") from None
+        tools = _json_cell(tools, "tools")
     if isinstance(tools, list) and tools:
         example["tools"] = [_as_openai_tool(t) for t in tools]
     return example
@@ -236,9 +271,11 @@ def _function_call(value: Any, position: int) -> dict[str, str]:
     call = value
     if isinstance(value, str):
         try:
-            call = json.loads(value)
-        except json.JSONDecodeError:
+            call = orjson.loads(value)
+        except orjson.JSONDecodeError:
             raise RecordError(f"turn {position}: function_call value is not JSON", "conversations") from None
+        if may_be_deep(value) and deeper_than(call):
+            raise RecordError(f"turn {position}: function_call nested deeper than {MAX_DEPTH} levels", "conversations")
     if not isinstance(call, dict) or "name" not in call:
         raise RecordError(f"turn {position}: function_call needs a name", "conversations")
     arguments = call.get("arguments", {})
@@ -341,7 +378,8 @@ def _to_sharegpt(example: Example) -> dict[str, Any]:
 def _arguments(arguments: Any) -> Any:
     if isinstance(arguments, str):
         try:
-            return json.loads(arguments)
-        except json.JSONDecodeError:
+            parsed = orjson.loads(arguments)  # not json.loads: lone surrogates would make the export unencodable
+        except orjson.JSONDecodeError:
             return arguments
+        return arguments if may_be_deep(arguments) and deeper_than(parsed) else parsed
     return arguments

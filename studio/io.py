@@ -1,8 +1,15 @@
 """Load any supported file into the canonical frame, and export the frame to the formats fine-tuners use.
 
 Containers: JSONL, JSON (array, or an object holding one), CSV/TSV (delimiter sniffed among ``, ; tab |``),
-Parquet and Excel (.xlsx). Record schemas are in :mod:`studio.formats`. Text files are decoded as UTF-8, UTF-8
-with BOM, UTF-16 (with or without BOM) or, failing those, Windows-1252 / Latin-1; the encoding used is reported.
+Parquet and Excel (.xlsx, first non-empty sheet). Record schemas are in :mod:`studio.formats`. Text files are
+decoded as UTF-8, UTF-8 with BOM, UTF-16 (with or without BOM), UTF-32 with BOM or, failing those, Windows-1252 /
+Latin-1; the encoding used is reported. A UTF-8 file with some Windows-1252 lines (two exports concatenated) is
+decoded line by line, with a warning naming those lines.
+
+Hostile input (see tests/hostile/README.md): a lone surrogate ``\ud83d`` escape or NaN makes a line invalid JSON,
+and so does nesting deeper than :data:`~studio.formats.MAX_DEPTH` levels; duplicate keys keep the last value; a BOM
+at the start of any JSONL line is ignored; a CSV with NULs in its header or dense in its first 4 KB is refused as
+binary.
 
 A malformed line or row raises :class:`~studio.errors.LoadError` naming the file, the line/row and the field.
 In lenient mode it is returned in ``LoadResult.rejects`` instead, so nothing is dropped silently:
@@ -15,6 +22,8 @@ import codecs
 import csv
 import io
 import json
+import re
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,12 +35,15 @@ import pandas as pd
 from studio.dataset import TEXT_FIELDS, build_frame, iter_examples, metadata_columns
 from studio.errors import ExportError, FormatError, LoadError
 from studio.formats import (
+    MAX_DEPTH,
     ColumnMapping,
     RecordError,
     Schema,
+    deeper_than,
     detect_schema,
     example_to_record,
     guess_mapping,
+    may_be_deep,
     record_to_example,
     schema_keys,
 )
@@ -105,6 +117,8 @@ def detect_encoding(data: bytes) -> str:
     """The encoding of a text file: BOMs first, then UTF-16 without BOM, UTF-8, then cp1252 or latin-1."""
     if data.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
+    if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "utf-32"
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
     sample = data[:4096]
@@ -114,6 +128,11 @@ def detect_encoding(data: bytes) -> str:
         if odd_nuls > 0.3 and even_nuls < 0.05:
             return "utf-16-le"
         if even_nuls > 0.3 and odd_nuls < 0.05:
+            return "utf-16-be"
+        # Mostly-CJK text has few NUL bytes, but JSON and CSV headers start with an ASCII character.
+        if 0x09 <= sample[0] < 0x7F and sample[1] == 0 and _decodes(sample, "utf-16-le"):
+            return "utf-16-le"
+        if sample[0] == 0 and 0x09 <= sample[1] < 0x7F and _decodes(sample, "utf-16-be"):
             return "utf-16-be"
     try:
         data.decode("utf-8")
@@ -127,7 +146,54 @@ def detect_encoding(data: bytes) -> str:
         return "latin-1"
 
 
+def _decodes(sample: bytes, encoding: str) -> bool:
+    try:
+        text = sample[: len(sample) // 2 * 2].decode(encoding)
+    except UnicodeDecodeError as exc:
+        # The sample may end inside a surrogate pair.
+        text = sample[: exc.start].decode(encoding) if exc.start >= len(sample) - 4 else ""
+    return bool(text) and "\x00" not in text
+
+
+def _is_mixed_utf8(data: bytes) -> bool:
+    """Not UTF-8 as a whole, but some non-ASCII lines are: UTF-8 and a legacy encoding concatenated."""
+    utf8 = legacy = False
+    for line in data.split(b"\n"):
+        if line.isascii():
+            continue
+        try:
+            line.decode("utf-8")
+            utf8 = True
+        except UnicodeDecodeError:
+            legacy = True
+        if utf8 and legacy:
+            return True
+    return False
+
+
+def _decode_mixed(data: bytes) -> tuple[str, list[int]]:
+    """Each line as UTF-8, else cp1252 (latin-1 for its 5 undefined bytes); the lines (1-based) not in UTF-8."""
+    parts, legacy = [], []
+    for number, line in enumerate(data.split(b"\n"), 1):
+        try:
+            parts.append(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            legacy.append(number)
+            try:
+                parts.append(line.decode("cp1252"))
+            except UnicodeDecodeError:
+                parts.append(line.decode("latin-1"))
+    return "\n".join(parts), legacy
+
+
+def _mixed_warning(lines: list[int]) -> str:
+    shown = ", ".join(map(str, lines[:10])) + (f" and {len(lines) - 10} more" if len(lines) > 10 else "")
+    return f"mixed encodings: line{'s' if len(lines) > 1 else ''} {shown} decoded as cp1252, the rest as UTF-8"
+
+
 def _decode(data: bytes, encoding: str, path: str) -> str:
+    if encoding.startswith("utf-16") and len(data) % 2:
+        data = data[:-1]  # a truncated download: the last line is then reported as cut, not the whole file
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as exc:
@@ -138,6 +204,16 @@ def _decode(data: bytes, encoding: str, path: str) -> str:
 def _line_of(data: bytes | str, offset: int) -> int:
     newline = b"\n" if isinstance(data, bytes) else "\n"
     return data[:offset].count(newline) + 1  # type: ignore[arg-type]
+
+
+_NEWLINE = re.compile(r"\r\n|\r|\n")
+
+
+def _split_lines(text: str) -> list[str]:
+    """Lines split at CR, LF and CRLF only: unlike ``str.splitlines``, never inside a JSON string holding a raw
+    U+2028, U+0085 or form feed."""
+    lines = _NEWLINE.split(text)
+    return lines[:-1] if lines and not lines[-1] else lines
 
 
 # ---------------------------------------------------------------------------------------------- records
@@ -151,25 +227,31 @@ class _Records:
     rows: list[int] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     unit: str = "line"
+    columns: list[str] = field(default_factory=list)  # a table's header, known even when it has no rows
+    warnings: list[str] = field(default_factory=list)
 
 
 def _json_error(exc: json.JSONDecodeError) -> str:
     message = exc.msg.split(": line ")[0]
+    if "surrogate" in message:  # orjson: "no low surrogate in string", "invalid high surrogate in string"
+        message = "lone surrogate in a \\u escape; an emoji cut in half?"
     return f"not valid JSON ({message} at column {exc.colno})"
 
 
 def _read_jsonl(data: bytes, encoding: str, path: str, lenient: bool) -> _Records:
     out = _Records()
+    lines: Iterator[bytes | str]
     if encoding in ("utf-8", "utf-8-sig"):
-        lines: Iterator[bytes | str] = iter(data.splitlines())
-        first = True
+        lines = iter(data.splitlines())
+    elif encoding == "mixed":
+        text, legacy = _decode_mixed(data)
+        lines = iter(_split_lines(text))
+        out.warnings.append(_mixed_warning(legacy))
     else:
-        lines = iter(_decode(data, encoding, path).splitlines())
-        first = False
+        lines = iter(_split_lines(_decode(data, encoding, path)))
     for number, line in enumerate(lines, 1):
-        if first and isinstance(line, bytes):
-            line = line.removeprefix(codecs.BOM_UTF8)
-            first = False
+        # A BOM can start any line of files that were concatenated (cat a.jsonl b.jsonl).
+        line = line.removeprefix(codecs.BOM_UTF8) if isinstance(line, bytes) else line.removeprefix("\ufeff")
         if not line.strip():
             continue
         try:
@@ -185,6 +267,9 @@ def _read_jsonl(data: bytes, encoding: str, path: str, lenient: bool) -> _Record
             continue
         if not isinstance(record, dict):
             _reject(out, number, f"expected a JSON object, got {_json_type(record)}", line, path, lenient)
+            continue
+        if may_be_deep(line) and deeper_than(record):
+            _reject(out, number, f"nested deeper than {MAX_DEPTH} levels", line, path, lenient)
             continue
         out.records.append(record)
         out.rows.append(number)
@@ -205,16 +290,21 @@ def _reject(out: _Records, row: int, message: str, raw: Any, path: str, lenient:
 
 
 def _read_json(data: bytes, encoding: str, path: str, lenient: bool) -> _Records:
-    text = data if encoding in ("utf-8", "utf-8-sig") else _decode(data, encoding, path).encode("utf-8")
+    warnings: list[str] = []
+    text = data
+    if encoding not in ("utf-8", "utf-8-sig"):
+        decoded, warnings = _text(data, encoding, path)
+        text = decoded.encode("utf-8")
     text = text.removeprefix(codecs.BOM_UTF8)
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
         # A .json file holding one object per line is JSONL with the wrong suffix.
         if exc.msg.startswith(("trailing characters", "unexpected content after document")) and text.lstrip().startswith(b"{"):
-            return _read_jsonl(text, "utf-8", path, lenient)
-        raise LoadError(f"not valid JSON ({exc.msg.split(': line ')[0]} at column {exc.colno})",
-                        path=path, line=exc.lineno) from None
+            out = _read_jsonl(text, "utf-8", path, lenient)
+            out.warnings += warnings
+            return out
+        raise LoadError(_json_error(exc), path=path, line=exc.lineno) from None
     if isinstance(value, dict):
         lists = [key for key, item in value.items() if isinstance(item, list) and item and isinstance(item[0], dict)]
         if "messages" in value or "conversations" in value or not lists:
@@ -223,9 +313,12 @@ def _read_json(data: bytes, encoding: str, path: str, lenient: bool) -> _Records
             value = value[lists[0]]
     if not isinstance(value, list):
         raise LoadError(f"expected an array of objects, got {_json_type(value)}", path=path, line=1)
-    out = _Records(unit="item")
+    out = _Records(unit="item", warnings=warnings)
+    deep = may_be_deep(text)
     for number, record in enumerate(value, 1):
-        if isinstance(record, dict):
+        if deep and deeper_than(record):
+            _reject(out, number, f"nested deeper than {MAX_DEPTH} levels", "", path, lenient)
+        elif isinstance(record, dict):
             out.records.append(record)
             out.rows.append(number)
         else:
@@ -247,21 +340,53 @@ def _sniff_delimiter(text: str, suffix: str) -> str:
     return best
 
 
+def _text(data: bytes, encoding: str, path: str) -> tuple[str, list[str]]:
+    """The decoded text and its warnings (``encoding="mixed"``: UTF-8 with some cp1252 lines)."""
+    if encoding != "mixed":
+        return _decode(data, encoding, path), []
+    text, legacy = _decode_mixed(data)
+    return text, [_mixed_warning(legacy)]
+
+
+def _unique_names(header: list[str]) -> tuple[list[str], list[str]]:
+    """Repeated column names renamed ``name.1``, ``name.2`` (as pandas does) so no column is lost; warnings."""
+    seen: dict[str, int] = {}
+    out, renamed = [], []
+    for name in header:
+        if name in seen:
+            seen[name] += 1
+            new = f"{name}.{seen[name]}"
+            while new in seen:
+                seen[name] += 1
+                new = f"{name}.{seen[name]}"
+            renamed.append(f"{name!r} → {new!r}")
+            name = new
+        seen.setdefault(name, 0)
+        out.append(name)
+    warnings = [f"repeated column names renamed: {', '.join(renamed[:5])}"] if renamed else []
+    return out, warnings
+
+
 def _read_csv(text: str, delimiter: str, path: str, lenient: bool) -> tuple[_Records, list[str], list[str]]:
     csv.field_size_limit(_MAX_FIELD)
     out = _Records()
-    warnings: list[str] = []
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    # NULs in the header or dense in the first 4 KB mean a binary file; a stray one in a cell is kept, as the JSONL
+    # reader keeps an escaped \u0000 (and the CSV exporter writes it back).
+    sample = text[:4096]
+    nul = sample.find("\x00")
+    header_end = min((i for i in (text.find("\n"), text.find("\r")) if i >= 0), default=len(text))
+    if nul >= 0 and (nul < header_end or sample.count("\x00") * 10 > len(sample)):
+        raise LoadError("contains NUL bytes; is this a binary file or a different encoding?", path=path,
+                        line=_line_of(text, nul))
     try:
         header = next(reader)
     except StopIteration:
         raise LoadError("the file is empty", path=path) from None
     except csv.Error as exc:
         raise LoadError(f"malformed CSV header ({exc})", path=path, line=1) from None
-    header = [h.strip() for h in header]
+    header, warnings = _unique_names([h.strip() for h in header])
     drop_index = bool(header) and header[0] in ("", "Unnamed: 0", "index")
-    if "\x00" in text[:4096]:
-        raise LoadError("contains NUL bytes; is this a binary file or a different encoding?", path=path, line=1)
     start = reader.line_num + 1
     while True:
         try:
@@ -289,10 +414,10 @@ def _read_csv(text: str, delimiter: str, path: str, lenient: bool) -> tuple[_Rec
     return out, header, warnings
 
 
-def _read_table(frame: pd.DataFrame, first_row: int) -> _Records:
-    frame.columns = [str(c).strip() for c in frame.columns]
-    records = frame.to_dict("records")
-    return _Records(records=records, rows=list(range(first_row, first_row + len(records))), unit="row")
+def _one_line(exc: BaseException) -> str:
+    """A third-party exception as one short line (pyarrow and openpyxl messages can span lines)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:199] + "…"
 
 
 def _read_parquet(data: bytes, path: str) -> _Records:
@@ -300,24 +425,48 @@ def _read_parquet(data: bytes, path: str) -> _Records:
 
     try:
         table = pq.read_table(io.BytesIO(data))
+        records = table.to_pylist()
     except Exception as exc:  # pyarrow raises several unrelated types for corrupt files
-        raise LoadError(f"not a readable Parquet file ({exc})", path=path) from None
-    records = table.to_pylist()
+        raise LoadError(f"not a readable Parquet file ({_one_line(exc)})", path=path) from None
     for record in records:
         messages = record.get("messages")
         if isinstance(messages, list):
             record["messages"] = [
                 {k: v for k, v in m.items() if v is not None} if isinstance(m, dict) else m for m in messages
             ]
-    return _Records(records=records, rows=list(range(1, len(records) + 1)), unit="row")
+    return _Records(records=records, rows=list(range(1, len(records) + 1)), unit="row",
+                    columns=[str(c).strip() for c in table.column_names])
 
 
 def _read_excel(data: bytes, path: str) -> _Records:
+    """The first sheet with any content; its first non-blank row is the header, blank rows are skipped, and
+    ``rows`` are the sheet's own row numbers."""
     try:
-        frame = pd.read_excel(io.BytesIO(data), dtype=str, keep_default_na=False, engine="openpyxl")
+        book = pd.ExcelFile(io.BytesIO(data), engine="openpyxl")
+        skipped = []
+        for sheet in book.sheet_names:
+            frame = pd.read_excel(book, sheet_name=sheet, header=None, dtype=str, keep_default_na=False)
+            cells = [[str(v).strip() for v in row] for row in frame.itertuples(index=False)]
+            filled = [i for i, row in enumerate(cells) if any(row)]
+            if filled:
+                break
+            skipped.append(sheet)
+        else:
+            return _Records(unit="row")
     except Exception as exc:  # openpyxl/zipfile raise many types for a corrupt workbook
-        raise LoadError(f"not a readable Excel workbook ({exc})", path=path) from None
-    return _read_table(frame, first_row=2)
+        raise LoadError(f"not a readable Excel workbook ({_one_line(exc)})", path=path) from None
+    values = frame.to_numpy().tolist()
+    head = filled[0]
+    names = [name or f"Unnamed: {i}" for i, name in enumerate(cells[head])]
+    header, warnings = _unique_names(names)
+    out = _Records(unit="row", columns=header, warnings=warnings)
+    if skipped:
+        out.warnings.append(f"read sheet {sheet!r}; {', '.join(map(repr, skipped))} "
+                            f"{'is' if len(skipped) == 1 else 'are'} empty")
+    for i in filled[1:]:
+        out.records.append(dict(zip(header, values[i])))
+        out.rows.append(i + 1)  # header=None: frame position i is sheet row i + 1
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- load
@@ -329,9 +478,13 @@ def detect_container(name: str, data: bytes) -> Container:
     if data.startswith(b"PAR1"):
         return "parquet"
     if data.startswith(b"PK\x03\x04"):
-        if suffix in (".xlsx", ".xlsm"):
+        if suffix in (".xlsx", ".xlsm") or _is_workbook(data):
             return "xlsx"
         raise FormatError("is a ZIP archive, not a dataset; unzip it first", path=name, line=1)
+    if data.startswith(b"\x1f\x8b"):
+        raise FormatError("is gzip-compressed; decompress it first (gunzip)", path=name, line=1)
+    if data.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        raise FormatError("is an old Excel .xls (or another OLE2) file; save it as .xlsx or CSV", path=name, line=1)
     if data.startswith(b"\x89PNG") or data.startswith(b"\xff\xd8\xff") or data.startswith(b"%PDF"):
         raise FormatError("is a binary file (image or PDF), not a dataset", path=name, line=1)
     if suffix in _SUFFIXES:
@@ -344,6 +497,14 @@ def detect_container(name: str, data: bytes) -> Container:
     return "csv"
 
 
+def _is_workbook(data: bytes) -> bool:
+    """An Excel workbook saved under another name (``report.csv`` that is really .xlsx)."""
+    try:
+        return "xl/workbook.xml" in zipfile.ZipFile(io.BytesIO(data)).namelist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return False
+
+
 def _parse(name: str, data: bytes | None, lenient: bool):
     """Read the container: records with their rows, plus container, encoding, delimiter, warnings, columns."""
     if data is None:
@@ -353,31 +514,39 @@ def _parse(name: str, data: bytes | None, lenient: bool):
             raise LoadError("no such file", path=name) from None
         except IsADirectoryError:
             raise LoadError("is a folder, not a file", path=name) from None
-    if not data.strip():
+    if not data.removeprefix(codecs.BOM_UTF8).strip():
         raise LoadError("the file is empty", path=name)
     container = detect_container(name, data)
     encoding: str | None = None
     delimiter: str | None = None
     warnings: list[str] = []
     columns: list[str] = []
-    if container in ("jsonl", "json"):
+    if container in ("jsonl", "json", "csv"):
         encoding = detect_encoding(data)
+        if encoding in ("cp1252", "latin-1") and _is_mixed_utf8(data):
+            encoding = "mixed"
+    if container in ("jsonl", "json"):
         reader = _read_jsonl if container == "jsonl" else _read_json
         parsed = reader(data, encoding, name, lenient)
         container = "jsonl" if parsed.unit == "line" else "json"
     elif container == "csv":
-        encoding = detect_encoding(data)
-        text = _decode(data, encoding, name).removeprefix("\ufeff")
+        text, warnings = _text(data, encoding, name)
+        text = text.removeprefix("\ufeff")
         delimiter = _sniff_delimiter(text, Path(name).suffix.lower())
-        parsed, columns, warnings = _read_csv(text, delimiter, name, lenient)
+        parsed, columns, csv_warnings = _read_csv(text, delimiter, name, lenient)
+        warnings += csv_warnings
     elif container == "parquet":
         parsed = _read_parquet(data, name)
     else:
         parsed = _read_excel(data, name)
-    if encoding and encoding not in ("utf-8", "utf-8-sig"):
+    warnings += parsed.warnings
+    if encoding == "mixed":
+        encoding = "utf-8+cp1252"
+    elif encoding and encoding not in ("utf-8", "utf-8-sig"):
         warnings.append(f"decoded as {encoding}")
 
-    return parsed, container, encoding, delimiter, warnings, columns or _sample_keys(parsed.records)
+    return (parsed, container, encoding, delimiter, warnings,
+            columns or parsed.columns or _sample_keys(parsed.records))
 
 
 def source_columns(source: str | Path, *, data: bytes | None = None) -> list[str]:
@@ -403,6 +572,13 @@ def load_dataset(
     parsed, container, encoding, delimiter, warnings, keys = _parse(name, data, lenient)
     if mapping is not None and schema is None:
         schema = "qa"
+    if schema is None and not parsed.records:
+        if parsed.rejects:  # lenient, and nothing could be read: say why rather than "cannot tell the format"
+            first = parsed.rejects[0]
+            raise LoadError(f"{first.message}; none of its {len(parsed.rejects)} {parsed.unit}s could be read",
+                            path=name, line=first.row, unit=parsed.unit)
+        if not keys:
+            raise FormatError("has no records to load", path=name)
     if schema is None:
         schema = detect_schema(keys)
         if schema is None:
@@ -441,17 +617,37 @@ def _build(parsed: _Records, name: str, container: Container, schema: Schema, en
         examples.append(example)
         rows.append(row)
         metadata.append({k: v for k, v in record.items() if k not in consumed})
-    meta = pd.DataFrame(metadata) if any(metadata) else None
-    if meta is not None:
-        for column in meta.columns:
-            if meta[column].map(lambda v: v is None or isinstance(v, str)).all():
-                meta[column] = meta[column].astype("string[pyarrow]")
+    meta = _metadata_frame(metadata) if any(metadata) else None
     frame = build_frame(examples, rows, meta)
     if parsed.rejects:
         warnings.append(f"{len(parsed.rejects)} {parsed.unit}s could not be read and were set aside")
     return LoadResult(frame=frame, path=name, container=container, schema=schema, encoding=encoding,
                       delimiter=delimiter, mapping=mapping, rejects=tuple(parsed.rejects),
                       warnings=tuple(warnings), columns=tuple(keys))
+
+
+def _metadata_frame(metadata: list[dict[str, Any]]) -> pd.DataFrame:
+    """Metadata rows as a frame; columns holding only text (or None) in every row become pyarrow strings.
+
+    Built column by column from Python lists: per-column pandas calls took seconds on 10,000 columns.
+    """
+    import pyarrow as pa
+
+    names = list(dict.fromkeys(key for row in metadata for key in row))
+    missing = float("nan")  # what pd.DataFrame(list_of_dicts) puts where a row lacks a key
+    text, other = {}, {}
+    for name in names:
+        values = [row.get(name, missing) for row in metadata]
+        if all(v is None or isinstance(v, str) for v in values):
+            text[name] = pa.array(values, pa.string())
+        else:
+            other[name] = values
+    parts = [pd.DataFrame(other)] if other else []
+    if text:
+        parts.append(pa.table(text).to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow")}.get))
+    if not parts:
+        return pd.DataFrame(index=range(len(metadata)))
+    return parts[0] if len(parts) == 1 else pd.concat(parts, axis=1)[names]
 
 
 def inspect_dataset(path: str | Path, *, schema: Schema | None = None, lenient: bool = False) -> dict[str, Any]:
@@ -507,7 +703,9 @@ def export_bytes(frame: pd.DataFrame, *, to: ExportFormat, system_prompt: str | 
     table = _flat_table(frame, examples)
     if to == "csv":
         safe = table.map(neutralise_formula)
-        return safe.to_csv(index=False).encode("utf-8")
+        # CRLF (RFC 4180): the csv writer quotes only fields holding a character of the line terminator, so with
+        # "\n" a lone "\r" in a message went out unquoted and split the row when read back.
+        return safe.to_csv(index=False, lineterminator="\r\n").encode("utf-8")
     buffer = io.BytesIO()
     table.to_parquet(buffer, index=False)
     return buffer.getvalue()
@@ -515,22 +713,20 @@ def export_bytes(frame: pd.DataFrame, *, to: ExportFormat, system_prompt: str | 
 
 def _flat_table(frame: pd.DataFrame, examples: list[dict[str, Any]]) -> pd.DataFrame:
     """system/user/assistant text, the full conversation as JSON, tools as JSON, and the metadata columns."""
-    table = pd.DataFrame(
-        {
-            "system": frame["system"].to_numpy(),
-            "user": frame["user"].to_numpy(),
-            "assistant": frame["assistant"].to_numpy(),
-            "messages": [json.dumps(e["messages"], ensure_ascii=False) for e in examples],
-        }
-    )
+    columns: dict[str, Any] = {
+        "system": frame["system"].to_numpy(),
+        "user": frame["user"].to_numpy(),
+        "assistant": frame["assistant"].to_numpy(),
+        "messages": [json.dumps(e["messages"], ensure_ascii=False) for e in examples],
+    }
     if any("tools" in e for e in examples):
-        table["tools"] = [json.dumps(e["tools"], ensure_ascii=False) if "tools" in e else "" for e in examples]
+        columns["tools"] = [json.dumps(e["tools"], ensure_ascii=False) if "tools" in e else "" for e in examples]
     for column in metadata_columns(frame):
         values = frame[column].to_numpy()
-        table[column] = [
+        columns[column] = [
             json.dumps(v, ensure_ascii=False, default=str) if isinstance(v, (list, dict)) else v for v in values
         ]
-    return table
+    return pd.DataFrame(columns)  # built at once: inserting 10,000 metadata columns one by one took minutes
 
 
 def export_dataset(frame: pd.DataFrame, path: str | Path, *, to: ExportFormat | None = None,

@@ -23,6 +23,7 @@ import pandas as pd
 
 from studio import tokens
 from studio.errors import LoadError
+from studio.formats import MAX_DEPTH, deeper_than, may_be_deep
 from studio.pricing import PriceTable, load_prices
 
 Severity = Literal["error", "warning", "advice"]
@@ -290,9 +291,14 @@ def _parse_lines(data: bytes, *, first: bool) -> Iterable[tuple[int, Any]]:
         if not line or line.isspace():
             continue
         try:
-            yield row, loads(line)
+            example = loads(line)
         except orjson.JSONDecodeError as exc:
             yield row, _BadLine(f"is not valid JSON ({exc.msg} at column {exc.colno})")
+            continue
+        if may_be_deep(line) and deeper_than(example):  # as the loader: deeper values crash counters and exporters
+            yield row, _BadLine(f"is nested deeper than {MAX_DEPTH} levels")
+        else:
+            yield row, example
 
 
 def _line_count(data: bytes) -> int:
