@@ -14,3 +14,22 @@ def test_home_page_in_chromium(streamlit_server, page, tmp_path):
     page.screenshot(path=str(tmp_path / "home.png"), full_page=True)
     assert (tmp_path / "home.png").stat().st_size > 10_000
     assert page.dialogs == []
+
+
+def test_hostile_dataset_names_render_inert_on_home(tmp_path, page):
+    from studio.workspace import Workspace, import_file
+    from tests.browser.conftest import StreamlitServer
+
+    data = tmp_path / "x.csv"
+    data.write_text("question,answer\n<script>alert(1)</script>,<img src=x onerror=alert(2)>\n")
+    workspace = tmp_path / "ws" / "studio.db"
+    import_file(Workspace(workspace), data, name="<img src=x onerror=alert('name')>")
+    server = StreamlitServer(workspace).start()
+    try:
+        page.goto(server.url)
+        expect(page.get_by_text("Datasets in the workspace")).to_be_visible(timeout=30_000)
+        page.wait_for_timeout(1500)
+        assert page.dialogs == []
+        assert page.locator("img[src='x']").count() == 0
+    finally:
+        server.stop()
