@@ -1,140 +1,143 @@
-"""``python -m bench [--only GROUP,...] [--skip-slow] [--repeat N]``: measure and write bench/RESULTS.md + results.json.
+"""``python -m bench [--only GROUP,...] [--skip-slow] [--repeat N] [--size 1k] [--out DIR]``.
 
-Benchmarks report; they never assert. Each measurement runs in a fresh process (median of ``--repeat`` runs;
-peak RSS is the max over runs). Where a baseline exists it runs in the same invocation, so ratios compare like
-with like on the same machine.
+Measures every case of :mod:`bench.cases` and writes RESULTS.md + results.json (default: bench/). Benchmarks
+report; they never assert. Each measurement runs in fresh processes (median of ``--repeat`` runs; peak RSS is
+the max over runs). Where a baseline exists it runs in the same invocation, so ratios compare like with like.
+A partial run (``--only``) keeps the other rows of an earlier results.json.
+
+``--size`` runs the data cases on that many examples and the others on their quick variant: a smoke test of
+the machinery, written under bench/.cache/quick/ unless ``--out`` says where.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
-import os
-import platform
+import shlex
 import sys
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from bench.harness import Sample, measure
+from bench.cases import CASES, GROUPS, Case
+from bench.data import SIZES, chat_jsonl
+from bench.harness import Measured, measure
+from bench.report import load_average, write
 
 HERE = Path(__file__).resolve().parent
 
 
-@dataclass(frozen=True)
-class Case:
-    group: str
-    name: str
-    size: str
-    ours: str
-    baseline: str | None
-    goal: str
-    check: str  # Python expression over w (ours wall s), m (ours peak MB), r (baseline/ours speed-up)
-    slow: bool = False
-
-
-CASES = [
-    Case("load", "load + canonicalise chat JSONL", "1M", "bench.tasks:load_ours", "bench.tasks:load_baseline",
-         "report", "True", slow=True),
-    Case("load", "load + canonicalise chat JSONL", "100k", "bench.tasks:load_ours", "bench.tasks:load_baseline",
-         "report", "True"),
-    Case("rules", "all rules except near_duplicate", "1M", "bench.tasks:rules_ours", None, "≤ 60 s, ≤ 3 GB",
-         "w <= 60 and m <= 3072", slow=True),
-    Case("rules", "all rules except near_duplicate", "100k", "bench.tasks:rules_ours", None, "report", "True"),
-    Case("rules", "near_duplicate clusters", "100k", "bench.tasks:near_ours", None, "≤ 30 s", "w <= 30"),
-    Case("regex", "regex filter over the text fields", "100k", "bench.tasks:regex_ours",
-         "bench.tasks:regex_baseline", "≤ 100 ms", "w <= 0.1"),
-]
-
-
-def machine() -> dict:
-    cpu = "unknown"
+def _evaluate(expression: str | None, names: dict[str, Any]) -> Any:
+    if expression is None:
+        return None
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        mem_kb = int(next(l for l in Path("/proc/meminfo").read_text().splitlines()
-                          if l.startswith("MemTotal")).split()[1])
-    except (OSError, StopIteration, ValueError):
-        mem_kb = 0
-    return {"cores": os.cpu_count(), "ram_gb": round(mem_kb / 1024 / 1024, 1), "cpu": cpu,
-            "python": platform.python_version(), "platform": platform.platform()}
+        return eval(expression, {"__builtins__": {}}, names)  # expressions come from bench/cases.py only
+    except (KeyError, TypeError, ZeroDivisionError):
+        return None
 
 
-def versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
+def _row(case: Case, ours: Measured, base: Measured | None, loads: list[float]) -> dict[str, Any]:
+    w = ours.figure(case.metric)
+    bw = base.figure(case.metric) if base else None
+    names = {"w": w, "c": ours.cpu_s, "m": ours.peak_rss_mb, "x": ours.extra,
+             "bw": bw, "bc": base.cpu_s if base else None, "bm": base.peak_rss_mb if base else None,
+             "bx": base.extra if base else None}
+    ratio = _evaluate(case.ratio, names) if base else None
+    met = _evaluate(case.check, {**names, "r": ratio})
+    return {"group": case.group, "measurement": case.name, "size": case.size, "metric": case.metric,
+            "unit": case.unit, "value": w, "baseline_value": bw, "ours": ours.as_dict(),
+            "baseline": base.as_dict() if base else None, "baseline_name": case.baseline_name,
+            "ratio": ratio, "ratio_name": case.ratio_name if case.ratio else None, "goal": case.goal,
+            "check": case.check, "met": None if met is None and case.check is None else bool(met),
+            "notes": list(case.notes), "load_average": loads,
+            "task": " ".join((case.ours, *case.ours_args()))}
 
-    out = {}
-    for name in ("pandas", "pyarrow", "tiktoken", "orjson", "google-re2", "datasketch", "rapidfuzz", "torch",
-                 "transformers", "peft", "streamlit", "streamlit-aggrid"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            pass
-    return out
 
+def run(cases: list[Case], repeat: int) -> list[dict[str, Any]]:
+    """Measure ``cases``; cases that share a task and arguments share its runs (e.g. the grid's session)."""
+    done: dict[tuple, Measured | Exception] = {}
 
-def run(cases: list[Case], repeat: int) -> list[dict]:
+    def once(target: str, args: tuple[str, ...], runs: int) -> Measured:
+        key = (target, args, runs)
+        if key not in done:
+            print(f"[bench]   {target} {' '.join(args)} × {runs}", flush=True)
+            try:
+                done[key] = measure(target, *args, repeat=runs)
+            except RuntimeError as exc:
+                done[key] = exc
+        result = done[key]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
     rows = []
     for case in cases:
         print(f"[bench] {case.group}: {case.name} ({case.size})", flush=True)
-        ours = measure(case.ours, case.size, repeat=repeat)
-        base: Sample | None = measure(case.baseline, case.size, repeat=repeat) if case.baseline else None
-        ratio = (base.wall_s / ours.wall_s) if base and ours.wall_s > 0 else None
-        met = bool(eval(case.check, {}, {"w": ours.wall_s, "m": ours.peak_rss_mb, "r": ratio or 0}))
-        rows.append({"group": case.group, "measurement": case.name, "size": case.size,
-                     "ours": {"wall_s": ours.wall_s, "cpu_s": ours.cpu_s, "peak_rss_mb": ours.peak_rss_mb,
-                              **ours.extra},
-                     "baseline": None if base is None else {"wall_s": base.wall_s, "cpu_s": base.cpu_s,
-                                                            "peak_rss_mb": base.peak_rss_mb, **base.extra},
-                     "speedup_vs_baseline": ratio, "goal": case.goal, "met": met})
+        loads = load_average()
+        runs = case.runs or repeat
+        if case.sized_by_data:
+            chat_jsonl(case.size)  # build the dataset once, outside every measured process
+        try:
+            ours = once(case.ours, case.ours_args(), runs)
+            base = once(case.baseline, case.base_args(), runs) if case.baseline else None
+        except RuntimeError as exc:
+            rows.append({"group": case.group, "measurement": case.name, "size": case.size, "goal": case.goal,
+                         "error": str(exc), "met": None, "load_average": loads})
+            continue
+        rows.append(_row(case, ours, base, loads))
     return rows
 
 
-def write(rows: list[dict], command: str) -> None:
-    """Merge ``rows`` into results.json (a partial run keeps the other groups' figures) and redraw RESULTS.md."""
-    info = {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "command": command,
-            "machine": machine(), "versions": versions()}
-    for row in rows:
-        row["date"], row["command"] = info["date"], command
-    path = HERE / "results.json"
-    previous = json.loads(path.read_text())["results"] if path.exists() else []
-    key = lambda r: (r["group"], r["measurement"], r["size"])  # noqa: E731
-    fresh = {key(r) for r in rows}
-    order = [key(c.__dict__ | {"measurement": c.name}) for c in CASES]
-    rows = sorted([r for r in previous if key(r) not in fresh] + rows,
-                  key=lambda r: order.index(key(r)) if key(r) in order else len(order))
-    path.write_text(json.dumps({**info, "results": rows}, indent=2) + "\n")
-    lines = ["# Benchmark results", "",
-             f"- Date: {info['date']}", f"- Command: `{command}`",
-             f"- Machine: {info['machine']['cores']} cores, {info['machine']['ram_gb']} GB RAM, "
-             f"{info['machine']['cpu']}; Python {info['machine']['python']}",
-             "- Versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()), "",
-             "Wall time is the median of fresh-process runs of the measured step; peak RSS is the whole process's.",
-             "Each row was measured by the command and on the date in results.json (latest run shown above).",
-             "", "| group | measurement | size | ours (wall / CPU / peak RSS) | baseline | speed-up | goal | met? |",
-             "|---|---|---|---|---|---|---|---|"]
-    for row in rows:
-        ours, base = row["ours"], row["baseline"]
-        base_text = "—" if base is None else f"{base['wall_s']:.3f} s / {base['peak_rss_mb']:.0f} MB"
-        ratio = "—" if row["speedup_vs_baseline"] is None else f"{row['speedup_vs_baseline']:.1f}×"
-        lines.append(f"| {row['group']} | {row['measurement']} | {row['size']} | {ours['wall_s']:.3f} s / "
-                     f"{ours['cpu_s']:.1f} s / {ours['peak_rss_mb']:.0f} MB | {base_text} | {ratio} | {row['goal']} | "
-                     f"{'yes' if row['met'] else 'NO'} |")
-    (HERE / "RESULTS.md").write_text("\n".join(lines) + "\n")
+def _wanted(only: str | None) -> list[tuple[str, str | None]] | None:
+    """``--only tokens,rules:1M`` → [("tokens", None), ("rules", "1M")]."""
+    if not only:
+        return None
+    wanted = []
+    for item in filter(None, (part.strip() for part in only.split(","))):
+        group, _, size = item.partition(":")
+        if group not in GROUPS:
+            raise SystemExit(f"unknown group {group!r} in --only; groups are {', '.join(GROUPS)}")
+        wanted.append((group, size or None))
+    return wanted
+
+
+def select(only: str | None, skip_slow: bool, size: str | None) -> list[Case]:
+    wanted = _wanted(only)
+
+    def chosen(case: Case) -> bool:
+        return wanted is None or any(g == case.group and s in (None, case.size) for g, s in wanted)
+
+    cases = [c for c in CASES if chosen(c) and not (skip_slow and c.slow)]
+    if size is None:
+        return cases
+    resized, seen = [], set()
+    for case in cases:
+        small = case.resized(size)
+        if small.key not in seen:  # 1M and 100k variants of a case become one
+            seen.add(small.key)
+            resized.append(small)
+    return resized
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("--only", help="comma-separated groups: " + ", ".join(sorted({c.group for c in CASES})))
-    parser.add_argument("--skip-slow", action="store_true", help="skip the 1M and engine measurements")
-    parser.add_argument("--repeat", type=int, default=3)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--only", help="comma-separated groups, optionally GROUP:SIZE (e.g. tokens:1M); "
+                        "groups: " + ", ".join(GROUPS))
+    parser.add_argument("--skip-slow", action="store_true", help="leave out the 1M and engine cases")
+    parser.add_argument("--repeat", type=int, default=3, help="fresh-process runs per measurement (median)")
+    parser.add_argument("--size", choices=list(SIZES),
+                        help="smoke run: data cases at this size, the others quick")
+    parser.add_argument("--out", type=Path, help="folder for RESULTS.md and results.json (default: bench/)")
     args = parser.parse_args(argv)
-    groups = set(args.only.split(",")) if args.only else None
-    cases = [c for c in CASES if (groups is None or c.group in groups) and not (args.skip_slow and c.slow)]
+    if args.repeat < 1:
+        parser.error(f"--repeat must be at least 1, got {args.repeat}")
+    out = args.out or (HERE / ".cache" / "quick" if args.size else HERE)
+    cases = select(args.only, args.skip_slow, args.size)
     rows = run(cases, args.repeat)
-    write(rows, "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:]))
+    command = "python -m bench" + "".join(f" {shlex.quote(a)}" for a in argv)
+    document = write(rows, out, command)
+    failed = [r for r in rows if r.get("error")]
+    print(f"[bench] wrote {out / 'RESULTS.md'} and results.json ({len(rows)} measured, {len(failed)} not "
+          f"run; {len(document['results'])} rows in all)")
     return 0
 
 

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: make ``studio`` importable from the checkout
+if __package__ in (None, ""):  # run as a script: make ``studio`` and ``bench`` importable from the checkout
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.harness import timed  # noqa: E402
 
 LATENCY = 0.2
 CONCURRENCY = 64
@@ -58,10 +59,9 @@ def _compare(url: str, n: int, *, workspace=None, concurrency: int = CONCURRENCY
     targets, cases, params = _targets(url), _cases(n), Params(max_tokens=64)
     run = open_run(workspace, targets, params, cases, source="bench")
     policy = RetryPolicy(max_attempts=8, base_delay=0.2, max_delay=2.0, timeout=30)
-    started = time.perf_counter()
-    results = run_compare(workspace, run, targets, cases, params, concurrency=concurrency, retry=policy)
-    wall = time.perf_counter() - started
-    return {"wall_s": wall, "workspace": workspace, "rows": len(results),
+    with timed() as timing:
+        results = run_compare(workspace, run, targets, cases, params, concurrency=concurrency, retry=policy)
+    return {"wall_s": timing.wall_s, "cpu_s": timing.cpu_s, "workspace": workspace, "rows": len(results),
             "answered": int(results["error"].isna().sum()), "attempts": int(results["attempts"].sum())}
 
 
@@ -73,7 +73,8 @@ def concurrent(size: str = "1000") -> dict:
     with spawn_server(Behaviour(latency=LATENCY)) as server:
         out = _compare(server.url, n)
         stats = server.stats()
-    return {"wall_s": out["wall_s"], "prompts": n, "requests": stats["requests"], "answered": out["answered"],
+    return {"wall_s": out["wall_s"], "cpu_s": out["cpu_s"], "prompts": n,
+            "requests": stats["requests"], "answered": out["answered"],
             "concurrency": CONCURRENCY, "peak_in_flight": stats["max_in_flight"]}
 
 
@@ -86,12 +87,13 @@ def sequential(size: str = "1000/100") -> dict:
     n, measured = _sizes(size)
     with spawn_server(Behaviour(latency=LATENCY)) as server:
         client = openai.OpenAI(base_url=server.url, api_key="bench")
-        started = time.perf_counter()
-        for case in _cases(measured):
-            for _, model in TARGETS:
-                client.chat.completions.create(model=model, messages=list(case.messages), max_tokens=64)
-        wall = time.perf_counter() - started
-    out = {"wall_s": wall * n / measured, "prompts": n, "requests": measured * len(TARGETS)}
+        with timed() as timing:
+            for case in _cases(measured):
+                for _, model in TARGETS:
+                    client.chat.completions.create(model=model, messages=list(case.messages), max_tokens=64)
+    scale = n / measured
+    out = {"wall_s": timing.wall_s * scale, "cpu_s": timing.cpu_s * scale, "prompts": n,
+           "requests": measured * len(TARGETS)}
     if measured != n:
         out["extrapolated_from"] = measured
     return out
@@ -109,7 +111,7 @@ def faults(size: str = "1000") -> dict:
         again = _compare(server.url, n, workspace=first["workspace"])  # a rerun resumes: nothing left to ask
         stats = server.stats()
     expected = n * len(TARGETS)
-    return {"wall_s": first["wall_s"], "prompts": n, "expected_rows": expected,
+    return {"wall_s": first["wall_s"], "cpu_s": first["cpu_s"], "prompts": n, "expected_rows": expected,
             "lost_rows": expected - first["answered"], "duplicate_charges": stats["duplicates"],
             "charged": stats["completions"], "injected_faults": sum(after_first["faults"].values()),
             "retries": first["attempts"] - first["rows"],

@@ -1,42 +1,17 @@
-"""Measured functions, each run in a fresh process by the harness. Each returns ``{"wall_s": ..., ...}``.
+"""Data measurements (load, validate + tokens, cleaning rules, near-duplicates, regex filter), baselines.
 
-Setup (building or reading inputs) happens before the timer starts; the process's peak RSS covers everything.
+Each function runs in a fresh process (:mod:`bench.worker`), takes the dataset size ("1k", "10k", "100k",
+"1M"), does its setup outside the timer and returns ``{"wall_s", "cpu_s", ...figures}`` for the measured part.
 """
 
 from __future__ import annotations
 
-import time
-
 from bench.data import chat_jsonl
+from bench.harness import timed, timed_call
 
 
-def _timed(function, *args, **kwargs):
-    started = time.perf_counter()
-    value = function(*args, **kwargs)
-    return value, time.perf_counter() - started
-
-
-# -- load ------------------------------------------------------------------------------------------------------
-
-
-def load_ours(size: str) -> dict:
-    from studio.io import load_dataset
-
-    path = chat_jsonl(size)
-    result, wall = _timed(load_dataset, path)
-    return {"wall_s": wall, "rows": len(result.frame)}
-
-
-def load_baseline(size: str) -> dict:
-    """pandas.read_json(lines=True): the usual one-liner, without canonical columns."""
-    import pandas as pd
-
-    path = chat_jsonl(size)
-    frame, wall = _timed(pd.read_json, path, lines=True)
-    return {"wall_s": wall, "rows": len(frame)}
-
-
-# -- rules -----------------------------------------------------------------------------------------------------
+def _figures(timing, **figures) -> dict:
+    return {"wall_s": timing.wall_s, "cpu_s": timing.cpu_s, **figures}
 
 
 def _frame(size: str):
@@ -45,48 +20,144 @@ def _frame(size: str):
     return load_dataset(chat_jsonl(size)).frame
 
 
+# -- 1. load + canonicalise ---------------------------------------------------------------------------------------
+
+
+def load_ours(size: str) -> dict:
+    from studio.io import load_dataset
+
+    path = chat_jsonl(size)
+    result, timing = timed_call(load_dataset, path)
+    return _figures(timing, rows=len(result.frame), columns=len(result.frame.columns))
+
+
+def load_baseline(size: str) -> dict:
+    """``pandas.read_json(lines=True)``: the usual one-liner (no canonical columns, no row-level errors)."""
+    import pandas as pd
+
+    path = chat_jsonl(size)
+    frame, timing = timed_call(pd.read_json, path, lines=True)
+    return _figures(timing, rows=len(frame), columns=len(frame.columns))
+
+
+# -- 2. validate + token statistics -------------------------------------------------------------------------------
+
+MODEL = "gpt-4o-mini"
+
+
+def tokens_ours(size: str) -> dict:
+    """``validate_file`` with 2 workers; the encoding is built before the timer, as for the baseline."""
+    from studio.tokens import get_encoding
+    from studio.validate import validate_file
+
+    path = chat_jsonl(size)
+    _, encoding = timed_call(get_encoding, "o200k_base")
+    report, timing = timed_call(validate_file, path, model=MODEL, workers=2)
+    counts = report.tokens
+    return _figures(timing, rows=int(report.rows), total_tokens=int(sum(counts)),
+                    findings=int(len(report.findings)), workers=2,
+                    encoding_build_s=encoding.wall_s)
+
+
+def tokens_baseline(size: str) -> dict:
+    """The OpenAI cookbook's chat fine-tuning data check: per-line ``json.loads``, format checks, then a
+    ``tiktoken`` loop of 3 tokens per message + every value + 3 per reply (``num_tokens_from_messages``)."""
+    import json
+    from collections import defaultdict
+
+    from studio.tokens import get_encoding
+
+    path = chat_jsonl(size)
+    encoding = get_encoding("o200k_base")  # offline copy; tiktoken.get_encoding would go to the network
+
+    def cookbook() -> tuple[int, int, dict]:
+        with open(path, encoding="utf-8") as handle:
+            dataset = [json.loads(line) for line in handle]
+        errors: dict[str, int] = defaultdict(int)
+        for example in dataset:
+            if not isinstance(example, dict):
+                errors["data_type"] += 1
+                continue
+            messages = example.get("messages")
+            if not messages:
+                errors["missing_messages_list"] += 1
+                continue
+            for message in messages:
+                if "role" not in message or "content" not in message:
+                    errors["message_missing_key"] += 1
+                if any(k not in ("role", "content", "name", "function_call", "weight") for k in message):
+                    errors["message_unrecognized_key"] += 1
+                if message.get("role") not in ("system", "user", "assistant", "function"):
+                    errors["unrecognized_role"] += 1
+                content = message.get("content")
+                if (not content and not message.get("function_call")) or not isinstance(content, str):
+                    errors["missing_content"] += 1
+            if not any(m.get("role") == "assistant" for m in messages):
+                errors["example_missing_assistant_message"] += 1
+        total = too_long = 0
+        for example in dataset:
+            n = 3
+            for message in example.get("messages") or ():
+                n += 3
+                for key, value in message.items():
+                    n += len(encoding.encode(value)) if isinstance(value, str) else 0
+                    n += key == "name"
+            total += n
+            too_long += n > 65536
+        return total, too_long, len(dataset), errors
+
+    (total, too_long, rows, errors), timing = timed_call(cookbook)
+    return _figures(timing, rows=rows, total_tokens=total, findings=int(sum(errors.values())),
+                    too_long=too_long)
+
+
+# -- 3. cleaning rules --------------------------------------------------------------------------------------------
+
+
 def rules_ours(size: str) -> dict:
     from studio.rules import RULES, analyze
 
     frame = _frame(size)
     keys = [k for k in RULES.keys() if k not in ("near_duplicate", "regex")]
-    analysis, wall = _timed(analyze, frame, rules=keys)
-    return {"wall_s": wall, "rows": len(frame), "flagged": int(sum(analysis.counts.values()))}
+    analysis, timing = timed_call(analyze, frame, rules=keys)
+    return _figures(timing, rows=len(frame), rules=len(keys), flagged=int(sum(analysis.counts.values())))
 
 
 def near_ours(size: str) -> dict:
     from studio.duplicates import near_duplicate_clusters
 
     frame = _frame(size)
-    clusters, wall = _timed(near_duplicate_clusters, frame, threshold=0.8)
-    return {"wall_s": wall, "rows": len(frame), "clustered": int(clusters.duplicated(keep=False).sum())}
+    clusters, timing = timed_call(near_duplicate_clusters, frame, threshold=0.8)
+    return _figures(timing, rows=len(frame), clustered=int(clusters.duplicated(keep=False).sum()))
 
 
-# -- regex filter ----------------------------------------------------------------------------------------------
+# -- 4. regex filter ----------------------------------------------------------------------------------------------
 
-PATTERN = r"(?i)fever|fiebre|\d{3}[- ]?\d{3}"
+PATTERN = r"fever|fiebre|\d{3}[- ]?\d{3}"
 
 
 def regex_ours(size: str) -> dict:
+    """The Dataset page's filter (case-insensitive; system, user, assistant): a new pattern on a loaded frame.
+
+    A filter with another pattern runs first, as the page would have on an earlier keystroke; ``cold_s`` is
+    that first call (pattern checks, first use of the columns).
+    """
     from studio.grid import ViewSpec, filter_rows
 
     frame = _frame(size)
-    spec = ViewSpec(regex=PATTERN, ignore_case=False)
-    filter_rows(frame, None, spec)  # warm-up: the first call compiles the pattern
-    rows, wall = _timed(filter_rows, frame, None, spec)
-    return {"wall_s": wall, "rows": len(frame), "matched": len(rows)}
+    _, cold = timed_call(filter_rows, frame, None, ViewSpec(regex="doctor"))
+    rows, timing = timed_call(filter_rows, frame, None, ViewSpec(regex=PATTERN))
+    return _figures(timing, rows=len(frame), matched=len(rows), cold_s=cold.wall_s)
 
 
 def regex_baseline(size: str) -> dict:
-    """A per-row Python ``re.search`` loop over the three text columns."""
+    """A per-row Python ``re.search`` loop (case-insensitive) over the three text columns."""
     import re
 
     frame = _frame(size)
-    pattern = re.compile(PATTERN)
+    pattern = re.compile(PATTERN, re.IGNORECASE)
     columns = [frame[c].tolist() for c in ("system", "user", "assistant")]
-
-    def loop():
-        return [i for i, texts in enumerate(zip(*columns)) if any(t and pattern.search(t) for t in texts)]
-
-    rows, wall = _timed(loop)
-    return {"wall_s": wall, "rows": len(frame), "matched": len(rows)}
+    with timed() as timing:
+        rows = [i for i, texts in enumerate(zip(*columns))
+                if any(isinstance(t, str) and pattern.search(t) for t in texts)]
+    return _figures(timing, rows=len(frame), matched=len(rows))

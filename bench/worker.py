@@ -1,7 +1,7 @@
 """Child process of the harness: ``python -m bench.worker module:function OUT.json [args...]``.
 
-The function does its own setup, times the measured part, and returns a dict (``wall_s`` plus any figures);
-the harness adds CPU time and peak RSS from the kernel.
+The function does its own setup, times the measured part (:func:`bench.harness.timed`), and returns a dict:
+``wall_s`` (and ``cpu_s``) of that part plus any figures of its own; the harness adds the kernel's figures.
 """
 
 from __future__ import annotations

@@ -1,0 +1,229 @@
+"""The Dataset page's grid in Debian Chromium (Playwright, headless) over a real ``streamlit run app.py``.
+
+One session imports the dataset into a temporary workspace, starts Streamlit on it and measures, with
+``wait_for_function(..., polling="raf")`` so the wait itself adds at most a frame (~16 ms):
+
+- ``first_render_s``: choosing the dataset in "Workspace dataset" → first grid row visible in the AgGrid
+  iframe, on the server's first session (nothing cached); ``warm_render_s``: the median of later sessions;
+- ``edit_s``: Enter in an ``assistant`` cell editor → "Saved: example N, assistant." visible (median);
+- ``regex_s``: one keystroke in "Regex (RE2 syntax)" (a live input with a 250 ms debounce) → the "N of M rows"
+  line changed (median); ``regex_minus_debounce_s`` subtracts the 250 ms; ``regex_grid_s`` runs to the new
+  grid's first row being visible.
+
+Peak RSS of the harness covers the worker, Streamlit and every Chromium process; ``server_peak_rss_mb`` is
+Streamlit's own (VmHWM).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.data import chat_jsonl
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+GRID = "iframe[title='st_aggrid.AgGrid.agGrid']"
+ROWS_JS = ("Array.from(document.querySelectorAll('p, strong')).map(e => e.innerText)"
+           ".find(t => / of \\d+ rows$/.test(t))")
+DEBOUNCE_S = 0.25
+KEYS = "zqxk"  # one-letter patterns that match some rows but neither all of them nor the first one
+EDITS = 3
+RENDERS = 3
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start_streamlit(workspace: Path) -> tuple[subprocess.Popen, str]:
+    import httpx
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+               "--server.address", "127.0.0.1", "--server.headless", "true",
+               "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "STUDIO_WORKSPACE": str(workspace)},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    process.kill()
+    raise RuntimeError("streamlit did not start within 90 s")
+
+
+def _vm_hwm_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _wait_text(page, expression: str, timeout_s: float = 120, arg=None) -> None:
+    page.wait_for_function(expression, arg=arg, polling="raf", timeout=timeout_s * 1000)
+
+
+def _rows_text(page) -> str:
+    return page.evaluate(f"() => {ROWS_JS} || ''")
+
+
+# A grid counts as shown when its iframe (same origin) has rendered row 0 and Streamlit has not marked it
+# stale (a rerun is replacing it). With ``since`` (the first row's id before an action), only a grid that is
+# new (Streamlit remounted it) or shows another first row counts. The shown grid is tagged live so that
+# Playwright acts on that one.
+LIVE = f"{GRID}[data-bench-live='1']"
+_MARK_OLD = f"() => document.querySelectorAll({GRID!r}).forEach(f => f.dataset.benchOld = '1')"
+_FIRST_ID = f"""() => {{
+    const f = document.querySelector({LIVE!r}) || document.querySelector({GRID!r});
+    const doc = f && f.contentDocument;
+    const cell = doc && doc.querySelector(".ag-row[row-index='0'] [col-id='id']");
+    return cell ? cell.innerText.trim() : null;
+}}"""
+_NEW_GRID_SHOWN = f"""(since) => {{
+    const frames = [...document.querySelectorAll({GRID!r})];
+    const live = frames.find(f => {{
+        if (f.closest('[data-stale="true"]')) return false;
+        const doc = f.contentDocument;
+        const row = doc && doc.querySelector(".ag-row[row-index='0']");
+        if (!row || row.getClientRects().length === 0) return false;
+        if (since === undefined || since === null || !f.dataset.benchOld) return true;
+        const cell = row.querySelector("[col-id='id']");
+        return !!cell && cell.innerText.trim() !== since;
+    }});
+    frames.forEach(f => {{ if (f !== live) delete f.dataset.benchLive; }});
+    if (live) live.dataset.benchLive = '1';
+    return !!live;
+}}"""
+_GRID_STATE = f"""() => [...document.querySelectorAll({GRID!r})].map(f => ({{
+    old: !!f.dataset.benchOld, stale: !!f.closest('[data-stale="true"]'),
+    rows: f.contentDocument ? f.contentDocument.querySelectorAll('.ag-row').length : -1}}))"""
+
+
+def _open(page, url: str, label: str) -> float:
+    """Load the page, pick the dataset, and return the seconds from the pick to the first grid row visible."""
+    page.goto(f"{url}/Dataset")
+    box = page.locator("[data-testid=stSelectbox]").filter(has_text="Workspace dataset")
+    box.wait_for(timeout=120_000)
+    box.click()
+    option = page.get_by_role("option", name=label, exact=True)
+    option.wait_for(timeout=30_000)
+    began = time.perf_counter()
+    option.click()
+    _wait_text(page, _NEW_GRID_SHOWN, timeout_s=300)
+    return time.perf_counter() - began
+
+
+def _settled_grid(page):
+    """The frame of the grid on screen now (not one that a rerun is replacing)."""
+    try:
+        _wait_text(page, _NEW_GRID_SHOWN)
+    except Exception as exc:  # Playwright's TimeoutError: say what the page showed
+        state = page.evaluate(_GRID_STATE)
+        raise RuntimeError(f"no live grid after 120 s: grids {state}, {_rows_text(page)!r}") from exc
+    return page.frame_locator(LIVE)
+
+
+def _edit(page, row: int, value: str) -> float:
+    grid = _settled_grid(page)
+    ident = grid.locator(f".ag-row[row-index='{row}'] .ag-cell[col-id='id']").first.inner_text().strip()
+    grid.locator(f".ag-row[row-index='{row}'] .ag-cell[col-id='assistant']").first.dblclick()
+    editor = grid.locator("textarea").first
+    editor.fill(value)
+    saved = f"Saved: example {ident}, assistant."
+    began = time.perf_counter()
+    editor.press("Enter")
+    _wait_text(page, f"() => document.body.innerText.includes({saved!r})")
+    return time.perf_counter() - began
+
+
+def _keystroke(page, key: str) -> tuple[float, float, int]:
+    """(to the row count line, to the new grid's first row, rows shown) for ``key`` typed into an empty
+    regex."""
+    box = page.get_by_label("Regex (RE2 syntax)")
+    before = _rows_text(page)
+    box.click()
+    first = page.evaluate(_FIRST_ID)
+    page.evaluate(_MARK_OLD)
+    began = time.perf_counter()
+    box.press(key)
+    _wait_text(page, f"() => {{ const t = {ROWS_JS}; return t && t !== {before!r}; }}")
+    rows_s = time.perf_counter() - began
+    _wait_text(page, _NEW_GRID_SHOWN, arg=first)
+    grid_s = time.perf_counter() - began
+    shown = int(_rows_text(page).split()[0])
+    box.fill("")
+    _wait_text(page, f"() => {ROWS_JS} === {before!r}")
+    _settled_grid(page)
+    return rows_s, grid_s, shown
+
+
+def session(size: str = "100k") -> dict:
+    """Import ``size`` examples, start Streamlit + Chromium, and time render, edits and regex keystrokes."""
+    from playwright.sync_api import sync_playwright
+
+    from studio.workspace import Workspace, import_file
+
+    if not Path(CHROMIUM).exists():
+        raise SystemExit(f"{CHROMIUM} is missing: `make chromium` installs Debian's chromium")
+    folder = Path(tempfile.mkdtemp(prefix="bench-grid-"))
+    workspace = Workspace(folder / "studio.db")
+    began = time.perf_counter()
+    info, result = import_file(workspace, chat_jsonl(size), name=f"bench_{size}")
+    import_s = time.perf_counter() - began
+    label, total = f"{info.name} · {info.format}", len(result.frame)
+    server, url = _start_streamlit(folder / "studio.db")
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                context = browser.new_context(viewport={"width": 1400, "height": 1000})
+                page = context.new_page()
+                renders = [_open(page, url, label)]
+                edits = [_edit(page, row, f"Edited by the benchmark, row {row}.") for row in range(EDITS)]
+                keys = [_keystroke(page, key) for key in KEYS]
+                for _ in range(RENDERS - 1):
+                    context.close()
+                    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+                    page = context.new_page()
+                    renders.append(_open(page, url, label))
+                heap_mb = page.evaluate("() => (performance.memory || {}).usedJSHeapSize || 0") / 2**20
+                context.close()
+            finally:
+                browser.close()
+        server_peak = _vm_hwm_mb(server.pid)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    regex_s = statistics.median(k[0] for k in keys)
+    return {
+        "wall_s": renders[0],
+        "first_render_s": renders[0],
+        "warm_render_s": statistics.median(renders[1:]) if len(renders) > 1 else renders[0],
+        "edit_s": statistics.median(edits),
+        "edit_max_s": max(edits),
+        "regex_s": regex_s,
+        "regex_minus_debounce_s": regex_s - DEBOUNCE_S,
+        "regex_grid_s": statistics.median(k[1] for k in keys),
+        "regex_rows_shown": [k[2] for k in keys],
+        "rows": total,
+        "edits": len(edits),
+        "keystrokes": len(keys),
+        "import_s": import_s,
+        "server_peak_rss_mb": server_peak,
+        "js_heap_mb": heap_mb,
+    }

@@ -1,0 +1,130 @@
+"""Every measurement of ``python -m bench``: what runs, at which size, against which baseline and goal.
+
+A case's ``check`` and ``ratio`` are Python expressions over these names (medians over the runs):
+
+- ``w``: ours, the case's ``metric`` (seconds unless ``unit`` says otherwise); ``c``: its CPU seconds;
+  ``m``: its peak RSS in MB; ``x``: every figure ours reported (e.g. ``x["lost_rows"]``);
+- ``bw``, ``bc``, ``bm``, ``bx``: the same for the baseline (None when there is none);
+- ``r`` (check only): the ratio.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bench.data import SIZES
+
+
+@dataclass(frozen=True)
+class Case:
+    group: str
+    name: str
+    size: str  # shown in the table; the tasks' argument unless ``args`` is given
+    ours: str  # "module:function" run by bench.worker
+    baseline: str | None = None
+    baseline_name: str = ""
+    goal: str = "report"
+    check: str | None = None  # None: reported without a goal
+    metric: str = "wall_s"
+    unit: str = "s"
+    ratio: str | None = "bw / w"  # default: speed-up, the baseline's time over ours
+    ratio_name: str = "speed-up"
+    args: tuple[str, ...] | None = None
+    baseline_args: tuple[str, ...] | None = None
+    # (size label, args, baseline args) for smoke runs (--size) of cases not sized in examples
+    quick: tuple[str, tuple[str, ...], tuple[str, ...] | None] | None = None
+    runs: int | None = None  # fixed number of fresh-process runs (the task repeats inside); None: --repeat
+    slow: bool = False
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return self.group, self.name, self.size
+
+    @property
+    def sized_by_data(self) -> bool:
+        return self.size in SIZES
+
+    def resized(self, size: str) -> Case:
+        """This case on ``size`` examples (data cases) or its quick variant (the others) for smoke runs."""
+        from dataclasses import replace
+
+        if self.sized_by_data:
+            if size == self.size:
+                return self
+            goal = "report" if self.check is None else f"— (goal is for {self.size})"
+            return replace(self, size=size, args=None, baseline_args=None, goal=goal, check=None)
+        if self.quick is None:
+            return self
+        label, args, baseline_args = self.quick
+        goal = "report" if self.check is None else f"— (goal is for {self.size})"
+        return replace(self, size=label, args=args, baseline_args=baseline_args, goal=goal, check=None)
+
+    def ours_args(self) -> tuple[str, ...]:
+        return self.args if self.args is not None else (self.size,)
+
+    def base_args(self) -> tuple[str, ...]:
+        return self.baseline_args if self.baseline_args is not None else self.ours_args()
+
+
+COOKBOOK = "OpenAI cookbook loop: per-line json.loads + format checks + tiktoken per message"
+GRID = "bench.browser:session"
+PLAYGROUND_NOTE = ("The sequential loop's time is linear in the prompts: it is timed on `extrapolated_from` "
+                   "prompts × 2 models and scaled to the full count.")
+
+CASES: list[Case] = [
+    # 1. load + canonicalise
+    Case("load", "load + canonicalise chat JSONL", "1M", "bench.tasks:load_ours",
+         "bench.tasks:load_baseline", "pandas.read_json(lines=True)", slow=True),
+    Case("load", "load + canonicalise chat JSONL", "100k", "bench.tasks:load_ours",
+         "bench.tasks:load_baseline", "pandas.read_json(lines=True)"),
+    # 2. validate + token statistics
+    Case("tokens", "validate + token statistics (gpt-4o-mini, 2 workers)", "1M", "bench.tasks:tokens_ours",
+         "bench.tasks:tokens_baseline", COOKBOOK, "≤ 15 s, ≤ 2 GB", "w <= 15 and m <= 2048", slow=True),
+    Case("tokens", "validate + token statistics (gpt-4o-mini, 2 workers)", "100k", "bench.tasks:tokens_ours",
+         "bench.tasks:tokens_baseline", COOKBOOK),
+    # 3. cleaning rules
+    Case("rules", "all cleaning rules except near-duplicates", "1M", "bench.tasks:rules_ours",
+         goal="≤ 60 s, ≤ 3 GB", check="w <= 60 and m <= 3072", ratio=None, slow=True),
+    Case("rules", "all cleaning rules except near-duplicates", "100k", "bench.tasks:rules_ours", ratio=None),
+    Case("rules", "near-duplicate clusters (similarity 0.8)", "100k", "bench.tasks:near_ours", goal="≤ 30 s",
+         check="w <= 30", ratio=None),
+    # 4. regex filter and the grid in Chromium
+    Case("regex", "regex filter over system/user/assistant", "100k", "bench.tasks:regex_ours",
+         "bench.tasks:regex_baseline", "per-row Python re.search loop", "≤ 100 ms", "w <= 0.1"),
+    Case("grid", "grid first render (pick dataset → first row)", "100k", GRID, goal="≤ 3 s", check="w <= 3",
+         metric="first_render_s", ratio=None, runs=1,
+         notes=("First session of a fresh server; `warm_render_s` in results.json is later sessions.",)),
+    Case("grid", "grid edit round-trip (Enter → Saved caption)", "100k", GRID, goal="≤ 0.3 s",
+         check="w <= 0.3", metric="edit_s", ratio=None, runs=1),
+    Case("grid", "regex keystroke → updated row count (incl. 250 ms debounce)", "100k", GRID, goal="≤ 0.5 s",
+         check="w <= 0.5", metric="regex_s", ratio=None, runs=1,
+         notes=("`regex_minus_debounce_s` is the same minus the 250 ms debounce; `regex_grid_s` runs to the "
+                "new grid's first row.",)),
+    # 5. local engine
+    Case("engine", "LoRA step time, batch 4 × 128 tokens", "20 steps", "bench.engine:train_ours",
+         "bench.engine:train_bare", "bare torch + peft loop, same batches", "ratio ≤ 1.1", "r <= 1.1",
+         ratio="w / bw", ratio_name="ours ÷ bare", args=("20",), quick=("5 steps", ("5",), ("5",)), runs=1,
+         slow=True, notes=("Median step time after 3 warm-up steps; precision and threads as listed.",)),
+    Case("engine", "generation, greedy, merged LoRA model", "128 tokens", "bench.engine:generate_ours",
+         "bench.engine:generate_baseline", "transformers model.generate", "≥ 24 tokens/s", "w >= 24",
+         metric="tokens_per_s", unit="tokens/s", ratio="w / bw", ratio_name="ours ÷ baseline", args=("128",),
+         quick=("16 tokens", ("16",), ("16",)), runs=1, slow=True),
+    Case("engine", "cached model load (base)", "SmolLM2-135M", "bench.engine:load_ours", goal="≤ 1 s",
+         check="w <= 1", ratio=None, args=("",), runs=1, slow=True,
+         notes=("First load in a process that has imported torch/transformers/peft; `again_s`: a second "
+                "load.",)),
+    Case("engine", "cached model load (base + LoRA merged)", "SmolLM2-135M", "bench.engine:load_ours",
+         goal="≤ 1 s", check="w <= 1", metric="merged_s", ratio=None, args=("",), runs=1, slow=True),
+    # 6. playground
+    Case("playground", "1,000 prompts × 2 models, 200 ms endpoint: concurrent vs sequential", "1,000 prompts",
+         "bench.bench_playground:concurrent", "bench.bench_playground:sequential",
+         "sequential openai SDK loop", "≥ 10× speed-up", "r >= 10", args=("1000",), baseline_args=("1000/100",),
+         quick=("20 prompts", ("20",), ("20/5",)), notes=(PLAYGROUND_NOTE,)),
+    Case("playground", "same with 5 % 429/500 faults: lost rows, double charges", "1,000 prompts",
+         "bench.bench_playground:faults", goal="0 lost, 0 charged twice",
+         check="x['lost_rows'] == 0 and x['duplicate_charges'] == 0", ratio=None, args=("1000",),
+         quick=("20 prompts", ("20",), None)),
+]
+
+GROUPS = sorted({c.group for c in CASES})

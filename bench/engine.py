@@ -1,0 +1,238 @@
+"""Local engine: LoRA step time against a bare torch + peft loop, greedy generation speed, cached model load.
+
+Every function needs the default model pulled (``studio engine pull``); none downloads anything. The size
+argument is ``"STEPS"`` for training (quick runs use fewer) and ``"TOKENS"`` for generation.
+
+Precision: both training loops use the engine's choice (:func:`studio.engine.trainer.select_device`): bf16
+autocast where the CPU runs bf16 natively (AVX512-BF16/AMX), else fp32; ``STUDIO_ENGINE_PRECISION=bf16|fp32``
+forces it for both. Threads: both use every core the process may run on.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from bench.data import chat_jsonl
+
+BATCH = 4
+SEQ = 128
+WARMUP_STEPS = 3
+LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "target_modules": "all-linear",
+        "task_type": "CAUSAL_LM"}
+PROMPT = [{"role": "user", "content": "Explain in detail how a patient with a mild fever should rest, drink "
+                                      "water and when to visit a clinic."}]
+
+
+def _base() -> str:
+    import transformers
+
+    from studio.engine.models import is_pulled, smollm2_dir
+
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    if not is_pulled():
+        raise SystemExit(f"{smollm2_dir()} is missing: run `studio engine pull` first (the bench downloads "
+                         "nothing)")
+    return str(smollm2_dir())
+
+
+def _examples(steps: int) -> list[dict]:
+    """``steps × 4`` conversations that each render to more than 128 tokens (cut to exactly 128), so every
+    batch is 4 × 128 whatever the order: a question from the bench data and an answer made of eight answers."""
+    import orjson
+
+    lines = chat_jsonl("1k").read_bytes().splitlines()
+    pairs = []
+    for line in lines:
+        messages = orjson.loads(line)["messages"]
+        text = {m.get("role"): m.get("content") for m in reversed(messages)}  # the first of each role
+        user, answer = text.get("user"), text.get("assistant")
+        if isinstance(user, str) and isinstance(answer, str):
+            pairs.append((user, answer))
+    out = []
+    for n in range(steps * BATCH):
+        user = pairs[n % len(pairs)][0]
+        answer = " ".join(pairs[(n + k) % len(pairs)][1] for k in range(1, 9))
+        out.append({"messages": [{"role": "user", "content": user},
+                                 {"role": "assistant", "content": answer}]})
+    return out
+
+
+def _steps(per_step: dict[int, float]) -> dict:
+    """Median step time over steps after the first ``WARMUP_STEPS`` (numbered from 1)."""
+    kept = [t for step, t in per_step.items() if step > WARMUP_STEPS] or list(per_step.values())
+    return {"wall_s": statistics.median(kept), "steps_timed": len(kept), "tokens_per_step": BATCH * SEQ}
+
+
+# -- LoRA step time -----------------------------------------------------------------------------------------------
+
+
+def train_ours(steps: str = "20") -> dict:
+    """``studio.engine.trainer.train`` as the engine's worker runs it: each step asks the job store whether to
+    go on and writes a metrics event. Step time = time between consecutive metrics callbacks (the whole loop)."""
+    import torch
+
+    from studio.engine import trainer
+    from studio.engine.store import EngineStore
+
+    base, examples = _base(), _examples(int(steps))
+    home = Path(tempfile.mkdtemp(prefix="bench-engine-"))
+    store = EngineStore(home)
+    job = store.create_job(model="smollm2-135m-instruct", base_source={"path": base},
+                           training_file="file-bench", validation_file=None, suffix=None, seed=1,
+                           hyperparameters={})
+    store.update_job(job.id, status="running")
+    config = trainer.TrainingConfig(n_epochs=1, batch_size=BATCH, learning_rate_multiplier=1.0, seed=1,
+                                    max_length=SEQ)
+    stamps: list[float] = []
+    inner: list[float] = []
+
+    def control() -> trainer.Control:
+        return "continue" if store.get_job(job.id).status == "running" else "cancel"
+
+    def on_metrics(metrics: dict) -> None:
+        store.add_event(job.id, f"Step {metrics['step']}", type="metrics", data=metrics)
+        stamps.append(time.perf_counter())
+        inner.append(metrics["step_seconds"])
+
+    result = trainer.train(base=base, train_examples=examples, valid_examples=None, config=config,
+                           job_dir=store.job_dir(job.id),
+                           callbacks=trainer.TrainingCallbacks(control=control, on_metrics=on_metrics))
+    # Step 1's interval would include loading the model: steps 2.. are timed from the previous callback.
+    per_step = {n: b - a for n, (a, b) in enumerate(zip(stamps, stamps[1:]), start=2)}
+    _, autocast = trainer.select_device()
+    return {**_steps(per_step), "inner_step_s": statistics.median(inner[WARMUP_STEPS:] or inner),
+            "steps": result.step, "precision": "bf16" if autocast is torch.bfloat16 else "fp32",
+            "threads": torch.get_num_threads()}
+
+
+def train_bare(steps: str = "20") -> dict:
+    """The baseline: a plain torch + peft loop on the same model, LoRA config, optimizer and batches (the
+    trainer's own encoding, in the trainer's order), with the standard ``model(..., labels=...)`` loss."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from studio.engine.trainer import _epoch_order, encode_examples, select_device, set_threads
+
+    set_threads()
+    _, autocast = select_device()
+    base, examples = _base(), _examples(int(steps))
+    torch.manual_seed(1)
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    encoded = encode_examples(tokenizer, examples, max_length=SEQ)
+    order = _epoch_order(len(encoded), 1, 0)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    model.config.use_cache = False
+    model = get_peft_model(model, LoraConfig(**LORA))
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.0)
+    intervals = []
+    for start in range(0, len(order), BATCH):
+        begin = time.perf_counter()
+        batch = [encoded[i] for i in order[start:start + BATCH]]
+        width = max(len(e.input_ids) for e in batch)
+        ids = torch.tensor([e.input_ids + [pad] * (width - len(e.input_ids)) for e in batch])
+        labels = torch.tensor([e.labels + [-100] * (width - len(e.labels)) for e in batch])
+        mask = torch.tensor([[1] * len(e.input_ids) + [0] * (width - len(e.input_ids)) for e in batch])
+        with torch.autocast("cpu", dtype=autocast or torch.float32, enabled=autocast is not None):
+            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        float(loss)
+        intervals.append(time.perf_counter() - begin)
+    precision = "bf16" if autocast is torch.bfloat16 else "fp32"
+    return {**_steps(dict(enumerate(intervals, start=1))), "steps": len(intervals), "precision": precision,
+            "threads": torch.get_num_threads()}
+
+
+# -- generation and model load ------------------------------------------------------------------------------------
+
+
+def _adapter(base: str) -> Path:
+    """An (untrained) LoRA adapter of the engine's shape, so the served model is a merged one."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-adapter-"))
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    model = get_peft_model(model, LoraConfig(**LORA))
+    model.save_pretrained(folder)
+    return folder
+
+
+def generate_ours(tokens: str = "128") -> dict:
+    """``studio.engine.models.generate`` on the merged model, greedy; end-of-sequence is ignored so every run
+    produces exactly ``tokens`` tokens. Median of 3 runs after one warm-up."""
+    from studio.engine.models import generate, load_model
+
+    base = _base()
+    loaded = load_model(base, _adapter(base))
+    loaded.eos_ids = frozenset()
+    n = int(tokens)
+    generate(loaded, PROMPT, max_tokens=8, temperature=0).run()
+    times = []
+    for _ in range(3):
+        begin = time.perf_counter()
+        generation = generate(loaded, PROMPT, max_tokens=n, temperature=0)
+        generation.run()
+        times.append(time.perf_counter() - begin)
+        assert generation.completion_tokens == n, generation.completion_tokens
+    wall = statistics.median(times)
+    return {"wall_s": wall, "tokens_per_s": n / wall, "tokens": n, "prompt_tokens": generation.prompt_tokens,
+            "dtype": str(loaded.model.dtype).removeprefix("torch.")}
+
+
+def generate_baseline(tokens: str = "128") -> dict:
+    """``transformers`` ``model.generate`` (greedy, ``min_new_tokens = max_new_tokens``), same merged model."""
+    import torch
+
+    from studio.engine.models import load_model
+
+    base = _base()
+    loaded = load_model(base, _adapter(base))
+    n = int(tokens)
+    prompt = loaded.tokenizer.apply_chat_template(PROMPT, add_generation_prompt=True, return_dict=True,
+                                                  return_tensors="pt")
+    kwargs = {"do_sample": False, "pad_token_id": loaded.tokenizer.eos_token_id}
+    with torch.inference_mode():
+        loaded.model.generate(**prompt, max_new_tokens=8, **kwargs)
+        times = []
+        for _ in range(3):
+            begin = time.perf_counter()
+            out = loaded.model.generate(**prompt, max_new_tokens=n, min_new_tokens=n, **kwargs)
+            times.append(time.perf_counter() - begin)
+    made = int(out.shape[1] - prompt["input_ids"].shape[1])
+    wall = statistics.median(times)
+    return {"wall_s": wall, "tokens_per_s": made / wall, "tokens": made}
+
+
+def load_ours(_: str = "") -> dict:
+    """``studio.engine.models.load_model`` from the local cache, after torch/transformers/peft are imported
+    (as in a running engine): the first load in the process, a second load, and base + LoRA adapter merged."""
+    import peft  # noqa: F401
+    import torch  # noqa: F401
+    import transformers  # noqa: F401
+
+    from studio.engine.models import load_model
+
+    base = _base()
+    begin = time.perf_counter()
+    load_model(base)
+    first = time.perf_counter() - begin
+    begin = time.perf_counter()
+    load_model(base)
+    again = time.perf_counter() - begin
+    adapter = _adapter(base)
+    begin = time.perf_counter()
+    load_model(base, adapter)
+    merged = time.perf_counter() - begin
+    return {"wall_s": first, "again_s": again, "merged_s": merged}
