@@ -111,24 +111,31 @@ positions = run(filter_rows, frame, flags, spec, groups=checks.groups(editor, mo
 positions = filter_rows(frame, flags, ViewSpec()) if positions is None else positions
 st.markdown(f"**{tr('dataset.rows_shown', n=len(positions), m=len(frame))}**")
 
+
+
+def on_grid(response) -> None:
+    """Runs before the rerun, so the grid is redrawn from data that already holds the persisted edit."""
+    event = parse_grid_event(getattr(response, "raw_data", None), st.session_state.get("grid_token"))
+    if event is None:
+        return
+    st.session_state["grid_token"] = event.token
+    if event.kind == "select":
+        st.session_state["selected_ids"] = event.ids
+    elif run(editor.apply, EditCell(id=event.id, field=event.field, value=event.value)) is not None:
+        checks.edited(editor, event.id)
+        st.session_state["last_saved"] = tr("dataset.saved_edit", id=event.id, field=event.field)
+
+
 pages = page_count(len(positions), 100)
 page = st.number_input(tr("dataset.page", pages=pages), 1, pages, 1, key=f"page-{hash(spec)}")
 options = grid_options(headers={})
 options["getRowId"] = JsCode(ROW_ID_JS)
 options["columnDefs"][1]["cellRenderer"] = JsCode(FLAG_BADGES_JS)
-response = AgGrid(grid_page(frame, positions, page=page, page_size=100, flags=flags, rule_keys=rule_keys),
-                  gridOptions=options, height=560, key=f"grid-{editor.dataset_id}-{editor.version}-{hash(spec)}-{page}",
+AgGrid(grid_page(frame, positions, page=page, page_size=100, flags=flags, rule_keys=rule_keys),
+                  gridOptions=options, height=560, key=f"grid-{editor.dataset_id}", server_sync_strategy="server_wins",
                   update_on=["cellValueChanged", "selectionChanged"], data_return_mode="CUSTOM",
                   custom_jscode_for_grid_return=JsCode(RETURN_DELTA_JS), allow_unsafe_jscode=True,
-                  custom_css=BADGE_CSS)
-event = parse_grid_event(getattr(response, "raw_data", None), st.session_state.get("grid_token"))
-if event is not None:
-    st.session_state["grid_token"] = event.token
-    if event.kind == "edit" and run(editor.apply, EditCell(id=event.id, field=event.field, value=event.value)) is not None:
-        checks.edited(editor, event.id)
-        st.session_state["last_saved"] = tr("dataset.saved_edit", id=event.id, field=event.field)
-    elif event.kind == "select":
-        st.session_state["selected_ids"] = event.ids
+                  custom_css=BADGE_CSS, callback=on_grid)
 if st.session_state.get("last_saved"):
     st.caption("✅ " + st.session_state["last_saved"])
 
@@ -192,15 +199,20 @@ if uploaded_recipe is not None and st.session_state.get("replayed") != uploaded_
         st.success(tr("dataset.recipe_done", n=len(replayed.ops)))
 
 st.subheader(tr("dataset.export"))
+if not st.toggle(tr("dataset.prepare_export"), key="export_open"):  # splitting 100k rows is not free: on demand
+    st.stop()
 fmt, system_prompt, seed, *ratio_columns = st.columns([2, 3, 1, 1, 1, 1])
 to = fmt.selectbox(tr("dataset.export_format"), EXPORT_FORMATS, key="export_format")
 inject = system_prompt.text_input(tr("dataset.export_system"), key="export_system") or None
 split_seed = int(seed.number_input(tr("dataset.seed"), value=42, step=1, key="split_seed"))
 ratios = {n: c.number_input(tr(f"dataset.{n}"), 0.0, 1.0, d, 0.05, key=f"ratio_{n}")
           for n, c, d in zip(SPLITS, ratio_columns, (0.8, 0.1, 0.1))}
-splits = run(split_frame, frame, ratios=ratios, seed=split_seed) if any(ratios.values()) else None
+split_key = (editor.dataset_id, editor.revision, tuple(ratios.values()), split_seed)
+if st.session_state.get("splits", (None,))[0] != split_key:
+    parts = run(split_frame, frame, ratios=ratios, seed=split_seed) if any(ratios.values()) else None
+    st.session_state["splits"] = (split_key, parts, leakage_report(parts) if parts else None)
+_, splits, leaks = st.session_state.get("splits", (None, None, None))
 if splits:
-    leaks = leakage_report(splits)
     st.success(tr("dataset.leakage_none")) if leaks.empty else st.warning(tr("dataset.leakage"))
     st.dataframe(leaks, hide_index=True) if not leaks.empty else None
     for column, (split, part) in zip(st.columns(len(splits)), splits.items()):

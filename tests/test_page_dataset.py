@@ -87,6 +87,8 @@ def test_save_version_and_splits(page):
     at.text_input(key="version_name").input("with system").run()
     at.button(key="save_version").click().run()
     assert any("Saved version with system (5 rows)" in s.value for s in at.success)
+    at.toggle(key="export_open").set_value(True).run()
+    assert any("No exact or normalized duplicates" in m.value for m in at.success) or at.warning
     at.button(key="save_splits").click().run()
     names = [v.name for v in workspace.versions(dataset_id)]
     assert names[:2] == ["original", "with system"] and "train (seed 42)" in names

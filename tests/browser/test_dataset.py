@@ -37,8 +37,10 @@ def upload(page, path, shots, name):
 
 
 def choose(page, label: str, option: str) -> None:
-    page.locator("[data-testid=stSelectbox]").filter(has_text=label).click()
-    page.get_by_role("option", name=option, exact=True).click()
+    box = page.locator("[data-testid=stSelectbox]").filter(has_text=label)
+    box.click()
+    box.locator("input").fill(option)
+    page.get_by_role("option", name=option, exact=True).click(timeout=15_000)
 
 
 def test_clean_the_medical_faq_in_the_grid(streamlit_server, page, tmp_path):
@@ -84,6 +86,7 @@ def test_clean_the_medical_faq_in_the_grid(streamlit_server, page, tmp_path):
     page.get_by_role("button", name="Undo").click()
     wait_rows(page, "238 of 238 rows")
 
+    page.get_by_text("Prepare the export and the splits").click()
     with page.expect_download() as download:
         page.get_by_role("button", name=re.compile(r"^Download train")).click()
     path = tmp_path / "train.jsonl"
