@@ -35,7 +35,7 @@ GRID = "iframe[title='st_aggrid.AgGrid.agGrid']"
 ROWS_JS = ("Array.from(document.querySelectorAll('p, strong')).map(e => e.innerText)"
            ".find(t => / of \\d+ rows$/.test(t))")
 DEBOUNCE_S = 0.25
-KEYS = "zqxk"  # one-letter patterns that match some rows but neither all of them nor the first one
+KEYS = "zqxj"  # one-letter patterns that match some rows but neither all of them nor the first (nor the edit text)
 EDITS = 3
 RENDERS = 3
 

@@ -1,6 +1,5 @@
 """Dataset: open, filter live, fix in the grid, undo, save versions, export with splits."""
 
-import pandas as pd
 import streamlit as st
 from st_aggrid import AgGrid, JsCode
 
@@ -40,12 +39,19 @@ def run(action, *args, **kwargs):
 
 with st.expander(tr("dataset.open"), expanded=editor is None):
     left, right = st.columns(2)
-    datasets = workspace.datasets()
-    current = next((i for i, d in enumerate(datasets) if editor and d.id == editor.dataset_id), None)
-    chosen = left.selectbox(tr("dataset.pick"), datasets, index=current, key="pick_dataset",
-                            format_func=lambda d: f"{d.name} · {d.format}")
-    if chosen is not None and (editor is None or editor.dataset_id != chosen.id):
-        editor = st.session_state["editor"] = DatasetEditor(workspace, chosen.id)
+    names = {d.id: f"{d.name} · {d.format}" for d in workspace.datasets()}
+    chosen = left.selectbox(tr("dataset.pick"), list(names), format_func=names.get, key="pick_dataset",
+                            index=list(names).index(editor.dataset_id) if editor else None)
+    if chosen is not None and (editor is None or editor.dataset_id != chosen):
+        editor = st.session_state["editor"] = DatasetEditor(workspace, chosen)
+    if editor is not None:
+        versions = {v.id: f"{v.name} · {v.rows}" for v in workspace.versions(editor.dataset_id)}
+        head = editor.info.head_version_id
+        version = left.selectbox(tr("dataset.version"), list(versions), index=list(versions).index(head),
+                                 format_func=versions.get, key=f"version-{editor.dataset_id}-{head}")
+        if version != head:
+            editor.checkout(version)
+            st.rerun()
     upload = right.file_uploader(tr("dataset.upload"), key="upload",
                                  type=["csv", "tsv", "txt", "json", "jsonl", "ndjson", "parquet", "xlsx"])
     if upload is not None and st.session_state.get("imported_upload") != upload.file_id:
@@ -56,9 +62,8 @@ with st.expander(tr("dataset.open"), expanded=editor is None):
             right.warning(str(exc))
             right.caption(tr("dataset.map_columns"))
             columns = run(source_columns, upload.name, data=data) or []
-            user = right.selectbox(tr("dataset.map_user"), columns, index=None, key="map_user")
-            answer = right.selectbox(tr("dataset.map_assistant"), columns, index=None, key="map_assistant")
-            system = right.selectbox(tr("dataset.map_system"), columns, index=None, key="map_system")
+            user, answer, system = (right.selectbox(tr(f"dataset.map_{k}"), columns, index=None, key=f"map_{k}")
+                                    for k in ("user", "assistant", "system"))
             mapping = ColumnMapping(user=user, assistant=answer, system=system) if user and answer else None
             result = run(load_dataset, upload.name, data=data, lenient=True, mapping=mapping) if mapping else None
         if result is not None:
@@ -68,7 +73,7 @@ with st.expander(tr("dataset.open"), expanded=editor is None):
             confirmed = True
             if result.rejects:
                 right.warning(tr("dataset.rejects", n=len(result.rejects)))
-                right.dataframe(pd.DataFrame([r.__dict__ for r in result.rejects]), hide_index=True)
+                right.dataframe(result.rejects_frame(), hide_index=True)
                 confirmed = right.checkbox(tr("dataset.confirm_rejects"), key="confirm_rejects")
             if right.button(tr("dataset.import"), disabled=not confirmed, key="import"):
                 info = import_loaded(workspace, result, source_name=upload.name, data=data)
@@ -123,6 +128,7 @@ def on_grid(response) -> None:
         st.session_state["selected_ids"] = event.ids
     elif run(editor.apply, EditCell(id=event.id, field=event.field, value=event.value)) is not None:
         checks.edited(editor, event.id)
+        st.session_state["frame"] = editor.frame
         st.session_state["last_saved"] = tr("dataset.saved_edit", id=event.id, field=event.field)
 
 
@@ -131,20 +137,27 @@ page = st.number_input(tr("dataset.page", pages=pages), 1, pages, 1, key=f"page-
 options = grid_options(headers={})
 options["getRowId"] = JsCode(ROW_ID_JS)
 options["columnDefs"][1]["cellRenderer"] = JsCode(FLAG_BADGES_JS)
-AgGrid(grid_page(frame, positions, page=page, page_size=100, flags=flags, rule_keys=rule_keys),
-                  gridOptions=options, height=560, key=f"grid-{editor.dataset_id}", server_sync_strategy="server_wins",
-                  update_on=["cellValueChanged", "selectionChanged"], data_return_mode="CUSTOM",
-                  custom_jscode_for_grid_return=JsCode(RETURN_DELTA_JS), allow_unsafe_jscode=True,
-                  custom_css=BADGE_CSS, callback=on_grid)
-if st.session_state.get("last_saved"):
-    st.caption("✅ " + st.session_state["last_saved"])
 
+
+@st.fragment
+def grid_view() -> None:
+    """The grid alone: an edit or a selection reruns just this part (the edit is already persisted)."""
+    AgGrid(grid_page(editor.frame, positions, page=page, page_size=100, flags=checks.flags, rule_keys=rule_keys),
+           gridOptions=options, height=560, key=f"grid-{editor.dataset_id}", server_sync_strategy="server_wins",
+           update_on=["cellValueChanged", "selectionChanged"], data_return_mode="CUSTOM",
+           custom_jscode_for_grid_return=JsCode(RETURN_DELTA_JS), allow_unsafe_jscode=True,
+           custom_css=BADGE_CSS, callback=on_grid)
+    if st.session_state.get("last_saved"):
+        st.caption("✅ " + st.session_state["last_saved"])
+    selected = st.session_state.get("selected_ids", ())
+    if selected and st.button(tr("dataset.delete_selected", n=len(selected)), key="delete_selected"):
+        run(editor.apply, DeleteRows(ids=tuple(selected)))
+        st.session_state["selected_ids"] = ()
+        st.rerun(scope="app")
+
+
+grid_view()
 st.subheader(tr("dataset.actions"))
-selected = st.session_state.get("selected_ids", ())
-if selected and st.button(tr("dataset.delete_selected", n=len(selected)), key="delete_selected"):
-    run(editor.apply, DeleteRows(ids=tuple(selected)))
-    st.session_state["selected_ids"] = ()
-    st.rerun()
 bulk, replace, system = st.columns(3)
 rule = bulk.selectbox(tr("dataset.delete_flagged"), rule_keys, key="bulk_rule")
 if bulk.button(tr("dataset.delete_flagged_button", n=counts.get(rule, 0)), key="delete_flagged"):
@@ -186,7 +199,8 @@ version_name = name.text_input(tr("dataset.version_name"), key="version_name", l
 if save.button(tr("dataset.save_version"), disabled=not version_name.strip(), key="save_version"):
     saved = run(editor.save_version, version_name)
     if saved:
-        st.success(tr("dataset.version_saved", name=saved.name, rows=saved.rows))
+        st.toast(tr("dataset.version_saved", name=saved.name, rows=saved.rows))
+        st.rerun()
 recipe = editor.recipe()
 st.text("\n".join(f"{n}. {step.describe()}" for n, step in enumerate(recipe.ops, 1)) or tr("dataset.no_history"))
 st.download_button(tr("dataset.recipe_download"), recipe.to_json(), "recipe.json", "application/json",

@@ -109,6 +109,10 @@ class LoadResult:
     def source_rows(self) -> int:
         return len(self.frame) + len(self.rejects)
 
+    def rejects_frame(self) -> pd.DataFrame:
+        """The set-aside lines/rows as a table (row, message, raw) for the user to review."""
+        return pd.DataFrame([r.__dict__ for r in self.rejects], columns=["row", "message", "raw"])
+
 
 # ---------------------------------------------------------------------------------------------- encodings
 

@@ -86,7 +86,7 @@ def test_save_version_and_splits(page):
     at.button(key="fill_apply").click().run()
     at.text_input(key="version_name").input("with system").run()
     at.button(key="save_version").click().run()
-    assert any("Saved version with system (5 rows)" in s.value for s in at.success)
+    assert [v.name for v in workspace.versions(dataset_id)] == ["original", "with system"]
     at.toggle(key="export_open").set_value(True).run()
     assert any("No exact or normalized duplicates" in m.value for m in at.success) or at.warning
     at.button(key="save_splits").click().run()
@@ -102,3 +102,17 @@ def test_jump_to_an_example_from_another_page(page):
     assert shown(at) == "**1 of 5 rows**"
     at.button(key="clear_jump").click().run()
     assert shown(at) == "**5 of 5 rows**"
+
+
+def test_pick_an_older_version(page):
+    at, workspace, dataset_id = page
+    at.selectbox(key="bulk_rule").set_value("too_short").run()
+    at.button(key="delete_flagged").click().run()
+    at.text_input(key="version_name").input("no short answers").run()
+    at.button(key="save_version").click().run()
+    assert shown(at) == "**4 of 4 rows**"
+    original = workspace.versions(dataset_id)[0]
+    at.selectbox(key=next(s.key for s in at.selectbox if s.key.startswith("version-"))).set_value(original.id).run()
+    assert not at.exception
+    assert shown(at) == "**5 of 5 rows**"
+    assert workspace.dataset(dataset_id).head_version_id == original.id

@@ -86,6 +86,14 @@ def test_clean_the_medical_faq_in_the_grid(streamlit_server, page, tmp_path):
     page.get_by_role("button", name="Undo").click()
     wait_rows(page, "238 of 238 rows")
 
+    grid = grid_of(page)
+    for row in (0, 1):
+        grid.locator(f".ag-row[row-index='{row}'] input.ag-checkbox-input").first.click()
+    page.get_by_role("button", name="Delete 2 selected rows").click()
+    wait_rows(page, "236 of 236 rows")
+    page.get_by_role("button", name="Undo").click()
+    wait_rows(page, "238 of 238 rows")
+
     page.get_by_text("Prepare the export and the splits").click()
     with page.expect_download() as download:
         page.get_by_role("button", name=re.compile(r"^Download train")).click()
