@@ -1,0 +1,191 @@
+"""Job runner process: ``python -m studio.engine.worker JOB_ID --home HOME [--models-dir DIR]``.
+
+Runs one fine-tuning job and reports everything through the store: status, events, metrics, checkpoints, the
+fine-tuned model and the result file. Between steps it reads the job's status, so the server pauses or cancels a
+job by changing it. SIGTERM (the engine shutting down) saves a resume state and puts the job back in the queue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from studio.engine.store import EngineStore, JobRecord
+
+RESULT_COLUMNS = ("step", "train_loss", "train_accuracy", "valid_loss", "valid_mean_token_accuracy")
+
+
+def fine_tuned_model_name(job: JobRecord) -> str:
+    """``ft:<base>:<suffix>:<job id>`` (empty suffix when none was given, as OpenAI does)."""
+    return f"ft:{job.model}:{job.suffix or ''}:{job.id}"
+
+
+def result_csv(rows: list[dict[str, Any]]) -> str:
+    """OpenAI's per-step results file from the job's metrics, one row per step (the latest)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(RESULT_COLUMNS)
+    latest = {row["step"]: row for row in rows}  # a resumed job trains the steps after its checkpoint again
+    for row in (latest[step] for step in sorted(latest)):
+        values = [
+            row.get("step"),
+            row.get("train_loss"),
+            row.get("train_mean_token_accuracy"),
+            row.get("valid_loss"),
+            row.get("valid_mean_token_accuracy"),
+        ]
+        writer.writerow(["" if v is None else (f"{v:.6f}" if isinstance(v, float) else v) for v in values])
+    return out.getvalue()
+
+
+def run_job(store: EngineStore, job_id: str, *, models_dir: Path | None = None) -> str:
+    """Run (or resume) a queued job to its end; returns its final status."""
+    from studio.engine import models, trainer
+
+    job = store.get_job(job_id)
+    if not store.update_job(
+        job_id,
+        expect=("queued",),
+        status="running",
+        worker_pid=os.getpid(),
+        started_at=job.started_at or int(time.time()),
+    ):
+        return store.get_job(job_id).status
+    stopping = {"flag": False}
+    signal.signal(signal.SIGTERM, lambda *_: stopping.update(flag=True))
+    ft_name = fine_tuned_model_name(job)
+    job_dir = store.job_dir(job_id)
+
+    def control() -> trainer.Control:
+        status = store.get_job(job_id).status
+        if status == "cancelled":
+            return "cancel"
+        if status == "paused":
+            return "pause"
+        if stopping["flag"]:
+            return "suspend"
+        return "continue" if status == "running" else "cancel"
+
+    pace = {"since": time.monotonic(), "steps": 0}
+
+    def on_metrics(metrics: dict[str, Any]) -> None:
+        message = (
+            f"Step {metrics['step']}/{metrics['total_steps']}: training loss={metrics['train_loss']:.4f}"
+        )
+        if "valid_loss" in metrics:
+            message += f", validation loss={metrics['valid_loss']:.4f}"
+        store.add_event(job_id, message, type="metrics", data=metrics)
+        pace["steps"] += 1
+        per_step = (time.monotonic() - pace["since"]) / pace["steps"]
+        remaining = metrics["total_steps"] - metrics["step"]
+        store.update_job(job_id, estimated_finish=int(time.time() + per_step * remaining))
+
+    def on_checkpoint(step: int, path: Path, metrics: dict[str, Any]) -> None:
+        store.add_checkpoint(
+            job_id, step=step, model_id=f"{ft_name}:ckpt-step-{step}", path=path, metrics=metrics
+        )
+        store.add_event(job_id, f"Checkpoint created at step {step}")
+
+    try:
+        base = models.materialize(job.base_source, models_dir, log=lambda m: store.add_event(job_id, m))
+        train_examples = trainer.read_examples(store.file_path(job.training_file))
+        valid_examples = (
+            trainer.read_examples(store.file_path(job.validation_file), name="validation_file")
+            if job.validation_file
+            else None
+        )
+        config = trainer.resolve_config(job.hyperparameters, n_examples=len(train_examples), seed=job.seed)
+        resolved = {k: getattr(config, k) for k in ("n_epochs", "batch_size", "learning_rate_multiplier")}
+        store.update_job(job_id, hyperparameters={**job.hyperparameters, **resolved})
+        if trainer.resume_step(job_dir) is None:
+            store.add_event(job_id, "Fine-tuning job started")
+        result = trainer.train(
+            base=base,
+            train_examples=train_examples,
+            valid_examples=valid_examples,
+            config=config,
+            job_dir=job_dir,
+            callbacks=trainer.TrainingCallbacks(
+                control=control,
+                on_message=lambda m: store.add_event(job_id, m),
+                on_metrics=on_metrics,
+                on_checkpoint=on_checkpoint,
+            ),
+        )
+    except trainer.TrainingDataError as exc:
+        param = "validation_file" if str(exc).startswith("validation_file") else "training_file"
+        _fail(store, job_id, f"invalid_{param}", str(exc), param)
+        return "failed"
+    except Exception as exc:  # noqa: BLE001 - the job records the failure; the traceback goes to the worker log
+        traceback.print_exc()
+        _fail(store, job_id, "training_error", f"{type(exc).__name__}: {exc}", None)
+        return "failed"
+
+    if result.status == "cancelled":
+        store.add_event(job_id, f"Job cancelled at step {result.step}/{result.total_steps}")
+        return "cancelled"
+    if result.status == "paused":
+        store.update_job(job_id, trained_tokens=result.trained_tokens)
+        store.add_event(job_id, f"Job paused at step {result.step}/{result.total_steps}")
+        return "paused"
+    if result.status == "suspended":
+        store.update_job(job_id, expect=("running",), status="queued")
+        store.add_event(job_id, f"Engine stopping: job will resume from step {result.step}", level="warn")
+        return "queued"
+    with tempfile.NamedTemporaryFile("w", delete=False, suffix=".csv", dir=store.home) as handle:
+        handle.write(result_csv(store.metric_rows(job_id)))
+    results = store.add_file(Path(handle.name), filename="step_metrics.csv", purpose="fine-tune-results")
+    assert result.adapter_dir is not None
+    store.add_model(ft_name, base=job.model, job_id=job_id, path=result.adapter_dir)
+    store.update_job(
+        job_id,
+        expect=("running", "paused"),
+        status="succeeded",
+        estimated_finish=None,
+        fine_tuned_model=ft_name,
+        trained_tokens=result.trained_tokens,
+        result_files=[results.id],
+        finished_at=int(time.time()),
+    )
+    store.add_event(job_id, f"New fine-tuned model created: {ft_name}")
+    store.add_event(job_id, "The job has successfully completed")
+    return "succeeded"
+
+
+def _fail(store: EngineStore, job_id: str, code: str, message: str, param: str | None) -> None:
+    store.update_job(
+        job_id,
+        expect=("running", "paused", "queued", "validating_files"),
+        status="failed",
+        error={"code": code, "message": message, "param": param},
+        finished_at=int(time.time()),
+    )
+    store.add_event(job_id, f"Job failed: {message}", level="error")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m studio.engine.worker")
+    parser.add_argument("job_id")
+    parser.add_argument("--home", required=True)
+    parser.add_argument("--models-dir")
+    args = parser.parse_args(argv)
+    store = EngineStore(Path(args.home))
+    try:
+        status = run_job(store, args.job_id, models_dir=Path(args.models_dir) if args.models_dir else None)
+    finally:
+        store.update_job(args.job_id, worker_pid=None)
+    print(f"{args.job_id}: {status}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

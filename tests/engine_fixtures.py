@@ -1,0 +1,62 @@
+"""Fixtures of the engine tests: the real SmolLM2, a tiny random Llama with its tokenizer, an engine per module.
+
+Test modules load them with ``pytest_plugins = ("tests.engine_fixtures",)``; helpers are in tests.engine_support.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.engine_support import TINY, EngineProcess, write_chat_file
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir() -> Path:
+    """The real SmolLM2 folder, pulled once per machine into the model cache ($STUDIO_MODELS)."""
+    pytest.importorskip("torch")
+    from studio.engine.models import pull_smollm2
+
+    return pull_smollm2()
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(smollm2_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised 2-layer Llama (hidden 64) with SmolLM2's real tokenizer and chat template."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    tokenizer = AutoTokenizer.from_pretrained(smollm2_dir)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def chat_file(tmp_path: Path) -> Path:
+    return write_chat_file(tmp_path / "train.jsonl")
+
+
+@pytest.fixture(scope="module")
+def tiny_engine(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineProcess]:
+    """One ``studio engine`` process per test module, with the tiny model registered as ``tiny-llama``."""
+    engine = EngineProcess(tmp_path_factory.mktemp("engine"), models={TINY: tiny_model_dir}, threads=1)
+    yield engine
+    engine.stop()

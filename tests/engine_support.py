@@ -1,0 +1,205 @@
+"""Helpers of the engine tests: real engine servers and SDK polling.
+
+Servers are real: ``studio engine`` in a subprocess, or ``create_app`` under uvicorn in a thread, on a free
+loopback port. The fixtures live in :mod:`tests.engine_fixtures` (``pytest_plugins = ("tests.engine_fixtures",)``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Self
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = "tiny-llama"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_healthy(base_url: str, *, timeout: float = 60.0, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"engine exited with {proc.returncode}")
+        try:
+            if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"engine at {base_url} not healthy after {timeout}s")
+
+
+class EngineProcess:
+    """``python -m studio.cli engine`` in a subprocess; its output goes to ``<home>/server.log``."""
+
+    def __init__(
+        self,
+        home: Path,
+        *,
+        models: Mapping[str, Path] | None = None,
+        api_key: str | None = None,
+        extra_args: list[str] | None = None,
+        threads: int | None = None,
+    ) -> None:
+        self.home = home
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        command = [
+            sys.executable,
+            "-m",
+            "studio.cli",
+            "engine",
+            "--home",
+            str(home),
+            "--port",
+            str(self.port),
+        ]
+        for name, path in (models or {}).items():
+            command += ["--model", f"{name}={path}"]
+        if api_key:
+            command += ["--api-key", api_key]
+        command += extra_args or []
+        home.mkdir(parents=True, exist_ok=True)
+        self._log = open(home / "server.log", "ab")  # noqa: SIM115 - open for the process's lifetime
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        if threads:  # the tiny model's steps are faster on one thread, above all on a busy machine
+            env["STUDIO_ENGINE_THREADS"] = str(threads)
+        self.proc = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+        try:
+            wait_healthy(self.base_url, proc=self.proc)
+        except Exception:
+            self.kill()
+            raise
+
+    def client(self, api_key: str = "sk-local", **kwargs: Any):
+        import openai
+
+        return openai.OpenAI(base_url=f"{self.base_url}/v1", api_key=api_key, max_retries=0, **kwargs)
+
+    def stop(self, timeout: float = 60.0) -> int:
+        """Ctrl+C: uvicorn shuts down, the engine suspends a running worker."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._log.close()
+
+    def log(self) -> str:
+        return (self.home / "server.log").read_text(errors="replace")
+
+
+class ThreadServer:
+    """An app (``create_app(...)``) under uvicorn in a thread of the test process."""
+
+    def __init__(self, app: Any) -> None:
+        import uvicorn
+
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> Self:
+        self.thread.start()
+        wait_healthy(self.base_url, timeout=30)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=60)
+
+    def client(self, api_key: str = "sk-local", **kwargs: Any):
+        import openai
+
+        return openai.OpenAI(base_url=f"{self.base_url}/v1", api_key=api_key, max_retries=0, **kwargs)
+
+
+def write_chat_file(path: Path, n: int = 12, *, style: str = "Arr matey") -> Path:
+    """``n`` short chat examples (OpenAI's JSONL) in ``path``."""
+    topics = [
+        "tea",
+        "rain",
+        "bread",
+        "sleep",
+        "cats",
+        "maps",
+        "ships",
+        "salt",
+        "wind",
+        "rope",
+        "gold",
+        "fish",
+    ]
+    with open(path, "w") as handle:
+        for i in range(n):
+            topic = topics[i % len(topics)]
+            example = {
+                "messages": [
+                    {"role": "system", "content": "You are terse."},
+                    {"role": "user", "content": f"Tell me about {topic} number {i}."},
+                    {"role": "assistant", "content": f"{style}, {topic} be grand, number {i}."},
+                ]
+            }
+            handle.write(json.dumps(example) + "\n")
+    return path
+
+
+def wait_for_status(client: Any, job_id: str, statuses: set[str], *, timeout: float = 180.0) -> Any:
+    """Poll a job through the SDK until its status is in ``statuses``."""
+    deadline = time.monotonic() + timeout
+    job = client.fine_tuning.jobs.retrieve(job_id)
+    while job.status not in statuses:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"job {job_id} still {job.status!r} after {timeout}s (waiting for {statuses})")
+        time.sleep(0.2)
+        job = client.fine_tuning.jobs.retrieve(job_id)
+    return job
+
+
+def wait_for_metrics(client: Any, job_id: str, *, min_step: int = 1, timeout: float = 180.0) -> int:
+    """Poll a job's events until a metrics event at ``min_step`` or later; returns that step."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for event in client.fine_tuning.jobs.list_events(job_id, limit=5).data:
+            if event.type == "metrics" and event.data["step"] >= min_step:
+                return int(event.data["step"])
+        time.sleep(0.2)
+    raise TimeoutError(f"job {job_id}: no metrics at step >= {min_step} after {timeout}s")
+
+
+def wait_for_event(client: Any, job_id: str, predicate: Any, *, timeout: float = 180.0) -> Any:
+    """Poll a job's events until one satisfies ``predicate``; returns it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for event in client.fine_tuning.jobs.list_events(job_id, limit=1000).data:
+            if predicate(event):
+                return event
+        time.sleep(0.2)
+    raise TimeoutError(f"job {job_id}: no matching event after {timeout}s")
