@@ -7,7 +7,8 @@ import json
 import pytest
 
 from studio.cli import main
-from tests.engine_fixtures import TINY, EngineProcess, smollm2_dir, tiny_model_dir, write_chat_file  # noqa: F401
+from tests.engine_fixtures import smollm2_dir, tiny_model_dir  # noqa: F401
+from tests.engine_support import TINY, EngineProcess, write_chat_file
 
 
 @pytest.fixture

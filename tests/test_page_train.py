@@ -10,7 +10,8 @@ from streamlit.testing.v1 import AppTest
 from studio.jobs import list_jobs
 from studio.workspace import Workspace, import_file
 from tests.conftest import ROOT
-from tests.engine_fixtures import TINY, EngineProcess, smollm2_dir, tiny_model_dir, write_chat_file  # noqa: F401
+from tests.engine_fixtures import smollm2_dir, tiny_model_dir  # noqa: F401
+from tests.engine_support import TINY, EngineProcess, write_chat_file
 
 PAGE = str(ROOT / "pages/3_Train.py")
 

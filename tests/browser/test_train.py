@@ -4,7 +4,8 @@ from playwright.sync_api import expect
 
 from studio.workspace import Workspace, import_file
 from tests.browser.conftest import StreamlitServer
-from tests.engine_fixtures import TINY, EngineProcess, smollm2_dir, tiny_model_dir, write_chat_file  # noqa: F401
+from tests.engine_fixtures import smollm2_dir, tiny_model_dir  # noqa: F401
+from tests.engine_support import TINY, EngineProcess, write_chat_file
 
 
 def test_launch_tiny_job_and_see_the_loss_chart(tmp_path, page, tiny_model_dir):  # noqa: F811
