@@ -6,12 +6,13 @@ import pytest
 
 from studio.compare import Params, build_target, load_cases, load_results, open_run, run_compare
 from studio.workspace import Workspace
-from tests.engine_fixtures import smollm2_dir, tiny_model_dir  # noqa: F401
 from tests.engine_support import TINY, EngineProcess, wait_for_status, write_chat_file
+
+pytest_plugins = ("tests.engine_fixtures",)
 
 
 @pytest.fixture
-def engine(tmp_path, tiny_model_dir, monkeypatch):  # noqa: F811
+def engine(tmp_path, tiny_model_dir, monkeypatch):
     process = EngineProcess(tmp_path / "engine", models={TINY: tiny_model_dir}, threads=1)
     monkeypatch.setenv("STUDIO_ENGINE_URL", f"{process.base_url}/v1")
     yield process

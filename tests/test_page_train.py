@@ -10,14 +10,15 @@ from streamlit.testing.v1 import AppTest
 from studio.jobs import list_jobs
 from studio.workspace import Workspace, import_file
 from tests.conftest import ROOT
-from tests.engine_fixtures import smollm2_dir, tiny_model_dir  # noqa: F401
 from tests.engine_support import TINY, EngineProcess, write_chat_file
+
+pytest_plugins = ("tests.engine_fixtures",)
 
 PAGE = str(ROOT / "pages/3_Train.py")
 
 
 @pytest.fixture
-def engine(tmp_path, tiny_model_dir, monkeypatch):  # noqa: F811
+def engine(tmp_path, tiny_model_dir, monkeypatch):
     process = EngineProcess(tmp_path / "engine", models={TINY: tiny_model_dir}, threads=1)
     monkeypatch.setenv("STUDIO_ENGINE_URL", f"{process.base_url}/v1")
     yield process

@@ -4,11 +4,12 @@ from playwright.sync_api import expect
 
 from studio.workspace import Workspace, import_file
 from tests.browser.conftest import StreamlitServer
-from tests.engine_fixtures import smollm2_dir, tiny_model_dir  # noqa: F401
 from tests.engine_support import TINY, EngineProcess, write_chat_file
 
+pytest_plugins = ("tests.engine_fixtures",)
 
-def test_launch_tiny_job_and_see_the_loss_chart(tmp_path, page, tiny_model_dir):  # noqa: F811
+
+def test_launch_tiny_job_and_see_the_loss_chart(tmp_path, page, tiny_model_dir):
     engine = EngineProcess(tmp_path / "engine", models={TINY: tiny_model_dir}, threads=1)
     workspace = tmp_path / "workspace" / "studio.db"
     import_file(Workspace(workspace), write_chat_file(tmp_path / "pirate.jsonl", n=12))
