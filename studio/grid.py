@@ -16,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from studio.dataset import TEXT_FIELDS
+from studio.dataset import TEXT_FIELDS, iter_examples
 from studio.patterns import compile_pattern
 
 DuplicateMode = Literal["off", "exact", "normalized", "near"]
@@ -95,8 +95,12 @@ def page_count(rows: int, page_size: int) -> int:
 
 def grid_page(frame: pd.DataFrame, positions: np.ndarray, *, page: int, page_size: int,
               flags: pd.DataFrame | None = None, rule_keys: Sequence[str] = (),
-              tokens: pd.Series | None = None) -> pd.DataFrame:
-    """The rows of one page (1-based) as the grid's frame: id, flags, system, user, assistant, tokens, cluster."""
+              encoding: str | None = "o200k_base") -> pd.DataFrame:
+    """The rows of one page (1-based) as the grid's frame: id, flags, system, user, assistant, tokens, cluster.
+
+    ``tokens`` is each example's exact chat token count in ``encoding`` (counted for the shown page only, so it
+    costs milliseconds whatever the dataset's size); None leaves the column empty.
+    """
     start = (max(page, 1) - 1) * page_size
     chosen = positions[start:start + page_size]
     rows = frame.iloc[chosen]
@@ -109,7 +113,12 @@ def grid_page(frame: pd.DataFrame, positions: np.ndarray, *, page: int, page_siz
         out["flags"] = ""
     for name in TEXT_FIELDS:
         out[name] = rows[name].astype(object).where(rows[name].notna(), None).to_numpy()
-    out["tokens"] = tokens.iloc[chosen].to_numpy() if tokens is not None else None
+    if encoding and len(rows):
+        from studio.tokens import count_tokens
+
+        out["tokens"] = count_tokens(list(iter_examples(rows)), encoding=encoding, workers=1)
+    else:
+        out["tokens"] = None
     if flags is not None and "cluster_id" in flags.columns:
         out["cluster_id"] = flags["cluster_id"].iloc[chosen].astype(object).where(
             flags["cluster_id"].iloc[chosen].notna(), None).to_numpy()

@@ -56,6 +56,8 @@ def test_grid_page_shows_one_page_with_flags_and_text():
     assert page["flags"].tolist() == ["", "too_short"]
     assert page["user"].tolist() == ["what is FEVER?", "Sleep?"]
     assert list(page.columns) == ["id", "flags", "system", "user", "assistant", "tokens", "cluster_id"]
+    from studio.tokens import count_example_tokens
+    assert page["tokens"].tolist() == [count_example_tokens({"messages": m}) for m in FRAME["messages"].iloc[2:4]]
     assert page_count(5, 2) == 3 and page_count(0, 100) == 1
 
 

@@ -104,3 +104,15 @@ def test_spanish(server):
     at.sidebar.radio[0].set_value("es").run()
     assert at.title[0].value == "Comparar: modelo base frente al ajustado"
     assert not at.exception
+
+
+def test_targets_preset_from_the_train_page(server):
+    at = AppTest.from_file(str(ROOT / "pages/4_Playground.py"), default_timeout=60)
+    at.session_state["playground_targets"] = [{"name": "base", "kind": "local", "model": "base-model"},
+                                              {"name": "step 8", "kind": "local", "model": FT},
+                                              {"name": "step 16", "kind": "local", "model": FT}]
+    at.run()
+    assert not at.exception
+    assert at.sidebar.number_input(key="pg_count").value == 3
+    assert [at.sidebar.text_input(key=f"pg_name_{i}").value for i in range(3)] == ["base", "step 8", "step 16"]
+    assert at.sidebar.selectbox(key="pg_model_1").value == FT
