@@ -45,7 +45,7 @@ profile = Profile(kind=kind, base_url=base_url or None, api_version=api_version)
 def client_for(profile: Profile):
     """An SDK client for ``profile`` with the key from this session, the environment or secrets."""
     key = api_key_for(profile, typed=st.session_state.get("train_api_key"), secrets=secrets)
-    return make_client(profile, api_key=key)
+    return make_client(profile, api_key=key, max_retries=0)  # studio.jobs retries, visibly
 
 
 if kind == "local":

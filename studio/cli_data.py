@@ -18,6 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     app = subparsers.add_parser("app", help="open the studio in the browser (Streamlit)")
     app.add_argument("--port", type=int, default=8501)
     app.add_argument("--headless", action="store_true", help="do not open a browser window")
+    app.add_argument("--no-engine", action="store_true", help="do not start the local engine in the background")
     app.set_defaults(func=_app)
 
     inspect = subparsers.add_parser("inspect", help="detected format, encoding, rows, columns and samples")
@@ -42,6 +43,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _app(args: argparse.Namespace) -> int:
+    if not args.no_engine:
+        from studio.providers import ProviderError, ensure_engine
+
+        try:
+            status, started = ensure_engine(wait_s=60)
+            print(f"local engine {'started' if started else 'already running'}: {status.detail}")
+        except ProviderError as exc:
+            print(f"warning: {exc}", file=sys.stderr)
     command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(args.port)]
     if args.headless:
         command += ["--server.headless", "true"]

@@ -56,7 +56,7 @@ def _train(args: argparse.Namespace) -> int:
                        ", ".join(f"{k} ×{n}" for k, n in report.errors.items()))
     if profile.kind == "local":
         ensure_engine(profile.url)
-    client = make_client(profile, api_key=api_key_for(profile))
+    client = make_client(profile, api_key=api_key_for(profile), max_retries=0)  # studio.jobs retries
     settings = {"epochs": _number(args.epochs), "batch_size": _number(args.batch_size),
                 "learning_rate_multiplier": _number(args.learning_rate_multiplier), "seed": args.seed}
     workspace = Workspace()

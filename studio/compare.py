@@ -740,7 +740,9 @@ def export_results(frame: pd.DataFrame, fmt: Literal["csv", "jsonl"]) -> bytes:
     if fmt == "csv":
         from studio.io import neutralise_formula
 
-        return frame.map(neutralise_formula).to_csv(index=False).encode()
+        # CRLF, as studio.io's exporter: with "\n" a lone "\r" went out unquoted, split the row in a spreadsheet and
+        # put the rest of the cell ("=...") at the start of a new row, past the formula guard.
+        return frame.map(neutralise_formula).to_csv(index=False, lineterminator="\r\n").encode()
     raise CompareError(f"unknown export format {fmt!r}; use csv or jsonl")
 
 

@@ -13,6 +13,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import pandas as pd
@@ -87,6 +88,21 @@ class JobRecord:
 
 def explain_error(exc: BaseException) -> str:
     """A one-line, actionable explanation of an SDK exception (never includes the key)."""
+    return _without_key(_explanation(exc), exc)
+
+
+def _without_key(text: str, exc: BaseException) -> str:
+    """``text`` with the request's key masked: providers echo keys in error messages, and these get stored."""
+    request = getattr(exc, "request", None)
+    headers = getattr(request, "headers", None) or {}
+    for name in ("authorization", "api-key"):
+        key = (headers.get(name) or "").removeprefix("Bearer ").strip()
+        if len(key) >= 8:
+            text = text.replace(key, "***")
+    return text
+
+
+def _explanation(exc: BaseException) -> str:
     import openai
 
     if isinstance(exc, openai.APIStatusError):
@@ -115,11 +131,21 @@ def explain_error(exc: BaseException) -> str:
 
 
 def _retry_after(exc: BaseException) -> float | None:
+    """Seconds the server asked to wait: ``retry-after-ms`` (OpenAI), else ``Retry-After`` in seconds or as an
+    HTTP date (RFC 9110); None when it said nothing usable."""
     response = getattr(exc, "response", None)
-    value = response.headers.get("retry-after") if response is not None else None
+    headers = response.headers if response is not None else {}
     try:
-        return float(value) if value is not None else None
-    except ValueError:
+        if headers.get("retry-after-ms"):
+            return float(headers["retry-after-ms"]) / 1000
+        value = headers.get("retry-after")
+        if not value:
+            return None
+        try:
+            return float(value)
+        except ValueError:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
         return None
 
 

@@ -420,9 +420,9 @@ def create_app(
             raise InvalidRequestError(f"purpose must be 'fine-tune', got {purpose!r}", param="purpose")
         if upload is None or isinstance(upload, str):
             raise InvalidRequestError("Missing file upload in field 'file'", param="file")
-        filename = (
-            Path(str(upload.filename or "upload.jsonl").replace("\\", "/")).name[:255] or "upload.jsonl"
-        )
+        filename = Path(str(upload.filename or "").replace("\\", "/")).name[:255]
+        if filename in ("", ".", ".."):  # a name that is a directory would be a trap for whoever saves it
+            filename = "upload.jsonl"
         tmp_dir = store.home / "tmp"
         tmp_dir.mkdir(exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(dir=tmp_dir)
