@@ -41,10 +41,10 @@ workspace = Workspace()
 # -- targets and parameters (sidebar) --------------------------------------------------------------------
 side = st.sidebar
 api_key = side.text_input(tr("playground.api_key"), type="password", key="pg_api_key") or None
-preset = st.session_state.pop("playground_targets", None)  # "Compare in the Playground" on the Train page
-for i, target in enumerate(preset or []):
-    st.session_state.update({"pg_count": len(preset), f"pg_kind_{i}": target["kind"], f"pg_name_{i}": target["name"],
-                             f"pg_model_{i}": target["model"], f"pg_model_text_{i}": target["model"]})
+preset = st.session_state.pop("playground_targets", None) or []  # "Compare in the Playground" on the Train page
+for i, t in enumerate(preset):
+    st.session_state.update({"pg_count": len(preset), f"pg_kind_{i}": t["kind"], f"pg_name_{i}": t["name"],
+                             f"pg_model_{i}": t["model"], f"pg_model_text_{i}": t["model"]})
 rows = []
 count = side.number_input(tr("playground.target_count"), compare.MIN_TARGETS, compare.MAX_TARGETS, key="pg_count")
 for i in range(int(count)):
