@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,7 +30,7 @@ import pandas as pd
 
 from studio.dataset import content_text
 from studio.errors import StudioError
-from studio.providers import PROVIDER_KINDS, Profile, api_key_for, make_client
+from studio.providers import PROVIDER_KINDS, Profile, api_key_for, make_client, retry_after
 from studio.workspace import Workspace
 
 MIN_TARGETS, MAX_TARGETS = 2, 4
@@ -349,23 +348,6 @@ class Answer:
         return self.error is None
 
 
-def _retry_after(exc: Exception) -> float | None:
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None) or {}
-    try:
-        if headers.get("retry-after-ms"):
-            return float(headers["retry-after-ms"]) / 1000
-        value = headers.get("retry-after")
-        if value:
-            try:
-                return float(value)
-            except ValueError:
-                return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
-    return None
-
-
 def _retryable(exc: Exception) -> bool:
     import openai
 
@@ -411,7 +393,7 @@ class _Caller:
                     if _retryable(exc) and answer.attempts >= self.policy.max_attempts:
                         answer.error += f" (gave up after {answer.attempts} attempts)"
                     return answer
-                self.sleep(self.policy.delay(answer.attempts, _retry_after(exc), rng))
+                self.sleep(self.policy.delay(answer.attempts, retry_after(exc), rng))
                 if self.stop.is_set():
                     answer.error = f"{_describe(exc, self.api_key)} (interrupted before retrying)"
                     return answer

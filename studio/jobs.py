@@ -13,13 +13,12 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import pandas as pd
 
 from studio.errors import StudioError
-from studio.providers import Profile
+from studio.providers import Profile, retry_after
 from studio.workspace import Workspace
 
 T = TypeVar("T")
@@ -130,25 +129,6 @@ def _explanation(exc: BaseException) -> str:
     return str(exc)
 
 
-def _retry_after(exc: BaseException) -> float | None:
-    """Seconds the server asked to wait: ``retry-after-ms`` (OpenAI), else ``Retry-After`` in seconds or as an
-    HTTP date (RFC 9110); None when it said nothing usable."""
-    response = getattr(exc, "response", None)
-    headers = response.headers if response is not None else {}
-    try:
-        if headers.get("retry-after-ms"):
-            return float(headers["retry-after-ms"]) / 1000
-        value = headers.get("retry-after")
-        if not value:
-            return None
-        try:
-            return float(value)
-        except ValueError:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
-
-
 def _retryable(exc: BaseException) -> bool:
     import openai
 
@@ -172,7 +152,7 @@ def with_retries(call: Callable[[], T], *, attempts: int = 5, base_delay: float 
                 raise
             if attempt == attempts or not _retryable(exc):
                 raise JobError(explain_error(exc)) from exc
-            delay = _retry_after(exc)
+            delay = retry_after(exc)
             if delay is None:
                 delay = random.uniform(0, min(max_delay, base_delay * 2 ** (attempt - 1)))
             if on_retry:

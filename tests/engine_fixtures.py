@@ -60,3 +60,12 @@ def tiny_engine(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) 
     engine = EngineProcess(tmp_path_factory.mktemp("engine"), models={TINY: tiny_model_dir}, threads=1)
     yield engine
     engine.stop()
+
+
+@pytest.fixture
+def app_engine(tmp_path: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[EngineProcess]:
+    """A fresh engine with the tiny model that the app's code finds through ``$STUDIO_ENGINE_URL``."""
+    engine = EngineProcess(tmp_path / "engine", models={TINY: tiny_model_dir}, threads=1)
+    monkeypatch.setenv("STUDIO_ENGINE_URL", f"{engine.base_url}/v1")
+    yield engine
+    engine.stop()

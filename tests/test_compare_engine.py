@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
-
 from studio.compare import Params, build_target, load_cases, load_results, open_run, run_compare
 from studio.workspace import Workspace
-from tests.engine_support import TINY, EngineProcess, wait_for_status, write_chat_file
+from tests.engine_support import TINY, wait_for_status, write_chat_file
 
 pytest_plugins = ("tests.engine_fixtures",)
 
 
-@pytest.fixture
-def engine(tmp_path, tiny_model_dir, monkeypatch):
-    process = EngineProcess(tmp_path / "engine", models={TINY: tiny_model_dir}, threads=1)
-    monkeypatch.setenv("STUDIO_ENGINE_URL", f"{process.base_url}/v1")
-    yield process
-    process.stop()
-
-
-def test_base_vs_fine_tuned_on_the_local_engine(engine, tmp_path):
-    client = engine.client()
+def test_base_vs_fine_tuned_on_the_local_engine(app_engine, tmp_path):
+    client = app_engine.client()
     upload = client.files.create(file=write_chat_file(tmp_path / "train.jsonl", n=12).open("rb"), purpose="fine-tune")
     job = client.fine_tuning.jobs.create(model=TINY, training_file=upload.id, hyperparameters={"n_epochs": 1})
     fine_tuned = wait_for_status(client, job.id, {"succeeded", "failed"}).fine_tuned_model

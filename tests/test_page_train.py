@@ -4,28 +4,19 @@ from __future__ import annotations
 
 import time
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from studio.jobs import list_jobs
 from studio.workspace import Workspace, import_file
 from tests.conftest import ROOT
-from tests.engine_support import TINY, EngineProcess, write_chat_file
+from tests.engine_support import TINY, write_chat_file
 
 pytest_plugins = ("tests.engine_fixtures",)
 
 PAGE = str(ROOT / "pages/3_Train.py")
 
 
-@pytest.fixture
-def engine(tmp_path, tiny_model_dir, monkeypatch):
-    process = EngineProcess(tmp_path / "engine", models={TINY: tiny_model_dir}, threads=1)
-    monkeypatch.setenv("STUDIO_ENGINE_URL", f"{process.base_url}/v1")
-    yield process
-    process.stop()
-
-
-def test_launch_and_watch_a_local_job(engine, tmp_path):
+def test_launch_and_watch_a_local_job(app_engine, tmp_path):
     import_file(Workspace(), write_chat_file(tmp_path / "pirate.jsonl", n=12))
     at = AppTest.from_file(PAGE, default_timeout=120)
     at.session_state["train_settings"] = {"model": TINY, "epochs": 1, "batch_size": 4,
