@@ -38,8 +38,9 @@ with st.sidebar:
     base_url = st.text_input(tr("train.endpoint"), key="train_base_url") if kind in ("azure", "compatible") else None
     api_version = st.text_input(tr("train.api_version"), "2024-10-21", key="train_api_version") \
         if kind == "azure" else None
+    deployment = st.text_input(tr("train.deployment"), key="train_deployment") if kind == "azure" else None
     typed_key = st.text_input(tr("train.api_key"), type="password", key="train_api_key") if kind != "local" else None
-profile = Profile(kind=kind, base_url=base_url or None, api_version=api_version)
+profile = Profile(kind=kind, base_url=base_url or None, api_version=api_version, deployment=deployment or None)
 
 
 def client_for(profile: Profile):

@@ -46,3 +46,12 @@ def test_launch_and_watch_a_local_job(app_engine, tmp_path):
     again = AppTest.from_file(PAGE, default_timeout=120).run()  # a restarted app lists the same job
     assert not again.exception
     assert record.job_id in " ".join(str(d.value) for d in again.dataframe)
+
+
+def test_azure_profile_asks_for_endpoint_version_deployment_and_key(tmp_path):
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at.sidebar.radio(key="train_provider").set_value("azure").run()
+    assert not at.exception
+    assert {w.key for w in at.sidebar.text_input} >= {"train_base_url", "train_api_version", "train_deployment",
+                                                       "train_api_key"}
+    assert any("No API key for Azure OpenAI" in w.value for w in at.warning)
