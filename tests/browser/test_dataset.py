@@ -60,12 +60,15 @@ def test_clean_the_medical_faq_in_the_grid(streamlit_server, page, tmp_path):
     page.get_by_text("exact", exact=True).click()
     expect(page.get_by_text(ROWS)).to_have_text("16 of 238 rows", timeout=15_000)
     grid = grid_of(page)
+    expect(grid.locator(".ag-root")).to_have_attribute("aria-rowcount", "17", timeout=15_000)  # the grid caught up
     first, second = (grid.locator(f".ag-row[row-index='{i}'] .ag-cell[col-id='user']").inner_text() for i in (0, 1))
     assert first == second  # a duplicate group sits together
     page.screenshot(path=str(shots / "3-duplicates.png"))
     page.get_by_text("off", exact=True).click()
     wait_rows(page, "238 of 238 rows")
     grid = grid_of(page)
+    expect(grid.locator(".ag-root")).to_have_attribute("aria-rowcount", "101", timeout=15_000)
+    expect(grid.locator(".ag-row[row-index='0'] .ag-cell[col-id='id']").first).to_have_text("0", timeout=15_000)
 
     cell = grid.locator(".ag-row[row-index='0'] .ag-cell[col-id='assistant']")
     cell.dblclick()
@@ -87,6 +90,7 @@ def test_clean_the_medical_faq_in_the_grid(streamlit_server, page, tmp_path):
     wait_rows(page, "238 of 238 rows")
 
     grid = grid_of(page)
+    expect(grid.locator(".ag-row[row-index='0'] .ag-cell[col-id='id']").first).to_have_text("0", timeout=15_000)
     for row in (0, 1):
         grid.locator(f".ag-row[row-index='{row}'] input.ag-checkbox-input").first.click()
     page.get_by_role("button", name="Delete 2 selected rows").click()
