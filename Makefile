@@ -34,7 +34,7 @@ test: install chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 engine: install
-	$(BIN)/studio engine
+	$(BIN)/studio engine --preload smollm2-135m-instruct
 
 bench: install
 	$(BIN)/python -m bench $(if $(ONLY),--only $(ONLY),)

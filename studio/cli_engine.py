@@ -33,6 +33,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="NAME=PATH",
         help="add a base model: a local Hugging Face folder or a hub id (repeatable)",
     )
+    parser.add_argument(
+        "--preload",
+        action="append",
+        default=[],
+        metavar="MODEL",
+        help="load this model in the background at start, so the first answer does not wait (repeatable)",
+    )
     parser.add_argument("--max-upload-mb", type=float, default=100.0, help="upload size limit (default 100)")
     parser.set_defaults(func=_serve)
     actions = parser.add_subparsers(dest="engine_command")
@@ -57,6 +64,7 @@ def _serve(args: argparse.Namespace) -> int:
         models=extra,
         models_dir=models.models_dir(),
         max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
+        preload=args.preload,
     )
     host = args.host or DEFAULT_HOST
     port = args.port or DEFAULT_PORT

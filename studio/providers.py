@@ -134,13 +134,16 @@ def ensure_engine(url: str | None = None, *, wait_s: float = 90.0, log_dir: str 
     """Start ``studio engine`` in the background on the loopback URL if nothing answers there.
 
     Returns the engine's reachability and whether this call started it. The engine outlives the app's rerun
-    (its own process session) and logs to ``engine.log`` next to the workspace.
+    (its own process session), loads the default model in the background at start, and logs to ``engine.log``
+    next to the workspace.
     """
     import subprocess
     import sys
     import time
     from pathlib import Path
     from urllib.parse import urlparse
+
+    from studio.engine import models as engine_models
 
     url = url or engine_url()
     status = probe_engine(url)
@@ -153,7 +156,8 @@ def ensure_engine(url: str | None = None, *, wait_s: float = 90.0, log_dir: str 
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / "engine.log").open("ab") as log:
         subprocess.Popen([sys.executable, "-m", "studio.cli", "engine", "--host", parsed.hostname,
-                          "--port", str(parsed.port or 8765)], stdout=log, stderr=subprocess.STDOUT,
+                          "--port", str(parsed.port or 8765), "--preload", engine_models.DEFAULT_MODEL],
+                         stdout=log, stderr=subprocess.STDOUT,
                          stdin=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:

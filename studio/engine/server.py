@@ -21,7 +21,7 @@ import secrets
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal
@@ -243,6 +243,18 @@ class Engine:
         ]
         return out
 
+    def preload(self, model_ids: Sequence[str]) -> None:
+        """Load ``model_ids`` into the cache now; a model that cannot load is logged and skipped."""
+        for model_id in model_ids:
+            begin = time.perf_counter()
+            try:
+                with self.lock:
+                    self.load(model_id)
+            except EngineError as exc:
+                _log.warning("preload of %s skipped: %s", model_id, exc)
+            else:
+                _log.info("preloaded %s in %.1f s", model_id, time.perf_counter() - begin)
+
     def load(self, model_id: str) -> engine_models.LoadedModel:
         """The loaded model (LRU-cached); call with ``self.lock`` held."""
         source, adapter = self.resolve(model_id)
@@ -341,12 +353,14 @@ def create_app(
     max_loaded_models: int = 2,
     run_jobs: bool = True,
     poll_interval: float = 0.5,
+    preload: Sequence[str] = (),
 ) -> FastAPI:
     """The engine's FastAPI app over the store in ``home``.
 
     ``models`` adds base models (name → local folder or hub id) next to the default SmolLM2; ``models_dir`` is
     the model cache (default ``$STUDIO_MODELS``); ``api_key``, when set, is required as a bearer token;
-    ``run_jobs=False`` serves the API without starting workers.
+    ``run_jobs=False`` serves the API without starting workers; ``preload`` names models to load in the
+    background at start, so the first answer does not wait for a load.
     """
     engine = Engine(
         Path(home),
@@ -363,6 +377,8 @@ def create_app(
     async def lifespan(app: FastAPI):  # FastAPI's lifespan protocol
         if engine.run_jobs:
             engine.scheduler.start()
+        if preload:
+            threading.Thread(target=engine.preload, args=(list(preload),), name="preload", daemon=True).start()
         yield
         if engine.run_jobs:
             await run_in_threadpool(engine.scheduler.stop)
@@ -596,7 +612,7 @@ def create_app(
 
     @app.get("/health")
     def health() -> dict[str, Any]:
-        return {"status": "ok"}
+        return {"status": "ok", "loaded_models": engine.cache.keys()}
 
     return app
 
