@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 import pandas as pd
+import pyarrow as pa
 
 TEXT = pd.StringDtype("pyarrow")
 TextField = Literal["system", "user", "assistant"]
@@ -141,10 +142,43 @@ def refresh_text_columns(frame: pd.DataFrame, rows: Iterable[int] | None = None)
         return out
     texts = [turn_texts(out["messages"].iat[p]) for p in positions]
     for k, field in enumerate(TEXT_FIELDS):
+        values = [t[k] for t in texts]
+        if len(positions) <= _SPLICE_LIMIT and field in out.columns and out[field].dtype == TEXT:
+            column = out[field]
+            changed = {p: v for p, v in zip(positions, values, strict=True) if _text_at(column, p) != v}
+            if changed:
+                out[field] = _spliced(column, changed)
+            continue
         column = out[field].copy()
-        column.iloc[positions] = pd.Series([t[k] for t in texts], dtype=TEXT).to_numpy()
+        column.iloc[positions] = pd.Series(values, dtype=TEXT).to_numpy()
         out[field] = column.astype(TEXT)
     return out
+
+
+_SPLICE_LIMIT = 16
+"""Up to this many rows, text columns are updated by splicing chunks (no copy of the other rows)."""
+
+
+def _text_at(column: pd.Series, position: int) -> str | None:
+    value = column.iat[position]
+    return None if value is pd.NA or value is None else value
+
+
+def _spliced(column: pd.Series, values: Mapping[int, str | None]) -> pd.Series:
+    """``column`` with ``values`` at these positions: the Arrow buffers of the other rows are shared, not copied
+    (one cell edit on 100k rows: 0.1 ms instead of 11 ms); chunks are merged once there are many."""
+    array = column.array
+    chunks = array.__arrow_array__()
+    start = 0
+    pieces = []
+    for position in sorted(values):
+        pieces += [chunks.slice(start, position - start), pa.chunked_array([[values[position]]], chunks.type)]
+        start = position + 1
+    pieces.append(chunks.slice(start))
+    joined = pa.chunked_array([c for piece in pieces for c in piece.chunks if len(c)], chunks.type)
+    if joined.num_chunks > 64:
+        joined = joined.combine_chunks()
+    return pd.Series(type(array)(joined), index=column.index, name=column.name)
 
 
 def conversation_text(frame: pd.DataFrame) -> pd.Series:

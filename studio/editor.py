@@ -54,9 +54,9 @@ class DatasetEditor:
 
     def apply(self, op: Op) -> pd.DataFrame:
         """Validate, persist, then apply ``op``; raises :class:`OperationError` (nothing stored) if it fails."""
-        op.apply(self.frame)  # raises before anything is written
+        result = op.apply(self.frame)  # raises before anything is written
         self.workspace.append_operation(self.dataset_id, op.to_dict())
-        self.history.push(op)
+        self.history.push(op, result)
         self._changed(structural=op.op != "edit_cell")
         return self.frame
 

@@ -247,6 +247,10 @@ def parse_grid_event(raw: Any, last_token: str | None) -> GridEvent | None:
     return None
 
 
+_MAX_EDITS_TO_RECHECK = 200
+"""Beyond this many cell edits since the stored flags, running every rule again is about as fast."""
+
+
 class Checks:
     """Rule flags for an editor's frame: a full run when rows change, a one-row re-check after a cell edit.
 
@@ -260,12 +264,33 @@ class Checks:
         self._near: dict[tuple[int, int, float], pd.Series] = {}
 
     def update(self, editor: Any, *, force: bool = False) -> pd.DataFrame:
-        from studio.rules import RULES, analyze
+        """The flags of the editor's frame: kept in memory per version, else read from the workspace (stored at
+        import and after each full run), else computed and stored. ``force`` runs the rules again.
+
+        Flags stored before a run of cell edits are reused with the edited rows re-checked, as they were when the
+        edits were made, so reopening a dataset after editing shows what the session showed.
+        """
+        from studio.rules import flags_signatures, grid_flags
 
         key = (editor.dataset_id, editor.version)
         if force or key != self._version:
-            keys = [k for k in RULES.keys() if k not in ("near_duplicate", "regex")]
-            self.flags = analyze(editor.frame, rules=keys).flags
+            frame, head = editor.frame, editor.info.head_version_id
+            ops = [op.to_dict() for op in editor.recipe().ops]
+            signatures = flags_signatures(ops)
+            stored_signature = None if force else editor.workspace.flags_signature(head)
+            flags = None
+            for cut in range(len(ops), -1, -1):  # the stored set, if it is this state minus some cell edits
+                if signatures[cut] == stored_signature and len(ops) - cut <= _MAX_EDITS_TO_RECHECK:
+                    flags = editor.workspace.load_flags(head, stored_signature, frame)
+                    for example_id in dict.fromkeys(op["id"] for op in ops[cut:]) if flags is not None else ():
+                        flags = refresh_row_flags(flags, frame, int(example_id))
+                    break
+                if cut == 0 or ops[cut - 1].get("op") != "edit_cell":
+                    break
+            if flags is None:
+                flags = grid_flags(frame)
+                editor.workspace.save_flags(head, signatures[-1], frame, flags)
+            self.flags = flags
             self._version = key
         return self.flags
 

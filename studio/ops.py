@@ -575,8 +575,9 @@ class History:
     def can_redo(self) -> bool:
         return self._cursor < len(self._ops)
 
-    def push(self, op: Op) -> None:
-        """Add ``op`` after the cursor, dropping the undone operations."""
+    def push(self, op: Op, result: pd.DataFrame | None = None) -> None:
+        """Add ``op`` after the cursor, dropping the undone operations; ``result``, when the caller already
+        applied ``op`` to the current frame, is kept so that it is not applied twice."""
         if not isinstance(op, Op):
             raise OperationError(f"not an operation: {op!r}")
         del self._ops[self._cursor :]
@@ -584,6 +585,8 @@ class History:
             del self._frames[step]
         self._ops.append(op)
         self._cursor += 1
+        if result is not None and self._base is not None:
+            self._frames[self._cursor] = result
 
     def undo(self) -> Op | None:
         """Step back; returns the operation undone, or None at the start."""

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -69,6 +71,14 @@ _MIGRATIONS = (
     );
     CREATE INDEX operations_by_version ON operations(version_id, id);
     CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+    """
+    CREATE TABLE flags (
+        version_id INTEGER PRIMARY KEY REFERENCES versions(id) ON DELETE CASCADE,
+        signature TEXT NOT NULL,
+        data BLOB NOT NULL,
+        created_at REAL NOT NULL
+    );
     """,
 )
 
@@ -124,12 +134,11 @@ def frame_from_parquet(data: bytes) -> pd.DataFrame:
     """Inverse of :func:`frame_to_parquet`."""
     table = pq.read_table(io.BytesIO(data))
     json_columns = json.loads((table.schema.metadata or {}).get(_JSON_COLUMNS_KEY, b"[]"))
-    frame = table.to_pandas()
+    frame = table.drop_columns(json_columns).to_pandas()
     for column in json_columns:
-        frame[column] = pd.Series(
-            [None if v is None else json.loads(v) for v in table.column(column).to_pylist()],
-            index=frame.index, dtype=object,
-        )
+        texts = table.column(column).to_numpy(zero_copy_only=False)
+        frame.insert(table.schema.get_field_index(column), column,
+                     pd.Series([None if v is None else orjson.loads(v) for v in texts], dtype=object))
     for column in TEXT_FIELDS:
         if column in frame.columns:
             frame[column] = frame[column].astype(TEXT)
@@ -279,6 +288,38 @@ class Workspace:
             raise WorkspaceError(f"no version with id {version_id} in {self.path}")
         return frame_from_parquet(row["data"])
 
+    def save_flags(self, version_id: int, signature: str, frame: pd.DataFrame, flags: pd.DataFrame) -> None:
+        """Keep the rule flags of ``frame`` (version ``version_id`` with the edits that ``signature`` stands for),
+        so reopening the dataset need not run the rules again; one set is kept per version."""
+        table = flags.reset_index(drop=True)
+        table.insert(0, "_id", frame["id"].to_numpy())
+        buffer = io.BytesIO()
+        pq.write_table(pa.Table.from_pandas(table, preserve_index=False), buffer, compression="zstd")
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO flags(version_id, signature, data, created_at) VALUES (?, ?, ?, ?)",
+                       (version_id, signature, buffer.getvalue(), time.time()))
+
+    def flags_signature(self, version_id: int) -> str | None:
+        """The signature of the flags stored for this version, if any."""
+        with self._connect() as db:
+            row = db.execute("SELECT signature FROM flags WHERE version_id=?", (version_id,)).fetchone()
+        return None if row is None else row[0]
+
+    def load_flags(self, version_id: int, signature: str, frame: pd.DataFrame) -> pd.DataFrame | None:
+        """The flags stored for this version and ``signature``, indexed like ``frame``; None when there are none
+        or they were stored for other rows."""
+        with self._connect() as db:
+            row = db.execute("SELECT data FROM flags WHERE version_id=? AND signature=?",
+                             (version_id, signature)).fetchone()
+        if row is None:
+            return None
+        table = pq.read_table(io.BytesIO(row[0]))
+        if not np.array_equal(table.column("_id").to_numpy(), frame["id"].to_numpy()):
+            return None
+        flags = table.drop_columns(["_id"]).to_pandas()
+        flags.index = frame.index
+        return flags
+
     def checkout(self, dataset_id: int, version_id: int) -> None:
         """Make ``version_id`` the dataset's head (its edit log continues from there)."""
         if self.version(version_id).dataset_id != dataset_id:
@@ -364,9 +405,14 @@ def import_file(workspace: Workspace, source: str | Path, *, data: bytes | None 
 
 
 def import_loaded(workspace: Workspace, result: Any, *, source_name: str, data: bytes = b"") -> DatasetInfo:
-    """Store a :class:`~studio.io.LoadResult` (already previewed by the user) as a new dataset."""
-    return workspace.import_dataset(result.frame, name=Path(source_name).stem, source_name=source_name,
+    """Store a :class:`~studio.io.LoadResult` (already previewed by the user) as a new dataset, with its rule
+    flags, so the Dataset page opens it without running the rules."""
+    from studio.rules import flags_signature, grid_flags
+
+    info = workspace.import_dataset(result.frame, name=Path(source_name).stem, source_name=source_name,
                                     source_bytes=data, format=result.format, encoding=result.encoding)
+    workspace.save_flags(info.head_version_id, flags_signature(), result.frame, grid_flags(result.frame))
+    return info
 
 
 def seed_samples(workspace: Workspace) -> list[DatasetInfo]:

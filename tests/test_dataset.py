@@ -51,3 +51,21 @@ def test_refresh_text_columns_and_examples():
     assert frame.at[0, "user"] == "edited"
     assert list(iter_examples(frame))[0]["tools"] == [{"type": "function"}]
     assert "user: edited" in conversation_text(frame).iat[0]
+
+
+def test_editing_a_few_cells_gives_the_same_columns_as_a_full_refresh_and_keeps_chunks_bounded():
+    examples = [{"messages": [{"role": "user", "content": f"question {n}"},
+                              {"role": "assistant", "content": f"answer {n}"}]} for n in range(300)]
+    frame = build_frame(examples, list(range(1, 301)))
+    for step in range(120):  # many single-cell edits, as a user makes them one by one in the grid
+        position = (step * 37) % 300
+        messages = frame["messages"].copy()
+        messages.iat[position] = set_turn(messages.iat[position], "assistant", f"edited {step}")
+        frame = refresh_text_columns(frame.assign(messages=messages), [position])
+    full = refresh_text_columns(frame)
+    for field in ("system", "user", "assistant"):
+        assert frame[field].tolist() == full[field].tolist()
+        assert frame[field].dtype == full[field].dtype
+        assert frame[field].array.__arrow_array__().num_chunks <= 65
+    assert frame["assistant"].iat[(119 * 37) % 300] == "edited 119"
+    assert frame["system"].isna().all()  # untouched columns keep their missing values

@@ -92,3 +92,61 @@ def test_refresh_row_flags_rechecks_only_the_edited_row():
 ])
 def test_parse_grid_event(raw, last, expected):
     assert parse_grid_event(raw, last) == expected
+
+
+def test_checks_reuse_the_flags_stored_at_import_and_store_what_they_compute(tmp_path, monkeypatch):
+    import studio.rules
+    from studio.editor import DatasetEditor
+    from studio.grid import Checks
+    from studio.ops import DeleteRows
+    from studio.workspace import Workspace, import_file
+
+    ws = Workspace(tmp_path / "ws.db")
+    info, _ = import_file(ws, "sample_data/medical_faq_dirty.csv")
+    editor = DatasetEditor(ws, info.id)
+    expected = studio.rules.grid_flags(editor.frame)
+    runs = []
+    real = studio.rules.grid_flags
+    monkeypatch.setattr(studio.rules, "grid_flags", lambda frame: runs.append(len(frame)) or real(frame))
+
+    pd.testing.assert_frame_equal(Checks().update(editor), expected)
+    assert runs == []  # read from the workspace, not recomputed
+    first = int(editor.frame["id"].iat[0])
+    editor.apply(DeleteRows(ids=(first,)))
+    after = Checks().update(editor)
+    assert runs == [len(expected) - 1] and len(after) == len(expected) - 1
+    reopened = DatasetEditor(ws, info.id)  # a new session on the same edits: stored, not recomputed
+    pd.testing.assert_frame_equal(Checks().update(reopened), after)
+    assert runs == [len(expected) - 1]
+    Checks().update(reopened, force=True)
+    assert len(runs) == 2
+    editor.undo()
+    pd.testing.assert_frame_equal(Checks().update(DatasetEditor(ws, info.id)), expected)
+    assert len(runs) == 3  # one set is kept per version: the undo's state is checked again
+
+
+def test_reopening_after_cell_edits_rechecks_only_the_edited_rows(tmp_path, monkeypatch):
+    import studio.rules
+    from studio.editor import DatasetEditor
+    from studio.grid import Checks
+    from studio.ops import EditCell
+    from studio.workspace import Workspace, import_file
+
+    ws = Workspace(tmp_path / "ws.db")
+    info, _ = import_file(ws, "sample_data/medical_faq_dirty.csv")
+    editor = DatasetEditor(ws, info.id)
+    session = Checks()
+    before = session.update(editor)
+    short = int(editor.frame["id"][before["too_short"].to_numpy()].iat[0])
+    long_answer = "A complete answer, long enough to pass the length rule without any doubt at all."
+    editor.apply(EditCell(id=short, field="assistant", value=long_answer))
+    session.edited(editor, short)
+    editor.apply(EditCell(id=short, field="user", value="How should I rest with a mild fever?"))
+    session.edited(editor, short)
+    runs = []
+    monkeypatch.setattr(studio.rules, "grid_flags", lambda frame: runs.append(1))
+    reopened = Checks().update(DatasetEditor(ws, info.id))
+    assert runs == []
+    pd.testing.assert_frame_equal(reopened, session.flags)
+    position = int(np.flatnonzero(editor.frame["id"].to_numpy() == short)[0])
+    assert bool(before["too_short"].iat[position]) and not bool(reopened["too_short"].iat[position])

@@ -384,3 +384,15 @@ def test_analyze_an_empty_frame():
     analysis = analyze(build_frame([], []))
     assert set(analysis.counts.values()) == {0}
     assert analysis.issues.empty and len(analysis.flags) == 0
+
+
+def test_a_few_rows_are_judged_exactly_as_in_a_large_frame():
+    """A cell edit re-checks one row with compiled patterns; the verdicts equal the whole-frame ones."""
+    from studio.io import load_dataset
+
+    frame = load_dataset("sample_data/medical_faq_dirty.csv").frame
+    keys = ["empty", "too_short", "truncated", "placeholder", "pii", "blocklist", "uppercase"]
+    whole = analyze(frame, rules=keys).flags
+    assert len(frame) > 64 and whole[keys].to_numpy().any(axis=0).all()  # every rule fires somewhere
+    one_by_one = pd.concat([analyze(frame.iloc[[p]], rules=keys).flags for p in range(len(frame))])
+    pd.testing.assert_frame_equal(one_by_one[keys], whole[keys])

@@ -2,6 +2,8 @@
 
 import sqlite3
 
+import pandas as pd
+
 import pytest
 
 from studio.dataset import build_frame, set_turn
@@ -83,3 +85,47 @@ def test_import_file_and_seed_samples(tmp_path):
     added = seed_samples(ws)
     assert seed_samples(ws) == []  # idempotent
     assert len(ws.datasets()) == 1 + len(added)
+
+
+def test_imported_datasets_carry_their_rule_flags(tmp_path):
+    from studio.rules import flags_signature, grid_flags
+
+    ws = Workspace(tmp_path / "ws.db")
+    info, result = import_file(ws, "sample_data/medical_faq_dirty.csv")
+    frame = ws.load_version(info.head_version_id)
+    stored = ws.load_flags(info.head_version_id, flags_signature(), frame)
+    assert stored is not None
+    pd.testing.assert_frame_equal(stored, grid_flags(frame))
+    assert stored["too_short"].sum() > 0  # the sample's defects are there
+    assert ws.load_flags(info.head_version_id, flags_signature([{"op": "delete_rows", "ids": [1]}]), frame) is None
+
+
+def test_stored_flags_are_one_set_per_version_and_only_for_the_same_rows(tmp_path, frame):
+    ws = Workspace(tmp_path / "ws.db")
+    info = ws.import_dataset(frame, name="faq", source_name="faq.jsonl", format="jsonl/chat")
+    version = info.head_version_id
+    flags = pd.DataFrame({"empty": [True, False], "cluster_id": pd.array([1, None], dtype="Int64")})
+    ws.save_flags(version, "a", frame, flags)
+    ws.save_flags(version, "b", frame, flags.assign(empty=[False, False]))
+    assert ws.load_flags(version, "a", frame) is None  # replaced
+    again = ws.load_flags(version, "b", frame)
+    assert again["empty"].tolist() == [False, False]
+    assert again["cluster_id"].tolist() == [1, pd.NA]
+    assert ws.load_flags(version, "b", frame.iloc[::-1]) is None  # other row order: not these flags
+    ws.delete_dataset(info.id)
+    with Workspace(tmp_path / "ws.db").connect() as db:
+        assert db.execute("SELECT count(*) FROM flags").fetchone()[0] == 0
+
+
+def test_a_workspace_from_before_stored_flags_is_upgraded_in_place(tmp_path, frame):
+    from studio.workspace import _MIGRATIONS
+
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.executescript(f"{_MIGRATIONS[0]}; PRAGMA user_version=1;")
+    db.close()
+    ws = Workspace(path)
+    info = ws.import_dataset(frame, name="faq", source_name="faq.jsonl", format="jsonl/chat")
+    ws.save_flags(info.head_version_id, "s", frame, pd.DataFrame({"empty": [False, True]}))
+    assert ws.load_flags(info.head_version_id, "s", frame)["empty"].tolist() == [False, True]
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == len(_MIGRATIONS)
