@@ -117,6 +117,10 @@ CASES: list[Case] = [
                 "kernels), which `studio engine --preload` pays at start.",)),
     Case("engine", "cached model load (base + LoRA merged)", "SmolLM2-135M", "bench.engine:load_ours",
          goal="≤ 1 s", check="w <= 1", metric="merged_s", ratio=None, args=("",), runs=1, slow=True),
+    Case("engine", "first streamed token, model preloaded (SDK over HTTP)", "SmolLM2-135M",
+         "bench.engine:first_token_ours", goal="≤ 0.5 s", check="w <= 0.5", ratio=None, args=("5",), runs=1,
+         slow=True, notes=("Median of 5 requests to a `studio engine --preload` process; `preload_s` is from the "
+                           "process start to the model loaded.",)),
     # 6. playground
     Case("playground", "1,000 prompts × 2 models, 200 ms endpoint: concurrent vs sequential", "1,000 prompts",
          "bench.bench_playground:concurrent", "bench.bench_playground:sequential",

@@ -254,3 +254,52 @@ def load_ours(_: str = "") -> dict:
         merged.append(time.perf_counter() - begin)
     return {"wall_s": statistics.median(loads), "merged_s": statistics.median(merged),
             "first_in_process_s": first, "precision": loaded.precision}
+
+
+def first_token_ours(requests: str = "5") -> dict:
+    """A real ``studio engine --preload`` process on a free port: seconds until it reports the default model
+    loaded (``preload_s``, from the process start), then the median over ``requests`` streamed chat completions
+    (openai SDK over HTTP) of the time from sending the request to the first text delta."""
+    import socket
+    import subprocess
+    import sys
+
+    import httpx
+    import openai
+
+    from studio.engine.models import DEFAULT_MODEL
+
+    _base()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    home = Path(tempfile.mkdtemp(prefix="bench-engine-"))
+    began = time.perf_counter()
+    server = subprocess.Popen([sys.executable, "-m", "studio.cli", "engine", "--home", str(home), "--port", str(port),
+                               "--preload", DEFAULT_MODEL], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while True:
+            try:
+                if DEFAULT_MODEL in httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).json()["loaded_models"]:
+                    break
+            except httpx.HTTPError:
+                pass
+            if server.poll() is not None or time.perf_counter() - began > 300:
+                raise RuntimeError("the engine did not preload its model")
+            time.sleep(0.05)
+        preload = time.perf_counter() - began
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="local")
+        firsts = []
+        for _ in range(int(requests)):
+            begin = time.perf_counter()
+            stream = client.chat.completions.create(model=DEFAULT_MODEL, messages=PROMPT, max_tokens=16, stream=True,
+                                                    temperature=0)
+            first = None
+            for chunk in stream:
+                if first is None and chunk.choices and chunk.choices[0].delta.content:
+                    first = time.perf_counter() - begin
+            firsts.append(first)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return {"wall_s": statistics.median(firsts), "preload_s": preload, "requests": len(firsts)}

@@ -8,13 +8,13 @@ from studio.editor import DatasetEditor
 from studio.errors import StudioError
 from studio.formats import ColumnMapping
 from studio.grid import (BADGE_CSS, DUPLICATE_MODES, FLAG_BADGES_JS, RETURN_DELTA_JS, ROW_ID_JS, Checks, ViewSpec,
-                         filter_rows, grid_options, grid_page, page_count, parse_grid_event)
+                         filter_rows, grid_options, grid_page, handle_grid_event, page_count)
 from studio.i18n import LANGUAGE_NAMES, LANGUAGES, translator
 from studio.io import EXPORT_FORMATS, EXPORT_SUFFIX, export_bytes, load_dataset, source_columns
-from studio.ops import (DeleteFlagged, DeleteRows, EditCell, FillSystemPrompt, KeepOnePerGroup, Recipe, RegexReplace,
+from studio.ops import (DeleteFlagged, DeleteRows, FillSystemPrompt, KeepOnePerGroup, Recipe, RegexReplace,
                         preview_regex_replace)
 from studio.rules import RULES
-from studio.splits import SPLITS, leakage_report, split_frame
+from studio.splits import SPLITS, export_splits
 from studio.workspace import Workspace, import_loaded
 
 st.set_page_config(page_title="Dataset · Fine-Tuning Studio", page_icon="🧹", layout="wide")
@@ -117,19 +117,15 @@ positions = filter_rows(frame, flags, ViewSpec()) if positions is None else posi
 st.markdown(f"**{tr('dataset.rows_shown', n=len(positions), m=len(frame))}**")
 
 
-
 def on_grid(response) -> None:
     """Runs before the rerun, so the grid is redrawn from data that already holds the persisted edit."""
-    event = parse_grid_event(getattr(response, "raw_data", None), st.session_state.get("grid_token"))
-    if event is None:
-        return
-    st.session_state["grid_token"] = event.token
-    if event.kind == "select":
-        st.session_state["selected_ids"] = event.ids
-    elif run(editor.apply, EditCell(id=event.id, field=event.field, value=event.value)) is not None:
-        checks.edited(editor, event.id)
-        st.session_state["frame"] = editor.frame
-        st.session_state["last_saved"] = tr("dataset.saved_edit", id=event.id, field=event.field)
+    event = run(handle_grid_event, editor, checks, getattr(response, "raw_data", None),
+                st.session_state.get("grid_token"))
+    if event is not None and event.kind == "select":
+        st.session_state.update(grid_token=event.token, selected_ids=event.ids)
+    elif event is not None:  # the edit is persisted: the Cost page's frame and the caption follow it
+        st.session_state.update(grid_token=event.token, frame=editor.frame,
+                                last_saved=tr("dataset.saved_edit", id=event.id, field=event.field))
 
 
 pages = page_count(len(positions), 100)
@@ -223,9 +219,8 @@ ratios = {n: c.number_input(tr(f"dataset.{n}"), 0.0, 1.0, d, 0.05, key=f"ratio_{
           for n, c, d in zip(SPLITS, ratio_columns, (0.8, 0.1, 0.1))}
 split_key = (editor.dataset_id, editor.revision, tuple(ratios.values()), split_seed)
 if st.session_state.get("splits", (None,))[0] != split_key:
-    parts = run(split_frame, frame, ratios=ratios, seed=split_seed) if any(ratios.values()) else None
-    st.session_state["splits"] = (split_key, parts, leakage_report(parts) if parts else None)
-_, splits, leaks = st.session_state.get("splits", (None, None, None))
+    st.session_state["splits"] = (split_key, run(export_splits, frame, ratios=ratios, seed=split_seed))
+splits, leaks = st.session_state["splits"][1] or (None, None)
 if splits:
     st.success(tr("dataset.leakage_none")) if leaks.empty else st.warning(tr("dataset.leakage"))
     st.dataframe(leaks, hide_index=True) if not leaks.empty else None

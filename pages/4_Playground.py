@@ -6,7 +6,6 @@ import altair as alt
 import streamlit as st
 
 from studio import compare
-from studio.compare import escape_markdown
 from studio.errors import StudioError
 from studio.i18n import LANGUAGE_NAMES, LANGUAGES, translator
 from studio.metrics import aggregate, disagreements, score_rows, side_by_side, win_rate
@@ -31,7 +30,7 @@ def models_for(kind: str, url: str | None, _key: str | None) -> list[str]:
 
 
 def show(text: str | None) -> None:
-    st.markdown(escape_markdown(text or ""))  # model output is data: escaped, never HTML
+    st.markdown(compare.escape_markdown(text or ""))  # model output is data: escaped, never HTML
 
 
 st.title(tr("playground.title"))
@@ -41,10 +40,7 @@ workspace = Workspace()
 # -- targets and parameters (sidebar) --------------------------------------------------------------------
 side = st.sidebar
 api_key = side.text_input(tr("playground.api_key"), type="password", key="pg_api_key") or None
-preset = st.session_state.pop("playground_targets", None) or []  # "Compare in the Playground" on the Train page
-for i, t in enumerate(preset):
-    st.session_state.update({"pg_count": len(preset), f"pg_kind_{i}": t["kind"], f"pg_name_{i}": t["name"],
-                             f"pg_model_{i}": t["model"], f"pg_model_text_{i}": t["model"]})
+st.session_state.update(compare.preset_widgets(st.session_state.pop("playground_targets", None) or []))
 rows = []
 count = side.number_input(tr("playground.target_count"), compare.MIN_TARGETS, compare.MAX_TARGETS, key="pg_count")
 for i in range(int(count)):
@@ -80,11 +76,11 @@ with single:
     shown = targets if run_now else st.session_state["pg_single"]
     for column, item in zip(st.columns(max(len(shown), 1)), shown):
         with column:
-            st.markdown(f"**{escape_markdown(item.name)}** · `{item.model}`")
+            st.markdown(f"**{compare.escape_markdown(item.name)}** · `{item.model}`")
             if run_now:
                 stats = compare.StreamStats(item.name, item.model)
                 try:
-                    st.write_stream(escape_markdown(chunk) for chunk in compare.stream_answer(
+                    st.write_stream(compare.escape_markdown(chunk) for chunk in compare.stream_answer(
                         item, [{"role": "user", "content": prompt}], params, stats, api_key=api_key))
                 except StudioError as exc:
                     st.error(str(exc))
@@ -164,7 +160,7 @@ with test_set:
 def cast_vote(run_id: int, row: int, left: str, right: str, vote: str) -> None:
     compare.record_vote(workspace, run_id, row, left, right, vote)  # a callback: stored before the panel redraws
     st.session_state["pg_revealed"] = tr("playground.revealed", vote=tr(f"playground.vote_{vote.lower()}"),
-                                         left=escape_markdown(left), right=escape_markdown(right))
+                                         left=compare.escape_markdown(left), right=compare.escape_markdown(right))
 
 
 @st.fragment

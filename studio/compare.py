@@ -150,6 +150,16 @@ def build_target(name: str, kind: str, model: str, *, base_url: str | None = Non
     return Target((name or "").strip() or model.strip(), profile, model.strip())
 
 
+def preset_widgets(preset: Sequence[Mapping[str, str]]) -> dict[str, Any]:
+    """The Playground's target widget values (by widget key) for targets chosen elsewhere (the Train page's
+    "Compare in the Playground"): each has ``name``, ``kind`` and ``model``."""
+    values: dict[str, Any] = {"pg_count": len(preset)} if preset else {}
+    for i, target in enumerate(preset):
+        values.update({f"pg_kind_{i}": target["kind"], f"pg_name_{i}": target["name"],
+                       f"pg_model_{i}": target["model"], f"pg_model_text_{i}": target["model"]})
+    return values
+
+
 def targets_from_form(rows: Sequence[tuple[str, str, str, str | None]]) -> list[Target]:
     """Checked targets from (name, provider, model, endpoint) form rows; the first problem raises."""
     targets = [build_target(name, kind, model, base_url=url) for name, kind, model, url in rows]

@@ -247,6 +247,21 @@ def parse_grid_event(raw: Any, last_token: str | None) -> GridEvent | None:
     return None
 
 
+def handle_grid_event(editor: Any, checks: Checks, raw: Any, last_token: str | None) -> GridEvent | None:
+    """Act on the grid's returned delta: a cell edit is persisted through ``editor`` (raising its
+    :class:`~studio.errors.OperationError` when refused) and its row re-checked; a selection is just returned.
+    None when there is nothing new."""
+    from studio.ops import EditCell
+
+    event = parse_grid_event(raw, last_token)
+    if event is not None and event.kind == "edit":
+        assert event.id is not None and event.field is not None
+        editor.apply(EditCell(id=event.id, field=event.field, value=event.value or ""))
+        checks.edited(editor, event.id)
+    return event
+
+
+
 _MAX_EDITS_TO_RECHECK = 200
 """Beyond this many cell edits since the stored flags, running every rule again is about as fast."""
 

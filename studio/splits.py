@@ -63,3 +63,13 @@ def leakage_report(splits: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
                     rows.append({"kind": kind, "splits": f"{left}↔{right}", "rows": len(hits),
                                  "ids": hits["id"].tolist()[:20]})
     return pd.DataFrame(rows, columns=["kind", "splits", "rows", "ids"])
+
+
+def export_splits(frame: pd.DataFrame, *, ratios: Mapping[str, float], seed: int = 42
+                  ) -> tuple[dict[str, pd.DataFrame], pd.DataFrame] | None:
+    """The splits of ``frame`` and their leakage report, as the Dataset page's export shows them; None when every
+    ratio is 0 (nothing to export)."""
+    if not any(ratios.values()):
+        return None
+    parts = split_frame(frame, ratios=ratios, seed=seed)
+    return parts, leakage_report(parts)

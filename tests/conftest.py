@@ -15,6 +15,9 @@ def sample_data() -> Path:
 
 @pytest.fixture(autouse=True)
 def _isolated_workspace(tmp_path, monkeypatch):
-    """Every test gets its own workspace database; nothing touches ./workspace."""
+    """Every test gets its own workspace database; nothing touches ./workspace. The local engine URL points where
+    nothing answers and nothing can be started (tests that need an engine start their own: ``app_engine``), so a
+    page that starts the engine when it is missing never leaves one running after the tests."""
     monkeypatch.setenv("STUDIO_WORKSPACE", str(tmp_path / "workspace" / "studio.db"))
+    monkeypatch.setenv("STUDIO_ENGINE_URL", "http://127.0.0.2:9/v1")
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)

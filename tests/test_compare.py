@@ -27,6 +27,7 @@ from studio.compare import (
     next_unvoted,
     open_run,
     parse_target,
+    preset_widgets,
     record_vote,
     run_compare,
     stream_answer,
@@ -356,3 +357,13 @@ def test_an_interruption_ends_retry_waits_and_the_next_run_finishes_the_row(serv
     assert failed["error"].item().startswith("HTTP 503") and "interrupted before retrying" in failed["error"].item()
     results = run_compare(workspace, run, targets, cases, Params(), retry=FAST)
     assert results["error"].isna().all() and server.stats()["duplicates"] == 0
+
+
+def test_targets_chosen_on_the_train_page_fill_the_playground_widgets():
+    preset = [{"name": "base", "kind": "local", "model": "smollm2-135m-instruct"},
+              {"name": "fine-tuned", "kind": "local", "model": "ft:smollm2-135m-instruct:demo:ftjob-1"}]
+    values = preset_widgets(preset)
+    assert values["pg_count"] == 2
+    assert values["pg_model_1"] == values["pg_model_text_1"] == "ft:smollm2-135m-instruct:demo:ftjob-1"
+    assert (values["pg_kind_0"], values["pg_name_1"]) == ("local", "fine-tuned")
+    assert preset_widgets([]) == {}  # nothing chosen: the widgets keep what the user set

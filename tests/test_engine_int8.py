@@ -74,3 +74,9 @@ def test_every_linear_is_replaced_and_tied_embeddings_stay_one_tensor():
     got = torch.log_softmax(one[0, -1], -1)
     kl = float((want.exp() * (want - got)).sum())
     assert 0 < kl < 1e-3
+
+
+def test_int8_decoding_accepts_inputs_that_are_not_contiguous():
+    linear = torch.nn.Linear(64, 32, bias=False)
+    x = torch.randn(64, 3).t()  # 3 rows, strided
+    torch.testing.assert_close(int8.DecodeLinear(linear)(x), linear(x), rtol=0.05, atol=0.05)

@@ -132,3 +132,14 @@ def test_preloaded_models_are_in_memory_before_the_first_request(tiny_model_dir,
             model=TINY, messages=[{"role": "user", "content": "Hi"}], max_tokens=2
         )
         assert reply.usage.completion_tokens <= 2
+
+
+@pytest.mark.parametrize("temperature", [1e-300, 5e-324, 1e-6, 2.0])
+def test_any_allowed_temperature_samples_a_token(temperature):
+    logits = torch.tensor([1.0, 3.0, float("nan"), -float("inf"), 2.5])
+    generator = torch.Generator().manual_seed(0)
+    tokens = {engine_models._sample(logits, temperature, 1e-300, generator) for _ in range(5)}
+    assert tokens == {1}  # top_p that small keeps only the most likely token
+    token = engine_models._sample(logits, temperature, 1.0, generator)
+    assert token in {0, 1, 4}  # never the NaN or the impossible one
+

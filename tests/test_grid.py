@@ -150,3 +150,30 @@ def test_reopening_after_cell_edits_rechecks_only_the_edited_rows(tmp_path, monk
     pd.testing.assert_frame_equal(reopened, session.flags)
     position = int(np.flatnonzero(editor.frame["id"].to_numpy() == short)[0])
     assert bool(before["too_short"].iat[position]) and not bool(reopened["too_short"].iat[position])
+
+
+def test_a_grid_edit_is_persisted_and_rechecked_and_a_refused_one_changes_nothing(tmp_path):
+    from studio.editor import DatasetEditor
+    from studio.errors import OperationError
+    from studio.grid import Checks, handle_grid_event
+    from studio.workspace import Workspace, import_file
+
+    ws = Workspace(tmp_path / "ws.db")
+    info, _ = import_file(ws, "sample_data/medical_faq_dirty.csv")
+    editor, checks = DatasetEditor(ws, info.id), Checks()
+    flags = checks.update(editor)
+    short = int(editor.frame["id"][flags["too_short"].to_numpy()].iat[0])
+    answer = "Rest, drink water often, and see a clinic if the fever lasts more than three days."
+    raw = {"kind": "edit", "id": short, "field": "assistant", "value": answer, "token": "t1"}
+    event = handle_grid_event(editor, checks, raw, None)
+    assert event is not None and event.id == short
+    assert handle_grid_event(editor, checks, raw, "t1") is None  # the same delta is not applied twice
+    again = DatasetEditor(ws, info.id).frame  # persisted: a new session sees it
+    assert again.loc[again["id"] == short, "assistant"].iat[0] == answer
+    assert not bool(checks.flags["too_short"].to_numpy()[again["id"].to_numpy() == short][0])
+    selection = handle_grid_event(editor, checks, {"kind": "select", "ids": [short], "token": "t2"}, "t1")
+    assert selection is not None and selection.ids == (short,)
+    missing = {"kind": "edit", "id": 10**9, "field": "assistant", "value": "x", "token": "t3"}
+    with pytest.raises(OperationError):
+        handle_grid_event(editor, checks, missing, "t2")
+    assert len(DatasetEditor(ws, info.id).recipe().ops) == 1

@@ -38,3 +38,14 @@ def test_duplicates_stay_in_one_split_and_leakage_is_reported_otherwise():
 def test_bad_ratios():
     with pytest.raises(ValueError, match="ratios"):
         split_frame(frame_of(["a"]), ratios={"train": 0, "test": 0})
+
+
+def test_export_splits_gives_the_parts_and_their_leakage_report_or_nothing_for_zero_ratios():
+    from studio.splits import export_splits
+
+    frame = frame_of([f"answer {n}" for n in range(50)] + ["answer 1"])  # one duplicate pair
+    parts, leaks = export_splits(frame, ratios={"train": 0.8, "validation": 0.2, "test": 0.0}, seed=3)
+    assert set(parts) == {"train", "validation"}
+    assert sum(len(p) for p in parts.values()) == len(frame)
+    assert leaks.empty  # duplicates are kept in one split
+    assert export_splits(frame, ratios={"train": 0.0, "validation": 0.0, "test": 0.0}) is None

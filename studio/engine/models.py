@@ -502,9 +502,13 @@ def generate(
 def _sample(logits: Any, temperature: float, top_p: float, generator: Any) -> int:
     import torch
 
+    logits = torch.nan_to_num(logits.float(), nan=float("-inf"))
     if temperature <= 0:
         return int(logits.argmax())
-    probs = torch.softmax(logits / temperature, dim=-1)
+    # Shifted by the maximum first: a temperature as small as 1e-300 then gives 0 and -inf, never inf - inf.
+    probs = torch.softmax((logits - logits.max()) / temperature, dim=-1)
+    if not bool(torch.isfinite(probs).all()):
+        return int(logits.argmax())
     if top_p < 1.0:
         sorted_probs, order = torch.sort(probs, descending=True)
         cumulative = torch.cumsum(sorted_probs, dim=-1)
