@@ -6,8 +6,8 @@ One session imports the dataset into a temporary workspace, starts Streamlit on 
 - ``first_render_s``: choosing the dataset in "Workspace dataset" → first grid row visible in the AgGrid
   iframe, on the server's first session (nothing cached); ``warm_render_s``: the median of later sessions;
 - ``edit_s``: Enter in an ``assistant`` cell editor → "Saved: example N, assistant." visible (median);
-- ``regex_s``: one keystroke in "Regex (RE2 syntax)" (a live input with a 250 ms debounce) → the "N of M rows"
-  line changed (median); ``regex_minus_debounce_s`` subtracts the 250 ms; ``regex_grid_s`` runs to the new
+- ``regex_s``: one keystroke in "Regex (RE2 syntax)" (a live input with a 200 ms debounce) → the "N of M rows"
+  line changed (median); ``regex_minus_debounce_s`` subtracts the 200 ms; ``regex_grid_s`` runs to the new
   grid's first row being visible.
 
 Peak RSS of the harness covers the worker, Streamlit and every Chromium process; ``server_peak_rss_mb`` is
@@ -34,7 +34,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 GRID = "iframe[title='st_aggrid.AgGrid.agGrid']"
 ROWS_JS = ("Array.from(document.querySelectorAll('p, strong')).map(e => e.innerText)"
            ".find(t => / of \\d+ rows$/.test(t))")
-DEBOUNCE_S = 0.25
+DEBOUNCE_S = 0.2
 KEYS = "zqxj"  # one-letter patterns that match some rows but neither all of them nor the first (nor the edit text)
 EDITS = 3
 RENDERS = 3

@@ -97,9 +97,9 @@ CASES: list[Case] = [
          notes=("First session of a fresh server; `warm_render_s` in results.json is later sessions.",)),
     Case("grid", "grid edit round-trip (Enter → Saved caption)", "100k", GRID, goal="≤ 0.3 s",
          check="w <= 0.3", metric="edit_s", ratio=None, runs=1),
-    Case("grid", "regex keystroke → updated row count (incl. 250 ms debounce)", "100k", GRID, goal="≤ 0.5 s",
+    Case("grid", "regex keystroke → updated row count (incl. 200 ms debounce)", "100k", GRID, goal="≤ 0.5 s",
          check="w <= 0.5", metric="regex_s", ratio=None, runs=1,
-         notes=("`regex_minus_debounce_s` is the same minus the 250 ms debounce; `regex_grid_s` runs to the "
+         notes=("`regex_minus_debounce_s` is the same minus the 200 ms debounce; `regex_grid_s` runs to the "
                 "new grid's first row.",)),
     # 5. local engine
     Case("engine", "LoRA step time, batch 4 × 128 tokens", "20 steps", "bench.engine:train_ours",

@@ -15,6 +15,7 @@ from studio.ops import (DeleteFlagged, DeleteRows, FillSystemPrompt, KeepOnePerG
                         preview_regex_replace)
 from studio.rules import RULES
 from studio.splits import SPLITS, export_splits
+from studio.tokens import warm_encoding
 from studio.workspace import Workspace, import_loaded
 
 st.set_page_config(page_title="Dataset · Fine-Tuning Studio", page_icon="🧹", layout="wide")
@@ -24,6 +25,7 @@ st.session_state["lang"] = lang
 tr = translator(lang)
 st.title(tr("dataset.title"))
 workspace = Workspace()
+warm_encoding()  # the grid's token counts need it: built while the user picks a dataset
 editor: DatasetEditor | None = st.session_state.get("editor")
 checks: Checks = st.session_state.setdefault("checks", Checks())
 
@@ -40,6 +42,8 @@ def run(action, *args, **kwargs):
 with st.expander(tr("dataset.open"), expanded=editor is None):
     left, right = st.columns(2)
     names = {d.id: f"{d.name} · {d.format}" for d in workspace.datasets()}
+    if editor is None and names and "prefetched" not in st.session_state:  # decoded while the user picks
+        st.session_state["prefetched"] = workspace.prefetch_version(workspace.dataset(max(names)).head_version_id)
     chosen = left.selectbox(tr("dataset.pick"), list(names), format_func=names.get, key="pick_dataset",
                             index=list(names).index(editor.dataset_id) if editor else None)
     if chosen is not None and (editor is None or editor.dataset_id != chosen):
@@ -93,7 +97,7 @@ rule_keys = [k for k in RULES.keys() if k in flags.columns]
 
 sidebar = st.sidebar
 sidebar.header(tr("dataset.filters"))
-regex = sidebar.text_input(tr("dataset.regex"), key="regex", live=True)
+regex = sidebar.text_input(tr("dataset.regex"), key="regex", live="200ms")
 fields = tuple(sidebar.multiselect(tr("dataset.regex_fields"), TEXT_FIELDS, default=list(TEXT_FIELDS), key="fields"))
 ignore_case = sidebar.checkbox(tr("dataset.ignore_case"), value=True, key="ignore_case")
 mode = sidebar.radio(tr("dataset.duplicates"), DUPLICATE_MODES, key="dup_mode", horizontal=True,
@@ -138,13 +142,13 @@ options["columnDefs"][1]["cellRenderer"] = JsCode(FLAG_BADGES_JS)
 @st.fragment
 def grid_view() -> None:
     """The grid alone: an edit or a selection reruns just this part (the edit is already persisted)."""
+    if st.session_state.get("last_saved"):  # above the grid: shown as soon as the edit is stored
+        st.caption("✅ " + st.session_state["last_saved"])
     AgGrid(grid_page(editor.frame, positions, page=page, page_size=100, flags=checks.flags, rule_keys=rule_keys),
            gridOptions=options, height=560, key=f"grid-{editor.dataset_id}", server_sync_strategy="server_wins",
            update_on=["cellValueChanged", "selectionChanged"], data_return_mode="CUSTOM",
            custom_jscode_for_grid_return=JsCode(RETURN_DELTA_JS), allow_unsafe_jscode=True,
            custom_css=BADGE_CSS, callback=on_grid)
-    if st.session_state.get("last_saved"):
-        st.caption("✅ " + st.session_state["last_saved"])
     selected = st.session_state.get("selected_ids", ())
     if selected and st.button(tr("dataset.delete_selected", n=len(selected)), key="delete_selected"):
         run(editor.apply, DeleteRows(ids=tuple(selected)))

@@ -19,7 +19,9 @@ import io
 import json
 import os
 import sqlite3
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,6 +40,10 @@ from studio.errors import WorkspaceError
 DEFAULT_PATH = Path("workspace") / "studio.db"
 _JSON_COLUMNS_KEY = b"studio.json_columns"
 _ENSURED: set[tuple[Path, str]] = set()
+_FRAMES: OrderedDict[tuple[str, int, float], pd.DataFrame] = OrderedDict()
+_FRAMES_LOCK = threading.Lock()
+_LOADING: dict[tuple[str, int, float], threading.Lock] = {}
+_FRAMES_KEPT = 3
 
 # Schema migrations, applied in order; PRAGMA user_version records how many ran.
 _MIGRATIONS = (
@@ -282,11 +288,44 @@ class Workspace:
         return VersionInfo(**dict(row))
 
     def load_version(self, version_id: int) -> pd.DataFrame:
+        """A version's frame. Versions never change, so the last few read are kept in memory and shared: a new
+        session or a browser refresh reopens a 100k-row dataset without decoding it again. Callers must not
+        modify the frame in place (operations return new frames)."""
         with self._connect() as db:
-            row = db.execute("SELECT data FROM versions WHERE id=?", (version_id,)).fetchone()
-        if row is None:
-            raise WorkspaceError(f"no version with id {version_id} in {self.path}")
-        return frame_from_parquet(row["data"])
+            row = db.execute("SELECT created_at FROM versions WHERE id=?", (version_id,)).fetchone()
+            if row is None:
+                raise WorkspaceError(f"no version with id {version_id} in {self.path}")
+            key = (str(self.path.resolve()), version_id, row["created_at"])
+            with _FRAMES_LOCK:
+                loading = _LOADING.setdefault(key, threading.Lock())
+            with loading:  # a second reader of the same version waits for the first decode, not a second one
+                with _FRAMES_LOCK:
+                    frame = _FRAMES.get(key)
+                    if frame is not None:
+                        _FRAMES.move_to_end(key)
+                        return frame
+                data = db.execute("SELECT data FROM versions WHERE id=?", (version_id,)).fetchone()["data"]
+                frame = frame_from_parquet(data)
+                with _FRAMES_LOCK:
+                    _FRAMES[key] = frame
+                    _LOADING.pop(key, None)
+                    while len(_FRAMES) > _FRAMES_KEPT:
+                        _FRAMES.popitem(last=False)
+        return frame
+
+    def prefetch_version(self, version_id: int) -> threading.Thread:
+        """Start decoding a version in the background (see :meth:`load_version`), e.g. the dataset a user is
+        likely to open next; a failure is left to the later :meth:`load_version` call to report."""
+
+        def load() -> None:
+            try:
+                self.load_version(version_id)
+            except (WorkspaceError, sqlite3.Error):
+                pass
+
+        thread = threading.Thread(target=load, name=f"prefetch-{version_id}", daemon=True)
+        thread.start()
+        return thread
 
     def save_flags(self, version_id: int, signature: str, frame: pd.DataFrame, flags: pd.DataFrame) -> None:
         """Keep the rule flags of ``frame`` (version ``version_id`` with the edits that ``signature`` stands for),

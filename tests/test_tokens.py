@@ -74,11 +74,11 @@ def test_builds_offline_from_the_wheel_and_caches_verified(tmp_path, monkeypatch
     monkeypatch.setattr(socket.socket, "connect", no_network)
     monkeypatch.setattr(socket, "create_connection", no_network)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    get_encoding.cache_clear()
+    tokens._build_encoding.cache_clear()
     try:
         assert get_encoding("cl100k_base").encode("hello world") == [15339, 1917]
     finally:
-        get_encoding.cache_clear()
+        tokens._build_encoding.cache_clear()
     cached = tmp_path / "fine-tuning-studio" / "tiktoken" / "cl100k_base.tiktoken"
     data = cached.read_bytes()
     assert hashlib.sha256(data).hexdigest() == tokens._SPECS["cl100k_base"]["sha256"]
@@ -229,3 +229,25 @@ json_values = st.recursive(
 def test_any_json_counts_without_crashing(example):
     for mode in tokens.COUNTING_MODES:
         assert count_example_tokens(example, mode=mode) >= 0
+
+
+def test_a_warmed_encoding_is_built_once_and_shared(monkeypatch):
+    import threading
+
+    tokens._build_encoding.cache_clear()
+    monkeypatch.setattr(tokens, "_WARMED", set())
+    builds = []
+    real = tokens._bpe_file
+    monkeypatch.setattr(tokens, "_bpe_file", lambda *a: builds.append(a[0]) or real(*a))
+    try:
+        tokens.warm_encoding("cl100k_base")
+        tokens.warm_encoding("cl100k_base")  # a second call starts nothing
+        callers = [threading.Thread(target=get_encoding, args=("cl100k_base",)) for _ in range(3)]
+        for caller in callers:
+            caller.start()
+        assert get_encoding("cl100k_base").encode("hello world") == [15339, 1917]
+        for caller in callers:
+            caller.join()
+        assert builds == ["cl100k_base"]
+    finally:
+        tokens._build_encoding.cache_clear()

@@ -129,3 +129,44 @@ def test_a_workspace_from_before_stored_flags_is_upgraded_in_place(tmp_path, fra
     ws.save_flags(info.head_version_id, "s", frame, pd.DataFrame({"empty": [False, True]}))
     assert ws.load_flags(info.head_version_id, "s", frame)["empty"].tolist() == [False, True]
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == len(_MIGRATIONS)
+
+
+def test_versions_read_again_come_from_memory_and_a_reused_id_is_not_confused(tmp_path, frame):
+    ws = Workspace(tmp_path / "ws.db")
+    info = ws.import_dataset(frame, name="faq", source_name="faq.jsonl", format="jsonl/chat")
+    first = ws.load_version(info.head_version_id)
+    assert Workspace(tmp_path / "ws.db").load_version(info.head_version_id) is first  # a new session: no decode
+    ws.delete_dataset(info.id)
+    other = frame.iloc[:1].copy()
+    again = ws.import_dataset(other, name="other", source_name="o.jsonl", format="jsonl/chat")
+    assert len(ws.load_version(again.head_version_id)) == 1  # even if SQLite hands out the same id again
+
+
+def test_a_prefetched_version_is_decoded_once_even_when_opened_meanwhile(tmp_path, frame, monkeypatch):
+    import threading
+
+    import studio.workspace as workspace_module
+
+    ws = Workspace(tmp_path / "ws.db")
+    info = ws.import_dataset(frame, name="faq", source_name="faq.jsonl", format="jsonl/chat")
+    decodes, release = [], threading.Event()
+    real = workspace_module.frame_from_parquet
+
+    def slow_decode(data):
+        decodes.append(1)
+        release.wait(5)
+        return real(data)
+
+    monkeypatch.setattr(workspace_module, "frame_from_parquet", slow_decode)
+    prefetch = ws.prefetch_version(info.head_version_id)
+    opened = []
+    reader = threading.Thread(target=lambda: opened.append(ws.load_version(info.head_version_id)))
+    reader.start()
+    release.set()
+    prefetch.join(5)
+    reader.join(5)
+    assert decodes == [1]
+    assert opened[0]["user"].tolist() == frame["user"].tolist()
+    ws.prefetch_version(10**6).join(5)  # a missing version is reported by the later load, not by the thread
+    with pytest.raises(WorkspaceError):
+        ws.load_version(10**6)
