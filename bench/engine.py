@@ -188,7 +188,44 @@ def generate_ours(tokens: str = "128") -> dict:
         assert generation.completion_tokens == n, generation.completion_tokens
     wall = statistics.median(times)
     return {"wall_s": wall, "tokens_per_s": n / wall, "tokens": n, "prompt_tokens": generation.prompt_tokens,
-            "precision": loaded.precision}
+            "precision": loaded.precision, "kl_vs_fp32": _kl_vs_fp32(base, loaded)}
+
+
+def _kl_vs_fp32(base: str, loaded) -> float:
+    """Mean KL divergence (nats) of the next-token distribution of ``loaded`` from the same weights in float32, on
+    the first decoding step of the 12 prompts of sample_data/style_demo_test.jsonl: how much the engine's
+    precision changes the answers."""
+    import os
+
+    import orjson
+    import torch
+
+    from studio.engine.models import load_model
+    from studio.workspace import SAMPLE_DIR
+
+    previous = os.environ.get("STUDIO_ENGINE_INFERENCE_DTYPE")
+    os.environ["STUDIO_ENGINE_INFERENCE_DTYPE"] = "fp32"
+    try:
+        reference = load_model(base)
+    finally:
+        if previous is None:
+            del os.environ["STUDIO_ENGINE_INFERENCE_DTYPE"]
+        else:
+            os.environ["STUDIO_ENGINE_INFERENCE_DTYPE"] = previous
+    served = load_model(base) if loaded.precision != "fp32" else reference
+    divergences = []
+    for line in (SAMPLE_DIR / "style_demo_test.jsonl").read_bytes().splitlines():
+        messages = [m for m in orjson.loads(line)["messages"] if m["role"] != "assistant"]
+        ids = reference.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True,
+                                                      return_tensors="pt")["input_ids"]
+        with torch.inference_mode():
+            past = reference.model(input_ids=ids[:, :-1], use_cache=True).past_key_values
+            want = torch.log_softmax(reference.model(input_ids=ids[:, -1:], past_key_values=past).logits[0, -1], -1)
+            past = served.model(input_ids=ids[:, :-1], use_cache=True).past_key_values
+            got = torch.log_softmax(served.model(input_ids=ids[:, -1:], past_key_values=past).logits[0, -1].float(),
+                                    -1)
+        divergences.append(float((want.exp() * (want - got)).sum()))
+    return statistics.mean(divergences)
 
 
 def generate_baseline(tokens: str = "128") -> dict:

@@ -15,7 +15,7 @@ from bench.cases import CASES
 _DETAILS = ("rows", "matched", "cold_s", "flagged", "clustered", "total_tokens", "findings", "too_long",
             "encoding_build_s", "columns", "warm_render_s", "edit_max_s", "regex_minus_debounce_s",
             "regex_grid_s", "regex_rows_shown", "server_peak_rss_mb", "js_heap_mb", "import_s", "inner_step_s",
-            "precision", "threads", "steps_timed", "dtype", "prompt_tokens", "again_s", "merged_s", "first_in_process_s", "preload_s", "requests",
+            "precision", "threads", "steps_timed", "dtype", "prompt_tokens", "again_s", "merged_s", "first_in_process_s", "preload_s", "kl_vs_fp32", "requests",
             "answered", "peak_in_flight", "extrapolated_from", "lost_rows", "duplicate_charges",
             "injected_faults", "retries", "rerun_requests", "charged")
 
