@@ -44,6 +44,7 @@ _FRAMES: OrderedDict[tuple[str, int, float], pd.DataFrame] = OrderedDict()
 _FRAMES_LOCK = threading.Lock()
 _LOADING: dict[tuple[str, int, float], threading.Lock] = {}
 _FRAMES_KEPT = 3
+_FRAMES_MAX_ROWS = 1_500_000  # ~3 GB of decoded frames at most; the newest is always kept
 
 # Schema migrations, applied in order; PRAGMA user_version records how many ran.
 _MIGRATIONS = (
@@ -309,7 +310,8 @@ class Workspace:
                 with _FRAMES_LOCK:
                     _FRAMES[key] = frame
                     _LOADING.pop(key, None)
-                    while len(_FRAMES) > _FRAMES_KEPT:
+                    while len(_FRAMES) > 1 and (len(_FRAMES) > _FRAMES_KEPT
+                                                or sum(map(len, _FRAMES.values())) > _FRAMES_MAX_ROWS):
                         _FRAMES.popitem(last=False)
         return frame
 

@@ -170,3 +170,17 @@ def test_a_prefetched_version_is_decoded_once_even_when_opened_meanwhile(tmp_pat
     ws.prefetch_version(10**6).join(5)  # a missing version is reported by the later load, not by the thread
     with pytest.raises(WorkspaceError):
         ws.load_version(10**6)
+
+
+def test_the_frames_kept_in_memory_are_bounded(tmp_path, frame, monkeypatch):
+    import studio.workspace as workspace_module
+
+    monkeypatch.setattr(workspace_module, "_FRAMES", workspace_module.OrderedDict())
+    monkeypatch.setattr(workspace_module, "_FRAMES_MAX_ROWS", 3)
+    ws = Workspace(tmp_path / "ws.db")
+    versions = [ws.import_dataset(frame, name=f"d{n}", source_name="d.jsonl", format="jsonl/chat").head_version_id
+                for n in range(3)]
+    for version in versions:
+        ws.load_version(version)
+    assert len(workspace_module._FRAMES) == 1  # 2 rows each, at most 3 rows kept: only the newest
+    assert [key[1] for key in workspace_module._FRAMES] == [versions[-1]]
