@@ -80,3 +80,27 @@ def test_int8_decoding_accepts_inputs_that_are_not_contiguous():
     linear = torch.nn.Linear(64, 32, bias=False)
     x = torch.randn(64, 3).t()  # 3 rows, strided
     torch.testing.assert_close(int8.DecodeLinear(linear)(x), linear(x), rtol=0.05, atol=0.05)
+
+
+def test_a_lora_update_is_folded_into_the_int8_weights_and_added_to_prompts():
+    torch.manual_seed(4)
+    linear = torch.nn.Linear(96, 160, bias=True)
+    a, b, scale = torch.randn(8, 96) * 0.1, torch.randn(160, 8) * 0.1, 2.0
+    merged = torch.nn.Linear(96, 160, bias=True)
+    with torch.no_grad():
+        merged.weight.copy_(linear.weight + scale * b @ a)
+        merged.bias.copy_(linear.bias)
+    layer = int8.DecodeLinear(linear, (a, b, scale))
+    one, prompt = torch.randn(1, 1, 96), torch.randn(1, 20, 96)
+    with torch.inference_mode():
+        assert _relative_error(layer(one), merged(one)) < 0.02  # decoding: the merged weights, in int8
+        torch.testing.assert_close(layer(prompt), merged(prompt), rtol=1e-4, atol=1e-4)  # prompt: W x + s·B(A x)
+    assert torch.equal(layer.weight, linear.weight)  # the float32 weights are the base's, untouched
+
+
+def test_updates_for_layers_that_are_not_linear_are_refused():
+    model = torch.nn.Sequential(torch.nn.Linear(16, 16), torch.nn.ReLU())
+    update = (torch.zeros(2, 16), torch.zeros(16, 2), 1.0)
+    assert int8.quantize_linears(torch.nn.Sequential(torch.nn.Linear(16, 16)), {"0": update}) == 1
+    with pytest.raises(ValueError, match="not linear: 1"):
+        int8.quantize_linears(model, {"1": update})

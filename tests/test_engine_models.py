@@ -76,6 +76,29 @@ def test_adapters_beyond_plain_lora_are_left_to_peft(tiny_model_dir, tmp_path):
     assert all(torch.equal(after[k], before[k]) for k in before)
 
 
+def test_a_fine_tuned_model_in_int8_answers_like_the_float32_merge(tiny_model_dir, tmp_path, monkeypatch):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    adapter = _adapter(tiny_model_dir, tmp_path / "adapter")
+    reference = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir), str(adapter))
+    reference = reference.merge_and_unload().eval()
+    monkeypatch.setenv("STUDIO_ENGINE_INFERENCE_DTYPE", "int8")
+    tuned = engine_models.load_model(str(tiny_model_dir), adapter)
+    base = engine_models.load_model(str(tiny_model_dir))
+    ids = torch.arange(20).mul(97).remainder(500).view(1, 20)
+    with torch.inference_mode():
+        want = reference(ids).logits[0]
+        torch.testing.assert_close(tuned.model(ids).logits[0], want, rtol=1e-3, atol=1e-3)  # prompt: exact path
+        past = tuned.model(ids[:, :-1], use_cache=True).past_key_values
+        step = torch.log_softmax(tuned.model(ids[:, -1:], past_key_values=past).logits[0, -1], -1)
+        base_step = torch.log_softmax(base.model(ids).logits[0, -1], -1)
+    expected = torch.log_softmax(want[-1], -1)
+    decoding_error = float((expected.exp() * (expected - step)).sum())
+    update_effect = float((expected.exp() * (expected - base_step)).sum())
+    assert decoding_error < update_effect / 20  # decoding runs the merged weights, within int8 error
+
+
 def test_a_dora_adapter_still_loads_through_peft(tiny_model_dir, tmp_path):
     adapter = _adapter(tiny_model_dir, tmp_path / "dora", use_dora=True)
     loaded = engine_models.load_model(str(tiny_model_dir), adapter)
