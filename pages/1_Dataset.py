@@ -4,19 +4,18 @@ import streamlit as st
 from st_aggrid import AgGrid, JsCode
 
 from studio.dataset import TEXT_FIELDS
-from studio.editor import DatasetEditor
 from studio.errors import StudioError
 from studio.formats import ColumnMapping
-from studio.grid import (BADGE_CSS, DUPLICATE_MODES, FLAG_BADGES_JS, RETURN_DELTA_JS, ROW_ID_JS, Checks, ViewSpec,
-                         filter_rows, grid_options, grid_page, handle_grid_event, page_count)
+from studio.grid import DUPLICATE_MODES, ViewSpec, aggrid_arguments, grid_page, page_count
 from studio.i18n import LANGUAGE_NAMES, LANGUAGES, translator
 from studio.io import EXPORT_FORMATS, EXPORT_SUFFIX, export_bytes, load_dataset, source_columns
-from studio.ops import (DeleteFlagged, DeleteRows, FillSystemPrompt, KeepOnePerGroup, Recipe, RegexReplace,
+from studio.ops import (DeleteFlagged, DeleteRows, FillSystemPrompt, KeepOnePerGroup, RegexReplace,
                         preview_regex_replace)
 from studio.rules import RULES
-from studio.splits import SPLITS, export_splits
+from studio.session import DatasetSession
+from studio.splits import SPLITS
 from studio.tokens import warm_encoding
-from studio.workspace import Workspace, import_loaded
+from studio.workspace import Workspace
 
 st.set_page_config(page_title="Dataset · Fine-Tuning Studio", page_icon="🧹", layout="wide")
 lang = st.sidebar.radio("Language · Idioma", LANGUAGES, format_func=LANGUAGE_NAMES.get,
@@ -24,10 +23,9 @@ lang = st.sidebar.radio("Language · Idioma", LANGUAGES, format_func=LANGUAGE_NA
 st.session_state["lang"] = lang
 tr = translator(lang)
 st.title(tr("dataset.title"))
-workspace = Workspace()
 warm_encoding()  # the grid's token counts need it: built while the user picks a dataset
-editor: DatasetEditor | None = st.session_state.get("editor")
-checks: Checks = st.session_state.setdefault("checks", Checks())
+session: DatasetSession = st.session_state.setdefault("dataset", DatasetSession(Workspace()))
+workspace, editor = session.workspace, session.editor
 
 
 def run(action, *args, **kwargs):
@@ -39,15 +37,20 @@ def run(action, *args, **kwargs):
         return None
 
 
+def button_applies(container, label: str, key: str, action, *, disabled: bool = False) -> None:
+    """A button that calls ``action`` (a change to the open dataset) when clicked, then redraws the page."""
+    if container.button(label, key=key, disabled=disabled):
+        run(action)
+        st.rerun()
+
+
 with st.expander(tr("dataset.open"), expanded=editor is None):
     left, right = st.columns(2)
     names = {d.id: f"{d.name} · {d.format}" for d in workspace.datasets()}
-    if editor is None and names and "prefetched" not in st.session_state:  # decoded while the user picks
-        st.session_state["prefetched"] = workspace.prefetch_version(workspace.dataset(max(names)).head_version_id)
+    session.prefetch_newest()
     chosen = left.selectbox(tr("dataset.pick"), list(names), format_func=names.get, key="pick_dataset",
                             index=list(names).index(editor.dataset_id) if editor else None)
-    if chosen is not None and (editor is None or editor.dataset_id != chosen):
-        editor = st.session_state["editor"] = DatasetEditor(workspace, chosen)
+    editor = session.open(chosen) if chosen is not None else editor
     if editor is not None:
         versions = {v.id: f"{v.name} · {v.rows}" for v in workspace.versions(editor.dataset_id)}
         head = editor.info.head_version_id
@@ -80,9 +83,8 @@ with st.expander(tr("dataset.open"), expanded=editor is None):
                 right.dataframe(result.rejects_frame(), hide_index=True)
                 confirmed = right.checkbox(tr("dataset.confirm_rejects"), key="confirm_rejects")
             if right.button(tr("dataset.import"), disabled=not confirmed, key="import"):
-                info = import_loaded(workspace, result, source_name=upload.name, data=data)
+                session.import_loaded(result, source_name=upload.name, data=data)
                 st.session_state["imported_upload"] = upload.file_id
-                st.session_state["editor"] = DatasetEditor(workspace, info.id)
                 st.session_state.pop("pick_dataset", None)
                 st.rerun()
 
@@ -92,8 +94,8 @@ if editor is None:
 
 frame = editor.frame
 st.session_state["frame"], st.session_state["dataset_label"] = frame, editor.info.name
-flags = checks.update(editor)
-rule_keys = [k for k in RULES.keys() if k in flags.columns]
+session.flags()
+counts = session.rule_counts()
 
 sidebar = st.sidebar
 sidebar.header(tr("dataset.filters"))
@@ -104,11 +106,10 @@ mode = sidebar.radio(tr("dataset.duplicates"), DUPLICATE_MODES, key="dup_mode", 
                      format_func=lambda m: tr(f"dataset.dup_{m}"))
 threshold = sidebar.slider(tr("dataset.similarity"), 0.5, 1.0, 0.8, 0.05, key="threshold", disabled=mode != "near")
 sidebar.caption(tr("dataset.rules"))
-counts = checks.counts(rule_keys)
-chosen_rules = tuple(k for k in rule_keys if sidebar.checkbox(f"{RULES[k].description(lang)} ({counts[k]})",
+chosen_rules = tuple(k for k in counts if sidebar.checkbox(f"{RULES[k].description(lang)} ({counts[k]})",
                                                              key=f"rule_{k}"))
 if sidebar.button(tr("dataset.recheck"), key="recheck"):
-    flags = checks.update(editor, force=True)
+    session.flags(recheck=True)
 
 jump = tuple(int(i) for i in st.query_params.get_all("id") if i.isdigit())  # links from the Cost page
 if jump and sidebar.button(f"× id {', '.join(map(str, jump))}", key="clear_jump"):
@@ -116,15 +117,15 @@ if jump and sidebar.button(f"× id {', '.join(map(str, jump))}", key="clear_jump
     st.rerun()
 spec = ViewSpec(regex=regex, fields=fields or TEXT_FIELDS, ignore_case=ignore_case, duplicates=mode,
                 rules=chosen_rules, ids=jump)
-positions = run(filter_rows, frame, flags, spec, groups=checks.groups(editor, mode, threshold))
-positions = filter_rows(frame, flags, ViewSpec()) if positions is None else positions
+positions, problem = session.rows(spec, threshold)
+if problem:
+    st.error(problem)
 st.markdown(f"**{tr('dataset.rows_shown', n=len(positions), m=len(frame))}**")
 
 
 def on_grid(response) -> None:
     """Runs before the rerun, so the grid is redrawn from data that already holds the persisted edit."""
-    event = run(handle_grid_event, editor, checks, getattr(response, "raw_data", None),
-                st.session_state.get("grid_token"))
+    event = run(session.grid_event, getattr(response, "raw_data", None), st.session_state.get("grid_token"))
     if event is not None and event.kind == "select":
         st.session_state.update(grid_token=event.token, selected_ids=event.ids)
     elif event is not None:  # the edit is persisted: the Cost page's frame and the caption follow it
@@ -134,9 +135,6 @@ def on_grid(response) -> None:
 
 pages = page_count(len(positions), 100)
 page = st.number_input(tr("dataset.page", pages=pages), 1, pages, 1, key=f"page-{hash(spec)}")
-options = grid_options(headers={})
-options["getRowId"] = JsCode(ROW_ID_JS)
-options["columnDefs"][1]["cellRenderer"] = JsCode(FLAG_BADGES_JS)
 
 
 @st.fragment
@@ -144,11 +142,9 @@ def grid_view() -> None:
     """The grid alone: an edit or a selection reruns just this part (the edit is already persisted)."""
     if st.session_state.get("last_saved"):  # above the grid: shown as soon as the edit is stored
         st.caption("✅ " + st.session_state["last_saved"])
-    AgGrid(grid_page(editor.frame, positions, page=page, page_size=100, flags=checks.flags, rule_keys=rule_keys),
-           gridOptions=options, height=560, key=f"grid-{editor.dataset_id}", server_sync_strategy="server_wins",
-           update_on=["cellValueChanged", "selectionChanged"], data_return_mode="CUSTOM",
-           custom_jscode_for_grid_return=JsCode(RETURN_DELTA_JS), allow_unsafe_jscode=True,
-           custom_css=BADGE_CSS, callback=on_grid)
+    rows = grid_page(editor.frame, positions, page=page, page_size=100, flags=session.checks.flags,
+                     rule_keys=list(counts))
+    AgGrid(rows, key=f"grid-{editor.dataset_id}", callback=on_grid, **aggrid_arguments(JsCode))
     selected = st.session_state.get("selected_ids", ())
     if selected and st.button(tr("dataset.delete_selected", n=len(selected)), key="delete_selected"):
         run(editor.apply, DeleteRows(ids=tuple(selected)))
@@ -159,17 +155,15 @@ def grid_view() -> None:
 grid_view()
 st.subheader(tr("dataset.actions"))
 bulk, replace, system = st.columns(3)
-rule = bulk.selectbox(tr("dataset.delete_flagged"), rule_keys, key="bulk_rule")
-if bulk.button(tr("dataset.delete_flagged_button", n=counts.get(rule, 0)), key="delete_flagged"):
-    run(editor.apply, DeleteFlagged(rule=rule))
-    st.rerun()
+rule = bulk.selectbox(tr("dataset.delete_flagged"), list(counts), key="bulk_rule")
+button_applies(bulk, tr("dataset.delete_flagged_button", n=counts.get(rule, 0)), "delete_flagged",
+               lambda: editor.apply(DeleteFlagged(rule=rule)))
 kind = bulk.selectbox(tr("dataset.keep_one"), DUPLICATE_MODES[1:], key="keep_kind",
                       format_func=lambda m: tr(f"dataset.dup_{m}"))
 keep = bulk.radio(tr("dataset.keep_which"), ("first", "longest"), horizontal=True, key="keep_which",
                   format_func=lambda k: tr(f"dataset.keep_{k}"))
-if bulk.button(tr("dataset.keep_button"), key="keep_one"):
-    run(editor.apply, KeepOnePerGroup(kind=kind, keep=keep, threshold=threshold))
-    st.rerun()
+button_applies(bulk, tr("dataset.keep_button"), "keep_one",
+               lambda: editor.apply(KeepOnePerGroup(kind=kind, keep=keep, threshold=threshold)))
 target = replace.selectbox(tr("dataset.replace_field"), TEXT_FIELDS, key="replace_field")
 find = replace.text_input(tr("dataset.replace_pattern"), key="replace_pattern")
 substitute = replace.text_input(tr("dataset.replace_with"), key="replace_with")
@@ -178,22 +172,16 @@ preview = run(preview_regex_replace, frame, op) if op else None
 if preview is not None:
     replace.caption(tr("dataset.replace_preview", n=preview.rows_affected))
     replace.dataframe(preview.sample, hide_index=True)
-    if replace.button(tr("dataset.replace_button", n=preview.rows_affected), key="replace_apply"):
-        run(editor.apply, op)
-        st.rerun()
+    button_applies(replace, tr("dataset.replace_button", n=preview.rows_affected), "replace_apply",
+                   lambda: editor.apply(op))
 prompt = system.text_area(tr("dataset.system_prompt"), key="fill_system")
-if system.button(tr("dataset.fill_button"), key="fill_apply", disabled=not prompt.strip()):
-    run(editor.apply, FillSystemPrompt(text=prompt))
-    st.rerun()
+button_applies(system, tr("dataset.fill_button"), "fill_apply", lambda: editor.apply(FillSystemPrompt(text=prompt)),
+               disabled=not prompt.strip())
 
 st.subheader(tr("dataset.history"))
 undo, redo, name, save = st.columns([1, 1, 2, 1])
-if undo.button(tr("dataset.undo"), disabled=not editor.can_undo, key="undo"):
-    editor.undo()
-    st.rerun()
-if redo.button(tr("dataset.redo"), disabled=not editor.can_redo, key="redo"):
-    editor.redo()
-    st.rerun()
+button_applies(undo, tr("dataset.undo"), "undo", editor.undo, disabled=not editor.can_undo)
+button_applies(redo, tr("dataset.redo"), "redo", editor.redo, disabled=not editor.can_redo)
 version_name = name.text_input(tr("dataset.version_name"), key="version_name", label_visibility="collapsed",
                                placeholder=tr("dataset.version_name"))
 if save.button(tr("dataset.save_version"), disabled=not version_name.strip(), key="save_version"):
@@ -202,14 +190,13 @@ if save.button(tr("dataset.save_version"), disabled=not version_name.strip(), ke
         st.toast(tr("dataset.version_saved", name=saved.name, rows=saved.rows))
         st.rerun()
 recipe = editor.recipe()
-st.text("\n".join(f"{n}. {step.describe()}" for n, step in enumerate(recipe.ops, 1)) or tr("dataset.no_history"))
+st.text(recipe.numbered() or tr("dataset.no_history"))
 st.download_button(tr("dataset.recipe_download"), recipe.to_json(), "recipe.json", "application/json",
                    key="recipe_download")
 uploaded_recipe = st.file_uploader(tr("dataset.recipe_upload"), type=["json"], key="recipe_upload")
 if uploaded_recipe is not None and st.session_state.get("replayed") != uploaded_recipe.file_id:
     st.session_state["replayed"] = uploaded_recipe.file_id
-    replayed = run(lambda: Recipe.from_json(uploaded_recipe.getvalue().decode("utf-8")))
-    if replayed is not None and run(editor.replay, replayed) is not None:
+    if (replayed := run(session.replay, uploaded_recipe.getvalue())) is not None:
         st.success(tr("dataset.recipe_done", n=len(replayed.ops)))
 
 st.subheader(tr("dataset.export"))
@@ -221,10 +208,7 @@ inject = system_prompt.text_input(tr("dataset.export_system"), key="export_syste
 split_seed = int(seed.number_input(tr("dataset.seed"), value=42, step=1, key="split_seed"))
 ratios = {n: c.number_input(tr(f"dataset.{n}"), 0.0, 1.0, d, 0.05, key=f"ratio_{n}")
           for n, c, d in zip(SPLITS, ratio_columns, (0.8, 0.1, 0.1))}
-split_key = (editor.dataset_id, editor.revision, tuple(ratios.values()), split_seed)
-if st.session_state.get("splits", (None,))[0] != split_key:
-    st.session_state["splits"] = (split_key, run(export_splits, frame, ratios=ratios, seed=split_seed))
-splits, leaks = st.session_state["splits"][1] or (None, None)
+splits, leaks = run(session.splits, ratios, split_seed) or (None, None)
 if splits:
     st.success(tr("dataset.leakage_none")) if leaks.empty else st.warning(tr("dataset.leakage"))
     st.dataframe(leaks, hide_index=True) if not leaks.empty else None
@@ -233,6 +217,5 @@ if splits:
                                lambda part=part: export_bytes(part, to=to, system_prompt=inject),
                                f"{editor.info.name}-{split}{EXPORT_SUFFIX[to]}", key=f"download_{split}")
     if st.button(tr("dataset.save_splits"), key="save_splits"):
-        for split, part in splits.items():
-            workspace.save_version(editor.dataset_id, part, name=f"{split} (seed {split_seed})", make_head=False)
+        session.save_splits(splits, split_seed)
         st.success(tr("dataset.splits_saved", n=len(splits)))

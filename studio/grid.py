@@ -9,7 +9,7 @@ the only custom renderer draws our own rule keys as badges with ``textContent``.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -198,6 +198,19 @@ def grid_options(*, headers: dict[str, str], wrap: bool = True) -> dict[str, Any
         "enableCellTextSelection": True,
         "ensureDomOrder": True,
     }
+
+
+def aggrid_arguments(js: Callable[[str], Any], *, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """Every ``st_aggrid.AgGrid`` argument of the Dataset page's grid except its data, key and callback: the
+    options, the JS hooks (wrapped by ``js``, which is ``st_aggrid.JsCode``), single-cell deltas back, server-wins
+    sync (a keyed grid otherwise stops taking new data after the first edit)."""
+    options = grid_options(headers=headers or {})
+    options["getRowId"] = js(ROW_ID_JS)
+    options["columnDefs"][1]["cellRenderer"] = js(FLAG_BADGES_JS)
+    return {"gridOptions": options, "height": 560, "server_sync_strategy": "server_wins",
+            "update_on": ["cellValueChanged", "selectionChanged"], "data_return_mode": "CUSTOM",
+            "custom_jscode_for_grid_return": js(RETURN_DELTA_JS), "allow_unsafe_jscode": True,
+            "custom_css": BADGE_CSS}
 
 
 # ---------------------------------------------------------------------------------------------- checks

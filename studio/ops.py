@@ -448,6 +448,10 @@ class Recipe:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=2)
 
+    def numbered(self) -> str:
+        """One numbered line per operation, as the Dataset page's history shows them ("" when there are none)."""
+        return "\n".join(f"{n}. {op.describe()}" for n, op in enumerate(self.ops, 1))
+
     @classmethod
     def from_json(cls, text: str) -> Recipe:
         """Parse a saved recipe; :class:`OperationError` names the JSON position or the failing step."""

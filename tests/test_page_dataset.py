@@ -6,6 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from studio.editor import DatasetEditor
+from studio.session import DatasetSession
 from studio.workspace import Workspace, import_file
 from tests.conftest import ROOT
 
@@ -24,7 +25,9 @@ def page(tmp_path):
     workspace = Workspace()
     info, _ = import_file(workspace, path)
     at = AppTest.from_file(str(ROOT / "pages/1_Dataset.py"), default_timeout=60)
-    at.session_state["editor"] = DatasetEditor(workspace, info.id)
+    session = DatasetSession(workspace)
+    session.open(info.id)
+    at.session_state["dataset"] = session
     return at.run(), workspace, info.id
 
 
