@@ -195,7 +195,6 @@ def _kl_vs_fp32(base: str, loaded) -> float:
     """Mean KL divergence (nats) of the next-token distribution of ``loaded`` from the same weights in float32, on
     the first decoding step of the 12 prompts of sample_data/style_demo_test.jsonl: how much the engine's
     precision changes the answers."""
-    import os
 
     import orjson
     import torch
@@ -203,15 +202,7 @@ def _kl_vs_fp32(base: str, loaded) -> float:
     from studio.engine.models import load_model
     from studio.workspace import SAMPLE_DIR
 
-    previous = os.environ.get("STUDIO_ENGINE_INFERENCE_DTYPE")
-    os.environ["STUDIO_ENGINE_INFERENCE_DTYPE"] = "fp32"
-    try:
-        reference = load_model(base)
-    finally:
-        if previous is None:
-            del os.environ["STUDIO_ENGINE_INFERENCE_DTYPE"]
-        else:
-            os.environ["STUDIO_ENGINE_INFERENCE_DTYPE"] = previous
+    reference = load_model(base, precision="fp32")
     served = load_model(base) if loaded.precision != "fp32" else reference
     divergences = []
     for line in (SAMPLE_DIR / "style_demo_test.jsonl").read_bytes().splitlines():
@@ -231,22 +222,13 @@ def _kl_vs_fp32(base: str, loaded) -> float:
 def generate_baseline(tokens: str = "128") -> dict:
     """``transformers`` ``model.generate`` (greedy, ``min_new_tokens = max_new_tokens``) on the same merged model
     in float32, as a plain transformers server would run it."""
-    import os
 
     import torch
 
     from studio.engine.models import load_model
 
     base = _base()
-    previous = os.environ.get("STUDIO_ENGINE_INFERENCE_DTYPE")
-    os.environ["STUDIO_ENGINE_INFERENCE_DTYPE"] = "fp32"
-    try:
-        loaded = load_model(base, _adapter(base))
-    finally:
-        if previous is None:
-            del os.environ["STUDIO_ENGINE_INFERENCE_DTYPE"]
-        else:
-            os.environ["STUDIO_ENGINE_INFERENCE_DTYPE"] = previous
+    loaded = load_model(base, _adapter(base), precision="fp32")
     n = int(tokens)
     prompt = loaded.tokenizer.apply_chat_template(PROMPT, add_generation_prompt=True, return_dict=True,
                                                   return_tensors="pt")

@@ -166,3 +166,10 @@ def test_any_allowed_temperature_samples_a_token(temperature):
     token = engine_models._sample(logits, temperature, 1.0, generator)
     assert token in {0, 1, 4}  # never the NaN or the impossible one
 
+
+
+def test_a_precision_asked_for_wins_over_the_default(tiny_model_dir, monkeypatch):
+    monkeypatch.setenv("STUDIO_ENGINE_INFERENCE_DTYPE", "int8")
+    loaded = engine_models.load_model(str(tiny_model_dir), precision="fp32")
+    assert loaded.precision == "fp32"
+    assert not any(type(m).__name__ == "DecodeLinear" for m in loaded.model.modules())

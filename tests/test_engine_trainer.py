@@ -168,27 +168,18 @@ def test_train_checkpoints_each_epoch_and_resumes_after_a_pause(tiny_model_dir, 
         on_metrics=seen.append,
         on_checkpoint=lambda step, path, metrics: checkpoints.append(step),
     )
-    paused = train(
-        base=str(tiny_model_dir),
-        train_examples=examples,
-        valid_examples=examples[:2],
-        config=config,
-        job_dir=tmp_path / "job",
-        callbacks=callbacks,
-    )
+
+    def run_job():
+        return train(base=str(tiny_model_dir), train_examples=examples, valid_examples=examples[:2], config=config,
+                     job_dir=tmp_path / "job", callbacks=callbacks)
+
+    paused = run_job()
     assert (paused.status, paused.step, paused.total_steps) == ("paused", 4, 6)
     assert resume_step(tmp_path / "job") == 4 and checkpoints == [3]
 
     messages: list[str] = []
     callbacks.on_message = messages.append
-    done = train(
-        base=str(tiny_model_dir),
-        train_examples=examples,
-        valid_examples=examples[:2],
-        config=config,
-        job_dir=tmp_path / "job",
-        callbacks=callbacks,
-    )
+    done = run_job()
     assert done.status == "succeeded" and messages == ["Resumed from step 4/6"]
     assert [m["step"] for m in seen] == [1, 2, 3, 4, 5, 6] and checkpoints == [3, 6]
     assert "valid_loss" in seen[-1]

@@ -347,8 +347,9 @@ _warmed: set[tuple[str, int, str]] = set()
 """Model shapes whose first forward passes have run in this process."""
 
 
-def load_model(base: str, adapter: str | Path | None = None) -> LoadedModel:
-    """A model ready to generate: the base, with the LoRA ``adapter`` merged in when given."""
+def load_model(base: str, adapter: str | Path | None = None, *, precision: str | None = None) -> LoadedModel:
+    """A model ready to generate: the base, with the LoRA ``adapter`` merged in when given, its weights in
+    ``precision`` (default :func:`inference_precision`'s choice for the device)."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -360,7 +361,7 @@ def load_model(base: str, adapter: str | Path | None = None) -> LoadedModel:
     with ThreadPoolExecutor(1) as pool:  # the tokenizer parses (in Rust, GIL released) while the weights load
         tokenizer_job = pool.submit(_tokenizer, str(base))
         model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
-        precision = inference_precision(device)
+        precision = precision or inference_precision(device)
         updates = read_plain_lora(model, Path(adapter)) if adapter is not None else {}
         if updates is None:  # not a plain LoRA adapter: peft merges it
             from peft import PeftModel
