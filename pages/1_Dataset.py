@@ -93,7 +93,6 @@ if editor is None:
     st.stop()
 
 frame = editor.frame
-st.session_state["frame"], st.session_state["dataset_label"] = frame, editor.info.name
 session.flags()
 counts = session.rule_counts()
 
@@ -128,8 +127,8 @@ def on_grid(response) -> None:
     event = run(session.grid_event, getattr(response, "raw_data", None), st.session_state.get("grid_token"))
     if event is not None and event.kind == "select":
         st.session_state.update(grid_token=event.token, selected_ids=event.ids)
-    elif event is not None:  # the edit is persisted: the Cost page's frame and the caption follow it
-        st.session_state.update(grid_token=event.token, frame=editor.frame,
+    elif event is not None:  # the edit is persisted
+        st.session_state.update(grid_token=event.token,
                                 last_saved=tr("dataset.saved_edit", id=event.id, field=event.field))
 
 

@@ -41,7 +41,9 @@ try:
     prices = load_prices()
     saved = st.session_state.get("train_settings", {})
     models = [*prices.model_names, LOCAL_MODEL]
-    frame = st.session_state.get("frame")
+    opened = st.session_state.get("dataset")  # the Dataset page's DatasetSession
+    editor = opened.editor if opened is not None else None
+    frame = editor.frame if editor is not None else None
 
     # Widget keys vanish when the user leaves the page: start them from the settings kept for Train.
     manual = isinstance(saved.get("epochs"), int)
@@ -75,7 +77,7 @@ try:
     st.sidebar.caption(tr("cost.saved"))
 
     if frame is not None:
-        label = st.session_state.get("dataset_label", "dataset")
+        label = editor.info.name
         report = scanned(frame, (model,),
                          lambda progress: check_examples(list(iter_examples(frame)), model=model,
                                                          ids=frame["id"].tolist(), on_progress=progress))

@@ -4,6 +4,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from studio.dataset import build_frame
+from studio.session import DatasetSession
+from studio.workspace import Workspace
 
 from tests.conftest import ROOT
 
@@ -17,8 +19,15 @@ def frame(n=30, broken=True):
     return build_frame(examples, list(range(1, len(examples) + 1)))
 
 
-def page(**state):
+def page(frame=None, dataset_label="dataset", **state):
+    """The Cost page with ``frame`` open on the Dataset page (as a workspace dataset named ``dataset_label``)."""
     at = AppTest.from_file(PAGE, default_timeout=60)
+    if frame is not None:
+        workspace = Workspace()
+        info = workspace.import_dataset(frame, name=dataset_label, source_name=f"{dataset_label}.jsonl",
+                                        format="jsonl/chat")
+        at.session_state["dataset"] = DatasetSession(workspace)
+        at.session_state["dataset"].open(info.id)
     for key, value in state.items():
         at.session_state[key] = value
     return at.run()
