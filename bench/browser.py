@@ -46,14 +46,14 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _start_streamlit(workspace: Path) -> tuple[subprocess.Popen, str]:
+def _start_streamlit(workspace: Path, *extra: str) -> tuple[subprocess.Popen, str]:
     import httpx
+
+    from studio.cli_data import app_command
 
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-               "--server.address", "127.0.0.1", "--server.headless", "true",
-               "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    command = [*app_command(port, headless=True), *extra]
     process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "STUDIO_WORKSPACE": str(workspace)},
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 90
@@ -227,3 +227,55 @@ def session(size: str = "100k") -> dict:
         "server_peak_rss_mb": server_peak,
         "js_heap_mb": heap_mb,
     }
+
+
+IDLE_PAGES = ("", "Dataset", "Cost", "Train", "Playground")
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` so far (/proc/PID/stat, in clock ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def idle_cpu(seconds: str = "60", watcher: str = "config", pages: str = ",".join(IDLE_PAGES)) -> dict:
+    """The Streamlit server's CPU while one tab shows each page and nobody touches it.
+
+    ``watcher="config"`` runs exactly what ``studio app`` runs (.streamlit/config.toml: watcher off);
+    ``watcher="auto"`` is the baseline, Streamlit's default file watcher over the project folder (.venv/ and
+    workspace/ included). ``cpu_pct`` is the worst page's share of one core in percent (CPU s ÷ wall s × 100);
+    ``cpu_pct_by_page`` lists every page's.
+    """
+    from playwright.sync_api import sync_playwright
+
+    from studio.workspace import Workspace, seed_samples
+
+    window = float(seconds)
+    folder = Path(tempfile.mkdtemp(prefix="bench-idle-"))
+    seed_samples(Workspace(folder / "studio.db"))
+    extra = () if watcher == "config" else ("--server.fileWatcherType", watcher)
+    server, url = _start_streamlit(folder / "studio.db", *extra)
+    shares: dict[str, float] = {}
+    started = time.perf_counter()
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                for name in pages.split(","):
+                    page.goto(f"{url}/{name}")
+                    page.wait_for_selector("[data-testid=stApp]", timeout=120_000)
+                    page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')",
+                                           timeout=120_000)
+                    time.sleep(3)  # let the first run's background work (prefetch, probes) finish
+                    began_cpu, began = _cpu_s(server.pid), time.perf_counter()
+                    time.sleep(window)
+                    shares[name or "Home"] = round(
+                        100 * (_cpu_s(server.pid) - began_cpu) / (time.perf_counter() - began), 2)
+            finally:
+                browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return {"wall_s": time.perf_counter() - started, "cpu_pct": max(shares.values()),
+            "cpu_pct_by_page": shares, "window_s": window, "watcher": watcher}

@@ -101,6 +101,14 @@ CASES: list[Case] = [
          check="w <= 0.5", metric="regex_s", ratio=None, runs=1,
          notes=("`regex_minus_debounce_s` is the same minus the 200 ms debounce; `regex_grid_s` runs to the "
                 "new grid's first row.",)),
+    # 4b. the app at rest: an open tab must not cost a core (Streamlit's file watcher once did)
+    Case("idle", "Streamlit server CPU, one tab idle on each page (worst page)", "60 s",
+         "bench.browser:idle_cpu", "bench.browser:idle_cpu", "Streamlit's default file watcher (auto), Home only",
+         "≤ 2 % of a core", "w <= 2", metric="cpu_pct", unit="% of a core", ratio="bw / w",
+         ratio_name="baseline ÷ ours", args=("60", "config"), baseline_args=("60", "auto", ""), runs=1,
+         quick=("5 s", ("5", "config"), ("5", "auto", "")),
+         notes=("Share of one core: the server's CPU seconds over 60 s of wall time after each page has "
+                "rendered; `cpu_pct_by_page` in results.json lists every page.",)),
     # 5. local engine
     Case("engine", "LoRA step time, batch 4 × 128 tokens", "20 steps", "bench.engine:train_ours",
          "bench.engine:train_bare", "bare torch + peft loop, same batches", "ratio ≤ 1.1", "r <= 1.1",

@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def register(subparsers: argparse._SubParsersAction) -> None:
     app = subparsers.add_parser("app", help="open the studio in the browser (Streamlit)")
     app.add_argument("--port", type=int, default=8501)
+    app.add_argument("--host", help="address to serve on (default 127.0.0.1 from .streamlit/config.toml)")
     app.add_argument("--headless", action="store_true", help="do not open a browser window")
     app.add_argument("--no-engine", action="store_true", help="do not start the local engine in the background")
     app.set_defaults(func=_app)
@@ -51,10 +52,22 @@ def _app(args: argparse.Namespace) -> int:
             print(f"local engine {'started' if started else 'already running'}: {status.detail}")
         except ProviderError as exc:
             print(f"warning: {exc}", file=sys.stderr)
-    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(args.port)]
-    if args.headless:
+    return subprocess.call(app_command(args.port, host=args.host, headless=args.headless), cwd=ROOT)
+
+
+def app_command(port: int, *, host: str | None = None, headless: bool = False) -> list[str]:
+    """The ``streamlit run app.py`` command line that ``studio app``, the browser tests and the bench all use.
+
+    Run it with ``cwd=ROOT``: Streamlit reads ``.streamlit/config.toml`` from the working folder, and that file
+    turns the file watcher off (an open tab made it burn a core), binds 127.0.0.1 and hides the Deploy button.
+    Only what the caller asks for is passed as flags, so the config file is what every run tests.
+    """
+    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port)]
+    if host:
+        command += ["--server.address", host]
+    if headless:
         command += ["--server.headless", "true"]
-    return subprocess.call(command, cwd=ROOT)
+    return command
 
 
 def _inspect(args: argparse.Namespace) -> int:

@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 
 import httpx
+
+from studio.cli_data import app_command
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,9 +46,7 @@ class StreamlitServer:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> StreamlitServer:
-        command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(self.port),
-                   "--server.address", "127.0.0.1", "--server.headless", "true",
-                   "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+        command = app_command(self.port, headless=True)
         self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
