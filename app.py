@@ -6,8 +6,8 @@ import pandas as pd
 import streamlit as st
 
 from studio.i18n import LANGUAGE_NAMES, LANGUAGES, translator
-from studio.providers import openai_key_present, probe_engine
-from studio.workspace import Workspace, seed_samples
+from studio.providers.profiles import openai_key_present, probe_engine
+from studio.storage.workspace import Workspace, seed_samples
 
 st.set_page_config(page_title="Fine-Tuning Studio", page_icon="🛠️", layout="wide")
 lang = st.sidebar.radio("Language · Idioma", LANGUAGES, format_func=LANGUAGE_NAMES.get,

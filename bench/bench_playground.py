@@ -3,11 +3,11 @@
 Goals (issue 8): the comparison runner is ≥ 10× faster than a sequential loop, and with 5 % injected 429/500
 responses no row is lost and nothing is charged twice.
 
-The endpoint is :mod:`studio.testserver` in its own process (so it does not share the client's GIL). Functions
+The endpoint is :mod:`studio.testing.server` in its own process (so it does not share the client's GIL). Functions
 follow ``bench.tasks``: ``name(size) -> {"wall_s": ..., ...}``, for the harness to run in fresh processes;
 ``python bench/bench_playground.py`` runs all three and prints one dict.
 
-- :func:`concurrent` — ``studio.compare.run_compare`` (thread pool over the SDK, results saved row by row).
+- :func:`concurrent` — ``studio.playground.compare.run_compare`` (thread pool over the SDK, results saved row by row).
 - :func:`sequential` — the baseline: a plain ``for`` loop of ``client.chat.completions.create``. A sequential
   loop's time is linear in the prompts, so ``size="1000/100"`` times 100 prompts and scales to 1,000
   (``extrapolated_from`` says so); ``size="1000"`` runs them all (about 200 s).
@@ -37,23 +37,23 @@ def _sizes(size: str) -> tuple[int, int]:
 
 
 def _cases(n: int):
-    from studio.compare import Case
+    from studio.playground.compare import Case
 
     return [Case(i, ({"role": "user", "content": f"Prompt number {i}: say something short."},), None)
             for i in range(n)]
 
 
 def _targets(url: str):
-    from studio.compare import Target
-    from studio.providers import Profile
+    from studio.playground.compare import Target
+    from studio.providers.profiles import Profile
 
     return [Target(name, Profile("local", base_url=url), model) for name, model in TARGETS]
 
 
 def _compare(url: str, n: int, *, workspace=None, concurrency: int = CONCURRENCY) -> dict:
     """Every target over ``n`` prompts with the studio's runner; wall time and what was saved."""
-    from studio.compare import Params, RetryPolicy, open_run, run_compare
-    from studio.workspace import Workspace
+    from studio.playground.compare import Params, RetryPolicy, open_run, run_compare
+    from studio.storage.workspace import Workspace
 
     workspace = workspace or Workspace(Path(tempfile.mkdtemp(prefix="bench-playground-")) / "studio.db")
     targets, cases, params = _targets(url), _cases(n), Params(max_tokens=64)
@@ -67,7 +67,7 @@ def _compare(url: str, n: int, *, workspace=None, concurrency: int = CONCURRENCY
 
 def concurrent(size: str = "1000") -> dict:
     """The runner: ``size`` prompts × 2 targets at 200 ms per answer, 64 requests in flight."""
-    from studio.testserver import Behaviour, spawn_server
+    from studio.testing.server import Behaviour, spawn_server
 
     n, _ = _sizes(size)
     with spawn_server(Behaviour(latency=LATENCY)) as server:
@@ -82,7 +82,7 @@ def sequential(size: str = "1000/100") -> dict:
     """Baseline: a ``for`` loop over prompts and targets with the openai SDK (timed on the measured part)."""
     import openai
 
-    from studio.testserver import Behaviour, spawn_server
+    from studio.testing.server import Behaviour, spawn_server
 
     n, measured = _sizes(size)
     with spawn_server(Behaviour(latency=LATENCY)) as server:
@@ -101,7 +101,7 @@ def sequential(size: str = "1000/100") -> dict:
 
 def faults(size: str = "1000") -> dict:
     """5 % of attempts answered 429 (Retry-After 0.2 s) or 500, seeded; then the same run again."""
-    from studio.testserver import Behaviour, spawn_server
+    from studio.testing.server import Behaviour, spawn_server
 
     n, _ = _sizes(size)
     with spawn_server(Behaviour(latency=LATENCY, error_rate=0.05, errors=(429, 500), retry_after=0.2,

@@ -49,7 +49,7 @@ def _free_port() -> int:
 def _start_streamlit(workspace: Path, *extra: str) -> tuple[subprocess.Popen, str]:
     import httpx
 
-    from studio.cli_data import app_command
+    from studio.cli.data import app_command
 
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
@@ -176,7 +176,7 @@ def session(size: str = "100k") -> dict:
     """Import ``size`` examples, start Streamlit + Chromium, and time render, edits and regex keystrokes."""
     from playwright.sync_api import sync_playwright
 
-    from studio.workspace import Workspace, import_file
+    from studio.storage.workspace import Workspace, import_file
 
     if not Path(CHROMIUM).exists():
         raise SystemExit(f"{CHROMIUM} is missing: `make chromium` installs Debian's chromium")
@@ -248,7 +248,7 @@ def idle_cpu(seconds: str = "60", watcher: str = "config", pages: str = ",".join
     """
     from playwright.sync_api import sync_playwright
 
-    from studio.workspace import Workspace, seed_samples
+    from studio.storage.workspace import Workspace, seed_samples
 
     window = float(seconds)
     folder = Path(tempfile.mkdtemp(prefix="bench-idle-"))

@@ -200,7 +200,7 @@ def _kl_vs_fp32(base: str, loaded) -> float:
     import torch
 
     from studio.engine.models import load_model
-    from studio.workspace import SAMPLE_DIR
+    from studio.storage.workspace import SAMPLE_DIR
 
     reference = load_model(base, precision="fp32")
     served = load_model(base) if loaded.precision != "fp32" else reference

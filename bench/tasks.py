@@ -15,7 +15,7 @@ def _figures(timing, **figures) -> dict:
 
 
 def _frame(size: str):
-    from studio.io import load_dataset
+    from studio.data.io import load_dataset
 
     return load_dataset(chat_jsonl(size)).frame
 
@@ -24,7 +24,7 @@ def _frame(size: str):
 
 
 def load_ours(size: str) -> dict:
-    from studio.io import load_dataset
+    from studio.data.io import load_dataset
 
     path = chat_jsonl(size)
     result, timing = timed_call(load_dataset, path)
@@ -47,8 +47,8 @@ MODEL = "gpt-4o-mini"
 
 def tokens_ours(size: str) -> dict:
     """``validate_file`` with 2 workers; the encoding is built before the timer, as for the baseline."""
-    from studio.tokens import get_encoding
-    from studio.validate import validate_file
+    from studio.cost.tokens import get_encoding
+    from studio.cost.validation import validate_file
 
     path = chat_jsonl(size)
     _, encoding = timed_call(get_encoding, "o200k_base")
@@ -65,7 +65,7 @@ def tokens_baseline(size: str) -> dict:
     import json
     from collections import defaultdict
 
-    from studio.tokens import get_encoding
+    from studio.cost.tokens import get_encoding
 
     path = chat_jsonl(size)
     encoding = get_encoding("o200k_base")  # offline copy; tiktoken.get_encoding would go to the network
@@ -115,7 +115,7 @@ def tokens_baseline(size: str) -> dict:
 
 
 def rules_ours(size: str) -> dict:
-    from studio.rules import RULES, analyze
+    from studio.quality.rules import RULES, analyze
 
     frame = _frame(size)
     keys = [k for k in RULES.keys() if k not in ("near_duplicate", "regex")]
@@ -124,7 +124,7 @@ def rules_ours(size: str) -> dict:
 
 
 def near_ours(size: str) -> dict:
-    from studio.duplicates import near_duplicate_clusters
+    from studio.quality.duplicates import near_duplicate_clusters
 
     frame = _frame(size)
     clusters, timing = timed_call(near_duplicate_clusters, frame, threshold=0.8)
@@ -142,7 +142,7 @@ def regex_ours(size: str) -> dict:
     A filter with another pattern runs first, as the page would have on an earlier keystroke; ``cold_s`` is
     that first call (pattern checks, first use of the columns).
     """
-    from studio.grid import ViewSpec, filter_rows
+    from studio.editing.grid import ViewSpec, filter_rows
 
     frame = _frame(size)
     _, cold = timed_call(filter_rows, frame, None, ViewSpec(regex="doctor"))

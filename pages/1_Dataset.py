@@ -3,19 +3,19 @@
 import streamlit as st
 from st_aggrid import AgGrid, JsCode
 
-from studio.dataset import TEXT_FIELDS
+from studio.data.frame import TEXT_FIELDS
 from studio.errors import StudioError
-from studio.formats import ColumnMapping
-from studio.grid import DUPLICATE_MODES, ViewSpec, aggrid_arguments, grid_page, page_count
+from studio.data.formats import ColumnMapping
+from studio.editing.grid import DUPLICATE_MODES, ViewSpec, aggrid_arguments, grid_page, page_count
 from studio.i18n import LANGUAGE_NAMES, LANGUAGES, translator
-from studio.io import EXPORT_FORMATS, EXPORT_SUFFIX, export_bytes, load_dataset, source_columns
-from studio.ops import (DeleteFlagged, DeleteRows, FillSystemPrompt, KeepOnePerGroup, RegexReplace,
+from studio.data.io import EXPORT_FORMATS, EXPORT_SUFFIX, export_bytes, load_dataset, source_columns
+from studio.editing.ops import (DeleteFlagged, DeleteRows, FillSystemPrompt, KeepOnePerGroup, RegexReplace,
                         preview_regex_replace)
-from studio.rules import RULES
-from studio.session import DatasetSession
-from studio.splits import SPLITS
-from studio.tokens import warm_encoding
-from studio.workspace import Workspace
+from studio.quality.rules import RULES
+from studio.editing.session import DatasetSession
+from studio.quality.splits import SPLITS
+from studio.cost.tokens import warm_encoding
+from studio.storage.workspace import Workspace
 
 st.set_page_config(page_title="Dataset · Fine-Tuning Studio", page_icon="🧹", layout="wide")
 lang = st.sidebar.radio("Language · Idioma", LANGUAGES, format_func=LANGUAGE_NAMES.get,

@@ -4,13 +4,13 @@ from pathlib import Path
 
 import streamlit as st
 
-from studio.cost import (break_even, break_even_chart, cost_by_epochs, cost_epochs_chart, estimate_cost,
+from studio.cost.estimate import (break_even, break_even_chart, cost_by_epochs, cost_epochs_chart, estimate_cost,
                          format_duration, token_histogram_chart)
-from studio.dataset import iter_examples
+from studio.data.frame import iter_examples
 from studio.errors import StudioError
 from studio.i18n import LANGUAGE_NAMES, LANGUAGES, translator
-from studio.pricing import LOCAL_MODEL, load_prices
-from studio.validate import check_examples, jsonl_examples, validate_bytes
+from studio.cost.prices import LOCAL_MODEL, load_prices
+from studio.cost.validation import check_examples, jsonl_examples, validate_bytes
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "style_demo.jsonl"
 BATCH_SIZES = ["auto", 1, 2, 4, 8, 16, 32, 64, 128, 256]
@@ -169,8 +169,8 @@ try:
     with st.expander(tr("cost.moderation")):
         st.caption(tr("cost.moderation_intro"))
         if st.button(tr("cost.moderation_run"), key="cost_moderate"):
-            from studio.moderation import example_texts, moderate
-            from studio.providers import Profile, api_key_for, make_client
+            from studio.quality.moderation import example_texts, moderate
+            from studio.providers.profiles import Profile, api_key_for, make_client
 
             profile = Profile(kind="openai")
             key = api_key_for(profile)

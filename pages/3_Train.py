@@ -4,17 +4,17 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from studio.compare import Target, usage_snippets
-from studio.cost import estimate_cost
+from studio.playground.compare import Target, usage_snippets
+from studio.cost.estimate import estimate_cost
 from studio.errors import StudioError
 from studio.i18n import LANGUAGE_NAMES, LANGUAGES, translator
-from studio.io import export_bytes
-from studio.jobs import (TERMINAL, checkpoints, control_job, events, get_job, launch_job, list_jobs, metrics_frame,
+from studio.data.io import export_bytes
+from studio.providers.jobs import (TERMINAL, checkpoints, control_job, events, get_job, launch_job, list_jobs, metrics_frame,
                          refresh_job, result_file)
-from studio.pricing import LOCAL_MODEL
-from studio.providers import PROVIDER_KINDS, Profile, api_key_for, ensure_engine, make_client
-from studio.validate import validate_bytes
-from studio.workspace import Workspace
+from studio.cost.prices import LOCAL_MODEL
+from studio.providers.profiles import PROVIDER_KINDS, Profile, api_key_for, ensure_engine, make_client
+from studio.cost.validation import validate_bytes
+from studio.storage.workspace import Workspace
 
 LOCAL_BASE = "smollm2-135m-instruct"
 BADGES = {"succeeded": "🟢", "failed": "🔴", "cancelled": "⚫", "running": "🔵", "paused": "🟡",
@@ -46,7 +46,7 @@ profile = Profile(kind=kind, base_url=base_url or None, api_version=api_version,
 def client_for(profile: Profile):
     """An SDK client for ``profile`` with the key from this session, the environment or secrets."""
     key = api_key_for(profile, typed=st.session_state.get("train_api_key"), secrets=secrets)
-    return make_client(profile, api_key=key, max_retries=0)  # studio.jobs retries, visibly
+    return make_client(profile, api_key=key, max_retries=0)  # studio.providers.jobs retries, visibly
 
 
 if kind == "local":

@@ -5,12 +5,12 @@ from pathlib import Path
 import altair as alt
 import streamlit as st
 
-from studio import compare
+from studio.playground import compare
 from studio.errors import StudioError
 from studio.i18n import LANGUAGE_NAMES, LANGUAGES, translator
-from studio.metrics import aggregate, disagreements, score_rows, side_by_side, win_rate
-from studio.providers import PROVIDER_KINDS, Profile, engine_url
-from studio.workspace import SAMPLE_DIR, Workspace
+from studio.playground.metrics import aggregate, disagreements, score_rows, side_by_side, win_rate
+from studio.providers.profiles import PROVIDER_KINDS, Profile, engine_url
+from studio.storage.workspace import SAMPLE_DIR, Workspace
 
 st.set_page_config(page_title="Playground · Fine-Tuning Studio", page_icon="🛠️", layout="wide")
 lang = st.sidebar.radio("Language · Idioma", LANGUAGES, format_func=LANGUAGE_NAMES.get,

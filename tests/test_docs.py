@@ -5,8 +5,8 @@ import re
 import pytest
 
 from studio.cli import build_parser
-from studio.io import EXPORT_FORMATS
-from studio.rules import RULES
+from studio.data.io import EXPORT_FORMATS
+from studio.quality.rules import RULES
 from tests.conftest import ROOT
 
 README = (ROOT / "README.md").read_text()

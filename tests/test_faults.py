@@ -1,4 +1,4 @@
-"""API faults through the real openai SDK against the fault-injecting loopback server (studio.testserver).
+"""API faults through the real openai SDK against the fault-injecting loopback server (studio.testing.server).
 
 ``with_retries`` (every provider call of a fine-tuning job) and ``run_compare`` (the Playground's test sets) must
 end in success when faults are transient, in one clear message when they persist, wait what the server asks
@@ -16,7 +16,7 @@ import httpx
 import openai
 import pytest
 
-from studio.compare import (
+from studio.playground.compare import (
     Case,
     CompareError,
     Params,
@@ -28,9 +28,9 @@ from studio.compare import (
     run_compare,
     stream_answer,
 )
-from studio.jobs import JobError, with_retries
-from studio.providers import Profile, make_client
-from studio.testserver import Behaviour, TestServer, reply_for
+from studio.providers.jobs import JobError, with_retries
+from studio.providers.profiles import Profile, make_client
+from studio.testing.server import Behaviour, TestServer, reply_for
 from tests.engine_support import free_port
 
 pytestmark = pytest.mark.timeout(60)
@@ -197,7 +197,7 @@ def _pairs(results) -> list[tuple[int, str]]:
 
 def test_mixed_transient_faults_lose_and_duplicate_nothing(server):
     """Every fault kind at once, on 10 rows x 2 targets: each pair answered exactly once, nothing paid twice."""
-    from studio.workspace import Workspace
+    from studio.storage.workspace import Workspace
 
     # Each fault kind once (in arrival order), then 20% random faults of every kind.
     server.configure(script=(429, 500, 503, "drop", "hang"), error_rate=0.2,
@@ -230,7 +230,7 @@ def test_mixed_transient_faults_lose_and_duplicate_nothing(server):
     ("drop", r"APIConnectionError: Connection error\. \(gave up after 3 attempts\)"),
 ])
 def test_persistent_faults_become_clear_error_rows_and_the_healthy_target_is_unaffected(fault, message):
-    from studio.workspace import Workspace
+    from studio.storage.workspace import Workspace
 
     with TestServer() as healthy, TestServer(Behaviour(error_rate=1.0, errors=(fault,), hang=3.0,
                                                        retry_after=0.01)) as broken:

@@ -18,10 +18,10 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from studio import tokens
+from studio.cost import tokens
 from studio.errors import LoadError
-from studio.io import EXPORT_FORMATS, EXPORT_SUFFIX, export_bytes, load_dataset
-from studio.validate import RULES, check_example, check_examples, validate_bytes
+from studio.data.io import EXPORT_FORMATS, EXPORT_SUFFIX, export_bytes, load_dataset
+from studio.cost.validation import RULES, check_example, check_examples, validate_bytes
 
 pytestmark = pytest.mark.timeout(120)
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

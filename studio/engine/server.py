@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from studio.core.training import ENGINE_HOST, ENGINE_PORT
 from studio.engine import models as engine_models
 from studio.engine.errors import (
     AuthenticationError,
@@ -54,8 +55,8 @@ from studio.engine.store import (
 )
 from studio.errors import StudioError
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8765
+DEFAULT_HOST = ENGINE_HOST
+DEFAULT_PORT = ENGINE_PORT
 DEFAULT_MAX_UPLOAD_BYTES = 100 * 1024 * 1024
 ORGANIZATION = "org-local"
 _SUFFIX_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -296,11 +297,11 @@ def _job_hyperparameters(body: JobRequest) -> dict[str, Any]:
 
 
 def _check_upload(path: Path, filename: str) -> None:
-    """Validate an uploaded training file as the Cost page does (studio.validate), or a JSONL shape check."""
+    """Validate an uploaded training file as the Cost page does (studio.cost.validation), or a JSONL shape check."""
     try:
-        from studio.validate import validate_file
+        from studio.cost.validation import validate_file
     except ModuleNotFoundError as exc:
-        if exc.name != "studio.validate":
+        if exc.name != "studio.cost.validation":
             raise
         validate_file = None
     if validate_file is not None:

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from studio.core.training import auto_epochs
 from studio.engine.errors import InvalidRequestError
 
 BASE_LEARNING_RATE = 1e-3
@@ -154,15 +155,6 @@ def validate_hyperparameters(
     return out
 
 
-def auto_epochs(n_examples: int) -> int:
-    """OpenAI's default epoch count for a training file of ``n_examples``."""
-    epochs = 3
-    if n_examples * epochs < 100:
-        epochs = min(25, math.ceil(100 / max(n_examples, 1)))
-    elif n_examples * epochs > 25_000:
-        epochs = max(1, 25_000 // n_examples)
-    return epochs
-
 
 def resolve_config(hyperparameters: Mapping[str, Any], *, n_examples: int, seed: int) -> TrainingConfig:
     """Concrete config: "auto" and missing values replaced by the engine's defaults for this file."""
@@ -199,7 +191,7 @@ def read_examples(path: Path, *, name: str = "training_file") -> list[dict[str, 
 
 
 def _message_text(message: Mapping[str, Any]) -> str:
-    from studio.dataset import content_text
+    from studio.core.chat import content_text
 
     text = content_text(message.get("content"))
     if not text and message.get("tool_calls"):

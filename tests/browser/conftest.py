@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from studio.cli_data import app_command
+from studio.cli.data import app_command
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]

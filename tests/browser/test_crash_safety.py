@@ -4,8 +4,8 @@ import json
 
 from playwright.sync_api import expect
 
-from studio.editor import DatasetEditor
-from studio.workspace import Workspace, import_file
+from studio.editing.editor import DatasetEditor
+from studio.storage.workspace import Workspace, import_file
 from tests.browser.conftest import StreamlitServer
 
 GRID = "iframe[title='st_aggrid.AgGrid.agGrid']"

@@ -105,7 +105,7 @@ def test_clean_the_medical_faq_in_the_grid(streamlit_server, page, tmp_path):
     download.value.save_as(path)
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert 150 < len(lines) < 238 and all(set(line) == {"messages"} for line in lines)
-    from studio.validate import validate_file
+    from studio.cost.validation import validate_file
     assert validate_file(path).rows == len(lines)
     page.screenshot(path=str(shots / "6-exported.png"), full_page=True)
     assert page.dialogs == []

@@ -14,8 +14,8 @@ import pytest
 
 from studio.cli import main
 from studio.errors import LoadError
-from studio.io import EXPORT_FORMATS, EXPORT_SUFFIX, LoadResult, detect_encoding, export_bytes, load_dataset
-from studio.validate import validate_file
+from studio.data.io import EXPORT_FORMATS, EXPORT_SUFFIX, LoadResult, detect_encoding, export_bytes, load_dataset
+from studio.cost.validation import validate_file
 from tests.hostile.generate import CASES, Case, generate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -148,7 +148,7 @@ def test_loaded_file_exports_to_every_format_and_reloads_unchanged(case, hostile
 
 def test_50mb_line_loads_in_bounded_time_and_memory(hostile_dir):
     """In a fresh process, so the peak RSS is this load's alone."""
-    code = ("import resource, sys, time; from studio.io import load_dataset; t = time.perf_counter(); "
+    code = ("import resource, sys, time; from studio.data.io import load_dataset; t = time.perf_counter(); "
             "r = load_dataset(sys.argv[1]); "
             "print(len(r.frame), len(r.frame.assistant[0]), time.perf_counter() - t, "
             "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)")

@@ -1,0 +1,705 @@
+"""Cleaning operations, recipes (ordered operations saved as JSON) and an undo/redo history.
+
+Every operation is a small frozen dataclass with ``apply(frame) -> frame`` (a new frame; the input is never
+modified), ``describe()`` (one human line) and ``to_dict()`` (JSON-ready, tagged with ``"op"``);
+:func:`op_from_dict` reverses it. Operations address rows by ``id`` or by rule, never by position, so a recipe
+saved today cleans next month's export the same way. Results get a fresh ``RangeIndex``; ``id`` identifies
+rows.
+
+Editing a turn (``system``/``user``/``assistant``) rewrites ``messages`` with :func:`studio.data.frame.set_turn`
+and then recomputes the text columns from it, so both always agree.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from types import MappingProxyType
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow.compute as pc
+
+from studio.data.frame import (
+    CORE_COLUMNS,
+    EXAMPLE_KEYS,
+    TEXT,
+    TEXT_FIELDS,
+    metadata_columns,
+    refresh_text_columns,
+    set_turn,
+)
+from studio.errors import OperationError, PatternError, StudioError
+from studio.quality.patterns import arrow_strings, compile_pattern, replace_all
+
+RECIPE_VERSION = 1
+GroupKind = Literal["exact", "normalized", "near"]
+KeepWhich = Literal["first", "longest"]
+
+
+class Op:
+    """Base class: subclasses are frozen dataclasses with a unique ``op`` tag."""
+
+    op: ClassVar[str]
+
+    def apply(self, frame: pd.DataFrame) -> pd.DataFrame:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def describe(self) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"op": self.op}
+        for f in fields(self):  # type: ignore[arg-type]
+            data[f.name] = _jsonable(getattr(self, f.name))
+        return data
+
+
+@dataclass(frozen=True)
+class DeleteRows(Op):
+    """Delete the examples with these ids (ids not present are ignored)."""
+
+    ids: tuple[int, ...]
+    op: ClassVar[str] = "delete_rows"
+
+    def __post_init__(self) -> None:
+        ids = tuple(self.ids)
+        if not all(isinstance(i, int | np.integer) and not isinstance(i, bool) for i in ids):
+            raise OperationError(f"delete_rows: ids must be whole numbers, got {list(ids)[:5]!r}")
+        object.__setattr__(self, "ids", tuple(int(i) for i in ids))
+
+    def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return _keep(frame, ~frame["id"].isin(self.ids).to_numpy())
+
+    def describe(self) -> str:
+        return f"Delete {len(self.ids)} row{'s' if len(self.ids) != 1 else ''} (ids {_list(self.ids)})"
+
+
+@dataclass(frozen=True)
+class DeleteFlagged(Op):
+    """Delete the rows a rule flags.
+
+    Exact/normalized duplicate rules flag only the repeats, so the first copy stays; ``near_duplicate`` flags
+    every member of a cluster, so use :class:`KeepOnePerGroup` to keep one of each.
+    """
+
+    rule: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    op: ClassVar[str] = "delete_flagged"
+
+    def __post_init__(self) -> None:
+        from studio.quality.rules import RULES
+
+        if self.rule not in RULES:
+            raise OperationError(
+                f"delete_flagged: unknown rule {self.rule!r}; rules are {', '.join(RULES.keys())}"
+            )
+        try:
+            RULES[self.rule].resolve(self.params)
+        except ValueError as exc:
+            raise OperationError(f"delete_flagged: {exc}") from None
+        object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
+
+    def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
+        from studio.quality.rules import analyze
+
+        flags = analyze(frame, rules=[self.rule], params={self.rule: dict(self.params)}).flags
+        return _keep(frame, ~flags[self.rule].to_numpy())
+
+    def describe(self) -> str:
+        settings = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"Delete rows flagged by {self.rule!r}" + (f" ({settings})" if settings else "")
+
+
+@dataclass(frozen=True)
+class KeepOnePerGroup(Op):
+    """Keep one row of each duplicate group: the first in frame order, or the longest (ties: the first)."""
+
+    kind: GroupKind = "exact"
+    keep: KeepWhich = "first"
+    threshold: float = 0.8
+    op: ClassVar[str] = "keep_one_per_group"
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("exact", "normalized", "near"):
+            raise OperationError(
+                f"keep_one_per_group: kind must be exact, normalized or near, got {self.kind!r}"
+            )
+        if self.keep not in ("first", "longest"):
+            raise OperationError(f"keep_one_per_group: keep must be first or longest, got {self.keep!r}")
+        if (
+            isinstance(self.threshold, bool)
+            or not isinstance(self.threshold, int | float)
+            or not 0 < self.threshold <= 1
+        ):
+            raise OperationError(f"keep_one_per_group: threshold must be in (0, 1], got {self.threshold!r}")
+
+    def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
+        from studio.quality import duplicates
+
+        if self.kind == "exact":
+            groups = duplicates.exact_groups(frame)
+        elif self.kind == "normalized":
+            groups = duplicates.normalized_groups(frame)
+        else:
+            groups = duplicates.near_duplicate_clusters(frame, threshold=self.threshold)
+        if self.keep == "first":
+            return _keep(frame, ~duplicates.repeats_earlier(frame, groups).to_numpy())
+        length = sum(pc.fill_null(pc.utf8_length(arrow_strings(frame[f])), 0).to_numpy() for f in TEXT_FIELDS)
+        ranking = pd.DataFrame(
+            {"group": groups.to_numpy(), "length": -np.asarray(length), "position": np.arange(len(frame))}
+        )
+        winners = ranking.sort_values(["group", "length", "position"], kind="stable").drop_duplicates("group")
+        mask = np.zeros(len(frame), dtype=bool)
+        mask[winners["position"].to_numpy()] = True
+        return _keep(frame, mask)
+
+    def describe(self) -> str:
+        group = {
+            "exact": "exact duplicate group",
+            "normalized": "duplicate group (ignoring case, spacing, punctuation, accents)",
+            "near": f"near-duplicate cluster (similarity ≥ {self.threshold:g})",
+        }[self.kind]
+        return f"Keep the {self.keep} row of each {group}"
+
+
+@dataclass(frozen=True)
+class EditCell(Op):
+    """Set one example's turn (system/user/assistant) or metadata value."""
+
+    id: int
+    field: str
+    value: Any
+    op: ClassVar[str] = "edit_cell"
+
+    def __post_init__(self) -> None:
+        if self.field in ("id", "messages", "source_row") or self.field in EXAMPLE_KEYS:
+            raise OperationError(f"edit_cell: column {self.field!r} cannot be edited")
+        if self.field in TEXT_FIELDS and not isinstance(self.value, str):
+            raise OperationError(
+                f"edit_cell: the {self.field} turn of example {self.id} must be text, got {self.value!r}"
+            )
+
+    def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
+        positions = np.flatnonzero(frame["id"].to_numpy() == self.id)
+        if not len(positions):
+            raise OperationError(f"edit_cell: no example with id {self.id}")
+        position = int(positions[0])
+        if self.field in TEXT_FIELDS:
+            return _set_turns(frame, self.field, {position: self.value})
+        if self.field not in frame.columns:
+            raise OperationError(
+                f"edit_cell: no column {self.field!r}; "
+                f"editable: {', '.join(list(TEXT_FIELDS) + metadata_columns(frame))}"
+            )
+        out = frame.copy(deep=False).reset_index(drop=True)
+        column = out[self.field].copy()
+        try:
+            column.iat[position] = self.value
+        except (TypeError, ValueError):
+            column = column.astype(object)
+            column.iat[position] = self.value
+        out[self.field] = column
+        return out
+
+    def describe(self) -> str:
+        return f"Set {self.field} of example {self.id} to {_short(self.value)}"
+
+
+@dataclass(frozen=True)
+class RegexReplace(Op):
+    """Replace every match of an RE2 ``pattern`` in one text field or text metadata column."""
+
+    field: str
+    pattern: str
+    replacement: str
+    ignore_case: bool = False
+    op: ClassVar[str] = "regex_replace"
+
+    def __post_init__(self) -> None:
+        try:
+            compiled = compile_pattern(self.pattern, ignore_case=self.ignore_case)
+            _check_replacement(compiled, self.replacement)
+        except PatternError as exc:
+            raise OperationError(f"regex_replace: {exc}") from None
+
+    def replaced(self, frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+        """(old values, new values) of the field."""
+        if self.field not in frame.columns:
+            raise OperationError(f"regex_replace: no column {self.field!r}")
+        old = frame[self.field]
+        if self.field not in TEXT_FIELDS and not (
+            pd.api.types.is_string_dtype(old.dtype) or old.dropna().map(type).eq(str).all()
+        ):
+            raise OperationError(f"regex_replace: column {self.field!r} does not hold text")
+        old = old.astype(TEXT)
+        new = replace_all(old, compile_pattern(self.pattern, ignore_case=self.ignore_case), self.replacement)
+        return old, new
+
+    def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
+        old, new = self.replaced(frame)
+        if self.field in TEXT_FIELDS:
+            return _set_column_turns(frame, self.field, old, new)
+        out = frame.copy(deep=False).reset_index(drop=True)
+        out[self.field] = new.to_numpy() if frame[self.field].dtype == object else new.reset_index(drop=True)
+        return out
+
+    def describe(self) -> str:
+        case = " (ignoring case)" if self.ignore_case else ""
+        return f"Replace /{self.pattern}/ with {self.replacement!r} in {self.field}{case}"
+
+
+@dataclass(frozen=True)
+class StripWhitespace(Op):
+    """Remove leading and trailing whitespace from text fields."""
+
+    fields: tuple[str, ...] = TEXT_FIELDS
+    op: ClassVar[str] = "strip_whitespace"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fields", tuple(self.fields))
+        bad = [f for f in self.fields if f not in TEXT_FIELDS]
+        if bad or not self.fields:
+            raise OperationError(
+                f"strip_whitespace: fields must be among {', '.join(TEXT_FIELDS)}, got {list(self.fields)!r}"
+            )
+
+    def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
+        out = frame
+        for name in self.fields:
+            old = out[name]
+            stripped = pc.utf8_trim_whitespace(arrow_strings(old))
+            new = pd.Series(pd.array(stripped, dtype=TEXT), index=old.index)
+            out = _set_column_turns(out, name, old, new)
+        return out.reset_index(drop=True)
+
+    def describe(self) -> str:
+        return f"Strip leading and trailing whitespace in {', '.join(self.fields)}"
+
+
+@dataclass(frozen=True)
+class FillSystemPrompt(Op):
+    """Set the system prompt where it is missing or blank (or on every row)."""
+
+    text: str
+    only_missing: bool = True
+    op: ClassVar[str] = "fill_system_prompt"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.text, str) or not self.text.strip():
+            raise OperationError("fill_system_prompt: the system prompt is empty")
+
+    def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
+        old = frame["system"]
+        if self.only_missing:
+            blank = pc.fill_null(
+                pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(arrow_strings(old))), 0), True
+            )
+            targets = pd.Series(blank.to_numpy(zero_copy_only=False), index=old.index)
+        else:
+            targets = pd.Series(True, index=old.index)
+        new = old.astype(TEXT).mask(targets, self.text)
+        return _set_column_turns(frame, "system", old, new)
+
+    def describe(self) -> str:
+        where = "where it is missing" if self.only_missing else "on every row"
+        return f"Set the system prompt to {_short(self.text)} {where}"
+
+
+@dataclass(frozen=True)
+class RenameColumn(Op):
+    """Rename a metadata column."""
+
+    old: str
+    new: str
+    op: ClassVar[str] = "rename_column"
+
+    def __post_init__(self) -> None:
+        for name in (self.old, self.new):
+            if name in CORE_COLUMNS or name in EXAMPLE_KEYS:
+                raise OperationError(f"rename_column: {name!r} is a core column and cannot be renamed")
+        if not isinstance(self.new, str) or not self.new.strip():
+            raise OperationError("rename_column: the new name is empty")
+
+    def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
+        if self.old not in frame.columns:
+            raise OperationError(
+                f"rename_column: no column {self.old!r}; "
+                f"metadata: {', '.join(metadata_columns(frame)) or 'none'}"
+            )
+        if self.new in frame.columns and self.new != self.old:
+            raise OperationError(f"rename_column: a column named {self.new!r} already exists")
+        return frame.rename(columns={self.old: self.new}).reset_index(drop=True)
+
+    def describe(self) -> str:
+        return f"Rename column {self.old!r} to {self.new!r}"
+
+
+@dataclass(frozen=True)
+class MoveColumn(Op):
+    """Move a metadata column to ``position`` among the metadata columns (0 = first; core columns stay)."""
+
+    name: str
+    position: int
+    op: ClassVar[str] = "move_column"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.position, bool) or not isinstance(self.position, int) or self.position < 0:
+            raise OperationError(f"move_column: position must be a whole number ≥ 0, got {self.position!r}")
+
+    def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
+        extra = metadata_columns(frame)
+        if self.name not in extra:
+            raise OperationError(
+                f"move_column: no metadata column {self.name!r}; metadata: {', '.join(extra) or 'none'}"
+            )
+        if self.position >= len(extra):
+            raise OperationError(
+                f"move_column: position {self.position} is out of range (0–{len(extra) - 1})"
+            )
+        extra.remove(self.name)
+        extra.insert(self.position, self.name)
+        core = [c for c in frame.columns if c not in extra]
+        return frame[core + extra].reset_index(drop=True)
+
+    def describe(self) -> str:
+        return f"Move column {self.name!r} to position {self.position}"
+
+
+OPERATIONS: Mapping[str, type[Op]] = MappingProxyType(
+    {
+        cls.op: cls
+        for cls in (
+            DeleteRows,
+            DeleteFlagged,
+            KeepOnePerGroup,
+            EditCell,
+            RegexReplace,
+            StripWhitespace,
+            FillSystemPrompt,
+            RenameColumn,
+            MoveColumn,
+        )
+    }
+)
+
+
+def op_from_dict(data: Mapping[str, Any]) -> Op:
+    """The operation ``to_dict`` produced; :class:`OperationError` names the unknown tag or field."""
+    if not isinstance(data, Mapping) or "op" not in data:
+        raise OperationError(f"an operation needs an 'op' tag, got {data!r}")
+    tag = data["op"]
+    cls = OPERATIONS.get(tag)
+    if cls is None:
+        raise OperationError(f"unknown operation {tag!r}; operations are {', '.join(OPERATIONS)}")
+    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - names - {"op"})
+    if unknown:
+        raise OperationError(f"{tag}: unknown field {unknown[0]!r}; fields are {', '.join(sorted(names))}")
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k != "op"}
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise OperationError(f"{tag}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What a regex replacement would do: how many rows change, and a few of them before and after."""
+
+    rows_affected: int
+    sample: pd.DataFrame  # columns: id, before, after
+
+
+def preview_regex_replace(frame: pd.DataFrame, op: RegexReplace, *, sample: int = 5) -> Preview:
+    """Rows ``op`` would change, without applying it."""
+    old, new = op.replaced(frame)
+    changed = _changed(old, new)
+    positions = np.flatnonzero(changed)
+    picked = positions[:sample]
+    table = pd.DataFrame(
+        {
+            "id": frame["id"].to_numpy()[picked],
+            "before": old.to_numpy()[picked],
+            "after": new.to_numpy()[picked],
+        }
+    ).astype({"before": TEXT, "after": TEXT})
+    return Preview(rows_affected=len(positions), sample=table)
+
+
+# -- recipes -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """An ordered list of operations; the same recipe on the same data always gives the same result."""
+
+    ops: tuple[Op, ...] = ()
+    version: int = RECIPE_VERSION
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ops", tuple(self.ops))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "ops": [op.to_dict() for op in self.ops]}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=2)
+
+    def numbered(self) -> str:
+        """One numbered line per operation, as the Dataset page's history shows them ("" when there are none)."""
+        return "\n".join(f"{n}. {op.describe()}" for n, op in enumerate(self.ops, 1))
+
+    @classmethod
+    def from_json(cls, text: str) -> Recipe:
+        """Parse a saved recipe; :class:`OperationError` names the JSON position or the failing step."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise OperationError(
+                f"recipe is not valid JSON: line {exc.lineno} column {exc.colno}: {exc.msg}"
+            ) from None
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Recipe:
+        if isinstance(data, list):  # a bare list of operations
+            data = {"version": RECIPE_VERSION, "ops": data}
+        if not isinstance(data, Mapping) or not isinstance(data.get("ops"), list):
+            raise OperationError('a recipe is an object {"version": 1, "ops": [...]}')
+        version = data.get("version", RECIPE_VERSION)
+        if not isinstance(version, int) or version > RECIPE_VERSION:
+            raise OperationError(
+                f"recipe version {version!r} is newer than this studio supports ({RECIPE_VERSION})"
+            )
+        ops = []
+        for number, item in enumerate(data["ops"], start=1):
+            try:
+                ops.append(op_from_dict(item))
+            except OperationError as exc:
+                raise OperationError(f"recipe step {number}: {exc}") from None
+        return cls(ops=tuple(ops), version=version)
+
+
+@dataclass(frozen=True)
+class StepReport:
+    """What one recipe step did."""
+
+    index: int  # 1-based
+    op: Op
+    rows_before: int
+    rows_after: int
+    rows_changed: int  # rows kept whose text changed
+    columns_before: tuple[str, ...] = ()
+    columns_after: tuple[str, ...] = ()
+
+    @property
+    def message(self) -> str:
+        effects = []
+        if self.rows_after != self.rows_before:
+            removed = self.rows_before - self.rows_after
+            effects.append(
+                f"removed {removed} row{'s' if removed != 1 else ''} ({self.rows_before} → {self.rows_after})"
+            )
+        if self.rows_changed:
+            effects.append(f"changed {self.rows_changed} row{'s' if self.rows_changed != 1 else ''}")
+        if self.columns_after != self.columns_before:
+            extra = [c for c in self.columns_after if c not in CORE_COLUMNS and c not in EXAMPLE_KEYS]
+            effects.append(f"metadata columns now {', '.join(extra) or 'none'}")
+        return f"{self.index}. {self.op.describe()}: {', '.join(effects) or 'no change'}"
+
+
+def apply_recipe(
+    frame: pd.DataFrame, recipe: Recipe | Sequence[Op], *, on_step: Callable[[StepReport], None] | None = None
+) -> pd.DataFrame:
+    """Apply every operation in order; ``on_step`` hears what each one did. The input is not modified."""
+    ops = recipe.ops if isinstance(recipe, Recipe) else tuple(recipe)
+    current = frame
+    for number, op in enumerate(ops, start=1):
+        try:
+            result = op.apply(current)
+        except StudioError as exc:
+            raise OperationError(f"step {number} ({op.describe()}): {exc}") from None
+        if on_step is not None:
+            on_step(
+                StepReport(
+                    index=number,
+                    op=op,
+                    rows_before=len(current),
+                    rows_after=len(result),
+                    rows_changed=_rows_changed(current, result),
+                    columns_before=tuple(map(str, current.columns)),
+                    columns_after=tuple(map(str, result.columns)),
+                )
+            )
+        current = result
+    return current
+
+
+# -- history -------------------------------------------------------------------------------------------------
+
+
+class History:
+    """Undo/redo over a base frame: the active operations are ``ops[:cursor]``.
+
+    ``current(base)`` materialises the result. It keeps the last few results, so pushing an operation applies
+    only that operation and undo/redo of one step reuse a kept frame; older states are replayed from the base.
+    """
+
+    _KEEP = 4
+
+    def __init__(self, ops: Sequence[Op] = (), *, cursor: int | None = None) -> None:
+        self._ops: list[Op] = list(ops)
+        self._cursor = len(self._ops) if cursor is None else cursor
+        if not 0 <= self._cursor <= len(self._ops):
+            raise OperationError(f"history cursor {cursor} is outside 0–{len(self._ops)}")
+        self._base: pd.DataFrame | None = None
+        self._frames: dict[int, pd.DataFrame] = {}
+
+    @property
+    def ops(self) -> tuple[Op, ...]:
+        """Every operation, including undone ones that redo would bring back."""
+        return tuple(self._ops)
+
+    @property
+    def cursor(self) -> int:
+        return self._cursor
+
+    @property
+    def active(self) -> tuple[Op, ...]:
+        return tuple(self._ops[: self._cursor])
+
+    @property
+    def can_undo(self) -> bool:
+        return self._cursor > 0
+
+    @property
+    def can_redo(self) -> bool:
+        return self._cursor < len(self._ops)
+
+    def push(self, op: Op, result: pd.DataFrame | None = None) -> None:
+        """Add ``op`` after the cursor, dropping the undone operations; ``result``, when the caller already
+        applied ``op`` to the current frame, is kept so that it is not applied twice."""
+        if not isinstance(op, Op):
+            raise OperationError(f"not an operation: {op!r}")
+        del self._ops[self._cursor :]
+        for step in [k for k in self._frames if k > self._cursor]:
+            del self._frames[step]
+        self._ops.append(op)
+        self._cursor += 1
+        if result is not None and self._base is not None:
+            self._frames[self._cursor] = result
+
+    def undo(self) -> Op | None:
+        """Step back; returns the operation undone, or None at the start."""
+        if not self.can_undo:
+            return None
+        self._cursor -= 1
+        return self._ops[self._cursor]
+
+    def redo(self) -> Op | None:
+        """Step forward again; returns the operation redone, or None at the end."""
+        if not self.can_redo:
+            return None
+        self._cursor += 1
+        return self._ops[self._cursor - 1]
+
+    def recipe(self) -> Recipe:
+        """The active operations as a recipe."""
+        return Recipe(ops=self.active)
+
+    def current(self, base: pd.DataFrame) -> pd.DataFrame:
+        """``base`` with the active operations applied."""
+        if base is not self._base:
+            self._base, self._frames = base, {}
+        start = max((k for k in self._frames if k <= self._cursor), default=0)
+        frame = self._frames.get(start, base)
+        for step in range(start, self._cursor):
+            try:
+                frame = self._ops[step].apply(frame)
+            except StudioError as exc:
+                raise OperationError(f"step {step + 1} ({self._ops[step].describe()}): {exc}") from None
+            self._frames[step + 1] = frame
+        for step in sorted(self._frames)[: -self._KEEP]:
+            del self._frames[step]
+        return frame
+
+
+# -- helpers -------------------------------------------------------------------------------------------------
+
+
+def _keep(frame: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
+    return frame[mask].reset_index(drop=True)
+
+
+def _changed(old: pd.Series, new: pd.Series) -> np.ndarray:
+    a, b = arrow_strings(old), arrow_strings(new)
+    differs = pc.fill_null(pc.not_equal(a, b), False).to_numpy(zero_copy_only=False)
+    null_flip = (pc.is_null(a).to_numpy(zero_copy_only=False)) != (
+        pc.is_null(b).to_numpy(zero_copy_only=False)
+    )
+    return np.asarray(differs, dtype=bool) | null_flip
+
+
+def _set_column_turns(frame: pd.DataFrame, name: str, old: pd.Series, new: pd.Series) -> pd.DataFrame:
+    """Write ``new`` into turn ``name`` where it differs from ``old`` (NA in ``new`` leaves a row alone)."""
+    changed = _changed(old, new) & new.notna().to_numpy()
+    values = new.to_numpy()
+    return _set_turns(frame, name, {int(p): values[p] for p in np.flatnonzero(changed)})
+
+
+def _set_turns(frame: pd.DataFrame, name: str, values: Mapping[int, str]) -> pd.DataFrame:
+    """A copy of ``frame`` where the rows at these positions say ``values`` in turn ``name``."""
+    out = frame.reset_index(drop=True)
+    if not values:
+        return out.copy(deep=False)
+    messages = out["messages"].copy()
+    for position, text in values.items():
+        messages.iat[position] = set_turn(messages.iat[position] or [], name, text)  # type: ignore[arg-type]
+    out = out.copy(deep=False)
+    out["messages"] = messages
+    return refresh_text_columns(out, sorted(values))
+
+
+def _rows_changed(before: pd.DataFrame, after: pd.DataFrame) -> int:
+    """Rows present in both (by id) whose text turns differ."""
+    if "id" not in before.columns or "id" not in after.columns:
+        return 0
+    common = after.set_index("id", drop=False)
+    old = before.set_index("id").reindex(common.index)
+    kept = old.index.isin(before["id"])
+    changed = np.zeros(len(common), dtype=bool)
+    for name in TEXT_FIELDS:
+        if name in old.columns and name in common.columns:
+            changed |= _changed(old[name].astype(TEXT), common[name].astype(TEXT))
+    return int((changed & kept).sum())
+
+
+def _check_replacement(pattern: Any, replacement: str) -> None:
+    if not isinstance(replacement, str):
+        raise PatternError(f"the replacement must be text, got {replacement!r}")
+    from studio.quality.patterns import check_replacement
+
+    check_replacement(pattern, replacement)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _list(ids: Sequence[int], limit: int = 5) -> str:
+    shown = ", ".join(str(i) for i in ids[:limit])
+    return shown + (f", … {len(ids) - limit} more" if len(ids) > limit else "")
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 2] + "…" + text[-1]
