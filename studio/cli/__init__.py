@@ -21,6 +21,7 @@ _COMMAND_MODULES = (
     "studio.cli.engine",
     "studio.cli.train",
     "studio.cli.compare",
+    "studio.cli.split",
 )
 
 

@@ -27,6 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from studio.core.chat import content_text
 from studio.data.frame import TEXT_FIELDS, conversation_text
 from studio.quality.patterns import arrow_strings
 
@@ -165,6 +166,47 @@ def group_order(groups: pd.Series, *, only_duplicates: bool = True) -> pd.Index:
         keep = duplicated_mask(groups).to_numpy()
         order = order[keep[order]]
     return groups.index[order]
+
+
+def prompt_groups(frame: pd.DataFrame) -> pd.Series:
+    """Group id per row: rows whose prompt — the whole conversation before the last assistant turn (system,
+    earlier turns, tool calls and results), folded like :func:`normalized_groups` — is the same.
+
+    A row without an assistant turn uses its whole conversation. Two rows asking the same question with
+    different answers share a group here, though neither exact nor normalized duplicates do.
+    """
+    if not len(frame):
+        return pd.Series([], index=frame.index, dtype="Int64")
+    contexts = []
+    for messages in frame["messages"]:
+        conversation = [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
+        last = max((i for i, m in enumerate(conversation) if m.get("role") == "assistant"), default=None)
+        contexts.append("\n".join(_turn_key(m) for m in conversation[:last]))
+    folded = fold_text(pd.Series(contexts, index=frame.index, dtype="string[pyarrow]"))
+    return _groups(frame, _factorize(folded)[0])
+
+
+def _turn_key(message: dict) -> str:
+    calls = " ".join(
+        f"{c.get('function', {}).get('name', '')}({c.get('function', {}).get('arguments', '')})"
+        for c in message.get("tool_calls") or [] if isinstance(c, dict) and isinstance(c.get("function"), dict))
+    return f"{message.get('role', '')}: {content_text(message.get('content'))} {calls}".rstrip()
+
+
+def union_groups(frame: pd.DataFrame, *groupings: pd.Series) -> pd.Series:
+    """Group id per row joining every grouping: rows linked through any of them (A~B in one, B~C in another)
+    share the id of the first row of their union, in frame order."""
+    n = len(frame)
+    if not n:
+        return pd.Series([], index=frame.index, dtype="Int64")
+    positions = np.arange(n)
+    pairs = []
+    for groups in groupings:
+        codes, _ = pd.factorize(groups.to_numpy(), use_na_sentinel=False)
+        first = _first_positions(codes)
+        pairs.append(np.column_stack([first[codes], positions]))
+    labels = _components(n, np.concatenate(pairs) if pairs else np.empty((0, 2), dtype=np.int64))
+    return _groups(frame, pd.factorize(labels)[0].astype(np.int64))
 
 
 # -- exact / normalized --------------------------------------------------------------------------------------

@@ -91,7 +91,7 @@ def test_save_version_and_splits(page):
     at.button(key="save_version").click().run()
     assert [v.name for v in workspace.versions(dataset_id)] == ["original", "with system"]
     at.toggle(key="export_open").set_value(True).run()
-    assert any("No exact or normalized duplicates" in m.value for m in at.success) or at.warning
+    assert any("Nothing leaks across splits" in m.value for m in at.success) or at.warning
     at.button(key="save_splits").click().run()
     names = [v.name for v in workspace.versions(dataset_id)]
     assert names[:2] == ["original", "with system"] and "train (seed 42)" in names
