@@ -91,7 +91,9 @@ class DatasetSession:
         editor = self._editor()
         key = (editor.dataset_id, editor.revision, tuple(ratios.items()), seed)
         if self._splits[0] != key:
-            self._splits = (key, export_splits(editor.frame, ratios=ratios, seed=seed))
+            flags = self.flags()
+            clusters = flags["cluster_id"] if "cluster_id" in flags.columns else None
+            self._splits = (key, export_splits(editor.frame, ratios=ratios, seed=seed, clusters=clusters))
         return self._splits[1]
 
     def save_splits(self, parts: Mapping[str, pd.DataFrame], seed: int) -> None:

@@ -28,21 +28,28 @@ NEAR_THRESHOLD = 0.8  # similarity (rapidfuzz ratio / 100) at or above which two
 REPORT_COLUMNS = ["kind", "splits", "rows", "ids", "examples", "similarity"]
 
 
-def leakage_groups(frame: pd.DataFrame, *, near_threshold: float | None = NEAR_THRESHOLD) -> pd.Series:
+def leakage_groups(frame: pd.DataFrame, *, near_threshold: float | None = NEAR_THRESHOLD,
+                   clusters: pd.Series | None = None) -> pd.Series:
     """Group id per row (``Int64``, indexed like ``frame``): rows linked by an exact or normalized duplicate, the
-    same prompt, or (unless ``near_threshold`` is None) a near-duplicate cluster at that similarity share one."""
+    same prompt, or (unless ``near_threshold`` is None) a near-duplicate cluster at that similarity share one.
+
+    ``clusters`` (indexed like ``frame``) reuses near-duplicate clusters computed already (the rules' stored
+    ``cluster_id``), instead of computing them again (~18 s at 100k rows)."""
     groupings = [normalized_groups(frame), prompt_groups(frame)]
-    if near_threshold is not None and len(frame) > 1:
+    if clusters is not None and clusters.notna().all():
+        groupings.append(clusters)
+    elif near_threshold is not None and len(frame) > 1:
         groupings.append(near_duplicate_clusters(frame, threshold=near_threshold))
     return union_groups(frame, *groupings)
 
 
 def split_frame(frame: pd.DataFrame, *, ratios: Mapping[str, float], seed: int = 42,
-                keep_duplicates_together: bool = True,
-                near_threshold: float | None = NEAR_THRESHOLD) -> dict[str, pd.DataFrame]:
+                keep_duplicates_together: bool = True, near_threshold: float | None = NEAR_THRESHOLD,
+                clusters: pd.Series | None = None) -> dict[str, pd.DataFrame]:
     """Split ``frame`` by ``ratios`` (normalised to sum 1; empty splits are left out), reproducibly for ``seed``.
 
-    With ``keep_duplicates_together`` every leakage group (:func:`leakage_groups`) lands whole in one split.
+    With ``keep_duplicates_together`` every leakage group (:func:`leakage_groups`, which ``clusters`` is passed
+    to) lands whole in one split.
     Groups are dealt largest first (ties in a seeded random order) to the split furthest below its share, so
     the sizes stay as close to the ratios as the groups allow and large groups are spread over the splits in
     proportion. Raises ``ValueError`` for negative or all-zero ratios.
@@ -52,7 +59,7 @@ def split_frame(frame: pd.DataFrame, *, ratios: Mapping[str, float], seed: int =
     names = [n for n in SPLITS if ratios.get(n, 0) > 0]
     total = sum(ratios[n] for n in names)
     shares = np.array([ratios[n] / total for n in names])
-    units = (leakage_groups(frame, near_threshold=near_threshold).to_numpy()
+    units = (leakage_groups(frame, near_threshold=near_threshold, clusters=clusters).to_numpy()
              if keep_duplicates_together and len(frame) else frame["id"].to_numpy())
     codes, uniques = pd.factorize(units)
     sizes = np.bincount(codes, minlength=len(uniques))
@@ -71,8 +78,8 @@ def split_frame(frame: pd.DataFrame, *, ratios: Mapping[str, float], seed: int =
             if (row_split == i).any()}
 
 
-def leakage_report(splits: Mapping[str, pd.DataFrame], *,
-                   near_threshold: float | None = NEAR_THRESHOLD) -> pd.DataFrame:
+def leakage_report(splits: Mapping[str, pd.DataFrame], *, near_threshold: float | None = NEAR_THRESHOLD,
+                   clusters_by_id: pd.Series | None = None) -> pd.DataFrame:
     """What appears in two splits, one row per (kind, pair of splits) with at least one leak.
 
     Columns: ``kind`` (one of :data:`LEAK_KINDS`, each counted on its own: an exact copy is also a normalized
@@ -80,7 +87,8 @@ def leakage_report(splits: Mapping[str, pd.DataFrame], *,
     ``splits`` (``"train↔test"``), ``rows`` (rows of the second split linked to the first), ``ids`` (their
     example ids, first 20), ``examples`` (up to 5 ``(id in first split, id in second split)`` pairs),
     ``similarity`` (the near-duplicate threshold for that kind, else None). Empty when nothing leaks: the only
-    case in which a split may be called clean.
+    case in which a split may be called clean. ``clusters_by_id`` (near-duplicate cluster per example id, for
+    splits of one frame whose ids are unique) reuses clusters computed already.
     """
     names = [n for n in splits if len(splits[n])]
     if len(names) < 2:
@@ -95,7 +103,11 @@ def leakage_report(splits: Mapping[str, pd.DataFrame], *,
     combined["id"] = np.arange(len(combined))  # group ids must be unique across splits
     kinds = [("exact", exact_groups(combined)), ("normalized", normalized_groups(combined)),
              ("same_prompt", prompt_groups(combined))]
-    if near_threshold is not None:
+    if clusters_by_id is not None and clusters_by_id.index.is_unique:
+        near = clusters_by_id.reindex(original_ids)
+        fallback = pd.Series(np.arange(len(combined)) + (int(near.max()) + 1 if near.notna().any() else 0))
+        kinds.append(("near_duplicate", near.reset_index(drop=True).fillna(fallback).astype("Int64")))
+    elif near_threshold is not None:
         kinds.append(("near_duplicate", near_duplicate_clusters(combined, threshold=near_threshold)))
     rows = []
     for kind, groups in kinds:
@@ -117,11 +129,13 @@ def leakage_report(splits: Mapping[str, pd.DataFrame], *,
     return pd.DataFrame(rows, columns=REPORT_COLUMNS)
 
 
-def export_splits(frame: pd.DataFrame, *, ratios: Mapping[str, float], seed: int = 42
-                  ) -> tuple[dict[str, pd.DataFrame], pd.DataFrame] | None:
+def export_splits(frame: pd.DataFrame, *, ratios: Mapping[str, float], seed: int = 42,
+                  clusters: pd.Series | None = None) -> tuple[dict[str, pd.DataFrame], pd.DataFrame] | None:
     """The splits of ``frame`` and their leakage report, as the Dataset page's export shows them; None when every
-    ratio is 0 (nothing to export)."""
+    ratio is 0 (nothing to export). ``clusters``: the near-duplicate cluster per row when already known."""
     if not any(ratios.values()):
         return None
-    parts = split_frame(frame, ratios=ratios, seed=seed)
-    return parts, leakage_report(parts)
+    known = clusters is not None and clusters.notna().all()
+    parts = split_frame(frame, ratios=ratios, seed=seed, clusters=clusters if known else None)
+    by_id = pd.Series(clusters.to_numpy(), index=frame["id"].to_numpy()) if known else None
+    return parts, leakage_report(parts, clusters_by_id=by_id)

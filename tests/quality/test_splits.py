@@ -134,3 +134,21 @@ def test_the_sample_data_split_keeps_same_question_pairs_together(sample_data):
     where = {i: name for name, part in parts.items() for i in part["id"]}
     for _, members in frame.groupby(prompts.to_numpy())["id"]:
         assert len({where[i] for i in members}) == 1
+
+
+def test_stored_near_duplicate_clusters_are_reused_and_give_the_same_split():
+    from studio.quality.duplicates import near_duplicate_clusters
+    from studio.quality.splits import export_splits
+
+    frame = planted_frame()
+    clusters = near_duplicate_clusters(frame)
+    ratios = {"train": 0.8, "validation": 0.1, "test": 0.1}
+    reused, report = export_splits(frame, ratios=ratios, seed=3, clusters=clusters)
+    computed, _ = export_splits(frame, ratios=ratios, seed=3)
+    assert {k: v["id"].tolist() for k, v in reused.items()} == {k: v["id"].tolist() for k, v in computed.items()}
+    assert report.empty
+    # the stored clusters are what the report reads: a naive split is still caught through them
+    naive = {"train": frame.iloc[:60], "test": frame.iloc[60:]}
+    by_id = pd.Series(clusters.to_numpy(), index=frame["id"].to_numpy())
+    near = leakage_report(naive, clusters_by_id=by_id).set_index("kind").loc["near_duplicate"]
+    assert near["rows"] == 8
