@@ -5,7 +5,7 @@ import re
 import pytest
 
 from studio.cli import build_parser
-from studio.data.io import EXPORT_FORMATS
+from studio.data.writers import EXPORT_FORMATS
 from studio.quality.rules import RULES
 from tests.conftest import ROOT
 

@@ -20,8 +20,10 @@ from hypothesis import strategies as st
 
 from studio.cost import tokens
 from studio.errors import LoadError
-from studio.data.io import EXPORT_FORMATS, EXPORT_SUFFIX, export_bytes, load_dataset
-from studio.cost.validation import RULES, check_example, check_examples, validate_bytes
+from studio.data.writers import EXPORT_FORMATS, EXPORT_SUFFIX, export_bytes
+from studio.data.loader import load_dataset
+from studio.cost.format_checks import RULES, check_example
+from studio.cost.validation import check_examples, validate_bytes
 
 pytestmark = pytest.mark.timeout(120)
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

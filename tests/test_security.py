@@ -36,7 +36,7 @@ from studio.playground.compare import (
     stream_answer,
 )
 from studio.engine.server import create_app
-from studio.data.io import EXPORT_FORMATS, export_bytes
+from studio.data.writers import EXPORT_FORMATS, export_bytes
 from studio.providers.jobs import JobError, launch_job, refresh_job, with_retries
 from studio.providers.profiles import Profile, make_client
 from studio.testing.server import Behaviour, TestServer
