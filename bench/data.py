@@ -24,7 +24,7 @@ _WORDS = ("patient", "doctor", "fever", "sleep", "water", "exercise", "dose", "s
 
 
 def _seed_examples() -> list[dict]:
-    from studio.data.io import load_dataset
+    from studio.data.loader import load_dataset
 
     examples = []
     for name in _SEED_FILES:

@@ -15,7 +15,7 @@ def _figures(timing, **figures) -> dict:
 
 
 def _frame(size: str):
-    from studio.data.io import load_dataset
+    from studio.data.loader import load_dataset
 
     return load_dataset(chat_jsonl(size)).frame
 
@@ -24,7 +24,7 @@ def _frame(size: str):
 
 
 def load_ours(size: str) -> dict:
-    from studio.data.io import load_dataset
+    from studio.data.loader import load_dataset
 
     path = chat_jsonl(size)
     result, timing = timed_call(load_dataset, path)
@@ -47,7 +47,7 @@ MODEL = "gpt-4o-mini"
 
 def tokens_ours(size: str) -> dict:
     """``validate_file`` with 2 workers; the encoding is built before the timer, as for the baseline."""
-    from studio.cost.tokens import get_encoding
+    from studio.cost.bpe import get_encoding
     from studio.cost.validation import validate_file
 
     path = chat_jsonl(size)
@@ -65,7 +65,7 @@ def tokens_baseline(size: str) -> dict:
     import json
     from collections import defaultdict
 
-    from studio.cost.tokens import get_encoding
+    from studio.cost.bpe import get_encoding
 
     path = chat_jsonl(size)
     encoding = get_encoding("o200k_base")  # offline copy; tiktoken.get_encoding would go to the network

@@ -8,13 +8,14 @@ from studio.errors import StudioError
 from studio.data.formats import ColumnMapping
 from studio.editing.grid import DUPLICATE_MODES, ViewSpec, aggrid_arguments, grid_page, page_count
 from studio.i18n import LANGUAGE_NAMES, LANGUAGES, translator
-from studio.data.io import EXPORT_FORMATS, EXPORT_SUFFIX, export_bytes, load_dataset, source_columns
+from studio.data.writers import EXPORT_FORMATS, EXPORT_SUFFIX, export_bytes
+from studio.data.loader import load_dataset, source_columns
 from studio.editing.ops import (DeleteFlagged, DeleteRows, FillSystemPrompt, KeepOnePerGroup, RegexReplace,
                         preview_regex_replace)
 from studio.quality.rules import RULES
 from studio.editing.session import DatasetSession
 from studio.quality.splits import SPLITS
-from studio.cost.tokens import warm_encoding
+from studio.cost.bpe import warm_encoding
 from studio.storage.workspace import Workspace
 
 st.set_page_config(page_title="Dataset · Fine-Tuning Studio", page_icon="🧹", layout="wide")

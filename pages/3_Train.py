@@ -8,7 +8,7 @@ from studio.playground.compare import Target, usage_snippets
 from studio.cost.estimate import estimate_cost
 from studio.errors import StudioError
 from studio.i18n import LANGUAGE_NAMES, LANGUAGES, translator
-from studio.data.io import export_bytes
+from studio.data.writers import export_bytes
 from studio.providers.jobs import (TERMINAL, checkpoints, control_job, events, get_job, launch_job, list_jobs, metrics_frame,
                          refresh_job, result_file)
 from studio.cost.prices import LOCAL_MODEL

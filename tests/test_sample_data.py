@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from studio.data.io import load_dataset
+from studio.data.loader import load_dataset
 from studio.quality.rules import analyze
 
 FILE = "medical_faq_dirty.csv"

@@ -17,7 +17,6 @@ import os
 import secrets
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -36,12 +35,13 @@ from studio.playground.compare import (
     stream_answer,
 )
 from studio.engine.server import create_app
-from studio.data.io import EXPORT_FORMATS, export_bytes
+from studio.data.writers import EXPORT_FORMATS, export_bytes
 from studio.providers.jobs import JobError, launch_job, refresh_job, with_retries
 from studio.providers.profiles import Profile, make_client
 from studio.testing.server import Behaviour, TestServer
 from studio.storage.workspace import Workspace, import_file
 from tests.engine_support import TINY, EngineProcess, ThreadServer, write_chat_file
+from tests.waiting import wait_until
 
 pytest_plugins = ("tests.engine_fixtures",)
 
@@ -202,10 +202,8 @@ def test_canary_local_engine_upload_job_and_chat_leave_no_trace(tmp_path, tiny_m
         client = make_client(profile, api_key=canary, max_retries=0)
         record = launch_job(workspace, client, profile, model=TINY, training=export_bytes(frame, to="openai-chat"),
                             settings={"epochs": 1, "batch_size": 12}, suffix="canary", dataset_version_id=info.id)
-        deadline = time.monotonic() + 240
-        while not record.finished and time.monotonic() < deadline:
-            time.sleep(0.5)
-            record = refresh_job(workspace, client, record)
+        record = wait_until(lambda: (job := refresh_job(workspace, client, record)).finished and job,
+                            timeout=240, interval=0.5, message="the local engine's job to finish")
         assert record.status == "succeeded", record.error
         with pytest.raises(JobError, match=r"API key was rejected \(401\)"):  # the engine really checks it
             with_retries(lambda: make_client(profile, api_key=canary + "x", max_retries=0).models.list())

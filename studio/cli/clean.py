@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    from studio.data.io import load_dataset
+    from studio.data.loader import load_dataset
     from studio.quality.rules import RULES, analyze
 
     keys = [k.strip() for k in args.rules.split(",") if k.strip()] if args.rules else None
@@ -72,8 +72,9 @@ def _analyze(args: argparse.Namespace) -> int:
 
 
 def _clean(args: argparse.Namespace) -> int:
-    from studio.data.io import export_dataset, load_dataset
-    from studio.editing.ops import Recipe, apply_recipe
+    from studio.data.writers import export_dataset
+    from studio.data.loader import load_dataset
+    from studio.editing.recipes import Recipe, apply_recipe
 
     recipe_path = Path(args.recipe)
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-# Literal copies of studio.cost.tokens.ENCODINGS / COUNTING_MODES, so `studio --help` needs no numpy or tiktoken.
+# Literal copies of studio.cost.bpe.ENCODINGS / studio.cost.tokens.COUNTING_MODES, so `studio --help` needs no numpy or tiktoken.
 ENCODINGS = ("o200k_base", "cl100k_base")
 COUNTING_MODES = ("exact", "cookbook")
 

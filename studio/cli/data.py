@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from studio.data.formats import SCHEMAS
-from studio.data.io import EXPORT_FORMATS
+from studio.data.writers import EXPORT_FORMATS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -71,7 +71,7 @@ def app_command(port: int, *, host: str | None = None, headless: bool = False) -
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from studio.data.io import inspect_dataset
+    from studio.data.loader import inspect_dataset
 
     report = inspect_dataset(args.path, schema=args.format, lenient=args.lenient)
     if args.json:
@@ -94,7 +94,8 @@ def _short(text: str | None, width: int = 60) -> str:
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from studio.data.io import export_dataset, load_dataset
+    from studio.data.writers import export_dataset
+    from studio.data.loader import load_dataset
 
     result = load_dataset(args.path, schema=args.format, strip_legacy=args.strip_legacy)
     out = export_dataset(result.frame, args.output, to=args.to, system_prompt=args.system_prompt)

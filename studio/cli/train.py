@@ -37,7 +37,8 @@ def _number(value: str) -> str | float | int:
 
 
 def _jsonl(path: str) -> bytes:
-    from studio.data.io import export_bytes, load_dataset
+    from studio.data.writers import export_bytes
+    from studio.data.loader import load_dataset
 
     return export_bytes(load_dataset(path).frame, to="openai-chat")
 

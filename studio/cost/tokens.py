@@ -1,10 +1,8 @@
 """Exact, offline token counts for chat fine-tuning examples.
 
 Encodings
-    ``o200k_base`` and ``cl100k_base`` are real :class:`tiktoken.Encoding` objects built from the BPE files shipped
-    in the ``bpe-openai`` wheel, checked against the sha256 that tiktoken itself pins. Nothing is downloaded; the
-    unzipped file is cached under ``$XDG_CACHE_HOME/fine-tuning-studio/tiktoken`` (re-verified on every load).
-    Model → encoding: gpt-4o*, gpt-4.1*, gpt-5*, o1/o3/o4 → o200k_base; gpt-4*, gpt-3.5* → cl100k_base; a local
+    ``o200k_base`` and ``cl100k_base`` are real :class:`tiktoken.Encoding` objects built offline
+    (:mod:`studio.cost.bpe`). Model → encoding: gpt-4o*, gpt-4.1*, gpt-5*, o1/o3/o4 → o200k_base; gpt-4*, gpt-3.5* → cl100k_base; a local
     engine model uses the tokenizer registered for it with :func:`register_tokenizer`, else o200k_base flagged as
     approximate.
 
@@ -38,67 +36,26 @@ Counting modes (``count_example_tokens`` / ``count_tokens``)
     token (``<|endoftext|>``) counts as ordinary text instead of raising.
 
 Speed: ``encode_ordinary`` per text in a plain loop; large inputs are split over worker processes (one per core),
-since tiktoken's thread-pooled batch API is slower on short texts.
+since tiktoken's thread-pooled batch API is slower on short texts (:mod:`studio.cost.parallel`).
 """
 
 from __future__ import annotations
 
-import base64
-import gzip
-import hashlib
 import json
-import multiprocessing
-import os
-import sys
-import tempfile
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import tiktoken
 
+from studio.cost.bpe import ENCODINGS, EncodingName, get_encoding
+from studio.cost.parallel import map_parts, shared_items, slices, worker_count
+
 CountingMode = Literal["exact", "cookbook"]
 COUNTING_MODES: tuple[CountingMode, ...] = ("exact", "cookbook")
-EncodingName = Literal["o200k_base", "cl100k_base"]
-ENCODINGS: tuple[EncodingName, ...] = ("o200k_base", "cl100k_base")
 # The cookbook notebook counts with cl100k_base.
 COOKBOOK_ENCODING: EncodingName = "cl100k_base"
-
-# Copied from tiktoken_ext/openai_public.py (tiktoken 0.14): file hashes, split patterns and special tokens.
-_SPECS: dict[str, dict[str, Any]] = {
-    "cl100k_base": {
-        "sha256": "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
-        "pat_str": r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s""",
-        "special_tokens": {
-            "<|endoftext|>": 100257,
-            "<|fim_prefix|>": 100258,
-            "<|fim_middle|>": 100259,
-            "<|fim_suffix|>": 100260,
-            "<|endofprompt|>": 100276,
-        },
-    },
-    "o200k_base": {
-        "sha256": "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
-        "pat_str": "|".join(
-            [
-                r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
-                r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
-                r"""\p{N}{1,3}""",
-                r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
-                r"""\s*[\r\n]+""",
-                r"""\s+(?!\S)""",
-                r"""\s+""",
-            ]
-        ),
-        "special_tokens": {"<|endoftext|>": 199999, "<|endofprompt|>": 200018},
-    },
-}
 
 # Longest prefix wins; "ft:gpt-4o-mini:org::id" is looked up by its base model.
 _MODEL_PREFIXES: tuple[tuple[str, EncodingName], ...] = (
@@ -118,71 +75,6 @@ _MODEL_PREFIXES: tuple[tuple[str, EncodingName], ...] = (
 # Inputs smaller than this are counted in-process: a worker pool costs more than it saves.
 PARALLEL_MIN_EXAMPLES = 20_000
 
-
-_BUILD_LOCK = threading.Lock()
-
-
-def get_encoding(name: str) -> tiktoken.Encoding:
-    """The tiktoken Encoding ``name`` ("o200k_base" or "cl100k_base"), built offline once per process (a caller
-    that arrives while another thread builds it waits for that build)."""
-    with _BUILD_LOCK:
-        return _build_encoding(name)
-
-
-_WARMED: set[str] = set()
-
-
-def warm_encoding(name: str = "o200k_base") -> None:
-    """Build ``name`` in a background thread (~0.35 s) once per process, so the first token count a page shows
-    does not wait for it; later calls do nothing."""
-    if name not in _WARMED:
-        _WARMED.add(name)
-        threading.Thread(target=get_encoding, args=(name,), name=f"warm-{name}", daemon=True).start()
-
-
-@cache
-def _build_encoding(name: str) -> tiktoken.Encoding:
-    spec = _SPECS.get(name)
-    if spec is None:
-        raise ValueError(f"unknown encoding {name!r}; choose one of {', '.join(ENCODINGS)}")
-    data = _bpe_file(name, spec["sha256"])
-    ranks: dict[bytes, int] = {}
-    for line in data.splitlines():
-        if line:
-            token, rank = line.split()
-            ranks[base64.b64decode(token)] = int(rank)
-    return tiktoken.Encoding(
-        name=name, pat_str=spec["pat_str"], mergeable_ranks=ranks, special_tokens=spec["special_tokens"]
-    )
-
-
-def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "fine-tuning-studio" / "tiktoken"
-
-
-def _bpe_file(name: str, sha256: str) -> bytes:
-    """The verified ``.tiktoken`` file: from the cache if intact, else unzipped from the bpe-openai wheel."""
-    cached = _cache_dir() / f"{name}.tiktoken"
-    try:
-        data = cached.read_bytes()
-        if hashlib.sha256(data).hexdigest() == sha256:
-            return data
-    except OSError:
-        pass
-    packed = resources.files("bpe_openai.data").joinpath(f"{name}.tiktoken.gz").read_bytes()
-    data = gzip.decompress(packed)
-    actual = hashlib.sha256(data).hexdigest()
-    if actual != sha256:
-        raise RuntimeError(f"bpe_openai/data/{name}.tiktoken.gz has sha256 {actual}, expected {sha256}")
-    try:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=cached.parent, delete=False) as handle:
-            handle.write(data)
-        os.replace(handle.name, cached)
-    except OSError:
-        pass  # a read-only home only costs the unzip on the next start
-    return data
 
 
 def _base_model(model: str) -> str:
@@ -441,79 +333,10 @@ def count_example_tokens(
     return example_counter(encoding=encoding, mode=mode)(example)
 
 
-# --- many examples -------------------------------------------------------------------------------------------
-
-# Under the "fork" start method, workers read shared items from this inherited global instead of a pickle.
-_SHARED: Sequence[Any] = ()
-
-
-def shared_items(start: int, stop: int, items: Sequence[Any] | None) -> Sequence[Any]:
-    """Inside a worker of :func:`map_parts`: ``items`` when they were pickled, else the inherited slice."""
-    return _SHARED[start:stop] if items is None else items
-
-
-def pool_context() -> multiprocessing.context.BaseContext:
-    """Process start method for worker pools: fork on Linux (workers inherit loaded encodings), else the default."""
-    if sys.platform == "linux" and "fork" in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("fork")
-    return multiprocessing.get_context()
-
-
-def worker_count(workers: int | None = None) -> int:
-    """Worker processes to use: ``workers`` if given, else one per available core."""
-    if workers is not None:
-        return max(1, workers)
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
-def map_parts(
-    fn: Callable[..., Any],
-    tasks: Sequence[tuple[Any, ...]],
-    *,
-    workers: int,
-    items: Sequence[Any] | None = None,
-    on_progress: Callable[[float], None] | None = None,
-) -> list[Any]:
-    """``[fn(*task) for task in tasks]`` over a process pool, results in task order.
-
-    With ``items``, every task starts with ``(start, stop)`` and ``fn`` receives a third argument: the pickled
-    slice, or None under fork, where :func:`shared_items` reads the parent's list without copying it.
-    """
-    global _SHARED
-    context = pool_context()
-    forked = context.get_start_method() == "fork"
-    results: dict[int, Any] = {}
-    _SHARED = items if (items is not None and forked) else ()
-    try:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = {}
-            for index, task in enumerate(tasks):
-                if items is not None:
-                    start, stop, *rest = task
-                    task = (start, stop, None if forked else list(items[start:stop]), *rest)
-                futures[pool.submit(fn, *task)] = index
-            for done, future in enumerate(as_completed(futures), 1):
-                results[futures[future]] = future.result()
-                if on_progress:
-                    on_progress(done / len(tasks))
-    finally:
-        _SHARED = ()
-    return [results[index] for index in range(len(tasks))]
-
-
 def _count_slice(start: int, stop: int, items: Sequence[Any] | None, encoding: str, mode: CountingMode) -> np.ndarray:
     count = example_counter(encoding=encoding, mode=mode)
     source = shared_items(start, stop, items)
     return np.fromiter((count(example) for example in source), dtype=np.int64, count=len(source))
-
-
-def slices(total: int, *, workers: int, minimum: int = 5_000) -> list[tuple[int, int]]:
-    """About eight ``(start, stop)`` slices per worker (for progress and load balance), none below ``minimum``."""
-    step = max(minimum, -(-total // (workers * 8)))
-    return [(start, min(start + step, total)) for start in range(0, total, step)]
 
 
 def count_tokens(
@@ -533,7 +356,7 @@ def count_tokens(
     items = examples if isinstance(examples, Sequence) else list(examples)
     workers = worker_count(workers)
     name = encoding if isinstance(encoding, str) else getattr(encoding, "name", None)
-    if len(items) < PARALLEL_MIN_EXAMPLES or workers == 1 or name not in _SPECS:
+    if len(items) < PARALLEL_MIN_EXAMPLES or workers == 1 or name not in ENCODINGS:
         count = example_counter(encoding=encoding, mode=mode)
         out = np.fromiter((count(example) for example in items), dtype=np.int64, count=len(items))
         if on_progress:

@@ -143,6 +143,20 @@ _SPLICE_LIMIT = 16
 """Up to this many rows, text columns are updated by splicing chunks (no copy of the other rows)."""
 
 
+def set_turns(frame: pd.DataFrame, name: TextField, values: Mapping[int, str]) -> pd.DataFrame:
+    """A copy of ``frame`` (fresh ``RangeIndex``) where the rows at these positions say ``values`` in turn ``name``:
+    :func:`set_turn` on their ``messages``, then :func:`refresh_text_columns` on those rows only."""
+    out = frame.reset_index(drop=True)
+    if not values:
+        return out.copy(deep=False)
+    messages = out["messages"].copy()
+    for position, text in values.items():
+        messages.iat[position] = set_turn(messages.iat[position] or [], name, text)  # type: ignore[arg-type]
+    out = out.copy(deep=False)
+    out["messages"] = messages
+    return refresh_text_columns(out, sorted(values))
+
+
 def _text_at(column: pd.Series, position: int) -> str | None:
     value = column.iat[position]
     return None if value is pd.NA or value is None else value

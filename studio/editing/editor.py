@@ -12,7 +12,9 @@ from collections.abc import Callable
 import pandas as pd
 
 from studio.errors import OperationError
-from studio.editing.ops import History, Op, Recipe, op_from_dict
+from studio.editing.history import History
+from studio.editing.ops import Op, op_from_dict
+from studio.editing.recipes import Recipe
 from studio.storage.workspace import DatasetInfo, VersionInfo, Workspace
 
 

@@ -1,4 +1,5 @@
-"""Cleaning operations, recipes (ordered operations saved as JSON) and an undo/redo history.
+"""Cleaning operations. Recipes (ordered operations saved as JSON) are in :mod:`studio.editing.recipes`, the
+undo/redo history in :mod:`studio.editing.history`.
 
 Every operation is a small frozen dataclass with ``apply(frame) -> frame`` (a new frame; the input is never
 modified), ``describe()`` (one human line) and ``to_dict()`` (JSON-ready, tagged with ``"op"``);
@@ -12,8 +13,7 @@ and then recomputes the text columns from it, so both always agree.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any, ClassVar, Literal
@@ -28,13 +28,11 @@ from studio.data.frame import (
     TEXT,
     TEXT_FIELDS,
     metadata_columns,
-    refresh_text_columns,
-    set_turn,
+    set_turns,
 )
-from studio.errors import OperationError, PatternError, StudioError
+from studio.errors import OperationError, PatternError
 from studio.quality.patterns import arrow_strings, compile_pattern, replace_all
 
-RECIPE_VERSION = 1
 GroupKind = Literal["exact", "normalized", "near"]
 KeepWhich = Literal["first", "longest"]
 
@@ -188,7 +186,7 @@ class EditCell(Op):
             raise OperationError(f"edit_cell: no example with id {self.id}")
         position = int(positions[0])
         if self.field in TEXT_FIELDS:
-            return _set_turns(frame, self.field, {position: self.value})
+            return set_turns(frame, self.field, {position: self.value})
         if self.field not in frame.columns:
             raise OperationError(
                 f"edit_cell: no column {self.field!r}; "
@@ -416,7 +414,7 @@ class Preview:
 def preview_regex_replace(frame: pd.DataFrame, op: RegexReplace, *, sample: int = 5) -> Preview:
     """Rows ``op`` would change, without applying it."""
     old, new = op.replaced(frame)
-    changed = _changed(old, new)
+    changed = text_changed(old, new)
     positions = np.flatnonzero(changed)
     picked = positions[:sample]
     table = pd.DataFrame(
@@ -429,204 +427,6 @@ def preview_regex_replace(frame: pd.DataFrame, op: RegexReplace, *, sample: int 
     return Preview(rows_affected=len(positions), sample=table)
 
 
-# -- recipes -------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """An ordered list of operations; the same recipe on the same data always gives the same result."""
-
-    ops: tuple[Op, ...] = ()
-    version: int = RECIPE_VERSION
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "ops", tuple(self.ops))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"version": self.version, "ops": [op.to_dict() for op in self.ops]}
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False, indent=2)
-
-    def numbered(self) -> str:
-        """One numbered line per operation, as the Dataset page's history shows them ("" when there are none)."""
-        return "\n".join(f"{n}. {op.describe()}" for n, op in enumerate(self.ops, 1))
-
-    @classmethod
-    def from_json(cls, text: str) -> Recipe:
-        """Parse a saved recipe; :class:`OperationError` names the JSON position or the failing step."""
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise OperationError(
-                f"recipe is not valid JSON: line {exc.lineno} column {exc.colno}: {exc.msg}"
-            ) from None
-        return cls.from_dict(data)
-
-    @classmethod
-    def from_dict(cls, data: Any) -> Recipe:
-        if isinstance(data, list):  # a bare list of operations
-            data = {"version": RECIPE_VERSION, "ops": data}
-        if not isinstance(data, Mapping) or not isinstance(data.get("ops"), list):
-            raise OperationError('a recipe is an object {"version": 1, "ops": [...]}')
-        version = data.get("version", RECIPE_VERSION)
-        if not isinstance(version, int) or version > RECIPE_VERSION:
-            raise OperationError(
-                f"recipe version {version!r} is newer than this studio supports ({RECIPE_VERSION})"
-            )
-        ops = []
-        for number, item in enumerate(data["ops"], start=1):
-            try:
-                ops.append(op_from_dict(item))
-            except OperationError as exc:
-                raise OperationError(f"recipe step {number}: {exc}") from None
-        return cls(ops=tuple(ops), version=version)
-
-
-@dataclass(frozen=True)
-class StepReport:
-    """What one recipe step did."""
-
-    index: int  # 1-based
-    op: Op
-    rows_before: int
-    rows_after: int
-    rows_changed: int  # rows kept whose text changed
-    columns_before: tuple[str, ...] = ()
-    columns_after: tuple[str, ...] = ()
-
-    @property
-    def message(self) -> str:
-        effects = []
-        if self.rows_after != self.rows_before:
-            removed = self.rows_before - self.rows_after
-            effects.append(
-                f"removed {removed} row{'s' if removed != 1 else ''} ({self.rows_before} → {self.rows_after})"
-            )
-        if self.rows_changed:
-            effects.append(f"changed {self.rows_changed} row{'s' if self.rows_changed != 1 else ''}")
-        if self.columns_after != self.columns_before:
-            extra = [c for c in self.columns_after if c not in CORE_COLUMNS and c not in EXAMPLE_KEYS]
-            effects.append(f"metadata columns now {', '.join(extra) or 'none'}")
-        return f"{self.index}. {self.op.describe()}: {', '.join(effects) or 'no change'}"
-
-
-def apply_recipe(
-    frame: pd.DataFrame, recipe: Recipe | Sequence[Op], *, on_step: Callable[[StepReport], None] | None = None
-) -> pd.DataFrame:
-    """Apply every operation in order; ``on_step`` hears what each one did. The input is not modified."""
-    ops = recipe.ops if isinstance(recipe, Recipe) else tuple(recipe)
-    current = frame
-    for number, op in enumerate(ops, start=1):
-        try:
-            result = op.apply(current)
-        except StudioError as exc:
-            raise OperationError(f"step {number} ({op.describe()}): {exc}") from None
-        if on_step is not None:
-            on_step(
-                StepReport(
-                    index=number,
-                    op=op,
-                    rows_before=len(current),
-                    rows_after=len(result),
-                    rows_changed=_rows_changed(current, result),
-                    columns_before=tuple(map(str, current.columns)),
-                    columns_after=tuple(map(str, result.columns)),
-                )
-            )
-        current = result
-    return current
-
-
-# -- history -------------------------------------------------------------------------------------------------
-
-
-class History:
-    """Undo/redo over a base frame: the active operations are ``ops[:cursor]``.
-
-    ``current(base)`` materialises the result. It keeps the last few results, so pushing an operation applies
-    only that operation and undo/redo of one step reuse a kept frame; older states are replayed from the base.
-    """
-
-    _KEEP = 4
-
-    def __init__(self, ops: Sequence[Op] = (), *, cursor: int | None = None) -> None:
-        self._ops: list[Op] = list(ops)
-        self._cursor = len(self._ops) if cursor is None else cursor
-        if not 0 <= self._cursor <= len(self._ops):
-            raise OperationError(f"history cursor {cursor} is outside 0–{len(self._ops)}")
-        self._base: pd.DataFrame | None = None
-        self._frames: dict[int, pd.DataFrame] = {}
-
-    @property
-    def ops(self) -> tuple[Op, ...]:
-        """Every operation, including undone ones that redo would bring back."""
-        return tuple(self._ops)
-
-    @property
-    def cursor(self) -> int:
-        return self._cursor
-
-    @property
-    def active(self) -> tuple[Op, ...]:
-        return tuple(self._ops[: self._cursor])
-
-    @property
-    def can_undo(self) -> bool:
-        return self._cursor > 0
-
-    @property
-    def can_redo(self) -> bool:
-        return self._cursor < len(self._ops)
-
-    def push(self, op: Op, result: pd.DataFrame | None = None) -> None:
-        """Add ``op`` after the cursor, dropping the undone operations; ``result``, when the caller already
-        applied ``op`` to the current frame, is kept so that it is not applied twice."""
-        if not isinstance(op, Op):
-            raise OperationError(f"not an operation: {op!r}")
-        del self._ops[self._cursor :]
-        for step in [k for k in self._frames if k > self._cursor]:
-            del self._frames[step]
-        self._ops.append(op)
-        self._cursor += 1
-        if result is not None and self._base is not None:
-            self._frames[self._cursor] = result
-
-    def undo(self) -> Op | None:
-        """Step back; returns the operation undone, or None at the start."""
-        if not self.can_undo:
-            return None
-        self._cursor -= 1
-        return self._ops[self._cursor]
-
-    def redo(self) -> Op | None:
-        """Step forward again; returns the operation redone, or None at the end."""
-        if not self.can_redo:
-            return None
-        self._cursor += 1
-        return self._ops[self._cursor - 1]
-
-    def recipe(self) -> Recipe:
-        """The active operations as a recipe."""
-        return Recipe(ops=self.active)
-
-    def current(self, base: pd.DataFrame) -> pd.DataFrame:
-        """``base`` with the active operations applied."""
-        if base is not self._base:
-            self._base, self._frames = base, {}
-        start = max((k for k in self._frames if k <= self._cursor), default=0)
-        frame = self._frames.get(start, base)
-        for step in range(start, self._cursor):
-            try:
-                frame = self._ops[step].apply(frame)
-            except StudioError as exc:
-                raise OperationError(f"step {step + 1} ({self._ops[step].describe()}): {exc}") from None
-            self._frames[step + 1] = frame
-        for step in sorted(self._frames)[: -self._KEEP]:
-            del self._frames[step]
-        return frame
-
-
 # -- helpers -------------------------------------------------------------------------------------------------
 
 
@@ -634,7 +434,8 @@ def _keep(frame: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
     return frame[mask].reset_index(drop=True)
 
 
-def _changed(old: pd.Series, new: pd.Series) -> np.ndarray:
+def text_changed(old: pd.Series, new: pd.Series) -> np.ndarray:
+    """Bool per row: the text differs, or one side is missing and the other is not."""
     a, b = arrow_strings(old), arrow_strings(new)
     differs = pc.fill_null(pc.not_equal(a, b), False).to_numpy(zero_copy_only=False)
     null_flip = (pc.is_null(a).to_numpy(zero_copy_only=False)) != (
@@ -645,36 +446,9 @@ def _changed(old: pd.Series, new: pd.Series) -> np.ndarray:
 
 def _set_column_turns(frame: pd.DataFrame, name: str, old: pd.Series, new: pd.Series) -> pd.DataFrame:
     """Write ``new`` into turn ``name`` where it differs from ``old`` (NA in ``new`` leaves a row alone)."""
-    changed = _changed(old, new) & new.notna().to_numpy()
+    changed = text_changed(old, new) & new.notna().to_numpy()
     values = new.to_numpy()
-    return _set_turns(frame, name, {int(p): values[p] for p in np.flatnonzero(changed)})
-
-
-def _set_turns(frame: pd.DataFrame, name: str, values: Mapping[int, str]) -> pd.DataFrame:
-    """A copy of ``frame`` where the rows at these positions say ``values`` in turn ``name``."""
-    out = frame.reset_index(drop=True)
-    if not values:
-        return out.copy(deep=False)
-    messages = out["messages"].copy()
-    for position, text in values.items():
-        messages.iat[position] = set_turn(messages.iat[position] or [], name, text)  # type: ignore[arg-type]
-    out = out.copy(deep=False)
-    out["messages"] = messages
-    return refresh_text_columns(out, sorted(values))
-
-
-def _rows_changed(before: pd.DataFrame, after: pd.DataFrame) -> int:
-    """Rows present in both (by id) whose text turns differ."""
-    if "id" not in before.columns or "id" not in after.columns:
-        return 0
-    common = after.set_index("id", drop=False)
-    old = before.set_index("id").reindex(common.index)
-    kept = old.index.isin(before["id"])
-    changed = np.zeros(len(common), dtype=bool)
-    for name in TEXT_FIELDS:
-        if name in old.columns and name in common.columns:
-            changed |= _changed(old[name].astype(TEXT), common[name].astype(TEXT))
-    return int((changed & kept).sum())
+    return set_turns(frame, name, {int(p): values[p] for p in np.flatnonzero(changed)})
 
 
 def _check_replacement(pattern: Any, replacement: str) -> None:

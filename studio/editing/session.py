@@ -15,7 +15,7 @@ import pandas as pd
 from studio.editing.editor import DatasetEditor
 from studio.errors import OperationError, StudioError
 from studio.editing.grid import Checks, GridEvent, ViewSpec, filter_rows, handle_grid_event
-from studio.editing.ops import Recipe
+from studio.editing.recipes import Recipe
 from studio.quality.rules import RULES
 from studio.quality.splits import export_splits
 from studio.storage.workspace import Workspace, import_loaded
@@ -47,7 +47,7 @@ class DatasetSession:
         return self.editor
 
     def import_loaded(self, result: Any, *, source_name: str, data: bytes) -> DatasetEditor:
-        """Store an uploaded file's :class:`~studio.data.io.LoadResult` as a new dataset and open it."""
+        """Store an uploaded file's :class:`~studio.data.loader.LoadResult` as a new dataset and open it."""
         return self.open(import_loaded(self.workspace, result, source_name=source_name, data=data).id)
 
     def _editor(self) -> DatasetEditor:

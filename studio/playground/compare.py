@@ -271,8 +271,8 @@ def cases_from_frame(frame: pd.DataFrame) -> list[Case]:
 
 
 def load_cases(path: str | Path, *, data: bytes | None = None) -> list[Case]:
-    """Test cases from any file :func:`studio.data.io.load_dataset` reads."""
-    from studio.data.io import load_dataset
+    """Test cases from any file :func:`studio.data.loader.load_dataset` reads."""
+    from studio.data.loader import load_dataset
 
     return cases_from_frame(load_dataset(path, data=data).frame)
 
@@ -730,11 +730,9 @@ def export_results(frame: pd.DataFrame, fmt: Literal["csv", "jsonl"]) -> bytes:
         records = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
         return "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records).encode()
     if fmt == "csv":
-        from studio.data.io import neutralise_formula
+        from studio.data.writers import csv_bytes
 
-        # CRLF, as studio.data.io's exporter: with "\n" a lone "\r" went out unquoted, split the row in a spreadsheet and
-        # put the rest of the cell ("=...") at the start of a new row, past the formula guard.
-        return frame.map(neutralise_formula).to_csv(index=False, lineterminator="\r\n").encode()
+        return csv_bytes(frame)
     raise CompareError(f"unknown export format {fmt!r}; use csv or jsonl")
 
 

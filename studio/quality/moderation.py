@@ -3,7 +3,7 @@
 OpenAI rejects a training file when too many examples fail moderation, without saying which. With an API client,
 :func:`moderate_rows` sends the rows' text to the moderation endpoint in batches (retrying rate limits, timeouts
 and server errors) and flags each row. Without one, :func:`blocklist_rows` applies the offline EN/ES blocklist
-of the ``blocklist`` rule (:func:`studio.quality.rules.blocklist_words`): a much weaker check, and the report says so.
+of the ``blocklist`` rule (:func:`studio.quality.pattern_rules.blocklist_words`): a much weaker check, and the report says so.
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ def moderate_rows(
 
 @cache
 def _blocklist_regex(languages: tuple[str, ...]) -> re.Pattern[str]:
-    from studio.quality.rules import blocklist_words
+    from studio.quality.pattern_rules import blocklist_words
 
     words = sorted({w.lower() for lang in languages for w in blocklist_words(lang)}, key=len, reverse=True)
     return re.compile(r"(?<!\w)(" + "|".join(re.escape(w) for w in words) + r")(?!\w)", re.IGNORECASE)

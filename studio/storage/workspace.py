@@ -433,7 +433,7 @@ SAMPLE_FILES = ("medical_faq_dirty.csv", "style_demo.jsonl", "style_demo_test.js
 def import_file(workspace: Workspace, source: str | Path, *, data: bytes | None = None, name: str | None = None,
                 **load_options: Any) -> tuple[DatasetInfo, Any]:
     """Load a file (strictly unless ``lenient=True`` is passed) and store it as a new dataset."""
-    from studio.data.io import load_dataset
+    from studio.data.loader import load_dataset
 
     raw = data if data is not None else Path(source).read_bytes()
     result = load_dataset(source, data=raw, **load_options)
@@ -446,7 +446,7 @@ def import_file(workspace: Workspace, source: str | Path, *, data: bytes | None 
 
 
 def import_loaded(workspace: Workspace, result: Any, *, source_name: str, data: bytes = b"") -> DatasetInfo:
-    """Store a :class:`~studio.data.io.LoadResult` (already previewed by the user) as a new dataset, with its rule
+    """Store a :class:`~studio.data.loader.LoadResult` (already previewed by the user) as a new dataset, with its rule
     flags, so the Dataset page opens it without running the rules."""
     from studio.quality.rules import flags_signature, grid_flags
 

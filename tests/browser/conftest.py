@@ -6,13 +6,13 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
 from studio.cli.data import app_command
 import pytest
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -49,14 +49,9 @@ class StreamlitServer:
         command = app_command(self.port, headless=True)
         self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/_stcore/health", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        raise RuntimeError("streamlit did not start within 60 s")
+        wait_until(lambda: httpx.get(f"{self.url}/_stcore/health", timeout=1).status_code == 200, timeout=60,
+                   interval=0.3, ignoring=(httpx.HTTPError,), message=f"streamlit to answer on {self.url}")
+        return self
 
     def stop(self, *, kill: bool = False) -> None:
         if self.process and self.process.poll() is None:

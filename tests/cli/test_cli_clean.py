@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from studio.cli import main
-from studio.editing.ops import DeleteFlagged, KeepOnePerGroup, Recipe, RegexReplace
+from studio.editing.ops import DeleteFlagged, KeepOnePerGroup, RegexReplace
+from studio.editing.recipes import Recipe
 
 LONG = "Rest, drink plenty of fluids and keep warm until the symptoms pass in about a week."
 

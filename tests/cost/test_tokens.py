@@ -10,8 +10,9 @@ import tiktoken
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from studio.cost import tokens
-from studio.cost.tokens import count_example_tokens, count_tokens, encoding_for_model, get_encoding
+from studio.cost import bpe, tokens
+from studio.cost.tokens import count_example_tokens, count_tokens, encoding_for_model
+from studio.cost.bpe import get_encoding
 
 # Token ids published in OpenAI's cookbook "How to count tokens with tiktoken" (and tiktoken's README).
 PUBLISHED = [
@@ -74,16 +75,16 @@ def test_builds_offline_from_the_wheel_and_caches_verified(tmp_path, monkeypatch
     monkeypatch.setattr(socket.socket, "connect", no_network)
     monkeypatch.setattr(socket, "create_connection", no_network)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    tokens._build_encoding.cache_clear()
+    bpe._build_encoding.cache_clear()
     try:
         assert get_encoding("cl100k_base").encode("hello world") == [15339, 1917]
     finally:
-        tokens._build_encoding.cache_clear()
+        bpe._build_encoding.cache_clear()
     cached = tmp_path / "fine-tuning-studio" / "tiktoken" / "cl100k_base.tiktoken"
     data = cached.read_bytes()
-    assert hashlib.sha256(data).hexdigest() == tokens._SPECS["cl100k_base"]["sha256"]
+    assert hashlib.sha256(data).hexdigest() == bpe._SPECS["cl100k_base"]["sha256"]
     cached.write_bytes(b"tampered")  # a corrupt cache is ignored and rewritten
-    assert tokens._bpe_file("cl100k_base", tokens._SPECS["cl100k_base"]["sha256"]) == data
+    assert bpe._bpe_file("cl100k_base", bpe._SPECS["cl100k_base"]["sha256"]) == data
     assert cached.read_bytes() == data
 
 
@@ -234,14 +235,14 @@ def test_any_json_counts_without_crashing(example):
 def test_a_warmed_encoding_is_built_once_and_shared(monkeypatch):
     import threading
 
-    tokens._build_encoding.cache_clear()
-    monkeypatch.setattr(tokens, "_WARMED", set())
+    bpe._build_encoding.cache_clear()
+    monkeypatch.setattr(bpe, "_WARMED", set())
     builds = []
-    real = tokens._bpe_file
-    monkeypatch.setattr(tokens, "_bpe_file", lambda *a: builds.append(a[0]) or real(*a))
+    real = bpe._bpe_file
+    monkeypatch.setattr(bpe, "_bpe_file", lambda *a: builds.append(a[0]) or real(*a))
     try:
-        tokens.warm_encoding("cl100k_base")
-        tokens.warm_encoding("cl100k_base")  # a second call starts nothing
+        bpe.warm_encoding("cl100k_base")
+        bpe.warm_encoding("cl100k_base")  # a second call starts nothing
         callers = [threading.Thread(target=get_encoding, args=("cl100k_base",)) for _ in range(3)]
         for caller in callers:
             caller.start()
@@ -250,4 +251,4 @@ def test_a_warmed_encoding_is_built_once_and_shared(monkeypatch):
             caller.join()
         assert builds == ["cl100k_base"]
     finally:
-        tokens._build_encoding.cache_clear()
+        bpe._build_encoding.cache_clear()

@@ -7,10 +7,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from studio.cost import format_checks
 from studio.cost import validation as validate
 from studio.errors import LoadError
 from studio.cost.prices import load_prices
-from studio.cost.validation import check_example, check_examples, validate_examples, validate_file
+from studio.cost.format_checks import check_example
+from studio.cost.validation import check_examples, validate_examples, validate_file
 
 SYSTEM = {"role": "system", "content": "Be brief."}
 USER = {"role": "user", "content": "Weather in Paris?"}
@@ -178,7 +180,7 @@ def test_cookbook_mode_counts_with_cl100k(tmp_path):
 
 
 def test_every_rule_is_described():
-    rules = validate.describe_rules()
+    rules = format_checks.describe_rules()
     assert set(rules["severity"]) == {"error", "warning", "advice"}
     assert rules["description"].str.len().min() > 10
 
@@ -196,4 +198,4 @@ json_values = st.recursive(
 @given(example=st.dictionaries(st.sampled_from(["messages", "tools", "parallel_tool_calls"]), json_values) | json_values)
 def test_any_json_is_validated_without_crashing(example):
     for key, message in check_example(example):
-        assert key in validate.RULES and message
+        assert key in format_checks.RULES and message

@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 
 from studio.errors import FormatError, LoadError
 from studio.data.formats import ColumnMapping
-from studio.data.io import EXPORT_FORMATS, detect_encoding, export_bytes, export_dataset, load_dataset
+from studio.data.writers import EXPORT_FORMATS, export_bytes, export_dataset
+from studio.data.encodings import detect_encoding
+from studio.data.loader import load_dataset
 
 CHAT = {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
                      {"role": "assistant", "content": "Hello!"}]}

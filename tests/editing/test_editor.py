@@ -5,7 +5,8 @@ import pytest
 from studio.data.frame import build_frame
 from studio.editing.editor import DatasetEditor
 from studio.errors import OperationError
-from studio.editing.ops import DeleteRows, EditCell, FillSystemPrompt, Recipe
+from studio.editing.ops import DeleteRows, EditCell, FillSystemPrompt
+from studio.editing.recipes import Recipe
 from studio.storage.workspace import Workspace
 
 

@@ -15,17 +15,16 @@ from studio.editing.ops import (
     DeleteRows,
     EditCell,
     FillSystemPrompt,
-    History,
     KeepOnePerGroup,
     MoveColumn,
-    Recipe,
     RegexReplace,
     RenameColumn,
     StripWhitespace,
-    apply_recipe,
     op_from_dict,
     preview_regex_replace,
 )
+from studio.editing.history import History
+from studio.editing.recipes import Recipe, apply_recipe
 
 COLD = "Rest, drink plenty of fluids and keep warm until the symptoms pass in a week."
 

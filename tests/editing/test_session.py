@@ -6,8 +6,9 @@ import pytest
 
 from studio.errors import OperationError, StudioError
 from studio.editing.grid import ViewSpec
-from studio.data.io import load_dataset
-from studio.editing.ops import DeleteRows, Recipe
+from studio.data.loader import load_dataset
+from studio.editing.ops import DeleteRows
+from studio.editing.recipes import Recipe
 from studio.editing.session import DatasetSession
 from studio.storage.workspace import Workspace, import_file
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import httpx
@@ -17,6 +16,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 
 from studio.engine import models as engine_models  # noqa: E402
+from tests.waiting import wait_until
 
 
 def _adapter(base: Path, folder: Path, **config) -> Path:
@@ -147,9 +147,7 @@ def test_preloaded_models_are_in_memory_before_the_first_request(tiny_model_dir,
     app = create_app(tmp_path / "engine", models={TINY: str(tiny_model_dir)}, run_jobs=False,
                      preload=["no-such-model", TINY])
     with ThreadServer(app) as server:
-        deadline = time.monotonic() + 60
-        while TINY not in _loaded(server.base_url) and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until(lambda: TINY in _loaded(server.base_url), timeout=60, message=f"{TINY} to be preloaded")
         assert _loaded(server.base_url) == [TINY]  # the unknown name was skipped, not fatal
         reply = server.client().chat.completions.create(
             model=TINY, messages=[{"role": "user", "content": "Hi"}], max_tokens=2

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 import pytest
 
@@ -14,6 +13,7 @@ pytest_plugins = ("tests.engine_fixtures",)
 
 from studio.engine.store import EngineStore
 from studio.engine.trainer import resume_step
+from tests.waiting import wait_until
 
 pytest.importorskip("torch")
 pytest.importorskip("peft")
@@ -75,10 +75,7 @@ def test_after_a_crash_jobs_resume_from_their_checkpoint_or_fail_clearly(tiny_mo
     finally:
         first.kill()
     os.kill(worker_pid, signal.SIGKILL)  # the machine went down: server and worker die at once
-    for _ in range(100):
-        if not os.path.exists(f"/proc/{worker_pid}"):
-            break
-        time.sleep(0.05)
+    wait_until(lambda: _dead(worker_pid), timeout=30, interval=0.05, message=f"the killed worker {worker_pid} to die")
     assert store.get_job(job.id).status == "running"
     # A job that was running when the engine died, before it wrote any checkpoint:
     store.update_job(doomed.id, status="running", worker_pid=None)
@@ -98,3 +95,12 @@ def test_after_a_crash_jobs_resume_from_their_checkpoint_or_fail_clearly(tiny_mo
         wait_for_status(client, job.id, {"cancelled"})
     finally:
         second.stop()
+
+
+def _dead(pid: int) -> bool:
+    """Gone, or a zombie nobody reaps yet (an orphan under a container's PID 1)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True

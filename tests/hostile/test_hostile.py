@@ -14,7 +14,9 @@ import pytest
 
 from studio.cli import main
 from studio.errors import LoadError
-from studio.data.io import EXPORT_FORMATS, EXPORT_SUFFIX, LoadResult, detect_encoding, export_bytes, load_dataset
+from studio.data.writers import EXPORT_FORMATS, EXPORT_SUFFIX, export_bytes
+from studio.data.loader import LoadResult, load_dataset
+from studio.data.encodings import detect_encoding
 from studio.cost.validation import validate_file
 from tests.hostile.generate import CASES, Case, generate
 
@@ -148,7 +150,7 @@ def test_loaded_file_exports_to_every_format_and_reloads_unchanged(case, hostile
 
 def test_50mb_line_loads_in_bounded_time_and_memory(hostile_dir):
     """In a fresh process, so the peak RSS is this load's alone."""
-    code = ("import resource, sys, time; from studio.data.io import load_dataset; t = time.perf_counter(); "
+    code = ("import resource, sys, time; from studio.data.loader import load_dataset; t = time.perf_counter(); "
             "r = load_dataset(sys.argv[1]); "
             "print(len(r.frame), len(r.frame.assistant[0]), time.perf_counter() - t, "
             "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 from streamlit.testing.v1 import AppTest
 
@@ -10,6 +9,7 @@ from studio.providers.jobs import list_jobs
 from studio.storage.workspace import Workspace, import_file
 from tests.conftest import ROOT
 from tests.engine_support import TINY, write_chat_file
+from tests.waiting import wait_until
 
 pytest_plugins = ("tests.engine_fixtures",)
 
@@ -32,13 +32,8 @@ def test_launch_and_watch_a_local_job(app_engine, tmp_path):
     [record] = list_jobs(Workspace())
     assert record.provider == "local" and record.suffix == "demo"
 
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        at.run()
-        if any("succeeded" in m.value for m in at.markdown):
-            break
-        time.sleep(2)
-    assert any("succeeded" in m.value for m in at.markdown), [m.value for m in at.markdown]
+    wait_until(lambda: any("succeeded" in m.value for m in at.run().markdown), timeout=240, interval=2,
+               message="the Train page to show the job succeeded")
     chart = at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
     assert chart, "the loss chart is missing"
     assert any(f"ft:{TINY}:demo:" in c.value for c in at.code)

@@ -388,7 +388,7 @@ def test_analyze_an_empty_frame():
 
 def test_a_few_rows_are_judged_exactly_as_in_a_large_frame():
     """A cell edit re-checks one row with compiled patterns; the verdicts equal the whole-frame ones."""
-    from studio.data.io import load_dataset
+    from studio.data.loader import load_dataset
 
     frame = load_dataset("sample_data/medical_faq_dirty.csv").frame
     keys = ["empty", "too_short", "truncated", "placeholder", "pii", "blocklist", "uppercase"]
