@@ -58,7 +58,8 @@ def _print_report(report, *, clean_line: str) -> None:
 
 
 def _split(args: argparse.Namespace) -> int:
-    from studio.data.io import export_bytes, load_dataset
+    from studio.data.loader import load_dataset
+    from studio.data.writers import export_bytes
     from studio.quality.splits import leakage_report, split_frame
 
     ratios = _ratios(args.ratios)
@@ -85,7 +86,7 @@ def _split(args: argparse.Namespace) -> int:
 
 
 def _leakage(args: argparse.Namespace) -> int:
-    from studio.data.io import load_dataset
+    from studio.data.loader import load_dataset
     from studio.quality.splits import leakage_report
 
     if len(args.paths) < 2:

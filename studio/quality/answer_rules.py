@@ -131,3 +131,24 @@ def check_truncated(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResul
 
 
 # -- duplicates ----------------------------------------------------------------------------------------------
+
+
+def check_empty_turns(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResult:
+    """``empty`` over whole conversations: the last user or assistant turn missing or blank (as
+    :func:`check_empty`), or any earlier trained assistant turn blank without a tool call."""
+    from studio.quality.turn_scope import answer_turns
+
+    last = check_empty(frame, params)
+    mask = last.mask.to_numpy(dtype=bool).copy()
+    reason = last.reason.to_numpy(dtype=object).copy()
+    field = last.field.to_numpy(dtype=object).copy()
+    turns = answer_turns(frame)
+    if len(turns):
+        blank_turn = blank(text_column(turns, "assistant")) & ~turns["has_tool_calls"].to_numpy(dtype=bool)
+        rows = turns[blank_turn & ~mask[turns["example"].to_numpy()]]
+        rows = rows[~rows["example"].duplicated()]
+        for example, where in zip(rows["example"], rows["assistant__where"], strict=True):
+            mask[example] = True
+            field[example] = "assistant"
+            reason[example] = f"{where}: the answer is blank"
+    return rule_result(frame, mask, reasons(frame, reason), pd.Series(field, index=frame.index))

@@ -51,6 +51,15 @@ def text_column(frame: pd.DataFrame, name: str) -> pa.ChunkedArray:
     return arrow_strings(frame[name])
 
 
+def where_labels(frame: pd.DataFrame, name: str, positions: np.ndarray) -> np.ndarray:
+    """How a finding in column ``name`` at ``positions`` says where it is: the column's name, or the per-row
+    label of a turn table (``<name>__where``, e.g. ``turn 1 (user)``; see :mod:`studio.quality.turn_scope`)."""
+    column = f"{name}__where"
+    if column in frame.columns:
+        return frame[column].to_numpy()[positions]
+    return np.full(len(positions), name, dtype=object)
+
+
 def to_numpy(array: pa.ChunkedArray | pa.Array, fill: Any = False) -> np.ndarray:
     """``array`` as numpy, nulls replaced by ``fill``."""
     return pc.fill_null(array, fill).to_numpy(zero_copy_only=False)

@@ -55,13 +55,15 @@ def check_near(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResult:
 
 
 def check_duplicate_prompt(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResult:
-    user_codes = duplicates.fold_codes(frame, "user")
+    """The prompt — the whole conversation before the last assistant turn — repeats an earlier example's, and
+    the answer differs."""
+    first = duplicates.prompt_groups(frame)
+    prompt_codes = pd.factorize(first.to_numpy())[0]
     answer_codes = duplicates.fold_codes(frame, "assistant")
     user_blank = blank(text_column(frame, "user"))
-    repeated_prompt = pd.Series(user_codes).duplicated().to_numpy()
-    repeated_pair = pd.DataFrame({"u": user_codes, "a": answer_codes}).duplicated().to_numpy()
+    repeated_prompt = pd.Series(prompt_codes).duplicated().to_numpy()
+    repeated_pair = pd.DataFrame({"u": prompt_codes, "a": answer_codes}).duplicated().to_numpy()
     mask = repeated_prompt & ~repeated_pair & ~user_blank
-    first = duplicates.first_ids(frame, user_codes)
     reason = flagged_text(
         frame, mask, "same question as example " + ids_text(frame, first) + " with a different answer"
     )

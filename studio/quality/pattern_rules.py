@@ -26,6 +26,7 @@ from studio.quality.columns import (
     reasons,
     rule_result,
     text_column,
+    where_labels,
 )
 
 BLOCKLIST_DIR = Path(__file__).with_name("blocklist")
@@ -68,7 +69,9 @@ def _scan(
                 positions, found = positions[keep], [c for c in checked if c is not None]
             mask[positions] = True
             where[positions] = name
-            reason[positions] = [f"{finder.label} {snippet.strip()!r} in {name}" for snippet in found]
+            labels = where_labels(frame, name, positions)
+            reason[positions] = [f"{finder.label} {snippet.strip()!r} in {label}"
+                                 for snippet, label in zip(found, labels, strict=True)]
             pending = np.setdiff1d(pending, positions, assume_unique=True)
     return mask, reason, where
 

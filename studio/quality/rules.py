@@ -25,15 +25,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from studio.data.frame import TEXT, TEXT_FIELDS
+from studio.data.frame import TEXT
 from studio.quality import duplicates
-from studio.quality.answer_rules import check_empty, check_too_short, check_truncated
+from studio.quality.answer_rules import check_empty_turns, check_too_short, check_truncated
 from studio.quality.columns import Check, RuleResult
 from studio.quality.duplicate_rules import check_duplicate_prompt, check_exact, check_near, check_normalized
 from studio.quality.pattern_rules import BLOCKLIST_DIR, check_blocklist, check_pii, check_placeholder
 from studio.quality.text_rules import check_regex, check_uppercase
+from studio.quality.turn_scope import TEXT_FIELDS_ALL, over_turns, turn_cache
 
-ALL_TEXT = TEXT_FIELDS
+ALL_TEXT = TEXT_FIELDS_ALL  # every turn of every role, tool results and tool-call arguments
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,7 @@ def analyze(
     flags = pd.DataFrame(index=frame.index)
     issues = []
     counts: dict[str, int] = {}
-    with duplicates.fold_cache():
+    with duplicates.fold_cache(), turn_cache():
         for key in keys:
             result = RULES[key].check(frame, resolved[key])
             mask = result.mask.to_numpy(dtype=bool)
@@ -222,14 +223,14 @@ RULES = RuleRegistry(
             "fine.",
             "Falta un turno obligatorio (usuario o asistente) o está vacío; una respuesta solo con llamadas "
             "a herramientas es válida.",
-            check_empty,
+            check_empty_turns,
         ),
         Rule(
             "too_short",
             ("assistant",),
             "The answer has fewer than min_chars characters.",
             "La respuesta tiene menos de min_chars caracteres.",
-            check_too_short,
+            over_turns(check_too_short, "answer"),
             _params(min_chars=50),
         ),
         Rule(
@@ -241,7 +242,7 @@ RULES = RuleRegistry(
             "La respuesta parece cortada: acaba en puntos suspensivos, en una palabra de enlace (y, o, de, "
             "and…) o un gerundio, o a mitad de frase sin puntuación final (URL, listas, código, CJK y emoji "
             "no cuentan).",
-            check_truncated,
+            over_turns(check_truncated, "answer"),
             _params(min_chars=30, languages=("en", "es")),
         ),
         Rule(
@@ -284,7 +285,7 @@ RULES = RuleRegistry(
             "lorem ipsum.",
             "Restos de plantilla en el texto: {{nombre}}, <enlace>, [INSERTAR …], etiquetas "
             "Pregunta:/Respuesta:, lorem ipsum.",
-            check_placeholder,
+            over_turns(check_placeholder),
             _params(fields=ALL_TEXT),
         ),
         Rule(
@@ -294,7 +295,7 @@ RULES = RuleRegistry(
             "Spanish DNI/NIE (letter-checked).",
             "Datos personales: correos, teléfonos, URL con tokens, números de tarjeta (con Luhn), DNI/NIE "
             "(con letra válida).",
-            check_pii,
+            over_turns(check_pii),
             _params(fields=ALL_TEXT),
         ),
         Rule(
@@ -302,7 +303,7 @@ RULES = RuleRegistry(
             ALL_TEXT,
             "Abusive or inappropriate words from the editable English/Spanish lists.",
             "Palabras ofensivas o inapropiadas de las listas editables en inglés y español.",
-            check_blocklist,
+            over_turns(check_blocklist),
             _params(fields=ALL_TEXT, languages=("en", "es"), extra_words=()),
         ),
         Rule(
@@ -310,7 +311,7 @@ RULES = RuleRegistry(
             ALL_TEXT,
             "More than a third of the letters are upper case (only with at least min_letters letters).",
             "Más de un tercio de las letras están en mayúsculas (solo con al menos min_letters letras).",
-            check_uppercase,
+            over_turns(check_uppercase),
             _params(fields=ALL_TEXT, ratio=1 / 3, min_letters=12),
         ),
         Rule(
@@ -318,7 +319,7 @@ RULES = RuleRegistry(
             ALL_TEXT,
             "Your regular expression (RE2 syntax) matches in the chosen fields.",
             "Tu expresión regular (sintaxis RE2) coincide en los campos elegidos.",
-            check_regex,
+            over_turns(check_regex),
             _params(pattern="", fields=ALL_TEXT, ignore_case=False),
         ),
     )

@@ -17,6 +17,7 @@ from studio.quality.columns import (
     rule_result,
     text_column,
     to_numpy,
+    where_labels,
 )
 from studio.quality.patterns import compile_pattern
 
@@ -48,7 +49,9 @@ def check_uppercase(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResul
         flagged = positions[hit]
         mask[flagged] = True
         where[flagged] = name
-        reason[flagged] = [f"{round(s * 100)}% of the letters in {name} are upper case" for s in share[hit]]
+        labels = where_labels(frame, name, flagged)
+        reason[flagged] = [f"{round(s * 100)}% of the letters in {label} are upper case"
+                           for s, label in zip(share[hit], labels, strict=True)]
     return rule_result(frame, mask, reasons(frame, reason), pd.Series(where, index=frame.index, dtype=object))
 
 
@@ -68,7 +71,12 @@ def check_regex(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResult:
         mask |= hit
         where[hit] = name
     reason = np.full(n, None, dtype=object)
-    reason[mask] = [f"matches /{pattern}/ in {w}" for w in where[mask]]
+    positions = np.flatnonzero(mask)
+    labels = np.empty(len(positions), dtype=object)
+    for name in set(where[mask]):
+        mine = where[mask] == name
+        labels[mine] = where_labels(frame, name, positions[mine])
+    reason[mask] = [f"matches /{pattern}/ in {label}" for label in labels]
     return rule_result(frame, mask, reasons(frame, reason), pd.Series(where, index=frame.index, dtype=object))
 
 

@@ -3,7 +3,7 @@
 import json
 
 from studio.cli import main
-from studio.data.io import export_bytes
+from studio.data.writers import export_bytes
 from tests.quality.test_splits import planted_frame
 
 

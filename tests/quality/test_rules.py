@@ -376,7 +376,7 @@ def test_every_rule_is_described_in_both_languages():
     ]
     for rule in RULES:
         assert rule.description_en and rule.description_es and rule.description_en != rule.description_es
-        assert set(rule.fields) <= {"system", "user", "assistant"}
+        assert set(rule.fields) <= {"system", "user", "assistant", "tool", "tool_calls"}
     assert RULES["too_short"].params["min_chars"] == 50
 
 

@@ -124,7 +124,7 @@ def test_the_report_checks_splits_made_elsewhere_whose_ids_overlap():
 
 
 def test_the_sample_data_split_keeps_same_question_pairs_together(sample_data):
-    from studio.data.io import load_dataset
+    from studio.data.loader import load_dataset
     from studio.quality.duplicates import prompt_groups
 
     frame = load_dataset(sample_data / "medical_faq_dirty.csv").frame
