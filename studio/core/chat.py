@@ -24,3 +24,20 @@ def content_text(content: Any) -> str:
                 parts.append(part)
         return "\n".join(parts)
     return str(content)
+
+
+def with_text(content: Any, text: str) -> Any:
+    """``content`` saying ``text``: a string (or null) becomes ``text``; in a list of parts the first text part
+    takes ``text`` and other text parts are dropped (the grid shows them joined as one), every other part is
+    kept as it was; a list without text parts gets one in front."""
+    if not isinstance(content, list):
+        return text
+    out, placed = [], False
+    for part in content:
+        is_text = isinstance(part, Mapping) and (part.get("type") in (None, "text")) and "text" in part
+        if not is_text:
+            out.append(part)
+        elif not placed:
+            out.append({**part, "text": text})
+            placed = True
+    return out if placed else [{"type": "text", "text": text}, *out]

@@ -22,7 +22,7 @@ import pyarrow as pa
 TEXT = pd.StringDtype("pyarrow")
 TextField = Literal["system", "user", "assistant"]
 TEXT_FIELDS: tuple[TextField, ...] = ("system", "user", "assistant")
-from studio.core.chat import content_text
+from studio.core.chat import content_text, with_text
 
 CORE_COLUMNS = ("id", "messages", "system", "user", "assistant", "source_row")
 # Example-level keys OpenAI's chat fine-tuning format accepts next to "messages".
@@ -104,13 +104,14 @@ def set_turn(messages: Sequence[Mapping[str, Any]], field: TextField, text: str)
     """A copy of ``messages`` where the turn shown in column ``field`` now says ``text``.
 
     Edits the first system / last user / last assistant message; a missing system turn is inserted first, a
-    missing user or assistant turn is appended. Other keys of the edited message are kept.
+    missing user or assistant turn is appended. Other keys of the edited message are kept, and so are the
+    non-text parts of a list-valued content (:func:`studio.core.chat.with_text`).
     """
     out = [dict(m) for m in messages]
     indexes = [i for i, m in enumerate(out) if m.get("role") == field]
     if indexes:
         i = indexes[0] if field == "system" else indexes[-1]
-        out[i]["content"] = text
+        out[i]["content"] = with_text(out[i].get("content"), text)
     elif field == "system":
         out.insert(0, {"role": "system", "content": text})
     else:

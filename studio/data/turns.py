@@ -31,8 +31,10 @@ TURN_COLUMNS = ("id", "turn", "part", "role", "kind", "text", "name", "weight", 
 TOOL_CALL = "tool_call"
 
 
-def _parts(message: Mapping[str, Any]) -> list[tuple[str, str | None, str | None]]:
-    """(kind, text, name) for each part of one message, in order."""
+def message_parts(message: Mapping[str, Any]) -> list[tuple[str, str | None, str | None]]:
+    """(kind, text, name) for each row the turn view gives one message, in order: its content parts (a string
+    is one; list items that are neither objects nor strings are skipped), then its tool calls, or one blank text
+    row when it has neither."""
     out: list[tuple[str, str | None, str | None]] = []
     name = message.get("name") if isinstance(message.get("name"), str) else None
     content = message.get("content")
@@ -81,7 +83,7 @@ def turn_view(frame: pd.DataFrame) -> pd.DataFrame:
             role = message.get("role") if isinstance(message.get("role"), str) else None
             weight = message.get("weight")
             weight_value = float(weight) if isinstance(weight, int | float) and not isinstance(weight, bool) else np.nan
-            for part, (kind, text, name) in enumerate(_parts(message)):
+            for part, (kind, text, name) in enumerate(message_parts(message)):
                 ids.append(example_id)
                 turns.append(turn)
                 parts.append(part)

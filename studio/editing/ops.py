@@ -31,7 +31,10 @@ from studio.data.frame import (
     set_turns,
 )
 from studio.errors import OperationError, PatternError
+from studio.editing.turn_edits import SCOPE_ROLES, TurnChange, check_scope, replace_in_turns
 from studio.quality.patterns import arrow_strings, compile_pattern, replace_all
+
+CONVERSATION = "conversation"  # RegexReplace.field for a replacement over the turns of a scope
 
 GroupKind = Literal["exact", "normalized", "near"]
 KeepWhich = Literal["first", "longest"]
@@ -208,20 +211,40 @@ class EditCell(Op):
 
 @dataclass(frozen=True)
 class RegexReplace(Op):
-    """Replace every match of an RE2 ``pattern`` in one text field or text metadata column."""
+    """Replace every match of an RE2 ``pattern`` in one text field or text metadata column, or, with
+    ``field="conversation"``, in every turn of the scope ``roles`` × ``turns`` (see
+    :mod:`studio.editing.turn_edits`: text parts only, everything else in a message kept as it was)."""
 
     field: str
     pattern: str
     replacement: str
     ignore_case: bool = False
+    roles: tuple[str, ...] = ()
+    turns: str = "any"
     op: ClassVar[str] = "regex_replace"
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "roles", tuple(self.roles))
         try:
             compiled = compile_pattern(self.pattern, ignore_case=self.ignore_case)
             _check_replacement(compiled, self.replacement)
         except PatternError as exc:
             raise OperationError(f"regex_replace: {exc}") from None
+        if self.field == CONVERSATION:
+            check_scope(self.roles or SCOPE_ROLES, self.turns)
+        elif self.roles or self.turns != "any":
+            raise OperationError(f"regex_replace: roles and turns go with field={CONVERSATION!r}, "
+                                 f"not {self.field!r}")
+
+    @property
+    def scoped(self) -> bool:
+        return self.field == CONVERSATION
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        if not self.scoped:  # recipes saved before scopes existed read the same
+            del data["roles"], data["turns"]
+        return data
 
     def replaced(self, frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
         """(old values, new values) of the field."""
@@ -236,7 +259,15 @@ class RegexReplace(Op):
         new = replace_all(old, compile_pattern(self.pattern, ignore_case=self.ignore_case), self.replacement)
         return old, new
 
+    def in_turns(self, frame: pd.DataFrame, *, dry_run: bool = False) -> tuple[pd.DataFrame, list[TurnChange]]:
+        """The scoped replacement (``field="conversation"``): the new frame and every changed piece of text."""
+        return replace_in_turns(frame, compile_pattern(self.pattern, ignore_case=self.ignore_case),
+                                self.replacement, roles=self.roles or SCOPE_ROLES,
+                                turns=self.turns, dry_run=dry_run)  # type: ignore[arg-type]
+
     def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
+        if self.scoped:
+            return self.in_turns(frame)[0]
         old, new = self.replaced(frame)
         if self.field in TEXT_FIELDS:
             return _set_column_turns(frame, self.field, old, new)
@@ -246,7 +277,11 @@ class RegexReplace(Op):
 
     def describe(self) -> str:
         case = " (ignoring case)" if self.ignore_case else ""
-        return f"Replace /{self.pattern}/ with {self.replacement!r} in {self.field}{case}"
+        where = self.field
+        if self.scoped:
+            which = {"any": "every", "first": "the first", "last": "the last"}[self.turns]
+            where = f"{which} {', '.join(self.roles or SCOPE_ROLES)} turn"
+        return f"Replace /{self.pattern}/ with {self.replacement!r} in {where}{case}"
 
 
 @dataclass(frozen=True)
@@ -408,11 +443,18 @@ class Preview:
     """What a regex replacement would do: how many rows change, and a few of them before and after."""
 
     rows_affected: int
-    sample: pd.DataFrame  # columns: id, before, after
+    sample: pd.DataFrame  # columns: id, turn, role, before, after
 
 
 def preview_regex_replace(frame: pd.DataFrame, op: RegexReplace, *, sample: int = 5) -> Preview:
-    """Rows ``op`` would change, without applying it."""
+    """Rows ``op`` would change, without applying it; the sample names each change's turn and role."""
+    if op.scoped:
+        changes = op.in_turns(frame, dry_run=True)[1]
+        table = pd.DataFrame([(c.id, c.turn, c.role, c.before, c.after) for c in changes[:sample]],
+                             columns=["id", "turn", "role", "before", "after"])
+        return Preview(rows_affected=len({c.id for c in changes}),
+                       sample=table.astype({"id": "int64", "turn": "int64", "role": TEXT, "before": TEXT,
+                                            "after": TEXT}))
     old, new = op.replaced(frame)
     changed = text_changed(old, new)
     positions = np.flatnonzero(changed)
@@ -420,11 +462,21 @@ def preview_regex_replace(frame: pd.DataFrame, op: RegexReplace, *, sample: int 
     table = pd.DataFrame(
         {
             "id": frame["id"].to_numpy()[picked],
+            "turn": [_grid_turn(frame["messages"].iat[p], op.field) for p in picked],
+            "role": op.field,
             "before": old.to_numpy()[picked],
             "after": new.to_numpy()[picked],
         }
-    ).astype({"before": TEXT, "after": TEXT})
+    ).astype({"turn": "Int64", "role": TEXT, "before": TEXT, "after": TEXT})
     return Preview(rows_affected=len(positions), sample=table)
+
+
+def _grid_turn(messages: Any, field: str) -> int | None:
+    """The index in ``messages`` of the turn a grid column shows (first system, last user/assistant)."""
+    indexes = [i for i, m in enumerate(messages or []) if isinstance(m, Mapping) and m.get("role") == field]
+    if not indexes:
+        return None
+    return indexes[0] if field == "system" else indexes[-1]
 
 
 # -- helpers -------------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 import pandas as pd
 import pytest
 
+from studio.core.chat import content_text
 from studio.data.frame import build_frame, conversation_text, iter_examples, refresh_text_columns, set_turn, turn_texts
 
 MULTI = [{"role": "system", "content": "S1"}, {"role": "user", "content": "u1"},
@@ -33,7 +34,9 @@ def test_build_frame_columns_and_dtypes():
 def test_set_turn_edits_the_shown_turn(field, text, expected_roles, changed_index):
     out = set_turn(MULTI, field, text)
     assert [m["role"] for m in out] == expected_roles
-    assert out[changed_index]["content"] == text
+    # a list-valued content keeps its shape: its text part says the new text
+    assert content_text(out[changed_index]["content"]) == text
+    assert type(out[changed_index]["content"]) is type(MULTI[changed_index]["content"])
     assert MULTI[changed_index]["content"] != text  # input untouched
 
 

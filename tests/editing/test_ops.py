@@ -137,6 +137,8 @@ def test_regex_replace_and_preview():
     assert preview.sample.to_dict("records") == [
         {
             "id": 3,
+            "turn": 1,  # the preview names the turn and role it changes
+            "role": "assistant",
             "before": "Sure, call the clinic on 555-123-4567 on any weekday morning.",
             "after": "Sure, call the clinic on [phone] on any weekday morning.",
         }
