@@ -14,6 +14,9 @@ import re
 
 from studio.errors import LoadError
 
+SNIFF_BYTES = 4096
+"""How much of a file encoding detection (and the CSV reader's binary check) looks at: its first 4 KB."""
+
 
 def detect_encoding(data: bytes) -> str:
     """The encoding of a text file: BOMs first, then UTF-16 without BOM, UTF-8, then cp1252 or latin-1."""
@@ -23,7 +26,7 @@ def detect_encoding(data: bytes) -> str:
         return "utf-32"
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
-    sample = data[:4096]
+    sample = data[:SNIFF_BYTES]
     if len(sample) >= 4:
         even_nuls = sample[0::2].count(0) / len(sample[0::2])
         odd_nuls = sample[1::2].count(0) / len(sample[1::2])

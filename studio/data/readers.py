@@ -24,7 +24,15 @@ from typing import Any
 import orjson
 import pandas as pd
 
-from studio.data.encodings import decode, decode_mixed, decode_text, line_of, mixed_warning, split_lines
+from studio.data.encodings import (
+    SNIFF_BYTES,
+    decode,
+    decode_mixed,
+    decode_text,
+    line_of,
+    mixed_warning,
+    split_lines,
+)
 from studio.data.formats import MAX_DEPTH, deeper_than, may_be_deep
 from studio.errors import LoadError
 
@@ -193,7 +201,7 @@ def read_csv(text: str, delimiter: str, path: str, lenient: bool) -> Records:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     # NULs in the header or dense in the first 4 KB mean a binary file; a stray one in a cell is kept, as the JSONL
     # reader keeps an escaped \u0000 (and the CSV exporter writes it back).
-    sample = text[:4096]
+    sample = text[:SNIFF_BYTES]
     nul = sample.find("\x00")
     header_end = min((i for i in (text.find("\n"), text.find("\r")) if i >= 0), default=len(text))
     if nul >= 0 and (nul < header_end or sample.count("\x00") * 10 > len(sample)):

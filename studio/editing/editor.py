@@ -13,8 +13,8 @@ import pandas as pd
 
 from studio.errors import OperationError
 from studio.editing.history import History
-from studio.editing.ops import Op, op_from_dict
-from studio.editing.recipes import Recipe
+from studio.editing.ops import Op
+from studio.editing.recipes import Recipe, op_from_dict
 from studio.storage.workspace import DatasetInfo, VersionInfo, Workspace
 
 

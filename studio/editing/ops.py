@@ -3,7 +3,7 @@ undo/redo history in :mod:`studio.editing.history`.
 
 Every operation is a small frozen dataclass with ``apply(frame) -> frame`` (a new frame; the input is never
 modified), ``describe()`` (one human line) and ``to_dict()`` (JSON-ready, tagged with ``"op"``);
-:func:`op_from_dict` reverses it. Operations address rows by ``id`` or by rule, never by position, so a recipe
+:func:`studio.editing.recipes.op_from_dict` reverses it. Operations address rows by ``id`` or by rule, never by position, so a recipe
 saved today cleans next month's export the same way. Results get a fresh ``RangeIndex``; ``id`` identifies
 rows.
 
@@ -399,43 +399,6 @@ class MoveColumn(Op):
 
     def describe(self) -> str:
         return f"Move column {self.name!r} to position {self.position}"
-
-
-OPERATIONS: Mapping[str, type[Op]] = MappingProxyType(
-    {
-        cls.op: cls
-        for cls in (
-            DeleteRows,
-            DeleteFlagged,
-            KeepOnePerGroup,
-            EditCell,
-            RegexReplace,
-            StripWhitespace,
-            FillSystemPrompt,
-            RenameColumn,
-            MoveColumn,
-        )
-    }
-)
-
-
-def op_from_dict(data: Mapping[str, Any]) -> Op:
-    """The operation ``to_dict`` produced; :class:`OperationError` names the unknown tag or field."""
-    if not isinstance(data, Mapping) or "op" not in data:
-        raise OperationError(f"an operation needs an 'op' tag, got {data!r}")
-    tag = data["op"]
-    cls = OPERATIONS.get(tag)
-    if cls is None:
-        raise OperationError(f"unknown operation {tag!r}; operations are {', '.join(OPERATIONS)}")
-    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(data) - names - {"op"})
-    if unknown:
-        raise OperationError(f"{tag}: unknown field {unknown[0]!r}; fields are {', '.join(sorted(names))}")
-    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k != "op"}
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:
-        raise OperationError(f"{tag}: {exc}") from None
 
 
 @dataclass(frozen=True)

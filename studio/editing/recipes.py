@@ -1,21 +1,71 @@
 """Recipes: ordered cleaning operations saved as JSON (``{"version": 1, "ops": [...]}``) and replayed on any frame,
-with a report of what each step did."""
+with a report of what each step did; :data:`OPERATIONS` maps each ``op`` tag to its class for reading them back."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from studio.data.frame import CORE_COLUMNS, EXAMPLE_KEYS, TEXT, TEXT_FIELDS
-from studio.editing.ops import Op, op_from_dict, text_changed
+from studio.editing.ops import (
+    DeleteFlagged,
+    DeleteRows,
+    EditCell,
+    FillSystemPrompt,
+    KeepOnePerGroup,
+    MoveColumn,
+    Op,
+    RegexReplace,
+    RenameColumn,
+    StripWhitespace,
+    text_changed,
+)
 from studio.errors import OperationError, StudioError
 
 RECIPE_VERSION = 1
+
+
+OPERATIONS: Mapping[str, type[Op]] = MappingProxyType(
+    {
+        cls.op: cls
+        for cls in (
+            DeleteRows,
+            DeleteFlagged,
+            KeepOnePerGroup,
+            EditCell,
+            RegexReplace,
+            StripWhitespace,
+            FillSystemPrompt,
+            RenameColumn,
+            MoveColumn,
+        )
+    }
+)
+
+
+def op_from_dict(data: Mapping[str, Any]) -> Op:
+    """The operation ``to_dict`` produced; :class:`OperationError` names the unknown tag or field."""
+    if not isinstance(data, Mapping) or "op" not in data:
+        raise OperationError(f"an operation needs an 'op' tag, got {data!r}")
+    tag = data["op"]
+    cls = OPERATIONS.get(tag)
+    if cls is None:
+        raise OperationError(f"unknown operation {tag!r}; operations are {', '.join(OPERATIONS)}")
+    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - names - {"op"})
+    if unknown:
+        raise OperationError(f"{tag}: unknown field {unknown[0]!r}; fields are {', '.join(sorted(names))}")
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k != "op"}
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise OperationError(f"{tag}: {exc}") from None
 
 
 @dataclass(frozen=True)

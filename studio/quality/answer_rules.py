@@ -44,6 +44,7 @@ _GERUND = r"\p{L}{2,}(?:ando|iendo|yendo)"
 
 
 def check_empty(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResult:
+    """``empty``: no or blank user turn or answer; an answer made only of tool calls is not empty."""
     user, answer = text_column(frame, "user"), text_column(frame, "assistant")
     user_missing = to_numpy(pc.is_null(user)).astype(bool)
     answer_missing = to_numpy(pc.is_null(answer)).astype(bool)
@@ -76,6 +77,7 @@ def _tool_call_answers(frame: pd.DataFrame, candidates: np.ndarray) -> np.ndarra
 
 
 def check_too_short(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResult:
+    """``too_short``: a non-blank answer under ``min_chars`` characters (after trimming)."""
     minimum = params["min_chars"]
     stripped = pc.utf8_trim_whitespace(text_column(frame, "assistant"))
     lengths = to_numpy(pc.utf8_length(stripped), 0).astype(np.int64)
@@ -106,6 +108,7 @@ def _connector_regex(languages: Sequence[str]) -> str:
 
 
 def check_truncated(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResult:
+    """``truncated``: the answer ends with an ellipsis, a connector word of ``languages``, or mid-sentence."""
     languages = tuple(params["languages"])
     unknown = [lang for lang in languages if lang not in CONNECTORS]
     if unknown:

@@ -20,6 +20,7 @@ from studio.quality.columns import (
 
 
 def check_exact(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResult:
+    """``exact_duplicate``: every turn equals an earlier example; ``group`` is the first one's id."""
     groups = duplicates.exact_groups(frame)
     mask = duplicates.repeats_earlier(frame, groups).to_numpy()
     reason = flagged_text(frame, mask, "exact copy of example " + ids_text(frame, groups))
@@ -27,6 +28,7 @@ def check_exact(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResult:
 
 
 def check_normalized(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResult:
+    """``normalized_duplicate``: equal to an earlier example ignoring case, spacing, accents."""
     groups = duplicates.normalized_groups(frame)
     mask = duplicates.repeats_earlier(frame, groups).to_numpy()
     reason = flagged_text(
@@ -38,6 +40,7 @@ def check_normalized(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResu
 
 
 def check_near(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResult:
+    """``near_duplicate``: every member of a cluster at least ``threshold`` similar on ``fields``."""
     threshold = params["threshold"]
     clusters = duplicates.near_duplicate_clusters(frame, threshold=threshold, fields=tuple(params["fields"]))
     mask = duplicates.duplicated_mask(clusters).to_numpy()

@@ -113,6 +113,7 @@ _PLACEHOLDERS = (
 
 
 def check_placeholder(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResult:
+    """``placeholder``: template leftovers ({{name}}, <link>, [INSERT …], labels, lorem ipsum)."""
     return _pattern_result(frame, params["fields"], _PLACEHOLDERS)
 
 
@@ -177,6 +178,7 @@ _PII = (
 
 
 def check_pii(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResult:
+    """``pii``: e-mails, URLs with tokens, Luhn-valid cards, letter-valid DNI/NIE, phone numbers."""
     return _pattern_result(frame, params["fields"], _PII)
 
 
@@ -191,6 +193,7 @@ def blocklist_words(lang: str) -> tuple[str, ...]:
 
 
 def check_blocklist(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResult:
+    """``blocklist``: a word of the ``languages`` lists or ``extra_words``, as a whole word."""
     words = {w.lower() for lang in params["languages"] for w in blocklist_words(lang)}
     words |= {w.strip().lower() for w in params["extra_words"] if w.strip()}
     if not words:

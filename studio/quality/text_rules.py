@@ -23,6 +23,7 @@ from studio.quality.patterns import compile_pattern
 
 
 def check_uppercase(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResult:
+    """``uppercase``: more than ``ratio`` of the letters are capitals, with ``min_letters`` or more."""
     n = len(frame)
     ratio = params["ratio"]
     mask = np.zeros(n, dtype=bool)
@@ -59,6 +60,7 @@ _MIN_LETTER_SHARE = 5  # judge a text only when at least 1 in 5 of its character
 
 
 def check_regex(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResult:
+    """``regex``: the RE2 ``pattern`` matches in one of ``fields`` (:class:`PatternError` if empty)."""
     pattern = params["pattern"]
     if not pattern:
         raise PatternError("rule 'regex' needs a pattern")

@@ -10,7 +10,6 @@ import pytest
 from studio.data.frame import build_frame
 from studio.errors import OperationError
 from studio.editing.ops import (
-    OPERATIONS,
     DeleteFlagged,
     DeleteRows,
     EditCell,
@@ -20,11 +19,10 @@ from studio.editing.ops import (
     RegexReplace,
     RenameColumn,
     StripWhitespace,
-    op_from_dict,
     preview_regex_replace,
 )
 from studio.editing.history import History
-from studio.editing.recipes import Recipe, apply_recipe
+from studio.editing.recipes import OPERATIONS, Recipe, apply_recipe, op_from_dict
 
 COLD = "Rest, drink plenty of fluids and keep warm until the symptoms pass in a week."
 

@@ -10,15 +10,16 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from studio.cli import main
-from studio.errors import LoadError
-from studio.data.writers import EXPORT_FORMATS, EXPORT_SUFFIX, export_bytes
-from studio.data.loader import LoadResult, load_dataset
-from studio.data.encodings import detect_encoding
 from studio.cost.validation import validate_file
-from tests.hostile.generate import CASES, Case, generate
+from studio.data.encodings import SNIFF_BYTES, detect_encoding
+from studio.data.loader import LoadResult, load_dataset
+from studio.data.writers import EXPORT_FORMATS, EXPORT_SUFFIX, export_bytes
+from studio.errors import LoadError
+from tests.hostile.generate import CASES, WIDE, Case, generate
 
 ROOT = Path(__file__).resolve().parents[2]
 BY_NAME = {case.name: case for case in CASES}
@@ -80,6 +81,9 @@ def test_catalogue_covers_every_loader_and_the_issue_list():
         assert case.outcome in ("loads", "fails")
         assert (case.rows is not None) == (case.outcome == "loads"), case.name
         assert bool(case.error) == (case.outcome == "fails"), case.name
+    # The wide file still crosses the limit it was made for: a header longer than what detection reads.
+    header = BY_NAME["1k-columns.csv"].build().split(b"\n", 1)[0]
+    assert header.count(b",") + 1 == WIDE and len(header) > SNIFF_BYTES
 
 
 def test_readme_lists_every_case():
@@ -146,6 +150,28 @@ def test_loaded_file_exports_to_every_format_and_reloads_unchanged(case, hostile
         if to in ("openai-chat", "parquet", "csv") and len(frame):  # the lossless ones
             again = load_dataset(f"export{EXPORT_SUFFIX[to]}", data=data).frame
             assert again["messages"].tolist() == frame["messages"].tolist(), to
+
+
+def test_a_wide_file_is_loaded_and_exported_without_growing_a_frame_column_by_column(hostile_dir, monkeypatch):
+    """What made 10,000 columns a near-hang (6 s to load, minutes to export): frames grown or retyped one column
+    at a time, quadratic in the columns. Counted rather than timed, so 1,000 columns prove it."""
+    from pandas.core.internals.managers import BlockManager
+
+    calls: list[str] = []
+    for name in ("insert", "iset"):  # a new column; a replaced one
+        real = getattr(BlockManager, name)
+        monkeypatch.setattr(BlockManager, name,
+                            lambda self, *a, _real=real, _name=name, **k: calls.append(_name) or _real(self, *a, **k))
+    probe = pd.DataFrame({"a": [1]})
+    probe["b"], probe["a"] = [2], [3]
+    assert calls == ["insert", "iset"], "the probe no longer sees pandas add or replace a column"
+    calls.clear()
+    frame = load_dataset(hostile_dir / "1k-columns.csv").frame
+    for to in EXPORT_FORMATS:
+        data = export_bytes(frame, to=to)
+        if to in ("openai-chat", "parquet", "csv"):
+            load_dataset(f"export{EXPORT_SUFFIX[to]}", data=data)
+    assert len(calls) < 10, f"{len(calls)} column-by-column frame changes for {WIDE} columns"
 
 
 def test_50mb_line_loads_in_bounded_time_and_memory(hostile_dir):
