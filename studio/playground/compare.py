@@ -30,11 +30,11 @@ import pandas as pd
 
 from studio.data.frame import content_text
 from studio.errors import StudioError
-from studio.providers.profiles import PROVIDER_KINDS, Profile, api_key_for, make_client, retry_after
+from studio.providers.profiles import PROVIDER_KINDS, Profile, api_key_for, make_client
+from studio.providers.retry import RetryInterrupted, RetryPolicy, describe_error, should_retry
 from studio.storage.workspace import Workspace
 
 MIN_TARGETS, MAX_TARGETS = 2, 4
-RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 Vote = Literal["A", "B", "tie", "both_bad"]
 VOTES: tuple[Vote, ...] = ("A", "B", "tie", "both_bad")
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
@@ -222,22 +222,6 @@ class Params:
         return options
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Attempts per request, exponential backoff with full jitter, and the per-request timeout (seconds)."""
-
-    max_attempts: int = 5
-    base_delay: float = 0.5
-    max_delay: float = 20.0
-    timeout: float = 60.0
-
-    def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
-        """Wait before attempt ``attempt + 1``: the server's Retry-After when given, else backoff with jitter."""
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), self.max_delay)
-        return rng.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
-
-
 # ---------------------------------------------------------------------------------------------- test sets
 
 
@@ -358,25 +342,8 @@ class Answer:
         return self.error is None
 
 
-def _retryable(exc: Exception) -> bool:
-    import openai
-
-    if isinstance(exc, openai.APIStatusError):
-        return exc.status_code in RETRY_STATUSES
-    return isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError))
-
-
-def _describe(exc: Exception, key: str | None) -> str:
-    status = getattr(exc, "status_code", None)
-    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    text = f"HTTP {status}: {message}" if status else f"{type(exc).__name__}: {message}"
-    if key and len(key) >= 4:
-        text = text.replace(key, "***")
-    return text[:500]
-
-
 class _Caller:
-    """One target's client (no SDK retries: ours are counted) and the retry loop around each request."""
+    """One target's client (no SDK retries: ours are counted) and the retry policy around each request."""
 
     def __init__(self, target: Target, api_key: str | None, policy: RetryPolicy, params: Params,
                  prices: PriceMap | None, sleep: Callable[[float], Any], stop: threading.Event) -> None:
@@ -390,32 +357,31 @@ class _Caller:
         import openai
 
         answer = Answer()
-        while True:
+
+        def request() -> Any:
             answer.attempts += 1
-            started = time.perf_counter()
-            try:
-                response = self.client.chat.completions.create(model=self.target.model, messages=messages,
-                                                               **self.params.request())
-            except openai.OpenAIError as exc:
-                if not _retryable(exc) or answer.attempts >= self.policy.max_attempts or (
-                        self.stop.is_set()):
-                    answer.error = _describe(exc, self.api_key)
-                    if _retryable(exc) and answer.attempts >= self.policy.max_attempts:
-                        answer.error += f" (gave up after {answer.attempts} attempts)"
-                    return answer
-                self.sleep(self.policy.delay(answer.attempts, retry_after(exc), rng))
-                if self.stop.is_set():
-                    answer.error = f"{_describe(exc, self.api_key)} (interrupted before retrying)"
-                    return answer
-                continue
-            answer.latency_s = time.perf_counter() - started
-            choice = response.choices[0] if response.choices else None
-            answer.text = (choice.message.content or "") if choice else ""
-            answer.finish_reason = choice.finish_reason if choice else None
-            if response.usage is not None:
-                answer.tokens_in, answer.tokens_out = response.usage.prompt_tokens, response.usage.completion_tokens
-            answer.cost = cost_of(self.target, answer.tokens_in, answer.tokens_out, prices=self.prices)
+            return self.client.chat.completions.create(model=self.target.model, messages=messages,
+                                                       **self.params.request())
+
+        started = time.perf_counter()
+        try:
+            response = self.policy.call(request, sleep=self.sleep, stop=self.stop, rng=rng)
+        except RetryInterrupted as exc:
+            answer.error = f"{describe_error(exc.last, keys=[self.api_key])} (interrupted before retrying)"
             return answer
+        except openai.OpenAIError as exc:
+            answer.error = describe_error(exc, keys=[self.api_key])
+            if should_retry(exc) and answer.attempts >= self.policy.max_attempts:
+                answer.error += f" (gave up after {answer.attempts} attempts)"
+            return answer
+        answer.latency_s = time.perf_counter() - started
+        choice = response.choices[0] if response.choices else None
+        answer.text = (choice.message.content or "") if choice else ""
+        answer.finish_reason = choice.finish_reason if choice else None
+        if response.usage is not None:
+            answer.tokens_in, answer.tokens_out = response.usage.prompt_tokens, response.usage.completion_tokens
+        answer.cost = cost_of(self.target, answer.tokens_in, answer.tokens_out, prices=self.prices)
+        return answer
 
 
 @dataclass
@@ -457,7 +423,7 @@ def stream_answer(target: Target, messages: Sequence[Mapping[str, Any]], params:
                     stats.text += choice.delta.content
                     yield choice.delta.content
     except openai.OpenAIError as exc:
-        raise CompareError(f"{target.name}: {_describe(exc, key)}") from None
+        raise CompareError(f"{target.name}: {describe_error(exc, keys=[key])}") from None
     stats.latency_s = time.perf_counter() - started
     stats.cost = cost_of(target, stats.tokens_in, stats.tokens_out)
 

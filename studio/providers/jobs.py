@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,16 +17,13 @@ from typing import Any, TypeVar
 import pandas as pd
 
 from studio.errors import StudioError
-from studio.providers.profiles import Profile, retry_after
+from studio.providers.profiles import Profile
+from studio.providers.retry import RetryPolicy, explain_error
 from studio.storage.workspace import Workspace
 
 T = TypeVar("T")
 TERMINAL = ("succeeded", "failed", "cancelled")
 METRIC_COLUMNS = ("step", "train_loss", "train_mean_token_accuracy", "valid_loss", "valid_mean_token_accuracy")
-WIND_DOWN = (
-    "OpenAI no longer accepts new self-serve fine-tuning jobs (the wind-down ends new jobs on 2027-01-06). "
-    "Choose the Local engine profile to train an open model on this machine with the same data and settings."
-)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -82,83 +78,22 @@ class JobRecord:
         return self.status in TERMINAL or self.status == "not_started"
 
 
-# ---------------------------------------------------------------------------------------------- errors, retries
-
-
-def explain_error(exc: BaseException) -> str:
-    """A one-line, actionable explanation of an SDK exception (never includes the key)."""
-    return _without_key(_explanation(exc), exc)
-
-
-def _without_key(text: str, exc: BaseException) -> str:
-    """``text`` with the request's key masked: providers echo keys in error messages, and these get stored."""
-    request = getattr(exc, "request", None)
-    headers = getattr(request, "headers", None) or {}
-    for name in ("authorization", "api-key"):
-        key = (headers.get(name) or "").removeprefix("Bearer ").strip()
-        if len(key) >= 8:
-            text = text.replace(key, "***")
-    return text
-
-
-def _explanation(exc: BaseException) -> str:
-    import openai
-
-    if isinstance(exc, openai.APIStatusError):
-        body = exc.body if isinstance(exc.body, dict) else {}
-        error = body.get("error", body) if isinstance(body, dict) else {}
-        code = (error or {}).get("code") if isinstance(error, dict) else None
-        message = (error or {}).get("message") if isinstance(error, dict) else None
-        if exc.status_code == 401:
-            return "The API key was rejected (401). Check the key, or use the Local engine profile."
-        if exc.status_code == 403 and code == "training_not_available":
-            return f"Fine-tuning is not available to this account (403 training_not_available). {WIND_DOWN}"
-        if exc.status_code == 403:
-            return f"Permission denied (403): {message or 'the key cannot do this'}."
-        if exc.status_code == 404:
-            return f"Not found (404): {message or 'the model or job does not exist'}. Is the model fine-tunable?"
-        if exc.status_code == 429:
-            return f"Rate limited (429) after several retries: {message or 'try again later'}."
-        if exc.status_code >= 500:
-            return f"The provider failed ({exc.status_code}) after several retries: {message or 'server error'}."
-        return f"Request rejected ({exc.status_code}): {message or exc}"
-    if isinstance(exc, openai.APITimeoutError):
-        return "The provider did not answer in time (timeout) after several retries."
-    if isinstance(exc, openai.APIConnectionError):
-        return "Cannot reach the provider (network down or wrong endpoint)."
-    return str(exc)
-
-
-def _retryable(exc: BaseException) -> bool:
-    import openai
-
-    if isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError, openai.RateLimitError)):
-        return True
-    return isinstance(exc, openai.APIStatusError) and exc.status_code >= 500
+# ---------------------------------------------------------------------------------------------- retries
 
 
 def with_retries(call: Callable[[], T], *, attempts: int = 5, base_delay: float = 0.5, max_delay: float = 20.0,
                  sleep: Callable[[float], None] = time.sleep,
                  on_retry: Callable[[int, BaseException, float], None] | None = None) -> T:
-    """``call()`` retried on 429, 5xx, timeouts and dropped connections with exponential backoff and full jitter,
-    honouring ``Retry-After``. Other errors (and the last failure) become a :class:`JobError`."""
-    for attempt in range(1, attempts + 1):
-        try:
-            return call()
-        except Exception as exc:  # noqa: BLE001 - classified below, re-raised as JobError
-            import openai
+    """``call()`` under the one provider retry policy (:mod:`studio.providers.retry`): 408/409/429/5xx, timeouts
+    and dropped connections retried, Retry-After honoured, a quota 429 never retried. An SDK error that remains
+    becomes a :class:`JobError` with :func:`~studio.providers.retry.explain_error`'s message (no key in it)."""
+    import openai
 
-            if not isinstance(exc, openai.OpenAIError):
-                raise
-            if attempt == attempts or not _retryable(exc):
-                raise JobError(explain_error(exc)) from exc
-            delay = retry_after(exc)
-            if delay is None:
-                delay = random.uniform(0, min(max_delay, base_delay * 2 ** (attempt - 1)))
-            if on_retry:
-                on_retry(attempt, exc, delay)
-            sleep(min(delay, max_delay))
-    raise AssertionError("unreachable")
+    policy = RetryPolicy(max_attempts=attempts, base_delay=base_delay, max_delay=max_delay)
+    try:
+        return policy.call(call, sleep=sleep, on_retry=on_retry)
+    except openai.OpenAIError as exc:
+        raise JobError(explain_error(exc)) from exc
 
 
 # ---------------------------------------------------------------------------------------------- records

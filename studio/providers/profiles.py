@@ -23,28 +23,6 @@ PROVIDER_KINDS: tuple[ProviderKind, ...] = ("local", "openai", "azure", "compati
 LOCAL_KEY = "local-engine"  # the engine accepts any key unless started with --api-key
 
 
-def retry_after(exc: BaseException) -> float | None:
-    """Seconds an SDK error's server asked to wait: ``retry-after-ms`` (OpenAI), else ``Retry-After`` in seconds or
-    as an HTTP date (RFC 9110); None when it said nothing usable."""
-    import time
-    from email.utils import parsedate_to_datetime
-
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None) or {}
-    try:
-        if headers.get("retry-after-ms"):
-            return float(headers["retry-after-ms"]) / 1000
-        value = headers.get("retry-after")
-        if not value:
-            return None
-        try:
-            return float(value)
-        except ValueError:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
-
-
 class ProviderError(StudioError):
     """A provider is misconfigured (no key, no endpoint) or unreachable."""
 
