@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -181,14 +181,47 @@ def hyperparameters(settings: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def method(settings: dict[str, Any]) -> dict[str, Any]:
+    """The job's ``method``: supervised fine-tuning with :func:`hyperparameters` (OpenAI deprecated the
+    top-level ``hyperparameters`` field in its favour)."""
+    return {"type": "supervised", "supervised": {"hyperparameters": hyperparameters(settings)}}
+
+
+def job_metadata(workspace: Workspace, dataset_version_id: int | None,
+                 extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The job's ``metadata`` (OpenAI: at most 16 string pairs, keys ≤ 64 and values ≤ 512 characters): the
+    studio's version and, when known, the dataset's name, version name and version id; ``extra`` adds to it."""
+    from studio import __version__
+
+    data = {"studio_version": __version__}
+    if dataset_version_id is not None:
+        version = workspace.version(dataset_version_id)
+        data |= {"dataset": workspace.dataset(version.dataset_id).name, "dataset_version": version.name,
+                 "dataset_version_id": str(version.id)}
+    data |= dict(extra or {})
+    if len(data) > 16:
+        raise JobError(f"metadata holds {len(data)} pairs; the limit is 16")
+    for key, value in data.items():
+        if not isinstance(key, str) or not isinstance(value, str) or len(key) > 64:
+            raise JobError(f"metadata {key!r}: keys and values must be text, keys at most 64 characters")
+        data[key] = value[:512]  # a long dataset name is cut, not refused: it is a label
+    return data
+
+
 def launch_job(workspace: Workspace, client: Any, profile: Profile, *, model: str, training: bytes,
                validation: bytes | None = None, settings: dict[str, Any] | None = None, suffix: str | None = None,
                dataset_version_id: int | None = None, estimate_usd: float | None = None,
+               metadata: Mapping[str, str] | None = None,
                on_progress: Callable[[str, float], None] | None = None) -> JobRecord:
-    """Upload the files, create the job and record it; a failure is recorded with its explanation and re-raised."""
+    """Upload the files, create the job and record it; a failure is recorded with its explanation and re-raised.
+
+    The job is created with ``method`` (supervised, with the settings as hyperparameters) and ``metadata`` from
+    :func:`job_metadata` (``metadata`` adds to it); bad metadata or suffix raise before any upload.
+    """
     settings = dict(settings or {})
     if suffix is not None and len(suffix) > 64:
         raise JobError(f"the suffix is {len(suffix)} characters long; the limit is 64")
+    labels = job_metadata(workspace, dataset_version_id, metadata)
     record_id = _insert(workspace, profile=profile, model=model, suffix=suffix, settings=settings,
                         dataset_version_id=dataset_version_id, estimate_usd=estimate_usd)
     try:
@@ -200,8 +233,8 @@ def launch_job(workspace: Workspace, client: Any, profile: Profile, *, model: st
             validation_id = upload_file(client, validation, "validation.jsonl",
                                         on_progress=progress("validation")).id
             _update(workspace, record_id, validation_file=validation_id)
-        options: dict[str, Any] = {"model": model, "training_file": train_file.id,
-                                   "hyperparameters": hyperparameters(settings)}
+        options: dict[str, Any] = {"model": model, "training_file": train_file.id, "method": method(settings),
+                                   "metadata": labels}
         if validation_id:
             options["validation_file"] = validation_id
         if suffix:
