@@ -41,48 +41,6 @@ DEFAULT_AZURE_API_VERSION = "2024-10-21"
 RESULT_COLUMNS = ("run_id", "row_index", "target", "model", "prompt", "reference", "answer", "tokens_in",
                   "tokens_out", "latency_s", "cost", "error", "attempts", "finish_reason")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS compare_runs (
-    id INTEGER PRIMARY KEY,
-    key TEXT NOT NULL UNIQUE,
-    name TEXT NOT NULL,
-    targets TEXT NOT NULL,
-    params TEXT NOT NULL,
-    source TEXT NOT NULL,
-    rows INTEGER NOT NULL,
-    created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS compare_results (
-    run_id INTEGER NOT NULL REFERENCES compare_runs(id) ON DELETE CASCADE,
-    row_index INTEGER NOT NULL,
-    target TEXT NOT NULL,
-    model TEXT NOT NULL,
-    messages TEXT NOT NULL,
-    prompt TEXT NOT NULL,
-    reference TEXT,
-    answer TEXT,
-    tokens_in INTEGER,
-    tokens_out INTEGER,
-    latency_s REAL,
-    cost REAL,
-    error TEXT,
-    attempts INTEGER NOT NULL,
-    finish_reason TEXT,
-    updated_at REAL NOT NULL,
-    UNIQUE (run_id, row_index, target)
-);
-CREATE TABLE IF NOT EXISTS compare_votes (
-    run_id INTEGER NOT NULL REFERENCES compare_runs(id) ON DELETE CASCADE,
-    row_index INTEGER NOT NULL,
-    left_target TEXT NOT NULL,
-    right_target TEXT NOT NULL,
-    vote TEXT NOT NULL CHECK (vote IN ('A', 'B', 'tie', 'both_bad')),
-    created_at REAL NOT NULL,
-    UNIQUE (run_id, row_index, left_target, right_target)
-);
-"""
-_READY: set[str] = set()
-_READY_LOCK = threading.Lock()
 
 
 class CompareError(StudioError):
@@ -431,18 +389,6 @@ def stream_answer(target: Target, messages: Sequence[Mapping[str, Any]], params:
 # ---------------------------------------------------------------------------------------------- runs
 
 
-def _ensure_tables(workspace: Workspace) -> None:
-    path = str(workspace.path.resolve())
-    with _READY_LOCK:
-        if path in _READY:
-            return
-        with workspace.transaction() as db:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    db.execute(statement)
-        _READY.add(path)
-
-
 @dataclass(frozen=True)
 class RunInfo:
     id: int
@@ -471,7 +417,6 @@ def open_run(workspace: Workspace, targets: Sequence[Target], params: Params, ca
              name: str = "", source: str = "") -> RunInfo:
     """The run for these targets, parameters and cases: the saved one (to resume) or a new one."""
     check_targets(targets)
-    _ensure_tables(workspace)
     key = run_key(targets, params, cases)
     with workspace.transaction() as db:
         db.execute(
@@ -491,14 +436,12 @@ def _run_info(row: Any) -> RunInfo:
 
 def list_runs(workspace: Workspace) -> list[RunInfo]:
     """Saved runs, newest first."""
-    _ensure_tables(workspace)
     with workspace.transaction() as db:
         rows = db.execute("SELECT * FROM compare_runs ORDER BY id DESC").fetchall()
     return [_run_info(r) for r in rows]
 
 
 def get_run(workspace: Workspace, run_id: int) -> RunInfo:
-    _ensure_tables(workspace)
     with workspace.transaction() as db:
         row = db.execute("SELECT * FROM compare_runs WHERE id=?", (run_id,)).fetchone()
     if row is None:
@@ -598,7 +541,6 @@ def run_compare(workspace: Workspace, run: RunInfo, targets: Sequence[Target], c
 
 def load_results(workspace: Workspace, run_id: int, targets: Sequence[str] | None = None) -> pd.DataFrame:
     """The run's saved rows, ordered by row then target (in ``targets`` order when given)."""
-    _ensure_tables(workspace)
     with workspace.transaction() as db:
         rows = db.execute("SELECT * FROM compare_results WHERE run_id=? ORDER BY row_index", (run_id,)).fetchall()
     frame = pd.DataFrame([{c: r[c] for c in RESULT_COLUMNS} for r in rows], columns=list(RESULT_COLUMNS))
@@ -625,7 +567,6 @@ def record_vote(workspace: Workspace, run_id: int, row_index: int, left: str, ri
     """Store a vote (a later vote on the same row and pair replaces it); returns the winner's name or the outcome."""
     if vote not in VOTES:
         raise CompareError(f"unknown vote {vote!r}; use one of {', '.join(VOTES)}")
-    _ensure_tables(workspace)
     with workspace.transaction() as db:
         db.execute("DELETE FROM compare_votes WHERE run_id=? AND row_index=? AND"
                    " ((left_target=? AND right_target=?) OR (left_target=? AND right_target=?))",
@@ -641,7 +582,6 @@ def _winner(left: str, right: str, vote: str) -> str:
 
 def load_votes(workspace: Workspace, run_id: int, pair: tuple[str, str] | None = None) -> pd.DataFrame:
     """Votes of a run (of one pair when given): row, left, right, vote, winner."""
-    _ensure_tables(workspace)
     with workspace.transaction() as db:
         rows = db.execute("SELECT * FROM compare_votes WHERE run_id=? ORDER BY created_at", (run_id,)).fetchall()
     frame = pd.DataFrame([{"row_index": r["row_index"], "left": r["left_target"], "right": r["right_target"],

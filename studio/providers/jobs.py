@@ -25,29 +25,6 @@ T = TypeVar("T")
 TERMINAL = ("succeeded", "failed", "cancelled")
 METRIC_COLUMNS = ("step", "train_loss", "train_mean_token_accuracy", "valid_loss", "valid_mean_token_accuracy")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id INTEGER PRIMARY KEY,
-    provider TEXT NOT NULL,
-    profile TEXT NOT NULL,
-    job_id TEXT,
-    model TEXT NOT NULL,
-    suffix TEXT,
-    status TEXT NOT NULL,
-    fine_tuned_model TEXT,
-    training_file TEXT,
-    validation_file TEXT,
-    dataset_version_id INTEGER,
-    settings TEXT NOT NULL,
-    estimate_usd REAL,
-    trained_tokens INTEGER,
-    error TEXT,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS jobs_by_provider_id ON jobs(provider, job_id);
-"""
-
 
 class JobError(StudioError):
     """A provider call failed; the message says what happened and what to do."""
@@ -99,10 +76,6 @@ def with_retries(call: Callable[[], T], *, attempts: int = 5, base_delay: float 
 # ---------------------------------------------------------------------------------------------- records
 
 
-def _ensure_schema(workspace: Workspace) -> None:
-    workspace.ensure_tables(_SCHEMA)
-
-
 def _record(row: Any) -> JobRecord:
     data = dict(row)
     data["profile"] = json.loads(data["profile"])
@@ -112,14 +85,12 @@ def _record(row: Any) -> JobRecord:
 
 def list_jobs(workspace: Workspace) -> list[JobRecord]:
     """Every recorded job, newest first."""
-    _ensure_schema(workspace)
     with workspace.connect() as db:
         rows = db.execute("SELECT * FROM jobs ORDER BY id DESC").fetchall()
     return [_record(r) for r in rows]
 
 
 def get_job(workspace: Workspace, record_id: int) -> JobRecord:
-    _ensure_schema(workspace)
     with workspace.connect() as db:
         row = db.execute("SELECT * FROM jobs WHERE id=?", (record_id,)).fetchone()
     if row is None:
@@ -129,7 +100,6 @@ def get_job(workspace: Workspace, record_id: int) -> JobRecord:
 
 def _insert(workspace: Workspace, *, profile: Profile, model: str, suffix: str | None, settings: dict[str, Any],
             dataset_version_id: int | None, estimate_usd: float | None) -> int:
-    _ensure_schema(workspace)
     now = time.time()
     with workspace.transaction() as db:
         return db.execute(
