@@ -17,7 +17,6 @@ from studio.playground.compare import (
     cases_from_frame,
     cost_of,
     diff_words,
-    escape_markdown,
     export_results,
     get_run,
     list_runs,
@@ -27,7 +26,6 @@ from studio.playground.compare import (
     next_unvoted,
     open_run,
     parse_target,
-    preset_widgets,
     record_vote,
     run_compare,
     stream_answer,
@@ -37,6 +35,7 @@ from studio.playground.metrics import win_rate
 from studio.providers.profiles import Profile
 from studio.testing.server import Behaviour, TestServer
 from studio.storage.workspace import Workspace
+from ui.playground import escape_markdown, preset_widgets
 
 FT = "ft:base-model:studio:demo:abc123"
 FAST = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05, timeout=5)
