@@ -122,17 +122,22 @@ class StreamStats:
 
 
 def stream_answer(target: Target, messages: Sequence[Mapping[str, Any]], params: Params, stats: StreamStats, *,
-                  api_key: str | None = None, timeout: float = 120.0) -> Iterator[str]:
-    """Stream one answer as text chunks; ``stats`` holds tokens, latency and cost once the stream is exhausted."""
+                  api_key: str | None = None, timeout: float = 120.0,
+                  retry: RetryPolicy = RetryPolicy(max_attempts=3)) -> Iterator[str]:
+    """Stream one answer as text chunks; ``stats`` holds tokens, latency and cost once the stream is exhausted.
+
+    Opening the stream is retried under ``retry``; a stream that fails midway is not (its text is already shown),
+    and raises :class:`CompareError` with what was received kept in ``stats.text``.
+    """
     import openai
 
     key = api_key if api_key is not None else api_key_for(target.profile)
-    client = make_client(target.profile, api_key=key, timeout=timeout, max_retries=2)
+    client = make_client(target.profile, api_key=key, timeout=timeout, max_retries=0)
     started = time.perf_counter()
     try:
-        stream = client.chat.completions.create(model=target.model,
-                                                messages=with_system(messages, params.system_prompt), stream=True,
-                                                stream_options={"include_usage": True}, **params.request())
+        stream = retry.call(lambda: client.chat.completions.create(
+            model=target.model, messages=with_system(messages, params.system_prompt), stream=True,
+            stream_options={"include_usage": True}, **params.request()))
         for chunk in stream:
             if chunk.usage is not None:
                 stats.tokens_in, stats.tokens_out = chunk.usage.prompt_tokens, chunk.usage.completion_tokens

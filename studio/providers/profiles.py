@@ -65,9 +65,13 @@ def api_key_for(profile: Profile, *, typed: str | None = None, secrets: dict | N
     return os.environ.get(name) or (secrets or {}).get(name)
 
 
-def make_client(profile: Profile, *, api_key: str | None, timeout: float = 120.0, max_retries: int = 2,
+def make_client(profile: Profile, *, api_key: str | None, timeout: float = 120.0, max_retries: int = 0,
                 http_client: httpx.Client | None = None):
-    """An ``openai.OpenAI`` (or ``AzureOpenAI``) client for ``profile``; the key lives only in the client."""
+    """An ``openai.OpenAI`` (or ``AzureOpenAI``) client for ``profile``; the key lives only in the client.
+
+    ``timeout`` is seconds per request. The SDK's own retries are off by default: every caller retries under the
+    one policy of :mod:`studio.providers.retry`, which (unlike the SDK) never retries a quota 429.
+    """
     import openai
 
     if profile.kind in ("openai", "azure") and not api_key:

@@ -274,6 +274,19 @@ def test_streaming_fills_tokens_latency_and_cost(server):
                            StreamStats()))
 
 
+def test_opening_a_stream_is_retried_under_the_one_policy(server):
+    server.configure(script=(503, 429), retry_after=0.01)
+    stats = StreamStats()
+    chunks = list(stream_answer(_targets(server)[0], [{"role": "user", "content": "ANSWER:a b"}], Params(), stats,
+                                retry=FAST))
+    assert chunks == ["a", " b"] and server.stats()["requests"] == 3  # two faults, then the stream
+    server.configure(script=(503,) * 4, retry_after=0.01)
+    with pytest.raises(CompareError, match="^base: HTTP 503"):
+        list(stream_answer(_targets(server)[0], [{"role": "user", "content": "q"}], Params(), StreamStats(),
+                           retry=FAST))
+    assert server.stats()["requests"] == 3 + FAST.max_attempts
+
+
 def test_votes_survive_a_restart_and_give_a_win_rate(server):
     workspace, run, results = _run(server, _cases(6), concurrency=4)
     pair = ("base", "tuned")
