@@ -379,3 +379,44 @@ def test_targets_chosen_on_the_train_page_fill_the_playground_widgets():
     assert values["pg_model_1"] == values["pg_model_text_1"] == "ft:smollm2-135m-instruct:demo:ftjob-1"
     assert (values["pg_kind_0"], values["pg_name_1"]) == ("local", "fine-tuned")
     assert preset_widgets([]) == {}  # nothing chosen: the widgets keep what the user set
+
+
+def test_a_spent_quota_is_asked_once_per_row_and_the_row_says_so():
+    """A 429 insufficient_quota (OpenAI's billing stop) is not a rate limit: the Playground never retries it."""
+    import http.server
+    import threading
+
+    hits = []
+
+    class Quota(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's name
+            self.rfile.read(int(self.headers["content-length"]))
+            hits.append(self.path)
+            body = json.dumps({"error": {"message": "You exceeded your current quota", "type": "insufficient_quota",
+                                         "param": None, "code": "insufficient_quota"}}).encode()
+            self.send_response(429)
+            self.send_header("content-type", "application/json")
+            self.send_header("retry-after", "0")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quota)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+        targets = [Target(name, Profile("compatible", base_url=url), "gpt-4o-mini") for name in ("a", "b")]
+        workspace, cases = Workspace(), _cases(2)
+        run = open_run(workspace, targets, Params(), cases, source="quota")
+        results = run_compare(workspace, run, targets, cases, Params(), retry=FAST, sleep=lambda s: None,
+                              api_keys={"a": "sk-a-123456789", "b": "sk-b-123456789"})
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert len(hits) == 4 and (results["attempts"] == 1).all()  # one request per (row, target), no retries
+    assert results["error"].str.contains("billing/quota stop, not a rate limit").all()
+    assert not results["error"].str.contains("gave up").any()
