@@ -11,6 +11,7 @@ from studio.i18n import LANGUAGE_NAMES, LANGUAGES, translator
 from studio.playground.metrics import aggregate, disagreements, score_rows, side_by_side, win_rate
 from studio.providers.profiles import PROVIDER_KINDS, Profile, engine_url
 from studio.storage.workspace import SAMPLE_DIR, Workspace
+from ui.playground import diff_markdown, escape_markdown, preset_widgets
 
 st.set_page_config(page_title="Playground · Fine-Tuning Studio", page_icon="🛠️", layout="wide")
 lang = st.sidebar.radio("Language · Idioma", LANGUAGES, format_func=LANGUAGE_NAMES.get,
@@ -30,7 +31,7 @@ def models_for(kind: str, url: str | None, _key: str | None) -> list[str]:
 
 
 def show(text: str | None) -> None:
-    st.markdown(compare.escape_markdown(text or ""))  # model output is data: escaped, never HTML
+    st.markdown(escape_markdown(text or ""))  # model output is data: escaped, never HTML
 
 
 st.title(tr("playground.title"))
@@ -40,7 +41,7 @@ workspace = Workspace()
 # -- targets and parameters (sidebar) --------------------------------------------------------------------
 side = st.sidebar
 api_key = side.text_input(tr("playground.api_key"), type="password", key="pg_api_key") or None
-st.session_state.update(compare.preset_widgets(st.session_state.pop("playground_targets", None) or []))
+st.session_state.update(preset_widgets(st.session_state.pop("playground_targets", None) or []))
 rows = []
 count = side.number_input(tr("playground.target_count"), compare.MIN_TARGETS, compare.MAX_TARGETS, key="pg_count")
 for i in range(int(count)):
@@ -76,11 +77,11 @@ with single:
     shown = targets if run_now else st.session_state["pg_single"]
     for column, item in zip(st.columns(max(len(shown), 1)), shown):
         with column:
-            st.markdown(f"**{compare.escape_markdown(item.name)}** · `{item.model}`")
+            st.markdown(f"**{escape_markdown(item.name)}** · `{item.model}`")
             if run_now:
                 stats = compare.StreamStats(item.name, item.model)
                 try:
-                    st.write_stream(compare.escape_markdown(chunk) for chunk in compare.stream_answer(
+                    st.write_stream(escape_markdown(chunk) for chunk in compare.stream_answer(
                         item, [{"role": "user", "content": prompt}], params, stats, api_key=api_key))
                 except StudioError as exc:
                     st.error(str(exc))
@@ -95,7 +96,7 @@ with single:
         first, *others = answers
         other = st.selectbox(tr("playground.compare_with"), others, key="pg_diff_with")
         st.caption(tr("playground.diff_between", a=first, b=other))
-        st.markdown(compare.diff_markdown(answers[first], answers[other]))
+        st.markdown(diff_markdown(answers[first], answers[other]))
 
 # -- test set: every target over every prompt, saved row by row -------------------------------------------
 with test_set:
@@ -160,7 +161,7 @@ with test_set:
 def cast_vote(run_id: int, row: int, left: str, right: str, vote: str) -> None:
     compare.record_vote(workspace, run_id, row, left, right, vote)  # a callback: stored before the panel redraws
     st.session_state["pg_revealed"] = tr("playground.revealed", vote=tr(f"playground.vote_{vote.lower()}"),
-                                         left=compare.escape_markdown(left), right=compare.escape_markdown(right))
+                                         left=escape_markdown(left), right=escape_markdown(right))
 
 
 @st.fragment

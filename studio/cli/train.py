@@ -63,7 +63,7 @@ def _train(args: argparse.Namespace) -> int:
     workspace = Workspace()
     record = launch_job(workspace, client, profile, model=args.model, training=training,
                         validation=_jsonl(args.validation) if args.validation else None, settings=settings,
-                        suffix=args.suffix)
+                        suffix=args.suffix, metadata={"dataset": Path(args.path).name})
     if not args.json:
         print(f"job {record.job_id} on {profile.kind}: {record.status}")
     while args.wait and not record.finished:

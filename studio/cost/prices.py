@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
@@ -55,6 +55,7 @@ class PriceTable:
     limits: Mapping[str, int]
     local_tokens_per_second: float
     openai_new_jobs_until: str
+    limit_sources: Mapping[str, str] = field(default_factory=dict)  # limit key → where its figure was published
 
     @property
     def model_names(self) -> tuple[str, ...]:
@@ -77,6 +78,11 @@ class PriceTable:
             return None
         key = _match(model, self.limits)
         return None if key is None else self.limits[key]
+
+    def limit_source(self, model: str) -> str | None:
+        """Where :meth:`limit_for`'s figure for ``model`` was published (document, URL, date); None without one."""
+        key = None if is_local_model(model) else _match(model, self.limits)
+        return None if key is None else self.limit_sources.get(key)
 
 
 def _base(model: str) -> str:
@@ -124,11 +130,20 @@ def _merge(table: dict[str, Any], override: Mapping[str, Any], *, path: str) -> 
         for name, value in entry.items():
             current[name] = _number(value, path=path, field=f"models.{model}.{name}")
     for model, value in override.get("limits", {}).items():
+        source = None
+        if isinstance(value, Mapping):
+            bad = set(value) - {"tokens", "source"}
+            if bad or "tokens" not in value:
+                raise LoadError("expected tokens (and an optional source)", path=path,
+                                field=f"limits.{model}" + (f".{min(bad)}" if bad else ""))
+            value, source = value["tokens"], value.get("source")
         number = _number(value, path=path, field=f"limits.{model}")
         if number != int(number) or number < 1:
             raise LoadError(f"expected a positive whole number of tokens, got {value!r}", path=path,
                             field=f"limits.{model}")
         table["limits"][model] = int(number)
+        # A new figure without a source must not keep the old figure's source.
+        table["limit_sources"][model] = str(source) if source is not None else f"{path} (override)"
     if "tokens_per_second" in override.get("local", {}):
         speed = _number(override["local"]["tokens_per_second"], path=path, field="local.tokens_per_second")
         if speed <= 0:
@@ -138,7 +153,7 @@ def _merge(table: dict[str, Any], override: Mapping[str, Any], *, path: str) -> 
 
 def load_prices(path: str | Path | None = None) -> PriceTable:
     """The default price table, overridden by ``path`` or, without it, by the file named in ``$STUDIO_PRICES``."""
-    table: dict[str, Any] = {"models": {}, "limits": {}, "local": {}}
+    table: dict[str, Any] = {"models": {}, "limits": {}, "limit_sources": {}, "local": {}}
     default = resources.files("studio.cost").joinpath("prices.toml")
     with default.open("rb") as handle:
         _merge(table, tomllib.load(handle), path="prices.toml")
@@ -157,6 +172,7 @@ def load_prices(path: str | Path | None = None) -> PriceTable:
         currency=table.get("currency", "USD"),
         models=MappingProxyType(models),
         limits=MappingProxyType(dict(table["limits"])),
+        limit_sources=MappingProxyType(dict(table["limit_sources"])),
         local_tokens_per_second=float(table["local"].get("tokens_per_second", 1500)),
         openai_new_jobs_until=table.get("openai_new_jobs_until", ""),
     )

@@ -2,9 +2,9 @@
 
 Encodings
     ``o200k_base`` and ``cl100k_base`` are real :class:`tiktoken.Encoding` objects built offline
-    (:mod:`studio.cost.bpe`). Model → encoding: gpt-4o*, gpt-4.1*, gpt-5*, o1/o3/o4 → o200k_base; gpt-4*, gpt-3.5* → cl100k_base; a local
-    engine model uses the tokenizer registered for it with :func:`register_tokenizer`, else o200k_base flagged as
-    approximate.
+    (:mod:`studio.cost.bpe`). Model → encoding: gpt-4o*, gpt-4.1*, gpt-5*, o1/o3/o4 → o200k_base; gpt-4*, gpt-3.5*,
+    babbage-002 and davinci-002 → cl100k_base; a local engine model uses the tokenizer registered for it with
+    :func:`register_tokenizer`, else o200k_base flagged as approximate.
 
 Counting modes (``count_example_tokens`` / ``count_tokens``)
     ``exact`` — OpenAI's chat conventions, per example::
@@ -70,6 +70,8 @@ _MODEL_PREFIXES: tuple[tuple[str, EncodingName], ...] = (
     ("gpt-4", "cl100k_base"),
     ("gpt-3.5", "cl100k_base"),
     ("gpt-35", "cl100k_base"),
+    ("babbage-002", "cl100k_base"),  # the GPT base models count with cl100k_base (tiktoken's model table)
+    ("davinci-002", "cl100k_base"),
 )
 
 # Inputs smaller than this are counted in-process: a worker pool costs more than it saves.

@@ -14,7 +14,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 from rapidfuzz import fuzz
@@ -197,3 +197,20 @@ def win_rate(winners: Sequence[str | None], target: str, other: str) -> WinRate:
     score = wins + ties / 2
     low, high = wilson_interval(score, n)
     return WinRate(target, other, wins, losses, ties, both_bad, score / n if n else None, low, high)
+
+
+def diff_words(a: str, b: str) -> list[tuple[Literal["same", "del", "add"], str]]:
+    """Word-level differences from ``a`` to ``b`` as (op, text) runs."""
+    import difflib
+
+    left, right = a.split(), b.split()
+    out: list[tuple[Literal["same", "del", "add"], str]] = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=left, b=right, autojunk=False).get_opcodes():
+        if op == "equal":
+            out.append(("same", " ".join(left[i1:i2])))
+            continue
+        if i2 > i1:
+            out.append(("del", " ".join(left[i1:i2])))
+        if j2 > j1:
+            out.append(("add", " ".join(right[j1:j2])))
+    return out

@@ -9,48 +9,21 @@ from __future__ import annotations
 
 import io
 import json
-import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pandas as pd
 
 from studio.errors import StudioError
-from studio.providers.profiles import Profile, retry_after
+from studio.providers.profiles import Profile
+from studio.providers.retry import RetryPolicy, explain_error
 from studio.storage.workspace import Workspace
 
 T = TypeVar("T")
 TERMINAL = ("succeeded", "failed", "cancelled")
 METRIC_COLUMNS = ("step", "train_loss", "train_mean_token_accuracy", "valid_loss", "valid_mean_token_accuracy")
-WIND_DOWN = (
-    "OpenAI no longer accepts new self-serve fine-tuning jobs (the wind-down ends new jobs on 2027-01-06). "
-    "Choose the Local engine profile to train an open model on this machine with the same data and settings."
-)
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id INTEGER PRIMARY KEY,
-    provider TEXT NOT NULL,
-    profile TEXT NOT NULL,
-    job_id TEXT,
-    model TEXT NOT NULL,
-    suffix TEXT,
-    status TEXT NOT NULL,
-    fine_tuned_model TEXT,
-    training_file TEXT,
-    validation_file TEXT,
-    dataset_version_id INTEGER,
-    settings TEXT NOT NULL,
-    estimate_usd REAL,
-    trained_tokens INTEGER,
-    error TEXT,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS jobs_by_provider_id ON jobs(provider, job_id);
-"""
 
 
 class JobError(StudioError):
@@ -82,90 +55,25 @@ class JobRecord:
         return self.status in TERMINAL or self.status == "not_started"
 
 
-# ---------------------------------------------------------------------------------------------- errors, retries
-
-
-def explain_error(exc: BaseException) -> str:
-    """A one-line, actionable explanation of an SDK exception (never includes the key)."""
-    return _without_key(_explanation(exc), exc)
-
-
-def _without_key(text: str, exc: BaseException) -> str:
-    """``text`` with the request's key masked: providers echo keys in error messages, and these get stored."""
-    request = getattr(exc, "request", None)
-    headers = getattr(request, "headers", None) or {}
-    for name in ("authorization", "api-key"):
-        key = (headers.get(name) or "").removeprefix("Bearer ").strip()
-        if len(key) >= 8:
-            text = text.replace(key, "***")
-    return text
-
-
-def _explanation(exc: BaseException) -> str:
-    import openai
-
-    if isinstance(exc, openai.APIStatusError):
-        body = exc.body if isinstance(exc.body, dict) else {}
-        error = body.get("error", body) if isinstance(body, dict) else {}
-        code = (error or {}).get("code") if isinstance(error, dict) else None
-        message = (error or {}).get("message") if isinstance(error, dict) else None
-        if exc.status_code == 401:
-            return "The API key was rejected (401). Check the key, or use the Local engine profile."
-        if exc.status_code == 403 and code == "training_not_available":
-            return f"Fine-tuning is not available to this account (403 training_not_available). {WIND_DOWN}"
-        if exc.status_code == 403:
-            return f"Permission denied (403): {message or 'the key cannot do this'}."
-        if exc.status_code == 404:
-            return f"Not found (404): {message or 'the model or job does not exist'}. Is the model fine-tunable?"
-        if exc.status_code == 429:
-            return f"Rate limited (429) after several retries: {message or 'try again later'}."
-        if exc.status_code >= 500:
-            return f"The provider failed ({exc.status_code}) after several retries: {message or 'server error'}."
-        return f"Request rejected ({exc.status_code}): {message or exc}"
-    if isinstance(exc, openai.APITimeoutError):
-        return "The provider did not answer in time (timeout) after several retries."
-    if isinstance(exc, openai.APIConnectionError):
-        return "Cannot reach the provider (network down or wrong endpoint)."
-    return str(exc)
-
-
-def _retryable(exc: BaseException) -> bool:
-    import openai
-
-    if isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError, openai.RateLimitError)):
-        return True
-    return isinstance(exc, openai.APIStatusError) and exc.status_code >= 500
+# ---------------------------------------------------------------------------------------------- retries
 
 
 def with_retries(call: Callable[[], T], *, attempts: int = 5, base_delay: float = 0.5, max_delay: float = 20.0,
                  sleep: Callable[[float], None] = time.sleep,
                  on_retry: Callable[[int, BaseException, float], None] | None = None) -> T:
-    """``call()`` retried on 429, 5xx, timeouts and dropped connections with exponential backoff and full jitter,
-    honouring ``Retry-After``. Other errors (and the last failure) become a :class:`JobError`."""
-    for attempt in range(1, attempts + 1):
-        try:
-            return call()
-        except Exception as exc:  # noqa: BLE001 - classified below, re-raised as JobError
-            import openai
+    """``call()`` under the one provider retry policy (:mod:`studio.providers.retry`): 408/409/429/5xx, timeouts
+    and dropped connections retried, Retry-After honoured, a quota 429 never retried. An SDK error that remains
+    becomes a :class:`JobError` with :func:`~studio.providers.retry.explain_error`'s message (no key in it)."""
+    import openai
 
-            if not isinstance(exc, openai.OpenAIError):
-                raise
-            if attempt == attempts or not _retryable(exc):
-                raise JobError(explain_error(exc)) from exc
-            delay = retry_after(exc)
-            if delay is None:
-                delay = random.uniform(0, min(max_delay, base_delay * 2 ** (attempt - 1)))
-            if on_retry:
-                on_retry(attempt, exc, delay)
-            sleep(min(delay, max_delay))
-    raise AssertionError("unreachable")
+    policy = RetryPolicy(max_attempts=attempts, base_delay=base_delay, max_delay=max_delay)
+    try:
+        return policy.call(call, sleep=sleep, on_retry=on_retry)
+    except openai.OpenAIError as exc:
+        raise JobError(explain_error(exc)) from exc
 
 
 # ---------------------------------------------------------------------------------------------- records
-
-
-def _ensure_schema(workspace: Workspace) -> None:
-    workspace.ensure_tables(_SCHEMA)
 
 
 def _record(row: Any) -> JobRecord:
@@ -177,14 +85,12 @@ def _record(row: Any) -> JobRecord:
 
 def list_jobs(workspace: Workspace) -> list[JobRecord]:
     """Every recorded job, newest first."""
-    _ensure_schema(workspace)
     with workspace.connect() as db:
         rows = db.execute("SELECT * FROM jobs ORDER BY id DESC").fetchall()
     return [_record(r) for r in rows]
 
 
 def get_job(workspace: Workspace, record_id: int) -> JobRecord:
-    _ensure_schema(workspace)
     with workspace.connect() as db:
         row = db.execute("SELECT * FROM jobs WHERE id=?", (record_id,)).fetchone()
     if row is None:
@@ -194,7 +100,6 @@ def get_job(workspace: Workspace, record_id: int) -> JobRecord:
 
 def _insert(workspace: Workspace, *, profile: Profile, model: str, suffix: str | None, settings: dict[str, Any],
             dataset_version_id: int | None, estimate_usd: float | None) -> int:
-    _ensure_schema(workspace)
     now = time.time()
     with workspace.transaction() as db:
         return db.execute(
@@ -246,14 +151,47 @@ def hyperparameters(settings: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def method(settings: dict[str, Any]) -> dict[str, Any]:
+    """The job's ``method``: supervised fine-tuning with :func:`hyperparameters` (OpenAI deprecated the
+    top-level ``hyperparameters`` field in its favour)."""
+    return {"type": "supervised", "supervised": {"hyperparameters": hyperparameters(settings)}}
+
+
+def job_metadata(workspace: Workspace, dataset_version_id: int | None,
+                 extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The job's ``metadata`` (OpenAI: at most 16 string pairs, keys ≤ 64 and values ≤ 512 characters): the
+    studio's version and, when known, the dataset's name, version name and version id; ``extra`` adds to it."""
+    from studio import __version__
+
+    data = {"studio_version": __version__}
+    if dataset_version_id is not None:
+        version = workspace.version(dataset_version_id)
+        data |= {"dataset": workspace.dataset(version.dataset_id).name, "dataset_version": version.name,
+                 "dataset_version_id": str(version.id)}
+    data |= dict(extra or {})
+    if len(data) > 16:
+        raise JobError(f"metadata holds {len(data)} pairs; the limit is 16")
+    for key, value in data.items():
+        if not isinstance(key, str) or not isinstance(value, str) or len(key) > 64:
+            raise JobError(f"metadata {key!r}: keys and values must be text, keys at most 64 characters")
+        data[key] = value[:512]  # a long dataset name is cut, not refused: it is a label
+    return data
+
+
 def launch_job(workspace: Workspace, client: Any, profile: Profile, *, model: str, training: bytes,
                validation: bytes | None = None, settings: dict[str, Any] | None = None, suffix: str | None = None,
                dataset_version_id: int | None = None, estimate_usd: float | None = None,
+               metadata: Mapping[str, str] | None = None,
                on_progress: Callable[[str, float], None] | None = None) -> JobRecord:
-    """Upload the files, create the job and record it; a failure is recorded with its explanation and re-raised."""
+    """Upload the files, create the job and record it; a failure is recorded with its explanation and re-raised.
+
+    The job is created with ``method`` (supervised, with the settings as hyperparameters) and ``metadata`` from
+    :func:`job_metadata` (``metadata`` adds to it); bad metadata or suffix raise before any upload.
+    """
     settings = dict(settings or {})
     if suffix is not None and len(suffix) > 64:
         raise JobError(f"the suffix is {len(suffix)} characters long; the limit is 64")
+    labels = job_metadata(workspace, dataset_version_id, metadata)
     record_id = _insert(workspace, profile=profile, model=model, suffix=suffix, settings=settings,
                         dataset_version_id=dataset_version_id, estimate_usd=estimate_usd)
     try:
@@ -265,8 +203,8 @@ def launch_job(workspace: Workspace, client: Any, profile: Profile, *, model: st
             validation_id = upload_file(client, validation, "validation.jsonl",
                                         on_progress=progress("validation")).id
             _update(workspace, record_id, validation_file=validation_id)
-        options: dict[str, Any] = {"model": model, "training_file": train_file.id,
-                                   "hyperparameters": hyperparameters(settings)}
+        options: dict[str, Any] = {"model": model, "training_file": train_file.id, "method": method(settings),
+                                   "metadata": labels}
         if validation_id:
             options["validation_file"] = validation_id
         if suffix:

@@ -23,28 +23,6 @@ PROVIDER_KINDS: tuple[ProviderKind, ...] = ("local", "openai", "azure", "compati
 LOCAL_KEY = "local-engine"  # the engine accepts any key unless started with --api-key
 
 
-def retry_after(exc: BaseException) -> float | None:
-    """Seconds an SDK error's server asked to wait: ``retry-after-ms`` (OpenAI), else ``Retry-After`` in seconds or
-    as an HTTP date (RFC 9110); None when it said nothing usable."""
-    import time
-    from email.utils import parsedate_to_datetime
-
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None) or {}
-    try:
-        if headers.get("retry-after-ms"):
-            return float(headers["retry-after-ms"]) / 1000
-        value = headers.get("retry-after")
-        if not value:
-            return None
-        try:
-            return float(value)
-        except ValueError:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
-
-
 class ProviderError(StudioError):
     """A provider is misconfigured (no key, no endpoint) or unreachable."""
 
@@ -87,9 +65,13 @@ def api_key_for(profile: Profile, *, typed: str | None = None, secrets: dict | N
     return os.environ.get(name) or (secrets or {}).get(name)
 
 
-def make_client(profile: Profile, *, api_key: str | None, timeout: float = 120.0, max_retries: int = 2,
+def make_client(profile: Profile, *, api_key: str | None, timeout: float = 120.0, max_retries: int = 0,
                 http_client: httpx.Client | None = None):
-    """An ``openai.OpenAI`` (or ``AzureOpenAI``) client for ``profile``; the key lives only in the client."""
+    """An ``openai.OpenAI`` (or ``AzureOpenAI``) client for ``profile``; the key lives only in the client.
+
+    ``timeout`` is seconds per request. The SDK's own retries are off by default: every caller retries under the
+    one policy of :mod:`studio.providers.retry`, which (unlike the SDK) never retries a quota 429.
+    """
     import openai
 
     if profile.kind in ("openai", "azure") and not api_key:

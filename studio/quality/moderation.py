@@ -19,6 +19,7 @@ import pandas as pd
 
 from studio.core.chat import content_text
 from studio.errors import StudioError
+from studio.providers.retry import RetryPolicy, explain_error
 
 MODERATION_MODEL = "omni-moderation-latest"
 Source = Literal["openai", "blocklist"]
@@ -62,12 +63,6 @@ def _frame(flags: Sequence[bool], categories: Sequence[str], rows: Sequence[int]
     )
 
 
-def _retryable(exc: Exception) -> bool:
-    import openai
-
-    return isinstance(exc, openai.RateLimitError | openai.APIConnectionError | openai.InternalServerError)
-
-
 def moderate_rows(
     client: Any,
     texts: Sequence[str],
@@ -81,8 +76,9 @@ def moderate_rows(
 ) -> pd.DataFrame:
     """Flag each text with ``client.moderations.create`` (an ``openai.OpenAI``), ``batch_size`` texts a call.
 
-    Rate limits, timeouts and 5xx answers are retried ``max_retries`` times with exponential backoff; other API
-    errors (a bad key) stop at once. Empty texts are not sent and never flagged. ``rows`` labels the results
+    Retried ``max_retries`` times under the one provider policy (:mod:`studio.providers.retry`: rate limits,
+    timeouts, 408/409/5xx; Retry-After honoured, else backoff with jitter; a quota 429 never); other API errors (a
+    bad key) stop at once. Empty texts are not sent and never flagged. ``rows`` labels the results
     (default 1, 2, …).
     """
     if batch_size < 1:
@@ -91,7 +87,8 @@ def moderate_rows(
         raise ValueError(f"{len(rows)} row numbers for {len(texts)} texts")
     import openai
 
-    client = client.with_options(max_retries=0)  # we count the retries ourselves
+    client = client.with_options(max_retries=0)  # the policy below counts the retries
+    policy = RetryPolicy(max_attempts=max_retries + 1)
     flags = [False] * len(texts)
     categories = [""] * len(texts)
     todo = [i for i, text in enumerate(texts) if text and text.strip()]
@@ -99,15 +96,17 @@ def moderate_rows(
     for done, batch in enumerate(batches, 1):
         labels = [i + 1 for i in batch] if rows is None else [rows[i] for i in batch]
         span = f"rows {labels[0]}-{labels[-1]}"
-        for attempt in range(max_retries + 1):
-            try:
-                response = client.moderations.create(model=model, input=[texts[i] for i in batch])
-                break
-            except openai.APIError as exc:
-                if not _retryable(exc) or attempt == max_retries:
-                    tries = f" after {attempt + 1} attempts" if attempt else ""
-                    raise ModerationError(f"moderation of {span} failed{tries}: {exc}") from None
-                sleep(min(30.0, 0.5 * 2**attempt))
+        attempts = [0]
+
+        def request(batch: list[int] = batch) -> Any:
+            attempts[0] += 1
+            return client.moderations.create(model=model, input=[texts[i] for i in batch])
+
+        try:
+            response = policy.call(request, sleep=sleep)
+        except openai.APIError as exc:
+            tries = f" after {attempts[0]} attempts" if attempts[0] > 1 else ""
+            raise ModerationError(f"moderation of {span} failed{tries}: {explain_error(exc)}") from None
         if len(response.results) != len(batch):
             raise ModerationError(f"moderation of {span}: {len(response.results)} results for {len(batch)} texts")
         for i, result in zip(batch, response.results):

@@ -36,59 +36,15 @@ import pyarrow.parquet as pq
 
 from studio.data.frame import TEXT, TEXT_FIELDS
 from studio.errors import WorkspaceError
+from studio.storage.migrations import migrate
 
 DEFAULT_PATH = Path("workspace") / "studio.db"
 _JSON_COLUMNS_KEY = b"studio.json_columns"
-_ENSURED: set[tuple[Path, str]] = set()
 _FRAMES: OrderedDict[tuple[str, int, float], pd.DataFrame] = OrderedDict()
 _FRAMES_LOCK = threading.Lock()
 _LOADING: dict[tuple[str, int, float], threading.Lock] = {}
 _FRAMES_KEPT = 3
 _FRAMES_MAX_ROWS = 1_500_000  # ~3 GB of decoded frames at most; the newest is always kept
-
-# Schema migrations, applied in order; PRAGMA user_version records how many ran.
-_MIGRATIONS = (
-    """
-    CREATE TABLE datasets (
-        id INTEGER PRIMARY KEY,
-        name TEXT NOT NULL,
-        source_name TEXT NOT NULL,
-        source_sha256 TEXT NOT NULL,
-        format TEXT NOT NULL,
-        encoding TEXT,
-        head_version_id INTEGER,
-        created_at REAL NOT NULL
-    );
-    CREATE TABLE versions (
-        id INTEGER PRIMARY KEY,
-        dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
-        name TEXT NOT NULL,
-        parent_id INTEGER REFERENCES versions(id),
-        rows INTEGER NOT NULL,
-        data BLOB NOT NULL,
-        created_at REAL NOT NULL
-    );
-    CREATE TABLE operations (
-        id INTEGER PRIMARY KEY,
-        dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
-        version_id INTEGER NOT NULL REFERENCES versions(id) ON DELETE CASCADE,
-        op TEXT NOT NULL,
-        active INTEGER NOT NULL DEFAULT 1,
-        created_at REAL NOT NULL
-    );
-    CREATE INDEX operations_by_version ON operations(version_id, id);
-    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    """,
-    """
-    CREATE TABLE flags (
-        version_id INTEGER PRIMARY KEY REFERENCES versions(id) ON DELETE CASCADE,
-        signature TEXT NOT NULL,
-        data BLOB NOT NULL,
-        created_at REAL NOT NULL
-    );
-    """,
-)
-
 
 @dataclass(frozen=True)
 class DatasetInfo:
@@ -162,7 +118,7 @@ class Workspace:
         self.path = Path(path) if path is not None else workspace_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
-            self._migrate(db)
+            migrate(db)  # every table of every feature, created or upgraded here (studio.storage.migrations)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -180,14 +136,6 @@ class Workspace:
         """A plain connection (autocommit; WAL; foreign keys on), as a context manager."""
         return self._connect()
 
-    def ensure_tables(self, script: str) -> None:
-        """Run a feature's ``CREATE TABLE IF NOT EXISTS`` script (jobs, comparison runs...) once per process."""
-        if (self.path, script) in _ENSURED:
-            return
-        with self._connect() as db:
-            db.executescript(script)
-        _ENSURED.add((self.path, script))
-
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """A connection inside ``BEGIN IMMEDIATE … COMMIT`` (rolled back on error)."""
@@ -199,12 +147,6 @@ class Workspace:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
-
-    @staticmethod
-    def _migrate(db: sqlite3.Connection) -> None:
-        done = db.execute("PRAGMA user_version").fetchone()[0]
-        for number, script in enumerate(_MIGRATIONS[done:], start=done + 1):
-            db.executescript(f"BEGIN; {script}; PRAGMA user_version={number}; COMMIT;")
 
     # -- datasets ----------------------------------------------------------------------------------------
 

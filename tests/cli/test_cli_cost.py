@@ -79,10 +79,14 @@ def test_estimate_local_engine_adds_training_time(tmp_path, capsys):
     assert out["usd"] == 0 and out["training_seconds"] > 0
 
 
-def test_estimate_text_says_the_epochs_are_a_heuristic(tmp_path, capsys):
-    assert main(["estimate", str(write(tmp_path / "t.jsonl", [GOOD] * 40)), "--model", "gpt-4.1"]) == 0
+def test_estimate_text_says_the_epochs_are_a_heuristic(tmp_path, capsys, monkeypatch):
+    # gpt-4.1's limit is published now (65,536); a priced model without one still says so.
+    prices = tmp_path / "prices.toml"
+    prices.write_text('[models."my-model"]\ntraining = 1\n')
+    monkeypatch.setenv("STUDIO_PRICES", str(prices))
+    assert main(["estimate", str(write(tmp_path / "t.jsonl", [GOOD] * 40)), "--model", "my-model"]) == 0
     out = capsys.readouterr().out
-    assert "epochs: 3 (auto, a heuristic)" in out and "per-example limit for gpt-4.1: not published" in out
+    assert "epochs: 3 (auto, a heuristic)" in out and "per-example limit for my-model: not published" in out
 
 
 @pytest.mark.parametrize("argv,message", [

@@ -23,8 +23,8 @@ def test_auto_epochs_needs_examples():
 @pytest.mark.parametrize("counts,model,epochs,billed,usd,over", [
     # Σ min(limit, tokens) × epochs × price / 1M; gpt-4o-mini: limit 65,536, $3.00
     ([100, 200, 70_000], "gpt-4o-mini", 2, (100 + 200 + 65_536) * 2, (100 + 200 + 65_536) * 2 * 3.00 / 1e6, 1),
-    # gpt-4.1: limit not published, so nothing is truncated; $25.00
-    ([100, 200, 70_000], "gpt-4.1", 1, 70_300, 70_300 * 25.00 / 1e6, 0),
+    # gpt-4.1: limit 65,536 (it was missing from the table, so nothing was truncated); $25.00
+    ([100, 200, 70_000], "gpt-4.1", 1, 100 + 200 + 65_536, (100 + 200 + 65_536) * 25.00 / 1e6, 1),
     ([1_000] * 20, "gpt-3.5-turbo-0125", "auto", 20_000 * 5, 100_000 * 8.00 / 1e6, 0),
     ([1_000] * 20, "gpt-4.1-nano", 3, 60_000, 60_000 * 1.50 / 1e6, 0),
 ])

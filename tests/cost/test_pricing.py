@@ -1,5 +1,7 @@
 """The dated price table: the published figures, model-name matching, limits and TOML overrides."""
 
+import re
+
 import pytest
 
 from studio.errors import LoadError
@@ -40,12 +42,43 @@ def test_snapshots_and_fine_tuned_names_resolve_to_their_base(model, resolved):
     assert load_prices().prices_for(model).model == resolved
 
 
-@pytest.mark.parametrize("model,limit", [
-    ("gpt-4o", 65536), ("gpt-4o-mini-2024-07-18", 65536), ("gpt-3.5-turbo-0125", 16385),
-    ("gpt-3.5-turbo", None), ("gpt-4.1", None), ("local", None),
-])
-def test_per_example_limits_or_not_published(model, limit):
-    assert load_prices().limit_for(model) == limit
+# Every fine-tunable name users type → OpenAI's per-example training limit (tokens). The bare gpt-3.5-turbo and
+# the gpt-4.1 family used to say "not published", so their cost estimate never truncated anything.
+LIMITS = [
+    ("gpt-3.5-turbo", 16385), ("gpt-3.5-turbo-0125", 16385), ("gpt-3.5-turbo-1106", 16385),
+    ("gpt-3.5-turbo-0613", 4096), ("ft:gpt-3.5-turbo-0613:acme::x1", 4096),
+    ("gpt-4.1", 65536), ("gpt-4.1-2025-04-14", 65536), ("gpt-4.1-mini", 65536), ("gpt-4.1-mini-2025-04-14", 65536),
+    ("gpt-4.1-nano", 65536), ("gpt-4.1-nano-2025-04-14", 65536), ("ft:gpt-4.1-nano-2025-04-14:acme::x", 65536),
+    ("gpt-4o", 65536), ("gpt-4o-2024-08-06", 65536), ("gpt-4o-mini", 65536), ("gpt-4o-mini-2024-07-18", 65536),
+    ("babbage-002", 16384), ("davinci-002", 16384),
+]
+
+
+@pytest.mark.parametrize("model,limit", LIMITS)
+def test_every_fine_tunable_name_has_its_limit_and_a_source(model, limit):
+    table = load_prices()
+    assert table.limit_for(model) == limit
+    source = table.limit_source(model)
+    assert source and "https://platform.openai.com/docs/" in source and re.search(r"\(20\d\d-\d\d", source)
+
+
+@pytest.mark.parametrize("model", ["local", "HuggingFaceTB/SmolLM2-135M-Instruct", "gpt-4", "gpt-5"])
+def test_limits_not_published_are_none(model):
+    assert load_prices().limit_for(model) is None and load_prices().limit_source(model) is None
+
+
+def test_every_limit_in_the_default_table_names_its_source():
+    table = load_prices()
+    assert set(table.limit_sources) == set(table.limits)
+
+
+def test_an_override_limit_replaces_the_figure_and_its_source(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text('[limits]\n"gpt-4o" = 32768\n[limits."my-model"]\ntokens = 2048\nsource = "our lab, 2026-02"\n')
+    table = load_prices(path)
+    assert (table.limit_for("gpt-4o-2024-08-06"), table.limit_source("gpt-4o")) == (32768, f"{path} (override)")
+    assert (table.limit_for("my-model"), table.limit_source("my-model")) == (2048, "our lab, 2026-02")
+    assert table.limit_for("gpt-4o-mini") == 65536  # other limits kept
 
 
 def test_unknown_model_names_the_model():
@@ -73,6 +106,7 @@ def test_override_by_argument_and_environment(tmp_path, monkeypatch):
     ('[models."gpt-4o"]\ntrainng = 1\n', "mine.toml, field 'models.gpt-4o.trainng': unknown price"),
     ('[models."gpt-4o"]\ntraining = -1\n', "field 'models.gpt-4o.training': expected a non-negative number"),
     ('[limits]\n"gpt-4o" = 0.5\n', "field 'limits.gpt-4o': expected a positive whole number"),
+    ('[limits."gpt-4o"]\ntoken = 5\n', "field 'limits.gpt-4o.token': expected tokens"),
     ("price = 1\n", "field 'price': unknown key"),
     ("[models\n", "mine.toml: not valid TOML"),
 ])

@@ -99,6 +99,11 @@ def test_builds_offline_from_the_wheel_and_caches_verified(tmp_path, monkeypatch
     ("gpt-4-turbo", "cl100k_base"),
     ("gpt-3.5-turbo-0125", "cl100k_base"),
     ("ft:gpt-3.5-turbo-0125:acme::x", "cl100k_base"),
+    ("babbage-002", "cl100k_base"),
+    ("davinci-002", "cl100k_base"),
+    ("ft:davinci-002:acme::x", "cl100k_base"),
+    ("gpt-4.1-2025-04-14", "o200k_base"),
+    ("gpt-4.1-mini-2025-04-14", "o200k_base"),
 ])
 def test_model_to_encoding(model, name):
     assert encoding_for_model(model).name == name

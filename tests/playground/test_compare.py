@@ -17,7 +17,6 @@ from studio.playground.compare import (
     cases_from_frame,
     cost_of,
     diff_words,
-    escape_markdown,
     export_results,
     get_run,
     list_runs,
@@ -27,7 +26,6 @@ from studio.playground.compare import (
     next_unvoted,
     open_run,
     parse_target,
-    preset_widgets,
     record_vote,
     run_compare,
     stream_answer,
@@ -37,6 +35,7 @@ from studio.playground.metrics import win_rate
 from studio.providers.profiles import Profile
 from studio.testing.server import Behaviour, TestServer
 from studio.storage.workspace import Workspace
+from ui.playground import escape_markdown, preset_widgets
 
 FT = "ft:base-model:studio:demo:abc123"
 FAST = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05, timeout=5)
@@ -275,6 +274,19 @@ def test_streaming_fills_tokens_latency_and_cost(server):
                            StreamStats()))
 
 
+def test_opening_a_stream_is_retried_under_the_one_policy(server):
+    server.configure(script=(503, 429), retry_after=0.01)
+    stats = StreamStats()
+    chunks = list(stream_answer(_targets(server)[0], [{"role": "user", "content": "ANSWER:a b"}], Params(), stats,
+                                retry=FAST))
+    assert chunks == ["a", " b"] and server.stats()["requests"] == 3  # two faults, then the stream
+    server.configure(script=(503,) * 4, retry_after=0.01)
+    with pytest.raises(CompareError, match="^base: HTTP 503"):
+        list(stream_answer(_targets(server)[0], [{"role": "user", "content": "q"}], Params(), StreamStats(),
+                           retry=FAST))
+    assert server.stats()["requests"] == 3 + FAST.max_attempts
+
+
 def test_votes_survive_a_restart_and_give_a_win_rate(server):
     workspace, run, results = _run(server, _cases(6), concurrency=4)
     pair = ("base", "tuned")
@@ -367,3 +379,44 @@ def test_targets_chosen_on_the_train_page_fill_the_playground_widgets():
     assert values["pg_model_1"] == values["pg_model_text_1"] == "ft:smollm2-135m-instruct:demo:ftjob-1"
     assert (values["pg_kind_0"], values["pg_name_1"]) == ("local", "fine-tuned")
     assert preset_widgets([]) == {}  # nothing chosen: the widgets keep what the user set
+
+
+def test_a_spent_quota_is_asked_once_per_row_and_the_row_says_so():
+    """A 429 insufficient_quota (OpenAI's billing stop) is not a rate limit: the Playground never retries it."""
+    import http.server
+    import threading
+
+    hits = []
+
+    class Quota(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's name
+            self.rfile.read(int(self.headers["content-length"]))
+            hits.append(self.path)
+            body = json.dumps({"error": {"message": "You exceeded your current quota", "type": "insufficient_quota",
+                                         "param": None, "code": "insufficient_quota"}}).encode()
+            self.send_response(429)
+            self.send_header("content-type", "application/json")
+            self.send_header("retry-after", "0")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quota)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+        targets = [Target(name, Profile("compatible", base_url=url), "gpt-4o-mini") for name in ("a", "b")]
+        workspace, cases = Workspace(), _cases(2)
+        run = open_run(workspace, targets, Params(), cases, source="quota")
+        results = run_compare(workspace, run, targets, cases, Params(), retry=FAST, sleep=lambda s: None,
+                              api_keys={"a": "sk-a-123456789", "b": "sk-b-123456789"})
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert len(hits) == 4 and (results["attempts"] == 1).all()  # one request per (row, target), no retries
+    assert results["error"].str.contains("billing/quota stop, not a rate limit").all()
+    assert not results["error"].str.contains("gave up").any()

@@ -122,3 +122,48 @@ def test_metrics_frame_from_events():
                                              "train_mean_token_accuracy": 0.4})])
     assert frame["step"].tolist() == [1, 2] and frame["train_loss"].tolist() == [2.0, 1.5]
     assert frame["valid_loss"].isna().tolist() == [False, True]
+
+
+class Capturing(Cloud):
+    """A scripted OpenAI that also keeps each request's JSON body (what the SDK really sent)."""
+
+    def __init__(self, routes):
+        super().__init__(routes)
+        self.bodies: dict[str, list] = {}
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.headers.get("content-type", "").startswith("application/json"):
+            self.bodies.setdefault(f"{request.method} {request.url.path}", []).append(json.loads(request.content))
+        return super().__call__(request)
+
+
+def test_the_job_request_uses_method_and_metadata_not_the_deprecated_hyperparameters():
+    import pandas as pd
+
+    from studio import __version__
+
+    cloud = Capturing({"POST /v1/files": [(200, file_object("file-1"), None)],
+                       "POST /v1/fine_tuning/jobs": [(200, job_object(), None)]})
+    workspace = Workspace()
+    frame = pd.DataFrame({"id": [1], "messages": [[{"role": "user", "content": "hi"}]]})
+    dataset = workspace.import_dataset(frame, name="faq", source_name="faq.csv", format="csv")
+    version = workspace.save_version(dataset.id, frame, name="clean v2")
+    launch_job(workspace, client_for(cloud), Profile("openai"), model="gpt-4o-mini-2024-07-18", training=TRAIN,
+               settings={"epochs": 3, "batch_size": "auto", "learning_rate_multiplier": 0.5, "seed": 7},
+               suffix="faq", dataset_version_id=version.id, metadata={"team": "support"})
+    [body] = cloud.bodies["POST /v1/fine_tuning/jobs"]
+    assert "hyperparameters" not in body
+    assert body["method"] == {"type": "supervised", "supervised": {"hyperparameters": {
+        "n_epochs": 3, "batch_size": "auto", "learning_rate_multiplier": 0.5}}}
+    assert body["metadata"] == {"studio_version": __version__, "dataset": "faq", "dataset_version": "clean v2",
+                                "dataset_version_id": str(version.id), "team": "support"}
+    assert (body["model"], body["training_file"], body["suffix"], body["seed"]) == (
+        "gpt-4o-mini-2024-07-18", "file-1", "faq", 7)
+
+
+def test_bad_metadata_fails_before_any_upload():
+    cloud = Capturing({})
+    with pytest.raises(JobError, match="metadata holds 17 pairs; the limit is 16"):
+        launch_job(Workspace(), client_for(cloud), Profile("openai"), model="gpt-4o-mini", training=TRAIN,
+                   metadata={f"k{i}": "v" for i in range(16)})
+    assert cloud.calls == []

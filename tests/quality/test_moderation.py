@@ -58,7 +58,41 @@ def test_retries_rate_limits_and_server_errors(status):
     waits = []
     results = moderate_rows(client, TEXTS[:2], sleep=waits.append)
     assert results["flagged"].tolist() == [False, True]
-    assert len(requests) == 3 and waits == [0.5, 1.0]
+    assert len(requests) == 3 and len(waits) == 2
+    # Full jitter (the bug was a fixed 0.5 s, 1 s that every client retried in lockstep): a draw below the backoff.
+    assert 0 <= waits[0] <= 0.5 and 0 <= waits[1] <= 1.0
+
+
+def test_moderation_waits_what_retry_after_says():
+    seen = []
+
+    def handler_headers(request):  # a 429 with Retry-After: 7 seconds, then the results
+        seen.append(request)
+        if len(seen) == 1:
+            return httpx.Response(429, json={"error": {"message": "slow down", "type": "requests",
+                                                       "code": "rate_limit_exceeded"}}, headers={"retry-after": "7"})
+        body = json.loads(request.content)
+        return httpx.Response(200, json={"id": "modr-1", "model": body["model"],
+                                         "results": [result(text) for text in body["input"]]})
+
+    client = openai.OpenAI(api_key="sk-test", http_client=httpx.Client(transport=httpx.MockTransport(handler_headers)))
+    waits = []
+    assert moderate_rows(client, TEXTS[:2], sleep=waits.append)["flagged"].tolist() == [False, True]
+    assert waits == [7.0] and len(seen) == 2
+
+
+def test_moderation_stops_at_once_when_the_quota_is_spent():
+    requests = []
+
+    def handler(request):
+        requests.append(request)
+        return httpx.Response(429, json={"error": {"message": "You exceeded your current quota",
+                                                   "type": "insufficient_quota", "code": "insufficient_quota"}})
+
+    client = openai.OpenAI(api_key="sk-test", http_client=httpx.Client(transport=httpx.MockTransport(handler)))
+    with pytest.raises(ModerationError, match="quota stop, not a rate limit"):
+        moderate_rows(client, TEXTS[:2], sleep=lambda s: None)
+    assert len(requests) == 1
 
 
 def test_gives_up_after_the_retries_naming_the_rows():

@@ -118,7 +118,7 @@ def test_stored_flags_are_one_set_per_version_and_only_for_the_same_rows(tmp_pat
 
 
 def test_a_workspace_from_before_stored_flags_is_upgraded_in_place(tmp_path, frame):
-    from studio.storage.workspace import _MIGRATIONS
+    from studio.storage.migrations import MIGRATIONS as _MIGRATIONS
 
     path = tmp_path / "old.db"
     db = sqlite3.connect(path)

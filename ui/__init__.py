@@ -1,0 +1,1 @@
+"""Streamlit-only helpers for the pages; the library (studio/) never imports this package."""
