@@ -4,19 +4,18 @@ A widget's key is dropped when the user leaves its page, so what another page ne
 non-widget keys (except :data:`LANG`, the language radio that app.py draws on every page).
 """
 
+# "en" or "es": the sidebar's language radio (see studio.i18n.LANGUAGES).
 LANG = "lang"
-"""``"en"`` or ``"es"``: the sidebar's language radio (see :data:`studio.i18n.LANGUAGES`)."""
 
+# The Dataset page's studio.editing.session.DatasetSession; the Cost page prices its open dataset.
 DATASET = "dataset"
-"""The Dataset page's :class:`~studio.editing.session.DatasetSession`; the Cost page prices its open dataset."""
 
+# The hyperparameters chosen on the Cost page, a dict (studio.providers.train_settings.TrainSettings.to_dict());
+# the Train page launches with them.
 TRAIN_SETTINGS = "train_settings"
-"""The hyperparameters chosen on the Cost page, a dict (see :mod:`studio.providers.train_settings`); Train
-launches with them."""
 
+# Workspace id of the job launched last on the Train page (its detail is shown first).
 TRAIN_JOB = "train_job"
-"""Workspace id of the job launched last on the Train page (its detail is shown first)."""
 
+# Targets the Train page hands to the Playground ("compare checkpoints"): [{"name", "kind", "model"}], read once.
 PLAYGROUND_TARGETS = "playground_targets"
-"""Targets the Train page hands to the Playground ("compare checkpoints"): a list of
-``{"name", "kind", "model"}`` dicts, read once."""
