@@ -61,7 +61,8 @@ BADGE_CSS = {
 
 
 def grid_options(*, headers: dict[str, str], wrap: bool = True) -> dict[str, Any]:
-    """AG Grid options for a page of rows from :func:`studio.editing.grid.grid_page` (JS hooks: :func:`aggrid_arguments`)."""
+    """AG Grid options for a page of rows from :func:`studio.editing.grid.grid_page` (JS hooks: see
+    :func:`aggrid_arguments`)."""
     text_column = {"editable": True, "wrapText": wrap, "autoHeight": wrap, "flex": 3, "minWidth": 220,
                    "cellEditor": "agLargeTextCellEditor", "cellEditorPopup": True,
                    "cellEditorParams": {"maxLength": 1_000_000, "rows": 12, "cols": 80}}
