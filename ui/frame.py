@@ -23,8 +23,10 @@ T = TypeVar("T")
 APP_NAME = "Fine-Tuning Studio"
 # (file under app_pages/, URL path, icon): the URLs are the ones the app had before st.navigation
 # (/Dataset?id=..., /Cost, /Train, /Playground), which links, the bench and the browser tests open.
-PAGES = (("home", "", "🛠️"), ("dataset", "Dataset", "🧹"), ("cost", "Cost", "💲"), ("train", "Train", "🏋️"),
-         ("playground", "Playground", "⚖️"))
+# Material icons come with Streamlit's own font, so they show where no emoji font is installed.
+PAGES = (("home", "", ":material/home:"), ("dataset", "Dataset", ":material/table_edit:"),
+         ("cost", "Cost", ":material/payments:"), ("train", "Train", ":material/model_training:"),
+         ("playground", "Playground", ":material/compare:"))
 
 
 def page_path(name: str) -> str:
