@@ -115,7 +115,7 @@ def launch_panel(workspace: Workspace, profile: Profile, settings: TrainSettings
         with show_errors():
             record = launch_job(workspace, client_for(profile), profile, model=model, training=data.training,
                                 validation=data.validation, settings=settings.to_dict(), suffix=suffix or None,
-                                dataset_version_id=train_version.id, estimate_usd=estimate and estimate.usd,
+                                dataset_version_id=train_version.id, estimate_usd=estimate.usd if estimate else None,
                                 on_progress=lambda name, share: bar.progress(share,
                                                                              text=tr("train.uploading", name=name)))
             st.session_state[keys.TRAIN_JOB] = record.id

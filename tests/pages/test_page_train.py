@@ -37,6 +37,11 @@ def test_launch_and_watch_a_local_job(app_engine, tmp_path):
     chart = at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
     assert chart, "the loss chart is missing"
     assert any(f"ft:{TINY}:demo:" in c.value for c in at.code)
+    at.button(key="compare_checkpoints").click().run()  # base + last checkpoints, preset on the Playground
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Playground: base vs fine-tuned"
+    assert at.sidebar.text_input(key="pg_name_0").value == "base"
+    assert at.sidebar.text_input(key="pg_name_1").value.startswith("step ")
 
     again = open_page("train", timeout=120)  # a restarted app lists the same job
     assert not again.exception
