@@ -1,1 +1,1 @@
-"""Streamlit-only helpers for the pages; the library (studio/) never imports this package."""
+"""Streamlit helpers of the app (the page frame, session keys, widgets); the library in studio/ never imports these."""

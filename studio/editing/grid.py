@@ -1,15 +1,14 @@
-"""What the Dataset page's grid shows: the server-side filter, the page of rows, and the grid's options.
+"""What the Dataset page's grid shows: the server-side filter, the page of rows, and what an edit in it does.
 
 The grid never receives the whole dataset: the filter runs here (RE2 regex, duplicate groups, rule flags), the
-grid gets one page, and an edit comes back as a single-cell delta (see :data:`RETURN_DELTA_JS`). The JavaScript
-snippets are plain strings; the page wraps them in ``st_aggrid.JsCode``. Cell text is always rendered as text:
-the only custom renderer draws our own rule keys as badges with ``textContent``.
+grid gets one page, and an edit comes back as a single-cell delta (:func:`parse_grid_event`; the grid's own
+options and JavaScript live with the app, in ``ui/aggrid.py``).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -125,92 +124,6 @@ def grid_page(frame: pd.DataFrame, positions: np.ndarray, *, page: int, page_siz
     else:
         out["cluster_id"] = None
     return out
-
-
-# ---------------------------------------------------------------------------------------------- grid options
-
-# Returned to Python on an edit or a selection: only the delta, never the page's rows.
-RETURN_DELTA_JS = """
-function({streamlitRerunEventTriggerName, eventData}) {
-    const token = String(Date.now()) + '-' + Math.random().toString(36).slice(2);
-    if (streamlitRerunEventTriggerName === 'cellValueChanged') {
-        return {kind: 'edit', id: eventData.data.id, field: eventData.colDef.field,
-                value: eventData.newValue === undefined ? null : eventData.newValue, token: token};
-    }
-    if (streamlitRerunEventTriggerName === 'selectionChanged') {
-        return {kind: 'select', ids: eventData.api.getSelectedRows().map(r => r.id), token: token};
-    }
-    return {kind: 'none', token: token};
-}
-"""
-
-# Rule keys as coloured badges, built with textContent so nothing is ever parsed as HTML.
-FLAG_BADGES_JS = """
-class FlagBadges {
-    init(params) {
-        this.eGui = document.createElement('span');
-        String(params.value || '').split(' ').filter(Boolean).forEach(key => {
-            const badge = document.createElement('span');
-            badge.textContent = key;
-            badge.className = 'flag-badge flag-' + key.replace(/[^a-z_]/g, '');
-            this.eGui.appendChild(badge);
-        });
-    }
-    getGui() { return this.eGui; }
-    refresh() { return false; }
-}
-"""
-
-ROW_ID_JS = "function(params) { return String(params.data.id); }"
-
-BADGE_CSS = {
-    ".flag-badge": {"display": "inline-block", "padding": "0 6px", "margin": "1px 2px", "border-radius": "8px",
-                    "font-size": "11px", "line-height": "18px", "background": "#e8eaf6", "color": "#1a237e"},
-    ".flag-empty, .flag-too_short, .flag-truncated": {"background": "#fff3e0 !important",
-                                                      "color": "#e65100 !important"},
-    ".flag-pii, .flag-blocklist, .flag-placeholder": {"background": "#ffebee !important",
-                                                      "color": "#b71c1c !important"},
-    ".flag-exact_duplicate, .flag-normalized_duplicate, .flag-near_duplicate, .flag-duplicate_prompt": {
-        "background": "#e3f2fd !important", "color": "#0d47a1 !important"},
-}
-
-
-def grid_options(*, headers: dict[str, str], wrap: bool = True) -> dict[str, Any]:
-    """AG Grid options for a page frame from :func:`grid_page` (JS hooks are filled in by the page)."""
-    text_column = {"editable": True, "wrapText": wrap, "autoHeight": wrap, "flex": 3, "minWidth": 220,
-                   "cellEditor": "agLargeTextCellEditor", "cellEditorPopup": True,
-                   "cellEditorParams": {"maxLength": 1_000_000, "rows": 12, "cols": 80}}
-    columns = [
-        {"field": "id", "headerName": headers.get("id", "id"), "width": 90, "checkboxSelection": True,
-         "headerCheckboxSelection": True, "pinned": "left"},
-        {"field": "flags", "headerName": headers.get("flags", "flags"), "width": 170, "wrapText": True,
-         "autoHeight": wrap},
-        *({"field": name, "headerName": headers.get(name, name), **text_column} for name in TEXT_FIELDS),
-        {"field": "tokens", "headerName": headers.get("tokens", "tokens"), "width": 90},
-        {"field": "cluster_id", "headerName": headers.get("cluster_id", "cluster"), "width": 90},
-    ]
-    return {
-        "columnDefs": columns,
-        "defaultColDef": {"resizable": True, "sortable": False, "filter": False},
-        "rowSelection": "multiple",
-        "suppressRowClickSelection": True,
-        "stopEditingWhenCellsLoseFocus": True,
-        "enableCellTextSelection": True,
-        "ensureDomOrder": True,
-    }
-
-
-def aggrid_arguments(js: Callable[[str], Any], *, headers: dict[str, str] | None = None) -> dict[str, Any]:
-    """Every ``st_aggrid.AgGrid`` argument of the Dataset page's grid except its data, key and callback: the
-    options, the JS hooks (wrapped by ``js``, which is ``st_aggrid.JsCode``), single-cell deltas back, server-wins
-    sync (a keyed grid otherwise stops taking new data after the first edit)."""
-    options = grid_options(headers=headers or {})
-    options["getRowId"] = js(ROW_ID_JS)
-    options["columnDefs"][1]["cellRenderer"] = js(FLAG_BADGES_JS)
-    return {"gridOptions": options, "height": 560, "server_sync_strategy": "server_wins",
-            "update_on": ["cellValueChanged", "selectionChanged"], "data_return_mode": "CUSTOM",
-            "custom_jscode_for_grid_return": js(RETURN_DELTA_JS), "allow_unsafe_jscode": True,
-            "custom_css": BADGE_CSS}
 
 
 # ---------------------------------------------------------------------------------------------- checks

@@ -7,7 +7,7 @@ import pytest
 from studio.data.frame import build_frame
 from studio.errors import PatternError
 from studio.editing.grid import (
-    GridEvent, ViewSpec, filter_rows, grid_options, grid_page, page_count, parse_grid_event, refresh_row_flags,
+    GridEvent, ViewSpec, filter_rows, grid_page, page_count, parse_grid_event, refresh_row_flags,
 )
 
 
@@ -59,12 +59,6 @@ def test_grid_page_shows_one_page_with_flags_and_text():
     from studio.cost.tokens import count_example_tokens
     assert page["tokens"].tolist() == [count_example_tokens({"messages": m}) for m in FRAME["messages"].iloc[2:4]]
     assert page_count(5, 2) == 3 and page_count(0, 100) == 1
-
-
-def test_grid_options_never_use_html_renderers_on_text():
-    options = grid_options(headers={})
-    text_columns = [c for c in options["columnDefs"] if c["field"] in ("system", "user", "assistant")]
-    assert all(c["editable"] and "cellRenderer" not in c for c in text_columns)
 
 
 def test_refresh_row_flags_rechecks_only_the_edited_row():

@@ -1,15 +1,12 @@
 """AppTest of the Cost page with a seeded dataset: metrics, settings handed to Train, warnings, languages."""
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from studio.data.frame import build_frame
 from studio.editing.session import DatasetSession
 from studio.storage.workspace import Workspace
 
-from tests.conftest import ROOT
-
-PAGE = str(ROOT / "pages" / "2_Cost.py")
+from tests.pages.apptest import open_page
 
 
 def frame(n=30, broken=True):
@@ -21,16 +18,13 @@ def frame(n=30, broken=True):
 
 def page(frame=None, dataset_label="dataset", **state):
     """The Cost page with ``frame`` open on the Dataset page (as a workspace dataset named ``dataset_label``)."""
-    at = AppTest.from_file(PAGE, default_timeout=60)
     if frame is not None:
         workspace = Workspace()
         info = workspace.import_dataset(frame, name=dataset_label, source_name=f"{dataset_label}.jsonl",
                                         format="jsonl/chat")
-        at.session_state["dataset"] = DatasetSession(workspace)
-        at.session_state["dataset"].open(info.id)
-    for key, value in state.items():
-        at.session_state[key] = value
-    return at.run()
+        state["dataset"] = DatasetSession(workspace)
+        state["dataset"].open(info.id)
+    return open_page("cost", **state)
 
 
 def metrics(at):

@@ -3,12 +3,11 @@
 import json
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from studio.editing.editor import DatasetEditor
 from studio.editing.session import DatasetSession
 from studio.storage.workspace import Workspace, import_file
-from tests.conftest import ROOT
+from tests.pages.apptest import open_page
 
 ROWS = [("What is a fever?", "A body temperature above 38 °C, usually a sign that the body is fighting an infection."),
         ("what is a FEVER", "A body temperature above 38 °C, usually a sign that the body is fighting an infection."),
@@ -24,11 +23,9 @@ def page(tmp_path):
                                                     {"role": "assistant", "content": a}]}) + "\n" for q, a in ROWS))
     workspace = Workspace()
     info, _ = import_file(workspace, path)
-    at = AppTest.from_file(str(ROOT / "pages/1_Dataset.py"), default_timeout=60)
     session = DatasetSession(workspace)
     session.open(info.id)
-    at.session_state["dataset"] = session
-    return at.run(), workspace, info.id
+    return open_page("dataset", dataset=session), workspace, info.id
 
 
 def shown(at):

@@ -3,12 +3,11 @@
 import json
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from studio.playground.compare import list_runs, load_votes
 from studio.testing.server import TestServer
 from studio.storage.workspace import Workspace
-from tests.conftest import ROOT
+from tests.pages.apptest import open_page
 
 FT = "ft:base-model:studio:demo:abc123"
 
@@ -29,7 +28,7 @@ def sample(tmp_path, monkeypatch):
 
 
 def _page():
-    return AppTest.from_file(str(ROOT / "pages/4_Playground.py"), default_timeout=60).run()
+    return open_page("playground")
 
 
 def _text(at):
@@ -107,11 +106,9 @@ def test_spanish(server):
 
 
 def test_targets_preset_from_the_train_page(server):
-    at = AppTest.from_file(str(ROOT / "pages/4_Playground.py"), default_timeout=60)
-    at.session_state["playground_targets"] = [{"name": "base", "kind": "local", "model": "base-model"},
-                                              {"name": "step 8", "kind": "local", "model": FT},
-                                              {"name": "step 16", "kind": "local", "model": FT}]
-    at.run()
+    at = open_page("playground", playground_targets=[{"name": "base", "kind": "local", "model": "base-model"},
+                                                     {"name": "step 8", "kind": "local", "model": FT},
+                                                     {"name": "step 16", "kind": "local", "model": FT}])
     assert not at.exception
     assert at.sidebar.number_input(key="pg_count").value == 3
     assert [at.sidebar.text_input(key=f"pg_name_{i}").value for i in range(3)] == ["base", "step 8", "step 16"]
