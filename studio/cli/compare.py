@@ -50,8 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _compare(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from studio.errors import CompareError
     from studio.playground.compare import (
-        CompareError,
         Params,
         RetryPolicy,
         export_results,

@@ -48,7 +48,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _app(args: argparse.Namespace) -> int:
     if not args.no_engine:
-        from studio.providers.profiles import ProviderError, ensure_engine
+        from studio.errors import ProviderError
+        from studio.providers.profiles import ensure_engine
 
         try:
             log_dir = str(Path(args.workspace).parent) if args.workspace else None  # engine.log beside it

@@ -45,7 +45,8 @@ def _jsonl(path: str) -> bytes:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from studio.providers.jobs import JobError, launch_job, refresh_job
+    from studio.errors import JobError
+    from studio.providers.jobs import launch_job, refresh_job
     from studio.providers.profiles import Profile, api_key_for, ensure_engine, make_client
     from studio.cost.validation import validate_bytes
     from studio.storage.workspace import Workspace

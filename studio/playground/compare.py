@@ -29,7 +29,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from studio.data.frame import content_text
-from studio.errors import StudioError
+from studio.errors import CompareError
 from studio.providers.profiles import PROVIDER_KINDS, Profile, api_key_for, make_client, retry_after
 from studio.storage.workspace import Workspace
 
@@ -83,10 +83,6 @@ CREATE TABLE IF NOT EXISTS compare_votes (
 """
 _READY: set[str] = set()
 _READY_LOCK = threading.Lock()
-
-
-class CompareError(StudioError):
-    """A target, a test set or a run cannot be used as given."""
 
 
 # ---------------------------------------------------------------------------------------------- targets
@@ -313,7 +309,7 @@ def cost_of(target: Target, tokens_in: int | None, tokens_out: int | None, *,
 
 def _table_prices(model: str) -> tuple[float | None, float | None]:
     try:
-        from studio.cost.prices import PricingError
+        from studio.errors import PricingError
     except ImportError:  # pricing.py not present: cost unknown
         return None, None
     try:

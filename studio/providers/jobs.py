@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
-from studio.errors import StudioError
+from studio.errors import JobError
 from studio.providers.profiles import Profile, retry_after
 from studio.storage.workspace import Workspace
 
@@ -51,10 +51,6 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_by_provider_id ON jobs(provider, job_id);
 """
-
-
-class JobError(StudioError):
-    """A provider call failed; the message says what happened and what to do."""
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import httpx
 
 from studio.core.training import DEFAULT_BASE_MODEL, ENGINE_URL
-from studio.errors import StudioError
+from studio.errors import ProviderError
 
 DEFAULT_ENGINE_URL = ENGINE_URL
 OPENAI_URL = "https://api.openai.com/v1"
@@ -43,10 +43,6 @@ def retry_after(exc: BaseException) -> float | None:
             return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
     except (TypeError, ValueError):
         return None
-
-
-class ProviderError(StudioError):
-    """A provider is misconfigured (no key, no endpoint) or unreachable."""
 
 
 def engine_url() -> str:
