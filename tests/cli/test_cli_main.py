@@ -59,11 +59,14 @@ def test_app_without_workspace_inherits_the_environment(monkeypatch):
     assert calls[0]["env"] is None
 
 
-@pytest.mark.parametrize("cli_name,library,library_name", [
-    ("studio.cli.data.SCHEMAS", "studio.data.formats", "SCHEMAS"),
-    ("studio.cli.data.EXPORT_FORMATS", "studio.data.io", "EXPORT_FORMATS"),
-    ("studio.cli.train.PROVIDER_KINDS", "studio.providers.profiles", "PROVIDER_KINDS"),
-])
+@pytest.mark.parametrize(
+    "cli_name,library,library_name",
+    [
+        ("studio.cli.data.SCHEMAS", "studio.data.formats", "SCHEMAS"),
+        ("studio.cli.data.EXPORT_FORMATS", "studio.data.io", "EXPORT_FORMATS"),
+        ("studio.cli.train.PROVIDER_KINDS", "studio.providers.profiles", "PROVIDER_KINDS"),
+    ],
+)
 def test_cli_choices_match_the_library(cli_name, library, library_name):
     import importlib
 
