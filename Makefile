@@ -56,4 +56,4 @@ bench: install
 	$(BIN)/python -m bench $(if $(ONLY),--only $(ONLY),)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .hypothesis .mypy_cache .ruff_cache .import_linter_cache
