@@ -17,7 +17,7 @@ BIN=${BIN:-.venv/bin}
 #    B905 zip() without strict=: strict=True where both sides must have one item per row (a silent truncation
 #         would drop user data), strict=False only with a comment saying why lengths may differ.
 #    E501 the formatter cannot split a long string: split it, or shorten the message.
-#    E402 an import below code: move it up (tests: below pytest_plugins is not needed).
+#    E402 an import below other statements (studio/data/frame.py, tests/engine/test_engine_restart.py): move it up.
 #    SIM118/RUF059/RUF043/SIM105/...: follow ruff's message.
 echo "== ruff (left after the automatic fixes)"
 "$BIN/ruff" check --output-format concise . || true
