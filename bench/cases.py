@@ -138,6 +138,11 @@ CASES: list[Case] = [
          "bench.bench_playground:faults", goal="0 lost, 0 charged twice",
          check="x['lost_rows'] == 0 and x['duplicate_charges'] == 0", ratio=None, args=("1000",),
          quick=("20 prompts", ("20",), None)),
+    # 7. command line
+    Case("cli", "`studio --help` in a fresh process", "—", "bench.cli:help_ours", "bench.cli:bare_python",
+         "`python -c pass`", "≤ 0.25 s CPU, no pandas", "c <= 0.25 and x['heavy_modules'] == []", ratio="w / bw",
+         ratio_name="ours ÷ bare Python", args=("5",), runs=1, quick=("—", ("2",), ("2",)),
+         notes=("Median of 5 new processes each; `heavy_modules`: the heavy libraries `--help` imported.",)),
 ]
 
 GROUPS = sorted({c.group for c in CASES})

@@ -16,9 +16,9 @@ import httpx
 import openai
 import pytest
 
+from studio.errors import CompareError, JobError
 from studio.playground.compare import (
     Case,
-    CompareError,
     Params,
     RetryPolicy,
     StreamStats,
@@ -28,7 +28,7 @@ from studio.playground.compare import (
     run_compare,
     stream_answer,
 )
-from studio.providers.jobs import JobError, with_retries
+from studio.providers.jobs import with_retries
 from studio.providers.profiles import Profile, make_client
 from studio.testing.server import Behaviour, TestServer, reply_for
 from tests.engine_support import free_port

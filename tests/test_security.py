@@ -36,7 +36,8 @@ from studio.playground.compare import (
 )
 from studio.engine.server import create_app
 from studio.data.writers import EXPORT_FORMATS, export_bytes
-from studio.providers.jobs import JobError, launch_job, refresh_job, with_retries
+from studio.errors import JobError
+from studio.providers.jobs import launch_job, refresh_job, with_retries
 from studio.providers.profiles import Profile, make_client
 from studio.testing.server import Behaviour, TestServer
 from studio.storage.workspace import Workspace, import_file

@@ -1,4 +1,9 @@
-"""``studio`` command line. Each area registers its sub-commands from its own ``cli_*`` module.
+"""``studio`` command line: one module per area registers its sub-commands (``studio.cli.data``, ``.clean``, ...).
+
+Registering a command imports nothing heavy: each handler imports the library it needs when it runs, so
+``studio --help`` loads neither pandas nor the engine. ``--workspace PATH`` reaches the handlers as
+``args.workspace`` (``None``: ``$STUDIO_WORKSPACE`` or ``./workspace/studio.db``, see
+:func:`studio.storage.workspace.workspace_path`).
 
 Errors a user can act on (:class:`studio.errors.StudioError`) exit with code 2 and a one-line message.
 """
@@ -6,47 +11,29 @@ Errors a user can act on (:class:`studio.errors.StudioError`) exit with code 2 a
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
 
+from studio.cli import clean, compare, cost, data, engine, split, train
 from studio.errors import StudioError
 
-# Modules that define ``register(subparsers)``; each sub-command sets ``func(args) -> int`` via set_defaults.
-# Heavy imports stay inside the handlers so ``studio --help`` is instant.
-_COMMAND_MODULES = (
-    "studio.cli.data",
-    "studio.cli.clean",
-    "studio.cli.cost",
-    "studio.cli.engine",
-    "studio.cli.train",
-    "studio.cli.compare",
-    "studio.cli.split",
-)
+# Each module defines ``register(subparsers)``; every sub-command sets ``func(args) -> int`` via set_defaults.
+_COMMAND_MODULES = (data, clean, cost, engine, train, compare, split)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``studio`` parser with every sub-command registered."""
     parser = argparse.ArgumentParser(prog="studio", description="Fine-Tuning Studio")
     parser.add_argument("--workspace", help="workspace database (default $STUDIO_WORKSPACE or ./workspace/studio.db)")
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for name in _COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
+    for module in _COMMAND_MODULES:
         module.register(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.workspace:
-        import os
-
-        os.environ["STUDIO_WORKSPACE"] = args.workspace
+    """Run one ``studio`` command; returns its exit code (2 for a :class:`StudioError`, 130 on Ctrl-C)."""
+    args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except StudioError as exc:
@@ -54,5 +41,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-
-

@@ -50,8 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _compare(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from studio.errors import CompareError
     from studio.playground.compare import (
-        CompareError,
         Params,
         RetryPolicy,
         export_results,
@@ -72,7 +72,7 @@ def _compare(args: argparse.Namespace) -> int:
         raise CompareError(f"--max-attempts must be at least 1, got {args.max_attempts}")
     output = Path(args.output)
     cases = load_cases(args.data)
-    workspace = Workspace()
+    workspace = Workspace(args.workspace)
     run = open_run(workspace, targets, params, cases, source=Path(args.data).name)
     show = sys.stderr.isatty() and not args.json
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
-from studio.data.formats import SCHEMAS
-from studio.data.writers import EXPORT_FORMATS
+# Literal copies of studio.data.formats.SCHEMAS / studio.data.writers.EXPORT_FORMATS (a test keeps them equal), so
+# registering these commands imports no pandas.
+SCHEMAS = ("chat", "prompt_completion", "alpaca", "sharegpt", "qa")
+EXPORT_FORMATS = ("openai-chat", "prompt-completion", "alpaca", "sharegpt", "csv", "parquet")
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,14 +48,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _app(args: argparse.Namespace) -> int:
     if not args.no_engine:
-        from studio.providers.profiles import ProviderError, ensure_engine
+        from studio.errors import ProviderError
+        from studio.providers.profiles import ensure_engine
 
         try:
-            status, started = ensure_engine(wait_s=60)
+            log_dir = str(Path(args.workspace).parent) if args.workspace else None  # engine.log beside it
+            status, started = ensure_engine(wait_s=60, log_dir=log_dir)
             print(f"local engine {'started' if started else 'already running'}: {status.detail}")
         except ProviderError as exc:
             print(f"warning: {exc}", file=sys.stderr)
-    return subprocess.call(app_command(args.port, host=args.host, headless=args.headless), cwd=ROOT)
+    # The app runs in its own process: --workspace reaches it through that process's environment only.
+    env = {**os.environ, "STUDIO_WORKSPACE": args.workspace} if args.workspace else None
+    return subprocess.call(app_command(args.port, host=args.host, headless=args.headless), cwd=ROOT, env=env)
 
 
 def app_command(port: int, *, host: str | None = None, headless: bool = False) -> list[str]:
@@ -106,7 +113,7 @@ def _convert(args: argparse.Namespace) -> int:
 def _seed(args: argparse.Namespace) -> int:
     from studio.storage.workspace import Workspace, seed_samples
 
-    workspace = Workspace()
+    workspace = Workspace(args.workspace)
     added = seed_samples(workspace)
     print(f"{workspace.path}: {len(added)} sample datasets added, {len(workspace.datasets())} in all")
     return 0

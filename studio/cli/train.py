@@ -8,7 +8,9 @@ import sys
 import time
 from pathlib import Path
 
-from studio.providers.profiles import PROVIDER_KINDS
+# A literal copy of studio.providers.profiles.PROVIDER_KINDS (a test keeps them equal): registering `train`
+# imports neither httpx nor openai.
+PROVIDER_KINDS = ("local", "openai", "azure", "compatible")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -44,7 +46,8 @@ def _jsonl(path: str) -> bytes:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from studio.providers.jobs import JobError, launch_job, refresh_job
+    from studio.errors import JobError
+    from studio.providers.jobs import launch_job, refresh_job
     from studio.providers.profiles import Profile, api_key_for, ensure_engine, make_client
     from studio.cost.validation import validate_bytes
     from studio.storage.workspace import Workspace
@@ -56,11 +59,11 @@ def _train(args: argparse.Namespace) -> int:
         raise JobError(f"{Path(args.path).name} is not valid training data: " +
                        ", ".join(f"{k} ×{n}" for k, n in report.errors.items()))
     if profile.kind == "local":
-        ensure_engine(profile.url)
+        ensure_engine(profile.url, log_dir=str(Path(args.workspace).parent) if args.workspace else None)
     client = make_client(profile, api_key=api_key_for(profile), max_retries=0)  # studio.providers.jobs retries
     settings = {"epochs": _number(args.epochs), "batch_size": _number(args.batch_size),
                 "learning_rate_multiplier": _number(args.learning_rate_multiplier), "seed": args.seed}
-    workspace = Workspace()
+    workspace = Workspace(args.workspace)
     record = launch_job(workspace, client, profile, model=args.model, training=training,
                         validation=_jsonl(args.validation) if args.validation else None, settings=settings,
                         suffix=args.suffix, metadata={"dataset": Path(args.path).name})

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from studio.core.training import auto_epochs
-from studio.cost.prices import PriceTable, PricingError, load_prices
+from studio.cost.prices import PriceTable, load_prices
+from studio.errors import PricingError
 
 if TYPE_CHECKING:
     import altair as alt

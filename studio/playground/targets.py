@@ -11,15 +11,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from studio.errors import StudioError
+from studio.errors import CompareError
 from studio.providers.profiles import PROVIDER_KINDS, Profile, api_key_for, make_client
 
 MIN_TARGETS, MAX_TARGETS = 2, 4
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
-
-
-class CompareError(StudioError):
-    """A target, a test set or a run cannot be used as given."""
 
 
 @dataclass(frozen=True)

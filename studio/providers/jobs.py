@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
-from studio.errors import StudioError
+from studio.errors import JobError, StudioError
 from studio.providers.profiles import Profile
 from studio.providers.retry import RetryPolicy, explain_error
 from studio.storage.workspace import Workspace
@@ -24,10 +24,6 @@ from studio.storage.workspace import Workspace
 T = TypeVar("T")
 TERMINAL = ("succeeded", "failed", "cancelled")
 METRIC_COLUMNS = ("step", "train_loss", "train_mean_token_accuracy", "valid_loss", "valid_mean_token_accuracy")
-
-
-class JobError(StudioError):
-    """A provider call failed; the message says what happened and what to do."""
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import httpx
 
 from studio.core.training import DEFAULT_BASE_MODEL, ENGINE_URL
-from studio.errors import StudioError
+from studio.errors import ProviderError
 
 DEFAULT_ENGINE_URL = ENGINE_URL
 OPENAI_URL = "https://api.openai.com/v1"
@@ -23,8 +23,6 @@ PROVIDER_KINDS: tuple[ProviderKind, ...] = ("local", "openai", "azure", "compati
 LOCAL_KEY = "local-engine"  # the engine accepts any key unless started with --api-key
 
 
-class ProviderError(StudioError):
-    """A provider is misconfigured (no key, no endpoint) or unreachable."""
 
 
 def engine_url() -> str:

@@ -18,16 +18,12 @@ from typing import Any, Literal
 import pandas as pd
 
 from studio.core.chat import content_text
-from studio.errors import StudioError
+from studio.errors import ModerationError, StudioError
 from studio.providers.retry import RetryPolicy, explain_error
 
 MODERATION_MODEL = "omni-moderation-latest"
 Source = Literal["openai", "blocklist"]
 RESULT_COLUMNS = ("row", "flagged", "categories")
-
-
-class ModerationError(StudioError):
-    """The moderation endpoint refused or kept failing for a batch of rows."""
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ import pytest
 
 from studio.cost.estimate import (auto_epochs, break_even, cost_by_epochs, estimate_cost, format_duration,
                          token_histogram)
-from studio.cost.prices import PricingError, load_prices
+from studio.cost.prices import load_prices
+from studio.errors import PricingError
 
 
 @pytest.mark.parametrize("n,epochs", [

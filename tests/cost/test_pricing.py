@@ -5,7 +5,8 @@ import re
 import pytest
 
 from studio.errors import LoadError
-from studio.cost.prices import PricingError, load_prices
+from studio.cost.prices import load_prices
+from studio.errors import PricingError
 
 # USD per 1M tokens: training; fine-tuned input / cached input / output (OpenAI pricing page, 2026).
 PUBLISHED = [

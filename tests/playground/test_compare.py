@@ -6,9 +6,9 @@ import sqlite3
 import pandas as pd
 import pytest
 
+from studio.errors import CompareError
 from studio.playground.compare import (
     Case,
-    CompareError,
     Params,
     RetryPolicy,
     StreamStats,

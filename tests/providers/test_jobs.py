@@ -8,7 +8,8 @@ import sqlite3
 import httpx
 import pytest
 
-from studio.providers.jobs import JobError, launch_job, list_jobs, metrics_frame, refresh_job, with_retries
+from studio.errors import JobError
+from studio.providers.jobs import launch_job, list_jobs, metrics_frame, refresh_job, with_retries
 from studio.providers.profiles import Profile, make_client
 from studio.storage.workspace import Workspace
 

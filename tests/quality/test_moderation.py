@@ -6,7 +6,8 @@ import httpx
 import openai
 import pytest
 
-from studio.quality.moderation import ModerationError, blocklist_rows, example_texts, moderate, moderate_rows
+from studio.errors import ModerationError
+from studio.quality.moderation import blocklist_rows, example_texts, moderate, moderate_rows
 
 CATEGORIES = ["harassment", "harassment/threatening", "hate", "hate/threatening", "illicit", "illicit/violent",
               "self-harm", "self-harm/instructions", "self-harm/intent", "sexual", "sexual/minors", "violence",
