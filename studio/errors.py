@@ -77,3 +77,11 @@ class JobError(StudioError):
 
 class CompareError(StudioError):
     """A target, a test set or a run cannot be used as given."""
+
+
+class RetryInterrupted(StudioError):
+    """A retry wait was cut short by a stop request; ``last`` is the error that the retry was for."""
+
+    def __init__(self, last: BaseException) -> None:
+        super().__init__(f"interrupted before retrying: {last}")
+        self.last = last

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 import tenacity
 
-from studio.errors import StudioError
+from studio.errors import RetryInterrupted, StudioError
 
 T = TypeVar("T")
 RETRY_STATUSES = frozenset({408, 409, 429})  # and every 5xx, as the SDK
@@ -36,14 +36,6 @@ WIND_DOWN = (
 QUOTA_STOP = ("a billing/quota stop, not a rate limit: the account has no credit or hit its spending limit, and "
               "retrying will not help. Add credit or raise the limit in the provider's billing settings")
 _MIN_KEY = 8  # shorter "keys" ("none", "x") are placeholders; masking them would garble ordinary words
-
-
-class RetryInterrupted(StudioError):
-    """A retry wait was cut short by a stop request; ``last`` is the error that the retry was for."""
-
-    def __init__(self, last: BaseException) -> None:
-        super().__init__(f"interrupted before retrying: {last}")
-        self.last = last
 
 
 # ---------------------------------------------------------------------------------------------- classification
