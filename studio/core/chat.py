@@ -41,3 +41,28 @@ def with_text(content: Any, text: str) -> Any:
             out.append({**part, "text": text})
             placed = True
     return out if placed else [{"type": "text", "text": text}, *out]
+
+
+def tool_call_summary(message: Mapping[str, Any], *, limit: int = 200) -> str:
+    """A message's tool calls as one line for display, e.g. ``→ takeoff_drone(altitude=100)``; several calls
+    are joined by ``; ``. Arguments that are a JSON object show as ``key=value``, anything else as given; the
+    line is cut at ``limit`` characters. Empty when the message calls nothing."""
+    import json
+
+    calls = []
+    for call in message.get("tool_calls") or []:
+        function = call.get("function") if isinstance(call, Mapping) else None
+        if not isinstance(function, Mapping):
+            continue
+        arguments = function.get("arguments")
+        try:
+            parsed = json.loads(arguments) if isinstance(arguments, str) else arguments
+        except ValueError:
+            parsed = arguments
+        if isinstance(parsed, Mapping):
+            shown = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in parsed.items())
+        else:
+            shown = "" if parsed in (None, "") else str(parsed)
+        calls.append(f"{function.get('name', '?')}({shown})")
+    line = "→ " + "; ".join(calls) if calls else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from studio.core.chat import tool_call_summary
 from studio.data.frame import TEXT_FIELDS, iter_examples
 from studio.quality.patterns import compile_pattern
 
@@ -112,6 +113,8 @@ def grid_page(frame: pd.DataFrame, positions: np.ndarray, *, page: int, page_siz
         out["flags"] = ""
     for name in TEXT_FIELDS:
         out[name] = rows[name].astype(object).where(rows[name].notna(), None).to_numpy()
+    out["assistant"] = [_answer_shown(text, messages) for text, messages in
+                        zip(out["assistant"], rows["messages"], strict=True)]
     if encoding and len(rows):
         from studio.cost.tokens import count_tokens
 
@@ -124,6 +127,15 @@ def grid_page(frame: pd.DataFrame, positions: np.ndarray, *, page: int, page_siz
     else:
         out["cluster_id"] = None
     return out
+
+
+def _answer_shown(text: str | None, messages: Any) -> str | None:
+    """The assistant cell: the last answer's text, or, when that answer only calls tools, the calls
+    (``→ takeoff_drone(altitude=100)``) — never a blank cell for a tool-calling example."""
+    if text and text.strip():
+        return text
+    answers = [m for m in messages or [] if isinstance(m, dict) and m.get("role") == "assistant"]
+    return (tool_call_summary(answers[-1]) or text) if answers else text
 
 
 # ---------------------------------------------------------------------------------------------- checks

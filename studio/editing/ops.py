@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
+from studio.core.chat import content_text
 from studio.data.frame import (
     CORE_COLUMNS,
     EXAMPLE_KEYS,
@@ -188,6 +189,8 @@ class EditCell(Op):
         if not len(positions):
             raise OperationError(f"edit_cell: no example with id {self.id}")
         position = int(positions[0])
+        if self.field == "assistant":
+            _refuse_text_over_tool_calls(self.id, frame["messages"].iat[position], self.value)
         if self.field in TEXT_FIELDS:
             return set_turns(frame, self.field, {position: self.value})
         if self.field not in frame.columns:
@@ -432,6 +435,16 @@ def preview_regex_replace(frame: pd.DataFrame, op: RegexReplace, *, sample: int 
         }
     ).astype({"turn": "Int64", "role": TEXT, "before": TEXT, "after": TEXT})
     return Preview(rows_affected=len(positions), sample=table)
+
+
+def _refuse_text_over_tool_calls(example_id: int, messages: Any, value: str) -> None:
+    """The grid shows an answer that only calls tools as ``→ name(args)``: writing that line back would put the
+    call's summary into the answer's text. Refuse it, naming where to edit the call."""
+    answers = [m for m in messages or [] if isinstance(m, Mapping) and m.get("role") == "assistant"]
+    last = answers[-1] if answers else None
+    if last and last.get("tool_calls") and not content_text(last.get("content")).strip() and value.startswith("→"):
+        raise OperationError(f"edit_cell: the answer of example {example_id} is a tool call; edit its arguments "
+                             "in the conversation, not as text in the grid")
 
 
 def _grid_turn(messages: Any, field: str) -> int | None:

@@ -171,3 +171,19 @@ def test_a_grid_edit_is_persisted_and_rechecked_and_a_refused_one_changes_nothin
     with pytest.raises(OperationError):
         handle_grid_event(editor, checks, missing, "t2")
     assert len(DatasetEditor(ws, info.id).recipe().ops) == 1
+
+
+def test_an_answer_that_only_calls_tools_shows_the_calls_and_is_not_edited_as_text():
+    from studio.editing.ops import EditCell
+    from studio.errors import OperationError
+
+    call = {"id": "c1", "type": "function",
+            "function": {"name": "takeoff_drone", "arguments": '{"altitude": 100}'}}
+    frame = build_frame([{"messages": [{"role": "user", "content": "Take off to 100 m"},
+                                       {"role": "assistant", "content": None, "tool_calls": [call]}]},
+                         {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]}],
+                        [1, 2])
+    shown = grid_page(frame, np.arange(2), page=1, page_size=10, encoding=None)
+    assert shown["assistant"].tolist() == ["→ takeoff_drone(altitude=100)", "Hello!"]
+    with pytest.raises(OperationError, match="is a tool call"):
+        EditCell(0, "assistant", "→ takeoff_drone(altitude=200)").apply(frame)
