@@ -17,7 +17,8 @@ from studio.data.loader import load_dataset, source_columns
 from studio.data.writers import EXPORT_FORMATS, EXPORT_SUFFIX, export_bytes
 from studio.editing.editor import DatasetEditor
 from studio.editing.grid import DUPLICATE_MODES
-from studio.editing.ops import DeleteFlagged, FillSystemPrompt, KeepOnePerGroup, RegexReplace, preview_regex_replace
+from studio.editing.ops import DeleteFlagged, FillSystemPrompt, KeepOnePerGroup, RegexReplace
+from studio.editing.previews import preview_regex_replace
 from studio.editing.session import DatasetSession
 from studio.errors import StudioError
 from studio.i18n import Translator

@@ -19,8 +19,8 @@ from studio.editing.ops import (
     RegexReplace,
     RenameColumn,
     StripWhitespace,
-    preview_regex_replace,
 )
+from studio.editing.previews import preview_regex_replace
 from studio.editing.history import History
 from studio.editing.recipes import OPERATIONS, Recipe, apply_recipe, op_from_dict
 

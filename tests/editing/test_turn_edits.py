@@ -10,7 +10,8 @@ from studio.core.chat import content_text
 from studio.data.frame import build_frame
 from studio.data.loader import load_dataset
 from studio.data.writers import export_bytes
-from studio.editing.ops import CONVERSATION, EditCell, RegexReplace, preview_regex_replace
+from studio.editing.ops import CONVERSATION, EditCell, RegexReplace
+from studio.editing.previews import preview_regex_replace
 from studio.editing.recipes import Recipe, apply_recipe, op_from_dict
 from studio.editing.turn_edits import edit_turn_text, match_ids, replace_in_turns
 from studio.errors import OperationError
