@@ -4,10 +4,10 @@ import streamlit as st
 from st_aggrid import AgGrid
 
 from studio.cost.bpe import warm_encoding
-from studio.data.frame import TEXT_FIELDS
 from studio.editing.grid import DUPLICATE_MODES, ViewSpec, grid_page, page_count
 from studio.editing.ops import DeleteRows
 from studio.editing.session import DatasetSession
+from studio.editing.turn_edits import SCOPE_ROLES, TURN_PICKS
 from studio.quality.rules import RULES
 from studio.storage.workspace import Workspace
 from ui import keys
@@ -31,7 +31,10 @@ counts = session.rule_counts()
 with st.sidebar:
     st.header(tr("dataset.filters"))
     regex = st.text_input(tr("dataset.regex"), key="regex", live="200ms")
-    fields = tuple(st.multiselect(tr("dataset.regex_fields"), TEXT_FIELDS, default=list(TEXT_FIELDS), key="fields"))
+    fields = tuple(st.multiselect(tr("dataset.regex_fields"), SCOPE_ROLES, default=list(SCOPE_ROLES), key="fields",
+                                  format_func=lambda r: tr(f"dataset.role_{r}")))
+    turns = st.radio(tr("dataset.regex_turns"), TURN_PICKS, key="regex_turns", horizontal=True,
+                     format_func=lambda t: tr(f"dataset.turns_{t}"))
     ignore_case = st.checkbox(tr("dataset.ignore_case"), value=True, key="ignore_case")
     mode = st.radio(tr("dataset.duplicates"), DUPLICATE_MODES, key="dup_mode", horizontal=True,
                     format_func=lambda m: tr(f"dataset.dup_{m}"))
@@ -46,7 +49,7 @@ with st.sidebar:
         st.query_params.clear()
         st.rerun()
 
-spec = ViewSpec(regex=regex, fields=fields or TEXT_FIELDS, ignore_case=ignore_case, duplicates=mode,
+spec = ViewSpec(regex=regex, fields=fields or SCOPE_ROLES, turns=turns, ignore_case=ignore_case, duplicates=mode,
                 rules=chosen_rules, ids=jump)
 positions, problem = session.rows(spec, threshold)
 if problem:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from studio.core.chat import tool_call_summary
+from studio.editing.turn_edits import SCOPE_ROLES, TurnPick, match_ids
 from studio.data.frame import TEXT_FIELDS, iter_examples
 from studio.quality.patterns import compile_pattern
 
@@ -30,7 +31,8 @@ class ViewSpec:
     """The sidebar's filters. Empty ``regex`` and ``rules`` and ``duplicates="off"`` show every row."""
 
     regex: str = ""
-    fields: tuple[str, ...] = TEXT_FIELDS
+    fields: tuple[str, ...] = SCOPE_ROLES  # roles the regex searches, in every turn of the conversation
+    turns: TurnPick = "any"  # or the first / last turn of each role
     ignore_case: bool = True
     duplicates: DuplicateMode = "off"
     rules: tuple[str, ...] = field(default=())
@@ -50,7 +52,7 @@ def filter_rows(frame: pd.DataFrame, flags: pd.DataFrame | None, spec: ViewSpec,
         keep &= np.isin(frame["id"].to_numpy(), np.asarray(spec.ids, dtype=np.int64))
     if spec.regex:
         pattern = compile_pattern(spec.regex, ignore_case=spec.ignore_case)
-        keep &= _any_match(frame, pattern, spec.fields)
+        keep &= match_ids(frame, pattern, spec.fields, spec.turns)
     if spec.rules and flags is not None:
         flagged = np.zeros(len(frame), dtype=bool)
         for rule in spec.rules:
@@ -70,14 +72,6 @@ def filter_rows(frame: pd.DataFrame, flags: pd.DataFrame | None, spec: ViewSpec,
         order = np.lexsort((positions, first_seen[codes[positions]]))
         return positions[order]
     return np.flatnonzero(keep)
-
-
-def _any_match(frame: pd.DataFrame, pattern: Any, fields: Sequence[str]) -> np.ndarray:
-    out = np.zeros(len(frame), dtype=bool)
-    for name in fields:
-        if name in frame.columns:
-            out |= pattern.mask(frame[name]).to_numpy(dtype=bool)
-    return out
 
 
 def _first_position(codes: np.ndarray) -> np.ndarray:

@@ -57,13 +57,11 @@ def scoped_texts(frame: pd.DataFrame, roles: Sequence[str], turns: TurnPick = "a
     """The text pieces of ``frame`` inside the scope: the turn view's rows (see :mod:`studio.data.turns`) with
     ``position`` (the row of ``frame``) added; ``tool_calls`` selects the call rows of assistant turns."""
     view = turn_view(frame)
-    view["position"] = pd.Series(np.arange(len(frame)), index=frame["id"].to_numpy()).reindex(
-        view["id"].to_numpy()).to_numpy()
     kind = view["kind"].astype(object).to_numpy()
     role = view["role"].astype(object).to_numpy()
     field = np.where(kind == TOOL_CALL, "tool_calls", role)
     keep = np.isin(field, list(roles)) & view["text"].notna().to_numpy()
-    view = view[keep].reset_index(drop=True)
+    view = view[keep].reset_index(drop=True)  # a new frame: the shared view is not modified
     view["field"] = field[keep]
     if turns != "any" and len(view):
         grouped = view.groupby(["id", "field"], sort=False)["turn"]

@@ -100,6 +100,7 @@ def _answer_table(frame: pd.DataFrame) -> pd.DataFrame:
     calls = pd.Series(has_call, index=pd.MultiIndex.from_arrays([view["id"], view["turn"]])).groupby(
         level=[0, 1], sort=False).any()
     turns = calls.index.to_frame(index=False, name=["id", "turn"])
+    turns["position"] = view.groupby(["id", "turn"], sort=False)["position"].first().to_numpy()
     turns["text"] = texts.reindex(calls.index).fillna("").to_numpy()
     turns["tool_calls"] = calls.to_numpy()
     turns["role"] = "assistant"
@@ -112,9 +113,8 @@ def _answer_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _table(frame: pd.DataFrame, view: pd.DataFrame, field: np.ndarray, where: np.ndarray) -> pd.DataFrame:
-    position_of = pd.Series(np.arange(len(frame)), index=frame["id"].to_numpy())
     table = pd.DataFrame({"id": np.arange(len(view), dtype=np.int64),
-                          "example": position_of.reindex(view["id"].to_numpy()).to_numpy(),
+                          "example": view["position"].to_numpy(),
                           "turn": view["turn"].to_numpy()})
     text = view["text"].astype(object).to_numpy()
     for name in set(field):

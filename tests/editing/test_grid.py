@@ -187,3 +187,17 @@ def test_an_answer_that_only_calls_tools_shows_the_calls_and_is_not_edited_as_te
     assert shown["assistant"].tolist() == ["→ takeoff_drone(altitude=100)", "Hello!"]
     with pytest.raises(OperationError, match="is a tool call"):
         EditCell(0, "assistant", "→ takeoff_drone(altitude=200)").apply(frame)
+
+
+def test_the_live_filter_searches_every_turn_and_role_unless_scoped():
+    frame = build_frame([
+        {"messages": [{"role": "user", "content": "My order number is ZX-81"},
+                      {"role": "assistant", "content": "Thanks, found it."},
+                      {"role": "user", "content": "When does it ship?"},
+                      {"role": "assistant", "content": "Tomorrow morning."}]},
+        {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]},
+    ], [1, 2])
+    assert filter_rows(frame, None, ViewSpec(regex="ZX-81")).tolist() == [0]  # the first user turn
+    assert filter_rows(frame, None, ViewSpec(regex="ZX-81", turns="last")).tolist() == []
+    assert filter_rows(frame, None, ViewSpec(regex="ZX-81", fields=("assistant",))).tolist() == []
+    assert filter_rows(frame, None, ViewSpec(regex="found it", fields=("assistant",), turns="first")).tolist() == [0]
