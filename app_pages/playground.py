@@ -38,7 +38,7 @@ for i in range(int(count)):
     kind = box.selectbox(tr("playground.provider"), PROVIDER_KINDS, key=f"pg_kind_{i}")
     url = box.text_input(tr("playground.endpoint"), key=f"pg_url_{i}") if kind in ("compatible", "azure") else None
     listed = models_for(kind, url or (engine_url() if kind == "local" else None), api_key)
-    model = (box.selectbox(tr("playground.model"), listed, index=min(i, len(listed) - 1), key=f"pg_model_{i}",
+    model = (box.selectbox(tr("playground.model"), listed, index=compare.default_model_index(listed, i), key=f"pg_model_{i}",
                            accept_new_options=True) if listed
              else box.text_input(tr("playground.model"), key=f"pg_model_text_{i}"))
     name = box.text_input(tr("playground.name"), ("base", "fine-tuned", "target 3", "target 4")[i], key=f"pg_name_{i}")

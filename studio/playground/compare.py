@@ -37,6 +37,7 @@ from studio.playground.targets import (
     Target,
     build_target,
     check_targets,
+    default_model_index,
     list_models,
     parse_target,
     target_from_public,
@@ -58,7 +59,7 @@ from studio.providers.retry import RetryPolicy
 __all__ = [
     "DEFAULT_AZURE_API_VERSION", "MAX_TARGETS", "MIN_TARGETS", "RESULT_COLUMNS", "VOTES", "Answer", "Ballot", "Case",
     "CompareError", "Params", "PriceMap", "Progress", "RetryPolicy", "RunInfo", "StreamStats", "Target", "Vote",
-    "ab_sides", "build_target", "cases_from_frame", "check_targets", "cost_of", "diff_words", "export_results",
+    "ab_sides", "build_target", "cases_from_frame", "check_targets", "cost_of", "default_model_index", "diff_words", "export_results",
     "get_run", "list_models", "list_runs", "load_cases", "load_results", "load_votes", "next_ballot",
     "next_unvoted", "open_run", "parse_target", "record_vote", "run_compare", "run_key", "stream_answer",
     "target_from_public", "targets_from_form", "usage_snippets",

@@ -101,14 +101,29 @@ def check_targets(targets: Sequence[Target]) -> None:
 
 
 def list_models(profile: Profile, *, api_key: str | None = None, timeout: float = 2.0) -> list[str]:
-    """Model ids the provider lists (``GET /models``); raises :class:`CompareError` when it is unreachable."""
+    """Model ids the provider lists (``GET /models``), base models first (by name), then fine-tuned models and
+    checkpoints (``ft:…``), newest first; raises :class:`CompareError` when it is unreachable."""
     import openai
 
     try:
         client = make_client(profile, api_key=api_key or api_key_for(profile), timeout=timeout, max_retries=0)
-        return sorted(m.id for m in client.models.list())
+        listed = [(m.id, int(getattr(m, "created", 0) or 0)) for m in client.models.list()]
     except openai.OpenAIError as exc:
         raise CompareError(f"{profile.kind} at {profile.url}: cannot list models ({type(exc).__name__})") from None
+    bases = sorted(name for name, _ in listed if not name.startswith("ft:"))
+    tuned = [name for name, _ in sorted((x for x in listed if x[0].startswith("ft:")), key=lambda x: (-x[1], x[0]))]
+    return bases + tuned
+
+
+def default_model_index(models: Sequence[str], target: int) -> int:
+    """Which of ``models`` (ordered as :func:`list_models` gives them) target number ``target`` (0-based) starts
+    on: the first base model, then the newest fine-tune, then the next ones in order. -1 for an empty list."""
+    if not models:
+        return -1
+    tuned = [i for i, name in enumerate(models) if name.startswith("ft:")]
+    if target == 1 and tuned:
+        return tuned[0]
+    return min(target, len(models) - 1)
 
 
 def usage_snippets(target: Target) -> dict[str, str]:

@@ -199,7 +199,8 @@ class _Handler:
             writer.write(_error(401, "Incorrect API key provided.", "invalid_request_error"))
         elif path.endswith("/models") and method == "GET":
             writer.write(_response(200, {"object": "list", "data": [
-                {"id": m, "object": "model", "created": 0, "owned_by": "testserver"} for m in b.models]}))
+                {"id": m, "object": "model", "created": 1_700_000_000 + i, "owned_by": "testserver"}
+                for i, m in enumerate(b.models)]}))  # later in the list = created later
         elif path.endswith("/chat/completions") and method == "POST":
             return await self._complete(json.loads(body or b"{}"), writer)
         else:
