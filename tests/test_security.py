@@ -35,7 +35,7 @@ from studio.playground.compare import (
     run_compare,
     stream_answer,
 )
-from studio.engine.server import create_app
+from studio.engine.app import create_app
 from studio.data.io import EXPORT_FORMATS, export_bytes
 from studio.providers.jobs import JobError, launch_job, refresh_job, with_retries
 from studio.providers.profiles import Profile, make_client
@@ -244,7 +244,7 @@ def test_canary_local_engine_upload_job_and_chat_leave_no_trace(tmp_path, tiny_m
 
 def test_engine_binds_loopback_by_default(tmp_path, monkeypatch):
     from studio import cli
-    from studio.engine import server
+    from studio.engine import app as server
 
     served = {}
     monkeypatch.setattr(server, "serve", lambda app, *, host, port: served.update(host=host, port=port))
@@ -258,7 +258,7 @@ def test_engine_binds_loopback_by_default(tmp_path, monkeypatch):
 
 def test_a_public_bind_without_a_key_is_warned_about(tmp_path, monkeypatch, capsys):
     from studio import cli
-    from studio.engine import server
+    from studio.engine import app as server
 
     monkeypatch.setattr(server, "serve", lambda app, *, host, port: None)
     monkeypatch.delenv("STUDIO_ENGINE_API_KEY", raising=False)

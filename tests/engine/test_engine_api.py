@@ -9,7 +9,7 @@ import httpx
 import openai
 import pytest
 
-from studio.engine.server import create_app
+from studio.engine.app import create_app
 from tests.engine_support import ThreadServer, write_chat_file
 
 
@@ -68,7 +68,7 @@ def test_unknown_routes_and_bad_json_use_openai_error_shape(tmp_path):
 
 def test_importing_the_engine_server_loads_no_ml_library():
     code = (
-        "import sys, studio.engine.server, studio.cli.engine;"
+        "import sys, studio.engine.app, studio.cli.engine;"
         "print(sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

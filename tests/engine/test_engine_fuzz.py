@@ -35,7 +35,7 @@ def engine_app(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     """The engine app over a fresh home, with one uploaded file and one recorded (never started) job."""
     from fastapi.testclient import TestClient
 
-    from studio.engine.server import create_app
+    from studio.engine.app import create_app
 
     home = tmp_path_factory.mktemp("fuzz-engine")
     app = create_app(home, models={TINY: str(tiny_model_dir)}, run_jobs=False)

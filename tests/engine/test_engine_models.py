@@ -17,6 +17,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 
 from studio.engine import models as engine_models  # noqa: E402
+from studio.engine.models.generation import _sample  # noqa: E402
 
 
 def _adapter(base: Path, folder: Path, **config) -> Path:
@@ -142,7 +143,7 @@ def _loaded(base_url: str) -> list[str]:
 
 
 def test_preloaded_models_are_in_memory_before_the_first_request(tiny_model_dir, tmp_path):
-    from studio.engine.server import create_app
+    from studio.engine.app import create_app
 
     app = create_app(tmp_path / "engine", models={TINY: str(tiny_model_dir)}, run_jobs=False,
                      preload=["no-such-model", TINY])
@@ -161,9 +162,9 @@ def test_preloaded_models_are_in_memory_before_the_first_request(tiny_model_dir,
 def test_any_allowed_temperature_samples_a_token(temperature):
     logits = torch.tensor([1.0, 3.0, float("nan"), -float("inf"), 2.5])
     generator = torch.Generator().manual_seed(0)
-    tokens = {engine_models._sample(logits, temperature, 1e-300, generator) for _ in range(5)}
+    tokens = {_sample(logits, temperature, 1e-300, generator) for _ in range(5)}
     assert tokens == {1}  # top_p that small keeps only the most likely token
-    token = engine_models._sample(logits, temperature, 1.0, generator)
+    token = _sample(logits, temperature, 1.0, generator)
     assert token in {0, 1, 4}  # never the NaN or the impossible one
 
 
