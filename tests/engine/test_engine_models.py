@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.engine_support import TINY, ThreadServer
+from tests.engine_support import TINY, ThreadServer, cli_app
 
 pytest_plugins = ("tests.engine_fixtures",)
 
@@ -143,9 +143,7 @@ def _loaded(base_url: str) -> list[str]:
 
 
 def test_preloaded_models_are_in_memory_before_the_first_request(tiny_model_dir, tmp_path):
-    from studio.engine.app import create_app
-
-    app = create_app(tmp_path / "engine", models={TINY: str(tiny_model_dir)}, run_jobs=False,
+    app = cli_app(tmp_path / "engine", models={TINY: str(tiny_model_dir)}, run_jobs=False,
                      preload=["no-such-model", TINY])
     with ThreadServer(app) as server:
         deadline = time.monotonic() + 60
