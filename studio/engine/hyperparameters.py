@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from studio.core.training import auto_epochs
@@ -107,7 +107,3 @@ def resolve_config(hyperparameters: Mapping[str, Any], *, n_examples: int, seed:
     return TrainingConfig(
         n_epochs=n_epochs, batch_size=batch_size, learning_rate_multiplier=multiplier, seed=seed, **values
     )
-
-
-def config_dict(config: TrainingConfig) -> dict[str, Any]:
-    return asdict(config)

@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from openai.types import Model
+
 from studio.engine import models as engine_models
 from studio.engine.encoding import chat_file_problems
 from studio.engine.errors import (
@@ -166,7 +168,7 @@ class Engine:
 
     # -- models ------------------------------------------------------------------------------------------------
 
-    def model_objects(self) -> list[Any]:
+    def model_objects(self) -> list[Model]:
         """Base models (``owned_by="system"``), then fine-tuned models and their checkpoints (``"user"``)."""
         now = int(time.time())
         out = [model_object(n, created=now, owned_by="system") for n in self.registry.names()]
