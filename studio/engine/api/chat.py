@@ -32,18 +32,30 @@ def chat_completions(engine: EngineDep, body: ChatRequest) -> Any:
         )
     include_usage = bool((body.stream_options or {}).get("include_usage"))
     return StreamingResponse(
-        _sse(engine.lock, generation, include_usage, id=completion_id, created=created, model=body.model),
+        _sse(
+            engine.lock,
+            generation,
+            include_usage=include_usage,
+            completion_id=completion_id,
+            created=created,
+            model=body.model,
+        ),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
-def _sse(lock: threading.Lock, generation: Generation, include_usage: bool, **ids: Any) -> Iterator[str]:
-    """The stream: a role chunk, one chunk per text delta, the finish chunk, the usage chunk when asked, [DONE].
-
-    ``ids`` are ``id``, ``created`` and ``model``, the same in every chunk.
-    """
-    chunk_ids = {"completion_id": ids["id"], "created": ids["created"], "model": ids["model"]}
+def _sse(
+    lock: threading.Lock,
+    generation: Generation,
+    *,
+    include_usage: bool,
+    completion_id: str,
+    created: int,
+    model: str,
+) -> Iterator[str]:
+    """The stream: a role chunk, one chunk per text delta, the finish chunk, the usage chunk when asked, [DONE]."""
+    chunk_ids = {"completion_id": completion_id, "created": created, "model": model}
 
     def event(**fields: Any) -> str:
         body = dump(chat_chunk(**chunk_ids, **fields))
