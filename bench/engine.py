@@ -76,6 +76,7 @@ def train_ours(steps: str = "20") -> dict:
     import torch
 
     from studio.engine import trainer
+    from studio.engine.hyperparameters import TrainingConfig
     from studio.engine.store import EngineStore
 
     base, examples = _base(), _examples(int(steps))
@@ -85,7 +86,7 @@ def train_ours(steps: str = "20") -> dict:
                            training_file="file-bench", validation_file=None, suffix=None, seed=1,
                            hyperparameters={})
     store.update_job(job.id, status="running")
-    config = trainer.TrainingConfig(n_epochs=1, batch_size=BATCH, learning_rate_multiplier=1.0, seed=1,
+    config = TrainingConfig(n_epochs=1, batch_size=BATCH, learning_rate_multiplier=1.0, seed=1,
                                     max_length=SEQ)
     stamps: list[float] = []
     inner: list[float] = []
@@ -116,7 +117,8 @@ def train_bare(steps: str = "20") -> dict:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from studio.engine.trainer import _epoch_order, encode_examples, select_device, set_threads
+    from studio.engine.encoding import encode_examples
+    from studio.engine.trainer import _epoch_order, select_device, set_threads
 
     set_threads()
     _, autocast = select_device()
@@ -254,7 +256,7 @@ def load_ours(_: str = "") -> dict:
     import torch  # noqa: F401
     import transformers  # noqa: F401
 
-    from studio.engine import models
+    from studio.engine.models import loading as models
 
     base = _base()
     adapter = _adapter(base)

@@ -141,6 +141,15 @@ class ThreadServer:
         return openai.OpenAI(base_url=f"{self.base_url}/v1", api_key=api_key, max_retries=0, **kwargs)
 
 
+def cli_app(home: Path, **kwargs: Any) -> Any:
+    """``create_app(home, **kwargs)`` as ``studio engine`` builds it: uploads checked by the Cost page's validation
+    (``studio.cli.engine.validate_upload``), which the engine cannot import itself."""
+    from studio.cli.engine import validate_upload
+    from studio.engine.app import create_app
+
+    return create_app(home, validate_upload=validate_upload, **kwargs)
+
+
 def write_chat_file(path: Path, n: int = 12, *, style: str = "Arr matey") -> Path:
     """``n`` short chat examples (OpenAI's JSONL) in ``path``."""
     topics = [

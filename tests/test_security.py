@@ -34,14 +34,13 @@ from studio.playground.compare import (
     run_compare,
     stream_answer,
 )
-from studio.engine.server import create_app
 from studio.data.writers import EXPORT_FORMATS, export_bytes
 from studio.errors import JobError
 from studio.providers.jobs import launch_job, refresh_job, with_retries
 from studio.providers.profiles import Profile, make_client
 from studio.testing.server import Behaviour, TestServer
 from studio.storage.workspace import Workspace, import_file
-from tests.engine_support import TINY, EngineProcess, ThreadServer, write_chat_file
+from tests.engine_support import TINY, EngineProcess, ThreadServer, cli_app, write_chat_file
 from tests.waiting import wait_until
 
 pytest_plugins = ("tests.engine_fixtures",)
@@ -243,7 +242,7 @@ def test_canary_local_engine_upload_job_and_chat_leave_no_trace(tmp_path, tiny_m
 
 def test_engine_binds_loopback_by_default(tmp_path, monkeypatch):
     from studio import cli
-    from studio.engine import server
+    from studio.engine import app as server
 
     served = {}
     monkeypatch.setattr(server, "serve", lambda app, *, host, port: served.update(host=host, port=port))
@@ -257,7 +256,7 @@ def test_engine_binds_loopback_by_default(tmp_path, monkeypatch):
 
 def test_a_public_bind_without_a_key_is_warned_about(tmp_path, monkeypatch, capsys):
     from studio import cli
-    from studio.engine import server
+    from studio.engine import app as server
 
     monkeypatch.setattr(server, "serve", lambda app, *, host, port: None)
     monkeypatch.delenv("STUDIO_ENGINE_API_KEY", raising=False)
@@ -271,7 +270,7 @@ def test_a_public_bind_without_a_key_is_warned_about(tmp_path, monkeypatch, caps
 def keyed_engine(tmp_path):
     canary = new_canary()
     home = tmp_path / "engine"
-    with ThreadServer(create_app(home, api_key=canary, run_jobs=False, max_upload_bytes=4096)) as server:
+    with ThreadServer(cli_app(home, api_key=canary, run_jobs=False, max_upload_bytes=4096)) as server:
         server.canary, server.home = canary, home
         yield server
 
@@ -345,7 +344,7 @@ def test_hostile_upload_names_are_reduced_to_a_name_and_stored_under_an_opaque_i
     home = tmp_path / "sandbox" / "engine"
     chat = write_chat_file(tmp_path / "ok.jsonl", n=10).read_bytes()
     outside_before = _tree(tmp_path) - _tree(home) if home.exists() else _tree(tmp_path)
-    with ThreadServer(create_app(home, run_jobs=False)) as server:
+    with ThreadServer(cli_app(home, run_jobs=False)) as server:
         client = server.client()
         ids = []
         for name in HOSTILE_NAMES:
@@ -383,7 +382,7 @@ HOSTILE_IDS = [
 def test_hostile_file_ids_are_404_and_read_nothing(tmp_path, file_id):
     home = tmp_path / "engine"
     (tmp_path / "secret.txt").write_text("TOP-SECRET")
-    with ThreadServer(create_app(home, run_jobs=False)) as server:
+    with ThreadServer(cli_app(home, run_jobs=False)) as server:
         for suffix, method in (("", "GET"), ("/content", "GET"), ("", "DELETE")):
             url = f"{server.base_url}/v1/files/{file_id}{suffix}"
             response = httpx.request(method, url, timeout=10, follow_redirects=True)
@@ -399,7 +398,7 @@ def test_hostile_file_ids_are_404_and_read_nothing(tmp_path, file_id):
 
 def test_job_ids_are_opaque_and_unrelated_to_their_inputs(tmp_path):
     pytest.importorskip("peft")  # creating a job checks that training could run
-    with ThreadServer(create_app(tmp_path / "engine", run_jobs=False)) as server:
+    with ThreadServer(cli_app(tmp_path / "engine", run_jobs=False)) as server:
         client = server.client()
         file_id = client.files.create(file=("../x.jsonl", write_chat_file(tmp_path / "t.jsonl").read_bytes()),
                                       purpose="fine-tune").id

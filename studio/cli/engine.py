@@ -52,9 +52,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pull.set_defaults(func=_pull)
 
 
+def validate_upload(path: Path, filename: str) -> list[str]:
+    """Problems of an uploaded fine-tuning file, as the Cost page sees them (:func:`studio.cost.validation.
+    validate_file`): its errors, one line each (``"line 3: ..."``); warnings and advice do not block an upload.
+
+    The engine reaches the library only through studio.core, so ``studio engine`` injects this into
+    ``create_app(validate_upload=...)``. Raises ``StudioError`` for a file that cannot be read.
+    """
+    from studio.cost.validation import validate_file
+
+    report = validate_file(path)
+    if report.ok:
+        return []
+    errors = report.findings[report.findings["severity"] == "error"]
+    return [
+        f"line {row.row}: {row.message}" if str(row.row) not in {"<NA>", "nan", "None"} else str(row.message)
+        for row in errors.itertuples()
+    ]
+
+
 def _serve(args: argparse.Namespace) -> int:
     from studio.engine import models
-    from studio.engine.server import DEFAULT_HOST, DEFAULT_PORT, create_app, engine_home, serve
+    from studio.engine.app import DEFAULT_HOST, DEFAULT_PORT, create_app, engine_home, serve
 
     extra = dict(models.parse_model_option(option) for option in args.model)
     home = Path(args.home) if args.home else engine_home()
@@ -65,6 +84,7 @@ def _serve(args: argparse.Namespace) -> int:
         models_dir=models.models_dir(),
         max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
         preload=args.preload,
+        validate_upload=validate_upload,
     )
     host = args.host or DEFAULT_HOST
     port = args.port or DEFAULT_PORT

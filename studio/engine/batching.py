@@ -13,7 +13,7 @@ CPU (memory-bound) eight streams decoded together cost little more than one. Eac
 - a finished or cancelled row leaves the batch at once (its cache rows are dropped, and padding no row needs any
   more is trimmed), and the loop thread ends when nothing is left, so an idle engine uses no CPU.
 
-The iterator returned to the caller (:class:`~studio.engine.models.Generation`) reads the row's text deltas from
+The iterator returned to the caller (:class:`~studio.engine.models.generation.Generation`) reads the row's text deltas from
 a queue; closing it (a client that disconnects) cancels only that row.
 """
 
@@ -27,8 +27,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from studio.engine.models import DEFAULT_MAX_TOKENS, Generation, LoadedModel, _prompt_messages, _sample
-from studio.engine.errors import InvalidRequestError
+from studio.engine.models.generation import DEFAULT_MAX_TOKENS, Generation, _sample, encode_prompt
+from studio.engine.models.loading import LoadedModel
 
 MAX_BATCH = 8  # rows decoded together; the int8 decoding kernel takes up to 8 rows (studio.engine.int8)
 _END = object()
@@ -265,23 +265,12 @@ def generate_batched(
 ) -> Generation:
     """Like :func:`studio.engine.models.generate`, but decoded together with the model's other requests.
 
-    Raises ``InvalidRequestError`` (``context_length_exceeded``) before anything is queued when the prompt leaves
-    no room. Iterating the result blocks until the loop produces text; closing it cancels this request alone.
+    Raises :class:`~studio.engine.errors.ContextLengthError` before anything is queued when the prompt leaves no
+    room. Iterating the result blocks until the loop produces text; closing it cancels this request alone.
     """
     import torch
 
-    tokenizer = loaded.tokenizer
-    prompt = tokenizer.apply_chat_template(
-        _prompt_messages(messages), add_generation_prompt=True, return_dict=True, return_tensors="pt"
-    )["input_ids"]
-    room = loaded.context_length - prompt.shape[1]
-    if room <= 0:
-        raise InvalidRequestError(
-            f"This model's maximum context length is {loaded.context_length} tokens; the messages have "
-            f"{prompt.shape[1]}.",
-            param="messages",
-            code="context_length_exceeded",
-        )
+    prompt, room = encode_prompt(loaded, messages)
     generation = Generation(prompt_tokens=int(prompt.shape[1]))
     row = _Row(
         prompt=prompt,

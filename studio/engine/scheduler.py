@@ -16,8 +16,9 @@ import threading
 import time
 from pathlib import Path
 
-from studio.engine.errors import NotFoundError
-from studio.engine.store import ACTIVE_STATUSES, EngineStore, JobRecord
+from studio.engine.errors import NotFoundError, TrainingDataError
+from studio.engine.records import ACTIVE_STATUSES, JobRecord
+from studio.engine.store import EngineStore
 
 MAX_WORKER_ATTEMPTS = 3
 _log = logging.getLogger("studio.engine")
@@ -99,7 +100,7 @@ class JobScheduler:
             self._spawn(queued[0])
 
     def _validate(self, job: JobRecord) -> None:
-        from studio.engine.trainer import TrainingDataError, read_examples
+        from studio.engine.encoding import read_examples
 
         for param, file_id in (
             ("training_file", job.training_file),

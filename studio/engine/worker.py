@@ -19,7 +19,9 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from studio.engine.store import EngineStore, JobRecord
+from studio.engine.errors import TrainingDataError
+from studio.engine.records import JobRecord
+from studio.engine.store import EngineStore
 
 RESULT_COLUMNS = ("step", "train_loss", "train_accuracy", "valid_loss", "valid_mean_token_accuracy")
 
@@ -50,6 +52,8 @@ def result_csv(rows: list[dict[str, Any]]) -> str:
 def run_job(store: EngineStore, job_id: str, *, models_dir: Path | None = None) -> str:
     """Run (or resume) a queued job to its end; returns its final status."""
     from studio.engine import models, trainer
+    from studio.engine.encoding import read_examples
+    from studio.engine.hyperparameters import resolve_config
 
     job = store.get_job(job_id)
     if not store.update_job(
@@ -97,13 +101,13 @@ def run_job(store: EngineStore, job_id: str, *, models_dir: Path | None = None) 
 
     try:
         base = models.materialize(job.base_source, models_dir, log=lambda m: store.add_event(job_id, m))
-        train_examples = trainer.read_examples(store.file_path(job.training_file))
+        train_examples = read_examples(store.file_path(job.training_file))
         valid_examples = (
-            trainer.read_examples(store.file_path(job.validation_file), name="validation_file")
+            read_examples(store.file_path(job.validation_file), name="validation_file")
             if job.validation_file
             else None
         )
-        config = trainer.resolve_config(job.hyperparameters, n_examples=len(train_examples), seed=job.seed)
+        config = resolve_config(job.hyperparameters, n_examples=len(train_examples), seed=job.seed)
         resolved = {k: getattr(config, k) for k in ("n_epochs", "batch_size", "learning_rate_multiplier")}
         store.update_job(job_id, hyperparameters={**job.hyperparameters, **resolved})
         if trainer.resume_step(job_dir) is None:
@@ -121,8 +125,8 @@ def run_job(store: EngineStore, job_id: str, *, models_dir: Path | None = None) 
                 on_checkpoint=on_checkpoint,
             ),
         )
-    except trainer.TrainingDataError as exc:
-        param = "validation_file" if str(exc).startswith("validation_file") else "training_file"
+    except TrainingDataError as exc:
+        param = exc.param if exc.param in ("training_file", "validation_file") else "training_file"
         _fail(store, job_id, f"invalid_{param}", str(exc), param)
         return "failed"
     except Exception as exc:  # noqa: BLE001 - the job records the failure; the traceback goes to the worker log

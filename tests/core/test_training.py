@@ -4,7 +4,7 @@ import numpy as np
 
 from studio.cost.estimate import estimate_cost
 from studio.cost.prices import load_prices
-from studio.engine.trainer import resolve_config
+from studio.engine.hyperparameters import resolve_config
 
 
 def test_the_cost_page_and_the_engine_choose_the_same_auto_epochs_for_1_to_30000_examples():

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine_support import TINY, write_chat_file
+from tests.engine_support import TINY, cli_app, write_chat_file
 
 schemathesis = pytest.importorskip("schemathesis")
 pytest.importorskip("torch")
@@ -35,10 +35,8 @@ def engine_app(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     """The engine app over a fresh home, with one uploaded file and one recorded (never started) job."""
     from fastapi.testclient import TestClient
 
-    from studio.engine.server import create_app
-
     home = tmp_path_factory.mktemp("fuzz-engine")
-    app = create_app(home, models={TINY: str(tiny_model_dir)}, run_jobs=False)
+    app = cli_app(home, models={TINY: str(tiny_model_dir)}, run_jobs=False)
     chat = write_chat_file(home.parent / "fuzz-train.jsonl", n=10)
     with TestClient(app) as client:
         uploaded = client.post("/v1/files", files={"file": ("train.jsonl", chat.read_bytes())},

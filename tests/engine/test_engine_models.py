@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.engine_support import TINY, ThreadServer
+from tests.engine_support import TINY, ThreadServer, cli_app
 
 pytest_plugins = ("tests.engine_fixtures",)
 
@@ -17,6 +17,7 @@ pytest.importorskip("peft")
 
 from studio.engine import models as engine_models  # noqa: E402
 from tests.waiting import wait_until
+from studio.engine.models.generation import _sample  # noqa: E402
 
 
 def _adapter(base: Path, folder: Path, **config) -> Path:
@@ -142,9 +143,7 @@ def _loaded(base_url: str) -> list[str]:
 
 
 def test_preloaded_models_are_in_memory_before_the_first_request(tiny_model_dir, tmp_path):
-    from studio.engine.server import create_app
-
-    app = create_app(tmp_path / "engine", models={TINY: str(tiny_model_dir)}, run_jobs=False,
+    app = cli_app(tmp_path / "engine", models={TINY: str(tiny_model_dir)}, run_jobs=False,
                      preload=["no-such-model", TINY])
     with ThreadServer(app) as server:
         wait_until(lambda: TINY in _loaded(server.base_url), timeout=60, message=f"{TINY} to be preloaded")
@@ -159,9 +158,9 @@ def test_preloaded_models_are_in_memory_before_the_first_request(tiny_model_dir,
 def test_any_allowed_temperature_samples_a_token(temperature):
     logits = torch.tensor([1.0, 3.0, float("nan"), -float("inf"), 2.5])
     generator = torch.Generator().manual_seed(0)
-    tokens = {engine_models._sample(logits, temperature, 1e-300, generator) for _ in range(5)}
+    tokens = {_sample(logits, temperature, 1e-300, generator) for _ in range(5)}
     assert tokens == {1}  # top_p that small keeps only the most likely token
-    token = engine_models._sample(logits, temperature, 1.0, generator)
+    token = _sample(logits, temperature, 1.0, generator)
     assert token in {0, 1, 4}  # never the NaN or the impossible one
 
 

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
+from studio.engine.encoding import read_examples
 from studio.engine.models import DEFAULT_MODEL
-from studio.engine.trainer import read_examples
 from tests.engine_support import ROOT, EngineProcess, wait_for_status
 
 pytest_plugins = ("tests.engine_fixtures",)

@@ -8,8 +8,10 @@ import sys
 
 import pytest
 
-from studio.engine.errors import InvalidRequestError, NotFoundError
-from studio.engine.store import EngineStore, check_id
+from studio.engine.api.errors import http_status
+from studio.engine.errors import InvalidValueError, NotFoundError
+from studio.engine.records import check_id
+from studio.engine.store import EngineStore
 
 
 @pytest.fixture
@@ -58,7 +60,7 @@ def test_files_are_stored_under_their_opaque_id(store, tmp_path):
 def test_ids_that_are_not_ours_are_404(store, bad):
     with pytest.raises(NotFoundError) as caught:
         store.get_file(bad)
-    assert caught.value.status == 404 and caught.value.param == "file_id"
+    assert http_status(caught.value)[0] == 404 and caught.value.param == "file_id"
     with pytest.raises(NotFoundError):
         check_id(bad, param="x", what="file")
 
@@ -69,9 +71,9 @@ def test_listings_are_newest_first_and_paged_by_cursor(store, tmp_path):
     assert [f.id for f in first.items] == ids[:2:-1][:2] and first.has_more
     rest = store.list_files(after=first.items[-1].id, limit=10)
     assert [f.id for f in rest.items] == ids[2::-1] and not rest.has_more
-    with pytest.raises(InvalidRequestError):
+    with pytest.raises(InvalidValueError):
         store.list_files(after="file-unknown000000")
-    with pytest.raises(InvalidRequestError):
+    with pytest.raises(InvalidValueError):
         store.list_files(limit=0)
 
 

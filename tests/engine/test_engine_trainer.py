@@ -8,20 +8,12 @@ import json
 
 import pytest
 
-from studio.engine.errors import InvalidRequestError
-from studio.engine.trainer import (
-    BASE_LEARNING_RATE,
-    TrainingCallbacks,
-    TrainingDataError,
-    auto_epochs,
-    encode_example,
-    encode_examples,
-    read_examples,
-    resolve_config,
-    resume_step,
-    train,
-    validate_hyperparameters,
-)
+from studio.core.training import auto_epochs
+from studio.engine.api.errors import http_status
+from studio.engine.encoding import encode_example, encode_examples, read_examples
+from studio.engine.errors import HyperparameterError, TrainingDataError
+from studio.engine.hyperparameters import BASE_LEARNING_RATE, resolve_config, validate_hyperparameters
+from studio.engine.trainer import TrainingCallbacks, resume_step, train
 from studio.engine.worker import RESULT_COLUMNS, result_csv
 from tests.engine_support import write_chat_file
 
@@ -67,9 +59,10 @@ def test_valid_hyperparameters_pass(values, expected):
     ],
 )
 def test_invalid_hyperparameters_name_their_param(values, param):
-    with pytest.raises(InvalidRequestError) as caught:
+    with pytest.raises(HyperparameterError) as caught:
         validate_hyperparameters(values)
-    assert caught.value.param == param and caught.value.status == 400
+    assert caught.value.param == param and isinstance(caught.value, ValueError)
+    assert http_status(caught.value) == (400, "invalid_request_error")  # how the API reports it
 
 
 def test_resolve_config_fills_auto_values():
