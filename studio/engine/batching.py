@@ -27,7 +27,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from studio.engine.models.generation import DEFAULT_MAX_TOKENS, Generation, _sample, encode_prompt
+from studio.engine.models.generation import DEFAULT_MAX_TOKENS, Generation, _sample, cache_argument, encode_prompt
 from studio.engine.models.loading import LoadedModel
 
 MAX_BATCH = 8  # rows decoded together; the int8 decoding kernel takes up to 8 rows (studio.engine.int8)
@@ -166,7 +166,7 @@ class DecodeLoop:
             attention_mask=mask,
             position_ids=torch.tensor([[row.length] for row in rows], device=loaded.device),
             use_cache=True,
-            **{_cache_argument(loaded.model): cache},
+            **{cache_argument(loaded.model): cache},
         )
         cache = out.past_key_values
         logits = out.logits[:, -1].float()
@@ -188,13 +188,6 @@ class DecodeLoop:
                 return None
             cache = _select(cache, keep)
         return _trim(cache, max(row.length for row in rows))
-
-
-def _cache_argument(model: Any) -> str:
-    """``cache`` in transformers releases that renamed ``past_key_values`` (5.2x deprecates the old name)."""
-    import inspect
-
-    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
 def _layers(cache: Any) -> list[tuple[Any, Any]]:

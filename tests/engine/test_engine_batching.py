@@ -83,3 +83,34 @@ def test_closing_one_stream_does_not_disturb_the_others(tiny):
     assert cancelled.completion_tokens < 200
     assert generate_batched(tiny, [{"role": "user", "content": "Hi"}], max_tokens=4, temperature=0).run() == \
         _alone(tiny, "Hi", max_tokens=4, temperature=0)[0]
+
+
+def test_eight_concurrent_sdk_streams_interleave_and_match_their_answers_alone(tiny_engine):
+    """Over HTTP with the real SDK: each stream gets exactly its answer alone (greedy), and they run together."""
+    import time
+
+    client = tiny_engine.client()
+    requests = [dict(model="tiny-llama", messages=[{"role": "user", "content": p}], max_tokens=24 + 2 * i,
+                     temperature=0, stop=["zz"] if i % 3 == 0 else None) for i, p in enumerate(PROMPTS)]
+    alone = [client.chat.completions.create(**r).choices[0].message.content for r in requests]
+    spans: list = [None] * len(requests)
+    texts: list = [None] * len(requests)
+    started = threading.Barrier(len(requests))
+
+    def stream(i):
+        started.wait()
+        pieces, first = [], None
+        for chunk in client.chat.completions.create(**requests[i], stream=True):
+            if chunk.choices and chunk.choices[0].delta.content:
+                first = first or time.perf_counter()
+                pieces.append(chunk.choices[0].delta.content)
+        spans[i], texts[i] = (first, time.perf_counter()), "".join(pieces)
+
+    threads = [threading.Thread(target=stream, args=(i,)) for i in range(len(requests))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert texts == alone
+    overlapping = sum(1 for i, a in enumerate(spans) for b in spans[i + 1:] if a[0] < b[1] and b[0] < a[1])
+    assert overlapping >= 1  # some stream's tokens arrived while another was still streaming

@@ -60,6 +60,13 @@ def _prompt_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, st
     return out
 
 
+def cache_argument(model: Any) -> str:
+    """``cache`` in transformers releases that renamed ``past_key_values`` (5.2x deprecates the old name)."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
 def encode_prompt(loaded: LoadedModel, messages: Sequence[Mapping[str, Any]]) -> tuple[Any, int]:
     """``messages`` through the model's chat template, as a (1, tokens) tensor of input ids, and how many tokens
     the context has left for the answer; :class:`ContextLengthError` when it has none."""
@@ -105,7 +112,7 @@ def generate(
         past = None
         with torch.inference_mode():
             while len(ids) < limit:
-                out = model(input_ids=inputs, past_key_values=past, use_cache=True, logits_to_keep=1)
+                out = model(input_ids=inputs, use_cache=True, logits_to_keep=1, **{cache_argument(model): past})
                 past = out.past_key_values
                 logits = out.logits[0, -1].float()
                 token = _sample(logits, temperature, top_p, generator)
