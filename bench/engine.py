@@ -193,6 +193,77 @@ def generate_ours(tokens: str = "128") -> dict:
             "precision": loaded.precision, "kl_vs_fp32": _kl_vs_fp32(base, loaded)}
 
 
+STREAM_PROMPTS = ("Tell me about the moon.", "What is a good breakfast?", "Describe a cat.", "How do planes fly?",
+                  "Write a short poem about rain.", "What is Python?", "Give me a tip for sleep.",
+                  "Why do birds sing?")
+
+
+def concurrent_ours(streams: str = "8", tokens: str = "128") -> dict:
+    """``streams`` concurrent requests of ``tokens`` tokens each to the fine-tuned model through the engine's decode
+    loop (:mod:`studio.engine.batching`), greedy, end-of-sequence ignored: aggregate tokens/s over the wall time
+    and each stream's first-token latency. One warm-up round first."""
+    import threading
+
+    from studio.engine.batching import generate_batched
+    from studio.engine.models import load_model
+
+    base = _base()
+    loaded = load_model(base, _adapter(base))
+    loaded.eos_ids = frozenset()
+    n, count = int(tokens), int(streams)
+
+    def round_trip() -> tuple[float, list[float]]:
+        firsts = [0.0] * count
+        gate = threading.Barrier(count + 1)
+
+        def one(i: int) -> None:
+            gate.wait()
+            begin = time.perf_counter()
+            messages = [{"role": "user", "content": STREAM_PROMPTS[i % len(STREAM_PROMPTS)]}]
+            generation = generate_batched(loaded, messages, max_tokens=n, temperature=0)
+            for _ in generation:
+                if not firsts[i]:
+                    firsts[i] = time.perf_counter() - begin
+            assert generation.completion_tokens == n, generation.completion_tokens
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
+        for thread in threads:
+            thread.start()
+        gate.wait()
+        begin = time.perf_counter()
+        for thread in threads:
+            thread.join()
+        return time.perf_counter() - begin, firsts
+
+    round_trip()
+    wall, firsts = round_trip()
+    return {"wall_s": wall, "tokens_per_s": count * n / wall, "streams": count, "tokens": n,
+            "first_token_max_s": max(firsts), "precision": loaded.precision}
+
+
+def concurrent_baseline(streams: str = "8", tokens: str = "128") -> dict:
+    """The same requests as :func:`concurrent_ours`, served one after another, as the engine did before (one
+    generation at a time behind a lock): aggregate tokens/s, and the last request's wait for its first token."""
+    from studio.engine.models import generate, load_model
+
+    base = _base()
+    loaded = load_model(base, _adapter(base))
+    loaded.eos_ids = frozenset()
+    n, count = int(tokens), int(streams)
+    generate(loaded, PROMPT, max_tokens=8, temperature=0).run()
+    begin = time.perf_counter()
+    first_last = 0.0
+    for i in range(count):
+        messages = [{"role": "user", "content": STREAM_PROMPTS[i % len(STREAM_PROMPTS)]}]
+        generation = generate(loaded, messages, max_tokens=n, temperature=0)
+        for _ in generation:
+            if i == count - 1 and not first_last:
+                first_last = time.perf_counter() - begin
+    wall = time.perf_counter() - begin
+    return {"wall_s": wall, "tokens_per_s": count * n / wall, "streams": count, "tokens": n,
+            "first_token_max_s": first_last, "precision": loaded.precision}
+
+
 def _kl_vs_fp32(base: str, loaded) -> float:
     """Mean KL divergence (nats) of the next-token distribution of ``loaded`` from the same weights in float32, on
     the first decoding step of the 12 prompts of sample_data/style_demo_test.jsonl: how much the engine's

@@ -17,7 +17,8 @@ _DETAILS = ("rows", "matched", "cold_s", "flagged", "clustered", "total_tokens",
             "regex_grid_s", "regex_rows_shown", "server_peak_rss_mb", "js_heap_mb", "import_s", "inner_step_s",
             "precision", "threads", "steps_timed", "dtype", "prompt_tokens", "again_s", "merged_s", "first_in_process_s", "preload_s", "kl_vs_fp32", "requests",
             "answered", "peak_in_flight", "extrapolated_from", "lost_rows", "duplicate_charges",
-            "injected_faults", "retries", "rerun_requests", "charged", "processes", "heavy_modules")
+            "injected_faults", "retries", "rerun_requests", "charged", "processes", "heavy_modules", "watcher",
+            "cpu_pct_by_page", "streams", "first_token_max_s")
 
 
 def machine() -> dict[str, Any]:
