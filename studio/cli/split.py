@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from studio.errors import StudioError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,13 +45,13 @@ def _ratios(text: str) -> dict[str, float]:
     return dict(zip(SPLITS, values))
 
 
-def _report_rows(report) -> list[dict]:
+def _report_rows(report: pd.DataFrame) -> list[dict[str, Any]]:
     return [{**row, "examples": [list(p) for p in row["examples"]],
              "similarity": None if row["similarity"] != row["similarity"] else row["similarity"]}
             for row in report.to_dict("records")]
 
 
-def _print_report(report, *, clean_line: str) -> None:
+def _print_report(report: pd.DataFrame, *, clean_line: str) -> None:
     if report.empty:
         print(clean_line)
         return

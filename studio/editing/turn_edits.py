@@ -11,7 +11,7 @@ very same objects as before.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -132,13 +132,15 @@ def _edited(messages: list[dict[str, Any]], edits: Mapping[tuple[int, str, int],
     for (turn, field, part), text in edits.items():
         message = dict(out[turn])
         if field == "tool_calls":
-            calls = _nth_changed(message.get("tool_calls") or [], _part_index(message, part),
-                                 lambda call, t=text: {**call, "function": {**call["function"], "arguments": t}})
+            calls = list(message.get("tool_calls") or [])
+            index = _part_index(message, part)
+            calls[index] = {**calls[index], "function": {**calls[index]["function"], "arguments": text}}
             message["tool_calls"] = calls
         elif isinstance(message.get("content"), list):
-            rows = [i for i, p in enumerate(message["content"]) if isinstance(p, Mapping | str)]
-            message["content"] = _nth_changed(message["content"], rows[part],
-                                              lambda p, t=text: {**p, "text": t} if isinstance(p, Mapping) else t)
+            parts = list(message["content"])
+            index = [i for i, p in enumerate(parts) if isinstance(p, Mapping | str)][part]
+            parts[index] = {**parts[index], "text": text} if isinstance(parts[index], Mapping) else text
+            message["content"] = parts
         else:
             message["content"] = text
         out[turn] = message
@@ -149,11 +151,6 @@ def _part_index(message: Mapping[str, Any], part: int) -> int:
     """The index in ``tool_calls`` of the turn view's ``part`` (content rows come first in the view)."""
     return part - sum(1 for kind, _, _ in message_parts(message) if kind != TOOL_CALL)
 
-
-def _nth_changed(items: Sequence[Any], index: int, change: Callable[[Any], Any]) -> list[Any]:
-    out = list(items)
-    out[index] = change(out[index])
-    return out
 
 
 def _check_arguments(change: TurnChange) -> None:

@@ -120,7 +120,7 @@ class DecodeLoop:
                     if not rows and not self._pending:
                         self._thread = None
                         return
-                    admitted = []
+                    admitted: list[_Row] = []
                     while self._pending and len(rows) + len(admitted) < self.max_batch:
                         admitted.append(self._pending.popleft())
                 for row in admitted:

@@ -47,7 +47,7 @@ def read_examples(
                 continue
             try:
                 example = json.loads(line)
-            except ValueError as exc:
+            except json.JSONDecodeError as exc:
                 raise TrainingDataError(
                     f"{name} line {number}: invalid JSON ({exc.msg})", param=param or name
                 ) from None

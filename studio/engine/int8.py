@@ -49,7 +49,9 @@ class DecodeLinear(nn.Module):
                 out = out + nn.functional.linear(nn.functional.linear(x, a), b) * scale
             return out
         flat = x.reshape(rows, self.in_features).to(torch.bfloat16).contiguous()
-        out = torch._weight_int8pack_mm(flat, self.qweight, self.qscale).to(x.dtype)
+        qweight, qscale = self.qweight, self.qscale
+        assert isinstance(qweight, torch.Tensor) and isinstance(qscale, torch.Tensor)  # buffers, set in __init__
+        out = torch._weight_int8pack_mm(flat, qweight, qscale).to(x.dtype)
         if self.bias is not None:
             out = out + self.bias
         return out.reshape(*x.shape[:-1], self.out_features)

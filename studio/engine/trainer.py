@@ -234,17 +234,17 @@ def train(
     total_steps = steps_per_epoch * config.n_epochs
     warmup = max(1, round(total_steps * config.warmup_ratio)) if config.warmup_ratio > 0 else 0
 
-    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32).to(device)
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32).to(device)  # type: ignore[arg-type]  # transformers types .to() oddly
     model.config.use_cache = False
     resume_dir = job_dir / "resume"
     saved: dict[str, Any] | None = None
     if (resume_dir / "state.pt").exists():
-        model = PeftModel.from_pretrained(model, resume_dir / "adapter", is_trainable=True)
+        model = PeftModel.from_pretrained(model, str(resume_dir / "adapter"), is_trainable=True)
         saved = torch.load(resume_dir / "state.pt", map_location=device, weights_only=False)
     else:
         lora = LoraConfig(
             r=config.lora_rank,
-            lora_alpha=config.lora_alpha,
+            lora_alpha=config.lora_alpha,  # type: ignore[arg-type]  # peft annotates int; floats work and are ours
             lora_dropout=config.lora_dropout,
             target_modules="all-linear",
             task_type="CAUSAL_LM",

@@ -100,7 +100,7 @@ def run_job(store: EngineStore, job_id: str, *, models_dir: Path | None = None) 
         store.add_event(job_id, f"Checkpoint created at step {step}")
 
     try:
-        base = models.materialize(job.base_source, models_dir, log=lambda m: store.add_event(job_id, m))
+        base = models.materialize(job.base_source, models_dir, log=lambda m: _event(store, job_id, m))
         train_examples = read_examples(store.file_path(job.training_file))
         valid_examples = (
             read_examples(store.file_path(job.validation_file), name="validation_file")
@@ -120,7 +120,7 @@ def run_job(store: EngineStore, job_id: str, *, models_dir: Path | None = None) 
             job_dir=job_dir,
             callbacks=trainer.TrainingCallbacks(
                 control=control,
-                on_message=lambda m: store.add_event(job_id, m),
+                on_message=lambda m: _event(store, job_id, m),
                 on_metrics=on_metrics,
                 on_checkpoint=on_checkpoint,
             ),
@@ -163,6 +163,10 @@ def run_job(store: EngineStore, job_id: str, *, models_dir: Path | None = None) 
     store.add_event(job_id, f"New fine-tuned model created: {ft_name}")
     store.add_event(job_id, "The job has successfully completed")
     return "succeeded"
+
+
+def _event(store: EngineStore, job_id: str, message: str) -> None:
+    store.add_event(job_id, message)
 
 
 def _fail(store: EngineStore, job_id: str, code: str, message: str, param: str | None) -> None:

@@ -51,7 +51,7 @@ def _sse(
     model: str,
 ) -> Iterator[str]:
     """The stream: a role chunk, one chunk per text delta, the finish chunk, the usage chunk when asked, [DONE]."""
-    chunk_ids = {"completion_id": completion_id, "created": created, "model": model}
+    chunk_ids: dict[str, Any] = {"completion_id": completion_id, "created": created, "model": model}
 
     def event(**fields: Any) -> str:
         body = dump(chat_chunk(**chunk_ids, **fields))

@@ -185,7 +185,7 @@ def load_model(base: str, adapter: str | Path | None = None, *, precision: str |
             from peft import PeftModel
 
             model, updates = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload(), {}
-        elif updates and precision != "int8":
+        elif updates and precision != "int8" and adapter is not None:
             merge_plain_lora(model, Path(adapter))
             updates = {}
         model = _prepare(model, device, precision, updates)
