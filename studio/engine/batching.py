@@ -13,8 +13,8 @@ CPU (memory-bound) eight streams decoded together cost little more than one. Eac
 - a finished or cancelled row leaves the batch at once (its cache rows are dropped, and padding no row needs any
   more is trimmed), and the loop thread ends when nothing is left, so an idle engine uses no CPU.
 
-The iterator returned to the caller (:class:`~studio.engine.models.generation.Generation`) reads the row's text deltas from
-a queue; closing it (a client that disconnects) cancels only that row.
+The iterator returned to the caller (:class:`~studio.engine.models.generation.Generation`) reads the row's text
+deltas from a queue; closing it (a client that disconnects) cancels only that row.
 """
 
 from __future__ import annotations

@@ -108,7 +108,8 @@ def test_studio_engine_refuses_an_upload_the_cost_page_refuses(tmp_path):
         with pytest.raises(openai.BadRequestError) as caught:
             client.files.create(file=bad.open("rb"), purpose="fine-tune")
         error = _error(caught.value)
-        assert (error["type"], error["param"], error["code"]) == ("invalid_request_error", "file", "invalid_file_format")
+        assert (error["type"], error["param"], error["code"]) == (
+            "invalid_request_error", "file", "invalid_file_format")
         assert error["message"].startswith("wizard.jsonl is not a valid fine-tuning file: line 13: ")
         assert "'wizard'" in error["message"]
         assert client.files.list().data == []
@@ -157,5 +158,5 @@ def test_an_empty_upload_is_refused_before_any_validator_runs(tmp_path):
     empty = tmp_path / "empty.jsonl"
     empty.write_bytes(b"")
     engine = Engine(tmp_path / "engine", max_upload_bytes=1000, validate_upload=validator)
-    with pytest.raises(TrainingDataError, match="empty.jsonl is empty"):
+    with pytest.raises(TrainingDataError, match=r"empty\.jsonl is empty"):
         engine.add_upload(empty, filename="empty.jsonl", purpose="fine-tune")

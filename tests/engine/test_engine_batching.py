@@ -90,8 +90,8 @@ def test_eight_concurrent_sdk_streams_interleave_and_match_their_answers_alone(t
     import time
 
     client = tiny_engine.client()
-    requests = [dict(model="tiny-llama", messages=[{"role": "user", "content": p}], max_tokens=24 + 2 * i,
-                     temperature=0, stop=["zz"] if i % 3 == 0 else None) for i, p in enumerate(PROMPTS)]
+    requests = [{"model": "tiny-llama", "messages": [{"role": "user", "content": p}], "max_tokens": 24 + 2 * i,
+                 "temperature": 0, "stop": ["zz"] if i % 3 == 0 else None} for i, p in enumerate(PROMPTS)]
     alone = [client.chat.completions.create(**r).choices[0].message.content for r in requests]
     spans: list = [None] * len(requests)
     texts: list = [None] * len(requests)

@@ -16,8 +16,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 
 from studio.engine import models as engine_models  # noqa: E402
-from tests.waiting import wait_until
 from studio.engine.models.generation import _sample  # noqa: E402
+from tests.waiting import wait_until  # noqa: E402
 
 
 def _adapter(base: Path, folder: Path, **config) -> Path:

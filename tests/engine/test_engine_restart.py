@@ -7,13 +7,12 @@ import signal
 
 import pytest
 
-from tests.engine_support import TINY, EngineProcess, wait_for_event, wait_for_metrics, wait_for_status
-
-pytest_plugins = ("tests.engine_fixtures",)
-
 from studio.engine.store import EngineStore
 from studio.engine.trainer import resume_step
+from tests.engine_support import TINY, EngineProcess, wait_for_event, wait_for_metrics, wait_for_status
 from tests.waiting import wait_until
+
+pytest_plugins = ("tests.engine_fixtures",)
 
 pytest.importorskip("torch")
 pytest.importorskip("peft")

@@ -90,7 +90,7 @@ def tokenizer(smollm2_dir):
 
 
 def _trained_text(tokenizer, encoded):
-    return tokenizer.decode([t for t, label in zip(encoded.input_ids, encoded.labels) if label != -100])
+    return tokenizer.decode([t for t, label in zip(encoded.input_ids, encoded.labels, strict=True) if label != -100])
 
 
 def test_loss_is_taken_on_assistant_turns_only(tokenizer):
@@ -103,7 +103,7 @@ def test_loss_is_taken_on_assistant_turns_only(tokenizer):
     }
     encoded = encode_example(tokenizer, example, max_length=512)
     assert _trained_text(tokenizer, encoded) == "Arr, hello matey.<|im_end|>\n"
-    assert all(label in (-100, token) for token, label in zip(encoded.input_ids, encoded.labels))
+    assert all(label in (-100, token) for token, label in zip(encoded.input_ids, encoded.labels, strict=True))
 
 
 def test_weight_zero_turns_are_not_trained(tokenizer):
