@@ -47,6 +47,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _app(args: argparse.Namespace) -> int:
+    import signal
+
+    # SIGTERM (or the end of `make run`) must run the exit handlers that stop the engine this command starts.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if not args.no_engine:
         from studio.errors import ProviderError
         from studio.providers.profiles import ensure_engine
@@ -59,7 +63,16 @@ def _app(args: argparse.Namespace) -> int:
             print(f"warning: {exc}", file=sys.stderr)
     # The app runs in its own process: --workspace reaches it through that process's environment only.
     env = {**os.environ, "STUDIO_WORKSPACE": args.workspace} if args.workspace else None
-    return subprocess.call(app_command(args.port, host=args.host, headless=args.headless), cwd=ROOT, env=env)
+    app = subprocess.Popen(app_command(args.port, host=args.host, headless=args.headless), cwd=ROOT, env=env)
+    try:
+        return app.wait()
+    finally:  # stopped by a signal: let Streamlit close its sessions; the engine stops at exit (ensure_engine)
+        if app.poll() is None:
+            app.terminate()
+            try:
+                app.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                app.kill()
 
 
 def app_command(port: int, *, host: str | None = None, headless: bool = False) -> list[str]:

@@ -50,6 +50,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--models-dir", help="model cache (default $STUDIO_MODELS or ~/.cache/fine-tuning-studio/models)"
     )
     pull.set_defaults(func=_pull)
+    stop = actions.add_parser("stop", help="stop the engine answering on this machine (shows which one it was)")
+    stop.add_argument("--url", help="engine URL (default $STUDIO_ENGINE_URL or http://127.0.0.1:8765/v1)")
+    stop.set_defaults(func=_stop)
 
 
 def validate_upload(path: Path, filename: str) -> list[str]:
@@ -106,4 +109,16 @@ def _pull(args: argparse.Namespace) -> int:
         models.require_torch()
     path = models.pull_smollm2(cache, log=print)
     print(path)
+    return 0
+
+
+def _stop(args: argparse.Namespace) -> int:
+    from studio.providers.profiles import engine_url, stop_engine
+
+    url = args.url or engine_url()
+    stopped = stop_engine(url)
+    if stopped is None:
+        print(f"no engine answers at {url}")
+    else:
+        print(f"stopped the engine at {url}: pid {stopped.pid}, studio {stopped.version}, folder {stopped.home}")
     return 0

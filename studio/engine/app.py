@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 from fastapi import Depends, FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from studio import __version__
 from studio.core.training import ENGINE_HOST, ENGINE_PORT
 from studio.engine.api import chat, files, jobs
 from studio.engine.api import models as models_api
@@ -89,9 +91,14 @@ def create_app(
     for router in (models_api.router, files.router, jobs.router, chat.router):
         app.include_router(router, prefix="/v1", dependencies=[Depends(authorize)])
 
+    started_at = int(time.time())
+
     @app.get("/health")
     def health() -> dict[str, Any]:
-        return {"status": "ok", "loaded_models": engine.cache.keys()}
+        """Who answers: the studio version, the engine folder, the process and its start (Unix seconds); the
+        app refuses an engine of another version or folder (``studio.providers.profiles.probe_engine``)."""
+        return {"status": "ok", "loaded_models": engine.cache.keys(), "version": __version__,
+                "home": str(Path(home).resolve()), "pid": os.getpid(), "started_at": started_at}
 
     return app
 

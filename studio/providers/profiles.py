@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import httpx
@@ -87,23 +88,85 @@ def make_client(profile: Profile, *, api_key: str | None, timeout: float = 120.0
 
 @dataclass(frozen=True)
 class Reachability:
+    """Whether a provider answers. For the local engine also who answers: ``version`` (the studio version it
+    runs), ``home`` (its folder), ``pid``; ``foreign`` says why this app will not use it (None when it will)."""
+
     name: str
     reachable: bool
     detail: str
+    version: str | None = None
+    home: str | None = None
+    pid: int | None = None
+    foreign: str | None = None
 
 
-def probe_engine(url: str | None = None, *, timeout: float = 0.5) -> Reachability:
-    """Whether the local engine answers ``GET /models`` (a quick loopback check)."""
+def expected_engine_home() -> Path:
+    """The engine folder this app uses: ``$STUDIO_ENGINE_HOME`` or ``./workspace/engine``, absolute."""
+    return Path(os.environ.get("STUDIO_ENGINE_HOME") or Path("workspace") / "engine").resolve()
+
+
+def probe_engine(url: str | None = None, *, timeout: float = 0.5, accept_foreign: bool | None = None) -> Reachability:
+    """Whether the local engine answers at ``url``, and whether it is this app's (a quick loopback check).
+
+    An engine is *foreign* when it runs another studio version, or its folder is gone, or (unless the user named
+    the URL with ``$STUDIO_ENGINE_URL``, or ``accept_foreign`` says so) it serves another folder than
+    :func:`expected_engine_home`: an engine left running by another checkout. A foreign engine is reported, not
+    used: ``reachable`` is False and ``detail`` says which engine answered and how to stop it.
+    """
+    from studio import __version__
+
     url = url or engine_url()
+    root = url.removesuffix("/v1")
     try:
+        health = httpx.get(f"{root}/health", timeout=timeout)
         response = httpx.get(f"{url}/models", timeout=timeout,
                              headers={"Authorization": f"Bearer {api_key_for(Profile('local'))}"})
     except httpx.HTTPError as exc:
         return Reachability("local", False, f"{url}: not running ({type(exc).__name__})")
+    info = health.json() if health.status_code == 200 else {}
+    version, home, pid = info.get("version"), info.get("home"), info.get("pid")
+    if accept_foreign is None:
+        accept_foreign = bool(os.environ.get("STUDIO_ENGINE_URL"))
+    foreign = None
+    if version != __version__:
+        foreign = f"it runs studio {version or 'of an unknown version'}, this app is {__version__}"
+    elif home and not Path(home).exists():
+        foreign = f"its folder {home} no longer exists"
+    elif home and not accept_foreign and Path(home).resolve() != expected_engine_home():
+        foreign = f"it serves {home}, not {expected_engine_home()}"
+    who = f"engine pid {pid}, studio {version}, folder {home}"
+    if foreign:
+        return Reachability("local", False, f"{url}: another {who} answers ({foreign}); stop it with "
+                            f"`studio engine stop`", version, home, pid, foreign)
     if response.status_code == 200:
         models = response.json().get("data", [])
-        return Reachability("local", True, f"{url}: {len(models)} models")
-    return Reachability("local", False, f"{url}: HTTP {response.status_code}")
+        return Reachability("local", True, f"{url}: {len(models)} models ({who})", version, home, pid)
+    return Reachability("local", False, f"{url}: HTTP {response.status_code}", version, home, pid)
+
+
+def stop_engine(url: str | None = None, *, wait_s: float = 15.0) -> Reachability | None:
+    """Stop the loopback engine answering at ``url`` (SIGTERM, then SIGKILL after ``wait_s``) and return who it
+    was; None when nothing answers. ``ProviderError`` for an engine on another machine."""
+    import signal
+    import time
+    from urllib.parse import urlparse
+
+    url = url or engine_url()
+    if urlparse(url).hostname not in ("127.0.0.1", "localhost"):
+        raise ProviderError(f"only an engine on this machine can be stopped, not {url}")
+    status = probe_engine(url, accept_foreign=True)
+    if status.pid is None:
+        return None if not status.version else status
+    os.kill(status.pid, signal.SIGTERM)
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(status.pid, 0)
+        except ProcessLookupError:
+            return status
+        time.sleep(0.2)
+    os.kill(status.pid, signal.SIGKILL)
+    return status
 
 
 def openai_key_present(secrets: dict | None = None) -> bool:
@@ -111,33 +174,42 @@ def openai_key_present(secrets: dict | None = None) -> bool:
     return bool(os.environ.get("OPENAI_API_KEY") or (secrets or {}).get("OPENAI_API_KEY"))
 
 
-def ensure_engine(url: str | None = None, *, wait_s: float = 90.0, log_dir: str | None = None) -> tuple[Reachability, bool]:
+def ensure_engine(url: str | None = None, *, wait_s: float = 90.0, log_dir: str | None = None,
+                  own: bool = True) -> tuple[Reachability, bool]:
     """Start ``studio engine`` in the background on the loopback URL if nothing answers there.
 
-    Returns the engine's reachability and whether this call started it. The engine outlives the app's rerun
-    (its own process session), loads the default model in the background at start, and logs to ``engine.log``
-    next to the workspace.
+    Returns the engine's reachability and whether this call started it. The engine runs in its own process
+    session (so a page rerun does not stop it), loads ``$STUDIO_ENGINE_PRELOAD`` (default: the default model;
+    empty: nothing) in the background, logs to ``engine.log`` next to the workspace, and, with ``own``, is stopped
+    when this process exits: an engine the app starts belongs to the app. A foreign engine on the port (see
+    :func:`probe_engine`) raises ``ProviderError`` naming it.
     """
+    import atexit
     import subprocess
     import sys
     import time
-    from pathlib import Path
     from urllib.parse import urlparse
 
     url = url or engine_url()
     status = probe_engine(url)
     if status.reachable:
         return status, False
+    if status.foreign:
+        raise ProviderError(status.detail)
     parsed = urlparse(url)
     if parsed.hostname not in ("127.0.0.1", "localhost"):
         raise ProviderError(f"the local engine at {url} is not running, and only a loopback engine can be started")
     folder = Path(log_dir) if log_dir else Path(os.environ.get("STUDIO_WORKSPACE", "workspace/studio.db")).parent
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / "engine.log").open("ab") as log:
-        subprocess.Popen([sys.executable, "-m", "studio.cli", "engine", "--host", parsed.hostname,
-                          "--port", str(parsed.port or 8765), "--preload", DEFAULT_BASE_MODEL],
-                         stdout=log, stderr=subprocess.STDOUT,
-                         stdin=subprocess.DEVNULL, start_new_session=True)
+        preload = os.environ.get("STUDIO_ENGINE_PRELOAD", DEFAULT_BASE_MODEL).split(",")
+        process = subprocess.Popen([sys.executable, "-m", "studio.cli", "engine", "--host", parsed.hostname,
+                                    "--port", str(parsed.port or 8765),
+                                    *(arg for name in preload if name for arg in ("--preload", name))],
+                                   stdout=log, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
+    if own:
+        atexit.register(_stop_started, process)
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         status = probe_engine(url, timeout=1.0)
@@ -146,3 +218,15 @@ def ensure_engine(url: str | None = None, *, wait_s: float = 90.0, log_dir: str 
         time.sleep(0.5)
     raise ProviderError(f"started the local engine but it did not answer at {url} within {wait_s:.0f} s; "
                         f"see {folder / 'engine.log'}")
+
+
+def _stop_started(process: Any) -> None:
+    """At exit: stop an engine this process started (SIGTERM, then SIGKILL after 15 s)."""
+    import subprocess
+
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
