@@ -118,7 +118,7 @@ def rules_ours(size: str) -> dict:
     from studio.quality.rules import RULES, analyze
 
     frame = _frame(size)
-    keys = [k for k in RULES.keys() if k not in ("near_duplicate", "regex")]
+    keys = [rule.key for rule in RULES if rule.key not in ("near_duplicate", "regex")]
     analysis, timing = timed_call(analyze, frame, rules=keys)
     return _figures(timing, rows=len(frame), rules=len(keys), flagged=int(sum(analysis.counts.values())))
 

@@ -338,7 +338,7 @@ def test_analyze_reports_every_rule_at_once_and_never_mutates():
     before = frame.copy(deep=True)
     analysis = analyze(frame)
     pd.testing.assert_frame_equal(frame, before)
-    assert analysis.rules == tuple(k for k in RULES.keys() if k != "regex")
+    assert analysis.rules == tuple(rule.key for rule in RULES if rule.key != "regex")
     assert list(analysis.issues.columns) == ["id", "rule", "field", "message", "cluster_id"]
     assert analysis.flags.index.equals(frame.index)
     assert analysis.counts["exact_duplicate"] == 1
