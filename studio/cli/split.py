@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from studio.errors import StudioError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     leakage = subparsers.add_parser("leakage", help="what appears in two splits: exact and normalized copies, "
                                                     "repeated prompts, near-duplicates (exit 1 when any)")
-    leakage.add_argument("paths", nargs="+", metavar="SPLIT", help="two or more split files, e.g. train.jsonl test.jsonl")
+    leakage.add_argument("paths", nargs="+", metavar="SPLIT",
+                         help="two or more split files, e.g. train.jsonl test.jsonl")
     leakage.add_argument("--near-threshold", type=float, default=0.8, help="near-duplicate similarity (default 0.8)")
     leakage.add_argument("--json", action="store_true", help="print one JSON object")
     leakage.set_defaults(func=_leakage)
@@ -38,16 +43,17 @@ def _ratios(text: str) -> dict[str, float]:
         raise StudioError(f"--ratios takes numbers like 0.8,0.1,0.1, got {text!r}") from None
     if not 1 <= len(values) <= len(SPLITS):
         raise StudioError(f"--ratios takes one to three numbers (train,validation,test), got {text!r}")
-    return dict(zip(SPLITS, values))
+    # One to three ratios: the splits left out get none (strict=False on purpose).
+    return dict(zip(SPLITS, values, strict=False))
 
 
-def _report_rows(report) -> list[dict]:
+def _report_rows(report: pd.DataFrame) -> list[dict[str, Any]]:
     return [{**row, "examples": [list(p) for p in row["examples"]],
              "similarity": None if row["similarity"] != row["similarity"] else row["similarity"]}
             for row in report.to_dict("records")]
 
 
-def _print_report(report, *, clean_line: str) -> None:
+def _print_report(report: pd.DataFrame, *, clean_line: str) -> None:
     if report.empty:
         print(clean_line)
         return
@@ -79,7 +85,7 @@ def _split(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"splits": written, "leaks": _report_rows(report)}, ensure_ascii=False))
         return 0
-    for name, info in written.items():
+    for info in written.values():
         print(f"{info['path']}: {info['rows']} example{'s' if info['rows'] != 1 else ''}")
     _print_report(report, clean_line="nothing leaks across the splits")
     return 0

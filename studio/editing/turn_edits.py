@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
@@ -133,12 +134,11 @@ def _edited(messages: list[dict[str, Any]], edits: Mapping[tuple[int, str, int],
         message = dict(out[turn])
         if field == "tool_calls":
             calls = _nth_changed(message.get("tool_calls") or [], _part_index(message, part),
-                                 lambda call, t=text: {**call, "function": {**call["function"], "arguments": t}})
+                                 partial(_with_arguments, text))
             message["tool_calls"] = calls
         elif isinstance(message.get("content"), list):
             rows = [i for i, p in enumerate(message["content"]) if isinstance(p, Mapping | str)]
-            message["content"] = _nth_changed(message["content"], rows[part],
-                                              lambda p, t=text: {**p, "text": t} if isinstance(p, Mapping) else t)
+            message["content"] = _nth_changed(message["content"], rows[part], partial(_with_part_text, text))
         else:
             message["content"] = text
         out[turn] = message
@@ -148,6 +148,14 @@ def _edited(messages: list[dict[str, Any]], edits: Mapping[tuple[int, str, int],
 def _part_index(message: Mapping[str, Any], part: int) -> int:
     """The index in ``tool_calls`` of the turn view's ``part`` (content rows come first in the view)."""
     return part - sum(1 for kind, _, _ in message_parts(message) if kind != TOOL_CALL)
+
+
+def _with_arguments(text: str, call: Mapping[str, Any]) -> dict[str, Any]:
+    return {**call, "function": {**call["function"], "arguments": text}}
+
+
+def _with_part_text(text: str, part: Any) -> Any:
+    return {**part, "text": text} if isinstance(part, Mapping) else text
 
 
 def _nth_changed(items: Sequence[Any], index: int, change: Callable[[Any], Any]) -> list[Any]:

@@ -19,7 +19,7 @@ import pandas as pd
 from studio.errors import JobError, StudioError
 from studio.providers.profiles import Profile
 from studio.providers.retry import RetryPolicy, explain_error
-from studio.storage.workspace import Workspace
+from studio.storage.workspace import Workspace, inserted_id
 
 T = TypeVar("T")
 TERMINAL = ("succeeded", "failed", "cancelled")
@@ -98,12 +98,12 @@ def _insert(workspace: Workspace, *, profile: Profile, model: str, suffix: str |
             dataset_version_id: int | None, estimate_usd: float | None) -> int:
     now = time.time()
     with workspace.transaction() as db:
-        return db.execute(
+        return inserted_id(db.execute(
             "INSERT INTO jobs(provider, profile, model, suffix, status, dataset_version_id, settings, estimate_usd,"
             " created_at, updated_at) VALUES (?, ?, ?, ?, 'uploading', ?, ?, ?, ?, ?)",
             (profile.kind, json.dumps(profile.public()), model, suffix, dataset_version_id, json.dumps(settings),
              estimate_usd, now, now),
-        ).lastrowid
+        ))
 
 
 def _update(workspace: Workspace, record_id: int, **values: Any) -> None:

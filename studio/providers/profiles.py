@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
 from studio.core.training import DEFAULT_BASE_MODEL, ENGINE_URL
 from studio.errors import ProviderError
+
+if TYPE_CHECKING:
+    import openai  # imported on first use: it is slow to import
 
 DEFAULT_ENGINE_URL = ENGINE_URL
 OPENAI_URL = "https://api.openai.com/v1"
@@ -64,7 +67,7 @@ def api_key_for(profile: Profile, *, typed: str | None = None, secrets: dict | N
 
 
 def make_client(profile: Profile, *, api_key: str | None, timeout: float = 120.0, max_retries: int = 0,
-                http_client: httpx.Client | None = None):
+                http_client: httpx.Client | None = None) -> openai.OpenAI:
     """An ``openai.OpenAI`` (or ``AzureOpenAI``) client for ``profile``; the key lives only in the client.
 
     ``timeout`` is seconds per request. The SDK's own retries are off by default: every caller retries under the
@@ -111,7 +114,8 @@ def openai_key_present(secrets: dict | None = None) -> bool:
     return bool(os.environ.get("OPENAI_API_KEY") or (secrets or {}).get("OPENAI_API_KEY"))
 
 
-def ensure_engine(url: str | None = None, *, wait_s: float = 90.0, log_dir: str | None = None) -> tuple[Reachability, bool]:
+def ensure_engine(url: str | None = None, *, wait_s: float = 90.0,
+                  log_dir: str | None = None) -> tuple[Reachability, bool]:
     """Start ``studio engine`` in the background on the loopback URL if nothing answers there.
 
     Returns the engine's reachability and whether this call started it. The engine outlives the app's rerun

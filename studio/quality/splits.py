@@ -123,7 +123,7 @@ def leakage_report(splits: Mapping[str, pd.DataFrame], *, near_threshold: float 
                 rows.append({
                     "kind": kind, "splits": f"{names[i]}↔{names[j]}", "rows": len(right),
                     "ids": original_ids[right][:20].tolist(),
-                    "examples": list(zip(original_ids[partners][:5].tolist(), original_ids[right][:5].tolist())),
+                    "examples": list(zip(original_ids[partners][:5].tolist(), original_ids[right][:5].tolist(), strict=True)),
                     "similarity": near_threshold if kind == "near_duplicate" else None,
                 })
     return pd.DataFrame(rows, columns=REPORT_COLUMNS)
@@ -135,7 +135,7 @@ def export_splits(frame: pd.DataFrame, *, ratios: Mapping[str, float], seed: int
     ratio is 0 (nothing to export). ``clusters``: the near-duplicate cluster per row when already known."""
     if not any(ratios.values()):
         return None
-    known = clusters is not None and clusters.notna().all()
-    parts = split_frame(frame, ratios=ratios, seed=seed, clusters=clusters if known else None)
-    by_id = pd.Series(clusters.to_numpy(), index=frame["id"].to_numpy()) if known else None
+    known = clusters if clusters is not None and clusters.notna().all() else None
+    parts = split_frame(frame, ratios=ratios, seed=seed, clusters=known)
+    by_id = pd.Series(known.to_numpy(), index=frame["id"].to_numpy()) if known is not None else None
     return parts, leakage_report(parts, clusters_by_id=by_id)

@@ -120,7 +120,7 @@ def _table(frame: pd.DataFrame, view: pd.DataFrame, field: np.ndarray, where: np
     for name in set(field):
         mine = field == name
         table[name] = pd.Series(np.where(mine, text, None), dtype=TEXT)
-        table[f"{name}__where"] = np.where(mine, where, None)
+        table[f"{name}__where"] = np.where(mine, where, np.array(None, dtype=object))
     return table
 
 
