@@ -158,6 +158,6 @@ def regex_baseline(size: str) -> dict:
     pattern = re.compile(PATTERN, re.IGNORECASE)
     columns = [frame[c].tolist() for c in ("system", "user", "assistant")]
     with timed() as timing:
-        rows = [i for i, texts in enumerate(zip(*columns))
+        rows = [i for i, texts in enumerate(zip(*columns, strict=True))
                 if any(isinstance(t, str) and pattern.search(t) for t in texts)]
     return _figures(timing, rows=len(frame), matched=len(rows))

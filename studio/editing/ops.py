@@ -4,8 +4,8 @@ undo/redo history in :mod:`studio.editing.history`.
 Every operation is a small frozen dataclass with ``apply(frame) -> frame`` (a new frame; the input is never
 modified), ``describe()`` (one human line) and ``to_dict()`` (JSON-ready, tagged with ``"op"``);
 :func:`studio.editing.recipes.op_from_dict` reverses it. Operations address rows by ``id`` or by rule, never by
-position, so a recipe saved today cleans next month's export the same way. Results get a fresh ``RangeIndex``; ``id`` identifies
-rows.
+position, so a recipe saved today cleans next month's export the same way. Results get a fresh ``RangeIndex``;
+``id`` identifies rows.
 
 Editing a turn (``system``/``user``/``assistant``) rewrites ``messages`` with :func:`studio.data.frame.set_turn`
 and then recomputes the text columns from it, so both always agree.
@@ -40,6 +40,8 @@ CONVERSATION = "conversation"  # RegexReplace.field for a replacement over the t
 
 GroupKind = Literal["exact", "normalized", "near"]
 KeepWhich = Literal["first", "longest"]
+GROUP_KINDS: tuple[GroupKind, ...] = ("exact", "normalized", "near")
+KEEP_WHICH: tuple[KeepWhich, ...] = ("first", "longest")
 
 
 class Op:

@@ -123,7 +123,8 @@ def leakage_report(splits: Mapping[str, pd.DataFrame], *, near_threshold: float 
                 rows.append({
                     "kind": kind, "splits": f"{names[i]}↔{names[j]}", "rows": len(right),
                     "ids": original_ids[right][:20].tolist(),
-                    "examples": list(zip(original_ids[partners][:5].tolist(), original_ids[right][:5].tolist(), strict=True)),
+                    "examples": list(zip(original_ids[partners][:5].tolist(), original_ids[right][:5].tolist(),
+                                         strict=True)),
                     "similarity": near_threshold if kind == "near_duplicate" else None,
                 })
     return pd.DataFrame(rows, columns=REPORT_COLUMNS)
