@@ -45,7 +45,7 @@ def test_a_turn_with_nothing_in_it_still_has_a_blank_row_and_the_frame_is_untouc
     frame = _frame([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": None}], [])
     before = frame.copy(deep=True)
     view = turn_view(frame)
-    assert list(zip(view["id"], view["turn"], view["text"])) == [(0, 0, "Hi"), (0, 1, "")]
+    assert list(zip(view["id"], view["turn"], view["text"], strict=True)) == [(0, 0, "Hi"), (0, 1, "")]
     pd.testing.assert_frame_equal(frame, before)
 
 

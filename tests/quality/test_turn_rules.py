@@ -76,8 +76,8 @@ def test_a_single_turn_finding_keeps_its_plain_message():
 def test_duplicate_prompt_compares_the_whole_context_before_the_answer():
     base = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Price?"}]
     frame = frame_of(
-        base + [{"role": "assistant", "content": "Ten euros for the basic service, parts not included."}],
-        base + [{"role": "assistant", "content": "Twenty euros, and that includes every part you need."}],
+        [*base, {"role": "assistant", "content": "Ten euros for the basic service, parts not included."}],
+        [*base, {"role": "assistant", "content": "Twenty euros, and that includes every part you need."}],
         # same last question after a different earlier turn: another prompt
         [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello, how can I help you?"},
          {"role": "user", "content": "Price?"}, {"role": "assistant", "content": "Ten euros."}],

@@ -80,7 +80,7 @@ def test_import_file_and_seed_samples(tmp_path):
     path = tmp_path / "qa.csv"
     path.write_text("question,answer\nQ,A\n")
     ws = Workspace()
-    info, result = import_file(ws, path)
+    info, _result = import_file(ws, path)
     assert info.format == "csv/qa" and len(ws.load_version(info.head_version_id)) == 1
     added = seed_samples(ws)
     assert seed_samples(ws) == []  # idempotent
@@ -91,7 +91,7 @@ def test_imported_datasets_carry_their_rule_flags(tmp_path):
     from studio.quality.rules import flags_signature, grid_flags
 
     ws = Workspace(tmp_path / "ws.db")
-    info, result = import_file(ws, "sample_data/medical_faq_dirty.csv")
+    info, _result = import_file(ws, "sample_data/medical_faq_dirty.csv")
     frame = ws.load_version(info.head_version_id)
     stored = ws.load_flags(info.head_version_id, flags_signature(), frame)
     assert stored is not None
