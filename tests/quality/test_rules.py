@@ -396,3 +396,13 @@ def test_a_few_rows_are_judged_exactly_as_in_a_large_frame():
     assert len(frame) > 64 and whole[keys].to_numpy().any(axis=0).all()  # every rule fires somewhere
     one_by_one = pd.concat([analyze(frame.iloc[[p]], rules=keys).flags for p in range(len(frame))])
     pd.testing.assert_frame_equal(one_by_one[keys], whole[keys])
+
+
+def test_rule_registry_looks_rules_up_by_key_position_and_slice():
+    first = next(iter(RULES))
+    assert RULES[0] is first and RULES[first.key] is first
+    assert RULES[:2] == tuple(RULES)[:2] and len(RULES) == len(RULES.keys())
+    assert first.key in RULES and first in RULES and "no_such_rule" not in RULES and 3 not in RULES
+    assert [rule.key for rule in RULES] == list(RULES.keys())
+    with pytest.raises(KeyError, match="unknown rule 'no_such_rule'; rules are empty"):
+        RULES["no_such_rule"]

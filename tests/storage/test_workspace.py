@@ -184,3 +184,16 @@ def test_the_frames_kept_in_memory_are_bounded(tmp_path, frame, monkeypatch):
         ws.load_version(version)
     assert len(workspace_module._FRAMES) == 1  # 2 rows each, at most 3 rows kept: only the newest
     assert [key[1] for key in workspace_module._FRAMES] == [versions[-1]]
+
+
+def test_inserted_id_is_the_new_rowid_and_never_none(tmp_path):
+    from types import SimpleNamespace
+
+    from studio.storage.workspace import inserted_id
+
+    db = sqlite3.connect(tmp_path / "t.db")
+    db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+    assert [inserted_id(db.execute("INSERT INTO t(v) VALUES (?)", (v,))) for v in "ab"] == [1, 2]
+    db.close()
+    with pytest.raises(WorkspaceError, match="no row id"):
+        inserted_id(SimpleNamespace(lastrowid=None))
