@@ -6,6 +6,7 @@ from st_aggrid import AgGrid
 from studio.cost.bpe import warm_encoding
 from studio.editing.grid import DUPLICATE_MODES, ViewSpec, grid_page, page_count
 from studio.editing.ops import DeleteRows
+from studio.editing.editor import DatasetEditor
 from studio.editing.session import DatasetSession
 from studio.editing.turn_edits import SCOPE_ROLES, TURN_PICKS
 from studio.quality.rules import RULES
@@ -20,10 +21,11 @@ warm_encoding()  # the grid's token counts need it: built while the user picks a
 if keys.DATASET not in st.session_state:
     st.session_state[keys.DATASET] = DatasetSession(Workspace())
 session: DatasetSession = st.session_state[keys.DATASET]
-editor = open_panel(session, tr)
-if editor is None:
+opened = open_panel(session, tr)
+if opened is None:
     st.info(tr("dataset.nothing_open"))
     st.stop()
+editor: DatasetEditor = opened  # not None from here on, in the functions below too
 
 session.flags()
 counts = session.rule_counts()
@@ -57,7 +59,7 @@ if problem:
 st.markdown(f"**{tr('dataset.rows_shown', n=len(positions), m=len(editor.frame))}**")
 
 
-def on_grid(response) -> None:
+def on_grid(response: object) -> None:
     """Runs before the rerun, so the grid is redrawn from data that already holds the persisted edit."""
     event = attempt(session.grid_event, getattr(response, "raw_data", None), st.session_state.get("grid_token"))
     if event is not None and event.kind == "select":

@@ -4,7 +4,7 @@ import streamlit as st
 
 from studio.errors import StudioError
 from studio.playground import compare
-from studio.providers.profiles import PROVIDER_KINDS, Profile, engine_url
+from studio.providers.profiles import PROVIDER_KINDS, Profile, ProviderKind, engine_url
 from studio.storage.workspace import SAMPLE_DIR, Workspace
 from ui import keys
 from ui.frame import page
@@ -15,7 +15,7 @@ SAMPLE = SAMPLE_DIR / "style_demo_test.jsonl"
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def models_for(kind: str, url: str | None, _key: str | None) -> list[str]:
+def models_for(kind: ProviderKind, url: str | None, _key: str | None) -> list[str]:
     """The models a target's provider lists (none for Azure, or when it cannot be reached)."""
     try:
         return compare.list_models(Profile(kind, base_url=url), api_key=_key) if kind != "azure" else []

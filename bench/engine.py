@@ -10,10 +10,10 @@ forces it for both. Threads: both use every core the process may run on.
 
 from __future__ import annotations
 
-import itertools
 import statistics
 import tempfile
 import time
+from itertools import pairwise
 from pathlib import Path
 
 from bench.data import chat_jsonl
@@ -104,7 +104,7 @@ def train_ours(steps: str = "20") -> dict:
                            job_dir=store.job_dir(job.id),
                            callbacks=trainer.TrainingCallbacks(control=control, on_metrics=on_metrics))
     # Step 1's interval would include loading the model: steps 2.. are timed from the previous callback.
-    per_step = {n: b - a for n, (a, b) in enumerate(itertools.pairwise(stamps), start=2)}
+    per_step = {n: b - a for n, (a, b) in enumerate(pairwise(stamps), start=2)}
     _, autocast = trainer.select_device()
     return {**_steps(per_step), "inner_step_s": statistics.median(inner[WARMUP_STEPS:] or inner),
             "steps": result.step, "precision": "bf16" if autocast is torch.bfloat16 else "fp32",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -15,7 +16,8 @@ from bench.cases import CASES
 _DETAILS = ("rows", "matched", "cold_s", "flagged", "clustered", "total_tokens", "findings", "too_long",
             "encoding_build_s", "columns", "warm_render_s", "edit_max_s", "regex_minus_debounce_s",
             "regex_grid_s", "regex_rows_shown", "server_peak_rss_mb", "js_heap_mb", "import_s", "inner_step_s",
-            "precision", "threads", "steps_timed", "dtype", "prompt_tokens", "again_s", "merged_s", "first_in_process_s", "preload_s", "kl_vs_fp32", "requests",
+            "precision", "threads", "steps_timed", "dtype", "prompt_tokens", "again_s", "merged_s",
+            "first_in_process_s", "preload_s", "kl_vs_fp32", "requests",
             "answered", "peak_in_flight", "extrapolated_from", "lost_rows", "duplicate_charges",
             "injected_faults", "retries", "rerun_requests", "charged", "processes", "heavy_modules", "watcher",
             "cpu_pct_by_page", "streams", "first_token_max_s")
@@ -51,10 +53,8 @@ def versions() -> dict[str, str]:
     for name in ("fine-tuning-studio", "pandas", "pyarrow", "numpy", "orjson", "tiktoken", "google-re2",
                  "rapidfuzz", "datasketch", "streamlit", "streamlit-aggrid", "playwright", "openai", "torch",
                  "transformers", "peft"):
-        try:
+        with contextlib.suppress(PackageNotFoundError):
             out[name] = version(name)
-        except PackageNotFoundError:
-            pass
     return out
 
 

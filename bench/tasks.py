@@ -118,7 +118,7 @@ def rules_ours(size: str) -> dict:
     from studio.quality.rules import RULES, analyze
 
     frame = _frame(size)
-    keys = [k for k in RULES.keys() if k not in ("near_duplicate", "regex")]
+    keys = [rule.key for rule in RULES if rule.key not in ("near_duplicate", "regex")]
     analysis, timing = timed_call(analyze, frame, rules=keys)
     return _figures(timing, rows=len(frame), rules=len(keys), flagged=int(sum(analysis.counts.values())))
 
@@ -158,6 +158,6 @@ def regex_baseline(size: str) -> dict:
     pattern = re.compile(PATTERN, re.IGNORECASE)
     columns = [frame[c].tolist() for c in ("system", "user", "assistant")]
     with timed() as timing:
-        rows = [i for i, texts in enumerate(zip(*columns))
+        rows = [i for i, texts in enumerate(zip(*columns, strict=True))
                 if any(isinstance(t, str) and pattern.search(t) for t in texts)]
     return _figures(timing, rows=len(frame), matched=len(rows))

@@ -192,7 +192,7 @@ def _compare(workspace, targets, cases, *, retry=FAST, waits=None):
 
 
 def _pairs(results) -> list[tuple[int, str]]:
-    return list(zip(results["row_index"], results["target"]))
+    return list(zip(results["row_index"], results["target"], strict=True))
 
 
 def test_mixed_transient_faults_lose_and_duplicate_nothing(server):

@@ -177,7 +177,7 @@ def test_validate_bytes_never_raises_and_names_every_bad_line(data):
     findings = report.findings
     flagged = findings[(findings["key"] == "data_type") & findings["message"].str.match(r"line \d+ is ")]
     assert set(flagged["row"].astype(int)) == bad
-    for row, message in zip(flagged["row"], flagged["message"]):
+    for row, message in zip(flagged["row"], flagged["message"], strict=True):
         assert message.startswith(f"line {row} is ")
 
 

@@ -93,7 +93,7 @@ def test_multi_turn_findings_name_the_earlier_turn_they_are_in(chats):
         "turn 4 (assistant): the answer ends with the connector word 'the'",
     ]
     # the weight-0 turns (context, not trained) are not flagged
-    untrained = [i for i, m in zip(frame["id"], frame["messages"]) if any(t.get("weight") == 0 for t in m)]
+    untrained = [i for i, m in zip(frame["id"], frame["messages"], strict=True) if any(t.get("weight") == 0 for t in m)]
     assert len(untrained) == 2 and not set(untrained) & set(answers["id"])
 
 

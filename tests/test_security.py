@@ -337,7 +337,7 @@ HOSTILE_NAMES = [
 
 
 def _tree(folder: Path) -> set[Path]:
-    return {p for p in folder.rglob("*")}
+    return set(folder.rglob("*"))
 
 
 def test_hostile_upload_names_are_reduced_to_a_name_and_stored_under_an_opaque_id(tmp_path):

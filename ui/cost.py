@@ -3,8 +3,8 @@ charts, the break-even calculator, the problem table and the moderation check.""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, Literal
 
 import pandas as pd
 import streamlit as st
@@ -13,7 +13,8 @@ from studio.cost.estimate import (CostEstimate, break_even, break_even_chart, co
                                   format_duration, token_histogram_chart)
 from studio.cost.prices import LOCAL_MODEL, PriceTable
 from studio.cost.problems import problem_counts, problem_table
-from studio.cost.validation import ValidationReport
+from studio.cost.validation import ValidationReport, check_examples, validate_bytes
+from studio.data.frame import Example, iter_examples
 from studio.i18n import Translator
 from studio.providers.train_settings import BATCH_SIZES, LR_MULTIPLIERS, TrainSettings
 from ui import keys
@@ -41,14 +42,15 @@ def settings_sidebar(prices: PriceTable, tr: Translator) -> TrainSettings:
         st.caption(tr("cost.model_note", date=prices.openai_new_jobs_until))
         mode = st.radio(tr("cost.epochs_mode"), ["auto", "manual"], key="cost_epochs_mode", horizontal=True,
                         format_func=lambda m: tr(f"cost.epochs_{m}"), help=tr("cost.epochs_help"))
-        epochs = "auto" if mode == "auto" else st.number_input(tr("cost.epochs_value"), 1, 50, key="cost_epochs")
+        epochs: Literal["auto"] | int = (
+            "auto" if mode == "auto" else int(st.number_input(tr("cost.epochs_value"), 1, 50, key="cost_epochs")))
         batch_size = st.selectbox(tr("cost.batch_size"), BATCH_SIZES, key="cost_batch", help=tr("cost.batch_help"))
         lr = st.selectbox(tr("cost.lr"), LR_MULTIPLIERS, key="cost_lr", help=tr("cost.lr_help"))
         seed = st.number_input(tr("cost.seed"), 0, 2**31 - 1, key="cost_seed", help=tr("cost.seed_help"))
         suffix = st.text_input(tr("cost.suffix"), max_chars=64, key="cost_suffix", help=tr("cost.suffix_help"))
         budget = st.number_input(tr("cost.budget"), 0.0, step=10.0, key="cost_budget", help=tr("cost.budget_help"))
         st.caption(tr("cost.saved"))
-    settings = TrainSettings(model=model, epochs=epochs if epochs == "auto" else int(epochs), batch_size=batch_size,
+    settings = TrainSettings(model=model, epochs=epochs, batch_size=batch_size,
                              learning_rate_multiplier=lr, seed=None if seed is None else int(seed),
                              suffix=suffix.strip(), budget_usd=float(budget) or None)
     st.session_state[keys.TRAIN_SETTINGS] = settings.to_dict()
@@ -62,10 +64,30 @@ def scanned(source: object, key: tuple, scan: Callable[[Callable[[float], None]]
     if cached and cached[0] is source and cached[1] == key:
         return cached[2]
     bar = st.progress(0.0, text=tr("cost.counting"))
-    report = scan(lambda fraction: bar.progress(fraction, text=tr("cost.counting")))
+
+    def progress(fraction: float) -> None:
+        bar.progress(fraction, text=tr("cost.counting"))
+
+    report = scan(progress)
     bar.empty()
     st.session_state[_SCAN] = (source, key, report)
     return report
+
+
+def scan_frame(frame: pd.DataFrame, model: str, tr: Translator) -> ValidationReport:
+    """:func:`scanned` over an open dataset: its rows' ids are the findings' rows."""
+    return scanned(frame, (model,), lambda progress: check_examples(
+        list(iter_examples(frame)), model=model, ids=frame["id"].tolist(), on_progress=progress), tr)
+
+
+def frame_examples(frame: pd.DataFrame) -> tuple[None, Iterator[Example]]:
+    """What :func:`moderation_panel` checks for an open dataset: rows in frame order (None), its examples."""
+    return None, iter_examples(frame)
+
+
+def scan_file(data: bytes, key: tuple, model: str, tr: Translator) -> ValidationReport:
+    """:func:`scanned` over a JSONL file's bytes, once per ``key`` (e.g. name, upload id, model)."""
+    return scanned(None, key, lambda progress: validate_bytes(data, model=model, on_progress=progress), tr)
 
 
 def metrics(estimate: CostEstimate, tr: Translator) -> None:
@@ -74,7 +96,7 @@ def metrics(estimate: CostEstimate, tr: Translator) -> None:
     cols[0].metric(tr("cost.metric_examples"), f"{estimate.rows:,}")
     cols[1].metric(tr("cost.metric_tokens"), f"{estimate.billed_tokens:,}")
     cols[2].metric(tr("cost.metric_epochs"), estimate.epochs)
-    if estimate.local:
+    if estimate.training_seconds is not None:  # set for the local engine only
         cols[3].metric(tr("cost.metric_time"), format_duration(estimate.training_seconds), tr("cost.free"),
                        delta_color="off")
     else:

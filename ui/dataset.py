@@ -7,17 +7,17 @@ no data logic lives here.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import streamlit as st
 
 from studio.data.formats import ColumnMapping
 from studio.data.frame import TEXT_FIELDS
-from studio.data.loader import load_dataset, source_columns
+from studio.data.loader import LoadResult, load_dataset, source_columns
 from studio.data.writers import EXPORT_FORMATS, EXPORT_SUFFIX, export_bytes
 from studio.editing.editor import DatasetEditor
-from studio.editing.grid import DUPLICATE_MODES
-from studio.editing.ops import DeleteFlagged, FillSystemPrompt, KeepOnePerGroup, RegexReplace
+from studio.editing.ops import GROUP_KINDS, KEEP_WHICH, DeleteFlagged, FillSystemPrompt, KeepOnePerGroup, RegexReplace
 from studio.editing.previews import preview_regex_replace
 from studio.editing.session import DatasetSession
 from studio.errors import StudioError
@@ -43,14 +43,14 @@ def open_panel(session: DatasetSession, tr: Translator) -> DatasetEditor | None:
         left, right = st.columns(2)
         names = {d.id: f"{d.name} · {d.format}" for d in workspace.datasets()}
         session.prefetch_newest()
-        chosen = left.selectbox(tr("dataset.pick"), list(names), format_func=names.get, key="pick_dataset",
+        chosen = left.selectbox(tr("dataset.pick"), list(names), format_func=names.__getitem__, key="pick_dataset",
                                 index=list(names).index(editor.dataset_id) if editor else None)
         editor = session.open(chosen) if chosen is not None else editor
         if editor is not None:
             versions = {v.id: f"{v.name} · {v.rows}" for v in workspace.versions(editor.dataset_id)}
             head = editor.info.head_version_id
             version = left.selectbox(tr("dataset.version"), list(versions), index=list(versions).index(head),
-                                     format_func=versions.get, key=f"version-{editor.dataset_id}-{head}")
+                                     format_func=versions.__getitem__, key=f"version-{editor.dataset_id}-{head}")
             if version != head:
                 editor.checkout(version)
                 st.rerun()
@@ -63,6 +63,7 @@ def _import_upload(session: DatasetSession, right: Any, tr: Translator) -> None:
     if upload is None or st.session_state.get("imported_upload") == upload.file_id:
         return
     data = upload.getvalue()
+    result: LoadResult | None
     try:
         result = load_dataset(upload.name, data=data, lenient=True)
     except StudioError as exc:  # no chat columns recognised: the user maps them
@@ -96,9 +97,9 @@ def actions_panel(editor: DatasetEditor, counts: dict[str, int], threshold: floa
     rule = bulk.selectbox(tr("dataset.delete_flagged"), list(counts), key="bulk_rule")
     button_applies(bulk, tr("dataset.delete_flagged_button", n=counts.get(rule, 0)), "delete_flagged",
                    lambda: editor.apply(DeleteFlagged(rule=rule)))
-    kind = bulk.selectbox(tr("dataset.keep_one"), DUPLICATE_MODES[1:], key="keep_kind",
+    kind = bulk.selectbox(tr("dataset.keep_one"), GROUP_KINDS, key="keep_kind",
                           format_func=lambda m: tr(f"dataset.dup_{m}"))
-    keep = bulk.radio(tr("dataset.keep_which"), ("first", "longest"), horizontal=True, key="keep_which",
+    keep = bulk.radio(tr("dataset.keep_which"), KEEP_WHICH, horizontal=True, key="keep_which",
                       format_func=lambda k: tr(f"dataset.keep_{k}"))
     button_applies(bulk, tr("dataset.keep_button"), "keep_one",
                    lambda: editor.apply(KeepOnePerGroup(kind=kind, keep=keep, threshold=threshold)))
@@ -155,18 +156,19 @@ def export_panel(session: DatasetSession, tr: Translator) -> None:
     inject = system_prompt.text_input(tr("dataset.export_system"), key="export_system") or None
     split_seed = int(seed.number_input(tr("dataset.seed"), value=42, step=1, key="split_seed"))
     ratios = {n: c.number_input(tr(f"dataset.{n}"), 0.0, 1.0, d, 0.05, key=f"ratio_{n}")
-              for n, c, d in zip(SPLITS, ratio_columns, (0.8, 0.1, 0.1))}
-    splits, leaks = attempt(session.splits, ratios, split_seed) or (None, None)
-    if not splits:
+              for n, c, d in zip(SPLITS, ratio_columns, (0.8, 0.1, 0.1), strict=True)}
+    made = attempt(session.splits, ratios, split_seed)
+    if not made or not made[0]:
         return
+    splits, leaks = made
     if leaks.empty:
         st.success(tr("dataset.leakage_none"))
     else:
         st.warning(tr("dataset.leakage"))
         st.dataframe(leaks, hide_index=True)
-    for column, (split, part) in zip(st.columns(len(splits)), splits.items()):
+    for column, (split, part) in zip(st.columns(len(splits)), splits.items(), strict=True):
         column.download_button(tr("dataset.download", split=tr(f"dataset.{split}"), rows=len(part)),
-                               lambda part=part: export_bytes(part, to=to, system_prompt=inject),
+                               partial(export_bytes, part, to=to, system_prompt=inject),
                                f"{editor.info.name}-{split}{EXPORT_SUFFIX[to]}", key=f"download_{split}")
     if st.button(tr("dataset.save_splits"), key="save_splits"):
         session.save_splits(splits, split_seed)

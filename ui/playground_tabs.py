@@ -4,6 +4,7 @@ votes. (The target preset widgets live in ``ui/playground.py``.)"""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import altair as alt
 import streamlit as st
@@ -15,6 +16,9 @@ from studio.playground.metrics import aggregate, disagreements, score_rows, side
 from studio.storage.workspace import Workspace
 from ui.frame import show_errors
 from ui.playground import diff_markdown, escape_markdown
+
+# The results table as files: (format, MIME type).
+_DOWNLOADS: tuple[tuple[Literal["csv", "jsonl"], str], ...] = (("csv", "text/csv"), ("jsonl", "application/jsonl"))
 
 CHART_METRICS = ("similarity", "exact_match", "contains", "regex", "latency_p50", "latency_p95", "cost", "errors")
 _RUN_ID = "pg_run_id"  # the run the A/B tab votes on (widget keys vanish off the page)
@@ -33,7 +37,8 @@ def single_tab(targets: list[compare.Target], params: compare.Params, api_key: s
                         disabled=disabled or not prompt.strip())
     st.session_state["pg_single"] = [] if run_now else st.session_state.get("pg_single", [])
     shown = targets if run_now else st.session_state["pg_single"]
-    for column, item in zip(st.columns(max(len(shown), 1)), shown):
+    # One column even when nothing is shown yet (st.columns needs one): the spare column stays empty.
+    for column, item in zip(st.columns(max(len(shown), 1)), shown, strict=False):
         with column:
             st.markdown(f"**{escape_markdown(item.name)}** · `{item.model}`")
             if run_now:
@@ -105,7 +110,7 @@ def set_tab(workspace: Workspace, targets: list[compare.Target], params: compare
         tr("playground.disagree_only"), key="pg_disagree") else table
     st.caption(tr("playground.rows_shown", n=len(shown), total=len(table)))
     st.dataframe(shown, hide_index=True)
-    for column, fmt, mime in zip(st.columns(2), ("csv", "jsonl"), ("text/csv", "application/jsonl")):
+    for column, (fmt, mime) in zip(st.columns(2), _DOWNLOADS, strict=True):
         column.download_button(tr(f"playground.download_{fmt}"), compare.export_results(scored, fmt),
                                f"{Path(chosen.source).stem}-compare.{fmt}", mime, key=f"pg_dl_{fmt}")
     with st.expander(tr("playground.use_model")):
@@ -115,7 +120,8 @@ def set_tab(workspace: Workspace, targets: list[compare.Target], params: compare
             st.code(code, language="bash" if kind == "curl" else "python")
 
 
-def _cast_vote(workspace: Workspace, run_id: int, row: int, left: str, right: str, vote: str, tr: Translator) -> None:
+def _cast_vote(workspace: Workspace, run_id: int, row: int, left: str, right: str, vote: compare.Vote,
+               tr: Translator) -> None:
     compare.record_vote(workspace, run_id, row, left, right, vote)  # a callback: stored before the panel redraws
     st.session_state["pg_revealed"] = tr("playground.revealed", vote=tr(f"playground.vote_{vote.lower()}"),
                                          left=escape_markdown(left), right=escape_markdown(right))
@@ -124,7 +130,8 @@ def _cast_vote(workspace: Workspace, run_id: int, row: int, left: str, right: st
 @st.fragment
 def vote_panel(workspace: Workspace, tr: Translator) -> None:
     """Blind A/B on the run picked in the test-set tab: hidden names, seeded sides, votes in the workspace."""
-    run = {r.id: r for r in compare.list_runs(workspace)}.get(st.session_state.get(_RUN_ID))
+    run_id = st.session_state.get(_RUN_ID)
+    run = {r.id: r for r in compare.list_runs(workspace)}.get(run_id) if run_id is not None else None
     if run is None:
         st.info(tr("playground.no_runs"))
         return
@@ -143,11 +150,12 @@ def vote_panel(workspace: Workspace, tr: Translator) -> None:
     else:
         st.caption(tr("playground.row_of", row=ballot.row_index + 1))
         show(ballot.prompt)
-        for column, label, answer in zip(st.columns(2), ("left", "right"), (ballot.left_answer, ballot.right_answer)):
+        sides = (("left", ballot.left_answer), ("right", ballot.right_answer))
+        for column, (label, answer) in zip(st.columns(2), sides, strict=True):
             with column.container(border=True):
                 st.markdown(f"**{tr('playground.' + label)}**")
                 show(answer)
-        for column, vote in zip(st.columns(4), ("A", "B", "tie", "both_bad")):
+        for column, vote in zip(st.columns(4), compare.VOTES, strict=True):
             column.button(tr(f"playground.vote_{vote.lower()}"), key=f"pg_vote_{vote}", width="stretch",
                           on_click=_cast_vote,
                           args=(workspace, run.id, ballot.row_index, ballot.left, ballot.right, vote, tr))

@@ -149,7 +149,8 @@ def job_detail(workspace: Workspace, record_id: int, tr: Translator) -> None:
         st.altair_chart(alt.Chart(metrics_long(metrics)).mark_line(point=True).encode(
             x="step:Q", y="value:Q", color="metric:N").properties(height=220).facet(column="kind:N").resolve_scale(
             y="independent"))
-    for column, action in zip(st.columns(4), ("cancel", "pause", "resume")):
+    # Three buttons in four columns: the last column stays empty.
+    for column, action in zip(st.columns(4), ("cancel", "pause", "resume"), strict=False):
         if column.button(tr(f"train.{action}"), key=f"job_{action}", disabled=record.status in TERMINAL):
             with show_errors():
                 control_job(workspace, client, record, action)

@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from studio.playground.runs import Progress
 
 TARGET_HELP = """\
 NAME=PROVIDER:MODEL[@URL], 2 to 4 times. PROVIDER is local, openai, azure or compatible; MODEL may contain
@@ -76,7 +80,7 @@ def _compare(args: argparse.Namespace) -> int:
     run = open_run(workspace, targets, params, cases, source=Path(args.data).name)
     show = sys.stderr.isatty() and not args.json
 
-    def progress(p) -> None:
+    def progress(p: Progress) -> None:
         if show:
             print(f"\r{p.done}/{p.total} answers ({p.errors} failed, {p.skipped} already saved)", end="",
                   file=sys.stderr, flush=True)

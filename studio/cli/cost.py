@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-# Literal copies of studio.cost.bpe.ENCODINGS / studio.cost.tokens.COUNTING_MODES, so `studio --help` needs no numpy or tiktoken.
+# Literal copies of studio.cost.bpe.ENCODINGS / studio.cost.tokens.COUNTING_MODES, so `studio --help` needs no
+# numpy or tiktoken.
 ENCODINGS = ("o200k_base", "cl100k_base")
 COUNTING_MODES = ("exact", "cookbook")
 
@@ -88,7 +89,7 @@ def _estimate(args: argparse.Namespace) -> int:
     print(f"{args.path}: {estimate.rows} examples, {report.encoding} ({report.mode} counting)")
     print(f"  epochs: {estimate.epochs} ({how})")
     print(f"  billed training tokens: {estimate.billed_tokens:,}")
-    if estimate.local:
+    if estimate.training_seconds is not None:  # set for the local engine only
         print(f"  cost: $0 on the local engine, about {format_duration(estimate.training_seconds)} of training")
     else:
         print(f"  cost: ${estimate.usd:,.2f} at ${estimate.price_per_million:g} per 1M tokens "

@@ -43,7 +43,8 @@ def _ratios(text: str) -> dict[str, float]:
         raise StudioError(f"--ratios takes numbers like 0.8,0.1,0.1, got {text!r}") from None
     if not 1 <= len(values) <= len(SPLITS):
         raise StudioError(f"--ratios takes one to three numbers (train,validation,test), got {text!r}")
-    return dict(zip(SPLITS, values, strict=False))  # fewer ratios than splits: the rest are 0
+    # One to three ratios: the splits left out get none (strict=False on purpose).
+    return dict(zip(SPLITS, values, strict=False))
 
 
 def _report_rows(report: pd.DataFrame) -> list[dict[str, Any]]:

@@ -167,7 +167,7 @@ def break_even(
     p = (prices or load_prices()).prices_for(model)
     if p.local:
         raise PricingError(f"{model} runs on the local engine: there is no per-token inference price to compare")
-    if None in (p.input, p.output, p.base_input, p.base_output):
+    if p.input is None or p.output is None or p.base_input is None or p.base_output is None:
         raise PricingError(f"the price table has no inference prices for {model}")
     base = requests_per_month * _per_request(base_prompt_tokens, answer_tokens, input=p.base_input,
                                              cached=p.base_cached_input, output=p.base_output,

@@ -96,9 +96,8 @@ def encoding_name_for_model(model: str) -> EncodingName:
     base = _base_model(model)
     best: tuple[int, EncodingName] | None = None
     for prefix, name in _MODEL_PREFIXES:
-        if base == prefix or base.startswith(prefix + "-"):
-            if best is None or len(prefix) > best[0]:
-                best = (len(prefix), name)
+        if (base == prefix or base.startswith(prefix + "-")) and (best is None or len(prefix) > best[0]):
+            best = (len(prefix), name)
     return best[1] if best else "o200k_base"
 
 

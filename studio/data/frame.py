@@ -19,10 +19,11 @@ from typing import Any, Literal
 import pandas as pd
 import pyarrow as pa
 
+from studio.core.chat import content_text, with_text
+
 TEXT = pd.StringDtype("pyarrow")
 TextField = Literal["system", "user", "assistant"]
 TEXT_FIELDS: tuple[TextField, ...] = ("system", "user", "assistant")
-from studio.core.chat import content_text, with_text
 
 CORE_COLUMNS = ("id", "messages", "system", "user", "assistant", "source_row")
 # Example-level keys OpenAI's chat fine-tuning format accepts next to "messages".
@@ -92,9 +93,9 @@ def iter_examples(frame: pd.DataFrame) -> Iterator[Example]:
     """OpenAI chat examples (``{"messages": [...]}`` plus tools keys when set), in frame order."""
     keys = [k for k in EXAMPLE_KEYS if k in frame.columns]
     columns = [frame["messages"]] + [frame[k] for k in keys]
-    for values in zip(*columns):
+    for values in zip(*columns, strict=True):
         example: Example = {"messages": values[0]}
-        for key, value in zip(keys, values[1:]):
+        for key, value in zip(keys, values[1:], strict=True):
             if value is not None and not (isinstance(value, float) and pd.isna(value)):
                 example[key] = value
         yield example
@@ -152,7 +153,7 @@ def set_turns(frame: pd.DataFrame, name: TextField, values: Mapping[int, str]) -
         return out.copy(deep=False)
     messages = out["messages"].copy()
     for position, text in values.items():
-        messages.iat[position] = set_turn(messages.iat[position] or [], name, text)  # type: ignore[arg-type]
+        messages.iat[position] = set_turn(messages.iat[position] or [], name, text)
     out = out.copy(deep=False)
     out["messages"] = messages
     return refresh_text_columns(out, sorted(values))

@@ -51,7 +51,7 @@ def message_parts(message: Mapping[str, Any]) -> list[tuple[str, str | None, str
     elif isinstance(content, list):
         for part in content:
             if isinstance(part, Mapping):
-                kind: str = part["type"] if isinstance(part.get("type"), str) else "text"
+                kind = declared if isinstance(declared := part.get("type"), str) else "text"
                 text = part.get("text")
                 if kind == "text" or isinstance(text, str):
                     out.append(("text", text if isinstance(text, str) else "", name))

@@ -43,8 +43,8 @@ def filter_rows(frame: pd.DataFrame, flags: pd.DataFrame | None, spec: ViewSpec,
                 groups: pd.Series | None = None) -> np.ndarray:
     """Positions of the rows the view shows, in display order.
 
-    ``groups`` is the duplicate group per row for ``spec.duplicates`` (see :mod:`studio.quality.duplicates`); when given,
-    only rows in a group of two or more are kept and each group's members sit next to each other.
+    ``groups`` is the duplicate group per row for ``spec.duplicates`` (see :mod:`studio.quality.duplicates`); when
+    given, only rows in a group of two or more are kept and each group's members sit next to each other.
     Raises :class:`~studio.errors.PatternError` for an invalid regex.
     """
     keep = np.ones(len(frame), dtype=bool)
@@ -102,7 +102,7 @@ def grid_page(frame: pd.DataFrame, positions: np.ndarray, *, page: int, page_siz
     if flags is not None and rule_keys:
         present = [k for k in rule_keys if k in flags.columns]
         marks = flags.iloc[chosen][present].to_numpy(dtype=bool) if present else np.zeros((len(chosen), 0), bool)
-        out["flags"] = [" ".join(k for k, on in zip(present, row) if on) for row in marks]
+        out["flags"] = [" ".join(k for k, on in zip(present, row, strict=True) if on) for row in marks]
     else:
         out["flags"] = ""
     for name in TEXT_FIELDS:

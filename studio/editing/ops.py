@@ -3,9 +3,9 @@ undo/redo history in :mod:`studio.editing.history`.
 
 Every operation is a small frozen dataclass with ``apply(frame) -> frame`` (a new frame; the input is never
 modified), ``describe()`` (one human line) and ``to_dict()`` (JSON-ready, tagged with ``"op"``);
-:func:`studio.editing.recipes.op_from_dict` reverses it. Operations address rows by ``id`` or by rule, never by position, so a recipe
-saved today cleans next month's export the same way. Results get a fresh ``RangeIndex``; ``id`` identifies
-rows.
+:func:`studio.editing.recipes.op_from_dict` reverses it. Operations address rows by ``id`` or by rule, never by
+position, so a recipe saved today cleans next month's export the same way. Results get a fresh ``RangeIndex``;
+``id`` identifies rows.
 
 Editing a turn (``system``/``user``/``assistant``) rewrites ``messages`` with :func:`studio.data.frame.set_turn`
 and then recomputes the text columns from it, so both always agree.
@@ -28,6 +28,7 @@ from studio.data.frame import (
     EXAMPLE_KEYS,
     TEXT,
     TEXT_FIELDS,
+    TextField,
     metadata_columns,
     set_turns,
 )
@@ -39,6 +40,8 @@ CONVERSATION = "conversation"  # RegexReplace.field for a replacement over the t
 
 GroupKind = Literal["exact", "normalized", "near"]
 KeepWhich = Literal["first", "longest"]
+GROUP_KINDS: tuple[GroupKind, ...] = ("exact", "normalized", "near")
+KEEP_WHICH: tuple[KeepWhich, ...] = ("first", "longest")
 
 
 class Op:
@@ -291,7 +294,7 @@ class RegexReplace(Op):
 class StripWhitespace(Op):
     """Remove leading and trailing whitespace from text fields."""
 
-    fields: tuple[str, ...] = TEXT_FIELDS
+    fields: tuple[TextField, ...] = TEXT_FIELDS
     op: ClassVar[str] = "strip_whitespace"
 
     def __post_init__(self) -> None:
@@ -431,7 +434,7 @@ def text_changed(old: pd.Series, new: pd.Series) -> np.ndarray:
     return np.asarray(differs, dtype=bool) | null_flip
 
 
-def _set_column_turns(frame: pd.DataFrame, name: str, old: pd.Series, new: pd.Series) -> pd.DataFrame:
+def _set_column_turns(frame: pd.DataFrame, name: TextField, old: pd.Series, new: pd.Series) -> pd.DataFrame:
     """Write ``new`` into turn ``name`` where it differs from ``old`` (NA in ``new`` leaves a row alone)."""
     changed = text_changed(old, new) & new.notna().to_numpy()
     values = new.to_numpy()

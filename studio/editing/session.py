@@ -61,7 +61,7 @@ class DatasetSession:
 
     def rule_counts(self) -> dict[str, int]:
         """Flagged rows per rule, in the rules' display order."""
-        return self.checks.counts([k for k in RULES.keys() if k in self.checks.flags.columns])
+        return self.checks.counts([rule.key for rule in RULES if rule.key in self.checks.flags.columns])
 
     def rows(self, spec: ViewSpec, threshold: float) -> tuple[np.ndarray, str | None]:
         """Positions of the rows the filters let through, and None; with an invalid pattern, every row and why."""

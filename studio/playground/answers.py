@@ -11,13 +11,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from studio.playground.cases import with_system
 from studio.playground.costs import PriceMap, cost_of
 from studio.playground.targets import CompareError, Target
 from studio.providers.profiles import api_key_for, make_client
 from studio.providers.retry import RetryInterrupted, RetryPolicy, describe_error, should_retry
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletionMessageParam
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,7 @@ class Caller:
 
         def request() -> Any:
             answer.attempts += 1
-            return self.client.chat.completions.create(model=self.target.model, messages=messages,
+            return self.client.chat.completions.create(model=self.target.model, messages=_chat(messages),
                                                        **self.params.request())
 
         started = time.perf_counter()
@@ -136,7 +139,7 @@ def stream_answer(target: Target, messages: Sequence[Mapping[str, Any]], params:
     started = time.perf_counter()
     try:
         stream = retry.call(lambda: client.chat.completions.create(
-            model=target.model, messages=with_system(messages, params.system_prompt), stream=True,
+            model=target.model, messages=_chat(with_system(messages, params.system_prompt)), stream=True,
             stream_options={"include_usage": True}, **params.request()))
         for chunk in stream:
             if chunk.usage is not None:
@@ -153,3 +156,9 @@ def stream_answer(target: Target, messages: Sequence[Mapping[str, Any]], params:
         raise CompareError(f"{target.name}: {describe_error(exc, keys=[key])}") from None
     stats.latency_s = time.perf_counter() - started
     stats.cost = cost_of(target, stats.tokens_in, stats.tokens_out)
+
+
+def _chat(messages: Sequence[Mapping[str, Any]]) -> Sequence[ChatCompletionMessageParam]:
+    """The dataset's messages as the SDK's typed message dicts: they are OpenAI-format already (checked where they
+    enter), so this only tells the type checker."""
+    return cast("Sequence[ChatCompletionMessageParam]", messages)

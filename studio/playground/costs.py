@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from studio.playground.targets import Target
+
+if TYPE_CHECKING:
+    from studio.cost.prices import PriceTable
 
 PriceMap = Mapping[str, tuple[float, float]]  # model → (USD per 1M input tokens, per 1M output tokens)
 
@@ -25,9 +28,10 @@ def cost_of(target: Target, tokens_in: int | None, tokens_out: int | None, *,
             return None
         per_in, per_out = prices[target.model]
     else:
-        per_in, per_out = _table_prices(target.model)
-        if per_in is None or per_out is None:
+        table_in, table_out = _table_prices(target.model)
+        if table_in is None or table_out is None:
             return None
+        per_in, per_out = table_in, table_out
     return (tokens_in * per_in + tokens_out * per_out) / 1e6
 
 
@@ -49,7 +53,7 @@ def _table_prices(model: str) -> tuple[float | None, float | None]:
 _PRICES: list[Any] = []
 
 
-def _price_table():
+def _price_table() -> PriceTable:
     if not _PRICES:
         from studio.cost.prices import load_prices
 

@@ -92,7 +92,7 @@ def score_rows(results: pd.DataFrame, *, pattern: str | SafePattern | None = Non
     out = results.copy()
     values: dict[str, list[Any]] = {m.key: [] for m in METRICS}
     errors = out["error"] if "error" in out.columns else pd.Series([None] * len(out), index=out.index)
-    for answer, reference, error in zip(out["answer"], out["reference"], errors):
+    for answer, reference, error in zip(out["answer"], out["reference"], errors, strict=True):
         answer = None if _text(error) else _text(answer)
         reference = _text(reference)
         for metric in METRICS:
@@ -135,7 +135,7 @@ def disagreements(results: pd.DataFrame) -> list[int]:
     out = []
     for row_index, group in results.groupby("row_index", sort=True):
         answers = {"\x00error" if _text(e) else normalise(_text(a))
-                   for a, e in zip(group["answer"], group["error"])}
+                   for a, e in zip(group["answer"], group["error"], strict=True)}
         if len(answers) > 1 or (answers == {"\x00error"}):
             out.append(int(row_index))
     return out
@@ -147,7 +147,7 @@ def side_by_side(scored: pd.DataFrame, targets: Sequence[str], *, metric: str = 
             .set_index("row_index"))
     for name in targets:
         group = scored[scored["target"] == name].set_index("row_index")
-        shown = [f"⚠ {e}" if _text(e) else a for a, e in zip(group["answer"], group["error"])]
+        shown = [f"⚠ {e}" if _text(e) else a for a, e in zip(group["answer"], group["error"], strict=True)]
         base[name] = pd.Series(shown, index=group.index, dtype=object)
         if metric in group.columns:
             base[f"{name} · {metric}"] = group[metric]

@@ -129,7 +129,7 @@ class Progress:
 def run_compare(workspace: Workspace, run: RunInfo, targets: Sequence[Target], cases: Sequence[Case],
                 params: Params, *, concurrency: int = 8, retry: RetryPolicy = RetryPolicy(),
                 api_keys: Mapping[str, str] | None = None, prices: PriceMap | None = None,
-                on_progress: Callable[[Progress], None] | None = None, stop: threading.Event | None = None,
+                on_progress: Callable[[Progress], object] | None = None, stop: threading.Event | None = None,
                 seed: int = 0, sleep: Callable[[float], Any] | None = None) -> pd.DataFrame:
     """Ask every target every case not yet answered in ``run``, saving each answer as it arrives.
 

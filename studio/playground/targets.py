@@ -59,7 +59,7 @@ def parse_target(spec: str, *, base_url: str | None = None, api_version: str | N
         profile = Profile("azure", base_url=url, api_version=api_version or DEFAULT_AZURE_API_VERSION,
                           deployment=model)
     else:
-        profile = Profile(provider, base_url=url.rstrip("/") if url else None)  # type: ignore[arg-type]
+        profile = Profile(provider, base_url=url.rstrip("/") if url else None)
     return Target(name.strip(), profile, model)
 
 
@@ -72,7 +72,7 @@ def build_target(name: str, kind: str, model: str, *, base_url: str | None = Non
     if kind in ("compatible", "azure") and not url:
         raise CompareError(f"the {kind} provider needs an endpoint URL")
     profile = Profile(kind, base_url=url, api_version=(api_version or DEFAULT_AZURE_API_VERSION) if kind == "azure"
-                      else None, deployment=model.strip() if kind == "azure" else None)  # type: ignore[arg-type]
+                      else None, deployment=model.strip() if kind == "azure" else None)
     return Target((name or "").strip() or model.strip(), profile, model.strip())
 
 
@@ -139,7 +139,7 @@ def usage_snippets(target: Target) -> dict[str, str]:
         langchain = (f"from langchain_openai import AzureChatOpenAI\n\nllm = AzureChatOpenAI(\n"
                      f"    azure_endpoint={profile.base_url!r},\n    api_version={profile.api_version!r},\n"
                      f"    azure_deployment={model!r},\n)  # reads {env}\nprint(llm.invoke(\"Hello\").content)\n")
-        url = (f"{profile.base_url.rstrip('/')}/openai/deployments/{model}/chat/completions"
+        url = (f"{profile.url}/openai/deployments/{model}/chat/completions"
                f"?api-version={profile.api_version}")
         curl = (f"curl {url!s} \\\n  -H \"api-key: ${env}\" \\\n  -H \"Content-Type: application/json\" \\\n"
                 f"  -d '{json.dumps({'messages': [{'role': 'user', 'content': 'Hello'}]})}'\n")

@@ -19,7 +19,7 @@ import pandas as pd
 from studio.errors import JobError, StudioError
 from studio.providers.profiles import Profile
 from studio.providers.retry import RetryPolicy, explain_error
-from studio.storage.workspace import Workspace
+from studio.storage.workspace import Workspace, inserted_id
 
 T = TypeVar("T")
 TERMINAL = ("succeeded", "failed", "cancelled")
@@ -98,12 +98,12 @@ def _insert(workspace: Workspace, *, profile: Profile, model: str, suffix: str |
             dataset_version_id: int | None, estimate_usd: float | None) -> int:
     now = time.time()
     with workspace.transaction() as db:
-        return db.execute(
+        return inserted_id(db.execute(
             "INSERT INTO jobs(provider, profile, model, suffix, status, dataset_version_id, settings, estimate_usd,"
             " created_at, updated_at) VALUES (?, ?, ?, ?, 'uploading', ?, ?, ?, ?, ?)",
             (profile.kind, json.dumps(profile.public()), model, suffix, dataset_version_id, json.dumps(settings),
              estimate_usd, now, now),
-        ).lastrowid
+        ))
 
 
 def _update(workspace: Workspace, record_id: int, **values: Any) -> None:
@@ -118,7 +118,7 @@ def _update(workspace: Workspace, record_id: int, **values: Any) -> None:
 class _ProgressReader(io.BytesIO):
     """Bytes that report how much of them has been read (the upload's progress)."""
 
-    def __init__(self, data: bytes, on_progress: Callable[[float], None] | None) -> None:
+    def __init__(self, data: bytes, on_progress: Callable[[float], object] | None) -> None:
         super().__init__(data)
         self._total = max(len(data), 1)
         self._on_progress = on_progress
@@ -131,7 +131,7 @@ class _ProgressReader(io.BytesIO):
 
 
 def upload_file(client: Any, data: bytes, filename: str, *,
-                on_progress: Callable[[float], None] | None = None) -> Any:
+                on_progress: Callable[[float], object] | None = None) -> Any:
     """Upload a JSONL training file (purpose fine-tune) with retries; returns the SDK's FileObject."""
     return with_retries(lambda: client.files.create(file=(filename, _ProgressReader(data, on_progress)),
                                                     purpose="fine-tune"))
@@ -178,7 +178,7 @@ def launch_job(workspace: Workspace, client: Any, profile: Profile, *, model: st
                validation: bytes | None = None, settings: dict[str, Any] | None = None, suffix: str | None = None,
                dataset_version_id: int | None = None, estimate_usd: float | None = None,
                metadata: Mapping[str, str] | None = None,
-               on_progress: Callable[[str, float], None] | None = None) -> JobRecord:
+               on_progress: Callable[[str, float], object] | None = None) -> JobRecord:
     """Upload the files, create the job and record it; a failure is recorded with its explanation and re-raised.
 
     The job is created with ``method`` (supervised, with the settings as hyperparameters) and ``metadata`` from

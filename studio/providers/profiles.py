@@ -10,12 +10,15 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
 from studio.core.training import DEFAULT_BASE_MODEL, ENGINE_URL
 from studio.errors import ProviderError
+
+if TYPE_CHECKING:
+    import openai  # imported on first use: it is slow to import
 
 DEFAULT_ENGINE_URL = ENGINE_URL
 OPENAI_URL = "https://api.openai.com/v1"
@@ -65,7 +68,7 @@ def api_key_for(profile: Profile, *, typed: str | None = None, secrets: dict | N
 
 
 def make_client(profile: Profile, *, api_key: str | None, timeout: float = 120.0, max_retries: int = 0,
-                http_client: httpx.Client | None = None):
+                http_client: httpx.Client | None = None) -> openai.OpenAI:
     """An ``openai.OpenAI`` (or ``AzureOpenAI``) client for ``profile``; the key lives only in the client.
 
     ``timeout`` is seconds per request. The SDK's own retries are off by default: every caller retries under the

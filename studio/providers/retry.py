@@ -127,11 +127,13 @@ class RetryPolicy:
         """
 
         def wait(state: tenacity.RetryCallState) -> float:
-            return self.delay(state.attempt_number, retry_after(state.outcome.exception()), rng)
+            error = _failure(state)
+            return self.delay(state.attempt_number, retry_after(error) if error is not None else None, rng)
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
-            if on_retry:
-                on_retry(state.attempt_number, state.outcome.exception(), state.next_action.sleep)
+            error = _failure(state)
+            if on_retry and error is not None and state.next_action is not None:
+                on_retry(state.attempt_number, error, state.next_action.sleep)
 
         def pause(seconds: float) -> None:
             sleep(seconds)
@@ -147,12 +149,17 @@ class RetryPolicy:
                 last_error[:] = [exc]
                 raise
 
-        ends = tenacity.stop_after_attempt(self.max_attempts)
+        ends: tenacity.stop.stop_base = tenacity.stop_after_attempt(self.max_attempts)
         if stop is not None:
             ends = ends | tenacity.stop_when_event_set(stop)
         retrying = tenacity.Retrying(stop=ends, wait=wait, retry=tenacity.retry_if_exception(should_retry),
                                      sleep=pause, before_sleep=before_sleep, reraise=True)
         return retrying(attempt)
+
+
+def _failure(state: tenacity.RetryCallState) -> BaseException | None:
+    """The error of the attempt tenacity is deciding about (it waits and sleeps only after failed ones)."""
+    return state.outcome.exception() if state.outcome is not None else None
 
 
 # ---------------------------------------------------------------------------------------------- explaining

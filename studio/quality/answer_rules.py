@@ -25,18 +25,20 @@ from studio.quality.columns import (
 )
 
 # Words that cannot end a finished sentence. Lower case only, so "vitamin A" or "Plan B" are not connectors.
+_CONNECTORS_EN = (
+    "and or but nor so yet the a an of to with without for from in on at by as than because which "
+    "that who whose whom if when while although though unless until into onto about like such is are "
+    "was were be your their its my our this these"
+)
+_CONNECTORS_ES = (
+    "y e o u ni pero sino aunque porque pues que cual cuando donde como si de del al a en con sin "
+    "para por sobre entre hasta desde hacia según la el lo los las un una unos unas su sus tu mi es "
+    "son muy más menos"
+)
 CONNECTORS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
-        "en": tuple(
-            "and or but nor so yet the a an of to with without for from in on at by as than because which "
-            "that who whose whom if when while although though unless until into onto about like such is are "
-            "was were be your their its my our this these".split()
-        ),
-        "es": tuple(
-            "y e o u ni pero sino aunque porque pues que cual cuando donde como si de del al a en con sin "
-            "para por sobre entre hasta desde hacia según la el lo los las un una unos unas su sus tu mi es "
-            "son muy más menos".split()
-        ),
+        "en": tuple(_CONNECTORS_EN.split()),
+        "es": tuple(_CONNECTORS_ES.split()),
     }
 )
 # Spanish gerunds ("causando", "produciendo", "incluyendo") leave a clause hanging.
@@ -144,7 +146,8 @@ def check_empty_turns(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleRes
     last = check_empty(frame, params)
     mask = last.mask.to_numpy(dtype=bool).copy()
     reason = last.reason.to_numpy(dtype=object).copy()
-    field = last.field.to_numpy(dtype=object).copy()
+    field = (last.field.to_numpy(dtype=object).copy() if isinstance(last.field, pd.Series)
+             else np.full(len(frame), last.field, dtype=object))
     turns = answer_turns(frame)
     if len(turns):
         blank_turn = blank(text_column(turns, "assistant")) & ~turns["has_tool_calls"].to_numpy(dtype=bool)

@@ -214,7 +214,7 @@ def union_groups(frame: pd.DataFrame, *groupings: pd.Series) -> pd.Series:
 
 def _example_codes(frame: pd.DataFrame, *, normalized: bool) -> np.ndarray:
     """One int64 code per row; equal codes mean equal examples."""
-    codes = None
+    codes: np.ndarray | None = None
     for field in TEXT_FIELDS:
         if normalized:
             values = fold_column(frame, field)
@@ -224,6 +224,7 @@ def _example_codes(frame: pd.DataFrame, *, normalized: bool) -> np.ndarray:
             values = pa.chunked_array([pa.nulls(len(frame), type=pa.large_string())])
         field_codes, _ = _factorize(values)
         codes = field_codes if codes is None else _combine(codes, field_codes)
+    assert codes is not None, "TEXT_FIELDS is not empty"
     complex_rows = _complex_rows(frame)
     if complex_rows.any():
         subset = frame[complex_rows]

@@ -3,7 +3,8 @@
 OpenAI rejects a training file when too many examples fail moderation, without saying which. With an API client,
 :func:`moderate_rows` sends the rows' text to the moderation endpoint in batches (retrying rate limits, timeouts
 and server errors) and flags each row. Without one, :func:`blocklist_rows` applies the offline EN/ES blocklist
-of the ``blocklist`` rule (:func:`studio.quality.pattern_rules.blocklist_words`): a much weaker check, and the report says so.
+of the ``blocklist`` rule (:func:`studio.quality.pattern_rules.blocklist_words`): a much weaker check, and the
+report says so.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def moderate_rows(
     *,
     rows: Sequence[int] | None = None,
     batch_size: int = 32,
-    on_progress: Callable[[float], None] | None = None,
+    on_progress: Callable[[float], object] | None = None,
     model: str = MODERATION_MODEL,
     max_retries: int = 3,
     sleep: Callable[[float], None] = time.sleep,
@@ -94,7 +95,7 @@ def moderate_rows(
         span = f"rows {labels[0]}-{labels[-1]}"
         attempts = [0]
 
-        def request(batch: list[int] = batch) -> Any:
+        def request(batch: list[int] = batch, attempts: list[int] = attempts) -> Any:
             attempts[0] += 1
             return client.moderations.create(model=model, input=[texts[i] for i in batch])
 
@@ -105,7 +106,7 @@ def moderate_rows(
             raise ModerationError(f"moderation of {span} failed{tries}: {explain_error(exc)}") from None
         if len(response.results) != len(batch):
             raise ModerationError(f"moderation of {span}: {len(response.results)} results for {len(batch)} texts")
-        for i, result in zip(batch, response.results):
+        for i, result in zip(batch, response.results, strict=True):
             flags[i] = bool(result.flagged)
             named = result.categories.model_dump(by_alias=True)
             categories[i] = ", ".join(sorted(name for name, hit in named.items() if hit))
@@ -143,7 +144,7 @@ def moderate(
     rows: Sequence[int] | None = None,
     client: Any | None = None,
     batch_size: int = 32,
-    on_progress: Callable[[float], None] | None = None,
+    on_progress: Callable[[float], object] | None = None,
 ) -> ModerationReport:
     """Moderate with OpenAI when a ``client`` is given, else with the offline blocklist (``source`` says which)."""
     if client is None:

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, SupportsIndex, overload
 
 import numpy as np
 import pandas as pd
@@ -66,14 +66,25 @@ class Rule:
         return self.check(frame, self.resolve(params))
 
 
-class RuleRegistry(Sequence[Rule]):
-    """The rules in display order; also indexable by key (``RULES["empty"]``)."""
+class RuleRegistry:
+    """The rules in display order (iterating gives :class:`Rule` objects, ``RULES[0]`` the first one); also
+    indexable by key (``RULES["empty"]``, ``KeyError`` naming the known keys), and ``"empty" in RULES`` asks about
+    a key.
+
+    Not a ``Sequence[Rule]`` on purpose: membership takes keys as well as rules, which a typed ``Sequence[Rule]``
+    would call a non-overlapping container check."""
 
     def __init__(self, rules: Sequence[Rule]) -> None:
         self._rules = tuple(rules)
         self._by_key = {rule.key: rule for rule in self._rules}
 
-    def __getitem__(self, item):  # type: ignore[override]
+    @overload
+    def __getitem__(self, item: str | SupportsIndex) -> Rule: ...
+
+    @overload
+    def __getitem__(self, item: slice) -> tuple[Rule, ...]: ...
+
+    def __getitem__(self, item: str | SupportsIndex | slice) -> Rule | tuple[Rule, ...]:
         if isinstance(item, str):
             try:
                 return self._by_key[item]
@@ -84,10 +95,14 @@ class RuleRegistry(Sequence[Rule]):
     def __len__(self) -> int:
         return len(self._rules)
 
+    def __iter__(self) -> Iterator[Rule]:
+        return iter(self._rules)
+
     def __contains__(self, item: object) -> bool:
         return item in self._by_key if isinstance(item, str) else item in self._rules
 
     def keys(self) -> tuple[str, ...]:
+        """The rule keys in display order."""
         return tuple(self._by_key)
 
 
@@ -124,7 +139,7 @@ def analyze(
                 f"parameters given for unknown rule {key!r}; rules are {', '.join(RULES.keys())}"
             )
     if rules is None:
-        keys = [k for k in RULES.keys() if k != "regex" or params.get("regex", {}).get("pattern")]
+        keys = [rule.key for rule in RULES if rule.key != "regex" or params.get("regex", {}).get("pattern")]
     else:
         keys = list(dict.fromkeys(rules))
         unknown = [k for k in keys if k not in RULES]
@@ -325,7 +340,7 @@ RULES = RuleRegistry(
     )
 )
 
-GRID_RULES: tuple[str, ...] = tuple(k for k in RULES.keys() if k not in ("near_duplicate", "regex"))
+GRID_RULES: tuple[str, ...] = tuple(rule.key for rule in RULES if rule.key not in ("near_duplicate", "regex"))
 """The rules whose flags are stored with each version: near-duplicates are computed on demand (the Dataset page's
 duplicates filter), and ``regex`` is the page's live filter."""
 

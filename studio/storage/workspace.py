@@ -23,7 +23,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,16 @@ _FRAMES_LOCK = threading.Lock()
 _LOADING: dict[tuple[str, int, float], threading.Lock] = {}
 _FRAMES_KEPT = 3
 _FRAMES_MAX_ROWS = 1_500_000  # ~3 GB of decoded frames at most; the newest is always kept
+
+
+def inserted_id(cursor: sqlite3.Cursor) -> int:
+    """The rowid of the row an ``INSERT`` on ``cursor`` just added (sqlite3 types ``lastrowid`` as optional: it is
+    None only before any INSERT, which would be a bug here)."""
+    row_id = cursor.lastrowid
+    if row_id is None:
+        raise WorkspaceError("an INSERT returned no row id")
+    return row_id
+
 
 @dataclass(frozen=True)
 class DatasetInfo:
@@ -132,7 +142,7 @@ class Workspace:
         finally:
             db.close()
 
-    def connect(self):
+    def connect(self) -> AbstractContextManager[sqlite3.Connection]:
         """A plain connection (autocommit; WAL; foreign keys on), as a context manager."""
         return self._connect()
 
@@ -157,15 +167,15 @@ class Workspace:
         digest = hashlib.sha256(source_bytes).hexdigest()
         blob = frame_to_parquet(frame)
         with self.transaction() as db:
-            dataset_id = db.execute(
+            dataset_id = inserted_id(db.execute(
                 "INSERT INTO datasets(name, source_name, source_sha256, format, encoding, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (name, source_name, digest, format, encoding, now),
-            ).lastrowid
-            version_id = db.execute(
+            ))
+            version_id = inserted_id(db.execute(
                 "INSERT INTO versions(dataset_id, name, rows, data, created_at) VALUES (?, 'original', ?, ?, ?)",
                 (dataset_id, len(frame), blob, now),
-            ).lastrowid
+            ))
             db.execute("UPDATE datasets SET head_version_id=? WHERE id=?", (version_id, dataset_id))
         return self.dataset(dataset_id)
 
@@ -202,10 +212,10 @@ class Workspace:
             raise WorkspaceError("a version needs a name")
         head = self.dataset(dataset_id).head_version_id
         with self.transaction() as db:
-            version_id = db.execute(
+            version_id = inserted_id(db.execute(
                 "INSERT INTO versions(dataset_id, name, parent_id, rows, data, created_at) VALUES (?,?,?,?,?,?)",
                 (dataset_id, name.strip(), head, len(frame), frame_to_parquet(frame), time.time()),
-            ).lastrowid
+            ))
             if make_head:
                 db.execute("UPDATE datasets SET head_version_id=? WHERE id=?", (version_id, dataset_id))
                 # The log now lives in the snapshot: keep it for the record (active=-1), never replay it again.
@@ -262,10 +272,8 @@ class Workspace:
         likely to open next; a failure is left to the later :meth:`load_version` call to report."""
 
         def load() -> None:
-            try:
+            with suppress(WorkspaceError, sqlite3.Error):
                 self.load_version(version_id)
-            except (WorkspaceError, sqlite3.Error):
-                pass
 
         thread = threading.Thread(target=load, name=f"prefetch-{version_id}", daemon=True)
         thread.start()
@@ -317,15 +325,16 @@ class Workspace:
         version_id = self.dataset(dataset_id).head_version_id
         with self.transaction() as db:
             db.execute("DELETE FROM operations WHERE version_id=? AND active=0", (version_id,))
-            return db.execute(
+            return inserted_id(db.execute(
                 "INSERT INTO operations(dataset_id, version_id, op, created_at) VALUES (?, ?, ?, ?)",
                 (dataset_id, version_id, json.dumps(op, ensure_ascii=False), time.time()),
-            ).lastrowid
+            ))
 
     def operations(self, dataset_id: int, *, include_undone: bool = False) -> list[dict[str, Any]]:
         """The head version's operations in order (active ones, or all of them)."""
         version_id = self.dataset(dataset_id).head_version_id
-        query = "SELECT op FROM operations WHERE version_id=?" + (" AND active>=0" if include_undone else " AND active=1")
+        active = " AND active>=0" if include_undone else " AND active=1"
+        query = "SELECT op FROM operations WHERE version_id=?" + active
         with self._connect() as db:
             rows = db.execute(query + " ORDER BY id", (version_id,)).fetchall()
         return [json.loads(r["op"]) for r in rows]

@@ -28,12 +28,15 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import httpx
 
 Fault = int | str  # an HTTP status, "hang", "drop" or "ok"
+_T = TypeVar("_T")
+
 FAULT_KINDS = ("hang", "drop", "ok")
 DEFAULT_MODELS = ("base-model", "ft:base-model:studio:demo:abc123")
 _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 408: "Request Timeout",
@@ -107,7 +110,9 @@ class _State:
         self.behaviour = behaviour
         self.script = list(behaviour.script)
         if reset:
-            self.attempts.clear(), self.charged.clear(), self.faults.clear()
+            self.attempts.clear()
+            self.charged.clear()
+            self.faults.clear()
             self.requests = self.max_in_flight = 0
 
     def fault_for(self, key: str) -> Fault:
@@ -139,7 +144,7 @@ async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, dict[st
     except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
         return None
     lines = head.decode("latin-1").split("\r\n")
-    method, target, _ = (lines[0].split(" ") + ["", ""])[:3]
+    method, target, _ = [*lines[0].split(" "), "", ""][:3]
     headers = {}
     for line in lines[1:]:
         if ":" in line:
@@ -294,7 +299,7 @@ def behaviour_from_dict(options: dict[str, Any]) -> Behaviour:
     unknown = set(options) - known
     if unknown:
         raise ValueError(f"unknown behaviour options {sorted(unknown)}; known: {sorted(known)}")
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
+    values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
     return Behaviour(**values)
 
 
@@ -331,22 +336,22 @@ class TestServer:
         """Requests, completions (charges), duplicate charges, faults by kind, peak concurrency."""
         return self._call(self.state.stats)
 
-    def start(self) -> TestServer:
+    def start(self) -> Self:
         ready = threading.Event()
-        self._loop = asyncio.new_event_loop()
+        loop = self._loop = asyncio.new_event_loop()
 
         def serve() -> None:
-            asyncio.set_event_loop(self._loop)
-            self._server = self._loop.run_until_complete(
+            asyncio.set_event_loop(loop)
+            server = self._server = loop.run_until_complete(
                 asyncio.start_server(_Handler(self.state), "127.0.0.1", self.port, backlog=1024))
-            self.port = self._server.sockets[0].getsockname()[1]
+            self.port = server.sockets[0].getsockname()[1]
             ready.set()
-            self._loop.run_forever()
-            tasks = asyncio.all_tasks(self._loop)
+            loop.run_forever()
+            tasks = asyncio.all_tasks(loop)
             for task in tasks:
                 task.cancel()
-            self._loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-            self._loop.close()
+            loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+            loop.close()
 
         self._thread = threading.Thread(target=serve, name="studio-testserver", daemon=True)
         self._thread.start()
@@ -355,20 +360,22 @@ class TestServer:
         return self
 
     def stop(self) -> None:
-        if self._loop and self._thread and self._thread.is_alive():
+        loop, thread = self._loop, self._thread
+        if loop and thread and thread.is_alive():
             def shutdown() -> None:
-                self._server.close()
-                self._loop.stop()
+                if self._server is not None:  # None only when start() gave up waiting for it
+                    self._server.close()
+                loop.stop()
 
-            self._loop.call_soon_threadsafe(shutdown)
-            self._thread.join(10)
+            loop.call_soon_threadsafe(shutdown)
+            thread.join(10)
 
-    def _call(self, fn):
+    def _call(self, fn: Callable[[], _T]) -> _T:
         """Run ``fn`` on the server's loop (the counters belong to it) and return its result."""
         if self._loop is None or not self._loop.is_running():
             return fn()
 
-        async def call():
+        async def call() -> _T:
             return fn()
 
         return asyncio.run_coroutine_threadsafe(call(), self._loop).result(10)
@@ -432,7 +439,8 @@ def main(argv: list[str] | None = None) -> int:
     server = TestServer(behaviour_from_dict(options), port=args.port).start()
     print(f"READY {server.url}", flush=True)
     try:
-        server._thread.join()
+        if server._thread is not None:
+            server._thread.join()
     except KeyboardInterrupt:
         server.stop()
     return 0

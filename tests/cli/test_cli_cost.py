@@ -51,7 +51,7 @@ def test_validate_text_lists_findings_with_lines(tmp_path, capsys):
 def test_estimate_json_matches_the_library(tmp_path, capsys, extra, epochs):
     path = write(tmp_path / "t.jsonl", [GOOD] * 40)
     code, out = run_json(capsys, ["estimate", str(path), "--model", "gpt-4o-mini", "--json", *extra])
-    options = dict(zip(extra[::2], extra[1::2]))
+    options = dict(zip(extra[::2], extra[1::2], strict=True))
     report = validate_file(path, model="gpt-4o-mini", encoding=options.get("--encoding"),
                            mode=options.get("--counting", "exact"))
     expected = estimate_cost(report.tokens, model="gpt-4o-mini", epochs=epochs)
@@ -74,7 +74,7 @@ def test_cookbook_counting_uses_cl100k_and_counts_every_value(tmp_path, capsys):
 
 
 def test_estimate_local_engine_adds_training_time(tmp_path, capsys):
-    code, out = run_json(capsys, ["estimate", str(write(tmp_path / "t.jsonl", [GOOD] * 40)), "--model", "local",
+    _code, out = run_json(capsys, ["estimate", str(write(tmp_path / "t.jsonl", [GOOD] * 40)), "--model", "local",
                                   "--json"])
     assert out["usd"] == 0 and out["training_seconds"] > 0
 

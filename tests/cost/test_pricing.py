@@ -119,5 +119,5 @@ def test_bad_override_names_file_and_field(tmp_path, text, message):
 
 
 def test_missing_override_file(tmp_path):
-    with pytest.raises(LoadError, match="nope.toml: price file not found"):
+    with pytest.raises(LoadError, match=r"nope\.toml: price file not found"):
         load_prices(tmp_path / "nope.toml")

@@ -173,7 +173,7 @@ def test_large_file_warning(tmp_path, monkeypatch):
 
 
 def test_missing_file_names_the_file(tmp_path):
-    with pytest.raises(LoadError, match="nope.jsonl: file not found"):
+    with pytest.raises(LoadError, match=r"nope\.jsonl: file not found"):
         validate_file(tmp_path / "nope.jsonl")
 
 

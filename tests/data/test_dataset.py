@@ -52,7 +52,7 @@ def test_refresh_text_columns_and_examples():
     frame.at[0, "messages"] = set_turn(frame.at[0, "messages"], "user", "edited")
     frame = refresh_text_columns(frame, [0])
     assert frame.at[0, "user"] == "edited"
-    assert list(iter_examples(frame))[0]["tools"] == [{"type": "function"}]
+    assert next(iter_examples(frame))["tools"] == [{"type": "function"}]
     assert "user: edited" in conversation_text(frame).iat[0]
 
 

@@ -69,7 +69,7 @@ def test_a_recipe_file_is_replayed_and_a_bad_one_changes_nothing(session):
 
 def test_splits_are_computed_once_per_data_and_settings_and_saved_beside_the_head(session):
     ratios = {"train": 0.8, "validation": 0.1, "test": 0.1}
-    parts, leaks = session.splits(ratios, 7)
+    parts, _leaks = session.splits(ratios, 7)
     assert session.splits(ratios, 7)[0] is parts  # same data, ratios and seed: not split again
     assert session.splits(ratios, 8)[0] is not parts
     assert sum(len(p) for p in parts.values()) == len(session.editor.frame)

@@ -63,7 +63,7 @@ def test_every_page_opens_under_its_old_url_with_translated_titles(monkeypatch):
         for name in ("home", "dataset", "cost", "train", "playground"):
             at = open_page(name, lang=lang)
             assert not at.exception, (name, at.exception)
-            assert shown[-1] == list(zip(nav, urls))
+            assert shown[-1] == list(zip(nav, urls, strict=True))
             assert at.sidebar.radio[0].value == lang  # the language switch is drawn on every page
             assert len(sidebar_captions(at)) >= 2  # so is the provider status
     assert [t.value for t in open_page("dataset", lang="es").title] == ["Datos"]

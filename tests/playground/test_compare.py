@@ -113,7 +113,8 @@ def test_cost_from_the_price_table_uses_fine_tuned_prices_for_ft_models():
 def test_every_row_and_target_in_input_order_although_answers_finish_out_of_order(server):
     server.configure(latency=0.01, jitter=0.05)
     _, _, results = _run(server, _cases(12), concurrency=6)
-    assert list(zip(results["row_index"], results["target"])) == [(i, t) for i in range(12) for t in ("base", "tuned")]
+    assert list(zip(results["row_index"], results["target"], strict=True)) == [
+        (i, t) for i in range(12) for t in ("base", "tuned")]
     assert results["error"].isna().all()
     base = results.loc[results["target"] == "base", "answer"].tolist()
     assert base == [f"base-model: question {i}" for i in range(12)]
@@ -281,7 +282,7 @@ def test_opening_a_stream_is_retried_under_the_one_policy(server):
                                 retry=FAST))
     assert chunks == ["a", " b"] and server.stats()["requests"] == 3  # two faults, then the stream
     server.configure(script=(503,) * 4, retry_after=0.01)
-    with pytest.raises(CompareError, match="^base: HTTP 503"):
+    with pytest.raises(CompareError, match=r"^base: HTTP 503"):
         list(stream_answer(_targets(server)[0], [{"role": "user", "content": "q"}], Params(), StreamStats(),
                            retry=FAST))
     assert server.stats()["requests"] == 3 + FAST.max_attempts

@@ -137,7 +137,7 @@ def test_backoff_grows_with_full_jitter_and_the_attempts_are_bounded():
                      sleep=delays.append, on_retry=lambda n, exc, s: retried.append((n, exc.status_code, s)))
     assert len(cloud.requests) == 4 and len(delays) == 3
     assert [n for n, _, _ in retried] == [1, 2, 3] and [s for _, _, s in retried] == delays
-    assert all(0 <= d <= bound for d, bound in zip(delays, (1.0, 2.0, 3.0)))
+    assert all(0 <= d <= bound for d, bound in zip(delays, (1.0, 2.0, 3.0), strict=True))
 
 
 def test_a_stop_during_a_wait_interrupts_the_retries():

@@ -42,10 +42,10 @@ def test_base_model(kind, chosen, expected):
 
 
 def record(**fields):
-    base = dict(id=1, provider="local", profile={"kind": "local"}, job_id=None, model="tiny", suffix=None,
-                status="queued", fine_tuned_model=None, training_file=None, validation_file=None,
-                dataset_version_id=None, settings={}, estimate_usd=None, trained_tokens=None, error=None,
-                created_at=0.0, updated_at=0.0)
+    base = {"id": 1, "provider": "local", "profile": {"kind": "local"}, "job_id": None, "model": "tiny",
+            "suffix": None, "status": "queued", "fine_tuned_model": None, "training_file": None,
+            "validation_file": None, "dataset_version_id": None, "settings": {}, "estimate_usd": None,
+            "trained_tokens": None, "error": None, "created_at": 0.0, "updated_at": 0.0}
     return JobRecord(**{**base, **fields})
 
 
@@ -63,7 +63,7 @@ def test_metrics_long_labels_loss_and_accuracy_and_drops_gaps():
                             "train_mean_token_accuracy": [0.5, 0.6]})
     long = metrics_long(metrics)
     assert len(long) == 5
-    assert sorted(set(zip(long["metric"], long["kind"]))) == [("train_loss", "loss"),
+    assert sorted(set(zip(long["metric"], long["kind"], strict=True))) == [("train_loss", "loss"),
                                                                ("train_mean_token_accuracy", "accuracy"),
                                                                ("valid_loss", "loss")]
 

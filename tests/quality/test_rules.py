@@ -338,7 +338,7 @@ def test_analyze_reports_every_rule_at_once_and_never_mutates():
     before = frame.copy(deep=True)
     analysis = analyze(frame)
     pd.testing.assert_frame_equal(frame, before)
-    assert analysis.rules == tuple(k for k in RULES.keys() if k != "regex")
+    assert analysis.rules == tuple(rule.key for rule in RULES if rule.key != "regex")
     assert list(analysis.issues.columns) == ["id", "rule", "field", "message", "cluster_id"]
     assert analysis.flags.index.equals(frame.index)
     assert analysis.counts["exact_duplicate"] == 1
@@ -396,3 +396,13 @@ def test_a_few_rows_are_judged_exactly_as_in_a_large_frame():
     assert len(frame) > 64 and whole[keys].to_numpy().any(axis=0).all()  # every rule fires somewhere
     one_by_one = pd.concat([analyze(frame.iloc[[p]], rules=keys).flags for p in range(len(frame))])
     pd.testing.assert_frame_equal(one_by_one[keys], whole[keys])
+
+
+def test_rule_registry_looks_rules_up_by_key_position_and_slice():
+    first = next(iter(RULES))
+    assert RULES[0] is first and RULES[first.key] is first
+    assert RULES[:2] == tuple(RULES)[:2] and len(RULES) == len(RULES.keys())
+    assert first.key in RULES and first in RULES and "no_such_rule" not in RULES and 3 not in RULES
+    assert [rule.key for rule in RULES] == list(RULES.keys())
+    with pytest.raises(KeyError, match="unknown rule 'no_such_rule'; rules are empty"):
+        RULES["no_such_rule"]

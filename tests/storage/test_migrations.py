@@ -54,7 +54,8 @@ CREATE TABLE IF NOT EXISTS compare_votes (run_id INTEGER NOT NULL REFERENCES com
     vote TEXT NOT NULL CHECK (vote IN ('A', 'B', 'tie', 'both_bad')), created_at REAL NOT NULL,
     UNIQUE (run_id, row_index, left_target, right_target));
 INSERT INTO compare_runs(key, name, targets, params, source, rows, created_at) VALUES ('k1', 'old run',
-    '[{"name": "a", "model": "m", "profile": {"kind": "local", "base_url": null, "api_version": null, "deployment": null}}]',
+    '[{"name": "a", "model": "m", "profile": {"kind": "local", "base_url": null, "api_version": null, '
+        || '"deployment": null}}]',
     '{}', 'test.jsonl', 1, 1.0);
 INSERT INTO compare_results(run_id, row_index, target, model, messages, prompt, answer, attempts, updated_at)
     VALUES (1, 0, 'a', 'm', '[]', 'hi', 'hello', 1, 1.0);

@@ -80,7 +80,7 @@ def test_import_file_and_seed_samples(tmp_path):
     path = tmp_path / "qa.csv"
     path.write_text("question,answer\nQ,A\n")
     ws = Workspace()
-    info, result = import_file(ws, path)
+    info, _result = import_file(ws, path)
     assert info.format == "csv/qa" and len(ws.load_version(info.head_version_id)) == 1
     added = seed_samples(ws)
     assert seed_samples(ws) == []  # idempotent
@@ -91,7 +91,7 @@ def test_imported_datasets_carry_their_rule_flags(tmp_path):
     from studio.quality.rules import flags_signature, grid_flags
 
     ws = Workspace(tmp_path / "ws.db")
-    info, result = import_file(ws, "sample_data/medical_faq_dirty.csv")
+    info, _result = import_file(ws, "sample_data/medical_faq_dirty.csv")
     frame = ws.load_version(info.head_version_id)
     stored = ws.load_flags(info.head_version_id, flags_signature(), frame)
     assert stored is not None
@@ -184,3 +184,16 @@ def test_the_frames_kept_in_memory_are_bounded(tmp_path, frame, monkeypatch):
         ws.load_version(version)
     assert len(workspace_module._FRAMES) == 1  # 2 rows each, at most 3 rows kept: only the newest
     assert [key[1] for key in workspace_module._FRAMES] == [versions[-1]]
+
+
+def test_inserted_id_is_the_new_rowid_and_never_none(tmp_path):
+    from types import SimpleNamespace
+
+    from studio.storage.workspace import inserted_id
+
+    db = sqlite3.connect(tmp_path / "t.db")
+    db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+    assert [inserted_id(db.execute("INSERT INTO t(v) VALUES (?)", (v,))) for v in "ab"] == [1, 2]
+    db.close()
+    with pytest.raises(WorkspaceError, match="no row id"):
+        inserted_id(SimpleNamespace(lastrowid=None))
