@@ -11,8 +11,17 @@ from studio.cost.estimate import estimate_cost
 from studio.cost.prices import load_prices
 from studio.cost.validation import jsonl_examples
 from ui import keys
-from ui.cost import (break_even_panel, charts, frame_examples, metrics, moderation_panel, problems_panel, scan_file,
-                     scan_frame, settings_sidebar)
+from ui.cost import (
+    break_even_panel,
+    charts,
+    frame_examples,
+    metrics,
+    moderation_panel,
+    problems_panel,
+    scan_file,
+    scan_frame,
+    settings_sidebar,
+)
 from ui.frame import page, show_errors
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "style_demo.jsonl"

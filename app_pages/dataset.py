@@ -4,9 +4,9 @@ import streamlit as st
 from st_aggrid import AgGrid
 
 from studio.cost.bpe import warm_encoding
+from studio.editing.editor import DatasetEditor
 from studio.editing.grid import DUPLICATE_MODES, ViewSpec, grid_page, page_count
 from studio.editing.ops import DeleteRows
-from studio.editing.editor import DatasetEditor
 from studio.editing.session import DatasetSession
 from studio.editing.turn_edits import SCOPE_ROLES, TURN_PICKS
 from studio.quality.rules import RULES
@@ -33,17 +33,35 @@ counts = session.rule_counts()
 with st.sidebar:
     st.header(tr("dataset.filters"))
     regex = st.text_input(tr("dataset.regex"), key="regex", live="200ms")
-    fields = tuple(st.multiselect(tr("dataset.regex_fields"), SCOPE_ROLES, default=list(SCOPE_ROLES), key="fields",
-                                  format_func=lambda r: tr(f"dataset.role_{r}")))
-    turns = st.radio(tr("dataset.regex_turns"), TURN_PICKS, key="regex_turns", horizontal=True,
-                     format_func=lambda t: tr(f"dataset.turns_{t}"))
+    fields = tuple(
+        st.multiselect(
+            tr("dataset.regex_fields"),
+            SCOPE_ROLES,
+            default=list(SCOPE_ROLES),
+            key="fields",
+            format_func=lambda r: tr(f"dataset.role_{r}"),
+        )
+    )
+    turns = st.radio(
+        tr("dataset.regex_turns"),
+        TURN_PICKS,
+        key="regex_turns",
+        horizontal=True,
+        format_func=lambda t: tr(f"dataset.turns_{t}"),
+    )
     ignore_case = st.checkbox(tr("dataset.ignore_case"), value=True, key="ignore_case")
-    mode = st.radio(tr("dataset.duplicates"), DUPLICATE_MODES, key="dup_mode", horizontal=True,
-                    format_func=lambda m: tr(f"dataset.dup_{m}"))
+    mode = st.radio(
+        tr("dataset.duplicates"),
+        DUPLICATE_MODES,
+        key="dup_mode",
+        horizontal=True,
+        format_func=lambda m: tr(f"dataset.dup_{m}"),
+    )
     threshold = st.slider(tr("dataset.similarity"), 0.5, 1.0, 0.8, 0.05, key="threshold", disabled=mode != "near")
     st.caption(tr("dataset.rules"))
-    chosen_rules = tuple(k for k in counts if st.checkbox(f"{RULES[k].description(tr.lang)} ({counts[k]})",
-                                                          key=f"rule_{k}"))
+    chosen_rules = tuple(
+        k for k in counts if st.checkbox(f"{RULES[k].description(tr.lang)} ({counts[k]})", key=f"rule_{k}")
+    )
     if st.button(tr("dataset.recheck"), key="recheck"):
         session.flags(recheck=True)
     jump = tuple(int(i) for i in st.query_params.get_all("id") if i.isdigit())  # links from the Cost page
@@ -51,8 +69,15 @@ with st.sidebar:
         st.query_params.clear()
         st.rerun()
 
-spec = ViewSpec(regex=regex, fields=fields or SCOPE_ROLES, turns=turns, ignore_case=ignore_case, duplicates=mode,
-                rules=chosen_rules, ids=jump)
+spec = ViewSpec(
+    regex=regex,
+    fields=fields or SCOPE_ROLES,
+    turns=turns,
+    ignore_case=ignore_case,
+    duplicates=mode,
+    rules=chosen_rules,
+    ids=jump,
+)
 positions, problem = session.rows(spec, threshold)
 if problem:
     st.error(problem)
@@ -65,8 +90,9 @@ def on_grid(response: object) -> None:
     if event is not None and event.kind == "select":
         st.session_state.update(grid_token=event.token, selected_ids=event.ids)
     elif event is not None:  # the edit is persisted
-        st.session_state.update(grid_token=event.token,
-                                last_saved=tr("dataset.saved_edit", id=event.id, field=event.field))
+        st.session_state.update(
+            grid_token=event.token, last_saved=tr("dataset.saved_edit", id=event.id, field=event.field)
+        )
 
 
 pages = page_count(len(positions), 100)
@@ -78,8 +104,14 @@ def grid_view() -> None:
     """The grid alone: an edit or a selection reruns just this part (the edit is already persisted)."""
     if st.session_state.get("last_saved"):  # above the grid: shown as soon as the edit is stored
         st.caption("✅ " + st.session_state["last_saved"])
-    rows = grid_page(editor.frame, positions, page=grid_page_number, page_size=100, flags=session.checks.flags,
-                     rule_keys=list(counts))
+    rows = grid_page(
+        editor.frame,
+        positions,
+        page=grid_page_number,
+        page_size=100,
+        flags=session.checks.flags,
+        rule_keys=list(counts),
+    )
     AgGrid(rows, key=f"grid-{editor.dataset_id}", callback=on_grid, **aggrid_arguments())
     selected = st.session_state.get("selected_ids", ())
     if selected and st.button(tr("dataset.delete_selected", n=len(selected)), key="delete_selected"):

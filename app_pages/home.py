@@ -19,12 +19,17 @@ workspace = Workspace()
 st.subheader(tr("home.datasets"))
 datasets = workspace.datasets()
 if datasets:
-    st.dataframe(pd.DataFrame({
-        tr("home.col_name"): [d.name for d in datasets],
-        tr("home.col_source"): [d.source_name for d in datasets],
-        tr("home.col_format"): [d.format for d in datasets],
-        tr("home.col_versions"): [len(workspace.versions(d.id)) for d in datasets],
-    }), hide_index=True)
+    st.dataframe(
+        pd.DataFrame(
+            {
+                tr("home.col_name"): [d.name for d in datasets],
+                tr("home.col_source"): [d.source_name for d in datasets],
+                tr("home.col_format"): [d.format for d in datasets],
+                tr("home.col_versions"): [len(workspace.versions(d.id)) for d in datasets],
+            }
+        ),
+        hide_index=True,
+    )
 else:
     st.info(tr("home.no_datasets"))
 if st.button(tr("home.load_samples"), key="load_samples"):

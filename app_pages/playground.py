@@ -38,9 +38,17 @@ for i in range(int(count)):
     kind = box.selectbox(tr("playground.provider"), PROVIDER_KINDS, key=f"pg_kind_{i}")
     url = box.text_input(tr("playground.endpoint"), key=f"pg_url_{i}") if kind in ("compatible", "azure") else None
     listed = models_for(kind, url or (engine_url() if kind == "local" else None), api_key)
-    model = (box.selectbox(tr("playground.model"), listed, index=compare.default_model_index(listed, i), key=f"pg_model_{i}",
-                           accept_new_options=True) if listed
-             else box.text_input(tr("playground.model"), key=f"pg_model_text_{i}"))
+    model = (
+        box.selectbox(
+            tr("playground.model"),
+            listed,
+            index=compare.default_model_index(listed, i),
+            key=f"pg_model_{i}",
+            accept_new_options=True,
+        )
+        if listed
+        else box.text_input(tr("playground.model"), key=f"pg_model_text_{i}")
+    )
     name = box.text_input(tr("playground.name"), ("base", "fine-tuned", "target 3", "target 4")[i], key=f"pg_name_{i}")
     rows.append((name, kind, model or "", url))
 try:
@@ -49,12 +57,13 @@ except StudioError as exc:
     targets, target_error = [], str(exc)
     st.error(target_error)
 side.subheader(tr("playground.params"))
-params = compare.Params(system_prompt=side.text_area(tr("playground.system_prompt"), key="pg_system"),
-                        temperature=side.slider(tr("playground.temperature"), 0.0, 2.0, 0.0, 0.1, key="pg_temperature"),
-                        top_p=side.slider(tr("playground.top_p"), 0.05, 1.0, 1.0, 0.05, key="pg_top_p"),
-                        max_tokens=int(side.number_input(tr("playground.max_tokens"), 1, 32768, 256,
-                                                         key="pg_max_tokens")),
-                        seed=side.number_input(tr("playground.seed"), value=None, step=1, key="pg_seed"))
+params = compare.Params(
+    system_prompt=side.text_area(tr("playground.system_prompt"), key="pg_system"),
+    temperature=side.slider(tr("playground.temperature"), 0.0, 2.0, 0.0, 0.1, key="pg_temperature"),
+    top_p=side.slider(tr("playground.top_p"), 0.05, 1.0, 1.0, 0.05, key="pg_top_p"),
+    max_tokens=int(side.number_input(tr("playground.max_tokens"), 1, 32768, 256, key="pg_max_tokens")),
+    seed=side.number_input(tr("playground.seed"), value=None, step=1, key="pg_seed"),
+)
 
 single, test_set, blind = st.tabs([tr("playground.tab_single"), tr("playground.tab_set"), tr("playground.tab_ab")])
 with single:

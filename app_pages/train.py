@@ -27,6 +27,11 @@ st.dataframe(jobs_table(records, status_header=tr("train.status")), hide_index=T
 ids = [r.id for r in records]
 current = st.session_state.get(keys.TRAIN_JOB)
 by_id = {r.id: r for r in records}
-picked = st.selectbox(tr("train.pick_job"), ids, index=ids.index(current) if current in ids else 0,
-                      format_func=lambda i: job_choice(by_id[i]), key="train_pick")
+picked = st.selectbox(
+    tr("train.pick_job"),
+    ids,
+    index=ids.index(current) if current in ids else 0,
+    format_func=lambda i: job_choice(by_id[i]),
+    key="train_pick",
+)
 job_detail(workspace, picked, tr)

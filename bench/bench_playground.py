@@ -24,7 +24,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make ``studio`` and ``bench`` importable from the checkout
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import timed  # noqa: E402
+from bench.harness import timed
 
 LATENCY = 0.2
 CONCURRENCY = 64
@@ -39,8 +39,7 @@ def _sizes(size: str) -> tuple[int, int]:
 def _cases(n: int):
     from studio.playground.compare import Case
 
-    return [Case(i, ({"role": "user", "content": f"Prompt number {i}: say something short."},), None)
-            for i in range(n)]
+    return [Case(i, ({"role": "user", "content": f"Prompt number {i}: say something short."},), None) for i in range(n)]
 
 
 def _targets(url: str):
@@ -61,8 +60,14 @@ def _compare(url: str, n: int, *, workspace=None, concurrency: int = CONCURRENCY
     policy = RetryPolicy(max_attempts=8, base_delay=0.2, max_delay=2.0, timeout=30)
     with timed() as timing:
         results = run_compare(workspace, run, targets, cases, params, concurrency=concurrency, retry=policy)
-    return {"wall_s": timing.wall_s, "cpu_s": timing.cpu_s, "workspace": workspace, "rows": len(results),
-            "answered": int(results["error"].isna().sum()), "attempts": int(results["attempts"].sum())}
+    return {
+        "wall_s": timing.wall_s,
+        "cpu_s": timing.cpu_s,
+        "workspace": workspace,
+        "rows": len(results),
+        "answered": int(results["error"].isna().sum()),
+        "attempts": int(results["attempts"].sum()),
+    }
 
 
 def concurrent(size: str = "1000") -> dict:
@@ -73,9 +78,15 @@ def concurrent(size: str = "1000") -> dict:
     with spawn_server(Behaviour(latency=LATENCY)) as server:
         out = _compare(server.url, n)
         stats = server.stats()
-    return {"wall_s": out["wall_s"], "cpu_s": out["cpu_s"], "prompts": n,
-            "requests": stats["requests"], "answered": out["answered"],
-            "concurrency": CONCURRENCY, "peak_in_flight": stats["max_in_flight"]}
+    return {
+        "wall_s": out["wall_s"],
+        "cpu_s": out["cpu_s"],
+        "prompts": n,
+        "requests": stats["requests"],
+        "answered": out["answered"],
+        "concurrency": CONCURRENCY,
+        "peak_in_flight": stats["max_in_flight"],
+    }
 
 
 def sequential(size: str = "1000/100") -> dict:
@@ -92,8 +103,12 @@ def sequential(size: str = "1000/100") -> dict:
                 for _, model in TARGETS:
                     client.chat.completions.create(model=model, messages=list(case.messages), max_tokens=64)
     scale = n / measured
-    out = {"wall_s": timing.wall_s * scale, "cpu_s": timing.cpu_s * scale, "prompts": n,
-           "requests": measured * len(TARGETS)}
+    out = {
+        "wall_s": timing.wall_s * scale,
+        "cpu_s": timing.cpu_s * scale,
+        "prompts": n,
+        "requests": measured * len(TARGETS),
+    }
     if measured != n:
         out["extrapolated_from"] = measured
     return out
@@ -104,18 +119,27 @@ def faults(size: str = "1000") -> dict:
     from studio.testing.server import Behaviour, spawn_server
 
     n, _ = _sizes(size)
-    with spawn_server(Behaviour(latency=LATENCY, error_rate=0.05, errors=(429, 500), retry_after=0.2,
-                                seed=8)) as server:
+    with spawn_server(
+        Behaviour(latency=LATENCY, error_rate=0.05, errors=(429, 500), retry_after=0.2, seed=8)
+    ) as server:
         first = _compare(server.url, n)
         after_first = server.stats()
         again = _compare(server.url, n, workspace=first["workspace"])  # a rerun resumes: nothing left to ask
         stats = server.stats()
     expected = n * len(TARGETS)
-    return {"wall_s": first["wall_s"], "cpu_s": first["cpu_s"], "prompts": n, "expected_rows": expected,
-            "lost_rows": expected - first["answered"], "duplicate_charges": stats["duplicates"],
-            "charged": stats["completions"], "injected_faults": sum(after_first["faults"].values()),
-            "retries": first["attempts"] - first["rows"],
-            "rerun_requests": stats["requests"] - after_first["requests"], "rerun_wall_s": again["wall_s"]}
+    return {
+        "wall_s": first["wall_s"],
+        "cpu_s": first["cpu_s"],
+        "prompts": n,
+        "expected_rows": expected,
+        "lost_rows": expected - first["answered"],
+        "duplicate_charges": stats["duplicates"],
+        "charged": stats["completions"],
+        "injected_faults": sum(after_first["faults"].values()),
+        "retries": first["attempts"] - first["rows"],
+        "rerun_requests": stats["requests"] - after_first["requests"],
+        "rerun_wall_s": again["wall_s"],
+    }
 
 
 def run(size: str = "1000", *, sequential_size: str | None = None) -> dict:
@@ -124,13 +148,20 @@ def run(size: str = "1000", *, sequential_size: str | None = None) -> dict:
     slow = sequential(sequential_size or f"{_sizes(size)[0]}/100")
     faulty = faults(size)
     return {
-        "prompts": fast["prompts"], "targets": len(TARGETS), "latency_s": LATENCY, "concurrency": CONCURRENCY,
-        "concurrent_s": round(fast["wall_s"], 2), "sequential_s": round(slow["wall_s"], 1),
+        "prompts": fast["prompts"],
+        "targets": len(TARGETS),
+        "latency_s": LATENCY,
+        "concurrency": CONCURRENCY,
+        "concurrent_s": round(fast["wall_s"], 2),
+        "sequential_s": round(slow["wall_s"], 1),
         "sequential_extrapolated_from": slow.get("extrapolated_from"),
         "speedup": round(slow["wall_s"] / fast["wall_s"], 1),
-        "faults_s": round(faulty["wall_s"], 2), "injected_faults": faulty["injected_faults"],
-        "retries": faulty["retries"], "lost_rows": faulty["lost_rows"],
-        "duplicate_charges": faulty["duplicate_charges"], "rerun_requests": faulty["rerun_requests"],
+        "faults_s": round(faulty["wall_s"], 2),
+        "injected_faults": faulty["injected_faults"],
+        "retries": faulty["retries"],
+        "lost_rows": faulty["lost_rows"],
+        "duplicate_charges": faulty["duplicate_charges"],
+        "rerun_requests": faulty["rerun_requests"],
     }
 
 

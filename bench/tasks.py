@@ -54,9 +54,14 @@ def tokens_ours(size: str) -> dict:
     _, encoding = timed_call(get_encoding, "o200k_base")
     report, timing = timed_call(validate_file, path, model=MODEL, workers=2)
     counts = report.tokens
-    return _figures(timing, rows=int(report.rows), total_tokens=int(sum(counts)),
-                    findings=int(len(report.findings)), workers=2,
-                    encoding_build_s=encoding.wall_s)
+    return _figures(
+        timing,
+        rows=int(report.rows),
+        total_tokens=int(sum(counts)),
+        findings=len(report.findings),
+        workers=2,
+        encoding_build_s=encoding.wall_s,
+    )
 
 
 def tokens_baseline(size: str) -> dict:
@@ -107,8 +112,7 @@ def tokens_baseline(size: str) -> dict:
         return total, too_long, len(dataset), errors
 
     (total, too_long, rows, errors), timing = timed_call(cookbook)
-    return _figures(timing, rows=rows, total_tokens=total, findings=int(sum(errors.values())),
-                    too_long=too_long)
+    return _figures(timing, rows=rows, total_tokens=total, findings=int(sum(errors.values())), too_long=too_long)
 
 
 # -- 3. cleaning rules --------------------------------------------------------------------------------------------
@@ -158,6 +162,9 @@ def regex_baseline(size: str) -> dict:
     pattern = re.compile(PATTERN, re.IGNORECASE)
     columns = [frame[c].tolist() for c in ("system", "user", "assistant")]
     with timed() as timing:
-        rows = [i for i, texts in enumerate(zip(*columns, strict=True))
-                if any(isinstance(t, str) and pattern.search(t) for t in texts)]
+        rows = [
+            i
+            for i, texts in enumerate(zip(*columns, strict=True))
+            if any(isinstance(t, str) and pattern.search(t) for t in texts)
+        ]
     return _figures(timing, rows=len(frame), matched=len(rows))

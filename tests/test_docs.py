@@ -58,7 +58,8 @@ def test_every_cli_command_and_option_is_in_the_readme(command):
     missing = [
         "/".join(action.option_strings)
         for action in parser._actions
-        if action.option_strings and not isinstance(action, argparse._HelpAction)
+        if action.option_strings
+        and not isinstance(action, argparse._HelpAction)
         and not any(_shown(option, usage) for option in action.option_strings)
     ]
     assert missing == [], f"options of `studio {command}` missing from README.md: {missing}"

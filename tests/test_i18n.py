@@ -29,8 +29,14 @@ def test_every_key_the_app_looks_up_exists_in_english():
     from tests.conftest import ROOT
 
     files = [ROOT / "app.py", *(ROOT / "app_pages").glob("*.py"), *(ROOT / "ui").glob("*.py")]
-    used = {node.args[0].value for path in files for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
-            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "tr" and node.args
-            and isinstance(node.args[0], ast.Constant)}
+    used = {
+        node.args[0].value
+        for path in files
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "id", None) == "tr"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+    }
     assert len(used) > 150
     assert sorted(key for key in used if text(key, "en") == key) == []

@@ -12,7 +12,7 @@ def test_returns_the_first_truthy_value():
 
 def test_fails_naming_what_it_waited_for_and_the_last_value():
     with pytest.raises(WaitTimeout, match=r"after 0 s waiting for the job to finish \(last: \[\]\)"):
-        wait_until(lambda: [], timeout=0, message="the job to finish")
+        wait_until(list, timeout=0, message="the job to finish")
 
 
 def test_ignored_exceptions_mean_not_yet_and_are_reported():

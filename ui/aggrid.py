@@ -49,28 +49,60 @@ class FlagBadges {
 ROW_ID_JS = "function(params) { return String(params.data.id); }"
 
 BADGE_CSS = {
-    ".flag-badge": {"display": "inline-block", "padding": "0 6px", "margin": "1px 2px", "border-radius": "8px",
-                    "font-size": "11px", "line-height": "18px", "background": "#e8eaf6", "color": "#1a237e"},
-    ".flag-empty, .flag-too_short, .flag-truncated": {"background": "#fff3e0 !important",
-                                                      "color": "#e65100 !important"},
-    ".flag-pii, .flag-blocklist, .flag-placeholder": {"background": "#ffebee !important",
-                                                      "color": "#b71c1c !important"},
+    ".flag-badge": {
+        "display": "inline-block",
+        "padding": "0 6px",
+        "margin": "1px 2px",
+        "border-radius": "8px",
+        "font-size": "11px",
+        "line-height": "18px",
+        "background": "#e8eaf6",
+        "color": "#1a237e",
+    },
+    ".flag-empty, .flag-too_short, .flag-truncated": {
+        "background": "#fff3e0 !important",
+        "color": "#e65100 !important",
+    },
+    ".flag-pii, .flag-blocklist, .flag-placeholder": {
+        "background": "#ffebee !important",
+        "color": "#b71c1c !important",
+    },
     ".flag-exact_duplicate, .flag-normalized_duplicate, .flag-near_duplicate, .flag-duplicate_prompt": {
-        "background": "#e3f2fd !important", "color": "#0d47a1 !important"},
+        "background": "#e3f2fd !important",
+        "color": "#0d47a1 !important",
+    },
 }
 
 
 def grid_options(*, headers: dict[str, str], wrap: bool = True) -> dict[str, Any]:
     """AG Grid options for a page of rows from :func:`studio.editing.grid.grid_page` (JS hooks: see
     :func:`aggrid_arguments`)."""
-    text_column = {"editable": True, "wrapText": wrap, "autoHeight": wrap, "flex": 3, "minWidth": 220,
-                   "cellEditor": "agLargeTextCellEditor", "cellEditorPopup": True,
-                   "cellEditorParams": {"maxLength": 1_000_000, "rows": 12, "cols": 80}}
+    text_column = {
+        "editable": True,
+        "wrapText": wrap,
+        "autoHeight": wrap,
+        "flex": 3,
+        "minWidth": 220,
+        "cellEditor": "agLargeTextCellEditor",
+        "cellEditorPopup": True,
+        "cellEditorParams": {"maxLength": 1_000_000, "rows": 12, "cols": 80},
+    }
     columns = [
-        {"field": "id", "headerName": headers.get("id", "id"), "width": 90, "checkboxSelection": True,
-         "headerCheckboxSelection": True, "pinned": "left"},
-        {"field": "flags", "headerName": headers.get("flags", "flags"), "width": 170, "wrapText": True,
-         "autoHeight": wrap},
+        {
+            "field": "id",
+            "headerName": headers.get("id", "id"),
+            "width": 90,
+            "checkboxSelection": True,
+            "headerCheckboxSelection": True,
+            "pinned": "left",
+        },
+        {
+            "field": "flags",
+            "headerName": headers.get("flags", "flags"),
+            "width": 170,
+            "wrapText": True,
+            "autoHeight": wrap,
+        },
         *({"field": name, "headerName": headers.get(name, name), **text_column} for name in TEXT_FIELDS),
         {"field": "tokens", "headerName": headers.get("tokens", "tokens"), "width": 90},
         {"field": "cluster_id", "headerName": headers.get("cluster_id", "cluster"), "width": 90},
@@ -93,7 +125,13 @@ def aggrid_arguments(*, headers: dict[str, str] | None = None) -> dict[str, Any]
     options = grid_options(headers=headers or {})
     options["getRowId"] = JsCode(ROW_ID_JS)
     options["columnDefs"][1]["cellRenderer"] = JsCode(FLAG_BADGES_JS)
-    return {"gridOptions": options, "height": 560, "server_sync_strategy": "server_wins",
-            "update_on": ["cellValueChanged", "selectionChanged"], "data_return_mode": "CUSTOM",
-            "custom_jscode_for_grid_return": JsCode(RETURN_DELTA_JS), "allow_unsafe_jscode": True,
-            "custom_css": BADGE_CSS}
+    return {
+        "gridOptions": options,
+        "height": 560,
+        "server_sync_strategy": "server_wins",
+        "update_on": ["cellValueChanged", "selectionChanged"],
+        "data_return_mode": "CUSTOM",
+        "custom_jscode_for_grid_return": JsCode(RETURN_DELTA_JS),
+        "allow_unsafe_jscode": True,
+        "custom_css": BADGE_CSS,
+    }

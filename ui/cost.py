@@ -9,8 +9,15 @@ from typing import Any, Literal
 import pandas as pd
 import streamlit as st
 
-from studio.cost.estimate import (CostEstimate, break_even, break_even_chart, cost_by_epochs, cost_epochs_chart,
-                                  format_duration, token_histogram_chart)
+from studio.cost.estimate import (
+    CostEstimate,
+    break_even,
+    break_even_chart,
+    cost_by_epochs,
+    cost_epochs_chart,
+    format_duration,
+    token_histogram_chart,
+)
 from studio.cost.prices import LOCAL_MODEL, PriceTable
 from studio.cost.problems import problem_counts, problem_table
 from studio.cost.validation import ValidationReport, check_examples, validate_bytes
@@ -28,37 +35,62 @@ def settings_sidebar(prices: PriceTable, tr: Translator) -> TrainSettings:
     saved = TrainSettings.from_dict(st.session_state.get(keys.TRAIN_SETTINGS))
     # Widget keys vanish when the user leaves the page: start them from the settings kept for Train.
     manual = saved.epochs != "auto"
-    defaults = {"cost_model": saved.model, "cost_epochs_mode": "manual" if manual else "auto",
-                "cost_epochs": saved.epochs if manual else 3, "cost_batch": saved.batch_size,
-                "cost_lr": saved.learning_rate_multiplier, "cost_seed": saved.seed, "cost_suffix": saved.suffix,
-                "cost_budget": saved.budget_usd or 0.0}
+    defaults = {
+        "cost_model": saved.model,
+        "cost_epochs_mode": "manual" if manual else "auto",
+        "cost_epochs": saved.epochs if manual else 3,
+        "cost_batch": saved.batch_size,
+        "cost_lr": saved.learning_rate_multiplier,
+        "cost_seed": saved.seed,
+        "cost_suffix": saved.suffix,
+        "cost_budget": saved.budget_usd or 0.0,
+    }
     for key, value in defaults.items():
         if key != "cost_model" or value in models:
             st.session_state.setdefault(key, value)
     with st.sidebar:
         st.subheader(tr("cost.settings"))
-        model = st.selectbox(tr("cost.model"), models, key="cost_model", help=tr("cost.model_help"),
-                             format_func=lambda m: tr("cost.local_engine") if m == LOCAL_MODEL else m)
+        model = st.selectbox(
+            tr("cost.model"),
+            models,
+            key="cost_model",
+            help=tr("cost.model_help"),
+            format_func=lambda m: tr("cost.local_engine") if m == LOCAL_MODEL else m,
+        )
         st.caption(tr("cost.model_note", date=prices.openai_new_jobs_until))
-        mode = st.radio(tr("cost.epochs_mode"), ["auto", "manual"], key="cost_epochs_mode", horizontal=True,
-                        format_func=lambda m: tr(f"cost.epochs_{m}"), help=tr("cost.epochs_help"))
+        mode = st.radio(
+            tr("cost.epochs_mode"),
+            ["auto", "manual"],
+            key="cost_epochs_mode",
+            horizontal=True,
+            format_func=lambda m: tr(f"cost.epochs_{m}"),
+            help=tr("cost.epochs_help"),
+        )
         epochs: Literal["auto"] | int = (
-            "auto" if mode == "auto" else int(st.number_input(tr("cost.epochs_value"), 1, 50, key="cost_epochs")))
+            "auto" if mode == "auto" else int(st.number_input(tr("cost.epochs_value"), 1, 50, key="cost_epochs"))
+        )
         batch_size = st.selectbox(tr("cost.batch_size"), BATCH_SIZES, key="cost_batch", help=tr("cost.batch_help"))
         lr = st.selectbox(tr("cost.lr"), LR_MULTIPLIERS, key="cost_lr", help=tr("cost.lr_help"))
         seed = st.number_input(tr("cost.seed"), 0, 2**31 - 1, key="cost_seed", help=tr("cost.seed_help"))
         suffix = st.text_input(tr("cost.suffix"), max_chars=64, key="cost_suffix", help=tr("cost.suffix_help"))
         budget = st.number_input(tr("cost.budget"), 0.0, step=10.0, key="cost_budget", help=tr("cost.budget_help"))
         st.caption(tr("cost.saved"))
-    settings = TrainSettings(model=model, epochs=epochs, batch_size=batch_size,
-                             learning_rate_multiplier=lr, seed=None if seed is None else int(seed),
-                             suffix=suffix.strip(), budget_usd=float(budget) or None)
+    settings = TrainSettings(
+        model=model,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate_multiplier=lr,
+        seed=None if seed is None else int(seed),
+        suffix=suffix.strip(),
+        budget_usd=float(budget) or None,
+    )
     st.session_state[keys.TRAIN_SETTINGS] = settings.to_dict()
     return settings
 
 
-def scanned(source: object, key: tuple, scan: Callable[[Callable[[float], None]], ValidationReport],
-            tr: Translator) -> ValidationReport:
+def scanned(
+    source: object, key: tuple, scan: Callable[[Callable[[float], None]], ValidationReport], tr: Translator
+) -> ValidationReport:
     """``scan(progress)`` with a progress bar, once per ``source`` (compared by identity) and ``key``."""
     cached = st.session_state.get(_SCAN)
     if cached and cached[0] is source and cached[1] == key:
@@ -76,8 +108,14 @@ def scanned(source: object, key: tuple, scan: Callable[[Callable[[float], None]]
 
 def scan_frame(frame: pd.DataFrame, model: str, tr: Translator) -> ValidationReport:
     """:func:`scanned` over an open dataset: its rows' ids are the findings' rows."""
-    return scanned(frame, (model,), lambda progress: check_examples(
-        list(iter_examples(frame)), model=model, ids=frame["id"].tolist(), on_progress=progress), tr)
+    return scanned(
+        frame,
+        (model,),
+        lambda progress: check_examples(
+            list(iter_examples(frame)), model=model, ids=frame["id"].tolist(), on_progress=progress
+        ),
+        tr,
+    )
 
 
 def frame_examples(frame: pd.DataFrame) -> tuple[None, Iterator[Example]]:
@@ -97,8 +135,9 @@ def metrics(estimate: CostEstimate, tr: Translator) -> None:
     cols[1].metric(tr("cost.metric_tokens"), f"{estimate.billed_tokens:,}")
     cols[2].metric(tr("cost.metric_epochs"), estimate.epochs)
     if estimate.training_seconds is not None:  # set for the local engine only
-        cols[3].metric(tr("cost.metric_time"), format_duration(estimate.training_seconds), tr("cost.free"),
-                       delta_color="off")
+        cols[3].metric(
+            tr("cost.metric_time"), format_duration(estimate.training_seconds), tr("cost.free"), delta_color="off"
+        )
     else:
         cols[3].metric(tr("cost.metric_usd"), f"${estimate.usd:,.2f}")
     cols[4].metric(tr("cost.metric_over"), f"{estimate.over_limit:,}" if estimate.limit else tr("cost.limit_unknown"))
@@ -118,8 +157,9 @@ def charts(report: ValidationReport, estimate: CostEstimate, prices: PriceTable,
             st.caption(tr("cost.histogram_note", limit=f"{estimate.limit:,}"))
     with right:
         st.subheader(tr("cost.cost_chart"))
-        st.altair_chart(cost_epochs_chart(cost_by_epochs(report.tokens, prices=prices), labels=_axes(tr)),
-                        width="stretch")
+        st.altair_chart(
+            cost_epochs_chart(cost_by_epochs(report.tokens, prices=prices), labels=_axes(tr)), width="stretch"
+        )
         st.caption(tr("cost.tokens_note", encoding=report.encoding))
 
 
@@ -135,8 +175,15 @@ def break_even_panel(model: str, estimate: CostEstimate, prices: PriceTable, tr:
         short_prompt = c2.number_input(tr("cost.tuned_prompt"), 0, value=200, step=50, key="cost_short")
         answer = c3.number_input(tr("cost.answer"), 0, value=300, step=50, key="cost_answer")
         requests = c4.number_input(tr("cost.requests"), 0, value=100_000, step=10_000, key="cost_requests")
-        result = break_even(model=model, base_prompt_tokens=long_prompt, tuned_prompt_tokens=short_prompt,
-                            answer_tokens=answer, requests_per_month=requests, training_usd=estimate.usd, prices=prices)
+        result = break_even(
+            model=model,
+            base_prompt_tokens=long_prompt,
+            tuned_prompt_tokens=short_prompt,
+            answer_tokens=answer,
+            requests_per_month=requests,
+            training_usd=estimate.usd,
+            prices=prices,
+        )
         st.write(tr("cost.monthly", base=f"{result.base_monthly_usd:,.2f}", tuned=f"{result.tuned_monthly_usd:,.2f}"))
         if result.payback_month is None:
             st.warning(tr("cost.never"))
@@ -153,11 +200,19 @@ def problems_panel(report: ValidationReport, *, link_to: str | None, tr: Transla
         st.success(tr("cost.no_problems"))
         return
     st.write(tr("cost.problem_counts", **problem_counts(report)))
-    st.dataframe(problem_table(report, link_to=link_to), hide_index=True, width="stretch", column_config={
-        "row": tr("cost.col_row"), "id": tr("cost.col_id"), "severity": tr("cost.col_severity"),
-        "key": tr("cost.col_key"), "message": tr("cost.col_message"),
-        "open": st.column_config.LinkColumn(tr("cost.open_row"), display_text=tr("cost.open_row")),
-    })
+    st.dataframe(
+        problem_table(report, link_to=link_to),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "row": tr("cost.col_row"),
+            "id": tr("cost.col_id"),
+            "severity": tr("cost.col_severity"),
+            "key": tr("cost.col_key"),
+            "message": tr("cost.col_message"),
+            "open": st.column_config.LinkColumn(tr("cost.open_row"), display_text=tr("cost.open_row")),
+        },
+    )
 
 
 def moderation_panel(examples: Callable[[], tuple[Any, Any]], tr: Translator) -> None:

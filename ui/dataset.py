@@ -28,8 +28,7 @@ from ui.frame import attempt
 UPLOAD_TYPES = ["csv", "tsv", "txt", "json", "jsonl", "ndjson", "parquet", "xlsx"]
 
 
-def button_applies(container: Any, label: str, key: str, action: Callable[[], Any], *,
-                   disabled: bool = False) -> None:
+def button_applies(container: Any, label: str, key: str, action: Callable[[], Any], *, disabled: bool = False) -> None:
     """A button that calls ``action`` (a change to the open dataset) when clicked, then redraws the page."""
     if container.button(label, key=key, disabled=disabled):
         attempt(action)
@@ -43,14 +42,24 @@ def open_panel(session: DatasetSession, tr: Translator) -> DatasetEditor | None:
         left, right = st.columns(2)
         names = {d.id: f"{d.name} · {d.format}" for d in workspace.datasets()}
         session.prefetch_newest()
-        chosen = left.selectbox(tr("dataset.pick"), list(names), format_func=names.__getitem__, key="pick_dataset",
-                                index=list(names).index(editor.dataset_id) if editor else None)
+        chosen = left.selectbox(
+            tr("dataset.pick"),
+            list(names),
+            format_func=names.__getitem__,
+            key="pick_dataset",
+            index=list(names).index(editor.dataset_id) if editor else None,
+        )
         editor = session.open(chosen) if chosen is not None else editor
         if editor is not None:
             versions = {v.id: f"{v.name} · {v.rows}" for v in workspace.versions(editor.dataset_id)}
             head = editor.info.head_version_id
-            version = left.selectbox(tr("dataset.version"), list(versions), index=list(versions).index(head),
-                                     format_func=versions.__getitem__, key=f"version-{editor.dataset_id}-{head}")
+            version = left.selectbox(
+                tr("dataset.version"),
+                list(versions),
+                index=list(versions).index(head),
+                format_func=versions.__getitem__,
+                key=f"version-{editor.dataset_id}-{head}",
+            )
             if version != head:
                 editor.checkout(version)
                 st.rerun()
@@ -70,8 +79,10 @@ def _import_upload(session: DatasetSession, right: Any, tr: Translator) -> None:
         right.warning(str(exc))
         right.caption(tr("dataset.map_columns"))
         columns = attempt(source_columns, upload.name, data=data) or []
-        user, answer, system = (right.selectbox(tr(f"dataset.map_{k}"), columns, index=None, key=f"map_{k}")
-                                for k in ("user", "assistant", "system"))
+        user, answer, system = (
+            right.selectbox(tr(f"dataset.map_{k}"), columns, index=None, key=f"map_{k}")
+            for k in ("user", "assistant", "system")
+        )
         mapping = ColumnMapping(user=user, assistant=answer, system=system) if user and answer else None
         result = attempt(load_dataset, upload.name, data=data, lenient=True, mapping=mapping) if mapping else None
     if result is None:
@@ -95,14 +106,28 @@ def actions_panel(editor: DatasetEditor, counts: dict[str, int], threshold: floa
     st.subheader(tr("dataset.actions"))
     bulk, replace, system = st.columns(3)
     rule = bulk.selectbox(tr("dataset.delete_flagged"), list(counts), key="bulk_rule")
-    button_applies(bulk, tr("dataset.delete_flagged_button", n=counts.get(rule, 0)), "delete_flagged",
-                   lambda: editor.apply(DeleteFlagged(rule=rule)))
-    kind = bulk.selectbox(tr("dataset.keep_one"), GROUP_KINDS, key="keep_kind",
-                          format_func=lambda m: tr(f"dataset.dup_{m}"))
-    keep = bulk.radio(tr("dataset.keep_which"), KEEP_WHICH, horizontal=True, key="keep_which",
-                      format_func=lambda k: tr(f"dataset.keep_{k}"))
-    button_applies(bulk, tr("dataset.keep_button"), "keep_one",
-                   lambda: editor.apply(KeepOnePerGroup(kind=kind, keep=keep, threshold=threshold)))
+    button_applies(
+        bulk,
+        tr("dataset.delete_flagged_button", n=counts.get(rule, 0)),
+        "delete_flagged",
+        lambda: editor.apply(DeleteFlagged(rule=rule)),
+    )
+    kind = bulk.selectbox(
+        tr("dataset.keep_one"), GROUP_KINDS, key="keep_kind", format_func=lambda m: tr(f"dataset.dup_{m}")
+    )
+    keep = bulk.radio(
+        tr("dataset.keep_which"),
+        KEEP_WHICH,
+        horizontal=True,
+        key="keep_which",
+        format_func=lambda k: tr(f"dataset.keep_{k}"),
+    )
+    button_applies(
+        bulk,
+        tr("dataset.keep_button"),
+        "keep_one",
+        lambda: editor.apply(KeepOnePerGroup(kind=kind, keep=keep, threshold=threshold)),
+    )
     target = replace.selectbox(tr("dataset.replace_field"), TEXT_FIELDS, key="replace_field")
     find = replace.text_input(tr("dataset.replace_pattern"), key="replace_pattern")
     substitute = replace.text_input(tr("dataset.replace_with"), key="replace_with")
@@ -111,11 +136,17 @@ def actions_panel(editor: DatasetEditor, counts: dict[str, int], threshold: floa
     if op is not None and preview is not None:
         replace.caption(tr("dataset.replace_preview", n=preview.rows_affected))
         replace.dataframe(preview.sample, hide_index=True)
-        button_applies(replace, tr("dataset.replace_button", n=preview.rows_affected), "replace_apply",
-                       lambda: editor.apply(op))
+        button_applies(
+            replace, tr("dataset.replace_button", n=preview.rows_affected), "replace_apply", lambda: editor.apply(op)
+        )
     prompt = system.text_area(tr("dataset.system_prompt"), key="fill_system")
-    button_applies(system, tr("dataset.fill_button"), "fill_apply",
-                   lambda: editor.apply(FillSystemPrompt(text=prompt)), disabled=not prompt.strip())
+    button_applies(
+        system,
+        tr("dataset.fill_button"),
+        "fill_apply",
+        lambda: editor.apply(FillSystemPrompt(text=prompt)),
+        disabled=not prompt.strip(),
+    )
 
 
 def history_panel(session: DatasetSession, tr: Translator) -> None:
@@ -126,8 +157,12 @@ def history_panel(session: DatasetSession, tr: Translator) -> None:
     undo, redo, name, save = st.columns([1, 1, 2, 1])
     button_applies(undo, tr("dataset.undo"), "undo", editor.undo, disabled=not editor.can_undo)
     button_applies(redo, tr("dataset.redo"), "redo", editor.redo, disabled=not editor.can_redo)
-    version_name = name.text_input(tr("dataset.version_name"), key="version_name", label_visibility="collapsed",
-                                   placeholder=tr("dataset.version_name"))
+    version_name = name.text_input(
+        tr("dataset.version_name"),
+        key="version_name",
+        label_visibility="collapsed",
+        placeholder=tr("dataset.version_name"),
+    )
     if save.button(tr("dataset.save_version"), disabled=not version_name.strip(), key="save_version"):
         saved = attempt(editor.save_version, version_name)
         if saved:
@@ -135,8 +170,9 @@ def history_panel(session: DatasetSession, tr: Translator) -> None:
             st.rerun()
     recipe = editor.recipe()
     st.text(recipe.numbered() or tr("dataset.no_history"))
-    st.download_button(tr("dataset.recipe_download"), recipe.to_json(), "recipe.json", "application/json",
-                       key="recipe_download")
+    st.download_button(
+        tr("dataset.recipe_download"), recipe.to_json(), "recipe.json", "application/json", key="recipe_download"
+    )
     uploaded = st.file_uploader(tr("dataset.recipe_upload"), type=["json"], key="recipe_upload")
     if uploaded is not None and st.session_state.get("replayed") != uploaded.file_id:
         st.session_state["replayed"] = uploaded.file_id
@@ -155,8 +191,10 @@ def export_panel(session: DatasetSession, tr: Translator) -> None:
     to = fmt.selectbox(tr("dataset.export_format"), EXPORT_FORMATS, key="export_format")
     inject = system_prompt.text_input(tr("dataset.export_system"), key="export_system") or None
     split_seed = int(seed.number_input(tr("dataset.seed"), value=42, step=1, key="split_seed"))
-    ratios = {n: c.number_input(tr(f"dataset.{n}"), 0.0, 1.0, d, 0.05, key=f"ratio_{n}")
-              for n, c, d in zip(SPLITS, ratio_columns, (0.8, 0.1, 0.1), strict=True)}
+    ratios = {
+        n: c.number_input(tr(f"dataset.{n}"), 0.0, 1.0, d, 0.05, key=f"ratio_{n}")
+        for n, c, d in zip(SPLITS, ratio_columns, (0.8, 0.1, 0.1), strict=True)
+    }
     made = attempt(session.splits, ratios, split_seed)
     if not made or not made[0]:
         return
@@ -167,9 +205,12 @@ def export_panel(session: DatasetSession, tr: Translator) -> None:
         st.warning(tr("dataset.leakage"))
         st.dataframe(leaks, hide_index=True)
     for column, (split, part) in zip(st.columns(len(splits)), splits.items(), strict=True):
-        column.download_button(tr("dataset.download", split=tr(f"dataset.{split}"), rows=len(part)),
-                               partial(export_bytes, part, to=to, system_prompt=inject),
-                               f"{editor.info.name}-{split}{EXPORT_SUFFIX[to]}", key=f"download_{split}")
+        column.download_button(
+            tr("dataset.download", split=tr(f"dataset.{split}"), rows=len(part)),
+            partial(export_bytes, part, to=to, system_prompt=inject),
+            f"{editor.info.name}-{split}{EXPORT_SUFFIX[to]}",
+            key=f"download_{split}",
+        )
     if st.button(tr("dataset.save_splits"), key="save_splits"):
         session.save_splits(splits, split_seed)
         st.success(tr("dataset.splits_saved", n=len(splits)))

@@ -24,9 +24,13 @@ APP_NAME = "Fine-Tuning Studio"
 # (file under app_pages/, URL path, icon): the URLs are the ones the app had before st.navigation
 # (/Dataset?id=..., /Cost, /Train, /Playground), which links, the bench and the browser tests open.
 # Material icons come with Streamlit's own font, so they show where no emoji font is installed.
-PAGES = (("home", "", ":material/home:"), ("dataset", "Dataset", ":material/table_edit:"),
-         ("cost", "Cost", ":material/payments:"), ("train", "Train", ":material/model_training:"),
-         ("playground", "Playground", ":material/compare:"))
+PAGES = (
+    ("home", "", ":material/home:"),
+    ("dataset", "Dataset", ":material/table_edit:"),
+    ("cost", "Cost", ":material/payments:"),
+    ("train", "Train", ":material/model_training:"),
+    ("playground", "Playground", ":material/compare:"),
+)
 
 
 def page_path(name: str) -> str:
@@ -49,12 +53,17 @@ def navigation() -> Any:
     the navigation is rebuilt on every run.
     """
     st.set_page_config(page_title=APP_NAME, page_icon="🛠️", layout="wide")
-    lang = st.sidebar.radio("Language · Idioma", LANGUAGES, format_func=LANGUAGE_NAMES.get, key=keys.LANG,
-                            horizontal=True)
+    lang = st.sidebar.radio(
+        "Language · Idioma", LANGUAGES, format_func=LANGUAGE_NAMES.get, key=keys.LANG, horizontal=True
+    )
     tr = translator(lang)
     _provider_status(tr)
-    return st.navigation([st.Page(page_path(name), title=tr(f"frame.nav_{name}"), icon=icon, url_path=url or None,
-                                  default=not url) for name, url, icon in PAGES])
+    return st.navigation(
+        [
+            st.Page(page_path(name), title=tr(f"frame.nav_{name}"), icon=icon, url_path=url or None, default=not url)
+            for name, url, icon in PAGES
+        ]
+    )
 
 
 def page(name: str) -> Translator:
@@ -75,10 +84,16 @@ def _engine_status(url: str) -> Reachability:
 def _provider_status(tr: Translator) -> None:
     engine = _engine_status(engine_url())
     with st.sidebar:
-        st.caption(("🟢 " + tr("frame.engine_up", detail=engine.detail)) if engine.reachable
-                   else ("⚪ " + tr("frame.engine_down", detail=engine.detail)))
-        st.caption(("🟢 " + tr("frame.openai_found")) if openai_key_present(secrets())
-                   else ("⚪ " + tr("frame.openai_missing")))
+        st.caption(
+            ("🟢 " + tr("frame.engine_up", detail=engine.detail))
+            if engine.reachable
+            else ("⚪ " + tr("frame.engine_down", detail=engine.detail))
+        )
+        st.caption(
+            ("🟢 " + tr("frame.openai_found"))
+            if openai_key_present(secrets())
+            else ("⚪ " + tr("frame.openai_missing"))
+        )
 
 
 def secrets() -> dict[str, Any]:

@@ -13,8 +13,14 @@ def preset_widgets(preset: Sequence[Mapping[str, str]]) -> dict[str, Any]:
     "Compare in the Playground"): each has ``name``, ``kind`` and ``model``."""
     values: dict[str, Any] = {"pg_count": len(preset)} if preset else {}
     for i, target in enumerate(preset):
-        values.update({f"pg_kind_{i}": target["kind"], f"pg_name_{i}": target["name"],
-                       f"pg_model_{i}": target["model"], f"pg_model_text_{i}": target["model"]})
+        values.update(
+            {
+                f"pg_kind_{i}": target["kind"],
+                f"pg_name_{i}": target["name"],
+                f"pg_model_{i}": target["model"],
+                f"pg_model_text_{i}": target["model"],
+            }
+        )
     return values
 
 
@@ -31,6 +37,11 @@ def diff_markdown(a: str, b: str) -> str:
     parts = []
     for op, text in diff_words(a, b):
         escaped = escape_markdown(text)
-        parts.append(escaped if op == "same" else f":red-background[~~{escaped}~~]" if op == "del"
-                     else f":green-background[{escaped}]")
+        parts.append(
+            escaped
+            if op == "same"
+            else f":red-background[~~{escaped}~~]"
+            if op == "del"
+            else f":green-background[{escaped}]"
+        )
     return " ".join(parts)

@@ -12,10 +12,18 @@ from studio.cost.prices import LOCAL_MODEL
 from studio.errors import StudioError
 from studio.i18n import Translator
 from studio.playground.compare import Target, usage_snippets
-from studio.providers.job_status import (checkpoints_table, compare_targets, events_table, metrics_long,
-                                         status_label)
-from studio.providers.jobs import (TERMINAL, checkpoints, control_job, events, get_job, launch_job, metrics_frame,
-                                   refresh_job, result_file)
+from studio.providers.job_status import checkpoints_table, compare_targets, events_table, metrics_long, status_label
+from studio.providers.jobs import (
+    TERMINAL,
+    checkpoints,
+    control_job,
+    events,
+    get_job,
+    launch_job,
+    metrics_frame,
+    refresh_job,
+    result_file,
+)
 from studio.providers.profiles import PROVIDER_KINDS, Profile, api_key_for, ensure_engine, make_client
 from studio.providers.train_settings import TrainSettings, base_model
 from studio.providers.training_data import TrainingData, prepare_training_data
@@ -30,12 +38,15 @@ _KEY = "train_api_key"
 def provider_sidebar(tr: Translator) -> Profile:
     """Provider, endpoint, Azure version and deployment, and the API key field (kept in the session only)."""
     with st.sidebar:
-        kind = st.radio(tr("train.provider"), PROVIDER_KINDS, key="train_provider",
-                        format_func=lambda k: tr(f"train.kind_{k}"))
-        base_url = st.text_input(tr("train.endpoint"), key="train_base_url") if kind in ("azure", "compatible") \
-            else None
-        api_version = st.text_input(tr("train.api_version"), "2024-10-21", key="train_api_version") \
-            if kind == "azure" else None
+        kind = st.radio(
+            tr("train.provider"), PROVIDER_KINDS, key="train_provider", format_func=lambda k: tr(f"train.kind_{k}")
+        )
+        base_url = (
+            st.text_input(tr("train.endpoint"), key="train_base_url") if kind in ("azure", "compatible") else None
+        )
+        api_version = (
+            st.text_input(tr("train.api_version"), "2024-10-21", key="train_api_version") if kind == "azure" else None
+        )
         deployment = st.text_input(tr("train.deployment"), key="train_deployment") if kind == "azure" else None
         if kind != "local":
             st.text_input(tr("train.api_key"), type="password", key=_KEY)
@@ -84,15 +95,34 @@ def launch_panel(workspace: Workspace, profile: Profile, settings: TrainSettings
     dataset = st.selectbox(tr("train.dataset"), datasets, format_func=lambda d: d.name, key="train_dataset")
     versions = workspace.versions(dataset.id)
     left, right = st.columns(2)
-    train_version = left.selectbox(tr("train.train_version"), versions, index=len(versions) - 1,
-                                   format_func=lambda v: f"{v.name} ({v.rows})", key="train_version")
-    valid_version = right.selectbox(tr("train.valid_version"), [None, *versions], key="valid_version",
-                                    format_func=lambda v: tr("train.none") if v is None else f"{v.name} ({v.rows})")
-    model = left.text_input(tr("train.model"), base_model(profile.kind, settings.model, local_model=LOCAL_MODEL),
-                            key=f"train_model_{profile.kind}")
+    train_version = left.selectbox(
+        tr("train.train_version"),
+        versions,
+        index=len(versions) - 1,
+        format_func=lambda v: f"{v.name} ({v.rows})",
+        key="train_version",
+    )
+    valid_version = right.selectbox(
+        tr("train.valid_version"),
+        [None, *versions],
+        key="valid_version",
+        format_func=lambda v: tr("train.none") if v is None else f"{v.name} ({v.rows})",
+    )
+    model = left.text_input(
+        tr("train.model"),
+        base_model(profile.kind, settings.model, local_model=LOCAL_MODEL),
+        key=f"train_model_{profile.kind}",
+    )
     suffix = right.text_input(tr("train.suffix"), settings.suffix, max_chars=64, key="train_suffix")
-    st.caption(tr("train.settings", epochs=settings.epochs, batch=settings.batch_size,
-                  lr=settings.learning_rate_multiplier, seed=settings.seed))
+    st.caption(
+        tr(
+            "train.settings",
+            epochs=settings.epochs,
+            batch=settings.batch_size,
+            lr=settings.learning_rate_multiplier,
+            seed=settings.seed,
+        )
+    )
     data = prepared(workspace, train_version.id, valid_version.id if valid_version else None, model)
     if data.report.ok:
         st.success(tr("train.valid_ok", rows=data.report.rows, tokens=int(data.report.tokens.sum())))
@@ -102,8 +132,14 @@ def launch_panel(workspace: Workspace, profile: Profile, settings: TrainSettings
     estimate = None
     try:
         estimate = estimate_cost(data.report.tokens, model=model, epochs=settings.epochs)
-        st.write(tr("train.estimate", usd=f"{estimate.usd:.2f}", epochs=estimate.epochs,
-                    tokens=f"{estimate.billed_tokens:,}"))
+        st.write(
+            tr(
+                "train.estimate",
+                usd=f"{estimate.usd:.2f}",
+                epochs=estimate.epochs,
+                tokens=f"{estimate.billed_tokens:,}",
+            )
+        )
     except StudioError as exc:  # no price for this model: the job can still be launched
         st.caption(str(exc))
     confirmed = True
@@ -113,11 +149,19 @@ def launch_panel(workspace: Workspace, profile: Profile, settings: TrainSettings
     if st.button(tr("train.launch_button"), disabled=not (data.report.ok and confirmed), key="train_launch"):
         bar = st.progress(0.0)
         with show_errors():
-            record = launch_job(workspace, client_for(profile), profile, model=model, training=data.training,
-                                validation=data.validation, settings=settings.to_dict(), suffix=suffix or None,
-                                dataset_version_id=train_version.id, estimate_usd=estimate.usd if estimate else None,
-                                on_progress=lambda name, share: bar.progress(share,
-                                                                             text=tr("train.uploading", name=name)))
+            record = launch_job(
+                workspace,
+                client_for(profile),
+                profile,
+                model=model,
+                training=data.training,
+                validation=data.validation,
+                settings=settings.to_dict(),
+                suffix=suffix or None,
+                dataset_version_id=train_version.id,
+                estimate_usd=estimate.usd if estimate else None,
+                on_progress=lambda name, share: bar.progress(share, text=tr("train.uploading", name=name)),
+            )
             st.session_state[keys.TRAIN_JOB] = record.id
             st.success(tr("train.launched", job=record.job_id, status=record.status))
 
@@ -139,16 +183,26 @@ def job_detail(workspace: Workspace, record_id: int, tr: Translator) -> None:
     if record.error:
         st.error(tr("train.job_error", error=record.error))
     if record.trained_tokens:
-        st.caption(tr("train.trained_tokens", tokens=f"{record.trained_tokens:,}",
-                      estimate="—" if record.estimate_usd is None else f"${record.estimate_usd:.2f}"))
+        st.caption(
+            tr(
+                "train.trained_tokens",
+                tokens=f"{record.trained_tokens:,}",
+                estimate="—" if record.estimate_usd is None else f"${record.estimate_usd:.2f}",
+            )
+        )
     metrics = metrics_frame(job_events)
     st.markdown(f"**{tr('train.charts')}**")
     if metrics.empty:
         st.caption(tr("train.no_metrics"))
     else:
-        st.altair_chart(alt.Chart(metrics_long(metrics)).mark_line(point=True).encode(
-            x="step:Q", y="value:Q", color="metric:N").properties(height=220).facet(column="kind:N").resolve_scale(
-            y="independent"))
+        st.altair_chart(
+            alt.Chart(metrics_long(metrics))
+            .mark_line(point=True)
+            .encode(x="step:Q", y="value:Q", color="metric:N")
+            .properties(height=220)
+            .facet(column="kind:N")
+            .resolve_scale(y="independent")
+        )
     # Three buttons in four columns: the last column stays empty.
     for column, action in zip(st.columns(4), ("cancel", "pause", "resume"), strict=False):
         if column.button(tr(f"train.{action}"), key=f"job_{action}", disabled=record.status in TERMINAL):

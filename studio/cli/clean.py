@@ -16,9 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     analyze.add_argument("path", help="dataset file (any format `studio inspect` reads)")
     analyze.add_argument("--rules", help="comma-separated rule keys (default: all)")
     analyze.add_argument("--min-chars", type=int, help="too_short: minimum answer length (default 50)")
-    analyze.add_argument(
-        "--near-threshold", type=float, help="near_duplicate: similarity in (0, 1] (default 0.8)"
-    )
+    analyze.add_argument("--near-threshold", type=float, help="near_duplicate: similarity in (0, 1] (default 0.8)")
     analyze.add_argument("--pattern", help="regex rule: an RE2 pattern to look for")
     analyze.add_argument("--json", action="store_true", help="print one JSON object")
     analyze.set_defaults(func=_analyze)
@@ -55,14 +53,8 @@ def _analyze(args: argparse.Namespace) -> int:
         raise StudioError(str(exc)) from None
     if args.json:
         ids = frame["id"].to_numpy()
-        examples = {
-            key: [int(i) for i in ids[analysis.flags[key].to_numpy()][:EXAMPLE_IDS]] for key in analysis.rules
-        }
-        print(
-            json.dumps(
-                {"rows": len(frame), "counts": analysis.counts, "examples": examples}, ensure_ascii=False
-            )
-        )
+        examples = {key: [int(i) for i in ids[analysis.flags[key].to_numpy()][:EXAMPLE_IDS]] for key in analysis.rules}
+        print(json.dumps({"rows": len(frame), "counts": analysis.counts, "examples": examples}, ensure_ascii=False))
         return 0
     print(f"{Path(args.path).name}: {len(frame)} rows")
     width = max(len(k) for k in analysis.rules) if analysis.rules else 0
@@ -72,8 +64,8 @@ def _analyze(args: argparse.Namespace) -> int:
 
 
 def _clean(args: argparse.Namespace) -> int:
-    from studio.data.writers import export_dataset
     from studio.data.loader import load_dataset
+    from studio.data.writers import export_dataset
     from studio.editing.recipes import Recipe, apply_recipe
 
     recipe_path = Path(args.recipe)

@@ -28,11 +28,16 @@ requests failed after all retries (their errors are in the output), 2 on bad arg
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    compare = subparsers.add_parser("compare", help="run base and fine-tuned models side by side over a test set",
-                                    description="Run 2 to 4 models over a test set side by side.", epilog=EPILOG,
-                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-    compare.add_argument("--target", action="append", required=True, metavar="NAME=PROVIDER:MODEL[@URL]",
-                         help=TARGET_HELP)
+    compare = subparsers.add_parser(
+        "compare",
+        help="run base and fine-tuned models side by side over a test set",
+        description="Run 2 to 4 models over a test set side by side.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    compare.add_argument(
+        "--target", action="append", required=True, metavar="NAME=PROVIDER:MODEL[@URL]", help=TARGET_HELP
+    )
     compare.add_argument("--data", required=True, help="test set (JSONL, JSON, CSV, Parquet, Excel) with references")
     compare.add_argument("-o", "--output", required=True, help="results file: .jsonl (default) or .csv")
     compare.add_argument("--concurrency", type=int, default=8, help="requests in flight at once (default 8)")
@@ -70,8 +75,13 @@ def _compare(args: argparse.Namespace) -> int:
 
     pattern = compile_pattern(args.regex) if args.regex else None  # bad patterns fail before any request
     targets = [parse_target(spec, base_url=args.base_url, api_version=args.api_version) for spec in args.target]
-    params = Params(system_prompt=args.system_prompt, temperature=args.temperature, top_p=args.top_p,
-                    max_tokens=args.max_tokens, seed=args.seed)
+    params = Params(
+        system_prompt=args.system_prompt,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        max_tokens=args.max_tokens,
+        seed=args.seed,
+    )
     if args.max_attempts < 1:
         raise CompareError(f"--max-attempts must be at least 1, got {args.max_attempts}")
     output = Path(args.output)
@@ -82,12 +92,23 @@ def _compare(args: argparse.Namespace) -> int:
 
     def progress(p: Progress) -> None:
         if show:
-            print(f"\r{p.done}/{p.total} answers ({p.errors} failed, {p.skipped} already saved)", end="",
-                  file=sys.stderr, flush=True)
+            print(
+                f"\r{p.done}/{p.total} answers ({p.errors} failed, {p.skipped} already saved)",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
 
-    results = run_compare(workspace, run, targets, cases, params, concurrency=args.concurrency,
-                          retry=RetryPolicy(max_attempts=args.max_attempts, timeout=args.timeout),
-                          on_progress=progress)
+    results = run_compare(
+        workspace,
+        run,
+        targets,
+        cases,
+        params,
+        concurrency=args.concurrency,
+        retry=RetryPolicy(max_attempts=args.max_attempts, timeout=args.timeout),
+        on_progress=progress,
+    )
     if show:
         print(file=sys.stderr)
     scored = score_rows(results, pattern=pattern, substring=args.contains)
@@ -96,11 +117,21 @@ def _compare(args: argparse.Namespace) -> int:
     summary = aggregate(scored, [t.name for t in targets])
     errors = int(summary["errors"].sum())
     if args.json:
-        print(json.dumps({"run_id": run.id, "data": args.data, "output": str(output), "rows": len(cases),
-                          "results": len(scored), "errors": errors,
-                          "targets": [t.public() for t in targets],
-                          "aggregates": summary.astype(object).where(summary.notna(), None).to_dict("records")},
-                         ensure_ascii=False))
+        print(
+            json.dumps(
+                {
+                    "run_id": run.id,
+                    "data": args.data,
+                    "output": str(output),
+                    "rows": len(cases),
+                    "results": len(scored),
+                    "errors": errors,
+                    "targets": [t.public() for t in targets],
+                    "aggregates": summary.astype(object).where(summary.notna(), None).to_dict("records"),
+                },
+                ensure_ascii=False,
+            )
+        )
     else:
         print(f"{len(cases)} rows × {len(targets)} targets → {output} (run {run.id}, {errors} failed)")
         print(summary.to_string(index=False, float_format=lambda v: f"{v:.4g}"))

@@ -24,8 +24,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     estimate.add_argument("--model", required=True, help="e.g. gpt-4o-mini, gpt-4.1, or 'local' for the engine")
     estimate.add_argument("--epochs", default="auto", type=_epochs, help="a whole number, or 'auto' (default)")
     estimate.add_argument("--encoding", choices=ENCODINGS, help="default: the model's own")
-    estimate.add_argument("--counting", choices=COUNTING_MODES, default="exact",
-                          help="exact (OpenAI's chat overheads) or cookbook (the fine-tuning data-prep notebook)")
+    estimate.add_argument(
+        "--counting",
+        choices=COUNTING_MODES,
+        default="exact",
+        help="exact (OpenAI's chat overheads) or cookbook (the fine-tuning data-prep notebook)",
+    )
     estimate.add_argument("--prices", help="TOML price table overriding the bundled one (default $STUDIO_PRICES)")
     estimate.add_argument("--json", action="store_true", help="print one JSON object")
     estimate.set_defaults(func=_estimate)
@@ -92,8 +96,10 @@ def _estimate(args: argparse.Namespace) -> int:
     if estimate.training_seconds is not None:  # set for the local engine only
         print(f"  cost: $0 on the local engine, about {format_duration(estimate.training_seconds)} of training")
     else:
-        print(f"  cost: ${estimate.usd:,.2f} at ${estimate.price_per_million:g} per 1M tokens "
-              f"(prices as of {prices.as_of}, {prices.source})")
+        print(
+            f"  cost: ${estimate.usd:,.2f} at ${estimate.price_per_million:g} per 1M tokens "
+            f"(prices as of {prices.as_of}, {prices.source})"
+        )
     if estimate.limit is None and not estimate.local:
         print(f"  per-example limit for {args.model}: not published")
     elif estimate.over_limit:

@@ -43,12 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-upload-mb", type=float, default=100.0, help="upload size limit (default 100)")
     parser.set_defaults(func=_serve)
     actions = parser.add_subparsers(dest="engine_command")
-    pull = actions.add_parser(
-        "pull", help="download and convert the default model (smollm2-135m-instruct) once"
-    )
-    pull.add_argument(
-        "--models-dir", help="model cache (default $STUDIO_MODELS or ~/.cache/fine-tuning-studio/models)"
-    )
+    pull = actions.add_parser("pull", help="download and convert the default model (smollm2-135m-instruct) once")
+    pull.add_argument("--models-dir", help="model cache (default $STUDIO_MODELS or ~/.cache/fine-tuning-studio/models)")
     pull.set_defaults(func=_pull)
     stop = actions.add_parser("stop", help="stop the engine answering on this machine (shows which one it was)")
     stop.add_argument("--url", help="engine URL (default $STUDIO_ENGINE_URL or http://127.0.0.1:8765/v1)")

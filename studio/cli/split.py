@@ -14,21 +14,30 @@ if TYPE_CHECKING:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    split = subparsers.add_parser("split", help="write train/validation/test files that share no example, prompt "
-                                                "or near-copy")
+    split = subparsers.add_parser(
+        "split", help="write train/validation/test files that share no example, prompt or near-copy"
+    )
     split.add_argument("path", help="dataset file (any format `studio inspect` reads)")
     split.add_argument("--ratios", default="0.8,0.1,0.1", help="train,validation,test shares (default 0.8,0.1,0.1)")
     split.add_argument("--seed", type=int, default=42)
-    split.add_argument("--near-threshold", type=float, default=0.8,
-                       help="near-duplicate similarity in (0, 1] kept together (default 0.8)")
+    split.add_argument(
+        "--near-threshold",
+        type=float,
+        default=0.8,
+        help="near-duplicate similarity in (0, 1] kept together (default 0.8)",
+    )
     split.add_argument("-o", "--output", required=True, help="folder for train.jsonl, validation.jsonl, test.jsonl")
     split.add_argument("--json", action="store_true", help="print one JSON object")
     split.set_defaults(func=_split)
 
-    leakage = subparsers.add_parser("leakage", help="what appears in two splits: exact and normalized copies, "
-                                                    "repeated prompts, near-duplicates (exit 1 when any)")
-    leakage.add_argument("paths", nargs="+", metavar="SPLIT",
-                         help="two or more split files, e.g. train.jsonl test.jsonl")
+    leakage = subparsers.add_parser(
+        "leakage",
+        help="what appears in two splits: exact and normalized copies, "
+        "repeated prompts, near-duplicates (exit 1 when any)",
+    )
+    leakage.add_argument(
+        "paths", nargs="+", metavar="SPLIT", help="two or more split files, e.g. train.jsonl test.jsonl"
+    )
     leakage.add_argument("--near-threshold", type=float, default=0.8, help="near-duplicate similarity (default 0.8)")
     leakage.add_argument("--json", action="store_true", help="print one JSON object")
     leakage.set_defaults(func=_leakage)
@@ -48,9 +57,14 @@ def _ratios(text: str) -> dict[str, float]:
 
 
 def _report_rows(report: pd.DataFrame) -> list[dict[str, Any]]:
-    return [{**row, "examples": [list(p) for p in row["examples"]],
-             "similarity": None if row["similarity"] != row["similarity"] else row["similarity"]}
-            for row in report.to_dict("records")]
+    return [
+        {
+            **row,
+            "examples": [list(p) for p in row["examples"]],
+            "similarity": None if row["similarity"] != row["similarity"] else row["similarity"],
+        }
+        for row in report.to_dict("records")
+    ]
 
 
 def _print_report(report: pd.DataFrame, *, clean_line: str) -> None:
@@ -108,9 +122,20 @@ def _leakage(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise StudioError(str(exc)) from None
     if args.json:
-        print(json.dumps({"clean": bool(report.empty), "splits": {k: len(v) for k, v in splits.items()},
-                          "leaks": _report_rows(report)}, ensure_ascii=False))
+        print(
+            json.dumps(
+                {
+                    "clean": bool(report.empty),
+                    "splits": {k: len(v) for k, v in splits.items()},
+                    "leaks": _report_rows(report),
+                },
+                ensure_ascii=False,
+            )
+        )
     else:
-        _print_report(report, clean_line="nothing leaks: no exact or normalized copies, repeated prompts or "
-                                         "near-duplicates across the splits")
+        _print_report(
+            report,
+            clean_line="nothing leaks: no exact or normalized copies, repeated prompts or "
+            "near-duplicates across the splits",
+        )
     return 0 if report.empty else 1

@@ -39,34 +39,48 @@ def _number(value: str) -> str | float | int:
 
 
 def _jsonl(path: str) -> bytes:
-    from studio.data.writers import export_bytes
     from studio.data.loader import load_dataset
+    from studio.data.writers import export_bytes
 
     return export_bytes(load_dataset(path).frame, to="openai-chat")
 
 
 def _train(args: argparse.Namespace) -> int:
+    from studio.cost.validation import validate_bytes
     from studio.errors import JobError
     from studio.providers.jobs import launch_job, refresh_job
     from studio.providers.profiles import Profile, api_key_for, ensure_engine, make_client
-    from studio.cost.validation import validate_bytes
     from studio.storage.workspace import Workspace
 
     profile = Profile(kind=args.provider, base_url=args.base_url, api_version=args.api_version)
     training = _jsonl(args.path)
     report = validate_bytes(training, model=args.model)
     if not report.ok:
-        raise JobError(f"{Path(args.path).name} is not valid training data: " +
-                       ", ".join(f"{k} ×{n}" for k, n in report.errors.items()))
+        raise JobError(
+            f"{Path(args.path).name} is not valid training data: "
+            + ", ".join(f"{k} ×{n}" for k, n in report.errors.items())
+        )
     if profile.kind == "local":
         ensure_engine(profile.url, log_dir=str(Path(args.workspace).parent) if args.workspace else None)
     client = make_client(profile, api_key=api_key_for(profile), max_retries=0)  # studio.providers.jobs retries
-    settings = {"epochs": _number(args.epochs), "batch_size": _number(args.batch_size),
-                "learning_rate_multiplier": _number(args.learning_rate_multiplier), "seed": args.seed}
+    settings = {
+        "epochs": _number(args.epochs),
+        "batch_size": _number(args.batch_size),
+        "learning_rate_multiplier": _number(args.learning_rate_multiplier),
+        "seed": args.seed,
+    }
     workspace = Workspace(args.workspace)
-    record = launch_job(workspace, client, profile, model=args.model, training=training,
-                        validation=_jsonl(args.validation) if args.validation else None, settings=settings,
-                        suffix=args.suffix, metadata={"dataset": Path(args.path).name})
+    record = launch_job(
+        workspace,
+        client,
+        profile,
+        model=args.model,
+        training=training,
+        validation=_jsonl(args.validation) if args.validation else None,
+        settings=settings,
+        suffix=args.suffix,
+        metadata={"dataset": Path(args.path).name},
+    )
     if not args.json:
         print(f"job {record.job_id} on {profile.kind}: {record.status}")
     while args.wait and not record.finished:
@@ -74,9 +88,15 @@ def _train(args: argparse.Namespace) -> int:
         previous, record = record.status, refresh_job(workspace, client, record)
         if record.status != previous and not args.json:
             print(f"  {record.status}")
-    summary = {"record": record.id, "provider": record.provider, "job_id": record.job_id, "status": record.status,
-               "fine_tuned_model": record.fine_tuned_model, "trained_tokens": record.trained_tokens,
-               "error": record.error}
+    summary = {
+        "record": record.id,
+        "provider": record.provider,
+        "job_id": record.job_id,
+        "status": record.status,
+        "fine_tuned_model": record.fine_tuned_model,
+        "trained_tokens": record.trained_tokens,
+        "error": record.error,
+    }
     if args.json:
         print(json.dumps(summary))
     elif record.fine_tuned_model:

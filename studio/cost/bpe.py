@@ -28,8 +28,10 @@ ENCODINGS: tuple[EncodingName, ...] = ("o200k_base", "cl100k_base")
 _SPECS: dict[str, dict[str, Any]] = {
     "cl100k_base": {
         "sha256": "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
-        "pat_str": (r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+"""
-                    r"""|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""),
+        "pat_str": (
+            r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+"""
+            r"""|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
+        ),
         "special_tokens": {
             "<|endoftext|>": 100257,
             "<|fim_prefix|>": 100258,

@@ -27,7 +27,6 @@ Epochs = int | Literal["auto"]
 BREAK_EVEN_OPTIONS = ("base", "fine_tuned")
 
 
-
 @dataclass(frozen=True)
 class CostEstimate:
     """What one training job would bill (or, for the local engine, how long it would take)."""
@@ -131,8 +130,9 @@ class BreakEven:
         return self.base_monthly_usd - self.tuned_monthly_usd
 
 
-def _per_request(prompt: float, answer: float, *, input: float, cached: float | None, output: float,
-                 cached_fraction: float) -> float:
+def _per_request(
+    prompt: float, answer: float, *, input: float, cached: float | None, output: float, cached_fraction: float
+) -> float:
     cached_price = input if cached is None else cached
     return (prompt * ((1 - cached_fraction) * input + cached_fraction * cached_price) + answer * output) / 1e6
 
@@ -155,8 +155,13 @@ def break_even(
     ``tuned_prompt_tokens`` the short one sent to the fine-tuned model; ``cached_fraction`` of each prompt is
     billed at the cached-input price (prompt caching).
     """
-    values = {"base_prompt_tokens": base_prompt_tokens, "tuned_prompt_tokens": tuned_prompt_tokens,
-              "answer_tokens": answer_tokens, "requests_per_month": requests_per_month, "training_usd": training_usd}
+    values = {
+        "base_prompt_tokens": base_prompt_tokens,
+        "tuned_prompt_tokens": tuned_prompt_tokens,
+        "answer_tokens": answer_tokens,
+        "requests_per_month": requests_per_month,
+        "training_usd": training_usd,
+    }
     for name, value in values.items():
         if value < 0:
             raise ValueError(f"{name} cannot be negative, got {value}")
@@ -169,11 +174,22 @@ def break_even(
         raise PricingError(f"{model} runs on the local engine: there is no per-token inference price to compare")
     if p.input is None or p.output is None or p.base_input is None or p.base_output is None:
         raise PricingError(f"the price table has no inference prices for {model}")
-    base = requests_per_month * _per_request(base_prompt_tokens, answer_tokens, input=p.base_input,
-                                             cached=p.base_cached_input, output=p.base_output,
-                                             cached_fraction=cached_fraction)
-    tuned = requests_per_month * _per_request(tuned_prompt_tokens, answer_tokens, input=p.input,
-                                              cached=p.cached_input, output=p.output, cached_fraction=cached_fraction)
+    base = requests_per_month * _per_request(
+        base_prompt_tokens,
+        answer_tokens,
+        input=p.base_input,
+        cached=p.base_cached_input,
+        output=p.base_output,
+        cached_fraction=cached_fraction,
+    )
+    tuned = requests_per_month * _per_request(
+        tuned_prompt_tokens,
+        answer_tokens,
+        input=p.input,
+        cached=p.cached_input,
+        output=p.output,
+        cached_fraction=cached_fraction,
+    )
     saving = base - tuned
     payback = max(1, math.ceil(training_usd / saving - 1e-9)) if saving > 0 else None
     month = np.arange(0, months + 1)
@@ -184,12 +200,18 @@ def break_even(
             "usd": np.concatenate([month * base, training_usd + month * tuned]),
         }
     )
-    return BreakEven(model=model, base_monthly_usd=base, tuned_monthly_usd=tuned, training_usd=training_usd,
-                     payback_month=payback, months=frame)
+    return BreakEven(
+        model=model,
+        base_monthly_usd=base,
+        tuned_monthly_usd=tuned,
+        training_usd=training_usd,
+        payback_month=payback,
+        months=frame,
+    )
 
 
 def format_duration(seconds: float) -> str:
-    """"45 s", "12 min", "3.5 h": a training-time estimate at the precision it deserves."""
+    """ "45 s", "12 min", "3.5 h": a training-time estimate at the precision it deserves."""
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 90 * 60:

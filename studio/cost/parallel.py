@@ -70,7 +70,6 @@ def map_parts(
     return [results[index] for index in range(len(tasks))]
 
 
-
 def slices(total: int, *, workers: int, minimum: int = 5_000) -> list[tuple[int, int]]:
     """About eight ``(start, stop)`` slices per worker (for progress and load balance), none below ``minimum``."""
     step = max(minimum, -(-total // (workers * 8)))

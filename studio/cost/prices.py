@@ -16,8 +16,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from studio.errors import LoadError, PricingError
 from studio.cost.tokens import is_local_model
+from studio.errors import LoadError, PricingError
 
 PRICES_ENV = "STUDIO_PRICES"
 LOCAL_MODEL = "local"
@@ -120,8 +120,9 @@ def _merge(table: dict[str, Any], override: Mapping[str, Any], *, path: str) -> 
             raise LoadError("expected a table of prices", path=path, field=f"models.{model}")
         bad = set(entry) - set(_PRICE_FIELDS)
         if bad:
-            raise LoadError(f"unknown price; expected {', '.join(_PRICE_FIELDS)}", path=path,
-                            field=f"models.{model}.{min(bad)}")
+            raise LoadError(
+                f"unknown price; expected {', '.join(_PRICE_FIELDS)}", path=path, field=f"models.{model}.{min(bad)}"
+            )
         current = table["models"].setdefault(model, {})
         for name, value in entry.items():
             current[name] = _number(value, path=path, field=f"models.{model}.{name}")
@@ -130,13 +131,17 @@ def _merge(table: dict[str, Any], override: Mapping[str, Any], *, path: str) -> 
         if isinstance(value, Mapping):
             bad = set(value) - {"tokens", "source"}
             if bad or "tokens" not in value:
-                raise LoadError("expected tokens (and an optional source)", path=path,
-                                field=f"limits.{model}" + (f".{min(bad)}" if bad else ""))
+                raise LoadError(
+                    "expected tokens (and an optional source)",
+                    path=path,
+                    field=f"limits.{model}" + (f".{min(bad)}" if bad else ""),
+                )
             value, source = value["tokens"], value.get("source")
         number = _number(value, path=path, field=f"limits.{model}")
         if number != int(number) or number < 1:
-            raise LoadError(f"expected a positive whole number of tokens, got {value!r}", path=path,
-                            field=f"limits.{model}")
+            raise LoadError(
+                f"expected a positive whole number of tokens, got {value!r}", path=path, field=f"limits.{model}"
+            )
         table["limits"][model] = int(number)
         # A new figure without a source must not keep the old figure's source.
         table["limit_sources"][model] = str(source) if source is not None else f"{path} (override)"

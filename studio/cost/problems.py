@@ -14,11 +14,15 @@ def problem_table(report: ValidationReport, *, link_to: str | None = None) -> pd
     findings = report.findings
     if link_to is None:
         return findings
-    return findings.assign(open=f"{link_to}?row=" + findings["row"].astype("string")
-                           + "&id=" + findings["id"].astype("string"))
+    return findings.assign(
+        open=f"{link_to}?row=" + findings["row"].astype("string") + "&id=" + findings["id"].astype("string")
+    )
 
 
 def problem_counts(report: ValidationReport) -> dict[str, int]:
     """How many findings are errors, warnings and advice."""
-    return {"errors": sum(report.errors.values()), "warnings": sum(report.warnings.values()),
-            "advice": sum(report.advice.values())}
+    return {
+        "errors": sum(report.errors.values()),
+        "warnings": sum(report.warnings.values()),
+        "advice": sum(report.advice.values()),
+    }

@@ -78,7 +78,6 @@ _MODEL_PREFIXES: tuple[tuple[str, EncodingName], ...] = (
 PARALLEL_MIN_EXAMPLES = 20_000
 
 
-
 def _base_model(model: str) -> str:
     model = model.strip()
     if model.startswith("ft:"):
@@ -92,7 +91,7 @@ def is_local_model(model: str) -> bool:
 
 
 def encoding_name_for_model(model: str) -> EncodingName:
-    """"o200k_base" or "cl100k_base" for an OpenAI model name; o200k_base for anything else."""
+    """ "o200k_base" or "cl100k_base" for an OpenAI model name; o200k_base for anything else."""
     base = _base_model(model)
     best: tuple[int, EncodingName] | None = None
     for prefix, name in _MODEL_PREFIXES:
@@ -225,11 +224,7 @@ def _exact_counter(n: Callable[[str], int], *, function_init: int) -> Callable[[
         if not isinstance(call, Mapping):
             return 0
         name, arguments = call.get("name"), call.get("arguments")
-        return (
-            3
-            + (n(name) if isinstance(name, str) else 0)
-            + (n(_as_text(arguments)) if arguments is not None else 0)
-        )
+        return 3 + (n(name) if isinstance(name, str) else 0) + (n(_as_text(arguments)) if arguments is not None else 0)
 
     def extra_tokens(message: Mapping[str, Any]) -> int:
         total = 0

@@ -33,7 +33,6 @@ Message = dict[str, Any]
 Example = dict[str, Any]
 
 
-
 def turn_texts(messages: Sequence[Mapping[str, Any]]) -> tuple[str | None, str | None, str | None]:
     """(first system, last user, last assistant) contents as text; None where the turn is absent."""
     system = user = assistant = None

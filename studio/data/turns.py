@@ -125,18 +125,20 @@ def _build_view(frame: pd.DataFrame) -> pd.DataFrame:
                 positions.append(position)
     weight_array = np.asarray(weights, dtype=np.float64)
     is_assistant = np.fromiter((role == "assistant" for role in roles), dtype=bool, count=len(roles))
-    view = pd.DataFrame({
-        "id": np.asarray(ids, dtype=np.int64),
-        "turn": np.asarray(turns, dtype=np.int32),
-        "part": np.asarray(parts, dtype=np.int32),
-        "role": pd.Series(roles, dtype=TEXT),
-        "kind": pd.Series(kinds, dtype=TEXT),
-        "text": pd.Series(texts, dtype=TEXT),
-        "name": pd.Series(names, dtype=TEXT),
-        "weight": weight_array,
-        "trained": is_assistant & (np.isnan(weight_array) | (weight_array != 0)),
-        "position": np.asarray(positions, dtype=np.int64),
-    })
+    view = pd.DataFrame(
+        {
+            "id": np.asarray(ids, dtype=np.int64),
+            "turn": np.asarray(turns, dtype=np.int32),
+            "part": np.asarray(parts, dtype=np.int32),
+            "role": pd.Series(roles, dtype=TEXT),
+            "kind": pd.Series(kinds, dtype=TEXT),
+            "text": pd.Series(texts, dtype=TEXT),
+            "name": pd.Series(names, dtype=TEXT),
+            "weight": weight_array,
+            "trained": is_assistant & (np.isnan(weight_array) | (weight_array != 0)),
+            "position": np.asarray(positions, dtype=np.int64),
+        }
+    )
     return view
 
 
@@ -154,5 +156,6 @@ def turn_summary(frame: pd.DataFrame) -> pd.DataFrame:
             seen[key] = seen.get(key, 0) + 1
         counts.append(len(conversation))
         summaries.append(" ".join(role if n == 1 else f"{role} ×{n}" for role, n in seen.items()))
-    return pd.DataFrame({"turns": np.asarray(counts, dtype=np.int32), "roles": pd.Series(summaries, dtype=TEXT)},
-                        index=frame.index)
+    return pd.DataFrame(
+        {"turns": np.asarray(counts, dtype=np.int32), "roles": pd.Series(summaries, dtype=TEXT)}, index=frame.index
+    )

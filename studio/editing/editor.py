@@ -11,10 +11,10 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from studio.errors import OperationError
 from studio.editing.history import History
 from studio.editing.ops import Op
 from studio.editing.recipes import Recipe, op_from_dict
+from studio.errors import OperationError
 from studio.storage.workspace import DatasetInfo, VersionInfo, Workspace
 
 

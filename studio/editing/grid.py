@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from studio.core.chat import tool_call_summary
-from studio.editing.turn_edits import SCOPE_ROLES, TurnPick, match_ids
 from studio.data.frame import TEXT_FIELDS, iter_examples
+from studio.editing.turn_edits import SCOPE_ROLES, TurnPick, match_ids
 from studio.quality.patterns import compile_pattern
 
 DuplicateMode = Literal["off", "exact", "normalized", "near"]
@@ -39,8 +39,9 @@ class ViewSpec:
     ids: tuple[int, ...] = field(default=())  # a jump from another page (?id=...) shows just these examples
 
 
-def filter_rows(frame: pd.DataFrame, flags: pd.DataFrame | None, spec: ViewSpec,
-                groups: pd.Series | None = None) -> np.ndarray:
+def filter_rows(
+    frame: pd.DataFrame, flags: pd.DataFrame | None, spec: ViewSpec, groups: pd.Series | None = None
+) -> np.ndarray:
     """Positions of the rows the view shows, in display order.
 
     ``groups`` is the duplicate group per row for ``spec.duplicates`` (see :mod:`studio.quality.duplicates`); when
@@ -87,16 +88,23 @@ def page_count(rows: int, page_size: int) -> int:
     return max(1, math.ceil(rows / page_size))
 
 
-def grid_page(frame: pd.DataFrame, positions: np.ndarray, *, page: int, page_size: int,
-              flags: pd.DataFrame | None = None, rule_keys: Sequence[str] = (),
-              encoding: str | None = "o200k_base") -> pd.DataFrame:
+def grid_page(
+    frame: pd.DataFrame,
+    positions: np.ndarray,
+    *,
+    page: int,
+    page_size: int,
+    flags: pd.DataFrame | None = None,
+    rule_keys: Sequence[str] = (),
+    encoding: str | None = "o200k_base",
+) -> pd.DataFrame:
     """The rows of one page (1-based) as the grid's frame: id, flags, system, user, assistant, tokens, cluster.
 
     ``tokens`` is each example's exact chat token count in ``encoding`` (counted for the shown page only, so it
     costs milliseconds whatever the dataset's size); None leaves the column empty.
     """
     start = (max(page, 1) - 1) * page_size
-    chosen = positions[start:start + page_size]
+    chosen = positions[start : start + page_size]
     rows = frame.iloc[chosen]
     out = pd.DataFrame({"id": rows["id"].to_numpy()})
     if flags is not None and rule_keys:
@@ -107,8 +115,9 @@ def grid_page(frame: pd.DataFrame, positions: np.ndarray, *, page: int, page_siz
         out["flags"] = ""
     for name in TEXT_FIELDS:
         out[name] = rows[name].astype(object).where(rows[name].notna(), None).to_numpy()
-    out["assistant"] = [_answer_shown(text, messages) for text, messages in
-                        zip(out["assistant"], rows["messages"], strict=True)]
+    out["assistant"] = [
+        _answer_shown(text, messages) for text, messages in zip(out["assistant"], rows["messages"], strict=True)
+    ]
     if encoding and len(rows):
         from studio.cost.tokens import count_tokens
 
@@ -116,8 +125,13 @@ def grid_page(frame: pd.DataFrame, positions: np.ndarray, *, page: int, page_siz
     else:
         out["tokens"] = None
     if flags is not None and "cluster_id" in flags.columns:
-        out["cluster_id"] = flags["cluster_id"].iloc[chosen].astype(object).where(
-            flags["cluster_id"].iloc[chosen].notna(), None).to_numpy()
+        out["cluster_id"] = (
+            flags["cluster_id"]
+            .iloc[chosen]
+            .astype(object)
+            .where(flags["cluster_id"].iloc[chosen].notna(), None)
+            .to_numpy()
+        )
     else:
         out["cluster_id"] = None
     return out
@@ -172,8 +186,13 @@ def parse_grid_event(raw: Any, last_token: str | None) -> GridEvent | None:
         return None
     if raw.get("kind") == "edit" and raw.get("field") in EDITABLE:
         value = raw.get("value")
-        return GridEvent(kind="edit", token=raw["token"], id=int(raw["id"]), field=raw["field"],
-                         value="" if value is None else str(value))
+        return GridEvent(
+            kind="edit",
+            token=raw["token"],
+            id=int(raw["id"]),
+            field=raw["field"],
+            value="" if value is None else str(value),
+        )
     if raw.get("kind") == "select":
         return GridEvent(kind="select", token=raw["token"], ids=tuple(int(i) for i in raw.get("ids") or ()))
     return None
@@ -191,7 +210,6 @@ def handle_grid_event(editor: Any, checks: Checks, raw: Any, last_token: str | N
         editor.apply(EditCell(id=event.id, field=event.field, value=event.value or ""))
         checks.edited(editor, event.id)
     return event
-
 
 
 _MAX_EDITS_TO_RECHECK = 200

@@ -32,8 +32,8 @@ from studio.data.frame import (
     metadata_columns,
     set_turns,
 )
-from studio.errors import OperationError, PatternError
 from studio.editing.turn_edits import SCOPE_ROLES, TurnChange, check_scope, replace_in_turns
+from studio.errors import OperationError, PatternError
 from studio.quality.patterns import arrow_strings, compile_pattern, replace_all
 
 CONVERSATION = "conversation"  # RegexReplace.field for a replacement over the turns of a scope
@@ -98,9 +98,7 @@ class DeleteFlagged(Op):
         from studio.quality.rules import RULES
 
         if self.rule not in RULES:
-            raise OperationError(
-                f"delete_flagged: unknown rule {self.rule!r}; rules are {', '.join(RULES.keys())}"
-            )
+            raise OperationError(f"delete_flagged: unknown rule {self.rule!r}; rules are {', '.join(RULES.keys())}")
         try:
             RULES[self.rule].resolve(self.params)
         except ValueError as exc:
@@ -129,9 +127,7 @@ class KeepOnePerGroup(Op):
 
     def __post_init__(self) -> None:
         if self.kind not in ("exact", "normalized", "near"):
-            raise OperationError(
-                f"keep_one_per_group: kind must be exact, normalized or near, got {self.kind!r}"
-            )
+            raise OperationError(f"keep_one_per_group: kind must be exact, normalized or near, got {self.kind!r}")
         if self.keep not in ("first", "longest"):
             raise OperationError(f"keep_one_per_group: keep must be first or longest, got {self.keep!r}")
         if (
@@ -239,8 +235,7 @@ class RegexReplace(Op):
         if self.field == CONVERSATION:
             check_scope(self.roles or SCOPE_ROLES, self.turns)
         elif self.roles or self.turns != "any":
-            raise OperationError(f"regex_replace: roles and turns go with field={CONVERSATION!r}, "
-                                 f"not {self.field!r}")
+            raise OperationError(f"regex_replace: roles and turns go with field={CONVERSATION!r}, not {self.field!r}")
 
     @property
     def scoped(self) -> bool:
@@ -267,9 +262,14 @@ class RegexReplace(Op):
 
     def in_turns(self, frame: pd.DataFrame, *, dry_run: bool = False) -> tuple[pd.DataFrame, list[TurnChange]]:
         """The scoped replacement (``field="conversation"``): the new frame and every changed piece of text."""
-        return replace_in_turns(frame, compile_pattern(self.pattern, ignore_case=self.ignore_case),
-                                self.replacement, roles=self.roles or SCOPE_ROLES,
-                                turns=self.turns, dry_run=dry_run)  # type: ignore[arg-type]
+        return replace_in_turns(
+            frame,
+            compile_pattern(self.pattern, ignore_case=self.ignore_case),
+            self.replacement,
+            roles=self.roles or SCOPE_ROLES,
+            turns=self.turns,
+            dry_run=dry_run,
+        )  # type: ignore[arg-type]
 
     def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
         if self.scoped:
@@ -333,9 +333,7 @@ class FillSystemPrompt(Op):
     def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
         old = frame["system"]
         if self.only_missing:
-            blank = pc.fill_null(
-                pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(arrow_strings(old))), 0), True
-            )
+            blank = pc.fill_null(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(arrow_strings(old))), 0), True)
             targets = pd.Series(blank.to_numpy(zero_copy_only=False), index=old.index)
         else:
             targets = pd.Series(True, index=old.index)
@@ -365,8 +363,7 @@ class RenameColumn(Op):
     def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
         if self.old not in frame.columns:
             raise OperationError(
-                f"rename_column: no column {self.old!r}; "
-                f"metadata: {', '.join(metadata_columns(frame)) or 'none'}"
+                f"rename_column: no column {self.old!r}; metadata: {', '.join(metadata_columns(frame)) or 'none'}"
             )
         if self.new in frame.columns and self.new != self.old:
             raise OperationError(f"rename_column: a column named {self.new!r} already exists")
@@ -395,9 +392,7 @@ class MoveColumn(Op):
                 f"move_column: no metadata column {self.name!r}; metadata: {', '.join(extra) or 'none'}"
             )
         if self.position >= len(extra):
-            raise OperationError(
-                f"move_column: position {self.position} is out of range (0–{len(extra) - 1})"
-            )
+            raise OperationError(f"move_column: position {self.position} is out of range (0–{len(extra) - 1})")
         extra.remove(self.name)
         extra.insert(self.position, self.name)
         core = [c for c in frame.columns if c not in extra]
@@ -413,8 +408,10 @@ def _refuse_text_over_tool_calls(example_id: int, messages: Any, value: str) -> 
     answers = [m for m in messages or [] if isinstance(m, Mapping) and m.get("role") == "assistant"]
     last = answers[-1] if answers else None
     if last and last.get("tool_calls") and not content_text(last.get("content")).strip() and value.startswith("→"):
-        raise OperationError(f"edit_cell: the answer of example {example_id} is a tool call; edit its arguments "
-                             "in the conversation, not as text in the grid")
+        raise OperationError(
+            f"edit_cell: the answer of example {example_id} is a tool call; edit its arguments "
+            "in the conversation, not as text in the grid"
+        )
 
 
 # -- helpers -------------------------------------------------------------------------------------------------
@@ -428,9 +425,7 @@ def text_changed(old: pd.Series, new: pd.Series) -> np.ndarray:
     """Bool per row: the text differs, or one side is missing and the other is not."""
     a, b = arrow_strings(old), arrow_strings(new)
     differs = pc.fill_null(pc.not_equal(a, b), False).to_numpy(zero_copy_only=False)
-    null_flip = (pc.is_null(a).to_numpy(zero_copy_only=False)) != (
-        pc.is_null(b).to_numpy(zero_copy_only=False)
-    )
+    null_flip = (pc.is_null(a).to_numpy(zero_copy_only=False)) != (pc.is_null(b).to_numpy(zero_copy_only=False))
     return np.asarray(differs, dtype=bool) | null_flip
 
 

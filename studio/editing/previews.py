@@ -25,11 +25,14 @@ def preview_regex_replace(frame: pd.DataFrame, op: RegexReplace, *, sample: int 
     """Rows ``op`` would change, without applying it; the sample names each change's turn and role."""
     if op.scoped:
         changes = op.in_turns(frame, dry_run=True)[1]
-        table = pd.DataFrame([(c.id, c.turn, c.role, c.before, c.after) for c in changes[:sample]],
-                             columns=["id", "turn", "role", "before", "after"])
-        return Preview(rows_affected=len({c.id for c in changes}),
-                       sample=table.astype({"id": "int64", "turn": "int64", "role": TEXT, "before": TEXT,
-                                            "after": TEXT}))
+        table = pd.DataFrame(
+            [(c.id, c.turn, c.role, c.before, c.after) for c in changes[:sample]],
+            columns=["id", "turn", "role", "before", "after"],
+        )
+        return Preview(
+            rows_affected=len({c.id for c in changes}),
+            sample=table.astype({"id": "int64", "turn": "int64", "role": TEXT, "before": TEXT, "after": TEXT}),
+        )
     old, new = op.replaced(frame)
     changed = text_changed(old, new)
     positions = np.flatnonzero(changed)

@@ -94,9 +94,7 @@ class Recipe:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise OperationError(
-                f"recipe is not valid JSON: line {exc.lineno} column {exc.colno}: {exc.msg}"
-            ) from None
+            raise OperationError(f"recipe is not valid JSON: line {exc.lineno} column {exc.colno}: {exc.msg}") from None
         return cls.from_dict(data)
 
     @classmethod
@@ -107,9 +105,7 @@ class Recipe:
             raise OperationError('a recipe is an object {"version": 1, "ops": [...]}')
         version = data.get("version", RECIPE_VERSION)
         if not isinstance(version, int) or version > RECIPE_VERSION:
-            raise OperationError(
-                f"recipe version {version!r} is newer than this studio supports ({RECIPE_VERSION})"
-            )
+            raise OperationError(f"recipe version {version!r} is newer than this studio supports ({RECIPE_VERSION})")
         ops = []
         for number, item in enumerate(data["ops"], start=1):
             try:
@@ -172,7 +168,6 @@ def apply_recipe(
             )
         current = result
     return current
-
 
 
 def _rows_changed(before: pd.DataFrame, after: pd.DataFrame) -> int:

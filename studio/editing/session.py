@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 
 from studio.editing.editor import DatasetEditor
-from studio.errors import OperationError, StudioError
 from studio.editing.grid import Checks, GridEvent, ViewSpec, filter_rows, handle_grid_event
 from studio.editing.recipes import Recipe
+from studio.errors import OperationError, StudioError
 from studio.quality.rules import RULES
 from studio.quality.splits import export_splits
 from studio.storage.workspace import Workspace, import_loaded

@@ -70,22 +70,34 @@ def scoped_texts(frame: pd.DataFrame, roles: Sequence[str], turns: TurnPick = "a
     return view
 
 
-def match_ids(frame: pd.DataFrame, pattern: SafePattern, roles: Sequence[str] = SCOPE_ROLES,
-              turns: TurnPick = "any") -> np.ndarray:
+def match_ids(
+    frame: pd.DataFrame, pattern: SafePattern, roles: Sequence[str] = SCOPE_ROLES, turns: TurnPick = "any"
+) -> np.ndarray:
     """Bool per row of ``frame``: the pattern matches in some text of the scope (the grid's live filter)."""
     texts = scoped_texts(frame, roles, turns)
     hits = np.zeros(len(frame), dtype=bool)
     if len(texts):
-        matched = pc.fill_null(pc.match_substring_regex(
-            pa.array(texts["text"].astype(object), pa.large_string()), pattern.pattern,
-            ignore_case=pattern.ignore_case), False).to_numpy(zero_copy_only=False)
+        matched = pc.fill_null(
+            pc.match_substring_regex(
+                pa.array(texts["text"].astype(object), pa.large_string()),
+                pattern.pattern,
+                ignore_case=pattern.ignore_case,
+            ),
+            False,
+        ).to_numpy(zero_copy_only=False)
         hits[texts["position"].to_numpy()[matched]] = True
     return hits
 
 
-def replace_in_turns(frame: pd.DataFrame, pattern: SafePattern, replacement: str, *,
-                     roles: Sequence[str] = SCOPE_ROLES, turns: TurnPick = "any",
-                     dry_run: bool = False) -> tuple[pd.DataFrame, list[TurnChange]]:
+def replace_in_turns(
+    frame: pd.DataFrame,
+    pattern: SafePattern,
+    replacement: str,
+    *,
+    roles: Sequence[str] = SCOPE_ROLES,
+    turns: TurnPick = "any",
+    dry_run: bool = False,
+) -> tuple[pd.DataFrame, list[TurnChange]]:
     """``frame`` with every match of ``pattern`` in the scope replaced (RE2 rewrite syntax), and the changes.
 
     Raises ``OperationError`` when a replacement would make a tool call's ``arguments`` invalid JSON. With
@@ -100,8 +112,10 @@ def replace_in_turns(frame: pd.DataFrame, pattern: SafePattern, replacement: str
     changed = np.flatnonzero(pc.not_equal(before, after).to_numpy(zero_copy_only=False))
     rows = texts.iloc[changed]
     new_texts = after.take(pa.array(changed)).to_pylist()
-    changes = [TurnChange(int(r.id), int(r.turn), str(r.field), int(r.part), str(r.text), new)
-               for r, new in zip(rows.itertuples(), new_texts, strict=True)]
+    changes = [
+        TurnChange(int(r.id), int(r.turn), str(r.field), int(r.part), str(r.text), new)
+        for r, new in zip(rows.itertuples(), new_texts, strict=True)
+    ]
     for change in changes:
         if change.role == "tool_calls":
             _check_arguments(change)
@@ -152,7 +166,6 @@ def _part_index(message: Mapping[str, Any], part: int) -> int:
     return part - sum(1 for kind, _, _ in message_parts(message) if kind != TOOL_CALL)
 
 
-
 def _check_arguments(change: TurnChange) -> None:
     try:
         json.loads(change.before)
@@ -161,8 +174,10 @@ def _check_arguments(change: TurnChange) -> None:
     try:
         json.loads(change.after)
     except ValueError:
-        raise OperationError(f"example {change.id} turn {change.turn}: the replacement makes the tool call's "
-                             f"arguments invalid JSON ({change.after[:60]!r})") from None
+        raise OperationError(
+            f"example {change.id} turn {change.turn}: the replacement makes the tool call's "
+            f"arguments invalid JSON ({change.after[:60]!r})"
+        ) from None
 
 
 def _with_messages(frame: pd.DataFrame, updated: Mapping[int, list[dict[str, Any]]]) -> pd.DataFrame:

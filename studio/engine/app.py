@@ -78,9 +78,7 @@ def create_app(
         if engine.run_jobs:
             engine.scheduler.start()
         if preload:
-            threading.Thread(
-                target=engine.preload, args=(list(preload),), name="preload", daemon=True
-            ).start()
+            threading.Thread(target=engine.preload, args=(list(preload),), name="preload", daemon=True).start()
         yield
         if engine.run_jobs:
             await run_in_threadpool(engine.scheduler.stop)
@@ -97,8 +95,14 @@ def create_app(
     def health() -> dict[str, Any]:
         """Who answers: the studio version, the engine folder, the process and its start (Unix seconds); the
         app refuses an engine of another version or folder (``studio.providers.profiles.probe_engine``)."""
-        return {"status": "ok", "loaded_models": engine.cache.keys(), "version": __version__,
-                "home": str(Path(home).resolve()), "pid": os.getpid(), "started_at": started_at}
+        return {
+            "status": "ok",
+            "loaded_models": engine.cache.keys(),
+            "version": __version__,
+            "home": str(Path(home).resolve()),
+            "pid": os.getpid(),
+            "started_at": started_at,
+        }
 
     return app
 

@@ -73,7 +73,7 @@ class _Row:
         if text.endswith("\ufffd"):  # half of a multi-byte character: wait for the rest
             ready = min(ready, len(text) - 1)
         if ready > self.sent:
-            self.out.put(text[self.sent:ready])
+            self.out.put(text[self.sent : ready])
             self.sent = ready
         if len(self.ids) >= self.limit:
             generation.finish_reason = "length"
@@ -83,7 +83,7 @@ class _Row:
 
     def finish(self, error: BaseException | None = None) -> None:
         if error is None and len(self.generation.text) > self.sent:
-            self.out.put(self.generation.text[self.sent:])
+            self.out.put(self.generation.text[self.sent :])
             self.sent = len(self.generation.text)
         self.out.put(error if error is not None else _END)
 
@@ -126,12 +126,12 @@ class DecodeLoop:
                 for row in admitted:
                     try:
                         cache = self._admit(row, rows, cache)
-                    except Exception as exc:  # noqa: BLE001 - the request gets the error, the loop goes on
+                    except Exception as exc:
                         row.finish(exc)
                 if rows:
                     try:
                         cache = self._step(rows, cache)
-                    except Exception as exc:  # noqa: BLE001 - a failed step fails its rows, not the engine
+                    except Exception as exc:
                         for row in rows:
                             row.finish(exc)
                         rows, cache = [], None
@@ -160,7 +160,7 @@ class DecodeLoop:
         width = cache.get_seq_length()
         mask = torch.zeros((len(rows), width + 1), dtype=torch.long, device=loaded.device)
         for i, row in enumerate(rows):
-            mask[i, width - row.length:] = 1
+            mask[i, width - row.length :] = 1
         out = loaded.model(
             input_ids=torch.tensor([[row.next_token] for row in rows], device=loaded.device),
             attention_mask=mask,
@@ -230,7 +230,7 @@ def _trim(cache: Any, longest: int) -> Any:
     width = cache.get_seq_length()
     if longest >= width:
         return cache
-    return _rebuilt([(k[:, :, width - longest:], v[:, :, width - longest:]) for k, v in _layers(cache)])
+    return _rebuilt([(k[:, :, width - longest :], v[:, :, width - longest :]) for k, v in _layers(cache)])
 
 
 _LOOPS_LOCK = threading.Lock()

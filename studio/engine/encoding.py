@@ -32,9 +32,7 @@ class EncodedExample:
         return sum(1 for label in self.labels if label != -100)
 
 
-def read_examples(
-    path: Path, *, name: str = "training_file", param: str | None = None
-) -> list[dict[str, Any]]:
+def read_examples(path: Path, *, name: str = "training_file", param: str | None = None) -> list[dict[str, Any]]:
     """Chat examples of a JSONL file (``{"messages": [...]}`` per line).
 
     Raises :class:`TrainingDataError` naming ``name`` and the line, with ``param`` (default ``name``) for the
@@ -81,15 +79,8 @@ def _render(tokenizer: Any, messages: list[dict[str, str]], *, generation_prompt
 
 def encode_example(tokenizer: Any, example: Mapping[str, Any], *, max_length: int) -> EncodedExample:
     """Token ids of the rendered conversation and labels on the trained assistant turns (truncated)."""
-    raw = [
-        m
-        for m in example["messages"]
-        if m.get("role") in {"system", "developer", "user", "assistant", "tool"}
-    ]
-    messages = [
-        {"role": "system" if m["role"] == "developer" else m["role"], "content": _message_text(m)}
-        for m in raw
-    ]
+    raw = [m for m in example["messages"] if m.get("role") in {"system", "developer", "user", "assistant", "tool"}]
+    messages = [{"role": "system" if m["role"] == "developer" else m["role"], "content": _message_text(m)} for m in raw]
     full = _render(tokenizer, messages, generation_prompt=False)
     spans: list[tuple[int, int]] = []
     cursor = 0

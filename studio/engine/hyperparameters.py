@@ -59,9 +59,7 @@ class TrainingConfig:
         return BASE_LEARNING_RATE * self.learning_rate_multiplier
 
 
-def validate_hyperparameters(
-    values: Mapping[str, Any] | None, *, param: str = "hyperparameters"
-) -> dict[str, Any]:
+def validate_hyperparameters(values: Mapping[str, Any] | None, *, param: str = "hyperparameters") -> dict[str, Any]:
     """Checked copy of requested hyperparameters (numbers, or "auto" where OpenAI allows it).
 
     Raises :class:`HyperparameterError` whose ``param`` is ``"{param}.{key}"`` for an unknown key, a wrong type or

@@ -60,8 +60,9 @@ class DecodeLinear(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, int8 decode"
 
 
-def _quantize_rows(weight: torch.Tensor, block: int = 512, low_rank: LowRankUpdate | None = None
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
+def _quantize_rows(
+    weight: torch.Tensor, block: int = 512, low_rank: LowRankUpdate | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Symmetric int8 per output row (scale = row max / 127) of ``weight`` (plus ``scale · B·A`` when a LoRA
     update is given), in row blocks that stay in cache: the merged float32 matrix is never materialised."""
     with torch.no_grad():

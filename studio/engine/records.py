@@ -103,7 +103,5 @@ def new_id(prefix: str) -> str:
 def check_id(value: str, *, param: str, what: str) -> str:
     """``value`` when it looks like one of our ids, else a 404 naming it (ids never reach the filesystem raw)."""
     if not isinstance(value, str) or not _ID_RE.match(value):
-        raise NotFoundError(
-            f"No such {what}: {value!r}", param=param, code=f"{what.replace(' ', '_')}_not_found"
-        )
+        raise NotFoundError(f"No such {what}: {value!r}", param=param, code=f"{what.replace(' ', '_')}_not_found")
     return value

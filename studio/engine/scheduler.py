@@ -79,7 +79,7 @@ class JobScheduler:
         while not self._stop.is_set():
             try:
                 self.tick()
-            except Exception:  # noqa: BLE001 - keep scheduling; the failure is logged with its traceback
+            except Exception:
                 _log.exception("engine scheduler tick failed")
             self._wake.wait(self.poll_interval)
             self._wake.clear()
@@ -151,9 +151,7 @@ class JobScheduler:
         job_dir = self.store.job_dir(job.id)
         log_path = job_dir / "worker.log"
         if job.attempts >= MAX_WORKER_ATTEMPTS:
-            self._fail(
-                job, "worker_crashed", f"The job's worker stopped {job.attempts} times; see {log_path}", None
-            )
+            self._fail(job, "worker_crashed", f"The job's worker stopped {job.attempts} times; see {log_path}", None)
             return
         job_dir.mkdir(parents=True, exist_ok=True)
         self.store.update_job(job.id, attempts=job.attempts + 1)

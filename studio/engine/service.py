@@ -19,6 +19,7 @@ from typing import Any, Literal
 from openai.types import Model
 
 from studio.engine import models as engine_models
+from studio.engine.batching import generate_batched
 from studio.engine.encoding import chat_file_problems
 from studio.engine.errors import (
     EngineError,
@@ -29,7 +30,6 @@ from studio.engine.errors import (
     TrainingDataError,
 )
 from studio.engine.hyperparameters import validate_hyperparameters
-from studio.engine.batching import generate_batched
 from studio.engine.models import Generation, LoadedModel
 from studio.engine.protocol import ChatRequest, JobRequest, model_object
 from studio.engine.records import ACTIVE_STATUSES, FileRecord, JobRecord, JobStatus
@@ -106,11 +106,7 @@ class Engine:
             ) from None
         if problems:
             shown = "; ".join(problems[:MAX_SHOWN_PROBLEMS])
-            more = (
-                f" (and {len(problems) - MAX_SHOWN_PROBLEMS} more)"
-                if len(problems) > MAX_SHOWN_PROBLEMS
-                else ""
-            )
+            more = f" (and {len(problems) - MAX_SHOWN_PROBLEMS} more)" if len(problems) > MAX_SHOWN_PROBLEMS else ""
             raise TrainingDataError(
                 f"{filename} is not a valid fine-tuning file: {shown}{more}",
                 param="file",
@@ -131,9 +127,7 @@ class Engine:
         for param in ("training_file", "validation_file"):
             file_id = getattr(body, param)
             if file_id is not None and self.store.get_file(file_id, param=param).purpose != "fine-tune":
-                raise InvalidValueError(
-                    f"{param} {file_id} was not uploaded with purpose 'fine-tune'", param=param
-                )
+                raise InvalidValueError(f"{param} {file_id} was not uploaded with purpose 'fine-tune'", param=param)
         _require_training_extra()
         job = self.store.create_job(
             model=body.model,
@@ -174,10 +168,7 @@ class Engine:
         now = int(time.time())
         out = [model_object(n, created=now, owned_by="system") for n in self.registry.names()]
         out += [model_object(m.id, created=m.created_at, owned_by="user") for m in self.store.list_models()]
-        out += [
-            model_object(c.model_id, created=c.created_at, owned_by="user")
-            for c in self.store.all_checkpoints()
-        ]
+        out += [model_object(c.model_id, created=c.created_at, owned_by="user") for c in self.store.all_checkpoints()]
         return out
 
     def delete_model(self, model_id: str) -> None:
@@ -193,9 +184,7 @@ class Engine:
                 code="model_not_deletable",
             )
         if not self.store.delete_model(model_id):
-            raise NotFoundError(
-                f"The model '{model_id}' does not exist", param="model", code="model_not_found"
-            )
+            raise NotFoundError(f"The model '{model_id}' does not exist", param="model", code="model_not_found")
         self.cache.evict(model_id)
 
     def resolve(self, model_id: str, *, param: str = "model") -> tuple[engine_models.BaseSource, str | None]:

@@ -140,9 +140,7 @@ class EngineStore:
         finally:
             db.close()
 
-    def _page(
-        self, table: str, where: str, params: list[Any], after: str | None, limit: int
-    ) -> tuple[list, bool]:
+    def _page(self, table: str, where: str, params: list[Any], after: str | None, limit: int) -> tuple[list, bool]:
         if not 1 <= limit <= 10_000:
             raise InvalidValueError(f"limit must be between 1 and 10000, got {limit}", param="limit")
         with self._connect() as db:
@@ -190,9 +188,7 @@ class EngineStore:
     def file_path(self, file_id: str) -> Path:
         return self.files_dir / self.get_file(file_id).id
 
-    def list_files(
-        self, *, purpose: str | None = None, after: str | None = None, limit: int = 10_000
-    ) -> Page:
+    def list_files(self, *, purpose: str | None = None, after: str | None = None, limit: int = 10_000) -> Page:
         where, params = ("purpose = ?", [purpose]) if purpose else ("1", [])
         rows, more = self._page("files", where, params, after, limit)
         return Page([FileRecord(**r) for r in rows], more)
@@ -257,9 +253,7 @@ class EngineStore:
         """Jobs in any of ``statuses``, oldest first (queue order)."""
         marks = ",".join("?" * len(statuses))
         with self._connect() as db:
-            rows = db.execute(
-                f"SELECT * FROM jobs WHERE status IN ({marks}) ORDER BY seq", statuses
-            ).fetchall()
+            rows = db.execute(f"SELECT * FROM jobs WHERE status IN ({marks}) ORDER BY seq", statuses).fetchall()
         return [JobRecord(**_row_dict(r)) for r in rows]
 
     def update_job(self, job_id: str, *, expect: tuple[JobStatus, ...] | None = None, **fields: Any) -> bool:
@@ -373,9 +367,7 @@ class EngineStore:
         return CheckpointRecord(**_row_dict(row)) if row else None
 
     def add_model(self, model_id: str, *, base: str, job_id: str, path: Path) -> ModelRecord:
-        record = ModelRecord(
-            id=model_id, base=base, job_id=job_id, path=str(path), created_at=int(time.time())
-        )
+        record = ModelRecord(id=model_id, base=base, job_id=job_id, path=str(path), created_at=int(time.time()))
         with self._connect() as db:
             db.execute(
                 "INSERT OR REPLACE INTO models (id, base, job_id, path, created_at) VALUES (?, ?, ?, ?, ?)",

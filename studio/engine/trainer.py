@@ -178,9 +178,7 @@ def _save_resume(resume_dir: Path, model: Any, optimizer: Any, scheduler: Any, s
     tmp = resume_dir.with_name(resume_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp / "adapter")
-    torch.save(
-        {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), **state}, tmp / "state.pt"
-    )
+    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), **state}, tmp / "state.pt")
     old = resume_dir.with_name(resume_dir.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
     if resume_dir.exists():
@@ -270,9 +268,7 @@ def train(
         callbacks.on_message(f"Resumed from step {step}/{total_steps}")
 
     def save_progress() -> None:
-        _save_resume(
-            resume_dir, model, optimizer, scheduler, {"step": step, "trained_tokens": trained_tokens}
-        )
+        _save_resume(resume_dir, model, optimizer, scheduler, {"step": step, "trained_tokens": trained_tokens})
         (resume_dir / "progress.json").write_text(json.dumps({"step": step}))
 
     eval_every = max(1, total_steps // 10)
@@ -284,9 +280,7 @@ def train(
             if signal == "cancel":
                 return TrainingResult("cancelled", step, total_steps, trained_tokens)
             save_progress()
-            return TrainingResult(
-                "paused" if signal == "pause" else "suspended", step, total_steps, trained_tokens
-            )
+            return TrainingResult("paused" if signal == "pause" else "suspended", step, total_steps, trained_tokens)
         epoch, index = divmod(step, steps_per_epoch)
         order = _epoch_order(len(train_set), config.seed, epoch)
         batch = [train_set[i] for i in order[index * config.batch_size : (index + 1) * config.batch_size]]
@@ -310,9 +304,7 @@ def train(
             "step_seconds": time.perf_counter() - started,
         }
         if valid_set and (step % eval_every == 0 or step == total_steps):
-            chunk = (
-                valid_set[valid_cursor : valid_cursor + config.batch_size] or valid_set[: config.batch_size]
-            )
+            chunk = valid_set[valid_cursor : valid_cursor + config.batch_size] or valid_set[: config.batch_size]
             valid_cursor = (valid_cursor + config.batch_size) % len(valid_set)
             metrics["valid_loss"], metrics["valid_mean_token_accuracy"] = _evaluate(
                 model, chunk, config, pad_id, device, autocast

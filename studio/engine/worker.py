@@ -82,9 +82,7 @@ def run_job(store: EngineStore, job_id: str, *, models_dir: Path | None = None) 
     pace = {"since": time.monotonic(), "steps": 0}
 
     def on_metrics(metrics: dict[str, Any]) -> None:
-        message = (
-            f"Step {metrics['step']}/{metrics['total_steps']}: training loss={metrics['train_loss']:.4f}"
-        )
+        message = f"Step {metrics['step']}/{metrics['total_steps']}: training loss={metrics['train_loss']:.4f}"
         if "valid_loss" in metrics:
             message += f", validation loss={metrics['valid_loss']:.4f}"
         store.add_event(job_id, message, type="metrics", data=metrics)
@@ -94,18 +92,14 @@ def run_job(store: EngineStore, job_id: str, *, models_dir: Path | None = None) 
         store.update_job(job_id, estimated_finish=int(time.time() + per_step * remaining))
 
     def on_checkpoint(step: int, path: Path, metrics: dict[str, Any]) -> None:
-        store.add_checkpoint(
-            job_id, step=step, model_id=f"{ft_name}:ckpt-step-{step}", path=path, metrics=metrics
-        )
+        store.add_checkpoint(job_id, step=step, model_id=f"{ft_name}:ckpt-step-{step}", path=path, metrics=metrics)
         store.add_event(job_id, f"Checkpoint created at step {step}")
 
     try:
         base = models.materialize(job.base_source, models_dir, log=lambda m: _event(store, job_id, m))
         train_examples = read_examples(store.file_path(job.training_file))
         valid_examples = (
-            read_examples(store.file_path(job.validation_file), name="validation_file")
-            if job.validation_file
-            else None
+            read_examples(store.file_path(job.validation_file), name="validation_file") if job.validation_file else None
         )
         config = resolve_config(job.hyperparameters, n_examples=len(train_examples), seed=job.seed)
         resolved = {k: getattr(config, k) for k in ("n_epochs", "batch_size", "learning_rate_multiplier")}
@@ -129,7 +123,7 @@ def run_job(store: EngineStore, job_id: str, *, models_dir: Path | None = None) 
         param = exc.param if exc.param in ("training_file", "validation_file") else "training_file"
         _fail(store, job_id, f"invalid_{param}", str(exc), param)
         return "failed"
-    except Exception as exc:  # noqa: BLE001 - the job records the failure; the traceback goes to the worker log
+    except Exception as exc:
         traceback.print_exc()
         _fail(store, job_id, "training_error", f"{type(exc).__name__}: {exc}", None)
         return "failed"

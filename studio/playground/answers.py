@@ -42,8 +42,7 @@ class Params:
             raise CompareError(f"max tokens must be at least 1, got {self.max_tokens}")
 
     def request(self) -> dict[str, Any]:
-        options: dict[str, Any] = {"temperature": self.temperature, "top_p": self.top_p,
-                                   "max_tokens": self.max_tokens}
+        options: dict[str, Any] = {"temperature": self.temperature, "top_p": self.top_p, "max_tokens": self.max_tokens}
         if self.seed is not None:
             options["seed"] = self.seed
         return options
@@ -70,8 +69,16 @@ class Answer:
 class Caller:
     """One target's client (no SDK retries: ours are counted) and the retry policy around each request."""
 
-    def __init__(self, target: Target, api_key: str | None, policy: RetryPolicy, params: Params,
-                 prices: PriceMap | None, sleep: Callable[[float], Any], stop: threading.Event) -> None:
+    def __init__(
+        self,
+        target: Target,
+        api_key: str | None,
+        policy: RetryPolicy,
+        params: Params,
+        prices: PriceMap | None,
+        sleep: Callable[[float], Any],
+        stop: threading.Event,
+    ) -> None:
         self.target, self.policy, self.params, self.prices = target, policy, params, prices
         self.api_key = api_key if api_key is not None else api_key_for(target.profile)
         self.client = make_client(target.profile, api_key=self.api_key, timeout=policy.timeout, max_retries=0)
@@ -85,8 +92,9 @@ class Caller:
 
         def request() -> Any:
             answer.attempts += 1
-            return self.client.chat.completions.create(model=self.target.model, messages=_chat(messages),
-                                                       **self.params.request())
+            return self.client.chat.completions.create(
+                model=self.target.model, messages=_chat(messages), **self.params.request()
+            )
 
         started = time.perf_counter()
         try:
@@ -124,9 +132,16 @@ class StreamStats:
     finish_reason: str | None = None
 
 
-def stream_answer(target: Target, messages: Sequence[Mapping[str, Any]], params: Params, stats: StreamStats, *,
-                  api_key: str | None = None, timeout: float = 120.0,
-                  retry: RetryPolicy = RetryPolicy(max_attempts=3)) -> Iterator[str]:
+def stream_answer(
+    target: Target,
+    messages: Sequence[Mapping[str, Any]],
+    params: Params,
+    stats: StreamStats,
+    *,
+    api_key: str | None = None,
+    timeout: float = 120.0,
+    retry: RetryPolicy = RetryPolicy(max_attempts=3),
+) -> Iterator[str]:
     """Stream one answer as text chunks; ``stats`` holds tokens, latency and cost once the stream is exhausted.
 
     Opening the stream is retried under ``retry``; a stream that fails midway is not (its text is already shown),
@@ -138,9 +153,15 @@ def stream_answer(target: Target, messages: Sequence[Mapping[str, Any]], params:
     client = make_client(target.profile, api_key=key, timeout=timeout, max_retries=0)
     started = time.perf_counter()
     try:
-        stream = retry.call(lambda: client.chat.completions.create(
-            model=target.model, messages=_chat(with_system(messages, params.system_prompt)), stream=True,
-            stream_options={"include_usage": True}, **params.request()))
+        stream = retry.call(
+            lambda: client.chat.completions.create(
+                model=target.model,
+                messages=_chat(with_system(messages, params.system_prompt)),
+                stream=True,
+                stream_options={"include_usage": True},
+                **params.request(),
+            )
+        )
         for chunk in stream:
             if chunk.usage is not None:
                 stats.tokens_in, stats.tokens_out = chunk.usage.prompt_tokens, chunk.usage.completion_tokens

@@ -13,8 +13,9 @@ if TYPE_CHECKING:
 PriceMap = Mapping[str, tuple[float, float]]  # model → (USD per 1M input tokens, per 1M output tokens)
 
 
-def cost_of(target: Target, tokens_in: int | None, tokens_out: int | None, *,
-            prices: PriceMap | None = None) -> float | None:
+def cost_of(
+    target: Target, tokens_in: int | None, tokens_out: int | None, *, prices: PriceMap | None = None
+) -> float | None:
     """USD for one answer: $0 on the local engine; fine-tuned ids priced as fine-tuned inference of their base.
 
     ``prices`` overrides the table (exact model ids). None when a price or a token count is unknown.
@@ -46,8 +47,10 @@ def _table_prices(model: str) -> tuple[float | None, float | None]:
         return None, None
     if model.startswith("ft:") or entry.local:
         return entry.input, entry.output
-    return (entry.base_input if entry.base_input is not None else entry.input,
-            entry.base_output if entry.base_output is not None else entry.output)
+    return (
+        entry.base_input if entry.base_input is not None else entry.input,
+        entry.base_output if entry.base_output is not None else entry.output,
+    )
 
 
 _PRICES: list[Any] = []

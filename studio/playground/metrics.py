@@ -82,8 +82,9 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
-def score_rows(results: pd.DataFrame, *, pattern: str | SafePattern | None = None,
-               substring: str | None = None) -> pd.DataFrame:
+def score_rows(
+    results: pd.DataFrame, *, pattern: str | SafePattern | None = None, substring: str | None = None
+) -> pd.DataFrame:
     """A copy of ``results`` (columns ``answer``, ``reference``, ``error``) with one column per metric.
 
     Failed rows (an ``error``) get no metrics.
@@ -134,8 +135,10 @@ def disagreements(results: pd.DataFrame) -> list[int]:
     """Row indexes where the targets' normalised answers differ (a failed answer counts as different)."""
     out = []
     for row_index, group in results.groupby("row_index", sort=True):
-        answers = {"\x00error" if _text(e) else normalise(_text(a))
-                   for a, e in zip(group["answer"], group["error"], strict=True)}
+        answers = {
+            "\x00error" if _text(e) else normalise(_text(a))
+            for a, e in zip(group["answer"], group["error"], strict=True)
+        }
         if len(answers) > 1 or (answers == {"\x00error"}):
             out.append(int(row_index))
     return out
@@ -143,8 +146,11 @@ def disagreements(results: pd.DataFrame) -> list[int]:
 
 def side_by_side(scored: pd.DataFrame, targets: Sequence[str], *, metric: str = "similarity") -> pd.DataFrame:
     """One row per prompt: row, prompt, reference, then each target's answer (or error) and ``metric``."""
-    base = (scored.sort_values("row_index").drop_duplicates("row_index")[["row_index", "prompt", "reference"]]
-            .set_index("row_index"))
+    base = (
+        scored.sort_values("row_index")
+        .drop_duplicates("row_index")[["row_index", "prompt", "reference"]]
+        .set_index("row_index")
+    )
     for name in targets:
         group = scored[scored["target"] == name].set_index("row_index")
         shown = [f"⚠ {e}" if _text(e) else a for a, e in zip(group["answer"], group["error"], strict=True)]

@@ -29,8 +29,22 @@ from studio.playground.targets import CompareError, Target, check_targets
 from studio.providers.retry import RetryPolicy
 from studio.storage.workspace import Workspace
 
-RESULT_COLUMNS = ("run_id", "row_index", "target", "model", "prompt", "reference", "answer", "tokens_in",
-                  "tokens_out", "latency_s", "cost", "error", "attempts", "finish_reason")
+RESULT_COLUMNS = (
+    "run_id",
+    "row_index",
+    "target",
+    "model",
+    "prompt",
+    "reference",
+    "answer",
+    "tokens_in",
+    "tokens_out",
+    "latency_s",
+    "cost",
+    "error",
+    "attempts",
+    "finish_reason",
+)
 
 
 @dataclass(frozen=True)
@@ -51,14 +65,24 @@ class RunInfo:
 
 def run_key(targets: Sequence[Target], params: Params, cases: Sequence[Case]) -> str:
     """What makes a run the same run: targets, parameters and the prompts with their references."""
-    payload = json.dumps([[t.public() for t in targets], asdict(params),
-                          [[list(c.messages), c.reference] for c in cases]], sort_keys=True, ensure_ascii=False,
-                         default=str)
+    payload = json.dumps(
+        [[t.public() for t in targets], asdict(params), [[list(c.messages), c.reference] for c in cases]],
+        sort_keys=True,
+        ensure_ascii=False,
+        default=str,
+    )
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
 
-def open_run(workspace: Workspace, targets: Sequence[Target], params: Params, cases: Sequence[Case], *,
-             name: str = "", source: str = "") -> RunInfo:
+def open_run(
+    workspace: Workspace,
+    targets: Sequence[Target],
+    params: Params,
+    cases: Sequence[Case],
+    *,
+    name: str = "",
+    source: str = "",
+) -> RunInfo:
     """The run for these targets, parameters and cases: the saved one (to resume) or a new one."""
     check_targets(targets)
     key = run_key(targets, params, cases)
@@ -66,16 +90,31 @@ def open_run(workspace: Workspace, targets: Sequence[Target], params: Params, ca
         db.execute(
             "INSERT OR IGNORE INTO compare_runs(key, name, targets, params, source, rows, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (key, name or source or "run", json.dumps([t.public() for t in targets]), json.dumps(asdict(params)),
-             source, len(cases), time.time()))
+            (
+                key,
+                name or source or "run",
+                json.dumps([t.public() for t in targets]),
+                json.dumps(asdict(params)),
+                source,
+                len(cases),
+                time.time(),
+            ),
+        )
         row = db.execute("SELECT * FROM compare_runs WHERE key=?", (key,)).fetchone()
     return _run_info(row)
 
 
 def _run_info(row: Any) -> RunInfo:
-    return RunInfo(id=row["id"], key=row["key"], name=row["name"], targets=tuple(json.loads(row["targets"])),
-                   params=json.loads(row["params"]), source=row["source"], rows=row["rows"],
-                   created_at=row["created_at"])
+    return RunInfo(
+        id=row["id"],
+        key=row["key"],
+        name=row["name"],
+        targets=tuple(json.loads(row["targets"])),
+        params=json.loads(row["params"]),
+        source=row["source"],
+        rows=row["rows"],
+        created_at=row["created_at"],
+    )
 
 
 def list_runs(workspace: Workspace) -> list[RunInfo]:
@@ -95,13 +134,15 @@ def get_run(workspace: Workspace, run_id: int) -> RunInfo:
 
 def _done(workspace: Workspace, run_id: int) -> set[tuple[int, str]]:
     with workspace.transaction() as db:
-        rows = db.execute("SELECT row_index, target FROM compare_results WHERE run_id=? AND error IS NULL",
-                          (run_id,)).fetchall()
+        rows = db.execute(
+            "SELECT row_index, target FROM compare_results WHERE run_id=? AND error IS NULL", (run_id,)
+        ).fetchall()
     return {(r["row_index"], r["target"]) for r in rows}
 
 
-def _save(workspace: Workspace, run_id: int, case: Case, target: Target, messages: list[dict[str, Any]],
-          answer: Answer) -> None:
+def _save(
+    workspace: Workspace, run_id: int, case: Case, target: Target, messages: list[dict[str, Any]], answer: Answer
+) -> None:
     # A saved answer is never overwritten by a later error (a stale retry cannot undo a paid success).
     with workspace.transaction() as db:
         db.execute(
@@ -113,9 +154,25 @@ def _save(workspace: Workspace, run_id: int, case: Case, target: Target, message
             " cost=excluded.cost, error=excluded.error, attempts=compare_results.attempts + excluded.attempts,"
             " finish_reason=excluded.finish_reason, updated_at=excluded.updated_at"
             " WHERE compare_results.error IS NOT NULL",
-            (run_id, case.index, target.name, target.model, json.dumps(messages, ensure_ascii=False), case.prompt,
-             case.reference, answer.text, answer.tokens_in, answer.tokens_out, answer.latency_s, answer.cost,
-             answer.error, answer.attempts, answer.finish_reason, time.time()))
+            (
+                run_id,
+                case.index,
+                target.name,
+                target.model,
+                json.dumps(messages, ensure_ascii=False),
+                case.prompt,
+                case.reference,
+                answer.text,
+                answer.tokens_in,
+                answer.tokens_out,
+                answer.latency_s,
+                answer.cost,
+                answer.error,
+                answer.attempts,
+                answer.finish_reason,
+                time.time(),
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -126,11 +183,22 @@ class Progress:
     skipped: int
 
 
-def run_compare(workspace: Workspace, run: RunInfo, targets: Sequence[Target], cases: Sequence[Case],
-                params: Params, *, concurrency: int = 8, retry: RetryPolicy = RetryPolicy(),
-                api_keys: Mapping[str, str] | None = None, prices: PriceMap | None = None,
-                on_progress: Callable[[Progress], object] | None = None, stop: threading.Event | None = None,
-                seed: int = 0, sleep: Callable[[float], Any] | None = None) -> pd.DataFrame:
+def run_compare(
+    workspace: Workspace,
+    run: RunInfo,
+    targets: Sequence[Target],
+    cases: Sequence[Case],
+    params: Params,
+    *,
+    concurrency: int = 8,
+    retry: RetryPolicy = RetryPolicy(),
+    api_keys: Mapping[str, str] | None = None,
+    prices: PriceMap | None = None,
+    on_progress: Callable[[Progress], object] | None = None,
+    stop: threading.Event | None = None,
+    seed: int = 0,
+    sleep: Callable[[float], Any] | None = None,
+) -> pd.DataFrame:
     """Ask every target every case not yet answered in ``run``, saving each answer as it arrives.
 
     Returns :func:`load_results` of the run. ``on_progress`` is called from the calling thread. Setting

@@ -51,31 +51,33 @@ def parse_target(spec: str, *, base_url: str | None = None, api_version: str | N
         raise CompareError(f"target {spec!r}: unknown provider {provider!r}; use one of {', '.join(PROVIDER_KINDS)}")
     url = base_url
     at = model.rfind("@")
-    if at > 0 and model[at + 1:].startswith(("http://", "https://")):
-        model, url = model[:at], model[at + 1:]
+    if at > 0 and model[at + 1 :].startswith(("http://", "https://")):
+        model, url = model[:at], model[at + 1 :]
     if provider in ("compatible", "azure") and not url:
         raise CompareError(f"target {spec!r}: the {provider} provider needs an endpoint: add @URL or --base-url")
     if provider == "azure":
-        profile = Profile("azure", base_url=url, api_version=api_version or DEFAULT_AZURE_API_VERSION,
-                          deployment=model)
+        profile = Profile("azure", base_url=url, api_version=api_version or DEFAULT_AZURE_API_VERSION, deployment=model)
     else:
         profile = Profile(provider, base_url=url.rstrip("/") if url else None)
     return Target(name.strip(), profile, model)
 
 
-def build_target(name: str, kind: str, model: str, *, base_url: str | None = None,
-                 api_version: str | None = None) -> Target:
+def build_target(
+    name: str, kind: str, model: str, *, base_url: str | None = None, api_version: str | None = None
+) -> Target:
     """A target from form fields (the page's sidebar); blank name → the model id."""
     if kind not in PROVIDER_KINDS:
         raise CompareError(f"unknown provider {kind!r}; use one of {', '.join(PROVIDER_KINDS)}")
     url = (base_url or "").strip().rstrip("/") or None
     if kind in ("compatible", "azure") and not url:
         raise CompareError(f"the {kind} provider needs an endpoint URL")
-    profile = Profile(kind, base_url=url, api_version=(api_version or DEFAULT_AZURE_API_VERSION) if kind == "azure"
-                      else None, deployment=model.strip() if kind == "azure" else None)
+    profile = Profile(
+        kind,
+        base_url=url,
+        api_version=(api_version or DEFAULT_AZURE_API_VERSION) if kind == "azure" else None,
+        deployment=model.strip() if kind == "azure" else None,
+    )
     return Target((name or "").strip() or model.strip(), profile, model.strip())
-
-
 
 
 def targets_from_form(rows: Sequence[tuple[str, str, str, str | None]]) -> list[Target]:
@@ -131,30 +133,41 @@ def usage_snippets(target: Target) -> dict[str, str]:
     profile, model = target.profile, target.model
     if profile.kind == "azure":
         env = "AZURE_OPENAI_API_KEY"
-        python = (f"import os\nfrom openai import AzureOpenAI\n\nclient = AzureOpenAI(\n"
-                  f"    azure_endpoint={profile.base_url!r},\n    api_version={profile.api_version!r},\n"
-                  f"    api_key=os.environ[{env!r}],\n)\nresponse = client.chat.completions.create(\n"
-                  f"    model={model!r},\n    messages=[{{\"role\": \"user\", \"content\": \"Hello\"}}],\n)\n"
-                  "print(response.choices[0].message.content)\n")
-        langchain = (f"from langchain_openai import AzureChatOpenAI\n\nllm = AzureChatOpenAI(\n"
-                     f"    azure_endpoint={profile.base_url!r},\n    api_version={profile.api_version!r},\n"
-                     f"    azure_deployment={model!r},\n)  # reads {env}\nprint(llm.invoke(\"Hello\").content)\n")
-        url = (f"{profile.url}/openai/deployments/{model}/chat/completions"
-               f"?api-version={profile.api_version}")
-        curl = (f"curl {url!s} \\\n  -H \"api-key: ${env}\" \\\n  -H \"Content-Type: application/json\" \\\n"
-                f"  -d '{json.dumps({'messages': [{'role': 'user', 'content': 'Hello'}]})}'\n")
+        python = (
+            f"import os\nfrom openai import AzureOpenAI\n\nclient = AzureOpenAI(\n"
+            f"    azure_endpoint={profile.base_url!r},\n    api_version={profile.api_version!r},\n"
+            f"    api_key=os.environ[{env!r}],\n)\nresponse = client.chat.completions.create(\n"
+            f'    model={model!r},\n    messages=[{{"role": "user", "content": "Hello"}}],\n)\n'
+            "print(response.choices[0].message.content)\n"
+        )
+        langchain = (
+            f"from langchain_openai import AzureChatOpenAI\n\nllm = AzureChatOpenAI(\n"
+            f"    azure_endpoint={profile.base_url!r},\n    api_version={profile.api_version!r},\n"
+            f'    azure_deployment={model!r},\n)  # reads {env}\nprint(llm.invoke("Hello").content)\n'
+        )
+        url = f"{profile.url}/openai/deployments/{model}/chat/completions?api-version={profile.api_version}"
+        curl = (
+            f'curl {url!s} \\\n  -H "api-key: ${env}" \\\n  -H "Content-Type: application/json" \\\n'
+            f"  -d '{json.dumps({'messages': [{'role': 'user', 'content': 'Hello'}]})}'\n"
+        )
         return {"python": python, "langchain": langchain, "curl": curl}
     base_url = profile.url
     env = "STUDIO_ENGINE_KEY" if profile.kind == "local" else "OPENAI_API_KEY"
     key_expr = f"os.environ.get({env!r}, 'local-engine')" if profile.kind == "local" else f"os.environ[{env!r}]"
-    python = (f"import os\nfrom openai import OpenAI\n\nclient = OpenAI(base_url={base_url!r}, api_key={key_expr})\n"
-              f"response = client.chat.completions.create(\n    model={model!r},\n"
-              f"    messages=[{{\"role\": \"user\", \"content\": \"Hello\"}}],\n)\n"
-              "print(response.choices[0].message.content)\n")
-    langchain = (f"import os\nfrom langchain_openai import ChatOpenAI\n\n"
-                 f"llm = ChatOpenAI(model={model!r}, base_url={base_url!r}, api_key={key_expr})\n"
-                 "print(llm.invoke(\"Hello\").content)\n")
+    python = (
+        f"import os\nfrom openai import OpenAI\n\nclient = OpenAI(base_url={base_url!r}, api_key={key_expr})\n"
+        f"response = client.chat.completions.create(\n    model={model!r},\n"
+        f'    messages=[{{"role": "user", "content": "Hello"}}],\n)\n'
+        "print(response.choices[0].message.content)\n"
+    )
+    langchain = (
+        f"import os\nfrom langchain_openai import ChatOpenAI\n\n"
+        f"llm = ChatOpenAI(model={model!r}, base_url={base_url!r}, api_key={key_expr})\n"
+        'print(llm.invoke("Hello").content)\n'
+    )
     body = json.dumps({"model": model, "messages": [{"role": "user", "content": "Hello"}]})
-    curl = (f"curl {base_url}/chat/completions \\\n  -H \"Authorization: Bearer ${env}\" \\\n"
-            f"  -H \"Content-Type: application/json\" \\\n  -d '{body}'\n")
+    curl = (
+        f'curl {base_url}/chat/completions \\\n  -H "Authorization: Bearer ${env}" \\\n'
+        f"  -H \"Content-Type: application/json\" \\\n  -d '{body}'\n"
+    )
     return {"python": python, "langchain": langchain, "curl": curl}

@@ -31,11 +31,16 @@ def record_vote(workspace: Workspace, run_id: int, row_index: int, left: str, ri
     if vote not in VOTES:
         raise CompareError(f"unknown vote {vote!r}; use one of {', '.join(VOTES)}")
     with workspace.transaction() as db:
-        db.execute("DELETE FROM compare_votes WHERE run_id=? AND row_index=? AND"
-                   " ((left_target=? AND right_target=?) OR (left_target=? AND right_target=?))",
-                   (run_id, row_index, left, right, right, left))
-        db.execute("INSERT INTO compare_votes(run_id, row_index, left_target, right_target, vote, created_at)"
-                   " VALUES (?, ?, ?, ?, ?, ?)", (run_id, row_index, left, right, vote, time.time()))
+        db.execute(
+            "DELETE FROM compare_votes WHERE run_id=? AND row_index=? AND"
+            " ((left_target=? AND right_target=?) OR (left_target=? AND right_target=?))",
+            (run_id, row_index, left, right, right, left),
+        )
+        db.execute(
+            "INSERT INTO compare_votes(run_id, row_index, left_target, right_target, vote, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (run_id, row_index, left, right, vote, time.time()),
+        )
     return _winner(left, right, vote)
 
 
@@ -47,9 +52,19 @@ def load_votes(workspace: Workspace, run_id: int, pair: tuple[str, str] | None =
     """Votes of a run (of one pair when given): row, left, right, vote, winner."""
     with workspace.transaction() as db:
         rows = db.execute("SELECT * FROM compare_votes WHERE run_id=? ORDER BY created_at", (run_id,)).fetchall()
-    frame = pd.DataFrame([{"row_index": r["row_index"], "left": r["left_target"], "right": r["right_target"],
-                           "vote": r["vote"], "winner": _winner(r["left_target"], r["right_target"], r["vote"])}
-                          for r in rows], columns=["row_index", "left", "right", "vote", "winner"])
+    frame = pd.DataFrame(
+        [
+            {
+                "row_index": r["row_index"],
+                "left": r["left_target"],
+                "right": r["right_target"],
+                "vote": r["vote"],
+                "winner": _winner(r["left_target"], r["right_target"], r["vote"]),
+            }
+            for r in rows
+        ],
+        columns=["row_index", "left", "right", "vote", "winner"],
+    )
     if pair is not None:
         frame = frame[frame.apply(lambda r: {r["left"], r["right"]} == set(pair), axis=1)] if len(frame) else frame
     return frame.reset_index(drop=True)
@@ -67,16 +82,18 @@ class Ballot:
     right_answer: str
 
 
-def next_ballot(results: pd.DataFrame, votes: pd.DataFrame, run_id: int, pair: tuple[str, str], *,
-                seed: int = 0) -> Ballot | None:
+def next_ballot(
+    results: pd.DataFrame, votes: pd.DataFrame, run_id: int, pair: tuple[str, str], *, seed: int = 0
+) -> Ballot | None:
     """The first unvoted row of ``pair``, its sides chosen by :func:`ab_sides`; None when every row has a vote."""
     row = next_unvoted(results, votes, pair)
     if row is None:
         return None
     left, right = ab_sides(run_id, row, pair, seed=seed)
     answers = results[results["row_index"] == row].set_index("target")
-    return Ballot(row, answers["prompt"].iloc[0], left, right, answers.loc[left, "answer"],
-                  answers.loc[right, "answer"])
+    return Ballot(
+        row, answers["prompt"].iloc[0], left, right, answers.loc[left, "answer"], answers.loc[right, "answer"]
+    )
 
 
 def next_unvoted(results: pd.DataFrame, votes: pd.DataFrame, pair: tuple[str, str]) -> int | None:

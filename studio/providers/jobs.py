@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
-from studio.errors import JobError, StudioError
+from studio.errors import JobError
 from studio.providers.profiles import Profile
 from studio.providers.retry import RetryPolicy, explain_error
 from studio.storage.workspace import Workspace, inserted_id
@@ -54,9 +54,15 @@ class JobRecord:
 # ---------------------------------------------------------------------------------------------- retries
 
 
-def with_retries(call: Callable[[], T], *, attempts: int = 5, base_delay: float = 0.5, max_delay: float = 20.0,
-                 sleep: Callable[[float], None] = time.sleep,
-                 on_retry: Callable[[int, BaseException, float], None] | None = None) -> T:
+def with_retries(
+    call: Callable[[], T],
+    *,
+    attempts: int = 5,
+    base_delay: float = 0.5,
+    max_delay: float = 20.0,
+    sleep: Callable[[float], None] = time.sleep,
+    on_retry: Callable[[int, BaseException, float], None] | None = None,
+) -> T:
     """``call()`` under the one provider retry policy (:mod:`studio.providers.retry`): 408/409/429/5xx, timeouts
     and dropped connections retried, Retry-After honoured, a quota 429 never retried. An SDK error that remains
     becomes a :class:`JobError` with :func:`~studio.providers.retry.explain_error`'s message (no key in it)."""
@@ -94,16 +100,35 @@ def get_job(workspace: Workspace, record_id: int) -> JobRecord:
     return _record(row)
 
 
-def _insert(workspace: Workspace, *, profile: Profile, model: str, suffix: str | None, settings: dict[str, Any],
-            dataset_version_id: int | None, estimate_usd: float | None) -> int:
+def _insert(
+    workspace: Workspace,
+    *,
+    profile: Profile,
+    model: str,
+    suffix: str | None,
+    settings: dict[str, Any],
+    dataset_version_id: int | None,
+    estimate_usd: float | None,
+) -> int:
     now = time.time()
     with workspace.transaction() as db:
-        return inserted_id(db.execute(
-            "INSERT INTO jobs(provider, profile, model, suffix, status, dataset_version_id, settings, estimate_usd,"
-            " created_at, updated_at) VALUES (?, ?, ?, ?, 'uploading', ?, ?, ?, ?, ?)",
-            (profile.kind, json.dumps(profile.public()), model, suffix, dataset_version_id, json.dumps(settings),
-             estimate_usd, now, now),
-        ))
+        return inserted_id(
+            db.execute(
+                "INSERT INTO jobs(provider, profile, model, suffix, status, dataset_version_id, settings, estimate_usd,"
+                " created_at, updated_at) VALUES (?, ?, ?, ?, 'uploading', ?, ?, ?, ?, ?)",
+                (
+                    profile.kind,
+                    json.dumps(profile.public()),
+                    model,
+                    suffix,
+                    dataset_version_id,
+                    json.dumps(settings),
+                    estimate_usd,
+                    now,
+                    now,
+                ),
+            )
+        )
 
 
 def _update(workspace: Workspace, record_id: int, **values: Any) -> None:
@@ -130,18 +155,23 @@ class _ProgressReader(io.BytesIO):
         return chunk
 
 
-def upload_file(client: Any, data: bytes, filename: str, *,
-                on_progress: Callable[[float], object] | None = None) -> Any:
+def upload_file(
+    client: Any, data: bytes, filename: str, *, on_progress: Callable[[float], object] | None = None
+) -> Any:
     """Upload a JSONL training file (purpose fine-tune) with retries; returns the SDK's FileObject."""
-    return with_retries(lambda: client.files.create(file=(filename, _ProgressReader(data, on_progress)),
-                                                    purpose="fine-tune"))
+    return with_retries(
+        lambda: client.files.create(file=(filename, _ProgressReader(data, on_progress)), purpose="fine-tune")
+    )
 
 
 def hyperparameters(settings: dict[str, Any]) -> dict[str, Any]:
     """OpenAI's ``hyperparameters`` from the Cost page's settings ("auto" or numbers)."""
     out = {}
-    for source, target in (("epochs", "n_epochs"), ("batch_size", "batch_size"),
-                           ("learning_rate_multiplier", "learning_rate_multiplier")):
+    for source, target in (
+        ("epochs", "n_epochs"),
+        ("batch_size", "batch_size"),
+        ("learning_rate_multiplier", "learning_rate_multiplier"),
+    ):
         value = settings.get(source, "auto")
         out[target] = value if value not in (None, "") else "auto"
     return out
@@ -153,8 +183,9 @@ def method(settings: dict[str, Any]) -> dict[str, Any]:
     return {"type": "supervised", "supervised": {"hyperparameters": hyperparameters(settings)}}
 
 
-def job_metadata(workspace: Workspace, dataset_version_id: int | None,
-                 extra: Mapping[str, str] | None = None) -> dict[str, str]:
+def job_metadata(
+    workspace: Workspace, dataset_version_id: int | None, extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """The job's ``metadata`` (OpenAI: at most 16 string pairs, keys ≤ 64 and values ≤ 512 characters): the
     studio's version and, when known, the dataset's name, version name and version id; ``extra`` adds to it."""
     from studio import __version__
@@ -162,8 +193,11 @@ def job_metadata(workspace: Workspace, dataset_version_id: int | None,
     data = {"studio_version": __version__}
     if dataset_version_id is not None:
         version = workspace.version(dataset_version_id)
-        data |= {"dataset": workspace.dataset(version.dataset_id).name, "dataset_version": version.name,
-                 "dataset_version_id": str(version.id)}
+        data |= {
+            "dataset": workspace.dataset(version.dataset_id).name,
+            "dataset_version": version.name,
+            "dataset_version_id": str(version.id),
+        }
     data |= dict(extra or {})
     if len(data) > 16:
         raise JobError(f"metadata holds {len(data)} pairs; the limit is 16")
@@ -174,11 +208,21 @@ def job_metadata(workspace: Workspace, dataset_version_id: int | None,
     return data
 
 
-def launch_job(workspace: Workspace, client: Any, profile: Profile, *, model: str, training: bytes,
-               validation: bytes | None = None, settings: dict[str, Any] | None = None, suffix: str | None = None,
-               dataset_version_id: int | None = None, estimate_usd: float | None = None,
-               metadata: Mapping[str, str] | None = None,
-               on_progress: Callable[[str, float], object] | None = None) -> JobRecord:
+def launch_job(
+    workspace: Workspace,
+    client: Any,
+    profile: Profile,
+    *,
+    model: str,
+    training: bytes,
+    validation: bytes | None = None,
+    settings: dict[str, Any] | None = None,
+    suffix: str | None = None,
+    dataset_version_id: int | None = None,
+    estimate_usd: float | None = None,
+    metadata: Mapping[str, str] | None = None,
+    on_progress: Callable[[str, float], object] | None = None,
+) -> JobRecord:
     """Upload the files, create the job and record it; a failure is recorded with its explanation and re-raised.
 
     The job is created with ``method`` (supervised, with the settings as hyperparameters) and ``metadata`` from
@@ -188,19 +232,29 @@ def launch_job(workspace: Workspace, client: Any, profile: Profile, *, model: st
     if suffix is not None and len(suffix) > 64:
         raise JobError(f"the suffix is {len(suffix)} characters long; the limit is 64")
     labels = job_metadata(workspace, dataset_version_id, metadata)
-    record_id = _insert(workspace, profile=profile, model=model, suffix=suffix, settings=settings,
-                        dataset_version_id=dataset_version_id, estimate_usd=estimate_usd)
+    record_id = _insert(
+        workspace,
+        profile=profile,
+        model=model,
+        suffix=suffix,
+        settings=settings,
+        dataset_version_id=dataset_version_id,
+        estimate_usd=estimate_usd,
+    )
     try:
-        progress = (lambda name: (lambda share: on_progress(name, share))) if on_progress else (lambda name: None)
+        progress = (lambda name: lambda share: on_progress(name, share)) if on_progress else (lambda name: None)
         train_file = upload_file(client, training, "train.jsonl", on_progress=progress("training"))
         _update(workspace, record_id, training_file=train_file.id)
         validation_id = None
         if validation:
-            validation_id = upload_file(client, validation, "validation.jsonl",
-                                        on_progress=progress("validation")).id
+            validation_id = upload_file(client, validation, "validation.jsonl", on_progress=progress("validation")).id
             _update(workspace, record_id, validation_file=validation_id)
-        options: dict[str, Any] = {"model": model, "training_file": train_file.id, "method": method(settings),
-                                   "metadata": labels}
+        options: dict[str, Any] = {
+            "model": model,
+            "training_file": train_file.id,
+            "method": method(settings),
+            "metadata": labels,
+        }
         if validation_id:
             options["validation_file"] = validation_id
         if suffix:
@@ -224,8 +278,14 @@ def refresh_job(workspace: Workspace, client: Any, record: JobRecord) -> JobReco
         return record
     job = with_retries(lambda: client.fine_tuning.jobs.retrieve(record.job_id))
     error = job.error.message if getattr(job, "error", None) and job.error.message else None
-    _update(workspace, record.id, status=job.status, fine_tuned_model=job.fine_tuned_model,
-            trained_tokens=job.trained_tokens, error=error)
+    _update(
+        workspace,
+        record.id,
+        status=job.status,
+        fine_tuned_model=job.fine_tuned_model,
+        trained_tokens=job.trained_tokens,
+        error=error,
+    )
     return get_job(workspace, record.id)
 
 
@@ -243,8 +303,11 @@ def metrics_frame(job_events: Sequence[Any]) -> pd.DataFrame:
         if getattr(event, "type", None) == "metrics" and isinstance(data, dict) and "step" in data:
             rows.append({name: data.get(name) for name in METRIC_COLUMNS})
     frame = pd.DataFrame(rows, columns=list(METRIC_COLUMNS)).drop_duplicates("step", keep="last")
-    return frame.sort_values("step").reset_index(drop=True).astype(
-        {name: "float64" for name in METRIC_COLUMNS[1:]} | {"step": "int64"})
+    return (
+        frame.sort_values("step")
+        .reset_index(drop=True)
+        .astype(dict.fromkeys(METRIC_COLUMNS[1:], "float64") | {"step": "int64"})
+    )
 
 
 def checkpoints(client: Any, job_id: str) -> list[Any]:

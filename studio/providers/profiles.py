@@ -27,8 +27,6 @@ PROVIDER_KINDS: tuple[ProviderKind, ...] = ("local", "openai", "azure", "compati
 LOCAL_KEY = "local-engine"  # the engine accepts any key unless started with --api-key
 
 
-
-
 def engine_url() -> str:
     """The local engine's base URL (``$STUDIO_ENGINE_URL`` or 127.0.0.1:8765)."""
     return os.environ.get("STUDIO_ENGINE_URL", DEFAULT_ENGINE_URL).rstrip("/")
@@ -67,8 +65,14 @@ def api_key_for(profile: Profile, *, typed: str | None = None, secrets: dict | N
     return os.environ.get(name) or (secrets or {}).get(name)
 
 
-def make_client(profile: Profile, *, api_key: str | None, timeout: float = 120.0, max_retries: int = 0,
-                http_client: httpx.Client | None = None) -> openai.OpenAI:
+def make_client(
+    profile: Profile,
+    *,
+    api_key: str | None,
+    timeout: float = 120.0,
+    max_retries: int = 0,
+    http_client: httpx.Client | None = None,
+) -> openai.OpenAI:
     """An ``openai.OpenAI`` (or ``AzureOpenAI``) client for ``profile``; the key lives only in the client.
 
     ``timeout`` is seconds per request. The SDK's own retries are off by default: every caller retries under the
@@ -84,8 +88,13 @@ def make_client(profile: Profile, *, api_key: str | None, timeout: float = 120.0
     if profile.kind == "azure":
         if not profile.base_url or not profile.api_version:
             raise ProviderError("Azure OpenAI needs an endpoint and an api-version")
-        return openai.AzureOpenAI(azure_endpoint=profile.base_url, api_version=profile.api_version,
-                                  api_key=api_key, azure_deployment=profile.deployment, **options)
+        return openai.AzureOpenAI(
+            azure_endpoint=profile.base_url,
+            api_version=profile.api_version,
+            api_key=api_key,
+            azure_deployment=profile.deployment,
+            **options,
+        )
     return openai.OpenAI(base_url=profile.url, api_key=api_key or "none", **options)
 
 
@@ -122,8 +131,9 @@ def probe_engine(url: str | None = None, *, timeout: float = 0.5, accept_foreign
     root = url.removesuffix("/v1")
     try:
         health = httpx.get(f"{root}/health", timeout=timeout)
-        response = httpx.get(f"{url}/models", timeout=timeout,
-                             headers={"Authorization": f"Bearer {api_key_for(Profile('local'))}"})
+        response = httpx.get(
+            f"{url}/models", timeout=timeout, headers={"Authorization": f"Bearer {api_key_for(Profile('local'))}"}
+        )
     except httpx.HTTPError as exc:
         return Reachability("local", False, f"{url}: not running ({type(exc).__name__})")
     info = health.json() if health.status_code == 200 else {}
@@ -139,8 +149,15 @@ def probe_engine(url: str | None = None, *, timeout: float = 0.5, accept_foreign
         foreign = f"it serves {home}, not {expected_engine_home()}"
     who = f"engine pid {pid}, studio {version}, folder {home}"
     if foreign:
-        return Reachability("local", False, f"{url}: another {who} answers ({foreign}); stop it with "
-                            f"`studio engine stop`", version, home, pid, foreign)
+        return Reachability(
+            "local",
+            False,
+            f"{url}: another {who} answers ({foreign}); stop it with `studio engine stop`",
+            version,
+            home,
+            pid,
+            foreign,
+        )
     if response.status_code == 200:
         models = response.json().get("data", [])
         return Reachability("local", True, f"{url}: {len(models)} models ({who})", version, home, pid)
@@ -177,8 +194,9 @@ def openai_key_present(secrets: dict | None = None) -> bool:
     return bool(os.environ.get("OPENAI_API_KEY") or (secrets or {}).get("OPENAI_API_KEY"))
 
 
-def ensure_engine(url: str | None = None, *, wait_s: float = 90.0, log_dir: str | None = None,
-                  own: bool = True) -> tuple[Reachability, bool]:
+def ensure_engine(
+    url: str | None = None, *, wait_s: float = 90.0, log_dir: str | None = None, own: bool = True
+) -> tuple[Reachability, bool]:
     """Start ``studio engine`` in the background on the loopback URL if nothing answers there.
 
     Returns the engine's reachability and whether this call started it. The engine runs in its own process
@@ -206,11 +224,23 @@ def ensure_engine(url: str | None = None, *, wait_s: float = 90.0, log_dir: str 
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / "engine.log").open("ab") as log:
         preload = os.environ.get("STUDIO_ENGINE_PRELOAD", DEFAULT_BASE_MODEL).split(",")
-        process = subprocess.Popen([sys.executable, "-m", "studio.cli", "engine", "--host", parsed.hostname,
-                                    "--port", str(parsed.port or 8765),
-                                    *(arg for name in preload if name for arg in ("--preload", name))],
-                                   stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "studio.cli",
+                "engine",
+                "--host",
+                parsed.hostname,
+                "--port",
+                str(parsed.port or 8765),
+                *(arg for name in preload if name for arg in ("--preload", name)),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     if own:
         atexit.register(_stop_started, process)
     deadline = time.monotonic() + wait_s
@@ -219,8 +249,9 @@ def ensure_engine(url: str | None = None, *, wait_s: float = 90.0, log_dir: str 
         if status.reachable:
             return status, True
         time.sleep(0.5)
-    raise ProviderError(f"started the local engine but it did not answer at {url} within {wait_s:.0f} s; "
-                        f"see {folder / 'engine.log'}")
+    raise ProviderError(
+        f"started the local engine but it did not answer at {url} within {wait_s:.0f} s; see {folder / 'engine.log'}"
+    )
 
 
 def _stop_started(process: Any) -> None:

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 import tenacity
 
-from studio.errors import RetryInterrupted, StudioError
+from studio.errors import RetryInterrupted
 
 T = TypeVar("T")
 RETRY_STATUSES = frozenset({408, 409, 429})  # and every 5xx, as the SDK
@@ -33,8 +33,10 @@ WIND_DOWN = (
     "OpenAI no longer accepts new self-serve fine-tuning jobs (the wind-down ends new jobs on 2027-01-06). "
     "Choose the Local engine profile to train an open model on this machine with the same data and settings."
 )
-QUOTA_STOP = ("a billing/quota stop, not a rate limit: the account has no credit or hit its spending limit, and "
-              "retrying will not help. Add credit or raise the limit in the provider's billing settings")
+QUOTA_STOP = (
+    "a billing/quota stop, not a rate limit: the account has no credit or hit its spending limit, and "
+    "retrying will not help. Add credit or raise the limit in the provider's billing settings"
+)
 _MIN_KEY = 8  # shorter "keys" ("none", "x") are placeholders; masking them would garble ordinary words
 
 
@@ -117,9 +119,15 @@ class RetryPolicy:
             return min(max(retry_after, 0.0), self.max_delay)
         return (rng or random).uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
 
-    def call(self, fn: Callable[[], T], *, sleep: Callable[[float], Any] = time.sleep,
-             on_retry: Callable[[int, BaseException, float], None] | None = None,
-             stop: threading.Event | None = None, rng: random.Random | None = None) -> T:
+    def call(
+        self,
+        fn: Callable[[], T],
+        *,
+        sleep: Callable[[float], Any] = time.sleep,
+        on_retry: Callable[[int, BaseException, float], None] | None = None,
+        stop: threading.Event | None = None,
+        rng: random.Random | None = None,
+    ) -> T:
         """``fn()``, retried per :func:`should_retry`; the last error is raised as it came (an SDK exception).
 
         ``on_retry(attempt, error, seconds)`` is called before each wait. ``sleep`` waits (tests record instead);
@@ -152,8 +160,14 @@ class RetryPolicy:
         ends: tenacity.stop.stop_base = tenacity.stop_after_attempt(self.max_attempts)
         if stop is not None:
             ends = ends | tenacity.stop_when_event_set(stop)
-        retrying = tenacity.Retrying(stop=ends, wait=wait, retry=tenacity.retry_if_exception(should_retry),
-                                     sleep=pause, before_sleep=before_sleep, reraise=True)
+        retrying = tenacity.Retrying(
+            stop=ends,
+            wait=wait,
+            retry=tenacity.retry_if_exception(should_retry),
+            sleep=pause,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
         return retrying(attempt)
 
 

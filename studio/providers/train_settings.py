@@ -37,13 +37,15 @@ class TrainSettings:
         default, so an old session never breaks a page."""
         saved = saved or {}
         epochs = saved.get("epochs")
-        return cls(model=saved.get("model"),
-                   epochs=int(epochs) if isinstance(epochs, int) and epochs >= 1 else "auto",
-                   batch_size=_choice(saved.get("batch_size"), BATCH_SIZES),
-                   learning_rate_multiplier=_choice(saved.get("learning_rate_multiplier"), LR_MULTIPLIERS),
-                   seed=saved.get("seed") if isinstance(saved.get("seed"), int) else None,
-                   suffix=str(saved.get("suffix") or ""),
-                   budget_usd=float(saved["budget_usd"]) if saved.get("budget_usd") else None)
+        return cls(
+            model=saved.get("model"),
+            epochs=int(epochs) if isinstance(epochs, int) and epochs >= 1 else "auto",
+            batch_size=_choice(saved.get("batch_size"), BATCH_SIZES),
+            learning_rate_multiplier=_choice(saved.get("learning_rate_multiplier"), LR_MULTIPLIERS),
+            seed=saved.get("seed") if isinstance(saved.get("seed"), int) else None,
+            suffix=str(saved.get("suffix") or ""),
+            budget_usd=float(saved["budget_usd"]) if saved.get("budget_usd") else None,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The dict kept in the session and passed to :func:`~studio.providers.jobs.launch_job`."""

@@ -18,12 +18,16 @@ class TrainingData:
     report: ValidationReport
 
 
-def prepare_training_data(workspace: Workspace, training_version: int, validation_version: int | None = None, *,
-                          model: str | None = None) -> TrainingData:
+def prepare_training_data(
+    workspace: Workspace, training_version: int, validation_version: int | None = None, *, model: str | None = None
+) -> TrainingData:
     """Export versions ``training_version`` (and ``validation_version``) as OpenAI chat JSONL and validate the
     training file for ``model`` (its token limit). Versions never change, so a caller may keep the result per
     (workspace, versions, model). Raises :class:`~studio.errors.WorkspaceError` for an unknown version."""
     training = export_bytes(workspace.load_version(training_version), to="openai-chat")
-    validation = (export_bytes(workspace.load_version(validation_version), to="openai-chat")
-                  if validation_version is not None else None)
+    validation = (
+        export_bytes(workspace.load_version(validation_version), to="openai-chat")
+        if validation_version is not None
+        else None
+    )
     return TrainingData(training, validation, validate_bytes(training, model=model))

@@ -146,8 +146,11 @@ def check_empty_turns(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleRes
     last = check_empty(frame, params)
     mask = last.mask.to_numpy(dtype=bool).copy()
     reason = last.reason.to_numpy(dtype=object).copy()
-    field = (last.field.to_numpy(dtype=object).copy() if isinstance(last.field, pd.Series)
-             else np.full(len(frame), last.field, dtype=object))
+    field = (
+        last.field.to_numpy(dtype=object).copy()
+        if isinstance(last.field, pd.Series)
+        else np.full(len(frame), last.field, dtype=object)
+    )
     turns = answer_turns(frame)
     if len(turns):
         blank_turn = blank(text_column(turns, "assistant")) & ~turns["has_tool_calls"].to_numpy(dtype=bool)

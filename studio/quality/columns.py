@@ -43,7 +43,6 @@ class RuleResult:
         yield self.reason
 
 
-
 def text_column(frame: pd.DataFrame, name: str) -> pa.ChunkedArray:
     """Column ``name`` as a pyarrow string array (all nulls when the frame has no such column)."""
     if name not in frame.columns:
@@ -100,12 +99,11 @@ def ids_text(frame: pd.DataFrame, group: pd.Series) -> pd.Series:
     return group.astype("string").astype(TEXT)
 
 
-def rule_result(frame: pd.DataFrame, mask: np.ndarray, reason: pd.Series, field: pd.Series | str,
-                group: pd.Series | None = None) -> RuleResult:
+def rule_result(
+    frame: pd.DataFrame, mask: np.ndarray, reason: pd.Series, field: pd.Series | str, group: pd.Series | None = None
+) -> RuleResult:
     """A :class:`RuleResult` from a numpy ``mask``."""
-    return RuleResult(
-        mask=pd.Series(mask, index=frame.index, dtype=bool), reason=reason, field=field, group=group
-    )
+    return RuleResult(mask=pd.Series(mask, index=frame.index, dtype=bool), reason=reason, field=field, group=group)
 
 
 def escape_word(word: str) -> str:

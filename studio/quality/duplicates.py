@@ -84,9 +84,7 @@ def fold_text(values: pd.Series) -> pa.ChunkedArray:
     if pc.any(accented).as_py():
         subset = text.filter(accented)
         stripped = pc.replace_substring_regex(pc.utf8_normalize(subset, form="NFKD"), r"\p{Mn}+", "")
-        text = pc.replace_with_mask(
-            text.combine_chunks(), accented.combine_chunks(), stripped.combine_chunks()
-        )
+        text = pc.replace_with_mask(text.combine_chunks(), accented.combine_chunks(), stripped.combine_chunks())
     text = pc.utf8_lower(text)
     # Two passes with few matches each beat one pass over every space (RE2 cost is per match).
     text = pc.replace_substring_regex(text, r"[\p{P}\p{S}]+", " ")
@@ -189,7 +187,9 @@ def prompt_groups(frame: pd.DataFrame) -> pd.Series:
 def _turn_key(message: dict) -> str:
     calls = " ".join(
         f"{c.get('function', {}).get('name', '')}({c.get('function', {}).get('arguments', '')})"
-        for c in message.get("tool_calls") or [] if isinstance(c, dict) and isinstance(c.get("function"), dict))
+        for c in message.get("tool_calls") or []
+        if isinstance(c, dict) and isinstance(c.get("function"), dict)
+    )
     return f"{message.get('role', '')}: {content_text(message.get('content'))} {calls}".rstrip()
 
 

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from studio.core.chat import content_text
-from studio.errors import ModerationError, StudioError
+from studio.errors import ModerationError
 from studio.providers.retry import RetryPolicy, explain_error
 
 MODERATION_MODEL = "omni-moderation-latest"

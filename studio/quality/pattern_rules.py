@@ -60,9 +60,7 @@ def _scan(
             if not hit.any():
                 continue
             positions = pending[hit]
-            found = pc.struct_field(
-                pc.extract_regex(subset.filter(pa.array(hit)), finder.regex), [0]
-            ).to_pylist()
+            found = pc.struct_field(pc.extract_regex(subset.filter(pa.array(hit)), finder.regex), [0]).to_pylist()
             if finder.validate is not None:
                 checked = [_validated(s, finder) for s in subset.filter(pa.array(hit)).to_pylist()]
                 keep = np.array([c is not None for c in checked], dtype=bool)
@@ -70,8 +68,9 @@ def _scan(
             mask[positions] = True
             where[positions] = name
             labels = where_labels(frame, name, positions)
-            reason[positions] = [f"{finder.label} {snippet.strip()!r} in {label}"
-                                 for snippet, label in zip(found, labels, strict=True)]
+            reason[positions] = [
+                f"{finder.label} {snippet.strip()!r} in {label}" for snippet, label in zip(found, labels, strict=True)
+            ]
             pending = np.setdiff1d(pending, positions, assume_unique=True)
     return mask, reason, where
 
@@ -171,9 +170,7 @@ _PII = (
         r"[67]\d{5}(?:[1-9]\d\d|\d[1-9]\d|\d\d[1-9]))"
         r"(?:$|[^\w.,/])",
     ),
-    _Finder(
-        "phone number", r"(?:^|[^\w.,/])(?P<m>(?:\(\d{3}\)[ ]?|\d{3}[ .\-])\d{3}[ .\-]\d{4})(?:$|[^\w.,/])"
-    ),
+    _Finder("phone number", r"(?:^|[^\w.,/])(?P<m>(?:\(\d{3}\)[ ]?|\d{3}[ .\-])\d{3}[ .\-]\d{4})(?:$|[^\w.,/])"),
 )
 
 
@@ -199,9 +196,7 @@ def check_blocklist(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResul
     if not words:
         return rule_result(frame, np.zeros(len(frame), dtype=bool), reasons(frame), "all")
     alternatives = "|".join(escape_word(w) for w in sorted(words, key=len, reverse=True))
-    finder = _Finder(
-        "blocklisted word", rf"(?i)(?:^|[^\p{{L}}\p{{N}}_])(?P<m>{alternatives})(?:$|[^\p{{L}}\p{{N}}_])"
-    )
+    finder = _Finder("blocklisted word", rf"(?i)(?:^|[^\p{{L}}\p{{N}}_])(?P<m>{alternatives})(?:$|[^\p{{L}}\p{{N}}_])")
     return _pattern_result(frame, params["fields"], (finder,))
 
 

@@ -105,9 +105,7 @@ def match_mask(
     columns = list(fields) if fields is not None else [f for f in TEXT_FIELDS if f in data.columns]
     missing = [c for c in columns if c not in data.columns]
     if missing:
-        raise PatternError(
-            f"no column {missing[0]!r} to search; columns are {', '.join(map(str, data.columns))}"
-        )
+        raise PatternError(f"no column {missing[0]!r} to search; columns are {', '.join(map(str, data.columns))}")
     out = pd.Series(False, index=data.index)
     for column in columns:
         out |= safe.mask(data[column])
@@ -119,9 +117,7 @@ def replace_all(values: pd.Series, pattern: SafePattern, replacement: str) -> pd
     try:
         replaced = pc.replace_substring_regex(arrow_strings(values), pattern.regex, replacement)
     except pa.ArrowInvalid as exc:
-        raise PatternError(
-            f"invalid replacement {replacement!r}: {str(exc).partition(': ')[2] or exc}"
-        ) from None
+        raise PatternError(f"invalid replacement {replacement!r}: {str(exc).partition(': ')[2] or exc}") from None
     return pd.Series(pd.array(replaced, dtype=TEXT), index=values.index)
 
 

@@ -135,9 +135,7 @@ def analyze(
     params = dict(params or {})
     for key in params:
         if key not in RULES:
-            raise ValueError(
-                f"parameters given for unknown rule {key!r}; rules are {', '.join(RULES.keys())}"
-            )
+            raise ValueError(f"parameters given for unknown rule {key!r}; rules are {', '.join(RULES.keys())}")
     if rules is None:
         keys = [rule.key for rule in RULES if rule.key != "regex" or params.get("regex", {}).get("pattern")]
     else:
@@ -162,9 +160,7 @@ def analyze(
             elif key in ("exact_duplicate", "normalized_duplicate"):
                 flags[key.replace("duplicate", "group")] = result.group
             positions = np.flatnonzero(mask)
-            field_values = (
-                result.field.to_numpy()[positions] if isinstance(result.field, pd.Series) else result.field
-            )
+            field_values = result.field.to_numpy()[positions] if isinstance(result.field, pd.Series) else result.field
             group = (
                 result.group.to_numpy()[positions]
                 if result.group is not None
@@ -194,8 +190,6 @@ _ISSUE_COLUMNS = ("id", "rule", "field", "message", "cluster_id")
 # -- column helpers ------------------------------------------------------------------------------------------
 
 
-
-
 def _coerce(rule: str, name: str, default: Any, value: Any) -> Any:
     where = f"rule {rule!r} parameter {name!r}"
     if isinstance(default, bool):
@@ -211,11 +205,7 @@ def _coerce(rule: str, name: str, default: Any, value: Any) -> Any:
             raise ValueError(f"{where} must be a number in (0, 1], got {value!r}")
         return float(value)
     if isinstance(default, tuple):
-        if (
-            isinstance(value, str)
-            or not isinstance(value, Sequence)
-            or not all(isinstance(v, str) for v in value)
-        ):
+        if isinstance(value, str) or not isinstance(value, Sequence) or not all(isinstance(v, str) for v in value):
             raise ValueError(f"{where} must be a list of strings, got {value!r}")
         return tuple(value)
     if isinstance(default, str):
@@ -234,8 +224,7 @@ RULES = RuleRegistry(
         Rule(
             "empty",
             ("user", "assistant"),
-            "A required turn (user or assistant) is missing or blank; an answer made only of tool calls is "
-            "fine.",
+            "A required turn (user or assistant) is missing or blank; an answer made only of tool calls is fine.",
             "Falta un turno obligatorio (usuario o asistente) o está vacío; una respuesta solo con llamadas "
             "a herramientas es válida.",
             check_empty_turns,
@@ -296,8 +285,7 @@ RULES = RuleRegistry(
         Rule(
             "placeholder",
             ALL_TEXT,
-            "A template leaked into the text: {{name}}, <link>, [INSERT …], Question:/Answer: labels, "
-            "lorem ipsum.",
+            "A template leaked into the text: {{name}}, <link>, [INSERT …], Question:/Answer: labels, lorem ipsum.",
             "Restos de plantilla en el texto: {{nombre}}, <enlace>, [INSERTAR …], etiquetas "
             "Pregunta:/Respuesta:, lorem ipsum.",
             over_turns(check_placeholder),
@@ -351,8 +339,11 @@ def _code_digest() -> str:
     studio = Path(__file__).parents[1]
     digest = hashlib.sha256()
     # Every module of the quality and data packages: a change anywhere in them may change a flag.
-    for path in (*sorted((studio / "quality").glob("*.py")), *sorted((studio / "data").glob("*.py")),
-                 *sorted(BLOCKLIST_DIR.glob("*"))):
+    for path in (
+        *sorted((studio / "quality").glob("*.py")),
+        *sorted((studio / "data").glob("*.py")),
+        *sorted(BLOCKLIST_DIR.glob("*")),
+    ):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 

@@ -28,8 +28,9 @@ NEAR_THRESHOLD = 0.8  # similarity (rapidfuzz ratio / 100) at or above which two
 REPORT_COLUMNS = ["kind", "splits", "rows", "ids", "examples", "similarity"]
 
 
-def leakage_groups(frame: pd.DataFrame, *, near_threshold: float | None = NEAR_THRESHOLD,
-                   clusters: pd.Series | None = None) -> pd.Series:
+def leakage_groups(
+    frame: pd.DataFrame, *, near_threshold: float | None = NEAR_THRESHOLD, clusters: pd.Series | None = None
+) -> pd.Series:
     """Group id per row (``Int64``, indexed like ``frame``): rows linked by an exact or normalized duplicate, the
     same prompt, or (unless ``near_threshold`` is None) a near-duplicate cluster at that similarity share one.
 
@@ -43,9 +44,15 @@ def leakage_groups(frame: pd.DataFrame, *, near_threshold: float | None = NEAR_T
     return union_groups(frame, *groupings)
 
 
-def split_frame(frame: pd.DataFrame, *, ratios: Mapping[str, float], seed: int = 42,
-                keep_duplicates_together: bool = True, near_threshold: float | None = NEAR_THRESHOLD,
-                clusters: pd.Series | None = None) -> dict[str, pd.DataFrame]:
+def split_frame(
+    frame: pd.DataFrame,
+    *,
+    ratios: Mapping[str, float],
+    seed: int = 42,
+    keep_duplicates_together: bool = True,
+    near_threshold: float | None = NEAR_THRESHOLD,
+    clusters: pd.Series | None = None,
+) -> dict[str, pd.DataFrame]:
     """Split ``frame`` by ``ratios`` (normalised to sum 1; empty splits are left out), reproducibly for ``seed``.
 
     With ``keep_duplicates_together`` every leakage group (:func:`leakage_groups`, which ``clusters`` is passed
@@ -59,8 +66,11 @@ def split_frame(frame: pd.DataFrame, *, ratios: Mapping[str, float], seed: int =
     names = [n for n in SPLITS if ratios.get(n, 0) > 0]
     total = sum(ratios[n] for n in names)
     shares = np.array([ratios[n] / total for n in names])
-    units = (leakage_groups(frame, near_threshold=near_threshold, clusters=clusters).to_numpy()
-             if keep_duplicates_together and len(frame) else frame["id"].to_numpy())
+    units = (
+        leakage_groups(frame, near_threshold=near_threshold, clusters=clusters).to_numpy()
+        if keep_duplicates_together and len(frame)
+        else frame["id"].to_numpy()
+    )
     codes, uniques = pd.factorize(units)
     sizes = np.bincount(codes, minlength=len(uniques))
     shuffled = np.random.default_rng(seed).permutation(len(uniques))
@@ -74,12 +84,17 @@ def split_frame(frame: pd.DataFrame, *, ratios: Mapping[str, float], seed: int =
         assigned[unit] = choice
         filled[choice] += sizes[unit]
     row_split = assigned[codes]
-    return {name: frame[row_split == i].reset_index(drop=True) for i, name in enumerate(names)
-            if (row_split == i).any()}
+    return {
+        name: frame[row_split == i].reset_index(drop=True) for i, name in enumerate(names) if (row_split == i).any()
+    }
 
 
-def leakage_report(splits: Mapping[str, pd.DataFrame], *, near_threshold: float | None = NEAR_THRESHOLD,
-                   clusters_by_id: pd.Series | None = None) -> pd.DataFrame:
+def leakage_report(
+    splits: Mapping[str, pd.DataFrame],
+    *,
+    near_threshold: float | None = NEAR_THRESHOLD,
+    clusters_by_id: pd.Series | None = None,
+) -> pd.DataFrame:
     """What appears in two splits, one row per (kind, pair of splits) with at least one leak.
 
     Columns: ``kind`` (one of :data:`LEAK_KINDS`, each counted on its own: an exact copy is also a normalized
@@ -101,8 +116,11 @@ def leakage_report(splits: Mapping[str, pd.DataFrame], *, near_threshold: float 
     combined, origin = combined.iloc[order].reset_index(drop=True), origin[order]
     original_ids = combined["id"].to_numpy().copy()
     combined["id"] = np.arange(len(combined))  # group ids must be unique across splits
-    kinds = [("exact", exact_groups(combined)), ("normalized", normalized_groups(combined)),
-             ("same_prompt", prompt_groups(combined))]
+    kinds = [
+        ("exact", exact_groups(combined)),
+        ("normalized", normalized_groups(combined)),
+        ("same_prompt", prompt_groups(combined)),
+    ]
     if clusters_by_id is not None and clusters_by_id.index.is_unique:
         near = clusters_by_id.reindex(original_ids)
         fallback = pd.Series(np.arange(len(combined)) + (int(near.max()) + 1 if near.notna().any() else 0))
@@ -120,18 +138,24 @@ def leakage_report(splits: Mapping[str, pd.DataFrame], *, near_threshold: float 
                 if not len(right):
                     continue
                 partners = first_of.loc[group[right]].to_numpy()
-                rows.append({
-                    "kind": kind, "splits": f"{names[i]}↔{names[j]}", "rows": len(right),
-                    "ids": original_ids[right][:20].tolist(),
-                    "examples": list(zip(original_ids[partners][:5].tolist(), original_ids[right][:5].tolist(),
-                                         strict=True)),
-                    "similarity": near_threshold if kind == "near_duplicate" else None,
-                })
+                rows.append(
+                    {
+                        "kind": kind,
+                        "splits": f"{names[i]}↔{names[j]}",
+                        "rows": len(right),
+                        "ids": original_ids[right][:20].tolist(),
+                        "examples": list(
+                            zip(original_ids[partners][:5].tolist(), original_ids[right][:5].tolist(), strict=True)
+                        ),
+                        "similarity": near_threshold if kind == "near_duplicate" else None,
+                    }
+                )
     return pd.DataFrame(rows, columns=REPORT_COLUMNS)
 
 
-def export_splits(frame: pd.DataFrame, *, ratios: Mapping[str, float], seed: int = 42,
-                  clusters: pd.Series | None = None) -> tuple[dict[str, pd.DataFrame], pd.DataFrame] | None:
+def export_splits(
+    frame: pd.DataFrame, *, ratios: Mapping[str, float], seed: int = 42, clusters: pd.Series | None = None
+) -> tuple[dict[str, pd.DataFrame], pd.DataFrame] | None:
     """The splits of ``frame`` and their leakage report, as the Dataset page's export shows them; None when every
     ratio is 0 (nothing to export). ``clusters``: the near-duplicate cluster per row when already known."""
     if not any(ratios.values()):

@@ -42,17 +42,15 @@ def check_uppercase(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResul
         positions = np.flatnonzero(candidates)
         letters = to_numpy(pc.count_substring_regex(text.take(pa.array(positions)), r"\p{L}"), 0).astype(np.int64)
         share = upper[positions] / np.maximum(letters, 1)
-        hit = (
-            (letters >= params["min_letters"])
-            & (letters * _MIN_LETTER_SHARE >= length[positions])
-            & (share > ratio)
-        )
+        hit = (letters >= params["min_letters"]) & (letters * _MIN_LETTER_SHARE >= length[positions]) & (share > ratio)
         flagged = positions[hit]
         mask[flagged] = True
         where[flagged] = name
         labels = where_labels(frame, name, flagged)
-        reason[flagged] = [f"{round(s * 100)}% of the letters in {label} are upper case"
-                           for s, label in zip(share[hit], labels, strict=True)]
+        reason[flagged] = [
+            f"{round(s * 100)}% of the letters in {label} are upper case"
+            for s, label in zip(share[hit], labels, strict=True)
+        ]
     return rule_result(frame, mask, reasons(frame, reason), pd.Series(where, index=frame.index, dtype=object))
 
 

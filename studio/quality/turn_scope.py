@@ -72,8 +72,7 @@ def _labels(view: pd.DataFrame, grid: pd.Series, field: np.ndarray) -> np.ndarra
     role = pd.Series(view["role"].astype(object).fillna("?").to_numpy())
     name = pd.Series(view["name"].astype(object).fillna("?").to_numpy())
     calls = field == "tool_calls"
-    labels = np.where(calls, (turn + " (tool call " + name + ")").to_numpy(),
-                      (turn + " (" + role + ")").to_numpy())
+    labels = np.where(calls, (turn + " (tool call " + name + ")").to_numpy(), (turn + " (" + role + ")").to_numpy())
     shown = grid.to_numpy() & np.isin(field, ("system", "user", "assistant"))
     labels[shown] = field[shown]
     return labels.astype(object)
@@ -95,10 +94,16 @@ def _answer_table(frame: pd.DataFrame) -> pd.DataFrame:
     view = turn_view(frame)
     view = view[view["trained"].to_numpy()]
     has_call = (view["kind"] == TOOL_CALL).to_numpy()
-    texts = view[view["kind"].to_numpy() == "text"].groupby(["id", "turn"], sort=False)["text"].agg(
-        lambda parts: "\n".join(p for p in parts if isinstance(p, str)))
-    calls = pd.Series(has_call, index=pd.MultiIndex.from_arrays([view["id"], view["turn"]])).groupby(
-        level=[0, 1], sort=False).any()
+    texts = (
+        view[view["kind"].to_numpy() == "text"]
+        .groupby(["id", "turn"], sort=False)["text"]
+        .agg(lambda parts: "\n".join(p for p in parts if isinstance(p, str)))
+    )
+    calls = (
+        pd.Series(has_call, index=pd.MultiIndex.from_arrays([view["id"], view["turn"]]))
+        .groupby(level=[0, 1], sort=False)
+        .any()
+    )
     turns = calls.index.to_frame(index=False, name=["id", "turn"])
     turns["position"] = view.groupby(["id", "turn"], sort=False)["position"].first().to_numpy()
     turns["text"] = texts.reindex(calls.index).fillna("").to_numpy()
@@ -113,9 +118,13 @@ def _answer_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _table(frame: pd.DataFrame, view: pd.DataFrame, field: np.ndarray, where: np.ndarray) -> pd.DataFrame:
-    table = pd.DataFrame({"id": np.arange(len(view), dtype=np.int64),
-                          "example": view["position"].to_numpy(),
-                          "turn": view["turn"].to_numpy()})
+    table = pd.DataFrame(
+        {
+            "id": np.arange(len(view), dtype=np.int64),
+            "example": view["position"].to_numpy(),
+            "turn": view["turn"].to_numpy(),
+        }
+    )
     text = view["text"].astype(object).to_numpy()
     for name in set(field):
         mine = field == name
@@ -131,8 +140,9 @@ def over_turns(check: Check, scope: Scope = "text") -> Check:
         table = _cached(frame, scope)
         n = len(frame)
         if not len(table):
-            return rule_result(frame, np.zeros(n, dtype=bool), reasons(frame), pd.Series(None, index=frame.index,
-                                                                                         dtype=object))
+            return rule_result(
+                frame, np.zeros(n, dtype=bool), reasons(frame), pd.Series(None, index=frame.index, dtype=object)
+            )
         result = check(table, params)
         hit = result.mask.to_numpy(dtype=bool)
         rows = table[hit]
@@ -144,11 +154,16 @@ def over_turns(check: Check, scope: Scope = "text") -> Check:
         found = result.reason.to_numpy()[hit][first]
         where = _where(rows, result.field, hit)[first]
         # A message that does not say where (answer rules) gets the turn in front when it is an earlier one.
-        reason[examples] = [r if w is None or w in ("system", "user", "assistant") or w in str(r) else f"{w}: {r}"
-                            for r, w in zip(found, where, strict=True)]
+        reason[examples] = [
+            r if w is None or w in ("system", "user", "assistant") or w in str(r) else f"{w}: {r}"
+            for r, w in zip(found, where, strict=True)
+        ]
         field = np.full(n, None, dtype=object)
-        fields = result.field.to_numpy()[hit] if isinstance(result.field, pd.Series) else np.full(
-            int(hit.sum()), result.field, dtype=object)
+        fields = (
+            result.field.to_numpy()[hit]
+            if isinstance(result.field, pd.Series)
+            else np.full(int(hit.sum()), result.field, dtype=object)
+        )
         field[examples] = fields[first]
         return rule_result(frame, mask, reasons(frame, reason), pd.Series(field, index=frame.index, dtype=object))
 

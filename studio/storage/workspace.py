@@ -110,8 +110,11 @@ def frame_from_parquet(data: bytes) -> pd.DataFrame:
     frame = table.drop_columns(json_columns).to_pandas()
     for column in json_columns:
         texts = table.column(column).to_numpy(zero_copy_only=False)
-        frame.insert(table.schema.get_field_index(column), column,
-                     pd.Series([None if v is None else orjson.loads(v) for v in texts], dtype=object))
+        frame.insert(
+            table.schema.get_field_index(column),
+            column,
+            pd.Series([None if v is None else orjson.loads(v) for v in texts], dtype=object),
+        )
     for column in TEXT_FIELDS:
         if column in frame.columns:
             frame[column] = frame[column].astype(TEXT)
@@ -160,22 +163,34 @@ class Workspace:
 
     # -- datasets ----------------------------------------------------------------------------------------
 
-    def import_dataset(self, frame: pd.DataFrame, *, name: str, source_name: str, source_bytes: bytes = b"",
-                       format: str, encoding: str | None = None) -> DatasetInfo:
+    def import_dataset(
+        self,
+        frame: pd.DataFrame,
+        *,
+        name: str,
+        source_name: str,
+        source_bytes: bytes = b"",
+        format: str,
+        encoding: str | None = None,
+    ) -> DatasetInfo:
         """Store a freshly loaded frame as a new dataset whose first version is named "original"."""
         now = time.time()
         digest = hashlib.sha256(source_bytes).hexdigest()
         blob = frame_to_parquet(frame)
         with self.transaction() as db:
-            dataset_id = inserted_id(db.execute(
-                "INSERT INTO datasets(name, source_name, source_sha256, format, encoding, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (name, source_name, digest, format, encoding, now),
-            ))
-            version_id = inserted_id(db.execute(
-                "INSERT INTO versions(dataset_id, name, rows, data, created_at) VALUES (?, 'original', ?, ?, ?)",
-                (dataset_id, len(frame), blob, now),
-            ))
+            dataset_id = inserted_id(
+                db.execute(
+                    "INSERT INTO datasets(name, source_name, source_sha256, format, encoding, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (name, source_name, digest, format, encoding, now),
+                )
+            )
+            version_id = inserted_id(
+                db.execute(
+                    "INSERT INTO versions(dataset_id, name, rows, data, created_at) VALUES (?, 'original', ?, ?, ?)",
+                    (dataset_id, len(frame), blob, now),
+                )
+            )
             db.execute("UPDATE datasets SET head_version_id=? WHERE id=?", (version_id, dataset_id))
         return self.dataset(dataset_id)
 
@@ -193,9 +208,15 @@ class Workspace:
 
     @staticmethod
     def _dataset(row: sqlite3.Row) -> DatasetInfo:
-        return DatasetInfo(id=row["id"], name=row["name"], source_name=row["source_name"], format=row["format"],
-                           encoding=row["encoding"], head_version_id=row["head_version_id"],
-                           created_at=row["created_at"])
+        return DatasetInfo(
+            id=row["id"],
+            name=row["name"],
+            source_name=row["source_name"],
+            format=row["format"],
+            encoding=row["encoding"],
+            head_version_id=row["head_version_id"],
+            created_at=row["created_at"],
+        )
 
     def delete_dataset(self, dataset_id: int) -> None:
         with self.transaction() as db:
@@ -212,10 +233,12 @@ class Workspace:
             raise WorkspaceError("a version needs a name")
         head = self.dataset(dataset_id).head_version_id
         with self.transaction() as db:
-            version_id = inserted_id(db.execute(
-                "INSERT INTO versions(dataset_id, name, parent_id, rows, data, created_at) VALUES (?,?,?,?,?,?)",
-                (dataset_id, name.strip(), head, len(frame), frame_to_parquet(frame), time.time()),
-            ))
+            version_id = inserted_id(
+                db.execute(
+                    "INSERT INTO versions(dataset_id, name, parent_id, rows, data, created_at) VALUES (?,?,?,?,?,?)",
+                    (dataset_id, name.strip(), head, len(frame), frame_to_parquet(frame), time.time()),
+                )
+            )
             if make_head:
                 db.execute("UPDATE datasets SET head_version_id=? WHERE id=?", (version_id, dataset_id))
                 # The log now lives in the snapshot: keep it for the record (active=-1), never replay it again.
@@ -226,8 +249,8 @@ class Workspace:
     def versions(self, dataset_id: int) -> list[VersionInfo]:
         with self._connect() as db:
             rows = db.execute(
-                "SELECT id, dataset_id, name, parent_id, rows, created_at FROM versions WHERE dataset_id=?"
-                " ORDER BY id", (dataset_id,)
+                "SELECT id, dataset_id, name, parent_id, rows, created_at FROM versions WHERE dataset_id=? ORDER BY id",
+                (dataset_id,),
             ).fetchall()
         return [VersionInfo(**dict(r)) for r in rows]
 
@@ -262,8 +285,9 @@ class Workspace:
                 with _FRAMES_LOCK:
                     _FRAMES[key] = frame
                     _LOADING.pop(key, None)
-                    while len(_FRAMES) > 1 and (len(_FRAMES) > _FRAMES_KEPT
-                                                or sum(map(len, _FRAMES.values())) > _FRAMES_MAX_ROWS):
+                    while len(_FRAMES) > 1 and (
+                        len(_FRAMES) > _FRAMES_KEPT or sum(map(len, _FRAMES.values())) > _FRAMES_MAX_ROWS
+                    ):
                         _FRAMES.popitem(last=False)
         return frame
 
@@ -287,8 +311,10 @@ class Workspace:
         buffer = io.BytesIO()
         pq.write_table(pa.Table.from_pandas(table, preserve_index=False), buffer, compression="zstd")
         with self.transaction() as db:
-            db.execute("INSERT OR REPLACE INTO flags(version_id, signature, data, created_at) VALUES (?, ?, ?, ?)",
-                       (version_id, signature, buffer.getvalue(), time.time()))
+            db.execute(
+                "INSERT OR REPLACE INTO flags(version_id, signature, data, created_at) VALUES (?, ?, ?, ?)",
+                (version_id, signature, buffer.getvalue(), time.time()),
+            )
 
     def flags_signature(self, version_id: int) -> str | None:
         """The signature of the flags stored for this version, if any."""
@@ -300,8 +326,9 @@ class Workspace:
         """The flags stored for this version and ``signature``, indexed like ``frame``; None when there are none
         or they were stored for other rows."""
         with self._connect() as db:
-            row = db.execute("SELECT data FROM flags WHERE version_id=? AND signature=?",
-                             (version_id, signature)).fetchone()
+            row = db.execute(
+                "SELECT data FROM flags WHERE version_id=? AND signature=?", (version_id, signature)
+            ).fetchone()
         if row is None:
             return None
         table = pq.read_table(io.BytesIO(row[0]))
@@ -325,10 +352,12 @@ class Workspace:
         version_id = self.dataset(dataset_id).head_version_id
         with self.transaction() as db:
             db.execute("DELETE FROM operations WHERE version_id=? AND active=0", (version_id,))
-            return inserted_id(db.execute(
-                "INSERT INTO operations(dataset_id, version_id, op, created_at) VALUES (?, ?, ?, ?)",
-                (dataset_id, version_id, json.dumps(op, ensure_ascii=False), time.time()),
-            ))
+            return inserted_id(
+                db.execute(
+                    "INSERT INTO operations(dataset_id, version_id, op, created_at) VALUES (?, ?, ?, ?)",
+                    (dataset_id, version_id, json.dumps(op, ensure_ascii=False), time.time()),
+                )
+            )
 
     def operations(self, dataset_id: int, *, include_undone: bool = False) -> list[dict[str, Any]]:
         """The head version's operations in order (active ones, or all of them)."""
@@ -343,8 +372,9 @@ class Workspace:
         """Deactivate the newest active operation; returns it, or None when there is nothing to undo."""
         version_id = self.dataset(dataset_id).head_version_id
         with self.transaction() as db:
-            row = db.execute("SELECT id, op FROM operations WHERE version_id=? AND active=1 ORDER BY id DESC"
-                             " LIMIT 1", (version_id,)).fetchone()
+            row = db.execute(
+                "SELECT id, op FROM operations WHERE version_id=? AND active=1 ORDER BY id DESC LIMIT 1", (version_id,)
+            ).fetchone()
             if row is None:
                 return None
             db.execute("UPDATE operations SET active=0 WHERE id=?", (row["id"],))
@@ -354,8 +384,9 @@ class Workspace:
         """Re-activate the oldest undone operation; returns it, or None when there is nothing to redo."""
         version_id = self.dataset(dataset_id).head_version_id
         with self.transaction() as db:
-            row = db.execute("SELECT id, op FROM operations WHERE version_id=? AND active=0 ORDER BY id LIMIT 1",
-                             (version_id,)).fetchone()
+            row = db.execute(
+                "SELECT id, op FROM operations WHERE version_id=? AND active=0 ORDER BY id LIMIT 1", (version_id,)
+            ).fetchone()
             if row is None:
                 return None
             db.execute("UPDATE operations SET active=1 WHERE id=?", (row["id"],))
@@ -381,8 +412,9 @@ SAMPLE_DIR = Path(__file__).resolve().parents[2] / "sample_data"
 SAMPLE_FILES = ("medical_faq_dirty.csv", "style_demo.jsonl", "style_demo_test.jsonl")
 
 
-def import_file(workspace: Workspace, source: str | Path, *, data: bytes | None = None, name: str | None = None,
-                **load_options: Any) -> tuple[DatasetInfo, Any]:
+def import_file(
+    workspace: Workspace, source: str | Path, *, data: bytes | None = None, name: str | None = None, **load_options: Any
+) -> tuple[DatasetInfo, Any]:
     """Load a file (strictly unless ``lenient=True`` is passed) and store it as a new dataset."""
     from studio.data.loader import load_dataset
 
@@ -401,8 +433,14 @@ def import_loaded(workspace: Workspace, result: Any, *, source_name: str, data: 
     flags, so the Dataset page opens it without running the rules."""
     from studio.quality.rules import flags_signature, grid_flags
 
-    info = workspace.import_dataset(result.frame, name=Path(source_name).stem, source_name=source_name,
-                                    source_bytes=data, format=result.format, encoding=result.encoding)
+    info = workspace.import_dataset(
+        result.frame,
+        name=Path(source_name).stem,
+        source_name=source_name,
+        source_bytes=data,
+        format=result.format,
+        encoding=result.encoding,
+    )
     workspace.save_flags(info.head_version_id, flags_signature(), result.frame, grid_flags(result.frame))
     return info
 

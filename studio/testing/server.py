@@ -39,9 +39,18 @@ _T = TypeVar("_T")
 
 FAULT_KINDS = ("hang", "drop", "ok")
 DEFAULT_MODELS = ("base-model", "ft:base-model:studio:demo:abc123")
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 408: "Request Timeout",
-            429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
-            503: "Service Unavailable", 504: "Gateway Timeout"}
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    408: "Request Timeout",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
 
 
 @dataclass(frozen=True)
@@ -85,7 +94,7 @@ def reply_for(model: str, messages: list[dict[str, Any]]) -> str:
     if not isinstance(user, str):
         user = json.dumps(user, ensure_ascii=False)
     if user.startswith("ANSWER:"):
-        return user[len("ANSWER:"):].lstrip()
+        return user[len("ANSWER:") :].lstrip()
     return f"{model}: {user}"
 
 
@@ -190,8 +199,9 @@ class _Handler:
             with contextlib.suppress(Exception):
                 writer.close()
 
-    async def _route(self, method: str, path: str, headers: dict[str, str], body: bytes,
-                     writer: asyncio.StreamWriter) -> bool:
+    async def _route(
+        self, method: str, path: str, headers: dict[str, str], body: bytes, writer: asyncio.StreamWriter
+    ) -> bool:
         b = self.state.behaviour
         if path.endswith("/_stats"):
             writer.write(_response(200, self.state.stats()))
@@ -203,9 +213,18 @@ class _Handler:
         elif b.api_key and headers.get("authorization") != f"Bearer {b.api_key}":
             writer.write(_error(401, "Incorrect API key provided.", "invalid_request_error"))
         elif path.endswith("/models") and method == "GET":
-            writer.write(_response(200, {"object": "list", "data": [
-                {"id": m, "object": "model", "created": 1_700_000_000 + i, "owned_by": "testserver"}
-                for i, m in enumerate(b.models)]}))  # later in the list = created later
+            writer.write(
+                _response(
+                    200,
+                    {
+                        "object": "list",
+                        "data": [
+                            {"id": m, "object": "model", "created": 1_700_000_000 + i, "owned_by": "testserver"}
+                            for i, m in enumerate(b.models)
+                        ],
+                    },
+                )
+            )  # later in the list = created later
         elif path.endswith("/chat/completions") and method == "POST":
             return await self._complete(json.loads(body or b"{}"), writer)
         else:
@@ -239,8 +258,11 @@ class _Handler:
                 extra = {}
                 if fault in (429, 503) and b.retry_after is not None:
                     extra = {"Retry-After": f"{b.retry_after:g}", "retry-after-ms": str(int(b.retry_after * 1000))}
-                writer.write(_error(fault, f"injected fault {fault}", "rate_limit_error" if fault == 429
-                                    else "server_error", extra))
+                writer.write(
+                    _error(
+                        fault, f"injected fault {fault}", "rate_limit_error" if fault == 429 else "server_error", extra
+                    )
+                )
                 await writer.drain()
                 return True
             answer = reply_for(model, messages)
@@ -250,32 +272,62 @@ class _Handler:
             if isinstance(limit, int) and 0 < limit < len(words):
                 words, finish = words[:limit], "length"
             answer = " ".join(words)
-            usage = {"prompt_tokens": sum(_words(str(m.get("content") or "")) for m in messages),
-                     "completion_tokens": len(answer.split())}
+            usage = {
+                "prompt_tokens": sum(_words(str(m.get("content") or "")) for m in messages),
+                "completion_tokens": len(answer.split()),
+            }
             usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
             base = {"id": f"chatcmpl-{key}", "created": int(time.time()), "model": model}
             if request.get("stream"):
-                await self._stream(writer, base, words, finish, usage,
-                                   bool((request.get("stream_options") or {}).get("include_usage")))
+                await self._stream(
+                    writer, base, words, finish, usage, bool((request.get("stream_options") or {}).get("include_usage"))
+                )
             else:
-                writer.write(_response(200, {**base, "object": "chat.completion", "choices": [
-                    {"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": finish,
-                     "logprobs": None}], "usage": usage}))
+                writer.write(
+                    _response(
+                        200,
+                        {
+                            **base,
+                            "object": "chat.completion",
+                            "choices": [
+                                {
+                                    "index": 0,
+                                    "message": {"role": "assistant", "content": answer},
+                                    "finish_reason": finish,
+                                    "logprobs": None,
+                                }
+                            ],
+                            "usage": usage,
+                        },
+                    )
+                )
                 await writer.drain()
             state.charged[key] += 1
             return True
         finally:
             state.in_flight -= 1
 
-    async def _stream(self, writer: asyncio.StreamWriter, base: dict[str, Any], words: list[str], finish: str,
-                      usage: dict[str, int], include_usage: bool) -> None:
-        head = ("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-                "Transfer-Encoding: chunked\r\n\r\n")
+    async def _stream(
+        self,
+        writer: asyncio.StreamWriter,
+        base: dict[str, Any],
+        words: list[str],
+        finish: str,
+        usage: dict[str, int],
+        include_usage: bool,
+    ) -> None:
+        head = (
+            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n"
+        )
         writer.write(head.encode())
 
         async def event(payload: Any) -> None:
-            data = payload if isinstance(payload, str) else json.dumps({**base, "object": "chat.completion.chunk",
-                                                                        **payload})
+            data = (
+                payload
+                if isinstance(payload, str)
+                else json.dumps({**base, "object": "chat.completion.chunk", **payload})
+            )
             writer.write(_chunk(f"data: {data}\n\n".encode()))
             await writer.drain()
 
@@ -343,7 +395,8 @@ class TestServer:
         def serve() -> None:
             asyncio.set_event_loop(loop)
             server = self._server = loop.run_until_complete(
-                asyncio.start_server(_Handler(self.state), "127.0.0.1", self.port, backlog=1024))
+                asyncio.start_server(_Handler(self.state), "127.0.0.1", self.port, backlog=1024)
+            )
             self.port = server.sockets[0].getsockname()[1]
             ready.set()
             loop.run_forever()
@@ -362,6 +415,7 @@ class TestServer:
     def stop(self) -> None:
         loop, thread = self._loop, self._thread
         if loop and thread and thread.is_alive():
+
             def shutdown() -> None:
                 if self._server is not None:  # None only when start() gave up waiting for it
                     self._server.close()
@@ -415,8 +469,9 @@ class ServerProcess:
 def spawn_server(behaviour: Behaviour | None = None) -> ServerProcess:
     """Start ``python -m studio.testing.server`` on a free port and wait until it is ready."""
     options = json.dumps(asdict(behaviour or Behaviour()))
-    process = subprocess.Popen([sys.executable, "-m", "studio.testing.server", "--behaviour", options],
-                               stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "studio.testing.server", "--behaviour", options], stdout=subprocess.PIPE, text=True
+    )
     line = process.stdout.readline().strip() if process.stdout else ""
     if not line.startswith("READY "):
         process.kill()

@@ -19,16 +19,31 @@ def server():
 @pytest.fixture
 def test_set(tmp_path):
     path = tmp_path / "test.jsonl"
-    rows = [{"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"base-model: q{i}"}]}
-            for i in range(8)]
+    rows = [
+        {"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"base-model: q{i}"}]}
+        for i in range(8)
+    ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
 
 
 def _args(server, test_set, out, *extra):
-    return ["compare", "--target", f"base=local:base-model@{server.url}", "--target",
-            f"tuned=compatible:{FT}", "--base-url", server.url, "--data", str(test_set), "-o", str(out),
-            "--concurrency", "4", *extra]
+    return [
+        "compare",
+        "--target",
+        f"base=local:base-model@{server.url}",
+        "--target",
+        f"tuned=compatible:{FT}",
+        "--base-url",
+        server.url,
+        "--data",
+        str(test_set),
+        "-o",
+        str(out),
+        "--concurrency",
+        "4",
+        *extra,
+    ]
 
 
 def test_compare_writes_one_row_per_input_row_and_target_and_a_json_summary(server, test_set, tmp_path, capsys):
@@ -61,22 +76,38 @@ def test_rerunning_the_same_command_requests_nothing_again(server, test_set, tmp
 def test_failed_requests_exit_1_with_their_errors_in_the_output(test_set, tmp_path, capsys):
     with TestServer(Behaviour(error_rate=1.0, errors=(500,))) as failing:
         out = tmp_path / "results.jsonl"
-        code = main(["compare", "--target", f"a=local:base-model@{failing.url}", "--target",
-                     f"b=local:{FT}@{failing.url}", "--data", str(test_set), "-o", str(out), "--max-attempts", "2",
-                     "--json"])
+        code = main(
+            [
+                "compare",
+                "--target",
+                f"a=local:base-model@{failing.url}",
+                "--target",
+                f"b=local:{FT}@{failing.url}",
+                "--data",
+                str(test_set),
+                "-o",
+                str(out),
+                "--max-attempts",
+                "2",
+                "--json",
+            ]
+        )
     assert code == 1
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 16 and all(r["error"].startswith("HTTP 500") for r in rows)
     assert json.loads(capsys.readouterr().out)["errors"] == 16
 
 
-@pytest.mark.parametrize("extra,message", [
-    (["--target", "only=local:x"], "2 to 4 targets"),
-    (["--target", "a=local:x", "--target", "b=nope:y"], "unknown provider 'nope'"),
-    (["--target", "a=local:x", "--target", "b=compatible:y"], "needs an endpoint"),
-    (["--target", "a=local:x", "--target", "b=local:y", "--regex", "(a)\\1"], "backreference"),
-    (["--target", "a=local:x", "--target", "b=local:y", "--concurrency", "0"], "concurrency must be at least 1"),
-])
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--target", "only=local:x"], "2 to 4 targets"),
+        (["--target", "a=local:x", "--target", "b=nope:y"], "unknown provider 'nope'"),
+        (["--target", "a=local:x", "--target", "b=compatible:y"], "needs an endpoint"),
+        (["--target", "a=local:x", "--target", "b=local:y", "--regex", "(a)\\1"], "backreference"),
+        (["--target", "a=local:x", "--target", "b=local:y", "--concurrency", "0"], "concurrency must be at least 1"),
+    ],
+)
 def test_bad_arguments_exit_2_with_one_line(extra, message, test_set, tmp_path, capsys):
     args = ["compare", *extra, "--data", str(test_set), "-o", str(tmp_path / "o.jsonl")]
     assert main(args) == 2

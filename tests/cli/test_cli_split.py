@@ -14,8 +14,7 @@ def _write(path, frame):
 
 def test_split_writes_three_files_with_every_example_once_and_no_leak(tmp_path, capsys):
     source = _write(tmp_path / "all.jsonl", planted_frame())
-    assert main(["split", source, "--ratios", "0.8,0.1,0.1", "--seed", "7", "-o", str(tmp_path / "out"),
-                 "--json"]) == 0
+    assert main(["split", source, "--ratios", "0.8,0.1,0.1", "--seed", "7", "-o", str(tmp_path / "out"), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["leaks"] == []
     assert sum(s["rows"] for s in result["splits"].values()) == 78

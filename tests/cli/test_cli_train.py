@@ -12,14 +12,29 @@ pytest_plugins = ("tests.engine_fixtures",)
 
 def test_train_waits_for_success(app_engine, tmp_path, capsys):
     data = write_chat_file(tmp_path / "train.jsonl", n=10)
-    code = main(["train", str(data), "--provider", "local", "--model", TINY, "--epochs", "1", "--suffix", "cli",
-                 "--wait", "--json"])
+    code = main(
+        [
+            "train",
+            str(data),
+            "--provider",
+            "local",
+            "--model",
+            TINY,
+            "--epochs",
+            "1",
+            "--suffix",
+            "cli",
+            "--wait",
+            "--json",
+        ]
+    )
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert code == 0, summary
     assert summary["status"] == "succeeded"
     assert summary["fine_tuned_model"].startswith(f"ft:{TINY}:cli:")
-    answer = app_engine.client().chat.completions.create(model=summary["fine_tuned_model"], max_tokens=5,
-                                                     messages=[{"role": "user", "content": "Ahoy?"}])
+    answer = app_engine.client().chat.completions.create(
+        model=summary["fine_tuned_model"], max_tokens=5, messages=[{"role": "user", "content": "Ahoy?"}]
+    )
     assert answer.usage.completion_tokens > 0
 
 

@@ -28,14 +28,37 @@ def _listening(port: int) -> bool:
 
 def test_stopping_studio_app_stops_the_engine_it_started(tmp_path):
     engine_port, app_port = free_port(), free_port()
-    env = {**os.environ, "STUDIO_ENGINE_URL": f"http://127.0.0.1:{engine_port}/v1", "STUDIO_ENGINE_PRELOAD": "",
-           "STUDIO_ENGINE_HOME": str(tmp_path / "engine"), "PYTHONPATH": str(ROOT)}
-    app = subprocess.Popen([sys.executable, "-m", "studio.cli", "--workspace", str(tmp_path / "ws" / "studio.db"),
-                            "app", "--headless", "--port", str(app_port)], cwd=tmp_path, env=env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    env = {
+        **os.environ,
+        "STUDIO_ENGINE_URL": f"http://127.0.0.1:{engine_port}/v1",
+        "STUDIO_ENGINE_PRELOAD": "",
+        "STUDIO_ENGINE_HOME": str(tmp_path / "engine"),
+        "PYTHONPATH": str(ROOT),
+    }
+    app = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "studio.cli",
+            "--workspace",
+            str(tmp_path / "ws" / "studio.db"),
+            "app",
+            "--headless",
+            "--port",
+            str(app_port),
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
-        wait_until(lambda: _listening(engine_port) and _listening(app_port), timeout=120,
-                   message="the app and the engine it starts listening")
+        wait_until(
+            lambda: _listening(engine_port) and _listening(app_port),
+            timeout=120,
+            message="the app and the engine it starts listening",
+        )
         health = httpx.get(f"http://127.0.0.1:{engine_port}/health", timeout=5).json()
         assert health["version"] == __version__ and health["home"] == str((tmp_path / "engine").resolve())
         app.send_signal(signal.SIGTERM)
@@ -63,7 +86,12 @@ def test_an_engine_of_another_folder_is_reported_not_used_and_can_be_stopped(oth
     assert str((tmp_path / "other-checkout" / "engine").resolve()) in found.detail
     assert f"pid {found.pid}" in found.detail and "studio engine stop" in found.detail
     assert probe_engine(url, accept_foreign=True).reachable  # told to use it ($STUDIO_ENGINE_URL): it is used
-    done = subprocess.run([sys.executable, "-m", "studio.cli", "engine", "stop", "--url", url], capture_output=True,
-                          text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    done = subprocess.run(
+        [sys.executable, "-m", "studio.cli", "engine", "stop", "--url", url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert done.returncode == 0 and f"pid {found.pid}" in done.stdout
     wait_until(lambda: not probe_engine(url).version, timeout=30, message="the stopped engine gone")

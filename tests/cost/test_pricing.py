@@ -4,9 +4,8 @@ import re
 
 import pytest
 
-from studio.errors import LoadError
 from studio.cost.prices import load_prices
-from studio.errors import PricingError
+from studio.errors import LoadError, PricingError
 
 # USD per 1M tokens: training; fine-tuned input / cached input / output (OpenAI pricing page, 2026).
 PUBLISHED = [
@@ -33,12 +32,15 @@ def test_table_is_dated_with_its_source():
     assert table.model_names == tuple(m for m, *_ in PUBLISHED)
 
 
-@pytest.mark.parametrize("model,resolved", [
-    ("gpt-4o-2024-08-06", "gpt-4o"),
-    ("gpt-4o-mini-2024-07-18", "gpt-4o-mini"),
-    ("ft:gpt-4.1-mini-2025-04-14:acme::abc", "gpt-4.1-mini"),
-    ("gpt-3.5-turbo-0125", "gpt-3.5-turbo"),
-])
+@pytest.mark.parametrize(
+    "model,resolved",
+    [
+        ("gpt-4o-2024-08-06", "gpt-4o"),
+        ("gpt-4o-mini-2024-07-18", "gpt-4o-mini"),
+        ("ft:gpt-4.1-mini-2025-04-14:acme::abc", "gpt-4.1-mini"),
+        ("gpt-3.5-turbo-0125", "gpt-3.5-turbo"),
+    ],
+)
 def test_snapshots_and_fine_tuned_names_resolve_to_their_base(model, resolved):
     assert load_prices().prices_for(model).model == resolved
 
@@ -46,12 +48,24 @@ def test_snapshots_and_fine_tuned_names_resolve_to_their_base(model, resolved):
 # Every fine-tunable name users type → OpenAI's per-example training limit (tokens). The bare gpt-3.5-turbo and
 # the gpt-4.1 family used to say "not published", so their cost estimate never truncated anything.
 LIMITS = [
-    ("gpt-3.5-turbo", 16385), ("gpt-3.5-turbo-0125", 16385), ("gpt-3.5-turbo-1106", 16385),
-    ("gpt-3.5-turbo-0613", 4096), ("ft:gpt-3.5-turbo-0613:acme::x1", 4096),
-    ("gpt-4.1", 65536), ("gpt-4.1-2025-04-14", 65536), ("gpt-4.1-mini", 65536), ("gpt-4.1-mini-2025-04-14", 65536),
-    ("gpt-4.1-nano", 65536), ("gpt-4.1-nano-2025-04-14", 65536), ("ft:gpt-4.1-nano-2025-04-14:acme::x", 65536),
-    ("gpt-4o", 65536), ("gpt-4o-2024-08-06", 65536), ("gpt-4o-mini", 65536), ("gpt-4o-mini-2024-07-18", 65536),
-    ("babbage-002", 16384), ("davinci-002", 16384),
+    ("gpt-3.5-turbo", 16385),
+    ("gpt-3.5-turbo-0125", 16385),
+    ("gpt-3.5-turbo-1106", 16385),
+    ("gpt-3.5-turbo-0613", 4096),
+    ("ft:gpt-3.5-turbo-0613:acme::x1", 4096),
+    ("gpt-4.1", 65536),
+    ("gpt-4.1-2025-04-14", 65536),
+    ("gpt-4.1-mini", 65536),
+    ("gpt-4.1-mini-2025-04-14", 65536),
+    ("gpt-4.1-nano", 65536),
+    ("gpt-4.1-nano-2025-04-14", 65536),
+    ("ft:gpt-4.1-nano-2025-04-14:acme::x", 65536),
+    ("gpt-4o", 65536),
+    ("gpt-4o-2024-08-06", 65536),
+    ("gpt-4o-mini", 65536),
+    ("gpt-4o-mini-2024-07-18", 65536),
+    ("babbage-002", 16384),
+    ("davinci-002", 16384),
 ]
 
 
@@ -94,8 +108,10 @@ def test_local_engine_is_free():
 
 def test_override_by_argument_and_environment(tmp_path, monkeypatch):
     path = tmp_path / "mine.toml"
-    path.write_text('as_of = "2026-03-01"\n[models."gpt-4o-mini"]\ntraining = 2.5\n'
-                    '[models."my-model"]\ntraining = 1\n[local]\ntokens_per_second = 900\n')
+    path.write_text(
+        'as_of = "2026-03-01"\n[models."gpt-4o-mini"]\ntraining = 2.5\n'
+        '[models."my-model"]\ntraining = 1\n[local]\ntokens_per_second = 900\n'
+    )
     for table in (load_prices(path), (monkeypatch.setenv("STUDIO_PRICES", str(path)), load_prices())[1]):
         mini = table.prices_for("gpt-4o-mini")
         assert (table.as_of, mini.training, mini.output) == ("2026-03-01", 2.5, 1.20)  # other fields kept
@@ -103,14 +119,17 @@ def test_override_by_argument_and_environment(tmp_path, monkeypatch):
         assert table.local_tokens_per_second == 900
 
 
-@pytest.mark.parametrize("text,message", [
-    ('[models."gpt-4o"]\ntrainng = 1\n', "mine.toml, field 'models.gpt-4o.trainng': unknown price"),
-    ('[models."gpt-4o"]\ntraining = -1\n', "field 'models.gpt-4o.training': expected a non-negative number"),
-    ('[limits]\n"gpt-4o" = 0.5\n', "field 'limits.gpt-4o': expected a positive whole number"),
-    ('[limits."gpt-4o"]\ntoken = 5\n', "field 'limits.gpt-4o.token': expected tokens"),
-    ("price = 1\n", "field 'price': unknown key"),
-    ("[models\n", "mine.toml: not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ('[models."gpt-4o"]\ntrainng = 1\n', "mine.toml, field 'models.gpt-4o.trainng': unknown price"),
+        ('[models."gpt-4o"]\ntraining = -1\n', "field 'models.gpt-4o.training': expected a non-negative number"),
+        ('[limits]\n"gpt-4o" = 0.5\n', "field 'limits.gpt-4o': expected a positive whole number"),
+        ('[limits."gpt-4o"]\ntoken = 5\n', "field 'limits.gpt-4o.token': expected tokens"),
+        ("price = 1\n", "field 'price': unknown key"),
+        ("[models\n", "mine.toml: not valid TOML"),
+    ],
+)
 def test_bad_override_names_file_and_field(tmp_path, text, message):
     path = tmp_path / "mine.toml"
     path.write_text(text)

@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from studio.cost import bpe, tokens
-from studio.cost.tokens import count_example_tokens, count_tokens, encoding_for_model
 from studio.cost.bpe import get_encoding
+from studio.cost.tokens import count_example_tokens, count_tokens, encoding_for_model
 
 # Token ids published in OpenAI's cookbook "How to count tokens with tiktoken" (and tiktoken's README).
 PUBLISHED = [
@@ -88,23 +88,26 @@ def test_builds_offline_from_the_wheel_and_caches_verified(tmp_path, monkeypatch
     assert cached.read_bytes() == data
 
 
-@pytest.mark.parametrize("model,name", [
-    ("gpt-4o", "o200k_base"),
-    ("gpt-4o-mini-2024-07-18", "o200k_base"),
-    ("gpt-4.1-nano", "o200k_base"),
-    ("o3-mini", "o200k_base"),
-    ("o1", "o200k_base"),
-    ("ft:gpt-4o-mini-2024-07-18:acme::abc123", "o200k_base"),
-    ("gpt-4", "cl100k_base"),
-    ("gpt-4-turbo", "cl100k_base"),
-    ("gpt-3.5-turbo-0125", "cl100k_base"),
-    ("ft:gpt-3.5-turbo-0125:acme::x", "cl100k_base"),
-    ("babbage-002", "cl100k_base"),
-    ("davinci-002", "cl100k_base"),
-    ("ft:davinci-002:acme::x", "cl100k_base"),
-    ("gpt-4.1-2025-04-14", "o200k_base"),
-    ("gpt-4.1-mini-2025-04-14", "o200k_base"),
-])
+@pytest.mark.parametrize(
+    "model,name",
+    [
+        ("gpt-4o", "o200k_base"),
+        ("gpt-4o-mini-2024-07-18", "o200k_base"),
+        ("gpt-4.1-nano", "o200k_base"),
+        ("o3-mini", "o200k_base"),
+        ("o1", "o200k_base"),
+        ("ft:gpt-4o-mini-2024-07-18:acme::abc123", "o200k_base"),
+        ("gpt-4", "cl100k_base"),
+        ("gpt-4-turbo", "cl100k_base"),
+        ("gpt-3.5-turbo-0125", "cl100k_base"),
+        ("ft:gpt-3.5-turbo-0125:acme::x", "cl100k_base"),
+        ("babbage-002", "cl100k_base"),
+        ("davinci-002", "cl100k_base"),
+        ("ft:davinci-002:acme::x", "cl100k_base"),
+        ("gpt-4.1-2025-04-14", "o200k_base"),
+        ("gpt-4.1-mini-2025-04-14", "o200k_base"),
+    ],
+)
 def test_model_to_encoding(model, name):
     assert encoding_for_model(model).name == name
 
@@ -131,8 +134,10 @@ EXACT = [
     ({"messages": [user("hello world", name="bob")]}, 3 + 3 + 1 + 2 + 1 + 1),
     ({"messages": [user("hello world"), {"role": "assistant", "content": "hello world", "weight": 0}]}, 3 + 6 + 6),
     ({"messages": [user([{"type": "text", "text": "hello world"}, {"type": "image_url", "image_url": {}}])]}, 9),
-    ({"messages": [user("hi"), {"role": "assistant", "content": None, "tool_calls": [CALL]}]},
-     3 + (3 + 1 + 1) + (3 + 1 + 3 + 2 + 5)),
+    (
+        {"messages": [user("hi"), {"role": "assistant", "content": None, "tool_calls": [CALL]}]},
+        3 + (3 + 1 + 1) + (3 + 1 + 3 + 2 + 5),
+    ),
     ({"messages": "not a list"}, 3),
     ([1, 2, 3], 0),
 ]
@@ -145,18 +150,31 @@ def test_exact_counts(name, example, expected):
 
 
 def test_exact_counts_tools_with_openais_function_formula():
-    tool = {"type": "function", "function": {
-        "name": "get_weather", "description": "Weather now.",
-        "parameters": {"type": "object", "properties": {
-            "city": {"type": "string", "description": "City name."},
-            "unit": {"type": "string", "description": "", "enum": ["c", "f"]},
-        }},
-    }}
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Weather now.",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "city": {"type": "string", "description": "City name."},
+                    "unit": {"type": "string", "description": "", "enum": ["c", "f"]},
+                },
+            },
+        },
+    }
     bare = {"messages": [user("hello world")]}
     enc = get_encoding("o200k_base")
     n = lambda text: len(enc.encode_ordinary(text))  # noqa: E731
-    expected = 7 + n("get_weather:Weather now") + 3 + (3 + n("city:string:City name")) \
-        + (3 + n("unit:string:") - 3 + 3 + n("c") + 3 + n("f")) + 12
+    expected = (
+        7
+        + n("get_weather:Weather now")
+        + 3
+        + (3 + n("city:string:City name"))
+        + (3 + n("unit:string:") - 3 + 3 + n("c") + 3 + n("f"))
+        + 12
+    )
     assert count_example_tokens({**bare, "tools": [tool]}) - count_example_tokens(bare) == expected
 
 
@@ -175,10 +193,15 @@ def cookbook_num_tokens_from_messages(messages, encoding, tokens_per_message=3, 
 
 COOKBOOK = [  # hand-computed: 3 per message + every value + 1 per name, + 3
     ({"messages": [user("hello world")]}, 3 + 1 + 2 + 3),
-    ({"messages": [{"role": "system", "content": "hi"}, user("hello world", name="bob")]},
-     (3 + 1 + 1) + (3 + 1 + 2 + 1 + 1) + 3),
+    (
+        {"messages": [{"role": "system", "content": "hi"}, user("hello world", name="bob")]},
+        (3 + 1 + 1) + (3 + 1 + 2 + 1 + 1) + 3,
+    ),
     # where the notebook would crash, non-strings count as their JSON text: "0" and "null" are one token each
-    ({"messages": [user("hi"), {"role": "assistant", "content": "hi", "weight": 0}]}, (3 + 1 + 1) + (3 + 1 + 1 + 1) + 3),
+    (
+        {"messages": [user("hi"), {"role": "assistant", "content": "hi", "weight": 0}]},
+        (3 + 1 + 1) + (3 + 1 + 1 + 1) + 3,
+    ),
     ({"messages": [user(None)]}, 3 + 1 + 1 + 3),
     ({"messages": [user([{"type": "text", "text": "hi"}])]}, 3 + 1 + 14 + 3),
 ]
@@ -191,10 +214,21 @@ def test_cookbook_counts_by_hand(example, expected):
 
 def test_cookbook_mode_reconciles_with_the_notebook_on_a_file(tmp_path):
     lines = [
-        {"messages": [{"role": "system", "content": "You are terse."}, user("¿Qué hora es?"),
-                      {"role": "assistant", "content": "Las 5 🕔"}]},
-        {"messages": [user("Hi", name="ana"), {"role": "assistant", "content": "Hello, Ana!"},
-                      user("Bye"), {"role": "assistant", "content": "See you."}]},
+        {
+            "messages": [
+                {"role": "system", "content": "You are terse."},
+                user("¿Qué hora es?"),
+                {"role": "assistant", "content": "Las 5 🕔"},
+            ]
+        },
+        {
+            "messages": [
+                user("Hi", name="ana"),
+                {"role": "assistant", "content": "Hello, Ana!"},
+                user("Bye"),
+                {"role": "assistant", "content": "See you."},
+            ]
+        },
     ]
     path = tmp_path / "small.jsonl"
     path.write_text("\n".join(json.dumps(line, ensure_ascii=False) for line in lines) + "\n", encoding="utf-8")
@@ -205,8 +239,9 @@ def test_cookbook_mode_reconciles_with_the_notebook_on_a_file(tmp_path):
 
 
 def test_parallel_counts_equal_in_process_counts(monkeypatch):
-    examples = [{"messages": [user(f"question {i} " * (i % 7)), {"role": "assistant", "content": SPANISH}]}
-                for i in range(300)]
+    examples = [
+        {"messages": [user(f"question {i} " * (i % 7)), {"role": "assistant", "content": SPANISH}]} for i in range(300)
+    ]
     serial = count_tokens(examples, workers=1)
     monkeypatch.setattr(tokens, "PARALLEL_MIN_EXAMPLES", 10)
     seen = []
@@ -223,9 +258,16 @@ def test_unknown_mode_is_refused():
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(
-        st.sampled_from(["role", "content", "name", "tool_calls", "function", "arguments", "text", "type", "tools"]),
-        children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                ["role", "content", "name", "tool_calls", "function", "arguments", "text", "type", "tools"]
+            ),
+            children,
+            max_size=4,
+        )
+    ),
     max_leaves=12,
 )
 

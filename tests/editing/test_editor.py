@@ -4,16 +4,21 @@ import pytest
 
 from studio.data.frame import build_frame
 from studio.editing.editor import DatasetEditor
-from studio.errors import OperationError
 from studio.editing.ops import DeleteRows, EditCell, FillSystemPrompt
 from studio.editing.recipes import Recipe
+from studio.errors import OperationError
 from studio.storage.workspace import Workspace
 
 
 @pytest.fixture
 def dataset():
-    frame = build_frame([{"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]}
-                         for i in range(5)], list(range(1, 6)))
+    frame = build_frame(
+        [
+            {"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]}
+            for i in range(5)
+        ],
+        list(range(1, 6)),
+    )
     workspace = Workspace()
     return workspace, workspace.import_dataset(frame, name="d", source_name="d.jsonl", format="jsonl/chat").id
 

@@ -5,35 +5,56 @@ import pandas as pd
 import pytest
 
 from studio.data.frame import build_frame
-from studio.errors import PatternError
 from studio.editing.grid import (
-    GridEvent, ViewSpec, filter_rows, grid_page, page_count, parse_grid_event, refresh_row_flags,
+    GridEvent,
+    ViewSpec,
+    filter_rows,
+    grid_page,
+    page_count,
+    parse_grid_event,
+    refresh_row_flags,
 )
+from studio.errors import PatternError
 
 
 def qa(*pairs):
-    return build_frame([{"messages": [{"role": "user", "content": u}, {"role": "assistant", "content": a}]}
-                        for u, a in pairs], list(range(1, len(pairs) + 1)))
+    return build_frame(
+        [{"messages": [{"role": "user", "content": u}, {"role": "assistant", "content": a}]} for u, a in pairs],
+        list(range(1, len(pairs) + 1)),
+    )
 
 
-FRAME = qa(("What is fever?", "A high temperature."), ("Dolor de cabeza", "Descansa."),
-           ("what is FEVER?", "A high temperature."), ("Sleep?", "Eight hours."), ("Cough", "<img src=x>"))
-FLAGS = pd.DataFrame({"too_short": [False, True, False, True, True], "pii": [False] * 5,
-                      "cluster_id": pd.array([0, None, 0, None, None], dtype="Int64")})
+FRAME = qa(
+    ("What is fever?", "A high temperature."),
+    ("Dolor de cabeza", "Descansa."),
+    ("what is FEVER?", "A high temperature."),
+    ("Sleep?", "Eight hours."),
+    ("Cough", "<img src=x>"),
+)
+FLAGS = pd.DataFrame(
+    {
+        "too_short": [False, True, False, True, True],
+        "pii": [False] * 5,
+        "cluster_id": pd.array([0, None, 0, None, None], dtype="Int64"),
+    }
+)
 
 
-@pytest.mark.parametrize("spec,expected", [
-    (ViewSpec(), [0, 1, 2, 3, 4]),
-    (ViewSpec(regex="fever"), [0, 2]),
-    (ViewSpec(regex="fever", ignore_case=False), [0]),
-    (ViewSpec(regex="temperature", fields=("user",)), []),
-    (ViewSpec(regex=r"^\w+\?$"), [3]),
-    (ViewSpec(rules=("too_short",)), [1, 3, 4]),
-    (ViewSpec(rules=("too_short",), regex="Sleep"), [3]),
-    (ViewSpec(rules=("pii",)), []),
-    (ViewSpec(ids=(3, 1)), [1, 3]),
-    (ViewSpec(ids=(3,), regex="fever"), []),
-])
+@pytest.mark.parametrize(
+    "spec,expected",
+    [
+        (ViewSpec(), [0, 1, 2, 3, 4]),
+        (ViewSpec(regex="fever"), [0, 2]),
+        (ViewSpec(regex="fever", ignore_case=False), [0]),
+        (ViewSpec(regex="temperature", fields=("user",)), []),
+        (ViewSpec(regex=r"^\w+\?$"), [3]),
+        (ViewSpec(rules=("too_short",)), [1, 3, 4]),
+        (ViewSpec(rules=("too_short",), regex="Sleep"), [3]),
+        (ViewSpec(rules=("pii",)), []),
+        (ViewSpec(ids=(3, 1)), [1, 3]),
+        (ViewSpec(ids=(3,), regex="fever"), []),
+    ],
+)
 def test_filter_rows(spec, expected):
     assert filter_rows(FRAME, FLAGS, spec).tolist() == expected
 
@@ -57,6 +78,7 @@ def test_grid_page_shows_one_page_with_flags_and_text():
     assert page["user"].tolist() == ["what is FEVER?", "Sleep?"]
     assert list(page.columns) == ["id", "flags", "system", "user", "assistant", "tokens", "cluster_id"]
     from studio.cost.tokens import count_example_tokens
+
     assert page["tokens"].tolist() == [count_example_tokens({"messages": m}) for m in FRAME["messages"].iloc[2:4]]
     assert page_count(5, 2) == 3 and page_count(0, 100) == 1
 
@@ -68,22 +90,32 @@ def test_refresh_row_flags_rechecks_only_the_edited_row():
     frame = qa(("Question one?", "Short."), ("Question two?", "Also short."))
     flags = analyze(frame).flags
     assert flags["too_short"].tolist() == [True, True]
-    edited = EditCell(id=1, field="assistant", value="A long and complete answer that is clearly more than fifty "
-                                                   "characters long.").apply(frame)
+    edited = EditCell(
+        id=1, field="assistant", value="A long and complete answer that is clearly more than fifty characters long."
+    ).apply(frame)
     flags = refresh_row_flags(flags, edited, 1)
     assert flags["too_short"].tolist() == [True, False]
 
 
-@pytest.mark.parametrize("raw,last,expected", [
-    ({"kind": "edit", "id": 3, "field": "user", "value": "x", "token": "t1"}, None,
-     GridEvent(kind="edit", token="t1", id=3, field="user", value="x")),
-    ({"kind": "edit", "id": 3, "field": "user", "value": None, "token": "t1"}, None,
-     GridEvent(kind="edit", token="t1", id=3, field="user", value="")),
-    ({"kind": "edit", "id": 3, "field": "user", "value": "x", "token": "t1"}, "t1", None),
-    ({"kind": "edit", "id": 3, "field": "flags", "value": "x", "token": "t2"}, None, None),
-    ({"kind": "select", "ids": [1, 2], "token": "t3"}, None, GridEvent(kind="select", token="t3", ids=(1, 2))),
-    (None, None, None),
-])
+@pytest.mark.parametrize(
+    "raw,last,expected",
+    [
+        (
+            {"kind": "edit", "id": 3, "field": "user", "value": "x", "token": "t1"},
+            None,
+            GridEvent(kind="edit", token="t1", id=3, field="user", value="x"),
+        ),
+        (
+            {"kind": "edit", "id": 3, "field": "user", "value": None, "token": "t1"},
+            None,
+            GridEvent(kind="edit", token="t1", id=3, field="user", value=""),
+        ),
+        ({"kind": "edit", "id": 3, "field": "user", "value": "x", "token": "t1"}, "t1", None),
+        ({"kind": "edit", "id": 3, "field": "flags", "value": "x", "token": "t2"}, None, None),
+        ({"kind": "select", "ids": [1, 2], "token": "t3"}, None, GridEvent(kind="select", token="t3", ids=(1, 2))),
+        (None, None, None),
+    ],
+)
 def test_parse_grid_event(raw, last, expected):
     assert parse_grid_event(raw, last) == expected
 
@@ -148,8 +180,8 @@ def test_reopening_after_cell_edits_rechecks_only_the_edited_rows(tmp_path, monk
 
 def test_a_grid_edit_is_persisted_and_rechecked_and_a_refused_one_changes_nothing(tmp_path):
     from studio.editing.editor import DatasetEditor
-    from studio.errors import OperationError
     from studio.editing.grid import Checks, handle_grid_event
+    from studio.errors import OperationError
     from studio.storage.workspace import Workspace, import_file
 
     ws = Workspace(tmp_path / "ws.db")
@@ -177,12 +209,19 @@ def test_an_answer_that_only_calls_tools_shows_the_calls_and_is_not_edited_as_te
     from studio.editing.ops import EditCell
     from studio.errors import OperationError
 
-    call = {"id": "c1", "type": "function",
-            "function": {"name": "takeoff_drone", "arguments": '{"altitude": 100}'}}
-    frame = build_frame([{"messages": [{"role": "user", "content": "Take off to 100 m"},
-                                       {"role": "assistant", "content": None, "tool_calls": [call]}]},
-                         {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]}],
-                        [1, 2])
+    call = {"id": "c1", "type": "function", "function": {"name": "takeoff_drone", "arguments": '{"altitude": 100}'}}
+    frame = build_frame(
+        [
+            {
+                "messages": [
+                    {"role": "user", "content": "Take off to 100 m"},
+                    {"role": "assistant", "content": None, "tool_calls": [call]},
+                ]
+            },
+            {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]},
+        ],
+        [1, 2],
+    )
     shown = grid_page(frame, np.arange(2), page=1, page_size=10, encoding=None)
     assert shown["assistant"].tolist() == ["→ takeoff_drone(altitude=100)", "Hello!"]
     with pytest.raises(OperationError, match="is a tool call"):
@@ -190,13 +229,20 @@ def test_an_answer_that_only_calls_tools_shows_the_calls_and_is_not_edited_as_te
 
 
 def test_the_live_filter_searches_every_turn_and_role_unless_scoped():
-    frame = build_frame([
-        {"messages": [{"role": "user", "content": "My order number is ZX-81"},
-                      {"role": "assistant", "content": "Thanks, found it."},
-                      {"role": "user", "content": "When does it ship?"},
-                      {"role": "assistant", "content": "Tomorrow morning."}]},
-        {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]},
-    ], [1, 2])
+    frame = build_frame(
+        [
+            {
+                "messages": [
+                    {"role": "user", "content": "My order number is ZX-81"},
+                    {"role": "assistant", "content": "Thanks, found it."},
+                    {"role": "user", "content": "When does it ship?"},
+                    {"role": "assistant", "content": "Tomorrow morning."},
+                ]
+            },
+            {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]},
+        ],
+        [1, 2],
+    )
     assert filter_rows(frame, None, ViewSpec(regex="ZX-81")).tolist() == [0]  # the first user turn
     assert filter_rows(frame, None, ViewSpec(regex="ZX-81", turns="last")).tolist() == []
     assert filter_rows(frame, None, ViewSpec(regex="ZX-81", fields=("assistant",))).tolist() == []

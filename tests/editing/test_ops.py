@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from studio.data.frame import build_frame
-from studio.errors import OperationError
+from studio.editing.history import History
 from studio.editing.ops import (
     DeleteFlagged,
     DeleteRows,
@@ -21,8 +21,8 @@ from studio.editing.ops import (
     StripWhitespace,
 )
 from studio.editing.previews import preview_regex_replace
-from studio.editing.history import History
 from studio.editing.recipes import OPERATIONS, Recipe, apply_recipe, op_from_dict
+from studio.errors import OperationError
 
 COLD = "Rest, drink plenty of fluids and keep warm until the symptoms pass in a week."
 
@@ -77,9 +77,7 @@ def test_row_operations(op, expected_ids):
 def test_edit_cell_updates_messages_then_text_columns():
     frame = make_frame()
     original_messages = [list(m) for m in frame["messages"]]
-    out = EditCell(id=4, field="assistant", value="La gripe es una infección vírica respiratoria.").apply(
-        frame
-    )
+    out = EditCell(id=4, field="assistant", value="La gripe es una infección vírica respiratoria.").apply(frame)
     row = out[out["id"] == 4].iloc[0]
     assert row["assistant"] == "La gripe es una infección vírica respiratoria."
     assert row["messages"][-1] == {"role": "assistant", "content": row["assistant"], "weight": 1}
@@ -151,9 +149,7 @@ def test_regex_replace_and_preview():
         == "Okay."
     )
     assert (
-        RegexReplace(field="topic", pattern="^cold$", replacement="resfriado")
-        .apply(frame)["topic"]
-        .tolist()[:3]
+        RegexReplace(field="topic", pattern="^cold$", replacement="resfriado").apply(frame)["topic"].tolist()[:3]
         == ["resfriado"] * 3
     )
 
@@ -166,9 +162,7 @@ def test_strip_whitespace_and_fill_system_prompt():
     filled = FillSystemPrompt(text="You are a careful medical assistant.").apply(frame)
     assert (
         filled["system"].tolist()
-        == ["You are a careful medical assistant."] * 2
-        + ["Be brief."]
-        + ["You are a careful medical assistant."] * 2
+        == ["You are a careful medical assistant."] * 2 + ["Be brief."] + ["You are a careful medical assistant."] * 2
     )
     assert all(m[0]["role"] == "system" for m in filled["messages"])
     everywhere = FillSystemPrompt(text="Short answers.", only_missing=False).apply(frame)
@@ -226,10 +220,7 @@ def test_recipe_replay_is_deterministic_and_reports_each_step():
     pd.testing.assert_frame_equal(first, second)
     assert ids(first) == [0, 2, 3]
     assert [(r.rows_before, r.rows_after) for r in reports][:3] == [(5, 5), (5, 4), (4, 3)]
-    assert (
-        reports[0].message
-        == "1. Strip leading and trailing whitespace in system, user, assistant: changed 1 row"
-    )
+    assert reports[0].message == "1. Strip leading and trailing whitespace in system, user, assistant: changed 1 row"
     assert reports[-1].message.endswith("no change")
     assert first.loc[2, "assistant"] == "Sure, call the clinic on [phone] on any weekday morning."
     assert list(first.columns)[-2:] == ["lang", "category"]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from studio.errors import OperationError, StudioError
-from studio.editing.grid import ViewSpec
 from studio.data.loader import load_dataset
+from studio.editing.grid import ViewSpec
 from studio.editing.ops import DeleteRows
 from studio.editing.recipes import Recipe
 from studio.editing.session import DatasetSession
+from studio.errors import OperationError, StudioError
 from studio.storage.workspace import Workspace, import_file
 
 SAMPLE = "sample_data/medical_faq_dirty.csv"

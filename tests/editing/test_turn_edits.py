@@ -62,27 +62,61 @@ def test_case_17_typo_fixed_by_recipe_replace_or_grid_edit_keeps_every_image_par
 
 
 def test_scope_picks_roles_and_first_or_last_turns_and_the_preview_names_them():
-    frame = build_frame([{"messages": [
-        {"role": "user", "content": "cat one"}, {"role": "assistant", "content": "a cat"},
-        {"role": "user", "content": "cat two"}, {"role": "assistant", "content": "the cat"}]}], [1])
+    frame = build_frame(
+        [
+            {
+                "messages": [
+                    {"role": "user", "content": "cat one"},
+                    {"role": "assistant", "content": "a cat"},
+                    {"role": "user", "content": "cat two"},
+                    {"role": "assistant", "content": "the cat"},
+                ]
+            }
+        ],
+        [1],
+    )
     first_user = RegexReplace(CONVERSATION, "cat", "dog", roles=("user",), turns="first")
-    assert [m["content"] for m in first_user.apply(frame)["messages"].iat[0]] == ["dog one", "a cat", "cat two",
-                                                                                  "the cat"]
+    assert [m["content"] for m in first_user.apply(frame)["messages"].iat[0]] == [
+        "dog one",
+        "a cat",
+        "cat two",
+        "the cat",
+    ]
     preview = preview_regex_replace(frame, RegexReplace(CONVERSATION, "cat", "dog"))
     assert preview.rows_affected == 1
     assert preview.sample[["id", "turn", "role", "before", "after"]].values.tolist() == [
-        [0, 0, "user", "cat one", "dog one"], [0, 1, "assistant", "a cat", "a dog"],
-        [0, 2, "user", "cat two", "dog two"], [0, 3, "assistant", "the cat", "the dog"]]
+        [0, 0, "user", "cat one", "dog one"],
+        [0, 1, "assistant", "a cat", "a dog"],
+        [0, 2, "user", "cat two", "dog two"],
+        [0, 3, "assistant", "the cat", "the dog"],
+    ]
     assert match_ids(frame, compile_pattern("one"), roles=("user",), turns="first").tolist() == [True]
     assert match_ids(frame, compile_pattern("one"), roles=("user",), turns="last").tolist() == [False]
 
 
 def test_tool_call_arguments_are_replaced_as_text_and_must_stay_json():
-    frame = build_frame([{"messages": [
-        {"role": "user", "content": "book"},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "c", "type": "function", "function": {"name": "book", "arguments": '{"email": "a@example.com"}'}}]},
-        {"role": "tool", "tool_call_id": "c", "content": "ok"}]}], [1])
+    frame = build_frame(
+        [
+            {
+                "messages": [
+                    {"role": "user", "content": "book"},
+                    {
+                        "role": "assistant",
+                        "content": None,
+                        "tool_calls": [
+                            {
+                                "id": "c",
+                                "type": "function",
+                                "function": {"name": "book", "arguments": '{"email": "a@example.com"}'},
+                            }
+                        ],
+                    },
+                    {"role": "tool", "tool_call_id": "c", "content": "ok"},
+                ]
+            }
+        ],
+        [1],
+    )
     out = RegexReplace(CONVERSATION, r"\w+@example\.com", "[email]", roles=("tool_calls",)).apply(frame)
     call = out["messages"].iat[0][1]["tool_calls"][0]
     assert call == {"id": "c", "type": "function", "function": {"name": "book", "arguments": '{"email": "[email]"}'}}
@@ -93,8 +127,13 @@ def test_tool_call_arguments_are_replaced_as_text_and_must_stay_json():
 def test_recipes_round_trip_scoped_ops_and_old_recipes_read_the_same():
     op = RegexReplace(CONVERSATION, "a", "b", roles=("user", "tool"), turns="last")
     assert op_from_dict(json.loads(json.dumps(op.to_dict()))) == op
-    assert RegexReplace("user", "a", "b").to_dict() == {"op": "regex_replace", "field": "user", "pattern": "a",
-                                                         "replacement": "b", "ignore_case": False}
+    assert RegexReplace("user", "a", "b").to_dict() == {
+        "op": "regex_replace",
+        "field": "user",
+        "pattern": "a",
+        "replacement": "b",
+        "ignore_case": False,
+    }
     with pytest.raises(OperationError, match="scope roles"):
         RegexReplace(CONVERSATION, "a", "b", roles=("robot",))
     with pytest.raises(OperationError, match="roles and turns go with"):
@@ -104,9 +143,11 @@ def test_recipes_round_trip_scoped_ops_and_old_recipes_read_the_same():
 # -- property: an edit changes only what it names ---------------------------------------------------------------
 
 _text = st.text(alphabet="abcxyz ", min_size=0, max_size=12)
-_extra = st.dictionaries(st.sampled_from(["meta", "x_note"]), st.integers(-2**63, 2**63 - 1), max_size=1)
-_part = st.one_of(st.builds(lambda t: {"type": "text", "text": t}, _text),
-                  st.builds(lambda u: {"type": "image_url", "image_url": {"url": f"https://i/{u}.png"}}, _text))
+_extra = st.dictionaries(st.sampled_from(["meta", "x_note"]), st.integers(-(2**63), 2**63 - 1), max_size=1)
+_part = st.one_of(
+    st.builds(lambda t: {"type": "text", "text": t}, _text),
+    st.builds(lambda u: {"type": "image_url", "image_url": {"url": f"https://i/{u}.png"}}, _text),
+)
 _content = st.one_of(_text, st.lists(_part, min_size=1, max_size=3))
 
 
@@ -119,8 +160,9 @@ def conversations(draw):
         if role == "assistant" and draw(st.booleans()):
             message["weight"] = draw(st.sampled_from([0, 1]))
         if role == "assistant" and draw(st.booleans()):
-            message["tool_calls"] = [{"id": "t", "type": "function",
-                                      "function": {"name": "f", "arguments": json.dumps({"q": draw(_text)})}}]
+            message["tool_calls"] = [
+                {"id": "t", "type": "function", "function": {"name": "f", "arguments": json.dumps({"q": draw(_text)})}}
+            ]
         messages.append(message)
     return messages
 
@@ -141,8 +183,10 @@ def _untargeted(messages, roles):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(conversations(), min_size=1, max_size=4), st.sampled_from([("user",), ("assistant",),
-                                                                          ("user", "tool_calls")]))
+@given(
+    st.lists(conversations(), min_size=1, max_size=4),
+    st.sampled_from([("user",), ("assistant",), ("user", "tool_calls")]),
+)
 def test_a_scoped_replace_changes_only_the_text_it_names_through_export_and_load(tmp_path_factory, chats, roles):
     frame = build_frame([{"messages": m} for m in chats], list(range(1, len(chats) + 1)))
     out, changes = replace_in_turns(frame, compile_pattern("x"), "y", roles=roles)
@@ -159,8 +203,10 @@ def test_editing_one_turn_changes_that_turn_only():
     before = [list(m) for m in frame["messages"]]
     out = edit_turn_text(frame, 3, 1, "What part is this? (photo 3)")
     after = list(out["messages"])
-    assert after[3][1]["content"] == [{"type": "text", "text": "What part is this? (photo 3)"},
-                                      before[3][1]["content"][1]]
+    assert after[3][1]["content"] == [
+        {"type": "text", "text": "What part is this? (photo 3)"},
+        before[3][1]["content"][1],
+    ]
     assert after[3][0] is before[3][0] and after[3][2] is before[3][2]
     assert [after[i] for i in range(len(after)) if i != 3] == [before[i] for i in range(len(before)) if i != 3]
     assert out["user"].iat[3] == "What part is this? (photo 3)"

@@ -95,8 +95,10 @@ def _unknown_role_file(path):
     (the engine's own check passes it), but the Cost page's validation reports it as an error."""
     write_chat_file(path)
     with open(path, "a") as handle:
-        handle.write(json.dumps({"messages": [{"role": "wizard", "content": "hi"},
-                                              {"role": "assistant", "content": "hello"}]}) + "\n")
+        handle.write(
+            json.dumps({"messages": [{"role": "wizard", "content": "hi"}, {"role": "assistant", "content": "hello"}]})
+            + "\n"
+        )
     return path
 
 
@@ -109,7 +111,10 @@ def test_studio_engine_refuses_an_upload_the_cost_page_refuses(tmp_path):
             client.files.create(file=bad.open("rb"), purpose="fine-tune")
         error = _error(caught.value)
         assert (error["type"], error["param"], error["code"]) == (
-            "invalid_request_error", "file", "invalid_file_format")
+            "invalid_request_error",
+            "file",
+            "invalid_file_format",
+        )
         assert error["message"].startswith("wizard.jsonl is not a valid fine-tuning file: line 13: ")
         assert "'wizard'" in error["message"]
         assert client.files.list().data == []
@@ -133,10 +138,11 @@ def test_the_injected_validator_is_what_refuses(tmp_path):
 @pytest.mark.parametrize(
     "validator, message",
     [
-        (lambda path, name: [f"line {n}: bad" for n in range(1, 6)],
-         "up.jsonl is not a valid fine-tuning file: line 1: bad; line 2: bad; line 3: bad (and 2 more)"),
-        (lambda path, name: (_ for _ in ()).throw(LoadError("not JSONL", path=path)),
-         "up.jsonl could not be read: "),
+        (
+            lambda path, name: [f"line {n}: bad" for n in range(1, 6)],
+            "up.jsonl is not a valid fine-tuning file: line 1: bad; line 2: bad; line 3: bad (and 2 more)",
+        ),
+        (lambda path, name: (_ for _ in ()).throw(LoadError("not JSONL", path=path)), "up.jsonl could not be read: "),
     ],
     ids=["problems", "unreadable"],
 )

@@ -11,8 +11,16 @@ from studio.engine.models import generate, load_model
 
 pytest_plugins = ("tests.engine_fixtures",)
 
-PROMPTS = ["Hi", "What is the capital of France?", "Name three colours, please.", "Tell me a joke",
-           "Why is the sky blue? Explain briefly.", "2 + 2 =", "Write a haiku about autumn leaves.", "Bonjour"]
+PROMPTS = [
+    "Hi",
+    "What is the capital of France?",
+    "Name three colours, please.",
+    "Tell me a joke",
+    "Why is the sky blue? Explain briefly.",
+    "2 + 2 =",
+    "Write a haiku about autumn leaves.",
+    "Bonjour",
+]
 
 
 @pytest.fixture(scope="module", params=["fp32", "int8"])
@@ -72,17 +80,17 @@ def test_closing_one_stream_does_not_disturb_the_others(tiny):
     expected = _alone(tiny, "Why is the sky blue? Explain briefly.", **long_params)[0]
     loop = DecodeLoop(tiny)
     tiny.__dict__["_decode_loop"] = loop
-    cancelled = generate_batched(tiny, [{"role": "user", "content": "Tell me a joke"}], max_tokens=200,
-                                 temperature=0)
-    kept = generate_batched(tiny, [{"role": "user", "content": "Why is the sky blue? Explain briefly."}],
-                            **long_params)
+    cancelled = generate_batched(tiny, [{"role": "user", "content": "Tell me a joke"}], max_tokens=200, temperature=0)
+    kept = generate_batched(tiny, [{"role": "user", "content": "Why is the sky blue? Explain briefly."}], **long_params)
     stream = iter(cancelled)
     next(stream, None)
     assert kept.run() == expected
     stream.close()  # a client that went away
     assert cancelled.completion_tokens < 200
-    assert generate_batched(tiny, [{"role": "user", "content": "Hi"}], max_tokens=4, temperature=0).run() == \
-        _alone(tiny, "Hi", max_tokens=4, temperature=0)[0]
+    assert (
+        generate_batched(tiny, [{"role": "user", "content": "Hi"}], max_tokens=4, temperature=0).run()
+        == _alone(tiny, "Hi", max_tokens=4, temperature=0)[0]
+    )
 
 
 def test_eight_concurrent_sdk_streams_interleave_and_match_their_answers_alone(tiny_engine):
@@ -90,8 +98,16 @@ def test_eight_concurrent_sdk_streams_interleave_and_match_their_answers_alone(t
     import time
 
     client = tiny_engine.client()
-    requests = [{"model": "tiny-llama", "messages": [{"role": "user", "content": p}], "max_tokens": 24 + 2 * i,
-                 "temperature": 0, "stop": ["zz"] if i % 3 == 0 else None} for i, p in enumerate(PROMPTS)]
+    requests = [
+        {
+            "model": "tiny-llama",
+            "messages": [{"role": "user", "content": p}],
+            "max_tokens": 24 + 2 * i,
+            "temperature": 0,
+            "stop": ["zz"] if i % 3 == 0 else None,
+        }
+        for i, p in enumerate(PROMPTS)
+    ]
     alone = [client.chat.completions.create(**r).choices[0].message.content for r in requests]
     spans: list = [None] * len(requests)
     texts: list = [None] * len(requests)
@@ -112,5 +128,5 @@ def test_eight_concurrent_sdk_streams_interleave_and_match_their_answers_alone(t
     for thread in threads:
         thread.join(timeout=120)
     assert texts == alone
-    overlapping = sum(1 for i, a in enumerate(spans) for b in spans[i + 1:] if a[0] < b[1] and b[0] < a[1])
+    overlapping = sum(1 for i, a in enumerate(spans) for b in spans[i + 1 :] if a[0] < b[1] and b[0] < a[1])
     assert overlapping >= 1  # some stream's tokens arrived while another was still streaming

@@ -39,8 +39,9 @@ def engine_app(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     app = cli_app(home, models={TINY: str(tiny_model_dir)}, run_jobs=False)
     chat = write_chat_file(home.parent / "fuzz-train.jsonl", n=10)
     with TestClient(app) as client:
-        uploaded = client.post("/v1/files", files={"file": ("train.jsonl", chat.read_bytes())},
-                               data={"purpose": "fine-tune"})
+        uploaded = client.post(
+            "/v1/files", files={"file": ("train.jsonl", chat.read_bytes())}, data={"purpose": "fine-tune"}
+        )
         assert uploaded.status_code == 200, uploaded.text
         file_id = uploaded.json()["id"]
         job = client.post("/v1/fine_tuning/jobs", json={"model": TINY, "training_file": file_id})
@@ -56,14 +57,24 @@ def engine_schema(engine_app):
 
 # Every operation of the schema, listed so a new route shows up here (test_every_operation_is_fuzzed).
 OPERATIONS = [
-    ("GET", "/v1/models"), ("GET", "/v1/models/{model_id}"), ("DELETE", "/v1/models/{model_id}"),
-    ("POST", "/v1/files"), ("GET", "/v1/files"), ("GET", "/v1/files/{file_id}"), ("DELETE", "/v1/files/{file_id}"),
+    ("GET", "/v1/models"),
+    ("GET", "/v1/models/{model_id}"),
+    ("DELETE", "/v1/models/{model_id}"),
+    ("POST", "/v1/files"),
+    ("GET", "/v1/files"),
+    ("GET", "/v1/files/{file_id}"),
+    ("DELETE", "/v1/files/{file_id}"),
     ("GET", "/v1/files/{file_id}/content"),
-    ("POST", "/v1/fine_tuning/jobs"), ("GET", "/v1/fine_tuning/jobs"), ("GET", "/v1/fine_tuning/jobs/{job_id}"),
-    ("POST", "/v1/fine_tuning/jobs/{job_id}/cancel"), ("POST", "/v1/fine_tuning/jobs/{job_id}/pause"),
-    ("POST", "/v1/fine_tuning/jobs/{job_id}/resume"), ("GET", "/v1/fine_tuning/jobs/{job_id}/events"),
+    ("POST", "/v1/fine_tuning/jobs"),
+    ("GET", "/v1/fine_tuning/jobs"),
+    ("GET", "/v1/fine_tuning/jobs/{job_id}"),
+    ("POST", "/v1/fine_tuning/jobs/{job_id}/cancel"),
+    ("POST", "/v1/fine_tuning/jobs/{job_id}/pause"),
+    ("POST", "/v1/fine_tuning/jobs/{job_id}/resume"),
+    ("GET", "/v1/fine_tuning/jobs/{job_id}/events"),
     ("GET", "/v1/fine_tuning/jobs/{job_id}/checkpoints"),
-    ("POST", "/v1/chat/completions"), ("GET", "/health"),
+    ("POST", "/v1/chat/completions"),
+    ("GET", "/health"),
 ]
 
 
@@ -88,8 +99,10 @@ def _steer(case, ids: dict[str, str]) -> None:
         if real:  # a known model and valid roles: the fuzzed content, stop and sampling values reach generation
             case.body["model"] = TINY
             if isinstance(case.body.get("messages"), list):
-                case.body["messages"] = [{**m, "role": ROLES[i % len(ROLES)]} if isinstance(m, dict) else m
-                                         for i, m in enumerate(case.body["messages"])]
+                case.body["messages"] = [
+                    {**m, "role": ROLES[i % len(ROLES)]} if isinstance(m, dict) else m
+                    for i, m in enumerate(case.body["messages"])
+                ]
         # Fuzz the values, not the CPU: a 2-layer model generating 512 tokens per example is all cost, no cover.
         for name in ("max_tokens", "max_completion_tokens"):
             value = case.body.get(name)
@@ -97,8 +110,12 @@ def _steer(case, ids: dict[str, str]) -> None:
                 case.body[name] = CHAT_MAX_TOKENS
         if not isinstance(case.body.get("max_tokens"), int) and "max_completion_tokens" not in case.body:
             case.body["max_tokens"] = CHAT_MAX_TOKENS
-    if case.operation.path == "/v1/fine_tuning/jobs" and case.method.upper() == "POST" and isinstance(
-            case.body, dict) and real:
+    if (
+        case.operation.path == "/v1/fine_tuning/jobs"
+        and case.method.upper() == "POST"
+        and isinstance(case.body, dict)
+        and real
+    ):
         case.body["model"], case.body["training_file"] = TINY, ids["file_id"]
 
 
@@ -109,8 +126,13 @@ def test_no_request_makes_the_engine_fail(engine_app, engine_schema, method, pat
     ids = engine_app.state.fuzz_ids
 
     @given(case=operation.as_strategy())
-    @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     def fuzz(case) -> None:
         _steer(case, ids)
         response = case.call_and_validate(checks=[not_a_server_error])

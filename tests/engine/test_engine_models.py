@@ -143,8 +143,9 @@ def _loaded(base_url: str) -> list[str]:
 
 
 def test_preloaded_models_are_in_memory_before_the_first_request(tiny_model_dir, tmp_path):
-    app = cli_app(tmp_path / "engine", models={TINY: str(tiny_model_dir)}, run_jobs=False,
-                     preload=["no-such-model", TINY])
+    app = cli_app(
+        tmp_path / "engine", models={TINY: str(tiny_model_dir)}, run_jobs=False, preload=["no-such-model", TINY]
+    )
     with ThreadServer(app) as server:
         wait_until(lambda: TINY in _loaded(server.base_url), timeout=60, message=f"{TINY} to be preloaded")
         assert _loaded(server.base_url) == [TINY]  # the unknown name was skipped, not fatal
@@ -162,7 +163,6 @@ def test_any_allowed_temperature_samples_a_token(temperature):
     assert tokens == {1}  # top_p that small keeps only the most likely token
     token = _sample(logits, temperature, 1.0, generator)
     assert token in {0, 1, 4}  # never the NaN or the impossible one
-
 
 
 def test_a_precision_asked_for_wins_over_the_default(tiny_model_dir, monkeypatch):

@@ -65,13 +65,27 @@ def test_files_events_and_checkpoints_are_openais_objects():
     body = dump(file_object(record))
     FileObject.model_validate(body)
     assert body["status_details"] is None and body["expires_at"] is None
-    event = EventRecord("ftevent-abcdef01234567", "ftjob-abcdef0123456789", 100, "info", "Step 1", "metrics",
-                        {"step": 1, "train_loss": 2.5})
+    event = EventRecord(
+        "ftevent-abcdef01234567",
+        "ftjob-abcdef0123456789",
+        100,
+        "info",
+        "Step 1",
+        "metrics",
+        {"step": 1, "train_loss": 2.5},
+    )
     body = dump(event_object(event))
     FineTuningJobEvent.model_validate(body)
     assert body["data"] == {"step": 1, "train_loss": 2.5} and body["type"] == "metrics"
-    checkpoint = CheckpointRecord("ftckpt-abcdef01234567", "ftjob-abcdef0123456789", 3, 100,
-                                  "ft:m::ftjob-abcdef0123456789:ckpt-step-3", "/x", {"step": 3, "train_loss": 1.5})
+    checkpoint = CheckpointRecord(
+        "ftckpt-abcdef01234567",
+        "ftjob-abcdef0123456789",
+        3,
+        100,
+        "ft:m::ftjob-abcdef0123456789:ckpt-step-3",
+        "/x",
+        {"step": 3, "train_loss": 1.5},
+    )
     body = dump(checkpoint_object(checkpoint))
     FineTuningJobCheckpoint.model_validate(body)
     assert body["step_number"] == 3 and body["metrics"]["train_loss"] == 1.5
@@ -81,12 +95,16 @@ def test_stream_chunks_carry_usage_only_when_asked():
     ids = {"completion_id": "chatcmpl-1", "created": 1, "model": "m"}
     plain = dump(chat_chunk(**ids, delta={"content": "Hi"}))
     assert "usage" not in plain and plain["choices"][0] == {
-        "index": 0, "delta": {"content": "Hi"}, "logprobs": None, "finish_reason": None,
+        "index": 0,
+        "delta": {"content": "Hi"},
+        "logprobs": None,
+        "finish_reason": None,
     }
     asked = dump(chat_chunk(**ids, delta={"content": "Hi"}, with_usage=True))
     assert asked["usage"] is None  # OpenAI sends null usage on every chunk but the last when include_usage is on
-    last = dump(chat_chunk(**ids, usage={"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
-                           with_usage=True))
+    last = dump(
+        chat_chunk(**ids, usage={"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}, with_usage=True)
+    )
     assert last["choices"] == [] and last["usage"]["total_tokens"] == 5
     ChatCompletionChunk.model_validate(last)
 

@@ -22,9 +22,7 @@ def _messages(client, job_id: str) -> list[str]:
     return [e.message for e in client.fine_tuning.jobs.list_events(job_id, limit=1000).data]
 
 
-def test_graceful_stop_suspends_the_running_job_and_the_next_start_resumes_it(
-    tiny_model_dir, chat_file, tmp_path
-):
+def test_graceful_stop_suspends_the_running_job_and_the_next_start_resumes_it(tiny_model_dir, chat_file, tmp_path):
     home = tmp_path / "engine"
     first = EngineProcess(home, models={TINY: tiny_model_dir}, threads=1)
     try:
@@ -48,9 +46,7 @@ def test_graceful_stop_suspends_the_running_job_and_the_next_start_resumes_it(
         assert file_id in {f.id for f in client.files.list()}
         resumed = wait_for_event(client, job.id, lambda e: e.message.startswith("Resumed from step"))
         assert resumed.message == f"Resumed from step {saved}/480"
-        assert any(
-            m.startswith("Engine stopping: job will resume from step") for m in _messages(client, job.id)
-        )
+        assert any(m.startswith("Engine stopping: job will resume from step") for m in _messages(client, job.id))
         client.fine_tuning.jobs.cancel(job.id)
         wait_for_status(client, job.id, {"cancelled"})
     finally:

@@ -80,9 +80,7 @@ def test_full_flow_upload_train_events_checkpoints_chat(tiny_engine, chat_file):
     } <= model_ids
 
     messages = [{"role": "user", "content": "Tell me about tea number 1."}]
-    reply = client.chat.completions.create(
-        model=job.fine_tuned_model, messages=messages, max_tokens=8, temperature=0
-    )
+    reply = client.chat.completions.create(model=job.fine_tuned_model, messages=messages, max_tokens=8, temperature=0)
     choice = reply.choices[0]
     assert choice.message.role == "assistant" and isinstance(choice.message.content, str)
     assert choice.finish_reason in {"stop", "length"}
@@ -183,9 +181,7 @@ def test_pause_and_resume_continue_from_the_paused_step(tiny_engine, chat_file):
     assert client.fine_tuning.jobs.resume(job.id).status == "queued"
     step = wait_for_metrics(client, job.id, min_step=paused_at + 1)
     steps = sorted(
-        e.data["step"]
-        for e in client.fine_tuning.jobs.list_events(job.id, limit=1000).data
-        if e.type == "metrics"
+        e.data["step"] for e in client.fine_tuning.jobs.list_events(job.id, limit=1000).data if e.type == "metrics"
     )
     assert steps[:step] == list(range(1, step + 1))  # no step skipped or repeated across the pause
     assert any(
@@ -273,9 +269,7 @@ def test_unknown_ids_and_models_are_404(tiny_engine, chat_file):
         client.fine_tuning.jobs.create(model="no-such-model", training_file=file_id)
     assert _error(caught.value)["code"] == "model_not_found"
     with pytest.raises(openai.NotFoundError) as caught:
-        client.chat.completions.create(
-            model="ft:no-such-model::ftjob-x", messages=[{"role": "user", "content": "hi"}]
-        )
+        client.chat.completions.create(model="ft:no-such-model::ftjob-x", messages=[{"role": "user", "content": "hi"}])
     assert _error(caught.value)["code"] == "model_not_found"
     with pytest.raises(openai.NotFoundError):
         client.models.delete("ft:no-such-model::ftjob-x")
@@ -291,9 +285,7 @@ def test_bad_requests_are_400(tiny_engine, chat_file, tmp_path):
         client.fine_tuning.jobs.create(model=TINY, training_file=file_id, suffix="has space")
     assert _error(caught.value)["param"] == "suffix"
     with pytest.raises(openai.BadRequestError) as caught:
-        client.chat.completions.create(
-            model=TINY, messages=[{"role": "user", "content": "hi"}], temperature=3
-        )
+        client.chat.completions.create(model=TINY, messages=[{"role": "user", "content": "hi"}], temperature=3)
     assert _error(caught.value)["param"] == "temperature"
     with pytest.raises(openai.BadRequestError) as caught:
         client.chat.completions.create(model=TINY, messages=[])
@@ -307,11 +299,7 @@ def test_bad_requests_are_400(tiny_engine, chat_file, tmp_path):
     with pytest.raises(openai.BadRequestError) as caught:
         _upload(client, broken)
     error = _error(caught.value)
-    assert (
-        error["param"] == "file"
-        and error["code"] == "invalid_file_format"
-        and "broken.jsonl" in error["message"]
-    )
+    assert error["param"] == "file" and error["code"] == "invalid_file_format" and "broken.jsonl" in error["message"]
     with pytest.raises(openai.BadRequestError):
         client.files.create(file=("a.jsonl", chat_file.read_bytes()), purpose="batch")
 

@@ -15,9 +15,7 @@ pytest_plugins = ("tests.engine_fixtures",)
 pytest.importorskip("torch")
 pytest.importorskip("peft")
 
-PIRATE = re.compile(
-    r"\b(arr+|matey|ye|yer|aye|ahoy|hearty|avast|landlubber|scallywag|shiver|timbers)\b", re.IGNORECASE
-)
+PIRATE = re.compile(r"\b(arr+|matey|ye|yer|aye|ahoy|hearty|avast|landlubber|scallywag|shiver|timbers)\b", re.IGNORECASE)
 
 
 def pirate_markers(text: str) -> int:

@@ -54,9 +54,7 @@ def test_files_are_stored_under_their_opaque_id(store, tmp_path):
         store.get_file(record.id)
 
 
-@pytest.mark.parametrize(
-    "bad", ["../store.db", "file-../../x", "file-", "file-abc/def0000", "", "FILE-abcdefgh1"]
-)
+@pytest.mark.parametrize("bad", ["../store.db", "file-../../x", "file-", "file-abc/def0000", "", "FILE-abcdefgh1"])
 def test_ids_that_are_not_ours_are_404(store, bad):
     with pytest.raises(NotFoundError) as caught:
         store.get_file(bad)

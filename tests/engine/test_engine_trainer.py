@@ -115,16 +115,11 @@ def test_weight_zero_turns_are_not_trained(tokenizer):
             {"role": "assistant", "content": [{"type": "text", "text": "Arr, two."}], "weight": 1},
         ]
     }
-    assert (
-        _trained_text(tokenizer, encode_example(tokenizer, example, max_length=512))
-        == "Arr, two.<|im_end|>\n"
-    )
+    assert _trained_text(tokenizer, encode_example(tokenizer, example, max_length=512)) == "Arr, two.<|im_end|>\n"
 
 
 def test_truncated_examples_without_trained_tokens_are_dropped(tokenizer):
-    long_prompt = {
-        "messages": [{"role": "user", "content": "word " * 200}, {"role": "assistant", "content": "Arr."}]
-    }
+    long_prompt = {"messages": [{"role": "user", "content": "word " * 200}, {"role": "assistant", "content": "Arr."}]}
     short = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Arr."}]}
     encoded = encode_examples(tokenizer, [long_prompt, short], max_length=64)
     assert len(encoded) == 1 and len(encoded[0].input_ids) <= 64
@@ -163,8 +158,14 @@ def test_train_checkpoints_each_epoch_and_resumes_after_a_pause(tiny_model_dir, 
     )
 
     def run_job():
-        return train(base=str(tiny_model_dir), train_examples=examples, valid_examples=examples[:2], config=config,
-                     job_dir=tmp_path / "job", callbacks=callbacks)
+        return train(
+            base=str(tiny_model_dir),
+            train_examples=examples,
+            valid_examples=examples[:2],
+            config=config,
+            job_dir=tmp_path / "job",
+            callbacks=callbacks,
+        )
 
     paused = run_job()
     assert (paused.status, paused.step, paused.total_steps) == ("paused", 4, 6)

@@ -3,7 +3,6 @@
 from streamlit.testing.v1 import AppTest
 
 from studio.storage.workspace import Workspace, import_file
-
 from tests.conftest import ROOT
 from tests.pages.apptest import open_page
 
@@ -23,15 +22,20 @@ def test_home_lists_steps_datasets_and_providers(tmp_path):
     assert not at.exception
     assert at.title[0].value == "Fine-Tuning Studio"
     steps = [m.value for m in at.markdown if m.value.startswith("**")]
-    assert [s.split(" —")[0] for s in steps] == ["**1 · Dataset**", "**2 · Cost**", "**3 · Train**",
-                                                  "**4 · Playground**"]
+    assert [s.split(" —")[0] for s in steps] == [
+        "**1 · Dataset**",
+        "**2 · Cost**",
+        "**3 · Train**",
+        "**4 · Playground**",
+    ]
     # conftest points the engine URL where nothing answers and removes OPENAI_API_KEY: exactly these two lines.
     engine, openai = sidebar_captions(at)
     assert engine.startswith("⚪ Local engine: not running (http://127.0.0.2:9/v1: not running (")
     assert openai == "⚪ OpenAI: no API key set; the local engine is used, so everything works offline."
     [table] = at.dataframe
-    assert table.value.to_dict("records") == [{"Name": "faq", "Source file": "faq.csv", "Format": "csv/qa",
-                                               "Versions": 1}]
+    assert table.value.to_dict("records") == [
+        {"Name": "faq", "Source file": "faq.csv", "Format": "csv/qa", "Versions": 1}
+    ]
 
 
 def test_home_switches_to_spanish_and_loads_samples():
@@ -54,10 +58,18 @@ def test_every_page_opens_under_its_old_url_with_translated_titles(monkeypatch):
 
     shown = []  # (title, url path) of the sidebar's pages, per run
     navigation = st.navigation
-    monkeypatch.setattr(st, "navigation", lambda pages, **options: shown.append(
-        [(p.title, p.url_path) for p in pages]) or navigation(pages, **options))
-    assert [(name, url) for name, url, _ in PAGES] == [("home", ""), ("dataset", "Dataset"), ("cost", "Cost"),
-                                                        ("train", "Train"), ("playground", "Playground")]
+    monkeypatch.setattr(
+        st,
+        "navigation",
+        lambda pages, **options: shown.append([(p.title, p.url_path) for p in pages]) or navigation(pages, **options),
+    )
+    assert [(name, url) for name, url, _ in PAGES] == [
+        ("home", ""),
+        ("dataset", "Dataset"),
+        ("cost", "Cost"),
+        ("train", "Train"),
+        ("playground", "Playground"),
+    ]
     urls = ["", "Dataset", "Cost", "Train", "Playground"]
     for lang, nav in (("en", NAV_EN), ("es", NAV_ES)):
         for name in ("home", "dataset", "cost", "train", "playground"):

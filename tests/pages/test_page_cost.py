@@ -5,13 +5,17 @@ import pytest
 from studio.data.frame import build_frame
 from studio.editing.session import DatasetSession
 from studio.storage.workspace import Workspace
-
 from tests.pages.apptest import open_page
 
 
 def frame(n=30, broken=True):
-    good = {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hola, ¿qué tal?"},
-                         {"role": "assistant", "content": "Bien, ¿y tú?"}]}
+    good = {
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hola, ¿qué tal?"},
+            {"role": "assistant", "content": "Bien, ¿y tú?"},
+        ]
+    }
     examples = [good] * n + ([{"messages": [{"role": "user", "content": "you idiot"}]}] if broken else [])
     return build_frame(examples, list(range(1, len(examples) + 1)))
 
@@ -20,8 +24,9 @@ def page(frame=None, dataset_label="dataset", **state):
     """The Cost page with ``frame`` open on the Dataset page (as a workspace dataset named ``dataset_label``)."""
     if frame is not None:
         workspace = Workspace()
-        info = workspace.import_dataset(frame, name=dataset_label, source_name=f"{dataset_label}.jsonl",
-                                        format="jsonl/chat")
+        info = workspace.import_dataset(
+            frame, name=dataset_label, source_name=f"{dataset_label}.jsonl", format="jsonl/chat"
+        )
         state["dataset"] = DatasetSession(workspace)
         state["dataset"].open(info.id)
     return open_page("cost", **state)
@@ -38,10 +43,18 @@ def test_metrics_settings_and_validation_links():
     shown = metrics(at)
     assert shown["Examples"] == "31" and shown["Epochs"] == "3" and shown["Cost"].startswith("$")
     assert at.session_state["train_settings"] == {
-        "model": "gpt-4.1", "epochs": "auto", "batch_size": "auto", "learning_rate_multiplier": "auto", "seed": None,
-        "suffix": "", "budget_usd": None}
+        "model": "gpt-4.1",
+        "epochs": "auto",
+        "batch_size": "auto",
+        "learning_rate_multiplier": "auto",
+        "seed": None,
+        "suffix": "",
+        "budget_usd": None,
+    }
     findings = at.dataframe[-1].value
-    assert findings.loc[findings["key"] == "example_missing_assistant_message", "open"].tolist() == ["Dataset?row=31&id=30"]
+    assert findings.loc[findings["key"] == "example_missing_assistant_message", "open"].tolist() == [
+        "Dataset?row=31&id=30"
+    ]
     assert any("heuristic" in c.value for c in at.caption)
 
 
@@ -89,8 +102,15 @@ def test_without_a_dataset_the_page_uses_the_sample_or_asks_for_a_file(lang):
 
 
 def test_widgets_start_from_the_settings_kept_for_train():
-    kept = {"model": "gpt-4o-mini", "epochs": 4, "batch_size": 8, "learning_rate_multiplier": 0.5, "seed": 42,
-            "suffix": "faq", "budget_usd": 20.0}
+    kept = {
+        "model": "gpt-4o-mini",
+        "epochs": 4,
+        "batch_size": 8,
+        "learning_rate_multiplier": 0.5,
+        "seed": 42,
+        "suffix": "faq",
+        "budget_usd": 20.0,
+    }
     at = page(frame=frame(), dataset_label="support", train_settings=dict(kept))
     assert not at.exception
     assert at.session_state["train_settings"] == kept

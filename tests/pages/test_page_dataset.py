@@ -9,18 +9,24 @@ from studio.editing.session import DatasetSession
 from studio.storage.workspace import Workspace, import_file
 from tests.pages.apptest import open_page
 
-ROWS = [("What is a fever?", "A body temperature above 38 °C, usually a sign that the body is fighting an infection."),
-        ("what is a FEVER", "A body temperature above 38 °C, usually a sign that the body is fighting an infection."),
-        ("How long should I sleep?", "Short."),
-        ("Is coffee bad?", "Moderate coffee is fine for most adults, about three or four cups a day at most."),
-        ("Contact?", "Write to ana.perez@example.com for an appointment with the clinic, any weekday morning.")]
+ROWS = [
+    ("What is a fever?", "A body temperature above 38 °C, usually a sign that the body is fighting an infection."),
+    ("what is a FEVER", "A body temperature above 38 °C, usually a sign that the body is fighting an infection."),
+    ("How long should I sleep?", "Short."),
+    ("Is coffee bad?", "Moderate coffee is fine for most adults, about three or four cups a day at most."),
+    ("Contact?", "Write to ana.perez@example.com for an appointment with the clinic, any weekday morning."),
+]
 
 
 @pytest.fixture
 def page(tmp_path):
     path = tmp_path / "faq.jsonl"
-    path.write_text("".join(json.dumps({"messages": [{"role": "user", "content": q},
-                                                    {"role": "assistant", "content": a}]}) + "\n" for q, a in ROWS))
+    path.write_text(
+        "".join(
+            json.dumps({"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}) + "\n"
+            for q, a in ROWS
+        )
+    )
     workspace = Workspace()
     info, _ = import_file(workspace, path)
     session = DatasetSession(workspace)

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from studio.playground.compare import list_runs, load_votes
-from studio.testing.server import TestServer
 from studio.storage.workspace import Workspace
+from studio.testing.server import TestServer
 from tests.pages.apptest import open_page
 
 FT = "ft:base-model:studio:demo:abc123"
@@ -21,8 +21,10 @@ def server(monkeypatch):
 
 @pytest.fixture
 def sample(tmp_path, monkeypatch):
-    rows = [{"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"base-model: q{i}"}]}
-            for i in range(5)]
+    rows = [
+        {"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"base-model: q{i}"}]}
+        for i in range(5)
+    ]
     (tmp_path / "style_demo_test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     monkeypatch.setattr("studio.storage.workspace.SAMPLE_DIR", tmp_path)
 
@@ -106,9 +108,14 @@ def test_spanish(server):
 
 
 def test_targets_preset_from_the_train_page(server):
-    at = open_page("playground", playground_targets=[{"name": "base", "kind": "local", "model": "base-model"},
-                                                     {"name": "step 8", "kind": "local", "model": FT},
-                                                     {"name": "step 16", "kind": "local", "model": FT}])
+    at = open_page(
+        "playground",
+        playground_targets=[
+            {"name": "base", "kind": "local", "model": "base-model"},
+            {"name": "step 8", "kind": "local", "model": FT},
+            {"name": "step 16", "kind": "local", "model": FT},
+        ],
+    )
     assert not at.exception
     assert at.sidebar.number_input(key="pg_count").value == 3
     assert [at.sidebar.text_input(key=f"pg_name_{i}").value for i in range(3)] == ["base", "step 8", "step 16"]

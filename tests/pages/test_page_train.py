@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
-
 from studio.providers.jobs import list_jobs
 from studio.storage.workspace import Workspace, import_file
 from tests.engine_support import TINY, write_chat_file
-from tests.waiting import wait_until
 from tests.pages.apptest import open_page
+from tests.waiting import wait_until
 
 pytest_plugins = ("tests.engine_fixtures",)
 
 
 def test_launch_and_watch_a_local_job(app_engine, tmp_path):
     import_file(Workspace(), write_chat_file(tmp_path / "pirate.jsonl", n=12))
-    at = open_page("train", timeout=120, train_settings={"model": TINY, "epochs": 1, "batch_size": 4,
-                                                         "learning_rate_multiplier": "auto", "seed": 7,
-                                                         "suffix": "demo"})
+    at = open_page(
+        "train",
+        timeout=120,
+        train_settings={
+            "model": TINY,
+            "epochs": 1,
+            "batch_size": 4,
+            "learning_rate_multiplier": "auto",
+            "seed": 7,
+            "suffix": "demo",
+        },
+    )
     assert not at.exception
     assert any("Local engine running" in c.value for c in at.caption)
     assert any("Valid training data: 12 examples" in s.value for s in at.success)
@@ -27,8 +35,12 @@ def test_launch_and_watch_a_local_job(app_engine, tmp_path):
     [record] = list_jobs(Workspace())
     assert record.provider == "local" and record.suffix == "demo"
 
-    wait_until(lambda: any("succeeded" in m.value for m in at.run().markdown), timeout=240, interval=2,
-               message="the Train page to show the job succeeded")
+    wait_until(
+        lambda: any("succeeded" in m.value for m in at.run().markdown),
+        timeout=240,
+        interval=2,
+        message="the Train page to show the job succeeded",
+    )
     chart = at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
     assert chart, "the loss chart is missing"
     assert any(f"ft:{TINY}:demo:" in c.value for c in at.code)
@@ -47,8 +59,12 @@ def test_azure_profile_asks_for_endpoint_version_deployment_and_key(tmp_path):
     at = open_page("train")
     at.sidebar.radio(key="train_provider").set_value("azure").run()
     assert not at.exception
-    assert {w.key for w in at.sidebar.text_input} >= {"train_base_url", "train_api_version", "train_deployment",
-                                                       "train_api_key"}
+    assert {w.key for w in at.sidebar.text_input} >= {
+        "train_base_url",
+        "train_api_version",
+        "train_deployment",
+        "train_api_key",
+    }
     assert any("No API key for Azure OpenAI" in w.value for w in at.warning)
 
 
@@ -59,8 +75,11 @@ def test_a_rerun_does_not_export_and_validate_the_chosen_version_again(tmp_path,
     import_file(Workspace(), write_chat_file(tmp_path / "pirate.jsonl", n=12))
     validated = []
     real = training_data.validate_bytes
-    monkeypatch.setattr(training_data, "validate_bytes",
-                        lambda data, **options: validated.append(options["model"]) or real(data, **options))
+    monkeypatch.setattr(
+        training_data,
+        "validate_bytes",
+        lambda data, **options: validated.append(options["model"]) or real(data, **options),
+    )
     at = open_page("train", train_provider="openai")
     assert not at.exception
     assert any("Valid training data: 12 examples" in s.value for s in at.success)

@@ -33,8 +33,8 @@ from studio.playground.compare import (
 )
 from studio.playground.metrics import win_rate
 from studio.providers.profiles import Profile
-from studio.testing.server import Behaviour, TestServer
 from studio.storage.workspace import Workspace
+from studio.testing.server import Behaviour, TestServer
 from ui.playground import escape_markdown, preset_widgets
 
 FT = "ft:base-model:studio:demo:abc123"
@@ -48,8 +48,10 @@ def server():
 
 
 def _targets(server, kind="local"):
-    return [Target("base", Profile(kind, base_url=server.url), "base-model"),
-            Target("tuned", Profile(kind, base_url=server.url), FT)]
+    return [
+        Target("base", Profile(kind, base_url=server.url), "base-model"),
+        Target("tuned", Profile(kind, base_url=server.url), FT),
+    ]
 
 
 def _cases(n):
@@ -63,38 +65,57 @@ def _run(server, cases, **options):
     return workspace, run, run_compare(workspace, run, targets, cases, Params(), retry=FAST, **options)
 
 
-@pytest.mark.parametrize("spec,kind,model,url", [
-    ("base=openai:gpt-4o-mini", "openai", "gpt-4o-mini", None),
-    ("ft=openai:ft:gpt-4o-mini-2024-07-18:acme:v2:abc123", "openai", "ft:gpt-4o-mini-2024-07-18:acme:v2:abc123", None),
-    ("small=local:HuggingFaceTB/SmolLM2-135M", "local", "HuggingFaceTB/SmolLM2-135M", None),
-    ("llama=compatible:llama3@http://127.0.0.1:11434/v1/", "compatible", "llama3", "http://127.0.0.1:11434/v1"),
-    ("x=local:m@https://host:1/v1", "local", "m", "https://host:1/v1"),
-    ("az=azure:my-deployment@https://res.openai.azure.com", "azure", "my-deployment", "https://res.openai.azure.com"),
-])
+@pytest.mark.parametrize(
+    "spec,kind,model,url",
+    [
+        ("base=openai:gpt-4o-mini", "openai", "gpt-4o-mini", None),
+        (
+            "ft=openai:ft:gpt-4o-mini-2024-07-18:acme:v2:abc123",
+            "openai",
+            "ft:gpt-4o-mini-2024-07-18:acme:v2:abc123",
+            None,
+        ),
+        ("small=local:HuggingFaceTB/SmolLM2-135M", "local", "HuggingFaceTB/SmolLM2-135M", None),
+        ("llama=compatible:llama3@http://127.0.0.1:11434/v1/", "compatible", "llama3", "http://127.0.0.1:11434/v1"),
+        ("x=local:m@https://host:1/v1", "local", "m", "https://host:1/v1"),
+        (
+            "az=azure:my-deployment@https://res.openai.azure.com",
+            "azure",
+            "my-deployment",
+            "https://res.openai.azure.com",
+        ),
+    ],
+)
 def test_parse_target(spec, kind, model, url):
     target = parse_target(spec)
     assert (target.profile.kind, target.model, target.profile.base_url) == (kind, model, url)
     assert target.name == spec.split("=")[0]
 
 
-@pytest.mark.parametrize("spec,message", [
-    ("gpt-4o-mini", "expected NAME=PROVIDER:MODEL"),
-    ("a=openai:", "expected NAME=PROVIDER:MODEL"),
-    ("a=anthropic:claude", "unknown provider 'anthropic'"),
-    ("a=compatible:llama3", "needs an endpoint"),
-])
+@pytest.mark.parametrize(
+    "spec,message",
+    [
+        ("gpt-4o-mini", "expected NAME=PROVIDER:MODEL"),
+        ("a=openai:", "expected NAME=PROVIDER:MODEL"),
+        ("a=anthropic:claude", "unknown provider 'anthropic'"),
+        ("a=compatible:llama3", "needs an endpoint"),
+    ],
+)
 def test_parse_target_rejects_bad_specs(spec, message):
     with pytest.raises(CompareError, match=message):
         parse_target(spec)
 
 
-@pytest.mark.parametrize("target,tokens,expected", [
-    (Target("l", Profile("local"), "gpt-4o"), (1000, 1000), 0.0),
-    (Target("b", Profile("openai"), "gpt-4o-mini"), (1_000_000, 0), 1.0),
-    (Target("f", Profile("openai"), "ft:gpt-4o-mini-2024-07-18:org::id"), (1_000_000, 1_000_000), 5.0),
-    (Target("u", Profile("openai"), "unknown-model"), (10, 10), None),
-    (Target("n", Profile("openai"), "gpt-4o-mini"), (None, 3), None),
-])
+@pytest.mark.parametrize(
+    "target,tokens,expected",
+    [
+        (Target("l", Profile("local"), "gpt-4o"), (1000, 1000), 0.0),
+        (Target("b", Profile("openai"), "gpt-4o-mini"), (1_000_000, 0), 1.0),
+        (Target("f", Profile("openai"), "ft:gpt-4o-mini-2024-07-18:org::id"), (1_000_000, 1_000_000), 5.0),
+        (Target("u", Profile("openai"), "unknown-model"), (10, 10), None),
+        (Target("n", Profile("openai"), "gpt-4o-mini"), (None, 3), None),
+    ],
+)
 def test_cost_with_an_injected_price_map(target, tokens, expected):
     prices = {"gpt-4o-mini": (1.0, 4.0), "ft:gpt-4o-mini-2024-07-18:org::id": (2.0, 3.0)}
     assert cost_of(target, *tokens, prices=prices) == expected
@@ -114,7 +135,8 @@ def test_every_row_and_target_in_input_order_although_answers_finish_out_of_orde
     server.configure(latency=0.01, jitter=0.05)
     _, _, results = _run(server, _cases(12), concurrency=6)
     assert list(zip(results["row_index"], results["target"], strict=True)) == [
-        (i, t) for i in range(12) for t in ("base", "tuned")]
+        (i, t) for i in range(12) for t in ("base", "tuned")
+    ]
     assert results["error"].isna().all()
     base = results.loc[results["target"] == "base", "answer"].tolist()
     assert base == [f"base-model: question {i}" for i in range(12)]
@@ -151,8 +173,10 @@ def test_exhausted_retries_are_saved_as_errors_and_retried_on_the_next_run(serve
 
 def test_client_errors_are_not_retried(server):
     workspace = Workspace()
-    targets = [Target("base", Profile("local", base_url=server.url), "base-model"),
-               Target("typo", Profile("local", base_url=server.url), "no-such-model")]
+    targets = [
+        Target("base", Profile("local", base_url=server.url), "base-model"),
+        Target("typo", Profile("local", base_url=server.url), "no-such-model"),
+    ]
     cases = _cases(2)
     run = open_run(workspace, targets, Params(), cases)
     results = run_compare(workspace, run, targets, cases, Params(), retry=FAST)
@@ -183,8 +207,9 @@ def test_resume_after_interruption_pays_nothing_twice(server):
     # A new process would open the same run from the same inputs.
     resumed = open_run(Workspace(), _targets(server), Params(), cases)
     assert resumed.id == run.id
-    results = run_compare(Workspace(), resumed, targets, cases, Params(), concurrency=3, retry=FAST,
-                          on_progress=progress.append)
+    results = run_compare(
+        Workspace(), resumed, targets, cases, Params(), concurrency=3, retry=FAST, on_progress=progress.append
+    )
     assert progress[0].skipped == len(saved)
     assert len(results) == 40 and results["error"].isna().all()
     stats = server.stats()
@@ -230,15 +255,18 @@ def test_keys_are_never_stored(monkeypatch):
     key = "sk-secret-do-not-store-1234"
     with TestServer(Behaviour(api_key=key)) as server:
         workspace, cases = Workspace(), _cases(2)
-        targets = [Target("a", Profile("compatible", base_url=server.url), "base-model"),
-                   Target("b", Profile("compatible", base_url=server.url), FT)]
+        targets = [
+            Target("a", Profile("compatible", base_url=server.url), "base-model"),
+            Target("b", Profile("compatible", base_url=server.url), FT),
+        ]
         run = open_run(workspace, targets, Params(), cases)
         ok = run_compare(workspace, run, targets, cases, Params(), retry=FAST, api_keys={"a": key, "b": key})
         assert ok["error"].isna().all()
         wrong = key + "-wrong"
         run2 = open_run(workspace, targets, Params(seed=1), cases)
-        failed = run_compare(workspace, run2, targets, cases, Params(seed=1), retry=FAST,
-                             api_keys={"a": wrong, "b": wrong})
+        failed = run_compare(
+            workspace, run2, targets, cases, Params(seed=1), retry=FAST, api_keys={"a": wrong, "b": wrong}
+        )
         assert failed["error"].str.startswith("HTTP 401").all()
     workspace_bytes = b"".join(p.read_bytes() for p in workspace.path.parent.iterdir())
     assert key.encode() not in workspace_bytes
@@ -247,10 +275,21 @@ def test_keys_are_never_stored(monkeypatch):
 
 def test_cases_from_a_file_take_the_last_assistant_turn_as_reference(tmp_path):
     rows = [
-        {"messages": [{"role": "system", "content": "S"}, {"role": "user", "content": "Q1"},
-                      {"role": "assistant", "content": "A1"}]},
-        {"messages": [{"role": "user", "content": "Q2"}, {"role": "assistant", "content": "x"},
-                      {"role": "user", "content": "Q3"}, {"role": "assistant", "content": "A3"}]},
+        {
+            "messages": [
+                {"role": "system", "content": "S"},
+                {"role": "user", "content": "Q1"},
+                {"role": "assistant", "content": "A1"},
+            ]
+        },
+        {
+            "messages": [
+                {"role": "user", "content": "Q2"},
+                {"role": "assistant", "content": "x"},
+                {"role": "user", "content": "Q3"},
+                {"role": "assistant", "content": "A3"},
+            ]
+        },
     ]
     path = tmp_path / "test.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -271,20 +310,25 @@ def test_streaming_fills_tokens_latency_and_cost(server):
     assert chunks == ["a", " b", " c"] and stats.text == "a b c"
     assert stats.tokens_out == 3 and stats.cost == 0.0 and stats.latency_s > 0
     with pytest.raises(CompareError, match="HTTP 404"):
-        list(stream_answer(Target("x", target.profile, "missing"), [{"role": "user", "content": "q"}], Params(),
-                           StreamStats()))
+        list(
+            stream_answer(
+                Target("x", target.profile, "missing"), [{"role": "user", "content": "q"}], Params(), StreamStats()
+            )
+        )
 
 
 def test_opening_a_stream_is_retried_under_the_one_policy(server):
     server.configure(script=(503, 429), retry_after=0.01)
     stats = StreamStats()
-    chunks = list(stream_answer(_targets(server)[0], [{"role": "user", "content": "ANSWER:a b"}], Params(), stats,
-                                retry=FAST))
+    chunks = list(
+        stream_answer(_targets(server)[0], [{"role": "user", "content": "ANSWER:a b"}], Params(), stats, retry=FAST)
+    )
     assert chunks == ["a", " b"] and server.stats()["requests"] == 3  # two faults, then the stream
     server.configure(script=(503,) * 4, retry_after=0.01)
     with pytest.raises(CompareError, match=r"^base: HTTP 503"):
-        list(stream_answer(_targets(server)[0], [{"role": "user", "content": "q"}], Params(), StreamStats(),
-                           retry=FAST))
+        list(
+            stream_answer(_targets(server)[0], [{"role": "user", "content": "q"}], Params(), StreamStats(), retry=FAST)
+        )
     assert server.stats()["requests"] == 3 + FAST.max_attempts
 
 
@@ -313,7 +357,7 @@ def test_votes_survive_a_restart_and_give_a_win_rate(server):
 
 def test_export_csv_and_jsonl(server):
     _, _, results = _run(server, _cases(2))
-    results.loc[0, "answer"] = "=HYPERLINK(\"http://evil\")"
+    results.loc[0, "answer"] = '=HYPERLINK("http://evil")'
     csv = export_results(results, "csv").decode()
     assert "'=HYPERLINK" in csv and csv.splitlines()[0].startswith("run_id,row_index,target")
     lines = export_results(results, "jsonl").decode().splitlines()
@@ -326,8 +370,9 @@ def test_usage_snippets_name_the_model_and_base_url_but_no_key(server, monkeypat
     monkeypatch.setenv("OPENAI_API_KEY", "sk-live-key-123456")
     snippets = usage_snippets(Target("ft", Profile("openai"), "ft:gpt-4o-mini-2024-07-18:acme::abc"))
     assert set(snippets) == {"python", "langchain", "curl"}
-    assert all("ft:gpt-4o-mini-2024-07-18:acme::abc" in s and "https://api.openai.com/v1" in s
-               for s in snippets.values())
+    assert all(
+        "ft:gpt-4o-mini-2024-07-18:acme::abc" in s and "https://api.openai.com/v1" in s for s in snippets.values()
+    )
     assert "ChatOpenAI(" in snippets["langchain"] and "$OPENAI_API_KEY" in snippets["curl"]
     assert not any("sk-live" in s for s in snippets.values())
     azure = usage_snippets(parse_target("a=azure:dep@https://r.openai.azure.com"))
@@ -336,20 +381,28 @@ def test_usage_snippets_name_the_model_and_base_url_but_no_key(server, monkeypat
     compile(usage_snippets(_targets(server)[0])["python"], "snippet", "exec")
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("<img src=x onerror=alert(1)>", "\\<img src\\=x onerror\\=alert\\(1\\)\\>"),
-    ("**bold** _x_", "\\*\\*bold\\*\\* \\_x\\_"),
-    ("a\nb", "a  \nb"),
-    ("plain words", "plain words"),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("<img src=x onerror=alert(1)>", "\\<img src\\=x onerror\\=alert\\(1\\)\\>"),
+        ("**bold** _x_", "\\*\\*bold\\*\\* \\_x\\_"),
+        ("a\nb", "a  \nb"),
+        ("plain words", "plain words"),
+    ],
+)
 def test_escape_markdown(text, expected):
     assert escape_markdown(text) == expected
     assert "".join(escape_markdown(c) for c in text) == expected  # chunk by chunk gives the same
 
 
 def test_diff_words():
-    assert diff_words("the cat sat", "the dog sat down") == [("same", "the"), ("del", "cat"), ("add", "dog"),
-                                                            ("same", "sat"), ("add", "down")]
+    assert diff_words("the cat sat", "the dog sat down") == [
+        ("same", "the"),
+        ("del", "cat"),
+        ("add", "dog"),
+        ("same", "sat"),
+        ("add", "down"),
+    ]
 
 
 def test_an_interruption_ends_retry_waits_and_the_next_run_finishes_the_row(server):
@@ -362,8 +415,16 @@ def test_an_interruption_ends_retry_waits_and_the_next_run_finishes_the_row(serv
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_compare(workspace, run, targets, cases, Params(), concurrency=2,
-                    retry=RetryPolicy(max_attempts=3, max_delay=60), on_progress=interrupt)
+        run_compare(
+            workspace,
+            run,
+            targets,
+            cases,
+            Params(),
+            concurrency=2,
+            retry=RetryPolicy(max_attempts=3, max_delay=60),
+            on_progress=interrupt,
+        )
     saved = load_results(workspace, run.id)
     failed = saved[saved["error"].notna()]
     assert len(failed) == 1 and failed["attempts"].item() == 1
@@ -373,8 +434,10 @@ def test_an_interruption_ends_retry_waits_and_the_next_run_finishes_the_row(serv
 
 
 def test_targets_chosen_on_the_train_page_fill_the_playground_widgets():
-    preset = [{"name": "base", "kind": "local", "model": "smollm2-135m-instruct"},
-              {"name": "fine-tuned", "kind": "local", "model": "ft:smollm2-135m-instruct:demo:ftjob-1"}]
+    preset = [
+        {"name": "base", "kind": "local", "model": "smollm2-135m-instruct"},
+        {"name": "fine-tuned", "kind": "local", "model": "ft:smollm2-135m-instruct:demo:ftjob-1"},
+    ]
     values = preset_widgets(preset)
     assert values["pg_count"] == 2
     assert values["pg_model_1"] == values["pg_model_text_1"] == "ft:smollm2-135m-instruct:demo:ftjob-1"
@@ -390,11 +453,19 @@ def test_a_spent_quota_is_asked_once_per_row_and_the_row_says_so():
     hits = []
 
     class Quota(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - http.server's name
+        def do_POST(self):
             self.rfile.read(int(self.headers["content-length"]))
             hits.append(self.path)
-            body = json.dumps({"error": {"message": "You exceeded your current quota", "type": "insufficient_quota",
-                                         "param": None, "code": "insufficient_quota"}}).encode()
+            body = json.dumps(
+                {
+                    "error": {
+                        "message": "You exceeded your current quota",
+                        "type": "insufficient_quota",
+                        "param": None,
+                        "code": "insufficient_quota",
+                    }
+                }
+            ).encode()
             self.send_response(429)
             self.send_header("content-type", "application/json")
             self.send_header("retry-after", "0")
@@ -413,8 +484,16 @@ def test_a_spent_quota_is_asked_once_per_row_and_the_row_says_so():
         targets = [Target(name, Profile("compatible", base_url=url), "gpt-4o-mini") for name in ("a", "b")]
         workspace, cases = Workspace(), _cases(2)
         run = open_run(workspace, targets, Params(), cases, source="quota")
-        results = run_compare(workspace, run, targets, cases, Params(), retry=FAST, sleep=lambda s: None,
-                              api_keys={"a": "sk-a-123456789", "b": "sk-b-123456789"})
+        results = run_compare(
+            workspace,
+            run,
+            targets,
+            cases,
+            Params(),
+            retry=FAST,
+            sleep=lambda s: None,
+            api_keys={"a": "sk-a-123456789", "b": "sk-b-123456789"},
+        )
     finally:
         httpd.shutdown()
         httpd.server_close()
@@ -431,5 +510,9 @@ def test_targets_default_to_the_base_model_first_and_the_newest_fine_tune_second
         listed = list_models(Profile("compatible", base_url=server.url), api_key="k")
     assert listed == ["base-a", "base-b", "ft:base-b:style:ftjob-new", "ft:base-b:style:ftjob-old"]
     assert [listed[default_model_index(listed, i)] for i in range(4)] == [
-        "base-a", "ft:base-b:style:ftjob-new", "ft:base-b:style:ftjob-new", "ft:base-b:style:ftjob-old"]
+        "base-a",
+        "ft:base-b:style:ftjob-new",
+        "ft:base-b:style:ftjob-new",
+        "ft:base-b:style:ftjob-old",
+    ]
     assert default_model_index(["base-a", "base-b"], 1) == 1 and default_model_index([], 0) == -1

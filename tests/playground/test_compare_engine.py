@@ -23,7 +23,8 @@ def test_base_vs_fine_tuned_on_the_local_engine(app_engine, tmp_path):
     run = open_run(workspace, targets, params, cases, name="engine")
     results = run_compare(workspace, run, targets, cases, params, concurrency=2)
     assert [(r.row_index, r.target) for r in results.itertuples()] == [
-        (i, name) for i in range(3) for name in ("base", "tuned")]
+        (i, name) for i in range(3) for name in ("base", "tuned")
+    ]
     assert results["error"].isna().all() and (results["tokens_out"] > 0).all()
     assert (results["cost"] == 0).all()  # the local engine is free
     again = run_compare(workspace, open_run(workspace, targets, params, cases), targets, cases, params)

@@ -27,10 +27,22 @@ from studio.providers.retry import (
 )
 
 KEY = "sk-proj-canary-0123456789"
-QUOTA = {"error": {"message": "You exceeded your current quota, please check your plan and billing details.",
-                   "type": "insufficient_quota", "param": None, "code": "insufficient_quota"}}
-RATE = {"error": {"message": "Rate limit reached for requests", "type": "requests", "param": None,
-                  "code": "rate_limit_exceeded"}}
+QUOTA = {
+    "error": {
+        "message": "You exceeded your current quota, please check your plan and billing details.",
+        "type": "insufficient_quota",
+        "param": None,
+        "code": "insufficient_quota",
+    }
+}
+RATE = {
+    "error": {
+        "message": "Rate limit reached for requests",
+        "type": "requests",
+        "param": None,
+        "code": "rate_limit_exceeded",
+    }
+}
 MODELS = {"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model", "created": 1, "owned_by": "openai"}]}
 
 
@@ -47,8 +59,9 @@ class Scripted:
         return httpx.Response(status, json=body, headers=headers or {})
 
     def client(self) -> openai.OpenAI:
-        return make_client(Profile("openai"), api_key=KEY, max_retries=0,
-                           http_client=httpx.Client(transport=httpx.MockTransport(self)))
+        return make_client(
+            Profile("openai"), api_key=KEY, max_retries=0, http_client=httpx.Client(transport=httpx.MockTransport(self))
+        )
 
 
 def _error(status, body=None, headers=None) -> openai.APIStatusError:
@@ -78,12 +91,15 @@ def test_a_quota_429_in_a_results_table_says_quota_too():
     assert not is_quota_error(_error(429, RATE)) and should_retry(_error(429, RATE))
 
 
-@pytest.mark.parametrize("headers,expected", [
-    ({"retry-after": "2"}, 2.0),
-    ({"retry-after-ms": "1500"}, 1.5),
-    ({"retry-after-ms": "250", "retry-after": "9"}, 0.25),  # OpenAI's milliseconds win, as in the SDK
-    ({"retry-after": "3600"}, 20.0),  # capped at max_delay
-])
+@pytest.mark.parametrize(
+    "headers,expected",
+    [
+        ({"retry-after": "2"}, 2.0),
+        ({"retry-after-ms": "1500"}, 1.5),
+        ({"retry-after-ms": "250", "retry-after": "9"}, 0.25),  # OpenAI's milliseconds win, as in the SDK
+        ({"retry-after": "3600"}, 20.0),  # capped at max_delay
+    ],
+)
 def test_a_rate_limit_429_waits_what_retry_after_says(headers, expected):
     cloud = Scripted((429, RATE, headers))
     delays = []
@@ -133,8 +149,14 @@ def test_backoff_grows_with_full_jitter_and_the_attempts_are_bounded():
     cloud = Scripted(*[(500, {"error": {"message": "boom"}}, None)] * 4)
     delays, retried = [], []
     with pytest.raises(JobError, match=r"provider failed \(500\) after several retries"):
-        with_retries(lambda: cloud.client().models.list(), attempts=4, base_delay=1.0, max_delay=3.0,
-                     sleep=delays.append, on_retry=lambda n, exc, s: retried.append((n, exc.status_code, s)))
+        with_retries(
+            lambda: cloud.client().models.list(),
+            attempts=4,
+            base_delay=1.0,
+            max_delay=3.0,
+            sleep=delays.append,
+            on_retry=lambda n, exc, s: retried.append((n, exc.status_code, s)),
+        )
     assert len(cloud.requests) == 4 and len(delays) == 3
     assert [n for n, _, _ in retried] == [1, 2, 3] and [s for _, _, s in retried] == delays
     assert all(0 <= d <= bound for d, bound in zip(delays, (1.0, 2.0, 3.0), strict=True))
@@ -153,8 +175,13 @@ def test_a_stop_during_a_wait_interrupts_the_retries():
 
 
 def test_keys_are_scrubbed_from_every_explanation():
-    echo = {"error": {"message": f"Incorrect API key provided: {KEY}.", "type": "invalid_request_error",
-                      "code": "invalid_api_key"}}
+    echo = {
+        "error": {
+            "message": f"Incorrect API key provided: {KEY}.",
+            "type": "invalid_request_error",
+            "code": "invalid_api_key",
+        }
+    }
     error = _error(400, echo)
     assert KEY not in explain_error(error) and "***" in explain_error(error)  # from the request's own header
     assert KEY not in describe_error(error)

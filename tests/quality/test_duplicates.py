@@ -5,14 +5,12 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from studio.quality import duplicates
 from studio.data.frame import TEXT, build_frame
+from studio.quality import duplicates
 
 
 def frame_of(*pairs: tuple[str, str]) -> pd.DataFrame:
-    examples = [
-        {"messages": [{"role": "user", "content": u}, {"role": "assistant", "content": a}]} for u, a in pairs
-    ]
+    examples = [{"messages": [{"role": "user", "content": u}, {"role": "assistant", "content": a}]} for u, a in pairs]
     return build_frame(examples, list(range(1, len(pairs) + 1)))
 
 

@@ -9,18 +9,33 @@ import pytest
 from studio.errors import ModerationError
 from studio.quality.moderation import blocklist_rows, example_texts, moderate, moderate_rows
 
-CATEGORIES = ["harassment", "harassment/threatening", "hate", "hate/threatening", "illicit", "illicit/violent",
-              "self-harm", "self-harm/instructions", "self-harm/intent", "sexual", "sexual/minors", "violence",
-              "violence/graphic"]
+CATEGORIES = [
+    "harassment",
+    "harassment/threatening",
+    "hate",
+    "hate/threatening",
+    "illicit",
+    "illicit/violent",
+    "self-harm",
+    "self-harm/instructions",
+    "self-harm/intent",
+    "sexual",
+    "sexual/minors",
+    "violence",
+    "violence/graphic",
+]
 
 
 def result(text):
-    hits = {name: False for name in CATEGORIES}
+    hits = dict.fromkeys(CATEGORIES, False)
     hits["violence"] = "kill" in text
     hits["harassment"] = "idiot" in text
-    return {"flagged": any(hits.values()), "categories": hits,
-            "category_scores": {name: float(hit) for name, hit in hits.items()},
-            "category_applied_input_types": {name: ["text"] for name in CATEGORIES}}
+    return {
+        "flagged": any(hits.values()),
+        "categories": hits,
+        "category_scores": {name: float(hit) for name, hit in hits.items()},
+        "category_applied_input_types": {name: ["text"] for name in CATEGORIES},
+    }
 
 
 def client_for(answers):
@@ -33,8 +48,9 @@ def client_for(answers):
         status = answers.pop(0) if answers else 200
         if status != 200:
             return httpx.Response(status, json={"error": {"message": f"status {status}", "type": "x"}})
-        return httpx.Response(200, json={"id": "modr-1", "model": body["model"],
-                                         "results": [result(text) for text in body["input"]]})
+        return httpx.Response(
+            200, json={"id": "modr-1", "model": body["model"], "results": [result(text) for text in body["input"]]}
+        )
 
     client = openai.OpenAI(api_key="sk-test", http_client=httpx.Client(transport=httpx.MockTransport(handler)))
     return client, requests
@@ -70,11 +86,15 @@ def test_moderation_waits_what_retry_after_says():
     def handler_headers(request):  # a 429 with Retry-After: 7 seconds, then the results
         seen.append(request)
         if len(seen) == 1:
-            return httpx.Response(429, json={"error": {"message": "slow down", "type": "requests",
-                                                       "code": "rate_limit_exceeded"}}, headers={"retry-after": "7"})
+            return httpx.Response(
+                429,
+                json={"error": {"message": "slow down", "type": "requests", "code": "rate_limit_exceeded"}},
+                headers={"retry-after": "7"},
+            )
         body = json.loads(request.content)
-        return httpx.Response(200, json={"id": "modr-1", "model": body["model"],
-                                         "results": [result(text) for text in body["input"]]})
+        return httpx.Response(
+            200, json={"id": "modr-1", "model": body["model"], "results": [result(text) for text in body["input"]]}
+        )
 
     client = openai.OpenAI(api_key="sk-test", http_client=httpx.Client(transport=httpx.MockTransport(handler_headers)))
     waits = []
@@ -87,8 +107,16 @@ def test_moderation_stops_at_once_when_the_quota_is_spent():
 
     def handler(request):
         requests.append(request)
-        return httpx.Response(429, json={"error": {"message": "You exceeded your current quota",
-                                                   "type": "insufficient_quota", "code": "insufficient_quota"}})
+        return httpx.Response(
+            429,
+            json={
+                "error": {
+                    "message": "You exceeded your current quota",
+                    "type": "insufficient_quota",
+                    "code": "insufficient_quota",
+                }
+            },
+        )
 
     client = openai.OpenAI(api_key="sk-test", http_client=httpx.Client(transport=httpx.MockTransport(handler)))
     with pytest.raises(ModerationError, match="quota stop, not a rate limit"):
@@ -110,12 +138,15 @@ def test_a_bad_key_stops_at_once():
     assert len(requests) == 1
 
 
-@pytest.mark.parametrize("text,flagged,category", [
-    ("You are an idiot.", True, "blocklist: idiot"),
-    ("Eres un idiota, de verdad.", True, "blocklist: idiota"),
-    ("Idiotic is not on the list", False, ""),
-    ("A perfectly kind answer.", False, ""),
-])
+@pytest.mark.parametrize(
+    "text,flagged,category",
+    [
+        ("You are an idiot.", True, "blocklist: idiot"),
+        ("Eres un idiota, de verdad.", True, "blocklist: idiota"),
+        ("Idiotic is not on the list", False, ""),
+        ("A perfectly kind answer.", False, ""),
+    ],
+)
 def test_offline_blocklist(text, flagged, category):
     results = blocklist_rows([text])
     assert (results["flagged"].iloc[0], results["categories"].iloc[0]) == (flagged, category)
@@ -133,6 +164,13 @@ def test_with_a_client_the_report_says_openai():
 
 
 def test_example_texts_join_every_turn():
-    examples = [{"messages": [{"role": "user", "content": "Hi"},
-                              {"role": "assistant", "content": [{"type": "text", "text": "Hello"}]}]}, None]
+    examples = [
+        {
+            "messages": [
+                {"role": "user", "content": "Hi"},
+                {"role": "assistant", "content": [{"type": "text", "text": "Hello"}]},
+            ]
+        },
+        None,
+    ]
     assert example_texts(examples) == ["Hi\nHello", ""]

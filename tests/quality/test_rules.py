@@ -177,8 +177,7 @@ def test_near_duplicate_clusters_one_word_changes():
         chat(answer=LONG_EN.replace("water", "fluids")),
         chat(
             user="How do I treat a sprained ankle?",
-            answer="Rest it, put ice on it, use a compression "
-            "bandage and keep the foot raised for the first two days.",
+            answer="Rest it, put ice on it, use a compression bandage and keep the foot raised for the first two days.",
         ),
         chat(user="¿Qué ayuda con un resfriado?", answer=LONG_ES),
     )
@@ -236,9 +235,7 @@ def test_placeholder(answer, expected):
 
 def test_placeholder_in_the_question_names_the_field():
     analysis = analyze(frame_of(chat(user="Question: what helps with a cold?")), rules=["placeholder"])
-    assert analysis.issues[["field", "message"]].values.tolist() == [
-        ["user", "prompt label 'Question:' in user"]
-    ]
+    assert analysis.issues[["field", "message"]].values.tolist() == [["user", "prompt label 'Question:' in user"]]
 
 
 @pytest.mark.parametrize(

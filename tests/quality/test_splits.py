@@ -8,8 +8,10 @@ from studio.quality.splits import leakage_report, split_frame
 
 
 def frame_of(answers):
-    return build_frame([{"messages": [{"role": "user", "content": f"q {a}"}, {"role": "assistant", "content": a}]}
-                        for a in answers], list(range(1, len(answers) + 1)))
+    return build_frame(
+        [{"messages": [{"role": "user", "content": f"q {a}"}, {"role": "assistant", "content": a}]} for a in answers],
+        list(range(1, len(answers) + 1)),
+    )
 
 
 def test_ratios_and_determinism():
@@ -52,8 +54,28 @@ def test_export_splits_gives_the_parts_and_their_leakage_report_or_nothing_for_z
     assert export_splits(frame, ratios={"train": 0.0, "validation": 0.0, "test": 0.0}) is None
 
 
-WORDS = ("river", "castle", "engine", "violet", "harbor", "pepper", "quartz", "meadow", "lantern", "saddle",
-         "glacier", "orchard", "copper", "falcon", "tundra", "marble", "cinnamon", "voyage", "thistle", "beacon")
+WORDS = (
+    "river",
+    "castle",
+    "engine",
+    "violet",
+    "harbor",
+    "pepper",
+    "quartz",
+    "meadow",
+    "lantern",
+    "saddle",
+    "glacier",
+    "orchard",
+    "copper",
+    "falcon",
+    "tundra",
+    "marble",
+    "cinnamon",
+    "voyage",
+    "thistle",
+    "beacon",
+)
 
 
 def sentence(rng, n=9):
@@ -61,8 +83,13 @@ def sentence(rng, n=9):
 
 
 def chat(question, answer):
-    return {"messages": [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": question},
-                         {"role": "assistant", "content": answer}]}
+    return {
+        "messages": [
+            {"role": "system", "content": "Answer briefly."},
+            {"role": "user", "content": question},
+            {"role": "assistant", "content": answer},
+        ]
+    }
 
 
 def planted_frame():

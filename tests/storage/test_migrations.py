@@ -61,8 +61,17 @@ INSERT INTO compare_results(run_id, row_index, target, model, messages, prompt, 
     VALUES (1, 0, 'a', 'm', '[]', 'hi', 'hello', 1, 1.0);
 INSERT INTO compare_votes VALUES (1, 0, 'a', 'b', 'A', 1.0);
 """
-TABLES = {"datasets", "versions", "operations", "settings", "flags", "jobs", "compare_runs", "compare_results",
-          "compare_votes"}
+TABLES = {
+    "datasets",
+    "versions",
+    "operations",
+    "settings",
+    "flags",
+    "jobs",
+    "compare_runs",
+    "compare_results",
+    "compare_votes",
+}
 
 
 def _tables(path: Path) -> set[str]:
@@ -86,8 +95,11 @@ def test_a_new_workspace_has_every_table_at_the_latest_version(tmp_path):
         assert schema_version(db) == len(MIGRATIONS) == 4
 
 
-@pytest.mark.parametrize("features", [(), (V2_JOBS,), (V2_COMPARE,), (V2_JOBS, V2_COMPARE)],
-                         ids=["editor only", "with jobs", "with playground", "with both"])
+@pytest.mark.parametrize(
+    "features",
+    [(), (V2_JOBS,), (V2_COMPARE,), (V2_JOBS, V2_COMPARE)],
+    ids=["editor only", "with jobs", "with playground", "with both"],
+)
 def test_a_workspace_of_today_upgrades_in_place_keeping_its_rows(tmp_path, features):
     from studio.playground.compare import list_runs, load_results, load_votes
     from studio.providers.jobs import list_jobs
@@ -130,8 +142,11 @@ def test_a_failed_migration_leaves_the_file_at_its_old_version(tmp_path, monkeyp
 
 def test_only_the_migrations_create_or_alter_workspace_tables():
     studio = Path(__file__).resolve().parents[2] / "studio"
-    offenders = [str(p.relative_to(studio)) for p in studio.rglob("*.py")
-                 if p.parts[-2] != "engine"  # the engine's own database (studio.engine.store), not the workspace
-                 and p.name != "migrations.py"
-                 and any(s in p.read_text().upper() for s in ("CREATE TABLE", "ALTER TABLE", "CREATE INDEX"))]
+    offenders = [
+        str(p.relative_to(studio))
+        for p in studio.rglob("*.py")
+        if p.parts[-2] != "engine"  # the engine's own database (studio.engine.store), not the workspace
+        and p.name != "migrations.py"
+        and any(s in p.read_text().upper() for s in ("CREATE TABLE", "ALTER TABLE", "CREATE INDEX"))
+    ]
     assert offenders == []

@@ -3,7 +3,6 @@
 import sqlite3
 
 import pandas as pd
-
 import pytest
 
 from studio.data.frame import build_frame, set_turn
@@ -13,10 +12,15 @@ from studio.storage.workspace import Workspace, frame_from_parquet, frame_to_par
 
 @pytest.fixture
 def frame():
-    examples = [{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a", "weight": 0}],
-                 "tools": [{"type": "function", "function": {"name": "f"}}]},
-                {"messages": [{"role": "user", "content": [{"type": "text", "text": "ñ 🚀"}]}]}]
+    examples = [
+        {
+            "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a", "weight": 0}],
+            "tools": [{"type": "function", "function": {"name": "f"}}],
+        },
+        {"messages": [{"role": "user", "content": [{"type": "text", "text": "ñ 🚀"}]}]},
+    ]
     import pandas as pd
+
     return build_frame(examples, [1, 2], pd.DataFrame({"meta": [{"k": 1}, None], "tag": ["x", "y"]}))
 
 
@@ -178,8 +182,10 @@ def test_the_frames_kept_in_memory_are_bounded(tmp_path, frame, monkeypatch):
     monkeypatch.setattr(workspace_module, "_FRAMES", workspace_module.OrderedDict())
     monkeypatch.setattr(workspace_module, "_FRAMES_MAX_ROWS", 3)
     ws = Workspace(tmp_path / "ws.db")
-    versions = [ws.import_dataset(frame, name=f"d{n}", source_name="d.jsonl", format="jsonl/chat").head_version_id
-                for n in range(3)]
+    versions = [
+        ws.import_dataset(frame, name=f"d{n}", source_name="d.jsonl", format="jsonl/chat").head_version_id
+        for n in range(3)
+    ]
     for version in versions:
         ws.load_version(version)
     assert len(workspace_module._FRAMES) == 1  # 2 rows each, at most 3 rows kept: only the newest

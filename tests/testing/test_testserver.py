@@ -38,8 +38,11 @@ def test_max_tokens_truncates_with_finish_reason_length(server):
 
 def test_streams_chunks_and_usage(server):
     stream = _client(server).chat.completions.create(
-        model="base-model", messages=[{"role": "user", "content": "ANSWER:one two three"}], stream=True,
-        stream_options={"include_usage": True})
+        model="base-model",
+        messages=[{"role": "user", "content": "ANSWER:one two three"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
     pieces, usage = [], None
     for chunk in stream:
         usage = chunk.usage or usage
@@ -120,6 +123,8 @@ def test_runs_in_its_own_process():
         response = httpx.post(f"{process.url}/chat/completions", json={"model": "m", "messages": USER}, timeout=10)
         assert response.json()["choices"][0]["message"]["content"] == "m: hello there"
         process.configure(Behaviour(models=("m",), script=(500,)))
-        assert httpx.post(f"{process.url}/chat/completions", json={"model": "m", "messages": USER},
-                          timeout=10).status_code == 500
+        assert (
+            httpx.post(f"{process.url}/chat/completions", json={"model": "m", "messages": USER}, timeout=10).status_code
+            == 500
+        )
         assert process.stats()["faults"] == {"500": 1}

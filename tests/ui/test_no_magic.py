@@ -37,10 +37,11 @@ def test_no_bare_expression(path):
 
 
 def test_the_check_finds_what_magic_would_draw():
-    source = '"""Doc."""\nimport streamlit as st\nst.write(1)\nx = 2\nx\n"a string"\nst.info("a") if x else None\n' \
-             'def f():\n    """Doc."""\n    [1, 2]\n    return 1\n'
-    assert bare_expressions(source) == [(5, "x"), (6, '"a string"'), (7, 'st.info("a") if x else None'),
-                                        (10, "[1, 2]")]
+    source = (
+        '"""Doc."""\nimport streamlit as st\nst.write(1)\nx = 2\nx\n"a string"\nst.info("a") if x else None\n'
+        'def f():\n    """Doc."""\n    [1, 2]\n    return 1\n'
+    )
+    assert bare_expressions(source) == [(5, "x"), (6, '"a string"'), (7, 'st.info("a") if x else None'), (10, "[1, 2]")]
 
 
 def test_magic_is_off_and_there_is_no_pages_folder():

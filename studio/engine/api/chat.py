@@ -25,9 +25,7 @@ def chat_completions(engine: EngineDep, body: ChatRequest) -> Any:
     created = int(time.time())
     if not body.stream:
         text = generation.run()
-        return dump(
-            chat_completion(generation, text, completion_id=completion_id, created=created, model=body.model)
-        )
+        return dump(chat_completion(generation, text, completion_id=completion_id, created=created, model=body.model))
     include_usage = bool((body.stream_options or {}).get("include_usage"))
     return StreamingResponse(
         _sse(

@@ -98,9 +98,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = (
-            f"Invalid URL ({request.method} {request.url.path})"
-            if exc.status_code in (404, 405)
-            else str(exc.detail)
+            f"Invalid URL ({request.method} {request.url.path})" if exc.status_code in (404, 405) else str(exc.detail)
         )
         return JSONResponse(error_body(message, "invalid_request_error"), status_code=exc.status_code)
 

@@ -50,8 +50,6 @@ def list_events(engine: EngineDep, job_id: str, after: str | None = None, limit:
 
 
 @router.get("/{job_id}/checkpoints")
-def list_checkpoints(
-    engine: EngineDep, job_id: str, after: str | None = None, limit: int = 10
-) -> dict[str, Any]:
+def list_checkpoints(engine: EngineDep, job_id: str, after: str | None = None, limit: int = 10) -> dict[str, Any]:
     listing = engine.store.list_checkpoints(job_id, after=after, limit=limit)
     return page([checkpoint_object(c) for c in listing.items], has_more=listing.has_more)

