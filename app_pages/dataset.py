@@ -5,15 +5,13 @@ from st_aggrid import AgGrid
 
 from studio.cost.bpe import warm_encoding
 from studio.editing.editor import DatasetEditor
-from studio.editing.grid import DUPLICATE_MODES, ViewSpec, grid_page, page_count
+from studio.editing.grid import grid_page, page_count
 from studio.editing.ops import DeleteRows
 from studio.editing.session import DatasetSession
-from studio.editing.turn_edits import SCOPE_ROLES, TURN_PICKS
-from studio.quality.rules import RULES
 from studio.storage.workspace import Workspace
 from ui import keys
 from ui.aggrid import aggrid_arguments
-from ui.dataset import actions_panel, export_panel, history_panel, open_panel
+from ui.dataset import actions_panel, export_panel, filters_sidebar, history_panel, open_panel
 from ui.frame import attempt, page
 
 tr = page("dataset")
@@ -30,54 +28,7 @@ editor: DatasetEditor = opened  # not None from here on, in the functions below 
 session.flags()
 counts = session.rule_counts()
 
-with st.sidebar:
-    st.header(tr("dataset.filters"))
-    regex = st.text_input(tr("dataset.regex"), key="regex", live="200ms")
-    fields = tuple(
-        st.multiselect(
-            tr("dataset.regex_fields"),
-            SCOPE_ROLES,
-            default=list(SCOPE_ROLES),
-            key="fields",
-            format_func=lambda r: tr(f"dataset.role_{r}"),
-        )
-    )
-    turns = st.radio(
-        tr("dataset.regex_turns"),
-        TURN_PICKS,
-        key="regex_turns",
-        horizontal=True,
-        format_func=lambda t: tr(f"dataset.turns_{t}"),
-    )
-    ignore_case = st.checkbox(tr("dataset.ignore_case"), value=True, key="ignore_case")
-    mode = st.radio(
-        tr("dataset.duplicates"),
-        DUPLICATE_MODES,
-        key="dup_mode",
-        horizontal=True,
-        format_func=lambda m: tr(f"dataset.dup_{m}"),
-    )
-    threshold = st.slider(tr("dataset.similarity"), 0.5, 1.0, 0.8, 0.05, key="threshold", disabled=mode != "near")
-    st.caption(tr("dataset.rules"))
-    chosen_rules = tuple(
-        k for k in counts if st.checkbox(f"{RULES[k].description(tr.lang)} ({counts[k]})", key=f"rule_{k}")
-    )
-    if st.button(tr("dataset.recheck"), key="recheck"):
-        session.flags(recheck=True)
-    jump = tuple(int(i) for i in st.query_params.get_all("id") if i.isdigit())  # links from the Cost page
-    if jump and st.button(f"× id {', '.join(map(str, jump))}", key="clear_jump"):
-        st.query_params.clear()
-        st.rerun()
-
-spec = ViewSpec(
-    regex=regex,
-    fields=fields or SCOPE_ROLES,
-    turns=turns,
-    ignore_case=ignore_case,
-    duplicates=mode,
-    rules=chosen_rules,
-    ids=jump,
-)
+spec, threshold = filters_sidebar(session, counts, tr)
 positions, problem = session.rows(spec, threshold)
 if problem:
     st.error(problem)

@@ -6,7 +6,7 @@ no data logic lives here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
@@ -17,11 +17,14 @@ from studio.data.frame import TEXT_FIELDS
 from studio.data.loader import LoadResult, load_dataset, source_columns
 from studio.data.writers import EXPORT_FORMATS, EXPORT_SUFFIX, export_bytes
 from studio.editing.editor import DatasetEditor
+from studio.editing.grid import DUPLICATE_MODES, ViewSpec
 from studio.editing.ops import GROUP_KINDS, KEEP_WHICH, DeleteFlagged, FillSystemPrompt, KeepOnePerGroup, RegexReplace
 from studio.editing.previews import preview_regex_replace
 from studio.editing.session import DatasetSession
+from studio.editing.turn_edits import SCOPE_ROLES, TURN_PICKS
 from studio.errors import StudioError
 from studio.i18n import Translator
+from studio.quality.rules import RULES
 from studio.quality.splits import SPLITS
 from ui.frame import attempt
 
@@ -214,3 +217,57 @@ def export_panel(session: DatasetSession, tr: Translator) -> None:
     if st.button(tr("dataset.save_splits"), key="save_splits"):
         session.save_splits(splits, split_seed)
         st.success(tr("dataset.splits_saved", n=len(splits)))
+
+
+def filters_sidebar(session: DatasetSession, counts: Mapping[str, int], tr: Translator) -> tuple[ViewSpec, float]:
+    """The sidebar's filters: the live regex over a scope of roles × turns, duplicates, rule flags, a jump from
+    the Cost page's links. Returns the view and the near-duplicate similarity."""
+    with st.sidebar:
+        st.header(tr("dataset.filters"))
+        regex = st.text_input(tr("dataset.regex"), key="regex", live="200ms")
+        fields = tuple(
+            st.multiselect(
+                tr("dataset.regex_fields"),
+                SCOPE_ROLES,
+                default=list(SCOPE_ROLES),
+                key="fields",
+                format_func=lambda r: tr(f"dataset.role_{r}"),
+            )
+        )
+        turns = st.radio(
+            tr("dataset.regex_turns"),
+            TURN_PICKS,
+            key="regex_turns",
+            horizontal=True,
+            format_func=lambda t: tr(f"dataset.turns_{t}"),
+        )
+        ignore_case = st.checkbox(tr("dataset.ignore_case"), value=True, key="ignore_case")
+        mode = st.radio(
+            tr("dataset.duplicates"),
+            DUPLICATE_MODES,
+            key="dup_mode",
+            horizontal=True,
+            format_func=lambda m: tr(f"dataset.dup_{m}"),
+        )
+        threshold = st.slider(tr("dataset.similarity"), 0.5, 1.0, 0.8, 0.05, key="threshold", disabled=mode != "near")
+        st.caption(tr("dataset.rules"))
+        chosen_rules = tuple(
+            k for k in counts if st.checkbox(f"{RULES[k].description(tr.lang)} ({counts[k]})", key=f"rule_{k}")
+        )
+        if st.button(tr("dataset.recheck"), key="recheck"):
+            session.flags(recheck=True)
+        jump = tuple(int(i) for i in st.query_params.get_all("id") if i.isdigit())  # links from the Cost page
+        if jump and st.button(f"× id {', '.join(map(str, jump))}", key="clear_jump"):
+            st.query_params.clear()
+            st.rerun()
+
+    spec = ViewSpec(
+        regex=regex,
+        fields=fields or SCOPE_ROLES,
+        turns=turns,
+        ignore_case=ignore_case,
+        duplicates=mode,
+        rules=chosen_rules,
+        ids=jump,
+    )
+    return spec, threshold

@@ -267,9 +267,9 @@ class RegexReplace(Op):
             compile_pattern(self.pattern, ignore_case=self.ignore_case),
             self.replacement,
             roles=self.roles or SCOPE_ROLES,
-            turns=self.turns,
+            turns=self.turns,  # type: ignore[arg-type]  # checked in __post_init__ (check_scope)
             dry_run=dry_run,
-        )  # type: ignore[arg-type]
+        )
 
     def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
         if self.scoped:
