@@ -11,6 +11,7 @@ from studio.editing.session import DatasetSession
 from studio.storage.workspace import Workspace
 from ui import keys
 from ui.aggrid import aggrid_arguments
+from ui.conversation import conversation_panel
 from ui.dataset import actions_panel, export_panel, filters_sidebar, history_panel, open_panel
 from ui.frame import attempt, page
 
@@ -72,6 +73,9 @@ def grid_view() -> None:
 
 
 grid_view()
+chosen = st.session_state.get("selected_ids", ())
+if len(chosen) == 1:
+    conversation_panel(editor, int(chosen[0]), tr)
 actions_panel(editor, counts, threshold, tr)
 history_panel(session, tr)
 export_panel(session, tr)

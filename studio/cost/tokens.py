@@ -150,6 +150,24 @@ def count_text_tokens(text: str, *, encoding: str | tiktoken.Encoding = "o200k_b
     return len(enc.encode_ordinary(text))
 
 
+def turn_token_counts(messages: Sequence[Any], *, encoding: str = "o200k_base") -> list[int]:
+    """Tokens of each turn's text and tool-call arguments in ``encoding`` (the chat format's few tokens of
+    overhead per message left out): what the conversation panel shows per turn."""
+    from studio.core.chat import content_text
+
+    enc = get_encoding(encoding)
+    out = []
+    for message in messages:
+        if not isinstance(message, Mapping):
+            out.append(0)
+            continue
+        text = content_text(message.get("content"))
+        calls = [c.get("function", {}) for c in message.get("tool_calls") or [] if isinstance(c, Mapping)]
+        text += "".join(f"{c.get('name', '')}{c.get('arguments', '')}" for c in calls if isinstance(c, Mapping))
+        out.append(len(enc.encode_ordinary(text)))
+    return out
+
+
 # --- per-example formulas ------------------------------------------------------------------------------------
 
 

@@ -26,27 +26,25 @@ from studio.editing.ops import (
     StripWhitespace,
     text_changed,
 )
+from studio.editing.turn_ops import TURN_OPERATIONS
 from studio.errors import OperationError, StudioError
 
 RECIPE_VERSION = 1
 
 
-OPERATIONS: Mapping[str, type[Op]] = MappingProxyType(
-    {
-        cls.op: cls
-        for cls in (
-            DeleteRows,
-            DeleteFlagged,
-            KeepOnePerGroup,
-            EditCell,
-            RegexReplace,
-            StripWhitespace,
-            FillSystemPrompt,
-            RenameColumn,
-            MoveColumn,
-        )
-    }
+_ALL: tuple[type[Op], ...] = (
+    DeleteRows,
+    DeleteFlagged,
+    KeepOnePerGroup,
+    EditCell,
+    RegexReplace,
+    StripWhitespace,
+    FillSystemPrompt,
+    RenameColumn,
+    MoveColumn,
+    *TURN_OPERATIONS,
 )
+OPERATIONS: Mapping[str, type[Op]] = MappingProxyType({cls.op: cls for cls in _ALL})
 
 
 def op_from_dict(data: Mapping[str, Any]) -> Op:

@@ -124,7 +124,7 @@ def replace_in_turns(
     edits: dict[int, dict[tuple[int, str, int], str]] = {}
     for row, change in zip(rows.itertuples(), changes, strict=True):
         edits.setdefault(int(row.position), {})[(change.turn, change.role, change.part)] = change.after
-    return _with_messages(frame, {p: _edited(frame["messages"].iat[p], e) for p, e in edits.items()}), changes
+    return with_messages(frame, {p: _edited(frame["messages"].iat[p], e) for p, e in edits.items()}), changes
 
 
 def edit_turn_text(frame: pd.DataFrame, example_id: int, turn: int, text: str) -> pd.DataFrame:
@@ -138,7 +138,7 @@ def edit_turn_text(frame: pd.DataFrame, example_id: int, turn: int, text: str) -
         raise OperationError(f"example {example_id} has no turn {turn} (it has {len(messages)})")
     updated = list(messages)
     updated[turn] = {**messages[turn], "content": with_text(messages[turn].get("content"), text)}
-    return _with_messages(frame, {int(positions[0]): updated})
+    return with_messages(frame, {int(positions[0]): updated})
 
 
 def _edited(messages: list[dict[str, Any]], edits: Mapping[tuple[int, str, int], str]) -> list[dict[str, Any]]:
@@ -180,7 +180,9 @@ def _check_arguments(change: TurnChange) -> None:
         ) from None
 
 
-def _with_messages(frame: pd.DataFrame, updated: Mapping[int, list[dict[str, Any]]]) -> pd.DataFrame:
+def with_messages(frame: pd.DataFrame, updated: Mapping[int, list[dict[str, Any]]]) -> pd.DataFrame:
+    """``frame`` (fresh RangeIndex) with the conversations at these positions replaced, and their text columns
+    recomputed; the other rows' messages are shared, not copied."""
     out = frame.reset_index(drop=True).copy(deep=False)
     messages = out["messages"].copy()
     for position, value in updated.items():
