@@ -71,7 +71,7 @@ def unrepresentable_rows(frame: pd.DataFrame, *, to: ExportFormat) -> list[tuple
     """``(id, reason)`` of every example that ``to`` cannot hold without losing a turn (see
     :func:`unrepresentable`); empty for the formats that keep whole conversations."""
     schema = _RECORD_SCHEMA.get(to)
-    if schema is None or schema in ("chat", "sharegpt"):
+    if schema is None or schema == "chat":
         return []
     out = []
     for id_, example in zip(frame["id"].tolist(), iter_examples(frame)):
@@ -93,7 +93,7 @@ def export_bytes(frame: pd.DataFrame, *, to: ExportFormat, system_prompt: str | 
     """The dataset serialised as ``to``; ``system_prompt`` is injected into examples that have none.
 
     Raises :class:`~studio.errors.ExportError` naming how many rows (and the first ids) a single-turn format
-    (``prompt-completion``; ``alpaca`` for tool calls or images) cannot hold, unless ``skip_unrepresentable``:
+    (``prompt-completion``; ``alpaca`` for tool calls or images; ``sharegpt`` for images) cannot hold, unless ``skip_unrepresentable``:
     then those rows are left out; :func:`unrepresentable_rows` lists them, for the caller to say so.
     """
     if to not in EXPORT_FORMATS:
@@ -143,18 +143,20 @@ def _flat_table(frame: pd.DataFrame, examples: list[dict[str, Any]]) -> pd.DataF
 def unrepresentable(example: Example, schema: Schema) -> str | None:
     """Why ``example`` cannot be written as a ``schema`` record without losing a turn, or None when it can.
 
-    ``chat`` and ``sharegpt`` keep every turn. ``alpaca`` keeps a system prompt and alternating user/assistant
+    ``chat`` keeps everything; ``sharegpt`` every turn but no image or audio part. ``alpaca`` keeps a system prompt and alternating user/assistant
     text rounds (earlier ones as ``history``); ``prompt_completion`` and ``qa`` keep one text round (a system prompt
     is folded into the prompt / kept in its column).
     """
-    if schema in ("chat", "sharegpt"):
+    if schema == "chat":
         return None
     messages = example["messages"]
-    if any(m.get("role") == "tool" or m.get("tool_calls") or m.get("function_call") for m in messages):
-        return "it has tool calls"
     if any(isinstance(m.get("content"), list) and any(
             not isinstance(p, Mapping) or p.get("type") != "text" for p in m["content"]) for m in messages):
         return "it has non-text content (an image or audio part)"
+    if schema == "sharegpt":
+        return None
+    if any(m.get("role") == "tool" or m.get("tool_calls") or m.get("function_call") for m in messages):
+        return "it has tool calls"
     start = 1 if messages and messages[0].get("role") == "system" else 0
     roles = [m.get("role") for m in messages[start:]]
     if not roles or roles[-1] != "assistant":
@@ -195,6 +197,9 @@ def example_to_record(example: Example, schema: Schema) -> dict[str, Any]:
     return record
 
 
+_SHAREGPT_MAPPED = frozenset({"role", "content", "tool_calls", "tool_call_id"})
+
+
 def _to_sharegpt(example: Example) -> dict[str, Any]:
     names = {"user": "human", "assistant": "gpt", "system": "system", "tool": "observation"}
     turns = []
@@ -209,7 +214,9 @@ def _to_sharegpt(example: Example) -> dict[str, Any]:
                 )
                 turns.append({"from": "function_call", "value": value})
             continue
-        turns.append({"from": names.get(str(role), str(role)), "value": content_text(message.get("content"))})
+        turn = {"from": names.get(str(role), str(role)), "value": content_text(message.get("content"))}
+        turn.update((k, v) for k, v in message.items() if k not in _SHAREGPT_MAPPED)  # weight, name, ...: kept
+        turns.append(turn)
     record: dict[str, Any] = {"conversations": turns}
     if example.get("tools"):
         record["tools"] = json.dumps(example["tools"], ensure_ascii=False)
