@@ -74,7 +74,7 @@ def unrepresentable_rows(frame: pd.DataFrame, *, to: ExportFormat) -> list[tuple
     if schema is None or schema == "chat":
         return []
     out = []
-    for id_, example in zip(frame["id"].tolist(), iter_examples(frame)):
+    for id_, example in zip(frame["id"].tolist(), iter_examples(frame), strict=True):
         reason = unrepresentable(example, schema)
         if reason:
             out.append((int(id_), reason))
@@ -93,8 +93,9 @@ def export_bytes(frame: pd.DataFrame, *, to: ExportFormat, system_prompt: str | 
     """The dataset serialised as ``to``; ``system_prompt`` is injected into examples that have none.
 
     Raises :class:`~studio.errors.ExportError` naming how many rows (and the first ids) a single-turn format
-    (``prompt-completion``; ``alpaca`` for tool calls or images; ``sharegpt`` for images) cannot hold, unless ``skip_unrepresentable``:
-    then those rows are left out; :func:`unrepresentable_rows` lists them, for the caller to say so.
+    (``prompt-completion``; ``alpaca`` for tool calls or images; ``sharegpt`` for images) cannot hold, unless
+    ``skip_unrepresentable``: then those rows are left out; :func:`unrepresentable_rows` lists them, for the
+    caller to say so.
     """
     if to not in EXPORT_FORMATS:
         raise ExportError(f"unknown export format {to!r}; choose one of {', '.join(EXPORT_FORMATS)}")
@@ -143,9 +144,9 @@ def _flat_table(frame: pd.DataFrame, examples: list[dict[str, Any]]) -> pd.DataF
 def unrepresentable(example: Example, schema: Schema) -> str | None:
     """Why ``example`` cannot be written as a ``schema`` record without losing a turn, or None when it can.
 
-    ``chat`` keeps everything; ``sharegpt`` every turn but no image or audio part. ``alpaca`` keeps a system prompt and alternating user/assistant
-    text rounds (earlier ones as ``history``); ``prompt_completion`` and ``qa`` keep one text round (a system prompt
-    is folded into the prompt / kept in its column).
+    ``chat`` keeps everything; ``sharegpt`` every turn but no image or audio part. ``alpaca`` keeps a system prompt
+    and alternating user/assistant text rounds (earlier ones as ``history``); ``prompt_completion`` and ``qa`` keep
+    one text round (a system prompt is folded into the prompt / kept in its column).
     """
     if schema == "chat":
         return None

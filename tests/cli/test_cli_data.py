@@ -49,7 +49,8 @@ def test_convert_to_openai_chat_with_system_prompt(tmp_path, capsys):
 
 def test_convert_to_prompt_completion_stops_on_multi_turn_unless_told_to_skip(tmp_path, capsys):
     single = {"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}]}
-    multi = {"messages": [*single["messages"], {"role": "user", "content": "Q2"}, {"role": "assistant", "content": "A2"}]}
+    multi = {"messages": [*single["messages"], {"role": "user", "content": "Q2"},
+                          {"role": "assistant", "content": "A2"}]}
     source = tmp_path / "chat.jsonl"
     source.write_text("".join(json.dumps(r) + "\n" for r in (single, multi, multi)))
     out = tmp_path / "out.jsonl"

@@ -16,7 +16,7 @@ def test_05_alpaca_history_loads_as_system_and_three_rounds_in_order():
     records = json.loads(path.read_text(encoding="utf-8"))
     frame = load_dataset(path).frame
     assert len(frame) == len(records)
-    for record, messages in zip(records, frame["messages"]):
+    for record, messages in zip(records, frame["messages"], strict=True):
         rounds = [*record["history"], [record["instruction"], record["output"]]]
         expected = [{"role": "system", "content": record["system"]}]
         for user, assistant in rounds:
