@@ -256,14 +256,18 @@ def _build(read: Source, schema: Schema, mapping: ColumnMapping | None, *, strip
     frame = build_frame(examples, rows, meta)
     warnings = list(read.warnings) + [f"{note} in {_rows(n, parsed.unit)}" for note, n in mapped.items()]
     if meta is not None:
-        kept = meta.notna().sum()
-        warnings += [f"key {key!r} kept as metadata in {_rows(int(kept[key]), parsed.unit)}" for key in meta.columns
-                     if kept[key]]
+        kept = [(key, int(n)) for key, n in meta.notna().sum().items() if n]
+        warnings += [f"key {key!r} kept as metadata in {_rows(n, parsed.unit)}" for key, n in kept[:_NAMED_KEYS]]
+        if len(kept) > _NAMED_KEYS:  # a wide table: name the first ones, count the rest
+            warnings.append(f"{len(kept) - _NAMED_KEYS:,} more keys kept as metadata")
     if parsed.rejects:
         warnings.append(f"{len(parsed.rejects)} {parsed.unit}s could not be read and were set aside")
     return LoadResult(frame=frame, path=name, container=read.container, schema=schema, encoding=read.encoding,
                       delimiter=read.delimiter, mapping=mapping, rejects=tuple(parsed.rejects),
                       warnings=tuple(warnings), columns=tuple(read.columns))
+
+
+_NAMED_KEYS = 20  # metadata keys named one by one in the load warnings
 
 
 def _rows(count: int, unit: str) -> str:

@@ -115,6 +115,16 @@ def test_every_schema_keeps_unmapped_keys_as_metadata_and_says_so(name, records)
     assert "key 'foo' kept as metadata in 2 lines" in result.warnings
 
 
+def test_a_wide_table_names_twenty_metadata_keys_and_counts_the_rest():
+    header = ",".join(["question", "answer", *(f"c{i}" for i in range(25))])
+    row = ",".join(["q", "a", *("x" for _ in range(25))])
+    result = load_dataset("wide.csv", data=f"{header}\n{row}\n".encode())
+    named = [w for w in result.warnings if w.startswith("key ")]
+    assert named[0] == "key 'c0' kept as metadata in 1 line" and len(named) == 20
+    assert "5 more keys kept as metadata" in result.warnings
+    assert len(result.frame.columns) == 6 + 25
+
+
 def test_unknown_message_keys_stay_inside_the_message():
     record = {"messages": [{"role": "user", "content": "q", "lang": "en"},
                            {"role": "assistant", "content": "a", "score": 0.9}]}
