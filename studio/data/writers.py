@@ -166,6 +166,8 @@ def unrepresentable(example: Example, schema: Schema) -> str | None:
         return "its turns are not alternating user/assistant rounds after one system prompt"
     if len(roles) > 2 and schema != "alpaca":
         return f"it has {len(roles) // 2} rounds and the format holds one"
+    if len(roles) > 2 and any(m.get("weight") == 0 for m in messages):
+        return "it has assistant turns with weight 0, which alpaca's history cannot mark"
     return None
 
 

@@ -208,6 +208,13 @@ def test_prompt_completion_export_refuses_multi_turn_unless_asked_to_skip():
     assert [json.loads(line) for line in data.decode().splitlines()] == [{"prompt": "u", "completion": "a"}]
 
 
+def test_alpaca_cannot_mark_an_untrained_earlier_turn():
+    weighted = {"messages": [{**m, "weight": 0} if i == 2 else m for i, m in enumerate(MULTI["messages"])]}
+    frame = load_dataset("c.jsonl", data=jsonl(weighted)).frame
+    assert unrepresentable_rows(frame, to="alpaca") == [
+        (0, "it has assistant turns with weight 0, which alpaca's history cannot mark")]
+
+
 def test_a_conversation_without_an_answer_is_not_written_with_an_empty_completion():
     frame = load_dataset("c.jsonl", data=jsonl({"messages": [{"role": "user", "content": "u"}]})).frame
     assert unrepresentable_rows(frame, to="prompt-completion") == [(0, "it does not end with an assistant answer")]
