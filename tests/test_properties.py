@@ -22,7 +22,7 @@ from studio.cost import tokens
 from studio.cost.format_checks import RULES, check_example
 from studio.cost.validation import check_examples, validate_bytes
 from studio.data.loader import load_dataset
-from studio.data.writers import EXPORT_FORMATS, EXPORT_SUFFIX, export_bytes
+from studio.data.writers import EXPORT_FORMATS, EXPORT_SUFFIX, export_bytes, unrepresentable_rows
 from studio.errors import LoadError
 
 pytestmark = pytest.mark.timeout(120)
@@ -251,9 +251,14 @@ def _depth(value) -> int:
 )
 def test_every_export_reloads_with_the_same_number_of_rows(examples, to, system):
     frame = load_dataset("x.jsonl", data=b"".join(_line(e) for e in examples)).frame
-    data = export_bytes(frame, to=to, system_prompt=system)
+    # A conversation a single-turn format cannot hold is skipped only when asked, and counted (never cut short).
+    skipped = unrepresentable_rows(frame, to=to)
+    data = export_bytes(frame, to=to, system_prompt=system, skip_unrepresentable=True)
+    if len(skipped) == len(frame):
+        assert data.strip() in (b"", b"[]")
+        return
     again = load_dataset(f"out{EXPORT_SUFFIX[to]}", data=data, lenient=True)
-    assert len(again.frame) + len(again.rejects) == len(frame)
+    assert len(again.frame) + len(again.rejects) == len(frame) - len(skipped)
 
 
 @FAST

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import orjson
 import pandas as pd
 
 Severity = Literal["error", "warning", "advice"]
@@ -40,10 +41,12 @@ RULES: dict[str, Rule] = {
         Rule("invalid_weight", "error", "'weight' must be 0 or 1, and only on assistant messages."),
         Rule("invalid_tool_calls", "error", "Malformed 'tool_calls', or a tool message without 'tool_call_id'."),
         Rule("invalid_tools", "error", "Malformed example-level 'tools' or 'parallel_tool_calls'."),
+        Rule("invalid_tool_content", "error", "A tool message's content is not a string (OpenAI refuses parts there)."),
         Rule("too_few_examples", "error", "OpenAI requires at least 10 examples."),
         Rule("missing_system_message", "warning", "No system message (fine if you never use one at inference)."),
         Rule("missing_user_message", "warning", "No user message."),
         Rule("example_unrecognized_key", "warning", "A top-level key other than messages, tools, parallel_tool_calls."),
+        Rule("unknown_tool", "warning", "A tool call names a function the example's 'tools' does not define."),
         Rule("over_token_limit", "warning", "Longer than the model's per-example limit; OpenAI truncates it."),
         Rule("file_too_large", "warning", "Over 512 MB, OpenAI's upload limit for a training file."),
         Rule("few_examples", "advice", "Fewer than 50 examples: OpenAI sees clear gains from 50-100 on."),
@@ -80,6 +83,31 @@ def _check_tool_calls(calls: Any, where: str, out: list[Finding]) -> None:
         elif not isinstance(function.get("name"), str) or not isinstance(function.get("arguments"), str):
             out.append(("invalid_tool_calls", f"{where}: tool call {j} needs function 'name' and 'arguments' "
                                               "as strings (arguments is JSON text)"))
+        elif not _is_json(function["arguments"]):
+            out.append(("invalid_tool_calls", f"{where}: tool call {j} 'arguments' is not valid JSON: "
+                                              f"{_short(function['arguments'])}"))
+
+
+def _is_json(text: str) -> bool:
+    try:
+        orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
+def _short(text: str, width: int = 60) -> str:
+    return repr(text if len(text) <= width else text[: width - 1] + "…")
+
+
+def _blank(content: Any) -> bool:
+    """No text at all: None, "", or text parts whose texts are all empty (what an exporter writes beside
+    ``tool_calls``)."""
+    if content is None or content == "":
+        return True
+    return isinstance(content, list) and all(
+        isinstance(p, Mapping) and p.get("type") == "text" and p.get("text") == "" for p in content
+    )
 
 
 def _check_content(content: Any, role: Any, where: str, out: list[Finding]) -> None:
@@ -118,8 +146,11 @@ def _check_message(message: Any, i: int, out: list[Finding]) -> Any:
         out.append(("message_unrecognized_key", f"{where} has unrecognized key {extra}"))
     calls = message.get("tool_calls")
     acts = calls is not None or message.get("function_call") is not None
-    if role == "assistant" and acts and message.get("content") is None:
-        pass  # an assistant turn that only calls tools needs no content
+    if role == "assistant" and acts and _blank(message.get("content")):
+        pass  # an assistant turn that only calls tools needs no content (OpenAI accepts null, "" or an empty part)
+    elif role == "tool" and "content" in message and not isinstance(message["content"], str):
+        out.append(("invalid_tool_content", f"{where}: a tool message's content must be a string, got "
+                                            f"{_kind(message['content'])}"))
     elif "content" not in message:
         out.append(("message_missing_key", f"{where} has no 'content'"))
     else:
@@ -138,6 +169,35 @@ def _check_message(message: Any, i: int, out: list[Finding]) -> Any:
         elif role != "assistant":
             out.append(("invalid_weight", f"{where}: weight is only allowed on assistant messages"))
     return role
+
+
+def _check_call_answers(messages: list[Any], tools: Any, out: list[Finding]) -> None:
+    """A tool message answers a call made earlier in the conversation; a called function is one of ``tools``
+    (checked when the example lists its tools)."""
+    called: set[str] = set()
+    names = None
+    if isinstance(tools, list):
+        names = {t["function"].get("name") for t in tools
+                 if isinstance(t, Mapping) and isinstance(t.get("function"), Mapping)}
+    for i, message in enumerate(messages, 1):
+        if not isinstance(message, Mapping):
+            continue
+        calls = message.get("tool_calls")
+        if message.get("role") == "assistant" and isinstance(calls, list):
+            for j, call in enumerate(calls, 1):
+                if not isinstance(call, Mapping):
+                    continue
+                if isinstance(call.get("id"), str):
+                    called.add(call["id"])
+                function = call.get("function")
+                name = function.get("name") if isinstance(function, Mapping) else None
+                if names is not None and isinstance(name, str) and name not in names:
+                    out.append(("unknown_tool", f"message {i}: tool call {j} calls {name!r}, which is not in "
+                                                "'tools'"))
+        answered = message.get("tool_call_id")
+        if message.get("role") == "tool" and isinstance(answered, str) and answered not in called:
+            out.append(("invalid_tool_calls", f"message {i}: 'tool_call_id' {answered!r} answers no tool call "
+                                              "made earlier in the conversation"))
 
 
 def _check_tools(example: Mapping[str, Any], out: list[Finding]) -> None:
@@ -180,6 +240,8 @@ def check_example(example: Any) -> list[Finding]:
             role = _check_message(message, i, out)
             if isinstance(role, str):
                 roles.add(role)
+        if "tool" in roles or any(isinstance(m, Mapping) and m.get("tool_calls") for m in messages):
+            _check_call_answers(messages, example.get("tools"), out)
         if "assistant" not in roles:
             out.append(("example_missing_assistant_message", "no assistant message"))
         if "system" not in roles and "developer" not in roles:

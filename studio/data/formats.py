@@ -1,27 +1,34 @@
-"""Record schemas: how one source record (a JSON object or a table row) maps to a canonical example and back.
+"""Record schemas: how one source record (a JSON object or a table row) maps to a canonical example (the way back
+is :func:`studio.data.writers.example_to_record`).
 
 Schemas:
 - ``chat``: ``{"messages": [...], "tools"?: [...], "parallel_tool_calls"?: bool}`` (OpenAI chat fine-tuning).
 - ``prompt_completion``: OpenAI's legacy ``{"prompt": ..., "completion": ...}``. Its old conventions (a ``" ->"``
   separator at the end of the prompt, a leading space and an ``" END"``/newline stop on the completion) are
   stripped only when asked (``strip_legacy=True``).
-- ``alpaca``: ``{"instruction", "input", "output", "system"?}``; ``input``, when present, follows the instruction
-  after a blank line.
+- ``alpaca``: ``{"instruction", "input", "output", "system"?, "history"?}``; ``input``, when present, follows the
+  instruction after a blank line; ``history`` (LLaMA-Factory's multi-turn form, a list of ``[instruction, output]``
+  pairs) becomes the earlier user/assistant rounds, in order.
 - ``sharegpt``: ``{"conversations": [{"from": "human"|"gpt"|"system"|"function_call"|"observation", "value": ...}],
   "tools"?: ...}``; ``role``/``content`` keys are accepted as well.
 - ``qa``: question/answer columns (and optionally a system column), named by a :class:`ColumnMapping`.
+
+``chat`` also reads LLaMA-Factory's newer form: ``content`` as a list of ``{"type": "text", "value": ...}`` parts
+(loaded as text) and ``loss_weight`` on messages (loaded as OpenAI's ``weight`` on assistant turns). What a record
+maps that way is counted in ``notes`` (a :class:`collections.Counter` the caller passes) so the loader can say so.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 import orjson
 
-from studio.data.frame import EXAMPLE_KEYS, Example, content_text, turn_texts
+from studio.data.frame import EXAMPLE_KEYS, Example
 
 Schema = Literal["chat", "prompt_completion", "alpaca", "sharegpt", "qa"]
 SCHEMAS: tuple[Schema, ...] = get_args(Schema)
@@ -139,7 +146,7 @@ def schema_keys(schema: Schema, mapping: ColumnMapping | None = None) -> tuple[s
     if schema == "sharegpt":
         return ("conversations", "tools", "system")
     if schema == "alpaca":
-        return ("instruction", "input", "output", "system")
+        return ("instruction", "input", "output", "system", "history")
     if schema == "prompt_completion":
         return ("prompt", "completion")
     return mapping.columns() if mapping else ()
@@ -172,7 +179,7 @@ def _json_cell(text: str, field: str) -> Any:
     return value
 
 
-def _chat(record: Mapping[str, Any]) -> Example:
+def _chat(record: Mapping[str, Any], notes: Counter[str]) -> Example:
     messages = record.get("messages")
     if isinstance(messages, str) and messages.lstrip().startswith("["):  # a JSON column of a table
         messages = _json_cell(messages, "messages")
@@ -181,6 +188,8 @@ def _chat(record: Mapping[str, Any]) -> Example:
     for position, message in enumerate(messages, 1):
         if not isinstance(message, dict):
             raise RecordError(f"message {position} is {type(message).__name__}, not an object", "messages")
+    if any(_is_llamafactory(m) for m in messages):
+        messages = [_from_llamafactory(m, notes) for m in messages]
     example: Example = {"messages": messages}
     for key in EXAMPLE_KEYS:
         value = record.get(key)
@@ -189,6 +198,48 @@ def _chat(record: Mapping[str, Any]) -> Example:
         if value is not None and not (isinstance(value, float) and value != value):
             example[key] = value
     return example
+
+
+def _is_llamafactory(message: Mapping[str, Any]) -> bool:
+    content = message.get("content")
+    return "loss_weight" in message or (
+        isinstance(content, list)
+        and any(isinstance(p, dict) and "value" in p and "text" not in p for p in content)
+    )
+
+
+def _from_llamafactory(message: dict[str, Any], notes: Counter[str]) -> dict[str, Any]:
+    """One LLaMA-Factory message in OpenAI's terms: ``{"type": "text", "value"}`` parts as text content (joined
+    by newlines when several, as :func:`content_text` reads parts), ``loss_weight`` 0/1 on an assistant turn as
+    ``weight``. Anything else (a non-text part, another ``loss_weight``) stays as it is, for validation to show."""
+    message = dict(message)
+    content = message.get("content")
+    if isinstance(content, list) and content and all(
+        isinstance(p, dict) and p.get("type", "text") == "text" and isinstance(p.get("value"), str) and "text" not in p
+        for p in content
+    ):
+        message["content"] = "\n".join(p["value"] for p in content)
+        notes["content parts {'type': 'text', 'value': ...} read as text"] += 1
+    elif isinstance(content, list):
+        parts = [
+            {**{k: v for k, v in p.items() if k != "value"}, "text": p["value"]}
+            if isinstance(p, dict) and p.get("type") == "text" and "value" in p and "text" not in p else p
+            for p in content
+        ]
+        if parts != content:
+            message["content"] = parts
+            notes["text parts' 'value' read as 'text'"] += 1
+    weight = message.get("loss_weight")
+    if message.get("role") == "assistant" and not isinstance(weight, bool) and weight in (0, 1):
+        message["weight"] = int(weight)
+        del message["loss_weight"]
+        notes["'loss_weight' on assistant messages read as OpenAI's 'weight'"] += 1
+    elif "loss_weight" in message and message.get("role") != "assistant" and not weight:
+        del message["loss_weight"]
+        notes["'loss_weight' 0 on non-assistant messages dropped (OpenAI never trains those turns)"] += 1
+    elif "loss_weight" in message:
+        notes["'loss_weight' kept as it is (OpenAI's 'weight' is 0 or 1, on assistant messages only)"] += 1
+    return message
 
 
 def _strip_legacy_prompt(prompt: str) -> str:
@@ -221,6 +272,7 @@ def _alpaca(record: Mapping[str, Any]) -> Example:
     system = _text(record.get("system"), "system")
     if system:
         messages.append({"role": "system", "content": system})
+    messages += _alpaca_history(record.get("history"))
     messages += [
         {"role": "user", "content": user},
         {"role": "assistant", "content": _text(record.get("output"), "output")},
@@ -228,7 +280,24 @@ def _alpaca(record: Mapping[str, Any]) -> Example:
     return {"messages": messages}
 
 
-def _sharegpt(record: Mapping[str, Any]) -> Example:
+def _alpaca_history(history: Any) -> list[dict[str, Any]]:
+    """LLaMA-Factory's ``history``: ``[[instruction, output], ...]``, the earlier rounds in order."""
+    if history is None or (isinstance(history, float) and history != history) or history == "":
+        return []
+    if isinstance(history, str):  # a JSON column of a table
+        history = _json_cell(history, "history")
+    if not isinstance(history, list):
+        raise RecordError(f"must be a list of [instruction, output] pairs, got {type(history).__name__}", "history")
+    messages = []
+    for position, pair in enumerate(history, 1):
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise RecordError(f"round {position} is not an [instruction, output] pair", "history")
+        messages += [{"role": "user", "content": _text(pair[0], "history")},
+                     {"role": "assistant", "content": _text(pair[1], "history")}]
+    return messages
+
+
+def _sharegpt(record: Mapping[str, Any], notes: Counter[str]) -> Example:
     turns = record.get("conversations")
     if not isinstance(turns, list):
         raise RecordError(f"must be a list of turns, got {type(turns).__name__}", "conversations")
@@ -258,6 +327,10 @@ def _sharegpt(record: Mapping[str, Any]) -> Example:
             messages.append(message)
         else:
             messages.append({"role": role, "content": _text(value, "conversations")})
+        extra = {k: v for k, v in turn.items() if k not in ("from", "value", "role", "content")}
+        if extra:  # kept on the message (validation names them) rather than dropped
+            messages[-1].update(extra)
+            notes.update(f"turn key {k!r} kept on its message" for k in extra)
     example: Example = {"messages": messages}
     tools = record.get("tools")
     if isinstance(tools, str) and tools.strip():
@@ -307,8 +380,14 @@ def record_to_example(
     *,
     mapping: ColumnMapping | None = None,
     strip_legacy: bool = False,
+    notes: Counter[str] | None = None,
 ) -> Example:
-    """The canonical example for one source record; :class:`RecordError` when it does not fit ``schema``."""
+    """The canonical example for one source record; :class:`RecordError` when it does not fit ``schema``.
+
+    ``notes`` counts, per kind, what was mapped rather than copied (LLaMA-Factory parts and ``loss_weight``, extra
+    ShareGPT turn keys), for the loader's warnings.
+    """
+    notes = Counter() if notes is None else notes
     required = {
         "chat": ("messages",),
         "sharegpt": ("conversations",),
@@ -320,66 +399,13 @@ def record_to_example(
         if key not in record:
             raise RecordError(f"missing key {key!r} (expected {schema} format)", key)
     if schema == "chat":
-        return _chat(record)
+        return _chat(record, notes)
     if schema == "prompt_completion":
         return _prompt_completion(record, strip_legacy)
     if schema == "alpaca":
         return _alpaca(record)
     if schema == "sharegpt":
-        return _sharegpt(record)
+        return _sharegpt(record, notes)
     if mapping is None:
         raise RecordError("question/answer format needs a column mapping")
     return _qa(record, mapping)
-
-
-def example_to_record(example: Example, schema: Schema) -> dict[str, Any]:
-    """One output record of ``schema`` for a canonical example (see module docs for what each format keeps)."""
-    messages = example["messages"]
-    system, user, assistant = turn_texts(messages)
-    if schema == "chat":
-        return dict(example)
-    if schema == "prompt_completion":
-        prompt = f"{system}\n\n{user or ''}" if system else (user or "")
-        return {"prompt": prompt, "completion": assistant or ""}
-    if schema == "alpaca":
-        record = {"instruction": user or "", "input": "", "output": assistant or ""}
-        if system:
-            record["system"] = system
-        return record
-    if schema == "sharegpt":
-        return _to_sharegpt(example)
-    record = {"question": user or "", "answer": assistant or ""}
-    if system:
-        record["system"] = system
-    return record
-
-
-def _to_sharegpt(example: Example) -> dict[str, Any]:
-    names = {"user": "human", "assistant": "gpt", "system": "system", "tool": "observation"}
-    turns = []
-    for message in example["messages"]:
-        role = message.get("role")
-        if role == "assistant" and message.get("tool_calls"):
-            for call in message["tool_calls"]:
-                function = call.get("function", {})
-                value = json.dumps(
-                    {"name": function.get("name"), "arguments": _arguments(function.get("arguments"))},
-                    ensure_ascii=False,
-                )
-                turns.append({"from": "function_call", "value": value})
-            continue
-        turns.append({"from": names.get(str(role), str(role)), "value": content_text(message.get("content"))})
-    record: dict[str, Any] = {"conversations": turns}
-    if example.get("tools"):
-        record["tools"] = json.dumps(example["tools"], ensure_ascii=False)
-    return record
-
-
-def _arguments(arguments: Any) -> Any:
-    if isinstance(arguments, str):
-        try:
-            parsed = orjson.loads(arguments)  # not json.loads: lone surrogates would make the export unencodable
-        except orjson.JSONDecodeError:
-            return arguments
-        return arguments if may_be_deep(arguments) and deeper_than(parsed) else parsed
-    return arguments

@@ -18,6 +18,7 @@ import codecs
 import io
 import json
 import zipfile
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -238,9 +239,11 @@ def _build(read: Source, schema: Schema, mapping: ColumnMapping | None, *, strip
     parsed, name = read.parsed, read.name
     consumed = set(schema_keys(schema, mapping))
     examples, rows, metadata = [], [], []
+    mapped: Counter[str] = Counter()  # what was mapped rather than copied, in how many rows
     for record, row in zip(parsed.records, parsed.rows):
+        notes: Counter[str] = Counter()
         try:
-            example = record_to_example(record, schema, mapping=mapping, strip_legacy=strip_legacy)
+            example = record_to_example(record, schema, mapping=mapping, strip_legacy=strip_legacy, notes=notes)
         except RecordError as exc:
             parsed.reject(row, str(exc), json.dumps(record, ensure_ascii=False, default=str), name, lenient,
                           exc.field)
@@ -248,14 +251,27 @@ def _build(read: Source, schema: Schema, mapping: ColumnMapping | None, *, strip
         examples.append(example)
         rows.append(row)
         metadata.append({k: v for k, v in record.items() if k not in consumed})
+        mapped.update(notes.keys())
     meta = _metadata_frame(metadata) if any(metadata) else None
     frame = build_frame(examples, rows, meta)
-    warnings = list(read.warnings)
+    warnings = list(read.warnings) + [f"{note} in {_rows(n, parsed.unit)}" for note, n in mapped.items()]
+    if meta is not None:
+        kept = [(key, int(n)) for key, n in meta.notna().sum().items() if n]
+        warnings += [f"key {key!r} kept as metadata in {_rows(n, parsed.unit)}" for key, n in kept[:_NAMED_KEYS]]
+        if len(kept) > _NAMED_KEYS:  # a wide table: name the first ones, count the rest
+            warnings.append(f"{len(kept) - _NAMED_KEYS:,} more keys kept as metadata")
     if parsed.rejects:
         warnings.append(f"{len(parsed.rejects)} {parsed.unit}s could not be read and were set aside")
     return LoadResult(frame=frame, path=name, container=read.container, schema=schema, encoding=read.encoding,
                       delimiter=read.delimiter, mapping=mapping, rejects=tuple(parsed.rejects),
                       warnings=tuple(warnings), columns=tuple(read.columns))
+
+
+_NAMED_KEYS = 20  # metadata keys named one by one in the load warnings
+
+
+def _rows(count: int, unit: str) -> str:
+    return f"{count} {unit if count == 1 else unit + 's'}"
 
 
 def _metadata_frame(metadata: list[dict[str, Any]]) -> pd.DataFrame:

@@ -17,6 +17,7 @@ import codecs
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -268,14 +269,28 @@ def read_parquet(data: bytes, path: str) -> Records:
                     columns=[str(c).strip() for c in table.column_names])
 
 
+_OOXML_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
+
+
+def unescape_ooxml(text: str) -> str:
+    """An Excel cell's text with OOXML's ``_xHHHH_`` escapes decoded (ECMA-376 Part 1, 22.9.2.19 ST_Xstring):
+    ``_x000D_`` is the CR of a Windows line break, ``_x005F_`` escapes an underscore (``_x005F_x000D_`` is the
+    literal text ``_x000D_``). openpyxl leaves them in the text."""
+    if "_x" not in text:
+        return text
+    return _OOXML_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
+
+
 def read_excel(data: bytes, path: str) -> Records:
     """The first sheet with any content; its first non-blank row is the header, blank rows are skipped, and
-    ``rows`` are the sheet's own row numbers."""
+    ``rows`` are the sheet's own row numbers. Text cells have OOXML ``_xHHHH_`` escapes decoded
+    (:func:`unescape_ooxml`)."""
     try:
         book = pd.ExcelFile(io.BytesIO(data), engine="openpyxl")
         skipped = []
         for sheet in book.sheet_names:
             frame = pd.read_excel(book, sheet_name=sheet, header=None, dtype=str, keep_default_na=False)
+            frame = frame.map(lambda v: unescape_ooxml(v) if isinstance(v, str) else v)
             cells = [[str(v).strip() for v in row] for row in frame.itertuples(index=False)]
             filled = [i for i, row in enumerate(cells) if any(row)]
             if filled:

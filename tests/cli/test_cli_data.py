@@ -47,6 +47,30 @@ def test_convert_to_openai_chat_with_system_prompt(tmp_path, capsys):
     assert "wrote 1 examples" in capsys.readouterr().out
 
 
+def test_convert_to_prompt_completion_stops_on_multi_turn_unless_told_to_skip(tmp_path, capsys):
+    single = {"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}]}
+    multi = {"messages": [*single["messages"], {"role": "user", "content": "Q2"},
+                          {"role": "assistant", "content": "A2"}]}
+    source = tmp_path / "chat.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in (single, multi, multi)))
+    out = tmp_path / "out.jsonl"
+    assert main(["convert", str(source), "--to", "prompt-completion", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "2 rows cannot be written as prompt-completion (ids 1, 2: it has 2 rounds" in err
+    assert "--skip-unrepresentable" in err and not out.exists()
+    assert main(["convert", str(source), "--to", "prompt-completion", "-o", str(out), "--skip-unrepresentable"]) == 0
+    captured = capsys.readouterr()
+    assert "skipped 2 rows" in captured.err and "wrote 1 examples" in captured.out
+    assert [json.loads(line) for line in out.read_text().splitlines()] == [{"prompt": "Q", "completion": "A"}]
+
+
+def test_convert_prints_load_warnings(tmp_path, capsys):
+    source = tmp_path / "qa.csv"
+    source.write_text("question,answer,topic\nQ,A,bikes\n")
+    assert main(["convert", str(source), "--to", "openai-chat", "-o", str(tmp_path / "out.jsonl")]) == 0
+    assert "key 'topic' kept as metadata in 1 line" in capsys.readouterr().err
+
+
 def test_missing_file_exit_2(capsys):
     assert main(["inspect", "nope.jsonl"]) == 2
     assert capsys.readouterr().err == "error: nope.jsonl: no such file\n"

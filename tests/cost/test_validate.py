@@ -50,6 +50,21 @@ BAD = [
                                 ASSISTANT)),
     ("invalid_tool_calls", chat({"role": "assistant", "tool_calls": [CALL]},
                                 {"role": "tool", "content": "18C"}, ASSISTANT)),
+    ("invalid_tool_calls", chat({"role": "assistant", "tool_calls": [CALL]},
+                                {"role": "tool", "tool_call_id": "call_9", "content": "18C"}, ASSISTANT)),
+    ("invalid_tool_calls", chat({"role": "tool", "tool_call_id": "call_1", "content": "18C"},
+                                {"role": "assistant", "tool_calls": [CALL]}, ASSISTANT)),  # answers a later call
+    ("invalid_tool_calls", chat({"role": "assistant", "tool_calls": [
+        {**CALL, "function": {"name": "weather", "arguments": "{city: Paris"}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "18C"}, ASSISTANT)),
+    ("invalid_tool_content", chat({"role": "assistant", "tool_calls": [CALL]},
+                                  {"role": "tool", "tool_call_id": "call_1",
+                                   "content": [{"type": "text", "text": "18C"}]}, ASSISTANT)),
+    ("invalid_tool_content", chat({"role": "assistant", "tool_calls": [CALL]},
+                                  {"role": "tool", "tool_call_id": "call_1", "content": None}, ASSISTANT)),
+    ("unknown_tool", chat({"role": "assistant", "tool_calls": [
+        {**CALL, "function": {"name": "forecast", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "18C"}, ASSISTANT, tools=[TOOL])),
     ("invalid_tools", chat(ASSISTANT, tools={"type": "function"})),
     ("invalid_tools", chat(ASSISTANT, tools=[{"type": "function", "function": {"description": "no name"}}])),
     ("invalid_tools", chat(ASSISTANT, tools=[TOOL], parallel_tool_calls="yes")),
@@ -70,6 +85,11 @@ VALID = [
                                                        {"type": "image_url", "image_url": {"url": "https://x/y.png"}}]},
                   {"role": "assistant", "content": [{"type": "text", "text": "A cat."}]}]},
     {"messages": [{"role": "developer", "content": "Be brief."}, USER, {**ASSISTANT, "name": "helper"}]},
+    # an assistant turn that only calls tools: empty text, or an empty text part beside tool_calls, is fine
+    chat({"role": "assistant", "content": "", "tool_calls": [CALL]},
+         {"role": "tool", "tool_call_id": "call_1", "content": "18C"}, ASSISTANT, tools=[TOOL]),
+    chat({"role": "assistant", "content": [{"type": "text", "text": ""}], "tool_calls": [CALL]},
+         {"role": "tool", "tool_call_id": "call_1", "content": "18C"}, ASSISTANT),
 ]
 
 
@@ -88,6 +108,22 @@ def test_valid_tool_weight_list_and_multi_turn_examples_pass(example):
 def test_messages_name_the_message_and_value():
     findings = dict(check_example(chat({"role": "bot", "content": "x"}, {"role": "bot", "content": "y"}, ASSISTANT)))
     assert findings["unrecognized_role"] == "message 3 has role 'bot' (and 1 more)"
+
+
+@pytest.mark.parametrize("example,key,message", [
+    (chat({"role": "assistant", "tool_calls": [CALL]},
+          {"role": "tool", "tool_call_id": "call_1", "content": [{"type": "text", "text": "18C"}]}, ASSISTANT),
+     "invalid_tool_content", "message 4: a tool message's content must be a string, got list"),
+    (chat({"role": "assistant", "tool_calls": [CALL]}, {"role": "tool", "tool_call_id": "call_9", "content": "18C"},
+          ASSISTANT),
+     "invalid_tool_calls", "message 4: 'tool_call_id' 'call_9' answers no tool call made earlier in the conversation"),
+    (chat({"role": "assistant", "tool_calls": [CALL, {**CALL, "id": "call_2", "function": {
+        "name": "forecast", "arguments": "{}"}}]}, {"role": "tool", "tool_call_id": "call_1", "content": "18C"},
+          {"role": "tool", "tool_call_id": "call_2", "content": "rain"}, ASSISTANT, tools=[TOOL]),
+     "unknown_tool", "message 3: tool call 2 calls 'forecast', which is not in 'tools'"),
+])
+def test_tool_findings_name_the_message_they_are_about(example, key, message):
+    assert dict(check_example(example))[key] == message
 
 
 def test_findings_frame_has_rows_ids_and_severities():

@@ -2,7 +2,8 @@
 
 import pytest
 
-from studio.data.formats import ColumnMapping, RecordError, detect_schema, example_to_record, guess_mapping, record_to_example
+from studio.data.formats import ColumnMapping, RecordError, detect_schema, guess_mapping, record_to_example
+from studio.data.writers import example_to_record
 
 
 @pytest.mark.parametrize("keys,schema", [
