@@ -1,4 +1,3 @@
-
 """Write ``support_chats.jsonl``: multi-turn bike-shop support chats with defects hidden in earlier turns.
 
 Run ``python sample_data/make_support_chats.py`` to regenerate; the output is deterministic. Every clean chat

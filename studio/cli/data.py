@@ -38,11 +38,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     convert.add_argument("-o", "--output", required=True)
     convert.add_argument("--format", choices=SCHEMAS, help="input record format, when detection guesses wrong")
     convert.add_argument("--system-prompt", help="add this system prompt to examples that have none")
-    convert.add_argument("--strip-legacy", action="store_true",
-                         help="strip the old ' ->' prompt separator and ' END' completion stop")
-    convert.add_argument("--skip-unrepresentable", action="store_true",
-                         help="leave out conversations the target format cannot hold (several rounds or tool calls in "
-                              "prompt-completion) instead of stopping; the count is printed")
+    convert.add_argument(
+        "--strip-legacy", action="store_true", help="strip the old ' ->' prompt separator and ' END' completion stop"
+    )
+    convert.add_argument(
+        "--skip-unrepresentable",
+        action="store_true",
+        help="leave out conversations the target format cannot hold (several rounds or tool calls in "
+        "prompt-completion) instead of stopping; the count is printed",
+    )
     convert.set_defaults(func=_convert)
 
     seed = subparsers.add_parser("seed", help="import the bundled sample datasets into the workspace")
@@ -125,11 +129,15 @@ def _convert(args: argparse.Namespace) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     skipped = unrepresentable_rows(result.frame, to=args.to)
     if skipped and not args.skip_unrepresentable:
-        print(f"error: {unrepresentable_message(skipped, args.to)}; convert to openai-chat or sharegpt to keep them, "
-              "or pass --skip-unrepresentable to leave them out", file=sys.stderr)
+        print(
+            f"error: {unrepresentable_message(skipped, args.to)}; convert to openai-chat or sharegpt to keep them, "
+            "or pass --skip-unrepresentable to leave them out",
+            file=sys.stderr,
+        )
         return 2
-    out = export_dataset(result.frame, args.output, to=args.to, system_prompt=args.system_prompt,
-                         skip_unrepresentable=True)
+    out = export_dataset(
+        result.frame, args.output, to=args.to, system_prompt=args.system_prompt, skip_unrepresentable=True
+    )
     if skipped:
         print(f"skipped {unrepresentable_message(skipped, args.to)}", file=sys.stderr)
     print(f"wrote {len(result.frame) - len(skipped)} examples to {out} ({args.to})")

@@ -81,11 +81,19 @@ def _check_tool_calls(calls: Any, where: str, out: list[Finding]) -> None:
         elif not isinstance(call.get("id"), str) or call.get("type", "function") != "function":
             out.append(("invalid_tool_calls", f"{where}: tool call {j} needs a string 'id' and type 'function'"))
         elif not isinstance(function.get("name"), str) or not isinstance(function.get("arguments"), str):
-            out.append(("invalid_tool_calls", f"{where}: tool call {j} needs function 'name' and 'arguments' "
-                                              "as strings (arguments is JSON text)"))
+            out.append(
+                (
+                    "invalid_tool_calls",
+                    f"{where}: tool call {j} needs function 'name' and 'arguments' as strings (arguments is JSON text)",
+                )
+            )
         elif not _is_json(function["arguments"]):
-            out.append(("invalid_tool_calls", f"{where}: tool call {j} 'arguments' is not valid JSON: "
-                                              f"{_short(function['arguments'])}"))
+            out.append(
+                (
+                    "invalid_tool_calls",
+                    f"{where}: tool call {j} 'arguments' is not valid JSON: {_short(function['arguments'])}",
+                )
+            )
 
 
 def _is_json(text: str) -> bool:
@@ -120,8 +128,13 @@ def _check_content(content: Any, role: Any, where: str, out: list[Finding]) -> N
                 continue
             if kind == "image_url" and role == "user" and isinstance(part.get("image_url"), Mapping):
                 continue
-            out.append(("missing_content", f"{where}: content part {j} is not a non-empty text part"
-                                           + (" or a user image" if role == "user" else "")))
+            out.append(
+                (
+                    "missing_content",
+                    f"{where}: content part {j} is not a non-empty text part"
+                    + (" or a user image" if role == "user" else ""),
+                )
+            )
             return
     elif isinstance(content, str):
         if not content:
@@ -149,8 +162,12 @@ def _check_message(message: Any, i: int, out: list[Finding]) -> Any:
     if role == "assistant" and acts and _blank(message.get("content")):
         pass  # an assistant turn that only calls tools needs no content (OpenAI accepts null, "" or an empty part)
     elif role == "tool" and "content" in message and not isinstance(message["content"], str):
-        out.append(("invalid_tool_content", f"{where}: a tool message's content must be a string, got "
-                                            f"{_kind(message['content'])}"))
+        out.append(
+            (
+                "invalid_tool_content",
+                f"{where}: a tool message's content must be a string, got {_kind(message['content'])}",
+            )
+        )
     elif "content" not in message:
         out.append(("message_missing_key", f"{where} has no 'content'"))
     else:
@@ -177,8 +194,11 @@ def _check_call_answers(messages: list[Any], tools: Any, out: list[Finding]) -> 
     called: set[str] = set()
     names = None
     if isinstance(tools, list):
-        names = {t["function"].get("name") for t in tools
-                 if isinstance(t, Mapping) and isinstance(t.get("function"), Mapping)}
+        names = {
+            t["function"].get("name")
+            for t in tools
+            if isinstance(t, Mapping) and isinstance(t.get("function"), Mapping)
+        }
     for i, message in enumerate(messages, 1):
         if not isinstance(message, Mapping):
             continue
@@ -192,12 +212,15 @@ def _check_call_answers(messages: list[Any], tools: Any, out: list[Finding]) -> 
                 function = call.get("function")
                 name = function.get("name") if isinstance(function, Mapping) else None
                 if names is not None and isinstance(name, str) and name not in names:
-                    out.append(("unknown_tool", f"message {i}: tool call {j} calls {name!r}, which is not in "
-                                                "'tools'"))
+                    out.append(("unknown_tool", f"message {i}: tool call {j} calls {name!r}, which is not in 'tools'"))
         answered = message.get("tool_call_id")
         if message.get("role") == "tool" and isinstance(answered, str) and answered not in called:
-            out.append(("invalid_tool_calls", f"message {i}: 'tool_call_id' {answered!r} answers no tool call "
-                                              "made earlier in the conversation"))
+            out.append(
+                (
+                    "invalid_tool_calls",
+                    f"message {i}: 'tool_call_id' {answered!r} answers no tool call made earlier in the conversation",
+                )
+            )
 
 
 def _check_tools(example: Mapping[str, Any], out: list[Finding]) -> None:
@@ -216,8 +239,9 @@ def _check_tools(example: Mapping[str, Any], out: list[Finding]) -> None:
                     out.append(("invalid_tools", f"tool {j} needs type 'function' and a function with a 'name'"))
                     break
     if "parallel_tool_calls" in example and not isinstance(example["parallel_tool_calls"], bool):
-        out.append(("invalid_tools", f"'parallel_tool_calls' is {example['parallel_tool_calls']!r}, "
-                                     "expected true or false"))
+        out.append(
+            ("invalid_tools", f"'parallel_tool_calls' is {example['parallel_tool_calls']!r}, expected true or false")
+        )
 
 
 def check_example(example: Any) -> list[Finding]:
@@ -267,5 +291,6 @@ def _one_per_key(findings: list[Finding]) -> list[Finding]:
 
 def describe_rules() -> pd.DataFrame:
     """Every rule key with its severity and description (for docs and the UI)."""
-    return pd.DataFrame([(r.key, r.severity, r.description) for r in RULES.values()],
-                        columns=["key", "severity", "description"])
+    return pd.DataFrame(
+        [(r.key, r.severity, r.description) for r in RULES.values()], columns=["key", "severity", "description"]
+    )

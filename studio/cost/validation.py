@@ -10,6 +10,7 @@ tokens in the same pass; a line that is not JSON is a ``data_type`` finding nami
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from studio.cost import parallel, tokens
 from studio.cost.bpe import get_encoding
 from studio.cost.format_checks import MIN_EXAMPLES, RECOMMENDED_EXAMPLES, RULES, check_example
 from studio.cost.prices import PriceTable, load_prices
+from studio.cost.tokens import CountingMode
 from studio.data.formats import MAX_DEPTH, deeper_than, may_be_deep
 from studio.errors import LoadError
 
@@ -44,7 +46,7 @@ class ValidationReport:
     advice: Mapping[str, int]
     tokens: np.ndarray = field(repr=False, compare=False)
     encoding: str
-    mode: tokens.CountingMode
+    mode: CountingMode
     limit: int | None
     approximate: bool = False
 
@@ -55,8 +57,12 @@ class ValidationReport:
 
     def summary(self) -> dict[str, Any]:
         """``{"rows", "errors", "warnings", "advice"}`` as plain JSON-ready values."""
-        return {"rows": self.rows, "errors": dict(self.errors), "warnings": dict(self.warnings),
-                "advice": dict(self.advice)}
+        return {
+            "rows": self.rows,
+            "errors": dict(self.errors),
+            "warnings": dict(self.warnings),
+            "advice": dict(self.advice),
+        }
 
 
 # --- scanning ------------------------------------------------------------------------------------------------
@@ -148,7 +154,7 @@ def _file_bounds(path: Path, size: int, *, workers: int) -> list[tuple[int, int]
                 break
             cuts.append(position)
     cuts.append(size)
-    return list(zip(cuts[:-1], cuts[1:]))
+    return list(itertools.pairwise(cuts))
 
 
 # --- reports -------------------------------------------------------------------------------------------------
@@ -202,13 +208,22 @@ def _report(
     if model is not None:
         limit = (prices or load_prices()).limit_for(model)
         if limit is None:
-            general.append((pd.NA, "token_limit_not_published",
-                            f"{model}: per-example token limit not published; over-limit rows not checked"))
+            general.append(
+                (
+                    pd.NA,
+                    "token_limit_not_published",
+                    f"{model}: per-example token limit not published; over-limit rows not checked",
+                )
+            )
         else:
             for index in np.flatnonzero(counts > limit):
-                records.append((int(example_rows[index]), "over_token_limit",
-                                f"{int(counts[index]):,} tokens > {limit:,} for {model}; "
-                                "OpenAI truncates the rest"))
+                records.append(
+                    (
+                        int(example_rows[index]),
+                        "over_token_limit",
+                        f"{int(counts[index]):,} tokens > {limit:,} for {model}; OpenAI truncates the rest",
+                    )
+                )
     records.sort(key=lambda record: record[0])
     all_records = general + records
     frame = pd.DataFrame(
@@ -276,8 +291,9 @@ def check_examples(
     return _report(parts, model=model, prices=prices, ids=ids, encoding=name, mode=mode, approximate=approximate)
 
 
-def validate_examples(examples: Iterable[Any], *, model: str | None = None,
-                      ids: Sequence[Any] | None = None) -> pd.DataFrame:
+def validate_examples(
+    examples: Iterable[Any], *, model: str | None = None, ids: Sequence[Any] | None = None
+) -> pd.DataFrame:
     """Findings (``row, id, severity, key, message``) over in-memory examples, e.g. ``iter_examples(frame)``."""
     return check_examples(examples, model=model, ids=ids).findings
 
@@ -310,8 +326,9 @@ def validate_file(
         get_encoding(counter)  # forked workers inherit it
         tasks = [(str(path), a, b, counter, mode) for a, b in _file_bounds(path, size, workers=workers)]
         parts = parallel.map_parts(_scan_file_part, tasks, workers=workers, on_progress=on_progress)
-    return _report(parts, model=model, prices=prices, ids=None, encoding=name, mode=mode,
-                   approximate=approximate, file_bytes=size)
+    return _report(
+        parts, model=model, prices=prices, ids=None, encoding=name, mode=mode, approximate=approximate, file_bytes=size
+    )
 
 
 def _scan_bytes_part(start: int, stop: int, items: bytes | None, counter: Any, mode: tokens.CountingMode) -> _Part:
@@ -329,7 +346,7 @@ def _byte_bounds(data: bytes, *, workers: int) -> list[tuple[int, int]]:
             break
         cuts.append(newline + 1)
     cuts.append(len(data))
-    return list(zip(cuts[:-1], cuts[1:]))
+    return list(itertools.pairwise(cuts))
 
 
 def validate_bytes(
@@ -353,8 +370,16 @@ def validate_bytes(
         get_encoding(counter)
         tasks = [(a, b, counter, mode) for a, b in _byte_bounds(data, workers=workers)]
         parts = parallel.map_parts(_scan_bytes_part, tasks, workers=workers, items=data, on_progress=on_progress)
-    return _report(parts, model=model, prices=prices, ids=None, encoding=name, mode=mode,
-                   approximate=approximate, file_bytes=len(data))
+    return _report(
+        parts,
+        model=model,
+        prices=prices,
+        ids=None,
+        encoding=name,
+        mode=mode,
+        approximate=approximate,
+        file_bytes=len(data),
+    )
 
 
 def jsonl_examples(data: bytes) -> tuple[list[int], list[Any]]:

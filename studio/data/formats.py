@@ -203,8 +203,7 @@ def _chat(record: Mapping[str, Any], notes: Counter[str]) -> Example:
 def _is_llamafactory(message: Mapping[str, Any]) -> bool:
     content = message.get("content")
     return "loss_weight" in message or (
-        isinstance(content, list)
-        and any(isinstance(p, dict) and "value" in p and "text" not in p for p in content)
+        isinstance(content, list) and any(isinstance(p, dict) and "value" in p and "text" not in p for p in content)
     )
 
 
@@ -214,16 +213,24 @@ def _from_llamafactory(message: dict[str, Any], notes: Counter[str]) -> dict[str
     ``weight``. Anything else (a non-text part, another ``loss_weight``) stays as it is, for validation to show."""
     message = dict(message)
     content = message.get("content")
-    if isinstance(content, list) and content and all(
-        isinstance(p, dict) and p.get("type", "text") == "text" and isinstance(p.get("value"), str) and "text" not in p
-        for p in content
+    if (
+        isinstance(content, list)
+        and content
+        and all(
+            isinstance(p, dict)
+            and p.get("type", "text") == "text"
+            and isinstance(p.get("value"), str)
+            and "text" not in p
+            for p in content
+        )
     ):
         message["content"] = "\n".join(p["value"] for p in content)
         notes["content parts {'type': 'text', 'value': ...} read as text"] += 1
     elif isinstance(content, list):
         parts = [
             {**{k: v for k, v in p.items() if k != "value"}, "text": p["value"]}
-            if isinstance(p, dict) and p.get("type") == "text" and "value" in p and "text" not in p else p
+            if isinstance(p, dict) and p.get("type") == "text" and "value" in p and "text" not in p
+            else p
             for p in content
         ]
         if parts != content:
@@ -292,8 +299,10 @@ def _alpaca_history(history: Any) -> list[dict[str, Any]]:
     for position, pair in enumerate(history, 1):
         if not isinstance(pair, (list, tuple)) or len(pair) != 2:
             raise RecordError(f"round {position} is not an [instruction, output] pair", "history")
-        messages += [{"role": "user", "content": _text(pair[0], "history")},
-                     {"role": "assistant", "content": _text(pair[1], "history")}]
+        messages += [
+            {"role": "user", "content": _text(pair[0], "history")},
+            {"role": "assistant", "content": _text(pair[1], "history")},
+        ]
     return messages
 
 

@@ -115,7 +115,7 @@ def detect_container(name: str, data: bytes) -> Container:
         raise FormatError("is gzip-compressed; decompress it first (gunzip)", path=name, line=1)
     if data.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
         raise FormatError("is an old Excel .xls (or another OLE2) file; save it as .xlsx or CSV", path=name, line=1)
-    if data.startswith(b"\x89PNG") or data.startswith(b"\xff\xd8\xff") or data.startswith(b"%PDF"):
+    if data.startswith((b"\x89PNG", b"\xff\xd8\xff", b"%PDF")):
         raise FormatError("is a binary file (image or PDF), not a dataset", path=name, line=1)
     if suffix in _SUFFIXES:
         return _SUFFIXES[suffix]
@@ -154,16 +154,18 @@ def read_source(name: str, data: bytes | None = None, *, lenient: bool = False) 
     encoding: str | None = None
     delimiter: str | None = None
     warnings: list[str] = []
+    text_encoding = "utf-8"
     if container in ("jsonl", "json", "csv"):
-        encoding = detect_encoding(data)
-        if encoding in ("cp1252", "latin-1") and is_mixed_utf8(data):
-            encoding = "mixed"
+        text_encoding = detect_encoding(data)
+        if text_encoding in ("cp1252", "latin-1") and is_mixed_utf8(data):
+            text_encoding = "mixed"
+        encoding = text_encoding
     if container in ("jsonl", "json"):
         reader = readers.read_jsonl if container == "jsonl" else readers.read_json
-        parsed = reader(data, encoding, name, lenient)
+        parsed = reader(data, text_encoding, name, lenient)
         container = "jsonl" if parsed.unit == "line" else "json"
     elif container == "csv":
-        text, warnings = decode_text(data, encoding, name)
+        text, warnings = decode_text(data, text_encoding, name)
         text = text.removeprefix("\ufeff")
         delimiter = readers.sniff_delimiter(text, Path(name).suffix.lower())
         parsed = readers.read_csv(text, delimiter, name, lenient)
@@ -176,8 +178,15 @@ def read_source(name: str, data: bytes | None = None, *, lenient: bool = False) 
         encoding = "utf-8+cp1252"
     elif encoding and encoding not in ("utf-8", "utf-8-sig"):
         warnings.append(f"decoded as {encoding}")
-    return Source(name=name, parsed=parsed, container=container, encoding=encoding, delimiter=delimiter,
-                  warnings=warnings, columns=parsed.columns or _sample_keys(parsed.records))
+    return Source(
+        name=name,
+        parsed=parsed,
+        container=container,
+        encoding=encoding,
+        delimiter=delimiter,
+        warnings=warnings,
+        columns=parsed.columns or _sample_keys(parsed.records),
+    )
 
 
 def source_columns(source: str | Path, *, data: bytes | None = None) -> list[str]:
@@ -207,8 +216,12 @@ def load_dataset(
     if schema is None and not parsed.records:
         if parsed.rejects:  # lenient, and nothing could be read: say why rather than "cannot tell the format"
             first = parsed.rejects[0]
-            raise LoadError(f"{first.message}; none of its {len(parsed.rejects)} {parsed.unit}s could be read",
-                            path=name, line=first.row, unit=parsed.unit)
+            raise LoadError(
+                f"{first.message}; none of its {len(parsed.rejects)} {parsed.unit}s could be read",
+                path=name,
+                line=first.row,
+                unit=parsed.unit,
+            )
         if not keys:
             raise FormatError("has no records to load", path=name)
     if schema is None:
@@ -233,20 +246,20 @@ def _sample_keys(records: list[dict[str, Any]]) -> list[str]:
     return list(keys)
 
 
-def _build(read: Source, schema: Schema, mapping: ColumnMapping | None, *, strip_legacy: bool,
-           lenient: bool) -> LoadResult:
+def _build(
+    read: Source, schema: Schema, mapping: ColumnMapping | None, *, strip_legacy: bool, lenient: bool
+) -> LoadResult:
     """The records of ``read`` as examples; a record that does not fit ``schema`` is a reject (lenient) or raises."""
     parsed, name = read.parsed, read.name
     consumed = set(schema_keys(schema, mapping))
     examples, rows, metadata = [], [], []
     mapped: Counter[str] = Counter()  # what was mapped rather than copied, in how many rows
-    for record, row in zip(parsed.records, parsed.rows):
+    for record, row in zip(parsed.records, parsed.rows, strict=True):
         notes: Counter[str] = Counter()
         try:
             example = record_to_example(record, schema, mapping=mapping, strip_legacy=strip_legacy, notes=notes)
         except RecordError as exc:
-            parsed.reject(row, str(exc), json.dumps(record, ensure_ascii=False, default=str), name, lenient,
-                          exc.field)
+            parsed.reject(row, str(exc), json.dumps(record, ensure_ascii=False, default=str), name, lenient, exc.field)
             continue
         examples.append(example)
         rows.append(row)
@@ -262,9 +275,18 @@ def _build(read: Source, schema: Schema, mapping: ColumnMapping | None, *, strip
             warnings.append(f"{len(kept) - _NAMED_KEYS:,} more keys kept as metadata")
     if parsed.rejects:
         warnings.append(f"{len(parsed.rejects)} {parsed.unit}s could not be read and were set aside")
-    return LoadResult(frame=frame, path=name, container=read.container, schema=schema, encoding=read.encoding,
-                      delimiter=read.delimiter, mapping=mapping, rejects=tuple(parsed.rejects),
-                      warnings=tuple(warnings), columns=tuple(read.columns))
+    return LoadResult(
+        frame=frame,
+        path=name,
+        container=read.container,
+        schema=schema,
+        encoding=read.encoding,
+        delimiter=read.delimiter,
+        mapping=mapping,
+        rejects=tuple(parsed.rejects),
+        warnings=tuple(warnings),
+        columns=tuple(read.columns),
+    )
 
 
 _NAMED_KEYS = 20  # metadata keys named one by one in the load warnings
@@ -314,7 +336,7 @@ def inspect_dataset(path: str | Path, *, schema: Schema | None = None, lenient: 
         "columns": list(result.columns),
         "mapping": None if result.mapping is None else result.mapping.__dict__,
         "samples": [
-            {f: (None if pd.isna(v) else v) for f, v in zip(TEXT_FIELDS, (r.system, r.user, r.assistant))}
+            {f: (None if pd.isna(v) else v) for f, v in zip(TEXT_FIELDS, (r.system, r.user, r.assistant), strict=True)}
             for r in sample.itertuples()
         ],
         "warnings": list(result.warnings) + [f"{r.row}: {r.message}" for r in result.rejects[:20]],

@@ -134,17 +134,17 @@ def read_json(data: bytes, encoding: str, path: str, lenient: bool) -> Records:
         value = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
         # A .json file holding one object per line is JSONL with the wrong suffix.
-        if exc.msg.startswith(("trailing characters", "unexpected content after document")) and text.lstrip().startswith(b"{"):
+        if exc.msg.startswith(
+            ("trailing characters", "unexpected content after document")
+        ) and text.lstrip().startswith(b"{"):
             out = read_jsonl(text, "utf-8", path, lenient)
             out.warnings += warnings
             return out
         raise LoadError(_json_error(exc), path=path, line=exc.lineno) from None
     if isinstance(value, dict):
         lists = [key for key, item in value.items() if isinstance(item, list) and item and isinstance(item[0], dict)]
-        if "messages" in value or "conversations" in value or not lists:
-            value = [value]
-        else:
-            value = value[lists[0]]
+        one_record = "messages" in value or "conversations" in value or not lists
+        value = [value] if one_record else value[lists[0]]
     if not isinstance(value, list):
         raise LoadError(f"expected an array of objects, got {_json_type(value)}", path=path, line=1)
     out = Records(unit="item", warnings=warnings)
@@ -206,8 +206,9 @@ def read_csv(text: str, delimiter: str, path: str, lenient: bool) -> Records:
     nul = sample.find("\x00")
     header_end = min((i for i in (text.find("\n"), text.find("\r")) if i >= 0), default=len(text))
     if nul >= 0 and (nul < header_end or sample.count("\x00") * 10 > len(sample)):
-        raise LoadError("contains NUL bytes; is this a binary file or a different encoding?", path=path,
-                        line=line_of(text, nul))
+        raise LoadError(
+            "contains NUL bytes; is this a binary file or a different encoding?", path=path, line=line_of(text, nul)
+        )
     try:
         header = next(reader)
     except StopIteration:
@@ -230,7 +231,7 @@ def read_csv(text: str, delimiter: str, path: str, lenient: bool) -> Records:
         if len(cells) != len(header):
             out.reject(line, f"expected {len(header)} fields, saw {len(cells)}", delimiter.join(cells), path, lenient)
             continue
-        out.records.append(dict(zip(header, cells)))
+        out.records.append(dict(zip(header, cells, strict=True)))
         out.rows.append(line)
     if drop_index:
         index_column = header[0]
@@ -265,8 +266,12 @@ def read_parquet(data: bytes, path: str) -> Records:
             record["messages"] = [
                 {k: v for k, v in m.items() if v is not None} if isinstance(m, dict) else m for m in messages
             ]
-    return Records(records=records, rows=list(range(1, len(records) + 1)), unit="row",
-                    columns=[str(c).strip() for c in table.column_names])
+    return Records(
+        records=records,
+        rows=list(range(1, len(records) + 1)),
+        unit="row",
+        columns=[str(c).strip() for c in table.column_names],
+    )
 
 
 _OOXML_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
@@ -306,11 +311,10 @@ def read_excel(data: bytes, path: str) -> Records:
     header, warnings = unique_names(names)
     out = Records(unit="row", columns=header, warnings=warnings)
     if skipped:
-        out.warnings.append(f"read sheet {sheet!r}; {', '.join(map(repr, skipped))} "
-                            f"{'is' if len(skipped) == 1 else 'are'} empty")
+        out.warnings.append(
+            f"read sheet {sheet!r}; {', '.join(map(repr, skipped))} {'is' if len(skipped) == 1 else 'are'} empty"
+        )
     for i in filled[1:]:
-        out.records.append(dict(zip(header, values[i])))
+        out.records.append(dict(zip(header, values[i], strict=True)))
         out.rows.append(i + 1)  # header=None: frame position i is sheet row i + 1
     return out
-
-

@@ -63,8 +63,12 @@ def _with_system(example: dict[str, Any], system_prompt: str | None) -> dict[str
     return {**example, "messages": [{"role": "system", "content": system_prompt}, *example["messages"]]}
 
 
-_RECORD_SCHEMA: dict[str, Schema] = {"openai-chat": "chat", "prompt-completion": "prompt_completion",
-                                     "alpaca": "alpaca", "sharegpt": "sharegpt"}
+_RECORD_SCHEMA: dict[str, Schema] = {
+    "openai-chat": "chat",
+    "prompt-completion": "prompt_completion",
+    "alpaca": "alpaca",
+    "sharegpt": "sharegpt",
+}
 
 
 def unrepresentable_rows(frame: pd.DataFrame, *, to: ExportFormat) -> list[tuple[int, str]]:
@@ -84,12 +88,15 @@ def unrepresentable_rows(frame: pd.DataFrame, *, to: ExportFormat) -> list[tuple
 def unrepresentable_message(rows: list[tuple[int, str]], to: str) -> str:
     """``"3 rows cannot be written as alpaca (ids 4, 9, 12: it has tool calls)"``, for errors and the CLI."""
     ids = ", ".join(str(i) for i, _ in rows[:5]) + (", …" if len(rows) > 5 else "")
-    return (f"{len(rows)} row{'s' if len(rows) != 1 else ''} cannot be written as {to} "
-            f"(id{'s' if len(rows) != 1 else ''} {ids}: {rows[0][1]})")
+    return (
+        f"{len(rows)} row{'s' if len(rows) != 1 else ''} cannot be written as {to} "
+        f"(id{'s' if len(rows) != 1 else ''} {ids}: {rows[0][1]})"
+    )
 
 
-def export_bytes(frame: pd.DataFrame, *, to: ExportFormat, system_prompt: str | None = None,
-                 skip_unrepresentable: bool = False) -> bytes:
+def export_bytes(
+    frame: pd.DataFrame, *, to: ExportFormat, system_prompt: str | None = None, skip_unrepresentable: bool = False
+) -> bytes:
     """The dataset serialised as ``to``; ``system_prompt`` is injected into examples that have none.
 
     Raises :class:`~studio.errors.ExportError` naming how many rows (and the first ids) a single-turn format
@@ -101,8 +108,10 @@ def export_bytes(frame: pd.DataFrame, *, to: ExportFormat, system_prompt: str | 
         raise ExportError(f"unknown export format {to!r}; choose one of {', '.join(EXPORT_FORMATS)}")
     skipped = unrepresentable_rows(frame, to=to)
     if skipped and not skip_unrepresentable:
-        raise ExportError(unrepresentable_message(skipped, to) + "; export to openai-chat or sharegpt to keep "
-                          "them, or skip them (--skip-unrepresentable)")
+        raise ExportError(
+            unrepresentable_message(skipped, to) + "; export to openai-chat or sharegpt to keep "
+            "them, or skip them (--skip-unrepresentable)"
+        )
     if skipped:
         frame = frame[~frame["id"].isin([i for i, _ in skipped])]
     examples = [_with_system(e, system_prompt) for e in iter_examples(frame)]
@@ -151,8 +160,11 @@ def unrepresentable(example: Example, schema: Schema) -> str | None:
     if schema == "chat":
         return None
     messages = example["messages"]
-    if any(isinstance(m.get("content"), list) and any(
-            not isinstance(p, Mapping) or p.get("type") != "text" for p in m["content"]) for m in messages):
+    if any(
+        isinstance(m.get("content"), list)
+        and any(not isinstance(p, Mapping) or p.get("type") != "text" for p in m["content"])
+        for m in messages
+    ):
         return "it has non-text content (an image or audio part)"
     if schema == "sharegpt":
         return None
@@ -190,7 +202,7 @@ def example_to_record(example: Example, schema: Schema) -> dict[str, Any]:
             record["system"] = system
         rounds = [content_text(m.get("content")) for m in messages if m.get("role") in ("user", "assistant")]
         if len(rounds) > 2 and len(rounds) % 2 == 0:
-            record["history"] = [rounds[i:i + 2] for i in range(0, len(rounds) - 2, 2)]
+            record["history"] = [rounds[i : i + 2] for i in range(0, len(rounds) - 2, 2)]
         return record
     if schema == "sharegpt":
         return _to_sharegpt(example)
@@ -236,14 +248,21 @@ def _arguments(arguments: Any) -> Any:
     return arguments
 
 
-def export_dataset(frame: pd.DataFrame, path: str | Path, *, to: ExportFormat | None = None,
-                   system_prompt: str | None = None, skip_unrepresentable: bool = False) -> Path:
+def export_dataset(
+    frame: pd.DataFrame,
+    path: str | Path,
+    *,
+    to: ExportFormat | None = None,
+    system_prompt: str | None = None,
+    skip_unrepresentable: bool = False,
+) -> Path:
     """Write the dataset to ``path``; the format follows ``to`` or the suffix (``.jsonl`` → OpenAI chat).
     ``skip_unrepresentable`` as in :func:`export_bytes`."""
     path = Path(path)
-    if to is None:
-        to = {".csv": "csv", ".parquet": "parquet", ".json": "sharegpt"}.get(path.suffix.lower(), "openai-chat")
+    by_suffix: dict[str, ExportFormat] = {".csv": "csv", ".parquet": "parquet", ".json": "sharegpt"}
+    chosen: ExportFormat = to if to is not None else by_suffix.get(path.suffix.lower(), "openai-chat")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(export_bytes(frame, to=to, system_prompt=system_prompt,
-                                  skip_unrepresentable=skip_unrepresentable))
+    path.write_bytes(
+        export_bytes(frame, to=chosen, system_prompt=system_prompt, skip_unrepresentable=skip_unrepresentable)
+    )
     return path

@@ -12,12 +12,20 @@ WIN_CSV = "pregunta;respuesta\n¿Qué es la fiebre?;Una subida de la temperatura
 PIPE_CSV = 'question|answer|notes\n"What is\na cold?"|"A mild viral infection.\nIt passes."|x\nQ2|A2|"multi\nline"\n'
 
 
-@pytest.mark.parametrize("name,data,fmt,encoding,rows", [
-    ("win.csv", WIN_CSV.encode("cp1252"), "csv/qa", "cp1252", 2),
-    ("pipes.csv", PIPE_CSV.encode(), "csv/qa", "utf-8", 2),
-    ("chat.jsonl", b'{"messages":[{"role":"user","content":"a"},{"role":"assistant","content":"b"}]}\n', "jsonl/chat",
-     "utf-8", 1),
-])
+@pytest.mark.parametrize(
+    "name,data,fmt,encoding,rows",
+    [
+        ("win.csv", WIN_CSV.encode("cp1252"), "csv/qa", "cp1252", 2),
+        ("pipes.csv", PIPE_CSV.encode(), "csv/qa", "utf-8", 2),
+        (
+            "chat.jsonl",
+            b'{"messages":[{"role":"user","content":"a"},{"role":"assistant","content":"b"}]}\n',
+            "jsonl/chat",
+            "utf-8",
+            1,
+        ),
+    ],
+)
 def test_inspect_json(tmp_path, capsys, name, data, fmt, encoding, rows):
     path = tmp_path / name
     path.write_bytes(data)
@@ -32,7 +40,9 @@ def test_inspect_bad_file_is_one_line_exit_2(tmp_path):
     path.write_text('{"messages": []}\n{"messages": [\n')
     done = subprocess.run([sys.executable, "-m", "studio.cli", "inspect", str(path)], capture_output=True, text=True)
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == ["error: bad.jsonl line 2: not valid JSON (unexpected end of data at column 15)"]
+    assert done.stderr.strip().splitlines() == [
+        "error: bad.jsonl line 2: not valid JSON (unexpected end of data at column 15)"
+    ]
     assert "Traceback" not in done.stderr
 
 
@@ -41,16 +51,21 @@ def test_convert_to_openai_chat_with_system_prompt(tmp_path, capsys):
     source.write_text("question,answer\nQ,A\n")
     out = tmp_path / "out.jsonl"
     assert main(["convert", str(source), "--to", "openai-chat", "-o", str(out), "--system-prompt", "Be kind."]) == 0
-    assert json.loads(out.read_text()) == {"messages": [{"role": "system", "content": "Be kind."},
-                                                        {"role": "user", "content": "Q"},
-                                                        {"role": "assistant", "content": "A"}]}
+    assert json.loads(out.read_text()) == {
+        "messages": [
+            {"role": "system", "content": "Be kind."},
+            {"role": "user", "content": "Q"},
+            {"role": "assistant", "content": "A"},
+        ]
+    }
     assert "wrote 1 examples" in capsys.readouterr().out
 
 
 def test_convert_to_prompt_completion_stops_on_multi_turn_unless_told_to_skip(tmp_path, capsys):
     single = {"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}]}
-    multi = {"messages": [*single["messages"], {"role": "user", "content": "Q2"},
-                          {"role": "assistant", "content": "A2"}]}
+    multi = {
+        "messages": [*single["messages"], {"role": "user", "content": "Q2"}, {"role": "assistant", "content": "A2"}]
+    }
     source = tmp_path / "chat.jsonl"
     source.write_text("".join(json.dumps(r) + "\n" for r in (single, multi, multi)))
     out = tmp_path / "out.jsonl"

@@ -9,17 +9,23 @@ from hypothesis import strategies as st
 
 from studio.cost import format_checks
 from studio.cost import validation as validate
-from studio.errors import LoadError
-from studio.cost.prices import load_prices
 from studio.cost.format_checks import check_example
+from studio.cost.prices import load_prices
 from studio.cost.validation import check_examples, validate_examples, validate_file
+from studio.errors import LoadError
 
 SYSTEM = {"role": "system", "content": "Be brief."}
 USER = {"role": "user", "content": "Weather in Paris?"}
 ASSISTANT = {"role": "assistant", "content": "Sunny."}
 CALL = {"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": '{"city": "Paris"}'}}
-TOOL = {"type": "function", "function": {"name": "weather", "description": "Current weather.",
-                                         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
+TOOL = {
+    "type": "function",
+    "function": {
+        "name": "weather",
+        "description": "Current weather.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
 
 
 def chat(*messages, **extra):
@@ -45,26 +51,66 @@ BAD = [
     ("invalid_weight", chat({**ASSISTANT, "weight": True})),
     ("invalid_weight", {"messages": [SYSTEM, {**USER, "weight": 1}, ASSISTANT]}),
     ("invalid_tool_calls", chat({"role": "assistant", "content": None, "tool_calls": []}, ASSISTANT)),
-    ("invalid_tool_calls", chat({"role": "assistant", "tool_calls": [{**CALL, "function": {"name": "w",
-                                                                                           "arguments": {}}}]},
-                                ASSISTANT)),
-    ("invalid_tool_calls", chat({"role": "assistant", "tool_calls": [CALL]},
-                                {"role": "tool", "content": "18C"}, ASSISTANT)),
-    ("invalid_tool_calls", chat({"role": "assistant", "tool_calls": [CALL]},
-                                {"role": "tool", "tool_call_id": "call_9", "content": "18C"}, ASSISTANT)),
-    ("invalid_tool_calls", chat({"role": "tool", "tool_call_id": "call_1", "content": "18C"},
-                                {"role": "assistant", "tool_calls": [CALL]}, ASSISTANT)),  # answers a later call
-    ("invalid_tool_calls", chat({"role": "assistant", "tool_calls": [
-        {**CALL, "function": {"name": "weather", "arguments": "{city: Paris"}}]},
-        {"role": "tool", "tool_call_id": "call_1", "content": "18C"}, ASSISTANT)),
-    ("invalid_tool_content", chat({"role": "assistant", "tool_calls": [CALL]},
-                                  {"role": "tool", "tool_call_id": "call_1",
-                                   "content": [{"type": "text", "text": "18C"}]}, ASSISTANT)),
-    ("invalid_tool_content", chat({"role": "assistant", "tool_calls": [CALL]},
-                                  {"role": "tool", "tool_call_id": "call_1", "content": None}, ASSISTANT)),
-    ("unknown_tool", chat({"role": "assistant", "tool_calls": [
-        {**CALL, "function": {"name": "forecast", "arguments": "{}"}}]},
-        {"role": "tool", "tool_call_id": "call_1", "content": "18C"}, ASSISTANT, tools=[TOOL])),
+    (
+        "invalid_tool_calls",
+        chat({"role": "assistant", "tool_calls": [{**CALL, "function": {"name": "w", "arguments": {}}}]}, ASSISTANT),
+    ),
+    (
+        "invalid_tool_calls",
+        chat({"role": "assistant", "tool_calls": [CALL]}, {"role": "tool", "content": "18C"}, ASSISTANT),
+    ),
+    (
+        "invalid_tool_calls",
+        chat(
+            {"role": "assistant", "tool_calls": [CALL]},
+            {"role": "tool", "tool_call_id": "call_9", "content": "18C"},
+            ASSISTANT,
+        ),
+    ),
+    (
+        "invalid_tool_calls",
+        chat(
+            {"role": "tool", "tool_call_id": "call_1", "content": "18C"},
+            {"role": "assistant", "tool_calls": [CALL]},
+            ASSISTANT,
+        ),
+    ),  # answers a later call
+    (
+        "invalid_tool_calls",
+        chat(
+            {
+                "role": "assistant",
+                "tool_calls": [{**CALL, "function": {"name": "weather", "arguments": "{city: Paris"}}],
+            },
+            {"role": "tool", "tool_call_id": "call_1", "content": "18C"},
+            ASSISTANT,
+        ),
+    ),
+    (
+        "invalid_tool_content",
+        chat(
+            {"role": "assistant", "tool_calls": [CALL]},
+            {"role": "tool", "tool_call_id": "call_1", "content": [{"type": "text", "text": "18C"}]},
+            ASSISTANT,
+        ),
+    ),
+    (
+        "invalid_tool_content",
+        chat(
+            {"role": "assistant", "tool_calls": [CALL]},
+            {"role": "tool", "tool_call_id": "call_1", "content": None},
+            ASSISTANT,
+        ),
+    ),
+    (
+        "unknown_tool",
+        chat(
+            {"role": "assistant", "tool_calls": [{**CALL, "function": {"name": "forecast", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "18C"},
+            ASSISTANT,
+            tools=[TOOL],
+        ),
+    ),
     ("invalid_tools", chat(ASSISTANT, tools={"type": "function"})),
     ("invalid_tools", chat(ASSISTANT, tools=[{"type": "function", "function": {"description": "no name"}}])),
     ("invalid_tools", chat(ASSISTANT, tools=[TOOL], parallel_tool_calls="yes")),
@@ -75,21 +121,45 @@ BAD = [
 
 VALID = [
     chat(ASSISTANT),
-    chat({"role": "assistant", "content": None, "tool_calls": [CALL]},
-         {"role": "tool", "tool_call_id": "call_1", "content": "18C"}, ASSISTANT, tools=[TOOL],
-         parallel_tool_calls=False),
-    chat({"role": "assistant", "tool_calls": [CALL]}, {"role": "tool", "tool_call_id": "call_1", "content": "18C"},
-         ASSISTANT),
+    chat(
+        {"role": "assistant", "content": None, "tool_calls": [CALL]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "18C"},
+        ASSISTANT,
+        tools=[TOOL],
+        parallel_tool_calls=False,
+    ),
+    chat(
+        {"role": "assistant", "tool_calls": [CALL]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "18C"},
+        ASSISTANT,
+    ),
     chat({**ASSISTANT, "weight": 0}, USER, {**ASSISTANT, "weight": 1}),
-    {"messages": [SYSTEM, {"role": "user", "content": [{"type": "text", "text": "What is this?"},
-                                                       {"type": "image_url", "image_url": {"url": "https://x/y.png"}}]},
-                  {"role": "assistant", "content": [{"type": "text", "text": "A cat."}]}]},
+    {
+        "messages": [
+            SYSTEM,
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "What is this?"},
+                    {"type": "image_url", "image_url": {"url": "https://x/y.png"}},
+                ],
+            },
+            {"role": "assistant", "content": [{"type": "text", "text": "A cat."}]},
+        ]
+    },
     {"messages": [{"role": "developer", "content": "Be brief."}, USER, {**ASSISTANT, "name": "helper"}]},
     # an assistant turn that only calls tools: empty text, or an empty text part beside tool_calls, is fine
-    chat({"role": "assistant", "content": "", "tool_calls": [CALL]},
-         {"role": "tool", "tool_call_id": "call_1", "content": "18C"}, ASSISTANT, tools=[TOOL]),
-    chat({"role": "assistant", "content": [{"type": "text", "text": ""}], "tool_calls": [CALL]},
-         {"role": "tool", "tool_call_id": "call_1", "content": "18C"}, ASSISTANT),
+    chat(
+        {"role": "assistant", "content": "", "tool_calls": [CALL]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "18C"},
+        ASSISTANT,
+        tools=[TOOL],
+    ),
+    chat(
+        {"role": "assistant", "content": [{"type": "text", "text": ""}], "tool_calls": [CALL]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "18C"},
+        ASSISTANT,
+    ),
 ]
 
 
@@ -110,18 +180,43 @@ def test_messages_name_the_message_and_value():
     assert findings["unrecognized_role"] == "message 3 has role 'bot' (and 1 more)"
 
 
-@pytest.mark.parametrize("example,key,message", [
-    (chat({"role": "assistant", "tool_calls": [CALL]},
-          {"role": "tool", "tool_call_id": "call_1", "content": [{"type": "text", "text": "18C"}]}, ASSISTANT),
-     "invalid_tool_content", "message 4: a tool message's content must be a string, got list"),
-    (chat({"role": "assistant", "tool_calls": [CALL]}, {"role": "tool", "tool_call_id": "call_9", "content": "18C"},
-          ASSISTANT),
-     "invalid_tool_calls", "message 4: 'tool_call_id' 'call_9' answers no tool call made earlier in the conversation"),
-    (chat({"role": "assistant", "tool_calls": [CALL, {**CALL, "id": "call_2", "function": {
-        "name": "forecast", "arguments": "{}"}}]}, {"role": "tool", "tool_call_id": "call_1", "content": "18C"},
-          {"role": "tool", "tool_call_id": "call_2", "content": "rain"}, ASSISTANT, tools=[TOOL]),
-     "unknown_tool", "message 3: tool call 2 calls 'forecast', which is not in 'tools'"),
-])
+@pytest.mark.parametrize(
+    "example,key,message",
+    [
+        (
+            chat(
+                {"role": "assistant", "tool_calls": [CALL]},
+                {"role": "tool", "tool_call_id": "call_1", "content": [{"type": "text", "text": "18C"}]},
+                ASSISTANT,
+            ),
+            "invalid_tool_content",
+            "message 4: a tool message's content must be a string, got list",
+        ),
+        (
+            chat(
+                {"role": "assistant", "tool_calls": [CALL]},
+                {"role": "tool", "tool_call_id": "call_9", "content": "18C"},
+                ASSISTANT,
+            ),
+            "invalid_tool_calls",
+            "message 4: 'tool_call_id' 'call_9' answers no tool call made earlier in the conversation",
+        ),
+        (
+            chat(
+                {
+                    "role": "assistant",
+                    "tool_calls": [CALL, {**CALL, "id": "call_2", "function": {"name": "forecast", "arguments": "{}"}}],
+                },
+                {"role": "tool", "tool_call_id": "call_1", "content": "18C"},
+                {"role": "tool", "tool_call_id": "call_2", "content": "rain"},
+                ASSISTANT,
+                tools=[TOOL],
+            ),
+            "unknown_tool",
+            "message 3: tool call 2 calls 'forecast', which is not in 'tools'",
+        ),
+    ],
+)
 def test_tool_findings_name_the_message_they_are_about(example, key, message):
     assert dict(check_example(example))[key] == message
 
@@ -156,11 +251,16 @@ def test_over_limit_uses_the_price_tables_limit(tmp_path):
     assert report.limit == 30 and report.tokens[50] > 30
 
 
-@pytest.mark.parametrize("model,limit,advice", [
-    ("gpt-4o", 65536, {}), ("gpt-3.5-turbo-0125", 16385, {}),
-    ("gpt-4.1", 65536, {}),  # missing from the table until the token-limit fix
-    ("my-model", None, {"token_limit_not_published": 1}), (None, None, {}),
-])
+@pytest.mark.parametrize(
+    "model,limit,advice",
+    [
+        ("gpt-4o", 65536, {}),
+        ("gpt-3.5-turbo-0125", 16385, {}),
+        ("gpt-4.1", 65536, {}),  # missing from the table until the token-limit fix
+        ("my-model", None, {"token_limit_not_published": 1}),
+        (None, None, {}),
+    ],
+)
 def test_limit_per_model_or_not_published(model, limit, advice, tmp_path):
     path = tmp_path / "prices.toml"
     path.write_text('[models."my-model"]\ntraining = 1\n')  # priced, no published limit
@@ -174,15 +274,21 @@ def write_jsonl(path, lines):
 
 
 def test_file_bad_json_line_is_a_data_type_error_naming_the_line(tmp_path):
-    path = write_jsonl(tmp_path / "train.jsonl", [b"\xef\xbb\xbf" + json.dumps(chat(ASSISTANT)).encode(), b"",
-                                                  b'{"messages": [', chat(ASSISTANT)])
+    path = write_jsonl(
+        tmp_path / "train.jsonl",
+        [b"\xef\xbb\xbf" + json.dumps(chat(ASSISTANT)).encode(), b"", b'{"messages": [', chat(ASSISTANT)],
+    )
     report = validate_file(path)
     assert report.rows == 3 and not report.ok
     bad = report.findings[report.findings["key"] == "data_type"]
     assert bad["row"].tolist() == [3]
     assert bad["message"].iloc[0].startswith("line 3 is not valid JSON (")
-    assert report.summary() == {"rows": 3, "errors": {"data_type": 1, "too_few_examples": 1}, "warnings": {},
-                                "advice": {}}
+    assert report.summary() == {
+        "rows": 3,
+        "errors": {"data_type": 1, "too_few_examples": 1},
+        "warnings": {},
+        "advice": {},
+    }
     assert report.tokens.tolist()[1] == 0
 
 
@@ -226,15 +332,22 @@ def test_every_rule_is_described():
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=10),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(
-        st.sampled_from(["role", "content", "name", "tool_calls", "weight", "function", "type", "text", "id"]),
-        children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(["role", "content", "name", "tool_calls", "weight", "function", "type", "text", "id"]),
+            children,
+            max_size=4,
+        )
+    ),
     max_leaves=12,
 )
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(example=st.dictionaries(st.sampled_from(["messages", "tools", "parallel_tool_calls"]), json_values) | json_values)
+@given(
+    example=st.dictionaries(st.sampled_from(["messages", "tools", "parallel_tool_calls"]), json_values) | json_values
+)
 def test_any_json_is_validated_without_crashing(example):
     for key, message in check_example(example):
         assert key in format_checks.RULES and message

@@ -6,9 +6,14 @@ import pytest
 from studio.core.chat import content_text
 from studio.data.frame import build_frame, conversation_text, iter_examples, refresh_text_columns, set_turn, turn_texts
 
-MULTI = [{"role": "system", "content": "S1"}, {"role": "user", "content": "u1"},
-         {"role": "assistant", "content": "a1"}, {"role": "system", "content": "S2"},
-         {"role": "user", "content": [{"type": "text", "text": "u2"}]}, {"role": "assistant", "content": "a2"}]
+MULTI = [
+    {"role": "system", "content": "S1"},
+    {"role": "user", "content": "u1"},
+    {"role": "assistant", "content": "a1"},
+    {"role": "system", "content": "S2"},
+    {"role": "user", "content": [{"type": "text", "text": "u2"}]},
+    {"role": "assistant", "content": "a2"},
+]
 
 
 def test_turn_texts_first_system_last_user_last_assistant():
@@ -17,8 +22,11 @@ def test_turn_texts_first_system_last_user_last_assistant():
 
 
 def test_build_frame_columns_and_dtypes():
-    frame = build_frame([{"messages": MULTI}, {"messages": [{"role": "user", "content": "q"}]}], [3, 7],
-                        pd.DataFrame({"topic": ["a", "b"], "user": ["clash", "clash"]}))
+    frame = build_frame(
+        [{"messages": MULTI}, {"messages": [{"role": "user", "content": "q"}]}],
+        [3, 7],
+        pd.DataFrame({"topic": ["a", "b"], "user": ["clash", "clash"]}),
+    )
     assert list(frame.columns) == ["id", "messages", "system", "user", "assistant", "source_row", "topic"]
     assert frame["user"].tolist() == ["u2", "q"]
     assert frame["assistant"].isna().tolist() == [False, True]
@@ -26,11 +34,14 @@ def test_build_frame_columns_and_dtypes():
     assert str(frame["user"].dtype) == "string"
 
 
-@pytest.mark.parametrize("field,text,expected_roles,changed_index", [
-    ("system", "new", ["system", "user", "assistant", "system", "user", "assistant"], 0),
-    ("user", "new", ["system", "user", "assistant", "system", "user", "assistant"], 4),
-    ("assistant", "new", ["system", "user", "assistant", "system", "user", "assistant"], 5),
-])
+@pytest.mark.parametrize(
+    "field,text,expected_roles,changed_index",
+    [
+        ("system", "new", ["system", "user", "assistant", "system", "user", "assistant"], 0),
+        ("user", "new", ["system", "user", "assistant", "system", "user", "assistant"], 4),
+        ("assistant", "new", ["system", "user", "assistant", "system", "user", "assistant"], 5),
+    ],
+)
 def test_set_turn_edits_the_shown_turn(field, text, expected_roles, changed_index):
     out = set_turn(MULTI, field, text)
     assert [m["role"] for m in out] == expected_roles
@@ -57,8 +68,10 @@ def test_refresh_text_columns_and_examples():
 
 
 def test_editing_a_few_cells_gives_the_same_columns_as_a_full_refresh_and_keeps_chunks_bounded():
-    examples = [{"messages": [{"role": "user", "content": f"question {n}"},
-                              {"role": "assistant", "content": f"answer {n}"}]} for n in range(300)]
+    examples = [
+        {"messages": [{"role": "user", "content": f"question {n}"}, {"role": "assistant", "content": f"answer {n}"}]}
+        for n in range(300)
+    ]
     frame = build_frame(examples, list(range(1, 301)))
     for step in range(120):  # many single-cell edits, as a user makes them one by one in the grid
         position = (step * 37) % 300

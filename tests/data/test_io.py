@@ -11,14 +11,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from studio.errors import FormatError, LoadError
-from studio.data.formats import ColumnMapping
-from studio.data.writers import EXPORT_FORMATS, export_bytes, export_dataset
 from studio.data.encodings import detect_encoding
+from studio.data.formats import ColumnMapping
 from studio.data.loader import load_dataset
+from studio.data.writers import EXPORT_FORMATS, export_bytes, export_dataset
+from studio.errors import FormatError, LoadError
 
-CHAT = {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
-                     {"role": "assistant", "content": "Hello!"}]}
+CHAT = {
+    "messages": [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello!"},
+    ]
+}
 
 
 def jsonl(*records) -> bytes:
@@ -28,26 +33,65 @@ def jsonl(*records) -> bytes:
 # (file name, bytes, expected format, rows, (system, user, assistant) of the first row)
 LOADS = [
     ("chat.jsonl", jsonl(CHAT, CHAT), "jsonl/chat", 2, ("Be brief.", "Hi", "Hello!")),
-    ("legacy.jsonl", jsonl({"prompt": "2+2 ->", "completion": " 4 END"}), "jsonl/prompt_completion", 1,
-     (None, "2+2 ->", " 4 END")),
-    ("alpaca.json", json.dumps([{"instruction": "Sum", "input": "2 and 2", "output": "4", "system": "Math"}]).encode(),
-     "json/alpaca", 1, ("Math", "Sum\n\n2 and 2", "4")),
-    ("share.json", json.dumps([{"conversations": [{"from": "system", "value": "S"}, {"from": "human", "value": "Q"},
-                                                 {"from": "gpt", "value": "A"}]}]).encode(),
-     "json/sharegpt", 1, ("S", "Q", "A")),
-    ("qa.json", json.dumps({"data": [{"question": "Q1", "answer": "A1"}, {"question": "Q2", "answer": "A2"}]}).encode(),
-     "json/qa", 2, (None, "Q1", "A1")),
+    (
+        "legacy.jsonl",
+        jsonl({"prompt": "2+2 ->", "completion": " 4 END"}),
+        "jsonl/prompt_completion",
+        1,
+        (None, "2+2 ->", " 4 END"),
+    ),
+    (
+        "alpaca.json",
+        json.dumps([{"instruction": "Sum", "input": "2 and 2", "output": "4", "system": "Math"}]).encode(),
+        "json/alpaca",
+        1,
+        ("Math", "Sum\n\n2 and 2", "4"),
+    ),
+    (
+        "share.json",
+        json.dumps(
+            [
+                {
+                    "conversations": [
+                        {"from": "system", "value": "S"},
+                        {"from": "human", "value": "Q"},
+                        {"from": "gpt", "value": "A"},
+                    ]
+                }
+            ]
+        ).encode(),
+        "json/sharegpt",
+        1,
+        ("S", "Q", "A"),
+    ),
+    (
+        "qa.json",
+        json.dumps({"data": [{"question": "Q1", "answer": "A1"}, {"question": "Q2", "answer": "A2"}]}).encode(),
+        "json/qa",
+        2,
+        (None, "Q1", "A1"),
+    ),
     ("comma.csv", b"question,answer\nWhat?,This.\n", "csv/qa", 1, (None, "What?", "This.")),
     ("semi.csv", b"pregunta;respuesta;sistema\n\xc2\xbfQu\xc3\xa9?;Esto.;S\n", "csv/qa", 1, ("S", "¿Qué?", "Esto.")),
     ("tabs.tsv", b"prompt\tresponse\nA\tB\nC\tD\n", "csv/qa", 2, (None, "A", "B")),
-    ("pipes.csv", b'question|answer\n"line one\nline two"|"multi\nline | with pipe"\nq2|a2\n', "csv/qa", 2,
-     (None, "line one\nline two", "multi\nline | with pipe")),
+    (
+        "pipes.csv",
+        b'question|answer\n"line one\nline two"|"multi\nline | with pipe"\nq2|a2\n',
+        "csv/qa",
+        2,
+        (None, "line one\nline two", "multi\nline | with pipe"),
+    ),
     ("index.csv", b",question,answer\n0,Q,A\n1,Q2,A2\n", "csv/qa", 2, (None, "Q", "A")),
     ("bom.csv", "question,answer\nQ,A\n".encode("utf-8-sig"), "csv/qa", 1, (None, "Q", "A")),
     ("utf16.csv", "question,answer\nQ,Añ\n".encode("utf-16"), "csv/qa", 1, (None, "Q", "Añ")),
     ("utf16le.jsonl", jsonl(CHAT).decode().encode("utf-16-le"), "jsonl/chat", 1, ("Be brief.", "Hi", "Hello!")),
-    ("win.csv", "question,answer\n¿Qué es la tensión?,Presión “arterial” – 120€\n".encode("cp1252"), "csv/qa", 1,
-     (None, "¿Qué es la tensión?", "Presión “arterial” – 120€")),
+    (
+        "win.csv",
+        "question,answer\n¿Qué es la tensión?,Presión “arterial” – 120€\n".encode("cp1252"),
+        "csv/qa",
+        1,
+        (None, "¿Qué es la tensión?", "Presión “arterial” – 120€"),
+    ),
     ("crlf.jsonl", jsonl(CHAT).replace(b"\n", b"\r\n"), "jsonl/chat", 1, ("Be brief.", "Hi", "Hello!")),
     ("blank-lines.jsonl", b"\n" + jsonl(CHAT) + b"\n\n", "jsonl/chat", 1, ("Be brief.", "Hi", "Hello!")),
     ("lines.json", jsonl(CHAT, CHAT), "jsonl/chat", 2, ("Be brief.", "Hi", "Hello!")),
@@ -64,8 +108,12 @@ def test_load_detects_format_and_rows(name, data, fmt, rows, first):
 
 
 def test_encoding_is_reported():
-    assert load_dataset("win.csv", data="q,a\n¿Sí?,Año\n".encode("cp1252"),
-                        mapping=ColumnMapping(user="q", assistant="a")).encoding == "cp1252"
+    assert (
+        load_dataset(
+            "win.csv", data="q,a\n¿Sí?,Año\n".encode("cp1252"), mapping=ColumnMapping(user="q", assistant="a")
+        ).encoding
+        == "cp1252"
+    )
     assert detect_encoding("x".encode("utf-8-sig")) == "utf-8-sig"
     assert detect_encoding("question,answer\n".encode("utf-16-le")) == "utf-16-le"
 
@@ -85,8 +133,12 @@ def test_lossless_chat_keeps_tools_names_weights_and_parts():
     example = {
         "messages": [
             {"role": "user", "content": [{"type": "text", "text": "Weather?"}], "name": "ana"},
-            {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function",
-                                                   "function": {"name": "weather", "arguments": "{\"city\":\"Lima\"}"}}]},
+            {
+                "role": "assistant",
+                "tool_calls": [
+                    {"id": "c1", "type": "function", "function": {"name": "weather", "arguments": '{"city":"Lima"}'}}
+                ],
+            },
             {"role": "tool", "tool_call_id": "c1", "content": "22C"},
             {"role": "assistant", "content": "22 °C in Lima.", "weight": 1},
         ],
@@ -113,12 +165,15 @@ def test_legacy_separators_are_stripped_only_when_asked():
 
 
 def test_sharegpt_function_calls_and_tools():
-    record = {"conversations": [
-        {"from": "human", "value": "Weather in Lima?"},
-        {"from": "function_call", "value": json.dumps({"name": "weather", "arguments": {"city": "Lima"}})},
-        {"from": "observation", "value": "22C"},
-        {"from": "gpt", "value": "It is 22 °C."}],
-        "tools": json.dumps([{"name": "weather", "description": "d", "parameters": {}}])}
+    record = {
+        "conversations": [
+            {"from": "human", "value": "Weather in Lima?"},
+            {"from": "function_call", "value": json.dumps({"name": "weather", "arguments": {"city": "Lima"}})},
+            {"from": "observation", "value": "22C"},
+            {"from": "gpt", "value": "It is 22 °C."},
+        ],
+        "tools": json.dumps([{"name": "weather", "description": "d", "parameters": {}}]),
+    }
     row = load_dataset("s.json", data=json.dumps([record]).encode()).frame.iloc[0]
     call = row.messages[1]["tool_calls"][0]
     assert call["function"] == {"name": "weather", "arguments": '{"city": "Lima"}'}
@@ -187,7 +242,9 @@ def test_csv_export_neutralises_formulas():
 
 def test_system_prompt_injected_only_where_missing():
     frame = load_dataset("x.jsonl", data=jsonl(CHAT, {"messages": CHAT["messages"][1:]})).frame
-    lines = [orjson.loads(line) for line in export_bytes(frame, to="openai-chat", system_prompt="Be kind.").splitlines()]
+    lines = [
+        orjson.loads(line) for line in export_bytes(frame, to="openai-chat", system_prompt="Be kind.").splitlines()
+    ]
     assert lines[0]["messages"][0]["content"] == "Be brief."
     assert lines[1]["messages"][0] == {"role": "system", "content": "Be kind."}
 
@@ -201,20 +258,24 @@ _simple = st.fixed_dictionaries({"user": _text, "assistant": _text, "system": st
 def _examples(rows):
     out = []
     for row in rows:
-        messages = ([{"role": "system", "content": row["system"]}] if row["system"] else [])
+        messages = [{"role": "system", "content": row["system"]}] if row["system"] else []
         messages += [{"role": "user", "content": row["user"]}, {"role": "assistant", "content": row["assistant"]}]
         out.append({"messages": messages})
     return out
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(rows=st.lists(_simple, min_size=1, max_size=5), to=st.sampled_from(["openai-chat", "csv", "parquet",
-                                                                          "sharegpt", "alpaca"]))
+@given(
+    rows=st.lists(_simple, min_size=1, max_size=5),
+    to=st.sampled_from(["openai-chat", "csv", "parquet", "sharegpt", "alpaca"]),
+)
 def test_roundtrip_keeps_examples_and_unicode(rows, to):
     examples = _examples(rows)
     frame = load_dataset("in.jsonl", data=jsonl(*examples)).frame
-    again = load_dataset(f"out{'.jsonl' if to == 'openai-chat' else '.' + to if to in ('csv', 'parquet') else '.json'}",
-                         data=export_bytes(frame, to=to)).frame
+    again = load_dataset(
+        f"out{'.jsonl' if to == 'openai-chat' else '.' + to if to in ('csv', 'parquet') else '.json'}",
+        data=export_bytes(frame, to=to),
+    ).frame
     assert again["messages"].tolist() == [e["messages"] for e in examples]
 
 

@@ -1,6 +1,7 @@
 """The turn view sees every turn and part of a conversation: earlier turns, list-valued content, tool calls."""
 
 import json
+
 import pandas as pd
 
 from studio.data.frame import build_frame
@@ -15,26 +16,48 @@ def _frame(*conversations):
 
 
 def test_every_turn_and_part_is_a_row_naming_its_turn_role_and_kind():
-    frame = _frame([
-        {"role": "system", "content": "Be brief."},
-        {"role": "user", "content": [{"type": "text", "text": "What is this?"},
-                                     {"type": "image_url", "image_url": {"url": "https://x/y.jpg"}}]},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "c1", "type": "function", "function": {"name": "lookup", "arguments": "{\"q\": \"bolt\"}"}}]},
-        {"role": "tool", "tool_call_id": "c1", "content": "{\"part\": \"bolt\"}"},
-        {"role": "assistant", "content": "A bolt.", "weight": 0},
-        {"role": "assistant", "content": "It is a bolt.", "name": "helper"},
-    ])
+    frame = _frame(
+        [
+            {"role": "system", "content": "Be brief."},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "What is this?"},
+                    {"type": "image_url", "image_url": {"url": "https://x/y.jpg"}},
+                ],
+            },
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {"id": "c1", "type": "function", "function": {"name": "lookup", "arguments": '{"q": "bolt"}'}}
+                ],
+            },
+            {"role": "tool", "tool_call_id": "c1", "content": '{"part": "bolt"}'},
+            {"role": "assistant", "content": "A bolt.", "weight": 0},
+            {"role": "assistant", "content": "It is a bolt.", "name": "helper"},
+        ]
+    )
     view = turn_view(frame)
     assert tuple(view.columns) == TURN_COLUMNS
-    rows = [(r.turn, r.part, r.role, r.kind, r.text if not pd.isna(r.text) else None,
-             r.name if not pd.isna(r.name) else None, bool(r.trained)) for r in view.itertuples()]
+    rows = [
+        (
+            r.turn,
+            r.part,
+            r.role,
+            r.kind,
+            r.text if not pd.isna(r.text) else None,
+            r.name if not pd.isna(r.name) else None,
+            bool(r.trained),
+        )
+        for r in view.itertuples()
+    ]
     assert rows == [
         (0, 0, "system", "text", "Be brief.", None, False),
         (1, 0, "user", "text", "What is this?", None, False),
         (1, 1, "user", "image_url", None, None, False),
-        (2, 0, "assistant", "tool_call", "{\"q\": \"bolt\"}", "lookup", True),
-        (3, 0, "tool", "text", "{\"part\": \"bolt\"}", None, False),
+        (2, 0, "assistant", "tool_call", '{"q": "bolt"}', "lookup", True),
+        (3, 0, "tool", "text", '{"part": "bolt"}', None, False),
         (4, 0, "assistant", "text", "A bolt.", None, False),  # weight 0: context, not trained
         (5, 0, "assistant", "text", "It is a bolt.", "helper", True),
     ]
@@ -59,9 +82,16 @@ def test_earlier_turns_of_the_shared_multiturn_case_are_in_the_view():
 
 
 def test_summary_counts_turns_and_roles():
-    frame = _frame([{"role": "system", "content": "s"}, {"role": "user", "content": "a"},
-                    {"role": "assistant", "content": "b"}, {"role": "user", "content": "c"},
-                    {"role": "assistant", "content": "d"}], [{"role": "user", "content": "x"}])
+    frame = _frame(
+        [
+            {"role": "system", "content": "s"},
+            {"role": "user", "content": "a"},
+            {"role": "assistant", "content": "b"},
+            {"role": "user", "content": "c"},
+            {"role": "assistant", "content": "d"},
+        ],
+        [{"role": "user", "content": "x"}],
+    )
     summary = turn_summary(frame)
     assert summary["turns"].tolist() == [5, 1]
     assert summary["roles"].tolist() == ["system user ×2 assistant ×2", "user"]

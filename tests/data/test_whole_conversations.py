@@ -48,8 +48,9 @@ def test_llamafactory_value_parts_load_as_text_and_loss_weight_as_weight():
 
 
 def test_llamafactory_odd_loss_weight_is_kept_where_validation_sees_it():
-    record = {"messages": [{"role": "user", "content": "Hi"},
-                           {"role": "assistant", "content": "Yo", "loss_weight": 0.5}]}
+    record = {
+        "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo", "loss_weight": 0.5}]
+    }
     result = load_dataset("lf.jsonl", data=jsonl(record))
     assert result.frame["messages"][0][1] == {"role": "assistant", "content": "Yo", "loss_weight": 0.5}
     assert any("'loss_weight' kept as it is" in w for w in result.warnings)
@@ -83,8 +84,17 @@ def test_sharegpt_keeps_every_turn_system_function_call_and_observation():
     }
     result = load_dataset("s.json", data=json.dumps([record]).encode())
     messages = result.frame["messages"][0]
-    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user", "assistant", "tool",
-                                             "assistant", "user", "assistant"]
+    assert [m["role"] for m in messages] == [
+        "system",
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+        "tool",
+        "assistant",
+        "user",
+        "assistant",
+    ]
     call = messages[4]["tool_calls"][0]
     assert call["function"] == {"name": "book", "arguments": '{"people": 2}'}
     assert messages[5]["tool_call_id"] == call["id"]
@@ -99,15 +109,28 @@ def test_sharegpt_keeps_every_turn_system_function_call_and_observation():
 # ---------------------------------------------------------------------------------------------- unmapped keys
 
 
-@pytest.mark.parametrize("name,records", [
-    ("c.jsonl", [{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}], "foo": i}
-                 for i in range(3)]),
-    ("p.jsonl", [{"prompt": "q", "completion": "a", "foo": "x"} for _ in range(3)]),
-    ("a.jsonl", [{"instruction": "q", "input": "", "output": "a", "foo": "x"} for _ in range(3)]),
-    ("s.jsonl", [{"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}], "foo": "x"}
-                 for _ in range(3)]),
-    ("q.jsonl", [{"question": "q", "answer": "a", "foo": "x"} for _ in range(3)]),
-])
+@pytest.mark.parametrize(
+    "name,records",
+    [
+        (
+            "c.jsonl",
+            [
+                {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}], "foo": i}
+                for i in range(3)
+            ],
+        ),
+        ("p.jsonl", [{"prompt": "q", "completion": "a", "foo": "x"} for _ in range(3)]),
+        ("a.jsonl", [{"instruction": "q", "input": "", "output": "a", "foo": "x"} for _ in range(3)]),
+        (
+            "s.jsonl",
+            [
+                {"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}], "foo": "x"}
+                for _ in range(3)
+            ],
+        ),
+        ("q.jsonl", [{"question": "q", "answer": "a", "foo": "x"} for _ in range(3)]),
+    ],
+)
 def test_every_schema_keeps_unmapped_keys_as_metadata_and_says_so(name, records):
     records[1].pop("foo")
     result = load_dataset(name, data=jsonl(*records))
@@ -126,8 +149,12 @@ def test_a_wide_table_names_twenty_metadata_keys_and_counts_the_rest():
 
 
 def test_unknown_message_keys_stay_inside_the_message():
-    record = {"messages": [{"role": "user", "content": "q", "lang": "en"},
-                           {"role": "assistant", "content": "a", "score": 0.9}]}
+    record = {
+        "messages": [
+            {"role": "user", "content": "q", "lang": "en"},
+            {"role": "assistant", "content": "a", "score": 0.9},
+        ]
+    }
     messages = load_dataset("c.jsonl", data=jsonl(record)).frame["messages"][0]
     assert messages == record["messages"]
     exported = json.loads(export_bytes(load_dataset("c.jsonl", data=jsonl(record)).frame, to="openai-chat"))
@@ -137,14 +164,17 @@ def test_unknown_message_keys_stay_inside_the_message():
 # ---------------------------------------------------------------------------------------------- Excel
 
 
-@pytest.mark.parametrize("escaped,text", [
-    ("a_x000D_\nb", "a\r\nb"),
-    ("tab_x0009_here", "tab\there"),
-    ("_x005F_x000D_", "_x000D_"),  # ECMA-376: _x005F_ escapes the underscore, so this is literal text
-    ("snake_case_x", "snake_case_x"),
-    ("_x000d_", "\r"),
-    ("_X000D_", "_X000D_"),  # the escape is a lowercase x
-])
+@pytest.mark.parametrize(
+    "escaped,text",
+    [
+        ("a_x000D_\nb", "a\r\nb"),
+        ("tab_x0009_here", "tab\there"),
+        ("_x005F_x000D_", "_x000D_"),  # ECMA-376: _x005F_ escapes the underscore, so this is literal text
+        ("snake_case_x", "snake_case_x"),
+        ("_x000d_", "\r"),
+        ("_X000D_", "_X000D_"),  # the escape is a lowercase x
+    ],
+)
 def test_unescape_ooxml(escaped, text):
     assert unescape_ooxml(escaped) == text
 
@@ -164,19 +194,40 @@ def test_excel_escapes_are_decoded_in_every_text_cell():
 
 # ---------------------------------------------------------------------------------------------- exports
 
-MULTI = {"messages": [{"role": "system", "content": "S"}, {"role": "user", "content": "u1"},
-                      {"role": "assistant", "content": "a1"}, {"role": "user", "content": "u2"},
-                      {"role": "assistant", "content": "a2"}]}
+MULTI = {
+    "messages": [
+        {"role": "system", "content": "S"},
+        {"role": "user", "content": "u1"},
+        {"role": "assistant", "content": "a1"},
+        {"role": "user", "content": "u2"},
+        {"role": "assistant", "content": "a2"},
+    ]
+}
 SINGLE = {"messages": [{"role": "user", "content": "u"}, {"role": "assistant", "content": "a"}]}
-TOOLS = {"messages": [{"role": "user", "content": "u"},
-                      {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function",
-                                                            "function": {"name": "f", "arguments": "{}"}}]},
-                      {"role": "tool", "tool_call_id": "c1", "content": "42"},
-                      {"role": "assistant", "content": "It is 42."}]}
+TOOLS = {
+    "messages": [
+        {"role": "user", "content": "u"},
+        {
+            "role": "assistant",
+            "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": "42"},
+        {"role": "assistant", "content": "It is 42."},
+    ]
+}
 
-VISION = {"messages": [{"role": "user", "content": [{"type": "text", "text": "What is this?"},
-                                                    {"type": "image_url", "image_url": {"url": "https://x/y.png"}}]},
-                       {"role": "assistant", "content": "A bolt."}]}
+VISION = {
+    "messages": [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "What is this?"},
+                {"type": "image_url", "image_url": {"url": "https://x/y.png"}},
+            ],
+        },
+        {"role": "assistant", "content": "A bolt."},
+    ]
+}
 
 
 def test_alpaca_export_writes_system_and_history():
@@ -187,14 +238,17 @@ def test_alpaca_export_writes_system_and_history():
     assert again["messages"].tolist() == frame["messages"].tolist()
 
 
-@pytest.mark.parametrize("to,unrepresentable", [
-    ("prompt-completion", [1, 2, 3]),
-    ("alpaca", [2, 3]),
-    ("openai-chat", []),
-    ("sharegpt", [3]),
-    ("csv", []),
-    ("parquet", []),
-])
+@pytest.mark.parametrize(
+    "to,unrepresentable",
+    [
+        ("prompt-completion", [1, 2, 3]),
+        ("alpaca", [2, 3]),
+        ("openai-chat", []),
+        ("sharegpt", [3]),
+        ("csv", []),
+        ("parquet", []),
+    ],
+)
 def test_unrepresentable_rows(to, unrepresentable):
     frame = load_dataset("c.jsonl", data=jsonl(SINGLE, MULTI, TOOLS, VISION)).frame
     assert [i for i, _ in unrepresentable_rows(frame, to=to)] == unrepresentable
@@ -212,7 +266,8 @@ def test_alpaca_cannot_mark_an_untrained_earlier_turn():
     weighted = {"messages": [{**m, "weight": 0} if i == 2 else m for i, m in enumerate(MULTI["messages"])]}
     frame = load_dataset("c.jsonl", data=jsonl(weighted)).frame
     assert unrepresentable_rows(frame, to="alpaca") == [
-        (0, "it has assistant turns with weight 0, which alpaca's history cannot mark")]
+        (0, "it has assistant turns with weight 0, which alpaca's history cannot mark")
+    ]
 
 
 def test_a_conversation_without_an_answer_is_not_written_with_an_empty_completion():

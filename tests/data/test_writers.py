@@ -6,8 +6,8 @@ import io
 import pandas as pd
 import pytest
 
-from studio.data.writers import csv_bytes, export_bytes
 from studio.data.frame import build_frame
+from studio.data.writers import csv_bytes, export_bytes
 
 
 def _rows(data: bytes) -> list[list[str]]:
@@ -43,8 +43,9 @@ def test_missing_values_are_empty_cells_and_numbers_stay_numbers():
 
 
 def test_the_dataset_csv_export_goes_through_the_same_writer():
-    frame = build_frame([{"messages": [{"role": "user", "content": "=1+1"},
-                                       {"role": "assistant", "content": "two\rlines"}]}], [1])
+    frame = build_frame(
+        [{"messages": [{"role": "user", "content": "=1+1"}, {"role": "assistant", "content": "two\rlines"}]}], [1]
+    )
     rows = _rows(export_bytes(frame, to="csv"))
     header, row = rows
     assert len(rows) == 2
