@@ -15,7 +15,7 @@ import streamlit as st
 from studio.data.formats import ColumnMapping
 from studio.data.frame import TEXT_FIELDS
 from studio.data.loader import LoadResult, load_dataset, source_columns
-from studio.data.writers import EXPORT_FORMATS, EXPORT_SUFFIX, export_bytes
+from studio.data.writers import EXPORT_FORMATS, EXPORT_SUFFIX, export_bytes, unrepresentable_rows
 from studio.editing.editor import DatasetEditor
 from studio.editing.grid import DUPLICATE_MODES, ViewSpec
 from studio.editing.ops import GROUP_KINDS, KEEP_WHICH, DeleteFlagged, FillSystemPrompt, KeepOnePerGroup, RegexReplace
@@ -202,6 +202,21 @@ def export_panel(session: DatasetSession, tr: Translator) -> None:
     if not made or not made[0]:
         return
     splits, leaks = made
+    lost = unrepresentable_rows(editor.frame, to=to)
+    skip = False
+    if lost:  # a single-turn format cannot hold these rows: say so, and export them only if the user agrees
+        st.warning(
+            tr(
+                "dataset.unrepresentable",
+                n=len(lost),
+                to=to,
+                ids=", ".join(str(i) for i, _ in lost[:5]),
+                reason=lost[0][1],
+            )
+        )
+        skip = st.checkbox(tr("dataset.skip_unrepresentable", n=len(lost)), key="skip_unrepresentable")
+        if not skip:
+            return
     if leaks.empty:
         st.success(tr("dataset.leakage_none"))
     else:
@@ -210,7 +225,7 @@ def export_panel(session: DatasetSession, tr: Translator) -> None:
     for column, (split, part) in zip(st.columns(len(splits)), splits.items(), strict=True):
         column.download_button(
             tr("dataset.download", split=tr(f"dataset.{split}"), rows=len(part)),
-            partial(export_bytes, part, to=to, system_prompt=inject),
+            partial(export_bytes, part, to=to, system_prompt=inject, skip_unrepresentable=skip),
             f"{editor.info.name}-{split}{EXPORT_SUFFIX[to]}",
             key=f"download_{split}",
         )
