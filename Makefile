@@ -5,8 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
+# What mypy checks: the library, and the app's page packages once they exist (missing folders are skipped).
+TYPED := $(wildcard studio app_pages ui)
 
-.PHONY: install chromium run test bench engine clean
+.PHONY: install chromium run lint types contracts test bench engine clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +31,21 @@ run: install
 	$(BIN)/studio seed
 	$(BIN)/studio app
 
+# ruff: pyflakes, pycodestyle, isort, pyupgrade, bugbear... and the formatter (config in pyproject.toml).
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+types: install
+	$(BIN)/mypy $(TYPED)
+
+# The layer contracts in pyproject.toml [tool.importlinter].
+contracts: install
+	$(BIN)/lint-imports
+
+# The cheap checks first, in this order; pytest only when they pass.
 test: install chromium
+	$(MAKE) --no-print-directory lint types contracts
 	$(BIN)/studio engine pull
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -40,4 +56,4 @@ bench: install
 	$(BIN)/python -m bench $(if $(ONLY),--only $(ONLY),)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis .mypy_cache .ruff_cache .import_linter_cache

@@ -37,18 +37,38 @@ def _evaluate(expression: str | None, names: dict[str, Any]) -> Any:
 def _row(case: Case, ours: Measured, base: Measured | None, loads: list[float]) -> dict[str, Any]:
     w = ours.figure(case.metric)
     bw = base.figure(case.metric) if base else None
-    names = {"w": w, "c": ours.cpu_s, "m": ours.peak_rss_mb, "x": ours.extra,
-             "bw": bw, "bc": base.cpu_s if base else None, "bm": base.peak_rss_mb if base else None,
-             "bx": base.extra if base else None}
+    names = {
+        "w": w,
+        "c": ours.cpu_s,
+        "m": ours.peak_rss_mb,
+        "x": ours.extra,
+        "bw": bw,
+        "bc": base.cpu_s if base else None,
+        "bm": base.peak_rss_mb if base else None,
+        "bx": base.extra if base else None,
+    }
     ratio = _evaluate(case.ratio, names) if base else None
     met = _evaluate(case.check, {**names, "r": ratio})
-    return {"group": case.group, "measurement": case.name, "size": case.size, "metric": case.metric,
-            "unit": case.unit, "value": w, "baseline_value": bw, "ours": ours.as_dict(),
-            "baseline": base.as_dict() if base else None, "baseline_name": case.baseline_name,
-            "ratio": ratio, "ratio_name": case.ratio_name if case.ratio else None, "goal": case.goal,
-            "check": case.check, "met": None if met is None and case.check is None else bool(met),
-            "notes": list(case.notes), "load_average": loads,
-            "task": " ".join((case.ours, *case.ours_args()))}
+    return {
+        "group": case.group,
+        "measurement": case.name,
+        "size": case.size,
+        "metric": case.metric,
+        "unit": case.unit,
+        "value": w,
+        "baseline_value": bw,
+        "ours": ours.as_dict(),
+        "baseline": base.as_dict() if base else None,
+        "baseline_name": case.baseline_name,
+        "ratio": ratio,
+        "ratio_name": case.ratio_name if case.ratio else None,
+        "goal": case.goal,
+        "check": case.check,
+        "met": None if met is None and case.check is None else bool(met),
+        "notes": list(case.notes),
+        "load_average": loads,
+        "task": " ".join((case.ours, *case.ours_args())),
+    }
 
 
 def run(cases: list[Case], repeat: int) -> list[dict[str, Any]]:
@@ -79,8 +99,17 @@ def run(cases: list[Case], repeat: int) -> list[dict[str, Any]]:
             ours = once(case.ours, case.ours_args(), runs)
             base = once(case.baseline, case.base_args(), runs) if case.baseline else None
         except RuntimeError as exc:
-            rows.append({"group": case.group, "measurement": case.name, "size": case.size, "goal": case.goal,
-                         "error": str(exc), "met": None, "load_average": loads})
+            rows.append(
+                {
+                    "group": case.group,
+                    "measurement": case.name,
+                    "size": case.size,
+                    "goal": case.goal,
+                    "error": str(exc),
+                    "met": None,
+                    "load_average": loads,
+                }
+            )
             continue
         rows.append(_row(case, ours, base, loads))
     return rows
@@ -120,12 +149,12 @@ def select(only: str | None, skip_slow: bool, size: str | None) -> list[Case]:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--only", help="comma-separated groups, optionally GROUP:SIZE (e.g. tokens:1M); "
-                        "groups: " + ", ".join(GROUPS))
+    parser.add_argument(
+        "--only", help="comma-separated groups, optionally GROUP:SIZE (e.g. tokens:1M); groups: " + ", ".join(GROUPS)
+    )
     parser.add_argument("--skip-slow", action="store_true", help="leave out the 1M and engine cases")
     parser.add_argument("--repeat", type=int, default=3, help="fresh-process runs per measurement (median)")
-    parser.add_argument("--size", choices=list(SIZES),
-                        help="smoke run: data cases at this size, the others quick")
+    parser.add_argument("--size", choices=list(SIZES), help="smoke run: data cases at this size, the others quick")
     parser.add_argument("--out", type=Path, help="folder for RESULTS.md and results.json (default: bench/)")
     args = parser.parse_args(argv)
     if args.repeat < 1:
@@ -136,8 +165,10 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m bench" + "".join(f" {shlex.quote(a)}" for a in argv)
     document = write(rows, out, command)
     failed = [r for r in rows if r.get("error")]
-    print(f"[bench] wrote {out / 'RESULTS.md'} and results.json ({len(rows)} measured, {len(failed)} not "
-          f"run; {len(document['results'])} rows in all)")
+    print(
+        f"[bench] wrote {out / 'RESULTS.md'} and results.json ({len(rows)} measured, {len(failed)} not "
+        f"run; {len(document['results'])} rows in all)"
+    )
     return 0
 
 

@@ -3,11 +3,11 @@
 Goals (issue 8): the comparison runner is ≥ 10× faster than a sequential loop, and with 5 % injected 429/500
 responses no row is lost and nothing is charged twice.
 
-The endpoint is :mod:`studio.testserver` in its own process (so it does not share the client's GIL). Functions
+The endpoint is :mod:`studio.testing.server` in its own process (so it does not share the client's GIL). Functions
 follow ``bench.tasks``: ``name(size) -> {"wall_s": ..., ...}``, for the harness to run in fresh processes;
 ``python bench/bench_playground.py`` runs all three and prints one dict.
 
-- :func:`concurrent` — ``studio.compare.run_compare`` (thread pool over the SDK, results saved row by row).
+- :func:`concurrent` — ``studio.playground.compare.run_compare`` (thread pool over the SDK, results saved row by row).
 - :func:`sequential` — the baseline: a plain ``for`` loop of ``client.chat.completions.create``. A sequential
   loop's time is linear in the prompts, so ``size="1000/100"`` times 100 prompts and scales to 1,000
   (``extrapolated_from`` says so); ``size="1000"`` runs them all (about 200 s).
@@ -24,7 +24,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make ``studio`` and ``bench`` importable from the checkout
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import timed  # noqa: E402
+from bench.harness import timed
 
 LATENCY = 0.2
 CONCURRENCY = 64
@@ -37,23 +37,22 @@ def _sizes(size: str) -> tuple[int, int]:
 
 
 def _cases(n: int):
-    from studio.compare import Case
+    from studio.playground.compare import Case
 
-    return [Case(i, ({"role": "user", "content": f"Prompt number {i}: say something short."},), None)
-            for i in range(n)]
+    return [Case(i, ({"role": "user", "content": f"Prompt number {i}: say something short."},), None) for i in range(n)]
 
 
 def _targets(url: str):
-    from studio.compare import Target
-    from studio.providers import Profile
+    from studio.playground.compare import Target
+    from studio.providers.profiles import Profile
 
     return [Target(name, Profile("local", base_url=url), model) for name, model in TARGETS]
 
 
 def _compare(url: str, n: int, *, workspace=None, concurrency: int = CONCURRENCY) -> dict:
     """Every target over ``n`` prompts with the studio's runner; wall time and what was saved."""
-    from studio.compare import Params, RetryPolicy, open_run, run_compare
-    from studio.workspace import Workspace
+    from studio.playground.compare import Params, RetryPolicy, open_run, run_compare
+    from studio.storage.workspace import Workspace
 
     workspace = workspace or Workspace(Path(tempfile.mkdtemp(prefix="bench-playground-")) / "studio.db")
     targets, cases, params = _targets(url), _cases(n), Params(max_tokens=64)
@@ -61,28 +60,40 @@ def _compare(url: str, n: int, *, workspace=None, concurrency: int = CONCURRENCY
     policy = RetryPolicy(max_attempts=8, base_delay=0.2, max_delay=2.0, timeout=30)
     with timed() as timing:
         results = run_compare(workspace, run, targets, cases, params, concurrency=concurrency, retry=policy)
-    return {"wall_s": timing.wall_s, "cpu_s": timing.cpu_s, "workspace": workspace, "rows": len(results),
-            "answered": int(results["error"].isna().sum()), "attempts": int(results["attempts"].sum())}
+    return {
+        "wall_s": timing.wall_s,
+        "cpu_s": timing.cpu_s,
+        "workspace": workspace,
+        "rows": len(results),
+        "answered": int(results["error"].isna().sum()),
+        "attempts": int(results["attempts"].sum()),
+    }
 
 
 def concurrent(size: str = "1000") -> dict:
     """The runner: ``size`` prompts × 2 targets at 200 ms per answer, 64 requests in flight."""
-    from studio.testserver import Behaviour, spawn_server
+    from studio.testing.server import Behaviour, spawn_server
 
     n, _ = _sizes(size)
     with spawn_server(Behaviour(latency=LATENCY)) as server:
         out = _compare(server.url, n)
         stats = server.stats()
-    return {"wall_s": out["wall_s"], "cpu_s": out["cpu_s"], "prompts": n,
-            "requests": stats["requests"], "answered": out["answered"],
-            "concurrency": CONCURRENCY, "peak_in_flight": stats["max_in_flight"]}
+    return {
+        "wall_s": out["wall_s"],
+        "cpu_s": out["cpu_s"],
+        "prompts": n,
+        "requests": stats["requests"],
+        "answered": out["answered"],
+        "concurrency": CONCURRENCY,
+        "peak_in_flight": stats["max_in_flight"],
+    }
 
 
 def sequential(size: str = "1000/100") -> dict:
     """Baseline: a ``for`` loop over prompts and targets with the openai SDK (timed on the measured part)."""
     import openai
 
-    from studio.testserver import Behaviour, spawn_server
+    from studio.testing.server import Behaviour, spawn_server
 
     n, measured = _sizes(size)
     with spawn_server(Behaviour(latency=LATENCY)) as server:
@@ -92,8 +103,12 @@ def sequential(size: str = "1000/100") -> dict:
                 for _, model in TARGETS:
                     client.chat.completions.create(model=model, messages=list(case.messages), max_tokens=64)
     scale = n / measured
-    out = {"wall_s": timing.wall_s * scale, "cpu_s": timing.cpu_s * scale, "prompts": n,
-           "requests": measured * len(TARGETS)}
+    out = {
+        "wall_s": timing.wall_s * scale,
+        "cpu_s": timing.cpu_s * scale,
+        "prompts": n,
+        "requests": measured * len(TARGETS),
+    }
     if measured != n:
         out["extrapolated_from"] = measured
     return out
@@ -101,21 +116,30 @@ def sequential(size: str = "1000/100") -> dict:
 
 def faults(size: str = "1000") -> dict:
     """5 % of attempts answered 429 (Retry-After 0.2 s) or 500, seeded; then the same run again."""
-    from studio.testserver import Behaviour, spawn_server
+    from studio.testing.server import Behaviour, spawn_server
 
     n, _ = _sizes(size)
-    with spawn_server(Behaviour(latency=LATENCY, error_rate=0.05, errors=(429, 500), retry_after=0.2,
-                                seed=8)) as server:
+    with spawn_server(
+        Behaviour(latency=LATENCY, error_rate=0.05, errors=(429, 500), retry_after=0.2, seed=8)
+    ) as server:
         first = _compare(server.url, n)
         after_first = server.stats()
         again = _compare(server.url, n, workspace=first["workspace"])  # a rerun resumes: nothing left to ask
         stats = server.stats()
     expected = n * len(TARGETS)
-    return {"wall_s": first["wall_s"], "cpu_s": first["cpu_s"], "prompts": n, "expected_rows": expected,
-            "lost_rows": expected - first["answered"], "duplicate_charges": stats["duplicates"],
-            "charged": stats["completions"], "injected_faults": sum(after_first["faults"].values()),
-            "retries": first["attempts"] - first["rows"],
-            "rerun_requests": stats["requests"] - after_first["requests"], "rerun_wall_s": again["wall_s"]}
+    return {
+        "wall_s": first["wall_s"],
+        "cpu_s": first["cpu_s"],
+        "prompts": n,
+        "expected_rows": expected,
+        "lost_rows": expected - first["answered"],
+        "duplicate_charges": stats["duplicates"],
+        "charged": stats["completions"],
+        "injected_faults": sum(after_first["faults"].values()),
+        "retries": first["attempts"] - first["rows"],
+        "rerun_requests": stats["requests"] - after_first["requests"],
+        "rerun_wall_s": again["wall_s"],
+    }
 
 
 def run(size: str = "1000", *, sequential_size: str | None = None) -> dict:
@@ -124,13 +148,20 @@ def run(size: str = "1000", *, sequential_size: str | None = None) -> dict:
     slow = sequential(sequential_size or f"{_sizes(size)[0]}/100")
     faulty = faults(size)
     return {
-        "prompts": fast["prompts"], "targets": len(TARGETS), "latency_s": LATENCY, "concurrency": CONCURRENCY,
-        "concurrent_s": round(fast["wall_s"], 2), "sequential_s": round(slow["wall_s"], 1),
+        "prompts": fast["prompts"],
+        "targets": len(TARGETS),
+        "latency_s": LATENCY,
+        "concurrency": CONCURRENCY,
+        "concurrent_s": round(fast["wall_s"], 2),
+        "sequential_s": round(slow["wall_s"], 1),
         "sequential_extrapolated_from": slow.get("extrapolated_from"),
         "speedup": round(slow["wall_s"] / fast["wall_s"], 1),
-        "faults_s": round(faulty["wall_s"], 2), "injected_faults": faulty["injected_faults"],
-        "retries": faulty["retries"], "lost_rows": faulty["lost_rows"],
-        "duplicate_charges": faulty["duplicate_charges"], "rerun_requests": faulty["rerun_requests"],
+        "faults_s": round(faulty["wall_s"], 2),
+        "injected_faults": faulty["injected_faults"],
+        "retries": faulty["retries"],
+        "lost_rows": faulty["lost_rows"],
+        "duplicate_charges": faulty["duplicate_charges"],
+        "rerun_requests": faulty["rerun_requests"],
     }
 
 

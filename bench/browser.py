@@ -20,7 +20,6 @@ import os
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,11 +28,17 @@ from bench.data import chat_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 GRID = "iframe[title='st_aggrid.AgGrid.agGrid']"
-ROWS_JS = ("Array.from(document.querySelectorAll('p, strong')).map(e => e.innerText)"
-           ".find(t => / of \\d+ rows$/.test(t))")
+ROWS_JS = "Array.from(document.querySelectorAll('p, strong')).map(e => e.innerText).find(t => / of \\d+ rows$/.test(t))"
 DEBOUNCE_S = 0.2
 KEYS = "zqxj"  # one-letter patterns that match some rows but neither all of them nor the first (nor the edit text)
 EDITS = 3
@@ -49,13 +54,18 @@ def _free_port() -> int:
 def _start_streamlit(workspace: Path, *extra: str) -> tuple[subprocess.Popen, str]:
     import httpx
 
-    from studio.cli_data import app_command
+    from studio.cli.data import app_command
 
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     command = [*app_command(port, headless=True), *extra]
-    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "STUDIO_WORKSPACE": str(workspace)},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env={**os.environ, "STUDIO_WORKSPACE": str(workspace)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         try:
@@ -176,7 +186,7 @@ def session(size: str = "100k") -> dict:
     """Import ``size`` examples, start Streamlit + Chromium, and time render, edits and regex keystrokes."""
     from playwright.sync_api import sync_playwright
 
-    from studio.workspace import Workspace, import_file
+    from studio.storage.workspace import Workspace, import_file
 
     if not Path(CHROMIUM).exists():
         raise SystemExit(f"{CHROMIUM} is missing: `make chromium` installs Debian's chromium")
@@ -248,7 +258,7 @@ def idle_cpu(seconds: str = "60", watcher: str = "config", pages: str = ",".join
     """
     from playwright.sync_api import sync_playwright
 
-    from studio.workspace import Workspace, seed_samples
+    from studio.storage.workspace import Workspace, seed_samples
 
     window = float(seconds)
     folder = Path(tempfile.mkdtemp(prefix="bench-idle-"))
@@ -265,17 +275,24 @@ def idle_cpu(seconds: str = "60", watcher: str = "config", pages: str = ",".join
                 for name in pages.split(","):
                     page.goto(f"{url}/{name}")
                     page.wait_for_selector("[data-testid=stApp]", timeout=120_000)
-                    page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')",
-                                           timeout=120_000)
+                    page.wait_for_function(
+                        "() => !document.querySelector('[data-testid=stStatusWidget]')", timeout=120_000
+                    )
                     time.sleep(3)  # let the first run's background work (prefetch, probes) finish
                     began_cpu, began = _cpu_s(server.pid), time.perf_counter()
                     time.sleep(window)
                     shares[name or "Home"] = round(
-                        100 * (_cpu_s(server.pid) - began_cpu) / (time.perf_counter() - began), 2)
+                        100 * (_cpu_s(server.pid) - began_cpu) / (time.perf_counter() - began), 2
+                    )
             finally:
                 browser.close()
     finally:
         server.terminate()
         server.wait(timeout=30)
-    return {"wall_s": time.perf_counter() - started, "cpu_pct": max(shares.values()),
-            "cpu_pct_by_page": shares, "window_s": window, "watcher": watcher}
+    return {
+        "wall_s": time.perf_counter() - started,
+        "cpu_pct": max(shares.values()),
+        "cpu_pct_by_page": shares,
+        "window_s": window,
+        "watcher": watcher,
+    }

@@ -19,12 +19,32 @@ SIZES = {"1k": 1_000, "10k": 10_000, "100k": 100_000, "1M": 1_000_000}
 SEED = 20261121
 _SEED_FILES = ("medical_faq_dirty.csv", "style_demo.jsonl")
 _VERSION = b"chat-v1"
-_WORDS = ("patient", "doctor", "fever", "sleep", "water", "exercise", "dose", "symptom", "clinic", "rest",
-          "vitamin", "pressure", "heart", "daily", "mild", "severe", "week", "morning", "evening", "care")
+_WORDS = (
+    "patient",
+    "doctor",
+    "fever",
+    "sleep",
+    "water",
+    "exercise",
+    "dose",
+    "symptom",
+    "clinic",
+    "rest",
+    "vitamin",
+    "pressure",
+    "heart",
+    "daily",
+    "mild",
+    "severe",
+    "week",
+    "morning",
+    "evening",
+    "care",
+)
 
 
 def _seed_examples() -> list[dict]:
-    from studio.io import load_dataset
+    from studio.data.loader import load_dataset
 
     examples = []
     for name in _SEED_FILES:
@@ -33,8 +53,14 @@ def _seed_examples() -> list[dict]:
             frame = load_dataset(path, lenient=True).frame
             examples += [{"messages": m} for m in frame["messages"]]
     if not examples:
-        examples = [{"messages": [{"role": "user", "content": "How much water should I drink?"},
-                                  {"role": "assistant", "content": "About two litres a day for most adults."}]}]
+        examples = [
+            {
+                "messages": [
+                    {"role": "user", "content": "How much water should I drink?"},
+                    {"role": "assistant", "content": "About two litres a day for most adults."},
+                ]
+            }
+        ]
     return examples
 
 

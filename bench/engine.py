@@ -13,6 +13,7 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
+from itertools import pairwise
 from pathlib import Path
 
 from bench.data import chat_jsonl
@@ -20,10 +21,14 @@ from bench.data import chat_jsonl
 BATCH = 4
 SEQ = 128
 WARMUP_STEPS = 3
-LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "target_modules": "all-linear",
-        "task_type": "CAUSAL_LM"}
-PROMPT = [{"role": "user", "content": "Explain in detail how a patient with a mild fever should rest, drink "
-                                      "water and when to visit a clinic."}]
+LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "target_modules": "all-linear", "task_type": "CAUSAL_LM"}
+PROMPT = [
+    {
+        "role": "user",
+        "content": "Explain in detail how a patient with a mild fever should rest, drink "
+        "water and when to visit a clinic.",
+    }
+]
 
 
 def _base() -> str:
@@ -34,8 +39,7 @@ def _base() -> str:
     transformers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
     if not is_pulled():
-        raise SystemExit(f"{smollm2_dir()} is missing: run `studio engine pull` first (the bench downloads "
-                         "nothing)")
+        raise SystemExit(f"{smollm2_dir()} is missing: run `studio engine pull` first (the bench downloads nothing)")
     return str(smollm2_dir())
 
 
@@ -56,8 +60,7 @@ def _examples(steps: int) -> list[dict]:
     for n in range(steps * BATCH):
         user = pairs[n % len(pairs)][0]
         answer = " ".join(pairs[(n + k) % len(pairs)][1] for k in range(1, 9))
-        out.append({"messages": [{"role": "user", "content": user},
-                                 {"role": "assistant", "content": answer}]})
+        out.append({"messages": [{"role": "user", "content": user}, {"role": "assistant", "content": answer}]})
     return out
 
 
@@ -76,17 +79,23 @@ def train_ours(steps: str = "20") -> dict:
     import torch
 
     from studio.engine import trainer
+    from studio.engine.hyperparameters import TrainingConfig
     from studio.engine.store import EngineStore
 
     base, examples = _base(), _examples(int(steps))
     home = Path(tempfile.mkdtemp(prefix="bench-engine-"))
     store = EngineStore(home)
-    job = store.create_job(model="smollm2-135m-instruct", base_source={"path": base},
-                           training_file="file-bench", validation_file=None, suffix=None, seed=1,
-                           hyperparameters={})
+    job = store.create_job(
+        model="smollm2-135m-instruct",
+        base_source={"path": base},
+        training_file="file-bench",
+        validation_file=None,
+        suffix=None,
+        seed=1,
+        hyperparameters={},
+    )
     store.update_job(job.id, status="running")
-    config = trainer.TrainingConfig(n_epochs=1, batch_size=BATCH, learning_rate_multiplier=1.0, seed=1,
-                                    max_length=SEQ)
+    config = TrainingConfig(n_epochs=1, batch_size=BATCH, learning_rate_multiplier=1.0, seed=1, max_length=SEQ)
     stamps: list[float] = []
     inner: list[float] = []
 
@@ -98,15 +107,24 @@ def train_ours(steps: str = "20") -> dict:
         stamps.append(time.perf_counter())
         inner.append(metrics["step_seconds"])
 
-    result = trainer.train(base=base, train_examples=examples, valid_examples=None, config=config,
-                           job_dir=store.job_dir(job.id),
-                           callbacks=trainer.TrainingCallbacks(control=control, on_metrics=on_metrics))
+    result = trainer.train(
+        base=base,
+        train_examples=examples,
+        valid_examples=None,
+        config=config,
+        job_dir=store.job_dir(job.id),
+        callbacks=trainer.TrainingCallbacks(control=control, on_metrics=on_metrics),
+    )
     # Step 1's interval would include loading the model: steps 2.. are timed from the previous callback.
-    per_step = {n: b - a for n, (a, b) in enumerate(zip(stamps, stamps[1:]), start=2)}
+    per_step = {n: b - a for n, (a, b) in enumerate(pairwise(stamps), start=2)}
     _, autocast = trainer.select_device()
-    return {**_steps(per_step), "inner_step_s": statistics.median(inner[WARMUP_STEPS:] or inner),
-            "steps": result.step, "precision": "bf16" if autocast is torch.bfloat16 else "fp32",
-            "threads": torch.get_num_threads()}
+    return {
+        **_steps(per_step),
+        "inner_step_s": statistics.median(inner[WARMUP_STEPS:] or inner),
+        "steps": result.step,
+        "precision": "bf16" if autocast is torch.bfloat16 else "fp32",
+        "threads": torch.get_num_threads(),
+    }
 
 
 def train_bare(steps: str = "20") -> dict:
@@ -116,7 +134,8 @@ def train_bare(steps: str = "20") -> dict:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from studio.engine.trainer import _epoch_order, encode_examples, select_device, set_threads
+    from studio.engine.encoding import encode_examples
+    from studio.engine.trainer import _epoch_order, select_device, set_threads
 
     set_threads()
     _, autocast = select_device()
@@ -135,7 +154,7 @@ def train_bare(steps: str = "20") -> dict:
     intervals = []
     for start in range(0, len(order), BATCH):
         begin = time.perf_counter()
-        batch = [encoded[i] for i in order[start:start + BATCH]]
+        batch = [encoded[i] for i in order[start : start + BATCH]]
         width = max(len(e.input_ids) for e in batch)
         ids = torch.tensor([e.input_ids + [pad] * (width - len(e.input_ids)) for e in batch])
         labels = torch.tensor([e.labels + [-100] * (width - len(e.labels)) for e in batch])
@@ -149,8 +168,12 @@ def train_bare(steps: str = "20") -> dict:
         float(loss)
         intervals.append(time.perf_counter() - begin)
     precision = "bf16" if autocast is torch.bfloat16 else "fp32"
-    return {**_steps(dict(enumerate(intervals, start=1))), "steps": len(intervals), "precision": precision,
-            "threads": torch.get_num_threads()}
+    return {
+        **_steps(dict(enumerate(intervals, start=1))),
+        "steps": len(intervals),
+        "precision": precision,
+        "threads": torch.get_num_threads(),
+    }
 
 
 # -- generation and model load ------------------------------------------------------------------------------------
@@ -187,8 +210,104 @@ def generate_ours(tokens: str = "128") -> dict:
         times.append(time.perf_counter() - begin)
         assert generation.completion_tokens == n, generation.completion_tokens
     wall = statistics.median(times)
-    return {"wall_s": wall, "tokens_per_s": n / wall, "tokens": n, "prompt_tokens": generation.prompt_tokens,
-            "precision": loaded.precision, "kl_vs_fp32": _kl_vs_fp32(base, loaded)}
+    return {
+        "wall_s": wall,
+        "tokens_per_s": n / wall,
+        "tokens": n,
+        "prompt_tokens": generation.prompt_tokens,
+        "precision": loaded.precision,
+        "kl_vs_fp32": _kl_vs_fp32(base, loaded),
+    }
+
+
+STREAM_PROMPTS = (
+    "Tell me about the moon.",
+    "What is a good breakfast?",
+    "Describe a cat.",
+    "How do planes fly?",
+    "Write a short poem about rain.",
+    "What is Python?",
+    "Give me a tip for sleep.",
+    "Why do birds sing?",
+)
+
+
+def concurrent_ours(streams: str = "8", tokens: str = "128") -> dict:
+    """``streams`` concurrent requests of ``tokens`` tokens each to the fine-tuned model through the engine's decode
+    loop (:mod:`studio.engine.batching`), greedy, end-of-sequence ignored: aggregate tokens/s over the wall time
+    and each stream's first-token latency. One warm-up round first."""
+    import threading
+
+    from studio.engine.batching import generate_batched
+    from studio.engine.models import load_model
+
+    base = _base()
+    loaded = load_model(base, _adapter(base))
+    loaded.eos_ids = frozenset()
+    n, count = int(tokens), int(streams)
+
+    def round_trip() -> tuple[float, list[float]]:
+        firsts = [0.0] * count
+        gate = threading.Barrier(count + 1)
+
+        def one(i: int) -> None:
+            gate.wait()
+            begin = time.perf_counter()
+            messages = [{"role": "user", "content": STREAM_PROMPTS[i % len(STREAM_PROMPTS)]}]
+            generation = generate_batched(loaded, messages, max_tokens=n, temperature=0)
+            for _ in generation:
+                if not firsts[i]:
+                    firsts[i] = time.perf_counter() - begin
+            assert generation.completion_tokens == n, generation.completion_tokens
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
+        for thread in threads:
+            thread.start()
+        gate.wait()
+        begin = time.perf_counter()
+        for thread in threads:
+            thread.join()
+        return time.perf_counter() - begin, firsts
+
+    round_trip()
+    wall, firsts = round_trip()
+    return {
+        "wall_s": wall,
+        "tokens_per_s": count * n / wall,
+        "streams": count,
+        "tokens": n,
+        "first_token_max_s": max(firsts),
+        "precision": loaded.precision,
+    }
+
+
+def concurrent_baseline(streams: str = "8", tokens: str = "128") -> dict:
+    """The same requests as :func:`concurrent_ours`, served one after another, as the engine did before (one
+    generation at a time behind a lock): aggregate tokens/s, and the last request's wait for its first token."""
+    from studio.engine.models import generate, load_model
+
+    base = _base()
+    loaded = load_model(base, _adapter(base))
+    loaded.eos_ids = frozenset()
+    n, count = int(tokens), int(streams)
+    generate(loaded, PROMPT, max_tokens=8, temperature=0).run()
+    begin = time.perf_counter()
+    first_last = 0.0
+    for i in range(count):
+        messages = [{"role": "user", "content": STREAM_PROMPTS[i % len(STREAM_PROMPTS)]}]
+        generation = generate(loaded, messages, max_tokens=n, temperature=0)
+        for _ in generation:
+            if i == count - 1 and not first_last:
+                first_last = time.perf_counter() - begin
+    wall = time.perf_counter() - begin
+    return {
+        "wall_s": wall,
+        "tokens_per_s": count * n / wall,
+        "streams": count,
+        "tokens": n,
+        "first_token_max_s": first_last,
+        "precision": loaded.precision,
+    }
 
 
 def _kl_vs_fp32(base: str, loaded) -> float:
@@ -200,21 +319,21 @@ def _kl_vs_fp32(base: str, loaded) -> float:
     import torch
 
     from studio.engine.models import load_model
-    from studio.workspace import SAMPLE_DIR
+    from studio.storage.workspace import SAMPLE_DIR
 
     reference = load_model(base, precision="fp32")
     served = load_model(base) if loaded.precision != "fp32" else reference
     divergences = []
     for line in (SAMPLE_DIR / "style_demo_test.jsonl").read_bytes().splitlines():
         messages = [m for m in orjson.loads(line)["messages"] if m["role"] != "assistant"]
-        ids = reference.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True,
-                                                      return_tensors="pt")["input_ids"]
+        ids = reference.tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, return_dict=True, return_tensors="pt"
+        )["input_ids"]
         with torch.inference_mode():
             past = reference.model(input_ids=ids[:, :-1], use_cache=True).past_key_values
             want = torch.log_softmax(reference.model(input_ids=ids[:, -1:], past_key_values=past).logits[0, -1], -1)
             past = served.model(input_ids=ids[:, :-1], use_cache=True).past_key_values
-            got = torch.log_softmax(served.model(input_ids=ids[:, -1:], past_key_values=past).logits[0, -1].float(),
-                                    -1)
+            got = torch.log_softmax(served.model(input_ids=ids[:, -1:], past_key_values=past).logits[0, -1].float(), -1)
         divergences.append(float((want.exp() * (want - got)).sum()))
     return statistics.mean(divergences)
 
@@ -230,8 +349,9 @@ def generate_baseline(tokens: str = "128") -> dict:
     base = _base()
     loaded = load_model(base, _adapter(base), precision="fp32")
     n = int(tokens)
-    prompt = loaded.tokenizer.apply_chat_template(PROMPT, add_generation_prompt=True, return_dict=True,
-                                                  return_tensors="pt")
+    prompt = loaded.tokenizer.apply_chat_template(
+        PROMPT, add_generation_prompt=True, return_dict=True, return_tensors="pt"
+    )
     kwargs = {"do_sample": False, "pad_token_id": loaded.tokenizer.eos_token_id}
     with torch.inference_mode():
         loaded.model.generate(**prompt, max_new_tokens=8, **kwargs)
@@ -254,7 +374,7 @@ def load_ours(_: str = "") -> dict:
     import torch  # noqa: F401
     import transformers  # noqa: F401
 
-    from studio.engine import models
+    from studio.engine.models import loading as models
 
     base = _base()
     adapter = _adapter(base)
@@ -271,8 +391,12 @@ def load_ours(_: str = "") -> dict:
         begin = time.perf_counter()
         models.load_model(base, adapter)
         merged.append(time.perf_counter() - begin)
-    return {"wall_s": statistics.median(loads), "merged_s": statistics.median(merged),
-            "first_in_process_s": first, "precision": loaded.precision}
+    return {
+        "wall_s": statistics.median(loads),
+        "merged_s": statistics.median(merged),
+        "first_in_process_s": first,
+        "precision": loaded.precision,
+    }
 
 
 def first_token_ours(requests: str = "5") -> dict:
@@ -294,8 +418,22 @@ def first_token_ours(requests: str = "5") -> dict:
         port = probe.getsockname()[1]
     home = Path(tempfile.mkdtemp(prefix="bench-engine-"))
     began = time.perf_counter()
-    server = subprocess.Popen([sys.executable, "-m", "studio.cli", "engine", "--home", str(home), "--port", str(port),
-                               "--preload", DEFAULT_MODEL], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "studio.cli",
+            "engine",
+            "--home",
+            str(home),
+            "--port",
+            str(port),
+            "--preload",
+            DEFAULT_MODEL,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         while True:
             try:
@@ -311,8 +449,9 @@ def first_token_ours(requests: str = "5") -> dict:
         firsts = []
         for _ in range(int(requests)):
             begin = time.perf_counter()
-            stream = client.chat.completions.create(model=DEFAULT_MODEL, messages=PROMPT, max_tokens=16, stream=True,
-                                                    temperature=0)
+            stream = client.chat.completions.create(
+                model=DEFAULT_MODEL, messages=PROMPT, max_tokens=16, stream=True, temperature=0
+            )
             first = None
             for chunk in stream:
                 if first is None and chunk.choices and chunk.choices[0].delta.content:

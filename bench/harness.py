@@ -79,8 +79,14 @@ class Measured:
         return self.extra[name]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"wall_s": self.wall_s, "cpu_s": self.cpu_s, "process_cpu_s": self.process_cpu_s,
-                "peak_rss_mb": self.peak_rss_mb, "runs": len(self.samples), **self.extra}
+        return {
+            "wall_s": self.wall_s,
+            "cpu_s": self.cpu_s,
+            "process_cpu_s": self.process_cpu_s,
+            "peak_rss_mb": self.peak_rss_mb,
+            "runs": len(self.samples),
+            **self.extra,
+        }
 
 
 # -- inside the worker ---------------------------------------------------------------------------------------------
@@ -127,7 +133,7 @@ def _children() -> dict[int, list[int]]:
                 stat = handle.read()
         except OSError:
             continue
-        ppid = int(stat[stat.rfind(b")") + 2:].split()[1])
+        ppid = int(stat[stat.rfind(b")") + 2 :].split()[1])
         tree.setdefault(ppid, []).append(int(entry.name))
     return tree
 
@@ -186,8 +192,13 @@ def run_once(target: str, *args: str, timeout: float = 3600) -> Sample:
         out.unlink(missing_ok=True)
     process_cpu = usage.ru_utime + usage.ru_stime
     peak = max(usage.ru_maxrss / 1024, sampler.peak_mb)
-    return Sample(wall_s=float(report.pop("wall_s", wall)), cpu_s=float(report.pop("cpu_s", process_cpu)),
-                  process_cpu_s=process_cpu, peak_rss_mb=peak, extra=report)
+    return Sample(
+        wall_s=float(report.pop("wall_s", wall)),
+        cpu_s=float(report.pop("cpu_s", process_cpu)),
+        process_cpu_s=process_cpu,
+        peak_rss_mb=peak,
+        extra=report,
+    )
 
 
 def measure(target: str, *args: str, repeat: int = 3) -> Measured:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -12,12 +13,53 @@ from typing import Any
 from bench.cases import CASES
 
 # Figures that the details line shows when a task reported them (the rest stay in results.json).
-_DETAILS = ("rows", "matched", "cold_s", "flagged", "clustered", "total_tokens", "findings", "too_long",
-            "encoding_build_s", "columns", "warm_render_s", "edit_max_s", "regex_minus_debounce_s",
-            "regex_grid_s", "regex_rows_shown", "server_peak_rss_mb", "js_heap_mb", "import_s", "inner_step_s",
-            "precision", "threads", "steps_timed", "dtype", "prompt_tokens", "again_s", "merged_s", "first_in_process_s", "preload_s", "kl_vs_fp32", "requests",
-            "answered", "peak_in_flight", "extrapolated_from", "lost_rows", "duplicate_charges",
-            "injected_faults", "retries", "rerun_requests", "charged", "watcher", "cpu_pct_by_page")
+_DETAILS = (
+    "rows",
+    "matched",
+    "cold_s",
+    "flagged",
+    "clustered",
+    "total_tokens",
+    "findings",
+    "too_long",
+    "encoding_build_s",
+    "columns",
+    "warm_render_s",
+    "edit_max_s",
+    "regex_minus_debounce_s",
+    "regex_grid_s",
+    "regex_rows_shown",
+    "server_peak_rss_mb",
+    "js_heap_mb",
+    "import_s",
+    "inner_step_s",
+    "precision",
+    "threads",
+    "steps_timed",
+    "dtype",
+    "prompt_tokens",
+    "again_s",
+    "merged_s",
+    "first_in_process_s",
+    "preload_s",
+    "kl_vs_fp32",
+    "requests",
+    "answered",
+    "peak_in_flight",
+    "extrapolated_from",
+    "lost_rows",
+    "duplicate_charges",
+    "injected_faults",
+    "retries",
+    "rerun_requests",
+    "charged",
+    "processes",
+    "heavy_modules",
+    "watcher",
+    "cpu_pct_by_page",
+    "streams",
+    "first_token_max_s",
+)
 
 
 def machine() -> dict[str, Any]:
@@ -27,12 +69,20 @@ def machine() -> dict[str, Any]:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-        mem_kb = int(next(line for line in Path("/proc/meminfo").read_text().splitlines()
-                          if line.startswith("MemTotal")).split()[1])
+        mem_kb = int(
+            next(
+                line for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
+            ).split()[1]
+        )
     except (OSError, StopIteration, ValueError):
         pass
-    return {"cores": os.cpu_count(), "ram_gb": round(mem_kb / 1024 / 1024, 1), "cpu": cpu,
-            "python": platform.python_version(), "platform": platform.platform()}
+    return {
+        "cores": os.cpu_count(),
+        "ram_gb": round(mem_kb / 1024 / 1024, 1),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
 
 
 def load_average() -> list[float]:
@@ -47,13 +97,26 @@ def versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
-    for name in ("fine-tuning-studio", "pandas", "pyarrow", "numpy", "orjson", "tiktoken", "google-re2",
-                 "rapidfuzz", "datasketch", "streamlit", "streamlit-aggrid", "playwright", "openai", "torch",
-                 "transformers", "peft"):
-        try:
+    for name in (
+        "fine-tuning-studio",
+        "pandas",
+        "pyarrow",
+        "numpy",
+        "orjson",
+        "tiktoken",
+        "google-re2",
+        "rapidfuzz",
+        "datasketch",
+        "streamlit",
+        "streamlit-aggrid",
+        "playwright",
+        "openai",
+        "torch",
+        "transformers",
+        "peft",
+    ):
+        with contextlib.suppress(PackageNotFoundError):
             out[name] = version(name)
-        except PackageNotFoundError:
-            pass
     return out
 
 
@@ -93,8 +156,12 @@ def merge(rows: list[dict], path: Path) -> list[dict]:
 def write(rows: list[dict], out: Path, command: str) -> dict:
     """Merge ``rows`` into ``out``/results.json and redraw ``out``/RESULTS.md; returns the JSON document."""
     out.mkdir(parents=True, exist_ok=True)
-    info = {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "command": command,
-            "machine": machine(), "versions": versions()}
+    info = {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": command,
+        "machine": machine(),
+        "versions": versions(),
+    }
     for row in rows:
         row["date"], row["command"] = info["date"], command
     rows = merge(rows, out / "results.json")
@@ -108,12 +175,13 @@ def markdown(document: dict) -> str:
     info, rows = document, document["results"]
     m = info["machine"]
     lines = [
-        "# Benchmark results", "",
+        "# Benchmark results",
+        "",
         "Benchmarks report; they never assert and never run in CI's pass/fail path. `make bench` (or "
         "`python -m bench`) regenerates this file and results.json; `make bench ONLY=tokens` runs one group, "
-        "`python -m bench --skip-slow` leaves out the 1M and engine cases.", "",
-        f"- Machine: {m['cores']} cores, {m['ram_gb']} GB RAM, {m['cpu']}; Python {m['python']}; "
-        f"{m['platform']}",
+        "`python -m bench --skip-slow` leaves out the 1M and engine cases.",
+        "",
+        f"- Machine: {m['cores']} cores, {m['ram_gb']} GB RAM, {m['cpu']}; Python {m['python']}; {m['platform']}",
         "- Versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()),
         "- Runs that produced the rows below (UTC date · exact command · 1-minute load average at the start "
         "of each case, from /proc/loadavg):",
@@ -131,24 +199,31 @@ def markdown(document: dict) -> str:
         "input is outside the timer); CPU is that step's, worker processes included (for the grid: the whole "
         "session's, Streamlit and Chromium included); peak RSS is the larger of the biggest process's and the "
         "sampled sum over the whole process tree (workers, Streamlit, Chromium, test server). **ratio** is "
-        "defined per row (speed-up = baseline time ÷ ours).", "",
+        "defined per row (speed-up = baseline time ÷ ours).",
+        "",
         "| group | measurement | size | ours (CPU · peak RSS) | baseline | ratio | goal | met? |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         if row.get("error"):
-            lines.append(f"| {row['group']} | {row['measurement']} | {row['size']} | error: {row['error']} "
-                         f"| — | — | {row['goal']} | not run |")
+            lines.append(
+                f"| {row['group']} | {row['measurement']} | {row['size']} | error: {row['error']} "
+                f"| — | — | {row['goal']} | not run |"
+            )
             continue
         ours, base, unit = row["ours"], row["baseline"], row["unit"]
-        ours_text = (f"**{_value(row['value'], unit)}** ({_seconds(ours['cpu_s'])} · "
-                     f"{ours['peak_rss_mb']:.0f} MB)")
-        base_text = "—" if base is None else (f"{_value(row['baseline_value'], unit)} "
-                                              f"({_seconds(base['cpu_s'])} · {base['peak_rss_mb']:.0f} MB)")
+        ours_text = f"**{_value(row['value'], unit)}** ({_seconds(ours['cpu_s'])} · {ours['peak_rss_mb']:.0f} MB)"
+        base_text = (
+            "—"
+            if base is None
+            else (f"{_value(row['baseline_value'], unit)} ({_seconds(base['cpu_s'])} · {base['peak_rss_mb']:.0f} MB)")
+        )
         ratio = "—" if row["ratio"] is None else f"{row['ratio']:.2f}× {row['ratio_name']}"
         met = {True: "yes", False: "**NO**", None: "—"}[row["met"]]
-        lines.append(f"| {row['group']} | {row['measurement']} | {row['size']} | {ours_text} | {base_text} | "
-                     f"{ratio} | {row['goal']} | {met} |")
+        lines.append(
+            f"| {row['group']} | {row['measurement']} | {row['size']} | {ours_text} | {base_text} | "
+            f"{ratio} | {row['goal']} | {met} |"
+        )
     lines += ["", "## Details", ""]
     previous = None
     for row in rows:
@@ -156,8 +231,11 @@ def markdown(document: dict) -> str:
             continue
         same = row.get("task") is not None and (row.get("task"), row["date"]) == previous
         previous = (row.get("task"), row["date"])
-        figures = ["same runs as the row above"] if same else [
-            f"{k}={_detail(row['ours'][k])}" for k in _DETAILS if k in row["ours"]]
+        figures = (
+            ["same runs as the row above"]
+            if same
+            else [f"{k}={_detail(row['ours'][k])}" for k in _DETAILS if k in row["ours"]]
+        )
         text = f"- **{row['group']} · {row['measurement']} · {row['size']}** ({row['ours']['runs']} run(s)"
         text += f", {row['date']}): " + ", ".join(figures)
         if row["baseline"] is not None:

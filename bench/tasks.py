@@ -15,7 +15,7 @@ def _figures(timing, **figures) -> dict:
 
 
 def _frame(size: str):
-    from studio.io import load_dataset
+    from studio.data.loader import load_dataset
 
     return load_dataset(chat_jsonl(size)).frame
 
@@ -24,7 +24,7 @@ def _frame(size: str):
 
 
 def load_ours(size: str) -> dict:
-    from studio.io import load_dataset
+    from studio.data.loader import load_dataset
 
     path = chat_jsonl(size)
     result, timing = timed_call(load_dataset, path)
@@ -47,16 +47,21 @@ MODEL = "gpt-4o-mini"
 
 def tokens_ours(size: str) -> dict:
     """``validate_file`` with 2 workers; the encoding is built before the timer, as for the baseline."""
-    from studio.tokens import get_encoding
-    from studio.validate import validate_file
+    from studio.cost.bpe import get_encoding
+    from studio.cost.validation import validate_file
 
     path = chat_jsonl(size)
     _, encoding = timed_call(get_encoding, "o200k_base")
     report, timing = timed_call(validate_file, path, model=MODEL, workers=2)
     counts = report.tokens
-    return _figures(timing, rows=int(report.rows), total_tokens=int(sum(counts)),
-                    findings=int(len(report.findings)), workers=2,
-                    encoding_build_s=encoding.wall_s)
+    return _figures(
+        timing,
+        rows=int(report.rows),
+        total_tokens=int(sum(counts)),
+        findings=len(report.findings),
+        workers=2,
+        encoding_build_s=encoding.wall_s,
+    )
 
 
 def tokens_baseline(size: str) -> dict:
@@ -65,7 +70,7 @@ def tokens_baseline(size: str) -> dict:
     import json
     from collections import defaultdict
 
-    from studio.tokens import get_encoding
+    from studio.cost.bpe import get_encoding
 
     path = chat_jsonl(size)
     encoding = get_encoding("o200k_base")  # offline copy; tiktoken.get_encoding would go to the network
@@ -107,24 +112,23 @@ def tokens_baseline(size: str) -> dict:
         return total, too_long, len(dataset), errors
 
     (total, too_long, rows, errors), timing = timed_call(cookbook)
-    return _figures(timing, rows=rows, total_tokens=total, findings=int(sum(errors.values())),
-                    too_long=too_long)
+    return _figures(timing, rows=rows, total_tokens=total, findings=int(sum(errors.values())), too_long=too_long)
 
 
 # -- 3. cleaning rules --------------------------------------------------------------------------------------------
 
 
 def rules_ours(size: str) -> dict:
-    from studio.rules import RULES, analyze
+    from studio.quality.rules import RULES, analyze
 
     frame = _frame(size)
-    keys = [k for k in RULES.keys() if k not in ("near_duplicate", "regex")]
+    keys = [rule.key for rule in RULES if rule.key not in ("near_duplicate", "regex")]
     analysis, timing = timed_call(analyze, frame, rules=keys)
     return _figures(timing, rows=len(frame), rules=len(keys), flagged=int(sum(analysis.counts.values())))
 
 
 def near_ours(size: str) -> dict:
-    from studio.duplicates import near_duplicate_clusters
+    from studio.quality.duplicates import near_duplicate_clusters
 
     frame = _frame(size)
     clusters, timing = timed_call(near_duplicate_clusters, frame, threshold=0.8)
@@ -142,7 +146,7 @@ def regex_ours(size: str) -> dict:
     A filter with another pattern runs first, as the page would have on an earlier keystroke; ``cold_s`` is
     that first call (pattern checks, first use of the columns).
     """
-    from studio.grid import ViewSpec, filter_rows
+    from studio.editing.grid import ViewSpec, filter_rows
 
     frame = _frame(size)
     _, cold = timed_call(filter_rows, frame, None, ViewSpec(regex="doctor"))
@@ -158,6 +162,9 @@ def regex_baseline(size: str) -> dict:
     pattern = re.compile(PATTERN, re.IGNORECASE)
     columns = [frame[c].tolist() for c in ("system", "user", "assistant")]
     with timed() as timing:
-        rows = [i for i, texts in enumerate(zip(*columns))
-                if any(isinstance(t, str) and pattern.search(t) for t in texts)]
+        rows = [
+            i
+            for i, texts in enumerate(zip(*columns, strict=True))
+            if any(isinstance(t, str) and pattern.search(t) for t in texts)
+        ]
     return _figures(timing, rows=len(frame), matched=len(rows))

@@ -1,4 +1,9 @@
-"""The studio's exception family: every message names the file, line/row and field it is about."""
+"""The studio's exception family, all in this one module: every message names the file, line/row and field it is
+about, or the model, provider or setting.
+
+``StudioError`` is the base of everything a user can act on. The local engine's HTTP errors
+(:mod:`studio.engine.errors`, each with an HTTP status and OpenAI's error fields) derive from it too.
+"""
 
 from __future__ import annotations
 
@@ -52,3 +57,31 @@ class PatternError(StudioError):
 
 class OperationError(StudioError):
     """A cleaning operation or recipe cannot be applied."""
+
+
+class PricingError(StudioError):
+    """A model has no price in the table, or a cost cannot be computed from the given numbers."""
+
+
+class ModerationError(StudioError):
+    """The moderation endpoint refused or kept failing for a batch of rows."""
+
+
+class ProviderError(StudioError):
+    """A provider is misconfigured (no key, no endpoint) or unreachable."""
+
+
+class JobError(StudioError):
+    """A provider call failed; the message says what happened and what to do."""
+
+
+class CompareError(StudioError):
+    """A target, a test set or a run cannot be used as given."""
+
+
+class RetryInterrupted(StudioError):
+    """A retry wait was cut short by a stop request; ``last`` is the error that the retry was for."""
+
+    def __init__(self, last: BaseException) -> None:
+        super().__init__(f"interrupted before retrying: {last}")
+        self.last = last

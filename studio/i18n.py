@@ -8,7 +8,6 @@ up on screen instead of crashing a page). ``{name}`` placeholders are filled fro
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -35,11 +34,21 @@ def text(key: str, lang: str = "en", **values: Any) -> str:
     return template.format(**values) if values else template
 
 
-def translator(lang: str) -> Callable[..., str]:
-    """``tr("home.title", n=3)``: :func:`text` bound to one language."""
-    if lang not in LANGUAGES:
-        raise ValueError(f"unknown language {lang!r}; choose one of {', '.join(LANGUAGES)}")
-    return lambda key, **values: text(key, lang, **values)
+class Translator:
+    """``tr("home.title", n=3)``: :func:`text` bound to one language, which ``tr.lang`` names."""
+
+    def __init__(self, lang: str) -> None:
+        if lang not in LANGUAGES:
+            raise ValueError(f"unknown language {lang!r}; choose one of {', '.join(LANGUAGES)}")
+        self.lang = lang
+
+    def __call__(self, key: str, **values: Any) -> str:
+        return text(key, self.lang, **values)
+
+
+def translator(lang: str) -> Translator:
+    """A :class:`Translator` for ``lang`` (one of :data:`LANGUAGES`; anything else raises ``ValueError``)."""
+    return Translator(lang)
 
 
 def missing_keys() -> dict[str, list[str]]:

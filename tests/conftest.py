@@ -6,6 +6,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DATA = ROOT / "sample_data"
+# Small inputs from real user reports, each with its right answer in a README (a copy sits beside every checkout).
+SHARED_CASES = ROOT.parent / "shared" / "cases"
 
 
 @pytest.fixture

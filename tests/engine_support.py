@@ -121,9 +121,7 @@ class ThreadServer:
 
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
-        )
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> Self:
@@ -139,6 +137,15 @@ class ThreadServer:
         import openai
 
         return openai.OpenAI(base_url=f"{self.base_url}/v1", api_key=api_key, max_retries=0, **kwargs)
+
+
+def cli_app(home: Path, **kwargs: Any) -> Any:
+    """``create_app(home, **kwargs)`` as ``studio engine`` builds it: uploads checked by the Cost page's validation
+    (``studio.cli.engine.validate_upload``), which the engine cannot import itself."""
+    from studio.cli.engine import validate_upload
+    from studio.engine.app import create_app
+
+    return create_app(home, validate_upload=validate_upload, **kwargs)
 
 
 def write_chat_file(path: Path, n: int = 12, *, style: str = "Arr matey") -> Path:

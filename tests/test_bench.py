@@ -61,8 +61,17 @@ def test_every_case_names_a_real_task_and_a_checkable_goal():
             module, _, function = target.partition(":")
             assert callable(getattr(importlib.import_module(module), function)), target
         if case.check is not None:
-            names = {"w": 1.0, "c": 1.0, "m": 1.0, "x": {"lost_rows": 0, "duplicate_charges": 0},
-                     "bw": 1.0, "bc": 1.0, "bm": 1.0, "bx": {}, "r": 1.0}
+            names = {
+                "w": 1.0,
+                "c": 1.0,
+                "m": 1.0,
+                "x": {"lost_rows": 0, "duplicate_charges": 0},
+                "bw": 1.0,
+                "bc": 1.0,
+                "bm": 1.0,
+                "bx": {},
+                "r": 1.0,
+            }
             assert isinstance(eval(case.check, {"__builtins__": {}}, names), bool), case.check
 
 
@@ -89,13 +98,17 @@ def test_checks_see_extra_figures_and_ratio_can_be_a_slowdown():
     faults = Case("playground", "faults", "20 prompts", "x:y", check="x['lost_rows'] == 0", ratio=None)
     assert _row(faults, measured(1.0, lost_rows=0), None, [])["met"] is True
     assert _row(faults, measured(1.0, lost_rows=2), None, [])["met"] is False
-    step = Case("engine", "step", "5 steps", "x:y", "x:z", check="r <= 1.1", ratio="w / bw",
-                ratio_name="ours ÷ bare")
+    step = Case("engine", "step", "5 steps", "x:y", "x:z", check="r <= 1.1", ratio="w / bw", ratio_name="ours ÷ bare")
     row = _row(step, measured(1.2), measured(1.0), [])
     assert row["ratio"] == pytest.approx(1.2) and row["met"] is False
     row.update(date="2026-01-01 00:00 UTC", command="python -m bench")
-    text = markdown({"machine": {"cores": 2, "ram_gb": 1, "cpu": "x", "python": "3", "platform": "p"},
-                     "versions": {}, "results": [row]})
+    text = markdown(
+        {
+            "machine": {"cores": 2, "ram_gb": 1, "cpu": "x", "python": "3", "platform": "p"},
+            "versions": {},
+            "results": [row],
+        }
+    )
     assert "1.20× ours ÷ bare" in text and "**NO**" in text
 
 

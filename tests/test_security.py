@@ -17,14 +17,15 @@ import os
 import secrets
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
 
-from studio.compare import (
+from studio.data.writers import EXPORT_FORMATS, export_bytes
+from studio.errors import JobError
+from studio.playground.compare import (
     Case,
     Params,
     RetryPolicy,
@@ -35,13 +36,12 @@ from studio.compare import (
     run_compare,
     stream_answer,
 )
-from studio.engine.server import create_app
-from studio.io import EXPORT_FORMATS, export_bytes
-from studio.jobs import JobError, launch_job, refresh_job, with_retries
-from studio.providers import Profile, make_client
-from studio.testserver import Behaviour, TestServer
-from studio.workspace import Workspace, import_file
-from tests.engine_support import TINY, EngineProcess, ThreadServer, write_chat_file
+from studio.providers.jobs import launch_job, refresh_job, with_retries
+from studio.providers.profiles import Profile, make_client
+from studio.storage.workspace import Workspace, import_file
+from studio.testing.server import Behaviour, TestServer
+from tests.engine_support import TINY, EngineProcess, ThreadServer, cli_app, write_chat_file
+from tests.waiting import wait_until
 
 pytest_plugins = ("tests.engine_fixtures",)
 
@@ -56,7 +56,7 @@ def new_canary() -> str:
 def leaks(canary: str, blob: bytes | str) -> list[str]:
     """The canary, or any 10-character piece of its secret part, found in ``blob`` (UTF-8 and UTF-16)."""
     secret = canary.removeprefix("sk-canary-")
-    needles = [canary] + [secret[i:i + 10] for i in range(len(secret) - 9)]
+    needles = [canary] + [secret[i : i + 10] for i in range(len(secret) - 9)]
     data = blob.encode("utf-8", "surrogatepass") if isinstance(blob, str) else blob
     found = []
     for needle in needles:
@@ -97,11 +97,30 @@ class Cloud:
         self.seen_keys: list[str] = []
         masked = f"{canary[:8]}{'*' * (len(canary) - 12)}{canary[-4:]}"
         self.routes = {
-            "POST /v1/files": [(200, {"id": "file-abc123", "object": "file", "bytes": 10, "created_at": 1,
-                                      "filename": "train.jsonl", "purpose": "fine-tune", "status": "processed"})] * 4,
+            "POST /v1/files": [
+                (
+                    200,
+                    {
+                        "id": "file-abc123",
+                        "object": "file",
+                        "bytes": 10,
+                        "created_at": 1,
+                        "filename": "train.jsonl",
+                        "purpose": "fine-tune",
+                        "status": "processed",
+                    },
+                )
+            ]
+            * 4,
             "POST /v1/fine_tuning/jobs": [
-                (401, _error(f"Incorrect API key provided: {masked}. You can find your API key at "
-                             "https://platform.openai.com/account/api-keys.", "invalid_api_key")),
+                (
+                    401,
+                    _error(
+                        f"Incorrect API key provided: {masked}. You can find your API key at "
+                        "https://platform.openai.com/account/api-keys.",
+                        "invalid_api_key",
+                    ),
+                ),
                 (400, _error(f"Invalid 'api_key': '{canary}' is not allowed for organization org-x.", None)),
                 (403, _error(f"Key {canary} lacks the scope api.fine_tuning.jobs.write", "insufficient_scope")),
                 (200, _job("validating_files")),
@@ -120,11 +139,23 @@ def _error(message: str, code: str | None) -> dict:
 
 
 def _job(status: str) -> dict:
-    return {"id": "ftjob-abc", "object": "fine_tuning.job", "created_at": 1, "model": "gpt-4o-mini-2024-07-18",
-            "fine_tuned_model": "ft:gpt-4o-mini:org::abc" if status == "succeeded" else None,
-            "organization_id": "org", "result_files": [], "seed": 1, "status": status, "trained_tokens": None,
-            "training_file": "file-abc123", "validation_file": None, "hyperparameters": {"n_epochs": 1},
-            "error": None, "finished_at": None}
+    return {
+        "id": "ftjob-abc",
+        "object": "fine_tuning.job",
+        "created_at": 1,
+        "model": "gpt-4o-mini-2024-07-18",
+        "fine_tuned_model": "ft:gpt-4o-mini:org::abc" if status == "succeeded" else None,
+        "organization_id": "org",
+        "result_files": [],
+        "seed": 1,
+        "status": status,
+        "trained_tokens": None,
+        "training_file": "file-abc123",
+        "validation_file": None,
+        "hyperparameters": {"n_epochs": 1},
+        "error": None,
+        "finished_at": None,
+    }
 
 
 def test_canary_openai_jobs_leave_no_trace(tmp_path, caplog, capsys):
@@ -133,16 +164,18 @@ def test_canary_openai_jobs_leave_no_trace(tmp_path, caplog, capsys):
     workspace = Workspace()
     _, frame = _dataset(workspace, tmp_path)
     cloud = Cloud(canary)
-    client = make_client(Profile("openai"), api_key=canary, max_retries=0,
-                         http_client=httpx.Client(transport=httpx.MockTransport(cloud)))
+    client = make_client(
+        Profile("openai"), api_key=canary, max_retries=0, http_client=httpx.Client(transport=httpx.MockTransport(cloud))
+    )
     training = export_bytes(frame, to="openai-chat")
     errors = []
     for expected in (r"API key was rejected \(401\)", r"Request rejected \(400\)", r"Permission denied \(403\)"):
         with pytest.raises(JobError, match=expected) as caught:
             launch_job(workspace, client, Profile("openai"), model="gpt-4o-mini-2024-07-18", training=training)
         errors.append(str(caught.value))
-    record = launch_job(workspace, client, Profile("openai"), model="gpt-4o-mini-2024-07-18", training=training,
-                        settings={"epochs": 1})
+    record = launch_job(
+        workspace, client, Profile("openai"), model="gpt-4o-mini-2024-07-18", training=training, settings={"epochs": 1}
+    )
     record = refresh_job(workspace, client, record)
     assert record.status == "succeeded"
     assert set(cloud.seen_keys) == {f"Bearer {canary}"}  # the key did reach the provider, and only there
@@ -164,19 +197,33 @@ def test_canary_compare_runs_leave_no_trace(tmp_path, caplog, capsys):
     canary = new_canary()
     workspace = Workspace()
     with TestServer(Behaviour(api_key=canary, script=(429, 503))) as server:
-        targets = [Target("base", Profile("compatible", base_url=server.url), "base-model"),
-                   Target("tuned", Profile("compatible", base_url=server.url), "ft:base-model:studio:demo:abc123")]
-        cases = [Case(i, ({"role": "user", "content": f"question {i}"},), f"base-model: question {i}")
-                 for i in range(3)]
+        targets = [
+            Target("base", Profile("compatible", base_url=server.url), "base-model"),
+            Target("tuned", Profile("compatible", base_url=server.url), "ft:base-model:studio:demo:abc123"),
+        ]
+        cases = [
+            Case(i, ({"role": "user", "content": f"question {i}"},), f"base-model: question {i}") for i in range(3)
+        ]
         keys = {"base": canary, "tuned": canary}
         run = open_run(workspace, targets, Params(), cases, source="canary.jsonl")
         results = run_compare(workspace, run, targets, cases, Params(), retry=FAST, api_keys=keys)
         assert results["error"].isna().all() and len(results) == 6
         stats = StreamStats()
-        assert "".join(stream_answer(targets[0], [{"role": "user", "content": "ANSWER:ok"}], Params(), stats,
-                                     api_key=canary)) == "ok"
-        wrong = run_compare(workspace, open_run(workspace, targets, Params(seed=2), cases), targets, cases,
-                            Params(seed=2), retry=FAST, api_keys={"base": canary[::-1], "tuned": "sk-other"})
+        assert (
+            "".join(
+                stream_answer(targets[0], [{"role": "user", "content": "ANSWER:ok"}], Params(), stats, api_key=canary)
+            )
+            == "ok"
+        )
+        wrong = run_compare(
+            workspace,
+            open_run(workspace, targets, Params(seed=2), cases),
+            targets,
+            cases,
+            Params(seed=2),
+            retry=FAST,
+            api_keys={"base": canary[::-1], "tuned": "sk-other"},
+        )
         assert wrong["error"].str.startswith("HTTP 401").all()  # a wrong key: rows say so, without the key
 
     assert files_leaking(canary, workspace.path.parent) == {}
@@ -200,12 +247,22 @@ def test_canary_local_engine_upload_job_and_chat_leave_no_trace(tmp_path, tiny_m
         info, frame = _dataset(workspace, tmp_path)
         profile = Profile("local", base_url=f"{engine.base_url}/v1")
         client = make_client(profile, api_key=canary, max_retries=0)
-        record = launch_job(workspace, client, profile, model=TINY, training=export_bytes(frame, to="openai-chat"),
-                            settings={"epochs": 1, "batch_size": 12}, suffix="canary", dataset_version_id=info.id)
-        deadline = time.monotonic() + 240
-        while not record.finished and time.monotonic() < deadline:
-            time.sleep(0.5)
-            record = refresh_job(workspace, client, record)
+        record = launch_job(
+            workspace,
+            client,
+            profile,
+            model=TINY,
+            training=export_bytes(frame, to="openai-chat"),
+            settings={"epochs": 1, "batch_size": 12},
+            suffix="canary",
+            dataset_version_id=info.id,
+        )
+        record = wait_until(
+            lambda: (job := refresh_job(workspace, client, record)).finished and job,
+            timeout=240,
+            interval=0.5,
+            message="the local engine's job to finish",
+        )
         assert record.status == "succeeded", record.error
         with pytest.raises(JobError, match=r"API key was rejected \(401\)"):  # the engine really checks it
             with_retries(lambda: make_client(profile, api_key=canary + "x", max_retries=0).models.list())
@@ -214,14 +271,16 @@ def test_canary_local_engine_upload_job_and_chat_leave_no_trace(tmp_path, tiny_m
         cases = [Case(0, ({"role": "user", "content": "Tell me about tea."},), "tea")]
         params = Params(max_tokens=4, seed=1)
         run = open_run(workspace, targets, params, cases, source="canary")
-        results = run_compare(workspace, run, targets, cases, params, retry=FAST,
-                              api_keys={"base": canary, "tuned": canary})
+        results = run_compare(
+            workspace, run, targets, cases, params, retry=FAST, api_keys={"base": canary, "tuned": canary}
+        )
         assert results["error"].isna().all(), results["error"].tolist()
-        streamed = "".join(stream_answer(targets[1], [{"role": "user", "content": "hi"}], params, StreamStats(),
-                                         api_key=canary))
+        streamed = "".join(
+            stream_answer(targets[1], [{"role": "user", "content": "hi"}], params, StreamStats(), api_key=canary)
+        )
         assert isinstance(streamed, str)
-        from studio.editor import DatasetEditor
-        from studio.ops import FillSystemPrompt
+        from studio.editing.editor import DatasetEditor
+        from studio.editing.ops import FillSystemPrompt
 
         editor = DatasetEditor(workspace, info.id)
         editor.apply(FillSystemPrompt(text="Answer like a pirate."))
@@ -244,21 +303,26 @@ def test_canary_local_engine_upload_job_and_chat_leave_no_trace(tmp_path, tiny_m
 
 def test_engine_binds_loopback_by_default(tmp_path, monkeypatch):
     from studio import cli
-    from studio.engine import server
+    from studio.engine import app as server
 
     served = {}
     monkeypatch.setattr(server, "serve", lambda app, *, host, port: served.update(host=host, port=port))
     monkeypatch.delenv("STUDIO_ENGINE_API_KEY", raising=False)
     assert cli.main(["engine", "--home", str(tmp_path / "engine")]) == 0
     assert served == {"host": "127.0.0.1", "port": 8765}
-    done = subprocess.run([sys.executable, "-m", "studio.cli", "engine", "--help"], capture_output=True, text=True,
-                          check=True, env={**os.environ, "COLUMNS": "200"})
+    done = subprocess.run(
+        [sys.executable, "-m", "studio.cli", "engine", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
     assert "default 127.0.0.1" in " ".join(done.stdout.split())
 
 
 def test_a_public_bind_without_a_key_is_warned_about(tmp_path, monkeypatch, capsys):
     from studio import cli
-    from studio.engine import server
+    from studio.engine import app as server
 
     monkeypatch.setattr(server, "serve", lambda app, *, host, port: None)
     monkeypatch.delenv("STUDIO_ENGINE_API_KEY", raising=False)
@@ -272,29 +336,50 @@ def test_a_public_bind_without_a_key_is_warned_about(tmp_path, monkeypatch, caps
 def keyed_engine(tmp_path):
     canary = new_canary()
     home = tmp_path / "engine"
-    with ThreadServer(create_app(home, api_key=canary, run_jobs=False, max_upload_bytes=4096)) as server:
+    with ThreadServer(cli_app(home, api_key=canary, run_jobs=False, max_upload_bytes=4096)) as server:
         server.canary, server.home = canary, home
         yield server
 
 
-@pytest.mark.parametrize("authorization", [
-    None, "", "Bearer", "Bearer sk-wrong", "Basic {key}", "{key}", "Bearer {key}x", "Bearer x{key}",
-    "Bearer {key_upper}",
-])
-@pytest.mark.parametrize("method,path", [
-    ("GET", "/v1/models"), ("GET", "/v1/files"), ("POST", "/v1/files"), ("GET", "/v1/fine_tuning/jobs"),
-    ("POST", "/v1/fine_tuning/jobs"), ("POST", "/v1/chat/completions"), ("DELETE", "/v1/models/ft:x"),
-    ("GET", "/v1/files/file-0123456789abcdef01234567/content"),
-])
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        None,
+        "",
+        "Bearer",
+        "Bearer sk-wrong",
+        "Basic {key}",
+        "{key}",
+        "Bearer {key}x",
+        "Bearer x{key}",
+        "Bearer {key_upper}",
+    ],
+)
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("GET", "/v1/models"),
+        ("GET", "/v1/files"),
+        ("POST", "/v1/files"),
+        ("GET", "/v1/fine_tuning/jobs"),
+        ("POST", "/v1/fine_tuning/jobs"),
+        ("POST", "/v1/chat/completions"),
+        ("DELETE", "/v1/models/ft:x"),
+        ("GET", "/v1/files/file-0123456789abcdef01234567/content"),
+    ],
+)
 def test_every_route_needs_the_key(keyed_engine, authorization, method, path):
     headers = {}
     if authorization is not None:
-        headers["authorization"] = authorization.format(key=keyed_engine.canary,
-                                                        key_upper=keyed_engine.canary.upper())
-    options = {"files": {"file": ("t.jsonl", b"{}\n")}, "data": {"purpose": "fine-tune"}} if (
-        method == "POST" and path == "/v1/files") else {"json": {"model": TINY, "messages": [{"role": "user"}]}}
-    response = httpx.request(method, keyed_engine.base_url + path, headers=headers, timeout=10,
-                             **(options if method == "POST" else {}))
+        headers["authorization"] = authorization.format(key=keyed_engine.canary, key_upper=keyed_engine.canary.upper())
+    options = (
+        {"files": {"file": ("t.jsonl", b"{}\n")}, "data": {"purpose": "fine-tune"}}
+        if (method == "POST" and path == "/v1/files")
+        else {"json": {"model": TINY, "messages": [{"role": "user"}]}}
+    )
+    response = httpx.request(
+        method, keyed_engine.base_url + path, headers=headers, timeout=10, **(options if method == "POST" else {})
+    )
     assert response.status_code == 401
     error = response.json()["error"]
     assert set(error) == OPENAI_ERROR_KEYS and error["code"] == "invalid_api_key"
@@ -315,8 +400,10 @@ def test_a_declared_oversize_upload_is_refused_before_it_is_read(keyed_engine):
     """A client announcing 1 TB gets 413 at once: the engine does not wait for (or buffer) the body."""
     import socket
 
-    head = (f"POST /v1/files HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {keyed_engine.canary}\r\n"
-            "Content-Type: multipart/form-data; boundary=x\r\nContent-Length: 1000000000000\r\n\r\n--x\r\n")
+    head = (
+        f"POST /v1/files HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {keyed_engine.canary}\r\n"
+        "Content-Type: multipart/form-data; boundary=x\r\nContent-Length: 1000000000000\r\n\r\n--x\r\n"
+    )
     with socket.create_connection(("127.0.0.1", keyed_engine.port), timeout=10) as sock:
         sock.sendall(head.encode())
         reply = b""
@@ -332,21 +419,33 @@ def test_a_declared_oversize_upload_is_refused_before_it_is_read(keyed_engine):
 
 
 HOSTILE_NAMES = [
-    "../../etc/passwd", "../../../../../../tmp/escape.jsonl", "..\\..\\escape.jsonl", "/etc/passwd",
-    "/tmp/escape.jsonl", "C:\\Windows\\escape.jsonl", "%2e%2e%2f%2e%2e%2fescape.jsonl", "..%2F..%2Fescape.jsonl",
-    "a/../../escape.jsonl", "..", ".", "a/..", "escape.jsonl\x00.png", "store.db", "../store.db",
+    "../../etc/passwd",
+    "../../../../../../tmp/escape.jsonl",
+    "..\\..\\escape.jsonl",
+    "/etc/passwd",
+    "/tmp/escape.jsonl",
+    "C:\\Windows\\escape.jsonl",
+    "%2e%2e%2f%2e%2e%2fescape.jsonl",
+    "..%2F..%2Fescape.jsonl",
+    "a/../../escape.jsonl",
+    "..",
+    ".",
+    "a/..",
+    "escape.jsonl\x00.png",
+    "store.db",
+    "../store.db",
 ]
 
 
 def _tree(folder: Path) -> set[Path]:
-    return {p for p in folder.rglob("*")}
+    return set(folder.rglob("*"))
 
 
 def test_hostile_upload_names_are_reduced_to_a_name_and_stored_under_an_opaque_id(tmp_path):
     home = tmp_path / "sandbox" / "engine"
     chat = write_chat_file(tmp_path / "ok.jsonl", n=10).read_bytes()
     outside_before = _tree(tmp_path) - _tree(home) if home.exists() else _tree(tmp_path)
-    with ThreadServer(create_app(home, run_jobs=False)) as server:
+    with ThreadServer(cli_app(home, run_jobs=False)) as server:
         client = server.client()
         ids = []
         for name in HOSTILE_NAMES:
@@ -374,9 +473,20 @@ def _is_opaque(value: str, prefix: str) -> bool:
 
 
 HOSTILE_IDS = [
-    "../store.db", "..%2Fstore.db", "..%252Fstore.db", "%2e%2e%2fstore.db", "file-..%2F..%2Fstore.db",
-    "file-../../store.db", "..%5Cstore.db", "%2Fetc%2Fpasswd", "file-%00", "file-0123456789abcdef0123456%2F",
-    "....%2F%2Fstore.db", "file-" + "a" * 65, "file-0123456789ABCDEF0123456789", "%2e%2e",
+    "../store.db",
+    "..%2Fstore.db",
+    "..%252Fstore.db",
+    "%2e%2e%2fstore.db",
+    "file-..%2F..%2Fstore.db",
+    "file-../../store.db",
+    "..%5Cstore.db",
+    "%2Fetc%2Fpasswd",
+    "file-%00",
+    "file-0123456789abcdef0123456%2F",
+    "....%2F%2Fstore.db",
+    "file-" + "a" * 65,
+    "file-0123456789ABCDEF0123456789",
+    "%2e%2e",
 ]
 
 
@@ -384,7 +494,7 @@ HOSTILE_IDS = [
 def test_hostile_file_ids_are_404_and_read_nothing(tmp_path, file_id):
     home = tmp_path / "engine"
     (tmp_path / "secret.txt").write_text("TOP-SECRET")
-    with ThreadServer(create_app(home, run_jobs=False)) as server:
+    with ThreadServer(cli_app(home, run_jobs=False)) as server:
         for suffix, method in (("", "GET"), ("/content", "GET"), ("", "DELETE")):
             url = f"{server.base_url}/v1/files/{file_id}{suffix}"
             response = httpx.request(method, url, timeout=10, follow_redirects=True)
@@ -400,12 +510,15 @@ def test_hostile_file_ids_are_404_and_read_nothing(tmp_path, file_id):
 
 def test_job_ids_are_opaque_and_unrelated_to_their_inputs(tmp_path):
     pytest.importorskip("peft")  # creating a job checks that training could run
-    with ThreadServer(create_app(tmp_path / "engine", run_jobs=False)) as server:
+    with ThreadServer(cli_app(tmp_path / "engine", run_jobs=False)) as server:
         client = server.client()
-        file_id = client.files.create(file=("../x.jsonl", write_chat_file(tmp_path / "t.jsonl").read_bytes()),
-                                      purpose="fine-tune").id
-        jobs = [client.fine_tuning.jobs.create(model="smollm2-135m-instruct", training_file=file_id,
-                                               suffix="same") for _ in range(3)]
+        file_id = client.files.create(
+            file=("../x.jsonl", write_chat_file(tmp_path / "t.jsonl").read_bytes()), purpose="fine-tune"
+        ).id
+        jobs = [
+            client.fine_tuning.jobs.create(model="smollm2-135m-instruct", training_file=file_id, suffix="same")
+            for _ in range(3)
+        ]
     assert len({j.id for j in jobs}) == 3 and all(_is_opaque(j.id, "ftjob") for j in jobs)
 
 
@@ -413,7 +526,7 @@ def test_job_ids_are_opaque_and_unrelated_to_their_inputs(tmp_path):
 
 
 FORMULAS = [
-    ("=HYPERLINK(\"http://evil.example\",\"click\")", "equals"),
+    ('=HYPERLINK("http://evil.example","click")', "equals"),
     ("+1+cmd|' /C calc'!A0", "plus"),
     ("-2+3+cmd|' /C calc'!A0", "minus"),
     ("@SUM(1+1)*cmd|' /C calc'!A0", "at"),
@@ -429,12 +542,21 @@ def _csv_cells(data: bytes) -> list[str]:
 @pytest.mark.parametrize("payload,name", FORMULAS, ids=[n for _, n in FORMULAS])
 def test_formula_cells_are_neutralised_in_every_csv_the_app_exports(tmp_path, payload, name):
     """The Dataset page's exporter (import → split → export) and the Playground's compare export."""
-    from studio.metrics import score_rows
-    from studio.splits import split_frame
+    from studio.playground.metrics import score_rows
+    from studio.quality.splits import split_frame
 
-    rows = [{"messages": [{"role": "system", "content": payload}, {"role": "user", "content": payload},
-                          {"role": "assistant", "content": payload}], "note": payload, "id2": f"{payload}{i}"}
-            for i in range(4)]
+    rows = [
+        {
+            "messages": [
+                {"role": "system", "content": payload},
+                {"role": "user", "content": payload},
+                {"role": "assistant", "content": payload},
+            ],
+            "note": payload,
+            "id2": f"{payload}{i}",
+        }
+        for i in range(4)
+    ]
     source = tmp_path / "formulas.jsonl"
     source.write_text("".join(json.dumps(r) + "\n" for r in rows))
     workspace = Workspace()
@@ -444,8 +566,10 @@ def test_formula_cells_are_neutralised_in_every_csv_the_app_exports(tmp_path, pa
     dataset_cells = [c for part in parts.values() for c in _csv_cells(export_bytes(part, to="csv"))]
 
     with TestServer() as server:
-        targets = [Target("base", Profile("local", base_url=server.url), "base-model"),
-                   Target(payload, Profile("local", base_url=server.url), "ft:base-model:studio:demo:abc123")]
+        targets = [
+            Target("base", Profile("local", base_url=server.url), "base-model"),
+            Target(payload, Profile("local", base_url=server.url), "ft:base-model:studio:demo:abc123"),
+        ]
         cases = [Case(i, ({"role": "user", "content": f"ANSWER:{payload}"},), payload) for i in range(2)]
         run = open_run(workspace, targets, Params(system_prompt=payload), cases, source=payload)
         results = run_compare(workspace, run, targets, cases, Params(system_prompt=payload), retry=FAST)

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from studio.cli_data import app_command
+from studio.cli.data import app_command
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,17 +29,23 @@ print(json.dumps({name: config.get_option(name) for name in names}))
 
 def _options(*names: str, cwd: Path = ROOT) -> dict:
     """The options as ``streamlit run`` resolves them when started from ``cwd`` (a fresh process)."""
-    out = subprocess.run([sys.executable, "-c", _READ_OPTIONS, *names], cwd=cwd, capture_output=True,
-                         text=True, check=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", _READ_OPTIONS, *names], cwd=cwd, capture_output=True, text=True, check=True, timeout=120
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def test_the_app_runs_without_file_watcher_usage_stats_or_deploy_button():
-    options = _options("server.fileWatcherType", "server.runOnSave", "server.address",
-                       "browser.gatherUsageStats", "client.toolbarMode")
-    assert options == {"server.fileWatcherType": "none", "server.runOnSave": False,
-                       "server.address": "127.0.0.1", "browser.gatherUsageStats": False,
-                       "client.toolbarMode": "viewer"}
+    options = _options(
+        "server.fileWatcherType", "server.runOnSave", "server.address", "browser.gatherUsageStats", "client.toolbarMode"
+    )
+    assert options == {
+        "server.fileWatcherType": "none",
+        "server.runOnSave": False,
+        "server.address": "127.0.0.1",
+        "browser.gatherUsageStats": False,
+        "client.toolbarMode": "viewer",
+    }
 
 
 def test_the_settings_come_from_the_project_folder(tmp_path):
@@ -51,5 +57,9 @@ def test_the_launcher_passes_only_what_the_caller_asks_for():
     command = app_command(8501)
     assert command[1:4] == ["-m", "streamlit", "run"] and Path(command[4]) == ROOT / "app.py"
     assert not any(flag.startswith(("--server.fileWatcherType", "--server.address", "--browser.")) for flag in command)
-    assert app_command(8501, host="0.0.0.0", headless=True)[-4:] == ["--server.address", "0.0.0.0",
-                                                                     "--server.headless", "true"]
+    assert app_command(8501, host="0.0.0.0", headless=True)[-4:] == [
+        "--server.address",
+        "0.0.0.0",
+        "--server.headless",
+        "true",
+    ]

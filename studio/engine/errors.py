@@ -1,17 +1,18 @@
-"""Errors of the local engine, each carrying the HTTP status and OpenAI's error fields."""
+"""What the local engine cannot do, as plain domain errors; no HTTP here.
+
+Each error carries OpenAI's ``param`` (the request field it is about, dotted: ``hyperparameters.n_epochs``) and
+``code`` (``model_not_found``, ``invalid_file_format``…) so that :mod:`studio.engine.api.errors`, the one place
+that knows HTTP, can answer with OpenAI's error object and status code. The store, the trainer and the model code
+raise these; only the API layer turns them into responses.
+"""
 
 from __future__ import annotations
-
-from typing import Any
 
 from studio.errors import StudioError
 
 
 class EngineError(StudioError):
-    """An API error: serialised as ``{"error": {"message", "type", "param", "code"}}`` with ``status``."""
-
-    status: int = 500
-    type: str = "server_error"
+    """Base class: ``message``, plus the ``param`` and ``code`` OpenAI's error object names (both optional)."""
 
     def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
@@ -19,47 +20,35 @@ class EngineError(StudioError):
         self.param = param
         self.code = code
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+class InvalidValueError(EngineError, ValueError):
+    """A value the engine does not accept: a request field, a listing cursor, a chat message."""
 
 
-class InvalidRequestError(EngineError):
-    """The request is malformed or names a value the engine does not accept (HTTP 400)."""
-
-    status = 400
-    type = "invalid_request_error"
+class HyperparameterError(InvalidValueError):
+    """A fine-tuning hyperparameter out of range, of the wrong type or unknown (``param`` names it)."""
 
 
-class NotFoundError(EngineError):
-    """A file, job, checkpoint or model id that does not exist (HTTP 404)."""
-
-    status = 404
-    type = "invalid_request_error"
+class TrainingDataError(InvalidValueError):
+    """Training or validation data with nothing trainable; ``param`` is ``training_file``, ``validation_file`` or
+    ``file`` (an upload)."""
 
 
-class AuthenticationError(EngineError):
-    """A missing or wrong bearer key (HTTP 401)."""
-
-    status = 401
-    type = "invalid_request_error"
+class ContextLengthError(InvalidValueError):
+    """A prompt longer than the model's context (``code="context_length_exceeded"``)."""
 
 
-class PayloadTooLargeError(EngineError):
-    """An upload over the engine's size limit (HTTP 413)."""
-
-    status = 413
-    type = "invalid_request_error"
+class NotFoundError(EngineError, LookupError):
+    """A file, job, checkpoint or model id that does not exist (or is not one of the engine's ids)."""
 
 
-class ConflictError(EngineError):
-    """The object is in a state that does not allow the operation (HTTP 409)."""
-
-    status = 409
-    type = "invalid_request_error"
+class StatusConflictError(EngineError):
+    """A job whose status does not allow the operation (cancelling a finished job, resuming a running one)."""
 
 
 class EngineUnavailableError(EngineError):
-    """The optional training extra (torch, transformers, peft) is not installed (HTTP 503)."""
+    """The optional ``engine`` extra (torch, transformers, peft) is not installed."""
 
-    status = 503
-    type = "server_error"
+
+class PullError(EngineError):
+    """The default model could not be downloaded, or failed its checksum."""

@@ -49,7 +49,9 @@ class DecodeLinear(nn.Module):
                 out = out + nn.functional.linear(nn.functional.linear(x, a), b) * scale
             return out
         flat = x.reshape(rows, self.in_features).to(torch.bfloat16).contiguous()
-        out = torch._weight_int8pack_mm(flat, self.qweight, self.qscale).to(x.dtype)
+        qweight, qscale = self.qweight, self.qscale
+        assert isinstance(qweight, torch.Tensor) and isinstance(qscale, torch.Tensor)  # buffers, set in __init__
+        out = torch._weight_int8pack_mm(flat, qweight, qscale).to(x.dtype)
         if self.bias is not None:
             out = out + self.bias
         return out.reshape(*x.shape[:-1], self.out_features)
@@ -58,8 +60,9 @@ class DecodeLinear(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, int8 decode"
 
 
-def _quantize_rows(weight: torch.Tensor, block: int = 512, low_rank: LowRankUpdate | None = None
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
+def _quantize_rows(
+    weight: torch.Tensor, block: int = 512, low_rank: LowRankUpdate | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Symmetric int8 per output row (scale = row max / 127) of ``weight`` (plus ``scale · B·A`` when a LoRA
     update is given), in row blocks that stay in cache: the merged float32 matrix is never materialised."""
     with torch.no_grad():

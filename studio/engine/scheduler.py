@@ -16,8 +16,9 @@ import threading
 import time
 from pathlib import Path
 
-from studio.engine.errors import NotFoundError
-from studio.engine.store import ACTIVE_STATUSES, EngineStore, JobRecord
+from studio.engine.errors import NotFoundError, TrainingDataError
+from studio.engine.records import ACTIVE_STATUSES, JobRecord
+from studio.engine.store import EngineStore
 
 MAX_WORKER_ATTEMPTS = 3
 _log = logging.getLogger("studio.engine")
@@ -78,7 +79,7 @@ class JobScheduler:
         while not self._stop.is_set():
             try:
                 self.tick()
-            except Exception:  # noqa: BLE001 - keep scheduling; the failure is logged with its traceback
+            except Exception:
                 _log.exception("engine scheduler tick failed")
             self._wake.wait(self.poll_interval)
             self._wake.clear()
@@ -99,7 +100,7 @@ class JobScheduler:
             self._spawn(queued[0])
 
     def _validate(self, job: JobRecord) -> None:
-        from studio.engine.trainer import TrainingDataError, read_examples
+        from studio.engine.encoding import read_examples
 
         for param, file_id in (
             ("training_file", job.training_file),
@@ -150,9 +151,7 @@ class JobScheduler:
         job_dir = self.store.job_dir(job.id)
         log_path = job_dir / "worker.log"
         if job.attempts >= MAX_WORKER_ATTEMPTS:
-            self._fail(
-                job, "worker_crashed", f"The job's worker stopped {job.attempts} times; see {log_path}", None
-            )
+            self._fail(job, "worker_crashed", f"The job's worker stopped {job.attempts} times; see {log_path}", None)
             return
         job_dir.mkdir(parents=True, exist_ok=True)
         self.store.update_job(job.id, attempts=job.attempts + 1)

@@ -8,26 +8,29 @@ to it under ``<home>/files/<id>``: paths are derived from validated opaque ids, 
 from __future__ import annotations
 
 import json
-import re
-import secrets
 import shutil
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from studio.engine.errors import InvalidRequestError, NotFoundError
+from studio.engine.errors import InvalidValueError, NotFoundError
+from studio.engine.records import (
+    CheckpointRecord,
+    EventLevel,
+    EventRecord,
+    EventType,
+    FileRecord,
+    JobRecord,
+    JobStatus,
+    ModelRecord,
+    Page,
+    check_id,
+    new_id,
+)
 
-JobStatus = Literal["validating_files", "queued", "running", "paused", "succeeded", "failed", "cancelled"]
-ACTIVE_STATUSES: tuple[JobStatus, ...] = ("validating_files", "queued", "running", "paused")
-FINAL_STATUSES: tuple[JobStatus, ...] = ("succeeded", "failed", "cancelled")
-EventLevel = Literal["info", "warn", "error"]
-EventType = Literal["message", "metrics"]
-
-_ID_RE = re.compile(r"^[a-z]+-[A-Za-z0-9]{8,64}$")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -93,94 +96,7 @@ CREATE TABLE IF NOT EXISTS models (
 """
 
 
-@dataclass(frozen=True)
-class FileRecord:
-    id: str
-    filename: str
-    purpose: str
-    bytes: int
-    created_at: int
-    status: str
-
-
-@dataclass(frozen=True)
-class JobRecord:
-    id: str
-    model: str
-    base_source: dict[str, Any]
-    training_file: str
-    validation_file: str | None
-    suffix: str | None
-    seed: int
-    hyperparameters: dict[str, Any]
-    metadata: dict[str, str] | None
-    status: JobStatus
-    created_at: int
-    started_at: int | None
-    finished_at: int | None
-    estimated_finish: int | None
-    fine_tuned_model: str | None
-    trained_tokens: int | None
-    error: dict[str, Any] | None
-    result_files: list[str]
-    attempts: int
-    worker_pid: int | None
-
-
-@dataclass(frozen=True)
-class EventRecord:
-    id: str
-    job_id: str
-    created_at: int
-    level: EventLevel
-    message: str
-    type: EventType
-    data: dict[str, Any] | None
-
-
-@dataclass(frozen=True)
-class CheckpointRecord:
-    id: str
-    job_id: str
-    step: int
-    created_at: int
-    model_id: str
-    path: str
-    metrics: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class ModelRecord:
-    id: str
-    base: str
-    job_id: str
-    path: str
-    created_at: int
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page of a newest-first listing and whether older items remain."""
-
-    items: list[Any]
-    has_more: bool
-
-
 _JSON_COLUMNS = {"base_source", "hyperparameters", "metadata", "error", "result_files", "data", "metrics"}
-
-
-def new_id(prefix: str) -> str:
-    """An opaque random id such as ``file-3f9a...``."""
-    return f"{prefix}-{secrets.token_hex(12)}"
-
-
-def check_id(value: str, *, param: str, what: str) -> str:
-    """``value`` when it looks like one of our ids, else a 404 naming it (ids never reach the filesystem raw)."""
-    if not isinstance(value, str) or not _ID_RE.match(value):
-        raise NotFoundError(
-            f"No such {what}: {value!r}", param=param, code=f"{what.replace(' ', '_')}_not_found"
-        )
-    return value
 
 
 def _row_dict(row: sqlite3.Row) -> dict[str, Any]:
@@ -224,16 +140,14 @@ class EngineStore:
         finally:
             db.close()
 
-    def _page(
-        self, table: str, where: str, params: list[Any], after: str | None, limit: int
-    ) -> tuple[list, bool]:
+    def _page(self, table: str, where: str, params: list[Any], after: str | None, limit: int) -> tuple[list, bool]:
         if not 1 <= limit <= 10_000:
-            raise InvalidRequestError(f"limit must be between 1 and 10000, got {limit}", param="limit")
+            raise InvalidValueError(f"limit must be between 1 and 10000, got {limit}", param="limit")
         with self._connect() as db:
             if after is not None:
                 row = db.execute(f"SELECT seq FROM {table} WHERE id = ?", (after,)).fetchone()
                 if row is None:
-                    raise InvalidRequestError(f"after: no such id {after!r}", param="after")
+                    raise InvalidValueError(f"after: no such id {after!r}", param="after")
                 where += " AND seq < ?"
                 params = [*params, row["seq"]]
             rows = db.execute(
@@ -274,9 +188,7 @@ class EngineStore:
     def file_path(self, file_id: str) -> Path:
         return self.files_dir / self.get_file(file_id).id
 
-    def list_files(
-        self, *, purpose: str | None = None, after: str | None = None, limit: int = 10_000
-    ) -> Page:
+    def list_files(self, *, purpose: str | None = None, after: str | None = None, limit: int = 10_000) -> Page:
         where, params = ("purpose = ?", [purpose]) if purpose else ("1", [])
         rows, more = self._page("files", where, params, after, limit)
         return Page([FileRecord(**r) for r in rows], more)
@@ -341,9 +253,7 @@ class EngineStore:
         """Jobs in any of ``statuses``, oldest first (queue order)."""
         marks = ",".join("?" * len(statuses))
         with self._connect() as db:
-            rows = db.execute(
-                f"SELECT * FROM jobs WHERE status IN ({marks}) ORDER BY seq", statuses
-            ).fetchall()
+            rows = db.execute(f"SELECT * FROM jobs WHERE status IN ({marks}) ORDER BY seq", statuses).fetchall()
         return [JobRecord(**_row_dict(r)) for r in rows]
 
     def update_job(self, job_id: str, *, expect: tuple[JobStatus, ...] | None = None, **fields: Any) -> bool:
@@ -457,9 +367,7 @@ class EngineStore:
         return CheckpointRecord(**_row_dict(row)) if row else None
 
     def add_model(self, model_id: str, *, base: str, job_id: str, path: Path) -> ModelRecord:
-        record = ModelRecord(
-            id=model_id, base=base, job_id=job_id, path=str(path), created_at=int(time.time())
-        )
+        record = ModelRecord(id=model_id, base=base, job_id=job_id, path=str(path), created_at=int(time.time()))
         with self._connect() as db:
             db.execute(
                 "INSERT OR REPLACE INTO models (id, base, job_id, path, created_at) VALUES (?, ?, ?, ?, ?)",

@@ -19,7 +19,9 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from studio.engine.store import EngineStore, JobRecord
+from studio.engine.errors import TrainingDataError
+from studio.engine.records import JobRecord
+from studio.engine.store import EngineStore
 
 RESULT_COLUMNS = ("step", "train_loss", "train_accuracy", "valid_loss", "valid_mean_token_accuracy")
 
@@ -50,6 +52,8 @@ def result_csv(rows: list[dict[str, Any]]) -> str:
 def run_job(store: EngineStore, job_id: str, *, models_dir: Path | None = None) -> str:
     """Run (or resume) a queued job to its end; returns its final status."""
     from studio.engine import models, trainer
+    from studio.engine.encoding import read_examples
+    from studio.engine.hyperparameters import resolve_config
 
     job = store.get_job(job_id)
     if not store.update_job(
@@ -78,9 +82,7 @@ def run_job(store: EngineStore, job_id: str, *, models_dir: Path | None = None) 
     pace = {"since": time.monotonic(), "steps": 0}
 
     def on_metrics(metrics: dict[str, Any]) -> None:
-        message = (
-            f"Step {metrics['step']}/{metrics['total_steps']}: training loss={metrics['train_loss']:.4f}"
-        )
+        message = f"Step {metrics['step']}/{metrics['total_steps']}: training loss={metrics['train_loss']:.4f}"
         if "valid_loss" in metrics:
             message += f", validation loss={metrics['valid_loss']:.4f}"
         store.add_event(job_id, message, type="metrics", data=metrics)
@@ -90,20 +92,16 @@ def run_job(store: EngineStore, job_id: str, *, models_dir: Path | None = None) 
         store.update_job(job_id, estimated_finish=int(time.time() + per_step * remaining))
 
     def on_checkpoint(step: int, path: Path, metrics: dict[str, Any]) -> None:
-        store.add_checkpoint(
-            job_id, step=step, model_id=f"{ft_name}:ckpt-step-{step}", path=path, metrics=metrics
-        )
+        store.add_checkpoint(job_id, step=step, model_id=f"{ft_name}:ckpt-step-{step}", path=path, metrics=metrics)
         store.add_event(job_id, f"Checkpoint created at step {step}")
 
     try:
-        base = models.materialize(job.base_source, models_dir, log=lambda m: store.add_event(job_id, m))
-        train_examples = trainer.read_examples(store.file_path(job.training_file))
+        base = models.materialize(job.base_source, models_dir, log=lambda m: _event(store, job_id, m))
+        train_examples = read_examples(store.file_path(job.training_file))
         valid_examples = (
-            trainer.read_examples(store.file_path(job.validation_file), name="validation_file")
-            if job.validation_file
-            else None
+            read_examples(store.file_path(job.validation_file), name="validation_file") if job.validation_file else None
         )
-        config = trainer.resolve_config(job.hyperparameters, n_examples=len(train_examples), seed=job.seed)
+        config = resolve_config(job.hyperparameters, n_examples=len(train_examples), seed=job.seed)
         resolved = {k: getattr(config, k) for k in ("n_epochs", "batch_size", "learning_rate_multiplier")}
         store.update_job(job_id, hyperparameters={**job.hyperparameters, **resolved})
         if trainer.resume_step(job_dir) is None:
@@ -116,16 +114,16 @@ def run_job(store: EngineStore, job_id: str, *, models_dir: Path | None = None) 
             job_dir=job_dir,
             callbacks=trainer.TrainingCallbacks(
                 control=control,
-                on_message=lambda m: store.add_event(job_id, m),
+                on_message=lambda m: _event(store, job_id, m),
                 on_metrics=on_metrics,
                 on_checkpoint=on_checkpoint,
             ),
         )
-    except trainer.TrainingDataError as exc:
-        param = "validation_file" if str(exc).startswith("validation_file") else "training_file"
+    except TrainingDataError as exc:
+        param = exc.param if exc.param in ("training_file", "validation_file") else "training_file"
         _fail(store, job_id, f"invalid_{param}", str(exc), param)
         return "failed"
-    except Exception as exc:  # noqa: BLE001 - the job records the failure; the traceback goes to the worker log
+    except Exception as exc:
         traceback.print_exc()
         _fail(store, job_id, "training_error", f"{type(exc).__name__}: {exc}", None)
         return "failed"
@@ -159,6 +157,10 @@ def run_job(store: EngineStore, job_id: str, *, models_dir: Path | None = None) 
     store.add_event(job_id, f"New fine-tuned model created: {ft_name}")
     store.add_event(job_id, "The job has successfully completed")
     return "succeeded"
+
+
+def _event(store: EngineStore, job_id: str, message: str) -> None:
+    store.add_event(job_id, message)
 
 
 def _fail(store: EngineStore, job_id: str, code: str, message: str, param: str | None) -> None:

@@ -5,19 +5,25 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
-
-from studio.cli_data import app_command
 import pytest
+
+from studio.cli.data import app_command
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def pytest_collection_modifyitems(items):
@@ -47,16 +53,17 @@ class StreamlitServer:
 
     def start(self) -> StreamlitServer:
         command = app_command(self.port, headless=True)
-        self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/_stcore/health", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        raise RuntimeError("streamlit did not start within 60 s")
+        self.process = subprocess.Popen(
+            command, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        wait_until(
+            lambda: httpx.get(f"{self.url}/_stcore/health", timeout=1).status_code == 200,
+            timeout=60,
+            interval=0.3,
+            ignoring=(httpx.HTTPError,),
+            message=f"streamlit to answer on {self.url}",
+        )
+        return self
 
     def stop(self, *, kill: bool = False) -> None:
         if self.process and self.process.poll() is None:

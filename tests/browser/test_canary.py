@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from studio.testserver import TestServer
-from studio.workspace import Workspace, import_file
+from studio.storage.workspace import Workspace, import_file
+from studio.testing.server import TestServer
 from tests.browser.conftest import StreamlitServer
 from tests.engine_support import write_chat_file
 from tests.test_security import files_leaking, leaks

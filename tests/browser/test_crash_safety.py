@@ -4,8 +4,8 @@ import json
 
 from playwright.sync_api import expect
 
-from studio.editor import DatasetEditor
-from studio.workspace import Workspace, import_file
+from studio.editing.editor import DatasetEditor
+from studio.storage.workspace import Workspace, import_file
 from tests.browser.conftest import StreamlitServer
 
 GRID = "iframe[title='st_aggrid.AgGrid.agGrid']"
@@ -22,9 +22,20 @@ def edit(page, row: int, text: str) -> None:
 
 def test_acknowledged_edits_survive_kill_9(tmp_path, page):
     data = tmp_path / "faq.jsonl"
-    data.write_text("".join(json.dumps({"messages": [{"role": "user", "content": f"Question {i}?"},
-                                                    {"role": "assistant", "content": f"Answer {i}."}]}) + "\n"
-                            for i in range(5)))
+    data.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "messages": [
+                        {"role": "user", "content": f"Question {i}?"},
+                        {"role": "assistant", "content": f"Answer {i}."},
+                    ]
+                }
+            )
+            + "\n"
+            for i in range(5)
+        )
+    )
     workspace = tmp_path / "workspace" / "studio.db"
     info, _ = import_file(Workspace(workspace), data)
     server = StreamlitServer(workspace).start()

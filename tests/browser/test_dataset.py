@@ -79,7 +79,8 @@ def test_clean_the_medical_faq_in_the_grid(streamlit_server, page, tmp_path):
     page.reload()
     choose(page, "Workspace dataset", "medical_faq_dirty · csv/qa")
     expect(grid_of(page).locator(".ag-row[row-index='0'] .ag-cell[col-id='assistant']")).to_have_text(
-        "Gout is a form of arthritis; this answer was edited in the browser test.", timeout=30_000)
+        "Gout is a form of arthritis; this answer was edited in the browser test.", timeout=30_000
+    )
     page.screenshot(path=str(shots / "4-edit-reloaded.png"))
 
     choose(page, "Delete all rows flagged by", "too_short")
@@ -105,18 +106,24 @@ def test_clean_the_medical_faq_in_the_grid(streamlit_server, page, tmp_path):
     download.value.save_as(path)
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert 150 < len(lines) < 238 and all(set(line) == {"messages"} for line in lines)
-    from studio.validate import validate_file
+    from studio.cost.validation import validate_file
+
     assert validate_file(path).rows == len(lines)
     page.screenshot(path=str(shots / "6-exported.png"), full_page=True)
     assert page.dialogs == []
 
 
-@pytest.mark.parametrize("payload", ["<img src=x onerror=alert('xss')>", "<script>alert('xss')</script>",
-                                     "[click](javascript:alert('xss'))"])
+@pytest.mark.parametrize(
+    "payload", ["<img src=x onerror=alert('xss')>", "<script>alert('xss')</script>", "[click](javascript:alert('xss'))"]
+)
 def test_dataset_text_never_runs_as_html(streamlit_server, page, tmp_path, payload):
     path = tmp_path / "hostile.jsonl"
-    path.write_text(json.dumps({"messages": [{"role": "user", "content": payload},
-                                             {"role": "assistant", "content": f"Answer: {payload}"}]}) + "\n")
+    path.write_text(
+        json.dumps(
+            {"messages": [{"role": "user", "content": payload}, {"role": "assistant", "content": f"Answer: {payload}"}]}
+        )
+        + "\n"
+    )
     page.goto(f"{streamlit_server.url}/Dataset")
     upload(page, path, tmp_path, "hostile")
     grid = grid_of(page)

@@ -17,7 +17,7 @@ def test_home_page_in_chromium(streamlit_server, page, tmp_path):
 
 
 def test_hostile_dataset_names_render_inert_on_home(tmp_path, page):
-    from studio.workspace import Workspace, import_file
+    from studio.storage.workspace import Workspace, import_file
     from tests.browser.conftest import StreamlitServer
 
     data = tmp_path / "x.csv"

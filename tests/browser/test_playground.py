@@ -2,7 +2,7 @@
 
 from playwright.sync_api import expect
 
-from studio.testserver import Behaviour, TestServer
+from studio.testing.server import Behaviour, TestServer
 from tests.browser.conftest import StreamlitServer
 
 FT = "ft:base-model:studio:demo:abc123"

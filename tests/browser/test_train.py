@@ -2,7 +2,7 @@
 
 from playwright.sync_api import expect
 
-from studio.workspace import Workspace, import_file
+from studio.storage.workspace import Workspace, import_file
 from tests.browser.conftest import StreamlitServer
 from tests.engine_support import TINY, EngineProcess, write_chat_file
 

@@ -1,0 +1,74 @@
+"""Cost: validate the chat format, count tokens exactly, price the training job and keep its settings."""
+
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from studio.cost.estimate import estimate_cost
+from studio.cost.prices import load_prices
+from studio.cost.validation import jsonl_examples
+from ui import keys
+from ui.cost import (
+    break_even_panel,
+    charts,
+    frame_examples,
+    metrics,
+    moderation_panel,
+    problems_panel,
+    scan_file,
+    scan_frame,
+    settings_sidebar,
+)
+from ui.frame import page, show_errors
+
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "style_demo.jsonl"
+
+tr = page("cost")
+st.caption(tr("cost.intro"))
+
+with show_errors():
+    prices = load_prices()
+    settings = settings_sidebar(prices, tr)
+    model = settings.model
+    assert model is not None  # the sidebar's model menu always has a choice
+    opened = st.session_state.get(keys.DATASET)  # the Dataset page's DatasetSession
+    editor = opened.editor if opened is not None else None
+    frame = editor.frame if editor is not None else None
+    examples: Callable[[], tuple[Any, Any]]  # (rows, examples) for the moderation check
+
+    if editor is not None:
+        label = editor.info.name
+        report = scan_frame(editor.frame, model, tr)
+        examples = partial(frame_examples, editor.frame)
+    else:
+        st.info(tr("cost.upload"))
+        upload = st.file_uploader(tr("cost.upload_label"), type=["jsonl"], key="cost_upload")
+        if upload is None and not SAMPLE.exists():
+            st.warning(tr("cost.no_data"))
+            st.stop()
+        data, label = (upload.getvalue(), upload.name) if upload else (SAMPLE.read_bytes(), SAMPLE.name)
+        if upload is None:
+            st.caption(tr("cost.sample", name=SAMPLE.name))
+        version = upload.file_id if upload else SAMPLE.stat().st_mtime
+        report = scan_file(data, (label, version, model), model, tr)
+        examples = partial(jsonl_examples, data)
+    st.markdown(tr("cost.dataset", label=label, rows=f"{report.rows:,}"))
+
+    estimate = estimate_cost(report.tokens, model=model, epochs=settings.epochs, prices=prices)
+    metrics(estimate, tr)
+    if estimate.epochs_auto:
+        st.caption(tr("cost.auto_note"))
+    st.caption(tr("cost.prices_note", as_of=prices.as_of, source=prices.source))
+    if report.approximate:
+        st.warning(tr("cost.approximate"))
+    if settings.over_budget(estimate.usd):
+        st.warning(tr("cost.over_budget", usd=f"{estimate.usd:,.2f}", budget=f"{settings.budget_usd:,.2f}"))
+
+    charts(report, estimate, prices, tr)
+    break_even_panel(model, estimate, prices, tr)
+    # Rows of the open dataset link to the Dataset page (its URL path); a file's rows have nowhere to go.
+    problems_panel(report, link_to="Dataset" if frame is not None else None, tr=tr)
+    moderation_panel(examples, tr)

@@ -1,0 +1,81 @@
+"""Dataset: open, filter live, fix in the grid, undo, save versions, export with splits."""
+
+import streamlit as st
+from st_aggrid import AgGrid
+
+from studio.cost.bpe import warm_encoding
+from studio.editing.editor import DatasetEditor
+from studio.editing.grid import grid_page, page_count
+from studio.editing.ops import DeleteRows
+from studio.editing.session import DatasetSession
+from studio.storage.workspace import Workspace
+from ui import keys
+from ui.aggrid import aggrid_arguments
+from ui.conversation import conversation_panel
+from ui.dataset import actions_panel, export_panel, filters_sidebar, history_panel, open_panel
+from ui.frame import attempt, page
+
+tr = page("dataset")
+warm_encoding()  # the grid's token counts need it: built while the user picks a dataset
+if keys.DATASET not in st.session_state:
+    st.session_state[keys.DATASET] = DatasetSession(Workspace())
+session: DatasetSession = st.session_state[keys.DATASET]
+opened = open_panel(session, tr)
+if opened is None:
+    st.info(tr("dataset.nothing_open"))
+    st.stop()
+editor: DatasetEditor = opened  # not None from here on, in the functions below too
+
+session.flags()
+counts = session.rule_counts()
+
+spec, threshold = filters_sidebar(session, counts, tr)
+positions, problem = session.rows(spec, threshold)
+if problem:
+    st.error(problem)
+st.markdown(f"**{tr('dataset.rows_shown', n=len(positions), m=len(editor.frame))}**")
+
+
+def on_grid(response: object) -> None:
+    """Runs before the rerun, so the grid is redrawn from data that already holds the persisted edit."""
+    event = attempt(session.grid_event, getattr(response, "raw_data", None), st.session_state.get("grid_token"))
+    if event is not None and event.kind == "select":
+        st.session_state.update(grid_token=event.token, selected_ids=event.ids)
+    elif event is not None:  # the edit is persisted
+        st.session_state.update(
+            grid_token=event.token, last_saved=tr("dataset.saved_edit", id=event.id, field=event.field)
+        )
+
+
+pages = page_count(len(positions), 100)
+grid_page_number = st.number_input(tr("dataset.page", pages=pages), 1, pages, 1, key=f"page-{hash(spec)}")
+
+
+@st.fragment
+def grid_view() -> None:
+    """The grid alone: an edit or a selection reruns just this part (the edit is already persisted)."""
+    if st.session_state.get("last_saved"):  # above the grid: shown as soon as the edit is stored
+        st.caption("✅ " + st.session_state["last_saved"])
+    rows = grid_page(
+        editor.frame,
+        positions,
+        page=grid_page_number,
+        page_size=100,
+        flags=session.checks.flags,
+        rule_keys=list(counts),
+    )
+    AgGrid(rows, key=f"grid-{editor.dataset_id}", callback=on_grid, **aggrid_arguments())
+    selected = st.session_state.get("selected_ids", ())
+    if selected and st.button(tr("dataset.delete_selected", n=len(selected)), key="delete_selected"):
+        attempt(editor.apply, DeleteRows(ids=tuple(selected)))
+        st.session_state["selected_ids"] = ()
+        st.rerun(scope="app")
+
+
+grid_view()
+chosen = st.session_state.get("selected_ids", ())
+if len(chosen) == 1:
+    conversation_panel(editor, int(chosen[0]), tr)
+actions_panel(editor, counts, threshold, tr)
+history_panel(session, tr)
+export_panel(session, tr)

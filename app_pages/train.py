@@ -1,0 +1,37 @@
+"""Train: launch a fine-tuning job on the local engine, OpenAI, Azure OpenAI or a compatible server, and watch it."""
+
+import streamlit as st
+
+from studio.providers.job_status import job_choice, jobs_table
+from studio.providers.jobs import list_jobs
+from studio.providers.train_settings import TrainSettings
+from studio.storage.workspace import Workspace
+from ui import keys
+from ui.frame import page
+from ui.train import job_detail, launch_panel, provider_sidebar, provider_status
+
+tr = page("train")
+workspace = Workspace()
+profile = provider_sidebar(tr)
+provider_status(profile, tr)
+
+with st.expander(tr("train.launch"), expanded=not list_jobs(workspace)):
+    launch_panel(workspace, profile, TrainSettings.from_dict(st.session_state.get(keys.TRAIN_SETTINGS)), tr)
+
+st.subheader(tr("train.jobs"))
+records = list_jobs(workspace)
+if not records:
+    st.info(tr("train.no_jobs"))
+    st.stop()
+st.dataframe(jobs_table(records, status_header=tr("train.status")), hide_index=True)
+ids = [r.id for r in records]
+current = st.session_state.get(keys.TRAIN_JOB)
+by_id = {r.id: r for r in records}
+picked = st.selectbox(
+    tr("train.pick_job"),
+    ids,
+    index=ids.index(current) if current in ids else 0,
+    format_func=lambda i: job_choice(by_id[i]),
+    key="train_pick",
+)
+job_detail(workspace, picked, tr)

@@ -1,0 +1,107 @@
+"""``studio train``: launch a fine-tuning job headless on the local engine, OpenAI or Azure OpenAI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+# A literal copy of studio.providers.profiles.PROVIDER_KINDS (a test keeps them equal): registering `train`
+# imports neither httpx nor openai.
+PROVIDER_KINDS = ("local", "openai", "azure", "compatible")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    train = subparsers.add_parser("train", help="launch (and optionally wait for) a fine-tuning job")
+    train.add_argument("path", help="training data (any format studio can load)")
+    train.add_argument("--provider", choices=PROVIDER_KINDS, default="local")
+    train.add_argument("--model", required=True)
+    train.add_argument("--epochs", default="auto", help="a number or auto")
+    train.add_argument("--batch-size", default="auto")
+    train.add_argument("--learning-rate-multiplier", default="auto")
+    train.add_argument("--seed", type=int)
+    train.add_argument("--suffix")
+    train.add_argument("--validation", help="validation data")
+    train.add_argument("--base-url", help="endpoint (Azure: https://NAME.openai.azure.com; compatible servers)")
+    train.add_argument("--api-version", help="Azure api-version")
+    train.add_argument("--wait", action="store_true", help="poll until the job finishes")
+    train.add_argument("--json", action="store_true", help="print one JSON object")
+    train.set_defaults(func=_train)
+
+
+def _number(value: str) -> str | float | int:
+    if value == "auto":
+        return value
+    number = float(value)
+    return int(number) if number.is_integer() else number
+
+
+def _jsonl(path: str) -> bytes:
+    from studio.data.loader import load_dataset
+    from studio.data.writers import export_bytes
+
+    return export_bytes(load_dataset(path).frame, to="openai-chat")
+
+
+def _train(args: argparse.Namespace) -> int:
+    from studio.cost.validation import validate_bytes
+    from studio.errors import JobError
+    from studio.providers.jobs import launch_job, refresh_job
+    from studio.providers.profiles import Profile, api_key_for, ensure_engine, make_client
+    from studio.storage.workspace import Workspace
+
+    profile = Profile(kind=args.provider, base_url=args.base_url, api_version=args.api_version)
+    training = _jsonl(args.path)
+    report = validate_bytes(training, model=args.model)
+    if not report.ok:
+        raise JobError(
+            f"{Path(args.path).name} is not valid training data: "
+            + ", ".join(f"{k} ×{n}" for k, n in report.errors.items())
+        )
+    if profile.kind == "local":
+        ensure_engine(profile.url, log_dir=str(Path(args.workspace).parent) if args.workspace else None)
+    client = make_client(profile, api_key=api_key_for(profile), max_retries=0)  # studio.providers.jobs retries
+    settings = {
+        "epochs": _number(args.epochs),
+        "batch_size": _number(args.batch_size),
+        "learning_rate_multiplier": _number(args.learning_rate_multiplier),
+        "seed": args.seed,
+    }
+    workspace = Workspace(args.workspace)
+    record = launch_job(
+        workspace,
+        client,
+        profile,
+        model=args.model,
+        training=training,
+        validation=_jsonl(args.validation) if args.validation else None,
+        settings=settings,
+        suffix=args.suffix,
+        metadata={"dataset": Path(args.path).name},
+    )
+    if not args.json:
+        print(f"job {record.job_id} on {profile.kind}: {record.status}")
+    while args.wait and not record.finished:
+        time.sleep(2)
+        previous, record = record.status, refresh_job(workspace, client, record)
+        if record.status != previous and not args.json:
+            print(f"  {record.status}")
+    summary = {
+        "record": record.id,
+        "provider": record.provider,
+        "job_id": record.job_id,
+        "status": record.status,
+        "fine_tuned_model": record.fine_tuned_model,
+        "trained_tokens": record.trained_tokens,
+        "error": record.error,
+    }
+    if args.json:
+        print(json.dumps(summary))
+    elif record.fine_tuned_model:
+        print(f"fine-tuned model: {record.fine_tuned_model}")
+    if record.status == "failed":
+        print(f"error: job failed: {record.error}", file=sys.stderr)
+        return 1
+    return 0

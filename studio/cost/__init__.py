@@ -1,0 +1,1 @@
+"""OpenAI-format validation, exact token counts, the price table and training-cost estimates."""

@@ -1,0 +1,1 @@
+"""The canonical frame and the files it comes from and goes to: formats, readers, writers."""

@@ -1,0 +1,346 @@
+"""Load any supported file into the canonical frame.
+
+Containers: JSONL, JSON (array, or an object holding one), CSV/TSV (delimiter sniffed among ``, ; tab |``),
+Parquet and Excel (.xlsx, first non-empty sheet), read by :mod:`studio.data.readers`. Record schemas are in
+:mod:`studio.data.formats`. Text files are decoded as UTF-8, UTF-8 with BOM, UTF-16 (with or without BOM), UTF-32
+with BOM or, failing those, Windows-1252 / Latin-1 (:mod:`studio.data.encodings`); the encoding used is reported. A
+UTF-8 file with some Windows-1252 lines (two exports concatenated) is decoded line by line, with a warning naming
+those lines.
+
+A malformed line or row raises :class:`~studio.errors.LoadError` naming the file, the line/row and the field.
+In lenient mode it is returned in ``LoadResult.rejects`` instead, so nothing is dropped silently:
+rows in = ``len(frame) + len(rejects)``.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import json
+import zipfile
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+
+from studio.data import readers
+from studio.data.encodings import decode_text, detect_encoding, is_mixed_utf8
+from studio.data.formats import (
+    ColumnMapping,
+    RecordError,
+    Schema,
+    detect_schema,
+    guess_mapping,
+    record_to_example,
+    schema_keys,
+)
+from studio.data.frame import TEXT_FIELDS, build_frame
+from studio.data.readers import Records, Reject
+from studio.errors import FormatError, LoadError
+
+Container = Literal["jsonl", "json", "csv", "parquet", "xlsx"]
+
+_SUFFIXES: dict[str, Container] = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".tab": "csv",
+    ".txt": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".xlsx": "xlsx",
+    ".xlsm": "xlsx",
+}
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """A loaded dataset: the canonical ``frame`` (:mod:`studio.data.frame`), how the file was read (``container``,
+    ``schema``, ``encoding``, CSV ``delimiter``, QA ``mapping``), the set-aside ``rejects``, ``warnings`` and the
+    source ``columns``."""
+
+    frame: pd.DataFrame
+    path: str
+    container: Container
+    schema: Schema
+    encoding: str | None
+    delimiter: str | None = None
+    mapping: ColumnMapping | None = None
+    rejects: tuple[Reject, ...] = ()
+    warnings: tuple[str, ...] = ()
+    columns: tuple[str, ...] = ()
+
+    @property
+    def format(self) -> str:
+        """``container/schema``, e.g. ``jsonl/chat`` or ``csv/qa``."""
+        return f"{self.container}/{self.schema}"
+
+    @property
+    def source_rows(self) -> int:
+        """Examples plus rejects: every line/row/item of the source that held a record."""
+        return len(self.frame) + len(self.rejects)
+
+    def rejects_frame(self) -> pd.DataFrame:
+        """The set-aside lines/rows as a table (row, message, raw) for the user to review."""
+        return pd.DataFrame([r.__dict__ for r in self.rejects], columns=["row", "message", "raw"])
+
+
+@dataclass(frozen=True)
+class Source:
+    """A file read as far as its records: what :func:`load_dataset` maps to examples."""
+
+    name: str
+    parsed: Records
+    container: Container
+    encoding: str | None  # None for Parquet/Excel; "utf-8+cp1252" for a mixed file
+    delimiter: str | None  # CSV/TSV only
+    warnings: list[str]
+    columns: list[str]  # the header, or the keys of the first 200 records
+
+
+def detect_container(name: str, data: bytes) -> Container:
+    """The container a file uses, from its suffix, checked against its first bytes."""
+    suffix = Path(name).suffix.lower()
+    if data.startswith(b"PAR1"):
+        return "parquet"
+    if data.startswith(b"PK\x03\x04"):
+        if suffix in (".xlsx", ".xlsm") or _is_workbook(data):
+            return "xlsx"
+        raise FormatError("is a ZIP archive, not a dataset; unzip it first", path=name, line=1)
+    if data.startswith(b"\x1f\x8b"):
+        raise FormatError("is gzip-compressed; decompress it first (gunzip)", path=name, line=1)
+    if data.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        raise FormatError("is an old Excel .xls (or another OLE2) file; save it as .xlsx or CSV", path=name, line=1)
+    if data.startswith((b"\x89PNG", b"\xff\xd8\xff", b"%PDF")):
+        raise FormatError("is a binary file (image or PDF), not a dataset", path=name, line=1)
+    if suffix in _SUFFIXES:
+        return _SUFFIXES[suffix]
+    stripped = data.lstrip(codecs.BOM_UTF8 + b" \r\n\t")
+    if stripped.startswith(b"["):
+        return "json"
+    if stripped.startswith(b"{"):
+        return "jsonl"
+    return "csv"
+
+
+def _is_workbook(data: bytes) -> bool:
+    """An Excel workbook saved under another name (``report.csv`` that is really .xlsx)."""
+    try:
+        return "xl/workbook.xml" in zipfile.ZipFile(io.BytesIO(data)).namelist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return False
+
+
+def read_source(name: str, data: bytes | None = None, *, lenient: bool = False) -> Source:
+    """Read ``name`` (or the uploaded ``data`` under that name) as far as its records; the file is never modified.
+
+    Raises :class:`~studio.errors.LoadError` for a missing, empty or unreadable file and
+    :class:`~studio.errors.FormatError` for a container that is not a dataset (ZIP, gzip, .xls, image).
+    """
+    if data is None:
+        try:
+            data = Path(name).read_bytes()
+        except FileNotFoundError:
+            raise LoadError("no such file", path=name) from None
+        except IsADirectoryError:
+            raise LoadError("is a folder, not a file", path=name) from None
+    if not data.removeprefix(codecs.BOM_UTF8).strip():
+        raise LoadError("the file is empty", path=name)
+    container = detect_container(name, data)
+    encoding: str | None = None
+    delimiter: str | None = None
+    warnings: list[str] = []
+    text_encoding = "utf-8"
+    if container in ("jsonl", "json", "csv"):
+        text_encoding = detect_encoding(data)
+        if text_encoding in ("cp1252", "latin-1") and is_mixed_utf8(data):
+            text_encoding = "mixed"
+        encoding = text_encoding
+    if container in ("jsonl", "json"):
+        reader = readers.read_jsonl if container == "jsonl" else readers.read_json
+        parsed = reader(data, text_encoding, name, lenient)
+        container = "jsonl" if parsed.unit == "line" else "json"
+    elif container == "csv":
+        text, warnings = decode_text(data, text_encoding, name)
+        text = text.removeprefix("\ufeff")
+        delimiter = readers.sniff_delimiter(text, Path(name).suffix.lower())
+        parsed = readers.read_csv(text, delimiter, name, lenient)
+    elif container == "parquet":
+        parsed = readers.read_parquet(data, name)
+    else:
+        parsed = readers.read_excel(data, name)
+    warnings += parsed.warnings
+    if encoding == "mixed":
+        encoding = "utf-8+cp1252"
+    elif encoding and encoding not in ("utf-8", "utf-8-sig"):
+        warnings.append(f"decoded as {encoding}")
+    return Source(
+        name=name,
+        parsed=parsed,
+        container=container,
+        encoding=encoding,
+        delimiter=delimiter,
+        warnings=warnings,
+        columns=parsed.columns or _sample_keys(parsed.records),
+    )
+
+
+def source_columns(source: str | Path, *, data: bytes | None = None) -> list[str]:
+    """The column (or top-level key) names of a file, for the column-mapping dialog."""
+    return list(read_source(str(source), data, lenient=True).columns)
+
+
+def load_dataset(
+    source: str | Path,
+    *,
+    data: bytes | None = None,
+    schema: Schema | None = None,
+    mapping: ColumnMapping | None = None,
+    strip_legacy: bool = False,
+    lenient: bool = False,
+) -> LoadResult:
+    """Read ``source`` (a path, or a name when ``data`` holds the uploaded bytes) into the canonical frame.
+
+    ``schema`` overrides detection; ``mapping`` names the question/answer/system columns of a table.
+    The file is only read, never modified.
+    """
+    name = str(source)
+    read = read_source(name, data, lenient=lenient)
+    parsed, keys = read.parsed, read.columns
+    if mapping is not None and schema is None:
+        schema = "qa"
+    if schema is None and not parsed.records:
+        if parsed.rejects:  # lenient, and nothing could be read: say why rather than "cannot tell the format"
+            first = parsed.rejects[0]
+            raise LoadError(
+                f"{first.message}; none of its {len(parsed.rejects)} {parsed.unit}s could be read",
+                path=name,
+                line=first.row,
+                unit=parsed.unit,
+            )
+        if not keys:
+            raise FormatError("has no records to load", path=name)
+    if schema is None:
+        schema = detect_schema(keys)
+        if schema is None:
+            raise FormatError(
+                f"cannot tell the format from its keys {sorted(keys)[:12]}; choose a format or map the "
+                "question/answer columns",
+                path=name,
+            )
+    if schema == "qa" and mapping is None:
+        mapping = guess_mapping(keys)
+        if mapping is None:
+            raise FormatError(f"no question/answer columns among {sorted(keys)[:12]}", path=name)
+    return _build(read, schema, mapping, strip_legacy=strip_legacy, lenient=lenient)
+
+
+def _sample_keys(records: list[dict[str, Any]]) -> list[str]:
+    keys: dict[str, None] = {}
+    for record in records[:200]:
+        keys.update(dict.fromkeys(record))
+    return list(keys)
+
+
+def _build(
+    read: Source, schema: Schema, mapping: ColumnMapping | None, *, strip_legacy: bool, lenient: bool
+) -> LoadResult:
+    """The records of ``read`` as examples; a record that does not fit ``schema`` is a reject (lenient) or raises."""
+    parsed, name = read.parsed, read.name
+    consumed = set(schema_keys(schema, mapping))
+    examples, rows, metadata = [], [], []
+    mapped: Counter[str] = Counter()  # what was mapped rather than copied, in how many rows
+    for record, row in zip(parsed.records, parsed.rows, strict=True):
+        notes: Counter[str] = Counter()
+        try:
+            example = record_to_example(record, schema, mapping=mapping, strip_legacy=strip_legacy, notes=notes)
+        except RecordError as exc:
+            parsed.reject(row, str(exc), json.dumps(record, ensure_ascii=False, default=str), name, lenient, exc.field)
+            continue
+        examples.append(example)
+        rows.append(row)
+        metadata.append({k: v for k, v in record.items() if k not in consumed})
+        mapped.update(notes.keys())
+    meta = _metadata_frame(metadata) if any(metadata) else None
+    frame = build_frame(examples, rows, meta)
+    warnings = list(read.warnings) + [f"{note} in {_rows(n, parsed.unit)}" for note, n in mapped.items()]
+    if meta is not None:
+        kept = [(key, int(n)) for key, n in meta.notna().sum().items() if n]
+        warnings += [f"key {key!r} kept as metadata in {_rows(n, parsed.unit)}" for key, n in kept[:_NAMED_KEYS]]
+        if len(kept) > _NAMED_KEYS:  # a wide table: name the first ones, count the rest
+            warnings.append(f"{len(kept) - _NAMED_KEYS:,} more keys kept as metadata")
+    if parsed.rejects:
+        warnings.append(f"{len(parsed.rejects)} {parsed.unit}s could not be read and were set aside")
+    return LoadResult(
+        frame=frame,
+        path=name,
+        container=read.container,
+        schema=schema,
+        encoding=read.encoding,
+        delimiter=read.delimiter,
+        mapping=mapping,
+        rejects=tuple(parsed.rejects),
+        warnings=tuple(warnings),
+        columns=tuple(read.columns),
+    )
+
+
+_NAMED_KEYS = 20  # metadata keys named one by one in the load warnings
+
+
+def _rows(count: int, unit: str) -> str:
+    return f"{count} {unit if count == 1 else unit + 's'}"
+
+
+def _metadata_frame(metadata: list[dict[str, Any]]) -> pd.DataFrame:
+    """Metadata rows as a frame; columns holding only text (or None) in every row become pyarrow strings.
+
+    Built column by column from Python lists: per-column pandas calls took seconds on 10,000 columns.
+    """
+    import pyarrow as pa
+
+    names = list(dict.fromkeys(key for row in metadata for key in row))
+    missing = float("nan")  # what pd.DataFrame(list_of_dicts) puts where a row lacks a key
+    text, other = {}, {}
+    for name in names:
+        values = [row.get(name, missing) for row in metadata]
+        if all(v is None or isinstance(v, str) for v in values):
+            text[name] = pa.array(values, pa.string())
+        else:
+            other[name] = values
+    parts = [pd.DataFrame(other)] if other else []
+    if text:
+        parts.append(pa.table(text).to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow")}.get))
+    if not parts:
+        return pd.DataFrame(index=range(len(metadata)))
+    return parts[0] if len(parts) == 1 else pd.concat(parts, axis=1)[names]
+
+
+def inspect_dataset(path: str | Path, *, schema: Schema | None = None, lenient: bool = False) -> dict[str, Any]:
+    """What ``studio inspect`` prints: format, encoding, row count, columns, 3 samples, warnings."""
+    result = load_dataset(path, schema=schema, lenient=lenient)
+    sample = result.frame.head(3)
+    return {
+        "path": str(path),
+        "format": result.format,
+        "container": result.container,
+        "schema": result.schema,
+        "encoding": result.encoding,
+        "delimiter": result.delimiter,
+        "rows": len(result.frame),
+        "rejected": len(result.rejects),
+        "columns": list(result.columns),
+        "mapping": None if result.mapping is None else result.mapping.__dict__,
+        "samples": [
+            {f: (None if pd.isna(v) else v) for f, v in zip(TEXT_FIELDS, (r.system, r.user, r.assistant), strict=True)}
+            for r in sample.itertuples()
+        ],
+        "warnings": list(result.warnings) + [f"{r.row}: {r.message}" for r in result.rejects[:20]],
+    }
+
+
+# ---------------------------------------------------------------------------------------------- export

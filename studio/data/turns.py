@@ -1,0 +1,161 @@
+"""The turn view: every part of every turn of every conversation, one row each, for rules and search.
+
+The canonical frame keeps each conversation losslessly in ``messages``; this view flattens it so that rules,
+search and replace read *all* turns at column speed instead of the three convenience columns. Columns:
+
+- ``id`` (int64): the example id; ``turn`` (int32): the message's 0-based index in ``messages`` (so a system
+  prompt is turn 0 and the first user turn is usually turn 1); ``part`` (int32): 0-based index within the turn
+  (the content part, or the tool call);
+- ``role`` (string): the message's role (``system``, ``user``, ``assistant``, ``tool``, ``function``…);
+- ``kind`` (string): ``text`` (a string content or a text part), ``tool_call`` (one entry of ``tool_calls``:
+  ``text`` holds its ``arguments``, ``name`` the function) or the ``type`` of a non-text part (``image_url``,
+  ``input_audio``, ``file``…, with ``text`` null);
+- ``text`` (string): what a text rule reads; ``name`` (string): the message's ``name`` or the called function;
+- ``weight`` (float64): the message's ``weight`` (NaN when absent); ``trained`` (bool): an assistant turn whose
+  weight is not 0 — what fine-tuning learns from; ``position`` (int64): the example's row in the frame.
+
+The view of a frame is built once (a Python pass over the messages, ~1 s per 100k three-turn examples) and
+kept while that frame's ``messages`` column is alive: the live search runs on it at each keystroke. Frames are
+never modified in place here (every operation returns a new frame with a new ``messages`` column), which is what
+makes caching by identity safe.
+
+A turn with neither content nor tool calls still has one row (``kind`` ``text``, ``text`` ``""``), so an empty
+answer is visible to the rules. Non-dict messages are skipped (the validator reports them).
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+TEXT = pd.StringDtype("pyarrow")
+TURN_COLUMNS = ("id", "turn", "part", "role", "kind", "text", "name", "weight", "trained", "position")
+TOOL_CALL = "tool_call"
+
+
+def message_parts(message: Mapping[str, Any]) -> list[tuple[str, str | None, str | None]]:
+    """(kind, text, name) for each row the turn view gives one message, in order: its content parts (a string
+    is one; list items that are neither objects nor strings are skipped), then its tool calls, or one blank text
+    row when it has neither."""
+    out: list[tuple[str, str | None, str | None]] = []
+    name = message.get("name") if isinstance(message.get("name"), str) else None
+    content = message.get("content")
+    if isinstance(content, str):
+        out.append(("text", content, name))
+    elif isinstance(content, list):
+        for part in content:
+            if isinstance(part, Mapping):
+                kind = declared if isinstance(declared := part.get("type"), str) else "text"
+                text = part.get("text")
+                if kind == "text" or isinstance(text, str):
+                    out.append(("text", text if isinstance(text, str) else "", name))
+                else:
+                    out.append((kind, None, name))
+            elif isinstance(part, str):
+                out.append(("text", part, name))
+    elif content is not None:
+        out.append(("text", str(content), name))
+    for call in message.get("tool_calls") or []:
+        function = call.get("function") if isinstance(call, Mapping) else None
+        if isinstance(function, Mapping):
+            arguments = function.get("arguments")
+            text = arguments if isinstance(arguments, str) else None if arguments is None else str(arguments)
+            called = function.get("name") if isinstance(function.get("name"), str) else None
+            out.append((TOOL_CALL, text, called))
+    if not out:
+        out.append(("text", "", name))
+    return out
+
+
+_CACHE: OrderedDict[int, tuple[weakref.ref, int, pd.DataFrame]] = OrderedDict()
+_CACHE_SIZE = 4
+_CACHE_LOCK = threading.Lock()
+
+
+def turn_view(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per part of every turn of ``frame``'s conversations (columns :data:`TURN_COLUMNS`), in frame and
+    turn order, with a fresh RangeIndex. The frame is not modified; the result is shared (do not modify it)."""
+    messages = frame["messages"]
+    key = id(messages)
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key)
+        if hit is not None and hit[0]() is messages and hit[1] == len(frame):
+            _CACHE.move_to_end(key)
+            return hit[2]
+    view = _build_view(frame)
+    with _CACHE_LOCK:
+        _CACHE[key] = (weakref.ref(messages), len(frame), view)
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return view
+
+
+def _build_view(frame: pd.DataFrame) -> pd.DataFrame:
+    ids: list[int] = []
+    turns: list[int] = []
+    parts: list[int] = []
+    roles: list[str | None] = []
+    kinds: list[str] = []
+    texts: list[str | None] = []
+    names: list[str | None] = []
+    weights: list[float] = []
+    positions: list[int] = []
+    for position, (example_id, messages) in enumerate(zip(frame["id"].tolist(), frame["messages"], strict=True)):
+        for turn, message in enumerate(messages if isinstance(messages, list) else []):
+            if not isinstance(message, Mapping):
+                continue
+            role = message.get("role") if isinstance(message.get("role"), str) else None
+            weight = message.get("weight")
+            weight_value = float(weight) if isinstance(weight, int | float) and not isinstance(weight, bool) else np.nan
+            for part, (kind, text, name) in enumerate(message_parts(message)):
+                ids.append(example_id)
+                turns.append(turn)
+                parts.append(part)
+                roles.append(role)
+                kinds.append(kind)
+                texts.append(text)
+                names.append(name)
+                weights.append(weight_value)
+                positions.append(position)
+    weight_array = np.asarray(weights, dtype=np.float64)
+    is_assistant = np.fromiter((role == "assistant" for role in roles), dtype=bool, count=len(roles))
+    view = pd.DataFrame(
+        {
+            "id": np.asarray(ids, dtype=np.int64),
+            "turn": np.asarray(turns, dtype=np.int32),
+            "part": np.asarray(parts, dtype=np.int32),
+            "role": pd.Series(roles, dtype=TEXT),
+            "kind": pd.Series(kinds, dtype=TEXT),
+            "text": pd.Series(texts, dtype=TEXT),
+            "name": pd.Series(names, dtype=TEXT),
+            "weight": weight_array,
+            "trained": is_assistant & (np.isnan(weight_array) | (weight_array != 0)),
+            "position": np.asarray(positions, dtype=np.int64),
+        }
+    )
+    return view
+
+
+def turn_summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per example: ``turns`` (messages in the conversation) and ``roles`` (e.g. ``"system user assistant ×3"``:
+    each role in order of first appearance, with its count when above 1), indexed like ``frame``."""
+    counts: list[int] = []
+    summaries: list[str] = []
+    for messages in frame["messages"]:
+        seen: dict[str, int] = {}
+        conversation = messages if isinstance(messages, list) else []
+        for message in conversation:
+            role = message.get("role") if isinstance(message, Mapping) else None
+            key = role if isinstance(role, str) else "?"
+            seen[key] = seen.get(key, 0) + 1
+        counts.append(len(conversation))
+        summaries.append(" ".join(role if n == 1 else f"{role} ×{n}" for role, n in seen.items()))
+    return pd.DataFrame(
+        {"turns": np.asarray(counts, dtype=np.int32), "roles": pd.Series(summaries, dtype=TEXT)}, index=frame.index
+    )

@@ -1,0 +1,1 @@
+"""Cleaning operations, recipes, undo/redo, the dataset editor and the Dataset page's session."""

@@ -1,0 +1,103 @@
+"""The Dataset page's state between reruns and every step it takes that is not a widget.
+
+The page draws widgets and calls a :class:`DatasetSession` kept in its session state: open or import a dataset,
+the rule flags and their counts, the rows the filters let through, a grid edit, the export splits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from studio.editing.editor import DatasetEditor
+from studio.editing.grid import Checks, GridEvent, ViewSpec, filter_rows, handle_grid_event
+from studio.editing.recipes import Recipe
+from studio.errors import OperationError, StudioError
+from studio.quality.rules import RULES
+from studio.quality.splits import export_splits
+from studio.storage.workspace import Workspace, import_loaded
+
+
+class DatasetSession:
+    """One browser session's open dataset (``editor``, None until one is opened), its flags and export splits."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+        self.editor: DatasetEditor | None = None
+        self.checks = Checks()
+        self._prefetched = False
+        self._splits: tuple[Any, tuple[dict[str, pd.DataFrame], pd.DataFrame] | None] = (None, None)
+
+    def prefetch_newest(self) -> None:
+        """While nothing is open, decode the newest dataset in the background, once: the one a user most likely
+        opens next is then ready when they pick it."""
+        if self.editor is None and not self._prefetched:
+            self._prefetched = True
+            datasets = self.workspace.datasets()
+            if datasets:
+                self.workspace.prefetch_version(max(datasets, key=lambda d: d.id).head_version_id)
+
+    def open(self, dataset_id: int) -> DatasetEditor:
+        """The editor of ``dataset_id``, opened unless it already is."""
+        if self.editor is None or self.editor.dataset_id != dataset_id:
+            self.editor = DatasetEditor(self.workspace, dataset_id)
+        return self.editor
+
+    def import_loaded(self, result: Any, *, source_name: str, data: bytes) -> DatasetEditor:
+        """Store an uploaded file's :class:`~studio.data.loader.LoadResult` as a new dataset and open it."""
+        return self.open(import_loaded(self.workspace, result, source_name=source_name, data=data).id)
+
+    def _editor(self) -> DatasetEditor:
+        if self.editor is None:
+            raise StudioError("no dataset is open")
+        return self.editor
+
+    def flags(self, *, recheck: bool = False) -> pd.DataFrame:
+        """The open dataset's rule flags (see :meth:`Checks.update`); ``recheck`` runs every rule again."""
+        return self.checks.update(self._editor(), force=recheck)
+
+    def rule_counts(self) -> dict[str, int]:
+        """Flagged rows per rule, in the rules' display order."""
+        return self.checks.counts([rule.key for rule in RULES if rule.key in self.checks.flags.columns])
+
+    def rows(self, spec: ViewSpec, threshold: float) -> tuple[np.ndarray, str | None]:
+        """Positions of the rows the filters let through, and None; with an invalid pattern, every row and why."""
+        editor = self._editor()
+        try:
+            groups = self.checks.groups(editor, spec.duplicates, threshold)
+            return filter_rows(editor.frame, self.checks.flags, spec, groups=groups), None
+        except StudioError as exc:
+            return filter_rows(editor.frame, self.checks.flags, ViewSpec()), str(exc)
+
+    def grid_event(self, raw: Any, last_token: str | None) -> GridEvent | None:
+        """Act on the grid's returned delta (see :func:`~studio.editing.grid.handle_grid_event`)."""
+        return handle_grid_event(self._editor(), self.checks, raw, last_token)
+
+    def replay(self, recipe_json: bytes) -> Recipe:
+        """Replay an uploaded recipe file on the open dataset, each step persisted and undoable."""
+        try:
+            recipe = Recipe.from_json(recipe_json.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise OperationError(f"the recipe is not UTF-8 text: {exc}") from None
+        self._editor().replay(recipe)
+        return recipe
+
+    def splits(self, ratios: Mapping[str, float], seed: int) -> tuple[dict[str, pd.DataFrame], pd.DataFrame] | None:
+        """The export splits and their leakage report (see :func:`~studio.quality.splits.export_splits`), computed again
+        only when the data, the ratios or the seed change."""
+        editor = self._editor()
+        key = (editor.dataset_id, editor.revision, tuple(ratios.items()), seed)
+        if self._splits[0] != key:
+            flags = self.flags()
+            clusters = flags["cluster_id"] if "cluster_id" in flags.columns else None
+            self._splits = (key, export_splits(editor.frame, ratios=ratios, seed=seed, clusters=clusters))
+        return self._splits[1]
+
+    def save_splits(self, parts: Mapping[str, pd.DataFrame], seed: int) -> None:
+        """Keep each split as a named version beside the head (the head does not change)."""
+        editor = self._editor()
+        for split, part in parts.items():
+            self.workspace.save_version(editor.dataset_id, part, name=f"{split} (seed {seed})", make_head=False)

@@ -1,0 +1,191 @@
+"""Edits of whole conversations that change only what they name.
+
+A *scope* picks turns: ``roles`` (any of ``system``, ``user``, ``assistant``, ``tool`` and ``tool_calls`` — the
+``arguments`` of every tool call) × ``turns`` (``any``, ``first`` or ``last`` turn of each chosen role). Within a
+picked turn only text is touched: a string ``content``, the ``text`` of each text part of a list-valued
+``content`` (image, audio and file parts stay byte-for-byte), or a tool call's ``arguments``. ``name``,
+``tool_calls`` of other turns, ``weight`` and unknown keys are never rewritten; messages not touched are the
+very same objects as before.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from studio.core.chat import with_text
+from studio.data.frame import refresh_text_columns
+from studio.data.turns import TOOL_CALL, message_parts, turn_view
+from studio.errors import OperationError
+from studio.quality.patterns import SafePattern
+
+SCOPE_ROLES: tuple[str, ...] = ("system", "user", "assistant", "tool", "tool_calls")
+TurnPick = Literal["any", "first", "last"]
+TURN_PICKS: tuple[TurnPick, ...] = ("any", "first", "last")
+
+
+@dataclass(frozen=True)
+class TurnChange:
+    """One changed piece of text: example ``id``, ``turn`` (index in ``messages``), ``role``, ``part`` (the
+    content part or tool call), ``before`` and ``after``."""
+
+    id: int
+    turn: int
+    role: str
+    part: int
+    before: str
+    after: str
+
+
+def check_scope(roles: Sequence[str], turns: str) -> None:
+    """``OperationError`` naming the value when ``roles`` or ``turns`` is not a scope."""
+    unknown = [r for r in roles if r not in SCOPE_ROLES]
+    if unknown or not roles:
+        raise OperationError(f"scope roles must be some of {', '.join(SCOPE_ROLES)}, got {list(roles)!r}")
+    if turns not in TURN_PICKS:
+        raise OperationError(f"scope turns must be one of {', '.join(TURN_PICKS)}, got {turns!r}")
+
+
+def scoped_texts(frame: pd.DataFrame, roles: Sequence[str], turns: TurnPick = "any") -> pd.DataFrame:
+    """The text pieces of ``frame`` inside the scope: the turn view's rows (see :mod:`studio.data.turns`) with
+    ``position`` (the row of ``frame``) added; ``tool_calls`` selects the call rows of assistant turns."""
+    view = turn_view(frame)
+    kind = view["kind"].astype(object).to_numpy()
+    role = view["role"].astype(object).to_numpy()
+    field = np.where(kind == TOOL_CALL, "tool_calls", role)
+    keep = np.isin(field, list(roles)) & view["text"].notna().to_numpy()
+    view = view[keep].reset_index(drop=True)  # a new frame: the shared view is not modified
+    view["field"] = field[keep]
+    if turns != "any" and len(view):
+        grouped = view.groupby(["id", "field"], sort=False)["turn"]
+        edge = grouped.transform("min" if turns == "first" else "max")
+        view = view[view["turn"].to_numpy() == edge.to_numpy()].reset_index(drop=True)
+    return view
+
+
+def match_ids(
+    frame: pd.DataFrame, pattern: SafePattern, roles: Sequence[str] = SCOPE_ROLES, turns: TurnPick = "any"
+) -> np.ndarray:
+    """Bool per row of ``frame``: the pattern matches in some text of the scope (the grid's live filter)."""
+    texts = scoped_texts(frame, roles, turns)
+    hits = np.zeros(len(frame), dtype=bool)
+    if len(texts):
+        matched = pc.fill_null(
+            pc.match_substring_regex(
+                pa.array(texts["text"].astype(object), pa.large_string()),
+                pattern.pattern,
+                ignore_case=pattern.ignore_case,
+            ),
+            False,
+        ).to_numpy(zero_copy_only=False)
+        hits[texts["position"].to_numpy()[matched]] = True
+    return hits
+
+
+def replace_in_turns(
+    frame: pd.DataFrame,
+    pattern: SafePattern,
+    replacement: str,
+    *,
+    roles: Sequence[str] = SCOPE_ROLES,
+    turns: TurnPick = "any",
+    dry_run: bool = False,
+) -> tuple[pd.DataFrame, list[TurnChange]]:
+    """``frame`` with every match of ``pattern`` in the scope replaced (RE2 rewrite syntax), and the changes.
+
+    Raises ``OperationError`` when a replacement would make a tool call's ``arguments`` invalid JSON. With
+    ``dry_run`` the frame is returned unchanged (for previews).
+    """
+    check_scope(roles, turns)
+    texts = scoped_texts(frame, roles, turns)
+    if not len(texts):
+        return frame, []
+    before = pa.array(texts["text"].astype(object), pa.large_string())
+    after = pc.replace_substring_regex(before, pattern.regex, replacement)
+    changed = np.flatnonzero(pc.not_equal(before, after).to_numpy(zero_copy_only=False))
+    rows = texts.iloc[changed]
+    new_texts = after.take(pa.array(changed)).to_pylist()
+    changes = [
+        TurnChange(int(r.id), int(r.turn), str(r.field), int(r.part), str(r.text), new)
+        for r, new in zip(rows.itertuples(), new_texts, strict=True)
+    ]
+    for change in changes:
+        if change.role == "tool_calls":
+            _check_arguments(change)
+    if dry_run or not changes:
+        return frame, changes
+    edits: dict[int, dict[tuple[int, str, int], str]] = {}
+    for row, change in zip(rows.itertuples(), changes, strict=True):
+        edits.setdefault(int(row.position), {})[(change.turn, change.role, change.part)] = change.after
+    return with_messages(frame, {p: _edited(frame["messages"].iat[p], e) for p, e in edits.items()}), changes
+
+
+def edit_turn_text(frame: pd.DataFrame, example_id: int, turn: int, text: str) -> pd.DataFrame:
+    """``frame`` with the text of turn ``turn`` of example ``example_id`` set to ``text`` (see
+    :func:`studio.core.chat.with_text`); ``OperationError`` when there is no such example or turn."""
+    positions = np.flatnonzero(frame["id"].to_numpy() == example_id)
+    if not len(positions):
+        raise OperationError(f"no example with id {example_id}")
+    messages = frame["messages"].iat[int(positions[0])]
+    if not 0 <= turn < len(messages):
+        raise OperationError(f"example {example_id} has no turn {turn} (it has {len(messages)})")
+    updated = list(messages)
+    updated[turn] = {**messages[turn], "content": with_text(messages[turn].get("content"), text)}
+    return with_messages(frame, {int(positions[0]): updated})
+
+
+def _edited(messages: list[dict[str, Any]], edits: Mapping[tuple[int, str, int], str]) -> list[dict[str, Any]]:
+    out = list(messages)
+    for (turn, field, part), text in edits.items():
+        message = dict(out[turn])
+        if field == "tool_calls":
+            calls = list(message.get("tool_calls") or [])
+            index = _part_index(message, part)
+            calls[index] = {**calls[index], "function": {**calls[index]["function"], "arguments": text}}
+            message["tool_calls"] = calls
+        elif isinstance(message.get("content"), list):
+            parts = list(message["content"])
+            index = [i for i, p in enumerate(parts) if isinstance(p, Mapping | str)][part]
+            parts[index] = {**parts[index], "text": text} if isinstance(parts[index], Mapping) else text
+            message["content"] = parts
+        else:
+            message["content"] = text
+        out[turn] = message
+    return out
+
+
+def _part_index(message: Mapping[str, Any], part: int) -> int:
+    """The index in ``tool_calls`` of the turn view's ``part`` (content rows come first in the view)."""
+    return part - sum(1 for kind, _, _ in message_parts(message) if kind != TOOL_CALL)
+
+
+def _check_arguments(change: TurnChange) -> None:
+    try:
+        json.loads(change.before)
+    except ValueError:
+        return  # arguments that were not JSON before are the validator's business, not this edit's
+    try:
+        json.loads(change.after)
+    except ValueError:
+        raise OperationError(
+            f"example {change.id} turn {change.turn}: the replacement makes the tool call's "
+            f"arguments invalid JSON ({change.after[:60]!r})"
+        ) from None
+
+
+def with_messages(frame: pd.DataFrame, updated: Mapping[int, list[dict[str, Any]]]) -> pd.DataFrame:
+    """``frame`` (fresh RangeIndex) with the conversations at these positions replaced, and their text columns
+    recomputed; the other rows' messages are shared, not copied."""
+    out = frame.reset_index(drop=True).copy(deep=False)
+    messages = out["messages"].copy()
+    for position, value in updated.items():
+        messages.iat[position] = value
+    out["messages"] = messages
+    return refresh_text_columns(out, sorted(updated))

@@ -1,0 +1,107 @@
+"""Fine-tuning hyperparameters: what a job may ask for, and the concrete config of one run.
+
+OpenAI's three (``n_epochs``, ``batch_size``, ``learning_rate_multiplier``, each a number or ``"auto"``) plus the
+engine's LoRA settings. Learning rate: ``BASE_LEARNING_RATE × learning_rate_multiplier`` ("auto" multiplier = 1).
+Epochs, "auto": OpenAI's heuristic (:func:`studio.core.training.auto_epochs`): 3, raised so that small files see
+~100 examples (at most 25 epochs), lowered so that large ones see at most ~25,000 (at least 1). Batch size,
+"auto": 4 (or the number of examples if smaller).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from studio.core.training import auto_epochs
+from studio.engine.errors import HyperparameterError
+
+BASE_LEARNING_RATE = 1e-3
+"""Peak learning rate of LoRA adapters for ``learning_rate_multiplier`` = 1."""
+AUTO_BATCH_SIZE = 4
+DEFAULT_LORA_RANK = 16
+DEFAULT_LORA_ALPHA = 32
+DEFAULT_LORA_DROPOUT = 0.0
+DEFAULT_MAX_LENGTH = 1024
+DEFAULT_WARMUP_RATIO = 0.1
+
+_HYPERPARAMETER_RANGES: dict[str, tuple[type, float, float]] = {
+    "n_epochs": (int, 1, 50),
+    "batch_size": (int, 1, 256),
+    "learning_rate_multiplier": (float, 0.0, 10.0),
+    "lora_rank": (int, 1, 256),
+    "lora_alpha": (float, 0.0, 4096.0),
+    "lora_dropout": (float, 0.0, 0.9),
+    "max_length": (int, 16, 131072),
+    "warmup_ratio": (float, 0.0, 0.5),
+}
+_AUTO_ALLOWED = {"n_epochs", "batch_size", "learning_rate_multiplier"}
+_EXCLUSIVE_LOW = {"learning_rate_multiplier", "lora_alpha"}
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Resolved hyperparameters of one run."""
+
+    n_epochs: int
+    batch_size: int
+    learning_rate_multiplier: float
+    seed: int
+    lora_rank: int = DEFAULT_LORA_RANK
+    lora_alpha: float = DEFAULT_LORA_ALPHA
+    lora_dropout: float = DEFAULT_LORA_DROPOUT
+    max_length: int = DEFAULT_MAX_LENGTH
+    warmup_ratio: float = DEFAULT_WARMUP_RATIO
+
+    @property
+    def learning_rate(self) -> float:
+        return BASE_LEARNING_RATE * self.learning_rate_multiplier
+
+
+def validate_hyperparameters(values: Mapping[str, Any] | None, *, param: str = "hyperparameters") -> dict[str, Any]:
+    """Checked copy of requested hyperparameters (numbers, or "auto" where OpenAI allows it).
+
+    Raises :class:`HyperparameterError` whose ``param`` is ``"{param}.{key}"`` for an unknown key, a wrong type or
+    a value out of range; ``None`` values are dropped (the default applies).
+    """
+    if values is None:
+        return {}
+    if not isinstance(values, Mapping):
+        raise HyperparameterError(f"{param} must be an object, got {values!r}", param=param)
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        where = f"{param}.{key}"
+        if key not in _HYPERPARAMETER_RANGES:
+            known = ", ".join(_HYPERPARAMETER_RANGES)
+            raise HyperparameterError(f"Unknown hyperparameter {key!r} (known: {known})", param=where)
+        if value is None:
+            continue
+        if value == "auto" and key in _AUTO_ALLOWED:
+            out[key] = "auto"
+            continue
+        kind, low, high = _HYPERPARAMETER_RANGES[key]
+        number_ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if kind is int and number_ok and float(value).is_integer():
+            value = int(value)
+        elif kind is int or not number_ok:
+            expected = "an integer" if kind is int else "a number"
+            auto = ' or "auto"' if key in _AUTO_ALLOWED else ""
+            raise HyperparameterError(f"{where} must be {expected}{auto}, got {value!r}", param=where)
+        too_low = value <= low if key in _EXCLUSIVE_LOW else value < low
+        if too_low or value > high or (isinstance(value, float) and math.isnan(value)):
+            bound = f"> {low:g}" if key in _EXCLUSIVE_LOW else f">= {low:g}"
+            raise HyperparameterError(f"{where} must be {bound} and <= {high:g}, got {value!r}", param=where)
+        out[key] = value
+    return out
+
+
+def resolve_config(hyperparameters: Mapping[str, Any], *, n_examples: int, seed: int) -> TrainingConfig:
+    """Concrete config: "auto" and missing values replaced by the engine's defaults for this file."""
+    values = {k: v for k, v in hyperparameters.items() if v != "auto"}
+    n_epochs = int(values.pop("n_epochs", auto_epochs(n_examples)))
+    batch_size = int(values.pop("batch_size", max(1, min(AUTO_BATCH_SIZE, n_examples))))
+    multiplier = float(values.pop("learning_rate_multiplier", 1.0))
+    return TrainingConfig(
+        n_epochs=n_epochs, batch_size=batch_size, learning_rate_multiplier=multiplier, seed=seed, **values
+    )

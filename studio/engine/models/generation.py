@@ -1,0 +1,160 @@
+"""Generation: a chat completion of a loaded model, token by token (greedy or sampled, seeded, with stops).
+
+torch is imported inside functions only.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from studio.core.chat import content_text
+from studio.engine.errors import ContextLengthError, InvalidValueError
+
+if TYPE_CHECKING:
+    from studio.engine.models.loading import LoadedModel
+
+DEFAULT_MAX_TOKENS = 512
+FinishReason = Literal["stop", "length"]
+
+
+@dataclass
+class Generation:
+    """One completion: iterate for text deltas; counts and finish reason are set when iteration ends."""
+
+    prompt_tokens: int
+    completion_tokens: int = 0
+    finish_reason: FinishReason = "length"
+    text: str = ""
+    _deltas: Iterator[str] | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        assert self._deltas is not None
+        return self._deltas
+
+    def run(self) -> str:
+        """Consume the whole completion and return its text."""
+        for _ in self:
+            pass
+        return self.text
+
+
+def _prompt_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+    out = []
+    for index, message in enumerate(messages):
+        role = message.get("role")
+        if role not in {"system", "developer", "user", "assistant", "tool"}:
+            raise InvalidValueError(
+                f"Invalid value for 'messages[{index}].role': {role!r}", param=f"messages[{index}].role"
+            )
+        out.append(
+            {
+                "role": "system" if role == "developer" else role,
+                "content": content_text(message.get("content")),
+            }
+        )
+    if not out:
+        raise InvalidValueError("'messages' must contain at least one message", param="messages")
+    return out
+
+
+def cache_argument(model: Any) -> str:
+    """``cache`` in transformers releases that renamed ``past_key_values`` (5.2x deprecates the old name)."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+def encode_prompt(loaded: LoadedModel, messages: Sequence[Mapping[str, Any]]) -> tuple[Any, int]:
+    """``messages`` through the model's chat template, as a (1, tokens) tensor of input ids, and how many tokens
+    the context has left for the answer; :class:`ContextLengthError` when it has none."""
+    prompt = loaded.tokenizer.apply_chat_template(
+        _prompt_messages(messages), add_generation_prompt=True, return_dict=True, return_tensors="pt"
+    )["input_ids"]
+    room = loaded.context_length - prompt.shape[1]
+    if room <= 0:
+        raise ContextLengthError(
+            f"This model's maximum context length is {loaded.context_length} tokens; the messages have "
+            f"{prompt.shape[1]}.",
+            param="messages",
+            code="context_length_exceeded",
+        )
+    return prompt, int(room)
+
+
+def generate(
+    loaded: LoadedModel,
+    messages: Sequence[Mapping[str, Any]],
+    *,
+    max_tokens: int | None = None,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    seed: int | None = None,
+    stop: Sequence[str] = (),
+) -> Generation:
+    """Start a completion of ``messages`` (chat template applied); tokens are produced as it is iterated."""
+    import torch
+
+    tokenizer = loaded.tokenizer
+    prompt, room = encode_prompt(loaded, messages)
+    limit = min(max_tokens or DEFAULT_MAX_TOKENS, room)
+    generation = Generation(prompt_tokens=int(prompt.shape[1]))
+    generator = torch.Generator().manual_seed(seed if seed is not None else secrets.randbits(63))
+    holdback = max((len(s) for s in stop), default=1) - 1
+
+    def deltas() -> Iterator[str]:
+        model = loaded.model
+        ids: list[int] = []
+        sent = 0
+        inputs = prompt.to(loaded.device)
+        past = None
+        with torch.inference_mode():
+            while len(ids) < limit:
+                out = model(input_ids=inputs, use_cache=True, logits_to_keep=1, **{cache_argument(model): past})
+                past = out.past_key_values
+                logits = out.logits[0, -1].float()
+                token = _sample(logits, temperature, top_p, generator)
+                if token in loaded.eos_ids:
+                    generation.finish_reason = "stop"
+                    break
+                ids.append(token)
+                generation.completion_tokens = len(ids)
+                text = tokenizer.decode(ids, skip_special_tokens=True)
+                cut = min((i for i in (text.find(s) for s in stop if s) if i >= 0), default=-1)
+                if cut >= 0:
+                    generation.text = text[:cut]
+                    generation.finish_reason = "stop"
+                    break
+                generation.text = text
+                ready = len(text) - holdback
+                if text.endswith("\ufffd"):  # half of a multi-byte character: wait for the rest
+                    ready = min(ready, len(text) - 1)
+                if ready > sent:
+                    yield text[sent:ready]
+                    sent = ready
+                inputs = torch.tensor([[token]], device=loaded.device)
+        if len(generation.text) > sent:
+            yield generation.text[sent:]
+
+    generation._deltas = deltas()
+    return generation
+
+
+def _sample(logits: Any, temperature: float, top_p: float, generator: Any) -> int:
+    import torch
+
+    logits = torch.nan_to_num(logits.float(), nan=float("-inf"))
+    if temperature <= 0:
+        return int(logits.argmax())
+    # Shifted by the maximum first: a temperature as small as 1e-300 then gives 0 and -inf, never inf - inf.
+    probs = torch.softmax((logits - logits.max()) / temperature, dim=-1)
+    if not bool(torch.isfinite(probs).all()):
+        return int(logits.argmax())
+    if top_p < 1.0:
+        sorted_probs, order = torch.sort(probs, descending=True)
+        cumulative = torch.cumsum(sorted_probs, dim=-1)
+        sorted_probs[(cumulative - sorted_probs) > top_p] = 0
+        probs = torch.zeros_like(probs).scatter_(0, order, sorted_probs)
+    return int(torch.multinomial(probs.cpu(), 1, generator=generator))

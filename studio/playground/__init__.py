@@ -1,0 +1,1 @@
+"""Comparison targets, runs over test sets, answers, metrics and blind votes."""

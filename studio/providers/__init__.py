@@ -1,0 +1,1 @@
+"""Provider profiles and clients (one SDK for every provider), retries, fine-tuning jobs."""

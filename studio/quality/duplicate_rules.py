@@ -1,0 +1,73 @@
+"""Duplicate rules: ``exact_duplicate``, ``normalized_duplicate``, ``near_duplicate`` and ``duplicate_prompt``
+(same question, different answer). The grouping itself is :mod:`studio.quality.duplicates`'."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from studio.quality import duplicates
+from studio.quality.columns import (
+    RuleResult,
+    blank,
+    flagged_text,
+    ids_text,
+    rule_result,
+    text_column,
+)
+
+
+def check_exact(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResult:
+    """``exact_duplicate``: every turn equals an earlier example; ``group`` is the first one's id."""
+    groups = duplicates.exact_groups(frame)
+    mask = duplicates.repeats_earlier(frame, groups).to_numpy()
+    reason = flagged_text(frame, mask, "exact copy of example " + ids_text(frame, groups))
+    return rule_result(frame, mask, reason, "all", groups)
+
+
+def check_normalized(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResult:
+    """``normalized_duplicate``: equal to an earlier example ignoring case, spacing, accents."""
+    groups = duplicates.normalized_groups(frame)
+    mask = duplicates.repeats_earlier(frame, groups).to_numpy()
+    reason = flagged_text(
+        frame,
+        mask,
+        "same as example " + ids_text(frame, groups) + " ignoring case, spacing, punctuation, accents",
+    )
+    return rule_result(frame, mask, reason, "all", groups)
+
+
+def check_near(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResult:
+    """``near_duplicate``: every member of a cluster at least ``threshold`` similar on ``fields``."""
+    threshold = params["threshold"]
+    clusters = duplicates.near_duplicate_clusters(frame, threshold=threshold, fields=tuple(params["fields"]))
+    mask = duplicates.duplicated_mask(clusters).to_numpy()
+    sizes = clusters.map(clusters.value_counts()).astype("string")
+    reason = flagged_text(
+        frame,
+        mask,
+        "in near-duplicate cluster "
+        + ids_text(frame, clusters)
+        + " ("
+        + sizes
+        + f" examples, similarity ≥ {threshold:g})",
+    )
+    return rule_result(frame, mask, reason, ",".join(params["fields"]), clusters)
+
+
+def check_duplicate_prompt(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResult:
+    """The prompt — the whole conversation before the last assistant turn — repeats an earlier example's, and
+    the answer differs."""
+    first = duplicates.prompt_groups(frame)
+    prompt_codes = pd.factorize(first.to_numpy())[0]
+    answer_codes = duplicates.fold_codes(frame, "assistant")
+    user_blank = blank(text_column(frame, "user"))
+    repeated_prompt = pd.Series(prompt_codes).duplicated().to_numpy()
+    repeated_pair = pd.DataFrame({"u": prompt_codes, "a": answer_codes}).duplicated().to_numpy()
+    mask = repeated_prompt & ~repeated_pair & ~user_blank
+    reason = flagged_text(
+        frame, mask, "same question as example " + ids_text(frame, first) + " with a different answer"
+    )
+    return rule_result(frame, mask, reason, "user", first.where(pd.Series(mask, index=frame.index)))

@@ -1,0 +1,391 @@
+"""Duplicate examples: exact copies, copies after folding, and near-duplicate clusters.
+
+Every function returns a group id per row, as an ``Int64`` series indexed like the frame: the ``id`` of the
+group's first row in frame order. A row with no duplicate is its own group (its own id), so every row has one,
+:func:`duplicated_mask` tells which rows share their group, and :func:`repeats_earlier` which rows repeat an
+earlier one (the rows a "keep first" clean-up would remove).
+
+Example identity covers every turn. Single-turn rows (at most one system, user and assistant message) compare
+their three text columns, which is vectorised; multi-turn rows and rows whose assistant turn is blank (tool
+calls) also compare their full serialised conversation.
+
+Near-duplicates (:func:`near_duplicate_clusters`): MinHash signatures over word unigrams and bigrams of the
+folded text, banded LSH to find candidate pairs, then ``rapidfuzz`` confirms each pair with the normalised
+Indel similarity (``fuzz.ratio / 100``: the share of characters the two texts have in common, in order) at or
+above ``threshold``. Clusters are the connected components of the confirmed pairs, so A~B and B~C put A and C
+in one cluster even if A and C differ more. Everything is numpy/pyarrow over whole columns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from studio.core.chat import content_text
+from studio.data.frame import TEXT_FIELDS, conversation_text
+from studio.quality.patterns import arrow_strings
+
+NEAR_FIELDS: tuple[str, ...] = ("user", "assistant")
+_NUM_PERM = 64
+_BANDS = 16  # 16 bands of 4 rows: a pair with shingle Jaccard 0.6 is a candidate 89% of the time, 0.7 98%
+_NEIGHBOURS = 8  # within one LSH bucket, pair each member with its next 8 (bounds work on huge buckets)
+_MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+_FOLDED: ContextVar[dict | None] = ContextVar("studio_folded", default=None)
+
+
+@contextlib.contextmanager
+def fold_cache() -> Iterator[None]:
+    """Within this block, folded text columns are computed once per (frame, field) and reused."""
+    token = _FOLDED.set({})
+    try:
+        yield
+    finally:
+        _FOLDED.reset(token)
+
+
+def fold_column(frame: pd.DataFrame, field: str) -> pa.ChunkedArray:
+    """:func:`fold_text` of ``frame[field]`` (NA if there is no such column), cached in :func:`fold_cache`."""
+    cache = _FOLDED.get()
+    key = (id(frame), field)
+    if cache is not None and key in cache:
+        return cache[key][1]
+    if field in frame.columns:
+        folded = fold_text(frame[field])
+    else:
+        folded = pa.chunked_array([pa.nulls(len(frame), type=pa.large_string())])
+    if cache is not None:
+        cache[key] = (frame, folded)  # holding the frame keeps id(frame) from being reused meanwhile
+    return folded
+
+
+def fold_codes(frame: pd.DataFrame, field: str) -> np.ndarray:
+    """One int code per row; equal codes mean equal folded ``field`` text (missing and blank are equal)."""
+    return _factorize(pc.fill_null(fold_column(frame, field), ""))[0]
+
+
+def first_ids(frame: pd.DataFrame, codes: np.ndarray) -> pd.Series:
+    """For each row, the ``id`` of the first row with the same code (Int64)."""
+    return _groups(frame, codes)
+
+
+def fold_text(values: pd.Series) -> pa.ChunkedArray:
+    """Text folded for comparison: lower case, no accents, runs of punctuation and whitespace as one space."""
+    text = arrow_strings(values)
+    # Unicode normalisation is the slow step; ASCII rows have no accents to strip.
+    accented = pc.invert(pc.fill_null(pc.string_is_ascii(text), True))
+    if pc.any(accented).as_py():
+        subset = text.filter(accented)
+        stripped = pc.replace_substring_regex(pc.utf8_normalize(subset, form="NFKD"), r"\p{Mn}+", "")
+        text = pc.replace_with_mask(text.combine_chunks(), accented.combine_chunks(), stripped.combine_chunks())
+    text = pc.utf8_lower(text)
+    # Two passes with few matches each beat one pass over every space (RE2 cost is per match).
+    text = pc.replace_substring_regex(text, r"[\p{P}\p{S}]+", " ")
+    text = pc.replace_substring_regex(text, r"\s\s+|[\t\n\r\f\v]", " ")
+    return pc.utf8_trim_whitespace(text)
+
+
+def exact_groups(frame: pd.DataFrame) -> pd.Series:
+    """Group id per row: rows whose every turn is identical share the id of the first of them."""
+    return _groups(frame, _example_codes(frame, normalized=False))
+
+
+def normalized_groups(frame: pd.DataFrame) -> pd.Series:
+    """Group id per row after folding case, whitespace, punctuation and accents of every turn."""
+    return _groups(frame, _example_codes(frame, normalized=True))
+
+
+def near_duplicate_clusters(
+    frame: pd.DataFrame,
+    *,
+    threshold: float = 0.8,
+    fields: Sequence[str] = NEAR_FIELDS,
+    seed: int = 1,
+) -> pd.Series:
+    """Cluster id per row: examples whose folded ``fields`` text is at least ``threshold`` similar share one.
+
+    ``threshold`` is a similarity in (0, 1]; 0.8 groups texts that share ~80% of their characters in order.
+    A row with no near-duplicate is its own cluster. Deterministic for a given ``seed``.
+    """
+    if not 0 < threshold <= 1:
+        raise ValueError(f"threshold must be in (0, 1], got {threshold!r}")
+    missing = [f for f in fields if f not in frame.columns]
+    if missing:
+        raise ValueError(f"no column {missing[0]!r} to compare")
+    n = len(frame)
+    if n == 0:
+        return pd.Series([], index=frame.index, dtype="Int64")
+    texts = _joined_folded(frame, fields)
+    # Identical folded texts are trivially one cluster: compare only one representative of each.
+    rep_codes, _ = _factorize(texts)
+    rep_positions = _first_positions(rep_codes)
+    rep_texts = texts.take(pa.array(rep_positions))
+    pairs = _candidate_pairs(rep_texts, seed=seed)
+    if len(pairs):
+        pairs = _confirm_pairs(rep_texts, pairs, threshold)
+    labels = _components(len(rep_positions), pairs)
+    # Cluster id = id of the cluster's first row; reps are in first-appearance order: the min position wins.
+    first_rep = np.full(len(rep_positions), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first_rep, labels, rep_positions)
+    row_first = first_rep[labels][rep_codes]
+    ids = frame["id"].to_numpy()
+    return pd.Series(ids[row_first], index=frame.index, dtype="Int64")
+
+
+def duplicated_mask(groups: pd.Series) -> pd.Series:
+    """Rows whose group has at least two members."""
+    return groups.duplicated(keep=False) & groups.notna()
+
+
+def repeats_earlier(frame: pd.DataFrame, groups: pd.Series) -> pd.Series:
+    """Rows that belong to a group whose first row comes earlier in the frame."""
+    return (groups != frame["id"]).fillna(False).astype(bool)
+
+
+def group_order(groups: pd.Series, *, only_duplicates: bool = True) -> pd.Index:
+    """Frame index labels ordered so each group's members sit together (groups by first appearance).
+
+    ``frame.loc[group_order(groups)]`` shows the duplicates next to each other; with ``only_duplicates`` rows
+    alone in their group are left out.
+    """
+    positions = np.arange(len(groups))
+    codes, _ = pd.factorize(groups.to_numpy(), use_na_sentinel=False)
+    first = np.full(codes.max() + 1 if len(codes) else 0, len(groups), dtype=np.int64)
+    np.minimum.at(first, codes, positions)
+    order = np.lexsort((positions, first[codes]))
+    if only_duplicates:
+        keep = duplicated_mask(groups).to_numpy()
+        order = order[keep[order]]
+    return groups.index[order]
+
+
+def prompt_groups(frame: pd.DataFrame) -> pd.Series:
+    """Group id per row: rows whose prompt — the whole conversation before the last assistant turn (system,
+    earlier turns, tool calls and results), folded like :func:`normalized_groups` — is the same.
+
+    A row without an assistant turn uses its whole conversation. Two rows asking the same question with
+    different answers share a group here, though neither exact nor normalized duplicates do.
+    """
+    if not len(frame):
+        return pd.Series([], index=frame.index, dtype="Int64")
+    contexts = []
+    for messages in frame["messages"]:
+        conversation = [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
+        last = max((i for i, m in enumerate(conversation) if m.get("role") == "assistant"), default=None)
+        contexts.append("\n".join(_turn_key(m) for m in conversation[:last]))
+    folded = fold_text(pd.Series(contexts, index=frame.index, dtype="string[pyarrow]"))
+    return _groups(frame, _factorize(folded)[0])
+
+
+def _turn_key(message: dict) -> str:
+    calls = " ".join(
+        f"{c.get('function', {}).get('name', '')}({c.get('function', {}).get('arguments', '')})"
+        for c in message.get("tool_calls") or []
+        if isinstance(c, dict) and isinstance(c.get("function"), dict)
+    )
+    return f"{message.get('role', '')}: {content_text(message.get('content'))} {calls}".rstrip()
+
+
+def union_groups(frame: pd.DataFrame, *groupings: pd.Series) -> pd.Series:
+    """Group id per row joining every grouping: rows linked through any of them (A~B in one, B~C in another)
+    share the id of the first row of their union, in frame order."""
+    n = len(frame)
+    if not n:
+        return pd.Series([], index=frame.index, dtype="Int64")
+    positions = np.arange(n)
+    pairs = []
+    for groups in groupings:
+        codes, _ = pd.factorize(groups.to_numpy(), use_na_sentinel=False)
+        first = _first_positions(codes)
+        pairs.append(np.column_stack([first[codes], positions]))
+    labels = _components(n, np.concatenate(pairs) if pairs else np.empty((0, 2), dtype=np.int64))
+    return _groups(frame, pd.factorize(labels)[0].astype(np.int64))
+
+
+# -- exact / normalized --------------------------------------------------------------------------------------
+
+
+def _example_codes(frame: pd.DataFrame, *, normalized: bool) -> np.ndarray:
+    """One int64 code per row; equal codes mean equal examples."""
+    codes: np.ndarray | None = None
+    for field in TEXT_FIELDS:
+        if normalized:
+            values = fold_column(frame, field)
+        elif field in frame.columns:
+            values = arrow_strings(frame[field])
+        else:
+            values = pa.chunked_array([pa.nulls(len(frame), type=pa.large_string())])
+        field_codes, _ = _factorize(values)
+        codes = field_codes if codes is None else _combine(codes, field_codes)
+    assert codes is not None, "TEXT_FIELDS is not empty"
+    complex_rows = _complex_rows(frame)
+    if complex_rows.any():
+        subset = frame[complex_rows]
+        full = conversation_text(subset)
+        if normalized:
+            text = fold_text(full)
+        else:
+            import orjson
+
+            dumped = [orjson.dumps(m, option=orjson.OPT_SORT_KEYS).decode() for m in subset["messages"]]
+            text = pa.chunked_array([pa.array(dumped, type=pa.large_string())])
+        extra = np.full(len(frame), -1, dtype=np.int64)
+        extra[complex_rows] = _factorize(text)[0]
+        codes = _combine(codes, extra)
+    return codes
+
+
+def _complex_rows(frame: pd.DataFrame) -> np.ndarray:
+    """Rows whose three text columns do not tell the whole conversation (more turns, tool calls)."""
+    if "messages" not in frame.columns:
+        return np.zeros(len(frame), dtype=bool)
+    try:
+        lengths = np.fromiter(map(len, frame["messages"]), dtype=np.int64, count=len(frame))
+    except TypeError:  # a missing conversation (None/NaN) somewhere
+        lengths = frame["messages"].map(lambda m: len(m) if isinstance(m, list | tuple) else 0).to_numpy()
+    present = sum(frame[f].notna().to_numpy().astype(np.int64) for f in TEXT_FIELDS if f in frame.columns)
+    answer = pc.fill_null(pc.utf8_trim_whitespace(arrow_strings(frame["assistant"])), "")
+    blank_answer = pc.equal(pc.utf8_length(answer), 0).to_numpy(zero_copy_only=False)
+    return (lengths != present) | blank_answer
+
+
+def _factorize(values: pa.ChunkedArray) -> tuple[np.ndarray, int]:
+    """Codes in order of first appearance (null is a value of its own) and how many distinct values."""
+    encoded = pc.dictionary_encode(values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values)
+    indices = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    codes, uniques = pd.factorize(indices)
+    return codes.astype(np.int64), len(uniques)
+
+
+def _combine(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Codes of the pairs (left, right), in order of first appearance; stays below len(left)."""
+    if not len(left):
+        return left
+    combined = left * (int(right.max()) + 2) + (right + 1)
+    codes, _ = pd.factorize(combined)
+    return codes.astype(np.int64)
+
+
+def _first_positions(codes: np.ndarray) -> np.ndarray:
+    """Position of the first row of each code (codes numbered by first appearance)."""
+    return np.flatnonzero(~pd.Series(codes).duplicated().to_numpy())
+
+
+def _groups(frame: pd.DataFrame, codes: np.ndarray) -> pd.Series:
+    ids = frame["id"].to_numpy()
+    first = _first_positions(codes)
+    return pd.Series(ids[first[codes]], index=frame.index, dtype="Int64")
+
+
+# -- near duplicates -----------------------------------------------------------------------------------------
+
+
+def _joined_folded(frame: pd.DataFrame, fields: Sequence[str]) -> pa.Array:
+    parts = [pc.fill_null(fold_column(frame, f), "") for f in fields]
+    separator = pa.scalar(" ", type=parts[0].type)
+    joined = pc.binary_join_element_wise(*parts, separator) if len(parts) > 1 else parts[0]
+    joined = pc.utf8_trim_whitespace(joined)
+    return joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser: spreads integer keys over 64 bits."""
+    with np.errstate(over="ignore"):
+        x = x.astype(np.uint64)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+def _candidate_pairs(texts: pa.Array, *, seed: int) -> np.ndarray:
+    """(k, 2) array of row pairs (i < j) that share at least one LSH band."""
+    signature = _signatures(texts, seed=seed)
+    rows = _NUM_PERM // _BANDS
+    found = []
+    for band in range(_BANDS):
+        block = signature[:, band * rows : (band + 1) * rows]
+        band_key = np.zeros(len(block), dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            for k in range(rows):
+                band_key = _mix64(band_key * np.uint64(0x100000001B3) ^ block[:, k].astype(np.uint64))
+        order = np.argsort(band_key, kind="stable")
+        sorted_key = band_key[order]
+        for step in range(1, min(_NEIGHBOURS, len(order) - 1) + 1):
+            same = np.flatnonzero(sorted_key[step:] == sorted_key[:-step])
+            if not len(same):
+                break
+            found.append(np.stack([order[same], order[same + step]], axis=1))
+    if not found:
+        return np.empty((0, 2), dtype=np.int64)
+    pairs = np.concatenate(found).astype(np.int64)
+    pairs.sort(axis=1)
+    n = len(texts)
+    unique = np.unique(pairs[:, 0] * n + pairs[:, 1])
+    return np.stack([unique // n, unique % n], axis=1)
+
+
+def _signatures(texts: pa.Array, *, seed: int) -> np.ndarray:
+    """MinHash signature (rows x _NUM_PERM, uint32) over each text's word unigrams and bigrams."""
+    tokens = pc.split_pattern(texts, " ")  # folded text: single spaces, and "" still gives one token
+    offsets = tokens.offsets.to_numpy().astype(np.int64)
+    lengths = np.diff(offsets)
+    token_ids = pc.dictionary_encode(tokens.flatten()).indices.to_numpy().astype(np.int64)
+    vocabulary = int(token_ids.max()) + 1 if len(token_ids) else 1
+    is_last = np.zeros(len(token_ids), dtype=bool)
+    is_last[offsets[1:] - 1] = True
+    follows = ~is_last[:-1]
+    bigrams = vocabulary + token_ids[:-1][follows] * vocabulary + token_ids[1:][follows]
+    with_bigrams = lengths > 1
+    bigram_starts = np.concatenate([[0], np.cumsum(np.maximum(lengths - 1, 0))])[:-1][with_bigrams]
+
+    rng = np.random.default_rng(seed)
+    # Odd multipliers make x -> a*x + b (mod 2^32) a permutation of 32-bit keys: cheap, good enough for LSH.
+    multipliers = rng.integers(0, 2**32, size=_NUM_PERM, dtype=np.uint64).astype(np.uint32) | np.uint32(1)
+    increments = rng.integers(0, 2**32, size=_NUM_PERM, dtype=np.uint64).astype(np.uint32)
+    unigram_keys = (_mix64(token_ids) >> np.uint64(32)).astype(np.uint32)
+    bigram_keys = (_mix64(bigrams) >> np.uint64(32)).astype(np.uint32)
+    signature = np.empty((len(lengths), _NUM_PERM), dtype=np.uint32)
+    with np.errstate(over="ignore"):
+        for j in range(_NUM_PERM):
+            signature[:, j] = np.minimum.reduceat(unigram_keys * multipliers[j] + increments[j], offsets[:-1])
+            if len(bigram_starts):
+                hashed = np.minimum.reduceat(bigram_keys * multipliers[j] + increments[j], bigram_starts)
+                signature[with_bigrams, j] = np.minimum(signature[with_bigrams, j], hashed)
+    return signature
+
+
+def _confirm_pairs(texts: pa.Array, pairs: np.ndarray, threshold: float) -> np.ndarray:
+    from rapidfuzz import fuzz, process
+
+    left = texts.take(pa.array(pairs[:, 0])).to_pylist()
+    right = texts.take(pa.array(pairs[:, 1])).to_pylist()
+    cutoff = threshold * 100
+    scores = process.cpdist(left, right, scorer=fuzz.ratio, score_cutoff=cutoff, workers=1)
+    return pairs[np.asarray(scores) >= cutoff]
+
+
+def _components(n: int, pairs: np.ndarray) -> np.ndarray:
+    """Connected-component label per node: the smallest node of its component (hooking + pointer jumping)."""
+    labels = np.arange(n)
+    if not len(pairs):
+        return labels
+    left, right = pairs[:, 0], pairs[:, 1]
+    while True:
+        # every label is a root here (labels[labels] == labels); hook each root to the smallest one it touches
+        low = np.minimum(labels[left], labels[right])
+        np.minimum.at(labels, labels[left], low)
+        np.minimum.at(labels, labels[right], low)
+        while True:
+            jumped = labels[labels]
+            if np.array_equal(jumped, labels):
+                break
+            labels = jumped
+        if np.array_equal(labels[left], labels[right]):
+            return labels

@@ -1,0 +1,188 @@
+"""Rules over every turn: run a column check on each turn of each conversation and report per example.
+
+The rule families (:mod:`~studio.quality.pattern_rules`, :mod:`~studio.quality.text_rules`,
+:mod:`~studio.quality.answer_rules`) check text *columns*. Here a conversation's turns become the rows of a turn
+table (from :func:`studio.data.turns.turn_view`) with one text column per field a rule can read:
+
+- text rules (``TEXT_SCOPE``): ``system``, ``user``, ``assistant`` (the text of every turn of that role), ``tool``
+  (tool results) and ``tool_calls`` (the ``arguments`` of every call);
+- answer rules (``ANSWER_SCOPE``): ``assistant``, one row per *trained* assistant turn (``weight`` absent or not
+  0) with its whole text.
+
+The check runs once over the turn table; an example is flagged when any of its turns is, and its finding is its
+first flagged turn's, naming the turn where it is not the one the grid shows in that column (first system, last
+user, last assistant): ``e-mail address 'a@b.org' in turn 1 (user)``. Alongside each column, ``<field>__where``
+holds that label (read by :func:`studio.quality.columns.where_labels`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from studio.data.frame import TEXT
+from studio.data.turns import TOOL_CALL, turn_view
+from studio.quality.columns import Check, RuleResult, reasons, rule_result
+
+TEXT_FIELDS_ALL: tuple[str, ...] = ("system", "user", "assistant", "tool", "tool_calls")
+Scope = Literal["text", "answer"]
+
+_VIEWS: ContextVar[dict | None] = ContextVar("studio_turn_views", default=None)
+
+
+@contextlib.contextmanager
+def turn_cache() -> Iterator[None]:
+    """Within this block (one :func:`~studio.quality.rules.analyze`), a frame's turn tables are built once."""
+    token = _VIEWS.set({})
+    try:
+        yield
+    finally:
+        _VIEWS.reset(token)
+
+
+def _cached(frame: pd.DataFrame, scope: Scope) -> pd.DataFrame:
+    cache = _VIEWS.get()
+    key = (id(frame), len(frame), scope)
+    if cache is not None and key in cache and cache[key][0] is frame:
+        return cache[key][1]
+    table = _text_table(frame) if scope == "text" else _answer_table(frame)
+    if cache is not None:
+        cache[key] = (frame, table)
+    return table
+
+
+def _grid_turns(view: pd.DataFrame) -> pd.Series:
+    """Per turn row: True where it is the turn a grid column shows (first system, last user, last assistant)."""
+    role = view["role"].astype(object).to_numpy()
+    ids, turn = view["id"].to_numpy(), view["turn"].to_numpy()
+    keys = pd.DataFrame({"id": ids, "role": role, "turn": turn})
+    first = keys.groupby(["id", "role"], sort=False)["turn"].transform("min").to_numpy()
+    last = keys.groupby(["id", "role"], sort=False)["turn"].transform("max").to_numpy()
+    return pd.Series(np.where(role == "system", turn == first, turn == last), index=view.index)
+
+
+def _labels(view: pd.DataFrame, grid: pd.Series, field: np.ndarray) -> np.ndarray:
+    """Where each turn row is, for messages: its field name for the turn a grid column shows, else the turn."""
+    turn = "turn " + pd.Series(view["turn"].to_numpy()).astype(str)
+    role = pd.Series(view["role"].astype(object).fillna("?").to_numpy())
+    name = pd.Series(view["name"].astype(object).fillna("?").to_numpy())
+    calls = field == "tool_calls"
+    labels = np.where(calls, (turn + " (tool call " + name + ")").to_numpy(), (turn + " (" + role + ")").to_numpy())
+    shown = grid.to_numpy() & np.isin(field, ("system", "user", "assistant"))
+    labels[shown] = field[shown]
+    return labels.astype(object)
+
+
+def _text_table(frame: pd.DataFrame) -> pd.DataFrame:
+    view = turn_view(frame)
+    text_rows = view["text"].notna().to_numpy()
+    view = view[text_rows].reset_index(drop=True)
+    kind = view["kind"].astype(object).to_numpy()
+    role = view["role"].astype(object).fillna("?").to_numpy()
+    field = np.where(kind == TOOL_CALL, "tool_calls", role).astype(object)
+    table = _table(frame, view, field, _labels(view, _grid_turns(view), field))
+    return table
+
+
+def _answer_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per trained assistant turn, its text parts joined (as :func:`studio.core.chat.content_text`)."""
+    view = turn_view(frame)
+    view = view[view["trained"].to_numpy()]
+    has_call = (view["kind"] == TOOL_CALL).to_numpy()
+    texts = (
+        view[view["kind"].to_numpy() == "text"]
+        .groupby(["id", "turn"], sort=False)["text"]
+        .agg(lambda parts: "\n".join(p for p in parts if isinstance(p, str)))
+    )
+    calls = (
+        pd.Series(has_call, index=pd.MultiIndex.from_arrays([view["id"], view["turn"]]))
+        .groupby(level=[0, 1], sort=False)
+        .any()
+    )
+    turns = calls.index.to_frame(index=False, name=["id", "turn"])
+    turns["position"] = view.groupby(["id", "turn"], sort=False)["position"].first().to_numpy()
+    turns["text"] = texts.reindex(calls.index).fillna("").to_numpy()
+    turns["tool_calls"] = calls.to_numpy()
+    turns["role"] = "assistant"
+    turns["name"] = None
+    grid = _grid_turns(turns.astype({"role": object}))
+    field = np.full(len(turns), "assistant", dtype=object)
+    table = _table(frame, turns, field, _labels(turns, grid, field))
+    table["has_tool_calls"] = turns["tool_calls"].to_numpy()
+    return table
+
+
+def _table(frame: pd.DataFrame, view: pd.DataFrame, field: np.ndarray, where: np.ndarray) -> pd.DataFrame:
+    table = pd.DataFrame(
+        {
+            "id": np.arange(len(view), dtype=np.int64),
+            "example": view["position"].to_numpy(),
+            "turn": view["turn"].to_numpy(),
+        }
+    )
+    text = view["text"].astype(object).to_numpy()
+    for name in set(field):
+        mine = field == name
+        table[name] = pd.Series(np.where(mine, text, None), dtype=TEXT)
+        table[f"{name}__where"] = pd.Series(where, dtype=object).where(mine, None).to_numpy()
+    return table
+
+
+def over_turns(check: Check, scope: Scope = "text") -> Check:
+    """``check`` run on every turn of ``scope`` instead of the frame's three text columns (see the module)."""
+
+    def run(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResult:
+        table = _cached(frame, scope)
+        n = len(frame)
+        if not len(table):
+            return rule_result(
+                frame, np.zeros(n, dtype=bool), reasons(frame), pd.Series(None, index=frame.index, dtype=object)
+            )
+        result = check(table, params)
+        hit = result.mask.to_numpy(dtype=bool)
+        rows = table[hit]
+        first = ~pd.Series(rows["example"].to_numpy()).duplicated().to_numpy()  # rows are in turn order
+        examples = rows["example"].to_numpy()[first]
+        mask = np.zeros(n, dtype=bool)
+        mask[examples] = True
+        reason = np.full(n, None, dtype=object)
+        found = result.reason.to_numpy()[hit][first]
+        where = _where(rows, result.field, hit)[first]
+        # A message that does not say where (answer rules) gets the turn in front when it is an earlier one.
+        reason[examples] = [
+            r if w is None or w in ("system", "user", "assistant") or w in str(r) else f"{w}: {r}"
+            for r, w in zip(found, where, strict=True)
+        ]
+        field = np.full(n, None, dtype=object)
+        fields = (
+            result.field.to_numpy()[hit]
+            if isinstance(result.field, pd.Series)
+            else np.full(int(hit.sum()), result.field, dtype=object)
+        )
+        field[examples] = fields[first]
+        return rule_result(frame, mask, reasons(frame, reason), pd.Series(field, index=frame.index, dtype=object))
+
+    run.__doc__ = check.__doc__
+    run.__name__ = getattr(check, "__name__", "check")
+    return run
+
+
+def _where(rows: pd.DataFrame, field: pd.Series | str, hit: np.ndarray) -> np.ndarray:
+    names = field.to_numpy()[hit] if isinstance(field, pd.Series) else np.full(len(rows), field, dtype=object)
+    out = np.full(len(rows), None, dtype=object)
+    for name in set(names) - {None}:
+        column = f"{name}__where"
+        if column in rows.columns:
+            mine = names == name
+            out[mine] = rows[column].to_numpy()[mine]
+    return out
+
+
+def answer_turns(frame: pd.DataFrame) -> pd.DataFrame:
+    """The answer rules' turn table of ``frame`` (cached within :func:`turn_cache`)."""
+    return _cached(frame, "answer")

@@ -1,0 +1,1 @@
+"""The SQLite workspace: datasets, versions, rule flags, the edit log, settings; its migrations."""

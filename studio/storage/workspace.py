@@ -1,0 +1,456 @@
+"""The workspace: one SQLite database (WAL) holding imported datasets, saved versions and the edit log.
+
+Location: ``$STUDIO_WORKSPACE`` or ``./workspace/studio.db`` (the CLI's ``--workspace`` sets the variable).
+
+A dataset has versions (full snapshots, stored as Parquet blobs) and a *working state*: its head version plus
+the operations applied since, in order. Every acknowledged edit is one row in ``operations``, written before the
+UI says it is done, so a refresh or a crash loses nothing. Undo marks the newest active operation inactive;
+redo re-activates it; a new operation after an undo discards the undone ones (as every editor does). Saving a
+version snapshots the result: the log it came from is kept for the record but never replayed again.
+
+The user's original file is never touched: the import stores its parsed frame as version 1 ("original").
+No API key is ever written here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from studio.data.frame import TEXT, TEXT_FIELDS
+from studio.errors import WorkspaceError
+from studio.storage.migrations import migrate
+
+DEFAULT_PATH = Path("workspace") / "studio.db"
+_JSON_COLUMNS_KEY = b"studio.json_columns"
+_FRAMES: OrderedDict[tuple[str, int, float], pd.DataFrame] = OrderedDict()
+_FRAMES_LOCK = threading.Lock()
+_LOADING: dict[tuple[str, int, float], threading.Lock] = {}
+_FRAMES_KEPT = 3
+_FRAMES_MAX_ROWS = 1_500_000  # ~3 GB of decoded frames at most; the newest is always kept
+
+
+def inserted_id(cursor: sqlite3.Cursor) -> int:
+    """The rowid of the row an ``INSERT`` on ``cursor`` just added (sqlite3 types ``lastrowid`` as optional: it is
+    None only before any INSERT, which would be a bug here)."""
+    row_id = cursor.lastrowid
+    if row_id is None:
+        raise WorkspaceError("an INSERT returned no row id")
+    return row_id
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    id: int
+    name: str
+    source_name: str
+    format: str
+    encoding: str | None
+    head_version_id: int
+    created_at: float
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    id: int
+    dataset_id: int
+    name: str
+    parent_id: int | None
+    rows: int
+    created_at: float
+
+
+def workspace_path() -> Path:
+    """Where the workspace lives: ``$STUDIO_WORKSPACE`` or ``./workspace/studio.db``."""
+    return Path(os.environ.get("STUDIO_WORKSPACE") or DEFAULT_PATH)
+
+
+# ---------------------------------------------------------------------------------------------- frames
+
+
+def frame_to_parquet(frame: pd.DataFrame) -> bytes:
+    """Serialise a canonical frame losslessly: nested values (messages, tools, metadata) go in as JSON text."""
+    table = frame.copy()
+    json_columns = []
+    for column in table.columns:
+        if table[column].dtype == object:
+            values = table[column].to_numpy()
+            if any(not (v is None or isinstance(v, str)) for v in values):
+                table[column] = [None if v is None else json.dumps(v, ensure_ascii=False) for v in values]
+                json_columns.append(column)
+    arrow = pa.Table.from_pandas(table, preserve_index=False)
+    metadata = dict(arrow.schema.metadata or {})
+    metadata[_JSON_COLUMNS_KEY] = json.dumps(json_columns).encode()
+    buffer = io.BytesIO()
+    pq.write_table(arrow.replace_schema_metadata(metadata), buffer, compression="zstd")
+    return buffer.getvalue()
+
+
+def frame_from_parquet(data: bytes) -> pd.DataFrame:
+    """Inverse of :func:`frame_to_parquet`."""
+    table = pq.read_table(io.BytesIO(data))
+    json_columns = json.loads((table.schema.metadata or {}).get(_JSON_COLUMNS_KEY, b"[]"))
+    frame = table.drop_columns(json_columns).to_pandas()
+    for column in json_columns:
+        texts = table.column(column).to_numpy(zero_copy_only=False)
+        frame.insert(
+            table.schema.get_field_index(column),
+            column,
+            pd.Series([None if v is None else orjson.loads(v) for v in texts], dtype=object),
+        )
+    for column in TEXT_FIELDS:
+        if column in frame.columns:
+            frame[column] = frame[column].astype(TEXT)
+    return frame
+
+
+# ---------------------------------------------------------------------------------------------- workspace
+
+
+class Workspace:
+    """A handle on the workspace database; cheap to create, one SQLite connection per call."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path is not None else workspace_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            migrate(db)  # every table of every feature, created or upgraded here (studio.storage.migrations)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            yield db
+        finally:
+            db.close()
+
+    def connect(self) -> AbstractContextManager[sqlite3.Connection]:
+        """A plain connection (autocommit; WAL; foreign keys on), as a context manager."""
+        return self._connect()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A connection inside ``BEGIN IMMEDIATE … COMMIT`` (rolled back on error)."""
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    # -- datasets ----------------------------------------------------------------------------------------
+
+    def import_dataset(
+        self,
+        frame: pd.DataFrame,
+        *,
+        name: str,
+        source_name: str,
+        source_bytes: bytes = b"",
+        format: str,
+        encoding: str | None = None,
+    ) -> DatasetInfo:
+        """Store a freshly loaded frame as a new dataset whose first version is named "original"."""
+        now = time.time()
+        digest = hashlib.sha256(source_bytes).hexdigest()
+        blob = frame_to_parquet(frame)
+        with self.transaction() as db:
+            dataset_id = inserted_id(
+                db.execute(
+                    "INSERT INTO datasets(name, source_name, source_sha256, format, encoding, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (name, source_name, digest, format, encoding, now),
+                )
+            )
+            version_id = inserted_id(
+                db.execute(
+                    "INSERT INTO versions(dataset_id, name, rows, data, created_at) VALUES (?, 'original', ?, ?, ?)",
+                    (dataset_id, len(frame), blob, now),
+                )
+            )
+            db.execute("UPDATE datasets SET head_version_id=? WHERE id=?", (version_id, dataset_id))
+        return self.dataset(dataset_id)
+
+    def datasets(self) -> list[DatasetInfo]:
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM datasets ORDER BY id").fetchall()
+        return [self._dataset(r) for r in rows]
+
+    def dataset(self, dataset_id: int) -> DatasetInfo:
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM datasets WHERE id=?", (dataset_id,)).fetchone()
+        if row is None:
+            raise WorkspaceError(f"no dataset with id {dataset_id} in {self.path}")
+        return self._dataset(row)
+
+    @staticmethod
+    def _dataset(row: sqlite3.Row) -> DatasetInfo:
+        return DatasetInfo(
+            id=row["id"],
+            name=row["name"],
+            source_name=row["source_name"],
+            format=row["format"],
+            encoding=row["encoding"],
+            head_version_id=row["head_version_id"],
+            created_at=row["created_at"],
+        )
+
+    def delete_dataset(self, dataset_id: int) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM datasets WHERE id=?", (dataset_id,))
+
+    # -- versions ----------------------------------------------------------------------------------------
+
+    def save_version(self, dataset_id: int, frame: pd.DataFrame, *, name: str, make_head: bool = True) -> VersionInfo:
+        """Snapshot ``frame`` as a named version; by default it becomes the dataset's head with an empty edit log.
+
+        With ``make_head=False`` (train/validation/test splits) the head and its edit log are left as they are.
+        """
+        if not name.strip():
+            raise WorkspaceError("a version needs a name")
+        head = self.dataset(dataset_id).head_version_id
+        with self.transaction() as db:
+            version_id = inserted_id(
+                db.execute(
+                    "INSERT INTO versions(dataset_id, name, parent_id, rows, data, created_at) VALUES (?,?,?,?,?,?)",
+                    (dataset_id, name.strip(), head, len(frame), frame_to_parquet(frame), time.time()),
+                )
+            )
+            if make_head:
+                db.execute("UPDATE datasets SET head_version_id=? WHERE id=?", (version_id, dataset_id))
+                # The log now lives in the snapshot: keep it for the record (active=-1), never replay it again.
+                db.execute("DELETE FROM operations WHERE version_id=? AND active=0", (head,))
+                db.execute("UPDATE operations SET active=-1 WHERE version_id=? AND active=1", (head,))
+        return self.version(version_id)
+
+    def versions(self, dataset_id: int) -> list[VersionInfo]:
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT id, dataset_id, name, parent_id, rows, created_at FROM versions WHERE dataset_id=? ORDER BY id",
+                (dataset_id,),
+            ).fetchall()
+        return [VersionInfo(**dict(r)) for r in rows]
+
+    def version(self, version_id: int) -> VersionInfo:
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT id, dataset_id, name, parent_id, rows, created_at FROM versions WHERE id=?", (version_id,)
+            ).fetchone()
+        if row is None:
+            raise WorkspaceError(f"no version with id {version_id} in {self.path}")
+        return VersionInfo(**dict(row))
+
+    def load_version(self, version_id: int) -> pd.DataFrame:
+        """A version's frame. Versions never change, so the last few read are kept in memory and shared: a new
+        session or a browser refresh reopens a 100k-row dataset without decoding it again. Callers must not
+        modify the frame in place (operations return new frames)."""
+        with self._connect() as db:
+            row = db.execute("SELECT created_at FROM versions WHERE id=?", (version_id,)).fetchone()
+            if row is None:
+                raise WorkspaceError(f"no version with id {version_id} in {self.path}")
+            key = (str(self.path.resolve()), version_id, row["created_at"])
+            with _FRAMES_LOCK:
+                loading = _LOADING.setdefault(key, threading.Lock())
+            with loading:  # a second reader of the same version waits for the first decode, not a second one
+                with _FRAMES_LOCK:
+                    frame = _FRAMES.get(key)
+                    if frame is not None:
+                        _FRAMES.move_to_end(key)
+                        return frame
+                data = db.execute("SELECT data FROM versions WHERE id=?", (version_id,)).fetchone()["data"]
+                frame = frame_from_parquet(data)
+                with _FRAMES_LOCK:
+                    _FRAMES[key] = frame
+                    _LOADING.pop(key, None)
+                    while len(_FRAMES) > 1 and (
+                        len(_FRAMES) > _FRAMES_KEPT or sum(map(len, _FRAMES.values())) > _FRAMES_MAX_ROWS
+                    ):
+                        _FRAMES.popitem(last=False)
+        return frame
+
+    def prefetch_version(self, version_id: int) -> threading.Thread:
+        """Start decoding a version in the background (see :meth:`load_version`), e.g. the dataset a user is
+        likely to open next; a failure is left to the later :meth:`load_version` call to report."""
+
+        def load() -> None:
+            with suppress(WorkspaceError, sqlite3.Error):
+                self.load_version(version_id)
+
+        thread = threading.Thread(target=load, name=f"prefetch-{version_id}", daemon=True)
+        thread.start()
+        return thread
+
+    def save_flags(self, version_id: int, signature: str, frame: pd.DataFrame, flags: pd.DataFrame) -> None:
+        """Keep the rule flags of ``frame`` (version ``version_id`` with the edits that ``signature`` stands for),
+        so reopening the dataset need not run the rules again; one set is kept per version."""
+        table = flags.reset_index(drop=True)
+        table.insert(0, "_id", frame["id"].to_numpy())
+        buffer = io.BytesIO()
+        pq.write_table(pa.Table.from_pandas(table, preserve_index=False), buffer, compression="zstd")
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO flags(version_id, signature, data, created_at) VALUES (?, ?, ?, ?)",
+                (version_id, signature, buffer.getvalue(), time.time()),
+            )
+
+    def flags_signature(self, version_id: int) -> str | None:
+        """The signature of the flags stored for this version, if any."""
+        with self._connect() as db:
+            row = db.execute("SELECT signature FROM flags WHERE version_id=?", (version_id,)).fetchone()
+        return None if row is None else row[0]
+
+    def load_flags(self, version_id: int, signature: str, frame: pd.DataFrame) -> pd.DataFrame | None:
+        """The flags stored for this version and ``signature``, indexed like ``frame``; None when there are none
+        or they were stored for other rows."""
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT data FROM flags WHERE version_id=? AND signature=?", (version_id, signature)
+            ).fetchone()
+        if row is None:
+            return None
+        table = pq.read_table(io.BytesIO(row[0]))
+        if not np.array_equal(table.column("_id").to_numpy(), frame["id"].to_numpy()):
+            return None
+        flags = table.drop_columns(["_id"]).to_pandas()
+        flags.index = frame.index
+        return flags
+
+    def checkout(self, dataset_id: int, version_id: int) -> None:
+        """Make ``version_id`` the dataset's head (its edit log continues from there)."""
+        if self.version(version_id).dataset_id != dataset_id:
+            raise WorkspaceError(f"version {version_id} does not belong to dataset {dataset_id}")
+        with self.transaction() as db:
+            db.execute("UPDATE datasets SET head_version_id=? WHERE id=?", (version_id, dataset_id))
+
+    # -- edit log ----------------------------------------------------------------------------------------
+
+    def append_operation(self, dataset_id: int, op: dict[str, Any]) -> int:
+        """Persist one acknowledged edit on the dataset's head version; undone operations are discarded."""
+        version_id = self.dataset(dataset_id).head_version_id
+        with self.transaction() as db:
+            db.execute("DELETE FROM operations WHERE version_id=? AND active=0", (version_id,))
+            return inserted_id(
+                db.execute(
+                    "INSERT INTO operations(dataset_id, version_id, op, created_at) VALUES (?, ?, ?, ?)",
+                    (dataset_id, version_id, json.dumps(op, ensure_ascii=False), time.time()),
+                )
+            )
+
+    def operations(self, dataset_id: int, *, include_undone: bool = False) -> list[dict[str, Any]]:
+        """The head version's operations in order (active ones, or all of them)."""
+        version_id = self.dataset(dataset_id).head_version_id
+        active = " AND active>=0" if include_undone else " AND active=1"
+        query = "SELECT op FROM operations WHERE version_id=?" + active
+        with self._connect() as db:
+            rows = db.execute(query + " ORDER BY id", (version_id,)).fetchall()
+        return [json.loads(r["op"]) for r in rows]
+
+    def undo(self, dataset_id: int) -> dict[str, Any] | None:
+        """Deactivate the newest active operation; returns it, or None when there is nothing to undo."""
+        version_id = self.dataset(dataset_id).head_version_id
+        with self.transaction() as db:
+            row = db.execute(
+                "SELECT id, op FROM operations WHERE version_id=? AND active=1 ORDER BY id DESC LIMIT 1", (version_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            db.execute("UPDATE operations SET active=0 WHERE id=?", (row["id"],))
+        return json.loads(row["op"])
+
+    def redo(self, dataset_id: int) -> dict[str, Any] | None:
+        """Re-activate the oldest undone operation; returns it, or None when there is nothing to redo."""
+        version_id = self.dataset(dataset_id).head_version_id
+        with self.transaction() as db:
+            row = db.execute(
+                "SELECT id, op FROM operations WHERE version_id=? AND active=0 ORDER BY id LIMIT 1", (version_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            db.execute("UPDATE operations SET active=1 WHERE id=?", (row["id"],))
+        return json.loads(row["op"])
+
+    # -- settings ----------------------------------------------------------------------------------------
+
+    def set_setting(self, key: str, value: Any) -> None:
+        if "key" in key.lower().split("_") or "secret" in key.lower():
+            raise WorkspaceError(f"refusing to store {key!r}: secrets never go in the workspace")
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO settings(key, value) VALUES (?, ?)", (key, json.dumps(value)))
+
+    def setting(self, key: str, default: Any = None) -> Any:
+        with self._connect() as db:
+            row = db.execute("SELECT value FROM settings WHERE key=?", (key,)).fetchone()
+        return default if row is None else json.loads(row["value"])
+
+
+# ---------------------------------------------------------------------------------------------- imports
+
+SAMPLE_DIR = Path(__file__).resolve().parents[2] / "sample_data"
+SAMPLE_FILES = ("medical_faq_dirty.csv", "style_demo.jsonl", "style_demo_test.jsonl")
+
+
+def import_file(
+    workspace: Workspace, source: str | Path, *, data: bytes | None = None, name: str | None = None, **load_options: Any
+) -> tuple[DatasetInfo, Any]:
+    """Load a file (strictly unless ``lenient=True`` is passed) and store it as a new dataset."""
+    from studio.data.loader import load_dataset
+
+    raw = data if data is not None else Path(source).read_bytes()
+    result = load_dataset(source, data=raw, **load_options)
+    info = import_loaded(workspace, result, source_name=Path(source).name, data=raw)
+    if name:
+        with workspace.transaction() as db:
+            db.execute("UPDATE datasets SET name=? WHERE id=?", (name, info.id))
+        info = workspace.dataset(info.id)
+    return info, result
+
+
+def import_loaded(workspace: Workspace, result: Any, *, source_name: str, data: bytes = b"") -> DatasetInfo:
+    """Store a :class:`~studio.data.loader.LoadResult` (already previewed by the user) as a new dataset, with its rule
+    flags, so the Dataset page opens it without running the rules."""
+    from studio.quality.rules import flags_signature, grid_flags
+
+    info = workspace.import_dataset(
+        result.frame,
+        name=Path(source_name).stem,
+        source_name=source_name,
+        source_bytes=data,
+        format=result.format,
+        encoding=result.encoding,
+    )
+    workspace.save_flags(info.head_version_id, flags_signature(), result.frame, grid_flags(result.frame))
+    return info
+
+
+def seed_samples(workspace: Workspace) -> list[DatasetInfo]:
+    """Import the bundled sample datasets that the workspace does not hold yet (by source file name)."""
+    present = {d.source_name for d in workspace.datasets()}
+    added = []
+    for file_name in SAMPLE_FILES:
+        path = SAMPLE_DIR / file_name
+        if path.exists() and file_name not in present:
+            added.append(import_file(workspace, path)[0])
+    return added

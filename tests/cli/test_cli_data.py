@@ -1,0 +1,97 @@
+"""``studio inspect`` / ``convert`` / ``seed``: JSON output, row counts, one-line errors with exit code 2."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from studio.cli import main
+
+WIN_CSV = "pregunta;respuesta\n¿Qué es la fiebre?;Una subida de la temperatura del cuerpo.\n¿Y la tos?;Un reflejo.\n"
+PIPE_CSV = 'question|answer|notes\n"What is\na cold?"|"A mild viral infection.\nIt passes."|x\nQ2|A2|"multi\nline"\n'
+
+
+@pytest.mark.parametrize(
+    "name,data,fmt,encoding,rows",
+    [
+        ("win.csv", WIN_CSV.encode("cp1252"), "csv/qa", "cp1252", 2),
+        ("pipes.csv", PIPE_CSV.encode(), "csv/qa", "utf-8", 2),
+        (
+            "chat.jsonl",
+            b'{"messages":[{"role":"user","content":"a"},{"role":"assistant","content":"b"}]}\n',
+            "jsonl/chat",
+            "utf-8",
+            1,
+        ),
+    ],
+)
+def test_inspect_json(tmp_path, capsys, name, data, fmt, encoding, rows):
+    path = tmp_path / name
+    path.write_bytes(data)
+    assert main(["inspect", str(path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["format"], report["encoding"], report["rows"]) == (fmt, encoding, rows)
+    assert {"columns", "warnings", "samples"} <= set(report)
+
+
+def test_inspect_bad_file_is_one_line_exit_2(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"messages": []}\n{"messages": [\n')
+    done = subprocess.run([sys.executable, "-m", "studio.cli", "inspect", str(path)], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: bad.jsonl line 2: not valid JSON (unexpected end of data at column 15)"
+    ]
+    assert "Traceback" not in done.stderr
+
+
+def test_convert_to_openai_chat_with_system_prompt(tmp_path, capsys):
+    source = tmp_path / "qa.csv"
+    source.write_text("question,answer\nQ,A\n")
+    out = tmp_path / "out.jsonl"
+    assert main(["convert", str(source), "--to", "openai-chat", "-o", str(out), "--system-prompt", "Be kind."]) == 0
+    assert json.loads(out.read_text()) == {
+        "messages": [
+            {"role": "system", "content": "Be kind."},
+            {"role": "user", "content": "Q"},
+            {"role": "assistant", "content": "A"},
+        ]
+    }
+    assert "wrote 1 examples" in capsys.readouterr().out
+
+
+def test_convert_to_prompt_completion_stops_on_multi_turn_unless_told_to_skip(tmp_path, capsys):
+    single = {"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}]}
+    multi = {
+        "messages": [*single["messages"], {"role": "user", "content": "Q2"}, {"role": "assistant", "content": "A2"}]
+    }
+    source = tmp_path / "chat.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in (single, multi, multi)))
+    out = tmp_path / "out.jsonl"
+    assert main(["convert", str(source), "--to", "prompt-completion", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "2 rows cannot be written as prompt-completion (ids 1, 2: it has 2 rounds" in err
+    assert "--skip-unrepresentable" in err and not out.exists()
+    assert main(["convert", str(source), "--to", "prompt-completion", "-o", str(out), "--skip-unrepresentable"]) == 0
+    captured = capsys.readouterr()
+    assert "skipped 2 rows" in captured.err and "wrote 1 examples" in captured.out
+    assert [json.loads(line) for line in out.read_text().splitlines()] == [{"prompt": "Q", "completion": "A"}]
+
+
+def test_convert_prints_load_warnings(tmp_path, capsys):
+    source = tmp_path / "qa.csv"
+    source.write_text("question,answer,topic\nQ,A,bikes\n")
+    assert main(["convert", str(source), "--to", "openai-chat", "-o", str(tmp_path / "out.jsonl")]) == 0
+    assert "key 'topic' kept as metadata in 1 line" in capsys.readouterr().err
+
+
+def test_missing_file_exit_2(capsys):
+    assert main(["inspect", "nope.jsonl"]) == 2
+    assert capsys.readouterr().err == "error: nope.jsonl: no such file\n"
+
+
+def test_seed_uses_workspace_flag(tmp_path, capsys):
+    db = tmp_path / "w" / "s.db"
+    assert main(["--workspace", str(db), "seed"]) == 0
+    assert db.exists() and str(db) in capsys.readouterr().out

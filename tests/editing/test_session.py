@@ -1,0 +1,80 @@
+"""The Dataset page's session: open, import, flags and counts, filtered rows, grid edits, recipes, splits."""
+
+from __future__ import annotations
+
+import pytest
+
+from studio.data.loader import load_dataset
+from studio.editing.grid import ViewSpec
+from studio.editing.ops import DeleteRows
+from studio.editing.recipes import Recipe
+from studio.editing.session import DatasetSession
+from studio.errors import OperationError, StudioError
+from studio.storage.workspace import Workspace, import_file
+
+SAMPLE = "sample_data/medical_faq_dirty.csv"
+
+
+@pytest.fixture
+def session(tmp_path) -> DatasetSession:
+    workspace = Workspace(tmp_path / "ws.db")
+    info, _ = import_file(workspace, SAMPLE)
+    opened = DatasetSession(workspace)
+    opened.open(info.id)
+    return opened
+
+
+def test_nothing_open_is_a_clear_error_and_opening_keeps_the_same_editor(tmp_path):
+    fresh = DatasetSession(Workspace(tmp_path / "ws.db"))
+    with pytest.raises(StudioError, match="no dataset is open"):
+        fresh.flags()
+    fresh.prefetch_newest()  # an empty workspace: nothing to prefetch, no error
+    editor = fresh.import_loaded(load_dataset(SAMPLE), source_name="faq.csv", data=b"")
+    assert fresh.open(editor.dataset_id) is editor
+    assert len(editor.frame) == 238
+
+
+def test_counts_follow_the_rules_order_and_the_flags(session):
+    flags = session.flags()
+    counts = session.rule_counts()
+    assert list(counts)[:2] == ["empty", "too_short"]
+    assert counts["too_short"] == int(flags["too_short"].sum()) > 0
+
+
+def test_rows_filter_and_an_invalid_pattern_shows_every_row_and_says_why(session):
+    session.flags()
+    total = len(session.editor.frame)
+    rows, problem = session.rows(ViewSpec(rules=("too_short",)), 0.8)
+    assert problem is None and 0 < len(rows) < total
+    rows, problem = session.rows(ViewSpec(regex="(unclosed"), 0.8)
+    assert len(rows) == total and problem and "(unclosed" in problem
+
+
+def test_a_grid_edit_goes_through_the_session(session):
+    session.flags()
+    first = int(session.editor.frame["id"].iat[0])
+    raw = {"kind": "edit", "id": first, "field": "assistant", "value": "Drink water and rest.", "token": "t"}
+    assert session.grid_event(raw, None).id == first
+    assert session.editor.frame["assistant"].iat[0] == "Drink water and rest."
+
+
+def test_a_recipe_file_is_replayed_and_a_bad_one_changes_nothing(session):
+    first = int(session.editor.frame["id"].iat[0])
+    replayed = session.replay(Recipe(ops=(DeleteRows(ids=(first,)),)).to_json().encode())
+    assert len(replayed.ops) == 1 and len(session.editor.frame) == 237
+    with pytest.raises(OperationError, match="UTF-8"):
+        session.replay(b"\xff\xfe not a recipe")
+    assert len(session.editor.recipe().ops) == 1
+
+
+def test_splits_are_computed_once_per_data_and_settings_and_saved_beside_the_head(session):
+    ratios = {"train": 0.8, "validation": 0.1, "test": 0.1}
+    parts, _leaks = session.splits(ratios, 7)
+    assert session.splits(ratios, 7)[0] is parts  # same data, ratios and seed: not split again
+    assert session.splits(ratios, 8)[0] is not parts
+    assert sum(len(p) for p in parts.values()) == len(session.editor.frame)
+    head = session.editor.info.head_version_id
+    session.save_splits(parts, 7)
+    names = [v.name for v in session.workspace.versions(session.editor.dataset_id)]
+    assert {"train (seed 7)", "validation (seed 7)", "test (seed 7)"} <= set(names)
+    assert session.editor.info.head_version_id == head

@@ -1,0 +1,180 @@
+"""Training data encoding, hyperparameters and the results file; the loop itself on the tiny model."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from studio.core.training import auto_epochs
+from studio.engine.api.errors import http_status
+from studio.engine.encoding import encode_example, encode_examples, read_examples
+from studio.engine.errors import HyperparameterError, TrainingDataError
+from studio.engine.hyperparameters import BASE_LEARNING_RATE, resolve_config, validate_hyperparameters
+from studio.engine.trainer import TrainingCallbacks, resume_step, train
+from studio.engine.worker import RESULT_COLUMNS, result_csv
+from tests.engine_support import write_chat_file
+
+pytest_plugins = ("tests.engine_fixtures",)
+
+
+@pytest.mark.parametrize(
+    "n_examples, epochs",
+    [(1, 25), (4, 25), (10, 10), (12, 8), (33, 3), (34, 3), (60, 3), (8333, 3), (10_000, 2), (30_000, 1)],
+)
+def test_auto_epochs_follow_openai(n_examples, epochs):
+    assert auto_epochs(n_examples) == epochs
+
+
+@pytest.mark.parametrize(
+    "values, expected",
+    [
+        ({"n_epochs": 3, "batch_size": "auto"}, {"n_epochs": 3, "batch_size": "auto"}),
+        ({"n_epochs": 2.0}, {"n_epochs": 2}),
+        ({"learning_rate_multiplier": 10}, {"learning_rate_multiplier": 10}),
+        (
+            {"lora_rank": 8, "lora_alpha": 16, "max_length": 256},
+            {"lora_rank": 8, "lora_alpha": 16, "max_length": 256},
+        ),
+        ({"n_epochs": None}, {}),
+    ],
+)
+def test_valid_hyperparameters_pass(values, expected):
+    assert validate_hyperparameters(values) == expected
+
+
+@pytest.mark.parametrize(
+    "values, param",
+    [
+        ({"n_epochs": 0}, "hyperparameters.n_epochs"),
+        ({"n_epochs": 51}, "hyperparameters.n_epochs"),
+        ({"batch_size": 257}, "hyperparameters.batch_size"),
+        ({"learning_rate_multiplier": 0.0}, "hyperparameters.learning_rate_multiplier"),
+        ({"learning_rate_multiplier": float("nan")}, "hyperparameters.learning_rate_multiplier"),
+        ({"learning_rate_multiplier": "1.0"}, "hyperparameters.learning_rate_multiplier"),
+        ({"lora_rank": "auto"}, "hyperparameters.lora_rank"),
+        ({"epochs": 3}, "hyperparameters.epochs"),
+    ],
+)
+def test_invalid_hyperparameters_name_their_param(values, param):
+    with pytest.raises(HyperparameterError) as caught:
+        validate_hyperparameters(values)
+    assert caught.value.param == param and isinstance(caught.value, ValueError)
+    assert http_status(caught.value) == (400, "invalid_request_error")  # how the API reports it
+
+
+def test_resolve_config_fills_auto_values():
+    config = resolve_config({"n_epochs": "auto", "learning_rate_multiplier": 2}, n_examples=60, seed=5)
+    assert (config.n_epochs, config.batch_size, config.seed) == (3, 4, 5)
+    assert config.learning_rate == pytest.approx(2 * BASE_LEARNING_RATE)
+    assert resolve_config({}, n_examples=2, seed=0).batch_size == 2
+
+
+def test_read_examples_names_the_bad_line(tmp_path):
+    path = tmp_path / "t.jsonl"
+    path.write_text('{"messages": []}\n\n{"messages": "no"}\n')
+    with pytest.raises(TrainingDataError, match="line 3"):
+        read_examples(path)
+    path.write_text("\n")
+    with pytest.raises(TrainingDataError, match="no examples"):
+        read_examples(path)
+
+
+@pytest.fixture(scope="module")
+def tokenizer(smollm2_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(smollm2_dir)
+
+
+def _trained_text(tokenizer, encoded):
+    return tokenizer.decode([t for t, label in zip(encoded.input_ids, encoded.labels, strict=True) if label != -100])
+
+
+def test_loss_is_taken_on_assistant_turns_only(tokenizer):
+    example = {
+        "messages": [
+            {"role": "system", "content": "Be a pirate."},
+            {"role": "user", "content": "Hello?"},
+            {"role": "assistant", "content": "Arr, hello matey."},
+        ]
+    }
+    encoded = encode_example(tokenizer, example, max_length=512)
+    assert _trained_text(tokenizer, encoded) == "Arr, hello matey.<|im_end|>\n"
+    assert all(label in (-100, token) for token, label in zip(encoded.input_ids, encoded.labels, strict=True))
+
+
+def test_weight_zero_turns_are_not_trained(tokenizer):
+    example = {
+        "messages": [
+            {"role": "user", "content": "One?"},
+            {"role": "assistant", "content": "Plain answer.", "weight": 0},
+            {"role": "user", "content": "Two?"},
+            {"role": "assistant", "content": [{"type": "text", "text": "Arr, two."}], "weight": 1},
+        ]
+    }
+    assert _trained_text(tokenizer, encode_example(tokenizer, example, max_length=512)) == "Arr, two.<|im_end|>\n"
+
+
+def test_truncated_examples_without_trained_tokens_are_dropped(tokenizer):
+    long_prompt = {"messages": [{"role": "user", "content": "word " * 200}, {"role": "assistant", "content": "Arr."}]}
+    short = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Arr."}]}
+    encoded = encode_examples(tokenizer, [long_prompt, short], max_length=64)
+    assert len(encoded) == 1 and len(encoded[0].input_ids) <= 64
+    with pytest.raises(TrainingDataError, match="no example has an assistant turn"):
+        encode_examples(tokenizer, [long_prompt], max_length=64)
+
+
+def test_result_csv_has_openai_columns_and_one_row_per_step():
+    rows = [
+        {"step": 1, "train_loss": 2.0, "train_mean_token_accuracy": 0.5},
+        {
+            "step": 2,
+            "train_loss": 1.9,
+            "train_mean_token_accuracy": 0.5,
+            "valid_loss": 2.1,
+            "valid_mean_token_accuracy": 0.4,
+        },
+        {"step": 2, "train_loss": 1.8, "train_mean_token_accuracy": 0.6},  # trained again after a resume
+    ]
+    table = list(csv.reader(io.StringIO(result_csv(rows))))
+    assert tuple(table[0]) == RESULT_COLUMNS
+    assert table[1:] == [["1", "2.000000", "0.500000", "", ""], ["2", "1.800000", "0.600000", "", ""]]
+
+
+def test_train_checkpoints_each_epoch_and_resumes_after_a_pause(tiny_model_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("STUDIO_ENGINE_THREADS", "1")
+    examples = read_examples(write_chat_file(tmp_path / "t.jsonl", n=6))
+    config = resolve_config({"n_epochs": 2, "batch_size": 2}, n_examples=6, seed=3)
+    seen: list[dict] = []
+    checkpoints: list[int] = []
+    signals = iter(["continue"] * 4 + ["pause"])
+    callbacks = TrainingCallbacks(
+        control=lambda: next(signals, "continue"),
+        on_metrics=seen.append,
+        on_checkpoint=lambda step, path, metrics: checkpoints.append(step),
+    )
+
+    def run_job():
+        return train(
+            base=str(tiny_model_dir),
+            train_examples=examples,
+            valid_examples=examples[:2],
+            config=config,
+            job_dir=tmp_path / "job",
+            callbacks=callbacks,
+        )
+
+    paused = run_job()
+    assert (paused.status, paused.step, paused.total_steps) == ("paused", 4, 6)
+    assert resume_step(tmp_path / "job") == 4 and checkpoints == [3]
+
+    messages: list[str] = []
+    callbacks.on_message = messages.append
+    done = run_job()
+    assert done.status == "succeeded" and messages == ["Resumed from step 4/6"]
+    assert [m["step"] for m in seen] == [1, 2, 3, 4, 5, 6] and checkpoints == [3, 6]
+    assert "valid_loss" in seen[-1]
+    assert json.loads((done.adapter_dir / "adapter_config.json").read_text())["r"] == config.lora_rank

@@ -1,0 +1,23 @@
+"""Open one page of the app the way a browser does: app.py (frame + st.navigation), then the page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import ROOT
+
+APP = str(ROOT / "app.py")
+
+
+def open_page(name: str, *, timeout: float = 60, run: bool = True, **state: Any) -> AppTest:
+    """An AppTest of ``app_pages/<name>.py`` inside the app's frame, with ``state`` in its session state (set
+    before the first run, as a page that a user reached from another page would find it). ``run=False`` stops
+    before the page's first run, so a test can add state that needs the app's first run."""
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()  # the first run registers the pages (Home): switch_page needs them
+    at.switch_page(f"app_pages/{name}.py")
+    return at.run() if run else at

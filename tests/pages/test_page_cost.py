@@ -1,0 +1,117 @@
+"""AppTest of the Cost page with a seeded dataset: metrics, settings handed to Train, warnings, languages."""
+
+import pytest
+
+from studio.data.frame import build_frame
+from studio.editing.session import DatasetSession
+from studio.storage.workspace import Workspace
+from tests.pages.apptest import open_page
+
+
+def frame(n=30, broken=True):
+    good = {
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hola, ¿qué tal?"},
+            {"role": "assistant", "content": "Bien, ¿y tú?"},
+        ]
+    }
+    examples = [good] * n + ([{"messages": [{"role": "user", "content": "you idiot"}]}] if broken else [])
+    return build_frame(examples, list(range(1, len(examples) + 1)))
+
+
+def page(frame=None, dataset_label="dataset", **state):
+    """The Cost page with ``frame`` open on the Dataset page (as a workspace dataset named ``dataset_label``)."""
+    if frame is not None:
+        workspace = Workspace()
+        info = workspace.import_dataset(
+            frame, name=dataset_label, source_name=f"{dataset_label}.jsonl", format="jsonl/chat"
+        )
+        state["dataset"] = DatasetSession(workspace)
+        state["dataset"].open(info.id)
+    return open_page("cost", **state)
+
+
+def metrics(at):
+    return {m.label: m.value for m in at.metric}
+
+
+def test_metrics_settings_and_validation_links():
+    at = page(frame=frame(), dataset_label="support")
+    assert not at.exception
+    assert "Dataset: **support** (31 examples)" in [m.value for m in at.markdown]
+    shown = metrics(at)
+    assert shown["Examples"] == "31" and shown["Epochs"] == "3" and shown["Cost"].startswith("$")
+    assert at.session_state["train_settings"] == {
+        "model": "gpt-4.1",
+        "epochs": "auto",
+        "batch_size": "auto",
+        "learning_rate_multiplier": "auto",
+        "seed": None,
+        "suffix": "",
+        "budget_usd": None,
+    }
+    findings = at.dataframe[-1].value
+    assert findings.loc[findings["key"] == "example_missing_assistant_message", "open"].tolist() == [
+        "Dataset?row=31&id=30"
+    ]
+    assert any("heuristic" in c.value for c in at.caption)
+
+
+def test_manual_epochs_budget_and_suffix_are_kept_for_train():
+    at = page(frame=frame(), dataset_label="support")
+    at.radio(key="cost_epochs_mode").set_value("manual").run()
+    at.number_input(key="cost_epochs").set_value(5).run()
+    at.number_input(key="cost_budget").set_value(0.0001).run()
+    at.text_input(key="cost_suffix").set_value("support-v2").run()
+    assert not at.exception
+    settings = at.session_state["train_settings"]
+    assert (settings["epochs"], settings["budget_usd"], settings["suffix"]) == (5, 0.0001, "support-v2")
+    assert metrics(at)["Epochs"] == "5"
+    assert any("over your budget" in w.value for w in at.warning)
+
+
+def test_local_engine_shows_time_instead_of_dollars():
+    at = page(frame=frame(broken=False), dataset_label="support")
+    at.selectbox(key="cost_model").set_value("local").run()
+    assert not at.exception
+    assert "Training time (est.)" in metrics(at)
+    assert any("approximation" in w.value for w in at.warning)
+    assert at.session_state["train_settings"]["model"] == "local"
+
+
+def test_moderation_without_a_key_says_it_used_the_word_list():
+    at = page(frame=frame(), dataset_label="support")
+    at.button(key="cost_moderate").click().run()
+    assert not at.exception
+    assert any("offline EN/ES word list" in i.value and "1 of 31" in i.value for i in at.info)
+
+
+def test_spanish():
+    at = page(frame=frame(), dataset_label="support", lang="es")
+    assert not at.exception
+    assert at.title[0].value == "Coste" and "Ejemplos" in metrics(at)
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_without_a_dataset_the_page_uses_the_sample_or_asks_for_a_file(lang):
+    at = page(lang=lang)
+    assert not at.exception
+    sample_used = bool(at.metric)
+    assert sample_used or len(at.warning) == 1
+
+
+def test_widgets_start_from_the_settings_kept_for_train():
+    kept = {
+        "model": "gpt-4o-mini",
+        "epochs": 4,
+        "batch_size": 8,
+        "learning_rate_multiplier": 0.5,
+        "seed": 42,
+        "suffix": "faq",
+        "budget_usd": 20.0,
+    }
+    at = page(frame=frame(), dataset_label="support", train_settings=dict(kept))
+    assert not at.exception
+    assert at.session_state["train_settings"] == kept
+    assert at.selectbox(key="cost_model").value == "gpt-4o-mini" and metrics(at)["Epochs"] == "4"

@@ -1,0 +1,124 @@
+"""AppTest of the Dataset page's non-grid widgets: filters and counts, bulk fixes, undo, versions, export."""
+
+import json
+
+import pytest
+
+from studio.editing.editor import DatasetEditor
+from studio.editing.session import DatasetSession
+from studio.storage.workspace import Workspace, import_file
+from tests.pages.apptest import open_page
+
+ROWS = [
+    ("What is a fever?", "A body temperature above 38 °C, usually a sign that the body is fighting an infection."),
+    ("what is a FEVER", "A body temperature above 38 °C, usually a sign that the body is fighting an infection."),
+    ("How long should I sleep?", "Short."),
+    ("Is coffee bad?", "Moderate coffee is fine for most adults, about three or four cups a day at most."),
+    ("Contact?", "Write to ana.perez@example.com for an appointment with the clinic, any weekday morning."),
+]
+
+
+@pytest.fixture
+def page(tmp_path):
+    path = tmp_path / "faq.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps({"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}) + "\n"
+            for q, a in ROWS
+        )
+    )
+    workspace = Workspace()
+    info, _ = import_file(workspace, path)
+    session = DatasetSession(workspace)
+    session.open(info.id)
+    return open_page("dataset", dataset=session), workspace, info.id
+
+
+def shown(at):
+    return next(m.value for m in at.markdown if " of " in m.value and "rows" in m.value)
+
+
+def test_regex_and_rule_filters_change_the_row_count(page):
+    at, _, _ = page
+    assert not at.exception
+    assert shown(at) == "**5 of 5 rows**"
+    at.text_input(key="regex").set_value("fever").run()
+    assert shown(at) == "**2 of 5 rows**"
+    at.checkbox(key="ignore_case").uncheck().run()
+    assert shown(at) == "**1 of 5 rows**"
+    at.text_input(key="regex").set_value("(unclosed").run()
+    assert any("position" in e.value for e in at.error) and shown(at) == "**5 of 5 rows**"
+    at.text_input(key="regex").set_value("").run()
+    at.checkbox(key="rule_pii").check().run()
+    assert shown(at) == "**1 of 5 rows**"
+    assert any("(1)" in c.label for c in at.checkbox if c.key == "rule_too_short")
+
+
+def test_duplicate_filter_shows_groups(page):
+    at, _, _ = page
+    at.radio(key="dup_mode").set_value("normalized").run()
+    assert shown(at) == "**2 of 5 rows**"
+    at.radio(key="dup_mode").set_value("exact").run()
+    assert shown(at) == "**0 of 5 rows**"
+
+
+def test_delete_flagged_then_undo_redo_persist(page):
+    at, workspace, dataset_id = page
+    at.selectbox(key="bulk_rule").set_value("too_short").run()
+    at.button(key="delete_flagged").click().run()
+    assert not at.exception and shown(at) == "**4 of 4 rows**"
+    assert len(DatasetEditor(workspace, dataset_id).frame) == 4
+    at.button(key="undo").click().run()
+    assert shown(at) == "**5 of 5 rows**"
+    assert len(DatasetEditor(workspace, dataset_id).frame) == 5
+    at.button(key="redo").click().run()
+    assert shown(at) == "**4 of 4 rows**"
+
+
+def test_regex_replace_preview_and_apply(page):
+    at, workspace, dataset_id = page
+    at.selectbox(key="replace_field").set_value("assistant")
+    at.text_input(key="replace_pattern").set_value("38 °C").run()
+    at.text_input(key="replace_with").set_value("100.4 °F").run()
+    assert any("2 rows would change" in c.value for c in at.caption)
+    at.button(key="replace_apply").click().run()
+    frame = DatasetEditor(workspace, dataset_id).frame
+    assert frame["assistant"].str.contains("100.4 °F").sum() == 2
+
+
+def test_save_version_and_splits(page):
+    at, workspace, dataset_id = page
+    at.text_area(key="fill_system").input("You are a careful medical assistant.").run()
+    at.button(key="fill_apply").click().run()
+    at.text_input(key="version_name").input("with system").run()
+    at.button(key="save_version").click().run()
+    assert [v.name for v in workspace.versions(dataset_id)] == ["original", "with system"]
+    at.toggle(key="export_open").set_value(True).run()
+    assert any("Nothing leaks across splits" in m.value for m in at.success) or at.warning
+    at.button(key="save_splits").click().run()
+    names = [v.name for v in workspace.versions(dataset_id)]
+    assert names[:2] == ["original", "with system"] and "train (seed 42)" in names
+    assert workspace.dataset(dataset_id).head_version_id == workspace.versions(dataset_id)[1].id
+
+
+def test_jump_to_an_example_from_another_page(page):
+    at, _, _ = page
+    at.query_params["id"] = "3"
+    at.run()
+    assert shown(at) == "**1 of 5 rows**"
+    at.button(key="clear_jump").click().run()
+    assert shown(at) == "**5 of 5 rows**"
+
+
+def test_pick_an_older_version(page):
+    at, workspace, dataset_id = page
+    at.selectbox(key="bulk_rule").set_value("too_short").run()
+    at.button(key="delete_flagged").click().run()
+    at.text_input(key="version_name").input("no short answers").run()
+    at.button(key="save_version").click().run()
+    assert shown(at) == "**4 of 4 rows**"
+    original = workspace.versions(dataset_id)[0]
+    at.selectbox(key=next(s.key for s in at.selectbox if s.key.startswith("version-"))).set_value(original.id).run()
+    assert not at.exception
+    assert shown(at) == "**5 of 5 rows**"
+    assert workspace.dataset(dataset_id).head_version_id == original.id

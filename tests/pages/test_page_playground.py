@@ -1,0 +1,122 @@
+"""AppTest of the Playground page against the loopback test server (STUDIO_ENGINE_URL)."""
+
+import json
+
+import pytest
+
+from studio.playground.compare import list_runs, load_votes
+from studio.storage.workspace import Workspace
+from studio.testing.server import TestServer
+from tests.pages.apptest import open_page
+
+FT = "ft:base-model:studio:demo:abc123"
+
+
+@pytest.fixture
+def server(monkeypatch):
+    with TestServer() as running:
+        monkeypatch.setenv("STUDIO_ENGINE_URL", running.url)
+        yield running
+
+
+@pytest.fixture
+def sample(tmp_path, monkeypatch):
+    rows = [
+        {"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"base-model: q{i}"}]}
+        for i in range(5)
+    ]
+    (tmp_path / "style_demo_test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    monkeypatch.setattr("studio.storage.workspace.SAMPLE_DIR", tmp_path)
+
+
+def _page():
+    return open_page("playground")
+
+
+def _text(at):
+    return " ".join(m.value for m in at.markdown)
+
+
+def test_single_prompt_side_by_side_with_stats_and_diff(server):
+    at = _page()
+    assert not at.exception
+    assert at.title[0].value == "Playground: base vs fine-tuned"
+    assert at.sidebar.selectbox(key="pg_model_0").value == "base-model"
+    assert at.sidebar.selectbox(key="pg_model_1").value == FT
+    at.text_area(key="pg_prompt").set_value("<b>hello</b> world").run()
+    at.button(key="pg_run_single").click().run()
+    assert not at.exception and not at.error
+    text = _text(at)
+    assert "base\\-model\\: \\<b\\>hello\\</b\\> world" in text
+    assert "ft\\:base\\-model\\:studio\\:demo\\:abc123\\: \\<b\\>hello" in text
+    stats = [c.value for c in at.caption if "tokens" in c.value]
+    assert len(stats) == 2 and all(s.startswith("3 tokens · ") and s.endswith(" s · $0") for s in stats)
+    at.toggle(key="pg_diff").set_value(True).run()
+    assert ":red-background[~~base\\-model\\:~~]" in _text(at)
+    assert ":green-background[ft\\:base\\-model" in _text(at)
+
+
+def test_unreachable_models_fall_back_to_free_text_and_bad_targets_show_an_error(monkeypatch):
+    monkeypatch.setenv("STUDIO_ENGINE_URL", "http://127.0.0.1:9/v1")
+    at = _page()
+    assert not at.exception
+    assert at.sidebar.text_input(key="pg_model_text_0").value == ""
+    assert "needs a model" in at.error[0].value
+    at.sidebar.text_input(key="pg_model_text_0").set_value("m").run()
+    at.sidebar.text_input(key="pg_model_text_1").set_value("m").run()
+    assert not at.error
+    at.sidebar.text_input(key="pg_name_1").set_value("base").run()
+    assert "unique" in at.error[0].value
+    assert at.button(key="pg_run_single").disabled
+
+
+def test_test_set_run_table_and_blind_votes(server, sample):
+    at = _page()
+    assert at.info[0].value.startswith("No test-set runs yet")
+    at.button(key="pg_run_set").click().run()
+    assert not at.exception and not at.error
+    runs = list_runs(Workspace())
+    assert len(runs) == 1 and runs[0].rows == 5
+    summary, table = at.dataframe[0].value, at.dataframe[1].value
+    assert summary["target"].tolist() == ["base", "fine-tuned"]
+    assert summary["exact_match"].tolist() == [1.0, 0.0]
+    assert list(table.columns[:5]) == ["row_index", "prompt", "reference", "base", "base · similarity"]
+    assert len(table) == 5
+    at.checkbox(key="pg_disagree").check().run()
+    assert len(at.dataframe[1].value) == 5  # the fine-tuned model answers differently everywhere
+    at.text_input(key="pg_regex").set_value("(a)\\1").run()
+    assert "backreference" in at.error[0].value
+    assert any(FT in c.value for c in at.code)  # "Use this model" snippets
+
+    at.button(key="pg_vote_A").click().run()
+    assert not at.exception
+    assert at.success[0].value.startswith("You voted A is better: A was ")
+    votes = load_votes(Workspace(), runs[0].id)
+    assert len(votes) == 1 and votes["vote"][0] == "A"
+    at.button(key="pg_vote_tie").click().run()
+    assert "over 2 votes" in _text(at)
+
+    again = _page()  # a restart: the votes are still there
+    assert "over 2 votes" in _text(again)
+
+
+def test_spanish(server):
+    at = _page()
+    at.sidebar.radio[0].set_value("es").run()
+    assert at.title[0].value == "Comparar: modelo base frente al ajustado"
+    assert not at.exception
+
+
+def test_targets_preset_from_the_train_page(server):
+    at = open_page(
+        "playground",
+        playground_targets=[
+            {"name": "base", "kind": "local", "model": "base-model"},
+            {"name": "step 8", "kind": "local", "model": FT},
+            {"name": "step 16", "kind": "local", "model": FT},
+        ],
+    )
+    assert not at.exception
+    assert at.sidebar.number_input(key="pg_count").value == 3
+    assert [at.sidebar.text_input(key=f"pg_name_{i}").value for i in range(3)] == ["base", "step 8", "step 16"]
+    assert at.sidebar.selectbox(key="pg_model_1").value == FT

@@ -1,0 +1,91 @@
+"""The Train page against a real local engine (tiny model): launch, poll to success, charts, restart survival."""
+
+from __future__ import annotations
+
+from studio.providers.jobs import list_jobs
+from studio.storage.workspace import Workspace, import_file
+from tests.engine_support import TINY, write_chat_file
+from tests.pages.apptest import open_page
+from tests.waiting import wait_until
+
+pytest_plugins = ("tests.engine_fixtures",)
+
+
+def test_launch_and_watch_a_local_job(app_engine, tmp_path):
+    import_file(Workspace(), write_chat_file(tmp_path / "pirate.jsonl", n=12))
+    at = open_page(
+        "train",
+        timeout=120,
+        train_settings={
+            "model": TINY,
+            "epochs": 1,
+            "batch_size": 4,
+            "learning_rate_multiplier": "auto",
+            "seed": 7,
+            "suffix": "demo",
+        },
+    )
+    assert not at.exception
+    assert any("Local engine running" in c.value for c in at.caption)
+    assert any("Valid training data: 12 examples" in s.value for s in at.success)
+    at.text_input(key="train_model_local").set_value(TINY)
+    at.button(key="train_launch").click().run()
+    assert not at.exception, at.exception
+    assert any(s.value.startswith("Job ftjob-") for s in at.success)
+    [record] = list_jobs(Workspace())
+    assert record.provider == "local" and record.suffix == "demo"
+
+    wait_until(
+        lambda: any("succeeded" in m.value for m in at.run().markdown),
+        timeout=240,
+        interval=2,
+        message="the Train page to show the job succeeded",
+    )
+    chart = at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
+    assert chart, "the loss chart is missing"
+    assert any(f"ft:{TINY}:demo:" in c.value for c in at.code)
+    at.button(key="compare_checkpoints").click().run()  # base + last checkpoints, preset on the Playground
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Playground: base vs fine-tuned"
+    assert at.sidebar.text_input(key="pg_name_0").value == "base"
+    assert at.sidebar.text_input(key="pg_name_1").value.startswith("step ")
+
+    again = open_page("train", timeout=120)  # a restarted app lists the same job
+    assert not again.exception
+    assert record.job_id in " ".join(str(d.value) for d in again.dataframe)
+
+
+def test_azure_profile_asks_for_endpoint_version_deployment_and_key(tmp_path):
+    at = open_page("train")
+    at.sidebar.radio(key="train_provider").set_value("azure").run()
+    assert not at.exception
+    assert {w.key for w in at.sidebar.text_input} >= {
+        "train_base_url",
+        "train_api_version",
+        "train_deployment",
+        "train_api_key",
+    }
+    assert any("No API key for Azure OpenAI" in w.value for w in at.warning)
+
+
+def test_a_rerun_does_not_export_and_validate_the_chosen_version_again(tmp_path, monkeypatch):
+    # 100k rows took 7.5 s to export and validate, and every widget on the page reruns it.
+    import studio.providers.training_data as training_data
+
+    import_file(Workspace(), write_chat_file(tmp_path / "pirate.jsonl", n=12))
+    validated = []
+    real = training_data.validate_bytes
+    monkeypatch.setattr(
+        training_data,
+        "validate_bytes",
+        lambda data, **options: validated.append(options["model"]) or real(data, **options),
+    )
+    at = open_page("train", train_provider="openai")
+    assert not at.exception
+    assert any("Valid training data: 12 examples" in s.value for s in at.success)
+    at.text_input(key="train_suffix").set_value("v2").run()
+    at.run()
+    assert not at.exception
+    assert validated == ["smollm2-135m-instruct"]
+    at.text_input(key="train_model_openai").set_value("gpt-4.1-mini").run()  # another model: another token limit
+    assert validated == ["smollm2-135m-instruct", "gpt-4.1-mini"]

@@ -1,0 +1,151 @@
+"""The settings the Cost page keeps for Train, and what the Train page shows about jobs."""
+
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+
+from studio.providers.job_status import (
+    checkpoints_table,
+    compare_targets,
+    events_table,
+    jobs_table,
+    metrics_long,
+    status_label,
+)
+from studio.providers.jobs import JobRecord
+from studio.providers.train_settings import LOCAL_BASE, TrainSettings, base_model
+
+DEFAULTS = {
+    "model": None,
+    "epochs": "auto",
+    "batch_size": "auto",
+    "learning_rate_multiplier": "auto",
+    "seed": None,
+    "suffix": "",
+    "budget_usd": None,
+}
+
+
+@pytest.mark.parametrize(
+    "saved, expected",
+    [
+        (None, {}),
+        ({}, {}),
+        (
+            {
+                "model": "gpt-4o-mini",
+                "epochs": 4,
+                "batch_size": 8,
+                "learning_rate_multiplier": 0.5,
+                "seed": 42,
+                "suffix": "faq",
+                "budget_usd": 20.0,
+            },
+            {
+                "model": "gpt-4o-mini",
+                "epochs": 4,
+                "batch_size": 8,
+                "learning_rate_multiplier": 0.5,
+                "seed": 42,
+                "suffix": "faq",
+                "budget_usd": 20.0,
+            },
+        ),
+        ({"epochs": 0, "batch_size": 3, "learning_rate_multiplier": 0.3}, {}),  # no menu offers these: defaults
+        ({"epochs": "7", "seed": "1", "suffix": None, "budget_usd": 0}, {}),
+    ],
+)
+def test_settings_from_a_kept_dict(saved, expected):
+    assert TrainSettings.from_dict(saved).to_dict() == {**DEFAULTS, **expected}
+
+
+@pytest.mark.parametrize(
+    "budget, usd, over", [(None, 5.0, False), (10.0, 5.0, False), (10.0, 10.01, True), (10.0, None, False)]
+)
+def test_over_budget(budget, usd, over):
+    assert TrainSettings(budget_usd=budget).over_budget(usd) is over
+
+
+@pytest.mark.parametrize(
+    "kind, chosen, expected",
+    [
+        ("local", "gpt-4.1", LOCAL_BASE),
+        ("openai", None, LOCAL_BASE),
+        ("openai", "local", LOCAL_BASE),
+        ("openai", "gpt-4.1", "gpt-4.1"),
+    ],
+)
+def test_base_model(kind, chosen, expected):
+    assert base_model(kind, chosen, local_model="local") == expected
+
+
+def record(**fields):
+    base = {
+        "id": 1,
+        "provider": "local",
+        "profile": {"kind": "local"},
+        "job_id": None,
+        "model": "tiny",
+        "suffix": None,
+        "status": "queued",
+        "fine_tuned_model": None,
+        "training_file": None,
+        "validation_file": None,
+        "dataset_version_id": None,
+        "settings": {},
+        "estimate_usd": None,
+        "trained_tokens": None,
+        "error": None,
+        "created_at": 0.0,
+        "updated_at": 0.0,
+    }
+    return JobRecord(**{**base, **fields})
+
+
+def test_jobs_table_and_badges():
+    table = jobs_table(
+        [
+            record(),
+            record(id=2, job_id="ftjob-1", status="succeeded", fine_tuned_model="ft:tiny:x"),
+            record(id=3, status="odd"),
+        ],
+        status_header="Estado",
+    )
+    assert table.to_dict("list") == {
+        "Estado": ["⚪ queued", "🟢 succeeded", "⚪ odd"],
+        "job": ["—", "ftjob-1", "—"],
+        "provider": ["local"] * 3,
+        "model": ["tiny", "ft:tiny:x", "tiny"],
+    }
+    assert status_label("failed") == "🔴 failed"
+
+
+def test_metrics_long_labels_loss_and_accuracy_and_drops_gaps():
+    metrics = pd.DataFrame(
+        {"step": [1, 2], "train_loss": [2.0, 1.5], "valid_loss": [None, 1.7], "train_mean_token_accuracy": [0.5, 0.6]}
+    )
+    long = metrics_long(metrics)
+    assert len(long) == 5
+    assert sorted(set(zip(long["metric"], long["kind"], strict=True))) == [
+        ("train_loss", "loss"),
+        ("train_mean_token_accuracy", "accuracy"),
+        ("valid_loss", "loss"),
+    ]
+
+
+def test_events_checkpoints_and_compare_targets():
+    assert list(events_table([]).columns) == ["created_at", "level", "message"]
+    found = [
+        SimpleNamespace(
+            step_number=s,
+            fine_tuned_model_checkpoint=f"ft:tiny:ckpt-{s}",
+            metrics=SimpleNamespace(model_dump=lambda s=s: {"train_loss": 1.0 / s}),
+        )
+        for s in (4, 8, 12, 16)
+    ]
+    assert checkpoints_table(found)["model"].tolist() == [f"ft:tiny:ckpt-{s}" for s in (4, 8, 12, 16)]
+    assert compare_targets(record(), "local", found) == [
+        {"name": "base", "kind": "local", "model": "tiny"},
+        *({"name": f"step {s}", "kind": "local", "model": f"ft:tiny:ckpt-{s}"} for s in (8, 12, 16)),
+    ]

@@ -1,0 +1,1 @@
+"""Streamlit helpers of the app (the page frame, session keys, widgets); the library in studio/ never imports these."""

@@ -1,0 +1,137 @@
+"""The Dataset page's AgGrid: its options, JavaScript hooks and badge CSS (the rows it shows come from
+:mod:`studio.editing.grid`).
+
+An edit or a selection comes back to Python as a single-cell delta (:data:`RETURN_DELTA_JS`, read by
+:func:`studio.editing.grid.parse_grid_event`), never the page's rows. Cell text is always rendered as text: the
+only custom renderer draws our own rule keys as badges with ``textContent``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from st_aggrid import JsCode
+
+from studio.data.frame import TEXT_FIELDS
+
+# Returned to Python on an edit or a selection: only the delta, never the page's rows.
+RETURN_DELTA_JS = """
+function({streamlitRerunEventTriggerName, eventData}) {
+    const token = String(Date.now()) + '-' + Math.random().toString(36).slice(2);
+    if (streamlitRerunEventTriggerName === 'cellValueChanged') {
+        return {kind: 'edit', id: eventData.data.id, field: eventData.colDef.field,
+                value: eventData.newValue === undefined ? null : eventData.newValue, token: token};
+    }
+    if (streamlitRerunEventTriggerName === 'selectionChanged') {
+        return {kind: 'select', ids: eventData.api.getSelectedRows().map(r => r.id), token: token};
+    }
+    return {kind: 'none', token: token};
+}
+"""
+
+# Rule keys as coloured badges, built with textContent so nothing is ever parsed as HTML.
+FLAG_BADGES_JS = """
+class FlagBadges {
+    init(params) {
+        this.eGui = document.createElement('span');
+        String(params.value || '').split(' ').filter(Boolean).forEach(key => {
+            const badge = document.createElement('span');
+            badge.textContent = key;
+            badge.className = 'flag-badge flag-' + key.replace(/[^a-z_]/g, '');
+            this.eGui.appendChild(badge);
+        });
+    }
+    getGui() { return this.eGui; }
+    refresh() { return false; }
+}
+"""
+
+ROW_ID_JS = "function(params) { return String(params.data.id); }"
+
+BADGE_CSS = {
+    ".flag-badge": {
+        "display": "inline-block",
+        "padding": "0 6px",
+        "margin": "1px 2px",
+        "border-radius": "8px",
+        "font-size": "11px",
+        "line-height": "18px",
+        "background": "#e8eaf6",
+        "color": "#1a237e",
+    },
+    ".flag-empty, .flag-too_short, .flag-truncated": {
+        "background": "#fff3e0 !important",
+        "color": "#e65100 !important",
+    },
+    ".flag-pii, .flag-blocklist, .flag-placeholder": {
+        "background": "#ffebee !important",
+        "color": "#b71c1c !important",
+    },
+    ".flag-exact_duplicate, .flag-normalized_duplicate, .flag-near_duplicate, .flag-duplicate_prompt": {
+        "background": "#e3f2fd !important",
+        "color": "#0d47a1 !important",
+    },
+}
+
+
+def grid_options(*, headers: dict[str, str], wrap: bool = True) -> dict[str, Any]:
+    """AG Grid options for a page of rows from :func:`studio.editing.grid.grid_page` (JS hooks: see
+    :func:`aggrid_arguments`)."""
+    text_column = {
+        "editable": True,
+        "wrapText": wrap,
+        "autoHeight": wrap,
+        "flex": 3,
+        "minWidth": 220,
+        "cellEditor": "agLargeTextCellEditor",
+        "cellEditorPopup": True,
+        "cellEditorParams": {"maxLength": 1_000_000, "rows": 12, "cols": 80},
+    }
+    columns = [
+        {
+            "field": "id",
+            "headerName": headers.get("id", "id"),
+            "width": 90,
+            "checkboxSelection": True,
+            "headerCheckboxSelection": True,
+            "pinned": "left",
+        },
+        {
+            "field": "flags",
+            "headerName": headers.get("flags", "flags"),
+            "width": 170,
+            "wrapText": True,
+            "autoHeight": wrap,
+        },
+        *({"field": name, "headerName": headers.get(name, name), **text_column} for name in TEXT_FIELDS),
+        {"field": "tokens", "headerName": headers.get("tokens", "tokens"), "width": 90},
+        {"field": "cluster_id", "headerName": headers.get("cluster_id", "cluster"), "width": 90},
+    ]
+    return {
+        "columnDefs": columns,
+        "defaultColDef": {"resizable": True, "sortable": False, "filter": False},
+        "rowSelection": "multiple",
+        "suppressRowClickSelection": True,
+        "stopEditingWhenCellsLoseFocus": True,
+        "enableCellTextSelection": True,
+        "ensureDomOrder": True,
+    }
+
+
+def aggrid_arguments(*, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """Every ``st_aggrid.AgGrid`` argument of the Dataset page's grid except its data, key and callback: the
+    options, the JS hooks, single-cell deltas back, server-wins sync (a keyed grid otherwise stops taking new data
+    after the first edit)."""
+    options = grid_options(headers=headers or {})
+    options["getRowId"] = JsCode(ROW_ID_JS)
+    options["columnDefs"][1]["cellRenderer"] = JsCode(FLAG_BADGES_JS)
+    return {
+        "gridOptions": options,
+        "height": 560,
+        "server_sync_strategy": "server_wins",
+        "update_on": ["cellValueChanged", "selectionChanged"],
+        "data_return_mode": "CUSTOM",
+        "custom_jscode_for_grid_return": JsCode(RETURN_DELTA_JS),
+        "allow_unsafe_jscode": True,
+        "custom_css": BADGE_CSS,
+    }

@@ -1,0 +1,111 @@
+"""The Dataset page's conversation panel: the selected example as chat bubbles, every turn editable.
+
+Text is always shown as text (``st.text``/``st.code``), never as HTML or markdown. Each change is an operation of
+:mod:`studio.editing.turn_ops`, applied through the editor (persisted before "Saved" shows, undoable, in the
+recipe).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import streamlit as st
+
+from studio.core.chat import content_text
+from studio.cost.tokens import turn_token_counts
+from studio.editing.editor import DatasetEditor
+from studio.editing.ops import Op
+from studio.editing.turn_ops import ROLES, DeleteTurn, EditToolCall, EditTurn, InsertTurn, MoveTurn, SetRole, SetWeight
+from studio.i18n import Translator
+from ui.frame import attempt
+
+
+def _apply(editor: DatasetEditor, op: Op, tr: Translator, example_id: int, turn: int) -> None:
+    if attempt(editor.apply, op) is not None:
+        st.session_state["last_saved"] = tr("dataset.saved_turn", id=example_id, turn=turn)
+        st.rerun(scope="app")
+
+
+def _parts(message: dict[str, Any]) -> list[str]:
+    """Labels for the non-text parts of a list-valued content (``[image_url] https://…``)."""
+    content = message.get("content")
+    out = []
+    for part in content if isinstance(content, list) else []:
+        if isinstance(part, dict) and part.get("type") not in (None, "text"):
+            kind = str(part.get("type"))
+            detail = part.get(kind)
+            url = detail.get("url") if isinstance(detail, dict) else None
+            out.append(f"[{kind}] {url or ''}".strip())
+    return out
+
+
+def conversation_panel(editor: DatasetEditor, example_id: int, tr: Translator) -> None:
+    """Every turn of example ``example_id`` with its role, tokens and whether it is trained, and its controls."""
+    frame = editor.frame
+    found = frame.index[frame["id"] == example_id]
+    if not len(found):
+        return
+    messages = list(frame.loc[found[0], "messages"] or [])
+    tokens = turn_token_counts(messages)
+    trained = sum(t for t, m in zip(tokens, messages, strict=True) if _trained(m))
+    st.subheader(tr("dataset.conversation", id=example_id))
+    st.caption(tr("dataset.conversation_tokens", turns=len(messages), trained=trained, context=sum(tokens) - trained))
+    for turn, message in enumerate(messages):
+        role = str(message.get("role", "?"))
+        with st.chat_message(role if role in ("user", "assistant") else "ai"):
+            note = "" if _trained(message) or role != "assistant" else " · " + tr("dataset.context_only")
+            st.caption(f"{tr('dataset.turn_label', turn=turn, role=role, n=tokens[turn])}{note}")
+            st.text(content_text(message.get("content")) or "—")
+            for label in _parts(message):
+                st.caption(label)
+            for call in message.get("tool_calls") or []:
+                st.code(json.dumps(call.get("function", call), ensure_ascii=False, indent=2), language="json")
+            _turn_controls(editor, example_id, turn, message, len(messages), tr)
+    with st.expander(tr("dataset.add_turn")):
+        role = st.selectbox(tr("dataset.role"), ROLES, index=1, key=f"new_role_{example_id}")
+        text = st.text_area(tr("dataset.turn_text"), key=f"new_text_{example_id}")
+        if st.button(tr("dataset.add"), key=f"add_turn_{example_id}", disabled=not text.strip()):
+            _apply(editor, InsertTurn(example_id, len(messages), role, text), tr, example_id, len(messages))
+
+
+def _trained(message: dict[str, Any]) -> bool:
+    return message.get("role") == "assistant" and message.get("weight", 1) != 0
+
+
+def _turn_controls(
+    editor: DatasetEditor, example_id: int, turn: int, message: dict[str, Any], turns: int, tr: Translator
+) -> None:
+    key = f"{example_id}_{turn}"
+    with st.popover(tr("dataset.edit_turn")):
+        text = st.text_area(tr("dataset.turn_text"), content_text(message.get("content")), key=f"text_{key}")
+        if st.button(tr("dataset.save_turn"), key=f"save_{key}"):
+            _apply(editor, EditTurn(example_id, turn, text), tr, example_id, turn)
+        role = str(message.get("role", "user"))
+        new_role = st.selectbox(
+            tr("dataset.role"), ROLES, index=ROLES.index(role) if role in ROLES else 1, key=f"role_{key}"
+        )
+        if new_role != role and st.button(tr("dataset.set_role"), key=f"setrole_{key}"):
+            _apply(editor, SetRole(example_id, turn, new_role), tr, example_id, turn)
+        for index, call in enumerate(message.get("tool_calls") or []):
+            arguments = str(call.get("function", {}).get("arguments", ""))
+            edited = st.text_area(
+                tr("dataset.call_arguments", name=call.get("function", {}).get("name", "?")),
+                arguments,
+                key=f"args_{key}_{index}",
+            )
+            if st.button(tr("dataset.save_call"), key=f"savecall_{key}_{index}"):
+                op = attempt(EditToolCall, example_id, turn, index, edited)
+                if op is not None:
+                    _apply(editor, op, tr, example_id, turn)
+    up, down, delete, weight = st.columns(4)
+    if up.button("↑", key=f"up_{key}", disabled=turn == 0, help=tr("dataset.move_up")):
+        _apply(editor, MoveTurn(example_id, turn, turn - 1), tr, example_id, turn - 1)
+    if down.button("↓", key=f"down_{key}", disabled=turn == turns - 1, help=tr("dataset.move_down")):
+        _apply(editor, MoveTurn(example_id, turn, turn + 1), tr, example_id, turn + 1)
+    if delete.button("✕", key=f"delete_{key}", help=tr("dataset.delete_turn")):
+        _apply(editor, DeleteTurn(example_id, turn), tr, example_id, turn)
+    if message.get("role") == "assistant":
+        on = weight.toggle(tr("dataset.trained"), value=_trained(message), key=f"weight_{key}")
+        if on != _trained(message):
+            _apply(editor, SetWeight(example_id, turn, int(on)), tr, example_id, turn)

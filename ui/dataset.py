@@ -1,0 +1,288 @@
+"""The Dataset page's panels: open or import, bulk fixes, history and recipes, export with splits.
+
+Each panel draws widgets and calls the page's :class:`~studio.editing.session.DatasetSession` (or its editor);
+no data logic lives here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any
+
+import streamlit as st
+
+from studio.data.formats import ColumnMapping
+from studio.data.frame import TEXT_FIELDS
+from studio.data.loader import LoadResult, load_dataset, source_columns
+from studio.data.writers import EXPORT_FORMATS, EXPORT_SUFFIX, export_bytes, unrepresentable_rows
+from studio.editing.editor import DatasetEditor
+from studio.editing.grid import DUPLICATE_MODES, ViewSpec
+from studio.editing.ops import GROUP_KINDS, KEEP_WHICH, DeleteFlagged, FillSystemPrompt, KeepOnePerGroup, RegexReplace
+from studio.editing.previews import preview_regex_replace
+from studio.editing.session import DatasetSession
+from studio.editing.turn_edits import SCOPE_ROLES, TURN_PICKS
+from studio.errors import StudioError
+from studio.i18n import Translator
+from studio.quality.rules import RULES
+from studio.quality.splits import SPLITS
+from ui.frame import attempt
+
+UPLOAD_TYPES = ["csv", "tsv", "txt", "json", "jsonl", "ndjson", "parquet", "xlsx"]
+
+
+def button_applies(container: Any, label: str, key: str, action: Callable[[], Any], *, disabled: bool = False) -> None:
+    """A button that calls ``action`` (a change to the open dataset) when clicked, then redraws the page."""
+    if container.button(label, key=key, disabled=disabled):
+        attempt(action)
+        st.rerun()
+
+
+def open_panel(session: DatasetSession, tr: Translator) -> DatasetEditor | None:
+    """Pick a workspace dataset and version, or import an upload; returns the open editor (None: nothing open)."""
+    workspace, editor = session.workspace, session.editor
+    with st.expander(tr("dataset.open"), expanded=editor is None):
+        left, right = st.columns(2)
+        names = {d.id: f"{d.name} · {d.format}" for d in workspace.datasets()}
+        session.prefetch_newest()
+        chosen = left.selectbox(
+            tr("dataset.pick"),
+            list(names),
+            format_func=names.__getitem__,
+            key="pick_dataset",
+            index=list(names).index(editor.dataset_id) if editor else None,
+        )
+        editor = session.open(chosen) if chosen is not None else editor
+        if editor is not None:
+            versions = {v.id: f"{v.name} · {v.rows}" for v in workspace.versions(editor.dataset_id)}
+            head = editor.info.head_version_id
+            version = left.selectbox(
+                tr("dataset.version"),
+                list(versions),
+                index=list(versions).index(head),
+                format_func=versions.__getitem__,
+                key=f"version-{editor.dataset_id}-{head}",
+            )
+            if version != head:
+                editor.checkout(version)
+                st.rerun()
+        _import_upload(session, right, tr)
+    return editor
+
+
+def _import_upload(session: DatasetSession, right: Any, tr: Translator) -> None:
+    upload = right.file_uploader(tr("dataset.upload"), key="upload", type=UPLOAD_TYPES)
+    if upload is None or st.session_state.get("imported_upload") == upload.file_id:
+        return
+    data = upload.getvalue()
+    result: LoadResult | None
+    try:
+        result = load_dataset(upload.name, data=data, lenient=True)
+    except StudioError as exc:  # no chat columns recognised: the user maps them
+        right.warning(str(exc))
+        right.caption(tr("dataset.map_columns"))
+        columns = attempt(source_columns, upload.name, data=data) or []
+        user, answer, system = (
+            right.selectbox(tr(f"dataset.map_{k}"), columns, index=None, key=f"map_{k}")
+            for k in ("user", "assistant", "system")
+        )
+        mapping = ColumnMapping(user=user, assistant=answer, system=system) if user and answer else None
+        result = attempt(load_dataset, upload.name, data=data, lenient=True, mapping=mapping) if mapping else None
+    if result is None:
+        return
+    right.info(tr("dataset.detected", format=result.format, encoding=result.encoding or "—", rows=len(result.frame)))
+    right.caption(" · ".join(result.warnings))
+    confirmed = True
+    if result.rejects:
+        right.warning(tr("dataset.rejects", n=len(result.rejects)))
+        right.dataframe(result.rejects_frame(), hide_index=True)
+        confirmed = right.checkbox(tr("dataset.confirm_rejects"), key="confirm_rejects")
+    if right.button(tr("dataset.import"), disabled=not confirmed, key="import"):
+        session.import_loaded(result, source_name=upload.name, data=data)
+        st.session_state["imported_upload"] = upload.file_id
+        st.session_state.pop("pick_dataset", None)
+        st.rerun()
+
+
+def actions_panel(editor: DatasetEditor, counts: dict[str, int], threshold: float, tr: Translator) -> None:
+    """Bulk fixes: delete flagged rows, keep one per duplicate group, regex replace with a preview, system prompt."""
+    st.subheader(tr("dataset.actions"))
+    bulk, replace, system = st.columns(3)
+    rule = bulk.selectbox(tr("dataset.delete_flagged"), list(counts), key="bulk_rule")
+    button_applies(
+        bulk,
+        tr("dataset.delete_flagged_button", n=counts.get(rule, 0)),
+        "delete_flagged",
+        lambda: editor.apply(DeleteFlagged(rule=rule)),
+    )
+    kind = bulk.selectbox(
+        tr("dataset.keep_one"), GROUP_KINDS, key="keep_kind", format_func=lambda m: tr(f"dataset.dup_{m}")
+    )
+    keep = bulk.radio(
+        tr("dataset.keep_which"),
+        KEEP_WHICH,
+        horizontal=True,
+        key="keep_which",
+        format_func=lambda k: tr(f"dataset.keep_{k}"),
+    )
+    button_applies(
+        bulk,
+        tr("dataset.keep_button"),
+        "keep_one",
+        lambda: editor.apply(KeepOnePerGroup(kind=kind, keep=keep, threshold=threshold)),
+    )
+    target = replace.selectbox(tr("dataset.replace_field"), TEXT_FIELDS, key="replace_field")
+    find = replace.text_input(tr("dataset.replace_pattern"), key="replace_pattern")
+    substitute = replace.text_input(tr("dataset.replace_with"), key="replace_with")
+    op = attempt(RegexReplace, field=target, pattern=find, replacement=substitute) if find else None
+    preview = attempt(preview_regex_replace, editor.frame, op) if op else None
+    if op is not None and preview is not None:
+        replace.caption(tr("dataset.replace_preview", n=preview.rows_affected))
+        replace.dataframe(preview.sample, hide_index=True)
+        button_applies(
+            replace, tr("dataset.replace_button", n=preview.rows_affected), "replace_apply", lambda: editor.apply(op)
+        )
+    prompt = system.text_area(tr("dataset.system_prompt"), key="fill_system")
+    button_applies(
+        system,
+        tr("dataset.fill_button"),
+        "fill_apply",
+        lambda: editor.apply(FillSystemPrompt(text=prompt)),
+        disabled=not prompt.strip(),
+    )
+
+
+def history_panel(session: DatasetSession, tr: Translator) -> None:
+    """Undo, redo, save a named version, and the recipe of the edits (download, or upload to replay)."""
+    editor = session.editor
+    assert editor is not None
+    st.subheader(tr("dataset.history"))
+    undo, redo, name, save = st.columns([1, 1, 2, 1])
+    button_applies(undo, tr("dataset.undo"), "undo", editor.undo, disabled=not editor.can_undo)
+    button_applies(redo, tr("dataset.redo"), "redo", editor.redo, disabled=not editor.can_redo)
+    version_name = name.text_input(
+        tr("dataset.version_name"),
+        key="version_name",
+        label_visibility="collapsed",
+        placeholder=tr("dataset.version_name"),
+    )
+    if save.button(tr("dataset.save_version"), disabled=not version_name.strip(), key="save_version"):
+        saved = attempt(editor.save_version, version_name)
+        if saved:
+            st.toast(tr("dataset.version_saved", name=saved.name, rows=saved.rows))
+            st.rerun()
+    recipe = editor.recipe()
+    st.text(recipe.numbered() or tr("dataset.no_history"))
+    st.download_button(
+        tr("dataset.recipe_download"), recipe.to_json(), "recipe.json", "application/json", key="recipe_download"
+    )
+    uploaded = st.file_uploader(tr("dataset.recipe_upload"), type=["json"], key="recipe_upload")
+    if uploaded is not None and st.session_state.get("replayed") != uploaded.file_id:
+        st.session_state["replayed"] = uploaded.file_id
+        if (replayed := attempt(session.replay, uploaded.getvalue())) is not None:
+            st.success(tr("dataset.recipe_done", n=len(replayed.ops)))
+
+
+def export_panel(session: DatasetSession, tr: Translator) -> None:
+    """Export on demand (splitting 100k rows is not free): format, system prompt, seeded splits, leakage report."""
+    editor = session.editor
+    assert editor is not None
+    st.subheader(tr("dataset.export"))
+    if not st.toggle(tr("dataset.prepare_export"), key="export_open"):
+        return
+    fmt, system_prompt, seed, *ratio_columns = st.columns([2, 3, 1, 1, 1, 1])
+    to = fmt.selectbox(tr("dataset.export_format"), EXPORT_FORMATS, key="export_format")
+    inject = system_prompt.text_input(tr("dataset.export_system"), key="export_system") or None
+    split_seed = int(seed.number_input(tr("dataset.seed"), value=42, step=1, key="split_seed"))
+    ratios = {
+        n: c.number_input(tr(f"dataset.{n}"), 0.0, 1.0, d, 0.05, key=f"ratio_{n}")
+        for n, c, d in zip(SPLITS, ratio_columns, (0.8, 0.1, 0.1), strict=True)
+    }
+    made = attempt(session.splits, ratios, split_seed)
+    if not made or not made[0]:
+        return
+    splits, leaks = made
+    lost = unrepresentable_rows(editor.frame, to=to)
+    skip = False
+    if lost:  # a single-turn format cannot hold these rows: say so, and export them only if the user agrees
+        st.warning(
+            tr(
+                "dataset.unrepresentable",
+                n=len(lost),
+                to=to,
+                ids=", ".join(str(i) for i, _ in lost[:5]),
+                reason=lost[0][1],
+            )
+        )
+        skip = st.checkbox(tr("dataset.skip_unrepresentable", n=len(lost)), key="skip_unrepresentable")
+        if not skip:
+            return
+    if leaks.empty:
+        st.success(tr("dataset.leakage_none"))
+    else:
+        st.warning(tr("dataset.leakage"))
+        st.dataframe(leaks, hide_index=True)
+    for column, (split, part) in zip(st.columns(len(splits)), splits.items(), strict=True):
+        column.download_button(
+            tr("dataset.download", split=tr(f"dataset.{split}"), rows=len(part)),
+            partial(export_bytes, part, to=to, system_prompt=inject, skip_unrepresentable=skip),
+            f"{editor.info.name}-{split}{EXPORT_SUFFIX[to]}",
+            key=f"download_{split}",
+        )
+    if st.button(tr("dataset.save_splits"), key="save_splits"):
+        session.save_splits(splits, split_seed)
+        st.success(tr("dataset.splits_saved", n=len(splits)))
+
+
+def filters_sidebar(session: DatasetSession, counts: Mapping[str, int], tr: Translator) -> tuple[ViewSpec, float]:
+    """The sidebar's filters: the live regex over a scope of roles × turns, duplicates, rule flags, a jump from
+    the Cost page's links. Returns the view and the near-duplicate similarity."""
+    with st.sidebar:
+        st.header(tr("dataset.filters"))
+        regex = st.text_input(tr("dataset.regex"), key="regex", live="200ms")
+        fields = tuple(
+            st.multiselect(
+                tr("dataset.regex_fields"),
+                SCOPE_ROLES,
+                default=list(SCOPE_ROLES),
+                key="fields",
+                format_func=lambda r: tr(f"dataset.role_{r}"),
+            )
+        )
+        turns = st.radio(
+            tr("dataset.regex_turns"),
+            TURN_PICKS,
+            key="regex_turns",
+            horizontal=True,
+            format_func=lambda t: tr(f"dataset.turns_{t}"),
+        )
+        ignore_case = st.checkbox(tr("dataset.ignore_case"), value=True, key="ignore_case")
+        mode = st.radio(
+            tr("dataset.duplicates"),
+            DUPLICATE_MODES,
+            key="dup_mode",
+            horizontal=True,
+            format_func=lambda m: tr(f"dataset.dup_{m}"),
+        )
+        threshold = st.slider(tr("dataset.similarity"), 0.5, 1.0, 0.8, 0.05, key="threshold", disabled=mode != "near")
+        st.caption(tr("dataset.rules"))
+        chosen_rules = tuple(
+            k for k in counts if st.checkbox(f"{RULES[k].description(tr.lang)} ({counts[k]})", key=f"rule_{k}")
+        )
+        if st.button(tr("dataset.recheck"), key="recheck"):
+            session.flags(recheck=True)
+        jump = tuple(int(i) for i in st.query_params.get_all("id") if i.isdigit())  # links from the Cost page
+        if jump and st.button(f"× id {', '.join(map(str, jump))}", key="clear_jump"):
+            st.query_params.clear()
+            st.rerun()
+
+    spec = ViewSpec(
+        regex=regex,
+        fields=fields or SCOPE_ROLES,
+        turns=turns,
+        ignore_case=ignore_case,
+        duplicates=mode,
+        rules=chosen_rules,
+        ids=jump,
+    )
+    return spec, threshold
