@@ -183,6 +183,22 @@ CASES: list[Case] = [
             "new grid's first row.",
         ),
     ),
+    # 4a. the Train page: a rerun must not export and validate the chosen version again
+    Case(
+        "train",
+        "Train page rerun with a 100k-row version chosen",
+        "100k",
+        "bench.train_page:rerun_ours",
+        "bench.train_page:rerun_baseline",
+        "export + validate on every rerun (the page before)",
+        "report",
+        ratio="bw / w",
+        runs=1,
+        notes=(
+            "Streamlit AppTest over app.py; median of 3 reruns after the first run "
+            "(`first_run_s`, which exports and validates once).",
+        ),
+    ),
     # 4b. the app at rest: an open tab must not cost a core (Streamlit's file watcher once did)
     Case(
         "idle",

@@ -59,6 +59,7 @@ _DETAILS = (
     "cpu_pct_by_page",
     "streams",
     "first_token_max_s",
+    "first_run_s",
 )
 
 
