@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -19,6 +19,9 @@ from studio.core.chat import tool_call_summary
 from studio.data.frame import TEXT_FIELDS, iter_examples
 from studio.editing.turn_edits import SCOPE_ROLES, TurnPick, match_ids
 from studio.quality.patterns import compile_pattern
+
+if TYPE_CHECKING:
+    from studio.editing.editor import DatasetEditor
 
 DuplicateMode = Literal["off", "exact", "normalized", "near"]
 DUPLICATE_MODES: tuple[DuplicateMode, ...] = ("off", "exact", "normalized", "near")
@@ -198,7 +201,7 @@ def parse_grid_event(raw: Any, last_token: str | None) -> GridEvent | None:
     return None
 
 
-def handle_grid_event(editor: Any, checks: Checks, raw: Any, last_token: str | None) -> GridEvent | None:
+def handle_grid_event(editor: DatasetEditor, checks: Checks, raw: Any, last_token: str | None) -> GridEvent | None:
     """Act on the grid's returned delta: a cell edit is persisted through ``editor`` (raising its
     :class:`~studio.errors.OperationError` when refused) and its row re-checked; a selection is just returned.
     None when there is nothing new."""
@@ -228,7 +231,7 @@ class Checks:
         self.flags = pd.DataFrame()
         self._near: dict[tuple[int, int, float], pd.Series] = {}
 
-    def update(self, editor: Any, *, force: bool = False) -> pd.DataFrame:
+    def update(self, editor: DatasetEditor, *, force: bool = False) -> pd.DataFrame:
         """The flags of the editor's frame: kept in memory per version, else read from the workspace (stored at
         import and after each full run), else computed and stored. ``force`` runs the rules again.
 
@@ -259,13 +262,13 @@ class Checks:
             self._version = key
         return self.flags
 
-    def edited(self, editor: Any, example_id: int) -> None:
+    def edited(self, editor: DatasetEditor, example_id: int) -> None:
         self.flags = refresh_row_flags(self.flags, editor.frame, example_id)
 
     def counts(self, keys: Sequence[str]) -> dict[str, int]:
         return {k: int(self.flags[k].sum()) for k in keys if k in self.flags.columns}
 
-    def groups(self, editor: Any, mode: DuplicateMode, threshold: float) -> pd.Series | None:
+    def groups(self, editor: DatasetEditor, mode: DuplicateMode, threshold: float) -> pd.Series | None:
         """The duplicate group of every row for the duplicates filter (None when it is off)."""
         if mode == "off":
             return None

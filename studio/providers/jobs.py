@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 
@@ -20,6 +20,9 @@ from studio.errors import JobError
 from studio.providers.profiles import Profile
 from studio.providers.retry import RetryPolicy, explain_error
 from studio.storage.workspace import Workspace, inserted_id
+
+if TYPE_CHECKING:
+    import openai
 
 T = TypeVar("T")
 TERMINAL = ("succeeded", "failed", "cancelled")
@@ -156,7 +159,7 @@ class _ProgressReader(io.BytesIO):
 
 
 def upload_file(
-    client: Any, data: bytes, filename: str, *, on_progress: Callable[[float], object] | None = None
+    client: openai.OpenAI, data: bytes, filename: str, *, on_progress: Callable[[float], object] | None = None
 ) -> Any:
     """Upload a JSONL training file (purpose fine-tune) with retries; returns the SDK's FileObject."""
     return with_retries(
@@ -210,7 +213,7 @@ def job_metadata(
 
 def launch_job(
     workspace: Workspace,
-    client: Any,
+    client: openai.OpenAI,
     profile: Profile,
     *,
     model: str,
@@ -272,12 +275,13 @@ def launch_job(
 # ---------------------------------------------------------------------------------------------- watching
 
 
-def refresh_job(workspace: Workspace, client: Any, record: JobRecord) -> JobRecord:
+def refresh_job(workspace: Workspace, client: openai.OpenAI, record: JobRecord) -> JobRecord:
     """Ask the provider for the job's state and store it; a provider error is returned in ``error``."""
-    if not record.job_id:
+    job_id = record.job_id
+    if not job_id:
         return record
-    job = with_retries(lambda: client.fine_tuning.jobs.retrieve(record.job_id))
-    error = job.error.message if getattr(job, "error", None) and job.error.message else None
+    job = with_retries(lambda: client.fine_tuning.jobs.retrieve(job_id))
+    error = job.error.message if job.error is not None and job.error.message else None
     _update(
         workspace,
         record.id,
@@ -289,7 +293,7 @@ def refresh_job(workspace: Workspace, client: Any, record: JobRecord) -> JobReco
     return get_job(workspace, record.id)
 
 
-def events(client: Any, job_id: str, *, limit: int = 1000) -> list[Any]:
+def events(client: openai.OpenAI, job_id: str, *, limit: int = 1000) -> list[Any]:
     """The job's events, oldest first."""
     page = with_retries(lambda: client.fine_tuning.jobs.list_events(job_id, limit=limit))
     return sorted(page.data, key=lambda e: (e.created_at, e.id))
@@ -310,12 +314,12 @@ def metrics_frame(job_events: Sequence[Any]) -> pd.DataFrame:
     )
 
 
-def checkpoints(client: Any, job_id: str) -> list[Any]:
+def checkpoints(client: openai.OpenAI, job_id: str) -> list[Any]:
     page = with_retries(lambda: client.fine_tuning.jobs.checkpoints.list(job_id))
     return sorted(page.data, key=lambda c: c.step_number)
 
 
-def control_job(workspace: Workspace, client: Any, record: JobRecord, action: str) -> JobRecord:
+def control_job(workspace: Workspace, client: openai.OpenAI, record: JobRecord, action: str) -> JobRecord:
     """``cancel``, ``pause`` or ``resume`` the job, then refresh its record."""
     if action not in ("cancel", "pause", "resume"):
         raise JobError(f"unknown job action {action!r}")
@@ -325,7 +329,7 @@ def control_job(workspace: Workspace, client: Any, record: JobRecord, action: st
     return refresh_job(workspace, client, record)
 
 
-def result_file(client: Any, job: Any) -> bytes | None:
+def result_file(client: openai.OpenAI, job: Any) -> bytes | None:
     """The job's result CSV (step, train_loss, ...), or None before it exists."""
     files = getattr(job, "result_files", None) or []
     if not files:

@@ -14,13 +14,16 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
 from studio.core.chat import content_text
 from studio.errors import ModerationError
 from studio.providers.retry import RetryPolicy, explain_error
+
+if TYPE_CHECKING:
+    import openai
 
 MODERATION_MODEL = "omni-moderation-latest"
 Source = Literal["openai", "blocklist"]
@@ -61,7 +64,7 @@ def _frame(flags: Sequence[bool], categories: Sequence[str], rows: Sequence[int]
 
 
 def moderate_rows(
-    client: Any,
+    client: openai.OpenAI,
     texts: Sequence[str],
     *,
     rows: Sequence[int] | None = None,
@@ -142,7 +145,7 @@ def moderate(
     texts: Sequence[str],
     *,
     rows: Sequence[int] | None = None,
-    client: Any | None = None,
+    client: openai.OpenAI | None = None,
     batch_size: int = 32,
     on_progress: Callable[[float], object] | None = None,
 ) -> ModerationReport:
