@@ -13,12 +13,13 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Self
 
 import httpx
+
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = "tiny-llama"
@@ -31,17 +32,18 @@ def free_port() -> int:
 
 
 def wait_healthy(base_url: str, *, timeout: float = 60.0, proc: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def healthy() -> bool:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"engine exited with {proc.returncode}")
-        try:
-            if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f"engine at {base_url} not healthy after {timeout}s")
+        return httpx.get(f"{base_url}/health", timeout=1).status_code == 200
+
+    wait_until(
+        healthy,
+        timeout=timeout,
+        interval=0.1,
+        ignoring=(httpx.TransportError,),
+        message=f"the engine at {base_url} to answer /health",
+    )
 
 
 class EngineProcess:
@@ -179,34 +181,26 @@ def write_chat_file(path: Path, n: int = 12, *, style: str = "Arr matey") -> Pat
 
 
 def wait_for_status(client: Any, job_id: str, statuses: set[str], *, timeout: float = 180.0) -> Any:
-    """Poll a job through the SDK until its status is in ``statuses``."""
-    deadline = time.monotonic() + timeout
-    job = client.fine_tuning.jobs.retrieve(job_id)
-    while job.status not in statuses:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"job {job_id} still {job.status!r} after {timeout}s (waiting for {statuses})")
-        time.sleep(0.2)
-        job = client.fine_tuning.jobs.retrieve(job_id)
-    return job
+    """Poll a job through the SDK until its status is in ``statuses``; returns the job."""
+    return wait_until(
+        lambda: (job := client.fine_tuning.jobs.retrieve(job_id)).status in statuses and job,
+        timeout=timeout,
+        message=f"job {job_id} to reach {sorted(statuses)}",
+    )
 
 
 def wait_for_metrics(client: Any, job_id: str, *, min_step: int = 1, timeout: float = 180.0) -> int:
     """Poll a job's events until a metrics event at ``min_step`` or later; returns that step."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for event in client.fine_tuning.jobs.list_events(job_id, limit=5).data:
-            if event.type == "metrics" and event.data["step"] >= min_step:
-                return int(event.data["step"])
-        time.sleep(0.2)
-    raise TimeoutError(f"job {job_id}: no metrics at step >= {min_step} after {timeout}s")
+    event = wait_for_event(
+        client, job_id, lambda e: e.type == "metrics" and e.data["step"] >= min_step, timeout=timeout, limit=5
+    )
+    return int(event.data["step"])
 
 
-def wait_for_event(client: Any, job_id: str, predicate: Any, *, timeout: float = 180.0) -> Any:
+def wait_for_event(client: Any, job_id: str, predicate: Any, *, timeout: float = 180.0, limit: int = 1000) -> Any:
     """Poll a job's events until one satisfies ``predicate``; returns it."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for event in client.fine_tuning.jobs.list_events(job_id, limit=1000).data:
-            if predicate(event):
-                return event
-        time.sleep(0.2)
-    raise TimeoutError(f"job {job_id}: no matching event after {timeout}s")
+    return wait_until(
+        lambda: next((e for e in client.fine_tuning.jobs.list_events(job_id, limit=limit).data if predicate(e)), None),
+        timeout=timeout,
+        message=f"an event of job {job_id} that matches",
+    )
