@@ -27,7 +27,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from studio.engine.models.generation import DEFAULT_MAX_TOKENS, Generation, _sample, cache_argument, encode_prompt
+from studio.engine.models.generation import (
+    DEFAULT_MAX_TOKENS,
+    Generation,
+    TextAssembler,
+    _sample,
+    cache_argument,
+    encode_prompt,
+)
 from studio.engine.models.loading import LoadedModel
 
 MAX_BATCH = 8  # rows decoded together; the int8 decoding kernel takes up to 8 rows (studio.engine.int8)
@@ -37,54 +44,27 @@ _END = object()
 @dataclass(eq=False)
 class _Row:
     prompt: Any  # (1, prompt tokens) input ids
-    limit: int
     temperature: float
     top_p: float
     generator: Any
-    stop: tuple[str, ...]
-    generation: Generation
+    text: TextAssembler
     out: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
-    ids: list[int] = field(default_factory=list)
-    sent: int = 0
     length: int = 0  # tokens of this row in the cache
     next_token: int | None = None
     cancelled: threading.Event = field(default_factory=threading.Event)
 
-    @property
-    def holdback(self) -> int:
-        return max((len(s) for s in self.stop), default=1) - 1
-
-    def accept(self, token: int, tokenizer: Any, eos_ids: frozenset[int]) -> bool:
-        """Take one sampled token; send the text that is final; True when the row is finished."""
-        generation = self.generation
-        if token in eos_ids:
-            generation.finish_reason = "stop"
-            return True
-        self.ids.append(token)
-        generation.completion_tokens = len(self.ids)
-        text = tokenizer.decode(self.ids, skip_special_tokens=True)
-        cut = min((i for i in (text.find(s) for s in self.stop if s) if i >= 0), default=-1)
-        if cut >= 0:
-            generation.text = text[:cut]
-            generation.finish_reason = "stop"
-            return True
-        generation.text = text
-        ready = len(text) - self.holdback
-        if text.endswith("\ufffd"):  # half of a multi-byte character: wait for the rest
-            ready = min(ready, len(text) - 1)
-        if ready > self.sent:
-            self.out.put(text[self.sent : ready])
-            self.sent = ready
-        if len(self.ids) >= self.limit:
-            generation.finish_reason = "length"
-            return True
+    def accept(self, token: int) -> bool:
+        """Take one sampled token, queue the text that is final; True when the row is finished."""
+        finished = self.text.accept(token)
+        for piece in self.text.take():
+            self.out.put(piece)
         self.next_token = token
-        return False
+        return finished
 
     def finish(self, error: BaseException | None = None) -> None:
-        if error is None and len(self.generation.text) > self.sent:
-            self.out.put(self.generation.text[self.sent :])
-            self.sent = len(self.generation.text)
+        if error is None:
+            for piece in self.text.flush():
+                self.out.put(piece)
         self.out.put(error if error is not None else _END)
 
 
@@ -145,7 +125,7 @@ class DecodeLoop:
         out = loaded.model(input_ids=row.prompt.to(loaded.device), use_cache=True, logits_to_keep=1)
         row.length = int(row.prompt.shape[1])
         token = _sample(out.logits[0, -1].float(), row.temperature, row.top_p, row.generator)
-        if row.accept(token, loaded.tokenizer, loaded.eos_ids):
+        if row.accept(token):
             row.finish()
             return cache
         rows.append(row)
@@ -177,7 +157,7 @@ class DecodeLoop:
                 row.finish()
                 continue
             token = _sample(logits[i], row.temperature, row.top_p, row.generator)
-            if row.accept(token, loaded.tokenizer, loaded.eos_ids):
+            if row.accept(token):
                 row.finish()
             else:
                 keep.append(i)
@@ -265,14 +245,13 @@ def generate_batched(
 
     prompt, room = encode_prompt(loaded, messages)
     generation = Generation(prompt_tokens=int(prompt.shape[1]))
+    limit = min(max_tokens or DEFAULT_MAX_TOKENS, room)
     row = _Row(
         prompt=prompt,
-        limit=min(max_tokens or DEFAULT_MAX_TOKENS, room),
         temperature=temperature,
         top_p=top_p,
         generator=torch.Generator().manual_seed(seed if seed is not None else secrets.randbits(63)),
-        stop=tuple(stop),
-        generation=generation,
+        text=TextAssembler(generation, loaded.tokenizer, loaded.eos_ids, stop=stop, limit=limit),
     )
 
     def deltas() -> Iterator[str]:

@@ -84,6 +84,62 @@ def encode_prompt(loaded: LoadedModel, messages: Sequence[Mapping[str, Any]]) ->
     return prompt, int(room)
 
 
+class TextAssembler:
+    """Turns sampled tokens into the text a client sees, for one completion: stops at end-of-sequence, at a stop
+    string (cut before it) or at ``limit`` tokens, and hands out only text that is final — never the start of a
+    stop string (``len(longest stop) - 1`` characters are held back) nor half of a multi-byte character. Sets
+    ``generation``'s text, token count and finish reason as it goes."""
+
+    def __init__(
+        self, generation: Generation, tokenizer: Any, eos_ids: frozenset[int], *, stop: Sequence[str], limit: int
+    ) -> None:
+        self.generation, self.tokenizer, self.eos_ids = generation, tokenizer, eos_ids
+        self.stop, self.limit = tuple(stop), limit
+        self.holdback = max((len(s) for s in self.stop), default=1) - 1
+        self.ids: list[int] = []
+        self.sent = 0
+        self._ready: list[str] = []
+
+    def accept(self, token: int) -> bool:
+        """Take one sampled token; True when the completion is finished."""
+        generation = self.generation
+        if token in self.eos_ids:
+            generation.finish_reason = "stop"
+            return True
+        self.ids.append(token)
+        generation.completion_tokens = len(self.ids)
+        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
+        cut = min((i for i in (text.find(s) for s in self.stop if s) if i >= 0), default=-1)
+        if cut >= 0:
+            generation.text = text[:cut]
+            generation.finish_reason = "stop"
+            return True
+        generation.text = text
+        ready = len(text) - self.holdback
+        if text.endswith("\ufffd"):  # half of a multi-byte character: wait for the rest
+            ready = min(ready, len(text) - 1)
+        if ready > self.sent:
+            self._ready.append(text[self.sent : ready])
+            self.sent = ready
+        if len(self.ids) >= self.limit:
+            generation.finish_reason = "length"
+            return True
+        return False
+
+    def take(self) -> list[str]:
+        """The text made final since the last call."""
+        out, self._ready = self._ready, []
+        return out
+
+    def flush(self) -> list[str]:
+        """At the end: whatever was held back (the completion's text is final now)."""
+        rest = self.take()
+        if len(self.generation.text) > self.sent:
+            rest.append(self.generation.text[self.sent :])
+            self.sent = len(self.generation.text)
+        return rest
+
+
 def generate(
     loaded: LoadedModel,
     messages: Sequence[Mapping[str, Any]],
@@ -102,41 +158,23 @@ def generate(
     limit = min(max_tokens or DEFAULT_MAX_TOKENS, room)
     generation = Generation(prompt_tokens=int(prompt.shape[1]))
     generator = torch.Generator().manual_seed(seed if seed is not None else secrets.randbits(63))
-    holdback = max((len(s) for s in stop), default=1) - 1
 
     def deltas() -> Iterator[str]:
         model = loaded.model
-        ids: list[int] = []
-        sent = 0
+        text = TextAssembler(generation, tokenizer, loaded.eos_ids, stop=stop, limit=limit)
         inputs = prompt.to(loaded.device)
         past = None
         with torch.inference_mode():
-            while len(ids) < limit:
+            while True:
                 out = model(input_ids=inputs, use_cache=True, logits_to_keep=1, **{cache_argument(model): past})
                 past = out.past_key_values
-                logits = out.logits[0, -1].float()
-                token = _sample(logits, temperature, top_p, generator)
-                if token in loaded.eos_ids:
-                    generation.finish_reason = "stop"
+                token = _sample(out.logits[0, -1].float(), temperature, top_p, generator)
+                finished = text.accept(token)
+                yield from text.take()
+                if finished:
                     break
-                ids.append(token)
-                generation.completion_tokens = len(ids)
-                text = tokenizer.decode(ids, skip_special_tokens=True)
-                cut = min((i for i in (text.find(s) for s in stop if s) if i >= 0), default=-1)
-                if cut >= 0:
-                    generation.text = text[:cut]
-                    generation.finish_reason = "stop"
-                    break
-                generation.text = text
-                ready = len(text) - holdback
-                if text.endswith("\ufffd"):  # half of a multi-byte character: wait for the rest
-                    ready = min(ready, len(text) - 1)
-                if ready > sent:
-                    yield text[sent:ready]
-                    sent = ready
                 inputs = torch.tensor([[token]], device=loaded.device)
-        if len(generation.text) > sent:
-            yield generation.text[sent:]
+        yield from text.flush()
 
     generation._deltas = deltas()
     return generation
