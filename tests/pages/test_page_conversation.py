@@ -1,0 +1,86 @@
+"""AppTest of the Dataset page's conversation panel: a selected multi-turn example, every turn shown and
+editable; edits are persisted (a new editor sees them), in the recipe, and undoable."""
+
+import json
+
+import pytest
+
+from studio.editing.editor import DatasetEditor
+from studio.editing.session import DatasetSession
+from studio.storage.workspace import Workspace, import_file
+from tests.conftest import SHARED_CASES
+from tests.pages.apptest import open_page
+
+CHAT = {
+    "messages": [
+        {"role": "system", "content": "You are a bike shop assistant."},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "Waht part is this?"},
+                {"type": "image_url", "image_url": {"url": "https://example.com/p.jpg"}},
+            ],
+        },
+        {"role": "assistant", "content": "A rear derailleur.", "weight": 0},
+        {"role": "user", "content": "Do you stock it?"},
+        {"role": "assistant", "content": "Yes, we stock the 11-speed model in black and silver."},
+    ]
+}
+
+
+@pytest.fixture
+def page(tmp_path):
+    path = tmp_path / "chats.jsonl"
+    path.write_text(json.dumps(CHAT) + "\n")
+    workspace = Workspace()
+    info, _ = import_file(workspace, path)
+    session = DatasetSession(workspace)
+    session.open(info.id)
+    at = open_page("dataset", dataset=session, selected_ids=(0,))
+    return at, workspace, info.id
+
+
+def test_the_selected_example_shows_every_turn_with_its_role_tokens_and_parts(page):
+    at, _, _ = page
+    assert not at.exception
+    assert len(at.chat_message) == 5
+    texts = [t.value for t in at.text]
+    assert "Waht part is this?" in texts and "Do you stock it?" in texts
+    captions = " | ".join(c.value for c in at.caption)
+    assert "[image_url] https://example.com/p.jpg" in captions
+    assert "turn 2 · assistant" in captions and "context, not trained (weight 0)" in captions
+    assert "5 turns" in captions
+
+
+def test_editing_a_turn_is_saved_keeps_the_image_and_can_be_undone(page):
+    at, workspace, dataset_id = page
+    at.text_area(key="text_0_1").set_value("What part is this?")
+    at.button(key="save_0_1").click().run()
+    assert not at.exception
+    assert any("Saved: example 0, turn 1." in c.value for c in at.caption)
+    stored = DatasetEditor(workspace, dataset_id).frame["messages"].iat[0]  # reopened from the workspace
+    assert stored[1]["content"] == [{"type": "text", "text": "What part is this?"}, CHAT["messages"][1]["content"][1]]
+    assert stored[2:] == CHAT["messages"][2:]
+    at.button(key="undo").click().run()
+    assert DatasetEditor(workspace, dataset_id).frame["messages"].iat[0] == CHAT["messages"]
+
+
+def test_a_context_turn_can_be_trained_on_and_the_change_is_in_the_recipe(page):
+    at, workspace, dataset_id = page
+    at.toggle(key="weight_0_2").set_value(True).run()
+    assert DatasetEditor(workspace, dataset_id).frame["messages"].iat[0][2]["weight"] == 1
+    assert "set_weight" in DatasetEditor(workspace, dataset_id).recipe().to_json()
+
+
+def test_the_vision_case_keeps_every_image_after_the_panel_edit(tmp_path):
+    workspace = Workspace()
+    info, _ = import_file(workspace, SHARED_CASES / "conversations" / "17-vision-rows-grid-edit.jsonl")
+    session = DatasetSession(workspace)
+    session.open(info.id)
+    at = open_page("dataset", dataset=session, selected_ids=(4,))
+    at.text_area(key="text_4_1").set_value("What part is this? (photo 4)")
+    at.button(key="save_4_1").click().run()
+    assert not at.exception
+    row = DatasetEditor(workspace, info.id).frame["messages"].iat[4]
+    assert row[1]["content"][0]["text"] == "What part is this? (photo 4)"
+    assert row[1]["content"][1]["type"] == "image_url"
