@@ -57,7 +57,14 @@ def _app(args: argparse.Namespace) -> int:
     import signal
 
     # SIGTERM (or the end of `make run`) must run the exit handlers that stop the engine this command starts.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        return _serve_app(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _serve_app(args: argparse.Namespace) -> int:
     if not args.no_engine:
         from studio.errors import ProviderError
         from studio.providers.profiles import ensure_engine

@@ -42,9 +42,27 @@ def test_workspace_flag_reaches_the_command_without_the_environment(tmp_path, ca
     assert str(db) in capsys.readouterr().out
 
 
-def test_app_hands_the_workspace_to_the_streamlit_process_only(tmp_path, monkeypatch):
+class _FakeApp:
+    """Stands in for the Streamlit process: records how it was started, exits at once."""
+
+    def __init__(self, calls, command, **kw):
+        calls.append(kw)
+
+    def wait(self, timeout=None):
+        return 0
+
+    def poll(self):
+        return 0
+
+
+def _record_app(monkeypatch):
     calls = []
-    monkeypatch.setattr("studio.cli.data.subprocess.call", lambda command, **kw: calls.append(kw) or 0)
+    monkeypatch.setattr("studio.cli.data.subprocess.Popen", lambda command, **kw: _FakeApp(calls, command, **kw))
+    return calls
+
+
+def test_app_hands_the_workspace_to_the_streamlit_process_only(tmp_path, monkeypatch):
+    calls = _record_app(monkeypatch)
     before = dict(os.environ)
     db = tmp_path / "w.db"
     assert main(["--workspace", str(db), "app", "--no-engine", "--headless"]) == 0
@@ -53,8 +71,7 @@ def test_app_hands_the_workspace_to_the_streamlit_process_only(tmp_path, monkeyp
 
 
 def test_app_without_workspace_inherits_the_environment(monkeypatch):
-    calls = []
-    monkeypatch.setattr("studio.cli.data.subprocess.call", lambda command, **kw: calls.append(kw) or 0)
+    calls = _record_app(monkeypatch)
     assert main(["app", "--no-engine", "--headless"]) == 0
     assert calls[0]["env"] is None
 
