@@ -22,6 +22,7 @@ from studio.editing.ops import (
 )
 from studio.editing.previews import preview_regex_replace
 from studio.editing.recipes import OPERATIONS, Recipe, apply_recipe, op_from_dict
+from studio.editing.turn_ops import DeleteTurn, EditToolCall, EditTurn, InsertTurn, MoveTurn, SetRole, SetWeight
 from studio.errors import OperationError
 
 COLD = "Rest, drink plenty of fluids and keep warm until the symptoms pass in a week."
@@ -202,12 +203,25 @@ RECIPE = Recipe(
 )
 
 
+# The conversation panel's operations (they need a tool call, which the frame above has not; applied in
+# tests/editing/test_turn_ops.py).
+TURN_OPS = (
+    EditTurn(id=3, turn=1, text="Can I call you?"),
+    SetWeight(id=3, turn=2, weight=0),
+    DeleteTurn(id=3, turn=0),
+    InsertTurn(id=3, turn=3, role="user", text="Thanks!"),
+    MoveTurn(id=3, turn=3, to=2),
+    SetRole(id=3, turn=0, role="developer"),
+    EditToolCall(id=3, turn=2, call=0, arguments='{"q": 1}'),
+)
+
+
 def test_every_operation_round_trips_through_json():
-    assert {op.op for op in RECIPE.ops} == set(OPERATIONS)
+    assert {op.op for op in (*RECIPE.ops, *TURN_OPS)} == set(OPERATIONS)
     text = RECIPE.to_json()
     assert json.loads(text)["version"] == 1
     assert Recipe.from_json(text) == RECIPE
-    for op in RECIPE.ops:
+    for op in (*RECIPE.ops, *TURN_OPS):
         assert op_from_dict(json.loads(json.dumps(op.to_dict()))) == op
         assert op.describe() and "\n" not in op.describe()
 
