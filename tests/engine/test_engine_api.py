@@ -32,7 +32,12 @@ def test_a_configured_bearer_key_is_required(tmp_path):
         assert httpx.get(f"{server.base_url}/v1/files").status_code == 401
         models = {m.id for m in server.client(api_key="sk-secret").models.list()}
         assert "smollm2-135m-instruct" in models
-        assert httpx.get(f"{server.base_url}/health").json() == {"status": "ok", "loaded_models": []}
+        health = httpx.get(f"{server.base_url}/health").json()  # open: it says who answers, nothing secret
+        assert (health["status"], health["loaded_models"], health["home"]) == (
+            "ok",
+            [],
+            str((tmp_path / "engine").resolve()),
+        )
 
 
 def test_without_a_key_any_key_is_accepted(tmp_path):
