@@ -19,6 +19,7 @@ deltas from a queue; closing it (a client that disconnects) cancels only that ro
 
 from __future__ import annotations
 
+import atexit
 import queue
 import secrets
 import threading
@@ -138,13 +139,16 @@ class DecodeLoop:
 
         loaded = self.loaded
         width = cache.get_seq_length()
-        mask = torch.zeros((len(rows), width + 1), dtype=torch.long, device=loaded.device)
-        for i, row in enumerate(rows):
-            mask[i, width - row.length :] = 1
+        padded = any(row.length != width for row in rows)
+        mask = None
+        if padded:  # without padding (one row, or rows of one length) the model's plain causal path is faster
+            mask = torch.zeros((len(rows), width + 1), dtype=torch.long, device=loaded.device)
+            for i, row in enumerate(rows):
+                mask[i, width - row.length :] = 1
         out = loaded.model(
             input_ids=torch.tensor([[row.next_token] for row in rows], device=loaded.device),
             attention_mask=mask,
-            position_ids=torch.tensor([[row.length] for row in rows], device=loaded.device),
+            position_ids=torch.tensor([[row.length] for row in rows], device=loaded.device) if padded else None,
             use_cache=True,
             **{cache_argument(loaded.model): cache},
         )
@@ -214,6 +218,18 @@ def _trim(cache: Any, longest: int) -> Any:
 
 
 _LOOPS_LOCK = threading.Lock()
+_LOOPS: list[DecodeLoop] = []
+
+
+def _finish_loops() -> None:
+    """At exit: let a loop finish the step it is in (a thread killed inside torch aborts the process)."""
+    for loop in list(_LOOPS):
+        thread = loop._thread
+        if thread is not None:
+            thread.join(timeout=30)
+
+
+atexit.register(_finish_loops)
 
 
 def decode_loop(loaded: LoadedModel) -> DecodeLoop:
@@ -223,6 +239,7 @@ def decode_loop(loaded: LoadedModel) -> DecodeLoop:
         if loop is None:
             loop = DecodeLoop(loaded)
             loaded.__dict__["_decode_loop"] = loop
+            _LOOPS.append(loop)
         return loop
 
 
