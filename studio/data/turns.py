@@ -73,7 +73,7 @@ def message_parts(message: Mapping[str, Any]) -> list[tuple[str, str | None, str
     return out
 
 
-_CACHE: OrderedDict[int, tuple[weakref.ref, int, pd.DataFrame]] = OrderedDict()
+_CACHE: OrderedDict[tuple, tuple[weakref.ref, pd.DataFrame]] = OrderedDict()
 _CACHE_SIZE = 4
 _CACHE_LOCK = threading.Lock()
 
@@ -81,48 +81,48 @@ _CACHE_LOCK = threading.Lock()
 def turn_view(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per part of every turn of ``frame``'s conversations (columns :data:`TURN_COLUMNS`), in frame and
     turn order, with a fresh RangeIndex. The frame is not modified; the result is shared (do not modify it)."""
-    messages = frame["messages"]
-    key = id(messages)
+    # pandas (copy-on-write) hands out a new Series at each frame["messages"]: the key is the array underneath,
+    # alive as long as a frame holds it (a weak reference checks that), and the view of it this frame has.
+    values = frame["messages"].to_numpy()
+    base = values
+    while isinstance(base.base, np.ndarray):
+        base = base.base
+    key = (id(base), values.__array_interface__["data"][0], values.shape, values.strides)
     with _CACHE_LOCK:
         hit = _CACHE.get(key)
-        if hit is not None and hit[0]() is messages and hit[1] == len(frame):
+        if hit is not None and hit[0]() is base:
             _CACHE.move_to_end(key)
-            return hit[2]
+            return hit[1]
     view = _build_view(frame)
     with _CACHE_LOCK:
-        _CACHE[key] = (weakref.ref(messages), len(frame), view)
+        _CACHE[key] = (weakref.ref(base), view)
         while len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
     return view
 
 
 def _build_view(frame: pd.DataFrame) -> pd.DataFrame:
-    ids: list[int] = []
-    turns: list[int] = []
-    parts: list[int] = []
-    roles: list[str | None] = []
-    kinds: list[str] = []
-    texts: list[str | None] = []
-    names: list[str | None] = []
-    weights: list[float] = []
-    positions: list[int] = []
+    rows: list[tuple] = []
+    add = rows.append
+    nan = np.nan
     for position, (example_id, messages) in enumerate(zip(frame["id"].tolist(), frame["messages"], strict=True)):
-        for turn, message in enumerate(messages if isinstance(messages, list) else []):
+        if not isinstance(messages, list):
+            continue
+        for turn, message in enumerate(messages):
             if not isinstance(message, Mapping):
                 continue
-            role = message.get("role") if isinstance(message.get("role"), str) else None
+            role = message.get("role")
+            role = role if isinstance(role, str) else None
             weight = message.get("weight")
-            weight_value = float(weight) if isinstance(weight, int | float) and not isinstance(weight, bool) else np.nan
+            weight_value = float(weight) if isinstance(weight, int | float) and not isinstance(weight, bool) else nan
+            content = message.get("content")
+            if type(content) is str and not message.get("tool_calls") and "name" not in message:
+                add((example_id, turn, 0, role, "text", content, None, weight_value, position))  # the usual turn
+                continue
             for part, (kind, text, name) in enumerate(message_parts(message)):
-                ids.append(example_id)
-                turns.append(turn)
-                parts.append(part)
-                roles.append(role)
-                kinds.append(kind)
-                texts.append(text)
-                names.append(name)
-                weights.append(weight_value)
-                positions.append(position)
+                add((example_id, turn, part, role, kind, text, name, weight_value, position))
+    columns = list(zip(*rows, strict=True)) if rows else [()] * 9
+    ids, turns, parts, roles, kinds, texts, names, weights, positions = columns
     weight_array = np.asarray(weights, dtype=np.float64)
     is_assistant = np.fromiter((role == "assistant" for role in roles), dtype=bool, count=len(roles))
     view = pd.DataFrame(

@@ -92,22 +92,37 @@ def _text_table(frame: pd.DataFrame) -> pd.DataFrame:
 def _answer_table(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per trained assistant turn, its text parts joined (as :func:`studio.core.chat.content_text`)."""
     view = turn_view(frame)
-    view = view[view["trained"].to_numpy()]
-    has_call = (view["kind"] == TOOL_CALL).to_numpy()
-    texts = (
-        view[view["kind"].to_numpy() == "text"]
-        .groupby(["id", "turn"], sort=False)["text"]
-        .agg(lambda parts: "\n".join(p for p in parts if isinstance(p, str)))
-    )
-    calls = (
-        pd.Series(has_call, index=pd.MultiIndex.from_arrays([view["id"], view["turn"]]))
-        .groupby(level=[0, 1], sort=False)
-        .any()
-    )
-    turns = calls.index.to_frame(index=False, name=["id", "turn"])
-    turns["position"] = view.groupby(["id", "turn"], sort=False)["position"].first().to_numpy()
-    turns["text"] = texts.reindex(calls.index).fillna("").to_numpy()
-    turns["tool_calls"] = calls.to_numpy()
+    view = view[view["trained"].to_numpy()].reset_index(drop=True)
+    if not len(view):
+        empty = pd.DataFrame(
+            {"id": [], "turn": [], "position": [], "text": [], "tool_calls": [], "role": [], "name": []}
+        ).astype({"id": "int64", "turn": "int32", "position": "int64", "tool_calls": bool})
+        table = _table(frame, empty, np.array([], dtype=object), np.array([], dtype=object))
+        table["assistant"] = pd.Series([], dtype=TEXT)
+        table["assistant__where"] = np.array([], dtype=object)
+        table["has_tool_calls"] = np.array([], dtype=bool)
+        return table
+    ids, turn = view["id"].to_numpy(), view["turn"].to_numpy()
+    # rows of one turn are adjacent (the view is in turn order): a turn starts where (id, turn) changes
+    starts = np.flatnonzero(np.r_[True, (ids[1:] != ids[:-1]) | (turn[1:] != turn[:-1])])
+    turn_of_row = np.cumsum(np.r_[False, (ids[1:] != ids[:-1]) | (turn[1:] != turn[:-1])])
+    kind = view["kind"].astype(object).to_numpy()
+    text = view["text"].astype(object).to_numpy()
+    is_text = kind == "text"
+    calls = np.zeros(len(starts), dtype=bool)
+    np.logical_or.at(calls, turn_of_row, kind == TOOL_CALL)
+    texts = np.full(len(starts), "", dtype=object)
+    text_rows = np.flatnonzero(is_text)
+    parts_per_turn = np.bincount(turn_of_row[text_rows], minlength=len(starts))
+    single = text_rows[parts_per_turn[turn_of_row[text_rows]] == 1]
+    texts[turn_of_row[single]] = [v if isinstance(v, str) else "" for v in text[single]]  # most turns: one part
+    ends = np.r_[starts[1:], len(view)]
+    for t in np.flatnonzero(parts_per_turn > 1):  # several text parts, joined as content_text joins them
+        rows = slice(starts[t], ends[t])
+        texts[t] = "\n".join(p for p in text[rows][is_text[rows]] if isinstance(p, str))
+    turns = pd.DataFrame({"id": ids[starts], "turn": turn[starts], "position": view["position"].to_numpy()[starts]})
+    turns["text"] = texts
+    turns["tool_calls"] = calls
     turns["role"] = "assistant"
     turns["name"] = None
     grid = _grid_turns(turns.astype({"role": object}))
