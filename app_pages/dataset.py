@@ -56,15 +56,20 @@ def grid_view() -> None:
     """The grid alone: an edit or a selection reruns just this part (the edit is already persisted)."""
     if st.session_state.get("last_saved"):  # above the grid: shown as soon as the edit is stored
         st.caption("✅ " + st.session_state["last_saved"])
-    rows = grid_page(
-        editor.frame,
-        positions,
-        page=grid_page_number,
-        page_size=100,
-        flags=session.checks.flags,
-        rule_keys=list(counts),
+    flags = session.checks.flags
+    rows = editor.memo(  # a selection reruns this fragment: the page is built again only after a change
+        ("grid", grid_page_number, hash(positions.tobytes()), id(flags), tr.lang),
+        lambda: grid_page(
+            editor.frame,
+            positions,
+            page=grid_page_number,
+            page_size=100,
+            flags=flags,
+            rule_keys=list(counts),
+            lang=tr.lang,
+        ),
     )
-    AgGrid(rows, key=f"grid-{editor.dataset_id}", callback=on_grid, **aggrid_arguments())
+    AgGrid(rows.copy(), key=f"grid-{editor.dataset_id}", callback=on_grid, **aggrid_arguments())
     selected = st.session_state.get("selected_ids", ())
     if selected and st.button(tr("dataset.delete_selected", n=len(selected)), key="delete_selected"):
         attempt(editor.apply, DeleteRows(ids=tuple(selected)))
@@ -75,7 +80,7 @@ def grid_view() -> None:
 grid_view()
 chosen = st.session_state.get("selected_ids", ())
 if len(chosen) == 1:
-    conversation_panel(editor, int(chosen[0]), tr)
+    conversation_panel(session, int(chosen[0]), tr)
 actions_panel(editor, counts, threshold, tr)
 history_panel(session, tr)
 export_panel(session, tr)

@@ -13,6 +13,7 @@ from typing import Any
 from st_aggrid import JsCode
 
 from studio.data.frame import TEXT_FIELDS
+from studio.editing.grid import TURN_LABEL_SUFFIX
 
 # Returned to Python on an edit or a selection: only the delta, never the page's rows.
 RETURN_DELTA_JS = """
@@ -29,20 +30,58 @@ function({streamlitRerunEventTriggerName, eventData}) {
 }
 """
 
-# Rule keys as coloured badges, built with textContent so nothing is ever parsed as HTML.
+# Rule keys as coloured badges, built with textContent so nothing is ever parsed as HTML. A badge names the turn its
+# finding is in ("pii · turn 1 (user)") and its title is the finding (``flag_notes``: studio.editing.grid.flag_notes).
 FLAG_BADGES_JS = """
 class FlagBadges {
     init(params) {
         this.eGui = document.createElement('span');
+        let notes = {};
+        try { notes = JSON.parse((params.data && params.data.flag_notes) || '{}') || {}; } catch (e) { notes = {}; }
         String(params.value || '').split(' ').filter(Boolean).forEach(key => {
             const badge = document.createElement('span');
-            badge.textContent = key;
+            const note = Object.prototype.hasOwnProperty.call(notes, key) ? notes[key] : null;
+            badge.textContent = note && note[0] ? key + ' · ' + note[0] : key;
+            if (note) { badge.title = String(note[1]); }
             badge.className = 'flag-badge flag-' + key.replace(/[^a-z_]/g, '');
             this.eGui.appendChild(badge);
         });
     }
     getGui() { return this.eGui; }
     refresh() { return false; }
+}
+"""
+
+# The text cells' own editor: AG Grid's large-text popup (Enter saves, Shift+Enter is a new line, Escape cancels)
+# with a line above that says which turn of the conversation the cell is ("last assistant · turn 5 (6 turns)",
+# the row's ``<field>_turn`` from studio.editing.grid.turn_labels), set with textContent.
+TURN_EDITOR_JS = """
+class TurnTextEditor {
+    init(params) {
+        this.eGui = document.createElement('div');
+        this.eGui.className = 'turn-editor';
+        const label = document.createElement('div');
+        label.className = 'turn-editor-label';
+        label.textContent = String((params.data && params.data[params.colDef.field + '_turn']) || '');
+        this.area = document.createElement('textarea');
+        this.area.className = 'turn-editor-text';
+        this.area.rows = 12;
+        this.area.cols = 80;
+        this.area.maxLength = 1000000;
+        this.area.value = params.value === null || params.value === undefined ? '' : String(params.value);
+        this.area.title = label.textContent;
+        this.area.setAttribute('aria-label', label.textContent);
+        this.area.addEventListener('keydown', event => {
+            const keys = ['ArrowLeft', 'ArrowRight', 'ArrowUp', 'ArrowDown'];
+            if (keys.includes(event.key) || (event.shiftKey && event.key === 'Enter')) { event.stopPropagation(); }
+        });
+        this.eGui.appendChild(label);
+        this.eGui.appendChild(this.area);
+    }
+    getGui() { return this.eGui; }
+    afterGuiAttached() { this.area.focus(); }
+    getValue() { return this.area.value; }
+    isPopup() { return true; }
 }
 """
 
@@ -59,6 +98,9 @@ BADGE_CSS = {
         "background": "#e8eaf6",
         "color": "#1a237e",
     },
+    ".turn-editor": {"background": "#fff", "border": "1px solid #bdbdbd", "padding": "4px"},
+    ".turn-editor-label": {"font-size": "12px", "color": "#455a64", "padding": "0 2px 4px"},
+    ".turn-editor-text": {"font": "inherit", "resize": "both"},
     ".flag-empty, .flag-too_short, .flag-truncated": {
         "background": "#fff3e0 !important",
         "color": "#e65100 !important",
@@ -83,7 +125,7 @@ def grid_options(*, headers: dict[str, str], wrap: bool = True) -> dict[str, Any
         "autoHeight": wrap,
         "flex": 3,
         "minWidth": 220,
-        "cellEditor": "agLargeTextCellEditor",
+        "cellEditor": "agLargeTextCellEditor",  # the turn-naming editor replaces it in aggrid_arguments
         "cellEditorPopup": True,
         "cellEditorParams": {"maxLength": 1_000_000, "rows": 12, "cols": 80},
     }
@@ -99,11 +141,19 @@ def grid_options(*, headers: dict[str, str], wrap: bool = True) -> dict[str, Any
         {
             "field": "flags",
             "headerName": headers.get("flags", "flags"),
-            "width": 170,
+            "width": 210,
             "wrapText": True,
             "autoHeight": wrap,
         },
-        *({"field": name, "headerName": headers.get(name, name), **text_column} for name in TEXT_FIELDS),
+        *(
+            {
+                "field": name,
+                "headerName": headers.get(name, name),
+                "tooltipField": f"{name}{TURN_LABEL_SUFFIX}",
+                **text_column,
+            }
+            for name in TEXT_FIELDS
+        ),
         {"field": "tokens", "headerName": headers.get("tokens", "tokens"), "width": 90},
         {"field": "cluster_id", "headerName": headers.get("cluster_id", "cluster"), "width": 90},
     ]
@@ -115,6 +165,7 @@ def grid_options(*, headers: dict[str, str], wrap: bool = True) -> dict[str, Any
         "stopEditingWhenCellsLoseFocus": True,
         "enableCellTextSelection": True,
         "ensureDomOrder": True,
+        "tooltipShowDelay": 400,
     }
 
 
@@ -125,6 +176,10 @@ def aggrid_arguments(*, headers: dict[str, str] | None = None) -> dict[str, Any]
     options = grid_options(headers=headers or {})
     options["getRowId"] = JsCode(ROW_ID_JS)
     options["columnDefs"][1]["cellRenderer"] = JsCode(FLAG_BADGES_JS)
+    for column in options["columnDefs"]:
+        if column["field"] in TEXT_FIELDS:
+            column["cellEditor"] = JsCode(TURN_EDITOR_JS)
+            column.pop("cellEditorParams")
     return {
         "gridOptions": options,
         "height": 560,

@@ -14,15 +14,17 @@ import streamlit as st
 
 from studio.core.chat import content_text
 from studio.cost.tokens import turn_token_counts
-from studio.editing.editor import DatasetEditor
+from studio.editing.grid import apply_and_check
 from studio.editing.ops import Op
+from studio.editing.session import DatasetSession
 from studio.editing.turn_ops import ROLES, DeleteTurn, EditToolCall, EditTurn, InsertTurn, MoveTurn, SetRole, SetWeight
 from studio.i18n import Translator
 from ui.frame import attempt
 
 
-def _apply(editor: DatasetEditor, op: Op, tr: Translator, example_id: int, turn: int) -> None:
-    if attempt(editor.apply, op) is not None:
+def _apply(session: DatasetSession, op: Op, tr: Translator, example_id: int, turn: int) -> None:
+    """Persist ``op`` and re-check only its example's row (a one-row change, like a cell edit)."""
+    if attempt(apply_and_check, session.editor, session.checks, op) is not None:
         st.session_state["last_saved"] = tr("dataset.saved_turn", id=example_id, turn=turn)
         st.rerun(scope="app")
 
@@ -40,9 +42,10 @@ def _parts(message: dict[str, Any]) -> list[str]:
     return out
 
 
-def conversation_panel(editor: DatasetEditor, example_id: int, tr: Translator) -> None:
+def conversation_panel(session: DatasetSession, example_id: int, tr: Translator) -> None:
     """Every turn of example ``example_id`` with its role, tokens and whether it is trained, and its controls."""
-    frame = editor.frame
+    assert session.editor is not None
+    frame = session.editor.frame
     found = frame.index[frame["id"] == example_id]
     if not len(found):
         return
@@ -61,12 +64,12 @@ def conversation_panel(editor: DatasetEditor, example_id: int, tr: Translator) -
                 st.caption(label)
             for call in message.get("tool_calls") or []:
                 st.code(json.dumps(call.get("function", call), ensure_ascii=False, indent=2), language="json")
-            _turn_controls(editor, example_id, turn, message, len(messages), tr)
+            _turn_controls(session, example_id, turn, message, len(messages), tr)
     with st.expander(tr("dataset.add_turn")):
         role = st.selectbox(tr("dataset.role"), ROLES, index=1, key=f"new_role_{example_id}")
         text = st.text_area(tr("dataset.turn_text"), key=f"new_text_{example_id}")
         if st.button(tr("dataset.add"), key=f"add_turn_{example_id}", disabled=not text.strip()):
-            _apply(editor, InsertTurn(example_id, len(messages), role, text), tr, example_id, len(messages))
+            _apply(session, InsertTurn(example_id, len(messages), role, text), tr, example_id, len(messages))
 
 
 def _trained(message: dict[str, Any]) -> bool:
@@ -74,19 +77,19 @@ def _trained(message: dict[str, Any]) -> bool:
 
 
 def _turn_controls(
-    editor: DatasetEditor, example_id: int, turn: int, message: dict[str, Any], turns: int, tr: Translator
+    session: DatasetSession, example_id: int, turn: int, message: dict[str, Any], turns: int, tr: Translator
 ) -> None:
     key = f"{example_id}_{turn}"
     with st.popover(tr("dataset.edit_turn")):
         text = st.text_area(tr("dataset.turn_text"), content_text(message.get("content")), key=f"text_{key}")
         if st.button(tr("dataset.save_turn"), key=f"save_{key}"):
-            _apply(editor, EditTurn(example_id, turn, text), tr, example_id, turn)
+            _apply(session, EditTurn(example_id, turn, text), tr, example_id, turn)
         role = str(message.get("role", "user"))
         new_role = st.selectbox(
             tr("dataset.role"), ROLES, index=ROLES.index(role) if role in ROLES else 1, key=f"role_{key}"
         )
         if new_role != role and st.button(tr("dataset.set_role"), key=f"setrole_{key}"):
-            _apply(editor, SetRole(example_id, turn, new_role), tr, example_id, turn)
+            _apply(session, SetRole(example_id, turn, new_role), tr, example_id, turn)
         for index, call in enumerate(message.get("tool_calls") or []):
             arguments = str(call.get("function", {}).get("arguments", ""))
             edited = st.text_area(
@@ -97,15 +100,15 @@ def _turn_controls(
             if st.button(tr("dataset.save_call"), key=f"savecall_{key}_{index}"):
                 op = attempt(EditToolCall, example_id, turn, index, edited)
                 if op is not None:
-                    _apply(editor, op, tr, example_id, turn)
+                    _apply(session, op, tr, example_id, turn)
     up, down, delete, weight = st.columns(4)
     if up.button("↑", key=f"up_{key}", disabled=turn == 0, help=tr("dataset.move_up")):
-        _apply(editor, MoveTurn(example_id, turn, turn - 1), tr, example_id, turn - 1)
+        _apply(session, MoveTurn(example_id, turn, turn - 1), tr, example_id, turn - 1)
     if down.button("↓", key=f"down_{key}", disabled=turn == turns - 1, help=tr("dataset.move_down")):
-        _apply(editor, MoveTurn(example_id, turn, turn + 1), tr, example_id, turn + 1)
+        _apply(session, MoveTurn(example_id, turn, turn + 1), tr, example_id, turn + 1)
     if delete.button("✕", key=f"delete_{key}", help=tr("dataset.delete_turn")):
-        _apply(editor, DeleteTurn(example_id, turn), tr, example_id, turn)
+        _apply(session, DeleteTurn(example_id, turn), tr, example_id, turn)
     if message.get("role") == "assistant":
         on = weight.toggle(tr("dataset.trained"), value=_trained(message), key=f"weight_{key}")
         if on != _trained(message):
-            _apply(editor, SetWeight(example_id, turn, int(on)), tr, example_id, turn)
+            _apply(session, SetWeight(example_id, turn, int(on)), tr, example_id, turn)

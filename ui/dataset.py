@@ -13,12 +13,19 @@ from typing import Any
 import streamlit as st
 
 from studio.data.formats import ColumnMapping
-from studio.data.frame import TEXT_FIELDS
 from studio.data.loader import LoadResult, load_dataset, source_columns
 from studio.data.writers import EXPORT_FORMATS, EXPORT_SUFFIX, export_bytes, unrepresentable_rows
 from studio.editing.editor import DatasetEditor
 from studio.editing.grid import DUPLICATE_MODES, ViewSpec
-from studio.editing.ops import GROUP_KINDS, KEEP_WHICH, DeleteFlagged, FillSystemPrompt, KeepOnePerGroup, RegexReplace
+from studio.editing.ops import (
+    CONVERSATION,
+    GROUP_KINDS,
+    KEEP_WHICH,
+    DeleteFlagged,
+    FillSystemPrompt,
+    KeepOnePerGroup,
+    RegexReplace,
+)
 from studio.editing.previews import preview_regex_replace
 from studio.editing.session import DatasetSession
 from studio.editing.turn_edits import SCOPE_ROLES, TURN_PICKS
@@ -28,6 +35,7 @@ from studio.quality.rules import RULES
 from studio.quality.splits import SPLITS
 from ui.frame import attempt
 
+PREVIEW_ROWS = 20
 UPLOAD_TYPES = ["csv", "tsv", "txt", "json", "jsonl", "ndjson", "parquet", "xlsx"]
 
 
@@ -107,7 +115,7 @@ def _import_upload(session: DatasetSession, right: Any, tr: Translator) -> None:
 def actions_panel(editor: DatasetEditor, counts: dict[str, int], threshold: float, tr: Translator) -> None:
     """Bulk fixes: delete flagged rows, keep one per duplicate group, regex replace with a preview, system prompt."""
     st.subheader(tr("dataset.actions"))
-    bulk, replace, system = st.columns(3)
+    bulk, system = st.columns(2)
     rule = bulk.selectbox(tr("dataset.delete_flagged"), list(counts), key="bulk_rule")
     button_applies(
         bulk,
@@ -131,17 +139,6 @@ def actions_panel(editor: DatasetEditor, counts: dict[str, int], threshold: floa
         "keep_one",
         lambda: editor.apply(KeepOnePerGroup(kind=kind, keep=keep, threshold=threshold)),
     )
-    target = replace.selectbox(tr("dataset.replace_field"), TEXT_FIELDS, key="replace_field")
-    find = replace.text_input(tr("dataset.replace_pattern"), key="replace_pattern")
-    substitute = replace.text_input(tr("dataset.replace_with"), key="replace_with")
-    op = attempt(RegexReplace, field=target, pattern=find, replacement=substitute) if find else None
-    preview = attempt(preview_regex_replace, editor.frame, op) if op else None
-    if op is not None and preview is not None:
-        replace.caption(tr("dataset.replace_preview", n=preview.rows_affected))
-        replace.dataframe(preview.sample, hide_index=True)
-        button_applies(
-            replace, tr("dataset.replace_button", n=preview.rows_affected), "replace_apply", lambda: editor.apply(op)
-        )
     prompt = system.text_area(tr("dataset.system_prompt"), key="fill_system")
     button_applies(
         system,
@@ -150,6 +147,63 @@ def actions_panel(editor: DatasetEditor, counts: dict[str, int], threshold: floa
         lambda: editor.apply(FillSystemPrompt(text=prompt)),
         disabled=not prompt.strip(),
     )
+    replace_panel(editor, tr)
+
+
+def replace_panel(editor: DatasetEditor, tr: Translator) -> None:
+    """Regex replace over the scope of the filter (roles × turns) with an ignore-case switch; the preview lists
+    id, turn, role, before and after, cut around the change."""
+    st.markdown(f"**{tr('dataset.replace')}**")
+    find, substitute, scope = st.columns([2, 2, 3])
+    pattern = find.text_input(tr("dataset.replace_pattern"), key="replace_pattern")
+    replacement = substitute.text_input(tr("dataset.replace_with"), key="replace_with")
+    ignore_case = find.checkbox(tr("dataset.ignore_case"), value=False, key="replace_ignore_case")
+    roles = scope.multiselect(
+        tr("dataset.replace_roles"),
+        SCOPE_ROLES,
+        default=list(SCOPE_ROLES),
+        key="replace_roles",
+        format_func=lambda r: tr(f"dataset.role_{r}"),
+    )
+    turns = scope.radio(
+        tr("dataset.regex_turns"),
+        TURN_PICKS,
+        key="replace_turns",
+        horizontal=True,
+        format_func=lambda t: tr(f"dataset.turns_{t}"),
+    )
+    if not pattern:
+        return
+    op = attempt(
+        RegexReplace,
+        field=CONVERSATION,
+        pattern=pattern,
+        replacement=replacement,
+        ignore_case=ignore_case,
+        roles=tuple(roles) if set(roles) != set(SCOPE_ROLES) else (),
+        turns=turns,
+    )
+    preview = attempt(preview_regex_replace, editor.frame, op, sample=PREVIEW_ROWS) if op else None
+    if op is None or preview is None:
+        return
+    if not preview.rows_affected:
+        st.caption(tr("dataset.replace_none"))
+        return
+    st.caption(tr("dataset.replace_preview", n=preview.rows_affected))
+    columns = {name: tr(f"dataset.preview_{name}") for name in ("turn", "role", "before", "after")}
+    st.dataframe(
+        preview.clipped(),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "id": st.column_config.NumberColumn("id", width="small"),
+            "turn": st.column_config.NumberColumn(columns["turn"], width="small"),
+            "role": st.column_config.TextColumn(columns["role"], width="small"),
+            "before": st.column_config.TextColumn(columns["before"], width="large"),
+            "after": st.column_config.TextColumn(columns["after"], width="large"),
+        },
+    )
+    button_applies(st, tr("dataset.replace_button", n=preview.rows_affected), "replace_apply", lambda: editor.apply(op))
 
 
 def history_panel(session: DatasetSession, tr: Translator) -> None:
@@ -202,7 +256,7 @@ def export_panel(session: DatasetSession, tr: Translator) -> None:
     if not made or not made[0]:
         return
     splits, leaks = made
-    lost = unrepresentable_rows(editor.frame, to=to)
+    lost = editor.memo(("unrepresentable", to), lambda: unrepresentable_rows(editor.frame, to=to))
     skip = False
     if lost:  # a single-turn format cannot hold these rows: say so, and export them only if the user agrees
         st.warning(

@@ -7,7 +7,8 @@ nothing. Reopening a dataset replays the log from its head version.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
+from typing import TypeVar
 
 import pandas as pd
 
@@ -17,12 +18,15 @@ from studio.editing.recipes import Recipe, op_from_dict
 from studio.errors import OperationError
 from studio.storage.workspace import DatasetInfo, VersionInfo, Workspace
 
+T = TypeVar("T")
+
 
 class DatasetEditor:
     """Edits on one workspace dataset, with undo/redo and named versions.
 
     ``version`` changes whenever rows may have been added, removed or reordered (bulk operations, undo, redo,
-    checkout); a single cell edit leaves it alone, so the page can keep the grid mounted while the user types.
+    checkout); an operation on one example (a cell edit, a conversation-panel edit: ``Op.one_example``) leaves it
+    alone, so the page keeps the grid mounted and re-checks only that row.
     ``revision`` changes on every change, for caches keyed on the data.
     """
 
@@ -31,6 +35,7 @@ class DatasetEditor:
         self.dataset_id = dataset_id
         self.version = 0
         self.revision = 0
+        self._memo: dict[object, object] = {}
         self._load()
 
     def _load(self) -> None:
@@ -43,8 +48,16 @@ class DatasetEditor:
 
     def _changed(self, *, structural: bool) -> None:
         self.revision += 1
+        self._memo.clear()
         if structural:
             self.version += 1
+
+    def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()`` once per revision and ``key``: what the page derives from the frame on every rerun
+        (the rows an export format cannot hold, for one) is computed again only after a change."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]  # type: ignore[return-value]  # stored by this method under this key
 
     @property
     def info(self) -> DatasetInfo:
@@ -59,7 +72,7 @@ class DatasetEditor:
         result = op.apply(self.frame)  # raises before anything is written
         self.workspace.append_operation(self.dataset_id, op.to_dict())
         self.history.push(op, result)
-        self._changed(structural=op.op != "edit_cell")
+        self._changed(structural=not op.one_example)
         return self.frame
 
     def replay(self, recipe: Recipe, *, on_step: Callable[[int, Op], None] | None = None) -> pd.DataFrame:

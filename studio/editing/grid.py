@@ -7,7 +7,9 @@ options and JavaScript live with the app, in ``ui/aggrid.py``).
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -22,6 +24,7 @@ from studio.quality.patterns import compile_pattern
 
 if TYPE_CHECKING:
     from studio.editing.editor import DatasetEditor
+    from studio.editing.ops import Op
 
 DuplicateMode = Literal["off", "exact", "normalized", "near"]
 DUPLICATE_MODES: tuple[DuplicateMode, ...] = ("off", "exact", "normalized", "near")
@@ -100,8 +103,11 @@ def grid_page(
     flags: pd.DataFrame | None = None,
     rule_keys: Sequence[str] = (),
     encoding: str | None = "o200k_base",
+    lang: str = "en",
 ) -> pd.DataFrame:
-    """The rows of one page (1-based) as the grid's frame: id, flags, system, user, assistant, tokens, cluster.
+    """The rows of one page (1-based) as the grid's frame: id, flags, system, user, assistant, tokens, cluster,
+    and for the grid's JavaScript ``<field>_turn`` (which turn each text cell is, see :func:`turn_labels`) and
+    ``flag_notes`` (what each flag found and in which turn, see :func:`flag_notes`), both in ``lang``.
 
     ``tokens`` is each example's exact chat token count in ``encoding`` (counted for the shown page only, so it
     costs milliseconds whatever the dataset's size); None leaves the column empty.
@@ -121,6 +127,9 @@ def grid_page(
     out["assistant"] = [
         _answer_shown(text, messages) for text, messages in zip(out["assistant"], rows["messages"], strict=True)
     ]
+    for name, labels in turn_labels(rows["messages"], lang).items():
+        out[f"{name}{TURN_LABEL_SUFFIX}"] = labels
+    out["flag_notes"] = flag_notes(rows, out["flags"])
     if encoding and len(rows):
         from studio.cost.tokens import count_tokens
 
@@ -138,6 +147,52 @@ def grid_page(
     else:
         out["cluster_id"] = None
     return out
+
+
+TURN_LABEL_SUFFIX = "_turn"
+
+
+def turn_labels(conversations: pd.Series, lang: str = "en") -> dict[str, list[str]]:
+    """For each grid text column (system, user, assistant), which turn of each conversation its cell shows:
+    ``"last assistant · turn 5 (6 turns)"`` (turns are indexes in ``messages``, as everywhere in the studio), or
+    that there is none yet and saving adds one."""
+    from studio.i18n import text
+
+    out: dict[str, list[str]] = {name: [] for name in TEXT_FIELDS}
+    for messages in conversations:
+        turns = list(messages) if isinstance(messages, list | tuple | np.ndarray) else []
+        for name in TEXT_FIELDS:
+            at = [i for i, m in enumerate(turns) if isinstance(m, dict) and m.get("role") == name]
+            if not at:
+                out[name].append(text("dataset.grid_turn_none", lang, role=name))
+                continue
+            which = "first" if name == "system" else "last"
+            turn = at[0] if which == "first" else at[-1]
+            out[name].append(text(f"dataset.grid_turn_{which}", lang, role=name, turn=turn, n=len(turns)))
+    return out
+
+
+_TURN_NAMED = re.compile(r"\bturn (\d+) \((\w+)\)")
+
+
+def flag_notes(rows: pd.DataFrame, flags: pd.Series) -> list[str]:
+    """Per row, a JSON object ``{rule: [where, finding]}`` for its row-local flags: ``where`` is the turn the
+    finding names (``"turn 1 (user)"``, empty when it is the turn the grid shows) and ``finding`` the rule's
+    message, so a badge can say where its problem is. Only the page's flagged rows are checked again, for the
+    rules they are flagged by ("" for a row without such flags)."""
+    from studio.quality.rules import analyze
+
+    marks = [set(str(value).split()) & set(ROW_LOCAL_RULES) for value in flags]
+    flagged = [i for i, keys in enumerate(marks) if keys]
+    notes: list[dict[str, list[str]]] = [{} for _ in marks]
+    if flagged:
+        keys = sorted(set().union(*(marks[i] for i in flagged)))
+        issues = analyze(rows.iloc[flagged], rules=keys).issues
+        where = {int(example_id): i for i, example_id in enumerate(rows["id"].to_numpy())}
+        for example_id, rule, message in zip(issues["id"], issues["rule"], issues["message"], strict=True):
+            named = _TURN_NAMED.search(str(message))
+            notes[where[int(example_id)]].setdefault(str(rule), [named.group(0) if named else "", str(message)])
+    return [json.dumps(n, ensure_ascii=False) if n else "" for n in notes]
 
 
 def _answer_shown(text: str | None, messages: Any) -> str | None:
@@ -210,9 +265,18 @@ def handle_grid_event(editor: DatasetEditor, checks: Checks, raw: Any, last_toke
     event = parse_grid_event(raw, last_token)
     if event is not None and event.kind == "edit":
         assert event.id is not None and event.field is not None
-        editor.apply(EditCell(id=event.id, field=event.field, value=event.value or ""))
-        checks.edited(editor, event.id)
+        apply_and_check(editor, checks, EditCell(id=event.id, field=event.field, value=event.value or ""))
     return event
+
+
+def apply_and_check(editor: DatasetEditor, checks: Checks, op: Op) -> pd.DataFrame:
+    """Persist ``op`` through ``editor`` (its :class:`~studio.errors.OperationError` when refused); an operation
+    on one example (``Op.one_example``: a cell edit, a conversation-panel edit) re-checks only that example's
+    row, anything else is checked in full on the next :meth:`Checks.update`. Returns the new frame."""
+    frame = editor.apply(op)
+    if op.one_example:
+        checks.edited(editor, int(getattr(op, "id")))  # noqa: B009  # every one-example operation names its id
+    return frame
 
 
 _MAX_EDITS_TO_RECHECK = 200
@@ -238,6 +302,7 @@ class Checks:
         Flags stored before a run of cell edits are reused with the edited rows re-checked, as they were when the
         edits were made, so reopening a dataset after editing shows what the session showed.
         """
+        from studio.editing.recipes import ONE_EXAMPLE_OPS
         from studio.quality.rules import flags_signatures, grid_flags
 
         key = (editor.dataset_id, editor.version)
@@ -253,7 +318,7 @@ class Checks:
                     for example_id in dict.fromkeys(op["id"] for op in ops[cut:]) if flags is not None else ():
                         flags = refresh_row_flags(flags, frame, int(example_id))
                     break
-                if cut == 0 or ops[cut - 1].get("op") != "edit_cell":
+                if cut == 0 or ops[cut - 1].get("op") not in ONE_EXAMPLE_OPS:
                     break
             if flags is None:
                 flags = grid_flags(frame)

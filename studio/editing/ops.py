@@ -48,6 +48,9 @@ class Op:
     """Base class: subclasses are frozen dataclasses with a unique ``op`` tag."""
 
     op: ClassVar[str]
+    one_example: ClassVar[bool] = False
+    """True when the operation changes one example (its ``id``) and adds, removes or reorders no row: the grid
+    stays mounted and only that example's rule flags are checked again."""
 
     def apply(self, frame: pd.DataFrame) -> pd.DataFrame:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -174,6 +177,7 @@ class EditCell(Op):
     field: str
     value: Any
     op: ClassVar[str] = "edit_cell"
+    one_example: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         if self.field in ("id", "messages", "source_row") or self.field in EXAMPLE_KEYS:

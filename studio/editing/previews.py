@@ -20,9 +20,47 @@ class Preview:
     rows_affected: int
     sample: pd.DataFrame  # columns: id, turn, role, before, after
 
+    def clipped(self, *, context: int = 40, longest: int = 240) -> pd.DataFrame:
+        """``sample`` with ``before`` and ``after`` cut to the change and ``context`` characters either side
+        (see :func:`around_change`), so a long turn still shows what changes."""
+        pairs = [
+            around_change(b, a, context=context, longest=longest)
+            for b, a in zip(self.sample["before"], self.sample["after"], strict=True)
+        ]
+        return self.sample.assign(before=[b for b, _ in pairs], after=[a for _, a in pairs])
+
+
+ELLIPSIS = "…"
+
+
+def around_change(before: str, after: str, *, context: int = 40, longest: int = 240) -> tuple[str, str]:
+    """``before`` and ``after`` cut to the part that differs plus up to ``context`` characters either side,
+    with ``…`` where text was left out; a changed part longer than ``longest`` characters is cut at its end.
+    Texts that fit in ``longest`` are returned whole."""
+    if len(before) <= longest and len(after) <= longest:
+        return before, after
+    prefix = 0
+    while prefix < min(len(before), len(after)) and before[prefix] == after[prefix]:
+        prefix += 1
+    suffix = 0
+    while suffix < min(len(before), len(after)) - prefix and before[-1 - suffix] == after[-1 - suffix]:
+        suffix += 1
+    start = max(0, prefix - context)
+
+    def cut(text: str) -> str:
+        end = min(len(text), len(text) - suffix + context)
+        body = text[start:end]
+        if len(body) > longest:
+            body, end = body[: longest - 1], start + longest - 1
+        return (ELLIPSIS if start else "") + body + (ELLIPSIS if end < len(text) else "")
+
+    return cut(before), cut(after)
+
 
 def preview_regex_replace(frame: pd.DataFrame, op: RegexReplace, *, sample: int = 5) -> Preview:
-    """Rows ``op`` would change, without applying it; the sample names each change's turn and role."""
+    """Rows ``op`` would change, without applying it; the sample (the first ``sample`` changed pieces of text)
+    names each change's example id, turn (index in ``messages``) and role, with the whole text before and after
+    (:meth:`Preview.clipped` cuts it around the change for display)."""
     if op.scoped:
         changes = op.in_turns(frame, dry_run=True)[1]
         table = pd.DataFrame(

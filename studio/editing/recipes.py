@@ -45,6 +45,8 @@ _ALL: tuple[type[Op], ...] = (
     *TURN_OPERATIONS,
 )
 OPERATIONS: Mapping[str, type[Op]] = MappingProxyType({cls.op: cls for cls in _ALL})
+ONE_EXAMPLE_OPS = frozenset(tag for tag, cls in OPERATIONS.items() if cls.one_example)
+"""Tags of the operations that change one example (``id``) in place: a cell edit, the conversation panel's."""
 
 
 def op_from_dict(data: Mapping[str, Any]) -> Op:

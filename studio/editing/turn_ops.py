@@ -50,6 +50,7 @@ class EditTurn(Op):
     turn: int
     text: str
     op: ClassVar[str] = "edit_turn"
+    one_example: ClassVar[bool] = True
 
     def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
         position, messages = _conversation(frame, self.id, self.op)
@@ -72,6 +73,7 @@ class SetWeight(Op):
     turn: int
     weight: int
     op: ClassVar[str] = "set_weight"
+    one_example: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         if self.weight not in (0, 1) or isinstance(self.weight, bool):
@@ -96,6 +98,7 @@ class DeleteTurn(Op):
     id: int
     turn: int
     op: ClassVar[str] = "delete_turn"
+    one_example: ClassVar[bool] = True
 
     def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
         position, messages = _conversation(frame, self.id, self.op)
@@ -116,6 +119,7 @@ class InsertTurn(Op):
     role: str
     text: str
     op: ClassVar[str] = "insert_turn"
+    one_example: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         _role(self.role, self.op)
@@ -138,6 +142,7 @@ class MoveTurn(Op):
     turn: int
     to: int
     op: ClassVar[str] = "move_turn"
+    one_example: ClassVar[bool] = True
 
     def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
         position, messages = _conversation(frame, self.id, self.op)
@@ -158,6 +163,7 @@ class SetRole(Op):
     turn: int
     role: str
     op: ClassVar[str] = "set_role"
+    one_example: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         _role(self.role, self.op)
@@ -181,6 +187,7 @@ class EditToolCall(Op):
     call: int
     arguments: str
     op: ClassVar[str] = "edit_tool_call"
+    one_example: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         try:

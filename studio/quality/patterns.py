@@ -78,11 +78,10 @@ def compile_pattern(pattern: str, *, ignore_case: bool = False) -> SafePattern:
                 f"{name} {found.group(0)!r} at position {found.start()} is not supported "
                 "(RE2 syntax: no backreferences, lookarounds or atomic groups)"
             )
-    regex = f"(?i){pattern}" if ignore_case else pattern
-    try:
-        _re2(regex)
+    try:  # the pattern as typed: an error must not quote a "(?i)" the user never wrote (the flag cannot break it)
+        _re2(pattern)
         # pyarrow bundles its own RE2; make sure the engine that runs the columns accepts it too.
-        pc.match_substring_regex(pa.array([], type=pa.string()), regex)
+        pc.match_substring_regex(pa.array([], type=pa.string()), pattern, ignore_case=ignore_case)
     except (re2_error(), pa.ArrowInvalid) as exc:
         raise PatternError(_describe_error(pattern, exc)) from None
     return SafePattern(pattern=pattern, ignore_case=ignore_case)

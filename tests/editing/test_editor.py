@@ -74,3 +74,17 @@ def test_recipe_replay_and_versions(dataset):
     assert DatasetEditor(workspace, dataset_id).frame["system"].tolist() == ["S"] * 4
     editor.checkout(workspace.versions(dataset_id)[0].id)
     assert len(editor.frame) == 5
+
+
+def test_a_turn_edit_keeps_the_grid_version_and_memo_computes_once_per_revision(dataset):
+    from studio.editing.turn_ops import EditTurn
+
+    workspace, dataset_id = dataset
+    editor = DatasetEditor(workspace, dataset_id)
+    calls = []
+    compute = lambda: calls.append(1) or len(calls)  # noqa: E731
+    assert editor.memo("k", compute) == 1 and editor.memo("k", compute) == 1 and calls == [1]
+    version = editor.version
+    editor.apply(EditTurn(1, 0, "a new question"))
+    assert editor.version == version  # one example changed in place: the grid stays mounted
+    assert editor.memo("k", compute) == 2  # but anything derived from the data is computed again

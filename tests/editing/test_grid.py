@@ -1,5 +1,7 @@
 """The Dataset page's server-side view: regex, rule and duplicate filters, grouping and paging."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -76,7 +78,21 @@ def test_grid_page_shows_one_page_with_flags_and_text():
     assert page["id"].tolist() == [2, 3]
     assert page["flags"].tolist() == ["", "too_short"]
     assert page["user"].tolist() == ["what is FEVER?", "Sleep?"]
-    assert list(page.columns) == ["id", "flags", "system", "user", "assistant", "tokens", "cluster_id"]
+    assert list(page.columns) == [
+        "id",
+        "flags",
+        "system",
+        "user",
+        "assistant",
+        "system_turn",
+        "user_turn",
+        "assistant_turn",
+        "flag_notes",
+        "tokens",
+        "cluster_id",
+    ]
+    assert page["user_turn"].tolist() == ["last user · turn 0 (2 turns)"] * 2
+    assert page["system_turn"].tolist() == ["no system turn yet: saving adds one"] * 2
     from studio.cost.tokens import count_example_tokens
 
     assert page["tokens"].tolist() == [count_example_tokens({"messages": m}) for m in FRAME["messages"].iloc[2:4]]
@@ -247,3 +263,58 @@ def test_the_live_filter_searches_every_turn_and_role_unless_scoped():
     assert filter_rows(frame, None, ViewSpec(regex="ZX-81", turns="last")).tolist() == []
     assert filter_rows(frame, None, ViewSpec(regex="ZX-81", fields=("assistant",))).tolist() == []
     assert filter_rows(frame, None, ViewSpec(regex="found it", fields=("assistant",), turns="first")).tolist() == [0]
+
+
+CHAT = {
+    "messages": [
+        {"role": "system", "content": "You help with bikes."},
+        {"role": "user", "content": "Hi, I am Dana, write to dana.w@example.com please."},
+        {"role": "assistant", "content": "Happy to help, Dana. What would you like to know about your bike?"},
+        {"role": "user", "content": "How often should I oil the chain?"},
+        {"role": "assistant", "content": "Every 200 to 300 kilometres, and after any ride in the rain."},
+    ]
+}
+
+
+def test_the_grid_says_which_turn_each_cell_is_and_where_a_flag_was_found():
+    from studio.quality.rules import grid_flags
+
+    frame = build_frame([CHAT, {"messages": CHAT["messages"][3:]}], [1, 2])
+    flags = grid_flags(frame)
+    page = grid_page(frame, np.arange(2), page=1, page_size=10, flags=flags, rule_keys=["pii"], lang="en")
+    assert page["assistant_turn"].tolist() == ["last assistant · turn 4 (5 turns)", "last assistant · turn 1 (2 turns)"]
+    assert page["system_turn"].iat[0] == "first system · turn 0 (5 turns)"
+    assert page["flags"].tolist() == ["pii", ""]
+    note = json.loads(page["flag_notes"].iat[0])
+    assert note["pii"][0] == "turn 1 (user)" and "dana.w@example.com" in note["pii"][1]
+    assert page["flag_notes"].iat[1] == ""
+    spanish = grid_page(frame, np.arange(1), page=1, page_size=10, lang="es", encoding=None)
+    assert spanish["user_turn"].iat[0] == "último turno de user · turno 3 (5 turnos)"
+
+
+def test_a_conversation_panel_edit_rechecks_only_its_row_like_a_cell_edit(tmp_path, monkeypatch):
+    import studio.quality.rules
+    from studio.editing.editor import DatasetEditor
+    from studio.editing.grid import Checks, apply_and_check
+    from studio.editing.turn_ops import EditTurn
+    from studio.storage.workspace import Workspace, import_file
+
+    ws = Workspace(tmp_path / "ws.db")
+    info, _ = import_file(ws, "sample_data/support_chats.jsonl")
+    editor, checks = DatasetEditor(ws, info.id), Checks()
+    before = checks.update(editor).copy()
+    position = int(np.flatnonzero(before["pii"].to_numpy())[0])
+    example_id = int(editor.frame["id"].iat[position])
+    version = editor.version
+    runs = []
+    real = studio.quality.rules.grid_flags
+    monkeypatch.setattr(studio.quality.rules, "grid_flags", lambda frame: runs.append(len(frame)) or real(frame))
+    turn = next(i for i, m in enumerate(editor.frame["messages"].iat[position]) if "@" in str(m.get("content")))
+    apply_and_check(editor, checks, EditTurn(example_id, turn, "My address is on file."))
+    assert editor.version == version  # not structural: the grid stays, no full recheck
+    assert not bool(checks.flags["pii"].iat[position])
+    unchanged = [k for k in before.columns if k != "pii"]
+    pd.testing.assert_frame_equal(checks.flags[unchanged], before[unchanged])
+    assert checks.update(editor) is checks.flags and runs == []
+    reopened = Checks().update(DatasetEditor(ws, info.id))  # a new session: the stored flags, that row re-checked
+    assert runs == [] and not bool(reopened["pii"].iat[position])

@@ -300,3 +300,16 @@ def test_history_matches_a_full_replay_after_many_steps():
     pd.testing.assert_frame_equal(history.current(base), replay)
     restored = History(history.ops, cursor=history.cursor)
     pd.testing.assert_frame_equal(restored.current(base), replay)
+
+
+def test_the_preview_cuts_long_text_around_the_change_not_at_its_start():
+    from studio.editing.previews import around_change
+
+    before = "x" * 300 + " call 555-123-4567 today " + "y" * 300
+    after = before.replace("555-123-4567", "[phone]")
+    shown_before, shown_after = around_change(before, after, context=10)
+    assert shown_before == "…" + "x" * 4 + " call 555-123-4567 today " + "y" * 3 + "…"  # 10 either side
+    assert shown_after == "…" + "x" * 4 + " call [phone] today " + "y" * 3 + "…"
+    assert around_change("short text", "short test") == ("short text", "short test")  # fits: shown whole
+    start, end = around_change("a" * 1000, "b" * 1000, longest=50)
+    assert len(start) == 50 and start.endswith("…")

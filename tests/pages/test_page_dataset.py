@@ -77,13 +77,27 @@ def test_delete_flagged_then_undo_redo_persist(page):
 
 def test_regex_replace_preview_and_apply(page):
     at, workspace, dataset_id = page
-    at.selectbox(key="replace_field").set_value("assistant")
-    at.text_input(key="replace_pattern").set_value("38 °C").run()
+    at.multiselect(key="replace_roles").set_value(["assistant"])
+    at.text_input(key="replace_pattern").set_value("38 °c").run()
     at.text_input(key="replace_with").set_value("100.4 °F").run()
+    assert any("Nothing matches" in c.value for c in at.caption)  # case matters unless told otherwise
+    at.checkbox(key="replace_ignore_case").check().run()
     assert any("2 rows would change" in c.value for c in at.caption)
+    preview = at.dataframe[-1].value
+    assert list(preview.columns) == ["id", "turn", "role", "before", "after"]
+    assert set(preview["role"]) == {"assistant"} and preview["after"].str.contains("100.4 °F").all()
     at.button(key="replace_apply").click().run()
     frame = DatasetEditor(workspace, dataset_id).frame
     assert frame["assistant"].str.contains("100.4 °F").sum() == 2
+    assert "(ignoring case)" in DatasetEditor(workspace, dataset_id).recipe().numbered()
+
+
+def test_an_invalid_replace_pattern_is_explained_as_typed(page):
+    at, _, _ = page
+    at.checkbox(key="replace_ignore_case").check().run()
+    at.text_input(key="replace_pattern").set_value("fever (").run()
+    errors = " ".join(e.value for e in at.error)
+    assert "missing )" in errors and "fever (" in errors and "(?i)" not in errors
 
 
 def test_save_version_and_splits(page):
