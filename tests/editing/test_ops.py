@@ -311,5 +311,5 @@ def test_the_preview_cuts_long_text_around_the_change_not_at_its_start():
     assert shown_before == "…" + "x" * 4 + " call 555-123-4567 today " + "y" * 3 + "…"  # 10 either side
     assert shown_after == "…" + "x" * 4 + " call [phone] today " + "y" * 3 + "…"
     assert around_change("short text", "short test") == ("short text", "short test")  # fits: shown whole
-    start, end = around_change("a" * 1000, "b" * 1000, longest=50)
+    start, _ = around_change("a" * 1000, "b" * 1000, longest=50)
     assert len(start) == 50 and start.endswith("…")
