@@ -53,7 +53,8 @@ grid_page_number = st.number_input(tr("dataset.page", pages=pages), 1, pages, 1,
 
 @st.fragment
 def grid_view() -> None:
-    """The grid alone: an edit or a selection reruns just this part (the edit is already persisted)."""
+    """The grid and the selected row's conversation: an edit or a selection reruns just this part (the edit is
+    already persisted)."""
     if st.session_state.get("last_saved"):  # above the grid: shown as soon as the edit is stored
         st.caption("✅ " + st.session_state["last_saved"])
     flags = session.checks.flags
@@ -75,12 +76,11 @@ def grid_view() -> None:
         attempt(editor.apply, DeleteRows(ids=tuple(selected)))
         st.session_state["selected_ids"] = ()
         st.rerun(scope="app")
+    if len(selected) == 1:  # in the fragment: selecting a row opens its conversation without rerunning the page
+        conversation_panel(session, int(selected[0]), tr)
 
 
 grid_view()
-chosen = st.session_state.get("selected_ids", ())
-if len(chosen) == 1:
-    conversation_panel(session, int(chosen[0]), tr)
 actions_panel(editor, counts, threshold, tr)
 history_panel(session, tr)
 export_panel(session, tr)
