@@ -23,6 +23,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from bench.data import chat_jsonl
 
@@ -236,6 +237,103 @@ def session(size: str = "100k") -> dict:
         "import_s": import_s,
         "server_peak_rss_mb": server_peak,
         "js_heap_mb": heap_mb,
+    }
+
+
+PANEL_OPENS = 3
+_PANEL_WORDS = ("chain", "brake", "tyre", "saddle", "wheel", "pedal", "gear", "frame", "light", "lock", "pump")
+
+
+def panel_multi_turn_jsonl(size: str) -> Path:
+    """A small stand-in for the multi-turn benchmark set (h19scale builds the real one in bench/data.py):
+    ``size`` conversations of 7 to 9 turns (system, three user/assistant rounds; in 1 of 4 a tool call and
+    its result before the last answer; in 1 of 10 the first user turn also carries an image part), cached."""
+    import random
+
+    import orjson
+
+    from bench.data import CACHE, SEED, SIZES
+
+    path = CACHE / f"panel_multi_{size}_v1.jsonl"
+    if path.exists():
+        return path
+    CACHE.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(SEED)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    with tmp.open("wb") as out:
+        for n in range(SIZES[size]):
+            messages: list[dict] = [{"role": "system", "content": "You are the support assistant of a bike shop."}]
+            for r in range(3):
+                a, b = rng.sample(_PANEL_WORDS, 2)
+                ask = f"Question {n}.{r}: how do I fix the {a} when the {b} is {rng.randint(1, 99)} mm off?"
+                if r == 0 and n % 10 == 0:
+                    image = {"type": "image_url", "image_url": {"url": f"https://img.example.org/{n}.png"}}
+                    messages.append({"role": "user", "content": [{"type": "text", "text": ask}, image]})
+                else:
+                    messages.append({"role": "user", "content": ask})
+                if r == 2 and n % 4 == 0:
+                    function = {"name": "stock", "arguments": orjson.dumps({"part": a}).decode()}
+                    call = {"id": f"call_{n}", "type": "function", "function": function}
+                    messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+                    messages.append({"role": "tool", "tool_call_id": f"call_{n}", "content": '{"in_stock": 3}'})
+                answer = f"Loosen the {a}, turn it {rng.randint(1, 9)} quarter turns, then check the {b} again."
+                messages.append({"role": "assistant", "content": answer})
+            out.write(orjson.dumps({"messages": messages}) + b"\n")
+    tmp.rename(path)
+    return path
+
+
+def _open_panel(page: Any, row: int) -> float:
+    """Seconds from ticking row ``row``'s checkbox to its conversation panel visible; unticks it after."""
+    grid = _settled_grid(page)
+    ident = grid.locator(f".ag-row[row-index='{row}'] .ag-cell[col-id='id']").first.inner_text().strip()
+    box = grid.locator(f".ag-row[row-index='{row}'] input.ag-checkbox-input").first
+    shown = f"Conversation · example {ident}"
+    began = time.perf_counter()
+    box.click()
+    _wait_text(page, f"() => document.body.innerText.includes({shown!r})")
+    took = time.perf_counter() - began
+    box.click()
+    _wait_text(page, f"() => !document.body.innerText.includes({shown!r})")
+    return took
+
+
+def panel_session(size: str = "100k") -> dict:
+    """Import ``size`` multi-turn conversations, open the Dataset page in Chromium and time ticking a row →
+    its conversation panel shown (median of :data:`PANEL_OPENS`; the panel renders in the grid's fragment)."""
+    from playwright.sync_api import sync_playwright
+
+    from studio.storage.workspace import Workspace, import_file
+
+    if not Path(CHROMIUM).exists():
+        raise SystemExit(f"{CHROMIUM} is missing: `make chromium` installs Debian's chromium")
+    folder = Path(tempfile.mkdtemp(prefix="bench-panel-"))
+    workspace = Workspace(folder / "studio.db")
+    began = time.perf_counter()
+    info, result = import_file(workspace, panel_multi_turn_jsonl(size), name=f"bench_panel_{size}")
+    import_s = time.perf_counter() - began
+    label = f"{info.name} · {info.format}"
+    server, url = _start_streamlit(folder / "studio.db")
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+                render_s = _open(page, url, label)
+                opens = [_open_panel(page, row) for row in range(PANEL_OPENS)]
+            finally:
+                browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return {
+        "wall_s": statistics.median(opens),
+        "panel_s": statistics.median(opens),
+        "panel_max_s": max(opens),
+        "first_render_s": render_s,
+        "rows": len(result.frame),
+        "turns_per_example": round(float(result.frame["messages"].map(len).mean()), 2),
+        "import_s": import_s,
     }
 
 

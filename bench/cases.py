@@ -183,6 +183,21 @@ CASES: list[Case] = [
             "new grid's first row.",
         ),
     ),
+    Case(
+        "panel",
+        "conversation panel: tick a row → its turns shown (multi-turn set)",
+        "100k",
+        "bench.browser:panel_session",
+        goal="≤ 0.3 s",
+        check="w <= 0.3",
+        metric="panel_s",
+        ratio=None,
+        runs=1,
+        notes=(
+            "Multi-turn conversations (7–9 turns, tool calls in 1 of 4, an image part in 1 of 10) from "
+            "`bench.browser.panel_multi_turn_jsonl`; median of 3 opens, `panel_max_s` the slowest.",
+        ),
+    ),
     # 4a. the Train page: a rerun must not export and validate the chosen version again
     Case(
         "train",

@@ -127,8 +127,8 @@ def grid_page(
     out["assistant"] = [
         _answer_shown(text, messages) for text, messages in zip(out["assistant"], rows["messages"], strict=True)
     ]
-    for name, labels in turn_labels(rows["messages"], lang).items():
-        out[f"{name}{TURN_LABEL_SUFFIX}"] = labels
+    for field_name, labels in turn_labels(rows["messages"], lang).items():
+        out[f"{field_name}{TURN_LABEL_SUFFIX}"] = labels
     out["flag_notes"] = flag_notes(rows, out["flags"])
     if encoding and len(rows):
         from studio.cost.tokens import count_tokens
