@@ -19,6 +19,7 @@ from studio.errors import OperationError
 from studio.storage.workspace import DatasetInfo, VersionInfo, Workspace
 
 T = TypeVar("T")
+_MEMO_ENTRIES = 64
 
 
 class DatasetEditor:
@@ -56,6 +57,8 @@ class DatasetEditor:
         """``compute()`` once per revision and ``key``: what the page derives from the frame on every rerun
         (the rows an export format cannot hold, for one) is computed again only after a change."""
         if key not in self._memo:
+            if len(self._memo) >= _MEMO_ENTRIES:  # many filters on one revision: start afresh, stay small
+                self._memo.clear()
             self._memo[key] = compute()
         return self._memo[key]  # type: ignore[return-value]  # stored by this method under this key
 

@@ -136,3 +136,19 @@ def test_pick_an_older_version(page):
     assert not at.exception
     assert shown(at) == "**5 of 5 rows**"
     assert workspace.dataset(dataset_id).head_version_id == original.id
+
+
+def test_the_export_panel_checks_what_a_format_cannot_hold_once_per_change(page, monkeypatch):
+    import ui.dataset
+
+    at, _, _ = page
+    calls = []
+    real = ui.dataset.unrepresentable_rows
+    monkeypatch.setattr(ui.dataset, "unrepresentable_rows", lambda frame, to: calls.append(to) or real(frame, to=to))
+    at.toggle(key="export_open").set_value(True).run()
+    at.run()
+    at.run()
+    assert calls == ["openai-chat"]  # reruns reuse it
+    at.text_area(key="fill_system").input("Be careful.").run()
+    at.button(key="fill_apply").click().run()
+    assert calls == ["openai-chat", "openai-chat"]  # a change computes it again
