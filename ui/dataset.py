@@ -282,6 +282,7 @@ def export_panel(session: DatasetSession, tr: Translator) -> None:
             partial(export_bytes, part, to=to, system_prompt=inject, skip_unrepresentable=skip),
             f"{editor.info.name}-{split}{EXPORT_SUFFIX[to]}",
             key=f"download_{split}",
+            on_click="ignore",  # a download changes nothing: the page is not run again
         )
     if st.button(tr("dataset.save_splits"), key="save_splits"):
         session.save_splits(splits, split_seed)

@@ -94,8 +94,8 @@ def test_filter_badge_editor_label_and_an_image_that_survives_edits_into_the_exp
 
     page.get_by_text("Prepare the export and the splits").click()
     for split in ("train", "validation", "test"):
-        with page.expect_download() as download:
-            page.get_by_role("button", name=re.compile(rf"^Download {split}")).click()
+        with page.expect_download(timeout=60_000) as download:
+            page.get_by_role("button", name=re.compile(rf"^Download {split}")).click(timeout=60_000)
         path = tmp_path / f"{split}.jsonl"
         download.value.save_as(path)
     rows = [json.loads(line) for s in ("train", "validation", "test") for line in (tmp_path / f"{s}.jsonl").open()]
