@@ -76,6 +76,7 @@ class LoadResult:
     warnings: tuple[str, ...] = ()
     columns: tuple[str, ...] = ()
     encoding_confidence: float | None = None  # 1.0 for Unicode; a code-page guess scores lower; None: binary
+    unit: str = "line"  # what ``source_row`` counts: "line" (JSONL, CSV), "item" (JSON array), "row" (sheet, Parquet)
 
     @property
     def format(self) -> str:
@@ -327,6 +328,7 @@ def _build(
         warnings=tuple(warnings),
         columns=tuple(read.columns),
         encoding_confidence=read.encoding_confidence,
+        unit=parsed.unit,
     )
 
 
