@@ -24,7 +24,7 @@ LOW_CONFIDENCE = 0.6
 """Below this confidence an encoding guess is reported as a loud warning (CLI and Dataset page)."""
 
 _GUESS_BYTES = 256 * 1024  # how much of a legacy-encoded file the code-page detector reads
-_EVIDENCE_BYTES = 32  # non-ASCII bytes needed for full confidence in a code-page guess
+_EVIDENCE_BYTES = 16  # non-ASCII bytes needed for full confidence in a code-page guess
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class EncodingGuess:
     """A text encoding (a Python codec name, or ``"mixed"``) and how sure detection is, from 0 to 1.
 
     BOMs, UTF-16 patterns and valid UTF-8 are certain (1.0). A legacy code page scores ``1 - chaos`` (the mess
-    ratio ``charset-normalizer`` measures in the decoded text), scaled down when the file has fewer than 32
+    ratio ``charset-normalizer`` measures in the decoded text), scaled down when the file has fewer than 16
     non-ASCII bytes to judge by; :data:`LOW_CONFIDENCE` separates a guess worth a warning.
     """
 
