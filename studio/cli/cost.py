@@ -145,7 +145,9 @@ def _estimate(args: argparse.Namespace) -> int:
         print(json.dumps(out, ensure_ascii=False))
         return 0
     how = "auto, a heuristic" if estimate.epochs_auto else "set"
-    print(f"{args.path}: {count('examples', estimate.rows)}, {source.format}, {report.encoding} ({report.mode} counting)")
+    print(
+        f"{args.path}: {count('examples', estimate.rows)}, {source.format}, {report.encoding} ({report.mode} counting)"
+    )
     print(f"  epochs: {estimate.epochs} ({how})")
     print(f"  billed training tokens: {estimate.billed_tokens:,}")
     if estimate.training_seconds is not None:  # set for the local engine only

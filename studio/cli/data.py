@@ -122,7 +122,10 @@ def _inspect(args: argparse.Namespace) -> int:
     print(f"  columns: {', '.join(report['columns'])}")
     if report["mapping"]:
         mapping = report["mapping"]
-        print("  mapping: " + ", ".join(f"{role}={mapping[role]}" for role in ("user", "assistant", "system") if mapping[role]))
+        print(
+            "  mapping: "
+            + ", ".join(f"{role}={mapping[role]}" for role in ("user", "assistant", "system") if mapping[role])
+        )
     for sample in report["samples"]:
         print(f"  - user: {_short(sample['user'])} | assistant: {_short(sample['assistant'])}")
     for warning in report["warnings"]:

@@ -61,7 +61,8 @@ def _record_json(record: JobRecord) -> dict[str, Any]:
 def _line(record: JobRecord) -> str:
     tuned = f" → {record.fine_tuned_model}" if record.fine_tuned_model else ""
     error = f" ({record.error})" if record.error else ""
-    return f"{record.id:>4}  {record.job_id or '-':<28} {record.provider:<10} {record.model}  {record.status}{tuned}{error}"
+    job = record.job_id or "-"
+    return f"{record.id:>4}  {job:<28} {record.provider:<10} {record.model}  {record.status}{tuned}{error}"
 
 
 def _resolve(args: argparse.Namespace) -> tuple[Workspace, JobRecord]:

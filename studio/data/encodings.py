@@ -75,10 +75,8 @@ def guess_code_page(data: bytes) -> EncodingGuess:
         sample = sample[: sample.rindex(b"\n") + 1]
     evidence = min(1.0, sum(1 for byte in sample if byte >= 0x80) / _EVIDENCE_BYTES)
     candidates: list[tuple[float, int, str]] = []  # (chaos, preference, codec)
-    try:
+    if _decodes_all(sample, "cp1252"):
         candidates.append((mess_ratio(sample.decode("cp1252"), 1.0), 0, "cp1252"))
-    except UnicodeDecodeError:
-        pass
     for source in (sample, data) if len(data) > len(sample) else (sample,):
         best = from_bytes(source).best()
         if best is not None and _decodes_all(data, best.encoding):

@@ -140,9 +140,7 @@ def _is_workbook(data: bytes) -> bool:
         return False
 
 
-def read_source(
-    name: str, data: bytes | None = None, *, lenient: bool = False, encoding: str | None = None
-) -> Source:
+def read_source(name: str, data: bytes | None = None, *, lenient: bool = False, encoding: str | None = None) -> Source:
     """Read ``name`` (or the uploaded ``data`` under that name) as far as its records; the file is never modified.
 
     ``encoding`` (a Python codec name such as ``cp1251``) forces the text encoding instead of detecting it.
@@ -209,7 +207,9 @@ def _codec(encoding: str, name: str) -> str:
     try:
         return codecs.lookup(encoding).name
     except LookupError:
-        raise LoadError(f"unknown encoding {encoding!r} (try utf-8, cp1252, cp1251, gbk, shift_jis)", path=name) from None
+        raise LoadError(
+            f"unknown encoding {encoding!r} (try utf-8, cp1252, cp1251, gbk, shift_jis)", path=name
+        ) from None
 
 
 def _encoding_warning(encoding: str, confidence: float) -> str:

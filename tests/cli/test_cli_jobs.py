@@ -44,7 +44,9 @@ def test_train_from_csv_then_every_jobs_command(app_engine, tmp_path, capsys):
 
     # One engine for both halves (starting one costs seconds on 2 cores): pause, resume, cancel a running job.
     data = _csv(tmp_path / "long.csv", 120)
-    code, started = _json(capsys, [*ws, "train", str(data), "--provider", "local", "--model", TINY, "--epochs", "5", "--json"])
+    code, started = _json(
+        capsys, [*ws, "train", str(data), "--provider", "local", "--model", TINY, "--epochs", "5", "--json"]
+    )
     assert code == 0
     client = app_engine.client()
     wait_for_metrics(client, started["job_id"])

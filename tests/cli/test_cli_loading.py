@@ -82,8 +82,9 @@ def test_every_container_counts_what_its_conversion_counts(files, tmp_path, caps
 
 def test_a_pretty_printed_json_array_is_examples_not_lines(files, capsys):
     # The fault: a 162-line JSON array was counted as 162 examples with 0 tokens.
-    out = _json(capsys, ["estimate", str(next(f for f in files if f.name == "chat_array.json")), "--model", MODEL,
-                         "--json"])
+    out = _json(
+        capsys, ["estimate", str(next(f for f in files if f.name == "chat_array.json")), "--model", MODEL, "--json"]
+    )
     assert out["rows"] == 12 and out["billed_tokens"] > 0 and out["format"] == "json/chat"
 
 
@@ -125,9 +126,13 @@ def test_prompt_text_csv_loads_with_columns(tmp_path, capsys):
     path = tmp_path / "chitchat.csv"
     path.write_text(PROMPT_TEXT)
     detected = _json(capsys, ["estimate", str(path), "--model", MODEL, "--json"])
-    mapped = _json(capsys, ["estimate", str(path), "--model", MODEL, "--json", "--columns", "user=prompt,assistant=text"])
+    mapped = _json(
+        capsys, ["estimate", str(path), "--model", MODEL, "--json", "--columns", "user=prompt,assistant=text"]
+    )
     assert mapped["load_warnings"] == [] and mapped["billed_tokens"] == detected["billed_tokens"]
-    swapped = _json(capsys, ["estimate", str(path), "--model", MODEL, "--json", "--columns", "user=text,assistant=prompt"])
+    swapped = _json(
+        capsys, ["estimate", str(path), "--model", MODEL, "--json", "--columns", "user=text,assistant=prompt"]
+    )
     assert swapped["rows"] == 2
     assert main(["inspect", str(path), "--json", "--columns", "user=text,assistant=prompt"]) == 0
     assert json.loads(capsys.readouterr().out)["samples"][0]["assistant"] == "Hi there!"
@@ -149,7 +154,9 @@ def test_format_overrides_detection(tmp_path, capsys):
     path = tmp_path / "t.csv"
     path.write_text("instruction,output,input\nSay hi,Hi,\n")
     assert _json(capsys, ["inspect", str(path), "--json"])["schema"] == "alpaca"
-    forced = _json(capsys, ["inspect", str(path), "--json", "--format", "qa", "--columns", "user=output,assistant=instruction"])
+    forced = _json(
+        capsys, ["inspect", str(path), "--json", "--format", "qa", "--columns", "user=output,assistant=instruction"]
+    )
     assert forced["schema"] == "qa" and forced["samples"][0]["user"] == "Hi"
 
 
@@ -162,10 +169,25 @@ def test_compare_data_reads_any_container(files, tmp_path, capsys):
     with TestServer(Behaviour(seed=1)) as server:
         summaries = []
         for data in (xlsx, converted):
-            argv = ["--workspace", str(tmp_path / "ws.db"), "compare", "--target", f"a=compatible:base-model@{server.url}"]
-            argv += ["--target", f"b=compatible:ft:base-model:studio:demo:abc123@{server.url}", "--data", str(data), "-o", str(tmp_path / "r.jsonl")]
+            argv = [
+                "--workspace",
+                str(tmp_path / "ws.db"),
+                "compare",
+                "--target",
+                f"a=compatible:base-model@{server.url}",
+            ]
+            argv += [
+                "--target",
+                f"b=compatible:ft:base-model:studio:demo:abc123@{server.url}",
+                "--data",
+                str(data),
+                "-o",
+                str(tmp_path / "r.jsonl"),
+            ]
             capsys.readouterr()
             assert main([*argv, "--json"]) == 0
             summaries.append(json.loads(capsys.readouterr().out))
     assert summaries[0]["rows"] == summaries[1]["rows"] == 4
-    assert [a["exact_match"] for a in summaries[0]["aggregates"]] == [a["exact_match"] for a in summaries[1]["aggregates"]]
+    assert [a["exact_match"] for a in summaries[0]["aggregates"]] == [
+        a["exact_match"] for a in summaries[1]["aggregates"]
+    ]

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import pytest
 
@@ -37,9 +38,9 @@ def test_moderate_offline_names_line_and_id(capsys):
 class _Moderations(BaseHTTPRequestHandler):
     """OpenAI's moderation endpoint at the HTTP level: flags texts containing 'kill'; one 503 first."""
 
-    calls: list[dict] = []
+    calls: ClassVar[list[dict]] = []
 
-    def do_POST(self):  # noqa: N802 (http.server's name)
+    def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         type(self).calls.append(body)
         if len(type(self).calls) == 1:
@@ -181,7 +182,9 @@ def test_counts_are_pluralised_in_english_and_spanish(tmp_path, capsys, monkeypa
     assert [plural("cli.examples", n) for n in (0, 1, 2)] == ["0 examples", "1 example", "2 examples"]
     assert [plural("cli.examples", n, "es") for n in (1, 2)] == ["1 ejemplo", "2 ejemplos"]
     one = tmp_path / "one.jsonl"
-    one.write_text(json.dumps({"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hey"}]}))
+    one.write_text(
+        json.dumps({"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hey"}]})
+    )
     main(["validate", str(one)])
     assert "one.jsonl: 1 example," in capsys.readouterr().out
     monkeypatch.setenv("STUDIO_LANG", "es")
