@@ -93,7 +93,7 @@ def _split(args: argparse.Namespace) -> int:
         raise StudioError(str(exc)) from None
     folder = Path(args.output)
     folder.mkdir(parents=True, exist_ok=True)
-    written = {}
+    written: dict[str, dict[str, Any]] = {}
     for name, part in parts.items():
         target = folder / f"{name}.jsonl"
         target.write_bytes(export_bytes(part, to="openai-chat"))

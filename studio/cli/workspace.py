@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 from studio.cli.common import count, say
 
@@ -42,7 +43,7 @@ def _list_versions(args: argparse.Namespace) -> int:
 
     workspace = Workspace(args.workspace)
     datasets = [workspace.dataset(args.dataset)] if args.dataset is not None else workspace.datasets()
-    out = [
+    out: list[dict[str, Any]] = [
         {
             "dataset": d.id,
             "name": d.name,
@@ -100,7 +101,8 @@ def _votes(args: argparse.Namespace) -> int:
     votes = load_votes(workspace, run.id)
     pairs: dict[tuple[str, str], list[str]] = {}
     for left, right, winner in zip(votes["left"], votes["right"], votes["winner"], strict=True):
-        pairs.setdefault(tuple(sorted((left, right))), []).append(winner)  # type: ignore[arg-type]
+        first, second = sorted((left, right))
+        pairs.setdefault((first, second), []).append(winner)
     rates = []
     for (first, second), winners in sorted(pairs.items()):
         rate = win_rate(winners, second, first)

@@ -135,7 +135,8 @@ def loose_mapping(columns: Sequence[str], records: Sequence[Mapping[str, Any]]) 
 
     def is_text(column: str) -> bool:
         values = [r.get(column) for r in sample if r.get(column) not in (None, "")]
-        return bool(values) and all(isinstance(v, str) for v in values) and not all(_numeric(v) for v in values)
+        texts = [v for v in values if isinstance(v, str)]
+        return bool(values) and len(texts) == len(values) and not all(_numeric(v) for v in texts)
 
     others = [c for c in columns if c != user and is_text(c)]
     if len(others) != 1:
