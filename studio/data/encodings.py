@@ -45,8 +45,9 @@ class EncodingGuess:
 
 
 def detect_encoding(data: bytes) -> str:
-    """The encoding of a text file (:func:`guess_encoding` without the confidence)."""
-    return guess_encoding(data).name
+    """The one codec that decodes a text file as a whole (a file mixing UTF-8 and cp1252 lines gets the code page;
+    :func:`guess_encoding` tells it apart as ``"mixed"`` and gives the confidence)."""
+    return _unicode_encoding(data) or guess_code_page(data).name
 
 
 def guess_encoding(data: bytes) -> EncodingGuess:
