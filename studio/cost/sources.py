@@ -39,7 +39,8 @@ _HEAD_BYTES = 64 * 1024  # how much of a file decides whether it takes the fast 
 class SourceReport:
     """A :class:`~studio.cost.validation.ValidationReport` over a file, plus how the file was read.
 
-    ``report.findings`` rows are source rows (``unit`` names them) and ``id`` the example ids; ``format`` is
+    ``report.findings`` rows are source rows (``unit`` names them) and ``id`` the example ids (on the fast path
+    filled in by :meth:`findings`, which reads the file's lines only when asked); ``format`` is
     ``container/schema`` (``jsonl/chat``...); ``encoding_confidence`` is 1.0 for Unicode and lower for a guessed
     code page; ``warnings`` are the loader's (mapping guessed, encoding uncertain, metadata kept...).
     """
@@ -66,9 +67,13 @@ class SourceReport:
         }
 
     def findings(self) -> list[dict[str, Any]]:
-        """Every finding as ``{"row", "unit", "id", "severity", "key", "message"}`` (row/id None for the file)."""
+        """Every finding as ``{"row", "unit", "id", "severity", "key", "message"}`` (row/id None for the file).
+
+        On the fast path the ids are worked out here, from the file's lines, only when findings are listed.
+        """
+        findings = _with_line_ids(self.path, self.report.findings) if self.fast else self.report.findings
         out = []
-        for row in self.report.findings.itertuples(index=False):
+        for row in findings.itertuples(index=False):
             out.append(
                 {
                     "row": None if pd.isna(row.row) else int(row.row),
@@ -136,7 +141,6 @@ def check_source(
         report = validate_file(
             name, model=model, encoding=encoding, mode=mode, prices=prices, workers=workers, on_progress=on_progress
         )
-        report = dataclasses.replace(report, findings=_with_line_ids(name, report.findings))
         return SourceReport(report, name, "jsonl/chat", "line", "utf-8", 1.0, fast=True)
     loaded = load_dataset(name, schema=schema, mapping=mapping, encoding=text_encoding)
     report = check_frame(
