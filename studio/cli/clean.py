@@ -30,6 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "-o", "--output", required=True, help="output file; format from its extension (.jsonl: OpenAI chat)"
     )
     add_load_args(clean)
+    clean.add_argument("--json", action="store_true", help="print one JSON object")
     clean.set_defaults(func=_clean)
 
 
@@ -54,9 +55,17 @@ def _analyze(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise StudioError(str(exc)) from None
     if args.json:
-        ids = frame["id"].to_numpy()
-        examples = {key: [int(i) for i in ids[analysis.flags[key].to_numpy()][:EXAMPLE_IDS]] for key in analysis.rules}
-        print(json.dumps({"rows": len(frame), "counts": analysis.counts, "examples": examples}, ensure_ascii=False))
+        ids, rows = frame["id"].to_numpy(), frame["source_row"].to_numpy()
+        examples, where = {}, {}
+        for key in analysis.rules:
+            flagged = analysis.flags[key].to_numpy()
+            examples[key] = [int(i) for i in ids[flagged][:EXAMPLE_IDS]]
+            where[key] = [  # the one scheme of every command: source line/row and example id
+                {"row": int(r), "unit": result.unit, "id": int(i)}
+                for r, i in zip(rows[flagged][:EXAMPLE_IDS], ids[flagged][:EXAMPLE_IDS], strict=True)
+            ]
+        out = {"rows": len(frame), "counts": analysis.counts, "examples": examples, "where": where}
+        print(json.dumps(out, ensure_ascii=False))
         return 0
     print(f"{Path(args.path).name}: {count('rows', len(frame))}")
     width = max(len(k) for k in analysis.rules) if analysis.rules else 0
@@ -67,7 +76,7 @@ def _analyze(args: argparse.Namespace) -> int:
 
 def _clean(args: argparse.Namespace) -> int:
     from studio.data.writers import export_dataset
-    from studio.editing.recipes import Recipe, apply_recipe
+    from studio.editing.recipes import Recipe, StepReport, apply_recipe
 
     recipe_path = Path(args.recipe)
     try:
@@ -76,8 +85,20 @@ def _clean(args: argparse.Namespace) -> int:
         raise StudioError(f"{recipe_path}: cannot read the recipe ({exc.strerror})") from None
     recipe = Recipe.from_json(text)
     frame = load(args, args.path).frame
-    print(f"{Path(args.path).name}: {count('rows', len(frame))}, {len(recipe.ops)} steps")
-    cleaned = apply_recipe(frame, recipe, on_step=lambda step: print(step.message))
+    steps: list[str] = []
+    if not args.json:
+        print(f"{Path(args.path).name}: {count('rows', len(frame))}, {len(recipe.ops)} steps")
+
+    def heard(step: StepReport) -> None:
+        steps.append(step.message)
+        if not args.json:
+            print(step.message)
+
+    cleaned = apply_recipe(frame, recipe, on_step=heard)
     written = export_dataset(cleaned, args.output)
-    print(f"wrote {count('rows', len(cleaned))} to {written}")
+    if args.json:
+        out = {"rows_in": len(frame), "rows_out": len(cleaned), "steps": steps, "path": str(written)}
+        print(json.dumps(out, ensure_ascii=False))
+    else:
+        print(f"wrote {count('rows', len(cleaned))} to {written}")
     return 0

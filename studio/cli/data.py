@@ -48,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="leave out conversations the target format cannot hold (several rounds or tool calls in "
         "prompt-completion) instead of stopping; the count is printed",
     )
+    convert.add_argument("--json", action="store_true", help="print one JSON object")
     convert.set_defaults(func=_convert)
 
     seed = subparsers.add_parser("seed", help="import the bundled sample datasets into the workspace")
@@ -162,7 +163,11 @@ def _convert(args: argparse.Namespace) -> int:
     )
     if skipped:
         print(f"skipped {unrepresentable_message(skipped, args.to)}", file=sys.stderr)
-    print(f"wrote {count('examples', len(result.frame) - len(skipped))} to {out} ({args.to})")
+    written = len(result.frame) - len(skipped)
+    if args.json:
+        print(json.dumps({"rows": written, "skipped": len(skipped), "path": str(out), "to": args.to}))
+    else:
+        print(f"wrote {count('examples', written)} to {out} ({args.to})")
     return 0
 
 

@@ -191,3 +191,26 @@ def test_compare_data_reads_any_container(files, tmp_path, capsys):
     assert [a["exact_match"] for a in summaries[0]["aggregates"]] == [
         a["exact_match"] for a in summaries[1]["aggregates"]
     ]
+
+
+def test_analyze_json_names_source_rows_and_ids_like_validate(capsys):
+    out = _json(capsys, ["analyze", str(SAMPLES / "medical_faq_dirty.csv"), "--rules", "empty", "--json"])
+    where = out["where"]["empty"]
+    assert [w["id"] for w in where] == out["examples"]["empty"] and len(where) == 4
+    assert all(w["unit"] == "line" and w["row"] >= w["id"] + 2 for w in where)  # header line, multi-line answers
+    validated = _json(capsys, ["validate", str(SAMPLES / "medical_faq_dirty.csv"), "--json", "--details"])
+    blank = {(f["row"], f["id"]) for f in validated["findings"] if f["key"] == "missing_content"}
+    assert blank <= {(w["row"], w["id"]) for w in where}
+
+
+def test_convert_and_clean_speak_json(tmp_path, capsys):
+    out = _json(
+        capsys, ["convert", str(SAMPLES / "style_demo.jsonl"), "--to", "csv", "-o", str(tmp_path / "s.csv"), "--json"]
+    )
+    assert out == {"rows": 60, "skipped": 0, "path": str(tmp_path / "s.csv"), "to": "csv"}
+    recipe = tmp_path / "recipe.json"
+    recipe.write_text(json.dumps({"version": 1, "ops": []}))
+    out = _json(
+        capsys, ["clean", str(tmp_path / "s.csv"), "--recipe", str(recipe), "-o", str(tmp_path / "c.jsonl"), "--json"]
+    )
+    assert (out["rows_in"], out["rows_out"]) == (60, 60)
