@@ -3,6 +3,10 @@
 ``studio/locales/home.toml`` holds ``[en]`` and ``[es]`` tables; ``translator("es")("home.title")`` looks up key
 ``title`` in that file's ``es`` table, falling back to English, then to the key itself (so a missing string shows
 up on screen instead of crashing a page). ``{name}`` placeholders are filled from keyword arguments.
+
+Counts: :func:`plural` picks ``key_one`` for 1 and ``key_other`` for any other number (English and Spanish both
+have just these two forms), so ``plural("cli.examples", 1)`` is "1 example" and ``plural("cli.examples", 2)`` is
+"2 examples" ("1 ejemplo", "2 ejemplos" in Spanish).
 """
 
 from __future__ import annotations
@@ -34,6 +38,11 @@ def text(key: str, lang: str = "en", **values: Any) -> str:
     return template.format(**values) if values else template
 
 
+def plural(key: str, n: int, lang: str = "en", **values: Any) -> str:
+    """:func:`text` of ``key_one`` when ``n`` is 1, else ``key_other``, with ``n`` among the ``values``."""
+    return text(f"{key}_{'one' if n == 1 else 'other'}", lang, n=n, **values)
+
+
 class Translator:
     """``tr("home.title", n=3)``: :func:`text` bound to one language, which ``tr.lang`` names."""
 
@@ -44,6 +53,10 @@ class Translator:
 
     def __call__(self, key: str, **values: Any) -> str:
         return text(key, self.lang, **values)
+
+    def plural(self, key: str, n: int, **values: Any) -> str:
+        """:func:`plural` in this language."""
+        return plural(key, n, self.lang, **values)
 
 
 def translator(lang: str) -> Translator:

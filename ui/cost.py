@@ -20,7 +20,8 @@ from studio.cost.estimate import (
 )
 from studio.cost.prices import LOCAL_MODEL, PriceTable
 from studio.cost.problems import problem_counts, problem_table
-from studio.cost.validation import ValidationReport, check_examples, validate_bytes
+from studio.cost.sources import check_frame
+from studio.cost.validation import ValidationReport, validate_bytes
 from studio.data.frame import Example, iter_examples
 from studio.i18n import Translator
 from studio.providers.train_settings import BATCH_SIZES, LR_MULTIPLIERS, TrainSettings
@@ -107,15 +108,9 @@ def scanned(
 
 
 def scan_frame(frame: pd.DataFrame, model: str, tr: Translator) -> ValidationReport:
-    """:func:`scanned` over an open dataset: its rows' ids are the findings' rows."""
-    return scanned(
-        frame,
-        (model,),
-        lambda progress: check_examples(
-            list(iter_examples(frame)), model=model, ids=frame["id"].tolist(), on_progress=progress
-        ),
-        tr,
-    )
+    """:func:`scanned` over an open dataset: findings at the source line/row and example id, as the CLI reports
+    them (:func:`studio.cost.sources.check_frame`)."""
+    return scanned(frame, (model,), lambda progress: check_frame(frame, model=model, on_progress=progress), tr)
 
 
 def frame_examples(frame: pd.DataFrame) -> tuple[None, Iterator[Example]]:

@@ -12,8 +12,6 @@ from typing import Any
 
 import streamlit as st
 
-from studio.data.formats import ColumnMapping
-from studio.data.loader import LoadResult, load_dataset, source_columns
 from studio.data.writers import EXPORT_FORMATS, EXPORT_SUFFIX, export_bytes, unrepresentable_rows
 from studio.editing.editor import DatasetEditor
 from studio.editing.grid import DUPLICATE_MODES, ViewSpec
@@ -29,14 +27,13 @@ from studio.editing.ops import (
 from studio.editing.previews import preview_regex_replace
 from studio.editing.session import DatasetSession
 from studio.editing.turn_edits import SCOPE_ROLES, TURN_PICKS
-from studio.errors import StudioError
 from studio.i18n import Translator
 from studio.quality.rules import RULES
 from studio.quality.splits import SPLITS
 from ui.frame import attempt
+from ui.importing import import_upload
 
 PREVIEW_ROWS = 20
-UPLOAD_TYPES = ["csv", "tsv", "txt", "json", "jsonl", "ndjson", "parquet", "xlsx"]
 
 
 def button_applies(container: Any, label: str, key: str, action: Callable[[], Any], *, disabled: bool = False) -> None:
@@ -74,42 +71,8 @@ def open_panel(session: DatasetSession, tr: Translator) -> DatasetEditor | None:
             if version != head:
                 editor.checkout(version)
                 st.rerun()
-        _import_upload(session, right, tr)
+        import_upload(session, right, tr)  # ui/importing.py: detected format/encoding/columns, changeable
     return editor
-
-
-def _import_upload(session: DatasetSession, right: Any, tr: Translator) -> None:
-    upload = right.file_uploader(tr("dataset.upload"), key="upload", type=UPLOAD_TYPES)
-    if upload is None or st.session_state.get("imported_upload") == upload.file_id:
-        return
-    data = upload.getvalue()
-    result: LoadResult | None
-    try:
-        result = load_dataset(upload.name, data=data, lenient=True)
-    except StudioError as exc:  # no chat columns recognised: the user maps them
-        right.warning(str(exc))
-        right.caption(tr("dataset.map_columns"))
-        columns = attempt(source_columns, upload.name, data=data) or []
-        user, answer, system = (
-            right.selectbox(tr(f"dataset.map_{k}"), columns, index=None, key=f"map_{k}")
-            for k in ("user", "assistant", "system")
-        )
-        mapping = ColumnMapping(user=user, assistant=answer, system=system) if user and answer else None
-        result = attempt(load_dataset, upload.name, data=data, lenient=True, mapping=mapping) if mapping else None
-    if result is None:
-        return
-    right.info(tr("dataset.detected", format=result.format, encoding=result.encoding or "—", rows=len(result.frame)))
-    right.caption(" · ".join(result.warnings))
-    confirmed = True
-    if result.rejects:
-        right.warning(tr("dataset.rejects", n=len(result.rejects)))
-        right.dataframe(result.rejects_frame(), hide_index=True)
-        confirmed = right.checkbox(tr("dataset.confirm_rejects"), key="confirm_rejects")
-    if right.button(tr("dataset.import"), disabled=not confirmed, key="import"):
-        session.import_loaded(result, source_name=upload.name, data=data)
-        st.session_state["imported_upload"] = upload.file_id
-        st.session_state.pop("pick_dataset", None)
-        st.rerun()
 
 
 def actions_panel(editor: DatasetEditor, counts: dict[str, int], threshold: float, tr: Translator) -> None:

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from studio.cli.common import add_load_args, count, load
 from studio.errors import StudioError
 
 EXAMPLE_IDS = 10  # ids listed per rule in `analyze --json`
@@ -18,6 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     analyze.add_argument("--min-chars", type=int, help="too_short: minimum answer length (default 50)")
     analyze.add_argument("--near-threshold", type=float, help="near_duplicate: similarity in (0, 1] (default 0.8)")
     analyze.add_argument("--pattern", help="regex rule: an RE2 pattern to look for")
+    add_load_args(analyze)
     analyze.add_argument("--json", action="store_true", help="print one JSON object")
     analyze.set_defaults(func=_analyze)
 
@@ -27,11 +29,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     clean.add_argument(
         "-o", "--output", required=True, help="output file; format from its extension (.jsonl: OpenAI chat)"
     )
+    add_load_args(clean)
+    clean.add_argument("--json", action="store_true", help="print one JSON object")
     clean.set_defaults(func=_clean)
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    from studio.data.loader import load_dataset
     from studio.quality.rules import RULES, analyze
 
     keys = [k.strip() for k in args.rules.split(",") if k.strip()] if args.rules else None
@@ -45,18 +48,26 @@ def _analyze(args: argparse.Namespace) -> int:
         params["near_duplicate"] = {"threshold": args.near_threshold}
     if args.pattern is not None:
         params["regex"] = {"pattern": args.pattern}
-    result = load_dataset(args.path)
+    result = load(args, args.path)
     frame = result.frame
     try:
         analysis = analyze(frame, rules=keys, params=params)
     except ValueError as exc:
         raise StudioError(str(exc)) from None
     if args.json:
-        ids = frame["id"].to_numpy()
-        examples = {key: [int(i) for i in ids[analysis.flags[key].to_numpy()][:EXAMPLE_IDS]] for key in analysis.rules}
-        print(json.dumps({"rows": len(frame), "counts": analysis.counts, "examples": examples}, ensure_ascii=False))
+        ids, rows = frame["id"].to_numpy(), frame["source_row"].to_numpy()
+        examples, where = {}, {}
+        for key in analysis.rules:
+            flagged = analysis.flags[key].to_numpy()
+            examples[key] = [int(i) for i in ids[flagged][:EXAMPLE_IDS]]
+            where[key] = [  # the one scheme of every command: source line/row and example id
+                {"row": int(r), "unit": result.unit, "id": int(i)}
+                for r, i in zip(rows[flagged][:EXAMPLE_IDS], ids[flagged][:EXAMPLE_IDS], strict=True)
+            ]
+        out = {"rows": len(frame), "counts": analysis.counts, "examples": examples, "where": where}
+        print(json.dumps(out, ensure_ascii=False))
         return 0
-    print(f"{Path(args.path).name}: {len(frame)} rows")
+    print(f"{Path(args.path).name}: {count('rows', len(frame))}")
     width = max(len(k) for k in analysis.rules) if analysis.rules else 0
     for key in analysis.rules:
         print(f"  {key:<{width}}  {analysis.counts[key]:>7}  {RULES[key].description_en}")
@@ -64,9 +75,8 @@ def _analyze(args: argparse.Namespace) -> int:
 
 
 def _clean(args: argparse.Namespace) -> int:
-    from studio.data.loader import load_dataset
     from studio.data.writers import export_dataset
-    from studio.editing.recipes import Recipe, apply_recipe
+    from studio.editing.recipes import Recipe, StepReport, apply_recipe
 
     recipe_path = Path(args.recipe)
     try:
@@ -74,9 +84,21 @@ def _clean(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise StudioError(f"{recipe_path}: cannot read the recipe ({exc.strerror})") from None
     recipe = Recipe.from_json(text)
-    frame = load_dataset(args.path).frame
-    print(f"{Path(args.path).name}: {len(frame)} rows, {len(recipe.ops)} steps")
-    cleaned = apply_recipe(frame, recipe, on_step=lambda step: print(step.message))
+    frame = load(args, args.path).frame
+    steps: list[str] = []
+    if not args.json:
+        print(f"{Path(args.path).name}: {count('rows', len(frame))}, {len(recipe.ops)} steps")
+
+    def heard(step: StepReport) -> None:
+        steps.append(step.message)
+        if not args.json:
+            print(step.message)
+
+    cleaned = apply_recipe(frame, recipe, on_step=heard)
     written = export_dataset(cleaned, args.output)
-    print(f"wrote {len(cleaned)} rows to {written}")
+    if args.json:
+        out = {"rows_in": len(frame), "rows_out": len(cleaned), "steps": steps, "path": str(written)}
+        print(json.dumps(out, ensure_ascii=False))
+    else:
+        print(f"wrote {count('rows', len(cleaned))} to {written}")
     return 0

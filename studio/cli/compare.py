@@ -7,6 +7,8 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
+from studio.cli.common import add_load_args, load
+
 if TYPE_CHECKING:
     from studio.playground.runs import Progress
 
@@ -53,6 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     compare.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default 60)")
     compare.add_argument("--contains", help="check that answers contain this text (default: the reference)")
     compare.add_argument("--regex", help="check that answers match this RE2 pattern")
+    add_load_args(compare, what="--data")
     compare.set_defaults(func=_compare)
 
 
@@ -64,7 +67,6 @@ def _compare(args: argparse.Namespace) -> int:
         Params,
         RetryPolicy,
         export_results,
-        load_cases,
         open_run,
         parse_target,
         run_compare,
@@ -85,7 +87,9 @@ def _compare(args: argparse.Namespace) -> int:
     if args.max_attempts < 1:
         raise CompareError(f"--max-attempts must be at least 1, got {args.max_attempts}")
     output = Path(args.output)
-    cases = load_cases(args.data)
+    from studio.playground.cases import cases_from_frame
+
+    cases = cases_from_frame(load(args, args.data, quiet=args.json).frame)
     workspace = Workspace(args.workspace)
     run = open_run(workspace, targets, params, cases, source=Path(args.data).name)
     show = sys.stderr.isatty() and not args.json

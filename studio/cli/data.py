@@ -9,9 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-# Literal copies of studio.data.formats.SCHEMAS / studio.data.writers.EXPORT_FORMATS (a test keeps them equal), so
-# registering these commands imports no pandas.
-SCHEMAS = ("chat", "prompt_completion", "alpaca", "sharegpt", "qa")
+from studio.cli.common import add_load_args, count, load_options
+
+# A literal copy of studio.data.writers.EXPORT_FORMATS (a test keeps them equal), so registering these commands
+# imports no pandas.
 EXPORT_FORMATS = ("openai-chat", "prompt-completion", "alpaca", "sharegpt", "csv", "parquet")
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     inspect = subparsers.add_parser("inspect", help="detected format, encoding, rows, columns and samples")
     inspect.add_argument("path")
-    inspect.add_argument("--format", choices=SCHEMAS, help="record format, when detection guesses wrong")
+    add_load_args(inspect)
     inspect.add_argument("--json", action="store_true", help="print one JSON object")
     inspect.add_argument("--lenient", action="store_true", help="list malformed rows instead of stopping at the first")
     inspect.set_defaults(func=_inspect)
@@ -36,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     convert.add_argument("path")
     convert.add_argument("--to", required=True, choices=EXPORT_FORMATS)
     convert.add_argument("-o", "--output", required=True)
-    convert.add_argument("--format", choices=SCHEMAS, help="input record format, when detection guesses wrong")
+    add_load_args(convert)
     convert.add_argument("--system-prompt", help="add this system prompt to examples that have none")
     convert.add_argument(
         "--strip-legacy", action="store_true", help="strip the old ' ->' prompt separator and ' END' completion stop"
@@ -47,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="leave out conversations the target format cannot hold (several rounds or tool calls in "
         "prompt-completion) instead of stopping; the count is printed",
     )
+    convert.add_argument("--json", action="store_true", help="print one JSON object")
     convert.set_defaults(func=_convert)
 
     seed = subparsers.add_parser("seed", help="import the bundled sample datasets into the workspace")
@@ -107,19 +109,33 @@ def app_command(port: int, *, host: str | None = None, headless: bool = False) -
 def _inspect(args: argparse.Namespace) -> int:
     from studio.data.loader import inspect_dataset
 
-    report = inspect_dataset(args.path, schema=args.format, lenient=args.lenient)
+    options = load_options(args)
+    report = inspect_dataset(args.path, schema=options["schema"], lenient=args.lenient, **_rest(options))
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
         return 0
-    print(f"{report['path']}: {report['format']}, encoding {report['encoding'] or 'binary'}, {report['rows']} rows")
+    encoding = report["encoding"] or "binary"
+    if report["encoding_confidence"] is not None and not encoding.startswith("utf"):
+        encoding += f" (confidence {report['encoding_confidence']:.0%})"
+    print(f"{report['path']}: {report['format']}, encoding {encoding}, {count('rows', report['rows'])}")
     if report["rejected"]:
-        print(f"  {report['rejected']} rows could not be read")
+        print(f"  {count('rows', report['rejected'])} could not be read")
     print(f"  columns: {', '.join(report['columns'])}")
+    if report["mapping"]:
+        mapping = report["mapping"]
+        print(
+            "  mapping: "
+            + ", ".join(f"{role}={mapping[role]}" for role in ("user", "assistant", "system") if mapping[role])
+        )
     for sample in report["samples"]:
         print(f"  - user: {_short(sample['user'])} | assistant: {_short(sample['assistant'])}")
     for warning in report["warnings"]:
         print(f"  warning: {warning}")
     return 0
+
+
+def _rest(options: dict) -> dict:
+    return {"mapping": options["mapping"], "encoding": options["encoding"]}
 
 
 def _short(text: str | None, width: int = 60) -> str:
@@ -131,7 +147,7 @@ def _convert(args: argparse.Namespace) -> int:
     from studio.data.loader import load_dataset
     from studio.data.writers import export_dataset, unrepresentable_message, unrepresentable_rows
 
-    result = load_dataset(args.path, schema=args.format, strip_legacy=args.strip_legacy)
+    result = load_dataset(args.path, strip_legacy=args.strip_legacy, **load_options(args))
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     skipped = unrepresentable_rows(result.frame, to=args.to)
@@ -147,7 +163,11 @@ def _convert(args: argparse.Namespace) -> int:
     )
     if skipped:
         print(f"skipped {unrepresentable_message(skipped, args.to)}", file=sys.stderr)
-    print(f"wrote {len(result.frame) - len(skipped)} examples to {out} ({args.to})")
+    written = len(result.frame) - len(skipped)
+    if args.json:
+        print(json.dumps({"rows": written, "skipped": len(skipped), "path": str(out), "to": args.to}))
+    else:
+        print(f"wrote {count('examples', written)} to {out} ({args.to})")
     return 0
 
 

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from studio.cli.common import add_load_args, count, load
 from studio.errors import StudioError
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="near-duplicate similarity in (0, 1] kept together (default 0.8)",
     )
     split.add_argument("-o", "--output", required=True, help="folder for train.jsonl, validation.jsonl, test.jsonl")
+    add_load_args(split)
     split.add_argument("--json", action="store_true", help="print one JSON object")
     split.set_defaults(func=_split)
 
@@ -39,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "paths", nargs="+", metavar="SPLIT", help="two or more split files, e.g. train.jsonl test.jsonl"
     )
     leakage.add_argument("--near-threshold", type=float, default=0.8, help="near-duplicate similarity (default 0.8)")
+    add_load_args(leakage)
     leakage.add_argument("--json", action="store_true", help="print one JSON object")
     leakage.set_defaults(func=_leakage)
 
@@ -74,24 +77,23 @@ def _print_report(report: pd.DataFrame, *, clean_line: str) -> None:
     for row in report.itertuples():
         pairs = ", ".join(f"{a}~{b}" for a, b in row.examples)
         similarity = f" (similarity ≥ {row.similarity:g})" if row.kind == "near_duplicate" else ""
-        print(f"  {row.kind}{similarity}, {row.splits}: {row.rows} row{'s' if row.rows != 1 else ''}; e.g. {pairs}")
+        print(f"  {row.kind}{similarity}, {row.splits}: {count('rows', row.rows)}; e.g. {pairs}")
 
 
 def _split(args: argparse.Namespace) -> int:
-    from studio.data.loader import load_dataset
     from studio.data.writers import export_bytes
     from studio.quality.splits import leakage_report, split_frame
 
     ratios = _ratios(args.ratios)
     try:
-        frame = load_dataset(args.path).frame
+        frame = load(args, args.path).frame
         parts = split_frame(frame, ratios=ratios, seed=args.seed, near_threshold=args.near_threshold)
         report = leakage_report(parts, near_threshold=args.near_threshold)
     except ValueError as exc:
         raise StudioError(str(exc)) from None
     folder = Path(args.output)
     folder.mkdir(parents=True, exist_ok=True)
-    written = {}
+    written: dict[str, dict[str, Any]] = {}
     for name, part in parts.items():
         target = folder / f"{name}.jsonl"
         target.write_bytes(export_bytes(part, to="openai-chat"))
@@ -100,13 +102,12 @@ def _split(args: argparse.Namespace) -> int:
         print(json.dumps({"splits": written, "leaks": _report_rows(report)}, ensure_ascii=False))
         return 0
     for info in written.values():
-        print(f"{info['path']}: {info['rows']} example{'s' if info['rows'] != 1 else ''}")
+        print(f"{info['path']}: {count('examples', info['rows'])}")
     _print_report(report, clean_line="nothing leaks across the splits")
     return 0
 
 
 def _leakage(args: argparse.Namespace) -> int:
-    from studio.data.loader import load_dataset
     from studio.quality.splits import leakage_report
 
     if len(args.paths) < 2:
@@ -116,7 +117,7 @@ def _leakage(args: argparse.Namespace) -> int:
         name = Path(path).stem
         while name in splits:
             name += "'"
-        splits[name] = load_dataset(path).frame
+        splits[name] = load(args, path).frame
     try:
         report = leakage_report(splits, near_threshold=args.near_threshold)
     except ValueError as exc:

@@ -8,6 +8,9 @@ import sys
 import time
 from pathlib import Path
 
+from studio.cli.common import add_load_args, load
+from studio.core.training import DEFAULT_BASE_MODEL
+
 # A literal copy of studio.providers.profiles.PROVIDER_KINDS (a test keeps them equal): registering `train`
 # imports neither httpx nor openai.
 PROVIDER_KINDS = ("local", "openai", "azure", "compatible")
@@ -17,7 +20,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train = subparsers.add_parser("train", help="launch (and optionally wait for) a fine-tuning job")
     train.add_argument("path", help="training data (any format studio can load)")
     train.add_argument("--provider", choices=PROVIDER_KINDS, default="local")
-    train.add_argument("--model", required=True)
+    train.add_argument(
+        "--model", help=f"base model (default for --provider local: the engine's {DEFAULT_BASE_MODEL}; else required)"
+    )
     train.add_argument("--epochs", default="auto", help="a number or auto")
     train.add_argument("--batch-size", default="auto")
     train.add_argument("--learning-rate-multiplier", default="auto")
@@ -26,6 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--validation", help="validation data")
     train.add_argument("--base-url", help="endpoint (Azure: https://NAME.openai.azure.com; compatible servers)")
     train.add_argument("--api-version", help="Azure api-version")
+    add_load_args(train)
     train.add_argument("--wait", action="store_true", help="poll until the job finishes")
     train.add_argument("--json", action="store_true", help="print one JSON object")
     train.set_defaults(func=_train)
@@ -38,11 +44,11 @@ def _number(value: str) -> str | float | int:
     return int(number) if number.is_integer() else number
 
 
-def _jsonl(path: str) -> bytes:
-    from studio.data.loader import load_dataset
+def _jsonl(args: argparse.Namespace, path: str) -> bytes:
+    """``path`` through the one loader (with the command's --format/--columns/--encoding) as OpenAI chat JSONL."""
     from studio.data.writers import export_bytes
 
-    return export_bytes(load_dataset(path).frame, to="openai-chat")
+    return export_bytes(load(args, path, quiet=args.json).frame, to="openai-chat")
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -52,8 +58,12 @@ def _train(args: argparse.Namespace) -> int:
     from studio.providers.profiles import Profile, api_key_for, ensure_engine, make_client
     from studio.storage.workspace import Workspace
 
+    if args.model is None:
+        if args.provider != "local":
+            raise JobError(f"--model is required for --provider {args.provider}")
+        args.model = DEFAULT_BASE_MODEL
     profile = Profile(kind=args.provider, base_url=args.base_url, api_version=args.api_version)
-    training = _jsonl(args.path)
+    training = _jsonl(args, args.path)
     report = validate_bytes(training, model=args.model)
     if not report.ok:
         raise JobError(
@@ -76,13 +86,13 @@ def _train(args: argparse.Namespace) -> int:
         profile,
         model=args.model,
         training=training,
-        validation=_jsonl(args.validation) if args.validation else None,
+        validation=_jsonl(args, args.validation) if args.validation else None,
         settings=settings,
         suffix=args.suffix,
         metadata={"dataset": Path(args.path).name},
     )
     if not args.json:
-        print(f"job {record.job_id} on {profile.kind}: {record.status}")
+        print(f"job {record.job_id} on {profile.kind} ({args.model}): {record.status}")
     while args.wait and not record.finished:
         time.sleep(2)
         previous, record = record.status, refresh_job(workspace, client, record)
@@ -92,6 +102,7 @@ def _train(args: argparse.Namespace) -> int:
         "record": record.id,
         "provider": record.provider,
         "job_id": record.job_id,
+        "model": args.model,
         "status": record.status,
         "fine_tuned_model": record.fine_tuned_model,
         "trained_tokens": record.trained_tokens,

@@ -2,15 +2,17 @@
 fallback.
 
 Detection order: a BOM (UTF-8, UTF-32, UTF-16), UTF-16 without BOM (NUL-byte pattern in the first 4 KB, or an
-ASCII first character followed by a NUL), UTF-8, then Windows-1252, then Latin-1. A file that is not UTF-8 as a
-whole but has some UTF-8 lines (two exports concatenated) is ``"mixed"``: each line is decoded on its own, and the
-warning names the lines read as cp1252.
+ASCII first character followed by a NUL), UTF-8, then a legacy code page chosen by ``charset-normalizer`` (cp1251,
+GBK/GB18030, Shift-JIS/cp932, Greek, Windows-1252...), with a confidence: Latin-1 is never a silent fallback. A file
+that is not UTF-8 as a whole but has some UTF-8 lines (two exports concatenated) is ``"mixed"``: each line is
+decoded on its own, and the warning names the lines read as cp1252.
 """
 
 from __future__ import annotations
 
 import codecs
 import re
+from dataclasses import dataclass
 
 from studio.errors import LoadError
 
@@ -18,8 +20,86 @@ SNIFF_BYTES = 4096
 """How much of a file encoding detection (and the CSV reader's binary check) looks at: its first 4 KB."""
 
 
+LOW_CONFIDENCE = 0.6
+"""Below this confidence an encoding guess is reported as a loud warning (CLI and Dataset page)."""
+
+_GUESS_BYTES = 256 * 1024  # how much of a legacy-encoded file the code-page detector reads
+_EVIDENCE_BYTES = 16  # non-ASCII bytes needed for full confidence in a code-page guess
+
+
+@dataclass(frozen=True)
+class EncodingGuess:
+    """A text encoding (a Python codec name, or ``"mixed"``) and how sure detection is, from 0 to 1.
+
+    BOMs, UTF-16 patterns and valid UTF-8 are certain (1.0). A legacy code page scores ``1 - chaos`` (the mess
+    ratio ``charset-normalizer`` measures in the decoded text), scaled down when the file has fewer than 16
+    non-ASCII bytes to judge by; :data:`LOW_CONFIDENCE` separates a guess worth a warning.
+    """
+
+    name: str
+    confidence: float = 1.0
+
+    @property
+    def low(self) -> bool:
+        return self.confidence < LOW_CONFIDENCE
+
+
 def detect_encoding(data: bytes) -> str:
-    """The encoding of a text file: BOMs first, then UTF-16 without BOM, UTF-8, then cp1252 or latin-1."""
+    """The one codec that decodes a text file as a whole (a file mixing UTF-8 and cp1252 lines gets the code page;
+    :func:`guess_encoding` tells it apart as ``"mixed"`` and gives the confidence)."""
+    return _unicode_encoding(data) or guess_code_page(data).name
+
+
+def guess_encoding(data: bytes) -> EncodingGuess:
+    """The encoding of a text file: BOMs first, then UTF-16 without BOM, UTF-8, UTF-8 mixed with cp1252 lines
+    (``"mixed"``), then the legacy code page that decodes the file with the least mess (:func:`guess_code_page`)."""
+    unicode = _unicode_encoding(data)
+    if unicode is not None:
+        return EncodingGuess(unicode)
+    if is_mixed_utf8(data):
+        return EncodingGuess("mixed")
+    return guess_code_page(data)
+
+
+def guess_code_page(data: bytes) -> EncodingGuess:
+    """The legacy code page of ``data`` (not UTF-8), by ``charset-normalizer`` over its first 256 KB.
+
+    Windows-1252 wins ties (the usual Western export); another code page wins when it decodes with less mess, so
+    a Cyrillic, Greek, Chinese or Japanese file is never read as Latin-1 mojibake. A guess that fails on the rest
+    of the file is redone over the whole file.
+    """
+    from charset_normalizer import from_bytes
+    from charset_normalizer.md import mess_ratio
+
+    sample = data[:_GUESS_BYTES]
+    if len(data) > _GUESS_BYTES and b"\n" in sample:
+        sample = sample[: sample.rindex(b"\n") + 1]
+    evidence = min(1.0, sum(1 for byte in sample if byte >= 0x80) / _EVIDENCE_BYTES)
+    candidates: list[tuple[float, int, str]] = []  # (chaos, preference, codec)
+    if _decodes_all(sample, "cp1252"):
+        candidates.append((mess_ratio(sample.decode("cp1252"), 1.0), 0, "cp1252"))
+    for source in (sample, data) if len(data) > len(sample) else (sample,):
+        best = from_bytes(source).best()
+        if best is not None and _decodes_all(data, best.encoding):
+            candidates.append((best.chaos, 1, best.encoding))
+            break
+    candidates = [c for c in candidates if _decodes_all(data, c[2])]
+    if not candidates:
+        return EncodingGuess("latin-1", 0.0)  # every byte decodes; the confidence says it is a last resort
+    chaos, _, name = min(candidates)
+    return EncodingGuess(codecs.lookup(name).name, round(max(0.0, 1.0 - chaos) * evidence, 2))
+
+
+def _decodes_all(data: bytes, encoding: str) -> bool:
+    try:
+        data.decode(encoding)
+    except (UnicodeDecodeError, LookupError):
+        return False
+    return True
+
+
+def _unicode_encoding(data: bytes) -> str | None:
+    """A BOM's encoding, UTF-16 recognised by its NUL bytes, or UTF-8; None for anything else."""
     if data.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
@@ -43,12 +123,7 @@ def detect_encoding(data: bytes) -> str:
         data.decode("utf-8")
         return "utf-8"
     except UnicodeDecodeError:
-        pass
-    try:
-        data.decode("cp1252")
-        return "cp1252"
-    except UnicodeDecodeError:
-        return "latin-1"
+        return None
 
 
 def _decodes(sample: bytes, encoding: str) -> bool:

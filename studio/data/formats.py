@@ -123,6 +123,54 @@ def guess_mapping(columns: Iterable[str]) -> ColumnMapping | None:
     return ColumnMapping(user=user, assistant=assistant, system=system)
 
 
+def loose_mapping(columns: Sequence[str], records: Sequence[Mapping[str, Any]]) -> ColumnMapping | None:
+    """A question/answer mapping for a table whose only text columns are a prompt-like one (``prompt``,
+    ``question``, ``input``...) and one other (``text``, ``target``...), judged on the first 200 records; None
+    otherwise. The loader warns when it uses one, naming both columns."""
+    by_name = {_normalise(c): c for c in columns}
+    user = next((by_name[name] for name in USER_NAMES if name in by_name), None)
+    if user is None:
+        return None
+    sample = records[:200]
+
+    def is_text(column: str) -> bool:
+        values = [r.get(column) for r in sample if r.get(column) not in (None, "")]
+        texts = [v for v in values if isinstance(v, str)]
+        return bool(values) and len(texts) == len(values) and not all(_numeric(v) for v in texts)
+
+    others = [c for c in columns if c != user and is_text(c)]
+    if len(others) != 1:
+        return None
+    return ColumnMapping(user=user, assistant=others[0])
+
+
+def _numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def parse_columns(spec: str) -> ColumnMapping:
+    """``user=COL,assistant=COL[,system=COL]`` (the ``--columns`` flag) as a :class:`ColumnMapping`.
+
+    Raises ``ValueError`` naming what is wrong: an unknown role, a missing ``=``, or no user/assistant column.
+    """
+    roles: dict[str, str] = {}
+    for part in spec.split(","):
+        role, sep, column = part.partition("=")
+        role, column = role.strip().lower(), column.strip()
+        if not sep or not column:
+            raise ValueError(f"expected ROLE=COLUMN, got {part.strip()!r}")
+        if role not in ("user", "assistant", "system"):
+            raise ValueError(f"unknown role {role!r}; use user, assistant or system")
+        roles[role] = column
+    if "user" not in roles or "assistant" not in roles:
+        raise ValueError("name both the user and the assistant column, e.g. user=prompt,assistant=text")
+    return ColumnMapping(user=roles["user"], assistant=roles["assistant"], system=roles.get("system"))
+
+
 def detect_schema(keys: Iterable[str]) -> Schema | None:
     """The schema a record with these keys (or a table with these columns) most likely follows."""
     names = {_normalise(k) for k in keys}

@@ -3,9 +3,10 @@
 Containers: JSONL, JSON (array, or an object holding one), CSV/TSV (delimiter sniffed among ``, ; tab |``),
 Parquet and Excel (.xlsx, first non-empty sheet), read by :mod:`studio.data.readers`. Record schemas are in
 :mod:`studio.data.formats`. Text files are decoded as UTF-8, UTF-8 with BOM, UTF-16 (with or without BOM), UTF-32
-with BOM or, failing those, Windows-1252 / Latin-1 (:mod:`studio.data.encodings`); the encoding used is reported. A
-UTF-8 file with some Windows-1252 lines (two exports concatenated) is decoded line by line, with a warning naming
-those lines.
+with BOM or, failing those, the legacy code page ``charset-normalizer`` finds (:mod:`studio.data.encodings`); the
+encoding used and the confidence of the guess are reported, and a low-confidence guess warns. ``encoding=`` forces
+one. A UTF-8 file with some Windows-1252 lines (two exports concatenated) is decoded line by line, with a warning
+naming those lines.
 
 A malformed line or row raises :class:`~studio.errors.LoadError` naming the file, the line/row and the field.
 In lenient mode it is returned in ``LoadResult.rejects`` instead, so nothing is dropped silently:
@@ -26,13 +27,14 @@ from typing import Any, Literal
 import pandas as pd
 
 from studio.data import readers
-from studio.data.encodings import decode_text, detect_encoding, is_mixed_utf8
+from studio.data.encodings import LOW_CONFIDENCE, EncodingGuess, decode_text, guess_encoding
 from studio.data.formats import (
     ColumnMapping,
     RecordError,
     Schema,
     detect_schema,
     guess_mapping,
+    loose_mapping,
     record_to_example,
     schema_keys,
 )
@@ -73,6 +75,8 @@ class LoadResult:
     rejects: tuple[Reject, ...] = ()
     warnings: tuple[str, ...] = ()
     columns: tuple[str, ...] = ()
+    encoding_confidence: float | None = None  # 1.0 for Unicode; a code-page guess scores lower; None: binary
+    unit: str = "line"  # what ``source_row`` counts: "line" (JSONL, CSV), "item" (JSON array), "row" (sheet, Parquet)
 
     @property
     def format(self) -> str:
@@ -100,6 +104,7 @@ class Source:
     delimiter: str | None  # CSV/TSV only
     warnings: list[str]
     columns: list[str]  # the header, or the keys of the first 200 records
+    encoding_confidence: float | None = None
 
 
 def detect_container(name: str, data: bytes) -> Container:
@@ -135,8 +140,10 @@ def _is_workbook(data: bytes) -> bool:
         return False
 
 
-def read_source(name: str, data: bytes | None = None, *, lenient: bool = False) -> Source:
+def read_source(name: str, data: bytes | None = None, *, lenient: bool = False, encoding: str | None = None) -> Source:
     """Read ``name`` (or the uploaded ``data`` under that name) as far as its records; the file is never modified.
+
+    ``encoding`` (a Python codec name such as ``cp1251``) forces the text encoding instead of detecting it.
 
     Raises :class:`~studio.errors.LoadError` for a missing, empty or unreadable file and
     :class:`~studio.errors.FormatError` for a container that is not a dataset (ZIP, gzip, .xls, image).
@@ -151,14 +158,15 @@ def read_source(name: str, data: bytes | None = None, *, lenient: bool = False) 
     if not data.removeprefix(codecs.BOM_UTF8).strip():
         raise LoadError("the file is empty", path=name)
     container = detect_container(name, data)
-    encoding: str | None = None
+    forced = encoding
+    encoding = None
+    confidence: float | None = None
     delimiter: str | None = None
     warnings: list[str] = []
     text_encoding = "utf-8"
     if container in ("jsonl", "json", "csv"):
-        text_encoding = detect_encoding(data)
-        if text_encoding in ("cp1252", "latin-1") and is_mixed_utf8(data):
-            text_encoding = "mixed"
+        guess = EncodingGuess(_codec(forced, name)) if forced else guess_encoding(data)
+        text_encoding, confidence = guess.name, guess.confidence
         encoding = text_encoding
     if container in ("jsonl", "json"):
         reader = readers.read_jsonl if container == "jsonl" else readers.read_json
@@ -176,6 +184,10 @@ def read_source(name: str, data: bytes | None = None, *, lenient: bool = False) 
     warnings += parsed.warnings
     if encoding == "mixed":
         encoding = "utf-8+cp1252"
+    elif encoding and forced:
+        warnings.append(f"decoded as {encoding} (as asked)")
+    elif encoding and confidence is not None and not encoding.startswith("utf"):
+        warnings.append(_encoding_warning(encoding, confidence))
     elif encoding and encoding not in ("utf-8", "utf-8-sig"):
         warnings.append(f"decoded as {encoding}")
     return Source(
@@ -186,7 +198,27 @@ def read_source(name: str, data: bytes | None = None, *, lenient: bool = False) 
         delimiter=delimiter,
         warnings=warnings,
         columns=parsed.columns or _sample_keys(parsed.records),
+        encoding_confidence=confidence,
     )
+
+
+def _codec(encoding: str, name: str) -> str:
+    """A forced encoding's Python codec name; an unknown one is a :class:`~studio.errors.LoadError`."""
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError:
+        raise LoadError(
+            f"unknown encoding {encoding!r} (try utf-8, cp1252, cp1251, gbk, shift_jis)", path=name
+        ) from None
+
+
+def _encoding_warning(encoding: str, confidence: float) -> str:
+    if confidence < LOW_CONFIDENCE:
+        return (
+            f"ENCODING UNCERTAIN: guessed {encoding} with low confidence ({confidence:.0%}); check the text and "
+            "choose the encoding if it looks wrong"
+        )
+    return f"decoded as {encoding} (detected, confidence {confidence:.0%})"
 
 
 def source_columns(source: str | Path, *, data: bytes | None = None) -> list[str]:
@@ -202,14 +234,17 @@ def load_dataset(
     mapping: ColumnMapping | None = None,
     strip_legacy: bool = False,
     lenient: bool = False,
+    encoding: str | None = None,
 ) -> LoadResult:
     """Read ``source`` (a path, or a name when ``data`` holds the uploaded bytes) into the canonical frame.
 
-    ``schema`` overrides detection; ``mapping`` names the question/answer/system columns of a table.
+    ``schema`` overrides detection; ``mapping`` names the question/answer/system columns of a table; ``encoding``
+    forces the text encoding. A table whose only text columns are a prompt-like one and one other loads as
+    ``qa`` with a warning naming the mapping (:func:`~studio.data.formats.loose_mapping`).
     The file is only read, never modified.
     """
     name = str(source)
-    read = read_source(name, data, lenient=lenient)
+    read = read_source(name, data, lenient=lenient, encoding=encoding)
     parsed, keys = read.parsed, read.columns
     if mapping is not None and schema is None:
         schema = "qa"
@@ -226,6 +261,12 @@ def load_dataset(
             raise FormatError("has no records to load", path=name)
     if schema is None:
         schema = detect_schema(keys)
+        if schema is None and (mapping := loose_mapping(keys, parsed.records)) is not None:
+            schema = "qa"
+            read.warnings.append(
+                f"no answer column by name: read {mapping.user!r} as the user turn and {mapping.assistant!r} as "
+                "the assistant turn (choose the columns if that is wrong)"
+            )
         if schema is None:
             raise FormatError(
                 f"cannot tell the format from its keys {sorted(keys)[:12]}; choose a format or map the "
@@ -233,7 +274,7 @@ def load_dataset(
                 path=name,
             )
     if schema == "qa" and mapping is None:
-        mapping = guess_mapping(keys)
+        mapping = guess_mapping(keys) or loose_mapping(keys, parsed.records)
         if mapping is None:
             raise FormatError(f"no question/answer columns among {sorted(keys)[:12]}", path=name)
     return _build(read, schema, mapping, strip_legacy=strip_legacy, lenient=lenient)
@@ -286,6 +327,8 @@ def _build(
         rejects=tuple(parsed.rejects),
         warnings=tuple(warnings),
         columns=tuple(read.columns),
+        encoding_confidence=read.encoding_confidence,
+        unit=parsed.unit,
     )
 
 
@@ -320,9 +363,17 @@ def _metadata_frame(metadata: list[dict[str, Any]]) -> pd.DataFrame:
     return parts[0] if len(parts) == 1 else pd.concat(parts, axis=1)[names]
 
 
-def inspect_dataset(path: str | Path, *, schema: Schema | None = None, lenient: bool = False) -> dict[str, Any]:
-    """What ``studio inspect`` prints: format, encoding, row count, columns, 3 samples, warnings."""
-    result = load_dataset(path, schema=schema, lenient=lenient)
+def inspect_dataset(
+    path: str | Path,
+    *,
+    schema: Schema | None = None,
+    lenient: bool = False,
+    mapping: ColumnMapping | None = None,
+    encoding: str | None = None,
+) -> dict[str, Any]:
+    """What ``studio inspect`` prints: format, encoding (and its confidence), row count, columns, mapping,
+    3 samples, warnings."""
+    result = load_dataset(path, schema=schema, lenient=lenient, mapping=mapping, encoding=encoding)
     sample = result.frame.head(3)
     return {
         "path": str(path),
@@ -330,6 +381,7 @@ def inspect_dataset(path: str | Path, *, schema: Schema | None = None, lenient: 
         "container": result.container,
         "schema": result.schema,
         "encoding": result.encoding,
+        "encoding_confidence": result.encoding_confidence,
         "delimiter": result.delimiter,
         "rows": len(result.frame),
         "rejected": len(result.rejects),

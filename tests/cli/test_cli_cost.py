@@ -49,7 +49,8 @@ def test_validate_text_lists_findings_with_lines(tmp_path, capsys):
     path = write(tmp_path / "t.jsonl", [GOOD] * 11 + ["[1, 2]"])
     assert main(["validate", str(path), "--details"]) == 1
     out = capsys.readouterr().out
-    assert "12 examples, has errors" in out and "line 12: [data_type] the example is list, not an object" in out
+    assert "12 examples, jsonl/chat, has errors" in out
+    assert "line 12 (id 11): [data_type] the example is list, not an object" in out
 
 
 @pytest.mark.parametrize(
@@ -59,7 +60,7 @@ def test_validate_text_lists_findings_with_lines(tmp_path, capsys):
         (["--epochs", "2"], 2),
         (["--epochs", "auto"], 3),
         (["--counting", "cookbook"], 3),
-        (["--encoding", "cl100k_base"], 3),
+        (["--tokenizer", "cl100k_base"], 3),
     ],
 )
 def test_estimate_json_matches_the_library(tmp_path, capsys, extra, epochs):
@@ -67,7 +68,7 @@ def test_estimate_json_matches_the_library(tmp_path, capsys, extra, epochs):
     code, out = run_json(capsys, ["estimate", str(path), "--model", "gpt-4o-mini", "--json", *extra])
     options = dict(zip(extra[::2], extra[1::2], strict=True))
     report = validate_file(
-        path, model="gpt-4o-mini", encoding=options.get("--encoding"), mode=options.get("--counting", "exact")
+        path, model="gpt-4o-mini", encoding=options.get("--tokenizer"), mode=options.get("--counting", "exact")
     )
     expected = estimate_cost(report.tokens, model="gpt-4o-mini", epochs=epochs)
     assert code == 0
@@ -77,7 +78,20 @@ def test_estimate_json_matches_the_library(tmp_path, capsys, extra, epochs):
         "epochs": epochs,
         "usd": round(expected.usd, 4),
         "over_limit": 0,
+        "format": "jsonl/chat",
+        "encoding": "utf-8",
+        "load_warnings": [],
     }
+
+
+def test_estimate_encoding_still_takes_a_tokenizer_name(tmp_path, capsys):
+    # --encoding is the text encoding now; its old meaning (the tiktoken encoding) still works, with a note.
+    path = write(tmp_path / "t.jsonl", [GOOD] * 40)
+    _, new = run_json(capsys, ["estimate", str(path), "--model", "gpt-4o", "--json", "--tokenizer", "cl100k_base"])
+    assert main(["estimate", str(path), "--model", "gpt-4o", "--json", "--encoding", "cl100k_base"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == new
+    assert "--encoding cl100k_base is now --tokenizer cl100k_base" in captured.err
 
 
 def test_cookbook_counting_uses_cl100k_and_counts_every_value(tmp_path, capsys):
@@ -119,7 +133,7 @@ def test_estimate_text_says_the_epochs_are_a_heuristic(tmp_path, capsys, monkeyp
     "argv,message",
     [
         (["estimate", "{path}", "--model", "gpt-9"], "error: no price for model 'gpt-9'"),
-        (["validate", "{missing}"], "error: missing.jsonl: file not found"),
+        (["validate", "{missing}"], "error: missing.jsonl: no such file"),
         (
             ["estimate", "{path}", "--model", "gpt-4o", "--prices", "{missing}"],
             "error: missing.jsonl: price file not found",

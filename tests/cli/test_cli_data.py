@@ -58,7 +58,7 @@ def test_convert_to_openai_chat_with_system_prompt(tmp_path, capsys):
             {"role": "assistant", "content": "A"},
         ]
     }
-    assert "wrote 1 examples" in capsys.readouterr().out
+    assert "wrote 1 example to" in capsys.readouterr().out
 
 
 def test_convert_to_prompt_completion_stops_on_multi_turn_unless_told_to_skip(tmp_path, capsys):
@@ -75,7 +75,7 @@ def test_convert_to_prompt_completion_stops_on_multi_turn_unless_told_to_skip(tm
     assert "--skip-unrepresentable" in err and not out.exists()
     assert main(["convert", str(source), "--to", "prompt-completion", "-o", str(out), "--skip-unrepresentable"]) == 0
     captured = capsys.readouterr()
-    assert "skipped 2 rows" in captured.err and "wrote 1 examples" in captured.out
+    assert "skipped 2 rows" in captured.err and "wrote 1 example to" in captured.out
     assert [json.loads(line) for line in out.read_text().splitlines()] == [{"prompt": "Q", "completion": "A"}]
 
 

@@ -79,7 +79,7 @@ def test_app_without_workspace_inherits_the_environment(monkeypatch):
 @pytest.mark.parametrize(
     "cli_name,library,library_name",
     [
-        ("studio.cli.data.SCHEMAS", "studio.data.formats", "SCHEMAS"),
+        ("studio.cli.common.SCHEMAS", "studio.data.formats", "SCHEMAS"),
         ("studio.cli.data.EXPORT_FORMATS", "studio.data.writers", "EXPORT_FORMATS"),
         ("studio.cli.train.PROVIDER_KINDS", "studio.providers.profiles", "PROVIDER_KINDS"),
     ],

@@ -1,0 +1,93 @@
+"""What every ``studio`` command shares: the loading flags, the one loader call, counts in the user's language.
+
+Loading flags (on every command that reads a dataset): ``--format`` (the record format), ``--columns
+user=COL,assistant=COL[,system=COL]`` (a Q&A table's columns) and ``--encoding`` (force the text encoding, e.g.
+cp1251). The loader's warnings go to stderr; an uncertain encoding guess is printed in capitals.
+
+The language of counts and messages is ``$STUDIO_LANG`` (``en``, the default, or ``es``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from studio.data.formats import ColumnMapping
+    from studio.data.loader import LoadResult
+
+# A literal copy of studio.data.formats.SCHEMAS (a test keeps them equal), so registering imports no pandas.
+SCHEMAS = ("chat", "prompt_completion", "alpaca", "sharegpt", "qa")
+
+
+def add_load_args(parser: argparse.ArgumentParser, *, what: str = "input") -> None:
+    """``--format``, ``--columns`` and ``--encoding`` for a command that loads a dataset."""
+    parser.add_argument("--format", choices=SCHEMAS, help=f"{what} record format, when detection guesses wrong")
+    parser.add_argument(
+        "--columns",
+        metavar="user=COL,assistant=COL[,system=COL]",
+        help="which columns of a table hold the user turn, the answer and (optionally) the system prompt",
+    )
+    parser.add_argument(
+        "--encoding", dest="text_encoding", metavar="CODEC", help="text encoding, e.g. cp1251 (default: detected)"
+    )
+
+
+def load_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``schema``, ``mapping`` and ``encoding`` for :func:`studio.data.loader.load_dataset` from the flags."""
+    return {
+        "schema": getattr(args, "format", None),
+        "mapping": parse_mapping(getattr(args, "columns", None)),
+        "encoding": getattr(args, "text_encoding", None),
+    }
+
+
+def parse_mapping(spec: str | None) -> ColumnMapping | None:
+    """``--columns`` as a :class:`~studio.data.formats.ColumnMapping`; a bad spec is a one-line StudioError."""
+    if not spec:
+        return None
+    from studio.data.formats import parse_columns
+    from studio.errors import StudioError
+
+    try:
+        return parse_columns(spec)
+    except ValueError as exc:
+        raise StudioError(f"--columns: {exc}") from None
+
+
+def load(args: argparse.Namespace, path: str, *, quiet: bool = False) -> LoadResult:
+    """``path`` through the one loader with the command's flags; warnings to stderr unless ``quiet``."""
+    from studio.data.loader import load_dataset
+
+    result = load_dataset(path, **load_options(args))
+    if not quiet:
+        warn(result.warnings)
+    return result
+
+
+def warn(warnings: Any) -> None:
+    """Each loader warning on stderr, one line each."""
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+
+
+def lang() -> str:
+    """The CLI's language: ``$STUDIO_LANG`` when it is ``en`` or ``es``, else English."""
+    value = os.environ.get("STUDIO_LANG", "en")[:2].lower()
+    return value if value in ("en", "es") else "en"
+
+
+def count(key: str, n: int, **values: Any) -> str:
+    """``"1 example"`` / ``"2 examples"`` (``cli.{key}`` in :mod:`studio.i18n`, pluralised)."""
+    from studio.i18n import plural
+
+    return plural(f"cli.{key}", n, lang(), **values)
+
+
+def say(key: str, **values: Any) -> str:
+    """``cli.{key}`` in the CLI's language."""
+    from studio.i18n import text
+
+    return text(f"cli.{key}", lang(), **values)
