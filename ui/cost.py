@@ -4,7 +4,7 @@ charts, the break-even calculator, the problem table and the moderation check.""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -23,8 +23,9 @@ from studio.cost.problems import problem_counts, problem_table
 from studio.cost.validation import ValidationReport, check_examples, validate_bytes
 from studio.data.frame import Example, iter_examples
 from studio.i18n import Translator
-from studio.providers.train_settings import BATCH_SIZES, LR_MULTIPLIERS, TrainSettings
+from studio.providers.train_settings import TrainSettings
 from ui import keys
+from ui.settings import hyperparameter_inputs
 
 _SCAN = "_cost_scan"
 
@@ -34,13 +35,8 @@ def settings_sidebar(prices: PriceTable, tr: Translator) -> TrainSettings:
     models = [*prices.model_names, LOCAL_MODEL]
     saved = TrainSettings.from_dict(st.session_state.get(keys.TRAIN_SETTINGS))
     # Widget keys vanish when the user leaves the page: start them from the settings kept for Train.
-    manual = saved.epochs != "auto"
     defaults = {
         "cost_model": saved.model,
-        "cost_epochs_mode": "manual" if manual else "auto",
-        "cost_epochs": saved.epochs if manual else 3,
-        "cost_batch": saved.batch_size,
-        "cost_lr": saved.learning_rate_multiplier,
         "cost_seed": saved.seed,
         "cost_suffix": saved.suffix,
         "cost_budget": saved.budget_usd or 0.0,
@@ -58,19 +54,7 @@ def settings_sidebar(prices: PriceTable, tr: Translator) -> TrainSettings:
             format_func=lambda m: tr("cost.local_engine") if m == LOCAL_MODEL else m,
         )
         st.caption(tr("cost.model_note", date=prices.openai_new_jobs_until))
-        mode = st.radio(
-            tr("cost.epochs_mode"),
-            ["auto", "manual"],
-            key="cost_epochs_mode",
-            horizontal=True,
-            format_func=lambda m: tr(f"cost.epochs_{m}"),
-            help=tr("cost.epochs_help"),
-        )
-        epochs: Literal["auto"] | int = (
-            "auto" if mode == "auto" else int(st.number_input(tr("cost.epochs_value"), 1, 50, key="cost_epochs"))
-        )
-        batch_size = st.selectbox(tr("cost.batch_size"), BATCH_SIZES, key="cost_batch", help=tr("cost.batch_help"))
-        lr = st.selectbox(tr("cost.lr"), LR_MULTIPLIERS, key="cost_lr", help=tr("cost.lr_help"))
+        epochs, batch_size, lr = hyperparameter_inputs(saved, tr, prefix="cost")
         seed = st.number_input(tr("cost.seed"), 0, 2**31 - 1, key="cost_seed", help=tr("cost.seed_help"))
         suffix = st.text_input(tr("cost.suffix"), max_chars=64, key="cost_suffix", help=tr("cost.suffix_help"))
         budget = st.number_input(tr("cost.budget"), 0.0, step=10.0, key="cost_budget", help=tr("cost.budget_help"))
