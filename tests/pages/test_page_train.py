@@ -98,22 +98,12 @@ def test_saved_splits_preselect_train_and_validation_never_test(tmp_path):
 
     workspace = Workspace()
     path = tmp_path / "facts.jsonl"
-    path.write_text(
-        "".join(
-            json.dumps(
-                {
-                    "messages": [
-                        {"role": "user", "content": f"Question {i} about {w}?"},
-                        {"role": "assistant", "content": f"Answer {i}: {w} is a word of {len(w)} letters."},
-                    ]
-                }
-            )
-            + "\n"
-            for i, w in enumerate(
-                ["tea", "rain", "bread", "sleep", "cats", "maps", "ships", "salt", "wind", "rope"] * 3
-            )
-        )
-    )
+    words = ["tea", "rain", "bread", "sleep", "cats", "maps", "ships", "salt", "wind", "rope"] * 3
+    chats = [
+        [{"role": "user", "content": f"Question {i} about {w}?"}, {"role": "assistant", "content": f"Answer {i}: {w}."}]
+        for i, w in enumerate(words)
+    ]
+    path.write_text("".join(json.dumps({"messages": c}) + "\n" for c in chats))
     info, _ = import_file(workspace, path)
     session = DatasetSession(workspace)
     session.open(info.id)
