@@ -19,12 +19,14 @@ from studio.cost.estimate import (
     token_histogram_chart,
 )
 from studio.cost.prices import LOCAL_MODEL, PriceTable
-from studio.cost.problems import problem_counts, problem_table
+from studio.cost.problems import dataset_link, problem_counts, problem_groups
 from studio.cost.validation import ValidationReport, check_examples, validate_bytes
 from studio.data.frame import Example, iter_examples
+from studio.editing.editor import DatasetEditor
 from studio.i18n import Translator
 from studio.providers.train_settings import TrainSettings
 from ui import keys
+from ui.frame import page_path
 from ui.settings import hyperparameter_inputs
 
 _SCAN = "_cost_scan"
@@ -177,26 +179,42 @@ def break_even_panel(model: str, estimate: CostEstimate, prices: PriceTable, tr:
         st.altair_chart(break_even_chart(result, labels={**_axes(tr), "options": options}), width="stretch")
 
 
-def problems_panel(report: ValidationReport, *, link_to: str | None, tr: Translator) -> None:
-    """The findings table; with ``link_to`` each row opens that example on the Dataset page."""
+def problems_panel(report: ValidationReport, *, editor: DatasetEditor | None, tr: Translator) -> None:
+    """The findings grouped by check, errors first; with an open dataset, each group's examples open on the
+    Dataset page (in this tab, filtered to them, with a chip that clears the filter)."""
     st.subheader(tr("cost.problems"))
     if report.findings.empty:
         st.success(tr("cost.no_problems"))
         return
     st.write(tr("cost.problem_counts", **problem_counts(report)))
+    groups = problem_groups(report)
     st.dataframe(
-        problem_table(report, link_to=link_to),
+        groups.drop(columns="ids"),
         hide_index=True,
         width="stretch",
         column_config={
-            "row": tr("cost.col_row"),
-            "id": tr("cost.col_id"),
             "severity": tr("cost.col_severity"),
             "key": tr("cost.col_key"),
+            "count": tr("cost.col_count"),
+            "rows": tr("cost.col_row"),
             "message": tr("cost.col_message"),
-            "open": st.column_config.LinkColumn(tr("cost.open_row"), display_text=tr("cost.open_row")),
         },
     )
+    linked = [i for i in range(len(groups)) if groups["ids"].iloc[i]]
+    if editor is None or not linked:
+        return
+    left, right = st.columns([3, 1], vertical_alignment="bottom")
+    chosen = left.selectbox(
+        tr("cost.open_group"),
+        linked,
+        format_func=lambda i: f"{groups['severity'].iloc[i]} · {groups['key'].iloc[i]} ({groups['count'].iloc[i]})",
+        key="cost_open_group",
+    )
+    if right.button(tr("cost.open_row"), key="cost_open_rows"):
+        link = dataset_link(
+            groups["ids"].iloc[chosen], dataset_id=editor.dataset_id, version_id=editor.info.head_version_id
+        )
+        st.switch_page(page_path("dataset"), query_params=link)
 
 
 def moderation_panel(examples: Callable[[], tuple[Any, Any]], tr: Translator) -> None:
