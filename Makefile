@@ -14,9 +14,16 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # torch first, pinned: 2.13.0 is the CPU build on disk; any other spec pulls gigabytes of CUDA wheels.
-$(STAMP): pyproject.toml | $(BIN)/python
+# `make run` needs the app and the engine; `make test` adds the dev tools (pytest, ruff, mypy, playwright...).
+RUN_STAMP := $(VENV)/.installed-run
+
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e ".[engine]"
+	touch $@
+
+$(STAMP): $(RUN_STAMP)
 	$(BIN)/python -m pip install -q -e ".[engine,dev]"
 	touch $@
 
@@ -26,7 +33,7 @@ chromium:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
-run: install
+run: $(RUN_STAMP)
 	$(BIN)/studio engine pull
 	$(BIN)/studio seed
 	$(BIN)/studio app

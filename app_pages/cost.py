@@ -10,7 +10,6 @@ import streamlit as st
 from studio.cost.estimate import estimate_cost
 from studio.cost.prices import load_prices
 from studio.cost.validation import jsonl_examples
-from ui import keys
 from ui.cost import (
     break_even_panel,
     charts,
@@ -23,6 +22,7 @@ from ui.cost import (
     settings_sidebar,
 )
 from ui.frame import page, show_errors
+from ui.open_dataset import dataset_picker
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "style_demo.jsonl"
 
@@ -34,9 +34,7 @@ with show_errors():
     settings = settings_sidebar(prices, tr)
     model = settings.model
     assert model is not None  # the sidebar's model menu always has a choice
-    opened = st.session_state.get(keys.DATASET)  # the Dataset page's DatasetSession
-    editor = opened.editor if opened is not None else None
-    frame = editor.frame if editor is not None else None
+    editor = dataset_picker(tr, key="cost")  # the dataset open on every page; none: a file or the sample
     examples: Callable[[], tuple[Any, Any]]  # (rows, examples) for the moderation check
 
     if editor is not None:
@@ -69,6 +67,5 @@ with show_errors():
 
     charts(report, estimate, prices, tr)
     break_even_panel(model, estimate, prices, tr)
-    # Rows of the open dataset link to the Dataset page (its URL path); a file's rows have nowhere to go.
-    problems_panel(report, link_to="Dataset" if frame is not None else None, tr=tr)
+    problems_panel(report, editor=editor, tr=tr)  # a file's rows have no Dataset page to open on
     moderation_panel(examples, tr)

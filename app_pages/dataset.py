@@ -14,12 +14,14 @@ from ui.aggrid import aggrid_arguments
 from ui.conversation import conversation_panel
 from ui.dataset import actions_panel, export_panel, filters_sidebar, history_panel, open_panel
 from ui.frame import attempt, page
+from ui.open_dataset import follow_link
 
 tr = page("dataset")
 warm_encoding()  # the grid's token counts need it: built while the user picks a dataset
 if keys.DATASET not in st.session_state:
     st.session_state[keys.DATASET] = DatasetSession(Workspace())
 session: DatasetSession = st.session_state[keys.DATASET]
+follow_link(session)  # a link from the Cost page names the dataset and version to open
 opened = open_panel(session, tr)
 if opened is None:
     st.info(tr("dataset.nothing_open"))

@@ -23,15 +23,23 @@ records = list_jobs(workspace)
 if not records:
     st.info(tr("train.no_jobs"))
     st.stop()
-st.dataframe(jobs_table(records, status_header=tr("train.status")), hide_index=True)
+
+
+def jobs_overview() -> None:
+    """The jobs table, redrawn every few seconds while a job is unfinished (job_detail refreshes statuses)."""
+    st.dataframe(jobs_table(list_jobs(workspace), status_header=tr("train.status")), hide_index=True)
+
+
+st.fragment(jobs_overview, run_every=None if all(r.finished for r in records) else 3)()
 ids = [r.id for r in records]
-current = st.session_state.get(keys.TRAIN_JOB)
+current = st.session_state.get(keys.TRAIN_JOB)  # a job launched above (or picked before) is the one shown
 by_id = {r.id: r for r in records}
 picked = st.selectbox(
     tr("train.pick_job"),
     ids,
     index=ids.index(current) if current in ids else 0,
     format_func=lambda i: job_choice(by_id[i]),
-    key="train_pick",
+    key=f"train_pick-{current}",
 )
+st.session_state[keys.TRAIN_JOB] = picked
 job_detail(workspace, picked, tr)

@@ -4,7 +4,7 @@ charts, the break-even calculator, the problem table and the moderation check.""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -19,13 +19,16 @@ from studio.cost.estimate import (
     token_histogram_chart,
 )
 from studio.cost.prices import LOCAL_MODEL, PriceTable
-from studio.cost.problems import problem_counts, problem_table
+from studio.cost.problems import dataset_link, problem_counts, problem_groups
 from studio.cost.sources import check_frame
 from studio.cost.validation import ValidationReport, validate_bytes
 from studio.data.frame import Example, iter_examples
+from studio.editing.editor import DatasetEditor
 from studio.i18n import Translator
-from studio.providers.train_settings import BATCH_SIZES, LR_MULTIPLIERS, TrainSettings
+from studio.providers.train_settings import TrainSettings
 from ui import keys
+from ui.frame import page_path
+from ui.settings import hyperparameter_inputs
 
 _SCAN = "_cost_scan"
 
@@ -35,13 +38,8 @@ def settings_sidebar(prices: PriceTable, tr: Translator) -> TrainSettings:
     models = [*prices.model_names, LOCAL_MODEL]
     saved = TrainSettings.from_dict(st.session_state.get(keys.TRAIN_SETTINGS))
     # Widget keys vanish when the user leaves the page: start them from the settings kept for Train.
-    manual = saved.epochs != "auto"
     defaults = {
         "cost_model": saved.model,
-        "cost_epochs_mode": "manual" if manual else "auto",
-        "cost_epochs": saved.epochs if manual else 3,
-        "cost_batch": saved.batch_size,
-        "cost_lr": saved.learning_rate_multiplier,
         "cost_seed": saved.seed,
         "cost_suffix": saved.suffix,
         "cost_budget": saved.budget_usd or 0.0,
@@ -59,19 +57,7 @@ def settings_sidebar(prices: PriceTable, tr: Translator) -> TrainSettings:
             format_func=lambda m: tr("cost.local_engine") if m == LOCAL_MODEL else m,
         )
         st.caption(tr("cost.model_note", date=prices.openai_new_jobs_until))
-        mode = st.radio(
-            tr("cost.epochs_mode"),
-            ["auto", "manual"],
-            key="cost_epochs_mode",
-            horizontal=True,
-            format_func=lambda m: tr(f"cost.epochs_{m}"),
-            help=tr("cost.epochs_help"),
-        )
-        epochs: Literal["auto"] | int = (
-            "auto" if mode == "auto" else int(st.number_input(tr("cost.epochs_value"), 1, 50, key="cost_epochs"))
-        )
-        batch_size = st.selectbox(tr("cost.batch_size"), BATCH_SIZES, key="cost_batch", help=tr("cost.batch_help"))
-        lr = st.selectbox(tr("cost.lr"), LR_MULTIPLIERS, key="cost_lr", help=tr("cost.lr_help"))
+        epochs, batch_size, lr = hyperparameter_inputs(saved, tr, prefix="cost")
         seed = st.number_input(tr("cost.seed"), 0, 2**31 - 1, key="cost_seed", help=tr("cost.seed_help"))
         suffix = st.text_input(tr("cost.suffix"), max_chars=64, key="cost_suffix", help=tr("cost.suffix_help"))
         budget = st.number_input(tr("cost.budget"), 0.0, step=10.0, key="cost_budget", help=tr("cost.budget_help"))
@@ -188,26 +174,42 @@ def break_even_panel(model: str, estimate: CostEstimate, prices: PriceTable, tr:
         st.altair_chart(break_even_chart(result, labels={**_axes(tr), "options": options}), width="stretch")
 
 
-def problems_panel(report: ValidationReport, *, link_to: str | None, tr: Translator) -> None:
-    """The findings table; with ``link_to`` each row opens that example on the Dataset page."""
+def problems_panel(report: ValidationReport, *, editor: DatasetEditor | None, tr: Translator) -> None:
+    """The findings grouped by check, errors first; with an open dataset, each group's examples open on the
+    Dataset page (in this tab, filtered to them, with a chip that clears the filter)."""
     st.subheader(tr("cost.problems"))
     if report.findings.empty:
         st.success(tr("cost.no_problems"))
         return
     st.write(tr("cost.problem_counts", **problem_counts(report)))
+    groups = problem_groups(report)
     st.dataframe(
-        problem_table(report, link_to=link_to),
+        groups.drop(columns="ids"),
         hide_index=True,
         width="stretch",
         column_config={
-            "row": tr("cost.col_row"),
-            "id": tr("cost.col_id"),
             "severity": tr("cost.col_severity"),
             "key": tr("cost.col_key"),
+            "count": tr("cost.col_count"),
+            "rows": tr("cost.col_row"),
             "message": tr("cost.col_message"),
-            "open": st.column_config.LinkColumn(tr("cost.open_row"), display_text=tr("cost.open_row")),
         },
     )
+    linked = [i for i in range(len(groups)) if groups["ids"].iloc[i]]
+    if editor is None or not linked:
+        return
+    left, right = st.columns([3, 1], vertical_alignment="bottom")
+    chosen = left.selectbox(
+        tr("cost.open_group"),
+        linked,
+        format_func=lambda i: f"{groups['severity'].iloc[i]} · {groups['key'].iloc[i]} ({groups['count'].iloc[i]})",
+        key="cost_open_group",
+    )
+    if right.button(tr("cost.open_row"), key="cost_open_rows"):
+        link = dataset_link(
+            groups["ids"].iloc[chosen], dataset_id=editor.dataset_id, version_id=editor.info.head_version_id
+        )
+        st.switch_page(page_path("dataset"), query_params=link)
 
 
 def moderation_panel(examples: Callable[[], tuple[Any, Any]], tr: Translator) -> None:

@@ -32,6 +32,7 @@ from studio.quality.rules import RULES
 from studio.quality.splits import SPLITS
 from ui.frame import attempt
 from ui.importing import import_upload
+from ui.open_dataset import dataset_picker
 
 PREVIEW_ROWS = 20
 
@@ -45,32 +46,10 @@ def button_applies(container: Any, label: str, key: str, action: Callable[[], An
 
 def open_panel(session: DatasetSession, tr: Translator) -> DatasetEditor | None:
     """Pick a workspace dataset and version, or import an upload; returns the open editor (None: nothing open)."""
-    workspace, editor = session.workspace, session.editor
-    with st.expander(tr("dataset.open"), expanded=editor is None):
+    with st.expander(tr("dataset.open"), expanded=session.editor is None):
         left, right = st.columns(2)
-        names = {d.id: f"{d.name} · {d.format}" for d in workspace.datasets()}
         session.prefetch_newest()
-        chosen = left.selectbox(
-            tr("dataset.pick"),
-            list(names),
-            format_func=names.__getitem__,
-            key="pick_dataset",
-            index=list(names).index(editor.dataset_id) if editor else None,
-        )
-        editor = session.open(chosen) if chosen is not None else editor
-        if editor is not None:
-            versions = {v.id: f"{v.name} · {v.rows}" for v in workspace.versions(editor.dataset_id)}
-            head = editor.info.head_version_id
-            version = left.selectbox(
-                tr("dataset.version"),
-                list(versions),
-                index=list(versions).index(head),
-                format_func=versions.__getitem__,
-                key=f"version-{editor.dataset_id}-{head}",
-            )
-            if version != head:
-                editor.checkout(version)
-                st.rerun()
+        editor = dataset_picker(tr, key="open", where=(left, left))
         import_upload(session, right, tr)  # ui/importing.py: detected format/encoding/columns, changeable
     return editor
 
@@ -290,7 +269,8 @@ def filters_sidebar(session: DatasetSession, counts: Mapping[str, int], tr: Tran
         if st.button(tr("dataset.recheck"), key="recheck"):
             session.flags(recheck=True)
         jump = tuple(int(i) for i in st.query_params.get_all("id") if i.isdigit())  # links from the Cost page
-        if jump and st.button(f"× id {', '.join(map(str, jump))}", key="clear_jump"):
+        shown = ", ".join(map(str, jump[:5])) + (f" … +{len(jump) - 5}" if len(jump) > 5 else "")
+        if jump and st.button("× " + tr("dataset.jump_chip", ids=shown), key="clear_jump", type="primary"):
             st.query_params.clear()
             st.rerun()
 

@@ -17,6 +17,7 @@ from studio.errors import StudioError
 from studio.i18n import LANGUAGE_NAMES, LANGUAGES, Translator, translator
 from studio.providers.profiles import Reachability, engine_url, openai_key_present, probe_engine
 from ui import keys
+from ui.open_dataset import open_dataset_caption
 
 T = TypeVar("T")
 
@@ -72,6 +73,7 @@ def page(name: str) -> Translator:
     title = tr(f"{name}.title")
     st.set_page_config(page_title=title if title == APP_NAME else f"{title} · {APP_NAME}")
     st.title(title)
+    open_dataset_caption(tr)
     return tr
 
 

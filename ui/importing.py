@@ -69,7 +69,6 @@ def import_upload(session: DatasetSession, container: Any, tr: Translator) -> No
     if container.button(tr("dataset.import"), disabled=not confirmed, key="import"):
         session.import_loaded(result, source_name=upload.name, data=data)
         st.session_state["imported_upload"] = upload.file_id
-        st.session_state.pop("pick_dataset", None)
         st.rerun()
 
 

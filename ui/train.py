@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import altair as alt
 import streamlit as st
 
-from studio.cost.estimate import estimate_cost
+from studio.cost.estimate import estimate_cost, format_duration
 from studio.cost.prices import LOCAL_MODEL
 from studio.errors import StudioError
 from studio.i18n import Translator
 from studio.playground.compare import Target, usage_snippets
-from studio.providers.job_status import checkpoints_table, compare_targets, events_table, metrics_long, status_label
+from studio.providers.job_status import (
+    checkpoints_table,
+    compare_targets,
+    events_table,
+    job_progress,
+    metrics_long,
+    status_label,
+)
 from studio.providers.jobs import (
     TERMINAL,
     checkpoints,
@@ -26,10 +34,12 @@ from studio.providers.jobs import (
 )
 from studio.providers.profiles import PROVIDER_KINDS, Profile, api_key_for, ensure_engine, make_client
 from studio.providers.train_settings import TrainSettings, base_model
-from studio.providers.training_data import TrainingData, prepare_training_data
+from studio.providers.training_data import TrainingData, default_versions, prepare_training_data
+from studio.quality.splits import version_split
 from studio.storage.workspace import Workspace
 from ui import keys
 from ui.frame import page_path, secrets, show_errors
+from ui.settings import hyperparameter_inputs
 
 _PREPARED = "_train_prepared"
 _KEY = "train_api_key"
@@ -92,37 +102,46 @@ def launch_panel(workspace: Workspace, profile: Profile, settings: TrainSettings
     if not datasets:
         st.info(tr("train.no_datasets"))
         return
-    dataset = st.selectbox(tr("train.dataset"), datasets, format_func=lambda d: d.name, key="train_dataset")
+    ids = [d.id for d in datasets]
+    opened = st.session_state.get(keys.DATASET)  # the dataset open on the Dataset page comes first
+    open_id = opened.editor.dataset_id if opened is not None and opened.editor is not None else None
+    dataset = st.selectbox(
+        tr("train.dataset"),
+        datasets,
+        index=ids.index(open_id) if open_id in ids else 0,
+        format_func=lambda d: d.name,
+        key=f"train_dataset-{open_id}",
+    )
     versions = workspace.versions(dataset.id)
+    version_ids = [v.id for v in versions]
+    train_id, valid_id = default_versions(versions, dataset.head_version_id)  # never a test split
     left, right = st.columns(2)
     train_version = left.selectbox(
         tr("train.train_version"),
         versions,
-        index=len(versions) - 1,
+        index=version_ids.index(train_id),
         format_func=lambda v: f"{v.name} ({v.rows})",
-        key="train_version",
+        key=f"train_version-{dataset.id}-{train_id}",
     )
+    valid_choices = [None, *versions]
     valid_version = right.selectbox(
         tr("train.valid_version"),
-        [None, *versions],
-        key="valid_version",
+        valid_choices,
+        index=0 if valid_id is None else version_ids.index(valid_id) + 1,
+        key=f"valid_version-{dataset.id}-{valid_id}",
         format_func=lambda v: tr("train.none") if v is None else f"{v.name} ({v.rows})",
     )
+    if (version_split(train_version.name) or ("",))[0] == "test":
+        st.warning(tr("train.test_split_chosen"))
     model = left.text_input(
         tr("train.model"),
         base_model(profile.kind, settings.model, local_model=LOCAL_MODEL),
         key=f"train_model_{profile.kind}",
     )
     suffix = right.text_input(tr("train.suffix"), settings.suffix, max_chars=64, key="train_suffix")
-    st.caption(
-        tr(
-            "train.settings",
-            epochs=settings.epochs,
-            batch=settings.batch_size,
-            lr=settings.learning_rate_multiplier,
-            seed=settings.seed,
-        )
-    )
+    epochs, batch, lr = hyperparameter_inputs(settings, tr, prefix="train", container=st.columns(3)[0])
+    settings = replace(settings, epochs=epochs, batch_size=batch, learning_rate_multiplier=lr)
+    st.session_state[keys.TRAIN_SETTINGS] = settings.to_dict()  # the Cost page shows the same values
     data = prepared(workspace, train_version.id, valid_version.id if valid_version else None, model)
     if data.report.ok:
         st.success(tr("train.valid_ok", rows=data.report.rows, tokens=int(data.report.tokens.sum())))
@@ -130,18 +149,21 @@ def launch_panel(workspace: Workspace, profile: Profile, settings: TrainSettings
         st.error(tr("train.valid_errors"))
         st.dataframe(data.report.findings.head(50), hide_index=True)
     estimate = None
-    try:
-        estimate = estimate_cost(data.report.tokens, model=model, epochs=settings.epochs)
-        st.write(
-            tr(
-                "train.estimate",
-                usd=f"{estimate.usd:.2f}",
-                epochs=estimate.epochs,
-                tokens=f"{estimate.billed_tokens:,}",
+    if profile.kind == "local":  # the local engine has no price: it costs this machine's time
+        st.caption(tr("train.local_free"))
+    else:
+        try:
+            estimate = estimate_cost(data.report.tokens, model=model, epochs=settings.epochs)
+            st.write(
+                tr(
+                    "train.estimate",
+                    usd=f"{estimate.usd:.2f}",
+                    epochs=estimate.epochs,
+                    tokens=f"{estimate.billed_tokens:,}",
+                )
             )
-        )
-    except StudioError as exc:  # no price for this model: the job can still be launched
-        st.caption(str(exc))
+        except StudioError as exc:  # no price for this model: the job can still be launched
+            st.caption(str(exc))
     confirmed = True
     if estimate and settings.over_budget(estimate.usd):
         st.warning(tr("train.over_budget", usd=f"{estimate.usd:.2f}", budget=f"{settings.budget_usd:.2f}"))
@@ -182,6 +204,10 @@ def job_detail(workspace: Workspace, record_id: int, tr: Translator) -> None:
     st.markdown(f"**{status_label(record.status)}** · `{record.job_id or '—'}`")
     if record.error:
         st.error(tr("train.job_error", error=record.error))
+    progress = job_progress(job_events)
+    if progress is not None and record.status not in TERMINAL:
+        eta = "—" if progress.eta_seconds is None else format_duration(progress.eta_seconds)
+        st.progress(progress.share, text=tr("train.progress", step=progress.step, total=progress.total_steps, eta=eta))
     if record.trained_tokens:
         st.caption(
             tr(
@@ -198,9 +224,13 @@ def job_detail(workspace: Workspace, record_id: int, tr: Translator) -> None:
         st.altair_chart(
             alt.Chart(metrics_long(metrics))
             .mark_line(point=True)
-            .encode(x="step:Q", y="value:Q", color="metric:N")
+            .encode(
+                x=alt.X("step:Q", title=tr("train.axis_step")),
+                y=alt.Y("value:Q", title=None),
+                color=alt.Color("metric:N", title=None, legend=alt.Legend(labelLimit=0, orient="bottom")),
+            )
             .properties(height=220)
-            .facet(column="kind:N")
+            .facet(column=alt.Column("kind:N", title=None))
             .resolve_scale(y="independent")
         )
     # Three buttons in four columns: the last column stays empty.

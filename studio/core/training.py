@@ -7,6 +7,9 @@ what OpenAI's jobs do for ``n_epochs="auto"``.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 DEFAULT_EPOCHS = 3
 MIN_TARGET_EXAMPLES = 100  # the heuristic aims to show the model at least this many examples...
 MAX_TARGET_EXAMPLES = 25_000  # ...and at most this many
@@ -30,3 +33,11 @@ def auto_epochs(n: int) -> int:
     if n * DEFAULT_EPOCHS > MAX_TARGET_EXAMPLES:
         return max(1, MAX_TARGET_EXAMPLES // n)
     return DEFAULT_EPOCHS
+
+
+def models_dir() -> Path:
+    """The local engine's model cache, one folder per model name: ``$STUDIO_MODELS`` or
+    ``~/.cache/fine-tuning-studio/models``. The library reads a model's ``tokenizer.json`` there to count tokens
+    exactly; the engine keeps its weights there."""
+    configured = os.environ.get("STUDIO_MODELS")
+    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "fine-tuning-studio" / "models"

@@ -246,7 +246,13 @@ def token_histogram_chart(token_counts: Iterable[int], *, limit: int | None, lab
         .encode(
             x=alt.X("start:Q", title=labels["tokens"]),
             x2="stop:Q",
-            y=alt.Y("examples:Q", title=labels["examples"]),
+            # Counts of examples: whole numbers from zero (Vega-Lite's default "nice" domain went below zero).
+            y=alt.Y(
+                "examples:Q",
+                title=labels["examples"],
+                scale=alt.Scale(domainMin=0, nice=True),
+                axis=alt.Axis(format="d", tickMinStep=1),
+            ),
             tooltip=["start", "stop", "examples"],
         )
     )
@@ -265,8 +271,10 @@ def cost_epochs_chart(frame: pd.DataFrame, *, labels: Mapping[str, str]) -> alt.
         .mark_line(point=True)
         .encode(
             x=alt.X("epochs:Q", title=labels["epochs"]),
-            y=alt.Y("usd:Q", title=labels["usd"]),
-            color=alt.Color("model:N", title=labels["model"]),
+            y=alt.Y("usd:Q", title=labels["usd"], axis=alt.Axis(format="$,.2f")),
+            color=alt.Color("model:N", title=labels["model"], legend=alt.Legend(labelLimit=0)),
+            # Models with the same price draw the same line: a dash pattern each keeps both visible.
+            strokeDash=alt.StrokeDash("model:N", legend=None),
             tooltip=["model", "epochs", alt.Tooltip("usd:Q", format="$,.2f")],
         )
     )

@@ -41,6 +41,7 @@ since tiktoken's thread-pooled batch API is slower on short texts (:mod:`studio.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ from typing import Any, Literal
 import numpy as np
 import tiktoken
 
+from studio.core.training import DEFAULT_BASE_MODEL, models_dir
 from studio.cost.bpe import ENCODINGS, EncodingName, get_encoding
 from studio.cost.parallel import map_parts, shared_items, slices, worker_count
 
@@ -135,6 +137,10 @@ def text_counter(model: str) -> TextCounter:
     if matches:
         prefix = max(matches, key=len)
         return TextCounter(name=prefix, count=_TOKENIZERS[prefix], approximate=False)
+    if is_local_model(model):
+        pulled = _pulled_tokenizer(DEFAULT_BASE_MODEL if model.startswith("local") else model)
+        if pulled is not None:
+            return pulled
     name = encoding_name_for_model(model)
     return TextCounter(name=name, count=_text_length(get_encoding(name)), approximate=is_local_model(model))
 
@@ -380,3 +386,21 @@ def count_tokens(
     tasks = [(start, stop, name, mode) for start, stop in slices(len(items), workers=workers)]
     parts = map_parts(_count_slice, tasks, workers=workers, items=items, on_progress=on_progress)
     return np.concatenate(parts)
+
+
+@functools.cache
+def _pulled_tokenizer(name: str) -> TextCounter | None:
+    """The exact counter of a model the local engine has pulled (its ``tokenizer.json`` under
+    :func:`~studio.core.training.models_dir`, read with Hugging Face ``tokenizers``); None when it is not there or
+    ``tokenizers`` (the engine extra) is not installed."""
+    path = models_dir() / name.replace("/", "--") / "tokenizer.json"
+    if not path.is_file():
+        return None
+    try:
+        from tokenizers import Tokenizer
+    except ImportError:
+        return None
+    tokenizer = Tokenizer.from_file(str(path))
+    return TextCounter(
+        name=name, count=lambda text: len(tokenizer.encode(text, add_special_tokens=False).ids), approximate=False
+    )

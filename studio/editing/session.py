@@ -17,7 +17,7 @@ from studio.editing.grid import Checks, GridEvent, ViewSpec, filter_rows, handle
 from studio.editing.recipes import Recipe
 from studio.errors import OperationError, StudioError
 from studio.quality.rules import RULES
-from studio.quality.splits import export_splits
+from studio.quality.splits import export_splits, split_version_name
 from studio.storage.workspace import Workspace, import_loaded
 
 
@@ -100,4 +100,4 @@ class DatasetSession:
         """Keep each split as a named version beside the head (the head does not change)."""
         editor = self._editor()
         for split, part in parts.items():
-            self.workspace.save_version(editor.dataset_id, part, name=f"{split} (seed {seed})", make_head=False)
+            self.workspace.save_version(editor.dataset_id, part, name=split_version_name(split, seed), make_head=False)

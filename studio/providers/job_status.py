@@ -7,6 +7,7 @@ Plain pandas frames and dicts; the page draws them.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -57,11 +58,50 @@ def metrics_long(metrics: pd.DataFrame) -> pd.DataFrame:
 
 
 def events_table(job_events: Sequence[Any]) -> pd.DataFrame:
-    """created_at (Unix seconds), level, message of each event."""
-    return pd.DataFrame(
-        [{"created_at": e.created_at, "level": e.level, "message": e.message} for e in job_events],
-        columns=["created_at", "level", "message"],
+    """time (a UTC timestamp; the events' ``created_at`` is Unix seconds), level, message of each event, newest
+    first (what a user watching a job reads first)."""
+    frame = pd.DataFrame(
+        [{"time": e.created_at, "level": e.level, "message": e.message} for e in job_events],
+        columns=["time", "level", "message"],
     )
+    frame["time"] = pd.to_datetime(frame["time"].astype("float64"), unit="s", utc=True).dt.floor("s")
+    return frame.iloc[::-1].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a running job is: ``step`` of ``total_steps`` and the seconds left (None until two steps were
+    timed), from the job's ``metrics`` events (OpenAI's and the local engine's carry ``step``/``total_steps``)."""
+
+    step: int
+    total_steps: int
+    eta_seconds: float | None
+
+    @property
+    def share(self) -> float:
+        """The finished share, 0..1, for a progress bar."""
+        return min(1.0, self.step / self.total_steps) if self.total_steps else 0.0
+
+
+def job_progress(job_events: Sequence[Any]) -> Progress | None:
+    """The newest step and total from ``metrics`` events, with an ETA from the time per step between the first
+    and the newest of them; None when no event carries ``total_steps``."""
+    timed = [
+        (e.created_at, int(e.data["step"]), int(e.data["total_steps"]))
+        for e in job_events
+        if getattr(e, "type", None) == "metrics"
+        and isinstance(getattr(e, "data", None), dict)
+        and e.data.get("step") is not None
+        and e.data.get("total_steps")
+    ]
+    if not timed:
+        return None
+    timed.sort()
+    (first_at, first_step, _), (last_at, step, total) = timed[0], timed[-1]
+    eta = None
+    if step > first_step and last_at > first_at:
+        eta = max(0.0, (last_at - first_at) / (step - first_step) * (total - step))
+    return Progress(step=step, total_steps=total, eta_seconds=eta)
 
 
 def checkpoints_table(found: Sequence[Any]) -> pd.DataFrame:

@@ -9,6 +9,7 @@ kinds across splits made anywhere (uploaded files, saved versions).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 import numpy as np
@@ -26,6 +27,20 @@ SPLITS = ("train", "validation", "test")
 LEAK_KINDS = ("exact", "normalized", "same_prompt", "near_duplicate")
 NEAR_THRESHOLD = 0.8  # similarity (rapidfuzz ratio / 100) at or above which two examples are near-copies
 REPORT_COLUMNS = ["kind", "splits", "rows", "ids", "examples", "similarity"]
+_VERSION_NAME = re.compile(r"^(train|validation|test) \(seed (-?\d+)\)$")
+
+
+def split_version_name(split: str, seed: int) -> str:
+    """The name a saved split version gets: ``"test (seed 42)"``; :func:`version_split` reads it back."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    return f"{split} (seed {seed})"
+
+
+def version_split(name: str) -> tuple[str, int] | None:
+    """``(split, seed)`` of a version named by :func:`split_version_name`; None for any other version."""
+    found = _VERSION_NAME.match(name)
+    return (found.group(1), int(found.group(2))) if found else None
 
 
 def leakage_groups(

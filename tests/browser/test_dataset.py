@@ -32,7 +32,8 @@ def grid_of(page):
 def upload(page, path, shots, name):
     page.locator("[data-testid=stFileUploader]").first.locator("input[type=file]").set_input_files(str(path))
     page.get_by_role("button", name="Import into the workspace").click()
-    page.frame_locator(GRID).locator(".ag-root").wait_for(timeout=30_000)
+    # expect() finds the iframe again if a rerun replaces it (wait_for would keep waiting on the detached one).
+    expect(page.frame_locator(GRID).locator(".ag-root")).to_be_visible(timeout=30_000)
     page.screenshot(path=str(shots / f"{name}.png"))
 
 

@@ -52,9 +52,9 @@ def test_metrics_settings_and_validation_links():
         "budget_usd": None,
     }
     findings = at.dataframe[-1].value
-    assert findings.loc[findings["key"] == "example_missing_assistant_message", "open"].tolist() == [
-        "Dataset?row=31&id=30"
-    ]
+    assert findings["severity"].iloc[0] == "error"  # errors first
+    missing = findings[findings["key"] == "example_missing_assistant_message"]
+    assert (missing["count"].tolist(), missing["rows"].tolist()) == ([1], ["31"])
     assert any("heuristic" in c.value for c in at.caption)
 
 
@@ -76,7 +76,10 @@ def test_local_engine_shows_time_instead_of_dollars():
     at.selectbox(key="cost_model").set_value("local").run()
     assert not at.exception
     assert "Training time (est.)" in metrics(at)
-    assert any("approximation" in w.value for w in at.warning)
+    from studio.core.training import DEFAULT_BASE_MODEL, models_dir
+
+    pulled = (models_dir() / DEFAULT_BASE_MODEL / "tokenizer.json").is_file()  # `make test` pulls it first
+    assert any("approximation" in w.value for w in at.warning) is not pulled
     assert at.session_state["train_settings"]["model"] == "local"
 
 
@@ -115,3 +118,28 @@ def test_widgets_start_from_the_settings_kept_for_train():
     assert not at.exception
     assert at.session_state["train_settings"] == kept
     assert at.selectbox(key="cost_model").value == "gpt-4o-mini" and metrics(at)["Epochs"] == "4"
+
+
+def test_a_problem_group_opens_its_examples_on_the_dataset_page_of_the_same_dataset_and_version():
+    at = page(frame=frame(), dataset_label="support")
+    assert ":material/folder_open: support · original" in [c.value for c in at.caption]
+    group = at.selectbox(key="cost_open_group")
+    group.select_index(next(i for i, o in enumerate(group.options) if "example_missing_assistant_message" in o))
+    at.button(key="cost_open_rows").click().run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Dataset"
+    assert ":material/folder_open: support · original" in [c.value for c in at.caption]
+    assert any(m.value == "**1 of 31 rows**" for m in at.markdown)
+    assert at.query_params.get("id") in ("30", ["30"]) and "dataset" not in at.query_params
+    assert at.button(key="clear_jump").label.startswith("× only examples 30")  # the chip that clears it
+
+
+def test_the_cost_page_picks_a_workspace_dataset_when_none_is_open(tmp_path):
+    workspace = Workspace()
+    workspace.import_dataset(frame(n=5, broken=False), name="tiny", source_name="tiny.jsonl", format="jsonl/chat")
+    at = open_page("cost")
+    picker = at.selectbox(key="cost-dataset")
+    picker.select_index(0).run()
+    assert not at.exception
+    assert "Dataset: **tiny** (5 examples)" in [m.value for m in at.markdown]
+    assert ":material/folder_open: tiny · original" in [c.value for c in at.caption]

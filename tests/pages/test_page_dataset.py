@@ -120,6 +120,7 @@ def test_jump_to_an_example_from_another_page(page):
     at.query_params["id"] = "3"
     at.run()
     assert shown(at) == "**1 of 5 rows**"
+    assert at.button(key="clear_jump").label == "× only examples 3 (from the Cost page)"
     at.button(key="clear_jump").click().run()
     assert shown(at) == "**5 of 5 rows**"
 
@@ -132,7 +133,9 @@ def test_pick_an_older_version(page):
     at.button(key="save_version").click().run()
     assert shown(at) == "**4 of 4 rows**"
     original = workspace.versions(dataset_id)[0]
-    at.selectbox(key=next(s.key for s in at.selectbox if s.key.startswith("version-"))).set_value(original.id).run()
+    at.selectbox(key=next(s.key for s in at.selectbox if s.key.startswith("open-version-"))).set_value(
+        original.id
+    ).run()
     assert not at.exception
     assert shown(at) == "**5 of 5 rows**"
     assert workspace.dataset(dataset_id).head_version_id == original.id

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from studio.providers.jobs import list_jobs
 from studio.storage.workspace import Workspace, import_file
 from tests.engine_support import TINY, write_chat_file
@@ -89,3 +91,45 @@ def test_a_rerun_does_not_export_and_validate_the_chosen_version_again(tmp_path,
     assert validated == ["smollm2-135m-instruct"]
     at.text_input(key="train_model_openai").set_value("gpt-4.1-mini").run()  # another model: another token limit
     assert validated == ["smollm2-135m-instruct", "gpt-4.1-mini"]
+
+
+def test_saved_splits_preselect_train_and_validation_never_test(tmp_path):
+    from studio.editing.session import DatasetSession
+
+    workspace = Workspace()
+    path = tmp_path / "facts.jsonl"
+    words = ["tea", "rain", "bread", "sleep", "cats", "maps", "ships", "salt", "wind", "rope"] * 3
+    chats = [
+        [{"role": "user", "content": f"Question {i} about {w}?"}, {"role": "assistant", "content": f"Answer {i}: {w}."}]
+        for i, w in enumerate(words)
+    ]
+    path.write_text("".join(json.dumps({"messages": c}) + "\n" for c in chats))
+    info, _ = import_file(workspace, path)
+    session = DatasetSession(workspace)
+    session.open(info.id)
+    parts, _ = session.splits({"train": 0.8, "validation": 0.1, "test": 0.1}, 42)
+    session.save_splits(parts, 42)  # saved in the order train, validation, test: the newest version is the test split
+
+    at = open_page("train", train_provider="openai", dataset=session)
+    assert not at.exception
+    training = next(s for s in at.selectbox if s.key.startswith("train_version-"))
+    validation = next(s for s in at.selectbox if s.key.startswith("valid_version-"))
+    assert training.options[training.index].startswith("train (seed 42)")
+    assert validation.options[validation.index].startswith("validation (seed 42)")
+    assert not any("test split" in w.value for w in at.warning)
+
+    test_split = next(v for v in workspace.versions(info.id) if v.name == "test (seed 42)")
+    training.select_index(training.options.index(f"{test_split.name} ({test_split.rows})")).run()
+    assert any("saved test split" in w.value for w in at.warning)
+
+
+def test_epochs_batch_and_learning_rate_on_the_train_page_are_the_settings_kept_for_cost(tmp_path):
+    import_file(Workspace(), write_chat_file(tmp_path / "pirate.jsonl", n=12))
+    at = open_page("train", train_provider="openai", train_settings={"model": "gpt-4.1-mini", "epochs": 4})
+    assert at.number_input(key="train_epochs").value == 4
+    at.selectbox(key="train_batch").set_value(8).run()
+    at.selectbox(key="train_lr").set_value(0.5).run()
+    kept = at.session_state["train_settings"]
+    assert (kept["epochs"], kept["batch_size"], kept["learning_rate_multiplier"]) == (4, 8, 0.5)
+    at.switch_page("app_pages/cost.py").run()
+    assert at.selectbox(key="cost_batch").value == 8 and at.number_input(key="cost_epochs").value == 4

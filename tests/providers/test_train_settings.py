@@ -9,6 +9,7 @@ from studio.providers.job_status import (
     checkpoints_table,
     compare_targets,
     events_table,
+    job_progress,
     jobs_table,
     metrics_long,
     status_label,
@@ -135,7 +136,7 @@ def test_metrics_long_labels_loss_and_accuracy_and_drops_gaps():
 
 
 def test_events_checkpoints_and_compare_targets():
-    assert list(events_table([]).columns) == ["created_at", "level", "message"]
+    assert list(events_table([]).columns) == ["time", "level", "message"]
     found = [
         SimpleNamespace(
             step_number=s,
@@ -149,3 +150,24 @@ def test_events_checkpoints_and_compare_targets():
         {"name": "base", "kind": "local", "model": "tiny"},
         *({"name": f"step {s}", "kind": "local", "model": f"ft:tiny:ckpt-{s}"} for s in (8, 12, 16)),
     ]
+
+
+def event(at, message, step=None, total=None):
+    data = {"step": step, "total_steps": total} if step is not None else None
+    return SimpleNamespace(
+        created_at=at, level="info", message=message, type="metrics" if data else "message", data=data
+    )
+
+
+def test_events_read_newest_first_with_readable_times():
+    table = events_table([event(1_764_500_000, "Fine-tuning job started"), event(1_764_500_042, "Step 1/10", 1, 10)])
+    assert table["message"].tolist() == ["Step 1/10", "Fine-tuning job started"]
+    assert str(table["time"][0]) == "2025-11-30 10:54:02+00:00"
+
+
+def test_job_progress_gives_step_total_and_eta_from_the_time_per_step():
+    found = job_progress([event(100, "started"), event(110, "s", 2, 20), event(130, "s", 6, 20)])
+    assert (found.step, found.total_steps, found.eta_seconds) == (6, 20, 70.0)
+    assert found.share == 0.3
+    assert job_progress([event(100, "s", 1, 20)]).eta_seconds is None  # one timed step: no rate yet
+    assert job_progress([event(100, "started")]) is None

