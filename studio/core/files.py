@@ -4,8 +4,10 @@ A write goes to a temporary name in the target's own folder (``.<name>.<random>.
 then renamed over the target with :func:`os.replace` (atomic on POSIX) and the folder is fsynced: a reader, a crash
 or a ``SIGKILL`` at any instant sees the old file or the new one, never half of one. On an error (a full disk, a
 file-size limit, a missing permission) the temporary is removed and :class:`~studio.errors.WriteError` says in one
-line what could not be written. A process killed mid-write can leave a ``.part`` file behind, never the target
-half-written; :func:`remove_partials` sweeps them.
+line what could not be written. On Linux the temporary file is unnamed (``O_TMPFILE``) until it is complete, so a
+process killed while writing leaves nothing; only a kill in the microseconds between naming it and the rename, or
+a killed folder write (:func:`atomic_folder`), leaves a ``.part`` entry, never the target half-written, and
+:func:`remove_partials` sweeps those.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import errno
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -56,23 +59,41 @@ def atomic_open(path: str | Path) -> Iterator[IO[bytes]]:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp_name = tempfile.mkstemp(prefix=_partial_name(path), suffix=PARTIAL_SUFFIX, dir=path.parent)
+        fd, temp = _unnamed_file(path)
     except OSError as exc:
         raise write_failure(path, exc) from None
-    temp = Path(temp_name)
     try:
         with os.fdopen(fd, "wb") as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+            if temp is None:  # give the finished, unnamed file a name, then move it over the target
+                temp = path.with_name(f"{_partial_name(path)}{os.urandom(6).hex()}{PARTIAL_SUFFIX}")
+                os.link(f"/proc/self/fd/{handle.fileno()}", temp, follow_symlinks=True)
         os.replace(temp, path)
         _fsync_folder(path.parent)
     except OSError as exc:
-        temp.unlink(missing_ok=True)
+        if temp is not None:
+            temp.unlink(missing_ok=True)
         raise write_failure(path, exc) from None
     except BaseException:
-        temp.unlink(missing_ok=True)
+        if temp is not None:
+            temp.unlink(missing_ok=True)
         raise
+
+
+def _unnamed_file(path: Path) -> tuple[int, Path | None]:
+    """A file to write in ``path``'s folder: unnamed (``O_TMPFILE``, Linux) where the file system allows it, so a
+    process killed while writing leaves nothing behind; else a ``.part`` file (the name is returned)."""
+    flag = getattr(os, "O_TMPFILE", 0)
+    if flag and Path("/proc/self/fd").is_dir():
+        try:
+            return os.open(path.parent, flag | os.O_WRONLY, 0o666), None  # the umask applies
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+                raise
+    fd, name = tempfile.mkstemp(prefix=_partial_name(path), suffix=PARTIAL_SUFFIX, dir=path.parent)
+    return fd, Path(name)
 
 
 def atomic_write(path: str | Path, data: bytes) -> Path:
@@ -102,8 +123,10 @@ def atomic_move(source: str | Path, path: str | Path) -> Path:
 
 @contextmanager
 def atomic_folder(path: str | Path) -> Iterator[Path]:
-    """A temporary folder beside ``path`` to fill; it becomes ``path`` when the ``with`` block ends without error
-    (``path`` must not exist yet, or be an empty folder). Every file in it is fsynced before the rename.
+    """A temporary folder beside ``path`` to fill; it becomes ``path`` when the ``with`` block ends without error.
+    Every file in it is fsynced before the rename. A folder already at ``path`` (a step trained again after a
+    resume) is renamed aside first and removed after: a crash between the two renames leaves it under a ``.part``
+    name, which :func:`remove_partials` sweeps.
 
     For a model checkpoint: ``with atomic_folder(step_dir) as tmp: model.save_pretrained(tmp)``. Raises
     :class:`WriteError` naming ``path``; on any error the temporary folder is removed and ``path`` is untouched.
@@ -120,8 +143,15 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
             if file.is_file():
                 with open(file, "rb") as handle:
                     os.fsync(handle.fileno())
+        old = None
+        if path.exists():
+            old = path.with_name(f"{_partial_name(path)}old{PARTIAL_SUFFIX}")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(path, old)
         os.replace(temp, path)
         _fsync_folder(path.parent)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
     except OSError as exc:
         shutil.rmtree(temp, ignore_errors=True)
         raise write_failure(path, exc) from None
@@ -130,14 +160,20 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
         raise
 
 
-def remove_partials(folder: str | Path) -> int:
-    """Delete the ``.part`` files and folders a killed writer left directly in ``folder``; returns how many.
-    Call it only where no other process is writing into ``folder`` at the same time."""
+def remove_partials(folder: str | Path, *, older_than_s: float = 0.0) -> int:
+    """Delete the ``.part`` files and folders a killed writer left directly in ``folder`` (those last changed more
+    than ``older_than_s`` ago: a writer at work now keeps its own); returns how many."""
     removed = 0
+    cutoff = time.time() - older_than_s
     for entry in Path(folder).glob(f".*{PARTIAL_SUFFIX}"):
-        if entry.is_dir():
-            shutil.rmtree(entry, ignore_errors=True)
-        else:
-            entry.unlink(missing_ok=True)
+        try:
+            if entry.stat().st_mtime > cutoff:
+                continue
+            if entry.is_dir():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        except OSError:
+            continue
         removed += 1
     return removed

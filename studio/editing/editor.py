@@ -20,10 +20,10 @@ from typing import Any
 
 import pandas as pd
 
+from studio.data.frame import TEXT_FIELDS
 from studio.editing.history import History
 from studio.editing.ops import Op
 from studio.editing.recipes import Recipe, op_from_dict
-from studio.data.frame import TEXT_FIELDS
 from studio.errors import ConflictError, OperationError
 from studio.storage.workspace import DatasetInfo, VersionInfo, Workspace
 

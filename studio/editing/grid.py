@@ -210,8 +210,10 @@ def handle_grid_event(editor: DatasetEditor, checks: Checks, raw: Any, last_toke
     event = parse_grid_event(raw, last_token)
     if event is not None and event.kind == "edit":
         assert event.id is not None and event.field is not None
+        version = editor.version
         editor.apply(EditCell(id=event.id, field=event.field, value=event.value or ""))
-        checks.edited(editor, event.id)
+        if editor.version == version:  # else another session's edits were merged in: update() checks every row
+            checks.edited(editor, event.id)
     return event
 
 

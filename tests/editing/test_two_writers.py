@@ -58,7 +58,7 @@ def test_a_version_saved_from_a_stale_view_is_refused_and_the_view_refreshed(two
     b.apply(EditCell(id=1, field="assistant", value="B edited answer 1."))
     a.apply(EditCell(id=0, field="assistant", value="A edited answer 0."))  # after B's edit: B has not seen it
     versions = len(Workspace(path).versions(a.dataset_id))
-    with pytest.raises(ConflictError, match="saving the version 'from B' was not done.*another session"):
+    with pytest.raises(ConflictError, match=r"saving the version 'from B' was not done.*another session"):
         b.save_version("from B")
     assert len(Workspace(path).versions(a.dataset_id)) == versions  # nothing saved
     assert _answers(b)[:2] == ["A edited answer 0.", "B edited answer 1."]  # B now sees A's edit

@@ -11,9 +11,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
+from studio.core.files import write_failure
 from studio.engine.api.deps import EngineDep
 from studio.engine.api.errors import PayloadTooLargeError
-from studio.engine.errors import InvalidValueError
+from studio.engine.errors import InvalidValueError, StorageError
 from studio.engine.protocol import deleted_object, dump, file_object, page
 
 router = APIRouter(tags=["files"])
@@ -53,7 +54,11 @@ async def upload_file(engine: EngineDep, request: Request) -> dict[str, Any]:
                 size += len(chunk)
                 if size > limit:
                     raise _too_large(limit)
-                out.write(chunk)
+                try:
+                    out.write(chunk)
+                except OSError as exc:  # a full disk or a file-size limit: one line, the partial file removed
+                    message = str(write_failure(f"the upload {filename}", exc))
+                    raise StorageError(message, param="file", code="storage_full") from None
         record = await run_in_threadpool(engine.add_upload, tmp, filename=filename, purpose=purpose)
     finally:
         tmp.unlink(missing_ok=True)
