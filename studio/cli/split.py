@@ -78,6 +78,7 @@ def _print_report(report: pd.DataFrame, *, clean_line: str) -> None:
 
 
 def _split(args: argparse.Namespace) -> int:
+    from studio.core.files import atomic_write
     from studio.data.loader import load_dataset
     from studio.data.writers import export_bytes
     from studio.quality.splits import leakage_report, split_frame
@@ -94,7 +95,7 @@ def _split(args: argparse.Namespace) -> int:
     written = {}
     for name, part in parts.items():
         target = folder / f"{name}.jsonl"
-        target.write_bytes(export_bytes(part, to="openai-chat"))
+        atomic_write(target, export_bytes(part, to="openai-chat"))
         written[name] = {"path": str(target), "rows": len(part)}
     if args.json:
         print(json.dumps({"splits": written, "leaks": _report_rows(report)}, ensure_ascii=False))

@@ -4,10 +4,10 @@ A write goes to a temporary name in the target's own folder (``.<name>.<random>.
 then renamed over the target with :func:`os.replace` (atomic on POSIX) and the folder is fsynced: a reader, a crash
 or a ``SIGKILL`` at any instant sees the old file or the new one, never half of one. On an error (a full disk, a
 file-size limit, a missing permission) the temporary is removed and :class:`~studio.errors.WriteError` says in one
-line what could not be written. On Linux the temporary file is unnamed (``O_TMPFILE``) until it is complete, so a
-process killed while writing leaves nothing; only a kill in the microseconds between naming it and the rename, or
-a killed folder write (:func:`atomic_folder`), leaves a ``.part`` entry, never the target half-written, and
-:func:`remove_partials` sweeps those.
+line what could not be written. A process killed mid-write leaves its ``.part`` file (named after its PID), never
+the target half-written; the next write into that folder removes the partial files of writers no longer running
+(:func:`remove_partials`). (``O_TMPFILE`` would leave nothing at all, but linking the finished file in fails with
+EXDEV on some kernels and sandboxes: this one is portable.)
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import errno
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,8 +44,9 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def _partial_name(path: Path) -> str:
-    return f".{path.name}."
+def _partial_prefix(path: Path) -> str:
+    """``.<name>.<pid>.``: a partial file names its writer, so a sweep knows when the writer is gone."""
+    return f".{path.name}.{os.getpid()}."
 
 
 @contextmanager
@@ -59,41 +59,24 @@ def atomic_open(path: str | Path) -> Iterator[IO[bytes]]:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = _unnamed_file(path)
+        remove_partials(path.parent)
+        fd, name = tempfile.mkstemp(prefix=_partial_prefix(path), suffix=PARTIAL_SUFFIX, dir=path.parent)
     except OSError as exc:
         raise write_failure(path, exc) from None
+    temp = Path(name)
     try:
         with os.fdopen(fd, "wb") as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-            if temp is None:  # give the finished, unnamed file a name, then move it over the target
-                temp = path.with_name(f"{_partial_name(path)}{os.urandom(6).hex()}{PARTIAL_SUFFIX}")
-                os.link(f"/proc/self/fd/{handle.fileno()}", temp, follow_symlinks=True)
         os.replace(temp, path)
         _fsync_folder(path.parent)
     except OSError as exc:
-        if temp is not None:
-            temp.unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)
         raise write_failure(path, exc) from None
     except BaseException:
-        if temp is not None:
-            temp.unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)
         raise
-
-
-def _unnamed_file(path: Path) -> tuple[int, Path | None]:
-    """A file to write in ``path``'s folder: unnamed (``O_TMPFILE``, Linux) where the file system allows it, so a
-    process killed while writing leaves nothing behind; else a ``.part`` file (the name is returned)."""
-    flag = getattr(os, "O_TMPFILE", 0)
-    if flag and Path("/proc/self/fd").is_dir():
-        try:
-            return os.open(path.parent, flag | os.O_WRONLY, 0o666), None  # the umask applies
-        except OSError as exc:
-            if exc.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
-                raise
-    fd, name = tempfile.mkstemp(prefix=_partial_name(path), suffix=PARTIAL_SUFFIX, dir=path.parent)
-    return fd, Path(name)
 
 
 def atomic_write(path: str | Path, data: bytes) -> Path:
@@ -134,7 +117,8 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temp = Path(tempfile.mkdtemp(prefix=_partial_name(path), suffix=PARTIAL_SUFFIX, dir=path.parent))
+        remove_partials(path.parent)
+        temp = Path(tempfile.mkdtemp(prefix=_partial_prefix(path), suffix=PARTIAL_SUFFIX, dir=path.parent))
     except OSError as exc:
         raise write_failure(path, exc) from None
     try:
@@ -145,7 +129,7 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
                     os.fsync(handle.fileno())
         old = None
         if path.exists():
-            old = path.with_name(f"{_partial_name(path)}old{PARTIAL_SUFFIX}")
+            old = path.with_name(f"{_partial_prefix(path)}old{PARTIAL_SUFFIX}")
             shutil.rmtree(old, ignore_errors=True)
             os.replace(path, old)
         os.replace(temp, path)
@@ -160,16 +144,17 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
         raise
 
 
-def remove_partials(folder: str | Path, *, older_than_s: float = 0.0) -> int:
-    """Delete the ``.part`` files and folders a killed writer left directly in ``folder`` (those last changed more
-    than ``older_than_s`` ago: a writer at work now keeps its own); returns how many."""
+def remove_partials(folder: str | Path) -> int:
+    """Delete the ``.part`` files and folders that writers no longer running (killed mid-write) left directly in
+    ``folder``; returns how many. Every atomic write sweeps its folder first, and the engine's store sweeps its
+    folders when it opens, so a crash leaves its partial file only until the next write there."""
     removed = 0
-    cutoff = time.time() - older_than_s
     for entry in Path(folder).glob(f".*{PARTIAL_SUFFIX}"):
+        pid = entry.name[: -len(PARTIAL_SUFFIX)].rsplit(".", 2)[-2]
+        if not pid.isdigit() or _running(int(pid)):
+            continue
         try:
-            if entry.stat().st_mtime > cutoff:
-                continue
-            if entry.is_dir():
+            if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry)
             else:
                 entry.unlink()
@@ -177,3 +162,15 @@ def remove_partials(folder: str | Path, *, older_than_s: float = 0.0) -> int:
             continue
         removed += 1
     return removed
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True

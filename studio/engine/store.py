@@ -132,21 +132,19 @@ class EngineStore:
     """A file this old with no record is a leftover (an upload moves in and is recorded within milliseconds)."""
 
     def sweep(self) -> int:
-        """Remove what killed writers left, once older than :attr:`_ORPHAN_AGE_S` (a writer at work keeps its
-        own): ``.part`` files and folders among the files and the jobs' checkpoints, files with no record, and
-        upload buffers in ``tmp/``; returns how many went."""
-        age = self._ORPHAN_AGE_S
-        folders = [self.files_dir, *self.home.glob("jobs/*"), *self.home.glob("jobs/*/checkpoints")]
-        removed = sum(remove_partials(folder, older_than_s=age) for folder in folders)
+        """Remove what killed writers left: the ``.part`` files and folders of processes no longer running (upload
+        buffers in ``tmp/``, checkpoints), and files with no record older than :attr:`_ORPHAN_AGE_S` (a process
+        killed between moving a file in and recording it); returns how many went."""
+        folders = [self.files_dir, self.home / "tmp", *self.home.glob("jobs/*"), *self.home.glob("jobs/*/checkpoints")]
+        removed = sum(remove_partials(folder) for folder in folders if folder.is_dir())
         with self._connect() as db:
             known = {row[0] for row in db.execute("SELECT id FROM files")}
-        cutoff = time.time() - age
-        for folder, keep in ((self.files_dir, known), (self.home / "tmp", set())):
-            for path in folder.glob("*") if folder.is_dir() else ():
-                with suppress(OSError):
-                    if path.is_file() and path.name not in keep and path.stat().st_mtime < cutoff:
-                        path.unlink()
-                        removed += 1
+        cutoff = time.time() - self._ORPHAN_AGE_S
+        for path in self.files_dir.iterdir():
+            with suppress(OSError):
+                if path.is_file() and path.name not in known and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
         return removed
 
     @property
