@@ -46,7 +46,7 @@ def on_grid(response: object) -> None:
         event = session.grid_event(raw, st.session_state.get("grid_token"))
     except ConflictError as exc:  # another session changed that cell: nothing saved, the stored rows shown
         event = None
-        st.session_state.update(grid_token=dict(raw).get("token"), last_saved=None, grid_notice=str(exc))
+        st.session_state.update(grid_token=(raw or {}).get("token"), last_saved=None, grid_notice=str(exc))
     except StudioError as exc:
         event = None
         st.error(str(exc))

@@ -41,6 +41,7 @@ LIMIT = 64 * 1024
 """The file-size limit of the full-disk runs: above what opening the workspace writes, below every write tried."""
 
 pytestmark = pytest.mark.timeout(300)
+pytest_plugins = ("tests.engine_fixtures",)
 
 
 @pytest.fixture
@@ -265,6 +266,49 @@ def test_a_full_disk_while_writing_a_checkpoint_names_it_and_leaves_no_folder(fo
         f"error: could not write {step}: the disk is full or a file-size limit was reached (File too large)"
     )
     assert list(step.parent.iterdir()) == []
+
+
+_TRAIN = """
+import sys
+from pathlib import Path
+from studio.engine.encoding import read_examples
+from studio.engine.hyperparameters import resolve_config
+from studio.engine.trainer import train
+from studio.errors import StudioError
+
+examples = read_examples(Path(sys.argv[2]))
+config = resolve_config({"n_epochs": 1, "batch_size": 2}, n_examples=len(examples), seed=1)
+try:
+    train(base=sys.argv[1], train_examples=examples, valid_examples=None, config=config, job_dir=Path(sys.argv[3]))
+except StudioError as exc:
+    print(f"error: {exc}")
+"""
+
+
+def test_a_full_disk_while_the_trainer_writes_its_checkpoint_names_it_and_leaves_no_folder(tiny_model_dir, tmp_path):
+    """The real training loop on the tiny Llama: its first write is the epoch's adapter, past a 4 KB limit."""
+    from tests.engine_support import write_chat_file
+
+    data, job = write_chat_file(tmp_path / "train.jsonl", n=4), tmp_path / "job"
+
+    def limited() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+    done = subprocess.run(
+        [sys.executable, "-c", _TRAIN, str(tiny_model_dir), str(data), str(job)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "STUDIO_ENGINE_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=240,
+        preexec_fn=limited,
+    )
+    step = job / "checkpoints" / "step-2"
+    assert done.stdout.splitlines() == [
+        f"error: could not write {step}: the disk is full or a file-size limit was reached (File too large)"
+    ], done.stderr[-2000:]
+    assert list((job / "checkpoints").iterdir()) == []
 
 
 def test_chat_lines_are_big_enough_to_pass_the_limit():

@@ -13,6 +13,7 @@ import io
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +86,7 @@ def slow_disk() -> None:
         handle = real_open(file, mode, *args, **kwargs)
         return _SlowFile(handle) if "b" in mode and ("w" in mode or "a" in mode) else handle
 
-    io.open = open_  # type: ignore[assignment]  # pathlib and os.fdopen look it up at each call
+    io.open = open_  # pathlib and os.fdopen look it up at each call
 
 
 def main(op: str, folder: Path, once: bool) -> None:
@@ -109,7 +110,7 @@ def main(op: str, folder: Path, once: bool) -> None:
             return
 
 
-def _step(op: str, folder: Path):
+def _step(op: str, folder: Path) -> Callable[[int], str]:
     from studio.errors import StudioError
 
     if op in ("save", "import", "export"):
