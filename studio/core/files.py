@@ -1,13 +1,15 @@
 """All-or-nothing file writes, the one way the studio and the engine write a file a user keeps.
 
-A write goes to a temporary name in the target's own folder (``.<name>.<random>.part``), is flushed and fsynced,
-then renamed over the target with :func:`os.replace` (atomic on POSIX) and the folder is fsynced: a reader, a crash
-or a ``SIGKILL`` at any instant sees the old file or the new one, never half of one. On an error (a full disk, a
-file-size limit, a missing permission) the temporary is removed and :class:`~studio.errors.WriteError` says in one
-line what could not be written. A process killed mid-write leaves its ``.part`` file (named after its PID), never
-the target half-written; the next write into that folder removes the partial files of writers no longer running
-(:func:`remove_partials`). (``O_TMPFILE`` would leave nothing at all, but linking the finished file in fails with
-EXDEV on some kernels and sandboxes: this one is portable.)
+A write goes to a temporary name in the target's own folder (``.<name>.<pid>.<random>.part``), is flushed and
+fsynced, then renamed over the target with :func:`os.replace` (atomic on POSIX) and the folder is fsynced: a
+reader, a crash or a ``SIGKILL`` at any instant sees the old file or the new one, never half of one. On an error
+(a full disk, a file-size limit, a missing permission) the temporary is removed and
+:class:`~studio.errors.WriteError` says in one line what could not be written.
+
+A process killed mid-write leaves its ``.part`` file (named after its PID), never the target half-written; the
+next write into that folder removes the partial files of writers no longer running (:func:`remove_partials`).
+(``O_TMPFILE`` would leave nothing at all, but linking the finished file in fails with EXDEV on some kernels and
+sandboxes: this one is portable.)
 """
 
 from __future__ import annotations
