@@ -8,6 +8,7 @@ from studio.editing.editor import DatasetEditor
 from studio.editing.grid import grid_page, page_count
 from studio.editing.ops import DeleteRows
 from studio.editing.session import DatasetSession
+from studio.errors import ConflictError, StudioError
 from studio.storage.workspace import Workspace
 from ui import keys
 from ui.aggrid import aggrid_arguments
@@ -35,18 +36,29 @@ spec, threshold = filters_sidebar(session, counts, tr)
 positions, problem = session.rows(spec, threshold)
 if problem:
     st.error(problem)
+if notice := st.session_state.pop("grid_notice", None):  # an edit another session's edit refused
+    st.warning(notice)
 st.markdown(f"**{tr('dataset.rows_shown', n=len(positions), m=len(editor.frame))}**")
 
 
 def on_grid(response: object) -> None:
     """Runs before the rerun, so the grid is redrawn from data that already holds the persisted edit."""
-    event = attempt(session.grid_event, getattr(response, "raw_data", None), st.session_state.get("grid_token"))
+    version, raw = editor.version, getattr(response, "raw_data", None)
+    try:
+        event = session.grid_event(raw, st.session_state.get("grid_token"))
+    except ConflictError as exc:  # another session changed that cell: nothing saved, the stored rows shown
+        event = None
+        st.session_state.update(grid_token=(raw or {}).get("token"), last_saved=None, grid_notice=str(exc))
+    except StudioError as exc:
+        event = None
+        st.error(str(exc))
     if event is not None and event.kind == "select":
         st.session_state.update(grid_token=event.token, selected_ids=event.ids)
     elif event is not None:  # the edit is persisted
-        st.session_state.update(
-            grid_token=event.token, last_saved=tr("dataset.saved_edit", id=event.id, field=event.field)
-        )
+        saved = tr("dataset.saved_edit", id=event.id, field=event.field)
+        merged = f" {tr('dataset.merged_edits', n=editor.merged)}" if editor.merged else ""
+        st.session_state.update(grid_token=event.token, last_saved=saved + merged)
+    st.session_state["reload_page"] = editor.version != version  # other sessions' edits came in: redraw it all
 
 
 pages = page_count(len(positions), 100)
@@ -57,6 +69,8 @@ grid_page_number = st.number_input(tr("dataset.page", pages=pages), 1, pages, 1,
 def grid_view() -> None:
     """The grid and the selected row's conversation: an edit or a selection reruns just this part (the edit is
     already persisted)."""
+    if st.session_state.pop("reload_page", False):  # another session moved the head: redraw the whole page
+        st.rerun(scope="app")
     if st.session_state.get("last_saved"):  # above the grid: shown as soon as the edit is stored
         st.caption("✅ " + st.session_state["last_saved"])
     flags = session.checks.flags

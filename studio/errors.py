@@ -48,7 +48,17 @@ class ExportError(StudioError):
 
 
 class WorkspaceError(StudioError):
-    """The workspace database is missing something that was asked for."""
+    """The workspace database is missing something that was asked for, or could not be written."""
+
+
+class ConflictError(WorkspaceError):
+    """Another session changed the dataset since this one read it, in a way this change cannot be merged with;
+    nothing was written, and the session has reloaded what is stored now."""
+
+
+class WriteError(StudioError):
+    """A file could not be written (full disk, file-size limit, permissions); the message names it in one line.
+    Nothing partial is left (:mod:`studio.core.files`)."""
 
 
 class PatternError(StudioError):

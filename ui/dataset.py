@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import streamlit as st
 
@@ -27,6 +27,7 @@ from studio.editing.ops import (
 from studio.editing.previews import preview_regex_replace
 from studio.editing.session import DatasetSession
 from studio.editing.turn_edits import SCOPE_ROLES, TURN_PICKS
+from studio.errors import ConflictError, StudioError
 from studio.i18n import Translator
 from studio.quality.rules import RULES
 from studio.quality.splits import SPLITS
@@ -34,14 +35,29 @@ from ui.frame import attempt
 from ui.importing import import_upload
 from ui.open_dataset import dataset_picker
 
+T = TypeVar("T")
 PREVIEW_ROWS = 20
 
 
 def button_applies(container: Any, label: str, key: str, action: Callable[[], Any], *, disabled: bool = False) -> None:
     """A button that calls ``action`` (a change to the open dataset) when clicked, then redraws the page."""
     if container.button(label, key=key, disabled=disabled):
-        attempt(action)
+        attempt_or_refresh(action)
         st.rerun()
+
+
+def attempt_or_refresh(action: Callable[..., T], *args: Any) -> T | None:
+    """:func:`~ui.frame.attempt`, except that a change refused because another session changed the dataset
+    (:class:`~studio.errors.ConflictError`: the editor now holds what is stored) redraws the whole page, with
+    the reason above the grid."""
+    try:
+        return action(*args)
+    except ConflictError as exc:
+        st.session_state["grid_notice"] = str(exc)
+        st.rerun()
+    except StudioError as exc:
+        st.error(str(exc))
+    return None
 
 
 def open_panel(session: DatasetSession, tr: Translator) -> DatasetEditor | None:
@@ -163,7 +179,7 @@ def history_panel(session: DatasetSession, tr: Translator) -> None:
         placeholder=tr("dataset.version_name"),
     )
     if save.button(tr("dataset.save_version"), disabled=not version_name.strip(), key="save_version"):
-        saved = attempt(editor.save_version, version_name)
+        saved = attempt_or_refresh(editor.save_version, version_name)
         if saved:
             st.toast(tr("dataset.version_saved", name=saved.name, rows=saved.rows))
             st.rerun()

@@ -10,6 +10,7 @@ import streamlit as st
 
 from studio.editing.editor import DatasetEditor
 from studio.editing.session import DatasetSession
+from studio.errors import ConflictError
 from studio.i18n import Translator
 from studio.storage.workspace import Workspace
 from ui import keys
@@ -75,7 +76,10 @@ def dataset_picker(tr: Translator, *, key: str, where: tuple[Any, Any] | None = 
         key=f"{key}-version-{chosen}-{head}",
     )
     if version != head:
-        editor.checkout(version)
+        try:
+            editor.checkout(version)
+        except ConflictError as exc:  # another session moved the head: the editor now shows what is stored
+            st.session_state["grid_notice"] = str(exc)
         st.rerun()
     return editor
 
@@ -93,7 +97,10 @@ def follow_link(session: DatasetSession) -> None:
         editor = session.open(int(dataset))
         versions = {v.id for v in session.workspace.versions(editor.dataset_id)}
         if version.isdigit() and int(version) in versions and int(version) != editor.info.head_version_id:
-            editor.checkout(int(version))
+            try:
+                editor.checkout(int(version))
+            except ConflictError as exc:  # moved meanwhile: what is stored is shown, with the reason
+                st.session_state["grid_notice"] = str(exc)
     del params["dataset"]
     if "version" in params:
         del params["version"]

@@ -116,8 +116,9 @@ def _compare(args: argparse.Namespace) -> int:
     if show:
         print(file=sys.stderr)
     scored = score_rows(results, pattern=pattern, substring=args.contains)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_bytes(export_results(scored, "csv" if output.suffix.lower() == ".csv" else "jsonl"))
+    from studio.core.files import atomic_write
+
+    atomic_write(output, export_results(scored, "csv" if output.suffix.lower() == ".csv" else "jsonl"))
     summary = aggregate(scored, [t.name for t in targets])
     errors = int(summary["errors"].sum())
     if args.json:

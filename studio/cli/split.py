@@ -81,6 +81,7 @@ def _print_report(report: pd.DataFrame, *, clean_line: str) -> None:
 
 
 def _split(args: argparse.Namespace) -> int:
+    from studio.core.files import atomic_write
     from studio.data.writers import export_bytes
     from studio.quality.splits import leakage_report, split_frame
 
@@ -96,7 +97,7 @@ def _split(args: argparse.Namespace) -> int:
     written: dict[str, dict[str, Any]] = {}
     for name, part in parts.items():
         target = folder / f"{name}.jsonl"
-        target.write_bytes(export_bytes(part, to="openai-chat"))
+        atomic_write(target, export_bytes(part, to="openai-chat"))
         written[name] = {"path": str(target), "rows": len(part)}
     if args.json:
         print(json.dumps({"splits": written, "leaks": _report_rows(report)}, ensure_ascii=False))

@@ -20,6 +20,7 @@ from typing import Any, Literal, get_args
 import orjson
 import pandas as pd
 
+from studio.core.files import atomic_write
 from studio.data.formats import Schema, deeper_than, may_be_deep
 from studio.data.frame import Example, content_text, iter_examples, metadata_columns, turn_texts
 from studio.errors import ExportError
@@ -257,12 +258,12 @@ def export_dataset(
     skip_unrepresentable: bool = False,
 ) -> Path:
     """Write the dataset to ``path``; the format follows ``to`` or the suffix (``.jsonl`` → OpenAI chat).
-    ``skip_unrepresentable`` as in :func:`export_bytes`."""
+    ``skip_unrepresentable`` as in :func:`export_bytes`.
+
+    All or nothing (:func:`~studio.core.files.atomic_write`): a crash or a full disk leaves the previous ``path``
+    (or none), never half a file; a failed write raises :class:`~studio.errors.WriteError` naming ``path``."""
     path = Path(path)
     by_suffix: dict[str, ExportFormat] = {".csv": "csv", ".parquet": "parquet", ".json": "sharegpt"}
     chosen: ExportFormat = to if to is not None else by_suffix.get(path.suffix.lower(), "openai-chat")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(
-        export_bytes(frame, to=chosen, system_prompt=system_prompt, skip_unrepresentable=skip_unrepresentable)
-    )
-    return path
+    data = export_bytes(frame, to=chosen, system_prompt=system_prompt, skip_unrepresentable=skip_unrepresentable)
+    return atomic_write(path, data)

@@ -273,8 +273,9 @@ def apply_and_check(editor: DatasetEditor, checks: Checks, op: Op) -> pd.DataFra
     """Persist ``op`` through ``editor`` (its :class:`~studio.errors.OperationError` when refused); an operation
     on one example (``Op.one_example``: a cell edit, a conversation-panel edit) re-checks only that example's
     row, anything else is checked in full on the next :meth:`Checks.update`. Returns the new frame."""
+    version = editor.version
     frame = editor.apply(op)
-    if op.one_example:
+    if op.one_example and editor.version == version:  # else another session's edits were merged: update() checks all
         checks.edited(editor, int(getattr(op, "id")))  # noqa: B009  # every one-example operation names its id
     return frame
 

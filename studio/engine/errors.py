@@ -46,6 +46,11 @@ class StatusConflictError(EngineError):
     """A job whose status does not allow the operation (cancelling a finished job, resuming a running one)."""
 
 
+class StorageError(EngineError):
+    """The engine's disk could not hold a file (full, or a file-size limit); the message names the file and
+    nothing partial was kept (``code="storage_full"``)."""
+
+
 class EngineUnavailableError(EngineError):
     """The optional ``engine`` extra (torch, transformers, peft) is not installed."""
 

@@ -3,6 +3,10 @@
 One database file (``<home>/store.db``, WAL, busy timeout) shared by the server and its worker processes; every
 call opens its own short connection, so the store is safe across threads and processes. File contents live next
 to it under ``<home>/files/<id>``: paths are derived from validated opaque ids, never from user file names.
+
+A file is complete before it gets its id (it is moved in with :func:`~studio.core.files.atomic_move`, then
+recorded); a process killed between the two leaves a complete file with no record, which the next store opened on
+this home removes (:meth:`EngineStore.sweep`), as it removes the ``.part`` leftovers of killed writers.
 """
 
 from __future__ import annotations
@@ -12,11 +16,12 @@ import shutil
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from studio.engine.errors import InvalidValueError, NotFoundError
+from studio.core.files import atomic_move, remove_partials
+from studio.engine.errors import InvalidValueError, NotFoundError, StorageError
 from studio.engine.records import (
     CheckpointRecord,
     EventLevel,
@@ -30,6 +35,7 @@ from studio.engine.records import (
     check_id,
     new_id,
 )
+from studio.errors import WriteError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -120,6 +126,26 @@ class EngineStore:
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
+        self.sweep()
+
+    _ORPHAN_AGE_S = 600
+    """A file this old with no record is a leftover (an upload moves in and is recorded within milliseconds)."""
+
+    def sweep(self) -> int:
+        """Remove what killed writers left: the ``.part`` files and folders of processes no longer running (upload
+        buffers in ``tmp/``, checkpoints), and files with no record older than :attr:`_ORPHAN_AGE_S` (a process
+        killed between moving a file in and recording it); returns how many went."""
+        folders = [self.files_dir, self.home / "tmp", *self.home.glob("jobs/*"), *self.home.glob("jobs/*/checkpoints")]
+        removed = sum(remove_partials(folder) for folder in folders if folder.is_dir())
+        with self._connect() as db:
+            known = {row[0] for row in db.execute("SELECT id FROM files")}
+        cutoff = time.time() - self._ORPHAN_AGE_S
+        for path in self.files_dir.iterdir():
+            with suppress(OSError):
+                if path.is_file() and path.name not in known and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+        return removed
 
     @property
     def files_dir(self) -> Path:
@@ -161,7 +187,10 @@ class EngineStore:
         """Move ``source`` into the store under a new id and record it."""
         file_id = new_id("file")
         target = self.files_dir / file_id
-        shutil.move(str(source), target)
+        try:
+            atomic_move(source, target)
+        except WriteError as exc:
+            raise StorageError(f"{exc} (the file {Path(filename).name})", param="file", code="storage_full") from None
         record = FileRecord(
             id=file_id,
             filename=Path(filename).name or "upload.jsonl",
@@ -170,11 +199,15 @@ class EngineStore:
             created_at=int(time.time()),
             status="processed",
         )
-        with self._connect() as db:
-            db.execute(
-                "INSERT INTO files (id, filename, purpose, bytes, created_at, status) VALUES (?, ?, ?, ?, ?, ?)",
-                (record.id, record.filename, record.purpose, record.bytes, record.created_at, record.status),
-            )
+        try:
+            with self._connect() as db:
+                db.execute(
+                    "INSERT INTO files (id, filename, purpose, bytes, created_at, status) VALUES (?, ?, ?, ?, ?, ?)",
+                    (record.id, record.filename, record.purpose, record.bytes, record.created_at, record.status),
+                )
+        except sqlite3.OperationalError as exc:  # the database could not grow (a full disk): keep no file
+            target.unlink(missing_ok=True)
+            raise StorageError(f"could not record the file {record.filename} in {self.path}: {exc}") from None
         return record
 
     def get_file(self, file_id: str, *, param: str = "file_id") -> FileRecord:

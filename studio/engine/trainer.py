@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from studio.core.files import atomic_folder
 from studio.engine.encoding import EncodedExample, encode_examples
 from studio.engine.hyperparameters import TrainingConfig
 
@@ -321,10 +322,12 @@ def train(
                 checkpoint_metrics["full_valid_loss"] = full_loss
                 checkpoint_metrics["full_valid_mean_token_accuracy"] = full_acc
             adapter_dir = job_dir / "checkpoints" / f"step-{step}"
-            model.save_pretrained(adapter_dir)
+            with atomic_folder(adapter_dir) as partial:  # all or nothing: a crash or a full disk leaves no half
+                model.save_pretrained(partial)
             callbacks.on_checkpoint(step, adapter_dir, checkpoint_metrics)
             if step < total_steps:
                 save_progress()
     final_dir = job_dir / "final"
-    model.save_pretrained(final_dir)
+    with atomic_folder(final_dir) as partial:
+        model.save_pretrained(partial)
     return TrainingResult("succeeded", step, total_steps, trained_tokens, final_dir, history)

@@ -9,6 +9,8 @@ opening the same old file upgrade it once.
 2. flags (rule flags kept per version)
 3. jobs (fine-tuning jobs on any provider, :mod:`studio.providers.jobs`)
 4. compare_runs, compare_results, compare_votes (the Playground, :mod:`studio.playground`)
+5. datasets.revision: a counter every change to a dataset's head or edit log bumps, so two sessions editing one
+   dataset notice each other's edits (:meth:`~studio.storage.workspace.Workspace.append_operation`)
 
 Migrations 3 and 4 say ``IF NOT EXISTS``: before they existed, those features created their tables on first use
 without recording a version, so a workspace at version 2 may already hold them (with their rows).
@@ -119,6 +121,9 @@ MIGRATIONS: tuple[str, ...] = (
         created_at REAL NOT NULL,
         UNIQUE (run_id, row_index, left_target, right_target)
     );
+    """,
+    """
+    ALTER TABLE datasets ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
     """,
 )
 

@@ -8,6 +8,13 @@ UI says it is done, so a refresh or a crash loses nothing. Undo marks the newest
 redo re-activates it; a new operation after an undo discards the undone ones (as every editor does). Saving a
 version snapshots the result: the log it came from is kept for the record but never replayed again.
 
+Two sessions may edit one dataset. Each dataset has a ``revision`` that every change to its head or its log bumps,
+in the same transaction; a write that passes ``expected_revision`` (the revision its caller computed it from) is
+refused with :class:`~studio.errors.ConflictError` when the revision has moved, so no session overwrites an edit it
+never saw (:class:`~studio.editing.editor.DatasetEditor` then merges or reloads). Every write is one transaction:
+a crash leaves the state before it or after it. A write the disk cannot hold (full, or a file-size limit) raises
+:class:`~studio.errors.WorkspaceError` naming the workspace file, and the transaction is rolled back.
+
 The user's original file is never touched: the import stores its parsed frame as version 1 ("original").
 No API key is ever written here.
 """
@@ -18,6 +25,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -35,7 +43,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from studio.data.frame import TEXT, TEXT_FIELDS
-from studio.errors import WorkspaceError
+from studio.errors import ConflictError, WorkspaceError
 from studio.storage.migrations import migrate
 
 DEFAULT_PATH = Path("workspace") / "studio.db"
@@ -65,6 +73,7 @@ class DatasetInfo:
     encoding: str | None
     head_version_id: int
     created_at: float
+    revision: int = 0
 
 
 @dataclass(frozen=True)
@@ -135,13 +144,20 @@ class Workspace:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise WorkspaceError(f"could not open the workspace {self.path}: {exc}") from None
         try:
             db.row_factory = sqlite3.Row
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA foreign_keys=ON")
             yield db
+        except sqlite3.Error as exc:
+            if not _DISK_TROUBLE.search(str(exc)):
+                raise
+            raise WorkspaceError(f"could not write the workspace {self.path}: {_why(exc)}") from None
         finally:
             db.close()
 
@@ -157,9 +173,29 @@ class Workspace:
             try:
                 yield db
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:  # SQLite may have rolled back already (a full disk does)
+                    db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
+
+    @staticmethod
+    def _head(db: sqlite3.Connection, dataset_id: int, expected_revision: int | None) -> tuple[int, int]:
+        """(head version id, revision) of a dataset inside a write transaction; :class:`ConflictError` when
+        ``expected_revision`` is given and another session has changed the dataset since."""
+        row = db.execute("SELECT head_version_id, revision FROM datasets WHERE id=?", (dataset_id,)).fetchone()
+        if row is None:
+            raise WorkspaceError(f"no dataset with id {dataset_id}")
+        if expected_revision is not None and row["revision"] != expected_revision:
+            raise ConflictError(
+                f"dataset {dataset_id} was changed in another session "
+                f"({row['revision'] - expected_revision} change(s) since this one read it)"
+            )
+        return row["head_version_id"], row["revision"]
+
+    @staticmethod
+    def _bump(db: sqlite3.Connection, dataset_id: int) -> int:
+        db.execute("UPDATE datasets SET revision=revision+1 WHERE id=?", (dataset_id,))
+        return db.execute("SELECT revision FROM datasets WHERE id=?", (dataset_id,)).fetchone()[0]
 
     # -- datasets ----------------------------------------------------------------------------------------
 
@@ -216,6 +252,7 @@ class Workspace:
             encoding=row["encoding"],
             head_version_id=row["head_version_id"],
             created_at=row["created_at"],
+            revision=row["revision"],
         )
 
     def delete_dataset(self, dataset_id: int) -> None:
@@ -224,19 +261,30 @@ class Workspace:
 
     # -- versions ----------------------------------------------------------------------------------------
 
-    def save_version(self, dataset_id: int, frame: pd.DataFrame, *, name: str, make_head: bool = True) -> VersionInfo:
+    def save_version(
+        self,
+        dataset_id: int,
+        frame: pd.DataFrame,
+        *,
+        name: str,
+        make_head: bool = True,
+        expected_revision: int | None = None,
+    ) -> VersionInfo:
         """Snapshot ``frame`` as a named version; by default it becomes the dataset's head with an empty edit log.
 
         With ``make_head=False`` (train/validation/test splits) the head and its edit log are left as they are.
+        ``expected_revision``: the dataset's revision ``frame`` was computed from; :class:`ConflictError` (and
+        nothing saved) when another session has changed the dataset since.
         """
         if not name.strip():
             raise WorkspaceError("a version needs a name")
-        head = self.dataset(dataset_id).head_version_id
+        blob = frame_to_parquet(frame)
         with self.transaction() as db:
+            head, _ = self._head(db, dataset_id, expected_revision)
             version_id = inserted_id(
                 db.execute(
                     "INSERT INTO versions(dataset_id, name, parent_id, rows, data, created_at) VALUES (?,?,?,?,?,?)",
-                    (dataset_id, name.strip(), head, len(frame), frame_to_parquet(frame), time.time()),
+                    (dataset_id, name.strip(), head, len(frame), blob, time.time()),
                 )
             )
             if make_head:
@@ -244,6 +292,7 @@ class Workspace:
                 # The log now lives in the snapshot: keep it for the record (active=-1), never replay it again.
                 db.execute("DELETE FROM operations WHERE version_id=? AND active=0", (head,))
                 db.execute("UPDATE operations SET active=-1 WHERE version_id=? AND active=1", (head,))
+                self._bump(db, dataset_id)
         return self.version(version_id)
 
     def versions(self, dataset_id: int) -> list[VersionInfo]:
@@ -338,26 +387,30 @@ class Workspace:
         flags.index = frame.index
         return flags
 
-    def checkout(self, dataset_id: int, version_id: int) -> None:
-        """Make ``version_id`` the dataset's head (its edit log continues from there)."""
+    def checkout(self, dataset_id: int, version_id: int, *, expected_revision: int | None = None) -> None:
+        """Make ``version_id`` the dataset's head (its edit log continues from there); ``expected_revision`` as in
+        :meth:`save_version`."""
         if self.version(version_id).dataset_id != dataset_id:
             raise WorkspaceError(f"version {version_id} does not belong to dataset {dataset_id}")
         with self.transaction() as db:
+            self._head(db, dataset_id, expected_revision)
             db.execute("UPDATE datasets SET head_version_id=? WHERE id=?", (version_id, dataset_id))
+            self._bump(db, dataset_id)
 
     # -- edit log ----------------------------------------------------------------------------------------
 
-    def append_operation(self, dataset_id: int, op: dict[str, Any]) -> int:
-        """Persist one acknowledged edit on the dataset's head version; undone operations are discarded."""
-        version_id = self.dataset(dataset_id).head_version_id
+    def append_operation(self, dataset_id: int, op: dict[str, Any], *, expected_revision: int | None = None) -> int:
+        """Persist one acknowledged edit on the dataset's head version; undone operations are discarded. Returns
+        the dataset's new revision. ``expected_revision``: the revision ``op`` was computed from;
+        :class:`ConflictError` (nothing written) when another session has changed the dataset since."""
         with self.transaction() as db:
+            version_id, _ = self._head(db, dataset_id, expected_revision)
             db.execute("DELETE FROM operations WHERE version_id=? AND active=0", (version_id,))
-            return inserted_id(
-                db.execute(
-                    "INSERT INTO operations(dataset_id, version_id, op, created_at) VALUES (?, ?, ?, ?)",
-                    (dataset_id, version_id, json.dumps(op, ensure_ascii=False), time.time()),
-                )
+            db.execute(
+                "INSERT INTO operations(dataset_id, version_id, op, created_at) VALUES (?, ?, ?, ?)",
+                (dataset_id, version_id, json.dumps(op, ensure_ascii=False), time.time()),
             )
+            return self._bump(db, dataset_id)
 
     def operations(self, dataset_id: int, *, include_undone: bool = False) -> list[dict[str, Any]]:
         """The head version's operations in order (active ones, or all of them)."""
@@ -368,29 +421,50 @@ class Workspace:
             rows = db.execute(query + " ORDER BY id", (version_id,)).fetchall()
         return [json.loads(r["op"]) for r in rows]
 
-    def undo(self, dataset_id: int) -> dict[str, Any] | None:
-        """Deactivate the newest active operation; returns it, or None when there is nothing to undo."""
-        version_id = self.dataset(dataset_id).head_version_id
+    def undo(self, dataset_id: int, *, expected_revision: int | None = None) -> dict[str, Any] | None:
+        """Deactivate the newest active operation; returns it, or None when there is nothing to undo.
+        ``expected_revision`` as in :meth:`append_operation`."""
         with self.transaction() as db:
+            version_id, _ = self._head(db, dataset_id, expected_revision)
             row = db.execute(
                 "SELECT id, op FROM operations WHERE version_id=? AND active=1 ORDER BY id DESC LIMIT 1", (version_id,)
             ).fetchone()
             if row is None:
                 return None
             db.execute("UPDATE operations SET active=0 WHERE id=?", (row["id"],))
+            self._bump(db, dataset_id)
         return json.loads(row["op"])
 
-    def redo(self, dataset_id: int) -> dict[str, Any] | None:
-        """Re-activate the oldest undone operation; returns it, or None when there is nothing to redo."""
-        version_id = self.dataset(dataset_id).head_version_id
+    def redo(self, dataset_id: int, *, expected_revision: int | None = None) -> dict[str, Any] | None:
+        """Re-activate the oldest undone operation; returns it, or None when there is nothing to redo.
+        ``expected_revision`` as in :meth:`append_operation`."""
         with self.transaction() as db:
+            version_id, _ = self._head(db, dataset_id, expected_revision)
             row = db.execute(
                 "SELECT id, op FROM operations WHERE version_id=? AND active=0 ORDER BY id LIMIT 1", (version_id,)
             ).fetchone()
             if row is None:
                 return None
             db.execute("UPDATE operations SET active=1 WHERE id=?", (row["id"],))
+            self._bump(db, dataset_id)
         return json.loads(row["op"])
+
+    def state(self, dataset_id: int) -> tuple[DatasetInfo, list[dict[str, Any]], int]:
+        """One consistent read of a dataset: its info (head version, revision), every operation of its head
+        (undone ones included, in order) and how many of them are active."""
+        with self._connect() as db:
+            db.execute("BEGIN")  # one snapshot: another session's write lands before or after all of it
+            try:
+                row = db.execute("SELECT * FROM datasets WHERE id=?", (dataset_id,)).fetchone()
+                if row is None:
+                    raise WorkspaceError(f"no dataset with id {dataset_id} in {self.path}")
+                rows = db.execute(
+                    "SELECT op, active FROM operations WHERE version_id=? AND active>=0 ORDER BY id",
+                    (row["head_version_id"],),
+                ).fetchall()
+            finally:
+                db.execute("COMMIT")
+        return self._dataset(row), [json.loads(r["op"]) for r in rows], sum(r["active"] == 1 for r in rows)
 
     # -- settings ----------------------------------------------------------------------------------------
 
@@ -404,6 +478,16 @@ class Workspace:
         with self._connect() as db:
             row = db.execute("SELECT value FROM settings WHERE key=?", (key,)).fetchone()
         return default if row is None else json.loads(row["value"])
+
+
+_DISK_TROUBLE = re.compile(r"disk is full|disk I/O|readonly|read-only|unable to open")
+
+
+def _why(exc: sqlite3.Error) -> str:
+    text = str(exc)
+    if "full" in text or "I/O" in text:
+        return f"the disk is full or a file-size limit was reached ({text})"
+    return text
 
 
 # ---------------------------------------------------------------------------------------------- imports
@@ -420,22 +504,19 @@ def import_file(
 
     raw = data if data is not None else Path(source).read_bytes()
     result = load_dataset(source, data=raw, **load_options)
-    info = import_loaded(workspace, result, source_name=Path(source).name, data=raw)
-    if name:
-        with workspace.transaction() as db:
-            db.execute("UPDATE datasets SET name=? WHERE id=?", (name, info.id))
-        info = workspace.dataset(info.id)
-    return info, result
+    return import_loaded(workspace, result, source_name=Path(source).name, data=raw, name=name), result
 
 
-def import_loaded(workspace: Workspace, result: Any, *, source_name: str, data: bytes = b"") -> DatasetInfo:
-    """Store a :class:`~studio.data.loader.LoadResult` (already previewed by the user) as a new dataset, with its rule
-    flags, so the Dataset page opens it without running the rules."""
+def import_loaded(
+    workspace: Workspace, result: Any, *, source_name: str, data: bytes = b"", name: str | None = None
+) -> DatasetInfo:
+    """Store a :class:`~studio.data.loader.LoadResult` (already previewed by the user) as a new dataset (named
+    ``name``, or after the file), with its rule flags, so the Dataset page opens it without running the rules."""
     from studio.quality.rules import flags_signature, grid_flags
 
     info = workspace.import_dataset(
         result.frame,
-        name=Path(source_name).stem,
+        name=name or Path(source_name).stem,
         source_name=source_name,
         source_bytes=data,
         format=result.format,

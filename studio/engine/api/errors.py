@@ -22,6 +22,7 @@ from studio.engine.errors import (
     NotFoundError,
     PullError,
     StatusConflictError,
+    StorageError,
 )
 
 _log = logging.getLogger("studio.engine")
@@ -32,6 +33,7 @@ _STATUS: tuple[tuple[type[EngineError], int, str], ...] = (
     (StatusConflictError, 409, "invalid_request_error"),
     (PullError, 502, "server_error"),
     (EngineUnavailableError, 503, "server_error"),
+    (StorageError, 507, "server_error"),
 )
 """Domain error class → (HTTP status, OpenAI error type); the first match wins, anything else is a 500."""
 

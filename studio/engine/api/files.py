@@ -11,9 +11,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
+from studio.core.files import PARTIAL_SUFFIX, write_failure
 from studio.engine.api.deps import EngineDep
 from studio.engine.api.errors import PayloadTooLargeError
-from studio.engine.errors import InvalidValueError
+from studio.engine.errors import InvalidValueError, StorageError
 from studio.engine.protocol import deleted_object, dump, file_object, page
 
 router = APIRouter(tags=["files"])
@@ -33,7 +34,11 @@ async def upload_file(engine: EngineDep, request: Request) -> dict[str, Any]:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit + _FORM_OVERHEAD:
         raise _too_large(limit)  # before reading (or buffering) any of the body
-    form = await request.form(max_files=1, max_fields=8)
+    try:  # Starlette spools a body over 1 MB to the system's temp folder while it parses the form
+        form = await request.form(max_files=1, max_fields=8)
+    except OSError as exc:
+        message = str(write_failure(f"the upload (buffered in {tempfile.gettempdir()})", exc))
+        raise StorageError(message, param="file", code="storage_full") from None
     upload, purpose = form.get("file"), form.get("purpose")
     if purpose != "fine-tune":
         raise InvalidValueError(f"purpose must be 'fine-tune', got {purpose!r}", param="purpose")
@@ -44,7 +49,7 @@ async def upload_file(engine: EngineDep, request: Request) -> dict[str, Any]:
         filename = "upload.jsonl"
     tmp_dir = engine.store.home / "tmp"
     tmp_dir.mkdir(exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=tmp_dir)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".upload.{os.getpid()}.", suffix=PARTIAL_SUFFIX, dir=tmp_dir)
     tmp = Path(tmp_name)
     try:
         size = 0
@@ -53,7 +58,11 @@ async def upload_file(engine: EngineDep, request: Request) -> dict[str, Any]:
                 size += len(chunk)
                 if size > limit:
                     raise _too_large(limit)
-                out.write(chunk)
+                try:
+                    out.write(chunk)
+                except OSError as exc:  # a full disk or a file-size limit: one line, the partial file removed
+                    message = str(write_failure(f"the upload {filename}", exc))
+                    raise StorageError(message, param="file", code="storage_full") from None
         record = await run_in_threadpool(engine.add_upload, tmp, filename=filename, purpose=purpose)
     finally:
         tmp.unlink(missing_ok=True)
