@@ -9,6 +9,7 @@ opening the same old file upgrade it once.
 2. flags (rule flags kept per version)
 3. jobs (fine-tuning jobs on any provider, :mod:`studio.providers.jobs`)
 4. compare_runs, compare_results, compare_votes (the Playground, :mod:`studio.playground`)
+5. compare_results tool calls: the answer's ``tool_calls``, the reference's, and the case's ``tools`` (JSON text)
 
 Migrations 3 and 4 say ``IF NOT EXISTS``: before they existed, those features created their tables on first use
 without recording a version, so a workspace at version 2 may already hold them (with their rows).
@@ -119,6 +120,11 @@ MIGRATIONS: tuple[str, ...] = (
         created_at REAL NOT NULL,
         UNIQUE (run_id, row_index, left_target, right_target)
     );
+    """,
+    """
+    ALTER TABLE compare_results ADD COLUMN tool_calls TEXT;
+    ALTER TABLE compare_results ADD COLUMN reference_tool_calls TEXT;
+    ALTER TABLE compare_results ADD COLUMN tools TEXT;
     """,
 )
 
