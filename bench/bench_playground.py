@@ -27,9 +27,11 @@ when it streamed target 1, then target 2).
 
 from __future__ import annotations
 
+import functools
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 if __package__ in (None, ""):  # run as a script: make ``studio`` and ``bench`` importable from the checkout
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -179,8 +181,11 @@ STREAM_DELAY = 0.05
 STREAM_WORDS = 40
 
 
-def _stream_all(url: str, models: list[str], messages: list[dict], max_tokens: int, *, together: bool) -> dict:
-    """``models`` (one target each) streaming ``messages``: all at once, or each alone one after another."""
+def _stream_all(
+    url: str, models: list[str], messages: list[dict], max_tokens: int, *, together: bool, warmed: Any = None
+) -> dict:
+    """``models`` (one target each) streaming ``messages``: all at once, or each alone one after another; after an
+    untimed warm-up round (``warmed()`` is called after it)."""
     from studio.playground.compare import Params, StreamStats, Target, stream_side_by_side
     from studio.providers.profiles import Profile
 
@@ -190,6 +195,8 @@ def _stream_all(url: str, models: list[str], messages: list[dict], max_tokens: i
     warm = [StreamStats() for _ in targets]  # untimed: imports, clients and connections, as in a running page
     for _ in stream_side_by_side(targets, [messages] * len(targets), Params(max_tokens=1), warm):
         pass
+    if warmed is not None:
+        warmed()
     walls, cpus, stats, errors = [], [], [], []
     for group in groups:
         group_stats = [StreamStats(t.name, t.model) for t in group]
@@ -221,7 +228,8 @@ def _server_side_by_side(size: str, *, together: bool) -> dict:
     prompt = [{"role": "user", "content": "ANSWER: " + " ".join(f"word{i}" for i in range(STREAM_WORDS))}]
     with spawn_server(Behaviour(chunk_delay=STREAM_DELAY)) as server:
         models = [DEFAULT_MODELS[i % len(DEFAULT_MODELS)] for i in range(n)]
-        out = _stream_all(server.url, models, prompt, STREAM_WORDS, together=together)
+        reset = functools.partial(server.configure, Behaviour(chunk_delay=STREAM_DELAY), reset=True)
+        out = _stream_all(server.url, models, prompt, STREAM_WORDS, together=together, warmed=reset)
         out["peak_in_flight"] = server.stats()["max_in_flight"]
     return out
 

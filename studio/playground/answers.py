@@ -10,6 +10,7 @@ attempt is counted); an error that remains is kept on the :class:`Answer` (scrub
 
 from __future__ import annotations
 
+import functools
 import queue
 import random
 import threading
@@ -18,10 +19,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, cast
 
+from studio.errors import StudioError
 from studio.playground.cases import with_system
 from studio.playground.costs import PriceMap, cost_of
 from studio.playground.targets import CompareError, Target
-from studio.providers.profiles import api_key_for, make_client
+from studio.providers.profiles import Profile, api_key_for, make_client
 from studio.providers.retry import RetryInterrupted, RetryPolicy, describe_error, should_retry
 
 if TYPE_CHECKING:
@@ -164,18 +166,26 @@ def stream_answer(
     import openai
 
     key = api_key if api_key is not None else api_key_for(target.profile)
-    client = make_client(target.profile, api_key=key, timeout=timeout, max_retries=0)
+    request = {
+        "model": target.model,
+        "messages": _chat(with_system(messages, params.system_prompt)),
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        **params.request(),
+        **(options or {}),
+    }
+
+    def open_stream() -> Any:
+        client = _stream_client(target.profile, key, timeout)
+        try:
+            return client.chat.completions.create(**request)
+        except openai.APIConnectionError:
+            _stream_client.cache_clear()  # a pooled connection to a server that restarted: a new client next try
+            raise
+
     started = time.perf_counter()
     try:
-        stream = retry.call(
-            lambda: client.chat.completions.create(
-                model=target.model,
-                messages=_chat(with_system(messages, params.system_prompt)),
-                stream=True,
-                stream_options={"include_usage": True},
-                **{**params.request(), **(options or {})},
-            )
-        )
+        stream = retry.call(open_stream)
         for chunk in stream:
             if chunk.usage is not None:
                 stats.tokens_in, stats.tokens_out = chunk.usage.prompt_tokens, chunk.usage.completion_tokens
@@ -193,6 +203,13 @@ def stream_answer(
         raise CompareError(f"{target.name}: {describe_error(exc, keys=[key])}") from None
     stats.latency_s = time.perf_counter() - started
     stats.cost = cost_of(target, stats.tokens_in, stats.tokens_out)
+
+
+@functools.lru_cache(maxsize=16)
+def _stream_client(profile: Profile, api_key: str | None, timeout: float) -> Any:
+    """One client per (profile, key, timeout), kept for the next message: a new client costs about 40 ms of CPU
+    (its TLS context), paid once instead of once per target per message. The key stays in memory only."""
+    return make_client(profile, api_key=api_key, timeout=timeout, max_retries=0)
 
 
 def _add_call_delta(calls: list[dict[str, Any]], delta: Any) -> None:
@@ -249,7 +266,7 @@ def stream_side_by_side(
                     cast("Any", chunks).close()
                     break
                 events.put(StreamEvent(i, "text", chunk))
-        except CompareError as exc:
+        except StudioError as exc:  # CompareError from the stream, ProviderError (no key) from the client
             events.put(StreamEvent(i, "error", str(exc)))
         except Exception as exc:
             events.put(StreamEvent(i, "error", f"{targets[i].name}: {type(exc).__name__}: {exc}"))
