@@ -85,7 +85,8 @@ def chat_tab(
         st.error(tools_error)
     identity = [t.public() for t in targets]
     chat = st.session_state.get(_CHAT)
-    if chat is None or chat["key"] != identity or st.button(tr("playground.new_chat"), key="pg_new_chat"):
+    restart = st.button(tr("playground.new_chat"), key="pg_new_chat")
+    if restart or chat is None or chat["key"] != identity:
         chat = st.session_state[_CHAT] = {"key": identity, "turns": []}
     turns: list[ChatTurn] = chat["turns"]
     text = st.chat_input(tr("playground.message"), key="pg_message", disabled=disabled or bool(tools_error))

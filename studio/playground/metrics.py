@@ -283,7 +283,7 @@ def disagreements(results: pd.DataFrame) -> list[int]:
     return out
 
 
-def _with_calls(text: Any, calls: Any) -> str | None:
+def answer_with_calls(text: Any, calls: Any) -> str | None:
     """An answer for a table: its text, then its tool calls as one line (``→ get_weather(city=Paris)``)."""
     from studio.core.chat import tool_call_summary
 
@@ -303,14 +303,14 @@ def side_by_side(scored: pd.DataFrame, targets: Sequence[str], *, metric: str = 
     if "reference_tool_calls" in scored.columns:
         calls = scored.sort_values("row_index").drop_duplicates("row_index").set_index("row_index")
         base["reference"] = [
-            _with_calls(r, c) for r, c in zip(base["reference"], calls["reference_tool_calls"], strict=True)
+            answer_with_calls(r, c) for r, c in zip(base["reference"], calls["reference_tool_calls"], strict=True)
         ]
     for name in targets:
         group = scored[scored["target"] == name].set_index("row_index")
         answers = group["answer"]
         if "tool_calls" in group.columns:
             answers = pd.Series(
-                [_with_calls(a, c) for a, c in zip(group["answer"], group["tool_calls"], strict=True)],
+                [answer_with_calls(a, c) for a, c in zip(group["answer"], group["tool_calls"], strict=True)],
                 index=group.index,
             )
         shown = [f"⚠ {e}" if _text(e) else a for a, e in zip(answers, group["error"], strict=True)]

@@ -15,7 +15,7 @@ import pytest
 
 from studio.errors import CompareError
 from studio.playground.cases import load_cases, parse_tools
-from studio.playground.compare import Params, RetryPolicy, Target, open_run, run_compare
+from studio.playground.compare import Params, RetryPolicy, Target, next_ballot, open_run, run_compare
 from studio.playground.metrics import (
     TOOL_METRIC_KEYS,
     aggregate,
@@ -152,6 +152,9 @@ def test_a_tool_call_set_sends_tools_and_scores_the_calls_through_faults(tmp_pat
         assert _value(row.exact_match) is expected[4]
         if row.row_index < 6:
             assert json.loads(row.reference_tool_calls) == [dict(c) for c in cases[row.row_index].reference_tool_calls]
+    ballot = next_ballot(results, pd.DataFrame(), 1, ("base", "tuned"))  # blind votes show the calls too
+    assert ballot.row_index == 0
+    assert ballot.left_answer == ballot.right_answer == '→ get_weather(unit="celsius", city="Paris")'
     summary = aggregate(scored, ["base", "tuned"]).set_index("target")
     assert summary.loc["base", "scored"] == "8 of 8"
     assert summary.loc["base", "text_instead"] == 1  # a count, not a share
