@@ -452,7 +452,7 @@ def engine_process() -> Iterator[tuple[str, float]]:
                     break
             except httpx.HTTPError:
                 pass
-            if server.poll() is not None or time.perf_counter() - began > 300:
+            if server.poll() is not None or time.perf_counter() - began > 900:  # a busy machine loads slowly
                 raise RuntimeError("the engine did not preload its model")
             time.sleep(0.05)
         yield f"http://127.0.0.1:{port}/v1", time.perf_counter() - began
