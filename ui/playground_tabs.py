@@ -57,7 +57,13 @@ _CHAT = "pg_chat"  # {"key": the targets' identity, "turns": [ChatTurn, ...]}
 
 
 def _stats_caption(reply: compare.StreamStats, tr: Translator) -> str:
-    cost = {None: tr("playground.unknown_cost"), 0: tr("playground.free")}.get(reply.cost, f"${reply.cost:.6f}")
+    cost = (
+        tr("playground.unknown_cost")
+        if reply.cost is None
+        else tr("playground.free")
+        if reply.cost == 0
+        else f"${reply.cost:.6f}"
+    )
     latency = "–" if reply.latency_s is None else f"{reply.latency_s:.2f}"
     return tr("playground.stats", tokens=reply.tokens_out, latency=latency, cost=cost)
 
