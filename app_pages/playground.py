@@ -9,7 +9,7 @@ from studio.storage.workspace import SAMPLE_DIR, Workspace
 from ui import keys
 from ui.frame import page
 from ui.playground import preset_widgets
-from ui.playground_tabs import set_tab, single_tab, vote_panel
+from ui.playground_tabs import chat_tab, set_tab, vote_panel
 
 SAMPLE = SAMPLE_DIR / "style_demo_test.jsonl"
 
@@ -67,7 +67,7 @@ params = compare.Params(
 
 single, test_set, blind = st.tabs([tr("playground.tab_single"), tr("playground.tab_set"), tr("playground.tab_ab")])
 with single:
-    single_tab(targets, params, api_key, disabled=bool(target_error), tr=tr)
+    chat_tab(targets, params, api_key, disabled=bool(target_error), tr=tr)
 with test_set:
     set_tab(workspace, targets, params, api_key, SAMPLE, disabled=bool(target_error), tr=tr)
 with blind:

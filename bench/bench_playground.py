@@ -13,13 +13,25 @@ follow ``bench.tasks``: ``name(size) -> {"wall_s": ..., ...}``, for the harness 
   (``extrapolated_from`` says so); ``size="1000"`` runs them all (about 200 s).
 - :func:`faults` — the runner with 5 % 429/500 (seeded), then the same run again to show it resumes with nothing
   to do: lost rows, duplicate charges (the server counts completions per prompt), retries, re-requests.
+
+One chat message, side by side (issue 16): ``size`` targets stream the same message at once
+(:func:`studio.playground.answers.stream_side_by_side`, what the Playground's chat does), against each target
+streaming it alone, one after another (the slowest of those is the baseline; their sum is what the page took
+when it streamed target 1, then target 2).
+
+- :func:`side_by_side` / :func:`side_by_side_alone` — the test server streaming 40 words at 50 ms each (2 s).
+- :func:`side_by_side_engine` / :func:`side_by_side_engine_alone` — a ``studio engine --preload`` process with
+  SmolLM2, 40 tokens each, greedy (reaches the goal only as far as the engine decodes concurrent requests
+  together on the machine's cores).
 """
 
 from __future__ import annotations
 
+import functools
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 if __package__ in (None, ""):  # run as a script: make ``studio`` and ``bench`` importable from the checkout
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -163,6 +175,91 @@ def run(size: str = "1000", *, sequential_size: str | None = None) -> dict:
         "duplicate_charges": faulty["duplicate_charges"],
         "rerun_requests": faulty["rerun_requests"],
     }
+
+
+STREAM_DELAY = 0.05
+STREAM_WORDS = 40
+
+
+def _stream_all(
+    url: str, models: list[str], messages: list[dict], max_tokens: int, *, together: bool, warmed: Any = None
+) -> dict:
+    """``models`` (one target each) streaming ``messages``: all at once, or each alone one after another; after an
+    untimed warm-up round (``warmed()`` is called after it)."""
+    from studio.playground.compare import Params, StreamStats, Target, stream_side_by_side
+    from studio.providers.profiles import Profile
+
+    targets = [Target(f"target {i + 1}", Profile("local", base_url=url), m) for i, m in enumerate(models)]
+    params = Params(max_tokens=max_tokens)
+    groups = [targets] if together else [[t] for t in targets]
+    warm = [StreamStats() for _ in targets]  # untimed: imports, clients and connections, as in a running page
+    for _ in stream_side_by_side(targets, [messages] * len(targets), Params(max_tokens=1), warm):
+        pass
+    if warmed is not None:
+        warmed()
+    walls, cpus, stats, errors = [], [], [], []
+    for group in groups:
+        group_stats = [StreamStats(t.name, t.model) for t in group]
+        with timed() as timing:
+            for event in stream_side_by_side(group, [messages] * len(group), params, group_stats):
+                if event.kind == "error":
+                    errors.append(event.text)
+        walls.append(timing.wall_s)
+        cpus.append(timing.cpu_s)
+        stats += group_stats
+    if errors:
+        raise RuntimeError(f"{len(errors)} target(s) failed: {errors[0]}")
+    out = {
+        "wall_s": max(walls),
+        "cpu_s": sum(cpus),
+        "targets": len(targets),
+        "tokens_out": [s.tokens_out for s in stats],
+        "first_token_max_s": max(s.first_token_s or 0.0 for s in stats),
+    }
+    if not together:
+        out["sequential_s"] = sum(walls)  # what the page took when it streamed one target after another
+    return out
+
+
+def _server_side_by_side(size: str, *, together: bool) -> dict:
+    from studio.testing.server import DEFAULT_MODELS, Behaviour, spawn_server
+
+    n = int(size)
+    prompt = [{"role": "user", "content": "ANSWER: " + " ".join(f"word{i}" for i in range(STREAM_WORDS))}]
+    with spawn_server(Behaviour(chunk_delay=STREAM_DELAY)) as server:
+        models = [DEFAULT_MODELS[i % len(DEFAULT_MODELS)] for i in range(n)]
+        reset = functools.partial(server.configure, Behaviour(chunk_delay=STREAM_DELAY), reset=True)
+        out = _stream_all(server.url, models, prompt, STREAM_WORDS, together=together, warmed=reset)
+        out["peak_in_flight"] = server.stats()["max_in_flight"]
+    return out
+
+
+def side_by_side(size: str = "2") -> dict:
+    """``size`` targets stream one message at once (40 words, 50 ms per word from the test server)."""
+    return _server_side_by_side(size, together=True)
+
+
+def side_by_side_alone(size: str = "2") -> dict:
+    """Baseline: the same ``size`` targets, each streaming alone; ``wall_s`` is the slowest one."""
+    return _server_side_by_side(size, together=False)
+
+
+def _engine_side_by_side(size: str, *, together: bool) -> dict:
+    from bench.engine import PROMPT, engine_process
+    from studio.engine.models import DEFAULT_MODEL
+
+    with engine_process() as (url, _):
+        return _stream_all(url, [DEFAULT_MODEL] * int(size), PROMPT, STREAM_WORDS, together=together)
+
+
+def side_by_side_engine(size: str = "2") -> dict:
+    """``size`` targets (SmolLM2 on the local engine) stream one message at once, 40 tokens each."""
+    return _engine_side_by_side(size, together=True)
+
+
+def side_by_side_engine_alone(size: str = "2") -> dict:
+    """Baseline: the same targets on the local engine, each streaming alone; ``wall_s`` is the slowest one."""
+    return _engine_side_by_side(size, together=False)
 
 
 if __name__ == "__main__":

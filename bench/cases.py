@@ -74,6 +74,12 @@ PLAYGROUND_NOTE = (
     "prompts × 2 models and scaled to the full count."
 )
 
+SIDE_BY_SIDE_NOTE = (
+    "The Playground chat's `stream_side_by_side` (one thread per target); the baseline streams each target alone, "
+    "one after another, and takes the slowest; `sequential_s` (the baseline's sum) is what the page took when it "
+    "streamed target 1, then target 2."
+)
+
 CASES: list[Case] = [
     # 1. load + canonicalise
     Case(
@@ -403,6 +409,42 @@ CASES: list[Case] = [
         ratio=None,
         args=("1000",),
         quick=("20 prompts", ("20",), None),
+    ),
+    *(
+        Case(
+            "playground",
+            f"one chat message, {n} targets streaming at once vs the slowest alone (40 words, 50 ms/word)",
+            f"{n} targets",
+            "bench.bench_playground:side_by_side",
+            "bench.bench_playground:side_by_side_alone",
+            "slowest single target, streaming alone",
+            "≤ 1.2× the slowest single target",
+            "r <= 1.2",
+            ratio="w / bw",
+            ratio_name="of the slowest single target",
+            args=(str(n),),
+            baseline_args=(str(n),),
+            notes=(SIDE_BY_SIDE_NOTE,),
+        )
+        for n in (2, 4)
+    ),
+    *(
+        Case(
+            "playground",
+            f"one chat message, {n} targets streaming at once on the local engine (40 tokens each)",
+            f"{n} × SmolLM2-135M",
+            "bench.bench_playground:side_by_side_engine",
+            "bench.bench_playground:side_by_side_engine_alone",
+            "slowest single target, streaming alone",
+            ratio="w / bw",
+            ratio_name="of the slowest single target",
+            args=(str(n),),
+            baseline_args=(str(n),),
+            runs=1,
+            slow=True,
+            notes=(SIDE_BY_SIDE_NOTE,),
+        )
+        for n in (2, 4)
     ),
     # 7. command line
     Case(

@@ -10,9 +10,11 @@ forces it for both. Threads: both use every core the process may run on.
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import Path
 
@@ -409,16 +411,15 @@ def load_ours(_: str = "") -> dict:
     }
 
 
-def first_token_ours(requests: str = "5") -> dict:
-    """A real ``studio engine --preload`` process on a free port: seconds until it reports the default model
-    loaded (``preload_s``, from the process start), then the median over ``requests`` streamed chat completions
-    (openai SDK over HTTP) of the time from sending the request to the first text delta."""
+@contextlib.contextmanager
+def engine_process() -> Iterator[tuple[str, float]]:
+    """A real ``studio engine --preload`` process on a free port with the default model loaded: yields its base URL
+    (``http://127.0.0.1:PORT/v1``) and the seconds from the process start to the model loaded; stops it after."""
     import socket
     import subprocess
     import sys
 
     import httpx
-    import openai
 
     from studio.engine.models import DEFAULT_MODEL
 
@@ -451,11 +452,25 @@ def first_token_ours(requests: str = "5") -> dict:
                     break
             except httpx.HTTPError:
                 pass
-            if server.poll() is not None or time.perf_counter() - began > 300:
+            if server.poll() is not None or time.perf_counter() - began > 900:  # a busy machine loads slowly
                 raise RuntimeError("the engine did not preload its model")
             time.sleep(0.05)
-        preload = time.perf_counter() - began
-        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="local")
+        yield f"http://127.0.0.1:{port}/v1", time.perf_counter() - began
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def first_token_ours(requests: str = "5") -> dict:
+    """A real ``studio engine --preload`` process on a free port: seconds until it reports the default model
+    loaded (``preload_s``, from the process start), then the median over ``requests`` streamed chat completions
+    (openai SDK over HTTP) of the time from sending the request to the first text delta."""
+    import openai
+
+    from studio.engine.models import DEFAULT_MODEL
+
+    with engine_process() as (url, preload):
+        client = openai.OpenAI(base_url=url, api_key="local")
         firsts = []
         for _ in range(int(requests)):
             begin = time.perf_counter()
@@ -467,7 +482,4 @@ def first_token_ours(requests: str = "5") -> dict:
                 if first is None and chunk.choices and chunk.choices[0].delta.content:
                     first = time.perf_counter() - begin
             firsts.append(first)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     return {"wall_s": statistics.median(firsts), "preload_s": preload, "requests": len(firsts)}

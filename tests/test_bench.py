@@ -48,7 +48,15 @@ def test_selection_by_group_size_and_slowness():
     assert all(not c.slow for c in select(None, True, None))
     assert [c.size for c in select("tokens:1M", False, None)] == ["1M"]
     small = select("load,playground", False, "1k")
-    assert [c.size for c in small] == ["1k", "20 prompts", "20 prompts"]  # 1M and 100k collapse into one
+    assert [c.size for c in small] == [  # 1M and 100k collapse into one
+        "1k",
+        "20 prompts",
+        "20 prompts",
+        "2 targets",
+        "4 targets",
+        "2 × SmolLM2-135M",
+        "4 × SmolLM2-135M",
+    ]
     with pytest.raises(SystemExit, match="unknown group"):
         select("nope", False, None)
 

@@ -1,18 +1,28 @@
-"""The Playground page's three tabs: one prompt streamed side by side, a test set over every target, blind A/B
-votes. (The target preset widgets live in ``ui/playground.py``.)"""
+"""The Playground page's three tabs: a chat streamed side by side (every target at once), a test set over every
+target, blind A/B votes. (The target preset widgets live in ``ui/playground.py``.)"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import altair as alt
 import streamlit as st
 
+from studio.core.chat import tool_call_summary
 from studio.errors import StudioError
 from studio.i18n import Translator
 from studio.playground import compare
-from studio.playground.metrics import aggregate, disagreements, score_rows, side_by_side, win_rate
+from studio.playground.cases import parse_tools
+from studio.playground.chat import ChatTurn, conversation, pending_calls
+from studio.playground.metrics import (
+    TOOL_METRIC_KEYS,
+    aggregate,
+    disagreements,
+    score_rows,
+    side_by_side,
+    win_rate,
+)
 from studio.storage.workspace import Workspace
 from ui.frame import show_errors
 from ui.playground import diff_markdown, escape_markdown
@@ -20,7 +30,21 @@ from ui.playground import diff_markdown, escape_markdown
 # The results table as files: (format, MIME type).
 _DOWNLOADS: tuple[tuple[Literal["csv", "jsonl"], str], ...] = (("csv", "text/csv"), ("jsonl", "application/jsonl"))
 
-CHART_METRICS = ("similarity", "exact_match", "contains", "regex", "latency_p50", "latency_p95", "cost", "errors")
+CHART_METRICS = (
+    "similarity",
+    "exact_match",
+    "contains",
+    "regex",
+    *TOOL_METRIC_KEYS,
+    "latency_p50",
+    "latency_p95",
+    "cost",
+    "errors",
+)
+TOOLS_EXAMPLE = (
+    '[{"type": "function", "function": {"name": "get_weather", '
+    '"parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]'
+)
 _RUN_ID = "pg_run_id"  # the run the A/B tab votes on (widget keys vanish off the page)
 
 
@@ -29,43 +53,107 @@ def show(text: str | None) -> None:
     st.markdown(escape_markdown(text or ""))
 
 
-def single_tab(
+_CHAT = "pg_chat"  # {"key": the targets' identity, "turns": [ChatTurn, ...]}
+
+
+def _stats_caption(reply: compare.StreamStats, tr: Translator) -> str:
+    cost = (
+        tr("playground.unknown_cost")
+        if reply.cost is None
+        else tr("playground.free")
+        if reply.cost == 0
+        else f"${reply.cost:.6f}"
+    )
+    latency = "–" if reply.latency_s is None else f"{reply.latency_s:.2f}"
+    return tr("playground.stats", tokens=reply.tokens_out, latency=latency, cost=cost)
+
+
+def _show_reply(reply: compare.StreamStats | str, tr: Translator) -> None:
+    if isinstance(reply, str):
+        st.error(reply)
+        return
+    show(reply.text)
+    if reply.tool_calls:
+        st.code(tool_call_summary({"tool_calls": reply.tool_calls}, limit=2000), language=None)
+    st.caption(_stats_caption(reply, tr))
+
+
+def chat_tab(
     targets: list[compare.Target], params: compare.Params, api_key: str | None, *, disabled: bool, tr: Translator
 ) -> None:
-    """One prompt: answers stream side by side, with tokens, latency and cost, and a word diff of two answers."""
-    prompt = st.text_area(tr("playground.prompt"), key="pg_prompt")
-    run_now = st.button(
-        tr("playground.run"), key="pg_run_single", type="primary", disabled=disabled or not prompt.strip()
-    )
-    st.session_state["pg_single"] = [] if run_now else st.session_state.get("pg_single", [])
-    shown = targets if run_now else st.session_state["pg_single"]
-    # One column even when nothing is shown yet (st.columns needs one): the spare column stays empty.
-    for column, item in zip(st.columns(max(len(shown), 1)), shown, strict=False):
+    """A chat with every target at once: each message streams to all of them in parallel (one thread each; this
+    script thread draws the chunks), each target keeps its own history, optional tools typed as JSON."""
+    tools_text = st.text_area(tr("playground.tools"), key="pg_tools", placeholder=TOOLS_EXAMPLE, height=100)
+    try:
+        tools, tools_error = parse_tools(tools_text), None
+    except StudioError as exc:
+        tools, tools_error = [], str(exc)
+        st.error(tools_error)
+    identity = [t.public() for t in targets]
+    chat = st.session_state.get(_CHAT)
+    restart = st.button(tr("playground.new_chat"), key="pg_new_chat")
+    if restart or chat is None or chat["key"] != identity:
+        chat = st.session_state[_CHAT] = {"key": identity, "turns": []}
+    turns: list[ChatTurn] = chat["turns"]
+    text = st.chat_input(tr("playground.message"), key="pg_message", disabled=disabled or bool(tools_error))
+    if not targets:
+        return
+    columns = st.columns(len(targets))
+    for i, (column, target) in enumerate(zip(columns, targets, strict=True)):
         with column:
-            st.markdown(f"**{escape_markdown(item.name)}** · `{item.model}`")
-            if run_now:
-                stats = compare.StreamStats(item.name, item.model)
-                try:
-                    st.write_stream(
-                        escape_markdown(chunk)
-                        for chunk in compare.stream_answer(
-                            item, [{"role": "user", "content": prompt}], params, stats, api_key=api_key
-                        )
-                    )
-                except StudioError as exc:
-                    st.error(str(exc))
-                    continue
-                st.session_state["pg_single"].append(item := stats)
-            else:
-                show(item.text)
-            cost = {None: tr("playground.unknown_cost"), 0: tr("playground.free")}.get(item.cost, f"${item.cost:.6f}")
-            st.caption(tr("playground.stats", tokens=item.tokens_out, latency=f"{item.latency_s:.2f}", cost=cost))
-    answers = {a.name: a.text for a in st.session_state.get("pg_single", [])}
-    if len(answers) >= 2 and st.toggle(tr("playground.highlight"), key="pg_diff"):
-        first, *others = answers
+            st.markdown(f"**{escape_markdown(target.name)}** · `{target.model}`")
+            for turn in turns:
+                with st.chat_message("user"):
+                    show(turn.text)
+                with st.chat_message("assistant"):
+                    _show_reply(turn.replies[i], tr)
+            if pending_calls(turns, i) and not text:
+                st.caption(tr("playground.tool_result_next"))
+    if text:
+        _stream_turn(targets, columns, turns, text, params, api_key, tools, tr)
+    last = turns[-1].replies if turns else []
+    replies = {t.name: r.text for t, r in zip(targets, last, strict=False) if not isinstance(r, str)}
+    if len(replies) >= 2 and st.toggle(tr("playground.highlight"), key="pg_diff"):
+        first, *others = replies
         other = st.selectbox(tr("playground.compare_with"), others, key="pg_diff_with")
         st.caption(tr("playground.diff_between", a=first, b=other))
-        st.markdown(diff_markdown(answers[first], answers[other]))
+        st.markdown(diff_markdown(replies[first], replies[other]))
+
+
+def _stream_turn(
+    targets: list[compare.Target],
+    columns: list[Any],
+    turns: list[ChatTurn],
+    text: str,
+    params: compare.Params,
+    api_key: str | None,
+    tools: list[dict[str, Any]],
+    tr: Translator,
+) -> None:
+    """Send ``text`` to every target at once and draw each stream in its column as its chunks arrive."""
+    conversations = [conversation(turns, i, text) for i in range(len(targets))]
+    stats = [compare.StreamStats(t.name, t.model) for t in targets]
+    boxes = []
+    for column in columns:
+        with column:
+            with st.chat_message("user"):
+                show(text)
+            boxes.append(st.chat_message("assistant").empty())
+    shown = [""] * len(targets)
+    replies: list[compare.StreamStats | str] = list(stats)
+    options = {"tools": tools} if tools else None
+    for event in compare.stream_side_by_side(targets, conversations, params, stats, api_key=api_key, options=options):
+        box = boxes[event.target]
+        if event.kind == "text":
+            shown[event.target] += event.text
+            box.markdown(escape_markdown(shown[event.target]))
+        elif event.kind == "error":
+            replies[event.target] = event.text
+            box.error(event.text)
+        else:
+            with box.container():
+                _show_reply(stats[event.target], tr)
+    turns.append(ChatTurn(text, replies))
 
 
 def set_tab(
@@ -147,6 +235,11 @@ def set_tab(
         scored = score_rows(results, substring=substring)
     summary = aggregate(scored, chosen.target_names)
     st.subheader(tr("playground.aggregates"))
+    partial = summary[summary["errors"] > 0]
+    if len(partial):
+        st.warning(
+            tr("playground.partial", scored=", ".join(f"{t}: {n}" for t, n in partial[["target", "scored"]].values))
+        )
     st.dataframe(summary, hide_index=True)
     metric = st.selectbox(tr("playground.chart_metric"), CHART_METRICS, key="pg_chart")
     st.altair_chart(

@@ -1,7 +1,14 @@
-"""Playground test sets: each row becomes a :class:`Case`, the conversation up to its reference answer."""
+"""Playground test sets: each row becomes a :class:`Case`, the whole conversation up to its reference answer.
+
+A case is everything before the row's last assistant turn (system, earlier turns, tool calls and tool results),
+plus the example's ``tools`` and ``parallel_tool_calls``; the reference is that last assistant turn: its text, or
+its tool calls (OpenAI's ``[{"id", "type": "function", "function": {"name", "arguments"}}]``).
+"""
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,28 +22,73 @@ from studio.playground.targets import CompareError
 
 @dataclass(frozen=True)
 class Case:
-    """One test prompt: the conversation up to the reference answer, and that answer (None when absent)."""
+    """One test prompt: the conversation up to the reference answer, and that answer (None when absent).
+
+    ``reference`` is the reference turn's text (None when it has none); ``reference_tool_calls`` its tool calls
+    (None when it calls nothing). ``tools`` / ``parallel_tool_calls`` are sent with every request for the case.
+    """
 
     index: int
     messages: tuple[Mapping[str, Any], ...]
     reference: str | None = None
+    reference_tool_calls: tuple[Mapping[str, Any], ...] | None = None
+    tools: tuple[Mapping[str, Any], ...] | None = None
+    parallel_tool_calls: bool | None = None
 
     @property
     def prompt(self) -> str:
         """The last user message, for tables."""
         return next((content_text(m.get("content")) for m in reversed(self.messages) if m.get("role") == "user"), "")
 
+    def request_options(self) -> dict[str, Any]:
+        """The case's ``tools`` and ``parallel_tool_calls`` as request keyword arguments (empty when it has none)."""
+        options: dict[str, Any] = {}
+        if self.tools:
+            options["tools"] = [dict(t) for t in self.tools]
+            if self.parallel_tool_calls is not None:
+                options["parallel_tool_calls"] = self.parallel_tool_calls
+        return options
+
+
+def _cell(frame: pd.DataFrame, column: str, position: int) -> Any:
+    if column not in frame.columns:
+        return None
+    value = frame[column].iloc[position]
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value
+
+
+def _listed(value: Any) -> tuple[Any, ...] | None:
+    """A list-like cell (a list, or an array when the file was Parquet) as a tuple; None when absent or empty."""
+    if value is None or isinstance(value, str | bytes | Mapping):
+        return None
+    items = tuple(value)
+    return items or None
+
 
 def cases_from_frame(frame: pd.DataFrame) -> list[Case]:
-    """Test cases from a canonical frame: the reference is the last assistant turn, the prompt what precedes it."""
+    """Test cases from a canonical frame: the reference is the last assistant turn (its text or its tool calls),
+    the prompt everything before it; the row's ``tools`` and ``parallel_tool_calls`` go with the case."""
     cases = []
     for position, messages in enumerate(frame["messages"]):
         messages = list(messages or [])
+        tools = _cell(frame, "tools", position)
+        parallel = _cell(frame, "parallel_tool_calls", position)
+        extra: dict[str, Any] = {
+            "tools": _listed(tools),
+            "parallel_tool_calls": bool(parallel) if parallel is not None else None,
+        }
         last = max((i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=None)
         if last is None:
-            cases.append(Case(position, tuple(messages)))
-        else:
-            cases.append(Case(position, tuple(messages[:last]), content_text(messages[last].get("content"))))
+            cases.append(Case(position, tuple(messages), **extra))
+            continue
+        answer = messages[last]
+        calls = answer.get("tool_calls")
+        calls = _listed(calls)
+        text = content_text(answer.get("content"))
+        reference = text if text or calls is None else None
+        cases.append(Case(position, tuple(messages[:last]), reference, calls, **extra))
     if not cases:
         raise CompareError("the test set has no rows")
     return cases
@@ -55,3 +107,42 @@ def with_system(messages: Sequence[Mapping[str, Any]], system_prompt: str) -> li
     if not system_prompt.strip():
         return out
     return [{"role": "system", "content": system_prompt}] + [m for m in out if m.get("role") != "system"]
+
+
+def parse_tools(text: str) -> list[dict[str, Any]]:
+    """Tools typed as JSON (the chat tab): ``[]`` for blank text, else a list of OpenAI function tools, each
+    ``{"type": "function", "function": {"name", "description"?, "parameters"?}}`` whose ``parameters`` is a valid
+    JSON Schema. Raises :class:`CompareError` naming the tool and the field."""
+    from jsonschema import SchemaError
+    from jsonschema.validators import validator_for
+
+    if not text.strip():
+        return []
+    try:
+        tools = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CompareError(f"tools: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+    if isinstance(tools, dict):
+        tools = [tools]
+    if not isinstance(tools, list):
+        raise CompareError("tools: expected a JSON list of function tools")
+    names = set()
+    for i, tool in enumerate(tools, 1):
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if not isinstance(function, dict) or tool.get("type", "function") != "function":
+            raise CompareError(f'tools: tool {i} needs "type": "function" and a "function" object')
+        name = function.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise CompareError(f'tools: tool {i}\'s function needs a "name"')
+        if name in names:
+            raise CompareError(f"tools: tool {i} repeats the name {name!r}")
+        names.add(name)
+        schema = function.get("parameters", {})
+        if not isinstance(schema, dict):
+            raise CompareError(f"tools: {name}.parameters must be a JSON Schema object")
+        try:
+            validator_for(schema).check_schema(schema)
+        except SchemaError as exc:
+            raise CompareError(f"tools: {name}.parameters is not a valid JSON Schema ({exc.message})") from None
+        tool.setdefault("type", "function")
+    return tools

@@ -4,7 +4,9 @@ Each name lives in the module of its job; this module only gathers them for call
 
 - :mod:`~studio.playground.targets` — targets (provider profile + model), code snippets that call one
 - :mod:`~studio.playground.cases` — test sets as cases
-- :mod:`~studio.playground.answers` — generation parameters, one request (retried) or a stream
+- :mod:`~studio.playground.answers` — generation parameters, one request (retried), a stream, all targets' streams at
+  once
+- :mod:`~studio.playground.chat` — the chat with every target, each with its own history
 - :mod:`~studio.playground.costs` — what an answer cost
 - :mod:`~studio.playground.runs` — runs: concurrency, saved results, resume, export
 - :mod:`~studio.playground.votes` — blind A/B votes
@@ -13,8 +15,9 @@ Each name lives in the module of its job; this module only gathers them for call
 Retries follow the one provider policy, :class:`studio.providers.retry.RetryPolicy`.
 """
 
-from studio.playground.answers import Answer, Params, StreamStats, stream_answer
-from studio.playground.cases import Case, cases_from_frame, load_cases
+from studio.playground.answers import Answer, Params, StreamEvent, StreamStats, stream_answer, stream_side_by_side
+from studio.playground.cases import Case, cases_from_frame, load_cases, parse_tools
+from studio.playground.chat import ChatTurn, conversation, pending_calls
 from studio.playground.costs import PriceMap, cost_of
 from studio.playground.metrics import diff_words
 from studio.playground.runs import (
@@ -65,12 +68,14 @@ __all__ = [
     "Answer",
     "Ballot",
     "Case",
+    "ChatTurn",
     "CompareError",
     "Params",
     "PriceMap",
     "Progress",
     "RetryPolicy",
     "RunInfo",
+    "StreamEvent",
     "StreamStats",
     "Target",
     "Vote",
@@ -78,6 +83,7 @@ __all__ = [
     "build_target",
     "cases_from_frame",
     "check_targets",
+    "conversation",
     "cost_of",
     "default_model_index",
     "diff_words",
@@ -92,10 +98,13 @@ __all__ = [
     "next_unvoted",
     "open_run",
     "parse_target",
+    "parse_tools",
+    "pending_calls",
     "record_vote",
     "run_compare",
     "run_key",
     "stream_answer",
+    "stream_side_by_side",
     "target_from_public",
     "targets_from_form",
     "usage_snippets",

@@ -2,7 +2,13 @@
 
 Every metric is a small pure function of one answer; :data:`METRICS` lists them once with a key and a label.
 A metric is ``None`` (shown blank, left out of means) when it cannot apply: no reference, no substring or pattern
-given, or the request failed.
+given, or the request failed. Aggregates say over how many answers they were taken (``scored``: "3 of 4" when a
+request failed).
+
+Tool-call metrics (:data:`TOOL_METRICS`) apply where the reference turn is a tool call: the same function(s)
+called (as a multiset of names, order ignored), arguments equal as JSON (parsed, key order ignored, each call
+matched to one of the same name), arguments valid against the called function's ``parameters`` schema
+(``jsonschema``; applies to any answer that calls), and "answered in text instead of calling" (counted, not averaged).
 
 Normalisation for exact match, similarity and disagreement: Unicode case-folding, whitespace runs collapsed to
 one space, ends stripped.
@@ -10,9 +16,10 @@ one space, ends stripped.
 
 from __future__ import annotations
 
+import json
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -75,6 +82,122 @@ METRICS: tuple[Metric, ...] = (
 )
 METRIC_KEYS = tuple(m.key for m in METRICS)
 
+# ---------------------------------------------------------------------------------------------- tool calls
+
+Calls = Sequence[Mapping[str, Any]]
+
+
+def parse_calls(value: Any) -> list[dict[str, Any]] | None:
+    """Tool calls (or tools) from a results cell: JSON text or a list; None when absent or empty."""
+    if isinstance(value, str):
+        value = json.loads(value) if value.strip() else None
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    items = [dict(v) for v in value if isinstance(v, Mapping)]
+    return items or None
+
+
+def _name(call: Mapping[str, Any]) -> str:
+    function = call.get("function")
+    return str(function.get("name") or "") if isinstance(function, Mapping) else ""
+
+
+_UNPARSED = object()
+
+
+def _arguments(call: Mapping[str, Any]) -> Any:
+    """A call's parsed arguments (OpenAI sends a JSON string; some datasets store the object); ``_UNPARSED`` when
+    they are not JSON."""
+    function = call.get("function")
+    raw = function.get("arguments") if isinstance(function, Mapping) else None
+    if raw is None or raw == "":
+        return {}
+    if not isinstance(raw, str):
+        return raw
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return _UNPARSED
+
+
+def same_functions(answer: Calls | None, reference: Calls | None) -> bool | None:
+    """Whether the answer called exactly the reference's functions (names as a multiset, order ignored)."""
+    if not reference:
+        return None
+    return sorted(map(_name, answer or [])) == sorted(map(_name, reference))
+
+
+def arguments_equal(answer: Calls | None, reference: Calls | None) -> bool | None:
+    """Whether the answer made the reference's calls with equal arguments, compared as parsed JSON (key order and
+    spacing ignored); calls are matched by name, in any order. Arguments that are not JSON never equal."""
+    if not reference:
+        return None
+    if not same_functions(answer, reference):
+        return False
+
+    def canonical(calls: Calls) -> list[tuple[str, str]] | None:
+        out = []
+        for call in calls:
+            parsed = _arguments(call)
+            if parsed is _UNPARSED:
+                return None
+            out.append((_name(call), json.dumps(parsed, sort_keys=True, ensure_ascii=False)))
+        return sorted(out)
+
+    ours, theirs = canonical(answer or []), canonical(reference)
+    return ours is not None and ours == theirs
+
+
+def arguments_valid(answer: Calls | None, tools: Calls | None) -> bool | None:
+    """Whether every call of the answer names one of ``tools`` and its arguments are a JSON object valid against
+    that function's ``parameters`` (JSON Schema, the draft the schema declares); None when the answer calls
+    nothing or the case has no tools."""
+    from jsonschema import SchemaError
+    from jsonschema.validators import validator_for
+
+    if not answer or not tools:
+        return None
+    schemas = {
+        _name(t): (t.get("function") or {}).get("parameters") or {"type": "object"}
+        for t in tools
+        if isinstance(t.get("function"), Mapping)
+    }
+    for call in answer:
+        schema = schemas.get(_name(call))
+        arguments = _arguments(call)
+        if schema is None or not isinstance(arguments, dict):
+            return False
+        try:
+            if not validator_for(schema)(schema).is_valid(arguments):
+                return False
+        except SchemaError:
+            return False
+    return True
+
+
+def text_instead(answer: Calls | None, reference: Calls | None) -> bool | None:
+    """Whether the reference calls a tool and the answer called none (it answered in text, or not at all)."""
+    if not reference:
+        return None
+    return not answer
+
+
+@dataclass(frozen=True)
+class ToolMetric:
+    key: str
+    label: str
+    fn: Callable[[Calls | None, Calls | None, Calls | None], bool | None]  # (answer, reference, tools)
+
+
+TOOL_METRICS: tuple[ToolMetric, ...] = (
+    ToolMetric("same_functions", "called the same function(s)", lambda a, r, t: same_functions(a, r)),
+    ToolMetric("arguments_equal", "arguments equal (JSON)", lambda a, r, t: arguments_equal(a, r)),
+    ToolMetric("arguments_valid", "arguments valid (schema)", lambda a, r, t: arguments_valid(a, t)),
+    ToolMetric("text_instead", "answered in text instead of calling", lambda a, r, t: text_instead(a, r)),
+)
+TOOL_METRIC_KEYS = tuple(m.key for m in TOOL_METRICS)
+COUNTED = ("text_instead",)  # aggregated as a count of rows, not a share
+
 
 def _text(value: Any) -> str | None:
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
@@ -85,7 +208,8 @@ def _text(value: Any) -> str | None:
 def score_rows(
     results: pd.DataFrame, *, pattern: str | SafePattern | None = None, substring: str | None = None
 ) -> pd.DataFrame:
-    """A copy of ``results`` (columns ``answer``, ``reference``, ``error``) with one column per metric.
+    """A copy of ``results`` (columns ``answer``, ``reference``, ``error``; optional ``tool_calls``,
+    ``reference_tool_calls``, ``tools`` as JSON text) with one column per metric, text then tool-call ones.
 
     Failed rows (an ``error``) get no metrics.
     """
@@ -101,6 +225,16 @@ def score_rows(
     for metric in METRICS:
         dtype = "Float64" if metric.key == "similarity" else "Int64" if metric.key == "length" else "boolean"
         out[metric.key] = pd.array(values[metric.key], dtype=dtype)
+    none = [None] * len(out)
+    columns = [out[c] if c in out.columns else none for c in ("tool_calls", "reference_tool_calls", "tools")]
+    tool_values: dict[str, list[bool | None]] = {m.key: [] for m in TOOL_METRICS}
+    for error, calls, reference, tools in zip(errors, *columns, strict=True):
+        failed = bool(_text(error))
+        parsed = (parse_calls(calls), parse_calls(reference), parse_calls(tools))
+        for tool_metric in TOOL_METRICS:
+            tool_values[tool_metric.key].append(None if failed else tool_metric.fn(*parsed))
+    for key, column in tool_values.items():
+        out[key] = pd.array(column, dtype="boolean")
     return out
 
 
@@ -110,16 +244,21 @@ def _quantile(values: pd.Series, q: float) -> float | None:
 
 
 def aggregate(scored: pd.DataFrame, targets: Sequence[str] | None = None) -> pd.DataFrame:
-    """One row per target: rows, errors, mean of each metric, tokens, p50/p95 latency (s), total cost."""
+    """One row per target: rows, errors, ``scored`` ("n of N": the answers the metrics are over; fewer than the rows
+    when some failed), the mean of each metric (the count for :data:`COUNTED` ones), tokens, p50/p95 latency (s),
+    total cost."""
     names = list(targets) if targets is not None else list(dict.fromkeys(scored["target"]))
     rows = []
     for name in names:
         group = scored[scored["target"] == name]
         ok = group[group["error"].isna()] if "error" in group.columns else group
         row: dict[str, Any] = {"target": name, "rows": len(group), "errors": len(group) - len(ok)}
-        for key in METRIC_KEYS:
-            column = ok[key].dropna().astype(float) if key in ok.columns else pd.Series(dtype=float)
-            row[key] = None if column.empty else float(column.mean())
+        row["scored"] = f"{len(ok)} of {len(group)}"
+        for key in (*METRIC_KEYS, *TOOL_METRIC_KEYS):
+            if key not in ok.columns:
+                continue
+            column = ok[key].dropna().astype(float)
+            row[key] = None if column.empty else float(column.sum() if key in COUNTED else column.mean())
         for key in ("tokens_in", "tokens_out"):
             column = ok[key].dropna().astype(float)
             row[key] = None if column.empty else float(column.mean())
@@ -144,16 +283,37 @@ def disagreements(results: pd.DataFrame) -> list[int]:
     return out
 
 
+def answer_with_calls(text: Any, calls: Any) -> str | None:
+    """An answer for a table: its text, then its tool calls as one line (``→ get_weather(city=Paris)``)."""
+    from studio.core.chat import tool_call_summary
+
+    parsed = parse_calls(calls)
+    summary = tool_call_summary({"tool_calls": parsed}) if parsed else ""
+    return " ".join(p for p in (_text(text) or "", summary) if p) or _text(text)
+
+
 def side_by_side(scored: pd.DataFrame, targets: Sequence[str], *, metric: str = "similarity") -> pd.DataFrame:
-    """One row per prompt: row, prompt, reference, then each target's answer (or error) and ``metric``."""
+    """One row per prompt: row, prompt, reference, then each target's answer (or error) and ``metric``; tool calls
+    are shown after the text as one line."""
     base = (
         scored.sort_values("row_index")
         .drop_duplicates("row_index")[["row_index", "prompt", "reference"]]
         .set_index("row_index")
     )
+    if "reference_tool_calls" in scored.columns:
+        calls = scored.sort_values("row_index").drop_duplicates("row_index").set_index("row_index")
+        base["reference"] = [
+            answer_with_calls(r, c) for r, c in zip(base["reference"], calls["reference_tool_calls"], strict=True)
+        ]
     for name in targets:
         group = scored[scored["target"] == name].set_index("row_index")
-        shown = [f"⚠ {e}" if _text(e) else a for a, e in zip(group["answer"], group["error"], strict=True)]
+        answers = group["answer"]
+        if "tool_calls" in group.columns:
+            answers = pd.Series(
+                [answer_with_calls(a, c) for a, c in zip(group["answer"], group["tool_calls"], strict=True)],
+                index=group.index,
+            )
+        shown = [f"⚠ {e}" if _text(e) else a for a, e in zip(answers, group["error"], strict=True)]
         base[name] = pd.Series(shown, index=group.index, dtype=object)
         if metric in group.columns:
             base[f"{name} · {metric}"] = group[metric]

@@ -44,7 +44,12 @@ RESULT_COLUMNS = (
     "error",
     "attempts",
     "finish_reason",
+    "tool_calls",
+    "reference_tool_calls",
+    "tools",
 )
+# JSON text in the table and in exports: the answer's tool calls, the reference's, the case's tools (None: none).
+_JSON_COLUMNS = ("tool_calls", "reference_tool_calls", "tools")
 
 
 @dataclass(frozen=True)
@@ -64,9 +69,17 @@ class RunInfo:
 
 
 def run_key(targets: Sequence[Target], params: Params, cases: Sequence[Case]) -> str:
-    """What makes a run the same run: targets, parameters and the prompts with their references."""
+    """What makes a run the same run: targets, parameters and the prompts with their references (and their tools
+    and reference tool calls, when a case has them)."""
+
+    def case_key(c: Case) -> list[Any]:
+        key: list[Any] = [list(c.messages), c.reference]
+        if c.reference_tool_calls or c.tools:
+            key += [c.reference_tool_calls, c.tools, c.parallel_tool_calls]
+        return key
+
     payload = json.dumps(
-        [[t.public() for t in targets], asdict(params), [[list(c.messages), c.reference] for c in cases]],
+        [[t.public() for t in targets], asdict(params), [case_key(c) for c in cases]],
         sort_keys=True,
         ensure_ascii=False,
         default=str,
@@ -147,9 +160,11 @@ def _save(
     with workspace.transaction() as db:
         db.execute(
             "INSERT INTO compare_results(run_id, row_index, target, model, messages, prompt, reference, answer,"
-            " tokens_in, tokens_out, latency_s, cost, error, attempts, finish_reason, updated_at)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+            " tokens_in, tokens_out, latency_s, cost, error, attempts, finish_reason, updated_at,"
+            " tool_calls, reference_tool_calls, tools)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
             " ON CONFLICT(run_id, row_index, target) DO UPDATE SET answer=excluded.answer,"
+            " tool_calls=excluded.tool_calls,"
             " tokens_in=excluded.tokens_in, tokens_out=excluded.tokens_out, latency_s=excluded.latency_s,"
             " cost=excluded.cost, error=excluded.error, attempts=compare_results.attempts + excluded.attempts,"
             " finish_reason=excluded.finish_reason, updated_at=excluded.updated_at"
@@ -171,8 +186,15 @@ def _save(
                 answer.attempts,
                 answer.finish_reason,
                 time.time(),
+                _json(answer.tool_calls),
+                _json(case.reference_tool_calls),
+                _json(case.tools),
             ),
         )
+
+
+def _json(value: Any) -> str | None:
+    return None if not value else json.dumps(list(value), ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -225,7 +247,7 @@ def run_compare(
             return None
         messages = with_system(case.messages, params.system_prompt)
         rng = random.Random(f"{seed}:{case.index}:{target.name}")
-        answer = callers[target.name].ask(messages, rng)
+        answer = callers[target.name].ask(messages, rng, case.request_options())
         _save(workspace, run.id, case, target, messages, answer)  # here, so a crash of the caller loses nothing
         return answer
 
@@ -256,7 +278,7 @@ def load_results(workspace: Workspace, run_id: int, targets: Sequence[str] | Non
     with workspace.transaction() as db:
         rows = db.execute("SELECT * FROM compare_results WHERE run_id=? ORDER BY row_index", (run_id,)).fetchall()
     frame = pd.DataFrame([{c: r[c] for c in RESULT_COLUMNS} for r in rows], columns=list(RESULT_COLUMNS))
-    frame = frame.astype({"answer": object, "error": object, "reference": object})
+    frame = frame.astype(dict.fromkeys(("answer", "error", "reference", *_JSON_COLUMNS), object))
     frame = frame.where(frame.notna(), None)
     order = list(targets) if targets is not None else list(dict.fromkeys(frame["target"]))
     rank = {name: i for i, name in enumerate(order)}

@@ -12,6 +12,7 @@ from typing import Literal
 
 import pandas as pd
 
+from studio.playground.metrics import answer_with_calls
 from studio.playground.targets import CompareError
 from studio.storage.workspace import Workspace
 
@@ -91,9 +92,12 @@ def next_ballot(
         return None
     left, right = ab_sides(run_id, row, pair, seed=seed)
     answers = results[results["row_index"] == row].set_index("target")
-    return Ballot(
-        row, answers["prompt"].iloc[0], left, right, answers.loc[left, "answer"], answers.loc[right, "answer"]
-    )
+
+    def shown(target: str) -> str:  # the answer's text, then its tool calls as one line
+        calls = answers.loc[target, "tool_calls"] if "tool_calls" in answers.columns else None
+        return answer_with_calls(answers.loc[target, "answer"], calls) or ""
+
+    return Ballot(row, answers["prompt"].iloc[0], left, right, shown(left), shown(right))
 
 
 def next_unvoted(results: pd.DataFrame, votes: pd.DataFrame, pair: tuple[str, str]) -> int | None:

@@ -54,12 +54,38 @@ def request_key(model: str, messages: list[dict[str, Any]]) -> str:
 
 def reply_for(model: str, messages: list[dict[str, Any]]) -> str:
     """The deterministic answer: ``ANSWER:`` text verbatim, else ``"<model>: <last user message>"``."""
-    user = next((m.get("content") for m in reversed(messages) if m.get("role") == "user"), "") or ""
-    if not isinstance(user, str):
-        user = json.dumps(user, ensure_ascii=False)
+    user = _last_user(messages)
     if user.startswith("ANSWER:"):
         return user[len("ANSWER:") :].lstrip()
     return f"{model}: {user}"
+
+
+def _last_user(messages: list[dict[str, Any]]) -> str:
+    user = next((m.get("content") for m in reversed(messages) if m.get("role") == "user"), "") or ""
+    return user if isinstance(user, str) else json.dumps(user, ensure_ascii=False)
+
+
+def tool_calls_for(request: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The tool calls to answer with: when the request sends ``tools`` and the last user message is
+    ``CALL: <JSON>`` (an object ``{"name", "arguments"}`` or a list of them), those calls, in OpenAI's shape with
+    the arguments as a JSON string and ids ``call_0``, ``call_1``…; else None (a text answer). Without ``tools``
+    the same message is answered in text, as a model that was given no tools would."""
+    user = _last_user(list(request.get("messages") or []))
+    if not request.get("tools") or not user.startswith("CALL:"):
+        return None
+    wanted = json.loads(user[len("CALL:") :])
+    wanted = wanted if isinstance(wanted, list) else [wanted]
+    return [
+        {
+            "id": f"call_{i}",
+            "type": "function",
+            "function": {
+                "name": call["name"],
+                "arguments": json.dumps(call.get("arguments", {}), ensure_ascii=False),
+            },
+        }
+        for i, call in enumerate(wanted)
+    ]
 
 
 def _words(text: str) -> int:
@@ -78,6 +104,7 @@ class _State:
         self.requests = 0
         self.in_flight = 0
         self.max_in_flight = 0
+        self.bodies: list[dict[str, Any]] = []  # the latest chat request bodies, as received (for assertions)
 
     def configure(self, behaviour: Behaviour, *, reset: bool) -> None:
         self.behaviour = behaviour
@@ -86,7 +113,12 @@ class _State:
             self.attempts.clear()
             self.charged.clear()
             self.faults.clear()
+            self.bodies.clear()
             self.requests = self.max_in_flight = 0
+
+    def record(self, body: dict[str, Any]) -> None:
+        self.bodies.append(body)
+        del self.bodies[:-1000]
 
     def fault_for(self, key: str) -> Fault:
         self.attempts[key] += 1

@@ -9,7 +9,15 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from studio.testing.behaviour import _State, _unit, _words, behaviour_from_dict, reply_for, request_key
+from studio.testing.behaviour import (
+    _State,
+    _unit,
+    _words,
+    behaviour_from_dict,
+    reply_for,
+    request_key,
+    tool_calls_for,
+)
 
 _REASONS = {
     200: "OK",
@@ -83,6 +91,8 @@ class _Handler:
         b = self.state.behaviour
         if path.endswith("/_stats"):
             writer.write(_response(200, self.state.stats()))
+        elif path.endswith("/_requests"):
+            writer.write(_response(200, self.state.bodies))
         elif path.endswith("/_configure") and method == "POST":
             options = json.loads(body or b"{}")
             reset = bool(options.pop("reset", True))
@@ -114,6 +124,7 @@ class _Handler:
         state, b = self.state, self.state.behaviour
         model, messages = str(request.get("model", "")), list(request.get("messages") or [])
         state.requests += 1
+        state.record(request)
         state.in_flight += 1
         state.max_in_flight = max(state.max_in_flight, state.in_flight)
         try:
@@ -143,22 +154,29 @@ class _Handler:
                 )
                 await writer.drain()
                 return True
-            answer = reply_for(model, messages)
-            words = answer.split(" ")
+            calls = tool_calls_for(request)
+            answer = "" if calls else reply_for(model, messages)
+            words = answer.split(" ") if answer else []
             limit = request.get("max_tokens") or request.get("max_completion_tokens")
-            finish = "stop"
+            finish = "tool_calls" if calls else "stop"
             if isinstance(limit, int) and 0 < limit < len(words):
                 words, finish = words[:limit], "length"
             answer = " ".join(words)
             usage = {
                 "prompt_tokens": sum(_words(str(m.get("content") or "")) for m in messages),
-                "completion_tokens": len(answer.split()),
+                "completion_tokens": len(answer.split()) + sum(_words(c["function"]["arguments"]) for c in calls or []),
             }
             usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
             base = {"id": f"chatcmpl-{key}", "created": int(time.time()), "model": model}
             if request.get("stream"):
                 await self._stream(
-                    writer, base, words, finish, usage, bool((request.get("stream_options") or {}).get("include_usage"))
+                    writer,
+                    base,
+                    words,
+                    finish,
+                    usage,
+                    bool((request.get("stream_options") or {}).get("include_usage")),
+                    calls,
                 )
             else:
                 writer.write(
@@ -170,7 +188,9 @@ class _Handler:
                             "choices": [
                                 {
                                     "index": 0,
-                                    "message": {"role": "assistant", "content": answer},
+                                    "message": {"role": "assistant", "content": answer or None, "tool_calls": calls}
+                                    if calls
+                                    else {"role": "assistant", "content": answer},
                                     "finish_reason": finish,
                                     "logprobs": None,
                                 }
@@ -193,6 +213,7 @@ class _Handler:
         finish: str,
         usage: dict[str, int],
         include_usage: bool,
+        calls: list[dict[str, Any]] | None = None,
     ) -> None:
         head = (
             "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
@@ -215,6 +236,16 @@ class _Handler:
                 await asyncio.sleep(self.state.behaviour.chunk_delay)
             piece = word if i == 0 else " " + word
             await event({"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
+        for i, call in enumerate(calls or []):  # as OpenAI streams them: id and name first, then the arguments
+            head_delta = {
+                "index": i,
+                "id": call["id"],
+                "type": "function",
+                "function": {"name": call["function"]["name"]},
+            }
+            await event({"choices": [{"index": 0, "delta": {"tool_calls": [head_delta]}, "finish_reason": None}]})
+            arguments = {"index": i, "function": {"arguments": call["function"]["arguments"]}}
+            await event({"choices": [{"index": 0, "delta": {"tool_calls": [arguments]}, "finish_reason": None}]})
         await event({"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
         if include_usage:
             await event({"choices": [], "usage": usage})

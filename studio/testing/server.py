@@ -12,7 +12,10 @@ sequence. Fault kinds: an HTTP status (429 and 503 carry ``Retry-After``), ``"ha
 answer), ``"drop"`` (close the connection without answering), ``"ok"``.
 
 Answers are deterministic too: ``"<model>: <last user message>"``, or, when the user message starts with
-``ANSWER:``, the rest of it verbatim (so a test can make a model say anything). Token counts are word counts.
+``ANSWER:``, the rest of it verbatim (so a test can make a model say anything). When the request sends ``tools``
+and the last user message is ``CALL: <JSON>``, the answer is those tool calls
+(:func:`~studio.testing.behaviour.tool_calls_for`). Token counts are word counts. ``requests()`` (``GET
+/_requests``) gives the latest chat request bodies as received, so a test asserts what went over HTTP.
 A *charge* is a successful completion; ``stats()["duplicates"]`` counts keys charged more than once.
 """
 
@@ -39,6 +42,7 @@ from studio.testing.behaviour import (
     behaviour_from_dict,
     reply_for,
     request_key,
+    tool_calls_for,
 )
 from studio.testing.http import _Handler
 
@@ -53,6 +57,7 @@ __all__ = [
     "reply_for",
     "request_key",
     "spawn_server",
+    "tool_calls_for",
 ]
 
 _T = TypeVar("_T")
@@ -89,6 +94,10 @@ class TestServer:
     def stats(self) -> dict[str, Any]:
         """Requests, completions (charges), duplicate charges, faults by kind, peak concurrency."""
         return self._call(self.state.stats)
+
+    def requests(self) -> list[dict[str, Any]]:
+        """The latest chat request bodies (up to 1,000), as received, oldest first."""
+        return self._call(lambda: list(self.state.bodies))
 
     def start(self) -> Self:
         ready = threading.Event()
@@ -152,6 +161,9 @@ class ServerProcess:
 
     def stats(self) -> dict[str, Any]:
         return httpx.get(f"{self.url}/_stats", timeout=10).json()
+
+    def requests(self) -> list[dict[str, Any]]:
+        return httpx.get(f"{self.url}/_requests", timeout=10).json()
 
     def configure(self, behaviour: Behaviour, *, reset: bool = True) -> None:
         httpx.post(f"{self.url}/_configure", json={**asdict(behaviour), "reset": reset}, timeout=10).raise_for_status()

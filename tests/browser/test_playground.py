@@ -1,4 +1,7 @@
-"""The Playground in real Chromium: two targets answer side by side, model output stays text."""
+"""The Playground in real Chromium: two targets stream one chat message at the same time, a follow-up goes to both
+(each with its own history), and model output stays text."""
+
+import time
 
 from playwright.sync_api import expect
 
@@ -7,24 +10,56 @@ from tests.browser.conftest import StreamlitServer
 
 FT = "ft:base-model:studio:demo:abc123"
 PAYLOAD = "<img src=x onerror=alert(1)>"
+WORDS = [f"w{i}" for i in range(20)]
+
+# The answer text of each target's latest chat message, by column (targets in order).
+LATEST = """() => [...document.querySelectorAll('[data-testid="stColumn"]')]
+    .filter(c => c.checkVisibility() && c.querySelector('[data-testid="stChatMessage"]'))
+    .map(c => {
+        const messages = c.querySelectorAll('[data-testid="stChatMessage"]');
+        const text = messages[messages.length - 1].querySelector('[data-testid="stMarkdownContainer"]');
+        return text ? text.innerText : "";
+    })"""
 
 
-def test_single_prompt_side_by_side_renders_answers_as_text(page, tmp_path):
-    with TestServer(Behaviour(chunk_delay=0.01)) as engine:
+def _send(page, text):
+    box = page.get_by_test_id("stChatInputTextArea")
+    box.fill(text)
+    box.press("Enter")
+
+
+def test_two_targets_stream_at_once_then_a_follow_up_goes_to_both(page, tmp_path):
+    # 20 words at 0.15 s each: every answer streams for about 3 s.
+    with TestServer(Behaviour(chunk_delay=0.15)) as engine:
         server = StreamlitServer(tmp_path / "workspace" / "studio.db", env={"STUDIO_ENGINE_URL": engine.url}).start()
         try:
             page.goto(f"{server.url}/Playground")
             expect(page.get_by_role("heading", name="Playground: base vs fine-tuned")).to_be_visible(timeout=30_000)
-            prompt = page.get_by_label("Prompt", exact=True)
-            prompt.fill(f"hello {PAYLOAD} world")
-            prompt.press("Control+Enter")  # commit the text area so the Run button enables
-            page.get_by_role("button", name="Run", exact=True).click()
+            _send(page, "ANSWER: " + " ".join(WORDS))
 
+            overlap, deadline = False, time.monotonic() + 60
+            while time.monotonic() < deadline:
+                texts = page.evaluate(LATEST)
+                if len(texts) == 2 and texts[1].strip() and not texts[0].endswith(WORDS[-1]):
+                    overlap = True  # the second target shows tokens while the first is still streaming
+                if len(texts) == 2 and all(t.endswith(WORDS[-1]) for t in texts):
+                    break
+                time.sleep(0.05)
+            assert overlap, "the second target's first token came only after the first target finished"
+            assert page.evaluate(LATEST) == [" ".join(WORDS)] * 2
+            assert engine.stats()["max_in_flight"] == 2
+
+            _send(page, f"hello {PAYLOAD} world")  # the follow-up turn, to both targets
             base = page.get_by_text(f"base-model: hello {PAYLOAD} world", exact=True)
             tuned = page.get_by_text(f"{FT}: hello {PAYLOAD} world", exact=True)
             expect(base).to_be_visible(timeout=30_000)
             expect(tuned).to_be_visible(timeout=30_000)
-            expect(page.get_by_text("tokens ·").first).to_be_visible()
+            follow_ups = engine.requests()[-2:]
+            assert sorted(b["model"] for b in follow_ups) == ["base-model", FT]
+            for body in follow_ups:  # each target's own history: the first question and its own answer
+                assert [m["role"] for m in body["messages"]] == ["user", "assistant", "user"]
+                assert body["messages"][1]["content"] == " ".join(WORDS)
+            expect(page.get_by_text("tokens ·")).to_have_count(4)
             left, right = base.bounding_box(), tuned.bounding_box()
             assert right["x"] > left["x"] + left["width"] / 2  # side by side, not stacked
             assert abs(right["y"] - left["y"]) < 50
@@ -33,6 +68,5 @@ def test_single_prompt_side_by_side_renders_answers_as_text(page, tmp_path):
             page.screenshot(path=str(tmp_path / "playground.png"), full_page=True)
             assert (tmp_path / "playground.png").stat().st_size > 10_000
             assert page.dialogs == []
-            assert engine.stats()["completions"] == 2
         finally:
             server.stop()

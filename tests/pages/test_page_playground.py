@@ -37,14 +37,13 @@ def _text(at):
     return " ".join(m.value for m in at.markdown)
 
 
-def test_single_prompt_side_by_side_with_stats_and_diff(server):
+def test_chat_side_by_side_with_stats_and_diff(server):
     at = _page()
     assert not at.exception
     assert at.title[0].value == "Playground: base vs fine-tuned"
     assert at.sidebar.selectbox(key="pg_model_0").value == "base-model"
     assert at.sidebar.selectbox(key="pg_model_1").value == FT
-    at.text_area(key="pg_prompt").set_value("<b>hello</b> world").run()
-    at.button(key="pg_run_single").click().run()
+    at.chat_input(key="pg_message").set_value("<b>hello</b> world").run()
     assert not at.exception and not at.error
     text = _text(at)
     assert "base\\-model\\: \\<b\\>hello\\</b\\> world" in text
@@ -54,6 +53,32 @@ def test_single_prompt_side_by_side_with_stats_and_diff(server):
     at.toggle(key="pg_diff").set_value(True).run()
     assert ":red-background[~~base\\-model\\:~~]" in _text(at)
     assert ":green-background[ft\\:base\\-model" in _text(at)
+
+    at.chat_input(key="pg_message").set_value("and again").run()  # a follow-up: each target gets its own history
+    assert not at.exception and not at.error
+    bodies = server.requests()[-2:]
+    assert sorted(b["model"] for b in bodies) == ["base-model", FT]
+    for body in bodies:
+        assert [m["role"] for m in body["messages"]] == ["user", "assistant", "user"]
+        assert body["messages"][1]["content"] == f"{body['model']}: <b>hello</b> world"  # its own answer
+    assert len([c for c in at.caption if "tokens" in c.value]) == 4
+
+
+def test_chat_sends_typed_tools_and_shows_the_calls(server):
+    at = _page()
+    at.text_area(key="pg_tools").set_value("[{").run()
+    assert "not valid JSON" in at.error[0].value
+    tool = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
+    at.text_area(key="pg_tools").set_value(json.dumps([tool])).run()
+    assert not at.error
+    at.chat_input(key="pg_message").set_value('CALL: {"name": "get_weather", "arguments": {"city": "Paris"}}').run()
+    assert not at.exception and not at.error
+    assert all(b["tools"] == [tool] for b in server.requests()[-2:])
+    assert sum('get_weather(city="Paris")' in c.value or "get_weather(city=Paris)" in c.value for c in at.code) == 2
+    at.chat_input(key="pg_message").set_value("18 C").run()  # sent as the tool's result
+    for body in server.requests()[-2:]:
+        assert body["messages"][-1] == {"role": "tool", "tool_call_id": "call_0", "content": "18 C"}
+        assert body["messages"][-2]["tool_calls"][0]["function"]["name"] == "get_weather"
 
 
 def test_unreachable_models_fall_back_to_free_text_and_bad_targets_show_an_error(monkeypatch):
@@ -67,7 +92,7 @@ def test_unreachable_models_fall_back_to_free_text_and_bad_targets_show_an_error
     assert not at.error
     at.sidebar.text_input(key="pg_name_1").set_value("base").run()
     assert "unique" in at.error[0].value
-    assert at.button(key="pg_run_single").disabled
+    assert at.chat_input(key="pg_message").disabled
 
 
 def test_test_set_run_table_and_blind_votes(server, sample):

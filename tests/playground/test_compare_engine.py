@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from studio.playground.compare import Params, build_target, load_cases, load_results, open_run, run_compare
+from studio.playground.metrics import aggregate, score_rows
 from studio.storage.workspace import Workspace
 from tests.engine_support import TINY, wait_for_status, write_chat_file
 
@@ -30,3 +33,20 @@ def test_base_vs_fine_tuned_on_the_local_engine(app_engine, tmp_path):
     again = run_compare(workspace, open_run(workspace, targets, params, cases), targets, cases, params)
     assert again.equals(results)  # resumed: nothing asked twice
     assert len(load_results(workspace, run.id)) == 6
+
+
+def test_a_tool_call_set_on_the_local_engine(app_engine, tmp_path):
+    """The engine takes whole chats (tool calls and tool results as context) with ``tools`` in the request; the
+    tiny model answers in text, so every tool-call reference counts as "answered in text instead of calling"."""
+    cases = load_cases(Path(__file__).parent / "data" / "tool_calls.jsonl")
+    targets = [build_target("base", "local", TINY), build_target("again", "local", TINY)]
+    workspace = Workspace()
+    params = Params(max_tokens=4, seed=1)
+    run = open_run(workspace, targets, params, cases, name="tools")
+    results = run_compare(workspace, run, targets, cases, params, concurrency=2)
+    assert results["error"].isna().all(), results["error"].dropna().tolist()
+    assert results["reference_tool_calls"].notna().sum() == 6 * 2  # six rows' references are tool calls
+    summary = aggregate(score_rows(results), ["base", "again"]).set_index("target")
+    assert summary.loc["base", "scored"] == "8 of 8"
+    assert summary.loc["base", "text_instead"] == 6
+    assert summary.loc["base", "same_functions"] == 0

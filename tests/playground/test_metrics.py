@@ -8,6 +8,7 @@ import pytest
 from studio.errors import PatternError
 from studio.playground.metrics import (
     METRIC_KEYS,
+    TOOL_METRIC_KEYS,
     aggregate,
     contains,
     disagreements,
@@ -120,7 +121,7 @@ def _results():
 
 def test_score_rows_adds_one_column_per_metric_and_skips_failed_rows():
     scored = score_rows(_results(), pattern=r"\d+", substring=None)
-    assert list(scored.columns[-len(METRIC_KEYS) :]) == list(METRIC_KEYS)
+    assert list(scored.columns[-len(METRIC_KEYS) - len(TOOL_METRIC_KEYS) :]) == [*METRIC_KEYS, *TOOL_METRIC_KEYS]
     assert scored["exact_match"].tolist()[:4] == [True, True, False, False]
     assert scored["contains"].tolist()[:4] == [True, True, True, False]
     assert scored["regex"].tolist()[:5] == [False, False, True, True, False]
