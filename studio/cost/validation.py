@@ -130,7 +130,7 @@ _BAD_JSON = "_bad_json"  # a data_type finding whose message gets its file line 
 
 
 def _scan(pairs: Iterable[tuple[int, Any]], count: Callable[[Any], int], lines: int) -> _Part:
-    """Check and count ``(row, example)`` pairs (lists and uploads; files go through :func:`_scan_lines`)."""
+    """Check and count ``(row, example)`` pairs of in-memory examples (JSONL bytes go through :func:`_scan_lines`)."""
     rows: list[int] = []
     counts: list[int] = []
     at: list[int] = []
