@@ -68,6 +68,12 @@ class Case:
 
 
 COOKBOOK = "OpenAI cookbook loop: per-line json.loads + format checks + tiktoken per message"
+COOKBOOK_PROCESS = "the cookbook loop as a whole process"
+WHOLE_PROCESS = (
+    "Whole process under `/usr/bin/time`, started to exit: wall, CPU (user + system, workers included) and "
+    "`time_max_rss_mb` (its biggest process) from `time`; `tree_peak_mb` sums the command's process tree every 50 ms. "
+    "`inner_step_s`: the library call alone in a warm process (no start-up, imports or encoding build)."
+)
 GRID = "bench.browser:session"
 PLAYGROUND_NOTE = (
     "The sequential loop's time is linear in the prompts: it is timed on `extrapolated_from` "
@@ -462,6 +468,40 @@ CASES: list[Case] = [
         runs=1,
         quick=("—", ("2",), ("2",)),
         notes=("Median of 5 new processes each; `heavy_modules`: the heavy libraries `--help` imported.",),
+    ),
+    *(
+        Case(
+            "cli",
+            name,
+            "1M",
+            ours,
+            "bench.cli:cookbook_process",
+            COOKBOOK_PROCESS,
+            goal,
+            check,
+            slow=True,
+            notes=(WHOLE_PROCESS,),
+        )
+        for name, ours, goal, check in (
+            (
+                "`studio validate`, whole process",
+                "bench.cli:validate_process",
+                "≤ 12 s, ≤ 1 GB",
+                "w <= 12 and x['tree_peak_mb'] <= 1024",
+            ),
+            (
+                "`studio estimate --model gpt-4o-mini`, whole process",
+                "bench.cli:estimate_process",
+                "≤ 12 s, ≤ 1 GB",
+                "w <= 12 and x['tree_peak_mb'] <= 1024",
+            ),
+            (
+                "`studio analyze` (rules but near-duplicates), whole process",
+                "bench.cli:analyze_process",
+                "report",
+                None,
+            ),
+        )
     ),
 ]
 

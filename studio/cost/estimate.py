@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import pandas as pd
 
 from studio.core.training import auto_epochs
 from studio.cost.prices import PriceTable, load_prices
@@ -22,6 +21,7 @@ from studio.errors import PricingError
 
 if TYPE_CHECKING:
     import altair as alt
+    import pandas as pd
 
 Epochs = int | Literal["auto"]
 BREAK_EVEN_OPTIONS = ("base", "fine_tuned")
@@ -104,6 +104,8 @@ def cost_by_epochs(
     prices: PriceTable | None = None,
 ) -> pd.DataFrame:
     """Training cost of every model (default: all priced OpenAI models) at each epoch count: model, epochs, usd."""
+    import pandas as pd  # here, not at the top: `studio estimate` needs no pandas
+
     counts = _counts(token_counts)
     table = prices or load_prices()
     rows = [
@@ -155,6 +157,8 @@ def break_even(
     ``tuned_prompt_tokens`` the short one sent to the fine-tuned model; ``cached_fraction`` of each prompt is
     billed at the cached-input price (prompt caching).
     """
+    import pandas as pd
+
     values = {
         "base_prompt_tokens": base_prompt_tokens,
         "tuned_prompt_tokens": tuned_prompt_tokens,
@@ -224,6 +228,8 @@ def format_duration(seconds: float) -> str:
 
 def token_histogram(token_counts: Iterable[int], *, bins: int = 40) -> pd.DataFrame:
     """Binned token lengths (start, stop, examples), so charts never embed one value per example."""
+    import pandas as pd
+
     counts = _counts(token_counts)
     if not len(counts):
         return pd.DataFrame({"start": [], "stop": [], "examples": []})
@@ -238,6 +244,7 @@ def token_histogram(token_counts: Iterable[int], *, bins: int = 40) -> pd.DataFr
 def token_histogram_chart(token_counts: Iterable[int], *, limit: int | None, labels: Mapping[str, str]) -> alt.Chart:
     """Histogram of tokens per example; a red rule at ``limit`` when the limit is near the data."""
     import altair as alt
+    import pandas as pd
 
     binned = token_histogram(token_counts)
     bars = (
@@ -283,6 +290,7 @@ def cost_epochs_chart(frame: pd.DataFrame, *, labels: Mapping[str, str]) -> alt.
 def break_even_chart(result: BreakEven, *, labels: Mapping[str, Any]) -> alt.Chart:
     """Cumulative cost per month of both options, with a rule at the payback month."""
     import altair as alt
+    import pandas as pd
 
     frame = result.months.assign(option=result.months["option"].map(labels["options"]))
     lines = (

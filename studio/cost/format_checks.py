@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Severity = Literal["error", "warning", "advice"]
 
@@ -246,7 +248,7 @@ def _check_tools(example: Mapping[str, Any], out: list[Finding]) -> None:
 
 def check_example(example: Any) -> list[Finding]:
     """Every ``(key, message)`` finding of one example, at most one per key (the first, with a count)."""
-    if not isinstance(example, Mapping):
+    if type(example) is not dict and not isinstance(example, Mapping):  # dict first: ABC checks are slow
         return [("data_type", f"the example is {_kind(example)}, not an object")]
     out: list[Finding] = []
     messages = example.get("messages")
@@ -255,6 +257,7 @@ def check_example(example: Any) -> list[Finding]:
         out.append(("missing_messages_list", f"'messages' is {got}; expected a non-empty list"))
     else:
         roles = set()
+        calls = False
         for i, message in enumerate(messages, 1):
             if type(message) is dict and len(message) == 2:  # the common {"role", "content"}: fast path
                 role, content = message.get("role"), message.get("content")
@@ -264,7 +267,8 @@ def check_example(example: Any) -> list[Finding]:
             role = _check_message(message, i, out)
             if isinstance(role, str):
                 roles.add(role)
-        if "tool" in roles or any(isinstance(m, Mapping) and m.get("tool_calls") for m in messages):
+            calls = calls or bool(isinstance(message, Mapping) and message.get("tool_calls"))
+        if "tool" in roles or calls:
             _check_call_answers(messages, example.get("tools"), out)
         if "assistant" not in roles:
             out.append(("example_missing_assistant_message", "no assistant message"))
@@ -291,6 +295,8 @@ def _one_per_key(findings: list[Finding]) -> list[Finding]:
 
 def describe_rules() -> pd.DataFrame:
     """Every rule key with its severity and description (for docs and the UI)."""
+    import pandas as pd  # not at the top: validating a file needs no pandas
+
     return pd.DataFrame(
         [(r.key, r.severity, r.description) for r in RULES.values()], columns=["key", "severity", "description"]
     )

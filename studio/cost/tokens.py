@@ -42,7 +42,9 @@ since tiktoken's thread-pooled batch API is slower on short texts (:mod:`studio.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -145,9 +147,53 @@ def text_counter(model: str) -> TextCounter:
     return TextCounter(name=name, count=_text_length(get_encoding(name)), approximate=is_local_model(model))
 
 
+# Words whose counts are remembered per counter (about 100 bytes each) and the longest word remembered: long
+# "words" (base64, URLs) rarely repeat.
+_WORD_MEMO_SIZE = 1 << 19
+_WORD_MEMO_CHARS = 64
+# A space between two characters that are not whitespace (Python's ``\s`` includes every character of Unicode's
+# White_Space, which tiktoken's patterns use).
+_WORD_SPACE = re.compile(r"(?<=\S) (?=\S)")
+
+
+class _WordMemo(dict[str, int]):
+    """``memo[word]``: tokens of ``prefix + word``, encoded on first use (bounded: see :data:`_WORD_MEMO_SIZE`).
+
+    A dict, so a hit is a C-level lookup (``map(memo.__getitem__, words)`` runs without Python frames)."""
+
+    def __init__(self, encode: Callable[[str], list[int]], prefix: str) -> None:
+        super().__init__()
+        self.encode, self.prefix = encode, prefix
+
+    def __missing__(self, word: str) -> int:
+        size = len(self.encode(self.prefix + word))
+        if len(word) <= _WORD_MEMO_CHARS and len(self) < _WORD_MEMO_SIZE:
+            self[word] = size
+        return size
+
+
 def _text_length(encoding: tiktoken.Encoding) -> Callable[[str], int]:
+    """``len(encoding.encode_ordinary(text))``, summed over words, each word encoded once per counter.
+
+    Exact for o200k_base and cl100k_base: in both split patterns a space can sit inside a piece only as the
+    piece's first character or inside a run of whitespace, so a space whose neighbours are both non-whitespace
+    always starts a piece, and the pieces (hence the tokens) on either side do not depend on each other. A text
+    is cut at such spaces; a word keeps its leading space (``" word"``). Texts that are printable (no whitespace
+    but the space) and have no double space are cut with ``str.split``, others with :data:`_WORD_SPACE`.
+    Counting this way is ~3× faster on prose, whose words repeat (tests check it against tiktoken).
+    """
     encode = encoding.encode_ordinary
-    return lambda text: len(encode(text))
+    first, rest = _WordMemo(encode, ""), _WordMemo(encode, " ")
+    first_word, next_word = first.__getitem__, rest.__getitem__
+    cut = _WORD_SPACE.split
+
+    def count(text: str) -> int:
+        words = text.split(" ") if text.isprintable() and "  " not in text else cut(text)
+        if len(words) == 1:
+            return first_word(text)
+        return first_word(words[0]) + sum(map(next_word, itertools.islice(words, 1, None)))
+
+    return count
 
 
 def count_text_tokens(text: str, *, encoding: str | tiktoken.Encoding = "o200k_base") -> int:
@@ -186,18 +232,22 @@ def _as_text(value: Any) -> str:
 _MEMO_SIZE = 4096
 
 
-def _memoized(n: Callable[[str], int]) -> Callable[[str], int]:
-    memo: dict[str, int] = {}
+class _TextMemo(dict[str, int]):
+    """``memo[text]``: ``n(text)``, remembered for the first :data:`_MEMO_SIZE` texts."""
 
-    def count(text: str) -> int:
-        size = memo.get(text)
-        if size is None:
-            size = n(text)
-            if len(memo) < _MEMO_SIZE:
-                memo[text] = size
+    def __init__(self, n: Callable[[str], int]) -> None:
+        super().__init__()
+        self.n = n
+
+    def __missing__(self, text: str) -> int:
+        size = self.n(text)
+        if len(self) < _MEMO_SIZE:
+            self[text] = size
         return size
 
-    return count
+
+def _memoized(n: Callable[[str], int]) -> Callable[[str], int]:
+    return _TextMemo(n).__getitem__
 
 
 _REPEATING_ROLES = frozenset({"system", "developer"})
@@ -265,21 +315,23 @@ def _exact_counter(n: Callable[[str], int], *, function_init: int) -> Callable[[
         return total
 
     def count(example: Any) -> int:
-        if not isinstance(example, Mapping):
+        if type(example) is not dict and not isinstance(example, Mapping):  # dict first: ABC checks are slow
             return 0
         messages = example.get("messages")
         total = 3
         if isinstance(messages, list):
             for message in messages:
                 total += 3
-                if not isinstance(message, Mapping):
+                if type(message) is not dict and not isinstance(message, Mapping):
                     continue
                 role = message.get("role")
+                content = message.get("content")
                 if isinstance(role, str):
                     total += repeated(role)
-                content = message.get("content")
-                if isinstance(content, str) and isinstance(role, str) and role in _REPEATING_ROLES:
-                    total += repeated(content)
+                    if isinstance(content, str):
+                        total += repeated(content) if role in _REPEATING_ROLES else n(content)
+                    else:
+                        total += content_tokens(content)
                 else:
                     total += content_tokens(content)
                 if len(message) > 2:  # name, tool calls: rare, so off the hot path

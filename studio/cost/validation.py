@@ -5,28 +5,37 @@ whole dataset, file or upload, adds the dataset-level findings (too few examples
 token limit) and counts tokens in the same pass.
 
 ``validate_file`` reads JSONL with orjson line by line over one worker process per core, checking and counting
-tokens in the same pass; a line that is not JSON is a ``data_type`` finding naming the line, never a crash.
+tokens in the same pass; a line that is not JSON is a ``data_type`` finding naming the line, never a crash. It is
+the OpenAI chat JSONL fast path of ``studio validate`` and ``studio estimate``: the file is cut into byte ranges at
+line starts, each worker parses, checks and counts its ranges and sends back only token counts and findings, so
+memory stays flat and both cores parse as well as count. Nothing on that path imports pandas: a report's
+``findings`` DataFrame is built the first time it is read.
 """
 
 from __future__ import annotations
 
+import gc
 import itertools
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
-import pandas as pd
 
+from studio.core.nesting import MAX_DEPTH, deeper_than, may_be_deep
 from studio.cost import parallel, tokens
 from studio.cost.bpe import get_encoding
 from studio.cost.format_checks import MIN_EXAMPLES, RECOMMENDED_EXAMPLES, RULES, check_example
 from studio.cost.prices import PriceTable, load_prices
 from studio.cost.tokens import CountingMode
-from studio.data.formats import MAX_DEPTH, deeper_than, may_be_deep
 from studio.errors import LoadError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MAX_FILE_BYTES = 512 * 1024 * 1024
 FINDING_COLUMNS = ("row", "id", "severity", "key", "message")
@@ -36,11 +45,21 @@ _PART_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
+class _Findings:
+    """Findings in row order, compactly: dataset-level ones (no row) first, then one per (row, key)."""
+
+    general: list[tuple[str, str]]  # (key, message)
+    rows: np.ndarray  # int64, 1-based
+    keys: list[str]
+    messages: list[str]
+    ids: Sequence[Any] | None  # example ids by 1-based row, when the examples have ids
+
+
+@dataclass(frozen=True)
 class ValidationReport:
     """Findings over a dataset, their counts per key, and the token count of every example (file order)."""
 
     rows: int
-    findings: pd.DataFrame = field(repr=False, compare=False)
     errors: Mapping[str, int]
     warnings: Mapping[str, int]
     advice: Mapping[str, int]
@@ -49,6 +68,35 @@ class ValidationReport:
     mode: CountingMode
     limit: int | None
     approximate: bool = False
+    _findings: _Findings | None = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def findings(self) -> pd.DataFrame:
+        """Every finding as a DataFrame ``row, id`` (Int64, NA for dataset-level findings), ``severity, key,
+        message`` (string), in row order; built on first use."""
+        import pandas as pd
+
+        data = self._findings or _Findings([], np.zeros(0, dtype=np.int64), [], [], None)
+        size = len(data.general) + len(data.rows)
+        rows = np.concatenate([np.zeros(len(data.general), dtype=np.int64), data.rows])
+        no_row = np.arange(size) < len(data.general)
+        keys = [key for key, _ in data.general] + data.keys
+        frame = pd.DataFrame(
+            {
+                "row": pd.arrays.IntegerArray(rows, no_row),
+                "id": pd.array([pd.NA] * size, dtype="Int64"),
+                "severity": pd.array([RULES[key].severity for key in keys], dtype="string"),
+                "key": pd.array(keys, dtype="string"),
+                "message": pd.array([message for _, message in data.general] + data.messages, dtype="string"),
+            },
+            columns=list(FINDING_COLUMNS),
+        )
+        if data.ids is not None and len(data.rows):
+            id_values = pd.array(list(data.ids), dtype="Int64")
+            picked = pd.array([pd.NA] * size, dtype="Int64")
+            picked[~no_row] = id_values[data.rows - 1]
+            frame["id"] = picked
+        return frame
 
     @property
     def ok(self) -> bool:
@@ -73,36 +121,68 @@ class _Part:
     lines: int  # lines read (file parts) or examples (lists)
     rows: np.ndarray  # 1-based row (relative to the part) of each example
     tokens: np.ndarray
-    findings: list[tuple[int, str, str]]  # (relative row, key, message)
-
-
-def _scan(pairs: Iterable[tuple[int, Any]], count: Callable[[Any], int], lines: int) -> _Part:
-    rows: list[int] = []
-    counts: list[int] = []
-    findings: list[tuple[int, str, str]] = []
-    for row, example in pairs:
-        rows.append(row)
-        if isinstance(example, _BadLine):
-            findings.append((row, _BAD_JSON, example.message))
-            counts.append(0)
-            continue
-        for key, message in check_example(example):
-            findings.append((row, key, message))
-        counts.append(count(example))
-    return _Part(lines, np.asarray(rows, dtype=np.int64), np.asarray(counts, dtype=np.int64), findings)
+    finding_rows: list[int]  # relative row of each finding
+    finding_keys: list[str]
+    finding_messages: list[str]
 
 
 _BAD_JSON = "_bad_json"  # a data_type finding whose message gets its file line number once parts are joined
 
 
-class _BadLine:
-    __slots__ = ("message",)
+def _scan(pairs: Iterable[tuple[int, Any]], count: Callable[[Any], int], lines: int) -> _Part:
+    """Check and count ``(row, example)`` pairs of in-memory examples (JSONL bytes go through :func:`_scan_lines`)."""
+    rows: list[int] = []
+    counts: list[int] = []
+    at: list[int] = []
+    keys: list[str] = []
+    messages: list[str] = []
+    for row, example in pairs:
+        rows.append(row)
+        for key, message in check_example(example):
+            at.append(row)
+            keys.append(key)
+            messages.append(message)
+        counts.append(count(example))
+    return _Part(lines, np.asarray(rows, dtype=np.int64), np.asarray(counts, dtype=np.int64), at, keys, messages)
 
-    def __init__(self, message: str) -> None:
-        self.message = message
+
+def _scan_lines(data: bytes, count: Callable[[Any], int], *, first: bool) -> _Part:
+    """Parse, check and count the JSONL lines of ``data`` (whole lines); rows are 1-based lines of ``data``."""
+    if first and data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    loads, check = orjson.loads, check_example
+    rows: list[int] = []
+    counts: list[int] = []
+    at: list[int] = []
+    keys: list[str] = []
+    messages: list[str] = []
+    for row, line in enumerate(data.split(b"\n"), 1):
+        if not line or line.isspace():
+            continue
+        rows.append(row)
+        try:
+            example = loads(line)
+        except orjson.JSONDecodeError as exc:
+            problem = f"is not valid JSON ({exc.msg} at column {exc.colno})"
+        else:
+            if not (may_be_deep(line) and deeper_than(example)):  # as the loader: deeper values crash counters
+                for key, message in check(example):
+                    at.append(row)
+                    keys.append(key)
+                    messages.append(message)
+                counts.append(count(example))
+                continue
+            problem = f"is nested deeper than {MAX_DEPTH} levels"
+        at.append(row)
+        keys.append(_BAD_JSON)
+        messages.append(problem)
+        counts.append(0)
+    lines = data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+    return _Part(lines, np.asarray(rows, dtype=np.int64), np.asarray(counts, dtype=np.int64), at, keys, messages)
 
 
 def _parse_lines(data: bytes, *, first: bool) -> Iterable[tuple[int, Any]]:
+    """``(line, example)`` of JSONL bytes; None for a line that is not JSON or nests too deep."""
     loads = orjson.loads
     if first and data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
@@ -111,26 +191,23 @@ def _parse_lines(data: bytes, *, first: bool) -> Iterable[tuple[int, Any]]:
             continue
         try:
             example = loads(line)
-        except orjson.JSONDecodeError as exc:
-            yield row, _BadLine(f"is not valid JSON ({exc.msg} at column {exc.colno})")
+        except orjson.JSONDecodeError:
+            yield row, None
             continue
-        if may_be_deep(line) and deeper_than(example):  # as the loader: deeper values crash counters and exporters
-            yield row, _BadLine(f"is nested deeper than {MAX_DEPTH} levels")
-        else:
-            yield row, example
-
-
-def _line_count(data: bytes) -> int:
-    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+        yield row, None if may_be_deep(line) and deeper_than(example) else example
 
 
 def _scan_file_part(path: str, start: int, stop: int, counter: Any, mode: tokens.CountingMode) -> _Part:
     with open(path, "rb") as handle:
         handle.seek(start)
         data = handle.read(stop - start)
-    count = tokens.example_counter(encoding=counter, mode=mode)
-    part = _scan(_parse_lines(data, first=start == 0), count, _line_count(data))
-    return part
+    collecting = gc.isenabled()
+    gc.disable()  # parsed examples hold no cycles; the collector would walk them ~10 % of the time for nothing
+    try:
+        return _scan_lines(data, tokens.example_counter(encoding=counter, mode=mode), first=start == 0)
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _scan_list_part(
@@ -142,8 +219,9 @@ def _scan_list_part(
 
 
 def _file_bounds(path: Path, size: int, *, workers: int) -> list[tuple[int, int]]:
-    """Byte ranges that start at line starts, about eight per worker and at least ``_PART_BYTES/4`` each."""
-    step = max(_PART_BYTES // 4, min(_PART_BYTES * 4, size // (workers * 8) + 1))
+    """Byte ranges that start at line starts, about sixteen per worker (so no worker idles long at the end) and
+    at least ``_PART_BYTES/4`` each."""
+    step = max(_PART_BYTES // 4, min(_PART_BYTES * 4, size // (workers * 16) + 1))
     cuts = [0]
     with path.open("rb") as handle:
         while cuts[-1] + step < size:
@@ -186,69 +264,55 @@ def _report(
     file_bytes: int | None = None,
 ) -> ValidationReport:
     offset = 0
-    rows_parts, records = [], []
+    rows_parts, at_parts, keys, messages = [], [], [], []
     for part in parts:
         rows_parts.append(part.rows + offset)
-        for row, key, message in part.findings:
-            if key == _BAD_JSON:
-                key, message = "data_type", f"line {row + offset} {message}"
-            records.append((row + offset, key, message))
+        at_parts.append(np.asarray(part.finding_rows, dtype=np.int64) + offset)
+        if _BAD_JSON in part.finding_keys:
+            for index, key in enumerate(part.finding_keys):
+                if key == _BAD_JSON:
+                    part.finding_keys[index] = "data_type"
+                    line = part.finding_rows[index] + offset
+                    part.finding_messages[index] = f"line {line} {part.finding_messages[index]}"
+        keys += part.finding_keys
+        messages += part.finding_messages
         offset += part.lines
     example_rows = np.concatenate(rows_parts) if rows_parts else np.zeros(0, dtype=np.int64)
     counts = np.concatenate([p.tokens for p in parts]) if parts else np.zeros(0, dtype=np.int64)
     n = len(example_rows)
-    general: list[tuple[Any, str, str]] = []
+    general: list[tuple[str, str]] = []
     if n < MIN_EXAMPLES:
-        general.append((pd.NA, "too_few_examples", f"{n} examples; OpenAI requires at least {MIN_EXAMPLES}"))
+        general.append(("too_few_examples", f"{n} examples; OpenAI requires at least {MIN_EXAMPLES}"))
     elif n < RECOMMENDED_EXAMPLES:
-        general.append((pd.NA, "few_examples", f"{n} examples; {RECOMMENDED_EXAMPLES}-100 usually train better"))
+        general.append(("few_examples", f"{n} examples; {RECOMMENDED_EXAMPLES}-100 usually train better"))
     if file_bytes is not None and file_bytes > MAX_FILE_BYTES:
-        general.append((pd.NA, "file_too_large", f"{file_bytes / 1024**2:,.0f} MB; OpenAI accepts up to 512 MB"))
+        general.append(("file_too_large", f"{file_bytes / 1024**2:,.0f} MB; OpenAI accepts up to 512 MB"))
     limit = None
     if model is not None:
         limit = (prices or load_prices()).limit_for(model)
         if limit is None:
             general.append(
                 (
-                    pd.NA,
                     "token_limit_not_published",
                     f"{model}: per-example token limit not published; over-limit rows not checked",
                 )
             )
         else:
-            for index in np.flatnonzero(counts > limit):
-                records.append(
-                    (
-                        int(example_rows[index]),
-                        "over_token_limit",
-                        f"{int(counts[index]):,} tokens > {limit:,} for {model}; OpenAI truncates the rest",
-                    )
-                )
-    records.sort(key=lambda record: record[0])
-    all_records = general + records
-    frame = pd.DataFrame(
-        {
-            "row": pd.array([r[0] for r in all_records], dtype="Int64"),
-            "id": pd.array([pd.NA] * len(all_records), dtype="Int64"),
-            "severity": pd.array([RULES[r[1]].severity for r in all_records], dtype="string"),
-            "key": pd.array([r[1] for r in all_records], dtype="string"),
-            "message": pd.array([r[2] for r in all_records], dtype="string"),
-        },
-        columns=list(FINDING_COLUMNS),
-    )
-    if ids is not None and len(frame):
-        id_values = pd.array(list(ids), dtype="Int64")
-        positions = frame["row"].to_numpy(dtype="float64", na_value=np.nan)
-        mask = ~np.isnan(positions)
-        picked = pd.array([pd.NA] * len(frame), dtype="Int64")
-        picked[mask] = id_values[positions[mask].astype(np.int64) - 1]
-        frame["id"] = picked
+            over = np.flatnonzero(counts > limit)
+            at_parts.append(example_rows[over])
+            keys += ["over_token_limit"] * len(over)
+            messages += [
+                f"{int(counts[index]):,} tokens > {limit:,} for {model}; OpenAI truncates the rest" for index in over
+            ]
+    at = np.concatenate(at_parts) if at_parts else np.zeros(0, dtype=np.int64)
+    if len(at) > 1 and (np.diff(at) < 0).any():  # over-limit findings go to their row, after its other findings
+        order = np.argsort(at, kind="stable")
+        at, keys, messages = at[order], [keys[i] for i in order], [messages[i] for i in order]
     by_severity: dict[str, dict[str, int]] = {"error": {}, "warning": {}, "advice": {}}
-    for key, count in frame["key"].value_counts(sort=False).items():
-        by_severity[RULES[key].severity][str(key)] = int(count)
+    for key, count in Counter(itertools.chain((key for key, _ in general), keys)).items():
+        by_severity[RULES[key].severity][key] = count
     return ValidationReport(
         rows=n,
-        findings=frame,
         errors=dict(sorted(by_severity["error"].items())),
         warnings=dict(sorted(by_severity["warning"].items())),
         advice=dict(sorted(by_severity["advice"].items())),
@@ -257,6 +321,7 @@ def _report(
         mode=mode,
         limit=limit,
         approximate=approximate,
+        _findings=_Findings(general, at, keys, messages, ids),
     )
 
 
@@ -333,8 +398,7 @@ def validate_file(
 
 def _scan_bytes_part(start: int, stop: int, items: bytes | None, counter: Any, mode: tokens.CountingMode) -> _Part:
     data = bytes(parallel.shared_items(start, stop, items))
-    count = tokens.example_counter(encoding=counter, mode=mode)
-    return _scan(_parse_lines(data, first=start == 0), count, _line_count(data))
+    return _scan_lines(data, tokens.example_counter(encoding=counter, mode=mode), first=start == 0)
 
 
 def _byte_bounds(data: bytes, *, workers: int) -> list[tuple[int, int]]:
@@ -387,5 +451,5 @@ def jsonl_examples(data: bytes) -> tuple[list[int], list[Any]]:
     lines, examples = [], []
     for row, example in _parse_lines(data, first=True):
         lines.append(row)
-        examples.append(None if isinstance(example, _BadLine) else example)
+        examples.append(example)
     return lines, examples

@@ -28,6 +28,7 @@ from typing import Any, Literal, get_args
 
 import orjson
 
+from studio.core.nesting import MAX_DEPTH, deeper_than, may_be_deep
 from studio.data.frame import EXAMPLE_KEYS, Example
 
 Schema = Literal["chat", "prompt_completion", "alpaca", "sharegpt", "qa"]
@@ -55,31 +56,6 @@ _SHAREGPT_ROLES = {
 
 # Deeper JSON is rejected when read: orjson writes at most 255 levels and Python's repr/json about 1,000, so a
 # deeper value would load and then crash an export. Real datasets (tool schemas included) stay under 20.
-MAX_DEPTH = 200
-
-
-def deeper_than(value: Any, limit: int = MAX_DEPTH) -> bool:
-    """Whether lists/dicts in ``value`` nest more than ``limit`` levels (iterative: safe on any depth)."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            item = item.values()
-        elif not isinstance(item, list):
-            continue
-        if depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in item if isinstance(child, (dict, list)))
-    return False
-
-
-def may_be_deep(text: str | bytes) -> bool:
-    """Cheap pre-check before :func:`deeper_than`: enough brackets to nest past :data:`MAX_DEPTH`."""
-    if isinstance(text, bytes):
-        return text.count(b"[") + text.count(b"{") > MAX_DEPTH
-    return text.count("[") + text.count("{") > MAX_DEPTH
-
-
 class RecordError(ValueError):
     """One record cannot become an example; ``field`` names the offending key."""
 
