@@ -190,7 +190,7 @@ def check_frame(
         rows = pd.array([pd.NA] * len(findings), dtype="Int64")
         rows[mask] = source[positions[mask].astype(np.int64) - 1]
         findings = findings.assign(row=rows)
-        report = dataclasses.replace(report, findings=findings)
+        report = report.with_findings(findings)
     return report
 
 

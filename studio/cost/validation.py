@@ -14,6 +14,7 @@ memory stays flat and both cores parse as well as count. Nothing on that path im
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import itertools
 from collections import Counter
@@ -69,6 +70,12 @@ class ValidationReport:
     limit: int | None
     approximate: bool = False
     _findings: _Findings | None = field(default=None, repr=False, compare=False)
+
+    def with_findings(self, findings: pd.DataFrame) -> ValidationReport:
+        """A copy whose :attr:`findings` is ``findings`` (same columns), e.g. rows mapped back to a source file's."""
+        copy = dataclasses.replace(self)
+        copy.__dict__["findings"] = findings  # the cached_property's slot: read back as is
+        return copy
 
     @cached_property
     def findings(self) -> pd.DataFrame:
