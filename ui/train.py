@@ -14,10 +14,12 @@ from studio.i18n import Translator
 from studio.playground.compare import Target, usage_snippets
 from studio.providers.job_status import checkpoints_table, compare_targets, events_table, metrics_long, status_label
 from studio.providers.jobs import (
+    EXPORT_FORMATS,
     TERMINAL,
     checkpoints,
     control_job,
     events,
+    export_model,
     get_job,
     launch_job,
     metrics_frame,
@@ -225,3 +227,21 @@ def job_detail(workspace: Workspace, record_id: int, tr: Translator) -> None:
         st.markdown(f"**{tr('train.use_model')}**")
         for language, code in usage_snippets(Target("model", job_profile, record.fine_tuned_model)).items():
             st.code(code, language="bash" if language == "curl" else "python")
+        if job_profile.kind == "local":
+            export_panel(client, record.fine_tuned_model, tr)
+
+
+def export_panel(client: Any, model: str, tr: Translator) -> None:
+    """Export a local fine-tune (merged Hugging Face folder, LoRA adapter or GGUF) on the engine's machine."""
+    st.markdown(f"**{tr('train.export')}**")
+    left, right = st.columns([3, 1])
+    fmt = left.selectbox(
+        tr("train.export_format"), EXPORT_FORMATS, format_func=lambda f: tr(f"train.export_{f}"), key="export_format"
+    )
+    done_key = f"_export_{model}_{fmt}"
+    if right.button(tr("train.export_button"), key="export_button"):
+        with show_errors(), st.spinner(tr("train.export_running")):
+            st.session_state[done_key] = export_model(client, model, fmt)
+    done = st.session_state.get(done_key)
+    if done:
+        st.success(tr("train.exported", path=done["path"], files=", ".join(done["files"])))

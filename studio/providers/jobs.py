@@ -335,3 +335,18 @@ def result_file(client: openai.OpenAI, job: Any) -> bytes | None:
     if not files:
         return None
     return with_retries(lambda: client.files.content(files[0])).read()
+
+
+EXPORT_FORMATS = ("hf", "adapter", "gguf")
+
+
+def export_model(client: openai.OpenAI, model: str, fmt: str) -> dict[str, Any]:
+    """Have a studio engine write ``model`` as ``fmt`` (``hf``, ``adapter`` or ``gguf``) into its ``exports/``
+    folder (``POST /v1/models/{model}/export``, the engine's extension of OpenAI's API): ``{"path", "files",
+    "format", "model"}``, the path on the engine's machine. Raises :class:`JobError` with the engine's message."""
+    from urllib.parse import quote
+
+    if fmt not in EXPORT_FORMATS:
+        raise JobError(f"unknown export format {fmt!r}: use one of {', '.join(EXPORT_FORMATS)}")
+    path = f"/models/{quote(model, safe=':')}/export"
+    return with_retries(lambda: client.post(path, body={"format": fmt}, cast_to=object), attempts=1)
