@@ -1,8 +1,9 @@
 """LoRA supervised fine-tuning of a causal chat model (transformers + peft), on CPU or CUDA.
 
-The loop: dynamic padding (or packing, :func:`pack_batch`), AdamW with linear warmup then cosine decay, one checkpoint (adapter) per epoch, and a
-resumable state (adapter, optimizer, scheduler, step) so paused, interrupted or engine-restarted jobs continue
-where they left off. The data it trains on comes from :mod:`studio.engine.encoding`, its config from
+The loop: dynamic padding (or packing, :func:`pack_batch`), AdamW with linear warmup then cosine decay, one
+checkpoint (adapter) per epoch, and a resumable state (adapter, optimizer, scheduler, step) so paused,
+interrupted or engine-restarted jobs continue where they left off.
+The data it trains on comes from :mod:`studio.engine.encoding`, its config from
 :mod:`studio.engine.hyperparameters`.
 
 torch/transformers/peft are imported inside functions: this module is importable without the ``engine`` extra.
@@ -164,9 +165,7 @@ def pack_batch(batch: Sequence[EncodedExample], pad_id: int, device: str, max_le
     return ids.to(device), labels.to(device), positions.to(device)
 
 
-def _loss_and_accuracy(
-    model: Any, ids: Any, labels: Any, mask: Any, position_ids: Any = None
-) -> tuple[Any, int, int]:
+def _loss_and_accuracy(model: Any, ids: Any, labels: Any, mask: Any, position_ids: Any = None) -> tuple[Any, int, int]:
     """(mean loss over trained tokens, correct predictions, trained tokens) for one padded batch, or for a packed
     one (``mask`` None and ``position_ids`` from :func:`pack_batch`)."""
     import torch

@@ -9,6 +9,7 @@ opening the same old file upgrade it once.
 2. flags (rule flags kept per version)
 3. jobs (fine-tuning jobs on any provider, :mod:`studio.providers.jobs`)
 4. compare_runs, compare_results, compare_votes (the Playground, :mod:`studio.playground`)
+5. train_presets (named training settings, :mod:`studio.providers.train_settings`)
 
 Migrations 3 and 4 say ``IF NOT EXISTS``: before they existed, those features created their tables on first use
 without recording a version, so a workspace at version 2 may already hold them (with their rows).
@@ -118,6 +119,13 @@ MIGRATIONS: tuple[str, ...] = (
         vote TEXT NOT NULL CHECK (vote IN ('A', 'B', 'tie', 'both_bad')),
         created_at REAL NOT NULL,
         UNIQUE (run_id, row_index, left_target, right_target)
+    );
+    """,
+    """
+    CREATE TABLE train_presets (
+        name TEXT PRIMARY KEY,
+        settings TEXT NOT NULL,
+        updated_at REAL NOT NULL
     );
     """,
 )

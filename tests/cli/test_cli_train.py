@@ -43,3 +43,35 @@ def test_invalid_training_data_exit_2(app_engine, tmp_path, capsys):
     bad.write_text(json.dumps({"messages": [{"role": "user", "content": "only a question"}]}) + "\n")
     assert main(["train", str(bad), "--provider", "local", "--model", TINY]) == 2
     assert "is not valid training data" in capsys.readouterr().err
+
+
+def test_engine_options_presets_and_the_preview(tmp_path, capsys):
+    """--preview prints the request and sends nothing (no engine runs here); a saved preset comes back."""
+    data = write_chat_file(tmp_path / "train.jsonl", n=4)
+    flags = ["--lora-rank", "8", "--lora-alpha", "16", "--warmup-ratio", "0", "--packing", "--epochs", "2"]
+    base = ["train", str(data), "--provider", "local", "--model", TINY, "--preview"]
+    assert main([*base, *flags, "--save-preset", "tiny sets"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    hyper = body["method"]["supervised"]["hyperparameters"]
+    expected = {"n_epochs": 2, "batch_size": "auto", "learning_rate_multiplier": "auto"}
+    assert hyper == {**expected, "lora_rank": 8, "lora_alpha": 16.0, "warmup_ratio": 0.0, "packing": True}
+    assert body["training_file"] == "<training file id>" and body["metadata"]["dataset"] == "train.jsonl"
+
+    assert main([*base, "--preset", "tiny sets", "--batch-size", "2"]) == 0  # a flag overrides the preset
+    again = json.loads(capsys.readouterr().out)["method"]["supervised"]["hyperparameters"]
+    assert again == {**hyper, "batch_size": 2}
+
+    assert main([*base, "--lora-dropout", "2"]) == 2
+    assert "--lora-dropout must be between 0 and 0.9, got 2.0" in capsys.readouterr().err
+    assert main([*base, "--preset", "nope"]) == 2
+    assert "no training preset named 'nope'" in capsys.readouterr().err
+
+
+def test_a_packed_job_with_engine_options_trains_on_the_engine(app_engine, tmp_path, capsys):
+    data = write_chat_file(tmp_path / "train.jsonl", n=6)
+    args = ["train", str(data), "--provider", "local", "--model", TINY, "--epochs", "1", "--packing"]
+    code = main([*args, "--lora-rank", "4", "--max-length", "128", "--wait", "--json"])
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0 and summary["status"] == "succeeded", summary
+    job = app_engine.client().fine_tuning.jobs.retrieve(summary["job_id"])
+    assert job.method.supervised.hyperparameters.model_extra == {"lora_rank": 4, "max_length": 128, "packing": True}
