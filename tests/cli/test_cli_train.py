@@ -47,7 +47,7 @@ def test_invalid_training_data_exit_2(app_engine, tmp_path, capsys):
 
 def test_engine_options_presets_and_the_preview(tmp_path, capsys):
     """--preview prints the request and sends nothing (no engine runs here); a saved preset comes back."""
-    data = write_chat_file(tmp_path / "train.jsonl", n=4)
+    data = write_chat_file(tmp_path / "train.jsonl", n=10)
     flags = ["--lora-rank", "8", "--lora-alpha", "16", "--warmup-ratio", "0", "--packing", "--epochs", "2"]
     base = ["train", str(data), "--provider", "local", "--model", TINY, "--preview"]
     assert main([*base, *flags, "--save-preset", "tiny sets"]) == 0
@@ -68,7 +68,7 @@ def test_engine_options_presets_and_the_preview(tmp_path, capsys):
 
 
 def test_a_packed_job_with_engine_options_trains_on_the_engine(app_engine, tmp_path, capsys):
-    data = write_chat_file(tmp_path / "train.jsonl", n=6)
+    data = write_chat_file(tmp_path / "train.jsonl", n=10)
     args = ["train", str(data), "--provider", "local", "--model", TINY, "--epochs", "1", "--packing"]
     code = main([*args, "--lora-rank", "4", "--max-length", "128", "--wait", "--json"])
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
