@@ -369,6 +369,8 @@ def result_file(client: openai.OpenAI, job: Any) -> bytes | None:
 
 
 EXPORT_FORMATS = ("hf", "adapter", "gguf")
+EXPORT_TIMEOUT_S = 900.0
+"""How long an export request may take (seconds)."""
 
 
 def export_model(client: openai.OpenAI, model: str, fmt: str) -> dict[str, Any]:
@@ -380,4 +382,5 @@ def export_model(client: openai.OpenAI, model: str, fmt: str) -> dict[str, Any]:
     if fmt not in EXPORT_FORMATS:
         raise JobError(f"unknown export format {fmt!r}: use one of {', '.join(EXPORT_FORMATS)}")
     path = f"/models/{quote(model, safe=':')}/export"
-    return with_retries(lambda: client.post(path, body={"format": fmt}, cast_to=object), attempts=1)
+    slow = client.with_options(timeout=EXPORT_TIMEOUT_S)  # loading and merging a model takes minutes on a busy CPU
+    return with_retries(lambda: slow.post(path, body={"format": fmt}, cast_to=object), attempts=1)
