@@ -93,7 +93,7 @@ def export_model(
         raise
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     log(f"wrote {out} ({', '.join(files)})")
-    return ExportResult(fmt, out, files)  # type: ignore[arg-type]
+    return ExportResult(fmt, out, files)
 
 
 def merged_model(base: str, adapter: str | Path | None) -> tuple[Any, Any]:

@@ -383,4 +383,4 @@ def export_model(client: openai.OpenAI, model: str, fmt: str) -> dict[str, Any]:
         raise JobError(f"unknown export format {fmt!r}: use one of {', '.join(EXPORT_FORMATS)}")
     path = f"/models/{quote(model, safe=':')}/export"
     slow = client.with_options(timeout=EXPORT_TIMEOUT_S)  # loading and merging a model takes minutes on a busy CPU
-    return with_retries(lambda: slow.post(path, body={"format": fmt}, cast_to=object), attempts=1)
+    return with_retries(lambda: slow.post(path, body={"format": fmt}, cast_to=dict[str, Any]), attempts=1)
