@@ -4,6 +4,7 @@ charts, the break-even calculator, the problem table and the moderation check.""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -62,7 +63,8 @@ def settings_sidebar(prices: PriceTable, tr: Translator) -> TrainSettings:
         suffix = st.text_input(tr("cost.suffix"), max_chars=64, key="cost_suffix", help=tr("cost.suffix_help"))
         budget = st.number_input(tr("cost.budget"), 0.0, step=10.0, key="cost_budget", help=tr("cost.budget_help"))
         st.caption(tr("cost.saved"))
-    settings = TrainSettings(
+    settings = replace(  # the Train page's advanced options (LoRA, packing...) are kept
+        saved,
         model=model,
         epochs=epochs,
         batch_size=batch_size,

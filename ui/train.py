@@ -22,18 +22,30 @@ from studio.providers.job_status import (
     status_label,
 )
 from studio.providers.jobs import (
+    EXPORT_FORMATS,
     TERMINAL,
     checkpoints,
     control_job,
     events,
+    export_model,
     get_job,
+    job_metadata,
+    job_request,
     launch_job,
     metrics_frame,
     refresh_job,
     result_file,
 )
 from studio.providers.profiles import PROVIDER_KINDS, Profile, api_key_for, ensure_engine, make_client
-from studio.providers.train_settings import TrainSettings, base_model
+from studio.providers.train_settings import (
+    ENGINE_KINDS,
+    ENGINE_OPTIONS,
+    TrainSettings,
+    apply_preset,
+    base_model,
+    preset_names,
+    save_preset,
+)
 from studio.providers.training_data import TrainingData, default_versions, prepare_training_data
 from studio.quality.splits import version_split
 from studio.storage.workspace import Workspace
@@ -141,7 +153,21 @@ def launch_panel(workspace: Workspace, profile: Profile, settings: TrainSettings
     suffix = right.text_input(tr("train.suffix"), settings.suffix, max_chars=64, key="train_suffix")
     epochs, batch, lr = hyperparameter_inputs(settings, tr, prefix="train", container=st.columns(3)[0])
     settings = replace(settings, epochs=epochs, batch_size=batch, learning_rate_multiplier=lr)
+    settings = advanced_panel(workspace, profile, settings, tr)
     st.session_state[keys.TRAIN_SETTINGS] = settings.to_dict()  # the Cost page shows the same values
+    with st.expander(tr("train.preview")):
+        st.caption(tr("train.preview_note"))
+        st.json(
+            job_request(
+                profile,
+                model=model,
+                training_file="<training file id>",
+                validation_file="<validation file id>" if valid_version else None,
+                settings=settings.to_dict(),
+                suffix=suffix or None,
+                metadata=job_metadata(workspace, train_version.id),
+            )
+        )
     data = prepared(workspace, train_version.id, valid_version.id if valid_version else None, model)
     if data.report.ok:
         st.success(tr("train.valid_ok", rows=data.report.rows, tokens=int(data.report.tokens.sum())))
@@ -186,6 +212,54 @@ def launch_panel(workspace: Workspace, profile: Profile, settings: TrainSettings
             )
             st.session_state[keys.TRAIN_JOB] = record.id
             st.success(tr("train.launched", job=record.job_id, status=record.status))
+
+
+_OPTION_STEPS = {"lora_rank": 1, "lora_alpha": 1.0, "lora_dropout": 0.05, "max_length": 64, "warmup_ratio": 0.05}
+_ENGINE_DEFAULTS = {"lora_rank": 16, "lora_alpha": 32, "lora_dropout": 0.0, "max_length": 1024, "warmup_ratio": 0.1}
+
+
+def advanced_panel(workspace: Workspace, profile: Profile, settings: TrainSettings, tr: Translator) -> TrainSettings:
+    """ "Advanced": named presets (apply, save) and the studio engine's options (LoRA rank/alpha/dropout, max
+    length, warm-up, packing; empty = the engine's default). Returns the settings to launch with and keeps them
+    for the next visit (:data:`ui.keys.TRAIN_SETTINGS`)."""
+    with st.expander(tr("train.advanced")):
+        names = preset_names(workspace)
+        left, right = st.columns([3, 1])
+        chosen = left.selectbox(tr("train.preset"), [None, *names], key="train_preset", format_func=lambda n: n or "—")
+        if right.button(tr("train.apply_preset"), disabled=chosen is None, key="train_apply_preset") and chosen:
+            with show_errors():
+                settings = apply_preset(workspace, chosen, settings)
+                for key in (*ENGINE_OPTIONS, "packing"):  # widgets take their values from their keys
+                    st.session_state[f"train_{key}"] = getattr(settings, key)
+                st.toast(tr("train.preset_applied", name=chosen))
+        if profile.kind in ENGINE_KINDS:
+            st.caption(tr("train.engine_options"))
+            columns = st.columns(3)
+            values: dict[str, Any] = {}
+            for column, (key, (kind, low, high)) in zip(columns * 2, ENGINE_OPTIONS.items(), strict=False):
+                st.session_state.setdefault(f"train_{key}", getattr(settings, key))
+                values[key] = column.number_input(
+                    tr(f"train.{key}"),
+                    min_value=kind(low),
+                    max_value=kind(high),
+                    step=kind(_OPTION_STEPS[key]),
+                    value=None,
+                    placeholder=tr("train.engine_default", value=_ENGINE_DEFAULTS[key]),
+                    key=f"train_{key}",
+                )
+            st.session_state.setdefault("train_packing", settings.packing)
+            packing = st.checkbox(tr("train.packing"), key="train_packing", help=tr("train.packing_help"))
+            settings = TrainSettings.from_dict({**settings.to_dict(), **values, "packing": packing})
+        else:
+            st.caption(tr("train.engine_only"))
+        left, right = st.columns([3, 1])
+        name = left.text_input(tr("train.preset_name"), max_chars=64, key="train_preset_name")
+        if right.button(tr("train.save_preset"), disabled=not name.strip(), key="train_save_preset"):
+            with show_errors():
+                save_preset(workspace, name, settings)
+                st.toast(tr("train.preset_saved", name=name.strip()))
+    st.session_state[keys.TRAIN_SETTINGS] = settings.to_dict()
+    return settings
 
 
 @st.fragment(run_every=3)
@@ -255,3 +329,21 @@ def job_detail(workspace: Workspace, record_id: int, tr: Translator) -> None:
         st.markdown(f"**{tr('train.use_model')}**")
         for language, code in usage_snippets(Target("model", job_profile, record.fine_tuned_model)).items():
             st.code(code, language="bash" if language == "curl" else "python")
+        if job_profile.kind == "local":
+            export_panel(client, record.fine_tuned_model, tr)
+
+
+def export_panel(client: Any, model: str, tr: Translator) -> None:
+    """Export a local fine-tune (merged Hugging Face folder, LoRA adapter or GGUF) on the engine's machine."""
+    st.markdown(f"**{tr('train.export')}**")
+    left, right = st.columns([3, 1])
+    fmt = left.selectbox(
+        tr("train.export_format"), EXPORT_FORMATS, format_func=lambda f: tr(f"train.export_{f}"), key="export_format"
+    )
+    done_key = f"_export_{model}_{fmt}"
+    if right.button(tr("train.export_button"), key="export_button"):
+        with show_errors(), st.spinner(tr("train.export_running")):
+            st.session_state[done_key] = export_model(client, model, fmt)
+    done = st.session_state.get(done_key)
+    if done:
+        st.success(tr("train.exported", path=done["path"], files=", ".join(done["files"])))

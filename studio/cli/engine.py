@@ -49,6 +49,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     stop = actions.add_parser("stop", help="stop the engine answering on this machine (shows which one it was)")
     stop.add_argument("--url", help="engine URL (default $STUDIO_ENGINE_URL or http://127.0.0.1:8765/v1)")
     stop.set_defaults(func=_stop)
+    export = actions.add_parser(
+        "export",
+        help="write a model (base, fine-tuned or checkpoint) as a Hugging Face folder, a PEFT adapter or GGUF",
+        description="Export a model of the engine for transformers/vLLM (hf), peft/vLLM --enable-lora (adapter) "
+        "or llama.cpp/Ollama (gguf, with a Modelfile).",
+    )
+    export.add_argument("model_id", metavar="MODEL", help="a model id, e.g. ft:smollm2-135m-instruct:pirate:ftjob-...")
+    export.add_argument("--format", dest="export_format", choices=["hf", "gguf", "adapter"], default="hf")
+    export.add_argument(
+        "--home", dest="export_home", help="engine folder (default $STUDIO_ENGINE_HOME or ./workspace/engine)"
+    )
+    export.add_argument("-o", "--output", required=True, help="folder to create (must not exist or be empty)")
+    export.add_argument(
+        "--base-model",
+        dest="export_models",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="a base model the engine was started with (--model NAME=PATH); repeatable",
+    )
+    export.set_defaults(func=_export)
 
 
 def validate_upload(path: Path, filename: str) -> list[str]:
@@ -105,6 +126,30 @@ def _pull(args: argparse.Namespace) -> int:
         models.require_torch()
     path = models.pull_smollm2(cache, log=print)
     print(path)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from studio.engine import models
+    from studio.engine.app import engine_home
+    from studio.engine.export import export_model
+    from studio.engine.service import Engine
+    from studio.errors import StudioError
+
+    models.require_torch()
+    extra = dict(models.parse_model_option(option) for option in args.export_models)
+    registry = models.ModelRegistry(extra)
+    if args.model_id in registry.names():  # a base model needs no engine folder
+        source, adapter = registry.source(args.model_id), None
+    else:
+        home = Path(args.export_home or args.home or engine_home())
+        if not (home / "store.db").is_file():
+            raise StudioError(f"{home} is not an engine folder (no store.db): name it with --home")
+        engine = Engine(home, models=extra, models_dir=models.models_dir(), max_upload_bytes=0, run_jobs=False)
+        source, adapter = engine.resolve(args.model_id)
+    base = models.materialize(source, models.models_dir(), log=print)
+    result = export_model(base, adapter, Path(args.output), args.export_format, name=args.model_id, log=print)
+    print(result.path)
     return 0
 
 

@@ -7,6 +7,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from studio.cli.common import add_load_args, load
 from studio.core.training import DEFAULT_BASE_MODEL
@@ -23,15 +24,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--model", help=f"base model (default for --provider local: the engine's {DEFAULT_BASE_MODEL}; else required)"
     )
-    train.add_argument("--epochs", default="auto", help="a number or auto")
-    train.add_argument("--batch-size", default="auto")
-    train.add_argument("--learning-rate-multiplier", default="auto")
+    train.add_argument("--epochs", help="a number or auto (default: auto, or the preset's)")
+    train.add_argument("--batch-size", help="a number or auto (default: auto, or the preset's)")
+    train.add_argument("--learning-rate-multiplier", help="a number or auto (default: auto, or the preset's)")
     train.add_argument("--seed", type=int)
     train.add_argument("--suffix")
     train.add_argument("--validation", help="validation data")
     train.add_argument("--base-url", help="endpoint (Azure: https://NAME.openai.azure.com; compatible servers)")
     train.add_argument("--api-version", help="Azure api-version")
     add_load_args(train)
+    engine = train.add_argument_group("studio engine options (local or compatible provider; default: the engine's)")
+    engine.add_argument("--lora-rank", type=int)
+    engine.add_argument("--lora-alpha", type=float)
+    engine.add_argument("--lora-dropout", type=float)
+    engine.add_argument("--max-length", type=int, help="tokens per example (longer ones are cut)")
+    engine.add_argument("--warmup-ratio", type=float, help="share of the steps that warm the learning rate up")
+    engine.add_argument("--packing", action="store_true", help="pack each step's examples into shared rows")
+    train.add_argument("--preset", help="start from this saved preset (the flags given override it)")
+    train.add_argument("--save-preset", metavar="NAME", help="save these settings as a preset")
+    train.add_argument("--preview", action="store_true", help="print the job request's JSON and send nothing")
     train.add_argument("--wait", action="store_true", help="poll until the job finishes")
     train.add_argument("--json", action="store_true", help="print one JSON object")
     train.set_defaults(func=_train)
@@ -51,10 +62,40 @@ def _jsonl(args: argparse.Namespace, path: str) -> bytes:
     return export_bytes(load(args, path, quiet=args.json).frame, to="openai-chat")
 
 
+def _settings(args: argparse.Namespace, workspace: Any) -> dict[str, Any]:
+    """The job's settings: the preset's (if named), then the flags given; saved as a preset if asked."""
+    from studio.errors import StudioError
+    from studio.providers.train_settings import ENGINE_OPTIONS, TrainSettings, apply_preset, save_preset
+
+    settings = TrainSettings()
+    if args.preset:
+        settings = apply_preset(workspace, args.preset, settings)
+    values = settings.to_dict()
+    given = {
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "learning_rate_multiplier": args.learning_rate_multiplier,
+    }
+    values |= {key: _number(value) for key, value in given.items() if value is not None}
+    values |= {key: getattr(args, key) for key in ENGINE_OPTIONS if getattr(args, key) is not None}
+    if args.seed is not None:
+        values["seed"] = args.seed
+    if args.packing:
+        values["packing"] = True
+    checked = TrainSettings.from_dict(values)
+    for key in ENGINE_OPTIONS:
+        if values.get(key) is not None and getattr(checked, key) is None:
+            low, high = ENGINE_OPTIONS[key][1:]
+            raise StudioError(f"--{key.replace('_', '-')} must be between {low:g} and {high:g}, got {values[key]}")
+    if args.save_preset:
+        save_preset(workspace, args.save_preset, checked)
+    return values
+
+
 def _train(args: argparse.Namespace) -> int:
     from studio.cost.validation import validate_bytes
     from studio.errors import JobError
-    from studio.providers.jobs import launch_job, refresh_job
+    from studio.providers.jobs import job_metadata, job_request, launch_job, refresh_job
     from studio.providers.profiles import Profile, api_key_for, ensure_engine, make_client
     from studio.storage.workspace import Workspace
 
@@ -70,16 +111,23 @@ def _train(args: argparse.Namespace) -> int:
             f"{Path(args.path).name} is not valid training data: "
             + ", ".join(f"{k} ×{n}" for k, n in report.errors.items())
         )
-    if profile.kind == "local":
+    if profile.kind == "local" and not args.preview:
         ensure_engine(profile.url, log_dir=str(Path(args.workspace).parent) if args.workspace else None)
-    client = make_client(profile, api_key=api_key_for(profile), max_retries=0)  # studio.providers.jobs retries
-    settings = {
-        "epochs": _number(args.epochs),
-        "batch_size": _number(args.batch_size),
-        "learning_rate_multiplier": _number(args.learning_rate_multiplier),
-        "seed": args.seed,
-    }
     workspace = Workspace(args.workspace)
+    settings = _settings(args, workspace)
+    if args.preview:
+        body = job_request(
+            profile,
+            model=args.model,
+            training_file="<training file id>",
+            validation_file="<validation file id>" if args.validation else None,
+            settings=settings,
+            suffix=args.suffix,
+            metadata=job_metadata(workspace, None, {"dataset": Path(args.path).name}),
+        )
+        print(json.dumps(body, indent=2))
+        return 0
+    client = make_client(profile, api_key=api_key_for(profile), max_retries=0)  # studio.providers.jobs retries
     record = launch_job(
         workspace,
         client,

@@ -4,7 +4,9 @@ OpenAI's three (``n_epochs``, ``batch_size``, ``learning_rate_multiplier``, each
 engine's LoRA settings. Learning rate: ``BASE_LEARNING_RATE × learning_rate_multiplier`` ("auto" multiplier = 1).
 Epochs, "auto": OpenAI's heuristic (:func:`studio.core.training.auto_epochs`): 3, raised so that small files see
 ~100 examples (at most 25 epochs), lowered so that large ones see at most ~25,000 (at least 1). Batch size,
-"auto": 4 (or the number of examples if smaller).
+"auto": 4 (or the number of examples if smaller). ``packing`` (default false): each step's examples are packed
+into as few rows as ``max_length`` allows, with no attention across examples; the loss is the same, the padding
+is gone (see :func:`studio.engine.trainer.pack_batch`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ DEFAULT_LORA_ALPHA = 32
 DEFAULT_LORA_DROPOUT = 0.0
 DEFAULT_MAX_LENGTH = 1024
 DEFAULT_WARMUP_RATIO = 0.1
+DEFAULT_PACKING = False
 
 _HYPERPARAMETER_RANGES: dict[str, tuple[type, float, float]] = {
     "n_epochs": (int, 1, 50),
@@ -36,6 +39,8 @@ _HYPERPARAMETER_RANGES: dict[str, tuple[type, float, float]] = {
     "max_length": (int, 16, 131072),
     "warmup_ratio": (float, 0.0, 0.5),
 }
+_BOOLEAN = {"packing"}
+"""Engine extensions that are true or false (``packing``: the examples of a step share rows, see the trainer)."""
 _AUTO_ALLOWED = {"n_epochs", "batch_size", "learning_rate_multiplier"}
 _EXCLUSIVE_LOW = {"learning_rate_multiplier", "lora_alpha"}
 
@@ -53,6 +58,7 @@ class TrainingConfig:
     lora_dropout: float = DEFAULT_LORA_DROPOUT
     max_length: int = DEFAULT_MAX_LENGTH
     warmup_ratio: float = DEFAULT_WARMUP_RATIO
+    packing: bool = DEFAULT_PACKING
 
     @property
     def learning_rate(self) -> float:
@@ -72,10 +78,15 @@ def validate_hyperparameters(values: Mapping[str, Any] | None, *, param: str = "
     out: dict[str, Any] = {}
     for key, value in values.items():
         where = f"{param}.{key}"
-        if key not in _HYPERPARAMETER_RANGES:
-            known = ", ".join(_HYPERPARAMETER_RANGES)
+        if key not in _HYPERPARAMETER_RANGES and key not in _BOOLEAN:
+            known = ", ".join([*_HYPERPARAMETER_RANGES, *_BOOLEAN])
             raise HyperparameterError(f"Unknown hyperparameter {key!r} (known: {known})", param=where)
         if value is None:
+            continue
+        if key in _BOOLEAN:
+            if not isinstance(value, bool):
+                raise HyperparameterError(f"{where} must be true or false, got {value!r}", param=where)
+            out[key] = value
             continue
         if value == "auto" and key in _AUTO_ALLOWED:
             out[key] = "auto"

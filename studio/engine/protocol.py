@@ -72,6 +72,14 @@ class JobRequest(BaseModel):
     """Up to 16 string pairs (keys up to 64 characters, values up to 512), stored and returned with the job."""
 
 
+class ExportRequest(BaseModel):
+    """Body of ``POST /v1/models/{model}/export`` (an engine extension, not OpenAI's API)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    format: Literal["hf", "adapter", "gguf"] = "hf"
+
+
 class ChatRequest(BaseModel):
     """Body of ``POST /v1/chat/completions``: the fields the engine honours; others are ignored."""
 

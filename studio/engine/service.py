@@ -197,6 +197,17 @@ class Engine:
         assert record is not None
         return self.store.get_job(record.job_id).base_source, record.path
 
+    def export_dir(self, model_id: str, fmt: str) -> Path:
+        """A new folder name under ``<home>/exports/`` for an export of ``model_id`` (``:`` and ``/`` become
+        ``-``; ``-2``, ``-3``... when taken)."""
+        stem = "".join(c if c.isalnum() or c in "._-" else "-" for c in model_id).strip(".-") or "model"
+        root = self.store.home / "exports"
+        out, n = root / f"{stem}-{fmt}", 1
+        while out.exists():
+            n += 1
+            out = root / f"{stem}-{fmt}-{n}"
+        return out
+
     def preload(self, model_ids: Sequence[str]) -> None:
         """Load ``model_ids`` into the cache now; a model that cannot load is logged and skipped."""
         for model_id in model_ids:

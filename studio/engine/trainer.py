@@ -1,8 +1,9 @@
 """LoRA supervised fine-tuning of a causal chat model (transformers + peft), on CPU or CUDA.
 
-The loop: dynamic padding, AdamW with linear warmup then cosine decay, one checkpoint (adapter) per epoch, and a
-resumable state (adapter, optimizer, scheduler, step) so paused, interrupted or engine-restarted jobs continue
-where they left off. The data it trains on comes from :mod:`studio.engine.encoding`, its config from
+The loop: dynamic padding (or packing, :func:`pack_batch`), AdamW with linear warmup then cosine decay, one
+checkpoint (adapter) per epoch, and a resumable state (adapter, optimizer, scheduler, step) so paused,
+interrupted or engine-restarted jobs continue where they left off.
+The data it trains on comes from :mod:`studio.engine.encoding`, its config from
 :mod:`studio.engine.hyperparameters`.
 
 torch/transformers/peft are imported inside functions: this module is importable without the ``engine`` extra.
@@ -121,19 +122,66 @@ def _collate(batch: Sequence[EncodedExample], pad_id: int, device: str) -> tuple
     return ids.to(device), labels.to(device), mask.to(device)
 
 
-def _loss_and_accuracy(model: Any, ids: Any, labels: Any, mask: Any) -> tuple[Any, int, int]:
-    """(mean loss over trained tokens, correct predictions, trained tokens) for one padded batch."""
+def pack_rows(batch: Sequence[EncodedExample], max_length: int) -> list[list[EncodedExample]]:
+    """The examples of one step in rows of at most ``max_length`` tokens (first fit, longest first); an example
+    longer than ``max_length`` (never, after encoding) gets a row of its own."""
+    rows: list[list[EncodedExample]] = []
+    room: list[int] = []
+    for example in sorted(batch, key=lambda e: len(e.input_ids), reverse=True):
+        n = len(example.input_ids)
+        slot = next((i for i, left in enumerate(room) if left >= n), None)
+        if slot is None:
+            rows.append([example])
+            room.append(max_length - n)
+        else:
+            rows[slot].append(example)
+            room[slot] -= n
+    return rows
+
+
+def pack_batch(batch: Sequence[EncodedExample], pad_id: int, device: str, max_length: int) -> tuple[Any, Any, Any]:
+    """(ids, labels, position_ids) of one step's examples packed by :func:`pack_rows`.
+
+    Position ids restart at 0 for each example (and for the padding at a row's end), which transformers turns
+    into a block-diagonal causal mask: no token attends to another example. The first token of each example is
+    not a target (it would be predicted from the previous example), so the trained tokens, and the mean loss,
+    are exactly those of the unpacked batch.
+    """
+    import torch
+
+    rows = pack_rows(batch, max_length)
+    width = max(sum(len(e.input_ids) for e in row) for row in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(rows), width), -100, dtype=torch.long)
+    positions = torch.zeros((len(rows), width), dtype=torch.long)
+    for r, row in enumerate(rows):
+        cursor = 0
+        for example in row:
+            n = len(example.input_ids)
+            ids[r, cursor : cursor + n] = torch.tensor(example.input_ids)
+            labels[r, cursor + 1 : cursor + n] = torch.tensor(example.labels[1:])
+            positions[r, cursor : cursor + n] = torch.arange(n)
+            cursor += n
+        positions[r, cursor:] = torch.arange(width - cursor)
+    return ids.to(device), labels.to(device), positions.to(device)
+
+
+def _loss_and_accuracy(model: Any, ids: Any, labels: Any, mask: Any, position_ids: Any = None) -> tuple[Any, int, int]:
+    """(mean loss over trained tokens, correct predictions, trained tokens) for one padded batch, or for a packed
+    one (``mask`` None and ``position_ids`` from :func:`pack_batch`)."""
     import torch
     import torch.nn.functional as F
 
     targets = labels[:, 1:]
     keep = targets != -100
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    # No cache: with one, transformers would not turn reset position ids into a block-diagonal mask.
+    inputs = {"input_ids": ids, "attention_mask": mask, "position_ids": position_ids, "use_cache": False}
     if getattr(base.config, "model_type", None) in _PLAIN_HEAD_MODEL_TYPES:
-        hidden = base.get_decoder()(input_ids=ids, attention_mask=mask).last_hidden_state
+        hidden = base.get_decoder()(**inputs).last_hidden_state
         logits = base.get_output_embeddings()(hidden[:, :-1][keep])
     else:
-        logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1][keep]
+        logits = model(**inputs).logits[:, :-1][keep]
     gold = targets[keep]
     loss = F.cross_entropy(logits.float(), gold)
     with torch.no_grad():
@@ -285,10 +333,14 @@ def train(
         epoch, index = divmod(step, steps_per_epoch)
         order = _epoch_order(len(train_set), config.seed, epoch)
         batch = [train_set[i] for i in order[index * config.batch_size : (index + 1) * config.batch_size]]
-        ids, labels, mask = _collate(batch, pad_id, device)
         started = time.perf_counter()
+        if config.packing:
+            ids, labels, positions = pack_batch(batch, pad_id, device, config.max_length)
+            mask = None
+        else:
+            (ids, labels, mask), positions = _collate(batch, pad_id, device), None
         with torch.autocast(device, dtype=autocast or torch.float32, enabled=autocast is not None):
-            loss, correct, count = _loss_and_accuracy(model, ids, labels, mask)
+            loss, correct, count = _loss_and_accuracy(model, ids, labels, mask, positions)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()

@@ -19,6 +19,7 @@ import pandas as pd
 from studio.errors import JobError
 from studio.providers.profiles import Profile
 from studio.providers.retry import RetryPolicy, explain_error
+from studio.providers.train_settings import ENGINE_KINDS, TrainSettings
 from studio.storage.workspace import Workspace, inserted_id
 
 if TYPE_CHECKING:
@@ -167,8 +168,10 @@ def upload_file(
     )
 
 
-def hyperparameters(settings: dict[str, Any]) -> dict[str, Any]:
-    """OpenAI's ``hyperparameters`` from the Cost page's settings ("auto" or numbers)."""
+def hyperparameters(settings: dict[str, Any], *, engine: bool = False) -> dict[str, Any]:
+    """OpenAI's ``hyperparameters`` from the Cost page's settings ("auto" or numbers); with ``engine`` (a studio
+    engine: local or compatible) also the engine options that are set (:data:`~studio.providers.train_settings.
+    ENGINE_OPTIONS`, ``packing``)."""
     out = {}
     for source, target in (
         ("epochs", "n_epochs"),
@@ -177,13 +180,44 @@ def hyperparameters(settings: dict[str, Any]) -> dict[str, Any]:
     ):
         value = settings.get(source, "auto")
         out[target] = value if value not in (None, "") else "auto"
+    if engine:
+        out |= TrainSettings.from_dict(settings).engine_options()
     return out
 
 
-def method(settings: dict[str, Any]) -> dict[str, Any]:
+def method(settings: dict[str, Any], *, engine: bool = False) -> dict[str, Any]:
     """The job's ``method``: supervised fine-tuning with :func:`hyperparameters` (OpenAI deprecated the
     top-level ``hyperparameters`` field in its favour)."""
-    return {"type": "supervised", "supervised": {"hyperparameters": hyperparameters(settings)}}
+    return {"type": "supervised", "supervised": {"hyperparameters": hyperparameters(settings, engine=engine)}}
+
+
+def job_request(
+    profile: Profile,
+    *,
+    model: str,
+    training_file: str,
+    validation_file: str | None = None,
+    settings: dict[str, Any] | None = None,
+    suffix: str | None = None,
+    metadata: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The exact body of ``POST /fine_tuning/jobs`` that :func:`launch_job` sends (the Train page previews it
+    with placeholder file ids): model, files, ``method``, ``metadata``, and suffix and seed when set."""
+    settings = dict(settings or {})
+    body: dict[str, Any] = {
+        "model": model,
+        "training_file": training_file,
+        "method": method(settings, engine=profile.kind in ENGINE_KINDS),
+    }
+    if metadata:
+        body["metadata"] = dict(metadata)
+    if validation_file:
+        body["validation_file"] = validation_file
+    if suffix:
+        body["suffix"] = suffix
+    if settings.get("seed") is not None:
+        body["seed"] = int(settings["seed"])
+    return body
 
 
 def job_metadata(
@@ -252,18 +286,15 @@ def launch_job(
         if validation:
             validation_id = upload_file(client, validation, "validation.jsonl", on_progress=progress("validation")).id
             _update(workspace, record_id, validation_file=validation_id)
-        options: dict[str, Any] = {
-            "model": model,
-            "training_file": train_file.id,
-            "method": method(settings),
-            "metadata": labels,
-        }
-        if validation_id:
-            options["validation_file"] = validation_id
-        if suffix:
-            options["suffix"] = suffix
-        if settings.get("seed") is not None:
-            options["seed"] = int(settings["seed"])
+        options = job_request(
+            profile,
+            model=model,
+            training_file=train_file.id,
+            validation_file=validation_id,
+            settings=settings,
+            suffix=suffix,
+            metadata=labels,
+        )
         job = with_retries(lambda: client.fine_tuning.jobs.create(**options))
     except JobError as exc:
         _update(workspace, record_id, status="not_started", error=str(exc))
@@ -335,3 +366,21 @@ def result_file(client: openai.OpenAI, job: Any) -> bytes | None:
     if not files:
         return None
     return with_retries(lambda: client.files.content(files[0])).read()
+
+
+EXPORT_FORMATS = ("hf", "adapter", "gguf")
+EXPORT_TIMEOUT_S = 900.0
+"""How long an export request may take (seconds)."""
+
+
+def export_model(client: openai.OpenAI, model: str, fmt: str) -> dict[str, Any]:
+    """Have a studio engine write ``model`` as ``fmt`` (``hf``, ``adapter`` or ``gguf``) into its ``exports/``
+    folder (``POST /v1/models/{model}/export``, the engine's extension of OpenAI's API): ``{"path", "files",
+    "format", "model"}``, the path on the engine's machine. Raises :class:`JobError` with the engine's message."""
+    from urllib.parse import quote
+
+    if fmt not in EXPORT_FORMATS:
+        raise JobError(f"unknown export format {fmt!r}: use one of {', '.join(EXPORT_FORMATS)}")
+    path = f"/models/{quote(model, safe=':')}/export"
+    slow = client.with_options(timeout=EXPORT_TIMEOUT_S)  # loading and merging a model takes minutes on a busy CPU
+    return with_retries(lambda: slow.post(path, body={"format": fmt}, cast_to=dict[str, Any]), attempts=1)

@@ -12,6 +12,7 @@ opening the same old file upgrade it once.
 5. datasets.revision: a counter every change to a dataset's head or edit log bumps, so two sessions editing one
    dataset notice each other's edits (:meth:`~studio.storage.workspace.Workspace.append_operation`)
 6. compare_results tool calls: the answer's ``tool_calls``, the reference's, and the case's ``tools`` (JSON text)
+7. train_presets (named training settings, :mod:`studio.providers.train_settings`)
 
 Migrations 3 and 4 say ``IF NOT EXISTS``: before they existed, those features created their tables on first use
 without recording a version, so a workspace at version 2 may already hold them (with their rows).
@@ -130,6 +131,13 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE compare_results ADD COLUMN tool_calls TEXT;
     ALTER TABLE compare_results ADD COLUMN reference_tool_calls TEXT;
     ALTER TABLE compare_results ADD COLUMN tools TEXT;
+    """,
+    """
+    CREATE TABLE train_presets (
+        name TEXT PRIMARY KEY,
+        settings TEXT NOT NULL,
+        updated_at REAL NOT NULL
+    );
     """,
 )
 

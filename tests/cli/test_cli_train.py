@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+
+import pytest
 
 from studio.cli import main
 from tests.engine_support import TINY, write_chat_file
@@ -43,3 +46,61 @@ def test_invalid_training_data_exit_2(app_engine, tmp_path, capsys):
     bad.write_text(json.dumps({"messages": [{"role": "user", "content": "only a question"}]}) + "\n")
     assert main(["train", str(bad), "--provider", "local", "--model", TINY]) == 2
     assert "is not valid training data" in capsys.readouterr().err
+
+
+def test_engine_options_presets_and_the_preview(tmp_path, capsys):
+    """--preview prints the request and sends nothing (no engine runs here); a saved preset comes back."""
+    data = write_chat_file(tmp_path / "train.jsonl", n=10)
+    flags = ["--lora-rank", "8", "--lora-alpha", "16", "--warmup-ratio", "0", "--packing", "--epochs", "2"]
+    base = ["train", str(data), "--provider", "local", "--model", TINY, "--preview"]
+    assert main([*base, *flags, "--save-preset", "tiny sets"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    hyper = body["method"]["supervised"]["hyperparameters"]
+    expected = {"n_epochs": 2, "batch_size": "auto", "learning_rate_multiplier": "auto"}
+    assert hyper == {**expected, "lora_rank": 8, "lora_alpha": 16.0, "warmup_ratio": 0.0, "packing": True}
+    assert body["training_file"] == "<training file id>" and body["metadata"]["dataset"] == "train.jsonl"
+
+    assert main([*base, "--preset", "tiny sets", "--batch-size", "2"]) == 0  # a flag overrides the preset
+    again = json.loads(capsys.readouterr().out)["method"]["supervised"]["hyperparameters"]
+    assert again == {**hyper, "batch_size": 2}
+
+    assert main([*base, "--lora-dropout", "2"]) == 2
+    assert "--lora-dropout must be between 0 and 0.9, got 2.0" in capsys.readouterr().err
+    assert main([*base, "--preset", "nope"]) == 2
+    assert "no training preset named 'nope'" in capsys.readouterr().err
+
+
+def test_a_second_engine_with_a_key_is_a_compatible_provider(tiny_model_dir, tmp_path, capsys, monkeypatch):
+    """Another engine (another port, its own --api-key) driven by URL and key: a packed job with engine options
+    trains there, its model is exported there, and a wrong key is refused with a clear message."""
+    from studio.errors import JobError
+    from studio.providers.jobs import export_model
+    from studio.providers.profiles import Profile, make_client
+    from tests.engine_support import EngineProcess
+
+    engine = EngineProcess(tmp_path / "second", models={TINY: tiny_model_dir}, api_key="sk-second", threads=1)
+    try:
+        url = f"{engine.base_url}/v1"
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-second")
+        data = write_chat_file(tmp_path / "train.jsonl", n=10)
+        args = ["train", str(data), "--provider", "compatible", "--base-url", url, "--model", TINY, "--epochs", "1"]
+        code = main([*args, "--packing", "--lora-rank", "4", "--max-length", "128", "--wait", "--json"])
+        summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert code == 0 and summary["status"] == "succeeded", summary
+        client = make_client(Profile("compatible", base_url=url), api_key="sk-second")
+        job = client.fine_tuning.jobs.retrieve(summary["job_id"])
+        hyper = job.method.supervised.hyperparameters
+        assert hyper.model_extra == {"lora_rank": 4, "max_length": 128, "packing": True}
+
+        exported = export_model(client, summary["fine_tuned_model"], "adapter")
+        assert exported["path"].startswith(str(tmp_path / "second" / "exports"))
+        assert json.loads((Path(exported["path"]) / "adapter_config.json").read_text())["r"] == 4
+
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong")
+        assert main([*args, "--json"]) == 2
+        assert "401" in capsys.readouterr().err
+        wrong = make_client(Profile("compatible", base_url=url), api_key="sk-wrong")
+        with pytest.raises(JobError, match="401"):
+            export_model(wrong, summary["fine_tuned_model"], "hf")
+    finally:
+        engine.stop()

@@ -60,6 +60,7 @@ OPERATIONS = [
     ("GET", "/v1/models"),
     ("GET", "/v1/models/{model_id}"),
     ("DELETE", "/v1/models/{model_id}"),
+    ("POST", "/v1/models/{model_id}/export"),
     ("POST", "/v1/files"),
     ("GET", "/v1/files"),
     ("GET", "/v1/files/{file_id}"),
@@ -110,6 +111,9 @@ def _steer(case, ids: dict[str, str]) -> None:
                 case.body[name] = CHAT_MAX_TOKENS
         if not isinstance(case.body.get("max_tokens"), int) and "max_completion_tokens" not in case.body:
             case.body["max_tokens"] = CHAT_MAX_TOKENS
+    if case.operation.path == "/v1/models/{model_id}/export" and isinstance(case.body, dict):
+        # Fuzz the values, not the CPU: an adapter export of the base model is refused before any model loads.
+        case.body["format"] = "adapter"
     if (
         case.operation.path == "/v1/fine_tuning/jobs"
         and case.method.upper() == "POST"

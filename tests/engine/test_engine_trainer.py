@@ -39,6 +39,7 @@ def test_auto_epochs_follow_openai(n_examples, epochs):
             {"lora_rank": 8, "lora_alpha": 16, "max_length": 256},
         ),
         ({"n_epochs": None}, {}),
+        ({"packing": True, "warmup_ratio": 0.0}, {"packing": True, "warmup_ratio": 0.0}),
     ],
 )
 def test_valid_hyperparameters_pass(values, expected):
@@ -56,6 +57,8 @@ def test_valid_hyperparameters_pass(values, expected):
         ({"learning_rate_multiplier": "1.0"}, "hyperparameters.learning_rate_multiplier"),
         ({"lora_rank": "auto"}, "hyperparameters.lora_rank"),
         ({"epochs": 3}, "hyperparameters.epochs"),
+        ({"packing": 1}, "hyperparameters.packing"),
+        ({"packing": "auto"}, "hyperparameters.packing"),
     ],
 )
 def test_invalid_hyperparameters_name_their_param(values, param):
@@ -178,3 +181,67 @@ def test_train_checkpoints_each_epoch_and_resumes_after_a_pause(tiny_model_dir, 
     assert [m["step"] for m in seen] == [1, 2, 3, 4, 5, 6] and checkpoints == [3, 6]
     assert "valid_loss" in seen[-1]
     assert json.loads((done.adapter_dir / "adapter_config.json").read_text())["r"] == config.lora_rank
+
+
+def _varied_examples(tokenizer, n=7):
+    """Chats of clearly different lengths, some with a system prompt (so rows pack unevenly)."""
+    examples = []
+    for i in range(n):
+        messages = [{"role": "system", "content": "Answer like a pirate."}] if i % 2 else []
+        messages += [
+            {"role": "user", "content": "Tell me about the sea " * (1 + i)},
+            {"role": "assistant", "content": "Arr, the sea be wide and deep " * (1 + 2 * (i % 3))},
+        ]
+        examples.append({"messages": messages})
+    return encode_examples(tokenizer, examples, max_length=512)
+
+
+def test_packing_gives_exactly_the_unpacked_loss(tiny_model_dir, tokenizer):
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from studio.engine.trainer import _collate, _loss_and_accuracy, pack_batch, pack_rows
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    model = get_peft_model(model, LoraConfig(r=4, target_modules="all-linear", init_lora_weights=False)).eval()
+    batch = _varied_examples(tokenizer)
+    longest = max(len(e.input_ids) for e in batch)
+    pad = tokenizer.pad_token_id
+    with torch.no_grad():
+        loss, correct, count = _loss_and_accuracy(model, *_collate(batch, pad, "cpu"))
+        for max_length in (longest, 2 * longest, 512):  # several rows with end padding, then fewer, then one
+            ids, labels, positions = pack_batch(batch, pad, "cpu", max_length)
+            assert ids.shape[0] == len(pack_rows(batch, max_length)) and ids.shape[1] <= max_length
+            packed_loss, packed_correct, packed_count = _loss_and_accuracy(model, ids, labels, None, positions)
+            assert packed_count == count == sum(e.trained_tokens for e in batch)
+            assert packed_loss.item() == pytest.approx(loss.item(), abs=1e-5)
+            assert packed_correct == correct
+        # The same rows with attention across examples give another loss: the test can tell.
+        ids, labels, positions = pack_batch(batch, pad, "cpu", 512)
+        leaky, _, _ = _loss_and_accuracy(model, ids, labels, None, torch.arange(ids.shape[1])[None])
+        assert abs(leaky.item() - loss.item()) > 1e-3
+    assert pack_batch(batch, pad, "cpu", 512)[0].shape[0] == 1  # 7 short chats: one row, no padding at all
+
+
+def test_a_packed_run_takes_the_same_steps_and_first_loss(tiny_model_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("STUDIO_ENGINE_THREADS", "1")
+    examples = read_examples(write_chat_file(tmp_path / "t.jsonl", n=6))
+    runs = {}
+    for packing in (False, True):
+        config = resolve_config({"n_epochs": 1, "batch_size": 3, "packing": packing}, n_examples=6, seed=3)
+        seen: list[dict] = []
+        result = train(
+            base=str(tiny_model_dir),
+            train_examples=examples,
+            valid_examples=None,
+            config=config,
+            job_dir=tmp_path / f"job-{packing}",
+            callbacks=TrainingCallbacks(on_metrics=seen.append),
+        )
+        runs[packing] = (result, seen)
+    (plain, plain_seen), (packed, packed_seen) = runs[False], runs[True]
+    assert packed.status == "succeeded" and packed.step == plain.step == 2
+    assert packed.trained_tokens == plain.trained_tokens
+    assert packed_seen[0]["train_loss"] == pytest.approx(plain_seen[0]["train_loss"], abs=1e-5)

@@ -50,6 +50,9 @@ def test_metrics_settings_and_validation_links():
         "seed": None,
         "suffix": "",
         "budget_usd": None,
+        # the Train page's engine options, unset (the engine's defaults)
+        **dict.fromkeys(("lora_rank", "lora_alpha", "lora_dropout", "max_length", "warmup_ratio")),
+        "packing": False,
     }
     findings = at.dataframe[-1].value
     assert findings["severity"].iloc[0] == "error"  # errors first
@@ -113,6 +116,13 @@ def test_widgets_start_from_the_settings_kept_for_train():
         "seed": 42,
         "suffix": "faq",
         "budget_usd": 20.0,
+        # set on the Train page's Advanced panel: the Cost page keeps them
+        "lora_rank": 8,
+        "lora_alpha": None,
+        "lora_dropout": 0.05,
+        "max_length": None,
+        "warmup_ratio": None,
+        "packing": True,
     }
     at = page(frame=frame(), dataset_label="support", train_settings=dict(kept))
     assert not at.exception

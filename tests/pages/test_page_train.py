@@ -133,3 +133,48 @@ def test_epochs_batch_and_learning_rate_on_the_train_page_are_the_settings_kept_
     assert (kept["epochs"], kept["batch_size"], kept["learning_rate_multiplier"]) == (4, 8, 0.5)
     at.switch_page("app_pages/cost.py").run()
     assert at.selectbox(key="cost_batch").value == 8 and at.number_input(key="cost_epochs").value == 4
+
+
+def test_advanced_options_presets_and_the_preview_request(tmp_path):
+    import json
+
+    from studio.providers.train_settings import preset_names
+
+    import_file(Workspace(), write_chat_file(tmp_path / "pirate.jsonl", n=12))
+    at = open_page(
+        "train",
+        train_provider="compatible",
+        train_base_url="http://127.0.0.1:9/v1",
+        train_settings={"epochs": 2, "suffix": "demo"},
+    )
+    assert not at.exception
+
+    def sent() -> dict:
+        return json.loads(at.json[0].value)["method"]["supervised"]["hyperparameters"]
+
+    assert sent() == {"n_epochs": 2, "batch_size": "auto", "learning_rate_multiplier": "auto"}
+    at.number_input(key="train_lora_rank").set_value(8)
+    at.checkbox(key="train_packing").check().run()
+    assert not at.exception, at.exception
+    assert sent() == {
+        "n_epochs": 2,
+        "batch_size": "auto",
+        "learning_rate_multiplier": "auto",
+        "lora_rank": 8,
+        "packing": True,
+    }
+    assert json.loads(at.json[0].value)["suffix"] == "demo"
+
+    at.text_input(key="train_preset_name").set_value("rank 8 packed").run()
+    at.button(key="train_save_preset").click().run()
+    assert preset_names(Workspace()) == ["rank 8 packed"]
+    at.number_input(key="train_lora_rank").set_value(None)
+    at.checkbox(key="train_packing").uncheck().run()
+    assert "lora_rank" not in sent()
+    at.selectbox(key="train_preset").set_value("rank 8 packed").run()
+    at.button(key="train_apply_preset").click().run()
+    assert not at.exception, at.exception
+    assert sent()["lora_rank"] == 8 and sent()["packing"] is True
+
+    at.sidebar.radio(key="train_provider").set_value("openai").run()  # OpenAI refuses the engine's options
+    assert sent() == {"n_epochs": 2, "batch_size": "auto", "learning_rate_multiplier": "auto"}

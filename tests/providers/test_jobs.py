@@ -242,6 +242,41 @@ def test_the_job_request_uses_method_and_metadata_not_the_deprecated_hyperparame
     )
 
 
+def test_engine_options_go_to_engines_only_and_the_preview_is_the_request_sent():
+    from studio.providers.jobs import job_metadata, job_request
+
+    settings = {"epochs": 2, "lora_rank": 8, "warmup_ratio": 0.0, "packing": True, "seed": 3}
+    sent = {}
+    for kind in ("openai", "compatible"):
+        cloud = Capturing(
+            {
+                "POST /v1/files": [(200, file_object("file-1"), None)],
+                "POST /v1/fine_tuning/jobs": [(200, job_object(), None)],
+            }
+        )
+        profile = Profile(kind, base_url="http://engine.example/v1" if kind == "compatible" else None)
+        workspace = Workspace()
+        launch_job(workspace, client_for(cloud), profile, model="m", training=TRAIN, settings=settings, suffix="s")
+        [sent[kind]] = cloud.bodies["POST /v1/fine_tuning/jobs"]
+        preview = job_request(
+            profile,
+            model="m",
+            training_file="file-1",
+            settings=settings,
+            suffix="s",
+            metadata=job_metadata(workspace, None),
+        )
+        assert preview == sent[kind]  # the Train page's preview is exactly what is sent
+    hyper = {"n_epochs": 2, "batch_size": "auto", "learning_rate_multiplier": "auto"}
+    assert sent["openai"]["method"]["supervised"]["hyperparameters"] == hyper  # OpenAI refuses unknown keys
+    assert sent["compatible"]["method"]["supervised"]["hyperparameters"] == {
+        **hyper,
+        "lora_rank": 8,
+        "warmup_ratio": 0.0,
+        "packing": True,
+    }
+
+
 def test_bad_metadata_fails_before_any_upload():
     cloud = Capturing({})
     with pytest.raises(JobError, match="metadata holds 17 pairs; the limit is 16"):

@@ -5,6 +5,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
+from studio.errors import StudioError
 from studio.providers.job_status import (
     checkpoints_table,
     compare_targets,
@@ -15,7 +16,16 @@ from studio.providers.job_status import (
     status_label,
 )
 from studio.providers.jobs import JobRecord
-from studio.providers.train_settings import LOCAL_BASE, TrainSettings, base_model
+from studio.providers.train_settings import (
+    LOCAL_BASE,
+    TrainSettings,
+    apply_preset,
+    base_model,
+    delete_preset,
+    preset_names,
+    save_preset,
+)
+from studio.storage.workspace import Workspace
 
 DEFAULTS = {
     "model": None,
@@ -25,6 +35,12 @@ DEFAULTS = {
     "seed": None,
     "suffix": "",
     "budget_usd": None,
+    "lora_rank": None,
+    "lora_alpha": None,
+    "lora_dropout": None,
+    "max_length": None,
+    "warmup_ratio": None,
+    "packing": False,
 }
 
 
@@ -55,6 +71,13 @@ DEFAULTS = {
         ),
         ({"epochs": 0, "batch_size": 3, "learning_rate_multiplier": 0.3}, {}),  # no menu offers these: defaults
         ({"epochs": "7", "seed": "1", "suffix": None, "budget_usd": 0}, {}),
+        (
+            {"lora_rank": 8, "lora_alpha": 16, "lora_dropout": 0.05, "max_length": 512, "warmup_ratio": 0.0},
+            {"lora_rank": 8, "lora_alpha": 16.0, "lora_dropout": 0.05, "max_length": 512, "warmup_ratio": 0.0},
+        ),
+        ({"packing": True}, {"packing": True}),
+        # out of the engine's ranges, or of the wrong type: the engine's default
+        ({"lora_rank": 0, "lora_alpha": "32", "lora_dropout": 0.95, "max_length": 8.5, "packing": "yes"}, {}),
     ],
 )
 def test_settings_from_a_kept_dict(saved, expected):
@@ -171,3 +194,38 @@ def test_job_progress_gives_step_total_and_eta_from_the_time_per_step():
     assert found.share == 0.3
     assert job_progress([event(100, "s", 1, 20)]).eta_seconds is None  # one timed step: no rate yet
     assert job_progress([event(100, "started")]) is None
+
+
+def test_engine_options_are_only_the_ones_set():
+    assert TrainSettings().engine_options() == {}
+    settings = TrainSettings(lora_rank=8, warmup_ratio=0.0, packing=True)
+    assert settings.engine_options() == {"lora_rank": 8, "warmup_ratio": 0.0, "packing": True}
+
+
+def test_presets_are_saved_applied_and_kept_in_the_workspace(tmp_path):
+    workspace = Workspace(tmp_path / "w.db")
+    tuned = TrainSettings(model="gpt-4o-mini", epochs=2, learning_rate_multiplier=0.5, lora_rank=8, packing=True)
+    save_preset(workspace, "small sets", tuned)
+    save_preset(workspace, "Big", TrainSettings(epochs=1))
+    assert preset_names(Workspace(tmp_path / "w.db")) == ["Big", "small sets"]  # survives reopening
+
+    mine = TrainSettings(model="my-model", suffix="faq", budget_usd=5.0, epochs=9, lora_alpha=64.0)
+    applied = apply_preset(workspace, "small sets", mine)
+    # the preset's hyperparameters, all of them (lora_alpha back to the default); the launch's own fields kept
+    assert applied == TrainSettings(
+        model="my-model",
+        suffix="faq",
+        budget_usd=5.0,
+        epochs=2,
+        learning_rate_multiplier=0.5,
+        lora_rank=8,
+        packing=True,
+    )
+    save_preset(workspace, "small sets", TrainSettings(epochs=3))  # same name: replaced
+    assert apply_preset(workspace, "small sets", TrainSettings()).epochs == 3
+    assert delete_preset(workspace, "Big") and not delete_preset(workspace, "Big")
+    assert preset_names(workspace) == ["small sets"]
+    with pytest.raises(StudioError, match="no training preset named 'Big'"):
+        apply_preset(workspace, "Big", TrainSettings())
+    with pytest.raises(StudioError, match="1 to 64 characters"):
+        save_preset(workspace, "  ", TrainSettings())

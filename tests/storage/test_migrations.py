@@ -68,6 +68,7 @@ TABLES = {
     "settings",
     "flags",
     "jobs",
+    "train_presets",
     "compare_runs",
     "compare_results",
     "compare_votes",
@@ -92,7 +93,7 @@ def test_a_new_workspace_has_every_table_at_the_latest_version(tmp_path):
     Workspace(tmp_path / "new.db")
     assert _tables(tmp_path / "new.db") == TABLES
     with sqlite3.connect(tmp_path / "new.db") as db:
-        assert schema_version(db) == len(MIGRATIONS) == 6
+        assert schema_version(db) == len(MIGRATIONS) == 7
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""``/v1/models``: base models, fine-tuned models and their checkpoints; delete a fine-tuned model."""
+"""``/v1/models``: base models, fine-tuned models and their checkpoints; delete a fine-tuned model; export one
+(``POST /v1/models/{model}/export``, an engine extension) into the engine's ``exports/`` folder."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from fastapi import APIRouter
 
 from studio.engine.api.deps import EngineDep
 from studio.engine.errors import NotFoundError
-from studio.engine.protocol import deleted_object, dump, page
+from studio.engine.protocol import ExportRequest, deleted_object, dump, page
 
 router = APIRouter(prefix="/models", tags=["models"])
 
@@ -30,3 +31,19 @@ def retrieve_model(engine: EngineDep, model_id: str) -> dict[str, Any]:
 def delete_model(engine: EngineDep, model_id: str) -> dict[str, Any]:
     engine.delete_model(model_id)
     return deleted_object(model_id, "model")
+
+
+@router.post("/{model_id:path}/export")
+def export_model(engine: EngineDep, model_id: str, body: ExportRequest) -> dict[str, Any]:
+    """Write ``model_id`` in ``body.format`` under ``<engine home>/exports/`` (see :mod:`studio.engine.export`);
+    answers ``{"object": "model.export", "model", "format", "path", "files"}``. The path is on the engine's
+    machine. Takes seconds to a minute (it loads and merges the model), beside any running answers."""
+    from studio.engine import models as engine_models
+    from studio.engine.export import export_model as write_export
+
+    source, adapter = engine.resolve(model_id)
+    engine_models.require_torch()
+    base = engine_models.materialize(source, engine.models_dir)
+    out = engine.export_dir(model_id, body.format)
+    result = write_export(base, adapter, out, body.format, name=model_id)
+    return {"object": "model.export", "model": model_id, **result.as_dict()}
