@@ -53,9 +53,8 @@ def _engine() -> Iterator[tuple[subprocess.Popen, str]]:
         port = probe.getsockname()[1]
     home = Path(tempfile.mkdtemp(prefix="bench-engine-load-"))
     command = [sys.executable, "-m", "studio.cli", "engine", "--home", str(home), "--port", str(port)]
-    server = subprocess.Popen(
-        [*command, "--preload", DEFAULT_MODEL], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    log = (home / "engine.log").open("ab")
+    server = subprocess.Popen([*command, "--preload", DEFAULT_MODEL], stdout=log, stderr=subprocess.STDOUT)
     began = time.perf_counter()
     try:
         while True:
@@ -64,13 +63,14 @@ def _engine() -> Iterator[tuple[subprocess.Popen, str]]:
                     break
             except httpx.HTTPError:
                 pass
-            if server.poll() is not None or time.perf_counter() - began > 300:
-                raise RuntimeError("the engine did not preload its model")
+            if server.poll() is not None or time.perf_counter() - began > 900:
+                raise RuntimeError(f"the engine did not preload its model; see {home / 'engine.log'}")
             time.sleep(0.2)
         yield server, f"http://127.0.0.1:{port}/v1"
     finally:
         server.terminate()
         server.wait(timeout=60)
+        log.close()
 
 
 def compare_ours(prompts: str = "12") -> dict:

@@ -279,11 +279,11 @@ def run_compare(
 
     Returns :func:`load_results` of the run. At most ``concurrency`` requests are in flight, shared by the
     targets in turn; each target has fewer when its capacity is lower or it slows down (:class:`Window`; pass
-    ``windows``, an empty dict, to read each target's window afterwards). A row whose retries ran out is saved with an error that names the target, the
-    attempts and the seconds waited. ``on_progress`` is called from the calling thread. Setting ``stop`` lets
-    in-flight requests finish (and be saved) and starts no new ones; an exception in the calling thread (Ctrl-C,
-    a Streamlit rerun) does the same, and cuts retry waits short. ``sleep`` replaces the wait between attempts
-    (tests record the delays with it).
+    ``windows``, an empty dict, to read each target's window afterwards). A row whose retries ran out is saved
+    with an error that names the target, the attempts and the seconds waited. ``on_progress`` is called from the
+    calling thread. Setting ``stop`` lets in-flight requests finish (and be saved) and starts no new ones; an
+    exception in the calling thread (Ctrl-C, a Streamlit rerun) does the same, and cuts retry waits short.
+    ``sleep`` replaces the wait between attempts (tests record the delays with it).
     """
     if concurrency < 1:
         raise CompareError(f"concurrency must be at least 1, got {concurrency}")

@@ -14,6 +14,8 @@ import httpx
 import pytest
 
 from studio.engine import batching
+from studio.playground.runs import target_capacity
+from studio.playground.targets import build_target
 from studio.providers.profiles import Profile, make_client
 from studio.providers.retry import RetryPolicy
 from tests.engine_support import TINY, ThreadServer, cli_app
@@ -78,6 +80,8 @@ def test_requests_queued_past_the_client_timeout_all_succeed_once(slow_steps, tm
         for thread in threads:
             thread.join(timeout=120)
         chat = _chat(server)
+        capacity = target_capacity(build_target("a", "local", TINY, base_url=f"{server.base_url}/v1"), 8)
+    assert capacity == 1  # the runner starts at the batch size the engine reports
     assert all(answers) and attempts == [1] * 8
     assert max(latencies) > 2 * 3.0  # they really waited past the client's timeout
     assert chat["started"] == 8 and chat["attached"] == 0  # one generation per request, none repeated
