@@ -94,11 +94,11 @@ def make_client(
         raise ProviderError(f"no API key for {profile.kind}: set OPENAI_API_KEY or type one in the sidebar")
     options: dict[str, Any] = {"timeout": httpx.Timeout(timeout, connect=min(timeout, 5.0)), "max_retries": max_retries}
     if http_client is None:
-        http_client = openai.DefaultHttpxClient(event_hooks={"request": [add_key]})
+        options["http_client"] = openai.DefaultHttpxClient(event_hooks={"request": [add_key]})
     else:
         hooks = http_client.event_hooks
         http_client.event_hooks = {**hooks, "request": [*hooks.get("request", []), add_key]}
-    options["http_client"] = http_client
+        options["http_client"] = http_client
     if profile.kind == "azure":
         if not profile.base_url or not profile.api_version:
             raise ProviderError("Azure OpenAI needs an endpoint and an api-version")
