@@ -8,7 +8,7 @@ from studio.providers.train_settings import TrainSettings
 from studio.storage.workspace import Workspace
 from ui import keys
 from ui.frame import page
-from ui.train import job_detail, launch_panel, provider_sidebar, provider_status
+from ui.train import job_detail, launch_panel, provider_sidebar, provider_status, refresh_every
 
 tr = page("train")
 workspace = Workspace()
@@ -30,7 +30,8 @@ def jobs_overview() -> None:
     st.dataframe(jobs_table(list_jobs(workspace), status_header=tr("train.status")), hide_index=True)
 
 
-st.fragment(jobs_overview, run_every=None if all(r.finished for r in records) else 3)()
+active = [every for r in records if (every := refresh_every(r.status)) is not None]  # none: an idle tab costs nothing
+st.fragment(jobs_overview, run_every=min(active, default=None))()
 ids = [r.id for r in records]
 current = st.session_state.get(keys.TRAIN_JOB)  # a job launched above (or picked before) is the one shown
 by_id = {r.id: r for r in records}

@@ -249,6 +249,26 @@ CASES: list[Case] = [
             "rendered; `cpu_pct_by_page` in results.json lists every page.",
         ),
     ),
+    Case(
+        "idle",
+        "engine CPU, idle after one answer (model loaded)",
+        "engine, 60 s",
+        "bench.engine_load:idle_cpu_ours",
+        goal="≈ 0 (≤ 0.5 % of a core)",
+        check="w <= 0.5",
+        metric="cpu_pct",
+        unit="% of a core",
+        ratio=None,
+        args=("60",),
+        runs=1,
+        slow=True,
+        quick=("5 s", ("5",), None),
+        notes=(
+            "A `studio engine --preload` process answers one request, rests 3 s, then its CPU seconds over 60 s "
+            "of wall time (/proc/PID/stat): the decode loop's thread ends when no row is left, and waiting "
+            "requests block on queues, nothing polls.",
+        ),
+    ),
     # 5. local engine
     Case(
         "engine",
@@ -470,6 +490,25 @@ CASES: list[Case] = [
             notes=(SIDE_BY_SIDE_NOTE,),
         )
         for n in (2, 4)
+    ),
+    Case(
+        "playground",
+        "`studio compare` whole process, 12 prompts × 2 targets, local engine, defaults",
+        "SmolLM2-135M",
+        "bench.engine_load:compare_ours",
+        goal="0 errors, each answer decoded once",
+        check="x['errors'] == 0 and x['generations_started'] == x['answers']",
+        ratio=None,
+        args=("12",),
+        runs=1,
+        slow=True,
+        quick=("4 prompts", ("4",), None),
+        notes=(
+            "Both targets are the base model on one `studio engine --preload` process (one decode loop, 8 rows): "
+            "concurrency 8, 512 max tokens, 60 s timeout, 5 attempts. `generations_started` is the engine's "
+            "count (/health `chat.started`); before the keep-alive and the idempotency key, 2 × 4 prompts ended "
+            "with 3 of 8 `APITimeoutError … gave up after 5 attempts` in 5 min 7 s.",
+        ),
     ),
     # 7. command line
     Case(

@@ -290,7 +290,9 @@ def test_persistent_faults_become_clear_error_rows_and_the_healthy_target_is_una
         good, bad = results[results["target"] == "good"], results[results["target"] == "bad"]
         assert good["error"].isna().all() and (good["attempts"] == 1).all()
         assert bad["answer"].isna().all() and (bad["attempts"] == 3).all()
-        assert all(re.fullmatch(message, error) for error in bad["error"]), bad["error"].tolist()
+        # what the server said, then which target, how many attempts and how long it waited
+        why = rf" \[bad: base-model at {re.escape(broken.url)}; 3 attempt\(s\) over \d+\.\d s\]"
+        assert all(re.fullmatch(message + why, error) for error in bad["error"]), bad["error"].tolist()
         assert healthy.stats()["completions"] == 4 and broken.stats()["requests"] == 12
         assert broken.stats()["completions"] == 0
 

@@ -262,9 +262,22 @@ def advanced_panel(workspace: Workspace, profile: Profile, settings: TrainSettin
     return settings
 
 
-@st.fragment(run_every=3)
+REFRESH_S = 3.0
+
+
+def refresh_every(status: str) -> float | None:
+    """Seconds between the job view's own reruns: every few seconds while the job can still change by itself
+    (validating, queued, running); never once it has ended or is paused, so an open tab then costs nothing."""
+    return None if status in (*TERMINAL, "paused") else REFRESH_S
+
+
 def job_detail(workspace: Workspace, record_id: int, tr: Translator) -> None:
-    """Status, events, charts and controls of one job; reruns alone every few seconds."""
+    """Status, events, charts and controls of one job; reruns alone every few seconds while the job is active."""
+    every = refresh_every(get_job(workspace, record_id).status)
+    st.fragment(_job_detail, run_every=every)(workspace, record_id, tr, every)
+
+
+def _job_detail(workspace: Workspace, record_id: int, tr: Translator, every: float | None) -> None:
     record = get_job(workspace, record_id)
     job_profile = Profile(**record.profile)
     try:
@@ -331,6 +344,8 @@ def job_detail(workspace: Workspace, record_id: int, tr: Translator) -> None:
             st.code(code, language="bash" if language == "curl" else "python")
         if job_profile.kind == "local":
             export_panel(client, record.fine_tuned_model, tr)
+    if refresh_every(get_job(workspace, record_id).status) != every:
+        st.rerun()  # the job ended, paused or resumed: the whole page decides again whether to keep refreshing
 
 
 def export_panel(client: Any, model: str, tr: Translator) -> None:

@@ -27,6 +27,7 @@ from studio.engine.api import chat, files, jobs
 from studio.engine.api import models as models_api
 from studio.engine.api.deps import authorize
 from studio.engine.api.errors import install_error_handlers
+from studio.engine.inflight import HEARTBEAT_S, RETRY_GRACE_S, InFlightChats
 from studio.engine.service import Engine, UploadValidator
 
 DEFAULT_HOST = ENGINE_HOST
@@ -51,6 +52,8 @@ def create_app(
     poll_interval: float = 0.5,
     preload: Sequence[str] = (),
     validate_upload: UploadValidator | None = None,
+    heartbeat_s: float = HEARTBEAT_S,
+    retry_grace_s: float = RETRY_GRACE_S,
 ) -> FastAPI:
     """The engine's FastAPI app over the store in ``home``.
 
@@ -59,7 +62,9 @@ def create_app(
     ``run_jobs=False`` serves the API without starting workers; ``preload`` names models to load in the
     background at start, so the first answer does not wait for a load. ``validate_upload(path, filename)``
     returns the problems of an uploaded file (``studio engine`` passes the Cost page's validation); without it
-    the engine checks only that the file parses and has assistant messages.
+    the engine checks only that the file parses and has assistant messages. A chat request that waits or decodes
+    sends a keep-alive byte every ``heartbeat_s``; a keyed one whose client left keeps decoding ``retry_grace_s``
+    for its retry (:mod:`studio.engine.inflight`).
     """
     engine = Engine(
         Path(home),
@@ -71,6 +76,7 @@ def create_app(
         run_jobs=run_jobs,
         poll_interval=poll_interval,
         validate_upload=validate_upload,
+        chats=InFlightChats(heartbeat_s=heartbeat_s, retry_grace_s=retry_grace_s),
     )
 
     @asynccontextmanager
@@ -94,7 +100,8 @@ def create_app(
     @app.get("/health")
     def health() -> dict[str, Any]:
         """Who answers: the studio version, the engine folder, the process and its start (Unix seconds); the
-        app refuses an engine of another version or folder (``studio.providers.profiles.probe_engine``)."""
+        app refuses an engine of another version or folder (``studio.providers.profiles.probe_engine``); ``chat``
+        is the chat load (:meth:`Engine.chat_load`: batch capacity, rows decoding and waiting, generations)."""
         return {
             "status": "ok",
             "loaded_models": engine.cache.keys(),
@@ -102,6 +109,7 @@ def create_app(
             "home": str(Path(home).resolve()),
             "pid": os.getpid(),
             "started_at": started_at,
+            "chat": engine.chat_load(),
         }
 
     return app

@@ -72,13 +72,20 @@ class _Row:
 class DecodeLoop:
     """The decode loop of one loaded model (see the module docstring). Thread-safe; one per :class:`LoadedModel`."""
 
-    def __init__(self, loaded: LoadedModel, *, max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, loaded: LoadedModel, *, max_batch: int | None = None) -> None:
         self.loaded = loaded
-        self.max_batch = max(1, max_batch)
+        self.max_batch = max(1, max_batch or MAX_BATCH)
         self._pending: deque[_Row] = deque()
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
         self.peak_batch = 0  # most rows decoded together so far (for tests and the bench)
+        self.decoding = 0  # rows in the batch now
+        self.admitted = 0  # rows ever admitted (prefilled): generations this loop has really started
+
+    @property
+    def waiting(self) -> int:
+        """Requests queued for a place in the batch."""
+        return len(self._pending)
 
     def submit(self, row: _Row) -> None:
         with self._wake:
@@ -98,6 +105,7 @@ class DecodeLoop:
         with torch.inference_mode():
             while True:
                 with self._wake:
+                    self.decoding = len(rows)
                     if not rows and not self._pending:
                         self._thread = None
                         return
@@ -119,9 +127,10 @@ class DecodeLoop:
 
     def _admit(self, row: _Row, rows: list[_Row], cache: Any) -> Any:
         """Prefill ``row`` alone, sample its first token, and merge its cache into the batch's."""
-        if row.cancelled.is_set():
+        if row.cancelled.is_set():  # the client went away while it waited: never prefilled
             row.finish()
             return cache
+        self.admitted += 1
         loaded = self.loaded
         out = loaded.model(input_ids=row.prompt.to(loaded.device), use_cache=True, logits_to_keep=1)
         row.length = int(row.prompt.shape[1])
@@ -243,6 +252,24 @@ def decode_loop(loaded: LoadedModel) -> DecodeLoop:
         return loop
 
 
+def loops() -> list[DecodeLoop]:
+    """Every model's decode loop so far (for ``/health``: rows decoding and waiting)."""
+    with _LOOPS_LOCK:
+        return list(_LOOPS)
+
+
+@dataclass
+class BatchedGeneration(Generation):
+    """A :class:`Generation` decoded in a :class:`DecodeLoop`; :meth:`cancel` may be called from any thread."""
+
+    _row: _Row | None = None
+
+    def cancel(self) -> None:
+        """Leave the batch (or the queue) at the next step; the iterator then ends with the text so far."""
+        if self._row is not None:
+            self._row.cancelled.set()
+
+
 def generate_batched(
     loaded: LoadedModel,
     messages: Sequence[Mapping[str, Any]],
@@ -252,7 +279,7 @@ def generate_batched(
     top_p: float = 1.0,
     seed: int | None = None,
     stop: Sequence[str] = (),
-) -> Generation:
+) -> BatchedGeneration:
     """Like :func:`studio.engine.models.generate`, but decoded together with the model's other requests.
 
     Raises :class:`~studio.engine.errors.ContextLengthError` before anything is queued when the prompt leaves no
@@ -261,7 +288,7 @@ def generate_batched(
     import torch
 
     prompt, room = encode_prompt(loaded, messages)
-    generation = Generation(prompt_tokens=int(prompt.shape[1]))
+    generation = BatchedGeneration(prompt_tokens=int(prompt.shape[1]))
     limit = min(max_tokens or DEFAULT_MAX_TOKENS, room)
     row = _Row(
         prompt=prompt,
@@ -285,4 +312,5 @@ def generate_batched(
             row.cancelled.set()
 
     generation._deltas = deltas()
+    generation._row = row
     return generation

@@ -18,8 +18,9 @@ from typing import Any, Literal
 
 from openai.types import Model
 
+from studio.engine import batching
 from studio.engine import models as engine_models
-from studio.engine.batching import generate_batched
+from studio.engine.batching import BatchedGeneration, generate_batched
 from studio.engine.encoding import chat_file_problems
 from studio.engine.errors import (
     EngineError,
@@ -30,7 +31,8 @@ from studio.engine.errors import (
     TrainingDataError,
 )
 from studio.engine.hyperparameters import validate_hyperparameters
-from studio.engine.models import Generation, LoadedModel
+from studio.engine.inflight import InFlightChats
+from studio.engine.models import LoadedModel
 from studio.engine.protocol import ChatRequest, JobRequest, model_object
 from studio.engine.records import ACTIVE_STATUSES, FileRecord, JobRecord, JobStatus
 from studio.engine.scheduler import JobScheduler
@@ -75,6 +77,7 @@ class Engine:
         run_jobs: bool = True,
         poll_interval: float = 0.5,
         validate_upload: UploadValidator | None = None,
+        chats: InFlightChats | None = None,
     ) -> None:
         self.store = EngineStore(home)
         self.api_key = api_key
@@ -87,6 +90,8 @@ class Engine:
         self.scheduler = JobScheduler(self.store, models_dir=models_dir, poll_interval=poll_interval)
         self.run_jobs = run_jobs
         self.validate_upload: UploadValidator = validate_upload or engine_validator
+        self.chats = chats or InFlightChats()
+        """Chat generations in flight: keep-alive, one generation per idempotency key, cancel when orphaned."""
 
     # -- files -------------------------------------------------------------------------------------------------
 
@@ -233,7 +238,19 @@ class Engine:
 
     # -- chat --------------------------------------------------------------------------------------------------
 
-    def start_chat(self, body: ChatRequest) -> Generation:
+    def chat_load(self) -> dict[str, int]:
+        """What ``/health`` says about chat: rows one model decodes together (``max_batch``), rows decoding and
+        waiting for a place now (all models), and the counts of :class:`InFlightChats` (``in_flight``,
+        ``started``, ``attached``, ``cancelled``). Clients size their concurrency with it."""
+        running = batching.loops()
+        return {
+            "max_batch": batching.MAX_BATCH,
+            "decoding": sum(loop.decoding for loop in running),
+            "waiting": sum(loop.waiting for loop in running),
+            **self.chats.stats(),
+        }
+
+    def start_chat(self, body: ChatRequest) -> BatchedGeneration:
         """A generation for ``body``, not yet run: iterate it for its text. It is decoded together with the
         model's other requests in flight (:mod:`studio.engine.batching`), so it needs no lock."""
         if len(body.stops) > 4:

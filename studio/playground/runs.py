@@ -1,10 +1,14 @@
-"""Playground runs: targets × cases answered with bounded concurrency, every answer saved as it arrives.
+"""Playground runs: targets × cases answered with adaptive concurrency, every answer saved as it arrives.
 
 A *run* is targets + shared parameters + a test set; it is identified by a hash of those, so starting the same run
 again resumes it. Test sets run on a thread pool over one sync SDK client per target, and one result row is saved
-per (row, target) as soon as it is known. A row saved with an answer is never requested again, so a rerun after a
-crash or an interruption pays only for what is missing; a row whose retries ran out is saved with its error (never
-raised) and requested again on the next run. Tables: ``compare_runs`` and ``compare_results``
+per (row, target) as soon as it is known. How many requests each target has in flight is its own
+:class:`Window`: it starts at the target's capacity (the local engine's batch size from its ``/health``, else the
+``concurrency`` asked for), halves when the target pushes back (an answer that needed retries: 429, 5xx, timeouts)
+or its latency per token climbs past a multiple of the best seen, and grows by one after a window of good answers.
+A row saved with an answer is never requested again, so a rerun after a crash or an interruption pays only for
+what is missing; a row whose retries ran out is saved with its error (never raised; it names the target, the
+attempts and the seconds waited) and requested again on the next run. Tables: ``compare_runs`` and ``compare_results``
 (:mod:`studio.storage.migrations`). Only ``Profile.public()`` is stored; keys stay in memory.
 """
 
@@ -15,11 +19,13 @@ import json
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+import httpx
 import pandas as pd
 
 from studio.playground.answers import Answer, Caller, Params
@@ -205,6 +211,75 @@ class Progress:
     skipped: int
 
 
+LATENCY_FACTOR = 3.0
+"""A target whose latency per token climbs past this multiple of its best so far is sent fewer requests."""
+
+
+@dataclass
+class Window:
+    """How many requests one target may have in flight: additive increase, multiplicative decrease.
+
+    ``limit`` starts at ``ceiling`` (the target's capacity) and stays in [1, ``ceiling``]. An answer that needed
+    retries (the target pushed back: 429, 5xx, a timeout) or whose seconds per output token exceed
+    ``LATENCY_FACTOR`` × the best seen halves it, once per window (answers to requests sent before the cut do not
+    cut again); ``limit`` good answers in a row add one. ``cuts`` counts the halvings.
+    """
+
+    ceiling: int
+    limit: int = 0
+    in_flight: int = 0
+    best: float | None = None  # lowest seconds per output token seen
+    epoch: int = 0  # bumped by each cut: answers to requests sent before it do not cut again
+    good: int = 0
+    cuts: int = 0
+
+    def __post_init__(self) -> None:
+        self.ceiling = max(1, self.ceiling)
+        self.limit = self.limit or self.ceiling
+
+    @property
+    def open(self) -> bool:
+        return self.in_flight < self.limit
+
+    def record(self, answer: Answer, epoch: int) -> None:
+        """Take one finished request (sent in ``epoch``) into account."""
+        self.in_flight -= 1
+        per_token = None
+        if answer.ok and answer.latency_s is not None:
+            per_token = answer.latency_s / max(1, answer.tokens_out or 0)
+        slow = per_token is not None and self.best is not None and per_token > LATENCY_FACTOR * self.best
+        if per_token is not None and (self.best is None or per_token < self.best):
+            self.best = per_token
+        if answer.attempts > 1 or slow:
+            self.good = 0
+            if epoch == self.epoch and self.limit > 1:
+                self.limit, self.epoch, self.cuts = max(1, self.limit // 2), self.epoch + 1, self.cuts + 1
+            return
+        if answer.ok:
+            self.good += 1
+            if self.good >= self.limit and self.limit < self.ceiling:
+                self.limit, self.good = self.limit + 1, 0
+
+
+def target_capacity(target: Target, default: int) -> int:
+    """Requests ``target`` serves at once: the local engine's batch size (``/health``'s ``chat.max_batch``), or
+    ``default`` for other providers (and an engine that does not say)."""
+    if target.profile.kind != "local":
+        return default
+    root = target.profile.url.removesuffix("/v1")
+    try:
+        reported = httpx.get(f"{root}/health", timeout=2.0).json().get("chat", {}).get("max_batch")
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return default
+    return reported if isinstance(reported, int) and reported > 0 else default
+
+
+def _why(answer: Answer, target: Target, waited: float) -> str:
+    """The error of an answer, with which target it was, how long it waited and over how many attempts."""
+    where = f"{target.name}: {target.model} at {target.profile.url}"
+    return f"{answer.error} [{where}; {answer.attempts} attempt(s) over {waited:.1f} s]"
+
+
 def run_compare(
     workspace: Workspace,
     run: RunInfo,
@@ -220,13 +295,17 @@ def run_compare(
     stop: threading.Event | None = None,
     seed: int = 0,
     sleep: Callable[[float], Any] | None = None,
+    windows: dict[str, Window] | None = None,
 ) -> pd.DataFrame:
     """Ask every target every case not yet answered in ``run``, saving each answer as it arrives.
 
-    Returns :func:`load_results` of the run. ``on_progress`` is called from the calling thread. Setting
-    ``stop`` lets in-flight requests finish (and be saved) and starts no new ones; an exception in the calling
-    thread (Ctrl-C, a Streamlit rerun) does the same, and cuts retry waits short. ``sleep`` replaces the wait
-    between attempts (tests record the delays with it).
+    Returns :func:`load_results` of the run. At most ``concurrency`` requests are in flight, shared by the
+    targets in turn; each target has fewer when its capacity is lower or it slows down (:class:`Window`; pass
+    ``windows``, an empty dict, to read each target's window afterwards). A row whose retries ran out is saved
+    with an error that names the target, the attempts and the seconds waited. ``on_progress`` is called from the
+    calling thread. Setting ``stop`` lets in-flight requests finish (and be saved) and starts no new ones; an
+    exception in the calling thread (Ctrl-C, a Streamlit rerun) does the same, and cuts retry waits short.
+    ``sleep`` replaces the wait between attempts (tests record the delays with it).
     """
     if concurrency < 1:
         raise CompareError(f"concurrency must be at least 1, got {concurrency}")
@@ -237,8 +316,13 @@ def run_compare(
         halt.set()
     callers = {t.name: Caller(t, keys.get(t.name), retry, params, prices, sleep or halt.wait, halt) for t in targets}
     done = _done(workspace, run.id)
-    jobs = [(case, target) for case in cases for target in targets if (case.index, target.name) not in done]
-    total, skipped = len(cases) * len(targets), len(cases) * len(targets) - len(jobs)
+    queues = {t.name: deque(c for c in cases if (c.index, t.name) not in done) for t in targets}
+    total = len(cases) * len(targets)
+    skipped = total - sum(len(q) for q in queues.values())
+    windows = {} if windows is None else windows
+    for target in targets:
+        if queues[target.name]:
+            windows[target.name] = Window(min(concurrency, target_capacity(target, concurrency)))
     errors = 0
 
     def work(case: Case, target: Target) -> Answer | None:
@@ -247,24 +331,45 @@ def run_compare(
             return None
         messages = with_system(case.messages, params.system_prompt)
         rng = random.Random(f"{seed}:{case.index}:{target.name}")
+        began = time.perf_counter()
         answer = callers[target.name].ask(messages, rng, case.request_options())
+        if answer.error is not None:
+            answer.error = _why(answer, target, time.perf_counter() - began)
         _save(workspace, run.id, case, target, messages, answer)  # here, so a crash of the caller loses nothing
         return answer
 
     if on_progress:
         on_progress(Progress(skipped, total, 0, skipped))
-    pool = ThreadPoolExecutor(max_workers=min(concurrency, max(1, len(jobs))), thread_name_prefix="compare")
+    workers = max(1, min(concurrency, sum(w.ceiling for w in windows.values())))
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="compare")
+    running: dict[Future[Answer | None], tuple[Target, int]] = {}
     try:
-        futures = [pool.submit(work, case, target) for case, target in jobs]
         finished = skipped
-        for future in as_completed(futures):
-            answer = future.result()
-            if answer is None:
-                continue
-            finished += 1
-            errors += not answer.ok
-            if on_progress:
-                on_progress(Progress(finished, total, errors, skipped))
+        while True:
+            if not halt.is_set() and not (stop is not None and stop.is_set()):
+                ready = True
+                while ready and len(running) < concurrency:  # round robin: each target in turn, while it has room
+                    ready = False
+                    for target in targets:
+                        queue, window = queues[target.name], windows.get(target.name)
+                        if queue and window is not None and window.open and len(running) < concurrency:
+                            window.in_flight += 1
+                            running[pool.submit(work, queue.popleft(), target)] = (target, window.epoch)
+                            ready = True
+            if not running:
+                break
+            completed, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in completed:
+                target, epoch = running.pop(future)
+                answer = future.result()
+                if answer is None:
+                    windows[target.name].in_flight -= 1
+                    continue
+                windows[target.name].record(answer, epoch)
+                finished += 1
+                errors += not answer.ok
+                if on_progress:
+                    on_progress(Progress(finished, total, errors, skipped))
     except BaseException:
         halt.set()  # in-flight requests finish and are saved; queued ones are dropped, retry waits end
         raise

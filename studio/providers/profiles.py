@@ -75,15 +75,29 @@ def make_client(
 ) -> openai.OpenAI:
     """An ``openai.OpenAI`` (or ``AzureOpenAI``) client for ``profile``; the key lives only in the client.
 
-    ``timeout`` is seconds per request. The SDK's own retries are off by default: every caller retries under the
-    one policy of :mod:`studio.providers.retry`, which (unlike the SDK) never retries a quota 429.
+    ``timeout`` is seconds of silence allowed per request (httpx's read timeout, 5 s to connect): the local engine
+    sends a keep-alive byte every few seconds while a request waits for a place in its batch or decodes, so a
+    queued request is never taken for a dead server. The SDK's own retries are off by default: every caller
+    retries under the one policy of :mod:`studio.providers.retry`, which (unlike the SDK) never retries a quota
+    429; each request carries that policy's ``Idempotency-Key``, so the engine never decodes a retry twice.
     """
     import openai
 
+    from studio.providers.retry import IDEMPOTENCY_HEADER, request_key
+
+    def add_key(request: httpx.Request) -> None:
+        key = request_key()
+        if key and request.method != "GET" and IDEMPOTENCY_HEADER not in request.headers:
+            request.headers[IDEMPOTENCY_HEADER] = key
+
     if profile.kind in ("openai", "azure") and not api_key:
         raise ProviderError(f"no API key for {profile.kind}: set OPENAI_API_KEY or type one in the sidebar")
-    options: dict[str, Any] = {"timeout": timeout, "max_retries": max_retries}
-    if http_client is not None:
+    options: dict[str, Any] = {"timeout": httpx.Timeout(timeout, connect=min(timeout, 5.0)), "max_retries": max_retries}
+    if http_client is None:
+        options["http_client"] = openai.DefaultHttpxClient(event_hooks={"request": [add_key]})
+    else:
+        hooks = http_client.event_hooks
+        http_client.event_hooks = {**hooks, "request": [*hooks.get("request", []), add_key]}
         options["http_client"] = http_client
     if profile.kind == "azure":
         if not profile.base_url or not profile.api_version:

@@ -8,14 +8,20 @@ never ends it, so it is never retried. The wait before a retry is what the serve
 exponential backoff with full jitter (a uniform draw in [0, ``base_delay`` × 2^(attempt-1)], at most ``max_delay``).
 The loop itself is `tenacity <https://tenacity.readthedocs.io>`_.
 
+Every attempt of one :meth:`RetryPolicy.call` carries the same ``Idempotency-Key`` header (:func:`request_key`,
+sent by the clients of :func:`studio.providers.profiles.make_client`). The local engine uses it to attach a retry
+to the generation it is still decoding instead of starting it again; other servers ignore it.
+
 Provider error text can echo the key (a 401's "Incorrect API key provided: sk-..."): :func:`scrub_key` masks it,
 and :func:`explain_error` / :func:`describe_error` always scrub before anything is shown, stored or logged.
 """
 
 from __future__ import annotations
 
+import contextvars
 import math
 import random
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -37,6 +43,8 @@ QUOTA_STOP = (
     "a billing/quota stop, not a rate limit: the account has no credit or hit its spending limit, and "
     "retrying will not help. Add credit or raise the limit in the provider's billing settings"
 )
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+_REQUEST_KEY: contextvars.ContextVar[str | None] = contextvars.ContextVar("studio_request_key", default=None)
 _MIN_KEY = 8  # shorter "keys" ("none", "x") are placeholders; masking them would garble ordinary words
 
 
@@ -72,6 +80,12 @@ def should_retry(exc: BaseException) -> bool:
     if verdict in ("true", "false"):
         return verdict == "true"
     return exc.status_code in RETRY_STATUSES or exc.status_code >= 500
+
+
+def request_key() -> str | None:
+    """The idempotency key of the :meth:`RetryPolicy.call` running in this thread (None outside one): one per
+    logical request, the same on each of its attempts."""
+    return _REQUEST_KEY.get()
 
 
 def _sdk_retry_after_parser() -> Callable[[Any, Any], float | None]:
@@ -132,6 +146,8 @@ class RetryPolicy:
 
         ``on_retry(attempt, error, seconds)`` is called before each wait. ``sleep`` waits (tests record instead);
         with ``stop``, a set event ends the retries, and one set during a wait raises :class:`RetryInterrupted`.
+        Every attempt sends the same ``Idempotency-Key`` (:func:`request_key`; a call nested in another keeps the
+        outer key).
         """
 
         def wait(state: tenacity.RetryCallState) -> float:
@@ -158,6 +174,7 @@ class RetryPolicy:
                 raise
 
         ends: tenacity.stop.stop_base = tenacity.stop_after_attempt(self.max_attempts)
+        token = _REQUEST_KEY.set(_REQUEST_KEY.get() or f"studio-{secrets.token_hex(12)}")
         if stop is not None:
             ends = ends | tenacity.stop_when_event_set(stop)
         retrying = tenacity.Retrying(
@@ -168,7 +185,10 @@ class RetryPolicy:
             before_sleep=before_sleep,
             reraise=True,
         )
-        return retrying(attempt)
+        try:
+            return retrying(attempt)
+        finally:
+            _REQUEST_KEY.reset(token)
 
 
 def _failure(state: tenacity.RetryCallState) -> BaseException | None:

@@ -23,6 +23,7 @@ class Behaviour:
 
     latency: float = 0.0  # before the answer (or the first streamed chunk)
     jitter: float = 0.0  # extra latency in [0, jitter), fixed per (seed, key): answers finish out of order
+    load_latency: float = 0.0  # extra latency per other request in flight on arrival (a CPU-bound server)
     error_rate: float = 0.0  # share of attempts that fail with one of ``errors``
     errors: tuple[Fault, ...] = (429, 500)
     retry_after: float | None = 0.05  # sent with 429 and 503 as Retry-After and retry-after-ms

@@ -135,6 +135,7 @@ class _Handler:
             key = request_key(model, messages)
             fault = state.fault_for(key)
             delay = b.latency + (b.jitter * _unit(b.seed, key, "jitter") if b.jitter else 0.0)
+            delay += b.load_latency * (state.in_flight - 1)  # a server that slows down with its load
             await asyncio.sleep(delay)
             if fault != "ok":
                 state.faults[str(fault)] += 1
