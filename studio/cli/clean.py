@@ -54,12 +54,15 @@ def _analyze(args: argparse.Namespace) -> int:
     if args.json:
         ids = frame["id"].to_numpy()
         examples = {key: [int(i) for i in ids[analysis.flags[key].to_numpy()][:EXAMPLE_IDS]] for key in analysis.rules}
-        print(json.dumps({"rows": len(frame), "counts": analysis.counts, "examples": examples}, ensure_ascii=False))
+        out = {"rows": len(frame), "counts": analysis.counts, "examples": examples, "notes": dict(analysis.notes)}
+        print(json.dumps(out, ensure_ascii=False))
         return 0
     print(f"{Path(args.path).name}: {len(frame)} rows")
     width = max(len(k) for k in analysis.rules) if analysis.rules else 0
     for key in analysis.rules:
         print(f"  {key:<{width}}  {analysis.counts[key]:>7}  {RULES[key].description_en}")
+    for key, note in analysis.notes.items():
+        print(f"note: {key}: {note}")
     return 0
 
 
