@@ -28,8 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from studio.core.chat import content_text
-from studio.data.frame import TEXT_FIELDS, conversation_text
+from studio.data.frame import TEXT_FIELDS
 from studio.errors import ResourceError
 from studio.quality.patterns import arrow_strings
 
@@ -277,29 +276,67 @@ def group_order(groups: pd.Series, *, only_duplicates: bool = True) -> pd.Index:
 
 def prompt_groups(frame: pd.DataFrame) -> pd.Series:
     """Group id per row: rows whose prompt — the whole conversation before the last assistant turn (system,
-    earlier turns, tool calls and results), folded like :func:`normalized_groups` — is the same.
+    earlier turns, tool calls and results), each turn folded like :func:`normalized_groups` — is the same.
 
     A row without an assistant turn uses its whole conversation. Two rows asking the same question with
-    different answers share a group here, though neither exact nor normalized duplicates do.
+    different answers share a group here, though neither exact nor normalized duplicates do. Vectorised over
+    the turn view (:func:`studio.data.turns.turn_view`).
     """
-    if not len(frame):
+    n = len(frame)
+    if not n:
         return pd.Series([], index=frame.index, dtype="Int64")
-    contexts = []
-    for messages in frame["messages"]:
-        conversation = [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
-        last = max((i for i, m in enumerate(conversation) if m.get("role") == "assistant"), default=None)
-        contexts.append("\n".join(_turn_key(m) for m in conversation[:last]))
-    folded = fold_text(pd.Series(contexts, index=frame.index, dtype="string[pyarrow]"))
-    return _groups(frame, _factorize(folded)[0])
+    view, row_codes = _turn_codes(frame)
+    positions = view["position"].to_numpy()
+    turn = view["turn"].to_numpy().astype(np.int64)
+    assistant = (view["role"] == "assistant").fillna(False).to_numpy(dtype=bool)
+    last = np.full(n, -1, dtype=np.int64)
+    np.maximum.at(last, positions[assistant], turn[assistant])
+    last[last < 0] = np.iinfo(np.int64).max  # no assistant turn: the whole conversation
+    context = turn < last[positions]
+    return _groups(frame, _sequence_codes(n, positions[context], row_codes[context]))
 
 
-def _turn_key(message: dict) -> str:
-    calls = " ".join(
-        f"{c.get('function', {}).get('name', '')}({c.get('function', {}).get('arguments', '')})"
-        for c in message.get("tool_calls") or []
-        if isinstance(c, dict) and isinstance(c.get("function"), dict)
-    )
-    return f"{message.get('role', '')}: {content_text(message.get('content'))} {calls}".rstrip()
+def _turn_codes(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """The turn view of ``frame`` and one int64 code per view row: equal codes mean the same role, kind, name
+    and folded text (cached in :func:`fold_cache`)."""
+    cache = _FOLDED.get()
+    key = (id(frame), "__turn_codes")
+    if cache is not None and key in cache:
+        return cache[key][1]
+    from studio.data.turns import turn_view
+
+    view = turn_view(frame)
+    codes = _factorize(fold_text(view["text"]))[0] if len(view) else np.zeros(0, dtype=np.int64)
+    for column in ("role", "kind", "name"):
+        if len(view):
+            codes = _combine(codes, _factorize(arrow_strings(view[column]))[0])
+    if cache is not None:
+        cache[key] = (frame, (view, codes))
+    return view, codes
+
+
+def _sequence_codes(n: int, positions: np.ndarray, row_codes: np.ndarray) -> np.ndarray:
+    """One code per example ``0..n-1`` for the sequence of ``row_codes`` of its rows (``positions`` ascending,
+    rows of one example in order); equal codes mean equal sequences (a 64-bit hash, checked exactly where two
+    examples share one)."""
+    lengths = np.bincount(positions, minlength=n).astype(np.int64)
+    starts = np.r_[0, np.cumsum(lengths)[:-1]]
+    total = np.zeros(n, dtype=np.uint64)
+    if len(positions):
+        rank = np.arange(len(positions), dtype=np.int64) - starts[positions]
+        with np.errstate(over="ignore"):
+            hashed = _mix64(_mix64(row_codes) + rank.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15))
+        present = lengths > 0
+        total[present] = np.add.reduceat(hashed, starts[present])
+    codes = pd.factorize(_mix64(total ^ lengths.astype(np.uint64)))[0].astype(np.int64)
+    shared = pd.Series(codes).duplicated(keep=False).to_numpy()
+    if shared.any():
+        ends = starts + lengths
+        exact = [row_codes[starts[i] : ends[i]].tobytes() for i in np.flatnonzero(shared)]
+        extra = np.full(n, -1, dtype=np.int64)
+        extra[shared] = pd.factorize(np.asarray(exact, dtype=object))[0]
+        codes = _combine(codes, extra)
+    return codes
 
 
 def union_groups(frame: pd.DataFrame, *groupings: pd.Series) -> pd.Series:
@@ -336,17 +373,31 @@ def _example_codes(frame: pd.DataFrame, *, normalized: bool) -> np.ndarray:
     assert codes is not None, "TEXT_FIELDS is not empty"
     complex_rows = _complex_rows(frame)
     if complex_rows.any():
-        subset = frame[complex_rows]
-        full = conversation_text(subset)
-        if normalized:
-            text = fold_text(full)
-        else:
-            import orjson
-
-            dumped = [orjson.dumps(m, option=orjson.OPT_SORT_KEYS).decode() for m in subset["messages"]]
-            text = pa.chunked_array([pa.array(dumped, type=pa.large_string())])
         extra = np.full(len(frame), -1, dtype=np.int64)
-        extra[complex_rows] = _factorize(text)[0]
+        if normalized:  # every turn (text parts, tool calls, tool results) folded, from the turn view
+            view, row_codes = _turn_codes(frame)
+            positions = view["position"].to_numpy()
+            extra[complex_rows] = _sequence_codes(len(frame), positions, row_codes)[complex_rows]
+        else:  # every byte of the conversation, keys sorted
+            extra[complex_rows] = _dump_codes(frame["messages"].to_numpy()[complex_rows])
+        codes = _combine(codes, extra)
+    return codes
+
+
+def _dump_codes(conversations: np.ndarray) -> np.ndarray:
+    """One code per conversation; equal codes mean equal JSON (keys sorted). Hashes the dumps one at a time (no
+    copy of every dump is kept) and compares the dumps themselves only where two hashes are equal."""
+    import orjson
+
+    def dump(messages: object) -> bytes:
+        return orjson.dumps(messages, option=orjson.OPT_SORT_KEYS)
+
+    hashes = np.fromiter((hash(dump(m)) for m in conversations), dtype=np.int64, count=len(conversations))
+    codes = pd.factorize(hashes)[0].astype(np.int64)
+    shared = pd.Series(codes).duplicated(keep=False).to_numpy()
+    if shared.any():
+        extra = np.full(len(codes), -1, dtype=np.int64)
+        extra[shared] = pd.factorize(np.asarray([dump(m) for m in conversations[shared]], dtype=object))[0]
         codes = _combine(codes, extra)
     return codes
 
