@@ -18,6 +18,7 @@ holds that label (read by :func:`studio.quality.columns.where_labels`).
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from typing import Any, Literal
@@ -169,7 +170,7 @@ def _table(frame: pd.DataFrame, view: pd.DataFrame, field: np.ndarray, where: pd
         else where
     )
     bounds = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1], True]) if len(codes) else np.zeros(1, dtype=int)
-    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+    for start, stop in itertools.pairwise(bounds):
         chunks = [pa.nulls(start, type=text.type), text.slice(start, stop - start)]
         chunks.append(pa.nulls(len(field) - stop, type=text.type))
         column = pa.chunked_array([c for c in chunks if len(c)], type=text.type)
