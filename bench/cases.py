@@ -36,6 +36,7 @@ class Case:
     runs: int | None = None  # fixed number of fresh-process runs (the task repeats inside); None: --repeat
     slow: bool = False
     notes: tuple[str, ...] = field(default=())
+    data: str = "chat"  # the data set of a sized case: chat, multi (multi-turn) or nearcopy (bench.data)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -72,6 +73,17 @@ GRID = "bench.browser:session"
 PLAYGROUND_NOTE = (
     "The sequential loop's time is linear in the prompts: it is timed on `extrapolated_from` "
     "prompts × 2 models and scaled to the full count."
+)
+
+MULTI_NOTE = (
+    "`python -m studio.cli analyze FILE --rules … --json` in a child process: wall and CPU as /usr/bin/time "
+    "gives them, peak RSS of the process tree (`process_peak_rss_mb`: the child alone); the row after it is "
+    "the rules step alone (`load_s`: the load it follows). The set (bench.data.multi_turn_jsonl): ~7.4 turns "
+    "per example, tool calls in 1 of 4, an image part in 1 of 10."
+)
+NEARCOPY_NOTE = (
+    "bench.data.multi_turn_jsonl(near_copies=True): one-round chats (system, user, assistant; tool calls in 1 "
+    "of 4), each with ~63 lightly edited copies, shuffled. `compared`: pairs confirmed with rapidfuzz."
 )
 
 CASES: list[Case] = [
@@ -133,6 +145,81 @@ CASES: list[Case] = [
         goal="≤ 30 s",
         check="w <= 30",
         ratio=None,
+    ),
+    # 3a. the rules over whole conversations: `studio analyze` as a user runs it, and the inner step beside it
+    Case(
+        "multiturn",
+        "`studio analyze`, every rule but near-duplicates (multi-turn set, whole process)",
+        "1M",
+        "bench.tasks:analyze_multi",
+        goal="≤ 60 s, ≤ 3 GB",
+        check="w <= 60 and m <= 3072",
+        ratio=None,
+        runs=1,
+        slow=True,
+        data="multi",
+        notes=(MULTI_NOTE,),
+    ),
+    Case(
+        "multiturn",
+        "rules step only: analyze() on the loaded frame, every rule but near-duplicates (multi-turn set)",
+        "1M",
+        "bench.tasks:rules_multi",
+        ratio=None,
+        runs=1,
+        slow=True,
+        data="multi",
+    ),
+    Case(
+        "multiturn",
+        "`studio analyze`, every rule but near-duplicates (multi-turn set, whole process)",
+        "100k",
+        "bench.tasks:analyze_multi",
+        ratio=None,
+        runs=1,
+        data="multi",
+        notes=(MULTI_NOTE,),
+    ),
+    Case(
+        "multiturn",
+        "rules step only: analyze() on the loaded frame, every rule but near-duplicates (multi-turn set)",
+        "100k",
+        "bench.tasks:rules_multi",
+        ratio=None,
+        runs=1,
+        data="multi",
+    ),
+    Case(
+        "multiturn",
+        "`studio analyze --rules near_duplicate` (near-copy set, whole process)",
+        "1M",
+        "bench.tasks:analyze_nearcopy",
+        goal="≤ 3 min, ≤ 4 GB",
+        check="w <= 180 and m <= 4096",
+        ratio=None,
+        runs=1,
+        slow=True,
+        data="nearcopy",
+        notes=(NEARCOPY_NOTE,),
+    ),
+    Case(
+        "multiturn",
+        "near-duplicates step only: near_duplicates() on the loaded frame (near-copy set)",
+        "1M",
+        "bench.tasks:near_nearcopy",
+        ratio=None,
+        runs=1,
+        slow=True,
+        data="nearcopy",
+    ),
+    Case(
+        "multiturn",
+        "near-duplicates step only: near_duplicates() on the loaded frame (near-copy set)",
+        "100k",
+        "bench.tasks:near_nearcopy",
+        ratio=None,
+        runs=1,
+        data="nearcopy",
     ),
     # 4. regex filter and the grid in Chromium
     Case(
