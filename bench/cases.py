@@ -190,7 +190,7 @@ CASES: list[Case] = [
         data="multi",
     ),
     Case(
-        "multiturn",
+        "nearcopy",
         "`studio analyze --rules near_duplicate` (near-copy set, whole process)",
         "1M",
         "bench.tasks:analyze_nearcopy",
@@ -203,7 +203,7 @@ CASES: list[Case] = [
         notes=(NEARCOPY_NOTE,),
     ),
     Case(
-        "multiturn",
+        "nearcopy",
         "near-duplicates step only: near_duplicates() on the loaded frame (near-copy set)",
         "1M",
         "bench.tasks:near_nearcopy",
@@ -213,7 +213,7 @@ CASES: list[Case] = [
         data="nearcopy",
     ),
     Case(
-        "multiturn",
+        "nearcopy",
         "near-duplicates step only: near_duplicates() on the loaded frame (near-copy set)",
         "100k",
         "bench.tasks:near_nearcopy",

@@ -85,9 +85,11 @@ def first_ids(frame: pd.DataFrame, codes: np.ndarray) -> pd.Series:
     return _groups(frame, codes)
 
 
-def fold_text(values: pd.Series) -> pa.ChunkedArray:
+def fold_text(values: pd.Series | pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:
     """Text folded for comparison: lower case, no accents, runs of punctuation and whitespace as one space."""
-    text = arrow_strings(values)
+    if isinstance(values, pa.Array):
+        values = pa.chunked_array([values])
+    text = values if isinstance(values, pa.ChunkedArray) else arrow_strings(values)
     # Unicode normalisation is the slow step; ASCII rows have no accents to strip.
     accented = pc.invert(pc.fill_null(pc.string_is_ascii(text), True))
     if pc.any(accented).as_py():
@@ -280,39 +282,48 @@ def prompt_groups(frame: pd.DataFrame) -> pd.Series:
 
     A row without an assistant turn uses its whole conversation. Two rows asking the same question with
     different answers share a group here, though neither exact nor normalized duplicates do. Vectorised over
-    the turn view (:func:`studio.data.turns.turn_view`).
+    the turn view (:func:`studio.data.turns.turn_view`); only prompts whose first and last turns and length
+    match another's are folded whole.
     """
+    from studio.data.turns import turn_view
+
     n = len(frame)
     if not n:
         return pd.Series([], index=frame.index, dtype="Int64")
-    view, row_codes = _turn_codes(frame)
+    view = turn_view(frame)
     positions = view["position"].to_numpy()
     turn = view["turn"].to_numpy().astype(np.int64)
     assistant = (view["role"] == "assistant").fillna(False).to_numpy(dtype=bool)
     last = np.full(n, -1, dtype=np.int64)
     np.maximum.at(last, positions[assistant], turn[assistant])
     last[last < 0] = np.iinfo(np.int64).max  # no assistant turn: the whole conversation
-    context = turn < last[positions]
-    return _groups(frame, _sequence_codes(n, positions[context], row_codes[context]))
+    rows = np.flatnonzero(turn < last[positions])  # the prompt's rows, in example and turn order
+    lengths = np.bincount(positions[rows], minlength=n).astype(np.int64)
+    starts = np.r_[0, np.cumsum(lengths)[:-1]]
+    present = lengths > 0
+    ends = rows[starts[present] + lengths[present] - 1]
+    edge_codes = _folded_row_codes(view, np.r_[rows[starts[present]], ends])
+    first, final = np.full(n, -1, dtype=np.int64), np.full(n, -1, dtype=np.int64)
+    first[present], final[present] = np.split(edge_codes, 2)
+    codes = _combine(_combine(first, final), lengths)
+    candidates = pd.Series(codes).duplicated(keep=False).to_numpy()
+    if candidates.any():
+        chosen = rows[candidates[positions[rows]]]
+        whole = _sequence_codes(n, positions[chosen], _folded_row_codes(view, chosen))
+        codes = _combine(codes, np.where(candidates, whole, -1))
+    return _groups(frame, codes)
 
 
-def _turn_codes(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-    """The turn view of ``frame`` and one int64 code per view row: equal codes mean the same role, kind, name
-    and folded text (cached in :func:`fold_cache`)."""
-    cache = _FOLDED.get()
-    key = (id(frame), "__turn_codes")
-    if cache is not None and key in cache:
-        return cache[key][1]
-    from studio.data.turns import turn_view
-
-    view = turn_view(frame)
-    codes = _factorize(fold_text(view["text"]))[0] if len(view) else np.zeros(0, dtype=np.int64)
+def _folded_row_codes(view: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+    """One int64 code per turn-view row in ``rows`` (positions): equal codes mean the same role, kind, name
+    and folded text. Codes compare only within one call."""
+    if not len(rows):
+        return np.zeros(0, dtype=np.int64)
+    take = pa.array(rows)
+    codes = _factorize(fold_text(arrow_strings(view["text"]).take(take)))[0]
     for column in ("role", "kind", "name"):
-        if len(view):
-            codes = _combine(codes, _factorize(arrow_strings(view[column]))[0])
-    if cache is not None:
-        cache[key] = (frame, (view, codes))
-    return view, codes
+        codes = _combine(codes, _factorize(arrow_strings(view[column]).take(take))[0])
+    return codes
 
 
 def _sequence_codes(n: int, positions: np.ndarray, row_codes: np.ndarray) -> np.ndarray:
@@ -371,13 +382,19 @@ def _example_codes(frame: pd.DataFrame, *, normalized: bool) -> np.ndarray:
         field_codes, _ = _factorize(values)
         codes = field_codes if codes is None else _combine(codes, field_codes)
     assert codes is not None, "TEXT_FIELDS is not empty"
-    complex_rows = _complex_rows(frame)
+    # Rows whose conversation the three columns do not tell whole need all their turns compared, but only
+    # where their three columns already equal another row's: elsewhere they cannot be duplicates.
+    complex_rows = _complex_rows(frame) & pd.Series(codes).duplicated(keep=False).to_numpy()
     if complex_rows.any():
         extra = np.full(len(frame), -1, dtype=np.int64)
         if normalized:  # every turn (text parts, tool calls, tool results) folded, from the turn view
-            view, row_codes = _turn_codes(frame)
+            from studio.data.turns import turn_view
+
+            view = turn_view(frame)
             positions = view["position"].to_numpy()
-            extra[complex_rows] = _sequence_codes(len(frame), positions, row_codes)[complex_rows]
+            rows = np.flatnonzero(complex_rows[positions])
+            whole = _sequence_codes(len(frame), positions[rows], _folded_row_codes(view, rows))
+            extra[complex_rows] = whole[complex_rows]
         else:  # every byte of the conversation, keys sorted
             extra[complex_rows] = _dump_codes(frame["messages"].to_numpy()[complex_rows])
         codes = _combine(codes, extra)
