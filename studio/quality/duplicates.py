@@ -230,13 +230,9 @@ def available_memory() -> int | None:
             for line in handle:
                 if line.startswith("MemAvailable:"):
                     return int(line.split()[1]) * 1024
-    except OSError:
+    except OSError:  # not Linux: no check
         pass
-    try:
-        import psutil
-    except ImportError:
-        return None
-    return int(psutil.virtual_memory().available)
+    return None
 
 
 def check_memory(needed: int, what: str) -> None:
