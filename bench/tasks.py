@@ -6,6 +6,8 @@ Each function runs in a fresh process (:mod:`bench.worker`), takes the dataset s
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from bench.data import chat_jsonl, multi_turn_jsonl
 from bench.harness import timed, timed_call
 
@@ -145,7 +147,7 @@ NOT_NEAR = ",".join(
 )
 
 
-def _analyze_process(path, rules: str) -> dict:
+def _analyze_process(path: Path, rules: str) -> dict:
     """``studio analyze PATH --rules RULES --json`` in a child process: wall, CPU (user + system) and the
     child's own peak RSS (``ru_maxrss``) as ``/usr/bin/time`` reports them."""
     import json
