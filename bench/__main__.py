@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.cases import CASES, GROUPS, Case
-from bench.data import SIZES, chat_jsonl
+from bench.data import SIZES, chat_jsonl, multi_turn_jsonl
 from bench.harness import Measured, measure
 from bench.report import load_average, write
 
@@ -93,8 +93,11 @@ def run(cases: list[Case], repeat: int) -> list[dict[str, Any]]:
         print(f"[bench] {case.group}: {case.name} ({case.size})", flush=True)
         loads = load_average()
         runs = case.runs or repeat
-        if case.sized_by_data:
-            chat_jsonl(case.size)  # build the dataset once, outside every measured process
+        if case.sized_by_data:  # build the dataset once, outside every measured process
+            if case.data == "chat":
+                chat_jsonl(case.size)
+            else:
+                multi_turn_jsonl(case.size, near_copies=case.data == "nearcopy")
         try:
             ours = once(case.ours, case.ours_args(), runs)
             base = once(case.baseline, case.base_args(), runs) if case.baseline else None

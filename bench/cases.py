@@ -36,6 +36,7 @@ class Case:
     runs: int | None = None  # fixed number of fresh-process runs (the task repeats inside); None: --repeat
     slow: bool = False
     notes: tuple[str, ...] = field(default=())
+    data: str = "chat"  # the data set of a sized case: chat, multi (multi-turn) or nearcopy (bench.data)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -84,6 +85,16 @@ SIDE_BY_SIDE_NOTE = (
     "The Playground chat's `stream_side_by_side` (one thread per target); the baseline streams each target alone, "
     "one after another, and takes the slowest; `sequential_s` (the baseline's sum) is what the page took when it "
     "streamed target 1, then target 2."
+)
+MULTI_NOTE = (
+    "`python -m studio.cli analyze FILE --rules … --json` in a child process: wall and CPU as /usr/bin/time "
+    "gives them, peak RSS of the process tree (`process_peak_rss_mb`: the child alone); the row after it is "
+    "the rules step alone (`load_s`: the load it follows). The set (bench.data.multi_turn_jsonl): ~7.4 turns "
+    "per example, tool calls in 1 of 4, an image part in 1 of 10."
+)
+NEARCOPY_NOTE = (
+    "bench.data.multi_turn_jsonl(near_copies=True): one-round chats (system, user, assistant; tool calls in 1 "
+    "of 4), each with ~63 lightly edited copies, shuffled. `compared`: pairs confirmed with rapidfuzz."
 )
 
 CASES: list[Case] = [
@@ -145,6 +156,81 @@ CASES: list[Case] = [
         goal="≤ 30 s",
         check="w <= 30",
         ratio=None,
+    ),
+    # 3a. the rules over whole conversations: `studio analyze` as a user runs it, and the inner step beside it
+    Case(
+        "multiturn",
+        "`studio analyze`, every rule but near-duplicates (multi-turn set, whole process)",
+        "1M",
+        "bench.tasks:analyze_multi",
+        goal="≤ 60 s, ≤ 3 GB",
+        check="w <= 60 and m <= 3072",
+        ratio=None,
+        runs=1,
+        slow=True,
+        data="multi",
+        notes=(MULTI_NOTE,),
+    ),
+    Case(
+        "multiturn",
+        "rules step only: analyze() on the loaded frame, every rule but near-duplicates (multi-turn set)",
+        "1M",
+        "bench.tasks:rules_multi",
+        ratio=None,
+        runs=1,
+        slow=True,
+        data="multi",
+    ),
+    Case(
+        "multiturn",
+        "`studio analyze`, every rule but near-duplicates (multi-turn set, whole process)",
+        "100k",
+        "bench.tasks:analyze_multi",
+        ratio=None,
+        runs=1,
+        data="multi",
+        notes=(MULTI_NOTE,),
+    ),
+    Case(
+        "multiturn",
+        "rules step only: analyze() on the loaded frame, every rule but near-duplicates (multi-turn set)",
+        "100k",
+        "bench.tasks:rules_multi",
+        ratio=None,
+        runs=1,
+        data="multi",
+    ),
+    Case(
+        "nearcopy",
+        "`studio analyze --rules near_duplicate` (near-copy set, whole process)",
+        "1M",
+        "bench.tasks:analyze_nearcopy",
+        goal="≤ 3 min, ≤ 4 GB",
+        check="w <= 180 and m <= 4096",
+        ratio=None,
+        runs=1,
+        slow=True,
+        data="nearcopy",
+        notes=(NEARCOPY_NOTE,),
+    ),
+    Case(
+        "nearcopy",
+        "near-duplicates step only: near_duplicates() on the loaded frame (near-copy set)",
+        "1M",
+        "bench.tasks:near_nearcopy",
+        ratio=None,
+        runs=1,
+        slow=True,
+        data="nearcopy",
+    ),
+    Case(
+        "nearcopy",
+        "near-duplicates step only: near_duplicates() on the loaded frame (near-copy set)",
+        "100k",
+        "bench.tasks:near_nearcopy",
+        ratio=None,
+        runs=1,
+        data="nearcopy",
     ),
     # 4. regex filter and the grid in Chromium
     Case(

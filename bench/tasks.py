@@ -6,7 +6,9 @@ Each function runs in a fresh process (:mod:`bench.worker`), takes the dataset s
 
 from __future__ import annotations
 
-from bench.data import chat_jsonl
+from pathlib import Path
+
+from bench.data import chat_jsonl, multi_turn_jsonl
 from bench.harness import timed, timed_call
 
 
@@ -133,6 +135,84 @@ def near_ours(size: str) -> dict:
     frame = _frame(size)
     clusters, timing = timed_call(near_duplicate_clusters, frame, threshold=0.8)
     return _figures(timing, rows=len(frame), clustered=int(clusters.duplicated(keep=False).sum()))
+
+
+# -- 3a. whole conversations: `studio analyze` as a process, and the inner steps -------------------------------
+
+NOT_NEAR = ",".join(
+    (
+        *("empty", "too_short", "truncated", "exact_duplicate", "normalized_duplicate", "duplicate_prompt"),
+        *("placeholder", "pii", "blocklist", "uppercase"),
+    )
+)
+
+
+def _analyze_process(path: Path, rules: str) -> dict:
+    """``studio analyze PATH --rules RULES --json`` in a child process: wall, CPU (user + system) and the
+    child's own peak RSS (``ru_maxrss``) as ``/usr/bin/time`` reports them."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import time
+
+    command = [sys.executable, "-m", "studio.cli", "analyze", str(path), "--rules", rules, "--json"]
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = process.communicate()
+    wall = time.perf_counter() - started
+    # communicate() reaped it; its rusage is in RUSAGE_CHILDREN of this (fresh) worker process
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if process.returncode != 0:
+        raise RuntimeError(f"studio analyze exited {process.returncode}: {err.decode()[-2000:]}")
+    report = json.loads(out)
+    return {
+        "wall_s": wall,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "process_peak_rss_mb": usage.ru_maxrss / 1024,
+        "rows": report["rows"],
+        "flagged": int(sum(report["counts"].values())),
+        "counts": report["counts"],
+        "notes": report.get("notes", {}),
+        "cores": os.cpu_count(),
+    }
+
+
+def analyze_multi(size: str) -> dict:
+    return _analyze_process(multi_turn_jsonl(size), NOT_NEAR)
+
+
+def analyze_nearcopy(size: str) -> dict:
+    return _analyze_process(multi_turn_jsonl(size, near_copies=True), "near_duplicate")
+
+
+def rules_multi(size: str) -> dict:
+    from studio.data.loader import load_dataset
+    from studio.quality.rules import analyze
+
+    frame, load = timed_call(lambda: load_dataset(multi_turn_jsonl(size)).frame)
+    analysis, timing = timed_call(analyze, frame, rules=NOT_NEAR.split(","))
+    return _figures(timing, rows=len(frame), load_s=load.wall_s, counts=dict(analysis.counts))
+
+
+def near_nearcopy(size: str) -> dict:
+    from studio.data.loader import load_dataset
+    from studio.quality.duplicates import near_duplicates
+
+    frame, load = timed_call(lambda: load_dataset(multi_turn_jsonl(size, near_copies=True)).frame)
+    found, timing = timed_call(near_duplicates, frame, threshold=0.8)
+    clusters = found.clusters
+    return _figures(
+        timing,
+        rows=len(frame),
+        load_s=load.wall_s,
+        clusters=int(clusters.nunique()),
+        clustered=int(clusters.duplicated(keep=False).sum()),
+        compared=found.compared,
+        capped_buckets=found.capped_buckets,
+    )
 
 
 # -- 4. regex filter ----------------------------------------------------------------------------------------------

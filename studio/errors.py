@@ -95,3 +95,7 @@ class RetryInterrupted(StudioError):
     def __init__(self, last: BaseException) -> None:
         super().__init__(f"interrupted before retrying: {last}")
         self.last = last
+
+
+class ResourceError(StudioError):
+    """A job would need more memory (or another resource) than the machine has free; raised before it starts."""

@@ -64,13 +64,21 @@ def _analyze(args: argparse.Namespace) -> int:
                 {"row": int(r), "unit": result.unit, "id": int(i)}
                 for r, i in zip(rows[flagged][:EXAMPLE_IDS], ids[flagged][:EXAMPLE_IDS], strict=True)
             ]
-        out = {"rows": len(frame), "counts": analysis.counts, "examples": examples, "where": where}
+        out = {
+            "rows": len(frame),
+            "counts": analysis.counts,
+            "examples": examples,
+            "where": where,
+            "notes": dict(analysis.notes),
+        }
         print(json.dumps(out, ensure_ascii=False))
         return 0
     print(f"{Path(args.path).name}: {count('rows', len(frame))}")
     width = max(len(k) for k in analysis.rules) if analysis.rules else 0
     for key in analysis.rules:
         print(f"  {key:<{width}}  {analysis.counts[key]:>7}  {RULES[key].description_en}")
+    for key, note in analysis.notes.items():
+        print(f"note: {key}: {note}")
     return 0
 
 

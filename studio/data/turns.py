@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 TEXT = pd.StringDtype("pyarrow")
 TURN_COLUMNS = ("id", "turn", "part", "role", "kind", "text", "name", "weight", "trained", "position")
@@ -109,12 +110,17 @@ def _build_view(frame: pd.DataFrame) -> pd.DataFrame:
         if not isinstance(messages, list):
             continue
         for turn, message in enumerate(messages):
-            if not isinstance(message, Mapping):
+            if type(message) is not dict and not isinstance(message, Mapping):  # the exact type first: fast
                 continue
             role = message.get("role")
-            role = role if isinstance(role, str) else None
+            if type(role) is not str:
+                role = role if isinstance(role, str) else None
             weight = message.get("weight")
-            weight_value = float(weight) if isinstance(weight, int | float) and not isinstance(weight, bool) else nan
+            if weight is None:
+                weight_value = nan
+            else:
+                usable = isinstance(weight, int | float) and not isinstance(weight, bool)
+                weight_value = float(weight) if usable else nan
             content = message.get("content")
             if type(content) is str and not message.get("tool_calls") and "name" not in message:
                 add((example_id, turn, 0, role, "text", content, None, weight_value, position))  # the usual turn
@@ -130,16 +136,23 @@ def _build_view(frame: pd.DataFrame) -> pd.DataFrame:
             "id": np.asarray(ids, dtype=np.int64),
             "turn": np.asarray(turns, dtype=np.int32),
             "part": np.asarray(parts, dtype=np.int32),
-            "role": pd.Series(roles, dtype=TEXT),
-            "kind": pd.Series(kinds, dtype=TEXT),
-            "text": pd.Series(texts, dtype=TEXT),
-            "name": pd.Series(names, dtype=TEXT),
+            "role": _strings(roles),
+            "kind": _strings(kinds),
+            "text": _strings(texts),
+            "name": _strings(names),
             "weight": weight_array,
             "trained": is_assistant & (np.isnan(weight_array) | (weight_array != 0)),
             "position": np.asarray(positions, dtype=np.int64),
         }
     )
     return view
+
+
+def _strings(values: tuple) -> pd.Series:
+    """A string column (``TEXT``) straight from Python strings and Nones, through Arrow (pandas' own path checks
+    every value in Python first)."""
+    array = pa.array(values, type=pa.large_string())
+    return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([array])), dtype=TEXT)
 
 
 def turn_summary(frame: pd.DataFrame) -> pd.DataFrame:

@@ -30,13 +30,15 @@ class RuleResult:
     frame.
 
     ``field`` names the text field a finding is about (one per row, or one for all); ``group`` carries the
-    duplicate group / near-duplicate cluster id per row for the duplicate rules. Unpacks as ``mask, reason``.
+    duplicate group / near-duplicate cluster id per row for the duplicate rules; ``note`` says, for the whole
+    run, what the user should know about how it ran (e.g. a cap was hit). Unpacks as ``mask, reason``.
     """
 
     mask: pd.Series
     reason: pd.Series
     field: pd.Series | str
     group: pd.Series | None = None
+    note: str | None = None
 
     def __iter__(self) -> Iterator[pd.Series]:
         yield self.mask

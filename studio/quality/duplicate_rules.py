@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -42,7 +43,10 @@ def check_normalized(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResu
 def check_near(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResult:
     """``near_duplicate``: every member of a cluster at least ``threshold`` similar on ``fields``."""
     threshold = params["threshold"]
-    clusters = duplicates.near_duplicate_clusters(frame, threshold=threshold, fields=tuple(params["fields"]))
+    found = duplicates.near_duplicates(
+        frame, threshold=threshold, fields=tuple(params["fields"]), max_bucket=params["max_bucket"]
+    )
+    clusters = found.clusters
     mask = duplicates.duplicated_mask(clusters).to_numpy()
     sizes = clusters.map(clusters.value_counts()).astype("string")
     reason = flagged_text(
@@ -54,7 +58,8 @@ def check_near(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResult:
         + sizes
         + f" examples, similarity ≥ {threshold:g})",
     )
-    return rule_result(frame, mask, reason, ",".join(params["fields"]), clusters)
+    result = rule_result(frame, mask, reason, ",".join(params["fields"]), clusters)
+    return replace(result, note=found.note) if found.note else result
 
 
 def check_duplicate_prompt(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResult:

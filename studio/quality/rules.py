@@ -117,12 +117,14 @@ class Analysis:
       near-duplicate cluster of every row, NA when near_duplicate did not run), and ``exact_group`` /
       ``normalized_group`` (Int64, every row's duplicate group) when those rules ran.
     - ``counts``: flagged rows per rule; for the duplicate rules, rows that repeat an earlier row.
+    - ``notes``: per rule, what the user should know about how it ran (a cap hit, with a count); usually empty.
     """
 
     issues: pd.DataFrame
     flags: pd.DataFrame
     counts: Mapping[str, int]
     rules: tuple[str, ...]
+    notes: Mapping[str, str] = field(default_factory=dict)
 
 
 def analyze(
@@ -149,12 +151,15 @@ def analyze(
     flags = pd.DataFrame(index=frame.index)
     issues = []
     counts: dict[str, int] = {}
+    notes: dict[str, str] = {}
     with duplicates.fold_cache(), turn_cache():
         for key in keys:
             result = RULES[key].check(frame, resolved[key])
             mask = result.mask.to_numpy(dtype=bool)
             flags[key] = mask
             counts[key] = int(mask.sum())
+            if result.note:
+                notes[key] = result.note
             if key == "near_duplicate":
                 flags["cluster_id"] = result.group
             elif key in ("exact_duplicate", "normalized_duplicate"):
@@ -181,7 +186,7 @@ def analyze(
         flags["cluster_id"] = pd.Series(pd.NA, index=frame.index, dtype="Int64")
     table = pd.concat(issues, ignore_index=True) if issues else pd.DataFrame(columns=_ISSUE_COLUMNS)
     table = table.astype({"id": "int64", "rule": TEXT, "field": TEXT, "message": TEXT, "cluster_id": "Int64"})
-    return Analysis(issues=table[list(_ISSUE_COLUMNS)], flags=flags, counts=counts, rules=tuple(keys))
+    return Analysis(issues=table[list(_ISSUE_COLUMNS)], flags=flags, counts=counts, rules=tuple(keys), notes=notes)
 
 
 _ISSUE_COLUMNS = ("id", "rule", "field", "message", "cluster_id")
@@ -269,11 +274,13 @@ RULES = RuleRegistry(
             "near_duplicate",
             ("user", "assistant"),
             "The example belongs to a cluster of examples at least `threshold` similar (MinHash LSH, "
-            "confirmed with rapidfuzz); every member of the cluster is flagged.",
+            "confirmed with rapidfuzz); every member of the cluster is flagged. At most `max_bucket` examples "
+            "of one LSH bucket are compared (the result says when the cap was hit).",
             "El ejemplo pertenece a un grupo de ejemplos con similitud de al menos `threshold` (MinHash LSH "
-            "confirmado con rapidfuzz); se marcan todos los miembros del grupo.",
+            "confirmado con rapidfuzz); se marcan todos los miembros del grupo. Se comparan como mucho "
+            "`max_bucket` ejemplos de un mismo cubo LSH (el resultado avisa si se llegó al tope).",
             check_near,
-            _params(threshold=0.8, fields=("user", "assistant")),
+            _params(threshold=0.8, fields=("user", "assistant"), max_bucket=duplicates.MAX_BUCKET),
         ),
         Rule(
             "duplicate_prompt",

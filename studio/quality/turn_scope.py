@@ -18,16 +18,20 @@ holds that label (read by :func:`studio.quality.columns.where_labels`).
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from studio.data.frame import TEXT
 from studio.data.turns import TOOL_CALL, turn_view
 from studio.quality.columns import Check, RuleResult, reasons, rule_result
+from studio.quality.patterns import arrow_strings
 
 TEXT_FIELDS_ALL: tuple[str, ...] = ("system", "user", "assistant", "tool", "tool_calls")
 Scope = Literal["text", "answer"]
@@ -66,16 +70,23 @@ def _grid_turns(view: pd.DataFrame) -> pd.Series:
     return pd.Series(np.where(role == "system", turn == first, turn == last), index=view.index)
 
 
-def _labels(view: pd.DataFrame, grid: pd.Series, field: np.ndarray) -> np.ndarray:
-    """Where each turn row is, for messages: its field name for the turn a grid column shows, else the turn."""
-    turn = "turn " + pd.Series(view["turn"].to_numpy()).astype(str)
-    role = pd.Series(view["role"].astype(object).fillna("?").to_numpy())
-    name = pd.Series(view["name"].astype(object).fillna("?").to_numpy())
-    calls = field == "tool_calls"
-    labels = np.where(calls, (turn + " (tool call " + name + ")").to_numpy(), (turn + " (" + role + ")").to_numpy())
+def _labels(view: pd.DataFrame, grid: pd.Series, field: np.ndarray) -> pd.Series:
+    """Where each turn row is, for messages: its field name for the turn a grid column shows, else the turn
+    (``turn 3 (user)``, ``turn 4 (tool call get_invoice)``); built with Arrow kernels over every row."""
+    string = pa.large_string()
+    turn = pc.cast(pc.cast(pa.array(view["turn"].to_numpy()), pa.string()), string)
+    role = pc.fill_null(pc.cast(arrow_strings(view["role"]), string), "?")
+    name = pc.fill_null(pc.cast(arrow_strings(view["name"]), string), "?")
+
+    def lit(text: str) -> pa.Scalar:
+        return pa.scalar(text, type=string)
+
+    called = pc.binary_join_element_wise(lit("tool call "), name, lit(""))
+    inner = pc.if_else(pa.array(field == "tool_calls"), called, role)
+    labels = pc.binary_join_element_wise(lit("turn "), turn, lit(" ("), inner, lit(")"), lit(""))
     shown = grid.to_numpy() & np.isin(field, ("system", "user", "assistant"))
-    labels[shown] = field[shown]
-    return labels.astype(object)
+    labels = pc.if_else(pa.array(shown), pa.array(field.astype(str), type=string), labels)
+    return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([labels]) if len(view) else labels), dtype=TEXT)
 
 
 def _text_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -97,7 +108,7 @@ def _answer_table(frame: pd.DataFrame) -> pd.DataFrame:
         empty = pd.DataFrame(
             {"id": [], "turn": [], "position": [], "text": [], "tool_calls": [], "role": [], "name": []}
         ).astype({"id": "int64", "turn": "int32", "position": "int64", "tool_calls": bool})
-        table = _table(frame, empty, np.array([], dtype=object), np.array([], dtype=object))
+        table = _table(frame, empty, np.array([], dtype=object), pd.Series([], dtype=TEXT))
         table["assistant"] = pd.Series([], dtype=TEXT)
         table["assistant__where"] = np.array([], dtype=object)
         table["has_tool_calls"] = np.array([], dtype=bool)
@@ -132,19 +143,39 @@ def _answer_table(frame: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def _table(frame: pd.DataFrame, view: pd.DataFrame, field: np.ndarray, where: np.ndarray) -> pd.DataFrame:
+def _table(frame: pd.DataFrame, view: pd.DataFrame, field: np.ndarray, where: pd.Series) -> pd.DataFrame:
+    """The turn table: ``id`` (its own row number), ``example`` (the frame position), ``turn``, ``order`` (the
+    row's place in turn order), and per field a text column with ``<field>__where`` (the labels, one shared
+    column) beside it.
+
+    Rows are grouped by field (in turn order within one), so each field's column is null chunks around a
+    zero-copy slice of the turn text: the table holds the text once, however many fields there are."""
+    codes = pd.factorize(field)[0]
+    by_field = np.argsort(codes, kind="stable")
+    field, codes = field[by_field], codes[by_field]
     table = pd.DataFrame(
         {
             "id": np.arange(len(view), dtype=np.int64),
-            "example": view["position"].to_numpy(),
-            "turn": view["turn"].to_numpy(),
+            "example": view["position"].to_numpy()[by_field],
+            "turn": view["turn"].to_numpy()[by_field],
+            "order": by_field.astype(np.int64),
         }
     )
-    text = view["text"].astype(object).to_numpy()
-    for name in set(field):
-        mine = field == name
-        table[name] = pd.Series(np.where(mine, text, None), dtype=TEXT)
-        table[f"{name}__where"] = pd.Series(where, dtype=object).where(mine, None).to_numpy()
+    text = arrow_strings(view["text"]) if len(view) else pa.chunked_array([], type=pa.large_string())
+    text = text.take(pa.array(by_field)).combine_chunks() if len(view) else text.combine_chunks()
+    labels = where.array.__arrow_array__() if len(view) else None
+    where = (
+        pd.Series(pd.arrays.ArrowStringArray(labels.take(pa.array(by_field))), dtype=TEXT)
+        if labels is not None
+        else where
+    )
+    bounds = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1], True]) if len(codes) else np.zeros(1, dtype=int)
+    for start, stop in itertools.pairwise(bounds):
+        chunks = [pa.nulls(start, type=text.type), text.slice(start, stop - start)]
+        chunks.append(pa.nulls(len(field) - stop, type=text.type))
+        column = pa.chunked_array([c for c in chunks if len(c)], type=text.type)
+        table[field[start]] = pd.Series(pd.arrays.ArrowStringArray(column), dtype=TEXT)
+        table[f"{field[start]}__where"] = where
     return table
 
 
@@ -159,9 +190,10 @@ def over_turns(check: Check, scope: Scope = "text") -> Check:
                 frame, np.zeros(n, dtype=bool), reasons(frame), pd.Series(None, index=frame.index, dtype=object)
             )
         result = check(table, params)
-        hit = result.mask.to_numpy(dtype=bool)
-        rows = table[hit]
-        first = ~pd.Series(rows["example"].to_numpy()).duplicated().to_numpy()  # rows are in turn order
+        hit = np.flatnonzero(result.mask.to_numpy(dtype=bool))
+        hit = hit[np.argsort(table["order"].to_numpy()[hit], kind="stable")]  # the flagged rows in turn order
+        rows = table.iloc[hit]
+        first = ~pd.Series(rows["example"].to_numpy()).duplicated().to_numpy()
         examples = rows["example"].to_numpy()[first]
         mask = np.zeros(n, dtype=bool)
         mask[examples] = True
@@ -177,7 +209,7 @@ def over_turns(check: Check, scope: Scope = "text") -> Check:
         fields = (
             result.field.to_numpy()[hit]
             if isinstance(result.field, pd.Series)
-            else np.full(int(hit.sum()), result.field, dtype=object)
+            else np.full(len(hit), result.field, dtype=object)
         )
         field[examples] = fields[first]
         return rule_result(frame, mask, reasons(frame, reason), pd.Series(field, index=frame.index, dtype=object))

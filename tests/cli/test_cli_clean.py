@@ -121,3 +121,11 @@ def test_clean_reports_a_bad_recipe(dataset, tmp_path, capsys):
     assert "recipe step 1" in capsys.readouterr().err
     assert main(["clean", str(dataset), "--recipe", str(tmp_path / "missing.json"), "-o", "x.jsonl"]) == 2
     assert "cannot read the recipe" in capsys.readouterr().err
+
+
+def test_analyze_refuses_near_duplicates_that_would_not_fit_in_memory(dataset, capsys, monkeypatch):
+    from studio.quality import duplicates
+
+    monkeypatch.setattr(duplicates, "available_memory", lambda: 2**20)
+    assert main(["analyze", str(dataset), "--rules", "near_duplicate"]) == 2
+    assert "GB of memory" in capsys.readouterr().err

@@ -131,3 +131,28 @@ def test_duplicate_prompt_compares_the_whole_context_before_the_answer():
     assert result.issues[["id", "message"]].values.tolist() == [
         [1, "same question as example 0 with a different answer"]
     ]
+
+
+def test_the_turn_view_is_built_once_per_version(monkeypatch):
+    """Every rule of one analyze shares one turn view, a second analyze of the same version builds none, and an
+    edited version (a new messages column) builds its own once."""
+    from studio.data import turns
+
+    builds = []
+    real = turns._build_view
+    monkeypatch.setattr(turns, "_build_view", lambda frame: builds.append(len(frame)) or real(frame))
+    conversation = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Write to me at ana@example.org"},
+        {"role": "assistant", "content": "Sure, I will write to you today and answer every question."},
+        {"role": "user", "content": "Thanks, {{name}}"},
+        {"role": "assistant", "content": "You are welcome; ask me anything else you need to know."},
+    ]
+    frame = frame_of(conversation, conversation[:3])
+    first = analyze(frame)
+    assert builds == [2] and first.counts["pii"] == 2 and first.counts["placeholder"] == 1
+    analyze(frame)
+    assert builds == [2]
+    edited = frame.assign(messages=[conversation[:3], conversation[:3]])
+    assert analyze(edited).counts["placeholder"] == 0
+    assert builds == [2, 2]
