@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.data import chat_jsonl
+from bench.data import chat_jsonl, multi_turn_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -241,46 +241,6 @@ def session(size: str = "100k") -> dict:
 
 
 PANEL_OPENS = 3
-_PANEL_WORDS = ("chain", "brake", "tyre", "saddle", "wheel", "pedal", "gear", "frame", "light", "lock", "pump")
-
-
-def panel_multi_turn_jsonl(size: str) -> Path:
-    """A small stand-in for the multi-turn benchmark set (h19scale builds the real one in bench/data.py):
-    ``size`` conversations of 7 to 9 turns (system, three user/assistant rounds; in 1 of 4 a tool call and
-    its result before the last answer; in 1 of 10 the first user turn also carries an image part), cached."""
-    import random
-
-    import orjson
-
-    from bench.data import CACHE, SEED, SIZES
-
-    path = CACHE / f"panel_multi_{size}_v1.jsonl"
-    if path.exists():
-        return path
-    CACHE.mkdir(parents=True, exist_ok=True)
-    rng = random.Random(SEED)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    with tmp.open("wb") as out:
-        for n in range(SIZES[size]):
-            messages: list[dict] = [{"role": "system", "content": "You are the support assistant of a bike shop."}]
-            for r in range(3):
-                a, b = rng.sample(_PANEL_WORDS, 2)
-                ask = f"Question {n}.{r}: how do I fix the {a} when the {b} is {rng.randint(1, 99)} mm off?"
-                if r == 0 and n % 10 == 0:
-                    image = {"type": "image_url", "image_url": {"url": f"https://img.example.org/{n}.png"}}
-                    messages.append({"role": "user", "content": [{"type": "text", "text": ask}, image]})
-                else:
-                    messages.append({"role": "user", "content": ask})
-                if r == 2 and n % 4 == 0:
-                    function = {"name": "stock", "arguments": orjson.dumps({"part": a}).decode()}
-                    call = {"id": f"call_{n}", "type": "function", "function": function}
-                    messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
-                    messages.append({"role": "tool", "tool_call_id": f"call_{n}", "content": '{"in_stock": 3}'})
-                answer = f"Loosen the {a}, turn it {rng.randint(1, 9)} quarter turns, then check the {b} again."
-                messages.append({"role": "assistant", "content": answer})
-            out.write(orjson.dumps({"messages": messages}) + b"\n")
-    tmp.rename(path)
-    return path
 
 
 def _open_panel(page: Any, row: int) -> float:
@@ -310,7 +270,7 @@ def panel_session(size: str = "100k") -> dict:
     folder = Path(tempfile.mkdtemp(prefix="bench-panel-"))
     workspace = Workspace(folder / "studio.db")
     began = time.perf_counter()
-    info, result = import_file(workspace, panel_multi_turn_jsonl(size), name=f"bench_panel_{size}")
+    info, result = import_file(workspace, multi_turn_jsonl(size), name=f"bench_panel_{size}")
     import_s = time.perf_counter() - began
     label = f"{info.name} · {info.format}"
     server, url = _start_streamlit(folder / "studio.db")

@@ -293,7 +293,7 @@ CASES: list[Case] = [
         runs=1,
         notes=(
             "Multi-turn conversations (7–9 turns, tool calls in 1 of 4, an image part in 1 of 10) from "
-            "`bench.browser.panel_multi_turn_jsonl`; median of 3 opens, `panel_max_s` the slowest.",
+            "`bench.data.multi_turn_jsonl`; median of 3 opens, `panel_max_s` the slowest.",
         ),
     ),
     # 4a. the Train page: a rerun must not export and validate the chosen version again
