@@ -41,6 +41,9 @@ def _worker_alive(pid: int | None, job_id: str) -> bool:
     return True
 
 
+IDLE_WAIT = 60.0  # seconds between looks at the store when no job is in flight (requests wake it at once)
+
+
 class JobScheduler:
     """Moves jobs through validating_files → queued → a worker process, one job at a time."""
 
@@ -77,27 +80,33 @@ class JobScheduler:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            busy = True
             try:
-                self.tick()
+                busy = self.tick()
             except Exception:
                 _log.exception("engine scheduler tick failed")
-            self._wake.wait(self.poll_interval)
+            # Idle, nothing can change unless a request wakes us (a job created, cancelled, paused, resumed):
+            # an idle engine then costs no CPU. IDLE_WAIT is only a safety net.
+            self._wake.wait(self.poll_interval if busy else IDLE_WAIT)
             self._wake.clear()
 
-    def tick(self) -> None:
+    def tick(self) -> bool:
+        """One round: validate new jobs' files, notice a finished worker, recover or start the next job.
+        Returns whether something is in flight (a worker, or jobs waiting), i.e. whether to look again soon."""
         for job in self.store.jobs_with_status("validating_files"):
             self._validate(job)
         if self._proc is not None:
             if self._proc.poll() is None:
-                return
+                return True
             self._proc = None
         for job in self.store.jobs_with_status("running"):
             if _worker_alive(job.worker_pid, job.id):
-                return  # a worker started by an earlier engine run is still at it
+                return True  # a worker started by an earlier engine run is still at it
             self._recover(job)
         queued = self.store.jobs_with_status("queued")
         if queued and not self._stop.is_set():
             self._spawn(queued[0])
+        return self._proc is not None or bool(self.store.jobs_with_status("validating_files", "queued", "running"))
 
     def _validate(self, job: JobRecord) -> None:
         from studio.engine.encoding import read_examples
