@@ -30,6 +30,7 @@ QUESTIONS = [
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # 24 answers of up to 512 tokens on 2 CPU cores: 260 s measured at load ~4
 def test_twelve_prompts_by_two_targets_at_the_default_concurrency_finish_without_errors(smollm2_dir, tmp_path):
     engine = EngineProcess(tmp_path / "engine", extra_args=["--preload", DEFAULT_MODEL])
     try:
