@@ -37,11 +37,22 @@ def upload(page, path, shots, name):
     page.screenshot(path=str(shots / f"{name}.png"))
 
 
-def choose(page, label: str, option: str) -> None:
+def choose(page, label: str, option: str, *, tries: int = 3) -> None:
+    """Pick ``option`` in the select box labelled ``label``. A rerun that lands while the menu is open (an
+    upload still being processed, a fragment) closes it: open it and type again, up to ``tries`` times."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     box = page.locator("[data-testid=stSelectbox]").filter(has_text=label)
-    box.click()
-    box.locator("input").fill(option)
-    page.get_by_role("option", name=option, exact=True).click(timeout=15_000)
+    for attempt in range(tries):
+        box.click()
+        box.locator("input").fill(option)
+        try:
+            page.get_by_role("option", name=option, exact=True).click(timeout=5_000 if attempt < tries - 1 else 15_000)
+            return
+        except PlaywrightTimeout:
+            if attempt == tries - 1:
+                raise
+            page.keyboard.press("Escape")
 
 
 def test_clean_the_medical_faq_in_the_grid(streamlit_server, page, tmp_path):
