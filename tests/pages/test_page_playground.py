@@ -145,3 +145,30 @@ def test_targets_preset_from_the_train_page(server):
     assert at.sidebar.number_input(key="pg_count").value == 3
     assert [at.sidebar.text_input(key=f"pg_name_{i}").value for i in range(3)] == ["base", "step 8", "step 16"]
     assert at.sidebar.selectbox(key="pg_model_1").value == FT
+
+
+def test_targets_preset_by_the_train_page_log_no_session_state_warning(server, monkeypatch):
+    # "Compare in the Playground" hands the targets over in session state; a widget that also had a default value
+    # made Streamlit log "created with a default value but also had its value set via the Session State API".
+    import logging
+
+    from streamlit.elements.lib import policies
+
+    monkeypatch.setattr(policies, "_shown_default_value_warning", False)  # logged once per process otherwise
+    logged: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: logged.append(record.getMessage())  # type: ignore[method-assign]
+    policies._LOGGER.addHandler(handler)
+    try:
+        preset = [
+            {"name": "base", "kind": "local", "model": "base-model"},
+            {"name": "step 4", "kind": "local", "model": FT},
+            {"name": "step 8", "kind": "local", "model": FT + ":ckpt-step-8"},
+        ]
+        at = open_page("playground", playground_targets=preset)
+    finally:
+        policies._LOGGER.removeHandler(handler)
+    assert not at.exception
+    assert not [m for m in logged if "Session State API" in m], logged
+    assert [at.sidebar.text_input(key=f"pg_name_{i}").value for i in range(3)] == ["base", "step 4", "step 8"]
+    assert at.sidebar.selectbox(key="pg_model_2").value == FT + ":ckpt-step-8"
