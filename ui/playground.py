@@ -1,11 +1,16 @@
-"""Playground helpers that only the Streamlit page needs: widget values by key and markdown rendering."""
+"""Playground helpers that only the Streamlit pages need: widget values by key, markdown rendering, the "use this
+model" snippets (the Train page shows them too)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import streamlit as st
+
+from studio.i18n import Translator
 from studio.playground.metrics import diff_words
+from studio.playground.targets import Target, usage_snippets
 
 
 def preset_widgets(preset: Sequence[Mapping[str, str]]) -> dict[str, Any]:
@@ -45,3 +50,11 @@ def diff_markdown(a: str, b: str) -> str:
             else f":green-background[{escaped}]"
         )
     return " ".join(parts)
+
+
+def usage_code(target: Target, tr: Translator) -> None:
+    """The "use this model" snippets (openai SDK, LangChain, curl); the LangChain one says what it needs."""
+    for kind, code in usage_snippets(target).items():
+        if kind == "langchain":
+            st.caption(tr("playground.langchain_needs"))
+        st.code(code, language="bash" if kind == "curl" else "python")

@@ -25,7 +25,7 @@ from studio.playground.metrics import (
 )
 from studio.storage.workspace import Workspace
 from ui.frame import show_errors
-from ui.playground import diff_markdown, escape_markdown
+from ui.playground import diff_markdown, escape_markdown, usage_code
 
 # The results table as files: (format, MIME type).
 _DOWNLOADS: tuple[tuple[Literal["csv", "jsonl"], str], ...] = (("csv", "text/csv"), ("jsonl", "application/jsonl"))
@@ -271,8 +271,7 @@ def set_tab(
             key="pg_use",
             format_func=lambda t: f"{t['name']} · {t['model']}",
         )
-        for kind, code in compare.usage_snippets(compare.target_from_public(pick)).items():
-            st.code(code, language="bash" if kind == "curl" else "python")
+        usage_code(compare.target_from_public(pick), tr)
 
 
 def _cast_vote(

@@ -12,7 +12,7 @@ from studio.cost.estimate import estimate_cost, format_duration
 from studio.cost.prices import LOCAL_MODEL
 from studio.errors import StudioError
 from studio.i18n import Translator
-from studio.playground.compare import Target, usage_snippets
+from studio.playground.compare import Target
 from studio.providers.job_status import (
     checkpoints_table,
     compare_targets,
@@ -51,6 +51,7 @@ from studio.quality.splits import version_split
 from studio.storage.workspace import Workspace
 from ui import keys
 from ui.frame import page_path, secrets, show_errors
+from ui.playground import usage_code
 from ui.settings import hyperparameter_inputs
 
 _PREPARED = "_train_prepared"
@@ -154,7 +155,7 @@ def launch_panel(workspace: Workspace, profile: Profile, settings: TrainSettings
     epochs, batch, lr = hyperparameter_inputs(settings, tr, prefix="train", container=st.columns(3)[0])
     settings = replace(settings, epochs=epochs, batch_size=batch, learning_rate_multiplier=lr)
     settings = advanced_panel(workspace, profile, settings, tr)
-    st.session_state[keys.TRAIN_SETTINGS] = settings.to_dict()  # the Cost page shows the same values
+    st.session_state[keys.TRAIN_SETTINGS] = settings.to_dict()  # kept for the next visit and the Cost page
     with st.expander(tr("train.preview")):
         st.caption(tr("train.preview_note"))
         st.json(
@@ -220,8 +221,8 @@ _ENGINE_DEFAULTS = {"lora_rank": 16, "lora_alpha": 32, "lora_dropout": 0.0, "max
 
 def advanced_panel(workspace: Workspace, profile: Profile, settings: TrainSettings, tr: Translator) -> TrainSettings:
     """ "Advanced": named presets (apply, save) and the studio engine's options (LoRA rank/alpha/dropout, max
-    length, warm-up, packing; empty = the engine's default). Returns the settings to launch with and keeps them
-    for the next visit (:data:`ui.keys.TRAIN_SETTINGS`)."""
+    length, warm-up, packing; empty = the engine's default). Returns the settings to launch with (the caller keeps
+    them under :data:`ui.keys.TRAIN_SETTINGS`)."""
     with st.expander(tr("train.advanced")):
         names = preset_names(workspace)
         left, right = st.columns([3, 1])
@@ -258,7 +259,6 @@ def advanced_panel(workspace: Workspace, profile: Profile, settings: TrainSettin
             with show_errors():
                 save_preset(workspace, name, settings)
                 st.toast(tr("train.preset_saved", name=name.strip()))
-    st.session_state[keys.TRAIN_SETTINGS] = settings.to_dict()
     return settings
 
 
@@ -340,8 +340,7 @@ def _job_detail(workspace: Workspace, record_id: int, tr: Translator, every: flo
             st.download_button(tr("train.result_file"), data, f"{record.job_id}-results.csv", key="result_file")
     if record.fine_tuned_model:
         st.markdown(f"**{tr('train.use_model')}**")
-        for language, code in usage_snippets(Target("model", job_profile, record.fine_tuned_model)).items():
-            st.code(code, language="bash" if language == "curl" else "python")
+        usage_code(Target("model", job_profile, record.fine_tuned_model), tr)
         if job_profile.kind == "local":
             export_panel(client, record.fine_tuned_model, tr)
     if refresh_every(get_job(workspace, record_id).status) != every:

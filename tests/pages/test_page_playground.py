@@ -112,6 +112,7 @@ def test_test_set_run_table_and_blind_votes(server, sample):
     at.text_input(key="pg_regex").set_value("(a)\\1").run()
     assert "backreference" in at.error[0].value
     assert any(FT in c.value for c in at.code)  # "Use this model" snippets
+    assert any("`pip install langchain-openai`" in c.value for c in at.caption)  # what the LangChain one needs
 
     at.button(key="pg_vote_A").click().run()
     assert not at.exception
