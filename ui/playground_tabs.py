@@ -166,13 +166,28 @@ def set_tab(
     disabled: bool,
     tr: Translator,
 ) -> None:
-    """Every target over every prompt of a test set (saved row by row), then scores, charts and downloads."""
+    """Every target over every prompt of a test set (a workspace version, saved test splits first; the sample; an
+    upload), saved row by row, then scores, charts and downloads."""
+    saved = compare.workspace_test_sets(workspace)
     source = st.radio(
         tr("playground.source"),
-        (["sample"] if sample.exists() else []) + ["upload"],
+        (["workspace"] if saved else []) + (["sample"] if sample.exists() else []) + ["upload"],
         key="pg_source",
         horizontal=True,
         format_func=lambda s: tr(f"playground.source_{s}"),
+    )
+    version = (
+        saved[
+            st.selectbox(
+                tr("playground.version"),
+                range(len(saved)),
+                key="pg_version",
+                format_func=lambda i: saved[i].label,
+                help=tr("playground.version_help"),
+            )
+        ]
+        if source == "workspace"
+        else None
     )
     upload = (
         st.file_uploader(tr("playground.upload"), type=["jsonl", "json", "csv", "parquet", "xlsx"], key="pg_upload")
@@ -187,8 +202,11 @@ def set_tab(
         disabled=disabled or (source == "upload" and upload is None),
     ):
         with show_errors():
-            name, data = (upload.name, upload.getvalue()) if upload else (sample.name, sample.read_bytes())
-            cases = compare.load_cases(name, data=data)
+            if version is not None:
+                name, cases = version.label, compare.version_cases(workspace, version.version.id)
+            else:
+                name, data = (upload.name, upload.getvalue()) if upload else (sample.name, sample.read_bytes())
+                cases = compare.load_cases(name, data=data)
             run = compare.open_run(workspace, targets, params, cases, source=name)
             bar = st.progress(0.0)
             compare.run_compare(

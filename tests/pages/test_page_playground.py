@@ -173,3 +173,36 @@ def test_targets_preset_by_the_train_page_log_no_session_state_warning(server, m
     assert not [m for m in logged if "Session State API" in m], logged
     assert [at.sidebar.text_input(key=f"pg_name_{i}").value for i in range(3)] == ["base", "step 4", "step 8"]
     assert at.sidebar.selectbox(key="pg_model_2").value == FT + ":ckpt-step-8"
+
+
+def test_a_saved_test_split_is_the_first_test_set_offered(server, sample, tmp_path):
+    from studio.editing.session import DatasetSession
+    from studio.storage.workspace import import_file
+
+    workspace = Workspace()
+    path = tmp_path / "facts.jsonl"
+    words = ["tea", "rain", "bread", "sleep", "cats", "maps", "ships", "salt", "wind", "rope"] * 2
+    chats = [
+        [{"role": "user", "content": f"Question {i} about {w}?"}, {"role": "assistant", "content": f"Answer {i}."}]
+        for i, w in enumerate(words)
+    ]
+    path.write_text("".join(json.dumps({"messages": c}) + "\n" for c in chats))
+    info, _ = import_file(workspace, path)
+    session = DatasetSession(workspace)
+    session.open(info.id)
+    parts, _ = session.splits({"train": 0.6, "validation": 0.2, "test": 0.2}, 42)
+    session.save_splits(parts, 42)
+    test_split = next(v for v in workspace.versions(info.id) if v.name == "test (seed 42)")
+
+    at = _page()
+    assert at.radio(key="pg_source").value == "workspace"  # before the sample and an upload
+    version = at.selectbox(key="pg_version")
+    assert version.options[0].startswith("facts · test (seed 42)")  # the held-out split first
+    assert len(version.options) == 4  # the original and its three splits
+    at.button(key="pg_run_set").click().run()
+    assert not at.exception and not at.error
+    [run] = list_runs(Workspace())
+    assert run.rows == test_split.rows and run.source.startswith("facts · test (seed 42)")
+    prompts = set(at.dataframe[1].value["prompt"])
+    held_out = {m[0]["content"] for m in workspace.load_version(test_split.id)["messages"]}
+    assert prompts == held_out
