@@ -22,10 +22,11 @@ from studio.playground.metrics import (
     score_rows,
     side_by_side,
     win_rate,
+    word_diff,
 )
 from studio.storage.workspace import Workspace
 from ui.frame import show_errors
-from ui.playground import diff_markdown, escape_markdown, usage_code
+from ui.playground import answer_markdown, diff_markdown, escape_markdown, usage_code
 
 # The results table as files: (format, MIME type).
 _DOWNLOADS: tuple[tuple[Literal["csv", "jsonl"], str], ...] = (("csv", "text/csv"), ("jsonl", "application/jsonl"))
@@ -49,8 +50,8 @@ _RUN_ID = "pg_run_id"  # the run the A/B tab votes on (widget keys vanish off th
 
 
 def show(text: str | None) -> None:
-    """Model output as Markdown text: escaped, never HTML."""
-    st.markdown(escape_markdown(text or ""))
+    """A prompt or a model's answer as the markdown it is (lists, bold, code), never HTML (:func:`answer_markdown`)."""
+    st.markdown(answer_markdown(text or ""))
 
 
 _CHAT = "pg_chat"  # {"key": the targets' identity, "turns": [ChatTurn, ...]}
@@ -116,8 +117,14 @@ def chat_tab(
     if len(replies) >= 2 and st.toggle(tr("playground.highlight"), key="pg_diff"):
         first, *others = replies
         other = st.selectbox(tr("playground.compare_with"), others, key="pg_diff_with")
-        st.caption(tr("playground.diff_between", a=first, b=other))
-        st.markdown(diff_markdown(replies[first], replies[other]))
+        diff = word_diff(replies[first] or "", replies[other] or "")
+        if diff.identical:
+            st.info(tr("playground.diff_same", a=first, b=other))
+        elif not diff.helps:  # a word diff of unrelated answers is a wall of strikethrough
+            st.info(tr("playground.diff_unrelated", a=first, b=other, shared=f"{diff.shared:.0%}"))
+        else:
+            st.caption(tr("playground.diff_shared", a=first, b=other, shared=f"{diff.shared:.0%}"))
+            st.markdown(diff_markdown(diff))
 
 
 def _stream_turn(
@@ -146,7 +153,7 @@ def _stream_turn(
         box = boxes[event.target]
         if event.kind == "text":
             shown[event.target] += event.text
-            box.markdown(escape_markdown(shown[event.target]))
+            box.markdown(answer_markdown(shown[event.target]))
         elif event.kind == "error":
             replies[event.target] = event.text
             box.error(event.text)
@@ -347,16 +354,18 @@ def vote_panel(workspace: Workspace, tr: Translator) -> None:
         st.caption(tr("playground.no_votes"))
         return
     rate = win_rate(votes["winner"].tolist(), pair[1], pair[0])
-    show(
-        tr(
-            "playground.win_rate",
-            target=pair[1],
-            other=pair[0],
-            n=rate.votes,
-            ties=rate.ties,
-            bad=rate.both_bad,
-            rate="–" if rate.rate is None else f"{rate.rate:.0%}",
-            low=f"{rate.low:.0%}",
-            high=f"{rate.high:.0%}",
+    st.markdown(
+        escape_markdown(
+            tr(
+                "playground.win_rate",
+                target=pair[1],
+                other=pair[0],
+                n=rate.votes,
+                ties=rate.ties,
+                bad=rate.both_bad,
+                rate="–" if rate.rate is None else f"{rate.rate:.0%}",
+                low=f"{rate.low:.0%}",
+                high=f"{rate.high:.0%}",
+            )
         )
     )

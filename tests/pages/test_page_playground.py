@@ -46,11 +46,12 @@ def test_chat_side_by_side_with_stats_and_diff(server):
     at.chat_input(key="pg_message").set_value("<b>hello</b> world").run()
     assert not at.exception and not at.error
     text = _text(at)
-    assert "base\\-model\\: \\<b\\>hello\\</b\\> world" in text
-    assert "ft\\:base\\-model\\:studio\\:demo\\:abc123\\: \\<b\\>hello" in text
+    assert "base-model: \\<b>hello\\</b> world" in text  # markdown, with "<" escaped: never HTML
+    assert "ft\\:base-model\\:studio\\:demo\\:abc123: \\<b>hello" in text  # ":name:" is no emoji
     stats = [c.value for c in at.caption if "tokens" in c.value]
     assert len(stats) == 2 and all(s.startswith("3 tokens · ") and s.endswith(" s · $0") for s in stats)
     at.toggle(key="pg_diff").set_value(True).run()
+    assert any(c.value.startswith("From base to fine-tuned (67% of the words in common)") for c in at.caption)
     assert ":red-background[~~base\\-model\\:~~]" in _text(at)
     assert ":green-background[ft\\:base\\-model" in _text(at)
 
