@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from studio.cost.estimate import estimate_cost
+from studio.cost.estimate import estimate_cost, usd_amount
 from studio.cost.prices import load_prices
 from studio.cost.problems import source_unit
 from ui.cost import (
@@ -67,7 +67,7 @@ with show_errors():
     if report.approximate:
         st.warning(tr("cost.approximate"))
     if settings.over_budget(estimate.usd):
-        st.warning(tr("cost.over_budget", usd=f"{estimate.usd:,.2f}", budget=f"{settings.budget_usd:,.2f}"))
+        st.warning(tr("cost.over_budget", usd=usd_amount(estimate.usd), budget=f"{settings.budget_usd:,.2f}"))
 
     charts(report, estimate, prices, tr)
     break_even_panel(model, estimate, prices, tr)

@@ -19,6 +19,7 @@ from studio.cost.estimate import (
     cost_by_epochs,
     cost_epochs_chart,
     format_duration,
+    format_usd,
     token_histogram_chart,
 )
 from studio.cost.prices import LOCAL_MODEL, PriceTable
@@ -144,7 +145,7 @@ def metrics(estimate: CostEstimate, tr: Translator) -> None:
             tr("cost.metric_time"), format_duration(estimate.training_seconds), tr("cost.free"), delta_color="off"
         )
     else:
-        cols[3].metric(tr("cost.metric_usd"), f"${estimate.usd:,.2f}")
+        cols[3].metric(tr("cost.metric_usd"), format_usd(estimate.usd))
     cols[4].metric(tr("cost.metric_over"), f"{estimate.over_limit:,}" if estimate.limit else tr("cost.limit_unknown"))
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import streamlit as st
 
 from studio.i18n import Translator
-from studio.playground.metrics import WordDiff
+from studio.playground.metrics import COUNTED, TOOL_METRIC_KEYS, WordDiff
 from studio.playground.targets import Target, usage_snippets
 
 
@@ -103,3 +103,37 @@ def usage_code(target: Target, tr: Translator) -> None:
         if kind == "langchain":
             st.caption(tr("playground.langchain_needs"))
         st.code(code, language="bash" if kind == "curl" else "python")
+
+
+# How each number of the test-set tables reads (st.column_config.NumberColumn's printf formats; "percent" shows
+# 0.87 as 87%): shares of answers as percentages, similarity on its 0-1 scale, tokens, seconds, dollars.
+_SHARES = ("exact_match", "contains", "regex", *(k for k in TOOL_METRIC_KEYS if k not in COUNTED))
+_FORMATS = {
+    **dict.fromkeys(_SHARES, "percent"),
+    "similarity": "%.2f / 1",
+    **dict.fromkeys(("tokens_in", "tokens_out"), "%.0f tokens"),
+    **dict.fromkeys(("latency_p50", "latency_p95", "latency_s"), "%.2f s"),
+    "cost": "$%.6f",
+    **dict.fromkeys(("rows", "errors", *COUNTED), "%d"),
+}
+# The chart's axis: Vega-Lite number formats and units.
+_AXES = {**dict.fromkeys(_SHARES, (".0%", "")), "similarity": (".2f", " (0–1)"), "cost": ("$.4f", " (USD)")}
+_AXES.update(dict.fromkeys(("latency_p50", "latency_p95"), (".2f", " (s)")))
+
+
+def number_columns(columns: Sequence[str], tr: Translator) -> dict[str, Any]:
+    """``column_config`` giving every metric column of a Playground table its unit; a per-target column
+    ``"<target> · <metric>"`` reads as its metric."""
+    formats = {**_FORMATS, "length": f"%.0f {tr('playground.unit_chars')}"}  # mean answer length
+    config = {}
+    for column in columns:
+        fmt = formats.get(column.rsplit(" · ", 1)[-1])
+        if fmt is not None:
+            config[column] = st.column_config.NumberColumn(format=fmt)
+    return config
+
+
+def metric_axis(metric: str) -> tuple[str, str]:
+    """(Vega-Lite number format, title) of the chart axis for ``metric``: ``(".0%", "exact_match")``."""
+    fmt, unit = _AXES.get(metric, ("~s", ""))
+    return fmt, f"{metric}{unit}"

@@ -10,6 +10,7 @@ import altair as alt
 import streamlit as st
 
 from studio.core.chat import tool_call_summary
+from studio.cost.estimate import format_usd
 from studio.errors import StudioError
 from studio.i18n import Translator
 from studio.playground import compare
@@ -26,7 +27,14 @@ from studio.playground.metrics import (
 )
 from studio.storage.workspace import Workspace
 from ui.frame import show_errors
-from ui.playground import answer_markdown, diff_markdown, escape_markdown, usage_code
+from ui.playground import (
+    answer_markdown,
+    diff_markdown,
+    escape_markdown,
+    metric_axis,
+    number_columns,
+    usage_code,
+)
 
 # The results table as files: (format, MIME type).
 _DOWNLOADS: tuple[tuple[Literal["csv", "jsonl"], str], ...] = (("csv", "text/csv"), ("jsonl", "application/jsonl"))
@@ -63,7 +71,7 @@ def _stats_caption(reply: compare.StreamStats, tr: Translator) -> str:
         if reply.cost is None
         else tr("playground.free")
         if reply.cost == 0
-        else f"${reply.cost:.6f}"
+        else format_usd(reply.cost)
     )
     latency = "–" if reply.latency_s is None else f"{reply.latency_s:.2f}"
     return tr("playground.stats", tokens=reply.tokens_out, latency=latency, cost=cost)
@@ -265,12 +273,18 @@ def set_tab(
         st.warning(
             tr("playground.partial", scored=", ".join(f"{t}: {n}" for t, n in partial[["target", "scored"]].values))
         )
-    st.dataframe(summary, hide_index=True)
+    st.dataframe(summary, hide_index=True, column_config=number_columns(summary.columns, tr))
     metric = st.selectbox(tr("playground.chart_metric"), CHART_METRICS, key="pg_chart")
+    axis_format, axis_title = metric_axis(metric)
     st.altair_chart(
         alt.Chart(summary)
         .mark_bar()
-        .encode(x=alt.X("target:N", sort=None), y=f"{metric}:Q", color="target:N", tooltip=["target", metric])
+        .encode(
+            x=alt.X("target:N", sort=None),
+            y=alt.Y(f"{metric}:Q", title=axis_title, axis=alt.Axis(format=axis_format)),
+            color="target:N",
+            tooltip=["target", alt.Tooltip(f"{metric}:Q", format=axis_format)],
+        )
     )
     table = side_by_side(scored, chosen.target_names)
     shown = (
@@ -279,7 +293,7 @@ def set_tab(
         else table
     )
     st.caption(tr("playground.rows_shown", n=len(shown), total=len(table)))
-    st.dataframe(shown, hide_index=True)
+    st.dataframe(shown, hide_index=True, column_config=number_columns(shown.columns, tr))
     for column, (fmt, mime) in zip(st.columns(2), _DOWNLOADS, strict=True):
         column.download_button(
             tr(f"playground.download_{fmt}"),

@@ -8,7 +8,7 @@ from typing import Any
 import altair as alt
 import streamlit as st
 
-from studio.cost.estimate import estimate_cost, format_duration
+from studio.cost.estimate import estimate_cost, format_duration, format_usd, usd_amount
 from studio.cost.prices import LOCAL_MODEL
 from studio.errors import StudioError
 from studio.i18n import Translator
@@ -171,7 +171,7 @@ def launch_panel(workspace: Workspace, profile: Profile, settings: TrainSettings
         )
     data = prepared(workspace, train_version.id, valid_version.id if valid_version else None, model)
     if data.report.ok:
-        st.success(tr("train.valid_ok", rows=data.report.rows, tokens=int(data.report.tokens.sum())))
+        st.success(tr("train.valid_ok", rows=f"{data.report.rows:,}", tokens=f"{int(data.report.tokens.sum()):,}"))
     else:
         st.error(tr("train.valid_errors"))
         st.dataframe(data.report.findings.head(50), hide_index=True)
@@ -184,7 +184,7 @@ def launch_panel(workspace: Workspace, profile: Profile, settings: TrainSettings
             st.write(
                 tr(
                     "train.estimate",
-                    usd=f"{estimate.usd:.2f}",
+                    usd=usd_amount(estimate.usd),
                     epochs=estimate.epochs,
                     tokens=f"{estimate.billed_tokens:,}",
                 )
@@ -193,7 +193,7 @@ def launch_panel(workspace: Workspace, profile: Profile, settings: TrainSettings
             st.caption(str(exc))
     confirmed = True
     if estimate and settings.over_budget(estimate.usd):
-        st.warning(tr("train.over_budget", usd=f"{estimate.usd:.2f}", budget=f"{settings.budget_usd:.2f}"))
+        st.warning(tr("train.over_budget", usd=usd_amount(estimate.usd), budget=usd_amount(settings.budget_usd or 0)))
         confirmed = st.checkbox(tr("train.confirm_budget"), key="train_confirm_budget")
     if st.button(tr("train.launch_button"), disabled=not (data.report.ok and confirmed), key="train_launch"):
         bar = st.progress(0.0)
@@ -262,6 +262,17 @@ def advanced_panel(workspace: Workspace, profile: Profile, settings: TrainSettin
     return settings
 
 
+def checkpoint_columns(columns: Any) -> dict[str, Any]:
+    """``column_config`` for the checkpoints table: accuracies as percentages, losses to 3 decimals, steps whole."""
+    config: dict[str, Any] = {"step": st.column_config.NumberColumn(format="%d")}
+    for column in columns:
+        if "accuracy" in column:
+            config[column] = st.column_config.NumberColumn(format="percent")
+        elif "loss" in column:
+            config[column] = st.column_config.NumberColumn(format="%.3f")
+    return config
+
+
 REFRESH_S = 3.0
 
 
@@ -300,7 +311,7 @@ def _job_detail(workspace: Workspace, record_id: int, tr: Translator, every: flo
             tr(
                 "train.trained_tokens",
                 tokens=f"{record.trained_tokens:,}",
-                estimate="—" if record.estimate_usd is None else f"${record.estimate_usd:.2f}",
+                estimate="—" if record.estimate_usd is None else format_usd(record.estimate_usd),
             )
         )
     metrics = metrics_frame(job_events)
@@ -331,7 +342,8 @@ def _job_detail(workspace: Workspace, record_id: int, tr: Translator, every: flo
         found = checkpoints(client, record.job_id)
         if found:
             st.markdown(f"**{tr('train.checkpoints')}**")
-            st.dataframe(checkpoints_table(found), hide_index=True)
+            table = checkpoints_table(found)
+            st.dataframe(table, hide_index=True, column_config=checkpoint_columns(table.columns))
             if st.button(tr("train.compare"), key="compare_checkpoints"):
                 st.session_state[keys.PLAYGROUND_TARGETS] = compare_targets(record, job_profile.kind, found)
                 st.switch_page(page_path("playground"))

@@ -1,5 +1,7 @@
 """AppTest of the Cost page with a seeded dataset: metrics, settings handed to Train, warnings, languages."""
 
+import re
+
 import pytest
 
 from studio.data.frame import build_frame
@@ -72,6 +74,12 @@ def test_manual_epochs_budget_and_suffix_are_kept_for_train():
     assert (settings["epochs"], settings["budget_usd"], settings["suffix"]) == (5, 0.0001, "support-v2")
     assert metrics(at)["Epochs"] == "5"
     assert any("over your budget" in w.value for w in at.warning)
+
+
+def test_a_small_job_shows_its_cost_to_the_cent_fraction():
+    at = page(frame=frame(broken=False), dataset_label="support", train_settings={"model": "gpt-4o-mini"})
+    assert not at.exception
+    assert re.fullmatch(r"\$0\.00\d\d", metrics(at)["Cost"]), metrics(at)["Cost"]  # not "$0.01" or "$0.00"
 
 
 def test_local_engine_shows_time_instead_of_dollars():

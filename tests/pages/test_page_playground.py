@@ -106,6 +106,9 @@ def test_test_set_run_table_and_blind_votes(server, sample):
     summary, table = at.dataframe[0].value, at.dataframe[1].value
     assert summary["target"].tolist() == ["base", "fine-tuned"]
     assert summary["exact_match"].tolist() == [1.0, 0.0]
+    units = json.loads(at.dataframe[0].proto.columns)  # shares as %, similarity of 1, seconds, dollars
+    assert units["exact_match"]["type_config"]["format"] == "percent"
+    assert units["latency_p50"]["type_config"]["format"] == "%.2f s"
     assert list(table.columns[:5]) == ["row_index", "prompt", "reference", "base", "base · similarity"]
     assert len(table) == 5
     at.checkbox(key="pg_disagree").check().run()
