@@ -38,6 +38,7 @@ with show_errors():
     editor = dataset_picker(tr, key="cost")  # the dataset open on every page; none: a file or the sample
     examples: Callable[[], ModerationInput]  # what the moderation check reads, once asked to
     unit = "line"  # what the source's rows count (line, item, row)
+    source: tuple[object, ...]  # what the moderation result belongs to
 
     if editor is not None:
         label = editor.info.name

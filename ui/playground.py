@@ -77,7 +77,9 @@ def answer_markdown(text: str) -> str:
     (``st.markdown`` without ``unsafe_allow_html`` never renders it, and "<" is escaped), no LaTeX from "$",
     no Streamlit directives; single line breaks kept. Works on a partial answer (a stream): an unclosed code
     fence runs to the end."""
-    blocks, plain, fence = [], [], None
+    blocks: list[str] = []
+    plain: list[str] = []
+    fence: str | None = None
     for line in text.split("\n"):
         opened = _FENCE.match(line)
         if fence is None and opened:

@@ -7,7 +7,7 @@ import pytest
 from studio.playground.targets import build_target, usage_snippets
 
 
-def _imported(tree: ast.Module) -> dict[str, str]:
+def _imported(tree: ast.AST) -> dict[str, str]:
     return {
         alias.name: node.module or ""
         for node in ast.walk(tree)
@@ -16,7 +16,7 @@ def _imported(tree: ast.Module) -> dict[str, str]:
     }
 
 
-def _built(tree: ast.Module) -> dict[str, dict[str, object]]:
+def _built(tree: ast.AST) -> dict[str, dict[str, object]]:
     """Class name -> its constant keyword arguments, for every call of a bare name."""
     return {
         node.func.id: {k.arg: k.value.value for k in node.keywords if isinstance(k.value, ast.Constant)}
