@@ -3,16 +3,17 @@
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import streamlit as st
 
-from studio.cost.estimate import estimate_cost
+from studio.cost.estimate import estimate_cost, usd_amount
 from studio.cost.prices import load_prices
-from studio.cost.validation import jsonl_examples
+from studio.cost.problems import source_unit
 from ui.cost import (
+    ModerationInput,
     break_even_panel,
     charts,
+    file_examples,
     frame_examples,
     metrics,
     moderation_panel,
@@ -35,12 +36,15 @@ with show_errors():
     model = settings.model
     assert model is not None  # the sidebar's model menu always has a choice
     editor = dataset_picker(tr, key="cost")  # the dataset open on every page; none: a file or the sample
-    examples: Callable[[], tuple[Any, Any]]  # (rows, examples) for the moderation check
+    examples: Callable[[], ModerationInput]  # what the moderation check reads, once asked to
+    unit = "line"  # what the source's rows count (line, item, row)
+    source: tuple[object, ...]  # what the moderation result belongs to
 
     if editor is not None:
         label = editor.info.name
         report = scan_frame(editor.frame, model, tr)
         examples = partial(frame_examples, editor.frame)
+        unit, source = source_unit(editor.info.format), ("dataset", editor.dataset_id, editor.head_revision)
     else:
         st.info(tr("cost.upload"))
         upload = st.file_uploader(tr("cost.upload_label"), type=["jsonl"], key="cost_upload")
@@ -52,7 +56,8 @@ with show_errors():
             st.caption(tr("cost.sample", name=SAMPLE.name))
         version = upload.file_id if upload else SAMPLE.stat().st_mtime
         report = scan_file(data, (label, version, model), model, tr)
-        examples = partial(jsonl_examples, data)
+        examples = partial(file_examples, data)
+        source = ("file", label, version)
     st.markdown(tr("cost.dataset", label=label, rows=f"{report.rows:,}"))
 
     estimate = estimate_cost(report.tokens, model=model, epochs=settings.epochs, prices=prices)
@@ -63,9 +68,9 @@ with show_errors():
     if report.approximate:
         st.warning(tr("cost.approximate"))
     if settings.over_budget(estimate.usd):
-        st.warning(tr("cost.over_budget", usd=f"{estimate.usd:,.2f}", budget=f"{settings.budget_usd:,.2f}"))
+        st.warning(tr("cost.over_budget", usd=usd_amount(estimate.usd), budget=f"{settings.budget_usd:,.2f}"))
 
     charts(report, estimate, prices, tr)
     break_even_panel(model, estimate, prices, tr)
-    problems_panel(report, editor=editor, tr=tr)  # a file's rows have no Dataset page to open on
-    moderation_panel(examples, tr)
+    problems_panel(report, editor=editor, unit=unit, tr=tr)  # a file's rows have no Dataset page to open on
+    moderation_panel(examples, source, tr, editor=editor, unit=unit)

@@ -38,18 +38,17 @@ for i in range(int(count)):
     kind = box.selectbox(tr("playground.provider"), PROVIDER_KINDS, key=f"pg_kind_{i}")
     url = box.text_input(tr("playground.endpoint"), key=f"pg_url_{i}") if kind in ("compatible", "azure") else None
     listed = models_for(kind, url or (engine_url() if kind == "local" else None), api_key)
+    # Defaults go into session state before the widgets (no value=/index=): the Train page presets these keys, and
+    # a widget with both logs Streamlit's "default value ... set via the Session State API" warning.
+    if listed:
+        st.session_state.setdefault(f"pg_model_{i}", listed[compare.default_model_index(listed, i)])
+    st.session_state.setdefault(f"pg_name_{i}", ("base", "fine-tuned", "target 3", "target 4")[i])
     model = (
-        box.selectbox(
-            tr("playground.model"),
-            listed,
-            index=compare.default_model_index(listed, i),
-            key=f"pg_model_{i}",
-            accept_new_options=True,
-        )
+        box.selectbox(tr("playground.model"), listed, key=f"pg_model_{i}", accept_new_options=True)
         if listed
         else box.text_input(tr("playground.model"), key=f"pg_model_text_{i}")
     )
-    name = box.text_input(tr("playground.name"), ("base", "fine-tuned", "target 3", "target 4")[i], key=f"pg_name_{i}")
+    name = box.text_input(tr("playground.name"), key=f"pg_name_{i}")
     rows.append((name, kind, model or "", url))
 try:
     targets, target_error = compare.targets_from_form(rows), None

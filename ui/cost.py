@@ -3,7 +3,9 @@ charts, the break-even calculator, the problem table and the moderation check.""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import io
+import itertools
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -17,13 +19,14 @@ from studio.cost.estimate import (
     cost_by_epochs,
     cost_epochs_chart,
     format_duration,
+    format_usd,
     token_histogram_chart,
 )
 from studio.cost.prices import LOCAL_MODEL, PriceTable
-from studio.cost.problems import dataset_link, problem_counts, problem_groups
-from studio.cost.sources import check_frame
-from studio.cost.validation import ValidationReport, validate_bytes
-from studio.data.frame import Example, iter_examples
+from studio.cost.problems import dataset_link, flagged_examples, problem_counts, problem_groups
+from studio.cost.sources import check_frame, with_line_ids
+from studio.cost.validation import ValidationReport, jsonl_examples, validate_bytes
+from studio.data.frame import iter_examples
 from studio.editing.editor import DatasetEditor
 from studio.i18n import Translator
 from studio.providers.train_settings import TrainSettings
@@ -101,14 +104,34 @@ def scan_frame(frame: pd.DataFrame, model: str, tr: Translator) -> ValidationRep
     return scanned(frame, (model,), lambda progress: check_frame(frame, model=model, on_progress=progress), tr)
 
 
-def frame_examples(frame: pd.DataFrame) -> tuple[None, Iterator[Example]]:
-    """What :func:`moderation_panel` checks for an open dataset: rows in frame order (None), its examples."""
-    return None, iter_examples(frame)
+# What moderation checks: (source rows or None for 1, 2, ...; the examples; their example ids, None for a line
+# that is not an example).
+ModerationInput = tuple[list[int] | None, Iterable[Any], list[int | None]]
+
+
+def frame_examples(frame: pd.DataFrame) -> ModerationInput:
+    """What :func:`moderation_panel` checks for an open dataset: its source rows, examples and ids."""
+    rows = [int(r) for r in frame["source_row"]] if "source_row" in frame.columns else None
+    return rows, iter_examples(frame), [int(i) for i in frame["id"]]
+
+
+def file_examples(data: bytes) -> ModerationInput:
+    """What :func:`moderation_panel` checks for a JSONL file: its lines, their examples and ids (the loader's:
+    lines that hold JSON, counted from 0)."""
+    lines, examples = jsonl_examples(data)
+    counter = itertools.count()
+    return lines, examples, [None if e is None else next(counter) for e in examples]
 
 
 def scan_file(data: bytes, key: tuple, model: str, tr: Translator) -> ValidationReport:
-    """:func:`scanned` over a JSONL file's bytes, once per ``key`` (e.g. name, upload id, model)."""
-    return scanned(None, key, lambda progress: validate_bytes(data, model=model, on_progress=progress), tr)
+    """:func:`scanned` over a JSONL file's bytes, once per ``key`` (e.g. name, upload id, model); findings at the
+    file's line and example id, as the CLI reports them."""
+
+    def scan(progress: Callable[[float], None]) -> ValidationReport:
+        report = validate_bytes(data, model=model, on_progress=progress)
+        return report.with_findings(with_line_ids(report.findings, io.BytesIO(data)))
+
+    return scanned(None, key, scan, tr)
 
 
 def metrics(estimate: CostEstimate, tr: Translator) -> None:
@@ -122,7 +145,7 @@ def metrics(estimate: CostEstimate, tr: Translator) -> None:
             tr("cost.metric_time"), format_duration(estimate.training_seconds), tr("cost.free"), delta_color="off"
         )
     else:
-        cols[3].metric(tr("cost.metric_usd"), f"${estimate.usd:,.2f}")
+        cols[3].metric(tr("cost.metric_usd"), format_usd(estimate.usd))
     cols[4].metric(tr("cost.metric_over"), f"{estimate.over_limit:,}" if estimate.limit else tr("cost.limit_unknown"))
 
 
@@ -176,7 +199,9 @@ def break_even_panel(model: str, estimate: CostEstimate, prices: PriceTable, tr:
         st.altair_chart(break_even_chart(result, labels={**_axes(tr), "options": options}), width="stretch")
 
 
-def problems_panel(report: ValidationReport, *, editor: DatasetEditor | None, tr: Translator) -> None:
+def problems_panel(
+    report: ValidationReport, *, editor: DatasetEditor | None, unit: str = "line", tr: Translator
+) -> None:
     """The findings grouped by check, errors first; with an open dataset, each group's examples open on the
     Dataset page (in this tab, filtered to them, with a chip that clears the filter)."""
     st.subheader(tr("cost.problems"))
@@ -184,7 +209,7 @@ def problems_panel(report: ValidationReport, *, editor: DatasetEditor | None, tr
         st.success(tr("cost.no_problems"))
         return
     st.write(tr("cost.problem_counts", **problem_counts(report)))
-    groups = problem_groups(report)
+    groups = problem_groups(report, unit=unit)
     st.dataframe(
         groups.drop(columns="ids"),
         hide_index=True,
@@ -193,7 +218,7 @@ def problems_panel(report: ValidationReport, *, editor: DatasetEditor | None, tr
             "severity": tr("cost.col_severity"),
             "key": tr("cost.col_key"),
             "count": tr("cost.col_count"),
-            "rows": tr("cost.col_row"),
+            "rows": tr("cost.col_where"),
             "message": tr("cost.col_message"),
         },
     )
@@ -214,23 +239,69 @@ def problems_panel(report: ValidationReport, *, editor: DatasetEditor | None, tr
         st.switch_page(page_path("dataset"), query_params=link)
 
 
-def moderation_panel(examples: Callable[[], tuple[Any, Any]], tr: Translator) -> None:
-    """On demand: OpenAI's moderation endpoint with a key, else the offline word list. ``examples()`` gives the
-    rows (None: file order) and the examples to check."""
-    with st.expander(tr("cost.moderation")):
-        st.caption(tr("cost.moderation_intro"))
-        if not st.button(tr("cost.moderation_run"), key="cost_moderate"):
-            return
-        from studio.providers.profiles import Profile, api_key_for, make_client
-        from studio.quality.moderation import example_texts, moderate
+_MODERATION = "_cost_moderation"  # the last check's result: {"key", "source", "rows", "flagged", "table"}
 
-        profile = Profile(kind="openai")
-        key = api_key_for(profile)
-        client = make_client(profile, api_key=key) if key else None
-        rows, found = examples()
-        bar = st.progress(0.0)
-        outcome = moderate(example_texts(found), rows=rows, client=client, on_progress=bar.progress)
-        bar.empty()
-        st.info(tr(f"cost.moderation_{outcome.source}", flagged=outcome.flagged, rows=outcome.rows))
-        flagged: pd.DataFrame = outcome.results[outcome.results["flagged"]]
-        st.dataframe(flagged, hide_index=True, width="stretch")
+
+def moderation_panel(
+    examples: Callable[[], ModerationInput],
+    key: tuple,
+    tr: Translator,
+    *,
+    editor: DatasetEditor | None = None,
+    unit: str = "line",
+) -> None:
+    """On demand: OpenAI's moderation endpoint with a key, else the offline word list. ``examples()`` gives what
+    to check; the result stays (for this ``key``: the dataset revision or the file) until the data changes, and
+    names each flagged example (id, source line, categories), which open on the Dataset page with an ``editor``."""
+    kept = st.session_state.get(_MODERATION)
+    if kept is not None and kept["key"] != key:
+        kept = st.session_state[_MODERATION] = None
+    with st.expander(tr("cost.moderation"), expanded=kept is not None):
+        st.caption(tr("cost.moderation_intro"))
+        if st.button(tr("cost.moderation_run"), key="cost_moderate"):
+            kept = st.session_state[_MODERATION] = _moderate(examples, key, unit)
+        if kept is None:
+            return
+        st.info(tr(f"cost.moderation_{kept['source']}", flagged=kept["flagged"], rows=kept["rows"]))
+        if not kept["flagged"]:
+            st.success(tr("cost.moderation_none", rows=f"{kept['rows']:,}"))
+            return
+        table: pd.DataFrame = kept["table"]
+        st.dataframe(
+            table,
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "id": st.column_config.NumberColumn(tr("cost.col_id"), format="%d"),
+                "where": tr("cost.col_where"),
+                "categories": tr("cost.col_categories"),
+            },
+        )
+        ids = [int(i) for i in table["id"].dropna()]
+        if (
+            editor is not None
+            and ids
+            and st.button(tr.plural("cost.moderation_open", len(ids)), key="cost_open_flagged")
+        ):
+            link = dataset_link(ids, dataset_id=editor.dataset_id, version_id=editor.info.head_version_id)
+            st.switch_page(page_path("dataset"), query_params=link)
+
+
+def _moderate(examples: Callable[[], ModerationInput], key: tuple, unit: str) -> dict[str, Any]:
+    from studio.providers.profiles import Profile, api_key_for, make_client
+    from studio.quality.moderation import example_texts, moderate
+
+    profile = Profile(kind="openai")
+    api_key = api_key_for(profile)
+    client = make_client(profile, api_key=api_key) if api_key else None
+    rows, found, ids = examples()
+    bar = st.progress(0.0)
+    outcome = moderate(example_texts(found), rows=rows, client=client, on_progress=bar.progress)
+    bar.empty()
+    return {
+        "key": key,
+        "source": outcome.source,
+        "rows": outcome.rows,
+        "flagged": outcome.flagged,
+        "table": flagged_examples(outcome.results, ids, unit=unit),
+    }

@@ -10,6 +10,7 @@ import altair as alt
 import streamlit as st
 
 from studio.core.chat import tool_call_summary
+from studio.cost.estimate import format_usd
 from studio.errors import StudioError
 from studio.i18n import Translator
 from studio.playground import compare
@@ -22,10 +23,18 @@ from studio.playground.metrics import (
     score_rows,
     side_by_side,
     win_rate,
+    word_diff,
 )
 from studio.storage.workspace import Workspace
 from ui.frame import show_errors
-from ui.playground import diff_markdown, escape_markdown
+from ui.playground import (
+    answer_markdown,
+    diff_markdown,
+    escape_markdown,
+    metric_axis,
+    number_columns,
+    usage_code,
+)
 
 # The results table as files: (format, MIME type).
 _DOWNLOADS: tuple[tuple[Literal["csv", "jsonl"], str], ...] = (("csv", "text/csv"), ("jsonl", "application/jsonl"))
@@ -49,8 +58,8 @@ _RUN_ID = "pg_run_id"  # the run the A/B tab votes on (widget keys vanish off th
 
 
 def show(text: str | None) -> None:
-    """Model output as Markdown text: escaped, never HTML."""
-    st.markdown(escape_markdown(text or ""))
+    """A prompt or a model's answer as the markdown it is (lists, bold, code), never HTML (:func:`answer_markdown`)."""
+    st.markdown(answer_markdown(text or ""))
 
 
 _CHAT = "pg_chat"  # {"key": the targets' identity, "turns": [ChatTurn, ...]}
@@ -62,7 +71,7 @@ def _stats_caption(reply: compare.StreamStats, tr: Translator) -> str:
         if reply.cost is None
         else tr("playground.free")
         if reply.cost == 0
-        else f"${reply.cost:.6f}"
+        else format_usd(reply.cost)
     )
     latency = "–" if reply.latency_s is None else f"{reply.latency_s:.2f}"
     return tr("playground.stats", tokens=reply.tokens_out, latency=latency, cost=cost)
@@ -116,8 +125,14 @@ def chat_tab(
     if len(replies) >= 2 and st.toggle(tr("playground.highlight"), key="pg_diff"):
         first, *others = replies
         other = st.selectbox(tr("playground.compare_with"), others, key="pg_diff_with")
-        st.caption(tr("playground.diff_between", a=first, b=other))
-        st.markdown(diff_markdown(replies[first], replies[other]))
+        diff = word_diff(replies[first] or "", replies[other] or "")
+        if diff.identical:
+            st.info(tr("playground.diff_same", a=first, b=other))
+        elif not diff.helps:  # a word diff of unrelated answers is a wall of strikethrough
+            st.info(tr("playground.diff_unrelated", a=first, b=other, shared=f"{diff.shared:.0%}"))
+        else:
+            st.caption(tr("playground.diff_shared", a=first, b=other, shared=f"{diff.shared:.0%}"))
+            st.markdown(diff_markdown(diff))
 
 
 def _stream_turn(
@@ -146,7 +161,7 @@ def _stream_turn(
         box = boxes[event.target]
         if event.kind == "text":
             shown[event.target] += event.text
-            box.markdown(escape_markdown(shown[event.target]))
+            box.markdown(answer_markdown(shown[event.target]))
         elif event.kind == "error":
             replies[event.target] = event.text
             box.error(event.text)
@@ -166,13 +181,28 @@ def set_tab(
     disabled: bool,
     tr: Translator,
 ) -> None:
-    """Every target over every prompt of a test set (saved row by row), then scores, charts and downloads."""
+    """Every target over every prompt of a test set (a workspace version, saved test splits first; the sample; an
+    upload), saved row by row, then scores, charts and downloads."""
+    saved = compare.workspace_test_sets(workspace)
     source = st.radio(
         tr("playground.source"),
-        (["sample"] if sample.exists() else []) + ["upload"],
+        (["workspace"] if saved else []) + (["sample"] if sample.exists() else []) + ["upload"],
         key="pg_source",
         horizontal=True,
         format_func=lambda s: tr(f"playground.source_{s}"),
+    )
+    version = (
+        saved[
+            st.selectbox(
+                tr("playground.version"),
+                range(len(saved)),
+                key="pg_version",
+                format_func=lambda i: saved[i].label,
+                help=tr("playground.version_help"),
+            )
+        ]
+        if source == "workspace"
+        else None
     )
     upload = (
         st.file_uploader(tr("playground.upload"), type=["jsonl", "json", "csv", "parquet", "xlsx"], key="pg_upload")
@@ -187,8 +217,11 @@ def set_tab(
         disabled=disabled or (source == "upload" and upload is None),
     ):
         with show_errors():
-            name, data = (upload.name, upload.getvalue()) if upload else (sample.name, sample.read_bytes())
-            cases = compare.load_cases(name, data=data)
+            if version is not None:
+                name, cases = version.label, compare.version_cases(workspace, version.version.id)
+            else:
+                name, data = (upload.name, upload.getvalue()) if upload else (sample.name, sample.read_bytes())
+                cases = compare.load_cases(name, data=data)
             run = compare.open_run(workspace, targets, params, cases, source=name)
             bar = st.progress(0.0)
             compare.run_compare(
@@ -240,12 +273,18 @@ def set_tab(
         st.warning(
             tr("playground.partial", scored=", ".join(f"{t}: {n}" for t, n in partial[["target", "scored"]].values))
         )
-    st.dataframe(summary, hide_index=True)
+    st.dataframe(summary, hide_index=True, column_config=number_columns(summary.columns, tr))
     metric = st.selectbox(tr("playground.chart_metric"), CHART_METRICS, key="pg_chart")
+    axis_format, axis_title = metric_axis(metric)
     st.altair_chart(
         alt.Chart(summary)
         .mark_bar()
-        .encode(x=alt.X("target:N", sort=None), y=f"{metric}:Q", color="target:N", tooltip=["target", metric])
+        .encode(
+            x=alt.X("target:N", sort=None),
+            y=alt.Y(f"{metric}:Q", title=axis_title, axis=alt.Axis(format=axis_format)),
+            color="target:N",
+            tooltip=["target", alt.Tooltip(f"{metric}:Q", format=axis_format)],
+        )
     )
     table = side_by_side(scored, chosen.target_names)
     shown = (
@@ -254,7 +293,7 @@ def set_tab(
         else table
     )
     st.caption(tr("playground.rows_shown", n=len(shown), total=len(table)))
-    st.dataframe(shown, hide_index=True)
+    st.dataframe(shown, hide_index=True, column_config=number_columns(shown.columns, tr))
     for column, (fmt, mime) in zip(st.columns(2), _DOWNLOADS, strict=True):
         column.download_button(
             tr(f"playground.download_{fmt}"),
@@ -271,8 +310,7 @@ def set_tab(
             key="pg_use",
             format_func=lambda t: f"{t['name']} · {t['model']}",
         )
-        for kind, code in compare.usage_snippets(compare.target_from_public(pick)).items():
-            st.code(code, language="bash" if kind == "curl" else "python")
+        usage_code(compare.target_from_public(pick), tr)
 
 
 def _cast_vote(
@@ -330,16 +368,18 @@ def vote_panel(workspace: Workspace, tr: Translator) -> None:
         st.caption(tr("playground.no_votes"))
         return
     rate = win_rate(votes["winner"].tolist(), pair[1], pair[0])
-    show(
-        tr(
-            "playground.win_rate",
-            target=pair[1],
-            other=pair[0],
-            n=rate.votes,
-            ties=rate.ties,
-            bad=rate.both_bad,
-            rate="–" if rate.rate is None else f"{rate.rate:.0%}",
-            low=f"{rate.low:.0%}",
-            high=f"{rate.high:.0%}",
+    st.markdown(
+        escape_markdown(
+            tr(
+                "playground.win_rate",
+                target=pair[1],
+                other=pair[0],
+                n=rate.votes,
+                ties=rate.ties,
+                bad=rate.both_bad,
+                rate="–" if rate.rate is None else f"{rate.rate:.0%}",
+                low=f"{rate.low:.0%}",
+                high=f"{rate.high:.0%}",
+            )
         )
     )

@@ -8,11 +8,11 @@ from typing import Any
 import altair as alt
 import streamlit as st
 
-from studio.cost.estimate import estimate_cost, format_duration
+from studio.cost.estimate import estimate_cost, format_duration, format_usd, usd_amount
 from studio.cost.prices import LOCAL_MODEL
 from studio.errors import StudioError
 from studio.i18n import Translator
-from studio.playground.compare import Target, usage_snippets
+from studio.playground.compare import Target
 from studio.providers.job_status import (
     checkpoints_table,
     compare_targets,
@@ -51,6 +51,7 @@ from studio.quality.splits import version_split
 from studio.storage.workspace import Workspace
 from ui import keys
 from ui.frame import page_path, secrets, show_errors
+from ui.playground import usage_code
 from ui.settings import hyperparameter_inputs
 
 _PREPARED = "_train_prepared"
@@ -154,7 +155,7 @@ def launch_panel(workspace: Workspace, profile: Profile, settings: TrainSettings
     epochs, batch, lr = hyperparameter_inputs(settings, tr, prefix="train", container=st.columns(3)[0])
     settings = replace(settings, epochs=epochs, batch_size=batch, learning_rate_multiplier=lr)
     settings = advanced_panel(workspace, profile, settings, tr)
-    st.session_state[keys.TRAIN_SETTINGS] = settings.to_dict()  # the Cost page shows the same values
+    st.session_state[keys.TRAIN_SETTINGS] = settings.to_dict()  # kept for the next visit and the Cost page
     with st.expander(tr("train.preview")):
         st.caption(tr("train.preview_note"))
         st.json(
@@ -170,7 +171,7 @@ def launch_panel(workspace: Workspace, profile: Profile, settings: TrainSettings
         )
     data = prepared(workspace, train_version.id, valid_version.id if valid_version else None, model)
     if data.report.ok:
-        st.success(tr("train.valid_ok", rows=data.report.rows, tokens=int(data.report.tokens.sum())))
+        st.success(tr("train.valid_ok", rows=f"{data.report.rows:,}", tokens=f"{int(data.report.tokens.sum()):,}"))
     else:
         st.error(tr("train.valid_errors"))
         st.dataframe(data.report.findings.head(50), hide_index=True)
@@ -183,7 +184,7 @@ def launch_panel(workspace: Workspace, profile: Profile, settings: TrainSettings
             st.write(
                 tr(
                     "train.estimate",
-                    usd=f"{estimate.usd:.2f}",
+                    usd=usd_amount(estimate.usd),
                     epochs=estimate.epochs,
                     tokens=f"{estimate.billed_tokens:,}",
                 )
@@ -192,7 +193,7 @@ def launch_panel(workspace: Workspace, profile: Profile, settings: TrainSettings
             st.caption(str(exc))
     confirmed = True
     if estimate and settings.over_budget(estimate.usd):
-        st.warning(tr("train.over_budget", usd=f"{estimate.usd:.2f}", budget=f"{settings.budget_usd:.2f}"))
+        st.warning(tr("train.over_budget", usd=usd_amount(estimate.usd), budget=usd_amount(settings.budget_usd or 0)))
         confirmed = st.checkbox(tr("train.confirm_budget"), key="train_confirm_budget")
     if st.button(tr("train.launch_button"), disabled=not (data.report.ok and confirmed), key="train_launch"):
         bar = st.progress(0.0)
@@ -220,8 +221,8 @@ _ENGINE_DEFAULTS = {"lora_rank": 16, "lora_alpha": 32, "lora_dropout": 0.0, "max
 
 def advanced_panel(workspace: Workspace, profile: Profile, settings: TrainSettings, tr: Translator) -> TrainSettings:
     """ "Advanced": named presets (apply, save) and the studio engine's options (LoRA rank/alpha/dropout, max
-    length, warm-up, packing; empty = the engine's default). Returns the settings to launch with and keeps them
-    for the next visit (:data:`ui.keys.TRAIN_SETTINGS`)."""
+    length, warm-up, packing; empty = the engine's default). Returns the settings to launch with (the caller keeps
+    them under :data:`ui.keys.TRAIN_SETTINGS`)."""
     with st.expander(tr("train.advanced")):
         names = preset_names(workspace)
         left, right = st.columns([3, 1])
@@ -258,8 +259,18 @@ def advanced_panel(workspace: Workspace, profile: Profile, settings: TrainSettin
             with show_errors():
                 save_preset(workspace, name, settings)
                 st.toast(tr("train.preset_saved", name=name.strip()))
-    st.session_state[keys.TRAIN_SETTINGS] = settings.to_dict()
     return settings
+
+
+def checkpoint_columns(columns: Any) -> dict[str, Any]:
+    """``column_config`` for the checkpoints table: accuracies as percentages, losses to 3 decimals, steps whole."""
+    config: dict[str, Any] = {"step": st.column_config.NumberColumn(format="%d")}
+    for column in columns:
+        if "accuracy" in column:
+            config[column] = st.column_config.NumberColumn(format="percent")
+        elif "loss" in column:
+            config[column] = st.column_config.NumberColumn(format="%.3f")
+    return config
 
 
 REFRESH_S = 3.0
@@ -300,7 +311,7 @@ def _job_detail(workspace: Workspace, record_id: int, tr: Translator, every: flo
             tr(
                 "train.trained_tokens",
                 tokens=f"{record.trained_tokens:,}",
-                estimate="—" if record.estimate_usd is None else f"${record.estimate_usd:.2f}",
+                estimate="—" if record.estimate_usd is None else format_usd(record.estimate_usd),
             )
         )
     metrics = metrics_frame(job_events)
@@ -331,7 +342,8 @@ def _job_detail(workspace: Workspace, record_id: int, tr: Translator, every: flo
         found = checkpoints(client, record.job_id)
         if found:
             st.markdown(f"**{tr('train.checkpoints')}**")
-            st.dataframe(checkpoints_table(found), hide_index=True)
+            table = checkpoints_table(found)
+            st.dataframe(table, hide_index=True, column_config=checkpoint_columns(table.columns))
             if st.button(tr("train.compare"), key="compare_checkpoints"):
                 st.session_state[keys.PLAYGROUND_TARGETS] = compare_targets(record, job_profile.kind, found)
                 st.switch_page(page_path("playground"))
@@ -340,8 +352,7 @@ def _job_detail(workspace: Workspace, record_id: int, tr: Translator, every: flo
             st.download_button(tr("train.result_file"), data, f"{record.job_id}-results.csv", key="result_file")
     if record.fine_tuned_model:
         st.markdown(f"**{tr('train.use_model')}**")
-        for language, code in usage_snippets(Target("model", job_profile, record.fine_tuned_model)).items():
-            st.code(code, language="bash" if language == "curl" else "python")
+        usage_code(Target("model", job_profile, record.fine_tuned_model), tr)
         if job_profile.kind == "local":
             export_panel(client, record.fine_tuned_model, tr)
     if refresh_every(get_job(workspace, record_id).status) != every:

@@ -214,6 +214,21 @@ def break_even(
     )
 
 
+def usd_amount(usd: float) -> str:
+    """A dollar amount at the precision it deserves, without the sign: "1,234.56", "0.12"; below a cent, two
+    significant digits ("0.0012") so a small job does not read as free; "0" for nothing."""
+    if usd == 0:
+        return "0"
+    if abs(usd) < 0.01:
+        return f"{usd:.2g}" if abs(usd) >= 1e-4 else f"{usd:.6f}".rstrip("0")
+    return f"{usd:,.2f}"
+
+
+def format_usd(usd: float) -> str:
+    """:func:`usd_amount` with its sign: "$1,234.56", "$0.0012", "$0"."""
+    return f"${usd_amount(usd)}"
+
+
 def format_duration(seconds: float) -> str:
     """ "45 s", "12 min", "3.5 h": a training-time estimate at the precision it deserves."""
     if seconds < 90:

@@ -1,5 +1,8 @@
-"""The Cost page's problem list: a validation report's findings grouped by check, errors first, and the query
-that opens a group's examples on the Dataset page."""
+"""The Cost page's problem list: a validation report's findings grouped by check, errors first, the examples
+that moderation flagged, and the query that opens examples on the Dataset page.
+
+Every finding says where it is as the CLI does (:func:`studio.cost.sources.where`): ``line 7 (id 6)`` is the
+source's line, item or row 7 and example id 6 on the Dataset page."""
 
 from __future__ import annotations
 
@@ -7,26 +10,38 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from studio.cost.sources import where
 from studio.cost.validation import ValidationReport
 
 SEVERITY_ORDER = ("error", "warning", "advice")
 GROUP_COLUMNS = ["severity", "key", "count", "rows", "message", "ids"]
+FLAGGED_COLUMNS = ["id", "where", "categories"]
+# What a source row counts, by the container of a dataset's format (``jsonl/chat``): the loader's ``unit``.
+_UNITS = {"jsonl": "line", "csv": "line", "json": "item", "parquet": "row", "xlsx": "row"}
 MAX_LINKED_IDS = 500  # a link names at most this many examples (a URL has to stay short)
 
 
-def problem_groups(report: ValidationReport, *, shown_rows: int = 8) -> pd.DataFrame:
-    """One row per check that found something: severity, key, count, rows (the first ``shown_rows`` row numbers
-    as text, "… +N more" after them), message (the first finding's) and ids (the example ids, a tuple; empty for
-    a finding about the whole file). Errors come first, then warnings, then advice; larger groups first."""
+def source_unit(format: str | None) -> str:
+    """What a dataset's source rows count, from its ``container/schema`` format: "line" (JSONL, CSV), "item" (a
+    JSON array) or "row" (a sheet, Parquet); "line" when unknown."""
+    return _UNITS.get((format or "").partition("/")[0], "line")
+
+
+def problem_groups(report: ValidationReport, *, unit: str = "line", shown_rows: int = 8) -> pd.DataFrame:
+    """One row per check that found something: severity, key, count, rows (where the first ``shown_rows`` are, as
+    ``line 7 (id 6)`` in ``unit``, "… +N" after them), message (the first finding's) and ids (the example ids, a
+    tuple; empty for a finding about the whole file). Errors come first, then warnings, then advice; larger groups
+    first."""
     findings = report.findings
     if findings.empty:
         return pd.DataFrame(columns=GROUP_COLUMNS)
     groups = []
     for (severity, key), part in findings.groupby(["severity", "key"], sort=False):
-        rows = [int(r) for r in part["row"].dropna()]
-        shown = ", ".join(map(str, rows[:shown_rows])) + (
-            f" … +{len(rows) - shown_rows}" if len(rows) > shown_rows else ""
-        )
+        located = part[part["row"].notna()]
+        places = [
+            where(r, i, unit) for r, i in zip(located["row"][:shown_rows], located["id"][:shown_rows], strict=True)
+        ]
+        shown = ", ".join(places) + (f" … +{len(located) - shown_rows}" if len(located) > shown_rows else "")
         groups.append(
             {
                 "severity": severity,
@@ -59,3 +74,22 @@ def problem_counts(report: ValidationReport) -> dict[str, int]:
         "warnings": sum(report.warnings.values()),
         "advice": sum(report.advice.values()),
     }
+
+
+def flagged_examples(results: pd.DataFrame, ids: Sequence[int | None], *, unit: str = "line") -> pd.DataFrame:
+    """The examples moderation flagged (:class:`studio.quality.moderation.ModerationReport` ``results``, whose
+    ``row`` labels are source rows, one per example in the order of ``ids``): ``id`` (Int64, NA for a line that
+    is not an example), ``where`` (``line 7 (id 6)``) and ``categories``, in source order."""
+    if len(ids) != len(results):
+        raise ValueError(f"{len(ids)} ids for {len(results)} moderation results")
+    flagged = results["flagged"].fillna(False).to_numpy(dtype=bool)
+    picked = pd.array(list(ids), dtype="Int64")[flagged]
+    rows = results["row"][flagged]
+    return pd.DataFrame(
+        {
+            "id": picked,
+            "where": [where(r, i, unit) for r, i in zip(rows, picked, strict=True)],
+            "categories": results["categories"][flagged].tolist(),
+        },
+        columns=FLAGGED_COLUMNS,
+    )

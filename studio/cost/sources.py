@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import codecs
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -196,26 +196,35 @@ def check_frame(
 
 def _with_line_ids(path: str, findings: pd.DataFrame) -> pd.DataFrame:
     """The example id of each finding's line: non-blank lines that hold JSON, counted from 0 (the loader's ids)."""
-    lines = findings["row"].dropna()
-    if lines.empty:
+    if findings["row"].dropna().empty:
+        return findings
+    with open(path, "rb") as handle:
+        return with_line_ids(findings, handle)
+
+
+def with_line_ids(findings: pd.DataFrame, lines: Iterable[bytes]) -> pd.DataFrame:
+    """``findings`` of a JSONL source (rows are its 1-based lines) with ``id`` set to each line's example id:
+    non-blank lines that hold JSON, counted from 0 (the loader's ids). ``lines``: the source's lines (an open
+    binary file, or ``io.BytesIO(data)`` for an upload); read only up to the last finding's line."""
+    lines_found = findings["row"].dropna()
+    if lines_found.empty:
         return findings
     not_json = {
         int(row)
         for row, key, message in zip(findings["row"], findings["key"], findings["message"], strict=True)
         if key == "data_type" and not pd.isna(row) and str(message).startswith(f"line {row} ")
     }
-    wanted = sorted({int(v) for v in lines})
+    wanted = sorted({int(v) for v in lines_found})
     ids: dict[int, int] = {}
     next_id, target = 0, 0
-    with open(path, "rb") as handle:
-        for number, line in enumerate(handle, 1):
-            if number == wanted[target]:
-                if number not in not_json and line.strip():
-                    ids[number] = next_id
-                target += 1
-                if target == len(wanted):
-                    break
-            if line.strip() and number not in not_json:
-                next_id += 1
+    for number, line in enumerate(lines, 1):
+        if number == wanted[target]:
+            if number not in not_json and line.strip():
+                ids[number] = next_id
+            target += 1
+            if target == len(wanted):
+                break
+        if line.strip() and number not in not_json:
+            next_id += 1
     values = pd.array([ids.get(int(r)) if not pd.isna(r) else None for r in findings["row"]], dtype="Int64")
     return findings.assign(id=values)

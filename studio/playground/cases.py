@@ -12,12 +12,15 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from studio.core.chat import content_text
 from studio.playground.targets import CompareError
+
+if TYPE_CHECKING:
+    from studio.storage.workspace import DatasetInfo, VersionInfo, Workspace
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,40 @@ def load_cases(path: str | Path, *, data: bytes | None = None) -> list[Case]:
     from studio.data.loader import load_dataset
 
     return cases_from_frame(load_dataset(path, data=data).frame)
+
+
+@dataclass(frozen=True)
+class TestSetVersion:
+    """A workspace version offered as a test set: its dataset, the version, and whether it is a saved test split."""
+
+    __test__ = False  # not a pytest class
+
+    dataset: DatasetInfo
+    version: VersionInfo
+    test_split: bool
+
+    @property
+    def label(self) -> str:
+        """``dataset · version (N rows)``, for menus and as the run's source."""
+        return f"{self.dataset.name} · {self.version.name} ({self.version.rows:,})"
+
+
+def workspace_test_sets(workspace: Workspace) -> list[TestSetVersion]:
+    """Every workspace version a test set can come from: saved *test* splits first (the natural choice: held out
+    from training), newest first, then every other version, newest first."""
+    from studio.quality.splits import version_split
+
+    found = [
+        TestSetVersion(dataset, version, (version_split(version.name) or ("",))[0] == "test")
+        for dataset in workspace.datasets()
+        for version in workspace.versions(dataset.id)
+    ]
+    return sorted(found, key=lambda t: (not t.test_split, -t.version.id))
+
+
+def version_cases(workspace: Workspace, version_id: int) -> list[Case]:
+    """Test cases from a saved workspace version (see :func:`cases_from_frame`)."""
+    return cases_from_frame(workspace.load_version(version_id))
 
 
 def with_system(messages: Sequence[Mapping[str, Any]], system_prompt: str) -> list[dict[str, Any]]:

@@ -16,7 +16,15 @@ Retries follow the one provider policy, :class:`studio.providers.retry.RetryPoli
 """
 
 from studio.playground.answers import Answer, Params, StreamEvent, StreamStats, stream_answer, stream_side_by_side
-from studio.playground.cases import Case, cases_from_frame, load_cases, parse_tools
+from studio.playground.cases import (
+    Case,
+    TestSetVersion,
+    cases_from_frame,
+    load_cases,
+    parse_tools,
+    version_cases,
+    workspace_test_sets,
+)
 from studio.playground.chat import ChatTurn, conversation, pending_calls
 from studio.playground.costs import PriceMap, cost_of
 from studio.playground.metrics import diff_words
@@ -78,6 +86,7 @@ __all__ = [
     "StreamEvent",
     "StreamStats",
     "Target",
+    "TestSetVersion",
     "Vote",
     "ab_sides",
     "build_target",
@@ -108,4 +117,6 @@ __all__ = [
     "target_from_public",
     "targets_from_form",
     "usage_snippets",
+    "version_cases",
+    "workspace_test_sets",
 ]

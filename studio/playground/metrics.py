@@ -380,3 +380,55 @@ def diff_words(a: str, b: str) -> list[tuple[Literal["same", "del", "add"], str]
         if j2 > j1:
             out.append(("add", " ".join(right[j1:j2])))
     return out
+
+
+DIFF_CONTEXT = 5  # unchanged words kept on each side of a change; longer unchanged runs are cut to "…"
+DIFF_MIN_SHARED = 0.4  # below this share of common words a word diff is all changes: say so instead
+
+
+@dataclass(frozen=True)
+class WordDiff:
+    """A word diff made to read: ``shared`` is the share of words the two texts have in common (0..1, difflib's
+    ``ratio``: 2 × matched words / all words); ``runs`` are :func:`diff_words` runs whose long unchanged stretches
+    keep only :data:`DIFF_CONTEXT` words next to each change, with "…" for the rest."""
+
+    shared: float
+    runs: list[tuple[Literal["same", "del", "add"], str]]
+
+    @property
+    def identical(self) -> bool:
+        return all(op == "same" for op, _ in self.runs)
+
+    @property
+    def helps(self) -> bool:
+        """Whether a word diff is worth reading: the texts differ but share at least :data:`DIFF_MIN_SHARED`."""
+        return not self.identical and self.shared >= DIFF_MIN_SHARED
+
+
+def _trimmed(words: list[str], *, before: int, after: int) -> str:
+    """Unchanged words, keeping ``before`` at the start and ``after`` at the end, "…" between when cut."""
+    if len(words) <= before + after + 1:
+        return " ".join(words)
+    kept = [*words[:before], "…", *words[len(words) - after :]]
+    return " ".join(kept)
+
+
+def word_diff(a: str, b: str, *, context: int = DIFF_CONTEXT) -> WordDiff:
+    """:class:`WordDiff` from ``a`` to ``b`` (words split on whitespace, compared exactly)."""
+    import difflib
+
+    left, right = a.split(), b.split()
+    matcher = difflib.SequenceMatcher(a=left, b=right, autojunk=False)
+    codes = matcher.get_opcodes()
+    runs: list[tuple[Literal["same", "del", "add"], str]] = []
+    for n, (op, i1, i2, j1, j2) in enumerate(codes):
+        if op == "equal":
+            before = context if n > 0 else 0  # words after the previous change
+            after = context if n < len(codes) - 1 else 0  # words before the next change
+            runs.append(("same", _trimmed(left[i1:i2], before=before, after=after) if len(codes) > 1 else ""))
+            continue
+        if i2 > i1:
+            runs.append(("del", " ".join(left[i1:i2])))
+        if j2 > j1:
+            runs.append(("add", " ".join(right[j1:j2])))
+    return WordDiff(shared=matcher.ratio() if left or right else 1.0, runs=runs)

@@ -128,8 +128,13 @@ def default_model_index(models: Sequence[str], target: int) -> int:
     return min(target, len(models) - 1)
 
 
+LANGCHAIN_INSTALL = "# pip install langchain-openai"  # the LangChain snippet's package (not a studio dependency)
+
+
 def usage_snippets(target: Target) -> dict[str, str]:
-    """Code that calls ``target`` with its base URL: openai SDK, LangChain ``ChatOpenAI``, curl (no keys in them)."""
+    """Code that calls ``target`` with its base URL: openai SDK, LangChain ``ChatOpenAI`` (``AzureChatOpenAI``; it
+    starts with the ``pip install langchain-openai`` it needs), curl; no keys in them. Keys: python, langchain,
+    curl."""
     profile, model = target.profile, target.model
     if profile.kind == "azure":
         env = "AZURE_OPENAI_API_KEY"
@@ -141,7 +146,7 @@ def usage_snippets(target: Target) -> dict[str, str]:
             "print(response.choices[0].message.content)\n"
         )
         langchain = (
-            f"from langchain_openai import AzureChatOpenAI\n\nllm = AzureChatOpenAI(\n"
+            f"{LANGCHAIN_INSTALL}\nfrom langchain_openai import AzureChatOpenAI\n\nllm = AzureChatOpenAI(\n"
             f"    azure_endpoint={profile.base_url!r},\n    api_version={profile.api_version!r},\n"
             f'    azure_deployment={model!r},\n)  # reads {env}\nprint(llm.invoke("Hello").content)\n'
         )
@@ -161,7 +166,7 @@ def usage_snippets(target: Target) -> dict[str, str]:
         "print(response.choices[0].message.content)\n"
     )
     langchain = (
-        f"import os\nfrom langchain_openai import ChatOpenAI\n\n"
+        f"{LANGCHAIN_INSTALL}\nimport os\nfrom langchain_openai import ChatOpenAI\n\n"
         f"llm = ChatOpenAI(model={model!r}, base_url={base_url!r}, api_key={key_expr})\n"
         'print(llm.invoke("Hello").content)\n'
     )

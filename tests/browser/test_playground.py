@@ -70,3 +70,34 @@ def test_two_targets_stream_at_once_then_a_follow_up_goes_to_both(page, tmp_path
             assert page.dialogs == []
         finally:
             server.stop()
+
+
+MARKDOWN_ANSWER = (
+    "To make toast without a toaster:\n\n1. **Heat a dry pan** over medium heat.\n2. Flip the bread when golden.\n\n"
+    "A pan costs $5 to $10. <b>not bold</b> :red[not red]\nLast line `x<y $z`"
+)
+
+
+def test_answers_render_as_markdown_but_never_as_html_latex_or_directives(page, tmp_path):
+    with TestServer() as engine:
+        server = StreamlitServer(tmp_path / "workspace" / "studio.db", env={"STUDIO_ENGINE_URL": engine.url}).start()
+        try:
+            page.goto(f"{server.url}/Playground")
+            expect(page.get_by_role("heading", name="Playground: base vs fine-tuned")).to_be_visible(timeout=30_000)
+            _send(page, "ANSWER: " + MARKDOWN_ANSWER)
+            answers = page.get_by_test_id("stChatMessage").filter(has_text="To make toast")
+            expect(answers).to_have_count(2, timeout=30_000)
+            answer = answers.first
+            expect(answer.locator("ol > li")).to_have_count(2)  # a list, not "1. … 2. …" in one paragraph
+            expect(answer.locator("strong")).to_have_text("Heat a dry pan")
+            text = answer.inner_text()
+            assert "$5 to $10" in text and answer.locator(".katex").count() == 0  # dollars, not LaTeX
+            assert "<b>not bold</b>" in text and answer.locator("b").count() == 0  # HTML shown as text
+            assert ":red[not red]" in text
+            assert "\nLast line" in text  # a single line break is kept
+            expect(answer.locator("code")).to_have_text("x<y $z")
+            page.get_by_text("Highlight differences").click()  # the two answers are the same
+            expect(page.get_by_text("base and fine-tuned gave the same answer, word for word.")).to_be_visible()
+            page.screenshot(path=str(tmp_path / "playground-markdown.png"), full_page=True)
+        finally:
+            server.stop()

@@ -146,3 +146,16 @@ def test_histogram_bins_every_example():
 @pytest.mark.parametrize("seconds,text", [(45, "45 s"), (600, "10 min"), (4 * 3600, "4.0 h")])
 def test_format_duration(seconds, text):
     assert format_duration(seconds) == text
+
+
+def test_dollars_read_at_the_precision_they_deserve():
+    from studio.cost.estimate import format_usd, usd_amount
+
+    assert [format_usd(x) for x in (0, 0.0012, 0.000012, 0.05, 1234.567)] == [
+        "$0",
+        "$0.0012",  # a small job is not "$0.00"
+        "$0.000012",
+        "$0.05",
+        "$1,234.57",
+    ]
+    assert usd_amount(12.5) == "12.50"

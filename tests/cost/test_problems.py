@@ -1,6 +1,8 @@
 """The Cost page's problem list: findings grouped by check, errors first, each group linked to its examples."""
 
-from studio.cost.problems import dataset_link, problem_counts, problem_groups
+import pandas as pd
+
+from studio.cost.problems import dataset_link, flagged_examples, problem_counts, problem_groups, source_unit
 from studio.cost.validation import check_examples
 
 GOOD = {"messages": [{"role": "user", "content": "Hola"}, {"role": "assistant", "content": "Buenas"}]}
@@ -14,14 +16,16 @@ def test_errors_come_first_and_repeated_findings_are_one_group_with_every_row_an
     severities = table["severity"].tolist()
     assert severities == sorted(severities, key=["error", "warning", "advice"].index)
     missing = table[table["key"] == "example_missing_assistant_message"].iloc[0]
-    assert (missing["count"], missing["rows"], missing["ids"]) == (3, "2, 4, 5", (20, 40, 50))
+    where = "line 2 (id 20), line 4 (id 40), line 5 (id 50)"  # the CLI's scheme: source line and example id
+    assert (missing["count"], missing["rows"], missing["ids"]) == (3, where, (20, 40, 50))
     assert problem_counts(report)["errors"] == sum(report.errors.values()) >= 3
 
 
 def test_long_groups_show_the_first_rows_and_how_many_more():
     report = check_examples([NO_ANSWER] * 20, ids=list(range(20)))
-    missing = problem_groups(report, shown_rows=3)
-    assert missing.loc[missing["key"] == "example_missing_assistant_message", "rows"].iloc[0] == "1, 2, 3 … +17"
+    missing = problem_groups(report, unit="row", shown_rows=3)
+    shown = missing.loc[missing["key"] == "example_missing_assistant_message", "rows"].iloc[0]
+    assert shown == "row 1 (id 0), row 2 (id 1), row 3 (id 2) … +17"
 
 
 def test_a_finding_about_the_whole_file_links_no_example():
@@ -39,3 +43,31 @@ def test_a_clean_report_has_an_empty_table():
     report = check_examples([system] * 100)
     assert problem_groups(report).empty
     assert problem_counts(report) == {"errors": 0, "warnings": 0, "advice": 0}
+
+
+def test_flagged_examples_name_id_source_line_and_categories():
+    results = pd.DataFrame(
+        {
+            "row": pd.array([2, 3, 5], dtype="Int64"),  # source lines (line 4 was blank)
+            "flagged": pd.array([False, True, True], dtype="boolean"),
+            "categories": pd.array(["", "harassment", "blocklist: idiot"], dtype="string"),
+        }
+    )
+    table = flagged_examples(results, [0, 1, 2])
+    assert table.to_dict("list") == {
+        "id": [1, 2],
+        "where": ["line 3 (id 1)", "line 5 (id 2)"],
+        "categories": ["harassment", "blocklist: idiot"],
+    }
+    assert flagged_examples(results.iloc[:1], [0]).empty
+
+
+def test_source_units_follow_the_container():
+    assert [source_unit(f) for f in ("jsonl/chat", "csv/qa", "json/alpaca", "xlsx/qa", "parquet/chat", None)] == [
+        "line",
+        "line",
+        "item",
+        "row",
+        "row",
+        "line",
+    ]

@@ -1,5 +1,7 @@
 """AppTest of the Cost page with a seeded dataset: metrics, settings handed to Train, warnings, languages."""
 
+import re
+
 import pytest
 
 from studio.data.frame import build_frame
@@ -57,7 +59,7 @@ def test_metrics_settings_and_validation_links():
     findings = at.dataframe[-1].value
     assert findings["severity"].iloc[0] == "error"  # errors first
     missing = findings[findings["key"] == "example_missing_assistant_message"]
-    assert (missing["count"].tolist(), missing["rows"].tolist()) == ([1], ["31"])
+    assert (missing["count"].tolist(), missing["rows"].tolist()) == ([1], ["line 31 (id 30)"])
     assert any("heuristic" in c.value for c in at.caption)
 
 
@@ -72,6 +74,12 @@ def test_manual_epochs_budget_and_suffix_are_kept_for_train():
     assert (settings["epochs"], settings["budget_usd"], settings["suffix"]) == (5, 0.0001, "support-v2")
     assert metrics(at)["Epochs"] == "5"
     assert any("over your budget" in w.value for w in at.warning)
+
+
+def test_a_small_job_shows_its_cost_to_the_cent_fraction():
+    at = page(frame=frame(broken=False), dataset_label="support", train_settings={"model": "gpt-4o-mini"})
+    assert not at.exception
+    assert re.fullmatch(r"\$0\.00\d\d", metrics(at)["Cost"]), metrics(at)["Cost"]  # not "$0.01" or "$0.00"
 
 
 def test_local_engine_shows_time_instead_of_dollars():
@@ -91,6 +99,66 @@ def test_moderation_without_a_key_says_it_used_the_word_list():
     at.button(key="cost_moderate").click().run()
     assert not at.exception
     assert any("offline EN/ES word list" in i.value and "1 of 31" in i.value for i in at.info)
+
+
+def test_moderation_result_stays_names_the_flagged_examples_and_opens_them():
+    at = page(frame=frame(), dataset_label="support")
+    at.button(key="cost_moderate").click().run()
+    flagged = at.dataframe[-1].value
+    assert flagged.to_dict("list") == {"id": [30], "where": ["line 31 (id 30)"], "categories": ["blocklist: idiot"]}
+    at.number_input(key="cost_budget").set_value(5.0).run()  # another widget: the result is still there
+    assert not at.exception
+    assert at.dataframe[-1].value.to_dict("list")["id"] == [30]
+    assert any("1 of 31" in i.value for i in at.info)
+    at.button(key="cost_open_flagged").click().run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Dataset"
+    assert any(m.value == "**1 of 31 rows**" for m in at.markdown)
+    assert at.query_params.get("id") in ("30", ["30"])
+
+
+def test_moderation_says_plainly_when_nothing_is_flagged():
+    at = page(frame=frame(broken=False), dataset_label="support")
+    at.button(key="cost_moderate").click().run()
+    assert not at.exception
+    assert [s.value for s in at.success if "flagged" in s.value] == [
+        "0 flagged of 30 examples: nothing for moderation to reject."
+    ]
+
+
+def test_findings_of_an_uploaded_file_name_the_line_and_the_example_id_as_the_cli_does(tmp_path):
+    import json
+
+    from streamlit.testing.v1 import AppTest
+
+    from studio.cost.sources import check_source, where
+
+    rows = [
+        json.dumps({"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]})
+    ] * 12
+    rows[3:3] = ["", "not json"]  # a blank line and a broken one: the ids count examples, the lines count lines
+    rows.append(json.dumps({"messages": [{"role": "user", "content": "you idiot"}]}))
+    path = tmp_path / "upload.jsonl"
+    path.write_text("\n".join(rows) + "\n")
+    # The upload's way through the Cost page (AppTest cannot fill a file_uploader): its bytes, scanned and listed.
+    script = f"""
+from pathlib import Path
+from studio.i18n import Translator
+from ui.cost import problems_panel, scan_file
+report = scan_file(Path({str(path)!r}).read_bytes(), ("upload.jsonl", 1), "gpt-4.1", Translator("en"))
+problems_panel(report, editor=None, tr=Translator("en"))
+"""
+    at = AppTest.from_string(script, default_timeout=60).run()
+    assert not at.exception, at.exception
+    findings = at.dataframe[-1].value
+    shown = dict(zip(findings["key"], findings["rows"], strict=True))
+    assert shown["data_type"] == "line 5"  # not JSON: no example id
+    assert shown["example_missing_assistant_message"] == "line 15 (id 12)"
+    cli: dict[str, list[str]] = {}  # what `studio validate` says, per check
+    for f in check_source(path).findings():
+        cli.setdefault(f["key"], []).append(where(f["row"], f["id"], f["unit"]))
+    for key in ("data_type", "example_missing_assistant_message", "missing_system_message"):
+        assert shown[key].startswith(", ".join(cli[key][:8]))
 
 
 def test_spanish():

@@ -46,11 +46,12 @@ def test_chat_side_by_side_with_stats_and_diff(server):
     at.chat_input(key="pg_message").set_value("<b>hello</b> world").run()
     assert not at.exception and not at.error
     text = _text(at)
-    assert "base\\-model\\: \\<b\\>hello\\</b\\> world" in text
-    assert "ft\\:base\\-model\\:studio\\:demo\\:abc123\\: \\<b\\>hello" in text
+    assert "base-model: \\<b>hello\\</b> world" in text  # markdown, with "<" escaped: never HTML
+    assert "ft\\:base-model\\:studio\\:demo\\:abc123: \\<b>hello" in text  # ":name:" is no emoji
     stats = [c.value for c in at.caption if "tokens" in c.value]
     assert len(stats) == 2 and all(s.startswith("3 tokens · ") and s.endswith(" s · $0") for s in stats)
     at.toggle(key="pg_diff").set_value(True).run()
+    assert any(c.value.startswith("From base to fine-tuned (67% of the words in common)") for c in at.caption)
     assert ":red-background[~~base\\-model\\:~~]" in _text(at)
     assert ":green-background[ft\\:base\\-model" in _text(at)
 
@@ -105,6 +106,9 @@ def test_test_set_run_table_and_blind_votes(server, sample):
     summary, table = at.dataframe[0].value, at.dataframe[1].value
     assert summary["target"].tolist() == ["base", "fine-tuned"]
     assert summary["exact_match"].tolist() == [1.0, 0.0]
+    units = json.loads(at.dataframe[0].proto.columns)  # shares as %, similarity of 1, seconds, dollars
+    assert units["exact_match"]["type_config"]["format"] == "percent"
+    assert units["latency_p50"]["type_config"]["format"] == "%.2f s"
     assert list(table.columns[:5]) == ["row_index", "prompt", "reference", "base", "base · similarity"]
     assert len(table) == 5
     at.checkbox(key="pg_disagree").check().run()
@@ -112,6 +116,7 @@ def test_test_set_run_table_and_blind_votes(server, sample):
     at.text_input(key="pg_regex").set_value("(a)\\1").run()
     assert "backreference" in at.error[0].value
     assert any(FT in c.value for c in at.code)  # "Use this model" snippets
+    assert any("`pip install langchain-openai`" in c.value for c in at.caption)  # what the LangChain one needs
 
     at.button(key="pg_vote_A").click().run()
     assert not at.exception
@@ -145,3 +150,63 @@ def test_targets_preset_from_the_train_page(server):
     assert at.sidebar.number_input(key="pg_count").value == 3
     assert [at.sidebar.text_input(key=f"pg_name_{i}").value for i in range(3)] == ["base", "step 8", "step 16"]
     assert at.sidebar.selectbox(key="pg_model_1").value == FT
+
+
+def test_targets_preset_by_the_train_page_log_no_session_state_warning(server, monkeypatch):
+    # "Compare in the Playground" hands the targets over in session state; a widget that also had a default value
+    # made Streamlit log "created with a default value but also had its value set via the Session State API".
+    import logging
+
+    from streamlit.elements.lib import policies
+
+    monkeypatch.setattr(policies, "_shown_default_value_warning", False)  # logged once per process otherwise
+    logged: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: logged.append(record.getMessage())  # type: ignore[method-assign]
+    policies._LOGGER.addHandler(handler)
+    try:
+        preset = [
+            {"name": "base", "kind": "local", "model": "base-model"},
+            {"name": "step 4", "kind": "local", "model": FT},
+            {"name": "step 8", "kind": "local", "model": FT + ":ckpt-step-8"},
+        ]
+        at = open_page("playground", playground_targets=preset)
+    finally:
+        policies._LOGGER.removeHandler(handler)
+    assert not at.exception
+    assert not [m for m in logged if "Session State API" in m], logged
+    assert [at.sidebar.text_input(key=f"pg_name_{i}").value for i in range(3)] == ["base", "step 4", "step 8"]
+    assert at.sidebar.selectbox(key="pg_model_2").value == FT + ":ckpt-step-8"
+
+
+def test_a_saved_test_split_is_the_first_test_set_offered(server, sample, tmp_path):
+    from studio.editing.session import DatasetSession
+    from studio.storage.workspace import import_file
+
+    workspace = Workspace()
+    path = tmp_path / "facts.jsonl"
+    words = ["tea", "rain", "bread", "sleep", "cats", "maps", "ships", "salt", "wind", "rope"] * 2
+    chats = [
+        [{"role": "user", "content": f"Question {i} about {w}?"}, {"role": "assistant", "content": f"Answer {i}."}]
+        for i, w in enumerate(words)
+    ]
+    path.write_text("".join(json.dumps({"messages": c}) + "\n" for c in chats))
+    info, _ = import_file(workspace, path)
+    session = DatasetSession(workspace)
+    session.open(info.id)
+    parts, _ = session.splits({"train": 0.6, "validation": 0.2, "test": 0.2}, 42)
+    session.save_splits(parts, 42)
+    test_split = next(v for v in workspace.versions(info.id) if v.name == "test (seed 42)")
+
+    at = _page()
+    assert at.radio(key="pg_source").value == "workspace"  # before the sample and an upload
+    version = at.selectbox(key="pg_version")
+    assert version.options[0].startswith("facts · test (seed 42)")  # the held-out split first
+    assert len(version.options) == 4  # the original and its three splits
+    at.button(key="pg_run_set").click().run()
+    assert not at.exception and not at.error
+    [run] = list_runs(Workspace())
+    assert run.rows == test_split.rows and run.source.startswith("facts · test (seed 42)")
+    prompts = set(at.dataframe[1].value["prompt"])
+    held_out = {m[0]["content"] for m in workspace.load_version(test_split.id)["messages"]}
+    assert prompts == held_out

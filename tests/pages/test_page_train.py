@@ -164,6 +164,7 @@ def test_advanced_options_presets_and_the_preview_request(tmp_path):
         "packing": True,
     }
     assert json.loads(at.json[0].value)["suffix"] == "demo"
+    assert at.session_state["train_settings"]["lora_rank"] == 8  # kept (written once) for the next visit and Cost
 
     at.text_input(key="train_preset_name").set_value("rank 8 packed").run()
     at.button(key="train_save_preset").click().run()
