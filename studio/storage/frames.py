@@ -99,7 +99,7 @@ class FrameCache:
         with self._lock:
             self._frames.clear()
 
-    def keys(self) -> list[Hashable]:
+    def cached_keys(self) -> list[Hashable]:
         """The cached keys, oldest first."""
         with self._lock:
             return list(self._frames)
