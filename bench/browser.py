@@ -17,7 +17,6 @@ Streamlit's own (VmHWM).
 from __future__ import annotations
 
 import os
-import socket
 import statistics
 import subprocess
 import tempfile
@@ -26,18 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.data import chat_jsonl, multi_turn_jsonl
+from studio.testing.local import CHROMIUM, CHROMIUM_ARGS, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 GRID = "iframe[title='st_aggrid.AgGrid.agGrid']"
 ROWS_JS = "Array.from(document.querySelectorAll('p, strong')).map(e => e.innerText).find(t => / of \\d+ rows$/.test(t))"
 DEBOUNCE_S = 0.2
@@ -46,18 +36,12 @@ EDITS = 3
 RENDERS = 3
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _start_streamlit(workspace: Path, *extra: str) -> tuple[subprocess.Popen, str]:
     import httpx
 
     from studio.cli.data import app_command
 
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [*app_command(port, headless=True), *extra]
     process = subprocess.Popen(

@@ -620,28 +620,35 @@ CASES: list[Case] = [
             "1M",
             ours,
             "bench.cli:cookbook_process",
-            COOKBOOK_PROCESS,
+            baseline_name,
             goal,
             check,
+            ratio=ratio,
             slow=True,
             notes=(WHOLE_PROCESS,),
         )
-        for name, ours, goal, check in (
+        for name, ours, baseline_name, ratio, goal, check in (
             (
                 "`studio validate`, whole process",
                 "bench.cli:validate_process",
+                COOKBOOK_PROCESS,
+                "bw / w",
                 "≤ 12 s, ≤ 1 GB",
                 "w <= 12 and x['tree_peak_mb'] <= 1024",
             ),
             (
                 "`studio estimate --model gpt-4o-mini`, whole process",
                 "bench.cli:estimate_process",
+                COOKBOOK_PROCESS,
+                "bw / w",
                 "≤ 12 s, ≤ 1 GB",
                 "w <= 12 and x['tree_peak_mb'] <= 1024",
             ),
             (
                 "`studio analyze` (rules but near-duplicates), whole process",
                 "bench.cli:analyze_process",
+                f"{COOKBOOK_PROCESS} (format checks and tokens, not the cleaning rules: for scale, no speed-up)",
+                None,
                 "report",
                 None,
             ),

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,16 +18,11 @@ from typing import Any, Self
 
 import httpx
 
+from studio.testing.local import free_port
 from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = "tiny-llama"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_healthy(base_url: str, *, timeout: float = 60.0, proc: subprocess.Popen | None = None) -> None:

@@ -136,16 +136,20 @@ def check_source(
     from studio.data.loader import load_dataset
 
     name = str(path)
+    counting: dict[str, Any] = {
+        "model": model,
+        "encoding": encoding,
+        "mode": mode,
+        "prices": prices,
+        "workers": workers,
+        "on_progress": on_progress,
+    }
     overrides = schema not in (None, "chat") or mapping is not None or text_encoding not in (None, "utf-8")
     if not overrides and Path(name).is_file() and is_chat_jsonl(name):
-        report = validate_file(
-            name, model=model, encoding=encoding, mode=mode, prices=prices, workers=workers, on_progress=on_progress
-        )
+        report = validate_file(name, **counting)
         return SourceReport(report, name, "jsonl/chat", "line", "utf-8", 1.0, fast=True)
     loaded = load_dataset(name, schema=schema, mapping=mapping, encoding=text_encoding)
-    report = check_frame(
-        loaded.frame, model=model, encoding=encoding, mode=mode, prices=prices, workers=workers, on_progress=on_progress
-    )
+    report = check_frame(loaded.frame, **counting)
     return SourceReport(
         report,
         name,

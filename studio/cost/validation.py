@@ -225,21 +225,31 @@ def _scan_list_part(
     return _scan(enumerate(source, 1), count, len(source))
 
 
-def _file_bounds(path: Path, size: int, *, workers: int) -> list[tuple[int, int]]:
-    """Byte ranges that start at line starts, about sixteen per worker (so no worker idles long at the end) and
-    at least ``_PART_BYTES/4`` each."""
+def _line_bounds(size: int, workers: int, next_line_start: Callable[[int], int]) -> list[tuple[int, int]]:
+    """Byte ranges of ``size`` bytes that start at line starts, about sixteen per worker (so no worker idles long at
+    the end) and at least ``_PART_BYTES/4`` each; ``next_line_start(p)`` is the offset of the first line starting
+    after byte ``p`` (``size`` when none does)."""
     step = max(_PART_BYTES // 4, min(_PART_BYTES * 4, size // (workers * 16) + 1))
     cuts = [0]
-    with path.open("rb") as handle:
-        while cuts[-1] + step < size:
-            handle.seek(cuts[-1] + step)
-            handle.readline()
-            position = handle.tell()
-            if position >= size:
-                break
-            cuts.append(position)
+    while cuts[-1] + step < size:
+        position = next_line_start(cuts[-1] + step)
+        if position >= size:
+            break
+        cuts.append(position)
     cuts.append(size)
     return list(itertools.pairwise(cuts))
+
+
+def _file_bounds(path: Path, size: int, *, workers: int) -> list[tuple[int, int]]:
+    """:func:`_line_bounds` of a file."""
+    with path.open("rb") as handle:
+
+        def next_line_start(position: int) -> int:
+            handle.seek(position)
+            handle.readline()
+            return handle.tell()
+
+        return _line_bounds(size, workers, next_line_start)
 
 
 # --- reports -------------------------------------------------------------------------------------------------
@@ -409,15 +419,13 @@ def _scan_bytes_part(start: int, stop: int, items: bytes | None, counter: Any, m
 
 
 def _byte_bounds(data: bytes, *, workers: int) -> list[tuple[int, int]]:
-    step = max(_PART_BYTES // 4, min(_PART_BYTES * 4, len(data) // (workers * 8) + 1))
-    cuts = [0]
-    while cuts[-1] + step < len(data):
-        newline = data.find(b"\n", cuts[-1] + step)
-        if newline < 0 or newline + 1 >= len(data):
-            break
-        cuts.append(newline + 1)
-    cuts.append(len(data))
-    return list(itertools.pairwise(cuts))
+    """:func:`_line_bounds` of bytes in memory."""
+
+    def next_line_start(position: int) -> int:
+        newline = data.find(b"\n", position)
+        return len(data) if newline < 0 else newline + 1
+
+    return _line_bounds(len(data), workers, next_line_start)
 
 
 def validate_bytes(

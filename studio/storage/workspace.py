@@ -22,37 +22,26 @@ No API key is ever written here.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import re
 import sqlite3
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import orjson
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from studio.data.frame import TEXT, TEXT_FIELDS
 from studio.errors import ConflictError, WorkspaceError
+from studio.storage.frames import FrameCache, flags_from_parquet, flags_to_parquet, frame_from_parquet, frame_to_parquet
 from studio.storage.migrations import migrate
 
 DEFAULT_PATH = Path("workspace") / "studio.db"
-_JSON_COLUMNS_KEY = b"studio.json_columns"
-_FRAMES: OrderedDict[tuple[str, int, float], pd.DataFrame] = OrderedDict()
-_FRAMES_LOCK = threading.Lock()
-_LOADING: dict[tuple[str, int, float], threading.Lock] = {}
-_FRAMES_KEPT = 3
-_FRAMES_MAX_ROWS = 1_500_000  # ~3 GB of decoded frames at most; the newest is always kept
+_FRAMES = FrameCache()
 
 
 def inserted_id(cursor: sqlite3.Cursor) -> int:
@@ -89,45 +78,6 @@ class VersionInfo:
 def workspace_path() -> Path:
     """Where the workspace lives: ``$STUDIO_WORKSPACE`` or ``./workspace/studio.db``."""
     return Path(os.environ.get("STUDIO_WORKSPACE") or DEFAULT_PATH)
-
-
-# ---------------------------------------------------------------------------------------------- frames
-
-
-def frame_to_parquet(frame: pd.DataFrame) -> bytes:
-    """Serialise a canonical frame losslessly: nested values (messages, tools, metadata) go in as JSON text."""
-    table = frame.copy()
-    json_columns = []
-    for column in table.columns:
-        if table[column].dtype == object:
-            values = table[column].to_numpy()
-            if any(not (v is None or isinstance(v, str)) for v in values):
-                table[column] = [None if v is None else json.dumps(v, ensure_ascii=False) for v in values]
-                json_columns.append(column)
-    arrow = pa.Table.from_pandas(table, preserve_index=False)
-    metadata = dict(arrow.schema.metadata or {})
-    metadata[_JSON_COLUMNS_KEY] = json.dumps(json_columns).encode()
-    buffer = io.BytesIO()
-    pq.write_table(arrow.replace_schema_metadata(metadata), buffer, compression="zstd")
-    return buffer.getvalue()
-
-
-def frame_from_parquet(data: bytes) -> pd.DataFrame:
-    """Inverse of :func:`frame_to_parquet`."""
-    table = pq.read_table(io.BytesIO(data))
-    json_columns = json.loads((table.schema.metadata or {}).get(_JSON_COLUMNS_KEY, b"[]"))
-    frame = table.drop_columns(json_columns).to_pandas()
-    for column in json_columns:
-        texts = table.column(column).to_numpy(zero_copy_only=False)
-        frame.insert(
-            table.schema.get_field_index(column),
-            column,
-            pd.Series([None if v is None else orjson.loads(v) for v in texts], dtype=object),
-        )
-    for column in TEXT_FIELDS:
-        if column in frame.columns:
-            frame[column] = frame[column].astype(TEXT)
-    return frame
 
 
 # ---------------------------------------------------------------------------------------------- workspace
@@ -321,23 +271,12 @@ class Workspace:
             if row is None:
                 raise WorkspaceError(f"no version with id {version_id} in {self.path}")
             key = (str(self.path.resolve()), version_id, row["created_at"])
-            with _FRAMES_LOCK:
-                loading = _LOADING.setdefault(key, threading.Lock())
-            with loading:  # a second reader of the same version waits for the first decode, not a second one
-                with _FRAMES_LOCK:
-                    frame = _FRAMES.get(key)
-                    if frame is not None:
-                        _FRAMES.move_to_end(key)
-                        return frame
+
+            def decode() -> pd.DataFrame:
                 data = db.execute("SELECT data FROM versions WHERE id=?", (version_id,)).fetchone()["data"]
-                frame = frame_from_parquet(data)
-                with _FRAMES_LOCK:
-                    _FRAMES[key] = frame
-                    _LOADING.pop(key, None)
-                    while len(_FRAMES) > 1 and (
-                        len(_FRAMES) > _FRAMES_KEPT or sum(map(len, _FRAMES.values())) > _FRAMES_MAX_ROWS
-                    ):
-                        _FRAMES.popitem(last=False)
+                return frame_from_parquet(data)
+
+            frame = _FRAMES.get(key, decode)
         return frame
 
     def prefetch_version(self, version_id: int) -> threading.Thread:
@@ -355,14 +294,11 @@ class Workspace:
     def save_flags(self, version_id: int, signature: str, frame: pd.DataFrame, flags: pd.DataFrame) -> None:
         """Keep the rule flags of ``frame`` (version ``version_id`` with the edits that ``signature`` stands for),
         so reopening the dataset need not run the rules again; one set is kept per version."""
-        table = flags.reset_index(drop=True)
-        table.insert(0, "_id", frame["id"].to_numpy())
-        buffer = io.BytesIO()
-        pq.write_table(pa.Table.from_pandas(table, preserve_index=False), buffer, compression="zstd")
+        data = flags_to_parquet(frame, flags)
         with self.transaction() as db:
             db.execute(
                 "INSERT OR REPLACE INTO flags(version_id, signature, data, created_at) VALUES (?, ?, ?, ?)",
-                (version_id, signature, buffer.getvalue(), time.time()),
+                (version_id, signature, data, time.time()),
             )
 
     def flags_signature(self, version_id: int) -> str | None:
@@ -380,12 +316,7 @@ class Workspace:
             ).fetchone()
         if row is None:
             return None
-        table = pq.read_table(io.BytesIO(row[0]))
-        if not np.array_equal(table.column("_id").to_numpy(), frame["id"].to_numpy()):
-            return None
-        flags = table.drop_columns(["_id"]).to_pandas()
-        flags.index = frame.index
-        return flags
+        return flags_from_parquet(row[0], frame)
 
     def checkout(self, dataset_id: int, version_id: int, *, expected_revision: int | None = None) -> None:
         """Make ``version_id`` the dataset's head (its edit log continues from there); ``expected_revision`` as in

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 from pathlib import Path
 
@@ -11,19 +10,10 @@ import httpx
 import pytest
 
 from studio.cli.data import app_command
+from studio.testing.local import CHROMIUM, CHROMIUM_ARGS, free_port
 from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def pytest_collection_modifyitems(items):
@@ -33,12 +23,6 @@ def pytest_collection_modifyitems(items):
             # A real browser against a real server on 2 busy cores: one retry absorbs a timing hiccup, while a
             # real bug fails both runs. The rerun is reported in the summary ("R"), never hidden.
             item.add_marker(pytest.mark.flaky(reruns=1))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class StreamlitServer:

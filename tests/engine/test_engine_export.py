@@ -34,6 +34,22 @@ def tiny_adapter(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory)
     return folder
 
 
+def add_fine_tune(store, base: Path, adapter: Path) -> str:
+    """Record ``adapter`` in an engine store as the fine-tune of a (finished) job on ``base``; its model id."""
+    job = store.create_job(
+        model=TINY,
+        base_source={"kind": "path", "path": str(base)},
+        training_file="file-x",
+        validation_file=None,
+        suffix="pirate",
+        seed=1,
+        hyperparameters={},
+    )
+    model_id = f"ft:{TINY}:pirate:{job.id}"
+    store.add_model(model_id, base=TINY, job_id=job.id, path=adapter)
+    return model_id
+
+
 def engine_answer(base: Path, adapter: Path | None) -> str:
     """The engine's greedy answer in float32 (the precision the export is written in)."""
     from studio.engine.models import generate, load_model
@@ -134,18 +150,7 @@ def test_bad_exports_are_refused_and_leave_nothing(tiny_model_dir, tmp_path):
 def test_cli_exports_a_fine_tuned_model_of_an_engine_folder(tiny_model_dir, tiny_adapter, tmp_path, capsys):
     from studio.engine.store import EngineStore
 
-    store = EngineStore(tmp_path / "engine")
-    job = store.create_job(
-        model=TINY,
-        base_source={"kind": "path", "path": str(tiny_model_dir)},
-        training_file="file-x",
-        validation_file=None,
-        suffix="pirate",
-        seed=1,
-        hyperparameters={},
-    )
-    model_id = f"ft:{TINY}:pirate:{job.id}"
-    store.add_model(model_id, base=TINY, job_id=job.id, path=tiny_adapter)
+    model_id = add_fine_tune(EngineStore(tmp_path / "engine"), tiny_model_dir, tiny_adapter)
 
     out = tmp_path / "out"
     code = cli_main(
@@ -169,23 +174,13 @@ def test_the_train_page_export_goes_through_the_engine_api(tiny_model_dir, tiny_
 
     home = tmp_path / "engine"
     app = cli_app(home, models={TINY: str(tiny_model_dir)}, max_upload_bytes=1 << 20, run_jobs=False)
-    store = app.state.engine.store
-    job = store.create_job(
-        model=TINY,
-        base_source={"kind": "path", "path": str(tiny_model_dir)},
-        training_file="file-x",
-        validation_file=None,
-        suffix="pirate",
-        seed=1,
-        hyperparameters={},
-    )
-    model_id = f"ft:{TINY}:pirate:{job.id}"
-    store.add_model(model_id, base=TINY, job_id=job.id, path=tiny_adapter)
+    model_id = add_fine_tune(app.state.engine.store, tiny_model_dir, tiny_adapter)
+    job_id = model_id.rsplit(":", 1)[1]
     with ThreadServer(app) as server:
         client = server.client()
         first = export_model(client, model_id, "adapter")
         second = export_model(client, model_id, "adapter")
-        assert Path(first["path"]) == home / "exports" / f"ft-{TINY}-pirate-{job.id}-adapter"
+        assert Path(first["path"]) == home / "exports" / f"ft-{TINY}-pirate-{job_id}-adapter"
         assert Path(second["path"]).name.endswith("-adapter-2")  # a second export never overwrites the first
         assert "adapter_model.safetensors" in first["files"]
         assert (Path(first["path"]) / "adapter_model.safetensors").read_bytes() == (

@@ -178,9 +178,9 @@ def test_a_prefetched_version_is_decoded_once_even_when_opened_meanwhile(tmp_pat
 
 def test_the_frames_kept_in_memory_are_bounded(tmp_path, frame, monkeypatch):
     import studio.storage.workspace as workspace_module
+    from studio.storage.frames import FrameCache
 
-    monkeypatch.setattr(workspace_module, "_FRAMES", workspace_module.OrderedDict())
-    monkeypatch.setattr(workspace_module, "_FRAMES_MAX_ROWS", 3)
+    monkeypatch.setattr(workspace_module, "_FRAMES", FrameCache(max_rows=3))
     ws = Workspace(tmp_path / "ws.db")
     versions = [
         ws.import_dataset(frame, name=f"d{n}", source_name="d.jsonl", format="jsonl/chat").head_version_id
@@ -188,8 +188,8 @@ def test_the_frames_kept_in_memory_are_bounded(tmp_path, frame, monkeypatch):
     ]
     for version in versions:
         ws.load_version(version)
-    assert len(workspace_module._FRAMES) == 1  # 2 rows each, at most 3 rows kept: only the newest
-    assert [key[1] for key in workspace_module._FRAMES] == [versions[-1]]
+    # 2 rows each, at most 3 rows kept: only the newest
+    assert [key[1] for key in workspace_module._FRAMES.cached_keys()] == [versions[-1]]
 
 
 def test_inserted_id_is_the_new_rowid_and_never_none(tmp_path):

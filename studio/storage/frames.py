@@ -1,0 +1,125 @@
+"""Frames as stored in the workspace: lossless Parquet blobs, and the cache of the versions decoded last.
+
+A version is one Parquet blob (zstd). Nested values (``messages``, ``tools``, ``metadata``) go in as JSON text and
+come back as the same Python objects; the names of those columns travel in the file's schema metadata. Rule flags
+are a second, flat Parquet blob keyed by the example ids they were computed for.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+
+import numpy as np
+import orjson
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from studio.data.frame import TEXT, TEXT_FIELDS
+
+_JSON_COLUMNS_KEY = b"studio.json_columns"
+
+
+def frame_to_parquet(frame: pd.DataFrame) -> bytes:
+    """Serialise a canonical frame losslessly: nested values (messages, tools, metadata) go in as JSON text."""
+    table = frame.copy()
+    json_columns = []
+    for column in table.columns:
+        if table[column].dtype == object:
+            values = table[column].to_numpy()
+            if any(not (v is None or isinstance(v, str)) for v in values):
+                table[column] = [None if v is None else json.dumps(v, ensure_ascii=False) for v in values]
+                json_columns.append(column)
+    arrow = pa.Table.from_pandas(table, preserve_index=False)
+    metadata = dict(arrow.schema.metadata or {})
+    metadata[_JSON_COLUMNS_KEY] = json.dumps(json_columns).encode()
+    return _parquet(arrow.replace_schema_metadata(metadata))
+
+
+def frame_from_parquet(data: bytes) -> pd.DataFrame:
+    """Inverse of :func:`frame_to_parquet`."""
+    table = pq.read_table(io.BytesIO(data))
+    json_columns = json.loads((table.schema.metadata or {}).get(_JSON_COLUMNS_KEY, b"[]"))
+    frame = table.drop_columns(json_columns).to_pandas()
+    for column in json_columns:
+        texts = table.column(column).to_numpy(zero_copy_only=False)
+        frame.insert(
+            table.schema.get_field_index(column),
+            column,
+            pd.Series([None if v is None else orjson.loads(v) for v in texts], dtype=object),
+        )
+    for column in TEXT_FIELDS:
+        if column in frame.columns:
+            frame[column] = frame[column].astype(TEXT)
+    return frame
+
+
+def flags_to_parquet(frame: pd.DataFrame, flags: pd.DataFrame) -> bytes:
+    """The rule flags of ``frame`` (one row per example, same order) with the examples' ids in ``_id``."""
+    table = flags.reset_index(drop=True)
+    table.insert(0, "_id", frame["id"].to_numpy())
+    return _parquet(pa.Table.from_pandas(table, preserve_index=False))
+
+
+def flags_from_parquet(data: bytes, frame: pd.DataFrame) -> pd.DataFrame | None:
+    """Inverse of :func:`flags_to_parquet`, indexed like ``frame``; None when they were stored for other rows."""
+    table = pq.read_table(io.BytesIO(data))
+    if not np.array_equal(table.column("_id").to_numpy(), frame["id"].to_numpy()):
+        return None
+    flags = table.drop_columns(["_id"]).to_pandas()
+    flags.index = frame.index
+    return flags
+
+
+def _parquet(table: pa.Table) -> bytes:
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="zstd")
+    return buffer.getvalue()
+
+
+class FrameCache:
+    """The last few decoded versions, shared by every session of the process (versions never change).
+
+    At most ``kept`` frames and ``max_rows`` rows in all (~2 KB a row decoded: 1.5M rows is ~3 GB); the newest is
+    always kept, however big. Two readers of one key wait for one decode instead of decoding twice.
+    """
+
+    def __init__(self, kept: int = 3, max_rows: int = 1_500_000) -> None:
+        self.kept, self.max_rows = kept, max_rows
+        self._frames: OrderedDict[Hashable, pd.DataFrame] = OrderedDict()
+        self._lock = threading.Lock()
+        self._loading: dict[Hashable, threading.Lock] = {}
+
+    def clear(self) -> None:
+        """Forget every decoded frame (the next read decodes again)."""
+        with self._lock:
+            self._frames.clear()
+
+    def cached_keys(self) -> list[Hashable]:
+        """The cached keys, oldest first."""
+        with self._lock:
+            return list(self._frames)
+
+    def get(self, key: Hashable, decode: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+        """The frame cached under ``key``, else ``decode()``'s, cached. Callers must not modify it in place."""
+        with self._lock:
+            loading = self._loading.setdefault(key, threading.Lock())
+        with loading:
+            with self._lock:
+                frame = self._frames.get(key)
+                if frame is not None:
+                    self._frames.move_to_end(key)
+                    return frame
+            frame = decode()
+            with self._lock:
+                self._frames[key] = frame
+                self._loading.pop(key, None)
+                while len(self._frames) > 1 and (
+                    len(self._frames) > self.kept or sum(map(len, self._frames.values())) > self.max_rows
+                ):
+                    self._frames.popitem(last=False)
+        return frame
