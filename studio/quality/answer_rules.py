@@ -22,6 +22,7 @@ from studio.quality.columns import (
     rule_result,
     text_column,
     to_numpy,
+    where_labels,
 )
 
 # Words that cannot end a finished sentence. Lower case only, so "vitamin A" or "Plan B" are not connectors.
@@ -154,9 +155,10 @@ def check_empty_turns(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleRes
     turns = answer_turns(frame)
     if len(turns):
         blank_turn = blank(text_column(turns, "assistant")) & ~turns["has_tool_calls"].to_numpy(dtype=bool)
-        rows = turns[blank_turn & ~mask[turns["example"].to_numpy()]]
-        rows = rows[~rows["example"].duplicated()]
-        for example, where in zip(rows["example"], rows["assistant__where"], strict=True):
+        hit = np.flatnonzero(blank_turn & ~mask[turns["example"].to_numpy()])
+        hit = hit[~pd.Series(turns["example"].to_numpy()[hit]).duplicated().to_numpy()]
+        labels = where_labels(turns, "assistant", hit)
+        for example, where in zip(turns["example"].to_numpy()[hit], labels, strict=True):
             mask[example] = True
             field[example] = "assistant"
             reason[example] = f"{where}: the answer is blank"

@@ -53,12 +53,22 @@ def text_column(frame: pd.DataFrame, name: str) -> pa.ChunkedArray:
 
 
 def where_labels(frame: pd.DataFrame, name: str, positions: np.ndarray) -> np.ndarray:
-    """How a finding in column ``name`` at ``positions`` says where it is: the column's name, or the per-row
-    label of a turn table (``<name>__where``, e.g. ``turn 1 (user)``; see :mod:`studio.quality.turn_scope`)."""
-    column = f"{name}__where"
-    if column in frame.columns:
-        return frame[column].to_numpy()[positions]
-    return np.full(len(positions), name, dtype=object)
+    """How a finding in column ``name`` at ``positions`` says where it is: the column's name, or, in a turn table
+    (see :mod:`studio.quality.turn_scope`), the turn: ``turn 3 (user)``, ``turn 4 (tool call get_invoice)``, or
+    the field's name for the turn the grid shows in that column (first system, last user, last assistant).
+    Made for these rows only."""
+    if "__shown" not in frame.columns:
+        return np.full(len(positions), name, dtype=object)
+    shown = frame["__shown"].to_numpy()[positions]
+    turns = frame["turn"].to_numpy()[positions]
+    if name == "tool_calls":
+        called = frame["__name"].iloc[positions].tolist()
+        inner = [f"tool call {c if isinstance(c, str) else '?'}" for c in called]
+    else:
+        inner = [name] * len(positions)
+    return np.array(
+        [name if s else f"turn {t} ({i})" for s, t, i in zip(shown, turns, inner, strict=True)], dtype=object
+    )
 
 
 def to_numpy(array: pa.ChunkedArray | pa.Array, fill: Any = False) -> np.ndarray:
