@@ -31,7 +31,9 @@ class RuleResult:
 
     ``field`` names the text field a finding is about (one per row, or one for all); ``group`` carries the
     duplicate group / near-duplicate cluster id per row for the duplicate rules; ``note`` says, for the whole
-    run, what the user should know about how it ran (e.g. a cap was hit). Unpacks as ``mask, reason``.
+    run, what the user should know about how it ran (e.g. a cap was hit); ``turn`` (Int32, NA where not
+    flagged or not about one turn) is the index in ``messages`` of the turn a finding is in, for rules that
+    read turns. Unpacks as ``mask, reason``.
     """
 
     mask: pd.Series
@@ -39,6 +41,7 @@ class RuleResult:
     field: pd.Series | str
     group: pd.Series | None = None
     note: str | None = None
+    turn: pd.Series | None = None
 
     def __iter__(self) -> Iterator[pd.Series]:
         yield self.mask
@@ -112,10 +115,22 @@ def ids_text(frame: pd.DataFrame, group: pd.Series) -> pd.Series:
 
 
 def rule_result(
-    frame: pd.DataFrame, mask: np.ndarray, reason: pd.Series, field: pd.Series | str, group: pd.Series | None = None
+    frame: pd.DataFrame,
+    mask: np.ndarray,
+    reason: pd.Series,
+    field: pd.Series | str,
+    group: pd.Series | None = None,
+    turn: np.ndarray | None = None,
 ) -> RuleResult:
-    """A :class:`RuleResult` from a numpy ``mask``."""
-    return RuleResult(mask=pd.Series(mask, index=frame.index, dtype=bool), reason=reason, field=field, group=group)
+    """A :class:`RuleResult` from a numpy ``mask`` (and ``turn``: per row, the turn index or -1 for none)."""
+    turns = (
+        None if turn is None else pd.Series(pd.array(np.where(turn >= 0, turn, -1), dtype="Int32"), index=frame.index)
+    )
+    if turns is not None:
+        turns = turns.mask(turns < 0)
+    return RuleResult(
+        mask=pd.Series(mask, index=frame.index, dtype=bool), reason=reason, field=field, group=group, turn=turns
+    )
 
 
 def escape_word(word: str) -> str:

@@ -247,7 +247,11 @@ def over_turns(check: Check, scope: Scope = "text") -> Check:
             else np.full(len(hit), result.field, dtype=object)
         )
         field[examples] = fields[first]
-        return rule_result(frame, mask, reasons(frame, reason), pd.Series(field, index=frame.index, dtype=object))
+        turn = np.full(n, -1, dtype=np.int64)
+        turn[examples] = rows["turn"].to_numpy()[first]
+        return rule_result(
+            frame, mask, reasons(frame, reason), pd.Series(field, index=frame.index, dtype=object), turn=turn
+        )
 
     run.__doc__ = check.__doc__
     run.__name__ = getattr(check, "__name__", "check")
@@ -267,3 +271,18 @@ def _where(table: pd.DataFrame, field: pd.Series | str, hit: np.ndarray) -> np.n
 def answer_turns(frame: pd.DataFrame) -> pd.DataFrame:
     """The answer rules' turn table of ``frame`` (cached within :func:`turn_cache`)."""
     return _cached(frame, "answer")
+
+
+def finding_where(messages: Any, turn: int | None, field: str | None) -> str:
+    """Where a finding (a row of :attr:`~studio.quality.rules.Analysis.issues`: its ``turn`` and ``field``) is,
+    for a flag badge: ``""`` when it is in the turn the grid shows in that column (first system, last user, last
+    assistant) or about the whole example (no turn), else ``"turn 1 (user)"`` or ``"turn 4 (tool call)"``.
+    ``messages`` is the example's conversation."""
+    if turn is None or pd.isna(turn) or not isinstance(field, str):
+        return ""
+    turn = int(turn)
+    if field in ("system", "user", "assistant"):
+        at = [i for i, m in enumerate(messages or []) if isinstance(m, Mapping) and m.get("role") == field]
+        if at and turn == (at[0] if field == "system" else at[-1]):
+            return ""
+    return f"turn {turn} ({'tool call' if field == 'tool_calls' else field})"
