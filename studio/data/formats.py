@@ -213,7 +213,7 @@ def _chat(record: Mapping[str, Any], notes: Counter[str]) -> Example:
     for position, message in enumerate(messages, 1):
         if not isinstance(message, dict):
             raise RecordError(f"message {position} is {type(message).__name__}, not an object", "messages")
-        parts = parts or type(message.get("content")) is not str or "loss_weight" in message
+        parts = parts or "loss_weight" in message or isinstance(message.get("content"), list)
     if parts and any(_is_llamafactory(m) for m in messages):
         messages = [_from_llamafactory(m, notes) for m in messages]
     example: Example = {"messages": messages}
