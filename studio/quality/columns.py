@@ -99,8 +99,11 @@ def blank(text: pa.ChunkedArray) -> np.ndarray:
 
 def reasons(frame: pd.DataFrame, values: np.ndarray | None = None) -> pd.Series:
     """``values`` (one reason or None per row; all NA when omitted) as a string Series indexed like ``frame``."""
-    data = values if values is not None else [pd.NA] * len(frame)
-    return pd.Series(pd.array(data, dtype=TEXT), index=frame.index)
+    if values is None:
+        array = pa.nulls(len(frame), type=pa.large_string())
+    else:  # straight to Arrow (pandas' own path checks every value in Python first; most are None here)
+        array = pa.array(np.asarray(values, dtype=object), type=pa.large_string(), from_pandas=True)
+    return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([array])), index=frame.index, dtype=TEXT)
 
 
 def flagged_text(frame: pd.DataFrame, mask: np.ndarray, text: pd.Series | str) -> pd.Series:
