@@ -131,7 +131,8 @@ def test_every_finding_names_its_turn_and_role_and_a_badge_says_where_from_them(
         [2, 2, "assistant", "too_short", "assistant"],
     ]
     where = [
-        finding_where(frame["messages"].iat[i], t, f) for i, t, f in zip(found["id"], found["turn"], found["field"])
+        finding_where(frame["messages"].iat[i], t, f)
+        for i, t, f in zip(found["id"], found["turn"], found["field"], strict=True)
     ]
     assert where == ["", "turn 1 (user)", "", "turn 1 (user)", "turn 2 (assistant)", "", "turn 2 (assistant)"]
     calls_only = analyze(frame_of(messages[3:5] + messages[6:]), rules=["pii"]).issues
