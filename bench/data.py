@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import orjson
@@ -80,23 +81,33 @@ def chat_jsonl(size: str) -> Path:
     """
     if size not in SIZES:
         raise ValueError(f"unknown size {size!r}; choose one of {', '.join(SIZES)}")
-    path = CACHE / f"chat_{size}_{_digest()}.jsonl"
-    if path.exists():
-        return path
-    CACHE.mkdir(parents=True, exist_ok=True)
     rng = random.Random(SEED)
-    seeds = _seed_examples()
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")  # two processes building at once must not share it
-    with tmp.open("wb") as out:
+
+    def examples() -> Iterator[list[dict]]:
+        seeds = _seed_examples()
         for n in range(SIZES[size]):
-            base = seeds[n % len(seeds)]
             messages = []
-            for message in base["messages"]:
+            for message in seeds[n % len(seeds)]["messages"]:
                 message = dict(message)
                 if message.get("role") in ("user", "assistant") and isinstance(message.get("content"), str):
                     extra = " ".join(rng.choices(_WORDS, k=rng.randint(0, 6)))
                     message["content"] = f"{message['content']} {extra}".rstrip() if extra else message["content"]
                 messages.append(message)
+            yield messages
+
+    return _written(CACHE / f"chat_{size}_{_digest()}.jsonl", examples)
+
+
+def _written(path: Path, examples: Callable[[], Iterator[list[dict]]]) -> Path:
+    """``path`` if it is cached, else the conversations ``examples()`` yields written there (one
+    ``{"messages": …}`` line each) through a temporary file, so a half-written set is never reused: the one write
+    loop of every generated set."""
+    if path.exists():
+        return path
+    CACHE.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")  # two processes building at once must not share it
+    with tmp.open("wb") as out:
+        for messages in examples():
             out.write(orjson.dumps({"messages": messages}) + b"\n")
     tmp.rename(path)
     return path
@@ -302,24 +313,19 @@ def multi_turn_jsonl(size: str, *, near_copies: bool = False) -> Path:
         raise ValueError(f"unknown size {size!r}; choose one of {', '.join(MULTI_SIZES)}")
     kind = "nearcopy" if near_copies else "multi"
     digest = hashlib.sha256(f"{_MULTI_VERSION}:{SEED}".encode()).hexdigest()[:10]
-    path = CACHE / f"{kind}_{size}_{digest}.jsonl"
-    if path.exists():
-        return path
-    CACHE.mkdir(parents=True, exist_ok=True)
     rng = random.Random(SEED)
     total = MULTI_SIZES[size]
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    with tmp.open("wb") as out:
+
+    def examples() -> Iterator[list[dict]]:
         if not near_copies:
             for n in range(total):
-                out.write(orjson.dumps({"messages": _conversation(rng, n)}) + b"\n")
-        else:
-            originals = [_conversation(rng, n, rounds=1) for n in range(max(1, total // (COPIES + 1)))]
-            order = list(range(total))
-            rng.shuffle(order)
-            for slot in order:
-                base = originals[slot % len(originals)]
-                messages = base if slot < len(originals) else _edited(rng, base)
-                out.write(orjson.dumps({"messages": messages}) + b"\n")
-    tmp.rename(path)
-    return path
+                yield _conversation(rng, n)
+            return
+        originals = [_conversation(rng, n, rounds=1) for n in range(max(1, total // (COPIES + 1)))]
+        order = list(range(total))
+        rng.shuffle(order)
+        for slot in order:
+            base = originals[slot % len(originals)]
+            yield base if slot < len(originals) else _edited(rng, base)
+
+    return _written(CACHE / f"{kind}_{size}_{digest}.jsonl", examples)

@@ -209,10 +209,12 @@ def _chat(record: Mapping[str, Any], notes: Counter[str]) -> Example:
         messages = _json_cell(messages, "messages")
     if not isinstance(messages, list):
         raise RecordError(f"must be a list of messages, got {type(messages).__name__}", "messages")
+    parts = False  # a message with list content or loss_weight: maybe LLaMA-Factory's form (checked below)
     for position, message in enumerate(messages, 1):
         if not isinstance(message, dict):
             raise RecordError(f"message {position} is {type(message).__name__}, not an object", "messages")
-    if any(_is_llamafactory(m) for m in messages):
+        parts = parts or "loss_weight" in message or isinstance(message.get("content"), list)
+    if parts and any(_is_llamafactory(m) for m in messages):
         messages = [_from_llamafactory(m, notes) for m in messages]
     example: Example = {"messages": messages}
     for key in EXAMPLE_KEYS:

@@ -36,15 +36,19 @@ Example = dict[str, Any]
 def turn_texts(messages: Sequence[Mapping[str, Any]]) -> tuple[str | None, str | None, str | None]:
     """(first system, last user, last assistant) contents as text; None where the turn is absent."""
     system = user = assistant = None
-    for message in messages:
+    for message in messages:  # the messages first, their text once at the end
         role = message.get("role")
-        if role == "system" and system is None:
-            system = content_text(message.get("content"))
-        elif role == "user":
-            user = content_text(message.get("content"))
+        if role == "user":
+            user = message
         elif role == "assistant":
-            assistant = content_text(message.get("content"))
-    return system, user, assistant
+            assistant = message
+        elif role == "system" and system is None:
+            system = message
+    return _text_of(system), _text_of(user), _text_of(assistant)
+
+
+def _text_of(message: Mapping[str, Any] | None) -> str | None:
+    return None if message is None else content_text(message.get("content"))
 
 
 def build_frame(

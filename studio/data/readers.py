@@ -80,7 +80,10 @@ def read_jsonl(data: bytes, encoding: str, path: str, lenient: bool) -> Records:
     """One JSON object per line (CR, LF or CRLF); blank lines skipped, a BOM at the start of any line ignored."""
     out = Records()
     lines: Iterator[bytes | str]
-    if encoding in ("utf-8", "utf-8-sig"):
+    if encoding in ("utf-8", "utf-8-sig") and b"\r" not in data:
+        # one line at a time, without its "\n": no second copy of the whole file as a list of lines
+        lines = (line.removesuffix(b"\n") for line in io.BytesIO(data))
+    elif encoding in ("utf-8", "utf-8-sig"):
         lines = iter(data.splitlines())
     elif encoding == "mixed":
         text, legacy = decode_mixed(data)

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 TEXT = pd.StringDtype("pyarrow")
 TURN_COLUMNS = ("id", "turn", "part", "role", "kind", "text", "name", "weight", "trained", "position")
@@ -103,18 +104,35 @@ def turn_view(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _build_view(frame: pd.DataFrame) -> pd.DataFrame:
-    rows: list[tuple] = []
-    add = rows.append
+    """One Python pass over the messages; per row it keeps only the turn, part, role and kind codes, the text,
+    name and weight (the example's id and position are repeated by numpy, roles and kinds decoded by Arrow from
+    their codes), so no per-row tuple or string is made."""
+    turns: list[int] = []
+    parts: list[int] = []
+    roles: list[int] = []
+    kinds: list[int] = []
+    texts: list[str | None] = []
+    names: list[str | None] = []
+    weights: list[float] = []
+    counts = np.zeros(len(frame), dtype=np.int64)
+    role_codes: dict[str | None, int] = {}
+    kind_codes: dict[str, int] = {"text": 0}
+    add_turn, add_part, add_role, add_kind = turns.append, parts.append, roles.append, kinds.append
+    add_text, add_name, add_weight = texts.append, names.append, weights.append
     nan = np.nan
-    for position, (example_id, messages) in enumerate(zip(frame["id"].tolist(), frame["messages"], strict=True)):
+    for position, messages in enumerate(frame["messages"]):
         if not isinstance(messages, list):
             continue
+        start = len(texts)
         for turn, message in enumerate(messages):
             if type(message) is not dict and not isinstance(message, Mapping):  # the exact type first: fast
                 continue
             role = message.get("role")
             if type(role) is not str:
                 role = role if isinstance(role, str) else None
+            role_code = role_codes.get(role)
+            if role_code is None:
+                role_code = role_codes[role] = len(role_codes)
             weight = message.get("weight")
             if weight is None:
                 weight_value = nan
@@ -122,33 +140,65 @@ def _build_view(frame: pd.DataFrame) -> pd.DataFrame:
                 usable = isinstance(weight, int | float) and not isinstance(weight, bool)
                 weight_value = float(weight) if usable else nan
             content = message.get("content")
-            if type(content) is str and not message.get("tool_calls") and "name" not in message:
-                add((example_id, turn, 0, role, "text", content, None, weight_value, position))  # the usual turn
+            if type(content) is str and not message.get("tool_calls") and "name" not in message:  # the usual turn
+                add_turn(turn)
+                add_part(0)
+                add_role(role_code)
+                add_kind(0)
+                add_text(content)
+                add_name(None)
+                add_weight(weight_value)
                 continue
             for part, (kind, text, name) in enumerate(message_parts(message)):
-                add((example_id, turn, part, role, kind, text, name, weight_value, position))
-    columns = list(zip(*rows, strict=True)) if rows else [()] * 9
-    ids, turns, parts, roles, kinds, texts, names, weights, positions = columns
+                kind_code = kind_codes.get(kind)
+                if kind_code is None:
+                    kind_code = kind_codes[kind] = len(kind_codes)
+                add_turn(turn)
+                add_part(part)
+                add_role(role_code)
+                add_kind(kind_code)
+                add_text(text)
+                add_name(name)
+                add_weight(weight_value)
+        counts[position] = len(texts) - start
     weight_array = np.asarray(weights, dtype=np.float64)
-    is_assistant = np.fromiter((role == "assistant" for role in roles), dtype=bool, count=len(roles))
+    role_array = _decoded(roles, role_codes)
+    is_assistant = _to_bool(pc.equal(role_array, "assistant"))
     view = pd.DataFrame(
         {
-            "id": np.asarray(ids, dtype=np.int64),
+            "id": np.repeat(frame["id"].to_numpy(dtype=np.int64), counts),
             "turn": np.asarray(turns, dtype=np.int32),
             "part": np.asarray(parts, dtype=np.int32),
-            "role": _strings(roles),
-            "kind": _strings(kinds),
+            "role": _series(role_array),
+            "kind": _series(_decoded(kinds, kind_codes)),
             "text": _strings(texts),
             "name": _strings(names),
             "weight": weight_array,
             "trained": is_assistant & (np.isnan(weight_array) | (weight_array != 0)),
-            "position": np.asarray(positions, dtype=np.int64),
+            "position": np.repeat(np.arange(len(frame), dtype=np.int64), counts),
         }
     )
     return view
 
 
-def _strings(values: tuple) -> pd.Series:
+def _decoded(codes: list[int], names: Mapping[Any, int]) -> pa.Array:
+    """A string array from per-row ``codes`` into ``names`` (a None name is null), decoded by Arrow."""
+    dictionary = pa.array(list(names), type=pa.large_string())
+    indices = pa.array(np.asarray(codes, dtype=np.int32))
+    if not len(codes):
+        return pa.array([], type=pa.large_string())
+    return pa.DictionaryArray.from_arrays(indices, dictionary).cast(pa.large_string())
+
+
+def _to_bool(array: pa.Array) -> np.ndarray:
+    return np.asarray(pc.fill_null(array, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _series(array: pa.Array) -> pd.Series:
+    return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([array])), dtype=TEXT)
+
+
+def _strings(values: list | tuple) -> pd.Series:
     """A string column (``TEXT``) straight from Python strings and Nones, through Arrow (pandas' own path checks
     every value in Python first)."""
     array = pa.array(values, type=pa.large_string())

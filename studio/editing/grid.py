@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -21,6 +20,7 @@ from studio.core.chat import tool_call_summary
 from studio.data.frame import TEXT_FIELDS, iter_examples
 from studio.editing.turn_edits import SCOPE_ROLES, TurnPick, match_ids
 from studio.quality.patterns import compile_pattern
+from studio.quality.turn_scope import finding_where
 
 if TYPE_CHECKING:
     from studio.editing.editor import DatasetEditor
@@ -172,9 +172,6 @@ def turn_labels(conversations: pd.Series, lang: str = "en") -> dict[str, list[st
     return out
 
 
-_TURN_NAMED = re.compile(r"\bturn (\d+) \((\w+)\)")
-
-
 def flag_notes(rows: pd.DataFrame, flags: pd.Series) -> list[str]:
     """Per row, a JSON object ``{rule: [where, finding]}`` for its row-local flags: ``where`` is the turn the
     finding names (``"turn 1 (user)"``, empty when it is the turn the grid shows) and ``finding`` the rule's
@@ -189,9 +186,11 @@ def flag_notes(rows: pd.DataFrame, flags: pd.Series) -> list[str]:
         keys = sorted(set().union(*(marks[i] for i in flagged)))
         issues = analyze(rows.iloc[flagged], rules=keys).issues
         where = {int(example_id): i for i, example_id in enumerate(rows["id"].to_numpy())}
-        for example_id, rule, message in zip(issues["id"], issues["rule"], issues["message"], strict=True):
-            named = _TURN_NAMED.search(str(message))
-            notes[where[int(example_id)]].setdefault(str(rule), [named.group(0) if named else "", str(message)])
+        found = zip(issues["id"], issues["rule"], issues["turn"], issues["field"], issues["message"], strict=True)
+        for example_id, rule, turn, field, message in found:  # a finding names its turn (issue 19)
+            at = where[int(example_id)]
+            label = finding_where(rows["messages"].iat[at], turn, field)
+            notes[at].setdefault(str(rule), [label, str(message)])
     return [json.dumps(n, ensure_ascii=False) if n else "" for n in notes]
 
 

@@ -22,6 +22,7 @@ from studio.quality.columns import (
     rule_result,
     text_column,
     to_numpy,
+    where_labels,
 )
 
 # Words that cannot end a finished sentence. Lower case only, so "vitamin A" or "Plan B" are not connectors.
@@ -151,13 +152,30 @@ def check_empty_turns(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleRes
         if isinstance(last.field, pd.Series)
         else np.full(len(frame), last.field, dtype=object)
     )
+    turn = _last_turns(frame, field, mask)
     turns = answer_turns(frame)
     if len(turns):
         blank_turn = blank(text_column(turns, "assistant")) & ~turns["has_tool_calls"].to_numpy(dtype=bool)
-        rows = turns[blank_turn & ~mask[turns["example"].to_numpy()]]
-        rows = rows[~rows["example"].duplicated()]
-        for example, where in zip(rows["example"], rows["assistant__where"], strict=True):
+        hit = np.flatnonzero(blank_turn & ~mask[turns["example"].to_numpy()])
+        hit = hit[~pd.Series(turns["example"].to_numpy()[hit]).duplicated().to_numpy()]
+        labels = where_labels(turns, "assistant", hit)
+        examples = turns["example"].to_numpy()[hit]
+        turn[examples] = turns["turn"].to_numpy()[hit]
+        for example, where in zip(examples, labels, strict=True):
             mask[example] = True
             field[example] = "assistant"
             reason[example] = f"{where}: the answer is blank"
-    return rule_result(frame, mask, reasons(frame, reason), pd.Series(field, index=frame.index))
+    return rule_result(frame, mask, reasons(frame, reason), pd.Series(field, index=frame.index), turn=turn)
+
+
+def _last_turns(frame: pd.DataFrame, field: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Per row, the index of the last turn of role ``field`` where ``mask`` (the blank turn the finding is about),
+    -1 where none (not flagged, or the turn is missing)."""
+    out = np.full(len(frame), -1, dtype=np.int64)
+    for position in np.flatnonzero(mask):
+        messages = frame["messages"].iat[position]
+        role = field[position]
+        for index, message in enumerate(messages if isinstance(messages, list) else []):
+            if isinstance(message, Mapping) and message.get("role") == role:
+                out[position] = index
+    return out

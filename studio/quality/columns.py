@@ -31,7 +31,9 @@ class RuleResult:
 
     ``field`` names the text field a finding is about (one per row, or one for all); ``group`` carries the
     duplicate group / near-duplicate cluster id per row for the duplicate rules; ``note`` says, for the whole
-    run, what the user should know about how it ran (e.g. a cap was hit). Unpacks as ``mask, reason``.
+    run, what the user should know about how it ran (e.g. a cap was hit); ``turn`` (Int32, NA where not
+    flagged or not about one turn) is the index in ``messages`` of the turn a finding is in, for rules that
+    read turns. Unpacks as ``mask, reason``.
     """
 
     mask: pd.Series
@@ -39,6 +41,7 @@ class RuleResult:
     field: pd.Series | str
     group: pd.Series | None = None
     note: str | None = None
+    turn: pd.Series | None = None
 
     def __iter__(self) -> Iterator[pd.Series]:
         yield self.mask
@@ -53,12 +56,22 @@ def text_column(frame: pd.DataFrame, name: str) -> pa.ChunkedArray:
 
 
 def where_labels(frame: pd.DataFrame, name: str, positions: np.ndarray) -> np.ndarray:
-    """How a finding in column ``name`` at ``positions`` says where it is: the column's name, or the per-row
-    label of a turn table (``<name>__where``, e.g. ``turn 1 (user)``; see :mod:`studio.quality.turn_scope`)."""
-    column = f"{name}__where"
-    if column in frame.columns:
-        return frame[column].to_numpy()[positions]
-    return np.full(len(positions), name, dtype=object)
+    """How a finding in column ``name`` at ``positions`` says where it is: the column's name, or, in a turn table
+    (see :mod:`studio.quality.turn_scope`), the turn: ``turn 3 (user)``, ``turn 4 (tool call get_invoice)``, or
+    the field's name for the turn the grid shows in that column (first system, last user, last assistant).
+    Made for these rows only."""
+    if "__shown" not in frame.columns:
+        return np.full(len(positions), name, dtype=object)
+    shown = frame["__shown"].to_numpy()[positions]
+    turns = frame["turn"].to_numpy()[positions]
+    if name == "tool_calls":
+        called = frame["__name"].iloc[positions].tolist()
+        inner = [f"tool call {c if isinstance(c, str) else '?'}" for c in called]
+    else:
+        inner = [name] * len(positions)
+    return np.array(
+        [name if s else f"turn {t} ({i})" for s, t, i in zip(shown, turns, inner, strict=True)], dtype=object
+    )
 
 
 def to_numpy(array: pa.ChunkedArray | pa.Array, fill: Any = False) -> np.ndarray:
@@ -86,8 +99,11 @@ def blank(text: pa.ChunkedArray) -> np.ndarray:
 
 def reasons(frame: pd.DataFrame, values: np.ndarray | None = None) -> pd.Series:
     """``values`` (one reason or None per row; all NA when omitted) as a string Series indexed like ``frame``."""
-    data = values if values is not None else [pd.NA] * len(frame)
-    return pd.Series(pd.array(data, dtype=TEXT), index=frame.index)
+    if values is None:
+        array = pa.nulls(len(frame), type=pa.large_string())
+    else:  # straight to Arrow (pandas' own path checks every value in Python first; most are None here)
+        array = pa.array(np.asarray(values, dtype=object), type=pa.large_string(), from_pandas=True)
+    return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([array])), index=frame.index, dtype=TEXT)
 
 
 def flagged_text(frame: pd.DataFrame, mask: np.ndarray, text: pd.Series | str) -> pd.Series:
@@ -102,10 +118,22 @@ def ids_text(frame: pd.DataFrame, group: pd.Series) -> pd.Series:
 
 
 def rule_result(
-    frame: pd.DataFrame, mask: np.ndarray, reason: pd.Series, field: pd.Series | str, group: pd.Series | None = None
+    frame: pd.DataFrame,
+    mask: np.ndarray,
+    reason: pd.Series,
+    field: pd.Series | str,
+    group: pd.Series | None = None,
+    turn: np.ndarray | None = None,
 ) -> RuleResult:
-    """A :class:`RuleResult` from a numpy ``mask``."""
-    return RuleResult(mask=pd.Series(mask, index=frame.index, dtype=bool), reason=reason, field=field, group=group)
+    """A :class:`RuleResult` from a numpy ``mask`` (and ``turn``: per row, the turn index or -1 for none)."""
+    turns = (
+        None if turn is None else pd.Series(pd.array(np.where(turn >= 0, turn, -1), dtype="Int32"), index=frame.index)
+    )
+    if turns is not None:
+        turns = turns.mask(turns < 0)
+    return RuleResult(
+        mask=pd.Series(mask, index=frame.index, dtype=bool), reason=reason, field=field, group=group, turn=turns
+    )
 
 
 def escape_word(word: str) -> str:

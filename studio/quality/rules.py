@@ -110,9 +110,12 @@ class RuleRegistry:
 class Analysis:
     """Every finding of :func:`analyze`.
 
-    - ``issues``: one row per (example, rule) finding: ``id``, ``rule``, ``field``, ``message``,
-      ``cluster_id`` (the duplicate group for ``exact_duplicate``, ``normalized_duplicate`` and
-      ``duplicate_prompt``, the cluster for ``near_duplicate``: the id of the group's first example).
+    - ``issues``: one row per (example, rule) finding: ``id``, ``turn`` (Int32: the index in ``messages`` of
+      the turn the finding is in, the first flagged one; NA for rules about the whole example: duplicates),
+      ``role`` (the role of that turn; NA with ``turn``), ``rule``, ``field`` (what the rule read: a role, or
+      ``tool_calls`` for a call's arguments), ``message``, ``cluster_id`` (the duplicate group for
+      ``exact_duplicate``, ``normalized_duplicate`` and ``duplicate_prompt``, the cluster for ``near_duplicate``:
+      the id of the group's first example).
     - ``flags``: indexed like the input; one bool column per rule that ran, ``cluster_id`` (Int64, the
       near-duplicate cluster of every row, NA when near_duplicate did not run), and ``exact_group`` /
       ``normalized_group`` (Int64, every row's duplicate group) when those rules ran.
@@ -171,10 +174,17 @@ def analyze(
                 if result.group is not None
                 else pd.array([pd.NA] * len(positions), dtype="Int64")
             )
+            turns = (
+                result.turn.array[positions]
+                if result.turn is not None
+                else pd.array([pd.NA] * len(positions), dtype="Int32")
+            )
             issues.append(
                 pd.DataFrame(
                     {
                         "id": ids[positions],
+                        "turn": pd.array(turns, dtype="Int32"),
+                        "role": _roles(field_values, len(positions)) if result.turn is not None else None,
                         "rule": key,
                         "field": field_values,
                         "message": result.reason.to_numpy()[positions],
@@ -185,11 +195,29 @@ def analyze(
     if "cluster_id" not in flags:
         flags["cluster_id"] = pd.Series(pd.NA, index=frame.index, dtype="Int64")
     table = pd.concat(issues, ignore_index=True) if issues else pd.DataFrame(columns=_ISSUE_COLUMNS)
-    table = table.astype({"id": "int64", "rule": TEXT, "field": TEXT, "message": TEXT, "cluster_id": "Int64"})
+    table = table.astype(
+        {
+            "id": "int64",
+            "turn": "Int32",
+            "role": TEXT,
+            "rule": TEXT,
+            "field": TEXT,
+            "message": TEXT,
+            "cluster_id": "Int64",
+        }
+    )
     return Analysis(issues=table[list(_ISSUE_COLUMNS)], flags=flags, counts=counts, rules=tuple(keys), notes=notes)
 
 
-_ISSUE_COLUMNS = ("id", "rule", "field", "message", "cluster_id")
+_ISSUE_COLUMNS = ("id", "turn", "role", "rule", "field", "message", "cluster_id")
+# the role of the message a field's finding is in (a tool call's arguments are in an assistant message)
+_ROLE_OF_FIELD = {"tool_calls": "assistant", "?": None}
+
+
+def _roles(fields: Any, n: int) -> list[str | None]:
+    """The role of the turn each of ``n`` findings is in, from their ``field`` (one value for all, or one each)."""
+    each = [fields] * n if isinstance(fields, str) or fields is None else list(fields)
+    return [_ROLE_OF_FIELD.get(f, f) if isinstance(f, str) else None for f in each]
 
 
 # -- column helpers ------------------------------------------------------------------------------------------

@@ -11,8 +11,8 @@ table (from :func:`studio.data.turns.turn_view`) with one text column per field 
 
 The check runs once over the turn table; an example is flagged when any of its turns is, and its finding is its
 first flagged turn's, naming the turn where it is not the one the grid shows in that column (first system, last
-user, last assistant): ``e-mail address 'a@b.org' in turn 1 (user)``. Alongside each column, ``<field>__where``
-holds that label (read by :func:`studio.quality.columns.where_labels`).
+user, last assistant): ``e-mail address 'a@b.org' in turn 1 (user)``. The label is made for flagged rows only
+(:func:`studio.quality.columns.where_labels`), from the table's ``turn``, ``__shown`` and ``__name`` columns.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 
 from studio.data.frame import TEXT
 from studio.data.turns import TOOL_CALL, turn_view
-from studio.quality.columns import Check, RuleResult, reasons, rule_result
+from studio.quality.columns import Check, RuleResult, reasons, rule_result, where_labels
 from studio.quality.patterns import arrow_strings
 
 TEXT_FIELDS_ALL: tuple[str, ...] = ("system", "user", "assistant", "tool", "tool_calls")
@@ -60,122 +60,157 @@ def _cached(frame: pd.DataFrame, scope: Scope) -> pd.DataFrame:
     return table
 
 
-def _grid_turns(view: pd.DataFrame) -> pd.Series:
-    """Per turn row: True where it is the turn a grid column shows (first system, last user, last assistant)."""
-    role = view["role"].astype(object).to_numpy()
-    ids, turn = view["id"].to_numpy(), view["turn"].to_numpy()
-    keys = pd.DataFrame({"id": ids, "role": role, "turn": turn})
-    first = keys.groupby(["id", "role"], sort=False)["turn"].transform("min").to_numpy()
-    last = keys.groupby(["id", "role"], sort=False)["turn"].transform("max").to_numpy()
-    return pd.Series(np.where(role == "system", turn == first, turn == last), index=view.index)
+def _last_of_group(groups: np.ndarray, turn: np.ndarray, first: bool) -> np.ndarray:
+    """Per row (rows of one group adjacent, in turn order): True where its turn is the group's first (or last)."""
+    if not len(groups):
+        return np.zeros(0, dtype=bool)
+    change = np.r_[True, groups[1:] != groups[:-1]]
+    group_of_row = np.cumsum(change) - 1
+    edge = np.flatnonzero(change) if first else np.r_[np.flatnonzero(change)[1:] - 1, len(groups) - 1]
+    return turn == turn[edge][group_of_row]
 
 
-def _labels(view: pd.DataFrame, grid: pd.Series, field: np.ndarray) -> pd.Series:
-    """Where each turn row is, for messages: its field name for the turn a grid column shows, else the turn
-    (``turn 3 (user)``, ``turn 4 (tool call get_invoice)``); built with Arrow kernels over every row."""
-    string = pa.large_string()
-    turn = pc.cast(pc.cast(pa.array(view["turn"].to_numpy()), pa.string()), string)
-    role = pc.fill_null(pc.cast(arrow_strings(view["role"]), string), "?")
-    name = pc.fill_null(pc.cast(arrow_strings(view["name"]), string), "?")
+def _grid_turns(position: np.ndarray, turn: np.ndarray, role: np.ndarray, roles: list[str]) -> np.ndarray:
+    """Per turn row (rows in frame and turn order; ``role`` codes into ``roles``): True where it is the turn a
+    grid column shows (first system, last user, last assistant). One numpy pass per role, no grouping by
+    strings."""
+    shown = np.zeros(len(turn), dtype=bool)
+    for code, name in enumerate(roles):
+        if name not in ("system", "user", "assistant"):
+            continue
+        rows = np.flatnonzero(role == code)
+        shown[rows] = _last_of_group(position[rows], turn[rows], first=name == "system")
+    return shown
 
-    def lit(text: str) -> pa.Scalar:
-        return pa.scalar(text, type=string)
 
-    called = pc.binary_join_element_wise(lit("tool call "), name, lit(""))
-    inner = pc.if_else(pa.array(field == "tool_calls"), called, role)
-    labels = pc.binary_join_element_wise(lit("turn "), turn, lit(" ("), inner, lit(")"), lit(""))
-    shown = grid.to_numpy() & np.isin(field, ("system", "user", "assistant"))
-    labels = pc.if_else(pa.array(shown), pa.array(field.astype(str), type=string), labels)
-    return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([labels]) if len(view) else labels), dtype=TEXT)
+def _codes(values: pa.ChunkedArray | pa.Array, missing: str) -> tuple[np.ndarray, list[str]]:
+    """A low-cardinality string column as (int codes, names); null reads as ``missing``."""
+    encoded = pc.dictionary_encode(pc.fill_null(values, missing))
+    chunks = encoded.chunks if isinstance(encoded, pa.ChunkedArray) else [encoded]
+    names: list[str] = []
+    parts = []
+    for chunk in chunks:  # each chunk has its own dictionary: map them onto one list of names
+        local = chunk.dictionary.to_pylist()
+        for name in local:
+            if name not in names:
+                names.append(name)
+        remap = np.array([names.index(name) for name in local], dtype=np.int32)
+        parts.append(remap[chunk.indices.to_numpy(zero_copy_only=False)] if len(local) else np.zeros(0, np.int32))
+    return (np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)), names
 
 
 def _text_table(frame: pd.DataFrame) -> pd.DataFrame:
     view = turn_view(frame)
-    text_rows = view["text"].notna().to_numpy()
-    view = view[text_rows].reset_index(drop=True)
-    kind = view["kind"].astype(object).to_numpy()
-    role = view["role"].astype(object).fillna("?").to_numpy()
-    field = np.where(kind == TOOL_CALL, "tool_calls", role).astype(object)
-    table = _table(frame, view, field, _labels(view, _grid_turns(view), field))
-    return table
+    keep = pa.array(np.flatnonzero(view["text"].notna().to_numpy()))
+    kind = arrow_strings(view["kind"]).take(keep)
+    role = arrow_strings(view["role"]).take(keep)
+    # the field a row is read as: its role, or "tool_calls" for a call's arguments
+    field = pc.if_else(pc.equal(kind, TOOL_CALL), pa.scalar("tool_calls", kind.type), pc.fill_null(role, "?"))
+    field_codes, fields = _codes(field, "?")
+    role_codes, roles = _codes(role, "?")
+    rows = keep.to_numpy()
+    position, turn = view["position"].to_numpy()[rows], view["turn"].to_numpy()[rows]
+    grid = _grid_turns(position, turn, role_codes, roles)
+    columns = {
+        "position": position,
+        "turn": turn,
+        "text": arrow_strings(view["text"]).take(keep),
+        "name": arrow_strings(view["name"]).take(keep),
+    }
+    return _table(frame, columns, field_codes, fields, grid)
 
 
 def _answer_table(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per trained assistant turn, its text parts joined (as :func:`studio.core.chat.content_text`)."""
     view = turn_view(frame)
-    view = view[view["trained"].to_numpy()].reset_index(drop=True)
-    if not len(view):
-        empty = pd.DataFrame(
-            {"id": [], "turn": [], "position": [], "text": [], "tool_calls": [], "role": [], "name": []}
-        ).astype({"id": "int64", "turn": "int32", "position": "int64", "tool_calls": bool})
-        table = _table(frame, empty, np.array([], dtype=object), pd.Series([], dtype=TEXT))
+    rows = np.flatnonzero(view["trained"].to_numpy())
+    string = pa.large_string()
+    if not len(rows):
+        empty = {"position": np.zeros(0, np.int64), "turn": np.zeros(0, np.int32), "text": pa.array([], string)}
+        table = _table(frame, {**empty, "name": pa.array([], string)}, np.zeros(0, np.int32), [], np.zeros(0, bool))
         table["assistant"] = pd.Series([], dtype=TEXT)
-        table["assistant__where"] = np.array([], dtype=object)
         table["has_tool_calls"] = np.array([], dtype=bool)
         return table
-    ids, turn = view["id"].to_numpy(), view["turn"].to_numpy()
+    ids, turn = view["id"].to_numpy()[rows], view["turn"].to_numpy()[rows]
+    position = view["position"].to_numpy()[rows]
     # rows of one turn are adjacent (the view is in turn order): a turn starts where (id, turn) changes
-    starts = np.flatnonzero(np.r_[True, (ids[1:] != ids[:-1]) | (turn[1:] != turn[:-1])])
-    turn_of_row = np.cumsum(np.r_[False, (ids[1:] != ids[:-1]) | (turn[1:] != turn[:-1])])
-    kind = view["kind"].astype(object).to_numpy()
-    text = view["text"].astype(object).to_numpy()
-    is_text = kind == "text"
+    change = np.r_[True, (ids[1:] != ids[:-1]) | (turn[1:] != turn[:-1])]
+    starts = np.flatnonzero(change)
+    turn_of_row = np.cumsum(change) - 1
+    kind = arrow_strings(view["kind"]).take(pa.array(rows))
+    is_text = to_bool(pc.equal(kind, "text"))
     calls = np.zeros(len(starts), dtype=bool)
-    np.logical_or.at(calls, turn_of_row, kind == TOOL_CALL)
-    texts = np.full(len(starts), "", dtype=object)
+    np.logical_or.at(calls, turn_of_row, to_bool(pc.equal(kind, TOOL_CALL)))
+    text = arrow_strings(view["text"]).take(pa.array(rows))
     text_rows = np.flatnonzero(is_text)
     parts_per_turn = np.bincount(turn_of_row[text_rows], minlength=len(starts))
     single = text_rows[parts_per_turn[turn_of_row[text_rows]] == 1]
-    texts[turn_of_row[single]] = [v if isinstance(v, str) else "" for v in text[single]]  # most turns: one part
-    ends = np.r_[starts[1:], len(view)]
-    for t in np.flatnonzero(parts_per_turn > 1):  # several text parts, joined as content_text joins them
-        rows = slice(starts[t], ends[t])
-        texts[t] = "\n".join(p for p in text[rows][is_text[rows]] if isinstance(p, str))
-    turns = pd.DataFrame({"id": ids[starts], "turn": turn[starts], "position": view["position"].to_numpy()[starts]})
-    turns["text"] = texts
-    turns["tool_calls"] = calls
-    turns["role"] = "assistant"
-    turns["name"] = None
-    grid = _grid_turns(turns.astype({"role": object}))
-    field = np.full(len(turns), "assistant", dtype=object)
-    table = _table(frame, turns, field, _labels(turns, grid, field))
-    table["has_tool_calls"] = turns["tool_calls"].to_numpy()
+    pick = np.full(len(starts), -1, dtype=np.int64)
+    pick[turn_of_row[single]] = single  # most turns: one text part, taken as it is (Arrow, no Python strings)
+    texts = pc.fill_null(text.take(pa.array(pick, mask=pick < 0)), "")
+    several = np.flatnonzero(parts_per_turn > 1)
+    if len(several):  # several text parts, joined as content_text joins them
+        ends = np.r_[starts[1:], len(rows)]
+        joined = []
+        for t in several:
+            parts = text.slice(starts[t], ends[t] - starts[t]).to_pylist()
+            joined.append("\n".join(p for p, k in zip(parts, is_text[starts[t] : ends[t]], strict=True) if k and p))
+        mask = np.zeros(len(starts), dtype=bool)
+        mask[several] = True
+        texts = pc.replace_with_mask(texts.combine_chunks(), pa.array(mask), pa.array(joined, type=texts.type))
+    position, turn = position[starts], turn[starts]
+    grid = _last_of_group(position, turn, first=False)  # the last trained answer is the one the grid shows
+    columns = {"position": position, "turn": turn, "text": texts, "name": pa.nulls(len(starts), string)}
+    table = _table(frame, columns, np.zeros(len(starts), dtype=np.int32), ["assistant"], grid)
+    table["has_tool_calls"] = calls
     return table
 
 
-def _table(frame: pd.DataFrame, view: pd.DataFrame, field: np.ndarray, where: pd.Series) -> pd.DataFrame:
-    """The turn table: ``id`` (its own row number), ``example`` (the frame position), ``turn``, ``order`` (the
-    row's place in turn order), and per field a text column with ``<field>__where`` (the labels, one shared
-    column) beside it.
+def _chunked(array: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:
+    return array if isinstance(array, pa.ChunkedArray) else pa.chunked_array([array], type=array.type)
+
+
+def to_bool(array: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A boolean Arrow array as numpy, null as False."""
+    return np.asarray(pc.fill_null(array, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _table(
+    frame: pd.DataFrame,
+    columns: Mapping[str, Any],
+    codes: np.ndarray,
+    fields: list[str],
+    grid: np.ndarray,
+) -> pd.DataFrame:
+    """The turn table from per-row ``columns`` (``position``, ``turn``, ``text``, ``name``), the field of each
+    row (``codes`` into ``fields``) and whether it is the turn the grid shows (``grid``): ``id`` (its own row
+    number), ``example`` (the frame position), ``turn``, ``order`` (the row's place in turn order), per field a
+    text column, and what :func:`studio.quality.columns.where_labels` makes a finding's label of (``__shown``,
+    ``__name``) — built for the flagged rows only, never for all.
 
     Rows are grouped by field (in turn order within one), so each field's column is null chunks around a
     zero-copy slice of the turn text: the table holds the text once, however many fields there are."""
-    codes = pd.factorize(field)[0]
     by_field = np.argsort(codes, kind="stable")
-    field, codes = field[by_field], codes[by_field]
+    codes = codes[by_field]
+    shown_fields = np.isin(np.asarray(fields, dtype=object), ("system", "user", "assistant"))
+    take = pa.array(by_field)
     table = pd.DataFrame(
         {
-            "id": np.arange(len(view), dtype=np.int64),
-            "example": view["position"].to_numpy()[by_field],
-            "turn": view["turn"].to_numpy()[by_field],
+            "id": np.arange(len(codes), dtype=np.int64),
+            "example": np.asarray(columns["position"])[by_field],
+            "turn": np.asarray(columns["turn"])[by_field],
             "order": by_field.astype(np.int64),
+            "__shown": grid[by_field] & (shown_fields[codes] if len(fields) else np.zeros(0, dtype=bool)),
         }
     )
-    text = arrow_strings(view["text"]) if len(view) else pa.chunked_array([], type=pa.large_string())
-    text = text.take(pa.array(by_field)).combine_chunks() if len(view) else text.combine_chunks()
-    labels = where.array.__arrow_array__() if len(view) else None
-    where = (
-        pd.Series(pd.arrays.ArrowStringArray(labels.take(pa.array(by_field))), dtype=TEXT)
-        if labels is not None
-        else where
-    )
+    text = _chunked(columns["text"].take(take)).combine_chunks()
+    table["__name"] = pd.Series(pd.arrays.ArrowStringArray(_chunked(columns["name"].take(take))), dtype=TEXT)
     bounds = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1], True]) if len(codes) else np.zeros(1, dtype=int)
     for start, stop in itertools.pairwise(bounds):
         chunks = [pa.nulls(start, type=text.type), text.slice(start, stop - start)]
-        chunks.append(pa.nulls(len(field) - stop, type=text.type))
+        chunks.append(pa.nulls(len(codes) - stop, type=text.type))
         column = pa.chunked_array([c for c in chunks if len(c)], type=text.type)
-        table[field[start]] = pd.Series(pd.arrays.ArrowStringArray(column), dtype=TEXT)
-        table[f"{field[start]}__where"] = where
+        table[fields[codes[start]]] = pd.Series(pd.arrays.ArrowStringArray(column), dtype=TEXT)
     return table
 
 
@@ -199,7 +234,7 @@ def over_turns(check: Check, scope: Scope = "text") -> Check:
         mask[examples] = True
         reason = np.full(n, None, dtype=object)
         found = result.reason.to_numpy()[hit][first]
-        where = _where(rows, result.field, hit)[first]
+        where = _where(table, result.field, hit)[first]
         # A message that does not say where (answer rules) gets the turn in front when it is an earlier one.
         reason[examples] = [
             r if w is None or w in ("system", "user", "assistant") or w in str(r) else f"{w}: {r}"
@@ -212,24 +247,42 @@ def over_turns(check: Check, scope: Scope = "text") -> Check:
             else np.full(len(hit), result.field, dtype=object)
         )
         field[examples] = fields[first]
-        return rule_result(frame, mask, reasons(frame, reason), pd.Series(field, index=frame.index, dtype=object))
+        turn = np.full(n, -1, dtype=np.int64)
+        turn[examples] = rows["turn"].to_numpy()[first]
+        return rule_result(
+            frame, mask, reasons(frame, reason), pd.Series(field, index=frame.index, dtype=object), turn=turn
+        )
 
     run.__doc__ = check.__doc__
     run.__name__ = getattr(check, "__name__", "check")
     return run
 
 
-def _where(rows: pd.DataFrame, field: pd.Series | str, hit: np.ndarray) -> np.ndarray:
-    names = field.to_numpy()[hit] if isinstance(field, pd.Series) else np.full(len(rows), field, dtype=object)
-    out = np.full(len(rows), None, dtype=object)
+def _where(table: pd.DataFrame, field: pd.Series | str, hit: np.ndarray) -> np.ndarray:
+    """The label (:func:`~studio.quality.columns.where_labels`) of each flagged row ``hit`` of ``table``."""
+    names = field.to_numpy()[hit] if isinstance(field, pd.Series) else np.full(len(hit), field, dtype=object)
+    out = np.full(len(hit), None, dtype=object)
     for name in set(names) - {None}:
-        column = f"{name}__where"
-        if column in rows.columns:
-            mine = names == name
-            out[mine] = rows[column].to_numpy()[mine]
+        mine = names == name
+        out[mine] = where_labels(table, name, hit[mine])
     return out
 
 
 def answer_turns(frame: pd.DataFrame) -> pd.DataFrame:
     """The answer rules' turn table of ``frame`` (cached within :func:`turn_cache`)."""
     return _cached(frame, "answer")
+
+
+def finding_where(messages: Any, turn: int | None, field: str | None) -> str:
+    """Where a finding (a row of :attr:`~studio.quality.rules.Analysis.issues`: its ``turn`` and ``field``) is,
+    for a flag badge: ``""`` when it is in the turn the grid shows in that column (first system, last user, last
+    assistant) or about the whole example (no turn), else ``"turn 1 (user)"`` or ``"turn 4 (tool call)"``.
+    ``messages`` is the example's conversation."""
+    if turn is None or pd.isna(turn) or not isinstance(field, str):
+        return ""
+    turn = int(turn)
+    if field in ("system", "user", "assistant"):
+        at = [i for i, m in enumerate(messages or []) if isinstance(m, Mapping) and m.get("role") == field]
+        if at and turn == (at[0] if field == "system" else at[-1]):
+            return ""
+    return f"turn {turn} ({'tool call' if field == 'tool_calls' else field})"

@@ -293,3 +293,13 @@ def test_every_export_format_is_loadable(tmp_path):
     for to in EXPORT_FORMATS:
         path = export_dataset(frame, tmp_path / f"out-{to}", to=to)
         assert len(load_dataset(path.name, data=path.read_bytes()).frame) == 1
+
+
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n", b"\r"])
+def test_jsonl_lines_are_numbered_and_set_aside_alike_whatever_ends_them(newline):
+    chat = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]}
+    lines = [json.dumps(chat).encode(), b"", b'{"messages": [', b"\xef\xbb\xbf" + json.dumps(chat).encode(), b"  "]
+    result = load_dataset("mixed.jsonl", data=newline.join(lines) + newline, lenient=True)
+    assert result.frame["source_row"].tolist() == [1, 4]
+    assert [(r.row, r.raw) for r in result.rejects] == [(3, '{"messages": [')]
+    assert result.frame["assistant"].tolist() == ["Hello!", "Hello!"]

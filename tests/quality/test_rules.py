@@ -336,7 +336,7 @@ def test_analyze_reports_every_rule_at_once_and_never_mutates():
     analysis = analyze(frame)
     pd.testing.assert_frame_equal(frame, before)
     assert analysis.rules == tuple(rule.key for rule in RULES if rule.key != "regex")
-    assert list(analysis.issues.columns) == ["id", "rule", "field", "message", "cluster_id"]
+    assert list(analysis.issues.columns) == ["id", "turn", "role", "rule", "field", "message", "cluster_id"]
     assert analysis.flags.index.equals(frame.index)
     assert analysis.counts["exact_duplicate"] == 1
     assert analysis.counts["too_short"] == analysis.counts["placeholder"] == analysis.counts["uppercase"] == 1

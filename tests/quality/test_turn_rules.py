@@ -103,6 +103,49 @@ def test_answer_rules_read_every_trained_assistant_turn_and_skip_weight_zero():
     ]
 
 
+def test_every_finding_names_its_turn_and_role_and_a_badge_says_where_from_them():
+    from studio.quality.turn_scope import finding_where
+
+    calls = [{"id": "c", "type": "function", "function": {"name": "book", "arguments": '{"to": "kim@example.com"}'}}]
+    messages = [
+        {"role": "system", "content": "You book rooms."},
+        {"role": "user", "content": "Mail me at dana.w@example.com"},
+        {"role": "assistant", "content": "Ok."},
+        {"role": "user", "content": "Book it"},
+        {"role": "assistant", "content": None, "tool_calls": calls},
+        {"role": "tool", "tool_call_id": "c", "content": "ok"},
+        {"role": "assistant", "content": "Booked; the confirmation is on its way to you by e-mail now."},
+    ]
+    plain = [{"role": "user", "content": "Write to a.b@example.org"}, {"role": "assistant", "content": "Ok."}]
+    frame = frame_of(messages, plain, messages)
+    result = analyze(frame, rules=["pii", "too_short", "empty", "exact_duplicate"])
+    found = result.issues.sort_values(["rule", "id"])
+    rows = found[["id", "turn", "role", "rule", "field"]].astype(object).where(found.notna(), None).values.tolist()
+    assert rows == [
+        [2, None, None, "exact_duplicate", "all"],
+        [0, 1, "user", "pii", "user"],
+        [1, 0, "user", "pii", "user"],
+        [2, 1, "user", "pii", "user"],
+        [0, 2, "assistant", "too_short", "assistant"],
+        [1, 1, "assistant", "too_short", "assistant"],
+        [2, 2, "assistant", "too_short", "assistant"],
+    ]
+    where = [
+        finding_where(frame["messages"].iat[i], t, f)
+        for i, t, f in zip(found["id"], found["turn"], found["field"], strict=True)
+    ]
+    assert where == ["", "turn 1 (user)", "", "turn 1 (user)", "turn 2 (assistant)", "", "turn 2 (assistant)"]
+    calls_only = analyze(frame_of(messages[3:5] + messages[6:]), rules=["pii"]).issues
+    assert calls_only[["turn", "role", "field"]].values.tolist() == [[1, "assistant", "tool_calls"]]
+    assert finding_where(messages[3:5] + messages[6:], 1, "tool_calls") == "turn 1 (tool call)"
+
+
+def test_an_empty_last_answer_names_its_turn():
+    blank = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": " "}]
+    issues = analyze(frame_of(blank), rules=["empty"]).issues
+    assert issues[["turn", "role", "field"]].values.tolist() == [[1, "assistant", "assistant"]]
+
+
 def test_a_single_turn_finding_keeps_its_plain_message():
     frame = frame_of(
         [{"role": "user", "content": "Write to me at a.b@example.org"}, {"role": "assistant", "content": "Sure."}]
