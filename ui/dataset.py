@@ -108,6 +108,28 @@ def actions_panel(editor: DatasetEditor, counts: dict[str, int], threshold: floa
     replace_panel(editor, tr)
 
 
+def scope_widgets(container: Any, tr: Translator, *, roles_label: str, key: str) -> tuple[tuple[str, ...], str]:
+    """The roles × turns a regex looks at (the filter's search, the replacement): a roles multiselect labelled
+    ``roles_label`` (every role by default) and a turns radio, keyed ``<key>_roles`` and ``<key>_turns``.
+    Returns ``(roles, turns)``: the roles chosen, in :data:`SCOPE_ROLES` order (empty when none is ticked),
+    and one of :data:`TURN_PICKS`."""
+    roles = container.multiselect(
+        tr(roles_label),
+        SCOPE_ROLES,
+        default=list(SCOPE_ROLES),
+        key=f"{key}_roles",
+        format_func=lambda r: tr(f"dataset.role_{r}"),
+    )
+    turns = container.radio(
+        tr("dataset.regex_turns"),
+        TURN_PICKS,
+        key=f"{key}_turns",
+        horizontal=True,
+        format_func=lambda t: tr(f"dataset.turns_{t}"),
+    )
+    return tuple(r for r in SCOPE_ROLES if r in roles), turns
+
+
 def replace_panel(editor: DatasetEditor, tr: Translator) -> None:
     """Regex replace over the scope of the filter (roles × turns) with an ignore-case switch; the preview lists
     id, turn, role, before and after, cut around the change."""
@@ -116,20 +138,7 @@ def replace_panel(editor: DatasetEditor, tr: Translator) -> None:
     pattern = find.text_input(tr("dataset.replace_pattern"), key="replace_pattern")
     replacement = substitute.text_input(tr("dataset.replace_with"), key="replace_with")
     ignore_case = find.checkbox(tr("dataset.ignore_case"), value=False, key="replace_ignore_case")
-    roles = scope.multiselect(
-        tr("dataset.replace_roles"),
-        SCOPE_ROLES,
-        default=list(SCOPE_ROLES),
-        key="replace_roles",
-        format_func=lambda r: tr(f"dataset.role_{r}"),
-    )
-    turns = scope.radio(
-        tr("dataset.regex_turns"),
-        TURN_PICKS,
-        key="replace_turns",
-        horizontal=True,
-        format_func=lambda t: tr(f"dataset.turns_{t}"),
-    )
+    roles, turns = scope_widgets(scope, tr, roles_label="dataset.replace_roles", key="replace")
     if not pattern:
         return
     op = attempt(
@@ -253,22 +262,7 @@ def filters_sidebar(session: DatasetSession, counts: Mapping[str, int], tr: Tran
     with st.sidebar:
         st.header(tr("dataset.filters"))
         regex = st.text_input(tr("dataset.regex"), key="regex", live="200ms")
-        fields = tuple(
-            st.multiselect(
-                tr("dataset.regex_fields"),
-                SCOPE_ROLES,
-                default=list(SCOPE_ROLES),
-                key="fields",
-                format_func=lambda r: tr(f"dataset.role_{r}"),
-            )
-        )
-        turns = st.radio(
-            tr("dataset.regex_turns"),
-            TURN_PICKS,
-            key="regex_turns",
-            horizontal=True,
-            format_func=lambda t: tr(f"dataset.turns_{t}"),
-        )
+        fields, turns = scope_widgets(st, tr, roles_label="dataset.regex_fields", key="regex")
         ignore_case = st.checkbox(tr("dataset.ignore_case"), value=True, key="ignore_case")
         mode = st.radio(
             tr("dataset.duplicates"),

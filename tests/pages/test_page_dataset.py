@@ -155,3 +155,13 @@ def test_the_export_panel_checks_what_a_format_cannot_hold_once_per_change(page,
     at.text_area(key="fill_system").input("Be careful.").run()
     at.button(key="fill_apply").click().run()
     assert calls == ["openai-chat", "openai-chat"]  # a change computes it again
+
+
+def test_the_filter_and_the_replacement_offer_the_same_scope(page):
+    at, _, _ = page
+    search, replace = at.multiselect(key="regex_roles"), at.multiselect(key="replace_roles")
+    assert search.options == replace.options and len(search.options) >= 3
+    assert at.radio(key="regex_turns").options == at.radio(key="replace_turns").options
+    at.multiselect(key="regex_roles").set_value(["assistant"]).run()
+    at.text_input(key="regex").set_value("fever").run()
+    assert shown(at) == "**0 of 5 rows**"  # "fever" is in the questions only
