@@ -24,13 +24,12 @@ def open_editor() -> DatasetEditor | None:
 
 def open_dataset_caption(tr: Translator) -> None:
     """``name · version`` of the open dataset (an empty line when none is open: the page's elements keep their
-    places, so opening a dataset does not make Streamlit rebuild the grid's iframe below)."""
+    places, so opening a dataset does not make Streamlit rebuild the grid's iframe below). Named from what the
+    editor holds: drawing it reads nothing from the workspace."""
     slot = st.empty()
     editor = open_editor()
     if editor is not None:
-        info = editor.info
-        version = editor.workspace.version(info.head_version_id).name
-        slot.caption(tr("frame.open_dataset", name=info.name, version=version))
+        slot.caption(tr("frame.open_dataset", name=editor.name, version=editor.head.name))
 
 
 def dataset_picker(tr: Translator, *, key: str, where: tuple[Any, Any] | None = None) -> DatasetEditor | None:

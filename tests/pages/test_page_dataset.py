@@ -165,3 +165,32 @@ def test_the_filter_and_the_replacement_offer_the_same_scope(page):
     at.multiselect(key="regex_roles").set_value(["assistant"]).run()
     at.text_input(key="regex").set_value("fever").run()
     assert shown(at) == "**0 of 5 rows**"  # "fever" is in the questions only
+
+
+def test_the_frame_names_the_open_dataset_without_reading_the_workspace(page, monkeypatch):
+    import ui.frame
+
+    at, _, _ = page
+    reads, drawing = [], []
+    real_connect, real_caption = Workspace._connect, ui.frame.open_dataset_caption
+
+    def connect(self):
+        if drawing:
+            reads.append(self.path)
+        return real_connect(self)
+
+    def caption(tr):
+        drawing.append(True)
+        try:
+            real_caption(tr)
+        finally:
+            drawing.clear()
+
+    monkeypatch.setattr(Workspace, "_connect", connect)
+    monkeypatch.setattr(ui.frame, "open_dataset_caption", caption)
+    at.run()
+    assert any(c.value.endswith(" faq · original") for c in at.caption), [c.value for c in at.caption]
+    assert reads == []  # the page's run reads the dataset once, in the picker, not again for its title line
+    at.text_input(key="version_name").input("v2").run()
+    at.button(key="save_version").click().run()
+    assert any(c.value.endswith(" faq · v2") for c in at.caption)
