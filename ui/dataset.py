@@ -46,6 +46,19 @@ def button_applies(container: Any, label: str, key: str, action: Callable[[], An
         st.rerun()
 
 
+def rerun_saying(key: str, message: str) -> None:
+    """Redraw the whole page (menus drawn above, the version list among them, show the change), then
+    :func:`show_said` ``message`` where the page draws ``key``'s notice."""
+    st.session_state[f"said-{key}"] = message
+    st.rerun()
+
+
+def show_said(key: str, container: Any = st) -> None:
+    """The message :func:`rerun_saying` left under ``key``, once, as a success line in ``container``."""
+    if message := st.session_state.pop(f"said-{key}", None):
+        container.success(message)
+
+
 def attempt_or_refresh(action: Callable[..., T], *args: Any) -> T | None:
     """:func:`~ui.frame.attempt`, except that a change refused because another session changed the dataset
     (:class:`~studio.errors.ConflictError`: the editor now holds what is stored) redraws the whole page, with
@@ -190,8 +203,8 @@ def history_panel(session: DatasetSession, tr: Translator) -> None:
     if save.button(tr("dataset.save_version"), disabled=not version_name.strip(), key="save_version"):
         saved = attempt_or_refresh(editor.save_version, version_name)
         if saved:
-            st.toast(tr("dataset.version_saved", name=saved.name, rows=saved.rows))
-            st.rerun()
+            rerun_saying("save_version", tr("dataset.version_saved", name=saved.name, rows=saved.rows))
+    show_said("save_version")
     recipe = editor.recipe()
     st.text(recipe.numbered() or tr("dataset.no_history"))
     st.download_button(

@@ -38,6 +38,10 @@ def shown(at):
     return next(m.value for m in at.markdown if " of " in m.value and "rows" in m.value)
 
 
+def versions_listed(at):
+    return next(s for s in at.selectbox if s.key.startswith("open-version-")).options
+
+
 def test_regex_and_rule_filters_change_the_row_count(page):
     at, _, _ = page
     assert not at.exception
@@ -107,6 +111,8 @@ def test_save_version_and_splits(page):
     at.text_input(key="version_name").input("with system").run()
     at.button(key="save_version").click().run()
     assert [v.name for v in workspace.versions(dataset_id)] == ["original", "with system"]
+    assert [s.value for s in at.success] == ["Saved version with system (5 rows)."]  # confirmed, and listed at once
+    assert versions_listed(at) == ["original · 5", "with system · 5"]
     at.toggle(key="export_open").set_value(True).run()
     assert any("Nothing leaks across splits" in m.value for m in at.success) or at.warning
     at.button(key="save_splits").click().run()
