@@ -266,7 +266,8 @@ def export_panel(session: DatasetSession, tr: Translator) -> None:
         )
     if st.button(tr("dataset.save_splits"), key="save_splits"):
         session.save_splits(splits, split_seed)
-        st.success(tr("dataset.splits_saved", n=len(splits)))
+        rerun_saying("save_splits", tr("dataset.splits_saved", n=len(splits)))
+    show_said("save_splits")
 
 
 def filters_sidebar(session: DatasetSession, counts: Mapping[str, int], tr: Translator) -> tuple[ViewSpec, float]:

@@ -118,6 +118,9 @@ def test_save_version_and_splits(page):
     at.button(key="save_splits").click().run()
     names = [v.name for v in workspace.versions(dataset_id)]
     assert names[:2] == ["original", "with system"] and "train (seed 42)" in names
+    assert "Saved 3 split versions." in [s.value for s in at.success]
+    listed = versions_listed(at)  # the version menu lists them at once
+    assert {"train (seed 42)", "validation (seed 42)", "test (seed 42)"} <= {o.split(" · ")[0] for o in listed}
     assert workspace.dataset(dataset_id).head_version_id == workspace.versions(dataset_id)[1].id
 
 
