@@ -22,7 +22,7 @@ warm_encoding()  # the grid's token counts need it: built while the user picks a
 if keys.DATASET not in st.session_state:
     st.session_state[keys.DATASET] = DatasetSession(Workspace())
 session: DatasetSession = st.session_state[keys.DATASET]
-follow_link(session)  # a link from the Cost page names the dataset and version to open
+follow_link(session)  # a refresh or a Cost link names the dataset and version to open (before the panel folds)
 opened = open_panel(session, tr)
 if opened is None:
     st.info(tr("dataset.nothing_open"))

@@ -295,7 +295,7 @@ def filters_sidebar(session: DatasetSession, counts: Mapping[str, int], tr: Tran
         jump = tuple(int(i) for i in st.query_params.get_all("id") if i.isdigit())  # links from the Cost page
         shown = ", ".join(map(str, jump[:5])) + (f" … +{len(jump) - 5}" if len(jump) > 5 else "")
         if jump and st.button("× " + tr("dataset.jump_chip", ids=shown), key="clear_jump", type="primary"):
-            st.query_params.clear()
+            del st.query_params["id"]  # the URL keeps naming the open dataset and version
             st.rerun()
 
     spec = ViewSpec(

@@ -203,3 +203,44 @@ def test_the_frame_names_the_open_dataset_without_reading_the_workspace(page, mo
     at.text_input(key="version_name").input("v2").run()
     at.button(key="save_version").click().run()
     assert any(c.value.endswith(" faq · v2") for c in at.caption)
+
+
+def test_the_url_names_the_open_dataset_and_version_and_a_refresh_reopens_them(page):
+    at, workspace, dataset_id = page
+    original = workspace.versions(dataset_id)[0].id
+    assert at.query_params == {"dataset": str(dataset_id), "version": str(original)}
+    at.selectbox(key="bulk_rule").set_value("too_short").run()
+    at.button(key="delete_flagged").click().run()
+    at.text_input(key="version_name").input("no short answers").run()
+    at.button(key="save_version").click().run()
+    saved = workspace.versions(dataset_id)[-1].id
+    assert at.query_params == {"dataset": str(dataset_id), "version": str(saved)}  # kept up to date
+    at.selectbox(key=f"open-version-{dataset_id}-{saved}").set_value(original).run()
+    assert at.query_params == {"dataset": str(dataset_id), "version": str(original)}
+
+    refreshed = open_page("dataset", run=False)  # a refresh: a new session, the same URL
+    refreshed.query_params.update(at.query_params)
+    refreshed.run()
+    assert not refreshed.exception and shown(refreshed) == "**5 of 5 rows**"
+    assert workspace.dataset(dataset_id).head_version_id == original
+    picker = next(s for s in refreshed.selectbox if s.key == "open-dataset")
+    assert picker.value == dataset_id
+
+
+def test_a_link_to_a_saved_version_opens_it_and_the_user_can_pick_another(page):
+    at, workspace, dataset_id = page
+    at.selectbox(key="bulk_rule").set_value("too_short").run()
+    at.button(key="delete_flagged").click().run()
+    at.text_input(key="version_name").input("no short answers").run()
+    at.button(key="save_version").click().run()
+    original, saved = (v.id for v in workspace.versions(dataset_id))
+    linked = open_page("dataset", run=False)
+    linked.query_params.update({"dataset": str(dataset_id), "version": str(original), "id": ["2"]})
+    linked.run()
+    assert shown(linked) == "**1 of 5 rows**"  # the original version, filtered to the linked example
+    linked.button(key="clear_jump").click().run()
+    assert shown(linked) == "**5 of 5 rows**" and "id" not in linked.query_params
+    linked.selectbox(key=f"open-version-{dataset_id}-{original}").set_value(saved).run()
+    assert shown(linked) == "**4 of 4 rows**"  # the URL, now its own, does not switch it back
+    linked.run()
+    assert shown(linked) == "**4 of 4 rows**" and linked.query_params["version"] == str(saved)
