@@ -10,6 +10,8 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any, TypeVar
 
+import numpy as np
+import pandas as pd
 import streamlit as st
 
 from studio.data.writers import EXPORT_FORMATS, EXPORT_SUFFIX, export_bytes, unrepresentable_rows
@@ -23,6 +25,7 @@ from studio.editing.ops import (
     FillSystemPrompt,
     KeepOnePerGroup,
     RegexReplace,
+    keep_one_mask,
 )
 from studio.editing.previews import preview_regex_replace
 from studio.editing.session import DatasetSession
@@ -83,16 +86,28 @@ def open_panel(session: DatasetSession, tr: Translator) -> DatasetEditor | None:
     return editor
 
 
-def actions_panel(editor: DatasetEditor, counts: dict[str, int], threshold: float, tr: Translator) -> None:
-    """Bulk fixes: delete flagged rows, keep one per duplicate group, regex replace with a preview, system prompt."""
+def actions_panel(
+    session: DatasetSession, counts: dict[str, int], positions: np.ndarray, threshold: float, tr: Translator
+) -> None:
+    """Bulk fixes: delete flagged rows, keep one per duplicate group (both on the rows the filters show,
+    ``positions``, and counted there), regex replace with a preview, system prompt."""
+    editor = session.editor
+    assert editor is not None
     st.subheader(tr("dataset.actions"))
     bulk, system = st.columns(2)
+    shown = editor.frame["id"].to_numpy()[positions]
+    filtered = len(positions) != len(editor.frame)  # a filter is on: act on what it shows, and say so
     rule = bulk.selectbox(tr("dataset.delete_flagged"), list(counts), key="bulk_rule")
+    flags = session.checks.flags
+    flagged = tuple(int(i) for i in shown[flags[rule].to_numpy(dtype=bool)[positions]]) if rule in flags else ()
     button_applies(
         bulk,
-        tr("dataset.delete_flagged_button", n=counts.get(rule, 0)),
+        tr.plural("dataset.delete_flagged_shown", len(flagged), m=len(positions))
+        if filtered
+        else tr("dataset.delete_flagged_button", n=len(flagged)),
         "delete_flagged",
-        lambda: editor.apply(DeleteFlagged(rule=rule)),
+        lambda: editor.apply(DeleteFlagged(rule=rule, ids=flagged if filtered else ())),
+        disabled=not flagged,
     )
     kind = bulk.selectbox(
         tr("dataset.keep_one"), GROUP_KINDS, key="keep_kind", format_func=lambda m: tr(f"dataset.dup_{m}")
@@ -104,11 +119,17 @@ def actions_panel(editor: DatasetEditor, counts: dict[str, int], threshold: floa
         key="keep_which",
         format_func=lambda k: tr(f"dataset.keep_{k}"),
     )
+    groups = attempt(session.checks.groups, editor, kind, threshold)
+    members, dropped = grouped_rows(groups, positions) if groups is not None else (np.zeros(0, dtype=int), 0)
+    scope = tuple(int(i) for i in editor.frame["id"].to_numpy()[members]) if filtered else ()
     button_applies(
         bulk,
-        tr("dataset.keep_button"),
+        tr.plural("dataset.keep_button_shown", dropped, m=len(positions))
+        if filtered
+        else tr.plural("dataset.keep_button_all", dropped),
         "keep_one",
-        lambda: editor.apply(KeepOnePerGroup(kind=kind, keep=keep, threshold=threshold)),
+        lambda: editor.apply(KeepOnePerGroup(kind=kind, keep=keep, threshold=threshold, ids=scope)),
+        disabled=not dropped,
     )
     prompt = system.text_area(tr("dataset.system_prompt"), key="fill_system")
     button_applies(
@@ -119,6 +140,17 @@ def actions_panel(editor: DatasetEditor, counts: dict[str, int], threshold: floa
         disabled=not prompt.strip(),
     )
     replace_panel(editor, tr)
+
+
+def grouped_rows(groups: pd.Series, positions: np.ndarray) -> tuple[np.ndarray, int]:
+    """Among the rows at ``positions``, those that share a duplicate group (``groups``: one per row, NA for
+    none) with another of them, and how many of them keeping one per group deletes."""
+    scope = np.zeros(len(groups), dtype=bool)
+    scope[positions] = True
+    dropped = int((~keep_one_mask(groups, scope)).sum())
+    values = groups.iloc[positions]
+    shared = values.notna().to_numpy() & values.duplicated(keep=False).to_numpy()
+    return positions[shared], dropped
 
 
 def scope_widgets(container: Any, tr: Translator, *, roles_label: str, key: str) -> tuple[tuple[str, ...], str]:

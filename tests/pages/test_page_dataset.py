@@ -20,11 +20,16 @@ ROWS = [
 
 @pytest.fixture
 def page(tmp_path):
+    return open_faq(tmp_path, ROWS)
+
+
+def open_faq(tmp_path, rows):
+    """The Dataset page with ``rows`` (question, answer) imported as "faq" and open."""
     path = tmp_path / "faq.jsonl"
     path.write_text(
         "".join(
             json.dumps({"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}) + "\n"
-            for q, a in ROWS
+            for q, a in rows
         )
     )
     workspace = Workspace()
@@ -244,3 +249,25 @@ def test_a_link_to_a_saved_version_opens_it_and_the_user_can_pick_another(page):
     assert shown(linked) == "**4 of 4 rows**"  # the URL, now its own, does not switch it back
     linked.run()
     assert shown(linked) == "**4 of 4 rows**" and linked.query_params["version"] == str(saved)
+
+
+def test_the_fixes_act_on_the_rows_the_filter_shows_and_offer_no_empty_action(tmp_path):
+    at, workspace, dataset_id = open_faq(tmp_path, [*ROWS, ("Is tea bad?", "No."), ("Is TEA bad", "No.")])
+    at.selectbox(key="bulk_rule").set_value("too_short").run()
+    assert at.button(key="delete_flagged").label == "Delete 3 flagged rows"  # no filter: the whole dataset
+    at.text_input(key="regex").set_value("tea").run()
+    assert shown(at) == "**2 of 7 rows**"
+    delete = at.button(key="delete_flagged")
+    assert delete.label == "Delete 2 flagged rows of the 2 shown" and not delete.disabled
+    keep = at.button(key="keep_one")
+    assert keep.label == "Keep one per group among the 2 rows shown (deletes 0 rows)" and keep.disabled
+    at.selectbox(key="keep_kind").set_value("normalized").run()
+    assert at.button(key="keep_one").label == "Keep one per group among the 2 rows shown (deletes 1 row)"
+    at.button(key="keep_one").click().run()
+    answers = DatasetEditor(workspace, dataset_id).frame
+    assert len(answers) == 6 and answers["user"].str.contains("fever", case=False).sum() == 2  # not shown: kept
+    at.button(key="delete_flagged").click().run()
+    assert shown(at) == "**0 of 5 rows**"
+    assert "Short." in DatasetEditor(workspace, dataset_id).frame["assistant"].tolist()  # not shown: kept
+    delete = at.button(key="delete_flagged")
+    assert delete.label == "Delete 0 flagged rows of the 0 shown" and delete.disabled  # nothing to offer
