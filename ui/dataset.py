@@ -283,6 +283,7 @@ def export_panel(session: DatasetSession, tr: Translator) -> None:
         skip = st.checkbox(tr("dataset.skip_unrepresentable", n=len(lost)), key="skip_unrepresentable")
         if not skip:
             return
+    splits = leave_out_empty(session, splits, tr)
     if leaks.empty:
         st.success(tr("dataset.leakage_none"))
     else:
@@ -300,6 +301,26 @@ def export_panel(session: DatasetSession, tr: Translator) -> None:
         session.save_splits(splits, split_seed)
         rerun_saying("save_splits", tr("dataset.splits_saved", n=len(splits)))
     show_said("save_splits")
+
+
+def leave_out_empty(
+    session: DatasetSession, splits: dict[str, pd.DataFrame], tr: Translator
+) -> dict[str, pd.DataFrame]:
+    """Warn, before anything is written, about the examples the ``empty`` rule flags (a blank answer or
+    question), with a box that leaves them out of every split; returns the splits to write."""
+    editor = session.editor
+    assert editor is not None
+    flags = session.checks.flags
+    if "empty" not in flags:
+        return splits
+    empty = editor.frame["id"].to_numpy()[flags["empty"].to_numpy(dtype=bool)]
+    if not len(empty):
+        return splits
+    ids = ", ".join(str(i) for i in empty[:5]) + (f" … +{len(empty) - 5}" if len(empty) > 5 else "")
+    st.warning(tr.plural("dataset.empty_answers", len(empty), ids=ids))
+    if not st.checkbox(tr.plural("dataset.skip_empty", len(empty)), key="skip_empty"):
+        return splits
+    return {split: part[~part["id"].isin(empty)] for split, part in splits.items()}
 
 
 def filters_sidebar(session: DatasetSession, counts: Mapping[str, int], tr: Translator) -> tuple[ViewSpec, float]:

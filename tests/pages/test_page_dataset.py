@@ -271,3 +271,24 @@ def test_the_fixes_act_on_the_rows_the_filter_shows_and_offer_no_empty_action(tm
     assert "Short." in DatasetEditor(workspace, dataset_id).frame["assistant"].tolist()  # not shown: kept
     delete = at.button(key="delete_flagged")
     assert delete.label == "Delete 0 flagged rows of the 0 shown" and delete.disabled  # nothing to offer
+
+
+def test_the_export_warns_about_empty_answers_and_can_leave_them_out(tmp_path):
+    at, workspace, dataset_id = open_faq(tmp_path, [*ROWS, ("Is tea bad?", "   "), ("Hello?", "")])
+    at.toggle(key="export_open").set_value(True).run()
+    warning = [w.value for w in at.warning if "empty answer" in w.value]
+    assert warning == [
+        "2 examples have an empty answer or question (ids 5, 6); training on them teaches the model to answer "
+        "with nothing."
+    ]
+
+    def downloaded():
+        buttons = [b for b in at.get("download_button") if b.key.startswith("download_")]
+        return sum(int(b.label.split("(")[1].split()[0]) for b in buttons)
+
+    assert downloaded() == 7
+    at.checkbox(key="skip_empty").check().run()
+    assert downloaded() == 5
+    at.button(key="save_splits").click().run()
+    saved = [v for v in workspace.versions(dataset_id) if "seed" in v.name]
+    assert sum(v.rows for v in saved) == 5  # the saved splits leave them out too
