@@ -292,3 +292,27 @@ def test_the_export_warns_about_empty_answers_and_can_leave_them_out(tmp_path):
     at.button(key="save_splits").click().run()
     saved = [v for v in workspace.versions(dataset_id) if "seed" in v.name]
     assert sum(v.rows for v in saved) == 5  # the saved splits leave them out too
+
+
+GERMAN_CSV = b"frage,antwort,notiz\nWas ist Fieber?,Eine hohe Temperatur.,x\nWie lange schlafen?,Acht Stunden.,y\n"
+
+
+def upload_and_map(at):
+    """Upload a table whose columns the loader cannot place, then map them; returns the warnings before."""
+    at.file_uploader(key="upload").set_value(("kb.csv", GERMAN_CSV, "text/csv")).run()
+    before = [w.value for w in at.warning]
+    user = next(s.key for s in at.selectbox if s.key.endswith("-user"))
+    at.selectbox(key=user).set_value("frage").run()
+    at.selectbox(key=user.replace("-user", "-assistant")).set_value("antwort").run()
+    return before
+
+
+def test_the_mapping_warning_goes_once_the_columns_are_mapped_and_the_import_succeeds():
+    at = open_page("dataset")
+    assert upload_and_map(at) == [
+        "kb.csv: cannot tell the format from its keys ['antwort', 'frage', 'notiz']; choose a format or map the "
+        "question/answer columns"
+    ]
+    assert at.warning.len == 0 and "Detected csv/qa, encoding utf-8: 2 examples." in [i.value for i in at.info]
+    at.button(key="import").click().run()
+    assert not at.exception and at.warning.len == 0 and shown(at) == "**2 of 2 rows**"
