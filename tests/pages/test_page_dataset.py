@@ -316,3 +316,16 @@ def test_the_mapping_warning_goes_once_the_columns_are_mapped_and_the_import_suc
     assert at.warning.len == 0 and "Detected csv/qa, encoding utf-8: 2 examples." in [i.value for i in at.info]
     at.button(key="import").click().run()
     assert not at.exception and at.warning.len == 0 and shown(at) == "**2 of 2 rows**"
+
+
+def test_an_import_runs_the_page_once(monkeypatch):
+    import ui.dataset
+
+    at = open_page("dataset")
+    upload_and_map(at)
+    runs = []
+    real = ui.dataset.open_panel
+    monkeypatch.setattr(ui.dataset, "open_panel", lambda *a: runs.append(1) or real(*a))
+    at.button(key="import").click().run()
+    assert shown(at) == "**2 of 2 rows**"
+    assert runs == [1]  # the import is done before the run that shows it: no st.rerun(), no second run
