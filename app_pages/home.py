@@ -23,13 +23,12 @@ if datasets:  # one row per dataset; its name opens it on the Dataset page (the 
     for column, name in zip(st.columns(widths), ("name", "source", "format", "versions"), strict=True):
         column.caption(tr(f"home.col_{name}"))
     for d in datasets:
-        name, source, fmt, versions = st.columns(widths, vertical_alignment="center")
+        cells = st.columns(widths, vertical_alignment="center")
         link = {"dataset": str(d.id), "version": str(d.head_version_id)}
         label = escape_markdown(d.name)  # names are data: shown as typed, never as markdown
-        name.page_link(page_path("dataset"), label=label, icon=":material/table_edit:", query_params=link)
-        source.text(d.source_name)
-        fmt.text(d.format)
-        versions.text(str(len(workspace.versions(d.id))))
+        cells[0].page_link(page_path("dataset"), label=label, icon=":material/table_edit:", query_params=link)
+        for cell, value in zip(cells[1:], (d.source_name, d.format, len(workspace.versions(d.id))), strict=True):
+            cell.text(str(value))
 else:
     st.info(tr("home.no_datasets"))
 if st.button(tr("home.load_samples"), key="load_samples"):

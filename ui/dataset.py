@@ -29,7 +29,7 @@ from studio.editing.ops import (
 )
 from studio.editing.previews import preview_regex_replace
 from studio.editing.session import DatasetSession
-from studio.editing.turn_edits import SCOPE_ROLES, TURN_PICKS
+from studio.editing.turn_edits import SCOPE_ROLES, TURN_PICKS, TurnPick
 from studio.errors import ConflictError, StudioError
 from studio.i18n import Translator
 from studio.quality.rules import RULES
@@ -153,7 +153,7 @@ def grouped_rows(groups: pd.Series, positions: np.ndarray) -> tuple[np.ndarray, 
     return positions[shared], dropped
 
 
-def scope_widgets(container: Any, tr: Translator, *, roles_label: str, key: str) -> tuple[tuple[str, ...], str]:
+def scope_widgets(container: Any, tr: Translator, *, roles_label: str, key: str) -> tuple[tuple[str, ...], TurnPick]:
     """The roles × turns a regex looks at (the filter's search, the replacement): a roles multiselect labelled
     ``roles_label`` (every role by default) and a turns radio, keyed ``<key>_roles`` and ``<key>_turns``.
     Returns ``(roles, turns)``: the roles chosen, in :data:`SCOPE_ROLES` order (empty when none is ticked),
@@ -165,7 +165,7 @@ def scope_widgets(container: Any, tr: Translator, *, roles_label: str, key: str)
         key=f"{key}_roles",
         format_func=lambda r: tr(f"dataset.role_{r}"),
     )
-    turns = container.radio(
+    turns: TurnPick = container.radio(
         tr("dataset.regex_turns"),
         TURN_PICKS,
         key=f"{key}_turns",
