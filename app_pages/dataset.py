@@ -1,5 +1,6 @@
 """Dataset: open, filter live, fix in the grid, undo, save versions, export with splits."""
 
+import numpy as np
 import streamlit as st
 from st_aggrid import AgGrid
 
@@ -22,7 +23,7 @@ warm_encoding()  # the grid's token counts need it: built while the user picks a
 if keys.DATASET not in st.session_state:
     st.session_state[keys.DATASET] = DatasetSession(Workspace())
 session: DatasetSession = st.session_state[keys.DATASET]
-follow_link(session)  # a link from the Cost page names the dataset and version to open
+follow_link(session)  # a refresh or a Cost link names the dataset and version to open (before the panel folds)
 opened = open_panel(session, tr)
 if opened is None:
     st.info(tr("dataset.nothing_open"))
@@ -87,7 +88,8 @@ def grid_view() -> None:
         ),
     )
     AgGrid(rows.copy(), key=f"grid-{editor.dataset_id}", callback=on_grid, **aggrid_arguments())
-    selected = st.session_state.get("selected_ids", ())
+    selected = editor.frame["id"].to_numpy()[positions]  # of the rows selected, those the filter still shows
+    selected = tuple(int(i) for i in selected[np.isin(selected, st.session_state.get("selected_ids", ()))])
     if selected and st.button(tr("dataset.delete_selected", n=len(selected)), key="delete_selected"):
         attempt(editor.apply, DeleteRows(ids=tuple(selected)))
         st.session_state["selected_ids"] = ()
@@ -97,6 +99,6 @@ def grid_view() -> None:
 
 
 grid_view()
-actions_panel(editor, counts, threshold, tr)
+actions_panel(session, counts, positions, threshold, tr)
 history_panel(session, tr)
 export_panel(session, tr)

@@ -1,10 +1,10 @@
 """Home: what the studio does, the four steps, which datasets are in the workspace."""
 
-import pandas as pd
 import streamlit as st
 
 from studio.storage.workspace import Workspace, seed_samples
 from ui.frame import page, page_path
+from ui.playground import escape_markdown
 
 tr = page("home")
 st.write(tr("home.tagline"))
@@ -18,18 +18,17 @@ for name in ("dataset", "cost", "train", "playground"):
 workspace = Workspace()
 st.subheader(tr("home.datasets"))
 datasets = workspace.datasets()
-if datasets:
-    st.dataframe(
-        pd.DataFrame(
-            {
-                tr("home.col_name"): [d.name for d in datasets],
-                tr("home.col_source"): [d.source_name for d in datasets],
-                tr("home.col_format"): [d.format for d in datasets],
-                tr("home.col_versions"): [len(workspace.versions(d.id)) for d in datasets],
-            }
-        ),
-        hide_index=True,
-    )
+if datasets:  # one row per dataset; its name opens it on the Dataset page (the URL a refresh reopens)
+    widths = [3, 3, 2, 1]
+    for column, name in zip(st.columns(widths), ("name", "source", "format", "versions"), strict=True):
+        column.caption(tr(f"home.col_{name}"))
+    for d in datasets:
+        cells = st.columns(widths, vertical_alignment="center")
+        link = {"dataset": str(d.id), "version": str(d.head_version_id)}
+        label = escape_markdown(d.name)  # names are data: shown as typed, never as markdown
+        cells[0].page_link(page_path("dataset"), label=label, icon=":material/table_edit:", query_params=link)
+        for cell, value in zip(cells[1:], (d.source_name, d.format, len(workspace.versions(d.id))), strict=True):
+            cell.text(str(value))
 else:
     st.info(tr("home.no_datasets"))
 if st.button(tr("home.load_samples"), key="load_samples"):

@@ -10,6 +10,8 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any, TypeVar
 
+import numpy as np
+import pandas as pd
 import streamlit as st
 
 from studio.data.writers import EXPORT_FORMATS, EXPORT_SUFFIX, export_bytes, unrepresentable_rows
@@ -23,10 +25,11 @@ from studio.editing.ops import (
     FillSystemPrompt,
     KeepOnePerGroup,
     RegexReplace,
+    keep_one_mask,
 )
 from studio.editing.previews import preview_regex_replace
 from studio.editing.session import DatasetSession
-from studio.editing.turn_edits import SCOPE_ROLES, TURN_PICKS
+from studio.editing.turn_edits import SCOPE_ROLES, TURN_PICKS, TurnPick
 from studio.errors import ConflictError, StudioError
 from studio.i18n import Translator
 from studio.quality.rules import RULES
@@ -44,6 +47,19 @@ def button_applies(container: Any, label: str, key: str, action: Callable[[], An
     if container.button(label, key=key, disabled=disabled):
         attempt_or_refresh(action)
         st.rerun()
+
+
+def rerun_saying(key: str, message: str) -> None:
+    """Redraw the whole page (menus drawn above, the version list among them, show the change), then
+    :func:`show_said` ``message`` where the page draws ``key``'s notice."""
+    st.session_state[f"said-{key}"] = message
+    st.rerun()
+
+
+def show_said(key: str, container: Any = st) -> None:
+    """The message :func:`rerun_saying` left under ``key``, once, as a success line in ``container``."""
+    if message := st.session_state.pop(f"said-{key}", None):
+        container.success(message)
 
 
 def attempt_or_refresh(action: Callable[..., T], *args: Any) -> T | None:
@@ -70,16 +86,28 @@ def open_panel(session: DatasetSession, tr: Translator) -> DatasetEditor | None:
     return editor
 
 
-def actions_panel(editor: DatasetEditor, counts: dict[str, int], threshold: float, tr: Translator) -> None:
-    """Bulk fixes: delete flagged rows, keep one per duplicate group, regex replace with a preview, system prompt."""
+def actions_panel(
+    session: DatasetSession, counts: dict[str, int], positions: np.ndarray, threshold: float, tr: Translator
+) -> None:
+    """Bulk fixes: delete flagged rows, keep one per duplicate group (both on the rows the filters show,
+    ``positions``, and counted there), regex replace with a preview, system prompt."""
+    editor = session.editor
+    assert editor is not None
     st.subheader(tr("dataset.actions"))
     bulk, system = st.columns(2)
+    shown = editor.frame["id"].to_numpy()[positions]
+    filtered = len(positions) != len(editor.frame)  # a filter is on: act on what it shows, and say so
     rule = bulk.selectbox(tr("dataset.delete_flagged"), list(counts), key="bulk_rule")
+    flags = session.checks.flags
+    flagged = tuple(int(i) for i in shown[flags[rule].to_numpy(dtype=bool)[positions]]) if rule in flags else ()
     button_applies(
         bulk,
-        tr("dataset.delete_flagged_button", n=counts.get(rule, 0)),
+        tr.plural("dataset.delete_flagged_shown", len(flagged), m=len(positions))
+        if filtered
+        else tr("dataset.delete_flagged_button", n=len(flagged)),
         "delete_flagged",
-        lambda: editor.apply(DeleteFlagged(rule=rule)),
+        lambda: editor.apply(DeleteFlagged(rule=rule, ids=flagged if filtered else ())),
+        disabled=not flagged,
     )
     kind = bulk.selectbox(
         tr("dataset.keep_one"), GROUP_KINDS, key="keep_kind", format_func=lambda m: tr(f"dataset.dup_{m}")
@@ -91,11 +119,17 @@ def actions_panel(editor: DatasetEditor, counts: dict[str, int], threshold: floa
         key="keep_which",
         format_func=lambda k: tr(f"dataset.keep_{k}"),
     )
+    groups = attempt(session.checks.groups, editor, kind, threshold)
+    members, dropped = grouped_rows(groups, positions) if groups is not None else (np.zeros(0, dtype=int), 0)
+    scope = tuple(int(i) for i in editor.frame["id"].to_numpy()[members]) if filtered else ()
     button_applies(
         bulk,
-        tr("dataset.keep_button"),
+        tr.plural("dataset.keep_button_shown", dropped, m=len(positions))
+        if filtered
+        else tr.plural("dataset.keep_button_all", dropped),
         "keep_one",
-        lambda: editor.apply(KeepOnePerGroup(kind=kind, keep=keep, threshold=threshold)),
+        lambda: editor.apply(KeepOnePerGroup(kind=kind, keep=keep, threshold=threshold, ids=scope)),
+        disabled=not dropped,
     )
     prompt = system.text_area(tr("dataset.system_prompt"), key="fill_system")
     button_applies(
@@ -108,6 +142,39 @@ def actions_panel(editor: DatasetEditor, counts: dict[str, int], threshold: floa
     replace_panel(editor, tr)
 
 
+def grouped_rows(groups: pd.Series, positions: np.ndarray) -> tuple[np.ndarray, int]:
+    """Among the rows at ``positions``, those that share a duplicate group (``groups``: one per row, NA for
+    none) with another of them, and how many of them keeping one per group deletes."""
+    scope = np.zeros(len(groups), dtype=bool)
+    scope[positions] = True
+    dropped = int((~keep_one_mask(groups, scope)).sum())
+    values = groups.iloc[positions]
+    shared = values.notna().to_numpy() & values.duplicated(keep=False).to_numpy()
+    return positions[shared], dropped
+
+
+def scope_widgets(container: Any, tr: Translator, *, roles_label: str, key: str) -> tuple[tuple[str, ...], TurnPick]:
+    """The roles × turns a regex looks at (the filter's search, the replacement): a roles multiselect labelled
+    ``roles_label`` (every role by default) and a turns radio, keyed ``<key>_roles`` and ``<key>_turns``.
+    Returns ``(roles, turns)``: the roles chosen, in :data:`SCOPE_ROLES` order (empty when none is ticked),
+    and one of :data:`TURN_PICKS`."""
+    roles = container.multiselect(
+        tr(roles_label),
+        SCOPE_ROLES,
+        default=list(SCOPE_ROLES),
+        key=f"{key}_roles",
+        format_func=lambda r: tr(f"dataset.role_{r}"),
+    )
+    turns: TurnPick = container.radio(
+        tr("dataset.regex_turns"),
+        TURN_PICKS,
+        key=f"{key}_turns",
+        horizontal=True,
+        format_func=lambda t: tr(f"dataset.turns_{t}"),
+    )
+    return tuple(r for r in SCOPE_ROLES if r in roles), turns
+
+
 def replace_panel(editor: DatasetEditor, tr: Translator) -> None:
     """Regex replace over the scope of the filter (roles × turns) with an ignore-case switch; the preview lists
     id, turn, role, before and after, cut around the change."""
@@ -116,20 +183,7 @@ def replace_panel(editor: DatasetEditor, tr: Translator) -> None:
     pattern = find.text_input(tr("dataset.replace_pattern"), key="replace_pattern")
     replacement = substitute.text_input(tr("dataset.replace_with"), key="replace_with")
     ignore_case = find.checkbox(tr("dataset.ignore_case"), value=False, key="replace_ignore_case")
-    roles = scope.multiselect(
-        tr("dataset.replace_roles"),
-        SCOPE_ROLES,
-        default=list(SCOPE_ROLES),
-        key="replace_roles",
-        format_func=lambda r: tr(f"dataset.role_{r}"),
-    )
-    turns = scope.radio(
-        tr("dataset.regex_turns"),
-        TURN_PICKS,
-        key="replace_turns",
-        horizontal=True,
-        format_func=lambda t: tr(f"dataset.turns_{t}"),
-    )
+    roles, turns = scope_widgets(scope, tr, roles_label="dataset.replace_roles", key="replace")
     if not pattern:
         return
     op = attempt(
@@ -181,8 +235,8 @@ def history_panel(session: DatasetSession, tr: Translator) -> None:
     if save.button(tr("dataset.save_version"), disabled=not version_name.strip(), key="save_version"):
         saved = attempt_or_refresh(editor.save_version, version_name)
         if saved:
-            st.toast(tr("dataset.version_saved", name=saved.name, rows=saved.rows))
-            st.rerun()
+            rerun_saying("save_version", tr("dataset.version_saved", name=saved.name, rows=saved.rows))
+    show_said("save_version")
     recipe = editor.recipe()
     st.text(recipe.numbered() or tr("dataset.no_history"))
     st.download_button(
@@ -229,6 +283,7 @@ def export_panel(session: DatasetSession, tr: Translator) -> None:
         skip = st.checkbox(tr("dataset.skip_unrepresentable", n=len(lost)), key="skip_unrepresentable")
         if not skip:
             return
+    splits = leave_out_empty(session, splits, tr)
     if leaks.empty:
         st.success(tr("dataset.leakage_none"))
     else:
@@ -244,7 +299,28 @@ def export_panel(session: DatasetSession, tr: Translator) -> None:
         )
     if st.button(tr("dataset.save_splits"), key="save_splits"):
         session.save_splits(splits, split_seed)
-        st.success(tr("dataset.splits_saved", n=len(splits)))
+        rerun_saying("save_splits", tr("dataset.splits_saved", n=len(splits)))
+    show_said("save_splits")
+
+
+def leave_out_empty(
+    session: DatasetSession, splits: dict[str, pd.DataFrame], tr: Translator
+) -> dict[str, pd.DataFrame]:
+    """Warn, before anything is written, about the examples the ``empty`` rule flags (a blank answer or
+    question), with a box that leaves them out of every split; returns the splits to write."""
+    editor = session.editor
+    assert editor is not None
+    flags = session.checks.flags
+    if "empty" not in flags:
+        return splits
+    empty = editor.frame["id"].to_numpy()[flags["empty"].to_numpy(dtype=bool)]
+    if not len(empty):
+        return splits
+    ids = ", ".join(str(i) for i in empty[:5]) + (f" … +{len(empty) - 5}" if len(empty) > 5 else "")
+    st.warning(tr.plural("dataset.empty_answers", len(empty), ids=ids))
+    if not st.checkbox(tr.plural("dataset.skip_empty", len(empty)), key="skip_empty"):
+        return splits
+    return {split: part[~part["id"].isin(empty)] for split, part in splits.items()}
 
 
 def filters_sidebar(session: DatasetSession, counts: Mapping[str, int], tr: Translator) -> tuple[ViewSpec, float]:
@@ -253,22 +329,7 @@ def filters_sidebar(session: DatasetSession, counts: Mapping[str, int], tr: Tran
     with st.sidebar:
         st.header(tr("dataset.filters"))
         regex = st.text_input(tr("dataset.regex"), key="regex", live="200ms")
-        fields = tuple(
-            st.multiselect(
-                tr("dataset.regex_fields"),
-                SCOPE_ROLES,
-                default=list(SCOPE_ROLES),
-                key="fields",
-                format_func=lambda r: tr(f"dataset.role_{r}"),
-            )
-        )
-        turns = st.radio(
-            tr("dataset.regex_turns"),
-            TURN_PICKS,
-            key="regex_turns",
-            horizontal=True,
-            format_func=lambda t: tr(f"dataset.turns_{t}"),
-        )
+        fields, turns = scope_widgets(st, tr, roles_label="dataset.regex_fields", key="regex")
         ignore_case = st.checkbox(tr("dataset.ignore_case"), value=True, key="ignore_case")
         mode = st.radio(
             tr("dataset.duplicates"),
@@ -287,7 +348,7 @@ def filters_sidebar(session: DatasetSession, counts: Mapping[str, int], tr: Tran
         jump = tuple(int(i) for i in st.query_params.get_all("id") if i.isdigit())  # links from the Cost page
         shown = ", ".join(map(str, jump[:5])) + (f" … +{len(jump) - 5}" if len(jump) > 5 else "")
         if jump and st.button("× " + tr("dataset.jump_chip", ids=shown), key="clear_jump", type="primary"):
-            st.query_params.clear()
+            del st.query_params["id"]  # the URL keeps naming the open dataset and version
             st.rerun()
 
     spec = ViewSpec(

@@ -66,10 +66,20 @@ def import_upload(session: DatasetSession, container: Any, tr: Translator) -> No
         container.warning(tr("dataset.rejects", n=len(result.rejects)))
         container.dataframe(result.rejects_frame(), hide_index=True)
         confirmed = container.checkbox(tr("dataset.confirm_rejects"), key="confirm_rejects")
-    if container.button(tr("dataset.import"), disabled=not confirmed, key="import"):
-        session.import_loaded(result, source_name=upload.name, data=data)
-        st.session_state["imported_upload"] = upload.file_id
-        st.rerun()
+    # Imported in the click's callback, before the next run draws anything: that run shows the new dataset from
+    # its first line (title, picker, grid) with no st.rerun() after it, so no second run follows the import.
+    container.button(
+        tr("dataset.import"),
+        disabled=not confirmed,
+        key="import",
+        on_click=_import,
+        args=(session, result, upload.name, data, upload.file_id),
+    )
+
+
+def _import(session: DatasetSession, result: LoadResult, name: str, data: bytes, file_id: str) -> None:
+    if attempt(session.import_loaded, result, source_name=name, data=data) is not None:
+        st.session_state["imported_upload"] = file_id
 
 
 def _chosen(key: str) -> dict[str, Any]:

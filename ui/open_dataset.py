@@ -15,6 +15,8 @@ from studio.i18n import Translator
 from studio.storage.workspace import Workspace
 from ui import keys
 
+_IN_URL = "_open-dataset-in-url"  # (dataset, version) as this session last read or wrote them in the URL
+
 
 def open_editor() -> DatasetEditor | None:
     """The open dataset's editor, or None when this session has not opened one."""
@@ -24,19 +26,19 @@ def open_editor() -> DatasetEditor | None:
 
 def open_dataset_caption(tr: Translator) -> None:
     """``name · version`` of the open dataset (an empty line when none is open: the page's elements keep their
-    places, so opening a dataset does not make Streamlit rebuild the grid's iframe below)."""
+    places, so opening a dataset does not make Streamlit rebuild the grid's iframe below). Named from what the
+    editor holds: drawing it reads nothing from the workspace."""
     slot = st.empty()
     editor = open_editor()
     if editor is not None:
-        info = editor.info
-        version = editor.workspace.version(info.head_version_id).name
-        slot.caption(tr("frame.open_dataset", name=info.name, version=version))
+        slot.caption(tr("frame.open_dataset", name=editor.name, version=editor.head.name))
 
 
 def dataset_picker(tr: Translator, *, key: str, where: tuple[Any, Any] | None = None) -> DatasetEditor | None:
     """Pick a workspace dataset and version (the open one first) and open it for every page; returns the open
     editor (None while nothing is open). Picking another version makes it the head. ``where`` holds the two
-    containers of the two menus (two columns of the page by default).
+    containers of the two menus (two columns of the page by default). The URL names what is open
+    (:func:`show_in_url`), and a URL that names another dataset or version opens it (:func:`follow_link`).
 
     When an import, a link or another page opens another dataset, the menu is moved to it before it is drawn
     (a widget's value lives in the browser too: re-indexing it would switch back on the next rerun, and a new
@@ -44,6 +46,7 @@ def dataset_picker(tr: Translator, *, key: str, where: tuple[Any, Any] | None = 
     if keys.DATASET not in st.session_state:
         st.session_state[keys.DATASET] = DatasetSession(Workspace())
     session: DatasetSession = st.session_state[keys.DATASET]
+    follow_link(session)
     datasets = {d.id: d for d in session.workspace.datasets()}
     editor = session.editor
     widget, synced = f"{key}-dataset", f"_{key}-dataset-shown"
@@ -61,6 +64,7 @@ def dataset_picker(tr: Translator, *, key: str, where: tuple[Any, Any] | None = 
     )
     st.session_state[synced] = chosen
     if chosen is None:
+        show_in_url(editor)
         return editor
     if editor is None or editor.dataset_id != chosen:
         session.open(chosen)
@@ -81,26 +85,39 @@ def dataset_picker(tr: Translator, *, key: str, where: tuple[Any, Any] | None = 
         except ConflictError as exc:  # another session moved the head: the editor now shows what is stored
             st.session_state["grid_notice"] = str(exc)
         st.rerun()
+    show_in_url(editor)
     return editor
 
 
 def follow_link(session: DatasetSession) -> None:
-    """Open the dataset and version a link names (``?dataset=3&version=7&id=…``, the Cost page's problem groups),
-    then drop those two parameters; ``id`` stays for the page's filter chip. An unknown dataset or version is
-    ignored (the link is older than the workspace)."""
+    """Open the dataset and version the URL names (``?dataset=3&version=7``, put there by :func:`show_in_url`)
+    when the URL changed outside this session's runs: a refresh (a new session), a link (the Cost page's problem
+    groups add ``&id=…`` for the page's filter chip), the browser's back button. An unknown dataset or version is
+    ignored (the URL is older than the workspace)."""
     params = st.query_params
-    dataset, version = params.get("dataset", ""), params.get("version", "")
-    if not dataset.isdigit():
+    named = (params.get("dataset", ""), params.get("version", ""))
+    if named == st.session_state.get(_IN_URL):
+        return  # this session's own URL: what the user picks since then wins
+    st.session_state[_IN_URL] = named
+    dataset, version = named
+    if not dataset.isdigit() or int(dataset) not in {d.id for d in session.workspace.datasets()}:
         return
-    known = {d.id: d for d in session.workspace.datasets()}
-    if int(dataset) in known:
-        editor = session.open(int(dataset))
-        versions = {v.id for v in session.workspace.versions(editor.dataset_id)}
-        if version.isdigit() and int(version) in versions and int(version) != editor.info.head_version_id:
-            try:
-                editor.checkout(int(version))
-            except ConflictError as exc:  # moved meanwhile: what is stored is shown, with the reason
-                st.session_state["grid_notice"] = str(exc)
-    del params["dataset"]
-    if "version" in params:
-        del params["version"]
+    editor = session.open(int(dataset))
+    versions = {v.id for v in session.workspace.versions(editor.dataset_id)}
+    if version.isdigit() and int(version) in versions and int(version) != editor.head.id:
+        try:
+            editor.checkout(int(version))
+        except ConflictError as exc:  # moved meanwhile: what is stored is shown, with the reason
+            st.session_state["grid_notice"] = str(exc)
+
+
+def show_in_url(editor: DatasetEditor | None) -> None:
+    """Name the open dataset and version in the URL (``?dataset=3&version=7``, other parameters kept), so that a
+    refresh or a bookmark opens them again (:func:`follow_link`)."""
+    if editor is None:
+        return
+    named = (str(editor.dataset_id), str(editor.head.id))
+    params = st.query_params
+    if (params.get("dataset"), params.get("version")) != named:
+        params.update(dataset=named[0], version=named[1])
+    st.session_state[_IN_URL] = named

@@ -38,6 +38,8 @@ class DatasetEditor:
     checkout); an operation on one example (a cell edit, a conversation-panel edit: ``Op.one_example``) leaves it
     alone, so the page keeps the grid mounted and re-checks only that row.
     ``revision`` changes on every change, for caches keyed on the data.
+    ``name`` and ``head`` (a :class:`~studio.storage.workspace.VersionInfo`) are the dataset's name and the
+    version the editor shows, as read when it last loaded (``info`` reads what is stored now).
     """
 
     _REBASE_TRIES = 5
@@ -54,6 +56,8 @@ class DatasetEditor:
 
     def _load(self) -> None:
         info, everything, active = self.workspace.state(self.dataset_id)
+        self.name = info.name
+        self.head = self.workspace.version(info.head_version_id)
         self.base = self.workspace.load_version(info.head_version_id)
         self.history = History([op_from_dict(d) for d in everything], cursor=active)
         self.head_revision = info.revision

@@ -73,10 +73,7 @@ class DeleteRows(Op):
     op: ClassVar[str] = "delete_rows"
 
     def __post_init__(self) -> None:
-        ids = tuple(self.ids)
-        if not all(isinstance(i, int | np.integer) and not isinstance(i, bool) for i in ids):
-            raise OperationError(f"delete_rows: ids must be whole numbers, got {list(ids)[:5]!r}")
-        object.__setattr__(self, "ids", tuple(int(i) for i in ids))
+        object.__setattr__(self, "ids", _whole_ids(self.ids, self.op))
 
     def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
         return _keep(frame, ~frame["id"].isin(self.ids).to_numpy())
@@ -87,7 +84,7 @@ class DeleteRows(Op):
 
 @dataclass(frozen=True)
 class DeleteFlagged(Op):
-    """Delete the rows a rule flags.
+    """Delete the rows a rule flags; with ``ids``, only those of these examples (the rows a filter shows).
 
     Exact/normalized duplicate rules flag only the repeats, so the first copy stays; ``near_duplicate`` flags
     every member of a cluster, so use :class:`KeepOnePerGroup` to keep one of each.
@@ -95,11 +92,13 @@ class DeleteFlagged(Op):
 
     rule: str
     params: Mapping[str, Any] = field(default_factory=dict)
+    ids: tuple[int, ...] = ()
     op: ClassVar[str] = "delete_flagged"
 
     def __post_init__(self) -> None:
         from studio.quality.rules import RULES
 
+        object.__setattr__(self, "ids", _whole_ids(self.ids, self.op))
         if self.rule not in RULES:
             raise OperationError(f"delete_flagged: unknown rule {self.rule!r}; rules are {', '.join(RULES.keys())}")
         try:
@@ -112,23 +111,27 @@ class DeleteFlagged(Op):
         from studio.quality.rules import analyze
 
         flags = analyze(frame, rules=[self.rule], params={self.rule: dict(self.params)}).flags
-        return _keep(frame, ~flags[self.rule].to_numpy())
+        return _keep(frame, ~(flags[self.rule].to_numpy(dtype=bool) & _in_scope(frame, self.ids)))
 
     def describe(self) -> str:
         settings = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
-        return f"Delete rows flagged by {self.rule!r}" + (f" ({settings})" if settings else "")
+        return f"Delete rows flagged by {self.rule!r}" + (f" ({settings})" if settings else "") + _among(self.ids)
 
 
 @dataclass(frozen=True)
 class KeepOnePerGroup(Op):
-    """Keep one row of each duplicate group: the first in frame order, or the longest (ties: the first)."""
+    """Keep one row of each duplicate group: the first in frame order, or the longest (ties: the first). With
+    ``ids`` (the rows a filter shows), only those examples are looked at: each group keeps one of its members
+    among them, and every other row stays."""
 
     kind: GroupKind = "exact"
     keep: KeepWhich = "first"
     threshold: float = 0.8
+    ids: tuple[int, ...] = ()
     op: ClassVar[str] = "keep_one_per_group"
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "ids", _whole_ids(self.ids, self.op))
         if self.kind not in ("exact", "normalized", "near"):
             raise OperationError(f"keep_one_per_group: kind must be exact, normalized or near, got {self.kind!r}")
         if self.keep not in ("first", "longest"):
@@ -149,16 +152,10 @@ class KeepOnePerGroup(Op):
             groups = duplicates.normalized_groups(frame)
         else:
             groups = duplicates.near_duplicate_clusters(frame, threshold=self.threshold)
-        if self.keep == "first":
-            return _keep(frame, ~duplicates.repeats_earlier(frame, groups).to_numpy())
-        length = sum(pc.fill_null(pc.utf8_length(arrow_strings(frame[f])), 0).to_numpy() for f in TEXT_FIELDS)
-        ranking = pd.DataFrame(
-            {"group": groups.to_numpy(), "length": -np.asarray(length), "position": np.arange(len(frame))}
-        )
-        winners = ranking.sort_values(["group", "length", "position"], kind="stable").drop_duplicates("group")
-        mask = np.zeros(len(frame), dtype=bool)
-        mask[winners["position"].to_numpy()] = True
-        return _keep(frame, mask)
+        length = None
+        if self.keep == "longest":
+            length = sum(pc.fill_null(pc.utf8_length(arrow_strings(frame[f])), 0).to_numpy() for f in TEXT_FIELDS)
+        return _keep(frame, keep_one_mask(groups, _in_scope(frame, self.ids), length=length))
 
     def describe(self) -> str:
         group = {
@@ -166,7 +163,27 @@ class KeepOnePerGroup(Op):
             "normalized": "duplicate group (ignoring case, spacing, punctuation, accents)",
             "near": f"near-duplicate cluster (similarity ≥ {self.threshold:g})",
         }[self.kind]
-        return f"Keep the {self.keep} row of each {group}"
+        return f"Keep the {self.keep} row of each {group}" + _among(self.ids)
+
+
+def keep_one_mask(groups: pd.Series, scope: np.ndarray, *, length: Any = None) -> np.ndarray:
+    """Which rows :class:`KeepOnePerGroup` keeps (bool per row): every row outside ``scope`` (bool per row) or
+    without a group (NA), and of each group's rows in ``scope`` one: the longest by ``length`` (characters per
+    row; ties: the first) or, without ``length``, the first. ``(~mask).sum()`` is how many it deletes."""
+    codes, _ = pd.factorize(groups.to_numpy(), use_na_sentinel=True)
+    candidates = scope & (codes >= 0)
+    positions = np.flatnonzero(candidates)
+    ranking = pd.DataFrame(
+        {
+            "group": codes[positions],
+            "length": -np.asarray(length)[positions] if length is not None else 0,
+            "position": positions,
+        }
+    )
+    winners = ranking.sort_values(["group", "length", "position"], kind="stable").drop_duplicates("group")
+    keep = ~candidates
+    keep[winners["position"].to_numpy()] = True
+    return keep
 
 
 @dataclass(frozen=True)
@@ -419,6 +436,24 @@ def _refuse_text_over_tool_calls(example_id: int, messages: Any, value: str) -> 
 
 
 # -- helpers -------------------------------------------------------------------------------------------------
+
+
+def _whole_ids(ids: Sequence[int], op: str) -> tuple[int, ...]:
+    ids = tuple(ids)
+    if not all(isinstance(i, int | np.integer) and not isinstance(i, bool) for i in ids):
+        raise OperationError(f"{op}: ids must be whole numbers, got {list(ids)[:5]!r}")
+    return tuple(int(i) for i in ids)
+
+
+def _in_scope(frame: pd.DataFrame, ids: tuple[int, ...]) -> np.ndarray:
+    """Bool per row: its ``id`` is among ``ids``; every row when ``ids`` is empty."""
+    if not ids:
+        return np.ones(len(frame), dtype=bool)
+    return frame["id"].isin(ids).to_numpy(dtype=bool)
+
+
+def _among(ids: tuple[int, ...]) -> str:
+    return f" among {len(ids)} example{'s' if len(ids) != 1 else ''} (ids {_list(ids)})" if ids else ""
 
 
 def _keep(frame: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:

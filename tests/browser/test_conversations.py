@@ -7,7 +7,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.browser.test_dataset import choose, grid_of, upload, wait_rows
+from tests.browser.test_dataset import grid_of, upload, wait_rows
 from tests.conftest import SAMPLE_DATA
 
 CHATS = SAMPLE_DATA / "support_chats.jsonl"
@@ -54,8 +54,7 @@ def test_a_turn_edited_in_the_panel_is_saved_survives_a_reload_and_undoes(stream
     expect(panel_turn(page, 2)).to_contain_text(EDITED, timeout=20_000)
     page.screenshot(path=str(tmp_path / "2-saved.png"), full_page=True)
 
-    page.reload()
-    choose(page, "Workspace dataset", DATASET)
+    page.reload()  # the URL names the dataset: a refresh reopens it
     only_row(page, "Dana Whitfield", 27)
     expect(panel_turn(page, 2)).to_contain_text(EDITED, timeout=20_000)
 

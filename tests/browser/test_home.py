@@ -1,5 +1,7 @@
 """The home page in real Chromium: title, page links, language switch, screenshot."""
 
+import re
+
 from playwright.sync_api import expect
 
 
@@ -13,6 +15,10 @@ def test_home_page_in_chromium(streamlit_server, page, tmp_path):
     expect(page.get_by_text("Cuatro pasos")).to_be_visible(timeout=15_000)
     page.screenshot(path=str(tmp_path / "home.png"), full_page=True)
     assert (tmp_path / "home.png").stat().st_size > 10_000
+
+    page.get_by_role("link", name="medical_faq_dirty").click()  # a dataset's name opens it, in this tab
+    expect(page.get_by_text(re.compile(r"^238 de 238 filas$"))).to_be_visible(timeout=30_000)
+    assert re.search(r"/Dataset\?dataset=\d+&version=\d+$", page.url)
     assert page.dialogs == []
 
 
@@ -28,6 +34,7 @@ def test_hostile_dataset_names_render_inert_on_home(tmp_path, page):
     try:
         page.goto(server.url)
         expect(page.get_by_text("Datasets in the workspace")).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("<img src=x onerror=alert('name')>")).to_be_visible()  # the name, as typed
         page.wait_for_timeout(1500)
         assert page.dialogs == []
         assert page.locator("img[src='x']").count() == 0

@@ -64,6 +64,12 @@ def ids(frame: pd.DataFrame) -> list[int]:
         (KeepOnePerGroup(kind="normalized", keep="longest"), [0, 2, 3, 4]),
         (KeepOnePerGroup(kind="near", keep="longest", threshold=0.7), [2, 3, 4]),
         (KeepOnePerGroup(kind="near", keep="first", threshold=0.7), [0, 3, 4]),
+        # ids: only the rows a filter shows are looked at; the others stay whatever they are
+        (DeleteFlagged(rule="too_short", ids=(0, 1, 2, 3)), [0, 1, 2, 3, 4]),
+        (DeleteFlagged(rule="too_short", ids=(4,)), [0, 1, 2, 3]),
+        (KeepOnePerGroup(kind="near", keep="first", threshold=0.7, ids=(1, 2)), [0, 1, 3, 4]),
+        (KeepOnePerGroup(kind="near", keep="longest", threshold=0.7, ids=(0, 1)), [0, 2, 3, 4]),
+        (KeepOnePerGroup(kind="normalized", ids=(0, 3, 4)), [0, 1, 2, 3, 4]),
     ],
 )
 def test_row_operations(op, expected_ids):
@@ -313,3 +319,12 @@ def test_the_preview_cuts_long_text_around_the_change_not_at_its_start():
     assert around_change("short text", "short test") == ("short text", "short test")  # fits: shown whole
     start, _ = around_change("a" * 1000, "b" * 1000, longest=50)
     assert len(start) == 50 and start.endswith("…")
+
+
+def test_a_scoped_fix_says_which_examples_it_looked_at_and_replays_the_same():
+    op = KeepOnePerGroup(kind="near", keep="first", threshold=0.7, ids=(1, 2))
+    assert op.describe().endswith("among 2 examples (ids 1, 2)")
+    again = op_from_dict(json.loads(json.dumps(op.to_dict())))
+    assert again == op and ids(again.apply(make_frame())) == [0, 1, 3, 4]
+    with pytest.raises(OperationError, match="delete_flagged: ids must be whole numbers"):
+        DeleteFlagged(rule="too_short", ids=("3",))

@@ -32,10 +32,12 @@ def test_home_lists_steps_datasets_and_providers(tmp_path):
     engine, openai = sidebar_captions(at)
     assert engine.startswith("⚪ Local engine: not running (http://127.0.0.2:9/v1: not running (")
     assert openai == "⚪ OpenAI: no API key set; the local engine is used, so everything works offline."
-    [table] = at.dataframe
-    assert table.value.to_dict("records") == [
-        {"Name": "faq", "Source file": "faq.csv", "Format": "csv/qa", "Versions": 1}
-    ]
+    assert [c.value for c in at.caption][:4] == ["Name", "Source file", "Format", "Versions"]
+    [link] = [p for p in at.get("page_link") if p.proto.query_string]  # the dataset's name opens it, at its head
+    dataset = Workspace().datasets()[0]
+    assert link.proto.label == "faq" and link.proto.page.endswith("Dataset")
+    assert link.proto.query_string == f"dataset={dataset.id}&version={dataset.head_version_id}"
+    assert [t.value for t in at.text] == ["faq.csv", "csv/qa", "1"]
 
 
 def test_home_switches_to_spanish_and_loads_samples():
@@ -48,7 +50,7 @@ def test_home_switches_to_spanish_and_loads_samples():
     assert not at.exception
     names = sorted(d.source_name for d in Workspace().datasets())
     assert names == ["medical_faq_dirty.csv", "style_demo.jsonl", "style_demo_test.jsonl"]
-    assert len(at.dataframe[0].value) == 3
+    assert len([p for p in at.get("page_link") if p.proto.query_string]) == 3  # a link per dataset
 
 
 def test_every_page_opens_under_its_old_url_with_translated_titles(monkeypatch):

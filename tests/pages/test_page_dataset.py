@@ -20,11 +20,16 @@ ROWS = [
 
 @pytest.fixture
 def page(tmp_path):
+    return open_faq(tmp_path, ROWS)
+
+
+def open_faq(tmp_path, rows):
+    """The Dataset page with ``rows`` (question, answer) imported as "faq" and open."""
     path = tmp_path / "faq.jsonl"
     path.write_text(
         "".join(
             json.dumps({"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}) + "\n"
-            for q, a in ROWS
+            for q, a in rows
         )
     )
     workspace = Workspace()
@@ -36,6 +41,10 @@ def page(tmp_path):
 
 def shown(at):
     return next(m.value for m in at.markdown if " of " in m.value and "rows" in m.value)
+
+
+def versions_listed(at):
+    return next(s for s in at.selectbox if s.key.startswith("open-version-")).options
 
 
 def test_regex_and_rule_filters_change_the_row_count(page):
@@ -107,11 +116,16 @@ def test_save_version_and_splits(page):
     at.text_input(key="version_name").input("with system").run()
     at.button(key="save_version").click().run()
     assert [v.name for v in workspace.versions(dataset_id)] == ["original", "with system"]
+    assert [s.value for s in at.success] == ["Saved version with system (5 rows)."]  # confirmed, and listed at once
+    assert versions_listed(at) == ["original · 5", "with system · 5"]
     at.toggle(key="export_open").set_value(True).run()
     assert any("Nothing leaks across splits" in m.value for m in at.success) or at.warning
     at.button(key="save_splits").click().run()
     names = [v.name for v in workspace.versions(dataset_id)]
     assert names[:2] == ["original", "with system"] and "train (seed 42)" in names
+    assert "Saved 3 split versions." in [s.value for s in at.success]
+    listed = versions_listed(at)  # the version menu lists them at once
+    assert {"train (seed 42)", "validation (seed 42)", "test (seed 42)"} <= {o.split(" · ")[0] for o in listed}
     assert workspace.dataset(dataset_id).head_version_id == workspace.versions(dataset_id)[1].id
 
 
@@ -155,3 +169,163 @@ def test_the_export_panel_checks_what_a_format_cannot_hold_once_per_change(page,
     at.text_area(key="fill_system").input("Be careful.").run()
     at.button(key="fill_apply").click().run()
     assert calls == ["openai-chat", "openai-chat"]  # a change computes it again
+
+
+def test_the_filter_and_the_replacement_offer_the_same_scope(page):
+    at, _, _ = page
+    search, replace = at.multiselect(key="regex_roles"), at.multiselect(key="replace_roles")
+    assert search.options == replace.options and len(search.options) >= 3
+    assert at.radio(key="regex_turns").options == at.radio(key="replace_turns").options
+    at.multiselect(key="regex_roles").set_value(["assistant"]).run()
+    at.text_input(key="regex").set_value("fever").run()
+    assert shown(at) == "**0 of 5 rows**"  # "fever" is in the questions only
+
+
+def test_the_frame_names_the_open_dataset_without_reading_the_workspace(page, monkeypatch):
+    import ui.frame
+
+    at, _, _ = page
+    reads, drawing = [], []
+    real_connect, real_caption = Workspace._connect, ui.frame.open_dataset_caption
+
+    def connect(self):
+        if drawing:
+            reads.append(self.path)
+        return real_connect(self)
+
+    def caption(tr):
+        drawing.append(True)
+        try:
+            real_caption(tr)
+        finally:
+            drawing.clear()
+
+    monkeypatch.setattr(Workspace, "_connect", connect)
+    monkeypatch.setattr(ui.frame, "open_dataset_caption", caption)
+    at.run()
+    assert any(c.value.endswith(" faq · original") for c in at.caption), [c.value for c in at.caption]
+    assert reads == []  # the page's run reads the dataset once, in the picker, not again for its title line
+    at.text_input(key="version_name").input("v2").run()
+    at.button(key="save_version").click().run()
+    assert any(c.value.endswith(" faq · v2") for c in at.caption)
+
+
+def test_the_url_names_the_open_dataset_and_version_and_a_refresh_reopens_them(page):
+    at, workspace, dataset_id = page
+    original = workspace.versions(dataset_id)[0].id
+    assert at.query_params == {"dataset": str(dataset_id), "version": str(original)}
+    at.selectbox(key="bulk_rule").set_value("too_short").run()
+    at.button(key="delete_flagged").click().run()
+    at.text_input(key="version_name").input("no short answers").run()
+    at.button(key="save_version").click().run()
+    saved = workspace.versions(dataset_id)[-1].id
+    assert at.query_params == {"dataset": str(dataset_id), "version": str(saved)}  # kept up to date
+    at.selectbox(key=f"open-version-{dataset_id}-{saved}").set_value(original).run()
+    assert at.query_params == {"dataset": str(dataset_id), "version": str(original)}
+
+    refreshed = open_page("dataset", run=False)  # a refresh: a new session, the same URL
+    refreshed.query_params.update(at.query_params)
+    refreshed.run()
+    assert not refreshed.exception and shown(refreshed) == "**5 of 5 rows**"
+    assert workspace.dataset(dataset_id).head_version_id == original
+    picker = next(s for s in refreshed.selectbox if s.key == "open-dataset")
+    assert picker.value == dataset_id
+
+
+def test_a_link_to_a_saved_version_opens_it_and_the_user_can_pick_another(page):
+    at, workspace, dataset_id = page
+    at.selectbox(key="bulk_rule").set_value("too_short").run()
+    at.button(key="delete_flagged").click().run()
+    at.text_input(key="version_name").input("no short answers").run()
+    at.button(key="save_version").click().run()
+    original, saved = (v.id for v in workspace.versions(dataset_id))
+    linked = open_page("dataset", run=False)
+    linked.query_params.update({"dataset": str(dataset_id), "version": str(original), "id": ["2"]})
+    linked.run()
+    assert shown(linked) == "**1 of 5 rows**"  # the original version, filtered to the linked example
+    linked.button(key="clear_jump").click().run()
+    assert shown(linked) == "**5 of 5 rows**" and "id" not in linked.query_params
+    linked.selectbox(key=f"open-version-{dataset_id}-{original}").set_value(saved).run()
+    assert shown(linked) == "**4 of 4 rows**"  # the URL, now its own, does not switch it back
+    linked.run()
+    assert shown(linked) == "**4 of 4 rows**" and linked.query_params["version"] == str(saved)
+
+
+def test_the_fixes_act_on_the_rows_the_filter_shows_and_offer_no_empty_action(tmp_path):
+    at, workspace, dataset_id = open_faq(tmp_path, [*ROWS, ("Is tea bad?", "No."), ("Is TEA bad", "No.")])
+    at.selectbox(key="bulk_rule").set_value("too_short").run()
+    assert at.button(key="delete_flagged").label == "Delete 3 flagged rows"  # no filter: the whole dataset
+    at.text_input(key="regex").set_value("tea").run()
+    assert shown(at) == "**2 of 7 rows**"
+    delete = at.button(key="delete_flagged")
+    assert delete.label == "Delete 2 flagged rows of the 2 shown" and not delete.disabled
+    keep = at.button(key="keep_one")
+    assert keep.label == "Keep one per group among the 2 rows shown (deletes 0 rows)" and keep.disabled
+    at.selectbox(key="keep_kind").set_value("normalized").run()
+    assert at.button(key="keep_one").label == "Keep one per group among the 2 rows shown (deletes 1 row)"
+    at.button(key="keep_one").click().run()
+    answers = DatasetEditor(workspace, dataset_id).frame
+    assert len(answers) == 6 and answers["user"].str.contains("fever", case=False).sum() == 2  # not shown: kept
+    at.button(key="delete_flagged").click().run()
+    assert shown(at) == "**0 of 5 rows**"
+    assert "Short." in DatasetEditor(workspace, dataset_id).frame["assistant"].tolist()  # not shown: kept
+    delete = at.button(key="delete_flagged")
+    assert delete.label == "Delete 0 flagged rows of the 0 shown" and delete.disabled  # nothing to offer
+
+
+def test_the_export_warns_about_empty_answers_and_can_leave_them_out(tmp_path):
+    at, workspace, dataset_id = open_faq(tmp_path, [*ROWS, ("Is tea bad?", "   "), ("Hello?", "")])
+    at.toggle(key="export_open").set_value(True).run()
+    warning = [w.value for w in at.warning if "empty answer" in w.value]
+    assert warning == [
+        "2 examples have an empty answer or question (ids 5, 6); training on them teaches the model to answer "
+        "with nothing."
+    ]
+
+    def downloaded():
+        buttons = [b for b in at.get("download_button") if b.key.startswith("download_")]
+        return sum(int(b.label.split("(")[1].split()[0]) for b in buttons)
+
+    assert downloaded() == 7
+    at.checkbox(key="skip_empty").check().run()
+    assert downloaded() == 5
+    at.button(key="save_splits").click().run()
+    saved = [v for v in workspace.versions(dataset_id) if "seed" in v.name]
+    assert sum(v.rows for v in saved) == 5  # the saved splits leave them out too
+
+
+GERMAN_CSV = b"frage,antwort,notiz\nWas ist Fieber?,Eine hohe Temperatur.,x\nWie lange schlafen?,Acht Stunden.,y\n"
+
+
+def upload_and_map(at):
+    """Upload a table whose columns the loader cannot place, then map them; returns the warnings before."""
+    at.file_uploader(key="upload").set_value(("kb.csv", GERMAN_CSV, "text/csv")).run()
+    before = [w.value for w in at.warning]
+    user = next(s.key for s in at.selectbox if s.key.endswith("-user"))
+    at.selectbox(key=user).set_value("frage").run()
+    at.selectbox(key=user.replace("-user", "-assistant")).set_value("antwort").run()
+    return before
+
+
+def test_the_mapping_warning_goes_once_the_columns_are_mapped_and_the_import_succeeds():
+    at = open_page("dataset")
+    assert upload_and_map(at) == [
+        "kb.csv: cannot tell the format from its keys ['antwort', 'frage', 'notiz']; choose a format or map the "
+        "question/answer columns"
+    ]
+    assert at.warning.len == 0 and "Detected csv/qa, encoding utf-8: 2 examples." in [i.value for i in at.info]
+    at.button(key="import").click().run()
+    assert not at.exception and at.warning.len == 0 and shown(at) == "**2 of 2 rows**"
+
+
+def test_an_import_runs_the_page_once(monkeypatch):
+    import ui.dataset
+
+    at = open_page("dataset")
+    upload_and_map(at)
+    runs = []
+    real = ui.dataset.open_panel
+    monkeypatch.setattr(ui.dataset, "open_panel", lambda *a: runs.append(1) or real(*a))
+    at.button(key="import").click().run()
+    assert shown(at) == "**2 of 2 rows**"
+    assert runs == [1]  # the import is done before the run that shows it: no st.rerun(), no second run
