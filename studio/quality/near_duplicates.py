@@ -4,12 +4,15 @@ MinHash signatures over word unigrams and bigrams of the folded text (:func:`stu
 banded LSH to find candidate pairs, then ``rapidfuzz`` confirms each pair with the normalised
 Indel similarity (``fuzz.ratio / 100``: the share of characters the two texts have in common, in order) at or
 above ``threshold``. Clusters are the connected components of the confirmed pairs, so A~B and B~C put A and C
-in one cluster even if A and C differ more. Everything is numpy/pyarrow over whole columns.
+in one cluster even if A and C differ more. Everything is numpy/pyarrow over whole columns, and the two costly
+steps use every core (:func:`studio.core.cores.worker_count`) on threads: the MinHash permutations (numpy
+releases the GIL) and rapidfuzz's ``cpdist``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from studio.core.cores import worker_count
 from studio.core.memory import check_memory
 from studio.quality.duplicates import factorize, first_positions, fold_column, mix64
 
@@ -30,7 +34,7 @@ PAIR_CHUNK = 200_000
 """Candidate pairs confirmed at once: bounds the memory of the texts handed to rapidfuzz (~0.6 KB a pair)."""
 REJECTED_SLOTS = 1 << 22
 """Slots of the table of pairs found dissimilar (32 MB), so other bands do not compare them again."""
-SIGNATURE_CHUNK = 100_000
+SIGNATURE_CHUNK = 50_000
 """Rows whose MinHash signatures are computed at once (bounds the token arrays)."""
 
 
@@ -89,12 +93,13 @@ def near_duplicates(
 ) -> NearDuplicates:
     """Near-duplicate clusters of ``frame`` with what it cost (:class:`NearDuplicates`).
 
-    Memory does not grow with the number of candidate pairs: signatures are built in row chunks, each LSH band
-    yields its pairs one neighbour step at a time, pairs already in one cluster are dropped, the rest are
-    confirmed in chunks of :data:`PAIR_CHUNK` and joined at once (union-find over an int64 label per row).
-    Peak memory is about the folded text plus ~0.4 KB per row; when :func:`near_duplicate_memory` says that is
-    more than the machine has free, ``ResourceError`` is raised before any work. ``max_bucket`` (≥ 2) caps the
-    members of one LSH bucket compared in a band (see :attr:`NearDuplicates.note`).
+    Memory does not grow with the number of candidate pairs: signatures are built in row chunks (only their
+    band keys are kept), each LSH band yields its pairs one neighbour step at a time, pairs already in one
+    cluster are dropped, the rest are confirmed in chunks of :data:`PAIR_CHUNK` and joined at once (union-find
+    over an int64 label per row). Peak memory is about the folded text plus ~0.4 KB per row; when
+    :func:`near_duplicate_memory` says that is more than the machine has free, ``ResourceError`` is raised
+    before any work. ``max_bucket`` (≥ 2) caps the members of one LSH bucket compared in a band (see
+    :attr:`NearDuplicates.note`).
     """
     if not 0 < threshold <= 1:
         raise ValueError(f"threshold must be in (0, 1], got {threshold!r}")
@@ -125,8 +130,8 @@ def near_duplicates(
 
 def near_duplicate_memory(frame: pd.DataFrame, fields: Sequence[str] = NEAR_FIELDS) -> int:
     """Bytes :func:`near_duplicates` needs beyond the frame, estimated: the folded texts (three copies: per
-    field, joined, representatives), their tokens for one row chunk, and ~0.4 KB per row (signature, band keys,
-    labels). Measured peaks are below this."""
+    field, joined, representatives), their tokens for one row chunk, and ~0.4 KB per row (band keys,
+    labels, the rejected-pair table). Measured peaks are below this."""
     n = len(frame)
     text_bytes = 0
     for name in fields:
@@ -196,12 +201,13 @@ def _stream_clusters(texts: pa.Array, *, threshold: float, seed: int, max_bucket
     stats = {"compared": 0, "capped_buckets": 0, "capped_rows": 0}
     if n < 2:
         return labels, stats
-    signature = _signatures(texts, seed=seed)
+    workers = worker_count()
+    band_keys = _signature_band_keys(texts, seed=seed, workers=workers)
     # Pairs found dissimilar, kept in a fixed-size table (one slot per pair hash, newest wins): another band
     # often yields the same pair again; memory stays REJECTED_SLOTS * 8 bytes however many pairs there are.
     rejected = np.full(REJECTED_SLOTS, -1, dtype=np.int64)
     for band in range(_BANDS):
-        for left, right, buckets, rows in _band_pairs(_band_keys(signature, band), max_bucket):
+        for left, right, buckets, rows in _band_pairs(band_keys[band], max_bucket):
             stats["capped_buckets"] += buckets
             stats["capped_rows"] += rows
             for start in range(0, len(left), PAIR_CHUNK):
@@ -215,23 +221,29 @@ def _stream_clusters(texts: pa.Array, *, threshold: float, seed: int, max_bucket
                     continue
                 a, b, key, slot = a[fresh], b[fresh], key[fresh], slot[fresh]
                 stats["compared"] += len(a)
-                similar = _similar(texts, a, b, threshold)
+                similar = _similar(texts, a, b, threshold, workers=workers)
                 rejected[slot[~similar]] = key[~similar]
                 labels = _union(labels, a[similar], b[similar])
     return labels, stats
 
 
-def _similar(texts: pa.Array, left: np.ndarray, right: np.ndarray, threshold: float) -> np.ndarray:
-    """Bool per pair: rapidfuzz's normalised Indel similarity of the two texts is at least ``threshold``."""
+def _similar(texts: pa.Array, left: np.ndarray, right: np.ndarray, threshold: float, *, workers: int) -> np.ndarray:
+    """Bool per pair: rapidfuzz's normalised Indel similarity of the two texts is at least ``threshold``.
+
+    Each text of the chunk becomes a Python string once, however many of its pairs are compared; rapidfuzz
+    runs on ``workers`` threads (it releases the GIL).
+    """
     from rapidfuzz import fuzz, process
 
     cutoff = threshold * 100
+    nodes, inverse = np.unique(np.concatenate([left, right]), return_inverse=True)
+    strings = np.asarray(texts.take(pa.array(nodes)).to_pylist(), dtype=object)
     scores = process.cpdist(
-        texts.take(pa.array(left)).to_pylist(),
-        texts.take(pa.array(right)).to_pylist(),
+        strings[inverse[: len(left)]].tolist(),
+        strings[inverse[len(left) :]].tolist(),
         scorer=fuzz.ratio,
         score_cutoff=cutoff,
-        workers=1,
+        workers=workers,
     )
     return np.asarray(scores) >= cutoff
 
@@ -255,23 +267,32 @@ def _union(labels: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarra
     return labels
 
 
-def _signatures(texts: pa.Array, *, seed: int) -> np.ndarray:
-    """MinHash signature (rows x _NUM_PERM, uint32) over each text's word unigrams and bigrams, computed
-    :data:`SIGNATURE_CHUNK` rows at a time; token ids come from one vocabulary shared by the chunks."""
+def _signature_band_keys(texts: pa.Array, *, seed: int, workers: int) -> np.ndarray:
+    """LSH band keys (_BANDS x rows, uint64) of each text's MinHash signature over its word unigrams and
+    bigrams, computed :data:`SIGNATURE_CHUNK` rows at a time (only the keys are kept, not the signature); token
+    ids come from one vocabulary shared by the chunks."""
     rng = np.random.default_rng(seed)
     # Odd multipliers make x -> a*x + b (mod 2^32) a permutation of 32-bit keys: cheap, good enough for LSH.
     multipliers = rng.integers(0, 2**32, size=_NUM_PERM, dtype=np.uint64).astype(np.uint32) | np.uint32(1)
     increments = rng.integers(0, 2**32, size=_NUM_PERM, dtype=np.uint64).astype(np.uint32)
     vocabulary: dict[str, int] = {}
-    signature = np.empty((len(texts), _NUM_PERM), dtype=np.uint32)
-    for start in range(0, len(texts), SIGNATURE_CHUNK):
-        chunk = texts.slice(start, SIGNATURE_CHUNK)
-        signature[start : start + len(chunk)] = _chunk_signature(chunk, vocabulary, multipliers, increments)
-    return signature
+    keys = np.empty((_BANDS, len(texts)), dtype=np.uint64)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for start in range(0, len(texts), SIGNATURE_CHUNK):
+            chunk = texts.slice(start, SIGNATURE_CHUNK)
+            signature = _chunk_signature(chunk, vocabulary, multipliers, increments, pool, workers)
+            for band in range(_BANDS):
+                keys[band, start : start + len(chunk)] = _band_keys(signature, band)
+    return keys
 
 
 def _chunk_signature(
-    texts: pa.Array, vocabulary: dict[str, int], multipliers: np.ndarray, increments: np.ndarray
+    texts: pa.Array,
+    vocabulary: dict[str, int],
+    multipliers: np.ndarray,
+    increments: np.ndarray,
+    pool: ThreadPoolExecutor,
+    workers: int,
 ) -> np.ndarray:
     tokens = pc.split_pattern(texts, " ")  # folded text: single spaces, and "" still gives one token
     offsets = tokens.offsets.to_numpy().astype(np.int64)
@@ -293,10 +314,15 @@ def _chunk_signature(
     bigram_keys = (mix64(bigrams) >> np.uint64(32)).astype(np.uint32)
     del token_ids, bigrams, is_last, follows
     signature = np.empty((len(lengths), _NUM_PERM), dtype=np.uint32)
-    with np.errstate(over="ignore"):
-        for j in range(_NUM_PERM):
-            signature[:, j] = np.minimum.reduceat(unigram_keys * multipliers[j] + increments[j], offsets[:-1])
-            if len(bigram_starts):
-                hashed = np.minimum.reduceat(bigram_keys * multipliers[j] + increments[j], bigram_starts)
-                signature[with_bigrams, j] = np.minimum(signature[with_bigrams, j], hashed)
+
+    def permute(columns: range) -> None:  # numpy releases the GIL: the threads share the cores
+        with np.errstate(over="ignore"):
+            for j in columns:
+                signature[:, j] = np.minimum.reduceat(unigram_keys * multipliers[j] + increments[j], offsets[:-1])
+                if len(bigram_starts):
+                    hashed = np.minimum.reduceat(bigram_keys * multipliers[j] + increments[j], bigram_starts)
+                    signature[with_bigrams, j] = np.minimum(signature[with_bigrams, j], hashed)
+
+    for done in [pool.submit(permute, range(w, _NUM_PERM, workers)) for w in range(workers)]:
+        done.result()
     return signature
