@@ -90,6 +90,7 @@ def near_duplicates(
     fields: Sequence[str] = NEAR_FIELDS,
     seed: int = 1,
     max_bucket: int = MAX_BUCKET,
+    workers: int | None = None,
 ) -> NearDuplicates:
     """Near-duplicate clusters of ``frame`` with what it cost (:class:`NearDuplicates`).
 
@@ -99,7 +100,8 @@ def near_duplicates(
     over an int64 label per row). Peak memory is about the folded text plus ~0.4 KB per row; when
     :func:`near_duplicate_memory` says that is more than the machine has free, ``ResourceError`` is raised
     before any work. ``max_bucket`` (≥ 2) caps the members of one LSH bucket compared in a band (see
-    :attr:`NearDuplicates.note`).
+    :attr:`NearDuplicates.note`). ``workers`` threads (default: one per core) share the work; the result does
+    not depend on it.
     """
     if not 0 < threshold <= 1:
         raise ValueError(f"threshold must be in (0, 1], got {threshold!r}")
@@ -118,7 +120,9 @@ def near_duplicates(
     rep_positions = first_positions(rep_codes)
     rep_texts = texts.take(pa.array(rep_positions))
     del texts
-    labels, stats = _stream_clusters(rep_texts, threshold=threshold, seed=seed, max_bucket=max_bucket)
+    labels, stats = _stream_clusters(
+        rep_texts, threshold=threshold, seed=seed, max_bucket=max_bucket, workers=worker_count(workers)
+    )
     # Cluster id = id of the cluster's first row; reps are in first-appearance order: the min position wins.
     first_rep = np.full(len(rep_positions), np.iinfo(np.int64).max, dtype=np.int64)
     np.minimum.at(first_rep, labels, rep_positions)
@@ -194,14 +198,15 @@ def _band_pairs(band_key: np.ndarray, max_bucket: int) -> Iterator[tuple[np.ndar
             break
 
 
-def _stream_clusters(texts: pa.Array, *, threshold: float, seed: int, max_bucket: int) -> tuple[np.ndarray, dict]:
+def _stream_clusters(
+    texts: pa.Array, *, threshold: float, seed: int, max_bucket: int, workers: int
+) -> tuple[np.ndarray, dict]:
     """Component label per text (the smallest member's position) and the counts for :class:`NearDuplicates`."""
     n = len(texts)
     labels = np.arange(n, dtype=np.int64)
     stats = {"compared": 0, "capped_buckets": 0, "capped_rows": 0}
     if n < 2:
         return labels, stats
-    workers = worker_count()
     band_keys = _signature_band_keys(texts, seed=seed, workers=workers)
     # Pairs found dissimilar, kept in a fixed-size table (one slot per pair hash, newest wins): another band
     # often yields the same pair again; memory stays REJECTED_SLOTS * 8 bytes however many pairs there are.

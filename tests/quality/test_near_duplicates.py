@@ -118,3 +118,18 @@ def test_near_duplicates_refuse_before_running_out_of_memory(monkeypatch):
     monkeypatch.setattr(memory, "available_memory", lambda: 10 * 2**20)
     with pytest.raises(ResourceError, match=r"near-duplicates over 2 rows would need about .* GB are free"):
         near_duplicates.near_duplicate_clusters(frame_of(COLD, FLU))
+
+
+def test_the_clusters_do_not_depend_on_the_number_of_threads():
+    rng = random.Random(11)
+    vocabulary = [f"term{k}" for k in range(300)]
+    pairs = []
+    for _ in range(60):
+        question, answer = " ".join(rng.choices(vocabulary, k=10)), " ".join(rng.choices(vocabulary, k=25))
+        pairs += [(question, answer)] + [(_edited(rng, question), _edited(rng, answer)) for _ in range(4)]
+    rng.shuffle(pairs)
+    frame = frame_of(*pairs)
+    one = near_duplicates.near_duplicates(frame, threshold=0.8, workers=1)
+    three = near_duplicates.near_duplicates(frame, threshold=0.8, workers=3)
+    assert one.clusters.equals(three.clusters) and one.compared == three.compared
+    assert one.clusters.tolist() == _all_pairs_clusters(frame, 0.8)
