@@ -6,19 +6,44 @@ work, so the user gets a message naming the job and the figures instead of the k
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from studio.errors import ResourceError
+
+CGROUP = Path("/sys/fs/cgroup")
+"""Where a container's memory limit is (cgroup v2: ``memory.max`` and ``memory.current``)."""
 
 
 def available_memory() -> int | None:
-    """Bytes the kernel says a new allocation can still get (``MemAvailable``), or None where unknown."""
+    """Bytes a new allocation can still get, or None where unknown: the kernel's ``MemAvailable``, lowered to
+    what is left under this container's cgroup memory limit when there is one."""
+    free = None
     try:
         with open("/proc/meminfo", encoding="ascii") as handle:
             for line in handle:
                 if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
+                    free = int(line.split()[1]) * 1024
+                    break
     except OSError:  # not Linux: no check
         pass
-    return None
+    left = cgroup_memory_left()
+    if left is not None:
+        free = left if free is None else min(free, left)
+    return free
+
+
+def cgroup_memory_left(root: Path | None = None) -> int | None:
+    """Bytes left under the cgroup v2 memory limit at ``root`` (``memory.max - memory.current``), or None when
+    there is no limit or no cgroup v2 there (default: :data:`CGROUP`)."""
+    root = CGROUP if root is None else root
+    try:
+        limit = (root / "memory.max").read_text(encoding="ascii").strip()
+        used = (root / "memory.current").read_text(encoding="ascii").strip()
+    except OSError:
+        return None
+    if limit == "max" or not limit.isdigit() or not used.isdigit():
+        return None
+    return max(0, int(limit) - int(used))
 
 
 def check_memory(needed: int, what: str) -> None:

@@ -29,3 +29,23 @@ def test_worker_count_is_at_least_one_and_honours_a_request():
     assert cores.worker_count(3) == 3
     assert cores.worker_count(0) == 1
     assert cores.worker_count() >= 1
+
+
+@pytest.mark.parametrize(
+    "limit,current,left",
+    [("1073741824\n", "268435456\n", 3 * 2**28), ("max\n", "268435456\n", None), ("100\n", "200\n", 0)],
+)
+def test_a_container_limit_lowers_what_is_free(tmp_path, limit, current, left):
+    (tmp_path / "memory.max").write_text(limit)
+    (tmp_path / "memory.current").write_text(current)
+    assert memory.cgroup_memory_left(tmp_path) == left
+    assert memory.cgroup_memory_left(tmp_path / "absent") is None
+
+
+def test_the_free_figure_is_the_container_limit_when_it_is_lower(tmp_path, monkeypatch):
+    (tmp_path / "memory.max").write_text(str(2**20))
+    (tmp_path / "memory.current").write_text("0")
+    monkeypatch.setattr(memory, "CGROUP", tmp_path)
+    assert memory.available_memory() == 2**20
+    with pytest.raises(ResourceError, match="GB are free"):
+        memory.check_memory(2**20, "a job")
