@@ -43,7 +43,8 @@ class NearDuplicates:
     """What :func:`near_duplicates` found.
 
     - ``clusters``: cluster id per row (Int64, indexed like the frame; the id of the cluster's first row);
-    - ``compared``: candidate pairs confirmed with rapidfuzz (pairs already in one cluster are not compared);
+    - ``compared``: candidate pairs checked: by their lengths, then with rapidfuzz (pairs already in one cluster
+      are not compared);
     - ``capped_buckets`` / ``capped_rows``: LSH buckets over ``max_bucket`` members, and how many of their
       members (summed over the bands) were left out of that band's comparisons;
     - ``note``: a sentence for the user when a cap was hit, else ``None``.
@@ -208,6 +209,7 @@ def _stream_clusters(
     if n < 2:
         return labels, stats
     band_keys = _signature_band_keys(texts, seed=seed, workers=workers)
+    lengths = pc.utf8_length(texts).to_numpy(zero_copy_only=False).astype(np.int64)
     # Pairs found dissimilar, kept in a fixed-size table (one slot per pair hash, newest wins): another band
     # often yields the same pair again; memory stays REJECTED_SLOTS * 8 bytes however many pairs there are.
     rejected = np.full(REJECTED_SLOTS, -1, dtype=np.int64)
@@ -226,21 +228,32 @@ def _stream_clusters(
                     continue
                 a, b, key, slot = a[fresh], b[fresh], key[fresh], slot[fresh]
                 stats["compared"] += len(a)
-                similar = _similar(texts, a, b, threshold, workers=workers)
+                similar = _similar(texts, a, b, threshold, lengths=lengths, workers=workers)
                 rejected[slot[~similar]] = key[~similar]
                 labels = _union(labels, a[similar], b[similar])
     return labels, stats
 
 
-def _similar(texts: pa.Array, left: np.ndarray, right: np.ndarray, threshold: float, *, workers: int) -> np.ndarray:
+def _similar(
+    texts: pa.Array, left: np.ndarray, right: np.ndarray, threshold: float, *, lengths: np.ndarray, workers: int
+) -> np.ndarray:
     """Bool per pair: rapidfuzz's normalised Indel similarity of the two texts is at least ``threshold``.
 
+    A pair whose lengths (``lengths``, in characters) alone rule it out is not compared: the Indel distance is
+    at least the length difference, so the similarity is at most ``1 - |len_a - len_b| / (len_a + len_b)``.
     Each text of the chunk becomes a Python string once, however many of its pairs are compared; rapidfuzz
     runs on ``workers`` threads (it releases the GIL).
     """
     from rapidfuzz import fuzz, process
 
     cutoff = threshold * 100
+    total = lengths[left] + lengths[right]
+    # the margin keeps float rounding from refusing a pair rapidfuzz would score exactly at the cutoff
+    possible = 100 * np.abs(lengths[left] - lengths[right]) <= (100 - cutoff) * total * (1 + 1e-9)
+    similar = np.zeros(len(left), dtype=bool)
+    if not possible.any():
+        return similar
+    left, right = left[possible], right[possible]
     nodes, inverse = np.unique(np.concatenate([left, right]), return_inverse=True)
     strings = np.asarray(texts.take(pa.array(nodes)).to_pylist(), dtype=object)
     scores = process.cpdist(
@@ -250,7 +263,8 @@ def _similar(texts: pa.Array, left: np.ndarray, right: np.ndarray, threshold: fl
         score_cutoff=cutoff,
         workers=workers,
     )
-    return np.asarray(scores) >= cutoff
+    similar[possible] = np.asarray(scores) >= cutoff
+    return similar
 
 
 def _union(labels: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
