@@ -130,7 +130,7 @@ def rules_ours(size: str) -> dict:
 
 
 def near_ours(size: str) -> dict:
-    from studio.quality.duplicates import near_duplicate_clusters
+    from studio.quality.near_duplicates import near_duplicate_clusters
 
     frame = _frame(size)
     clusters, timing = timed_call(near_duplicate_clusters, frame, threshold=0.8)
@@ -199,7 +199,7 @@ def rules_multi(size: str) -> dict:
 
 def near_nearcopy(size: str) -> dict:
     from studio.data.loader import load_dataset
-    from studio.quality.duplicates import near_duplicates
+    from studio.quality.near_duplicates import near_duplicates
 
     frame, load = timed_call(lambda: load_dataset(multi_turn_jsonl(size, near_copies=True)).frame)
     found, timing = timed_call(near_duplicates, frame, threshold=0.8)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import multiprocessing
-import os
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
+
+from studio.core.cores import worker_count
+
+__all__ = ["map_parts", "pool_context", "shared_items", "slices", "worker_count"]
 
 # Under the "fork" start method, workers read shared items from this inherited global instead of a pickle.
 _SHARED: Sequence[Any] = ()
@@ -23,16 +26,6 @@ def pool_context() -> multiprocessing.context.BaseContext:
     if sys.platform == "linux" and "fork" in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context()
-
-
-def worker_count(workers: int | None = None) -> int:
-    """Worker processes to use: ``workers`` if given, else one per available core."""
-    if workers is not None:
-        return max(1, workers)
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def map_parts(

@@ -339,7 +339,7 @@ class Checks:
             return None
         if mode in ("exact", "normalized"):
             return self.flags[f"{mode}_group"]
-        from studio.quality.duplicates import near_duplicate_clusters
+        from studio.quality.near_duplicates import near_duplicate_clusters
 
         key = (editor.dataset_id, editor.version, round(threshold, 3))
         if key not in self._near:

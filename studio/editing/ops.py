@@ -144,14 +144,14 @@ class KeepOnePerGroup(Op):
             raise OperationError(f"keep_one_per_group: threshold must be in (0, 1], got {self.threshold!r}")
 
     def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
-        from studio.quality import duplicates
+        from studio.quality import duplicates, near_duplicates
 
         if self.kind == "exact":
             groups = duplicates.exact_groups(frame)
         elif self.kind == "normalized":
             groups = duplicates.normalized_groups(frame)
         else:
-            groups = duplicates.near_duplicate_clusters(frame, threshold=self.threshold)
+            groups = near_duplicates.near_duplicate_clusters(frame, threshold=self.threshold)
         length = None
         if self.keep == "longest":
             length = sum(pc.fill_null(pc.utf8_length(arrow_strings(frame[f])), 0).to_numpy() for f in TEXT_FIELDS)

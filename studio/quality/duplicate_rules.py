@@ -1,5 +1,6 @@
 """Duplicate rules: ``exact_duplicate``, ``normalized_duplicate``, ``near_duplicate`` and ``duplicate_prompt``
-(same question, different answer). The grouping itself is :mod:`studio.quality.duplicates`'."""
+(same question, different answer). The grouping itself is
+:mod:`studio.quality.duplicates` and :mod:`studio.quality.near_duplicates`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from studio.quality import duplicates
+from studio.quality import duplicates, near_duplicates
 from studio.quality.columns import (
     RuleResult,
     blank,
@@ -43,7 +44,7 @@ def check_normalized(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResu
 def check_near(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResult:
     """``near_duplicate``: every member of a cluster at least ``threshold`` similar on ``fields``."""
     threshold = params["threshold"]
-    found = duplicates.near_duplicates(
+    found = near_duplicates.near_duplicates(
         frame, threshold=threshold, fields=tuple(params["fields"]), max_bucket=params["max_bucket"]
     )
     clusters = found.clusters

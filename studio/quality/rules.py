@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from studio.data.frame import TEXT
-from studio.quality import duplicates
+from studio.quality import duplicates, near_duplicates
 from studio.quality.answer_rules import check_empty_turns, check_too_short, check_truncated
 from studio.quality.columns import Check, RuleResult
 from studio.quality.duplicate_rules import check_duplicate_prompt, check_exact, check_near, check_normalized
@@ -308,7 +308,7 @@ RULES = RuleRegistry(
             "confirmado con rapidfuzz); se marcan todos los miembros del grupo. Se comparan como mucho "
             "`max_bucket` ejemplos de un mismo cubo LSH (el resultado avisa si se llegó al tope).",
             check_near,
-            _params(threshold=0.8, fields=("user", "assistant"), max_bucket=duplicates.MAX_BUCKET),
+            _params(threshold=0.8, fields=("user", "assistant"), max_bucket=near_duplicates.MAX_BUCKET),
         ),
         Rule(
             "duplicate_prompt",

@@ -17,11 +17,11 @@ import pandas as pd
 
 from studio.quality.duplicates import (
     exact_groups,
-    near_duplicate_clusters,
     normalized_groups,
     prompt_groups,
     union_groups,
 )
+from studio.quality.near_duplicates import near_duplicate_clusters
 
 SPLITS = ("train", "validation", "test")
 LEAK_KINDS = ("exact", "normalized", "same_prompt", "near_duplicate")

@@ -124,8 +124,8 @@ def test_clean_reports_a_bad_recipe(dataset, tmp_path, capsys):
 
 
 def test_analyze_refuses_near_duplicates_that_would_not_fit_in_memory(dataset, capsys, monkeypatch):
-    from studio.quality import duplicates
+    from studio.core import memory
 
-    monkeypatch.setattr(duplicates, "available_memory", lambda: 2**20)
+    monkeypatch.setattr(memory, "available_memory", lambda: 2**20)
     assert main(["analyze", str(dataset), "--rules", "near_duplicate"]) == 2
     assert "GB of memory" in capsys.readouterr().err

@@ -164,7 +164,7 @@ def test_the_sample_data_split_keeps_same_question_pairs_together(sample_data):
 
 
 def test_stored_near_duplicate_clusters_are_reused_and_give_the_same_split():
-    from studio.quality.duplicates import near_duplicate_clusters
+    from studio.quality.near_duplicates import near_duplicate_clusters
     from studio.quality.splits import export_splits
 
     frame = planted_frame()

@@ -1,0 +1,56 @@
+"""Memory the machine has free, and refusing a job before it would run out of it.
+
+A job that can estimate its peak (near-duplicates over a large frame) calls :func:`check_memory` before any
+work, so the user gets a message naming the job and the figures instead of the kernel killing the process.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from studio.errors import ResourceError
+
+CGROUP = Path("/sys/fs/cgroup")
+"""Where a container's memory limit is (cgroup v2: ``memory.max`` and ``memory.current``)."""
+
+
+def available_memory() -> int | None:
+    """Bytes a new allocation can still get, or None where unknown: the kernel's ``MemAvailable``, lowered to
+    what is left under this container's cgroup memory limit when there is one."""
+    free = None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    free = int(line.split()[1]) * 1024
+                    break
+    except OSError:  # not Linux: no check
+        pass
+    left = cgroup_memory_left()
+    if left is not None:
+        free = left if free is None else min(free, left)
+    return free
+
+
+def cgroup_memory_left(root: Path | None = None) -> int | None:
+    """Bytes left under the cgroup v2 memory limit at ``root`` (``memory.max - memory.current``), or None when
+    there is no limit or no cgroup v2 there (default: :data:`CGROUP`)."""
+    root = CGROUP if root is None else root
+    try:
+        limit = (root / "memory.max").read_text(encoding="ascii").strip()
+        used = (root / "memory.current").read_text(encoding="ascii").strip()
+    except OSError:
+        return None
+    if limit == "max" or not limit.isdigit() or not used.isdigit():
+        return None
+    return max(0, int(limit) - int(used))
+
+
+def check_memory(needed: int, what: str) -> None:
+    """Raise ``ResourceError`` when ``needed`` bytes are more than 90% of the memory available now."""
+    free = available_memory()
+    if free is not None and needed > 0.9 * free:
+        raise ResourceError(
+            f"{what} would need about {needed / 2**30:.1f} GB of memory and {free / 2**30:.1f} GB are free; "
+            "run it on part of the data (or a machine with more memory), or skip this rule"
+        )
