@@ -37,6 +37,8 @@ spec, threshold = filters_sidebar(session, counts, tr)
 positions, problem = session.rows(spec, threshold)
 if problem:
     st.error(problem)
+if capped := session.near_capped():
+    st.caption(tr("dataset.near_cap", buckets=capped.capped_buckets, rows=capped.capped_rows, cap=capped.max_bucket))
 if notice := st.session_state.pop("grid_notice", None):  # an edit another session's edit refused
     st.warning(notice)
 st.markdown(f"**{tr('dataset.rows_shown', n=len(positions), m=len(editor.frame))}**")

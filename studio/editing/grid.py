@@ -25,6 +25,7 @@ from studio.quality.turn_scope import finding_where
 if TYPE_CHECKING:
     from studio.editing.editor import DatasetEditor
     from studio.editing.ops import Op
+    from studio.quality.near_duplicates import NearDuplicates
 
 DuplicateMode = Literal["off", "exact", "normalized", "near"]
 DUPLICATE_MODES: tuple[DuplicateMode, ...] = ("off", "exact", "normalized", "near")
@@ -293,7 +294,7 @@ class Checks:
     def __init__(self) -> None:
         self._version: tuple[int, int] | None = None
         self.flags = pd.DataFrame()
-        self._near: dict[tuple[int, int, float], pd.Series] = {}
+        self._near: dict[tuple[int, int, float], NearDuplicates] = {}
 
     def update(self, editor: DatasetEditor, *, force: bool = False) -> pd.DataFrame:
         """The flags of the editor's frame: kept in memory per version, else read from the workspace (stored at
@@ -339,9 +340,17 @@ class Checks:
             return None
         if mode in ("exact", "normalized"):
             return self.flags[f"{mode}_group"]
-        from studio.quality.near_duplicates import near_duplicate_clusters
+        from studio.quality.near_duplicates import near_duplicates
 
         key = (editor.dataset_id, editor.version, round(threshold, 3))
         if key not in self._near:
-            self._near = {key: near_duplicate_clusters(editor.frame, threshold=threshold)}
-        return self._near[key]
+            self._near = {key: near_duplicates(editor.frame, threshold=threshold)}
+        return self._near[key].clusters
+
+    def near_capped(self, editor: DatasetEditor) -> NearDuplicates | None:
+        """The near-duplicate run of the editor's current data when it hit the LSH bucket cap (some members of
+        over-full buckets were not compared, so a few near-duplicates may be missed), else None."""
+        for (dataset_id, version, _), found in self._near.items():
+            if (dataset_id, version) == (editor.dataset_id, editor.version) and found.capped_buckets:
+                return found
+        return None

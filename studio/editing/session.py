@@ -7,7 +7,7 @@ the rule flags and their counts, the rows the filters let through, a grid edit, 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -19,6 +19,9 @@ from studio.errors import OperationError, StudioError
 from studio.quality.rules import RULES
 from studio.quality.splits import export_splits, split_version_name
 from studio.storage.workspace import Workspace, import_loaded
+
+if TYPE_CHECKING:
+    from studio.quality.near_duplicates import NearDuplicates
 
 
 class DatasetSession:
@@ -71,6 +74,11 @@ class DatasetSession:
             return filter_rows(editor.frame, self.checks.flags, spec, groups=groups), None
         except StudioError as exc:
             return filter_rows(editor.frame, self.checks.flags, ViewSpec()), str(exc)
+
+    def near_capped(self) -> NearDuplicates | None:
+        """The open data's near-duplicate run when it hit the LSH bucket cap, else None (see
+        :meth:`~studio.editing.grid.Checks.near_capped`)."""
+        return self.checks.near_capped(self._editor())
 
     def grid_event(self, raw: Any, last_token: str | None) -> GridEvent | None:
         """Act on the grid's returned delta (see :func:`~studio.editing.grid.handle_grid_event`)."""
