@@ -248,7 +248,7 @@ def _engine_side_by_side(size: str, *, together: bool) -> dict:
     from bench.engine import PROMPT, engine_process
     from studio.engine.models import DEFAULT_MODEL
 
-    with engine_process() as (url, _):
+    with engine_process() as (url, _, _):
         return _stream_all(url, [DEFAULT_MODEL] * int(size), PROMPT, STREAM_WORDS, together=together)
 
 

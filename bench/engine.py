@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import statistics
+import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import Path
+from typing import NamedTuple
 
 from bench.data import chat_jsonl
 
@@ -236,11 +238,13 @@ STREAM_PROMPTS = (
 
 def concurrent_ours(streams: str = "8", tokens: str = "128") -> dict:
     """``streams`` concurrent requests of ``tokens`` tokens each to the fine-tuned model through the engine's decode
-    loop (:mod:`studio.engine.batching`), greedy, end-of-sequence ignored: aggregate tokens/s over the wall time
-    and each stream's first-token latency. One warm-up round first."""
+    loop (:mod:`studio.engine.batching`), greedy, end-of-sequence ignored: aggregate tokens/s over the wall time,
+    each stream's first-token latency (max, p50, p95) and the process's CPU seconds. One warm-up round first, with
+    other prompts (``"Please, "`` before each), so the measured prompts share only the chat template's system
+    prompt with anything the engine has seen, as fresh requests do."""
     import threading
 
-    from studio.engine.batching import generate_batched
+    from studio.engine.batching import decode_loop, generate_batched
     from studio.engine.models import load_model
 
     base = _base()
@@ -248,14 +252,14 @@ def concurrent_ours(streams: str = "8", tokens: str = "128") -> dict:
     loaded.eos_ids = frozenset()
     n, count = int(tokens), int(streams)
 
-    def round_trip() -> tuple[float, list[float]]:
+    def round_trip(lead: str) -> tuple[float, float, list[float]]:
         firsts = [0.0] * count
         gate = threading.Barrier(count + 1)
 
         def one(i: int) -> None:
             gate.wait()
             begin = time.perf_counter()
-            messages = [{"role": "user", "content": STREAM_PROMPTS[i % len(STREAM_PROMPTS)]}]
+            messages = [{"role": "user", "content": lead + STREAM_PROMPTS[i % len(STREAM_PROMPTS)]}]
             generation = generate_batched(loaded, messages, max_tokens=n, temperature=0)
             for _ in generation:
                 if not firsts[i]:
@@ -266,40 +270,50 @@ def concurrent_ours(streams: str = "8", tokens: str = "128") -> dict:
         for thread in threads:
             thread.start()
         gate.wait()
-        begin = time.perf_counter()
+        begin, cpu = time.perf_counter(), time.process_time()
         for thread in threads:
             thread.join()
-        return time.perf_counter() - begin, firsts
+        return time.perf_counter() - begin, time.process_time() - cpu, firsts
 
-    round_trip()
-    wall, firsts = round_trip()
+    round_trip("Please, ")
+    loop = decode_loop(loaded)
+    loop.peak_prefill = loop.peak_batch = 0
+    wall, cpu, firsts = round_trip("")
+    ordered = sorted(firsts)
     return {
         "wall_s": wall,
+        "cpu_s": cpu,
         "tokens_per_s": count * n / wall,
         "streams": count,
         "tokens": n,
-        "first_token_max_s": max(firsts),
+        "first_token_max_s": ordered[-1],
+        "first_token_p50_s": statistics.median(ordered),
+        "first_token_p95_s": ordered[min(count - 1, round(0.95 * (count - 1)))],
+        "peak_prefill": loop.peak_prefill,
+        "peak_batch": loop.peak_batch,
         "precision": loaded.precision,
     }
 
 
 def concurrent_baseline(streams: str = "8", tokens: str = "128") -> dict:
     """The same requests as :func:`concurrent_ours`, served one after another, as the engine did before (one
-    generation at a time behind a lock, in a worker thread of the server's pool, as FastAPI runs a sync route):
-    aggregate tokens/s, and the last request's wait for its first token."""
+    generation at a time, whole prompt prefilled, nothing reused; each waits for the one before): aggregate
+    tokens/s, and the last request's wait for its first token."""
     import threading
 
+    from studio.engine.batching import DecodeLoop
     from studio.engine.models import generate, load_model
 
     base = _base()
     loaded = load_model(base, _adapter(base))
     loaded.eos_ids = frozenset()
+    loaded.__dict__["_decode_loop"] = DecodeLoop(loaded, prefix_cache_bytes=0)
     n, count = int(tokens), int(streams)
     result: dict = {}
 
     def serve() -> None:
         generate(loaded, PROMPT, max_tokens=8, temperature=0).run()
-        begin = time.perf_counter()
+        begin, cpu = time.perf_counter(), time.process_time()
         first_last = 0.0
         for i in range(count):
             messages = [{"role": "user", "content": STREAM_PROMPTS[i % len(STREAM_PROMPTS)]}]
@@ -307,13 +321,14 @@ def concurrent_baseline(streams: str = "8", tokens: str = "128") -> dict:
             for _ in generation:
                 if i == count - 1 and not first_last:
                     first_last = time.perf_counter() - begin
-        result.update(wall=time.perf_counter() - begin, first=first_last)
+        result.update(wall=time.perf_counter() - begin, cpu=time.process_time() - cpu, first=first_last)
 
     worker = threading.Thread(target=serve)
     worker.start()
     worker.join()
     return {
         "wall_s": result["wall"],
+        "cpu_s": result["cpu"],
         "tokens_per_s": count * n / result["wall"],
         "streams": count,
         "tokens": n,
@@ -411,12 +426,17 @@ def load_ours(_: str = "") -> dict:
     }
 
 
+class EngineRun(NamedTuple):
+    url: str  # http://127.0.0.1:PORT/v1
+    preload_s: float  # from the process start to the model loaded
+    process: subprocess.Popen  # the engine process (its pid for CPU readings)
+
+
 @contextlib.contextmanager
-def engine_process() -> Iterator[tuple[str, float]]:
-    """A real ``studio engine --preload`` process on a free port with the default model loaded: yields its base URL
-    (``http://127.0.0.1:PORT/v1``) and the seconds from the process start to the model loaded; stops it after."""
+def engine_process() -> Iterator[EngineRun]:
+    """A real ``studio engine --preload`` process on a free port with the default model loaded; stops it after.
+    Its output goes to ``engine.log`` in its home folder (named when it fails to start)."""
     import socket
-    import subprocess
     import sys
 
     import httpx
@@ -428,23 +448,10 @@ def engine_process() -> Iterator[tuple[str, float]]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     home = Path(tempfile.mkdtemp(prefix="bench-engine-"))
+    command = [sys.executable, "-m", "studio.cli", "engine", "--home", str(home), "--port", str(port)]
     began = time.perf_counter()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "studio.cli",
-            "engine",
-            "--home",
-            str(home),
-            "--port",
-            str(port),
-            "--preload",
-            DEFAULT_MODEL,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    with (home / "engine.log").open("ab") as log:
+        server = subprocess.Popen([*command, "--preload", DEFAULT_MODEL], stdout=log, stderr=subprocess.STDOUT)
     try:
         while True:
             try:
@@ -453,12 +460,12 @@ def engine_process() -> Iterator[tuple[str, float]]:
             except httpx.HTTPError:
                 pass
             if server.poll() is not None or time.perf_counter() - began > 900:  # a busy machine loads slowly
-                raise RuntimeError("the engine did not preload its model")
+                raise RuntimeError(f"the engine did not preload its model; see {home / 'engine.log'}")
             time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}/v1", time.perf_counter() - began
+        yield EngineRun(f"http://127.0.0.1:{port}/v1", time.perf_counter() - began, server)
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        server.wait(timeout=60)
 
 
 def first_token_ours(requests: str = "5") -> dict:
@@ -469,7 +476,7 @@ def first_token_ours(requests: str = "5") -> dict:
 
     from studio.engine.models import DEFAULT_MODEL
 
-    with engine_process() as (url, preload):
+    with engine_process() as (url, preload, _):
         client = openai.OpenAI(base_url=url, api_key="local")
         firsts = []
         for _ in range(int(requests)):

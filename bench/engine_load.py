@@ -1,76 +1,28 @@
 """The local engine under load and at rest: a whole ``studio compare`` against it, and its CPU when idle.
 
-Both start a real ``studio engine --preload <default model>`` process on a free port (the default model must be
-pulled: ``studio engine pull``; nothing is downloaded).
+Both start a real ``studio engine --preload <default model>`` process on a free port
+(:func:`bench.engine.engine_process`; the default model must be pulled: ``studio engine pull``; nothing is
+downloaded).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-QUESTIONS = [
-    "What is the capital of France?",
-    "Name three primary colours.",
-    "How many legs does a spider have?",
-    "Why is the sky blue? Explain briefly.",
-    "Give me a tip for sleeping better.",
-    "What does a thermometer measure?",
-    "Write one sentence about autumn leaves.",
-    "What is 12 times 12?",
-    "Which planet is known as the red planet?",
-    "How should I store fresh bread?",
-    "What is the boiling point of water at sea level?",
-    "Suggest a name for a small grey cat.",
-]
+from bench.engine import engine_process
+from bench.questions import QUESTIONS
 
 
 def _cpu_s(pid: int) -> float:
     """User + system CPU seconds of ``pid`` so far (/proc/PID/stat, in clock ticks)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-@contextmanager
-def _engine() -> Iterator[tuple[subprocess.Popen, str]]:
-    """A ``studio engine`` process with the default model preloaded: (process, base URL with /v1)."""
-    import httpx
-
-    from bench.engine import _base
-    from studio.engine.models import DEFAULT_MODEL
-
-    _base()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    home = Path(tempfile.mkdtemp(prefix="bench-engine-load-"))
-    command = [sys.executable, "-m", "studio.cli", "engine", "--home", str(home), "--port", str(port)]
-    log = (home / "engine.log").open("ab")
-    server = subprocess.Popen([*command, "--preload", DEFAULT_MODEL], stdout=log, stderr=subprocess.STDOUT)
-    began = time.perf_counter()
-    try:
-        while True:
-            try:
-                if DEFAULT_MODEL in httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).json()["loaded_models"]:
-                    break
-            except httpx.HTTPError:
-                pass
-            if server.poll() is not None or time.perf_counter() - began > 900:
-                raise RuntimeError(f"the engine did not preload its model; see {home / 'engine.log'}")
-            time.sleep(0.2)
-        yield server, f"http://127.0.0.1:{port}/v1"
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
-        log.close()
 
 
 def compare_ours(prompts: str = "12") -> dict:
@@ -87,7 +39,7 @@ def compare_ours(prompts: str = "12") -> dict:
     with data.open("w") as handle:
         for question in (QUESTIONS * (n // len(QUESTIONS) + 1))[:n]:
             handle.write(json.dumps({"messages": [{"role": "user", "content": question}]}) + "\n")
-    with _engine() as (_, url):
+    with engine_process() as (url, _, _):
         env = {**os.environ, "STUDIO_WORKSPACE": str(folder / "studio.db")}
         command = [sys.executable, "-m", "studio.cli", "compare", "--data", str(data), "-o", str(folder / "out.jsonl")]
         command += ["--target", f"base=local:{DEFAULT_MODEL}@{url}", "--target", f"again=local:{DEFAULT_MODEL}@{url}"]
@@ -119,7 +71,7 @@ def idle_cpu_ours(seconds: str = "60") -> dict:
 
     from studio.engine.models import DEFAULT_MODEL
 
-    with _engine() as (server, url):
+    with engine_process() as (url, _, server):
         client = openai.OpenAI(base_url=url, api_key="local")
         client.chat.completions.create(
             model=DEFAULT_MODEL, messages=[{"role": "user", "content": "Hi"}], max_tokens=16, temperature=0

@@ -1,20 +1,27 @@
-"""Continuous batching: concurrent chat requests to one loaded model share one decode loop.
+"""Continuous batching: every chat request to a loaded model is decoded in that model's one decode loop.
 
 Decoding a token reads every weight of the model once, whatever the number of rows multiplied by it, so on a
 CPU (memory-bound) eight streams decoded together cost little more than one. Each loaded model gets a
-:class:`DecodeLoop`, a thread that owns the model while requests are in flight:
+:class:`DecodeLoop`, a thread that owns the model while requests are in flight; a request alone is simply a batch
+of one (:func:`studio.engine.models.generate` runs here too), so there is one generation loop. Each turn of the
+loop:
 
-- a new request is prefilled alone (its prompt through the model, filling its own key/value cache) as soon as the
-  loop reaches it, and its first token is sampled — so it never waits for the others to finish;
-- its cache then joins the batch's: caches are left-padded to one length, and an attention mask and per-row
-  position ids keep each row seeing only its own tokens at its own positions;
-- every step decodes one token for every row at once; each row samples with its own temperature, top-p and seed,
-  and checks its own stop strings and token limit;
+- **prefills the requests that arrived** since the last step, together in one forward pass (left-padded, with an
+  attention mask and per-row position ids), samples each one's first token and streams it at once — a request
+  never waits for another's prompt, nor for a decode step, before its prompt is read;
+- a prompt starts from the **longest prefix it shares with a recent prompt** (:class:`PrefixCache`: the chat
+  template's system prompt, a test set's shared instructions, the earlier turns of a chat), so only its new
+  tokens are computed; prompts are always prefilled with float32 weights (:func:`studio.engine.int8.full_precision`),
+  so a prompt's cache is the same alone or in a batch, reused or not;
+- the new rows' caches join the batch's (left-padded to one length), then **one token is decoded for every row at
+  once**; each row samples with its own temperature, top-p and seed, and checks its own stop strings and limit;
 - a finished or cancelled row leaves the batch at once (its cache rows are dropped, and padding no row needs any
   more is trimmed), and the loop thread ends when nothing is left, so an idle engine uses no CPU.
 
-The iterator returned to the caller (:class:`~studio.engine.models.generation.Generation`) reads the row's text
-deltas from a queue; closing it (a client that disconnects) cancels only that row.
+Prompts are admitted while the batch has room (:data:`MAX_BATCH`) and their uncached tokens, padded, fit
+:data:`PREFILL_TOKENS` (a longer prompt is prefilled alone), so one prefill never stalls the streams in flight for
+long. The iterator returned to the caller (:class:`BatchedGeneration`) reads the row's text deltas from a queue;
+closing it (a client that disconnects) cancels only that row.
 """
 
 from __future__ import annotations
@@ -23,7 +30,8 @@ import atexit
 import queue
 import secrets
 import threading
-from collections import deque
+import weakref
+from collections import OrderedDict, deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +47,10 @@ from studio.engine.models.generation import (
 from studio.engine.models.loading import LoadedModel
 
 MAX_BATCH = 8  # rows decoded together; the int8 decoding kernel takes up to 8 rows (studio.engine.int8)
+PREFILL_TOKENS = 1024
+"""Most (rows × padded new tokens) one prefill pass computes; a longer prompt alone is prefilled alone."""
+PREFIX_CACHE_BYTES = 64 * 2**20
+"""Memory the prompts' key/value caches kept for reuse may take, per loaded model (SmolLM2-135M: 46 KB a token)."""
 _END = object()
 
 
@@ -69,16 +81,72 @@ class _Row:
         self.out.put(error if error is not None else _END)
 
 
+Layers = list[tuple[Any, Any]]
+"""A key/value cache as (keys, values) per layer, each (rows, key/value heads, tokens, head size)."""
+
+
+class PrefixCache:
+    """The key/value caches of recent prompts (one row each), least recently used dropped beyond ``budget`` bytes.
+
+    :meth:`longest` finds the longest prefix a new prompt shares with one of them; a prompt that extends a kept
+    one (the next turn of a chat) or repeats it replaces it. Used by one decode loop thread only.
+    """
+
+    def __init__(self, budget: int = PREFIX_CACHE_BYTES) -> None:
+        self.budget = budget
+        self.bytes = 0
+        self.reused = 0  # prompt tokens taken from here instead of computed (for tests and the bench)
+        self._entries: OrderedDict[int, tuple[Any, Layers, int]] = OrderedDict()  # id -> (tokens, layers, bytes)
+        self._next = 0
+
+    def longest(self, tokens: Any) -> tuple[int, Layers | None]:
+        """(shared tokens, the kept cache they start) for the 1-D ``tokens``; at most ``len(tokens) - 1`` are
+        shared, so the last token is always computed (its logits give the first answer token)."""
+        best, found = 0, None
+        for key, (kept, _, _) in self._entries.items():
+            n = min(len(kept), len(tokens) - 1)
+            if n <= best:
+                continue
+            differs = (kept[:n] != tokens[:n]).nonzero()
+            shared = int(differs[0, 0]) if len(differs) else n
+            if shared > best:
+                best, found = shared, key
+        if found is None:
+            return 0, None
+        self._entries.move_to_end(found)
+        return best, self._entries[found][1]
+
+    def add(self, tokens: Any, layers: Layers) -> None:
+        """Keep ``layers`` (the cache of exactly the 1-D ``tokens``) for later prompts."""
+        size = sum(k.nbytes + v.nbytes for k, v in layers)
+        for key, (kept, _, kept_size) in list(self._entries.items()):
+            if len(kept) <= len(tokens) and bool((kept == tokens[: len(kept)]).all()):
+                del self._entries[key]  # the new prompt covers it
+                self.bytes -= kept_size
+        if size > self.budget:
+            return
+        while self.bytes + size > self.budget:
+            _, (_, _, dropped) = self._entries.popitem(last=False)
+            self.bytes -= dropped
+        self._entries[self._next] = (tokens, layers, size)
+        self._next += 1
+        self.bytes += size
+
+
 class DecodeLoop:
     """The decode loop of one loaded model (see the module docstring). Thread-safe; one per :class:`LoadedModel`."""
 
-    def __init__(self, loaded: LoadedModel, *, max_batch: int | None = None) -> None:
+    def __init__(
+        self, loaded: LoadedModel, *, max_batch: int | None = None, prefix_cache_bytes: int = PREFIX_CACHE_BYTES
+    ) -> None:
         self.loaded = loaded
         self.max_batch = max(1, max_batch or MAX_BATCH)
+        self.prefixes = PrefixCache(prefix_cache_bytes)
         self._pending: deque[_Row] = deque()
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
         self.peak_batch = 0  # most rows decoded together so far (for tests and the bench)
+        self.peak_prefill = 0  # most prompts prefilled in one pass so far
         self.decoding = 0  # rows in the batch now
         self.admitted = 0  # rows ever admitted (prefilled): generations this loop has really started
 
@@ -109,14 +177,16 @@ class DecodeLoop:
                     if not rows and not self._pending:
                         self._thread = None
                         return
-                    admitted: list[_Row] = []
-                    while self._pending and len(rows) + len(admitted) < self.max_batch:
-                        admitted.append(self._pending.popleft())
-                for row in admitted:
+                    arrived: list[_Row] = []
+                    while self._pending and len(rows) + len(arrived) < self.max_batch:
+                        arrived.append(self._pending.popleft())
+                newcomers, shared = self._admissible(arrived)
+                if newcomers:
                     try:
-                        cache = self._admit(row, rows, cache)
+                        cache = self._prefill(newcomers, shared, rows, cache)
                     except Exception as exc:
-                        row.finish(exc)
+                        for row in newcomers:
+                            row.finish(exc)
                 if rows:
                     try:
                         cache = self._step(rows, cache)
@@ -125,22 +195,91 @@ class DecodeLoop:
                             row.finish(exc)
                         rows, cache = [], None
 
-    def _admit(self, row: _Row, rows: list[_Row], cache: Any) -> Any:
-        """Prefill ``row`` alone, sample its first token, and merge its cache into the batch's."""
-        if row.cancelled.is_set():  # the client went away while it waited: never prefilled
-            row.finish()
-            return cache
-        self.admitted += 1
+    def _admissible(self, arrived: list[_Row]) -> tuple[list[_Row], list[tuple[int, Layers | None]]]:
+        """The requests of ``arrived`` to prefill now, with the prefix each reuses: the first ones whose padded new
+        tokens fit :data:`PREFILL_TOKENS` (always at least one); cancelled ones end here, the rest go back to the
+        front of the queue."""
+        newcomers: list[_Row] = []
+        shared: list[tuple[int, Layers | None]] = []
+        widest = 0
+        for index, row in enumerate(arrived):
+            if row.cancelled.is_set():  # the client went away while it waited: never prefilled
+                row.finish()
+                continue
+            hit = self.prefixes.longest(row.prompt[0])
+            width = max(widest, int(row.prompt.shape[1]) - hit[0])
+            if newcomers and (len(newcomers) + 1) * width > PREFILL_TOKENS:
+                with self._wake:
+                    self._pending.extendleft(reversed(arrived[index:]))
+                break
+            newcomers.append(row)
+            shared.append(hit)
+            widest = width
+        return newcomers, shared
+
+    def _prefill(
+        self, newcomers: list[_Row], shared: list[tuple[int, Layers | None]], rows: list[_Row], cache: Any
+    ) -> Any:
+        """Prefill ``newcomers`` in one pass, each from its shared prefix, stream their first tokens, keep their
+        prompts' caches for reuse, and merge the unfinished ones into the batch's cache."""
+        import torch
+
+        from studio.engine import int8
+
         loaded = self.loaded
-        out = loaded.model(input_ids=row.prompt.to(loaded.device), use_cache=True, logits_to_keep=1)
-        row.length = int(row.prompt.shape[1])
-        token = _sample(out.logits[0, -1].float(), row.temperature, row.top_p, row.generator)
-        if row.accept(token):
-            row.finish()
+        lengths = [int(row.prompt.shape[1]) for row in newcomers]
+        # Every row computes its last `new` tokens (at least the ones it does not share) from a past of `kept`.
+        new = max(length - hit for length, (hit, _) in zip(lengths, shared, strict=True))
+        kept = [max(length - new, 0) for length in lengths]
+        past_width = max(kept)
+        ids = torch.zeros((len(newcomers), new), dtype=torch.long)
+        for i, row in enumerate(newcomers):
+            tail = row.prompt[0, -new:]
+            ids[i, new - len(tail) :] = tail
+        past = None
+        if past_width:
+            past = _rebuilt(_stacked([(layers, n) for (_, layers), n in zip(shared, kept, strict=True)], past_width))
+        mask = positions = None
+        if any(length != past_width + new for length in lengths):
+            mask = torch.zeros((len(newcomers), past_width + new), dtype=torch.long)
+            for i, length in enumerate(lengths):
+                mask[i, past_width + new - length :] = 1
+            positions = (torch.arange(new)[None, :] + torch.tensor(lengths)[:, None] - new).clamp(min=0)
+        with int8.full_precision():
+            out = loaded.model(
+                input_ids=ids.to(loaded.device),
+                attention_mask=None if mask is None else mask.to(loaded.device),
+                position_ids=None if positions is None else positions.to(loaded.device),
+                use_cache=True,
+                logits_to_keep=1,
+                **{cache_argument(loaded.model): past},
+            )
+        self.admitted += len(newcomers)
+        self.peak_prefill = max(self.peak_prefill, len(newcomers))
+        self.prefixes.reused += sum(kept)
+        fresh = out.past_key_values
+        width = fresh.get_seq_length()
+        logits = out.logits[:, -1].float()
+        keep = []
+        for i, row in enumerate(newcomers):
+            row.length = lengths[i]
+            start = width - row.length  # this row's prompt, without its left padding
+            own = [(k[i : i + 1, :, start:].clone(), v[i : i + 1, :, start:].clone()) for k, v in _layers(fresh)]
+            self.prefixes.add(row.prompt[0], own)
+            if row.cancelled.is_set():
+                row.finish()
+                continue
+            if row.accept(_sample(logits[i], row.temperature, row.top_p, row.generator)):
+                row.finish()
+            else:
+                keep.append(i)
+        if not keep:
             return cache
-        rows.append(row)
+        if len(keep) < len(newcomers):
+            fresh = _select(fresh, keep)
+        rows.extend(newcomers[i] for i in keep)
         self.peak_batch = max(self.peak_batch, len(rows))
-        return _merge(cache, out.past_key_values)
+        return _trim(_merge(cache, fresh), max(row.length for row in rows))
 
     def _step(self, rows: list[_Row], cache: Any) -> Any:
         """One token for every row; finished and cancelled rows leave the batch."""
@@ -193,8 +332,27 @@ def _rebuilt(layers: Sequence[tuple[Any, Any]]) -> Any:
     return DynamicCache(ddp_cache_data=list(layers))
 
 
+def _stacked(parts: Sequence[tuple[Layers | None, int]], width: int) -> Layers:
+    """One cache of the ``(layers, tokens)`` parts, one row each: the first ``tokens`` of ``layers`` (nothing when
+    ``tokens`` is 0), left-padded with zeros to ``width`` tokens."""
+    import torch
+
+    template = next(layers for layers, n in parts if n and layers is not None)
+    out = []
+    for index, pair in enumerate(template):
+        stacked = []
+        for which, like in enumerate(pair):
+            rows = torch.zeros((len(parts), like.shape[1], width, like.shape[3]), dtype=like.dtype, device=like.device)
+            for row, (layers, n) in enumerate(parts):
+                if n and layers is not None:
+                    rows[row, :, width - n :] = layers[index][which][0, :, :n]
+            stacked.append(rows)
+        out.append((stacked[0], stacked[1]))
+    return out
+
+
 def _merge(cache: Any, new: Any) -> Any:
-    """The batch cache with ``new`` (one row) appended, both left-padded with zeros to the longer length."""
+    """The batch cache with ``new`` (the new rows) appended, both left-padded with zeros to the longer length."""
     import torch
 
     if cache is None:
@@ -227,7 +385,7 @@ def _trim(cache: Any, longest: int) -> Any:
 
 
 _LOOPS_LOCK = threading.Lock()
-_LOOPS: list[DecodeLoop] = []
+_LOOPS: weakref.WeakSet[DecodeLoop] = weakref.WeakSet()  # a model dropped from the engine's cache takes its loop
 
 
 def _finish_loops() -> None:
@@ -248,7 +406,7 @@ def decode_loop(loaded: LoadedModel) -> DecodeLoop:
         if loop is None:
             loop = DecodeLoop(loaded)
             loaded.__dict__["_decode_loop"] = loop
-            _LOOPS.append(loop)
+            _LOOPS.add(loop)
         return loop
 
 
@@ -280,7 +438,7 @@ def generate_batched(
     seed: int | None = None,
     stop: Sequence[str] = (),
 ) -> BatchedGeneration:
-    """Like :func:`studio.engine.models.generate`, but decoded together with the model's other requests.
+    """A completion of ``messages`` decoded in the model's decode loop, together with its other requests in flight.
 
     Raises :class:`~studio.engine.errors.ContextLengthError` before anything is queued when the prompt leaves no
     room. Iterating the result blocks until the loop produces text; closing it cancels this request alone.

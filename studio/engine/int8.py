@@ -4,7 +4,10 @@ Decoding one token multiplies a single row by every weight matrix, so its speed 
 stream from memory, not by arithmetic. ``DecodeLinear`` keeps a per-output-channel int8 copy of a linear layer's
 weights (a quarter of the float32 bytes) and uses it, through torch's ``_weight_int8pack_mm`` kernel, for inputs
 of a few rows; longer inputs (the prompt) keep the float32 weights, where the matrix product is compute-bound and
-float32 is faster on AVX2. The float32 weights stay shared, so tied embeddings are not copied.
+float32 is faster on AVX2. The float32 weights stay shared, so tied embeddings are not copied. Inside
+:func:`full_precision` every input uses the float32 weights: the decode loop prefills prompts that way, so a
+prompt's cache and first token are the same whether it is prefilled alone or together with others (a batch of
+short prompts would otherwise switch from int8 to float32 with the number of rows).
 
 A fine-tuned model's LoRA update is folded into its int8 weights (decoding runs merged) and added to prompts as a
 low-rank product, so the base's float32 weights are never copied or modified for it.
@@ -14,13 +17,29 @@ Imported only by the engine after torch is loaded.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 import torch
 from torch import nn
 
 DECODE_ROWS = 8
 """Inputs of at most this many rows (tokens × batch) use the int8 weights."""
+
+_mode = threading.local()
+
+
+@contextmanager
+def full_precision() -> Iterator[None]:
+    """Within this block (in this thread), every :class:`DecodeLinear` uses its float32 weights."""
+    before = getattr(_mode, "full", False)
+    _mode.full = True
+    try:
+        yield
+    finally:
+        _mode.full = before
+
 
 LowRankUpdate = tuple[torch.Tensor, torch.Tensor, float]
 """A LoRA update ``(A, B, scale)``: the layer computes ``W + scale · B·A``."""
@@ -42,7 +61,7 @@ class DecodeLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rows = x.numel() // self.in_features
-        if rows > DECODE_ROWS:
+        if rows > DECODE_ROWS or getattr(_mode, "full", False):
             out = nn.functional.linear(x, self.weight, self.bias)
             if self.low_rank is not None:
                 a, b, scale = self.low_rank

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import pytest
 
-from studio.engine.batching import DecodeLoop, decode_loop, generate_batched
+from studio.engine.batching import DecodeLoop, PrefixCache, generate_batched
 from studio.engine.models import generate, load_model
+from tests.waiting import wait_until
 
 pytest_plugins = ("tests.engine_fixtures",)
 
@@ -33,32 +35,71 @@ def tiny(request, tiny_model_dir):
 
 
 def _alone(loaded, prompt, **params):
+    """The plain path: a loop of its own with nothing to reuse, so the whole prompt is prefilled in one pass and
+    decoded one row at a time."""
+    loaded.__dict__["_decode_loop"] = DecodeLoop(loaded, prefix_cache_bytes=0)
     generation = generate(loaded, [{"role": "user", "content": prompt}], **params)
     return generation.run(), generation.finish_reason, generation.completion_tokens
 
 
+class _HeldModel:
+    """The model, whose first forward pass waits for ``release``: requests that arrive meanwhile queue up and are
+    then prefilled together in one pass."""
+
+    def __init__(self, model):
+        self.model, self.forward = model, model.forward
+        self.release = threading.Event()
+        self.held_rows = 0  # rows of the pass that waited
+
+    def __call__(self, **inputs):
+        if not self.release.is_set():
+            self.held_rows = len(inputs["input_ids"])
+            self.release.wait(timeout=60)
+        return self.model(**inputs)
+
+
 def _together(loaded, requests):
+    """``requests`` sent at once to a fresh loop whose prefix cache holds another prompt (the chat template's
+    system prompt is shared); the first one's prefill is held until the others wait, so they share one pass."""
+    held = _HeldModel(loaded.model)
+    model = dataclasses.replace(loaded, model=held)
+    loop = DecodeLoop(model)
+    model.__dict__["_decode_loop"] = loop
     results: list = [None] * len(requests)
     started = threading.Barrier(len(requests))
 
     def one(i, prompt, params):
         started.wait()
-        generation = generate_batched(loaded, [{"role": "user", "content": prompt}], **params)
+        generation = generate_batched(model, [{"role": "user", "content": prompt}], **params)
         results[i] = (generation.run(), generation.finish_reason, generation.completion_tokens)
 
+    held.release.set()
+    generate(model, [{"role": "user", "content": "Good morning"}], max_tokens=2, temperature=0).run()
+    held.release.clear()
     threads = [threading.Thread(target=one, args=(i, p, k)) for i, (p, k) in enumerate(requests)]
     for thread in threads:
         thread.start()
+    try:
+        wait_until(
+            lambda: held.held_rows and held.held_rows + loop.waiting == len(requests),
+            timeout=60,
+            message="every request in the held prefill or the queue",
+        )
+    finally:
+        held.release.set()
     for thread in threads:
         thread.join(timeout=120)
-    return results
+    return results, loop
 
 
 def test_eight_concurrent_greedy_requests_get_their_answers_alone(tiny):
     requests = [(prompt, {"max_tokens": 8 + 3 * i, "temperature": 0}) for i, prompt in enumerate(PROMPTS)]
     expected = [_alone(tiny, p, **k) for p, k in requests]
-    assert _together(tiny, requests) == expected
-    assert decode_loop(tiny).peak_batch >= 2  # they really were decoded together
+    results, loop = _together(tiny, requests)
+    assert results == expected
+    assert loop.peak_batch >= 2  # they really were decoded together,
+    assert loop.peak_prefill >= len(requests) // 2  # the ones that waited were prefilled in one pass,
+    assert loop.prefixes.reused > 0  # each from the prefix it shares with an earlier prompt
 
 
 def test_each_request_keeps_its_own_sampling_seed_stop_and_limit(tiny):
@@ -72,14 +113,13 @@ def test_each_request_keeps_its_own_sampling_seed_stop_and_limit(tiny):
     if len(stop_text) > 4:
         requests[3][1]["stop"] = [stop_text[2:4]]
     expected = [_alone(tiny, p, **k) for p, k in requests]
-    assert _together(tiny, requests) == expected
+    assert _together(tiny, requests)[0] == expected
 
 
 def test_closing_one_stream_does_not_disturb_the_others(tiny):
     long_params = {"max_tokens": 24, "temperature": 0}
     expected = _alone(tiny, "Why is the sky blue? Explain briefly.", **long_params)[0]
-    loop = DecodeLoop(tiny)
-    tiny.__dict__["_decode_loop"] = loop
+    tiny.__dict__["_decode_loop"] = DecodeLoop(tiny)
     cancelled = generate_batched(tiny, [{"role": "user", "content": "Tell me a joke"}], max_tokens=200, temperature=0)
     kept = generate_batched(tiny, [{"role": "user", "content": "Why is the sky blue? Explain briefly."}], **long_params)
     stream = iter(cancelled)
@@ -130,3 +170,24 @@ def test_eight_concurrent_sdk_streams_interleave_and_match_their_answers_alone(t
     assert texts == alone
     overlapping = sum(1 for i, a in enumerate(spans) for b in spans[i + 1 :] if a[0] < b[1] and b[0] < a[1])
     assert overlapping >= 1  # some stream's tokens arrived while another was still streaming
+
+
+def test_a_prompt_reuses_the_longest_prefix_it_shares_and_never_its_last_token():
+    import torch
+
+    def layers(n):
+        return [(torch.full((1, 2, n, 4), float(n)), torch.full((1, 2, n, 4), -float(n)))]
+
+    cache = PrefixCache(budget=3000)
+    cache.add(torch.tensor([1, 2, 3, 4]), layers(4))
+    cache.add(torch.tensor([1, 2, 9]), layers(3))
+    assert cache.longest(torch.tensor([1, 2, 3, 7, 8]))[0] == 3
+    assert cache.longest(torch.tensor([1, 2, 9, 5]))[0] == 3
+    assert cache.longest(torch.tensor([1, 2, 3, 4]))[0] == 3  # the same prompt: its last token is computed again
+    assert cache.longest(torch.tensor([5, 1, 2]))[0] == 0
+    cache.add(torch.tensor([1, 2, 3, 4, 5, 6]), layers(6))  # the next turn of the first chat replaces it
+    assert len(cache._entries) == 2 and cache.bytes == 2 * 4 * (3 + 6) * 4 * 2
+    cache.add(torch.tensor([7] * 40), layers(40))  # over the budget with the others: the least recent goes
+    assert cache.longest(torch.tensor([1, 2, 9, 5]))[0] == 2  # [1, 2, 9] is gone; [1, 2, 3, 4, 5, 6] is kept
+    assert cache.longest(torch.tensor([7] * 41))[0] == 40
+    assert cache.bytes == 2560 + 384 <= cache.budget

@@ -6,27 +6,13 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from bench.questions import QUESTIONS
 from studio.engine.models import DEFAULT_MODEL
 from studio.playground.compare import Case, Params, build_target, open_run, run_compare
 from studio.storage.workspace import Workspace
 from tests.engine_support import EngineProcess
 
 pytest_plugins = ("tests.engine_fixtures",)
-
-QUESTIONS = [
-    "What is the capital of France?",
-    "Name three primary colours.",
-    "How many legs does a spider have?",
-    "Why is the sky blue? Explain briefly.",
-    "Give me a tip for sleeping better.",
-    "What does a thermometer measure?",
-    "Write one sentence about autumn leaves.",
-    "What is 12 times 12?",
-    "Which planet is known as the red planet?",
-    "How should I store fresh bread?",
-    "What is the boiling point of water at sea level?",
-    "Suggest a name for a small grey cat.",
-]
 
 
 @pytest.mark.slow

@@ -5,7 +5,6 @@ torch is imported inside functions only.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -150,34 +149,17 @@ def generate(
     seed: int | None = None,
     stop: Sequence[str] = (),
 ) -> Generation:
-    """Start a completion of ``messages`` (chat template applied); tokens are produced as it is iterated."""
-    import torch
+    """Start a completion of ``messages`` (chat template applied); iterate it for its text deltas.
 
-    tokenizer = loaded.tokenizer
-    prompt, room = encode_prompt(loaded, messages)
-    limit = min(max_tokens or DEFAULT_MAX_TOKENS, room)
-    generation = Generation(prompt_tokens=int(prompt.shape[1]))
-    generator = torch.Generator().manual_seed(seed if seed is not None else secrets.randbits(63))
+    Every generation runs in the model's one decode loop (:func:`studio.engine.batching.generate_batched`),
+    alone or together with the requests in flight: the same tokens either way. Raises
+    :class:`~studio.engine.errors.ContextLengthError` when the prompt leaves no room for an answer.
+    """
+    from studio.engine.batching import generate_batched
 
-    def deltas() -> Iterator[str]:
-        model = loaded.model
-        text = TextAssembler(generation, tokenizer, loaded.eos_ids, stop=stop, limit=limit)
-        inputs = prompt.to(loaded.device)
-        past = None
-        with torch.inference_mode():
-            while True:
-                out = model(input_ids=inputs, use_cache=True, logits_to_keep=1, **{cache_argument(model): past})
-                past = out.past_key_values
-                token = _sample(out.logits[0, -1].float(), temperature, top_p, generator)
-                finished = text.accept(token)
-                yield from text.take()
-                if finished:
-                    break
-                inputs = torch.tensor([[token]], device=loaded.device)
-        yield from text.flush()
-
-    generation._deltas = deltas()
-    return generation
+    return generate_batched(
+        loaded, messages, max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed, stop=stop
+    )
 
 
 def _sample(logits: Any, temperature: float, top_p: float, generator: Any) -> int:
