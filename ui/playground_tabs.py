@@ -240,7 +240,7 @@ def set_tab(
         st.warning(
             tr("playground.partial", scored=", ".join(f"{t}: {n}" for t, n in partial[["target", "scored"]].values))
         )
-    st.dataframe(summary, hide_index=True)
+    st.dataframe(tr.columns(summary), hide_index=True)
     metric = st.selectbox(tr("playground.chart_metric"), CHART_METRICS, key="pg_chart")
     st.altair_chart(
         alt.Chart(summary)
@@ -254,7 +254,7 @@ def set_tab(
         else table
     )
     st.caption(tr("playground.rows_shown", n=len(shown), total=len(table)))
-    st.dataframe(shown, hide_index=True)
+    st.dataframe(tr.columns(shown), hide_index=True)
     for column, (fmt, mime) in zip(st.columns(2), _DOWNLOADS, strict=True):
         column.download_button(
             tr(f"playground.download_{fmt}"),

@@ -173,7 +173,7 @@ def launch_panel(workspace: Workspace, profile: Profile, settings: TrainSettings
         st.success(tr("train.valid_ok", rows=data.report.rows, tokens=int(data.report.tokens.sum())))
     else:
         st.error(tr("train.valid_errors"))
-        st.dataframe(data.report.findings.head(50), hide_index=True)
+        st.dataframe(tr.columns(data.report.findings.head(50)), hide_index=True)
     estimate = None
     if profile.kind == "local":  # the local engine has no price: it costs this machine's time
         st.caption(tr("train.local_free"))
@@ -288,7 +288,7 @@ def _job_detail(workspace: Workspace, record_id: int, tr: Translator, every: flo
     except StudioError as exc:
         st.warning(tr("train.refresh_error", error=exc))
         return
-    st.markdown(f"**{status_label(record.status)}** · `{record.job_id or '—'}`")
+    st.markdown(f"**{status_label(record.status, tr.lang)}** · `{record.job_id or '—'}`")
     if record.error:
         st.error(tr("train.job_error", error=record.error))
     progress = job_progress(job_events)
@@ -326,12 +326,12 @@ def _job_detail(workspace: Workspace, record_id: int, tr: Translator, every: flo
             with show_errors():
                 control_job(workspace, client, record, action)
     with st.expander(tr("train.events")):
-        st.dataframe(events_table(job_events), hide_index=True)
+        st.dataframe(tr.columns(events_table(job_events)), hide_index=True)
     if record.job_id and record.status in TERMINAL:
         found = checkpoints(client, record.job_id)
         if found:
             st.markdown(f"**{tr('train.checkpoints')}**")
-            st.dataframe(checkpoints_table(found), hide_index=True)
+            st.dataframe(tr.columns(checkpoints_table(found)), hide_index=True)
             if st.button(tr("train.compare"), key="compare_checkpoints"):
                 st.session_state[keys.PLAYGROUND_TARGETS] = compare_targets(record, job_profile.kind, found)
                 st.switch_page(page_path("playground"))
