@@ -49,7 +49,10 @@ for i in range(int(count)):
         if listed
         else box.text_input(tr("playground.model"), key=f"pg_model_text_{i}")
     )
-    name = box.text_input(tr("playground.name"), ("base", "fine-tuned", "target 3", "target 4")[i], key=f"pg_name_{i}")
+    default_name = (
+        tr(("playground.name_base", "playground.name_tuned")[i]) if i < 2 else tr("playground.name_default", n=i + 1)
+    )
+    name = box.text_input(tr("playground.name"), default_name, key=f"pg_name_{i}")
     rows.append((name, kind, model or "", url))
 try:
     targets, target_error = compare.targets_from_form(rows), None

@@ -74,7 +74,9 @@ def actions_panel(editor: DatasetEditor, counts: dict[str, int], threshold: floa
     """Bulk fixes: delete flagged rows, keep one per duplicate group, regex replace with a preview, system prompt."""
     st.subheader(tr("dataset.actions"))
     bulk, system = st.columns(2)
-    rule = bulk.selectbox(tr("dataset.delete_flagged"), list(counts), key="bulk_rule")
+    rule = bulk.selectbox(
+        tr("dataset.delete_flagged"), list(counts), key="bulk_rule", format_func=lambda k: tr.label("rules", k)
+    )
     button_applies(
         bulk,
         tr("dataset.delete_flagged_button", n=counts.get(rule, 0)),

@@ -6,6 +6,7 @@ from dataclasses import replace
 from typing import Any
 
 import altair as alt
+import pandas as pd
 import streamlit as st
 
 from studio.cost.estimate import estimate_cost, format_duration
@@ -90,7 +91,7 @@ def provider_status(profile: Profile, tr: Translator) -> None:
     if profile.kind == "local":
         try:
             engine, started = ensure_engine()
-            st.caption(tr("train.engine_started" if started else "train.engine_running", detail=engine.detail))
+            st.caption(tr("train.engine_started" if started else "train.engine_running", detail=engine.shown(tr.lang)))
         except StudioError as exc:
             st.error(tr("train.engine_failed", error=exc))
     elif not api_key(profile):
@@ -309,7 +310,7 @@ def _job_detail(workspace: Workspace, record_id: int, tr: Translator, every: flo
         st.caption(tr("train.no_metrics"))
     else:
         st.altair_chart(
-            alt.Chart(metrics_long(metrics))
+            alt.Chart(shown_labels(metrics_long(metrics), tr, "metric", "kind"))
             .mark_line(point=True)
             .encode(
                 x=alt.X("step:Q", title=tr("train.axis_step")),
@@ -333,7 +334,9 @@ def _job_detail(workspace: Workspace, record_id: int, tr: Translator, every: flo
             st.markdown(f"**{tr('train.checkpoints')}**")
             st.dataframe(tr.columns(checkpoints_table(found)), hide_index=True)
             if st.button(tr("train.compare"), key="compare_checkpoints"):
-                st.session_state[keys.PLAYGROUND_TARGETS] = compare_targets(record, job_profile.kind, found)
+                st.session_state[keys.PLAYGROUND_TARGETS] = compare_targets(
+                    record, job_profile.kind, found, lang=tr.lang
+                )
                 st.switch_page(page_path("playground"))
         data = result_file(client, client.fine_tuning.jobs.retrieve(record.job_id))
         if data:
@@ -346,6 +349,11 @@ def _job_detail(workspace: Workspace, record_id: int, tr: Translator, every: flo
             export_panel(client, record.fine_tuned_model, tr)
     if refresh_every(get_job(workspace, record_id).status) != every:
         st.rerun()  # the job ended, paused or resumed: the whole page decides again whether to keep refreshing
+
+
+def shown_labels(frame: pd.DataFrame, tr: Translator, *columns: str) -> pd.DataFrame:
+    """``frame`` with the values of ``columns`` (metric names, chart facets) as ``tr`` shows them."""
+    return frame.assign(**{c: frame[c].map(lambda v: tr.label("columns", v)) for c in columns})
 
 
 def export_panel(client: Any, model: str, tr: Translator) -> None:

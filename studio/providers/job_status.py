@@ -120,12 +120,20 @@ def checkpoints_table(found: Sequence[Any]) -> pd.DataFrame:
     )
 
 
-def compare_targets(record: JobRecord, kind: str, found: Sequence[Any], *, last: int = 3) -> list[dict[str, str]]:
-    """Playground targets for the base model and the ``last`` checkpoints (``{"name", "kind", "model"}``)."""
+def compare_targets(
+    record: JobRecord, kind: str, found: Sequence[Any], *, last: int = 3, lang: str = "en"
+) -> list[dict[str, str]]:
+    """Playground targets for the base model and the ``last`` checkpoints (``{"name", "kind", "model"}``), named
+    in ``lang`` ("base", "step 12"; "base", "paso 12")."""
+    tr = translator(lang)
     return [
-        {"name": "base", "kind": kind, "model": record.model},
+        {"name": tr("playground.name_base"), "kind": kind, "model": record.model},
         *(
-            {"name": f"step {c.step_number}", "kind": kind, "model": c.fine_tuned_model_checkpoint}
+            {
+                "name": tr("playground.name_step", step=c.step_number),
+                "kind": kind,
+                "model": c.fine_tuned_model_checkpoint,
+            }
             for c in found[-last:]
         ),
     ]

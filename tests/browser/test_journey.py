@@ -15,16 +15,21 @@ Screenshots of every page in both languages go to ``test-artifacts/journey/`` (g
 
 from __future__ import annotations
 
+import contextlib
 import re
 import tomllib
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import expect
 
+from studio.cost.prices import load_prices
+from studio.playground.compare import list_runs
+from studio.quality.rules import RULES
 from studio.storage.workspace import SAMPLE_DIR, SAMPLE_FILES, Workspace
 from tests.browser.conftest import ROOT, StreamlitServer
-from tests.browser.test_dataset import GRID, ROWS, choose, grid_of, wait_rows
+from tests.browser.test_dataset import ROWS, choose, grid_of, wait_rows
 from tests.engine_support import TINY, EngineProcess
 from tests.waiting import wait_until
 
@@ -44,36 +49,46 @@ DATA = [
     "[data-testid=stChatMessageContent]",
     "[data-testid=stCode]",
     "[data-testid=stJson]",
-    "[data-journey-data]",
+    "[class*=st-key-data-]",  # containers the pages key "data-…" (the blind vote's prompt and answers)
 ]
 
-# Every visible text node, and the labels a user reads without them being text (placeholders, aria-labels,
-# titles), of one document; nodes under a DATA selector are skipped.
-VISIBLE_TEXT = """(data) => {
+# Streamlit's own strings that its API does not let an app set: the file uploader's drop zone ("Drag and drop
+# file here", "200MB per file") and its button ("Upload"). Text under these is left out, and only these.
+# The "Running… Stop" status widget comes and goes with each script run.
+STREAMLIT_OWN = [
+    "[data-testid=stFileUploaderDropzoneInstructions]",
+    "[data-testid=stFileUploaderDropzone] button",
+    "[data-testid=stStatusWidget]",
+]
+
+# Every visible text node of one document, and the placeholder of an empty text field (what a user reads there);
+# nodes under a DATA or STREAMLIT_OWN selector are skipped. aria-labels and SVG <title>s are for screen readers
+# and hover, not on screen.
+VISIBLE_TEXT = """(skipped) => {
     const out = [];
-    const skip = (el) => data.some((s) => el.closest(s));
+    const skip = (el) => skipped.some((s) => el.closest(s));
     const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
     for (let node = walker.nextNode(); node; node = walker.nextNode()) {
         const el = node.parentElement;
         const text = node.textContent.trim();
-        if (!text || !el || ["SCRIPT", "STYLE", "NOSCRIPT"].includes(el.tagName)) continue;
+        if (!text || !el || ["SCRIPT", "STYLE", "NOSCRIPT", "title", "desc"].includes(el.tagName)) continue;
         if (skip(el)) continue;
         if (el.closest("svg") ? !el.closest("svg").checkVisibility() : !el.checkVisibility()) continue;
-        if (el.closest(".material-symbols-rounded, [data-testid=stIconMaterial]")) continue;  // icon ligatures
+        if (getComputedStyle(el).fontFamily.includes("Material")) continue;  // an icon's ligature ("folder_open")
+        const box = el.getBoundingClientRect();
+        if (box.width < 2 || box.height < 2) continue;  // visually hidden ("Skip to main content" until focused)
         out.push(text);
     }
-    for (const el of document.querySelectorAll("[placeholder], [aria-label], [title]")) {
-        if (skip(el) || !el.checkVisibility()) continue;
-        for (const attr of ["placeholder", "aria-label", "title"]) {
-            const value = el.getAttribute(attr);
-            if (value) out.push(value);
-        }
+    for (const el of document.querySelectorAll("input[placeholder], textarea[placeholder]")) {
+        if (el.value || skip(el) || el.closest("[data-baseweb=select]") || !el.checkVisibility()) continue;
+        const value = el.getAttribute("placeholder");
+        if (!/^[\\[{]/.test(value)) out.push(value);  // a JSON example is code
     }
     return out;
 }"""
 
 LETTERS = re.compile(r"[^\W\d_]+")
-TOKEN = re.compile(r"[\w][\w\-:./@']*")
+TOKEN = re.compile(r"[\w/][\w\-:./@']*")
 
 
 def ui_words() -> set[str]:
@@ -84,6 +99,8 @@ def ui_words() -> set[str]:
         for value in table.values():
             value = re.sub(r"\{[^}]*\}|:material/[a-z_]+:", " ", value)
             words.update(w.lower() for w in LETTERS.findall(value))
+    for rule in RULES:  # the rules' descriptions live with the rules (studio/quality/rules.py)
+        words.update(w.lower() for w in LETTERS.findall(re.sub(r"`[^`]*`|\{\{[^}]*\}\}", " ", rule.description("es"))))
     return words
 
 
@@ -99,6 +116,8 @@ def english_left(texts: list[str], allowed: set[str], names: set[str]) -> list[s
         for token in TOKEN.findall(text):
             token = token.rstrip(".:-/'").lower()
             if not LETTERS.search(token) or token in allowed or token in names:
+                continue
+            if token.startswith("/") or "://" in token:  # a path or a URL: names, not words
                 continue
             bad = [w for w in LETTERS.findall(token) if w.lower() not in allowed]
             if bad:
@@ -124,12 +143,10 @@ def shoot(page, lang: str, name: str) -> None:
 
 
 def visible_text(page) -> list[str]:
-    texts = page.evaluate(VISIBLE_TEXT, DATA)
+    texts = page.evaluate(VISIBLE_TEXT, DATA + STREAMLIT_OWN)
     for frame in page.frames[1:]:  # the AgGrid iframe (and any other component's frame)
-        try:
-            texts += frame.evaluate(VISIBLE_TEXT, DATA)
-        except Exception:  # noqa: BLE001 - a frame detached by a rerun holds no text any more
-            pass
+        with contextlib.suppress(Exception):  # a frame detached by a rerun holds no text any more
+            texts += frame.evaluate(VISIBLE_TEXT, DATA + STREAMLIT_OWN)
     return texts
 
 
@@ -250,6 +267,21 @@ def spanish_pass(page, names: set[str]) -> dict[str, list[str]]:
     return left
 
 
+def journey_names(workspace: Workspace, engine_url: str) -> set[str]:
+    """Names the journey shows as they are: datasets, their formats and versions, the engine's models (and their
+    job ids), the priced models and where their prices come from."""
+    names = {p.stem for p in SAMPLE_DIR.iterdir()}
+    for dataset in workspace.datasets():
+        names |= {dataset.name, dataset.format, *(v.name for v in workspace.versions(dataset.id))}
+    models = [m["id"] for m in httpx.get(f"{engine_url}/v1/models", timeout=10).json()["data"]]
+    names |= {*models, *(part for m in models for part in m.split(":"))}
+    for run in list_runs(workspace):  # the Playground's target names, as the user (or the default) named them
+        names |= set(run.target_names)
+    prices = load_prices()
+    names |= set(prices.models) | set(TOKEN.findall(prices.source))
+    return {part.lower() for name in names for part in (name, *TOKEN.findall(name))}
+
+
 def walk(tmp_path, page, model: str, model_dir: Path) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     print(f"\njourney screenshots: {ARTIFACTS}")
@@ -260,8 +292,7 @@ def walk(tmp_path, page, model: str, model_dir: Path) -> None:
         page.goto(server.url)
         expect(page.get_by_role("heading", name="Fine-Tuning Studio")).to_be_visible(timeout=60_000)
         journey_in_english(page, model, workspace)
-        names = {DATASET, model.lower(), *(p.stem.lower() for p in SAMPLE_DIR.iterdir())}
-        names |= {t.lower() for t in page.locator("code").all_inner_texts() if t.startswith("ft:")}
+        names = journey_names(Workspace(workspace), engine.base_url)
         left = spanish_pass(page, names)
         assert left == {}, "English a user sees in Spanish:\n" + "\n".join(
             f"{name}: {word}" for name, words in left.items() for word in words
