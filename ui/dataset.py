@@ -186,7 +186,7 @@ def history_panel(session: DatasetSession, tr: Translator) -> None:
             st.toast(tr("dataset.version_saved", name=saved.name, rows=saved.rows))
             st.rerun()
     recipe = editor.recipe()
-    st.text(recipe.numbered() or tr("dataset.no_history"))
+    st.text(recipe.numbered(tr.lang) or tr("dataset.no_history"))
     st.download_button(
         tr("dataset.recipe_download"), recipe.to_json(), "recipe.json", "application/json", key="recipe_download"
     )

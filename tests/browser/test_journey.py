@@ -38,6 +38,7 @@ pytest_plugins = ("tests.engine_fixtures",)
 ARTIFACTS = ROOT / "test-artifacts" / "journey"
 ALLOWED = Path(__file__).with_name("allowed_tokens.txt")
 DATASET = "style_demo"
+EDITED = "Arr, this answer was edited in the journey test."  # dataset text: the history quotes it
 PAGES = {"home": "", "dataset": "Dataset", "cost": "Cost", "train": "Train", "playground": "Playground"}
 
 # Text nodes under these are data (dataset text, model answers, code), never UI strings.
@@ -78,6 +79,10 @@ VISIBLE_TEXT = """(skipped) => {
         const box = el.getBoundingClientRect();
         if (box.width < 2 || box.height < 2) continue;  // visually hidden ("Skip to main content" until focused)
         out.push(text);
+    }
+    // st.dataframe draws on a canvas; its headers are also in the grid's accessibility table (off screen).
+    for (const el of document.querySelectorAll("[data-testid=stDataFrame] [role=columnheader]")) {
+        if (el.textContent.trim()) out.push(el.textContent.trim());
     }
     for (const el of document.querySelectorAll("input[placeholder], textarea[placeholder]")) {
         if (el.value || skip(el) || el.closest("[data-baseweb=select]") || !el.checkVisibility()) continue;
@@ -177,7 +182,7 @@ def journey_in_english(page, model: str, workspace: Path) -> None:
     cell = grid.locator(".ag-row[row-index='0'] .ag-cell[col-id='assistant']")
     cell.dblclick()
     editor = grid.locator("textarea").first
-    editor.fill("Arr, this answer was edited in the journey test.")
+    editor.fill(EDITED)
     editor.press("Enter")
     expect(page.get_by_text(re.compile(r"Saved: example 0, (last )?assistant"))).to_be_visible(timeout=20_000)
     page.get_by_text("Prepare the export and the splits").click()
@@ -261,6 +266,8 @@ def spanish_pass(page, names: set[str]) -> dict[str, list[str]]:
                 summary.click()
                 settle(page)
             texts += visible_text(page)
+        headers = page.locator("[data-testid=stDataFrame] [role=columnheader]").count()
+        print(f"{name}: {len(texts)} texts, {headers} table headers read")
         shoot(page, "es", name)
         if found := english_left(texts, allowed, names):
             left[name] = found
@@ -270,7 +277,7 @@ def spanish_pass(page, names: set[str]) -> dict[str, list[str]]:
 def journey_names(workspace: Workspace, engine_url: str) -> set[str]:
     """Names the journey shows as they are: datasets, their formats and versions, the engine's models (and their
     job ids), the priced models and where their prices come from."""
-    names = {p.stem for p in SAMPLE_DIR.iterdir()}
+    names = {p.stem for p in SAMPLE_DIR.iterdir()} | {EDITED}
     for dataset in workspace.datasets():
         names |= {dataset.name, dataset.format, *(v.name for v in workspace.versions(dataset.id))}
     models = [m["id"] for m in httpx.get(f"{engine_url}/v1/models", timeout=10).json()["data"]]
