@@ -38,7 +38,7 @@ positions, problem = session.rows(spec, threshold)
 if problem:
     st.error(problem)
 if capped := session.near_capped():
-    st.caption(tr("dataset.near_cap", buckets=capped.capped_buckets, rows=capped.capped_rows, cap=capped.max_bucket))
+    st.caption(capped.note_in(tr.lang))
 if notice := st.session_state.pop("grid_notice", None):  # an edit another session's edit refused
     st.warning(notice)
 st.markdown(f"**{tr('dataset.rows_shown', n=len(positions), m=len(editor.frame))}**")
@@ -58,9 +58,11 @@ def on_grid(response: object) -> None:
     if event is not None and event.kind == "select":
         st.session_state.update(grid_token=event.token, selected_ids=event.ids)
     elif event is not None:  # the edit is persisted
-        saved = tr("dataset.saved_edit", id=event.id, field=event.field)
-        merged = f" {tr('dataset.merged_edits', n=editor.merged)}" if editor.merged else ""
-        st.session_state.update(grid_token=event.token, last_saved=saved + merged)
+        # worded when shown, in the language of that moment
+        st.session_state.update(
+            grid_token=event.token,
+            last_saved=("dataset.saved_edit", {"id": event.id, "field": event.field}, editor.merged),
+        )
     st.session_state["reload_page"] = editor.version != version  # other sessions' edits came in: redraw it all
 
 
@@ -75,7 +77,10 @@ def grid_view() -> None:
     if st.session_state.pop("reload_page", False):  # another session moved the head: redraw the whole page
         st.rerun(scope="app")
     if st.session_state.get("last_saved"):  # above the grid: shown as soon as the edit is stored
-        st.caption("✅ " + st.session_state["last_saved"])
+        key, values, merged = st.session_state["last_saved"]  # (locale key, its values, edits merged)
+        values = {**values, "field": tr.label("columns", values["field"])} if "field" in values else values
+        more = f" {tr('dataset.merged_edits', n=merged)}" if merged else ""
+        st.caption("✅ " + tr(key, **values) + more)
     flags = session.checks.flags
     rows = editor.memo(  # a selection reruns this fragment: the page is built again only after a change
         ("grid", grid_page_number, hash(positions.tobytes()), id(flags), tr.lang),
@@ -89,7 +94,12 @@ def grid_view() -> None:
             lang=tr.lang,
         ),
     )
-    AgGrid(rows.copy(), key=f"grid-{editor.dataset_id}", callback=on_grid, **aggrid_arguments())
+    shown_as = aggrid_arguments(
+        headers={c: tr.label("columns", c) for c in rows.columns},
+        flag_labels={k: tr.label("rules", k) for k in counts},
+        no_rows=tr("dataset.grid_no_rows"),
+    )
+    AgGrid(rows.copy(), key=f"grid-{editor.dataset_id}", callback=on_grid, **shown_as)
     selected = editor.frame["id"].to_numpy()[positions]  # of the rows selected, those the filter still shows
     selected = tuple(int(i) for i in selected[np.isin(selected, st.session_state.get("selected_ids", ()))])
     if selected and st.button(tr("dataset.delete_selected", n=len(selected)), key="delete_selected"):

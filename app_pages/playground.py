@@ -42,7 +42,8 @@ for i in range(int(count)):
     # a widget with both logs Streamlit's "default value ... set via the Session State API" warning.
     if listed:
         st.session_state.setdefault(f"pg_model_{i}", listed[compare.default_model_index(listed, i)])
-    st.session_state.setdefault(f"pg_name_{i}", ("base", "fine-tuned", "target 3", "target 4")[i])
+    default_name = tr(("playground.name_base", "playground.name_tuned")[i]) if i < 2 else None
+    st.session_state.setdefault(f"pg_name_{i}", default_name or tr("playground.name_default", n=i + 1))
     model = (
         box.selectbox(tr("playground.model"), listed, key=f"pg_model_{i}", accept_new_options=True)
         if listed

@@ -27,7 +27,9 @@ if not records:
 
 def jobs_overview() -> None:
     """The jobs table, redrawn every few seconds while a job is unfinished (job_detail refreshes statuses)."""
-    st.dataframe(jobs_table(list_jobs(workspace), status_header=tr("train.status")), hide_index=True)
+    st.dataframe(
+        tr.columns(jobs_table(list_jobs(workspace), status_header=tr("train.status"), lang=tr.lang)), hide_index=True
+    )
 
 
 active = [every for r in records if (every := refresh_every(r.status)) is not None]  # none: an idle tab costs nothing
@@ -39,7 +41,7 @@ picked = st.selectbox(
     tr("train.pick_job"),
     ids,
     index=ids.index(current) if current in ids else 0,
-    format_func=lambda i: job_choice(by_id[i]),
+    format_func=lambda i: job_choice(by_id[i], tr.lang),
     key=f"train_pick-{current}",
 )
 st.session_state[keys.TRAIN_JOB] = picked

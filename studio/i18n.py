@@ -14,7 +14,9 @@ from __future__ import annotations
 import tomllib
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+DataFrameT = TypeVar("DataFrameT", bound=Any)
 
 LANGUAGES = ("en", "es")
 LANGUAGE_NAMES = {"en": "English", "es": "Español"}
@@ -28,6 +30,13 @@ def _table(namespace: str) -> dict[str, dict[str, str]]:
         return {}
     with path.open("rb") as handle:
         return tomllib.load(handle)
+
+
+def _known(key: str, lang: str) -> str | None:
+    """The template of ``key`` in ``lang`` (English when Spanish lacks it), or None when no locale file has it."""
+    namespace, _, name = key.partition(".")
+    table = _table(namespace)
+    return table.get(lang, {}).get(name) or table.get("en", {}).get(name)
 
 
 def text(key: str, lang: str = "en", **values: Any) -> str:
@@ -57,6 +66,17 @@ class Translator:
     def plural(self, key: str, n: int, **values: Any) -> str:
         """:func:`plural` in this language."""
         return plural(key, n, self.lang, **values)
+
+    def label(self, namespace: str, name: str) -> str:
+        """How the data value ``name`` (a column name, a rule key, a job status) is shown in this language: the
+        string ``namespace.name`` when a locale file has it, else ``name`` itself. The value stays as it is in the
+        data; only what is drawn changes."""
+        return _known(f"{namespace}.{name}", self.lang) or name
+
+    def columns(self, frame: DataFrameT) -> DataFrameT:
+        """A copy of ``frame`` (a pandas DataFrame) whose column headers are shown in this language: each column
+        is renamed to its ``columns.<name>`` string where there is one (values untouched)."""
+        return frame.rename(columns=lambda c: self.label("columns", c) if isinstance(c, str) else c)
 
 
 def translator(lang: str) -> Translator:

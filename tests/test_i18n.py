@@ -40,3 +40,40 @@ def test_every_key_the_app_looks_up_exists_in_english():
     }
     assert len(used) > 150
     assert sorted(key for key in used if text(key, "en") == key) == []
+
+
+def test_data_values_are_shown_translated_and_kept_in_the_data():
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from studio.editing.ops import DeleteRows, EditCell
+    from studio.providers.job_status import job_choice, jobs_table, status_label
+
+    es = translator("es")
+    assert es.label("rules", "too_short") == "demasiado corta"
+    assert es.label("rules", "no_such_rule") == "no_such_rule"  # a key no locale names is shown as it is
+    frame = pd.DataFrame({"step": [1], "train_loss": [0.5], "extra": [1]})
+    assert list(es.columns(frame)) == ["paso", "pérdida de entrenamiento", "extra"]
+    assert list(frame) == ["step", "train_loss", "extra"]  # the data keeps its names
+    assert status_label("succeeded", "es") == "🟢 completado" and status_label("succeeded") == "🟢 succeeded"
+    assert status_label("mystery", "es") == "⚪ mystery"
+    record = SimpleNamespace(job_id=None, model="m", status="queued", provider="local", fine_tuned_model=None)
+    assert job_choice(record, "es") == "— · m · en cola"
+    assert jobs_table([record], lang="es")["status"].tolist() == ["⚪ en cola"]
+    assert (
+        EditCell(id=3, field="assistant", value="hola").describe_in("es") == "Cambiar asistente del ejemplo 3 a 'hola'"
+    )
+    assert DeleteRows(ids=(1,)).describe_in("es") == "Borrar 1 fila (ids 1)"
+    assert DeleteRows(ids=(1, 2)).describe_in("en") == DeleteRows(ids=(1, 2)).describe()
+
+
+def test_the_near_duplicate_cap_note_is_said_in_spanish():
+    import pandas as pd
+
+    from studio.quality.duplicates import NearDuplicates
+
+    found = NearDuplicates(pd.Series([], dtype="Int64"), capped_buckets=2, capped_rows=1, max_bucket=10)
+    assert found.note_in("es").startswith("2 cubos LSH tenían más de 10 ejemplos parecidos; 1 miembro de cubo")
+    assert found.note.startswith("2 LSH buckets had more than 10 similar-looking examples; 1 bucket member past")
+    assert NearDuplicates(pd.Series([], dtype="Int64")).note_in("es") is None

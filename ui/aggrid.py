@@ -41,7 +41,9 @@ class FlagBadges {
         String(params.value || '').split(' ').filter(Boolean).forEach(key => {
             const badge = document.createElement('span');
             const note = Object.prototype.hasOwnProperty.call(notes, key) ? notes[key] : null;
-            badge.textContent = note && note[0] ? key + ' · ' + note[0] : key;
+            const labels = (params.context && params.context.flagLabels) || {};
+            const shown = Object.prototype.hasOwnProperty.call(labels, key) ? labels[key] : key;
+            badge.textContent = note && note[0] ? shown + ' · ' + note[0] : shown;
             if (note) { badge.title = String(note[1]); }
             badge.className = 'flag-badge flag-' + key.replace(/[^a-z_]/g, '');
             this.eGui.appendChild(badge);
@@ -169,11 +171,20 @@ def grid_options(*, headers: dict[str, str], wrap: bool = True) -> dict[str, Any
     }
 
 
-def aggrid_arguments(*, headers: dict[str, str] | None = None) -> dict[str, Any]:
+def aggrid_arguments(
+    *,
+    headers: dict[str, str] | None = None,
+    flag_labels: dict[str, str] | None = None,
+    no_rows: str | None = None,
+) -> dict[str, Any]:
     """Every ``st_aggrid.AgGrid`` argument of the Dataset page's grid except its data, key and callback: the
     options, the JS hooks, single-cell deltas back, server-wins sync (a keyed grid otherwise stops taking new data
-    after the first edit)."""
+    after the first edit). ``headers`` (field → header), ``flag_labels`` (rule key → badge text) and ``no_rows``
+    (the empty grid's line) are the page's language; the data keeps its field names and rule keys."""
     options = grid_options(headers=headers or {})
+    options["context"] = {"flagLabels": flag_labels or {}}
+    if no_rows:
+        options["localeText"] = {"noRowsToShow": no_rows}
     options["getRowId"] = JsCode(ROW_ID_JS)
     options["columnDefs"][1]["cellRenderer"] = JsCode(FLAG_BADGES_JS)
     for column in options["columnDefs"]:

@@ -25,7 +25,7 @@ from ui.frame import attempt
 def _apply(session: DatasetSession, op: Op, tr: Translator, example_id: int, turn: int) -> None:
     """Persist ``op`` and re-check only its example's row (a one-row change, like a cell edit)."""
     if attempt(apply_and_check, session.editor, session.checks, op) is not None:
-        st.session_state["last_saved"] = tr("dataset.saved_turn", id=example_id, turn=turn)
+        st.session_state["last_saved"] = ("dataset.saved_turn", {"id": example_id, "turn": turn}, 0)
         st.rerun(scope="app")
 
 

@@ -97,7 +97,9 @@ def actions_panel(
     bulk, system = st.columns(2)
     shown = editor.frame["id"].to_numpy()[positions]
     filtered = len(positions) != len(editor.frame)  # a filter is on: act on what it shows, and say so
-    rule = bulk.selectbox(tr("dataset.delete_flagged"), list(counts), key="bulk_rule")
+    rule = bulk.selectbox(
+        tr("dataset.delete_flagged"), list(counts), key="bulk_rule", format_func=lambda k: tr.label("rules", k)
+    )
     flags = session.checks.flags
     flagged = tuple(int(i) for i in shown[flags[rule].to_numpy(dtype=bool)[positions]]) if rule in flags else ()
     button_applies(
@@ -238,7 +240,7 @@ def history_panel(session: DatasetSession, tr: Translator) -> None:
             rerun_saying("save_version", tr("dataset.version_saved", name=saved.name, rows=saved.rows))
     show_said("save_version")
     recipe = editor.recipe()
-    st.text(recipe.numbered() or tr("dataset.no_history"))
+    st.text(recipe.numbered(tr.lang) or tr("dataset.no_history"))
     st.download_button(
         tr("dataset.recipe_download"), recipe.to_json(), "recipe.json", "application/json", key="recipe_download"
     )

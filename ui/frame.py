@@ -87,9 +87,9 @@ def _provider_status(tr: Translator) -> None:
     engine = _engine_status(engine_url())
     with st.sidebar:
         st.caption(
-            ("🟢 " + tr("frame.engine_up", detail=engine.detail))
+            ("🟢 " + tr("frame.engine_up", detail=engine.shown(tr.lang)))
             if engine.reachable
-            else ("⚪ " + tr("frame.engine_down", detail=engine.detail))
+            else ("⚪ " + tr("frame.engine_down", detail=engine.shown(tr.lang)))
         )
         st.caption(
             ("🟢 " + tr("frame.openai_found"))

@@ -61,6 +61,7 @@ def dataset_picker(tr: Translator, *, key: str, where: tuple[Any, Any] | None = 
         index=0 if widget in st.session_state else None,
         format_func=lambda i: f"{datasets[i].name} · {datasets[i].format}",
         key=widget,
+        placeholder=tr("dataset.pick_placeholder"),
     )
     st.session_state[synced] = chosen
     if chosen is None:

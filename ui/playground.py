@@ -125,17 +125,18 @@ _AXES.update(dict.fromkeys(("latency_p50", "latency_p95"), (".2f", " (s)")))
 
 def number_columns(columns: Sequence[str], tr: Translator) -> dict[str, Any]:
     """``column_config`` giving every metric column of a Playground table its unit; a per-target column
-    ``"<target> · <metric>"`` reads as its metric."""
+    ``"<target> · <metric>"`` reads as its metric. Keys are the headers as shown (:meth:`Translator.columns`)."""
     formats = {**_FORMATS, "length": f"%.0f {tr('playground.unit_chars')}"}  # mean answer length
     config = {}
     for column in columns:
         fmt = formats.get(column.rsplit(" · ", 1)[-1])
         if fmt is not None:
-            config[column] = st.column_config.NumberColumn(format=fmt)
+            config[tr.label("columns", column)] = st.column_config.NumberColumn(format=fmt)
     return config
 
 
-def metric_axis(metric: str) -> tuple[str, str]:
-    """(Vega-Lite number format, title) of the chart axis for ``metric``: ``(".0%", "exact_match")``."""
+def metric_axis(metric: str, tr: Translator) -> tuple[str, str]:
+    """(Vega-Lite number format, title) of the chart axis for ``metric``: ``(".0%", "exact_match")``; the title
+    in ``tr``'s language with its unit."""
     fmt, unit = _AXES.get(metric, ("~s", ""))
-    return fmt, f"{metric}{unit}"
+    return fmt, f"{tr.label('columns', metric)}{unit}"

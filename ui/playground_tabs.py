@@ -273,16 +273,18 @@ def set_tab(
         st.warning(
             tr("playground.partial", scored=", ".join(f"{t}: {n}" for t, n in partial[["target", "scored"]].values))
         )
-    st.dataframe(summary, hide_index=True, column_config=number_columns(summary.columns, tr))
-    metric = st.selectbox(tr("playground.chart_metric"), CHART_METRICS, key="pg_chart")
-    axis_format, axis_title = metric_axis(metric)
+    st.dataframe(tr.columns(summary), hide_index=True, column_config=number_columns(summary.columns, tr))
+    metric = st.selectbox(
+        tr("playground.chart_metric"), CHART_METRICS, key="pg_chart", format_func=lambda m: tr.label("columns", m)
+    )
+    axis_format, axis_title = metric_axis(metric, tr)
     st.altair_chart(
         alt.Chart(summary)
         .mark_bar()
         .encode(
-            x=alt.X("target:N", sort=None),
+            x=alt.X("target:N", sort=None, title=tr.label("columns", "target")),
             y=alt.Y(f"{metric}:Q", title=axis_title, axis=alt.Axis(format=axis_format)),
-            color="target:N",
+            color=alt.Color("target:N", title=tr.label("columns", "target")),
             tooltip=["target", alt.Tooltip(f"{metric}:Q", format=axis_format)],
         )
     )
@@ -293,7 +295,7 @@ def set_tab(
         else table
     )
     st.caption(tr("playground.rows_shown", n=len(shown), total=len(table)))
-    st.dataframe(shown, hide_index=True, column_config=number_columns(shown.columns, tr))
+    st.dataframe(tr.columns(shown), hide_index=True, column_config=number_columns(shown.columns, tr))
     for column, (fmt, mime) in zip(st.columns(2), _DOWNLOADS, strict=True):
         column.download_button(
             tr(f"playground.download_{fmt}"),
@@ -317,12 +319,7 @@ def _cast_vote(
     workspace: Workspace, run_id: int, row: int, left: str, right: str, vote: compare.Vote, tr: Translator
 ) -> None:
     compare.record_vote(workspace, run_id, row, left, right, vote)  # a callback: stored before the panel redraws
-    st.session_state["pg_revealed"] = tr(
-        "playground.revealed",
-        vote=tr(f"playground.vote_{vote.lower()}"),
-        left=escape_markdown(left),
-        right=escape_markdown(right),
-    )
+    st.session_state["pg_revealed"] = (vote, left, right)  # worded when shown: in the language of that moment
 
 
 @st.fragment
@@ -342,7 +339,15 @@ def vote_panel(workspace: Workspace, tr: Translator) -> None:
         st.warning(tr("playground.same_pair"))
         return
     if st.session_state.get("pg_revealed"):
-        st.success(st.session_state["pg_revealed"])
+        vote, left, right = st.session_state["pg_revealed"]
+        st.success(
+            tr(
+                "playground.revealed",
+                vote=tr(f"playground.vote_{vote.lower()}"),
+                left=escape_markdown(left),
+                right=escape_markdown(right),
+            )
+        )
     results = compare.load_results(workspace, run.id, run.target_names)
     votes = compare.load_votes(workspace, run.id, pair)
     ballot = compare.next_ballot(results, votes, run.id, pair)
@@ -350,12 +355,14 @@ def vote_panel(workspace: Workspace, tr: Translator) -> None:
         st.success(tr("playground.all_voted"))
     else:
         st.caption(tr("playground.row_of", row=ballot.row_index + 1))
-        show(ballot.prompt)
+        with st.container(key="data-ballot-prompt"):  # "data-" keys: dataset text and model output, not UI
+            show(ballot.prompt)
         sides = (("left", ballot.left_answer), ("right", ballot.right_answer))
         for column, (label, answer) in zip(st.columns(2), sides, strict=True):
             with column.container(border=True):
                 st.markdown(f"**{tr('playground.' + label)}**")
-                show(answer)
+                with st.container(key=f"data-ballot-{label}"):
+                    show(answer)
         for column, vote in zip(st.columns(4), compare.VOTES, strict=True):
             column.button(
                 tr(f"playground.vote_{vote.lower()}"),

@@ -6,6 +6,7 @@ from dataclasses import replace
 from typing import Any
 
 import altair as alt
+import pandas as pd
 import streamlit as st
 
 from studio.cost.estimate import estimate_cost, format_duration, format_usd, usd_amount
@@ -91,7 +92,7 @@ def provider_status(profile: Profile, tr: Translator) -> None:
     if profile.kind == "local":
         try:
             engine, started = ensure_engine()
-            st.caption(tr("train.engine_started" if started else "train.engine_running", detail=engine.detail))
+            st.caption(tr("train.engine_started" if started else "train.engine_running", detail=engine.shown(tr.lang)))
         except StudioError as exc:
             st.error(tr("train.engine_failed", error=exc))
     elif not api_key(profile):
@@ -174,7 +175,7 @@ def launch_panel(workspace: Workspace, profile: Profile, settings: TrainSettings
         st.success(tr("train.valid_ok", rows=f"{data.report.rows:,}", tokens=f"{int(data.report.tokens.sum()):,}"))
     else:
         st.error(tr("train.valid_errors"))
-        st.dataframe(data.report.findings.head(50), hide_index=True)
+        st.dataframe(tr.columns(data.report.findings.head(50)), hide_index=True)
     estimate = None
     if profile.kind == "local":  # the local engine has no price: it costs this machine's time
         st.caption(tr("train.local_free"))
@@ -262,14 +263,15 @@ def advanced_panel(workspace: Workspace, profile: Profile, settings: TrainSettin
     return settings
 
 
-def checkpoint_columns(columns: Any) -> dict[str, Any]:
-    """``column_config`` for the checkpoints table: accuracies as percentages, losses to 3 decimals, steps whole."""
-    config: dict[str, Any] = {"step": st.column_config.NumberColumn(format="%d")}
+def checkpoint_columns(columns: Any, tr: Translator) -> dict[str, Any]:
+    """``column_config`` for the checkpoints table: accuracies as percentages, losses to 3 decimals, steps whole;
+    keyed by the headers as shown (:meth:`Translator.columns`)."""
+    config: dict[str, Any] = {tr.label("columns", "step"): st.column_config.NumberColumn(format="%d")}
     for column in columns:
         if "accuracy" in column:
-            config[column] = st.column_config.NumberColumn(format="percent")
+            config[tr.label("columns", column)] = st.column_config.NumberColumn(format="percent")
         elif "loss" in column:
-            config[column] = st.column_config.NumberColumn(format="%.3f")
+            config[tr.label("columns", column)] = st.column_config.NumberColumn(format="%.3f")
     return config
 
 
@@ -299,7 +301,7 @@ def _job_detail(workspace: Workspace, record_id: int, tr: Translator, every: flo
     except StudioError as exc:
         st.warning(tr("train.refresh_error", error=exc))
         return
-    st.markdown(f"**{status_label(record.status)}** · `{record.job_id or '—'}`")
+    st.markdown(f"**{status_label(record.status, tr.lang)}** · `{record.job_id or '—'}`")
     if record.error:
         st.error(tr("train.job_error", error=record.error))
     progress = job_progress(job_events)
@@ -320,7 +322,7 @@ def _job_detail(workspace: Workspace, record_id: int, tr: Translator, every: flo
         st.caption(tr("train.no_metrics"))
     else:
         st.altair_chart(
-            alt.Chart(metrics_long(metrics))
+            alt.Chart(shown_labels(metrics_long(metrics), tr, "metric", "kind"))
             .mark_line(point=True)
             .encode(
                 x=alt.X("step:Q", title=tr("train.axis_step")),
@@ -337,15 +339,17 @@ def _job_detail(workspace: Workspace, record_id: int, tr: Translator, every: flo
             with show_errors():
                 control_job(workspace, client, record, action)
     with st.expander(tr("train.events")):
-        st.dataframe(events_table(job_events), hide_index=True)
+        st.dataframe(tr.columns(events_table(job_events)), hide_index=True)
     if record.job_id and record.status in TERMINAL:
         found = checkpoints(client, record.job_id)
         if found:
             st.markdown(f"**{tr('train.checkpoints')}**")
             table = checkpoints_table(found)
-            st.dataframe(table, hide_index=True, column_config=checkpoint_columns(table.columns))
+            st.dataframe(tr.columns(table), hide_index=True, column_config=checkpoint_columns(table.columns, tr))
             if st.button(tr("train.compare"), key="compare_checkpoints"):
-                st.session_state[keys.PLAYGROUND_TARGETS] = compare_targets(record, job_profile.kind, found)
+                st.session_state[keys.PLAYGROUND_TARGETS] = compare_targets(
+                    record, job_profile.kind, found, lang=tr.lang
+                )
                 st.switch_page(page_path("playground"))
         data = result_file(client, client.fine_tuning.jobs.retrieve(record.job_id))
         if data:
@@ -357,6 +361,11 @@ def _job_detail(workspace: Workspace, record_id: int, tr: Translator, every: flo
             export_panel(client, record.fine_tuned_model, tr)
     if refresh_every(get_job(workspace, record_id).status) != every:
         st.rerun()  # the job ended, paused or resumed: the whole page decides again whether to keep refreshing
+
+
+def shown_labels(frame: pd.DataFrame, tr: Translator, *columns: str) -> pd.DataFrame:
+    """``frame`` with the values of ``columns`` (metric names, chart facets) as ``tr`` shows them."""
+    return frame.assign(**{c: frame[c].map(lambda v: tr.label("columns", v)) for c in columns})
 
 
 def export_panel(client: Any, model: str, tr: Translator) -> None:

@@ -58,6 +58,21 @@ class Op:
     def describe(self) -> str:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def describe_in(self, lang: str) -> str:
+        """:meth:`describe` in ``lang``: the ``ops.<op>`` string of studio/locales/ops.toml filled with
+        :meth:`_described`'s values; English (and an operation no locale names) is :meth:`describe` itself."""
+        from studio.i18n import translator
+
+        tr = translator(lang)
+        values = self._described(tr)
+        if lang == "en" or values is None:
+            return self.describe()
+        return tr(f"ops.{self.op}", **values)
+
+    def _described(self, tr: Any) -> dict[str, Any] | None:
+        """The values of this operation's ``ops.<op>`` string (None: only :meth:`describe` says it)."""
+        return None
+
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"op": self.op}
         for f in fields(self):  # type: ignore[arg-type]
@@ -80,6 +95,9 @@ class DeleteRows(Op):
 
     def describe(self) -> str:
         return f"Delete {len(self.ids)} row{'s' if len(self.ids) != 1 else ''} (ids {_list(self.ids)})"
+
+    def _described(self, tr: Any) -> dict[str, Any] | None:
+        return {"rows": tr.plural("ops.rows", len(self.ids)), "ids": _list(self.ids)}
 
 
 @dataclass(frozen=True)
@@ -116,6 +134,10 @@ class DeleteFlagged(Op):
     def describe(self) -> str:
         settings = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
         return f"Delete rows flagged by {self.rule!r}" + (f" ({settings})" if settings else "") + _among(self.ids)
+
+    def _described(self, tr: Any) -> dict[str, Any] | None:
+        settings = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return {"rule": tr.label("rules", self.rule), "settings": f" ({settings})" if settings else ""}
 
 
 @dataclass(frozen=True)
@@ -231,6 +253,9 @@ class EditCell(Op):
     def describe(self) -> str:
         return f"Set {self.field} of example {self.id} to {_short(self.value)}"
 
+    def _described(self, tr: Any) -> dict[str, Any] | None:
+        return {"field": tr.label("columns", self.field), "id": self.id, "value": _short(self.value)}
+
 
 @dataclass(frozen=True)
 class RegexReplace(Op):
@@ -337,6 +362,9 @@ class StripWhitespace(Op):
 
     def describe(self) -> str:
         return f"Strip leading and trailing whitespace in {', '.join(self.fields)}"
+
+    def _described(self, tr: Any) -> dict[str, Any] | None:
+        return {"fields": ", ".join(tr.label("columns", f) for f in self.fields)}
 
 
 @dataclass(frozen=True)

@@ -84,9 +84,10 @@ class Recipe:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=2)
 
-    def numbered(self) -> str:
-        """One numbered line per operation, as the Dataset page's history shows them ("" when there are none)."""
-        return "\n".join(f"{n}. {op.describe()}" for n, op in enumerate(self.ops, 1))
+    def numbered(self, lang: str = "en") -> str:
+        """One numbered line per operation in ``lang``, as the Dataset page's history shows them ("" when there
+        are none)."""
+        return "\n".join(f"{n}. {op.describe_in(lang)}" for n, op in enumerate(self.ops, 1))
 
     @classmethod
     def from_json(cls, text: str) -> Recipe:

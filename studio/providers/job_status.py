@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from studio.i18n import translator
 from studio.providers.jobs import JobRecord
 
 BADGES = {
@@ -27,17 +28,18 @@ BADGES = {
 }
 
 
-def status_label(status: str) -> str:
-    """``"🟢 succeeded"``: the status with its badge (⚪ for a status without one)."""
-    return f"{BADGES.get(status, '⚪')} {status}"
+def status_label(status: str, lang: str = "en") -> str:
+    """``"🟢 succeeded"``: the status with its badge (⚪ for a status without one), in ``lang`` (``"🟢 completado"``;
+    a status no locale names is shown as it is)."""
+    return f"{BADGES.get(status, '⚪')} {translator(lang).label('status', status)}"
 
 
-def jobs_table(records: Sequence[JobRecord], *, status_header: str = "status") -> pd.DataFrame:
+def jobs_table(records: Sequence[JobRecord], *, status_header: str = "status", lang: str = "en") -> pd.DataFrame:
     """One row per job: status (with badge), provider job id ("—" before it has one), provider, model (the
     fine-tuned one once known)."""
     return pd.DataFrame(
         {
-            status_header: [status_label(r.status) for r in records],
+            status_header: [status_label(r.status, lang) for r in records],
             "job": [r.job_id or "—" for r in records],
             "provider": [r.provider for r in records],
             "model": [r.fine_tuned_model or r.model for r in records],
@@ -45,9 +47,9 @@ def jobs_table(records: Sequence[JobRecord], *, status_header: str = "status") -
     )
 
 
-def job_choice(record: JobRecord) -> str:
-    """How a job reads in the job picker: ``ftjob-… · model · status``."""
-    return f"{record.job_id or '—'} · {record.model} · {record.status}"
+def job_choice(record: JobRecord, lang: str = "en") -> str:
+    """How a job reads in the job picker: ``ftjob-… · model · status`` (the status in ``lang``)."""
+    return f"{record.job_id or '—'} · {record.model} · {translator(lang).label('status', record.status)}"
 
 
 def metrics_long(metrics: pd.DataFrame) -> pd.DataFrame:
@@ -118,12 +120,20 @@ def checkpoints_table(found: Sequence[Any]) -> pd.DataFrame:
     )
 
 
-def compare_targets(record: JobRecord, kind: str, found: Sequence[Any], *, last: int = 3) -> list[dict[str, str]]:
-    """Playground targets for the base model and the ``last`` checkpoints (``{"name", "kind", "model"}``)."""
+def compare_targets(
+    record: JobRecord, kind: str, found: Sequence[Any], *, last: int = 3, lang: str = "en"
+) -> list[dict[str, str]]:
+    """Playground targets for the base model and the ``last`` checkpoints (``{"name", "kind", "model"}``), named
+    in ``lang`` ("base", "step 12"; "base", "paso 12")."""
+    tr = translator(lang)
     return [
-        {"name": "base", "kind": kind, "model": record.model},
+        {"name": tr("playground.name_base"), "kind": kind, "model": record.model},
         *(
-            {"name": f"step {c.step_number}", "kind": kind, "model": c.fine_tuned_model_checkpoint}
+            {
+                "name": tr("playground.name_step", step=c.step_number),
+                "kind": kind,
+                "model": c.fine_tuned_model_checkpoint,
+            }
             for c in found[-last:]
         ),
     ]

@@ -124,6 +124,29 @@ class Reachability:
     home: str | None = None
     pid: int | None = None
     foreign: str | None = None
+    url: str | None = None
+    models: int | None = None
+    error: str | None = None
+
+    def shown(self, lang: str = "en") -> str:
+        """``detail`` in ``lang`` where it has a translation (a running engine, one that does not answer); the
+        other cases (a foreign engine, an HTTP error) keep ``detail``."""
+        from studio.i18n import plural, text
+
+        if self.reachable and self.models is not None:
+            models = plural("frame.models", self.models, lang)
+            return text(
+                "frame.engine_detail",
+                lang,
+                url=self.url,
+                models=models,
+                pid=self.pid,
+                home=self.home,
+                version=self.version,
+            )
+        if self.error is not None:
+            return text("frame.engine_detail_down", lang, url=self.url, error=self.error)
+        return self.detail
 
 
 def expected_engine_home() -> Path:
@@ -149,7 +172,8 @@ def probe_engine(url: str | None = None, *, timeout: float = 0.5, accept_foreign
             f"{url}/models", timeout=timeout, headers={"Authorization": f"Bearer {api_key_for(Profile('local'))}"}
         )
     except httpx.HTTPError as exc:
-        return Reachability("local", False, f"{url}: not running ({type(exc).__name__})")
+        error = type(exc).__name__
+        return Reachability("local", False, f"{url}: not running ({error})", url=url, error=error)
     info = health.json() if health.status_code == 200 else {}
     version, home, pid = info.get("version"), info.get("home"), info.get("pid")
     if accept_foreign is None:
@@ -174,7 +198,9 @@ def probe_engine(url: str | None = None, *, timeout: float = 0.5, accept_foreign
         )
     if response.status_code == 200:
         models = response.json().get("data", [])
-        return Reachability("local", True, f"{url}: {len(models)} models ({who})", version, home, pid)
+        return Reachability(
+            "local", True, f"{url}: {len(models)} models ({who})", version, home, pid, url=url, models=len(models)
+        )
     return Reachability("local", False, f"{url}: HTTP {response.status_code}", version, home, pid)
 
 

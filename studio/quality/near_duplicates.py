@@ -58,12 +58,20 @@ class NearDuplicates:
 
     @property
     def note(self) -> str | None:
+        return self.note_in("en")
+
+    def note_in(self, lang: str) -> str | None:
+        """:attr:`note` in ``lang`` (studio/locales/dataset.toml ``near_cap_note``)."""
         if not self.capped_buckets:
             return None
-        return (
-            f"{self.capped_buckets} LSH bucket(s) had more than {self.max_bucket} similar-looking examples; "
-            f"{self.capped_rows} bucket member(s) past the cap were not compared in that band, so a few "
-            "near-duplicates there may be missed (raise max_bucket to compare them)"
+        from studio.i18n import plural
+
+        return plural(
+            "dataset.near_cap_note",
+            self.capped_buckets,
+            lang,
+            max_bucket=self.max_bucket,
+            members=plural("dataset.near_cap_members", self.capped_rows, lang),
         )
 
 

@@ -39,14 +39,27 @@ def test_every_number_of_the_playground_summary_has_a_unit():
     per_answer = _formats(number_columns(table.columns, Translator("es")))
     assert per_answer == {"base · similarity": "%.2f / 1", "tuned · similarity": "%.2f / 1"}
     assert formats["length"] == "%.0f characters"
-    assert metric_axis("exact_match") == (".0%", "exact_match") and metric_axis("latency_p50")[1] == "latency_p50 (s)"
+    assert (
+        metric_axis("exact_match", Translator("en")) == (".0%", "exact_match")
+        and metric_axis("latency_p50", Translator("en"))[1] == "latency_p50 (s)"
+    )
 
 
 def test_checkpoint_metrics_read_as_percentages_and_losses():
     columns = ["step", "model", "train_loss", "train_mean_token_accuracy", "full_valid_loss"]
-    assert _formats(checkpoint_columns(columns)) == {
+    assert _formats(checkpoint_columns(columns, Translator("en"))) == {
         "step": "%d",
         "train_loss": "%.3f",
         "train_mean_token_accuracy": "percent",
         "full_valid_loss": "%.3f",
     }
+
+
+def test_number_formats_follow_the_translated_headers():
+    """The column_config keys are the headers as shown, so the formats still apply after Spanish renames them."""
+    es = Translator("es")
+    columns = ["step", "model", "train_loss", "train_mean_token_accuracy", "full_valid_loss"]
+    shown = es.columns(pd.DataFrame(columns=columns)).columns
+    assert set(checkpoint_columns(columns, es)) == set(shown) - {es.label("columns", "model")}
+    assert es.label("columns", "train_loss") != "train_loss"  # really renamed in Spanish
+    assert "(s)" in metric_axis("latency_p50", es)[1] and "latency_p50" not in metric_axis("latency_p50", es)[1]
