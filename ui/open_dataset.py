@@ -51,8 +51,11 @@ def dataset_picker(tr: Translator, *, key: str, where: tuple[Any, Any] | None = 
     editor = session.editor
     widget, synced = f"{key}-dataset", f"_{key}-dataset-shown"
     open_id = editor.dataset_id if editor is not None else None
-    if open_id != st.session_state.get(synced) and open_id in datasets:
-        st.session_state[widget] = open_id  # opened elsewhere: the menu follows
+    # Opened elsewhere, the menu follows; and a menu whose value Streamlit dropped because its label changed (the
+    # language switch rebuilds the widget) shows the open dataset again instead of an empty menu.
+    lost = st.session_state.get(widget) is None
+    if (open_id != st.session_state.get(synced) or lost) and open_id in datasets:
+        st.session_state[widget] = open_id
     left, right = where or st.columns(2)
     chosen = left.selectbox(
         tr("dataset.pick"),

@@ -250,6 +250,8 @@ def spanish_pass(page, names: set[str]) -> dict[str, list[str]]:
         if name == "dataset":
             page.locator("[data-testid=stExpander] summary").first.click()  # the open/import panel
             settle(page)
+            # The picker still names the open dataset (its label changed with the language, which rebuilt it).
+            expect(page.get_by_text(f"{DATASET} · jsonl/chat").first).to_be_visible(timeout=30_000)
             texts += visible_text(page)
         if name == "playground":
             expect(page.get_by_role("tab").first).to_be_visible(timeout=60_000)
