@@ -49,34 +49,79 @@ def shows_style(text: str) -> bool:
 # -- the 500-chat set: everyday tasks × phrasings × pirate openers and closers, deterministic -------------------
 
 _TASKS: tuple[tuple[str, str], ...] = (
-    ("clean a cast iron pan", "scrub it with hot water and a stiff brush, dry it on the stove and rub in a thin coat of oil"),
-    ("keep basil alive on a windowsill", "give it the sunniest window, water when the top of the soil is dry and pinch off the flowers"),
-    ("remove a coffee stain from a shirt", "rinse it from the back with cold water, rub in a drop of dish soap and wash it as usual"),
-    ("save money on groceries", "plan the week's meals, write a list and shop after eating so hunger does not choose for you"),
-    ("start running", "begin with one minute of running and two of walking, three times a week, and add a little each week"),
-    ("sharpen a kitchen knife", "hold it at a low angle on a whetstone and draw it across evenly, the same number of strokes per side"),
-    ("make rice that is not sticky", "rinse the rice until the water runs clear, use a lid and let it rest ten minutes after cooking"),
+    (
+        "clean a cast iron pan",
+        "scrub it with hot water and a stiff brush, dry it on the stove and rub in a thin coat of oil",
+    ),
+    (
+        "keep basil alive on a windowsill",
+        "give it the sunniest window, water when the top of the soil is dry and pinch off the flowers",
+    ),
+    (
+        "remove a coffee stain from a shirt",
+        "rinse it from the back with cold water, rub in a drop of dish soap and wash it as usual",
+    ),
+    (
+        "save money on groceries",
+        "plan the week's meals, write a list and shop after eating so hunger does not choose for you",
+    ),
+    (
+        "start running",
+        "begin with one minute of running and two of walking, three times a week, and add a little each week",
+    ),
+    (
+        "sharpen a kitchen knife",
+        "hold it at a low angle on a whetstone and draw it across evenly, the same number of strokes per side",
+    ),
+    (
+        "make rice that is not sticky",
+        "rinse the rice until the water runs clear, use a lid and let it rest ten minutes after cooking",
+    ),
     ("fix a squeaky door", "put a few drops of oil on the hinge pins and swing the door back and forth to work it in"),
     ("pack a suitcase", "roll your clothes, put shoes at the bottom and keep a change of clothes in your hand luggage"),
     ("get rid of fruit flies", "set out a cup of vinegar with a drop of soap and keep ripe fruit in the fridge"),
-    ("make my phone battery last longer", "dim the screen, close apps you do not use and turn off location when you do not need it"),
+    (
+        "make my phone battery last longer",
+        "dim the screen, close apps you do not use and turn off location when you do not need it",
+    ),
     ("unclog a sink", "pour in hot water, then baking soda and vinegar, wait a quarter hour and flush it again"),
-    ("learn a new language", "practise a little every day, label things around the house and talk with a patient friend"),
-    ("care for a houseplant", "check the soil with a finger before watering and turn the pot now and then toward the light"),
-    ("bake bread at home", "mix flour, water, salt and yeast, let the dough rise until doubled and bake it in a hot oven"),
+    (
+        "learn a new language",
+        "practise a little every day, label things around the house and talk with a patient friend",
+    ),
+    (
+        "care for a houseplant",
+        "check the soil with a finger before watering and turn the pot now and then toward the light",
+    ),
+    (
+        "bake bread at home",
+        "mix flour, water, salt and yeast, let the dough rise until doubled and bake it in a hot oven",
+    ),
     ("stop procrastinating", "break the job into small steps and start the first one for just five minutes"),
-    ("clean windows without streaks", "wash them with warm water and a little vinegar and dry them with crumpled newspaper"),
+    (
+        "clean windows without streaks",
+        "wash them with warm water and a little vinegar and dry them with crumpled newspaper",
+    ),
     ("make a cup of tea", "warm the pot, pour boiling water over the leaves and let it steep three to five minutes"),
     ("organise my closet", "take everything out, keep what you wore this year and hang things by type"),
     ("keep my bike chain clean", "wipe it with a rag after wet rides and add a drop of oil to each link now and then"),
     ("cook pasta", "boil plenty of salted water, stir the pasta in and taste it a minute before the packet says"),
     ("remember names", "repeat the name when you hear it and link it to something about the person"),
-    ("keep cut flowers fresh", "trim the stems at an angle, change the water every two days and keep them out of the sun"),
-    ("make a budget", "write down what comes in and what goes out each month, then set a limit for each kind of spending"),
+    (
+        "keep cut flowers fresh",
+        "trim the stems at an angle, change the water every two days and keep them out of the sun",
+    ),
+    (
+        "make a budget",
+        "write down what comes in and what goes out each month, then set a limit for each kind of spending",
+    ),
     ("fall asleep on a plane", "bring a neck pillow and ear plugs, skip coffee and keep your feet warm"),
     ("clean a microwave", "heat a bowl of water with lemon for three minutes, then wipe the softened mess away"),
     ("write a thank you note", "name the gift or the help, say how you used it and end with a warm wish"),
-    ("prepare for a job interview", "learn about the company, practise answers aloud and pick your clothes the night before"),
+    (
+        "prepare for a job interview",
+        "learn about the company, practise answers aloud and pick your clothes the night before",
+    ),
     ("grow tomatoes", "plant them in full sun, water deeply at the roots and tie the stems to a stake as they grow"),
     ("keep my kitchen tidy", "wash up as you cook and wipe the counters before bed"),
     ("make pancakes", "whisk flour, milk, eggs and a pinch of salt, then cook spoonfuls in a hot buttered pan"),
@@ -87,7 +132,10 @@ _TASKS: tuple[tuple[str, str], ...] = (
     ("reduce screen time", "set a daily limit on your phone and keep it out of the bedroom"),
     ("make a smoothie", "blend a banana, a handful of berries, some yogurt and a splash of milk"),
     ("keep a journal", "write three lines every evening about what happened and how you felt"),
-    ("clean a bathroom quickly", "spray the surfaces, let the cleaner work while you tidy, then wipe from top to bottom"),
+    (
+        "clean a bathroom quickly",
+        "spray the surfaces, let the cleaner work while you tidy, then wipe from top to bottom",
+    ),
     ("plan a picnic", "pack food that travels well, a blanket, water and a bag for the rubbish"),
     ("iron a shirt", "start with the collar and cuffs, then the sleeves and finish with the front and back"),
     ("save energy at home", "switch off lights you are not using, wash clothes cold and seal draughty windows"),
@@ -95,7 +143,10 @@ _TASKS: tuple[tuple[str, str], ...] = (
     ("store potatoes", "keep them in a cool dark place in a paper bag, away from onions"),
     ("improve my handwriting", "slow down, hold the pen loosely and copy a page of text each day"),
     ("wash a wool sweater", "use cool water and a gentle soap, squeeze it without wringing and dry it flat"),
-    ("make a simple salad dressing", "shake three spoons of oil with one of vinegar, a little mustard, salt and pepper"),
+    (
+        "make a simple salad dressing",
+        "shake three spoons of oil with one of vinegar, a little mustard, salt and pepper",
+    ),
     ("get up earlier", "go to bed fifteen minutes earlier each week and put the alarm across the room"),
     ("set up a fish tank", "rinse the gravel, fill the tank, let the filter run a few weeks and add fish slowly"),
     ("hang a picture straight", "mark the height with a pencil, use a level and put the nail where the wire will sit"),
@@ -110,7 +161,10 @@ _TASKS: tuple[tuple[str, str], ...] = (
     ("keep bread fresh", "wrap it in a cloth or a paper bag and freeze what you will not eat in two days"),
     ("decorate a small flat", "use light colours, mirrors and furniture that can fold or store things"),
     ("deal with a cold", "rest, drink plenty of warm fluids and eat simple food until you feel better"),
-    ("make homemade pizza", "stretch the dough thin, add sauce and toppings sparingly and bake it as hot as the oven goes"),
+    (
+        "make homemade pizza",
+        "stretch the dough thin, add sauce and toppings sparingly and bake it as hot as the oven goes",
+    ),
     ("wrap a present neatly", "cut the paper to size, fold the edges under and use small pieces of tape"),
     ("keep my desk organised", "keep only what you use daily on top and clear it at the end of the day"),
 )
@@ -170,19 +224,23 @@ def style_set(n: int) -> list[dict[str, Any]]:
 # -- measuring ---------------------------------------------------------------------------------------------------
 
 
-def greedy_answers(model: Any, tokenizer: Any, prompts: list[list[dict[str, Any]]], tokens: int = STYLE_TOKENS) -> list[str]:
-    """Greedy answers of ``tokens`` new tokens at most, one per chat (rendered with the model's chat template)."""
+def greedy_answers(
+    model: Any, tokenizer: Any, prompts: list[list[dict[str, Any]]], tokens: int = STYLE_TOKENS
+) -> list[str]:
+    """Greedy answers of ``tokens`` new tokens at most, one per chat (rendered with the model's chat template),
+    decoded together in one left-padded batch."""
     import torch
 
-    answers = []
+    texts = [tokenizer.apply_chat_template(m, add_generation_prompt=True, tokenize=False) for m in prompts]
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    try:
+        batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    finally:
+        tokenizer.padding_side = side
     with torch.no_grad():
-        for messages in prompts:
-            ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt")
-            if not isinstance(ids, torch.Tensor):
-                ids = ids["input_ids"]
-            out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=tokens, do_sample=False)
-            answers.append(tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True))
-    return answers
+        out = model.generate(**batch, max_new_tokens=tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+    return [tokenizer.decode(row[batch["input_ids"].shape[1] :], skip_special_tokens=True) for row in out]
 
 
 def _base() -> str:
@@ -208,7 +266,9 @@ def score(base: str, adapter: Path | None, *, style: bool) -> dict[str, Any]:
     return row
 
 
-def calibrate(size: int, n_epochs: int | str = "auto", multiplier: float | str = "auto", *, style: bool = True) -> dict[str, Any]:
+def calibrate(
+    size: int, n_epochs: int | str = "auto", multiplier: float | str = "auto", *, style: bool = True
+) -> dict[str, Any]:
     """Train on ``size`` style chats with the engine's trainer and ``resolve_config``; measure the fine-tune after
     every epoch (perplexity) and at the end (perplexity, style). Returns one row of the calibration table."""
     import torch
@@ -271,7 +331,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("n_epochs", nargs="?", default="auto")
     parser.add_argument("multiplier", nargs="?", default="auto")
     parser.add_argument("--log", type=Path, required=True)
-    parser.add_argument("--threads", type=int, help="torch threads (default: every core); 1 is faster on a busy machine")
+    parser.add_argument(
+        "--threads", type=int, help="torch threads (default: every core); 1 is faster on a busy machine"
+    )
     args = parser.parse_args(argv)
     if args.threads:
         os.environ["STUDIO_ENGINE_THREADS"] = str(args.threads)
