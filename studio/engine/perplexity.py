@@ -25,7 +25,7 @@ def load_for_scoring(base: str | Path, adapter: str | Path | None = None) -> tup
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(base))
-    model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
+    model: Any = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
     if adapter is not None:
         from peft import PeftModel
 
