@@ -97,6 +97,14 @@ NEARCOPY_NOTE = (
     "of 4), each with ~63 lightly edited copies, shuffled. `compared`: pairs confirmed with rapidfuzz."
 )
 
+CALIBRATION_NOTE = (
+    "bench.calibration: SmolLM2-135M-Instruct trained by the engine's trainer on the first N chats of "
+    "sample_data/style_demo.jsonl (500: generated in the same voice), epochs/batch/LR as `resolve_config` "
+    'chooses for "auto"; perplexity of sample_data/heldout_english.txt, base and base + adapter, float32; '
+    "`styled`: of the 12 unseen prompts of style_demo_test.jsonl, greedy answers (24 tokens) with 2+ pirate "
+    "words. Wall and CPU: the training alone."
+)
+
 CASES: list[Case] = [
     # 1. load + canonicalise
     Case(
@@ -652,6 +660,36 @@ CASES: list[Case] = [
                 "report",
                 None,
             ),
+        )
+    ),
+    # 9. the engine's "auto" settings: a small style set must not wreck the base's English
+    *(
+        Case(
+            "calibration",
+            "held-out English perplexity, fine-tune ÷ base (auto LR and batch; pirate style set)",
+            size,
+            "bench.calibration:case",
+            goal=goal,
+            check=check,
+            metric="ppl_ratio",
+            unit="× base",
+            ratio=None,
+            args=args,
+            quick=("10 chats, 1 epoch", ("10", "1"), None),
+            runs=1,
+            slow=True,
+            notes=(CALIBRATION_NOTE,),
+        )
+        for size, args, goal, check in (
+            ("10 chats", ("10",), "≤ 1.5× base", "w <= 1.5"),
+            ("16 chats", ("16",), "≤ 1.5× base", "w <= 1.5"),
+            (
+                "60 chats, 2 epochs (the demo)",
+                ("60", "2"),
+                "≤ 1.5× base, style in ≥ 5 of 12",
+                "w <= 1.5 and x['styled'] >= 5",
+            ),
+            ("500 chats", ("500",), "≤ 1.5× base", "w <= 1.5"),
         )
     ),
 ]

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
+from bench.calibration import pirate_markers, shows_style
 from studio.engine.encoding import read_examples
 from studio.engine.models import DEFAULT_MODEL
 from tests.engine_support import ROOT, EngineProcess, wait_for_status
@@ -14,17 +13,6 @@ pytest_plugins = ("tests.engine_fixtures",)
 
 pytest.importorskip("torch")
 pytest.importorskip("peft")
-
-PIRATE = re.compile(r"\b(arr+|matey|ye|yer|aye|ahoy|hearty|avast|landlubber|scallywag|shiver|timbers)\b", re.IGNORECASE)
-
-
-def pirate_markers(text: str) -> int:
-    """How many pirate words an answer uses."""
-    return len(PIRATE.findall(text))
-
-
-def shows_style(text: str) -> bool:
-    return pirate_markers(text) >= 2
 
 
 def test_style_markers_are_counted_as_words():
