@@ -343,7 +343,7 @@ def train(
     total_steps = steps_per_epoch * config.n_epochs
     warmup = max(1, round(total_steps * config.warmup_ratio)) if config.warmup_ratio > 0 else 0
 
-    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    model: Any = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
     model.config.use_cache = False
     resume_dir = job_dir / "resume"
     saved: dict[str, Any] | None = None
