@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -22,6 +23,14 @@ from studio.engine.store import EngineStore
 
 MAX_WORKER_ATTEMPTS = 3
 _log = logging.getLogger("studio.engine")
+
+
+def worker_launcher() -> list[str]:
+    """What starts a job's worker module: ``$STUDIO_ENGINE_LAUNCHER`` split like a shell would (for instance
+    ``accelerate launch --num_processes 8`` on a GPU box: the training then runs in every process), else this
+    Python. The scheduler appends ``-m studio.engine.worker JOB_ID --home HOME``."""
+    launcher = os.environ.get("STUDIO_ENGINE_LAUNCHER", "").strip()
+    return shlex.split(launcher) if launcher else [sys.executable]
 
 
 def _worker_alive(pid: int | None, job_id: str) -> bool:
@@ -164,7 +173,7 @@ class JobScheduler:
             return
         job_dir.mkdir(parents=True, exist_ok=True)
         self.store.update_job(job.id, attempts=job.attempts + 1)
-        command = [sys.executable, "-m", "studio.engine.worker", job.id, "--home", str(self.store.home)]
+        command = [*worker_launcher(), "-m", "studio.engine.worker", job.id, "--home", str(self.store.home)]
         if self.models_dir is not None:
             command += ["--models-dir", str(self.models_dir)]
         env = dict(os.environ)

@@ -1,8 +1,16 @@
-"""LoRA supervised fine-tuning of a causal chat model (transformers + peft), on CPU or CUDA.
+"""LoRA supervised fine-tuning of a causal chat model (transformers + peft), on CPU or CUDA, under Hugging Face
+``accelerate``.
 
 The loop: dynamic padding (or packing, :func:`pack_batch`), AdamW with linear warmup then cosine decay, one
 checkpoint (adapter) per epoch, and a resumable state (adapter, optimizer, scheduler, step) so paused,
 interrupted or engine-restarted jobs continue where they left off.
+
+It runs through an ``accelerate.Accelerator``, so ``accelerate launch`` (several GPUs, DDP; gradient accumulation)
+needs no code change. ``batch_size`` stays OpenAI's: the examples of one optimizer step, whatever the hardware.
+Each step's examples are split into ``processes × gradient_accumulation_steps`` micro-batches
+(:func:`micro_batches`) and every micro-batch's loss is weighted by its share of the step's trained tokens, so the
+gradient is exactly that of the whole batch's mean loss: the same steps, checkpoints and loss curve on one CPU or
+eight GPUs. Only the main process reports (callbacks) and writes checkpoints.
 The data it trains on comes from :mod:`studio.engine.encoding`, its config from
 :mod:`studio.engine.hyperparameters`.
 
@@ -11,13 +19,14 @@ torch/transformers/peft are imported inside functions: this module is importable
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import random
 import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -166,20 +175,40 @@ def pack_batch(batch: Sequence[EncodedExample], pad_id: int, device: str, max_le
     return ids.to(device), labels.to(device), positions.to(device)
 
 
+def micro_batches(batch: Sequence[EncodedExample], parts: int) -> list[list[EncodedExample]]:
+    """``batch`` in ``parts`` consecutive slices whose sizes differ by at most one (empty when ``parts`` exceeds
+    the batch): slice ``process × accumulation_steps + k`` is micro-batch ``k`` of that process."""
+    size, extra = divmod(len(batch), parts)
+    bounds = [0]
+    for part in range(parts):
+        bounds.append(bounds[-1] + size + (1 if part < extra else 0))
+    return [list(batch[bounds[i] : bounds[i + 1]]) for i in range(parts)]
+
+
 def _loss_and_accuracy(model: Any, ids: Any, labels: Any, mask: Any, position_ids: Any = None) -> tuple[Any, int, int]:
     """(mean loss over trained tokens, correct predictions, trained tokens) for one padded batch, or for a packed
-    one (``mask`` None and ``position_ids`` from :func:`pack_batch`)."""
+    one (``mask`` None and ``position_ids`` from :func:`pack_batch`). ``model`` may be wrapped by accelerate (DDP):
+    the forward goes through the wrapper, which is what synchronises gradients across processes."""
     import torch
     import torch.nn.functional as F
+    from accelerate.utils import extract_model_from_parallel
 
     targets = labels[:, 1:]
     keep = targets != -100
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    inner = extract_model_from_parallel(model)
+    base = inner.get_base_model() if hasattr(inner, "get_base_model") else inner
     # No cache: with one, transformers would not turn reset position ids into a block-diagonal mask.
     inputs = {"input_ids": ids, "attention_mask": mask, "position_ids": position_ids, "use_cache": False}
     if getattr(base.config, "model_type", None) in _PLAIN_HEAD_MODEL_TYPES:
-        hidden = base.get_decoder()(**inputs).last_hidden_state
-        logits = base.get_output_embeddings()(hidden[:, :-1][keep])
+        # The model's own forward (through any wrapper) computes one position's logits; the decoder's output,
+        # caught on the way, is projected at the trained positions only.
+        caught: dict[str, Any] = {}
+        hook = base.get_decoder().register_forward_hook(lambda _m, _a, out: caught.update(hidden=out.last_hidden_state))
+        try:
+            model(**inputs, logits_to_keep=1)
+        finally:
+            hook.remove()
+        logits = base.get_output_embeddings()(caught["hidden"][:, :-1][keep])
     else:
         logits = model(**inputs).logits[:, :-1][keep]
     gold = targets[keep]
@@ -194,8 +223,7 @@ def _evaluate(
     examples: Sequence[EncodedExample],
     config: TrainingConfig,
     pad_id: int,
-    device: str,
-    autocast: Any,
+    accelerator: Any,
 ) -> tuple[float, float]:
     import torch
 
@@ -204,8 +232,8 @@ def _evaluate(
     model.eval()
     with torch.no_grad():
         for start in range(0, len(examples), config.batch_size):
-            ids, labels, mask = _collate(examples[start : start + config.batch_size], pad_id, device)
-            with torch.autocast(device, dtype=autocast or torch.float32, enabled=autocast is not None):
+            ids, labels, mask = _collate(examples[start : start + config.batch_size], pad_id, accelerator.device)
+            with accelerator.autocast():
                 loss, ok, n = _loss_and_accuracy(model, ids, labels, mask)
             total_loss += loss.item() * n
             correct += ok
@@ -220,13 +248,27 @@ def _epoch_order(n: int, seed: int, epoch: int) -> list[int]:
     return order
 
 
-def _save_resume(resume_dir: Path, model: Any, optimizer: Any, scheduler: Any, state: dict[str, Any]) -> None:
-    """Atomically replace the resume state (adapter + optimizer + scheduler + counters)."""
+def _save_adapter(accelerator: Any, model: Any, folder: Path) -> None:
+    """The LoRA adapter of the (prepared) model into ``folder``; every process takes part (a sharded model is
+    gathered), the main one writes."""
+    state = accelerator.get_state_dict(model)
+    if accelerator.is_main_process:
+        accelerator.unwrap_model(model).save_pretrained(folder, state_dict=state)
+
+
+def _save_resume(
+    resume_dir: Path, accelerator: Any, model: Any, optimizer: Any, scheduler: Any, state: dict[str, Any]
+) -> None:
+    """Atomically replace the resume state (adapter + optimizer + scheduler + counters); main process only
+    writes."""
     import torch
 
     tmp = resume_dir.with_name(resume_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp / "adapter")
+    if accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+    _save_adapter(accelerator, model, tmp / "adapter")
+    if not accelerator.is_main_process:
+        return
     torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), **state}, tmp / "state.pt")
     old = resume_dir.with_name(resume_dir.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
@@ -244,6 +286,18 @@ def resume_step(job_dir: Path) -> int | None:
     return int(json.loads(marker.read_text())["step"])
 
 
+def make_accelerator(autocast: Any) -> Any:
+    """The run's ``accelerate.Accelerator``: what ``accelerate launch`` configured (processes, mixed precision,
+    gradient accumulation via ``ACCELERATE_GRADIENT_ACCUMULATION_STEPS``), else one process with our precision
+    (:func:`select_device`). ``split_batches``: the scheduler steps once per optimizer step, as on one process."""
+    from accelerate import Accelerator
+    from accelerate.utils import DataLoaderConfiguration
+
+    launched = os.environ.get("ACCELERATE_MIXED_PRECISION")
+    precision = launched or ("bf16" if autocast is not None and "bfloat16" in str(autocast) else "no")
+    return Accelerator(mixed_precision=precision, dataloader_config=DataLoaderConfiguration(split_batches=True))
+
+
 def train(
     *,
     base: str,
@@ -253,15 +307,23 @@ def train(
     job_dir: Path,
     callbacks: TrainingCallbacks | None = None,
 ) -> TrainingResult:
-    """Train a LoRA adapter on ``base`` (a local model folder or hub id); checkpoints under ``job_dir``."""
+    """Train a LoRA adapter on ``base`` (a local model folder or hub id); checkpoints under ``job_dir``.
+
+    Every process of an ``accelerate launch`` runs this with the same arguments; only the main one calls
+    ``callbacks`` (its ``control`` answer is shared with the others) and writes files.
+    """
     import torch
+    from accelerate.utils import broadcast_object_list
     from peft import LoraConfig, PeftModel, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     callbacks = callbacks or TrainingCallbacks()
     quiet_transformers()
     set_threads()
-    device, autocast = select_device()
+    _, autocast = select_device()
+    accelerator = make_accelerator(autocast)
+    device = accelerator.device
+    main = accelerator.is_main_process
     torch.manual_seed(config.seed)
 
     tokenizer = AutoTokenizer.from_pretrained(base)
@@ -281,13 +343,13 @@ def train(
     total_steps = steps_per_epoch * config.n_epochs
     warmup = max(1, round(total_steps * config.warmup_ratio)) if config.warmup_ratio > 0 else 0
 
-    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32).to(device)  # type: ignore[arg-type]  # transformers types .to() oddly
+    model: Any = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
     model.config.use_cache = False
     resume_dir = job_dir / "resume"
     saved: dict[str, Any] | None = None
     if (resume_dir / "state.pt").exists():
         model = PeftModel.from_pretrained(model, str(resume_dir / "adapter"), is_trainable=True)
-        saved = torch.load(resume_dir / "state.pt", map_location=device, weights_only=False)
+        saved = torch.load(resume_dir / "state.pt", map_location="cpu", weights_only=False)
     else:
         lora = LoraConfig(
             r=config.lora_rank,
@@ -298,8 +360,9 @@ def train(
         )
         model = get_peft_model(model, lora)
     model.train()
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.0)
+    optimizer = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=config.learning_rate, weight_decay=0.0
+    )
 
     def lr_factor(step: int) -> float:
         if step < warmup:
@@ -314,17 +377,37 @@ def train(
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
         step, trained_tokens = int(saved["step"]), int(saved["trained_tokens"])
-        callbacks.on_message(f"Resumed from step {step}/{total_steps}")
+        if main:
+            callbacks.on_message(f"Resumed from step {step}/{total_steps}")
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    accumulation = accelerator.gradient_accumulation_steps
+    processes = accelerator.num_processes
 
     def save_progress() -> None:
-        _save_resume(resume_dir, model, optimizer, scheduler, {"step": step, "trained_tokens": trained_tokens})
-        (resume_dir / "progress.json").write_text(json.dumps({"step": step}))
+        state = {"step": step, "trained_tokens": trained_tokens}
+        _save_resume(resume_dir, accelerator, model, optimizer, scheduler, state)
+        if main:
+            (resume_dir / "progress.json").write_text(json.dumps({"step": step}))
+        accelerator.wait_for_everyone()
+
+    def save_adapter(folder: Path) -> None:
+        with atomic_folder(folder) if main else _nothing() as partial:  # all or nothing: a crash leaves no half
+            _save_adapter(accelerator, model, partial)
+        accelerator.wait_for_everyone()
+
+    def inputs(chunk: Sequence[EncodedExample]) -> tuple[Any, Any, Any, Any]:
+        if config.packing:
+            ids, labels, positions = pack_batch(chunk, pad_id, device, config.max_length)
+            return ids, labels, None, positions
+        return (*_collate(chunk, pad_id, device), None)
 
     eval_every = max(1, total_steps // 10)
     valid_cursor = 0
     history: list[dict[str, Any]] = []
     while step < total_steps:
-        signal = callbacks.control()
+        signal = callbacks.control() if main else "continue"
+        if processes > 1:
+            signal = broadcast_object_list([signal])[0]
         if signal != "continue":
             if signal == "cancel":
                 return TrainingResult("cancelled", step, total_steps, trained_tokens)
@@ -333,25 +416,37 @@ def train(
         epoch, index = divmod(step, steps_per_epoch)
         order = _epoch_order(len(train_set), config.seed, epoch)
         batch = [train_set[i] for i in order[index * config.batch_size : (index + 1) * config.batch_size]]
+        step_tokens = sum(e.trained_tokens for e in batch)
+        chunks = micro_batches(batch, processes * accumulation)
         started = time.perf_counter()
-        if config.packing:
-            ids, labels, positions = pack_batch(batch, pad_id, device, config.max_length)
-            mask = None
-        else:
-            (ids, labels, mask), positions = _collate(batch, pad_id, device), None
-        with torch.autocast(device, dtype=autocast or torch.float32, enabled=autocast is not None):
-            loss, correct, count = _loss_and_accuracy(model, ids, labels, mask, positions)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
+        loss_sum = torch.zeros((), device=device)
+        counts = torch.zeros(2, dtype=torch.long, device=device)  # correct predictions, trained tokens
+        for k in range(accumulation):
+            chunk = chunks[accelerator.process_index * accumulation + k]
+            share = 1.0
+            if not chunk:  # fewer examples than micro-batches: a no-op pass keeps the processes in step
+                chunk, share = batch[:1], 0.0
+            with accelerator.accumulate(model):
+                with accelerator.autocast():
+                    loss, correct, count = _loss_and_accuracy(model, *inputs(chunk))
+                # This micro-batch's share of the step's mean loss; accelerate divides by the accumulation
+                # steps and DDP averages over processes, which the factor undoes.
+                accelerator.backward(loss * (share * count * accumulation * processes / max(step_tokens, 1)))
+                loss_sum += loss.detach().float() * (share * count)
+                counts += torch.tensor([correct, count], device=device) * int(share)
+                if accelerator.sync_gradients:
+                    accelerator.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+        if processes > 1:
+            loss_sum, counts = accelerator.reduce(loss_sum, "sum"), accelerator.reduce(counts, "sum")
         step += 1
         trained_tokens += sum(len(e.input_ids) for e in batch)
         metrics: dict[str, Any] = {
             "step": step,
-            "train_loss": loss.item(),
-            "train_mean_token_accuracy": correct / max(count, 1),
+            "train_loss": loss_sum.item() / max(int(counts[1]), 1),
+            "train_mean_token_accuracy": int(counts[0]) / max(int(counts[1]), 1),
             "total_steps": total_steps,
             "learning_rate": scheduler.get_last_lr()[0],
             "step_seconds": time.perf_counter() - started,
@@ -360,26 +455,32 @@ def train(
             chunk = valid_set[valid_cursor : valid_cursor + config.batch_size] or valid_set[: config.batch_size]
             valid_cursor = (valid_cursor + config.batch_size) % len(valid_set)
             metrics["valid_loss"], metrics["valid_mean_token_accuracy"] = _evaluate(
-                model, chunk, config, pad_id, device, autocast
+                model, chunk, config, pad_id, accelerator
             )
         history.append(metrics)
-        callbacks.on_metrics(metrics)
+        if main:
+            callbacks.on_metrics(metrics)
         if step % steps_per_epoch == 0 or step == total_steps:
             checkpoint_metrics = {k: metrics[k] for k in ("step", "train_loss", "train_mean_token_accuracy")}
             checkpoint_metrics.update(
                 {k: metrics[k] for k in ("valid_loss", "valid_mean_token_accuracy") if k in metrics}
             )
             if valid_set:
-                full_loss, full_acc = _evaluate(model, valid_set, config, pad_id, device, autocast)
+                full_loss, full_acc = _evaluate(model, valid_set, config, pad_id, accelerator)
                 checkpoint_metrics["full_valid_loss"] = full_loss
                 checkpoint_metrics["full_valid_mean_token_accuracy"] = full_acc
             adapter_dir = job_dir / "checkpoints" / f"step-{step}"
-            with atomic_folder(adapter_dir) as partial:  # all or nothing: a crash or a full disk leaves no half
-                model.save_pretrained(partial)
-            callbacks.on_checkpoint(step, adapter_dir, checkpoint_metrics)
+            save_adapter(adapter_dir)
+            if main:
+                callbacks.on_checkpoint(step, adapter_dir, checkpoint_metrics)
             if step < total_steps:
                 save_progress()
     final_dir = job_dir / "final"
-    with atomic_folder(final_dir) as partial:
-        model.save_pretrained(partial)
+    save_adapter(final_dir)
     return TrainingResult("succeeded", step, total_steps, trained_tokens, final_dir, history)
+
+
+@contextlib.contextmanager
+def _nothing() -> Iterator[Path]:
+    """Stands in for :func:`atomic_folder` on the processes that do not write."""
+    yield Path(os.devnull)

@@ -3,6 +3,9 @@
 Runs one fine-tuning job and reports everything through the store: status, events, metrics, checkpoints, the
 fine-tuned model and the result file. Between steps it reads the job's status, so the server pauses or cancels a
 job by changing it. SIGTERM (the engine shutting down) saves a resume state and puts the job back in the queue.
+
+Under ``accelerate launch`` / ``torchrun`` (``$STUDIO_ENGINE_LAUNCHER``, see the scheduler) every process runs
+this module: the main one (``RANK`` 0) owns the job in the store; the others only train alongside it.
 """
 
 from __future__ import annotations
@@ -49,6 +52,11 @@ def result_csv(rows: list[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
+def is_main_process() -> bool:
+    """Whether this process owns the job: the only one, or rank 0 of an ``accelerate launch``/``torchrun``."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def run_job(store: EngineStore, job_id: str, *, models_dir: Path | None = None) -> str:
     """Run (or resume) a queued job to its end; returns its final status."""
     from studio.engine import models, trainer
@@ -56,6 +64,8 @@ def run_job(store: EngineStore, job_id: str, *, models_dir: Path | None = None) 
     from studio.engine.hyperparameters import resolve_config
 
     job = store.get_job(job_id)
+    if not is_main_process():
+        return _train_alongside(store, job, models_dir)
     if not store.update_job(
         job_id,
         expect=("queued",),
@@ -159,6 +169,30 @@ def run_job(store: EngineStore, job_id: str, *, models_dir: Path | None = None) 
     return "succeeded"
 
 
+def _train_alongside(store: EngineStore, job: JobRecord, models_dir: Path | None) -> str:
+    """A non-main process of a launched job: the same training, nothing written to the store (the main process
+    reports, saves and decides when to stop). Returns the training's status."""
+    from studio.engine import models, trainer
+    from studio.engine.encoding import read_examples
+    from studio.engine.hyperparameters import resolve_config
+
+    base = models.materialize(job.base_source, models_dir, log=lambda m: None)
+    train_examples = read_examples(store.file_path(job.training_file))
+    valid_examples = (
+        read_examples(store.file_path(job.validation_file), name="validation_file") if job.validation_file else None
+    )
+    config = resolve_config(job.hyperparameters, n_examples=len(train_examples), seed=job.seed)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the main process saves the state and tells the others
+    result = trainer.train(
+        base=base,
+        train_examples=train_examples,
+        valid_examples=valid_examples,
+        config=config,
+        job_dir=store.job_dir(job.id),
+    )
+    return result.status
+
+
 def _event(store: EngineStore, job_id: str, message: str) -> None:
     store.add_event(job_id, message)
 
@@ -184,7 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         status = run_job(store, args.job_id, models_dir=Path(args.models_dir) if args.models_dir else None)
     finally:
-        store.update_job(args.job_id, worker_pid=None)
+        if is_main_process():
+            store.update_job(args.job_id, worker_pid=None)
     print(f"{args.job_id}: {status}", file=sys.stderr)
     return 0
 

@@ -245,3 +245,60 @@ def test_a_packed_run_takes_the_same_steps_and_first_loss(tiny_model_dir, tmp_pa
     assert packed.status == "succeeded" and packed.step == plain.step == 2
     assert packed.trained_tokens == plain.trained_tokens
     assert packed_seen[0]["train_loss"] == pytest.approx(plain_seen[0]["train_loss"], abs=1e-5)
+
+
+def _varied_chats(n):
+    """Raw chats of clearly different lengths (so micro-batches hold different numbers of trained tokens)."""
+    return [
+        {
+            "messages": [
+                {"role": "user", "content": "Tell me about the sea " * (1 + i % 4)},
+                {"role": "assistant", "content": "Arr, the sea be wide " * (1 + 3 * (i % 3))},
+            ]
+        }
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize("packing", [False, True])
+def test_gradient_accumulation_under_accelerate_gives_the_big_batch_run(tiny_model_dir, tmp_path, monkeypatch, packing):
+    """`accelerate launch --gradient_accumulation_steps N` (its environment variable) splits each step's batch into
+    N micro-batches; the steps, the loss curve and the trained adapter are those of the one-batch run."""
+    import accelerate
+    from safetensors.torch import load_file
+
+    monkeypatch.setenv("STUDIO_ENGINE_THREADS", "1")
+    backward_calls = []
+    real_backward = accelerate.Accelerator.backward
+    monkeypatch.setattr(
+        accelerate.Accelerator,
+        "backward",
+        lambda self, loss, **kw: (backward_calls.append(1), real_backward(self, loss, **kw)),
+    )
+    examples = _varied_chats(7)  # batch 4: steps of 4 and 3 examples; with 4 micro-batches one is empty
+    runs = {}
+    for accumulation in (1, 2, 4):
+        monkeypatch.setenv("ACCELERATE_GRADIENT_ACCUMULATION_STEPS", str(accumulation))
+        config = resolve_config(
+            {"n_epochs": 2, "batch_size": 4, "learning_rate_multiplier": 20, "packing": packing}, n_examples=7, seed=3
+        )
+        seen: list[dict] = []
+        backward_calls.clear()
+        result = train(
+            base=str(tiny_model_dir),
+            train_examples=examples,
+            valid_examples=None,
+            config=config,
+            job_dir=tmp_path / f"job-{accumulation}",
+            callbacks=TrainingCallbacks(on_metrics=seen.append),
+        )
+        assert result.status == "succeeded" and len(backward_calls) == 4 * accumulation  # 4 steps, through accelerate
+        weights = load_file(result.adapter_dir / "adapter_model.safetensors")
+        runs[accumulation] = ([m["train_loss"] for m in seen], [m["train_mean_token_accuracy"] for m in seen], weights)
+    losses, accuracies, weights = runs[1]
+    assert len(losses) == 4 and losses[-1] < losses[0]  # it learns
+    for accumulation in (2, 4):
+        other_losses, other_accuracies, other_weights = runs[accumulation]
+        assert other_losses == pytest.approx(losses, abs=1e-4) and other_accuracies == accuracies
+        for name, tensor in weights.items():
+            assert other_weights[name].allclose(tensor, atol=1e-5), name
