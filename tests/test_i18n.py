@@ -71,7 +71,7 @@ def test_data_values_are_shown_translated_and_kept_in_the_data():
 def test_the_near_duplicate_cap_note_is_said_in_spanish():
     import pandas as pd
 
-    from studio.quality.duplicates import NearDuplicates
+    from studio.quality.near_duplicates import NearDuplicates
 
     found = NearDuplicates(pd.Series([], dtype="Int64"), capped_buckets=2, capped_rows=1, max_bucket=10)
     assert found.note_in("es").startswith("2 cubos LSH tenían más de 10 ejemplos parecidos; 1 miembro de cubo")

@@ -121,7 +121,7 @@ def english_left(texts: list[str], allowed: set[str], names: set[str]) -> list[s
     for text in texts:
         text = re.sub(r"\w+…", "…", text)  # a word cut short ("jo…") is a quote of data, not a word
         for token in TOKEN.findall(text):
-            token = token.rstrip(".:-/'").lower()
+            token = token.strip("'\"").rstrip(".:-/'").lower()  # 'quoted' names are names
             if not LETTERS.search(token) or token in allowed or token in names:
                 continue
             if token.startswith("/") or "://" in token:  # a path or a URL: names, not words
@@ -172,7 +172,7 @@ def journey_in_english(page, model: str, workspace: Path) -> None:
     shoot(page, "en", "home")
 
     go(page, "dataset", "Dataset")
-    choose(page, "Workspace dataset", f"{DATASET} · jsonl/chat", tries=5)
+    choose(page, "Workspace dataset", f"{DATASET} · jsonl/chat")
     wait_rows(page, "60 of 60 rows")
     regex = page.get_by_label("Regex (RE2 syntax)")
     regex.fill("egg")
@@ -251,7 +251,8 @@ def spanish_pass(page, names: set[str]) -> dict[str, list[str]]:
             page.locator("[data-testid=stExpander] summary").first.click()  # the open/import panel
             settle(page)
             # The picker still names the open dataset (its label changed with the language, which rebuilt it).
-            expect(page.get_by_text(f"{DATASET} · jsonl/chat").first).to_be_visible(timeout=30_000)
+            picker = page.locator("[data-testid=stSelectbox]").filter(has_text=es("dataset.pick")).locator("input")
+            expect(picker).to_have_value(f"{DATASET} · jsonl/chat", timeout=30_000)
             texts += visible_text(page)
         if name == "playground":
             expect(page.get_by_role("tab").first).to_be_visible(timeout=60_000)
@@ -279,7 +280,7 @@ def journey_names(workspace: Workspace, engine_url: str) -> set[str]:
     job ids), the priced models and where their prices come from."""
     names = {p.stem for p in SAMPLE_DIR.iterdir()} | {EDITED}
     for dataset in workspace.datasets():
-        names |= {dataset.name, dataset.format, *(v.name for v in workspace.versions(dataset.id))}
+        names |= {dataset.name, dataset.source_name, dataset.format, *(v.name for v in workspace.versions(dataset.id))}
     models = [m["id"] for m in httpx.get(f"{engine_url}/v1/models", timeout=10).json()["data"]]
     names |= {*models, *(part for m in models for part in m.split(":"))}
     for run in list_runs(workspace):  # the Playground's target names, as the user (or the default) named them
