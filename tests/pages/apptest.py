@@ -21,3 +21,28 @@ def open_page(name: str, *, timeout: float = 60, run: bool = True, **state: Any)
     at.run()  # the first run registers the pages (Home): switch_page needs them
     at.switch_page(f"app_pages/{name}.py")
     return at.run() if run else at
+
+
+def facts_with_splits(tmp_path: Any, n: int, fractions: dict[str, float], seed: int = 42) -> tuple[Any, Any, Any]:
+    """A workspace holding "facts" (``n`` one-round chats) with its train/validation/test splits saved as versions
+    (in that order: the newest version is the test split); ``(workspace, its open DatasetSession, the dataset)``."""
+    import json
+
+    from studio.editing.session import DatasetSession
+    from studio.storage.workspace import Workspace, import_file
+
+    workspace = Workspace()
+    words = ["tea", "rain", "bread", "sleep", "cats", "maps", "ships", "salt", "wind", "rope"]
+    path = tmp_path / "facts.jsonl"
+    with path.open("w") as out:
+        for i in range(n):
+            word = words[i % len(words)]
+            turns = [{"role": "user", "content": f"Question {i} about {word}?"}]
+            turns.append({"role": "assistant", "content": f"Answer {i}: {word}."})
+            out.write(json.dumps({"messages": turns}) + "\n")
+    info, _ = import_file(workspace, path)
+    session = DatasetSession(workspace)
+    session.open(info.id)
+    parts, _ = session.splits(fractions, seed)
+    session.save_splits(parts, seed)
+    return workspace, session, info

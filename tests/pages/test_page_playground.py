@@ -180,22 +180,9 @@ def test_targets_preset_by_the_train_page_log_no_session_state_warning(server, m
 
 
 def test_a_saved_test_split_is_the_first_test_set_offered(server, sample, tmp_path):
-    from studio.editing.session import DatasetSession
-    from studio.storage.workspace import import_file
+    from tests.pages.apptest import facts_with_splits
 
-    workspace = Workspace()
-    path = tmp_path / "facts.jsonl"
-    words = ["tea", "rain", "bread", "sleep", "cats", "maps", "ships", "salt", "wind", "rope"] * 2
-    chats = [
-        [{"role": "user", "content": f"Question {i} about {w}?"}, {"role": "assistant", "content": f"Answer {i}."}]
-        for i, w in enumerate(words)
-    ]
-    path.write_text("".join(json.dumps({"messages": c}) + "\n" for c in chats))
-    info, _ = import_file(workspace, path)
-    session = DatasetSession(workspace)
-    session.open(info.id)
-    parts, _ = session.splits({"train": 0.6, "validation": 0.2, "test": 0.2}, 42)
-    session.save_splits(parts, 42)
+    workspace, _, info = facts_with_splits(tmp_path, 20, {"train": 0.6, "validation": 0.2, "test": 0.2})
     test_split = next(v for v in workspace.versions(info.id) if v.name == "test (seed 42)")
 
     at = _page()

@@ -94,21 +94,9 @@ def test_a_rerun_does_not_export_and_validate_the_chosen_version_again(tmp_path,
 
 
 def test_saved_splits_preselect_train_and_validation_never_test(tmp_path):
-    from studio.editing.session import DatasetSession
+    from tests.pages.apptest import facts_with_splits
 
-    workspace = Workspace()
-    path = tmp_path / "facts.jsonl"
-    words = ["tea", "rain", "bread", "sleep", "cats", "maps", "ships", "salt", "wind", "rope"] * 3
-    chats = [
-        [{"role": "user", "content": f"Question {i} about {w}?"}, {"role": "assistant", "content": f"Answer {i}: {w}."}]
-        for i, w in enumerate(words)
-    ]
-    path.write_text("".join(json.dumps({"messages": c}) + "\n" for c in chats))
-    info, _ = import_file(workspace, path)
-    session = DatasetSession(workspace)
-    session.open(info.id)
-    parts, _ = session.splits({"train": 0.8, "validation": 0.1, "test": 0.1}, 42)
-    session.save_splits(parts, 42)  # saved in the order train, validation, test: the newest version is the test split
+    workspace, session, info = facts_with_splits(tmp_path, 30, {"train": 0.8, "validation": 0.1, "test": 0.1})
 
     at = open_page("train", train_provider="openai", dataset=session)
     assert not at.exception
@@ -136,7 +124,6 @@ def test_epochs_batch_and_learning_rate_on_the_train_page_are_the_settings_kept_
 
 
 def test_advanced_options_presets_and_the_preview_request(tmp_path):
-    import json
 
     from studio.providers.train_settings import preset_names
 
