@@ -137,7 +137,11 @@ class DeleteFlagged(Op):
 
     def _described(self, tr: Any) -> dict[str, Any] | None:
         settings = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
-        return {"rule": tr.label("rules", self.rule), "settings": f" ({settings})" if settings else ""}
+        return {
+            "rule": tr.label("rules", self.rule),
+            "settings": f" ({settings})" if settings else "",
+            **_among_in(tr, self.ids),
+        }
 
 
 @dataclass(frozen=True)
@@ -186,6 +190,10 @@ class KeepOnePerGroup(Op):
             "near": f"near-duplicate cluster (similarity ≥ {self.threshold:g})",
         }[self.kind]
         return f"Keep the {self.keep} row of each {group}" + _among(self.ids)
+
+    def _described(self, tr: Any) -> dict[str, Any] | None:
+        group = tr(f"ops.group_{self.kind}", threshold=f"{self.threshold:g}")
+        return {"keep": tr(f"ops.keep_{self.keep}"), "group": group, **_among_in(tr, self.ids)}
 
 
 def keep_one_mask(groups: pd.Series, scope: np.ndarray, *, length: Any = None) -> np.ndarray:
@@ -335,6 +343,14 @@ class RegexReplace(Op):
             where = f"{which} {', '.join(self.roles or SCOPE_ROLES)} turn"
         return f"Replace /{self.pattern}/ with {self.replacement!r} in {where}{case}"
 
+    def _described(self, tr: Any) -> dict[str, Any] | None:
+        where = tr.label("columns", self.field)
+        if self.scoped:
+            roles = ", ".join(tr.label("columns", r) for r in (self.roles or SCOPE_ROLES))
+            where = tr(f"ops.turns_{self.turns}", roles=roles)
+        case = tr("ops.ignoring_case") if self.ignore_case else ""
+        return {"pattern": self.pattern, "replacement": repr(self.replacement), "where": where, "case": case}
+
 
 @dataclass(frozen=True)
 class StripWhitespace(Op):
@@ -393,6 +409,10 @@ class FillSystemPrompt(Op):
         where = "where it is missing" if self.only_missing else "on every row"
         return f"Set the system prompt to {_short(self.text)} {where}"
 
+    def _described(self, tr: Any) -> dict[str, Any] | None:
+        where = tr("ops.where_missing") if self.only_missing else tr("ops.every_row")
+        return {"text": _short(self.text), "where": where}
+
 
 @dataclass(frozen=True)
 class RenameColumn(Op):
@@ -420,6 +440,9 @@ class RenameColumn(Op):
 
     def describe(self) -> str:
         return f"Rename column {self.old!r} to {self.new!r}"
+
+    def _described(self, tr: Any) -> dict[str, Any] | None:
+        return {"old": repr(self.old), "new": repr(self.new)}
 
 
 @dataclass(frozen=True)
@@ -449,6 +472,9 @@ class MoveColumn(Op):
 
     def describe(self) -> str:
         return f"Move column {self.name!r} to position {self.position}"
+
+    def _described(self, tr: Any) -> dict[str, Any] | None:
+        return {"name": repr(self.name), "position": self.position}
 
 
 def _refuse_text_over_tool_calls(example_id: int, messages: Any, value: str) -> None:
@@ -482,6 +508,11 @@ def _in_scope(frame: pd.DataFrame, ids: tuple[int, ...]) -> np.ndarray:
 
 def _among(ids: tuple[int, ...]) -> str:
     return f" among {len(ids)} example{'s' if len(ids) != 1 else ''} (ids {_list(ids)})" if ids else ""
+
+
+def _among_in(tr: Any, ids: tuple[int, ...]) -> dict[str, str]:
+    """:func:`_among` in ``tr``'s language, as the ``among`` value of an ``ops.*`` string."""
+    return {"among": tr.plural("ops.among", len(ids), ids=_list(ids)) if ids else ""}
 
 
 def _keep(frame: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:

@@ -64,6 +64,9 @@ class EditTurn(Op):
     def describe(self) -> str:
         return f"Set turn {self.turn} of example {self.id} to {self.text[:40]!r}"
 
+    def _described(self, tr: Any) -> dict[str, Any] | None:
+        return {"turn": self.turn, "id": self.id, "text": repr(self.text[:40])}
+
 
 @dataclass(frozen=True)
 class SetWeight(Op):
@@ -90,6 +93,9 @@ class SetWeight(Op):
     def describe(self) -> str:
         return f"{'Train on' if self.weight else 'Do not train on'} turn {self.turn} of example {self.id}"
 
+    def _described(self, tr: Any) -> dict[str, Any] | None:
+        return {"train": tr("ops.train_on" if self.weight else "ops.not_train_on"), "turn": self.turn, "id": self.id}
+
 
 @dataclass(frozen=True)
 class DeleteTurn(Op):
@@ -108,6 +114,9 @@ class DeleteTurn(Op):
 
     def describe(self) -> str:
         return f"Delete turn {self.turn} of example {self.id}"
+
+    def _described(self, tr: Any) -> dict[str, Any] | None:
+        return {"turn": self.turn, "id": self.id}
 
 
 @dataclass(frozen=True)
@@ -133,6 +142,9 @@ class InsertTurn(Op):
     def describe(self) -> str:
         return f"Insert a {self.role} turn at {self.turn} in example {self.id}"
 
+    def _described(self, tr: Any) -> dict[str, Any] | None:
+        return {"role": tr.label("columns", self.role), "turn": self.turn, "id": self.id}
+
 
 @dataclass(frozen=True)
 class MoveTurn(Op):
@@ -153,6 +165,9 @@ class MoveTurn(Op):
 
     def describe(self) -> str:
         return f"Move turn {self.turn} of example {self.id} to {self.to}"
+
+    def _described(self, tr: Any) -> dict[str, Any] | None:
+        return {"turn": self.turn, "id": self.id, "to": self.to}
 
 
 @dataclass(frozen=True)
@@ -176,6 +191,9 @@ class SetRole(Op):
 
     def describe(self) -> str:
         return f"Make turn {self.turn} of example {self.id} a {self.role} turn"
+
+    def _described(self, tr: Any) -> dict[str, Any] | None:
+        return {"turn": self.turn, "id": self.id, "role": tr.label("columns", self.role)}
 
 
 @dataclass(frozen=True)
@@ -208,6 +226,9 @@ class EditToolCall(Op):
 
     def describe(self) -> str:
         return f"Set the arguments of call {self.call} in turn {self.turn} of example {self.id}"
+
+    def _described(self, tr: Any) -> dict[str, Any] | None:
+        return {"call": self.call, "turn": self.turn, "id": self.id}
 
 
 TURN_OPERATIONS: tuple[type[Op], ...] = (EditTurn, SetWeight, DeleteTurn, InsertTurn, MoveTurn, SetRole, EditToolCall)
