@@ -82,37 +82,27 @@ def test_the_near_duplicate_cap_note_is_said_in_spanish():
 def test_every_operation_in_the_history_is_said_in_spanish():
     """The history lists each operation in the page's language: every kind has its Spanish line, and English
     stays :meth:`Op.describe` word for word."""
-    from studio.editing.ops import (
-        DeleteFlagged,
-        DeleteRows,
-        EditCell,
-        FillSystemPrompt,
-        KeepOnePerGroup,
-        MoveColumn,
-        RegexReplace,
-        RenameColumn,
-        StripWhitespace,
-    )
+    from studio.editing import column_ops, turn_ops
+    from studio.editing import ops as o
     from studio.editing.recipes import OPERATIONS
-    from studio.editing.turn_ops import DeleteTurn, EditToolCall, EditTurn, InsertTurn, MoveTurn, SetRole, SetWeight
 
     ops = [
-        DeleteRows(ids=(1, 2)),
-        DeleteFlagged(rule="pii", ids=(4,)),
-        KeepOnePerGroup(kind="near", keep="longest", threshold=0.85, ids=(1, 2)),
-        EditCell(id=3, field="assistant", value="hola"),
-        RegexReplace(field="conversation", pattern="colour", replacement="color", ignore_case=True, turns="last"),
-        StripWhitespace(),
-        FillSystemPrompt(text="Eres útil."),
-        RenameColumn(old="src", new="source"),
-        MoveColumn(name="source", position=0),
-        EditTurn(id=1, turn=2, text="Hola"),
-        SetWeight(id=1, turn=2, weight=0),
-        DeleteTurn(id=1, turn=2),
-        InsertTurn(id=1, turn=2, role="user", text="Hola"),
-        MoveTurn(id=1, turn=2, to=0),
-        SetRole(id=1, turn=2, role="system"),
-        EditToolCall(id=1, turn=2, call=0, arguments="{}"),
+        o.DeleteRows(ids=(1, 2)),
+        o.DeleteFlagged(rule="pii", ids=(4,)),
+        o.KeepOnePerGroup(kind="near", keep="longest", threshold=0.85, ids=(1, 2)),
+        o.EditCell(id=3, field="assistant", value="hola"),
+        o.RegexReplace(field="conversation", pattern="colour", replacement="color", ignore_case=True, turns="last"),
+        o.StripWhitespace(),
+        o.FillSystemPrompt(text="Eres útil."),
+        column_ops.RenameColumn(old="src", new="source"),
+        column_ops.MoveColumn(name="source", position=0),
+        turn_ops.EditTurn(id=1, turn=2, text="Hola"),
+        turn_ops.SetWeight(id=1, turn=2, weight=0),
+        turn_ops.DeleteTurn(id=1, turn=2),
+        turn_ops.InsertTurn(id=1, turn=2, role="user", text="Hola"),
+        turn_ops.MoveTurn(id=1, turn=2, to=0),
+        turn_ops.SetRole(id=1, turn=2, role="system"),
+        turn_ops.EditToolCall(id=1, turn=2, call=0, arguments="{}"),
     ]
     assert {op.op for op in ops} == set(OPERATIONS)  # one of each kind: a new kind must be added here
     for op in ops:
@@ -121,6 +111,6 @@ def test_every_operation_in_the_history_is_said_in_spanish():
         english_words = {"Delete", "Keep", "Set", "Replace", "Strip", "Rename", "Move", "Insert", "Make", "Train", "Do"}
         english_words |= {"among", "every", "turn", "example", "of", "in", "to"}
         assert spanish != op.describe() and not english_words & set(spanish.split()), spanish
-    assert KeepOnePerGroup(kind="near", keep="longest", threshold=0.85, ids=(1, 2)).describe_in("es") == (
+    assert o.KeepOnePerGroup(kind="near", keep="longest", threshold=0.85, ids=(1, 2)).describe_in("es") == (
         "Dejar la fila más larga de cada grupo de casi duplicados (similitud ≥ 0.85) entre 2 ejemplos (ids 1, 2)"
     )

@@ -13,16 +13,15 @@ import numpy as np
 import pandas as pd
 
 from studio.data.frame import CORE_COLUMNS, EXAMPLE_KEYS, TEXT, TEXT_FIELDS
+from studio.editing.column_ops import MoveColumn, RenameColumn
 from studio.editing.ops import (
     DeleteFlagged,
     DeleteRows,
     EditCell,
     FillSystemPrompt,
     KeepOnePerGroup,
-    MoveColumn,
     Op,
     RegexReplace,
-    RenameColumn,
     StripWhitespace,
     text_changed,
 )

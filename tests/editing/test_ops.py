@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from studio.data.frame import build_frame
+from studio.editing.column_ops import MoveColumn, RenameColumn
 from studio.editing.history import History
 from studio.editing.ops import (
     DeleteFlagged,
@@ -15,9 +16,7 @@ from studio.editing.ops import (
     EditCell,
     FillSystemPrompt,
     KeepOnePerGroup,
-    MoveColumn,
     RegexReplace,
-    RenameColumn,
     StripWhitespace,
 )
 from studio.editing.previews import preview_regex_replace
