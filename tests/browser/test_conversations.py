@@ -7,7 +7,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.browser.test_dataset import grid_of, upload, wait_rows
+from tests.browser.widgets import grid_of, upload, wait_rows
 from tests.conftest import SAMPLE_DATA
 
 CHATS = SAMPLE_DATA / "support_chats.jsonl"

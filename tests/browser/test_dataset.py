@@ -7,41 +7,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.widgets import ROWS, choose, grid_of, shown, upload, wait_rows
 from tests.conftest import SAMPLE_DATA
-
-ROWS = re.compile(r"^(\d+) of (\d+) rows$")
-GRID = "iframe[title='st_aggrid.AgGrid.agGrid']"
-
-
-def shown(page) -> tuple[int, int]:
-    text = page.get_by_text(ROWS).inner_text()
-    a, b = ROWS.match(text.strip()).groups()
-    return int(a), int(b)
-
-
-def wait_rows(page, expected: str) -> None:
-    expect(page.get_by_text(ROWS)).to_have_text(expected, timeout=30_000)
-
-
-def grid_of(page):
-    """The grid's frame once Streamlit has removed any stale copy from the previous run."""
-    expect(page.locator(GRID)).to_have_count(1, timeout=30_000)
-    return page.frame_locator(GRID)
-
-
-def upload(page, path, shots, name):
-    page.locator("[data-testid=stFileUploader]").first.locator("input[type=file]").set_input_files(str(path))
-    page.get_by_role("button", name="Import into the workspace").click()
-    # expect() finds the iframe again if a rerun replaces it (wait_for would keep waiting on the detached one).
-    expect(page.frame_locator(GRID).locator(".ag-root")).to_be_visible(timeout=30_000)
-    page.screenshot(path=str(shots / f"{name}.png"))
-
-
-def choose(page, label: str, option: str) -> None:
-    box = page.locator("[data-testid=stSelectbox]").filter(has_text=label)
-    box.click()
-    box.locator("input").fill(option)
-    page.get_by_role("option", name=option, exact=True).click(timeout=15_000)
 
 
 def test_clean_the_medical_faq_in_the_grid(streamlit_server, page, tmp_path):

@@ -3,7 +3,7 @@ columns), changing the encoding and the columns before import, then importing.""
 
 from playwright.sync_api import expect
 
-from tests.browser.test_dataset import ROWS, choose
+from tests.browser.widgets import ROWS, choose
 
 ROWS_CP1251 = [
     ("Привет, как дела?", "Хорошо, спасибо! Всё отлично."),

@@ -30,7 +30,7 @@ from studio.playground.compare import list_runs
 from studio.quality.rules import RULES
 from studio.storage.workspace import SAMPLE_DIR, SAMPLE_FILES, Workspace
 from tests.browser.conftest import ROOT, StreamlitServer
-from tests.browser.test_dataset import ROWS, choose, grid_of, wait_rows
+from tests.browser.widgets import ROWS, choose, grid_of, wait_rows
 from tests.engine_support import TINY, EngineProcess
 from tests.waiting import wait_until
 

@@ -6,7 +6,7 @@ import re
 from playwright.sync_api import expect
 
 from studio.storage.workspace import Workspace
-from tests.browser.test_dataset import GRID, ROWS, grid_of, upload, wait_rows
+from tests.browser.widgets import GRID, ROWS, grid_of, upload, wait_rows
 from tests.conftest import SAMPLE_DATA
 
 
