@@ -31,7 +31,7 @@ STYLE_TEST = ROOT / "sample_data" / "style_demo_test.jsonl"
 HELDOUT_TEXT = ROOT / "sample_data" / "heldout_english.txt"
 SEED = 42
 STYLE_TOKENS = 24
-STYLE_LEARNED_AT = 5  # of the 12 unseen prompts, as in tests/engine/test_engine_slow.py
+STYLE_LEARNED_AT = 5  # of the 12 unseen prompts; tests/engine/test_hyperparameters.py asserts it
 
 PIRATE = re.compile(r"\b(arr+|matey|ye|yer|aye|ahoy|hearty|avast|landlubber|scallywag|shiver|timbers)\b", re.IGNORECASE)
 

@@ -10,6 +10,7 @@ import json
 import pytest
 
 from bench.__main__ import main, select
+from bench.calibration import pirate_markers, shows_style
 from bench.cases import CASES, GROUPS
 from bench.harness import Measured, Sample, run_once, tree_rss_mb
 from bench.report import markdown
@@ -132,3 +133,9 @@ def test_tree_rss_counts_the_current_process():
     import os
 
     assert tree_rss_mb(os.getpid()) > 1
+
+
+def test_style_markers_are_counted_as_words():
+    assert pirate_markers("Arr, matey! Ye be fine, aye.") == 4
+    assert pirate_markers("Yesterday the array of years was hearty-free") == 1  # whole words only: hearty
+    assert not shows_style("To boil an egg, place it in water. Yes, really.")

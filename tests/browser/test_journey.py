@@ -290,7 +290,7 @@ def journey_names(workspace: Workspace, engine_url: str) -> set[str]:
     return {part.lower() for name in names for part in (name, *TOKEN.findall(name))}
 
 
-def walk(tmp_path, page, model: str, model_dir: Path) -> None:
+def walk(tmp_path, page, model: str, model_dir: Path, *, spanish: bool = True) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     print(f"\njourney screenshots: {ARTIFACTS}")
     engine = EngineProcess(tmp_path / "engine", models={model: model_dir}, threads=1)
@@ -300,11 +300,12 @@ def walk(tmp_path, page, model: str, model_dir: Path) -> None:
         page.goto(server.url)
         expect(page.get_by_role("heading", name="Fine-Tuning Studio")).to_be_visible(timeout=60_000)
         journey_in_english(page, model, workspace)
-        names = journey_names(Workspace(workspace), engine.base_url)
-        left = spanish_pass(page, names)
-        assert left == {}, "English a user sees in Spanish:\n" + "\n".join(
-            f"{name}: {word}" for name, words in left.items() for word in words
-        )
+        if spanish:
+            names = journey_names(Workspace(workspace), engine.base_url)
+            left = spanish_pass(page, names)
+            assert left == {}, "English a user sees in Spanish:\n" + "\n".join(
+                f"{name}: {word}" for name, words in left.items() for word in words
+            )
         assert page.dialogs == []
     except BaseException:
         shoot(page, "failed", "last")  # what the page showed when the journey stopped
@@ -312,7 +313,7 @@ def walk(tmp_path, page, model: str, model_dir: Path) -> None:
     finally:
         server.stop()
         engine.stop()
-    assert len(list(ARTIFACTS.glob("*.png"))) >= 10
+    assert len(list(ARTIFACTS.glob("*.png"))) >= (10 if spanish else 5)
 
 
 @pytest.mark.timeout(900)
@@ -323,4 +324,6 @@ def test_the_whole_journey_in_english_then_spanish(tmp_path, page, tiny_model_di
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
 def test_the_whole_journey_on_smollm2(tmp_path, page, smollm2_dir):
-    walk(tmp_path, page, "smollm2-135m-instruct", smollm2_dir)
+    """The English journey on the real base model (the Spanish pass does not depend on the model: the tiny
+    journey above covers it)."""
+    walk(tmp_path, page, "smollm2-135m-instruct", smollm2_dir, spanish=False)
