@@ -14,6 +14,7 @@ from studio.cost.prices import LOCAL_MODEL
 from studio.errors import StudioError
 from studio.i18n import Translator
 from studio.playground.compare import Target
+from studio.providers.job_events import event_text
 from studio.providers.job_status import (
     checkpoints_table,
     compare_targets,
@@ -303,7 +304,7 @@ def _job_detail(workspace: Workspace, record_id: int, tr: Translator, every: flo
         return
     st.markdown(f"**{status_label(record.status, tr.lang)}** · `{record.job_id or '—'}`")
     if record.error:
-        st.error(tr("train.job_error", error=record.error))
+        st.error(tr("train.job_error", error=event_text(record.error, tr.lang)))
     progress = job_progress(job_events)
     if progress is not None and record.status not in TERMINAL:
         eta = "—" if progress.eta_seconds is None else format_duration(progress.eta_seconds)
@@ -339,7 +340,7 @@ def _job_detail(workspace: Workspace, record_id: int, tr: Translator, every: flo
             with show_errors():
                 control_job(workspace, client, record, action)
     with st.expander(tr("train.events")):
-        st.dataframe(tr.columns(events_table(job_events)), hide_index=True)
+        st.dataframe(tr.columns(events_table(job_events, tr.lang)), hide_index=True)
     if record.job_id and record.status in TERMINAL:
         found = checkpoints(client, record.job_id)
         if found:

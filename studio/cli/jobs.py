@@ -10,7 +10,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING, Any
 
-from studio.cli.common import count, say
+from studio.cli.common import count, lang, say
 
 if TYPE_CHECKING:
     import openai
@@ -134,6 +134,7 @@ def _control(args: argparse.Namespace) -> int:
 
 def _events(args: argparse.Namespace) -> int:
     from studio.errors import JobError
+    from studio.providers.job_events import event_text
     from studio.providers.jobs import events
 
     _, record = _resolve(args)
@@ -145,7 +146,7 @@ def _events(args: argparse.Namespace) -> int:
         return 0
     print(f"{record.job_id}: {count('events', len(found))}")
     for event in found:
-        print(f"  {event.created_at}  {event.level:<5} {event.message}")
+        print(f"  {event.created_at}  {event.level:<5} {event_text(event.message, lang())}")  # JSON: as sent
     return 0
 
 

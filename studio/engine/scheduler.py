@@ -17,6 +17,7 @@ import threading
 import time
 from pathlib import Path
 
+from studio.core.job_events import event_message
 from studio.engine.errors import NotFoundError, TrainingDataError
 from studio.engine.records import ACTIVE_STATUSES, JobRecord
 from studio.engine.store import EngineStore
@@ -131,7 +132,7 @@ class JobScheduler:
             except (TrainingDataError, NotFoundError) as exc:
                 self._fail(job, f"invalid_{param}", f"{param} {file_id}: {exc}", param)
                 return
-        self.store.add_event(job.id, "Files validated, moving job to queued state")
+        self.store.add_event(job.id, event_message("validated"))
         self.store.update_job(job.id, expect=("validating_files",), status="queued")
 
     def _recover(self, job: JobRecord) -> None:
@@ -140,17 +141,12 @@ class JobScheduler:
         step = resume_step(self.store.job_dir(job.id))
         if step is not None:
             self.store.update_job(job.id, expect=("running",), status="queued", worker_pid=None)
-            self.store.add_event(
-                job.id,
-                f"The job's worker stopped (engine restart or crash); resuming from step {step}",
-                level="warn",
-            )
+            self.store.add_event(job.id, event_message("recovered", step=step), level="warn")
         else:
             self._fail(
                 job,
                 "engine_restarted",
-                "The worker running this job stopped (engine restart or crash) before its first checkpoint; "
-                "create the job again.",
+                event_message("lost"),
                 None,
             )
 
@@ -163,13 +159,13 @@ class JobScheduler:
             finished_at=int(time.time()),
             worker_pid=None,
         )
-        self.store.add_event(job.id, f"Job failed: {message}", level="error")
+        self.store.add_event(job.id, event_message("failed", error=message), level="error")
 
     def _spawn(self, job: JobRecord) -> None:
         job_dir = self.store.job_dir(job.id)
         log_path = job_dir / "worker.log"
         if job.attempts >= MAX_WORKER_ATTEMPTS:
-            self._fail(job, "worker_crashed", f"The job's worker stopped {job.attempts} times; see {log_path}", None)
+            self._fail(job, "worker_crashed", event_message("crashed", attempts=job.attempts, log=log_path), None)
             return
         job_dir.mkdir(parents=True, exist_ok=True)
         self.store.update_job(job.id, attempts=job.attempts + 1)

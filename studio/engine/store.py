@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.core.files import atomic_move, remove_partials
+from studio.core.job_events import event_message
 from studio.engine.errors import InvalidValueError, NotFoundError, StorageError
 from studio.engine.records import (
     CheckpointRecord,
@@ -265,7 +266,7 @@ class EngineStore:
                     int(time.time()),
                 ),
             )
-        self.add_event(job_id, f"Created fine-tuning job: {job_id}")
+        self.add_event(job_id, event_message("created", job=job_id))
         return self.get_job(job_id)
 
     def get_job(self, job_id: str) -> JobRecord:

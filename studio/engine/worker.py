@@ -22,6 +22,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from studio.core.job_events import event_message
 from studio.engine.errors import TrainingDataError
 from studio.engine.records import JobRecord
 from studio.engine.store import EngineStore
@@ -92,9 +93,13 @@ def run_job(store: EngineStore, job_id: str, *, models_dir: Path | None = None) 
     pace = {"since": time.monotonic(), "steps": 0}
 
     def on_metrics(metrics: dict[str, Any]) -> None:
-        message = f"Step {metrics['step']}/{metrics['total_steps']}: training loss={metrics['train_loss']:.4f}"
+        step, total = metrics["step"], metrics["total_steps"]
+        losses = {"train_loss": f"{metrics['train_loss']:.4f}"}
         if "valid_loss" in metrics:
-            message += f", validation loss={metrics['valid_loss']:.4f}"
+            losses["valid_loss"] = f"{metrics['valid_loss']:.4f}"
+        message = event_message(
+            "step_valid" if "valid_loss" in losses else "step", step=step, total_steps=total, **losses
+        )
         store.add_event(job_id, message, type="metrics", data=metrics)
         pace["steps"] += 1
         per_step = (time.monotonic() - pace["since"]) / pace["steps"]
@@ -103,7 +108,7 @@ def run_job(store: EngineStore, job_id: str, *, models_dir: Path | None = None) 
 
     def on_checkpoint(step: int, path: Path, metrics: dict[str, Any]) -> None:
         store.add_checkpoint(job_id, step=step, model_id=f"{ft_name}:ckpt-step-{step}", path=path, metrics=metrics)
-        store.add_event(job_id, f"Checkpoint created at step {step}")
+        store.add_event(job_id, event_message("checkpoint", step=step))
 
     try:
         base = models.materialize(job.base_source, models_dir, log=lambda m: _event(store, job_id, m))
@@ -115,7 +120,7 @@ def run_job(store: EngineStore, job_id: str, *, models_dir: Path | None = None) 
         resolved = {k: getattr(config, k) for k in ("n_epochs", "batch_size", "learning_rate_multiplier")}
         store.update_job(job_id, hyperparameters={**job.hyperparameters, **resolved})
         if trainer.resume_step(job_dir) is None:
-            store.add_event(job_id, "Fine-tuning job started")
+            store.add_event(job_id, event_message("started"))
         result = trainer.train(
             base=base,
             train_examples=train_examples,
@@ -139,15 +144,15 @@ def run_job(store: EngineStore, job_id: str, *, models_dir: Path | None = None) 
         return "failed"
 
     if result.status == "cancelled":
-        store.add_event(job_id, f"Job cancelled at step {result.step}/{result.total_steps}")
+        store.add_event(job_id, event_message("cancelled_at", step=result.step, total_steps=result.total_steps))
         return "cancelled"
     if result.status == "paused":
         store.update_job(job_id, trained_tokens=result.trained_tokens)
-        store.add_event(job_id, f"Job paused at step {result.step}/{result.total_steps}")
+        store.add_event(job_id, event_message("paused_at", step=result.step, total_steps=result.total_steps))
         return "paused"
     if result.status == "suspended":
         store.update_job(job_id, expect=("running",), status="queued")
-        store.add_event(job_id, f"Engine stopping: job will resume from step {result.step}", level="warn")
+        store.add_event(job_id, event_message("suspended", step=result.step), level="warn")
         return "queued"
     with tempfile.NamedTemporaryFile("w", delete=False, suffix=".csv", dir=store.home) as handle:
         handle.write(result_csv(store.metric_rows(job_id)))
@@ -164,8 +169,8 @@ def run_job(store: EngineStore, job_id: str, *, models_dir: Path | None = None) 
         result_files=[results.id],
         finished_at=int(time.time()),
     )
-    store.add_event(job_id, f"New fine-tuned model created: {ft_name}")
-    store.add_event(job_id, "The job has successfully completed")
+    store.add_event(job_id, event_message("model_created", model=ft_name))
+    store.add_event(job_id, event_message("succeeded"))
     return "succeeded"
 
 
@@ -205,7 +210,7 @@ def _fail(store: EngineStore, job_id: str, code: str, message: str, param: str |
         error={"code": code, "message": message, "param": param},
         finished_at=int(time.time()),
     )
-    store.add_event(job_id, f"Job failed: {message}", level="error")
+    store.add_event(job_id, event_message("failed", error=message), level="error")
 
 
 def main(argv: list[str] | None = None) -> int:

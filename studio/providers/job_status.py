@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from studio.i18n import translator
+from studio.providers.job_events import event_level, event_text
 from studio.providers.jobs import JobRecord
 
 BADGES = {
@@ -59,11 +60,15 @@ def metrics_long(metrics: pd.DataFrame) -> pd.DataFrame:
     return long.assign(kind=long["metric"].str.contains("accuracy").map({True: "accuracy", False: "loss"}))
 
 
-def events_table(job_events: Sequence[Any]) -> pd.DataFrame:
+def events_table(job_events: Sequence[Any], lang: str = "en") -> pd.DataFrame:
     """time (a UTC timestamp; the events' ``created_at`` is Unix seconds), level, message of each event, newest
-    first (what a user watching a job reads first)."""
+    first (what a user watching a job reads first); level and message in ``lang``
+    (:mod:`studio.providers.job_events`)."""
     frame = pd.DataFrame(
-        [{"time": e.created_at, "level": e.level, "message": e.message} for e in job_events],
+        [
+            {"time": e.created_at, "level": event_level(e.level, lang), "message": event_text(e.message, lang)}
+            for e in job_events
+        ],
         columns=["time", "level", "message"],
     )
     frame["time"] = pd.to_datetime(frame["time"].astype("float64"), unit="s", utc=True).dt.floor("s")
