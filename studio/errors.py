@@ -8,6 +8,7 @@ about, or the model, provider or setting.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 
 class StudioError(Exception):
@@ -79,6 +80,16 @@ class ModerationError(StudioError):
 
 class ProviderError(StudioError):
     """A provider is misconfigured (no key, no endpoint) or unreachable."""
+
+
+class ForeignEngineError(ProviderError):
+    """Another engine or program answers at the local engine's URL, so the app neither uses it nor starts its
+    own there. ``status`` (a :class:`studio.providers.profiles.Reachability`) says who, in any language
+    (``status.shown(lang)``); the message is its English."""
+
+    def __init__(self, status: Any) -> None:
+        self.status = status
+        super().__init__(status.detail)
 
 
 class JobError(StudioError):

@@ -8,14 +8,15 @@ servers (vLLM, Ollama, LM Studio). A :class:`Profile` holds everything but the k
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
 from studio.core.training import DEFAULT_BASE_MODEL, ENGINE_URL
-from studio.errors import ProviderError
+from studio.errors import ForeignEngineError, ProviderError
 
 if TYPE_CHECKING:
     import openai  # imported on first use: it is slow to import
@@ -115,38 +116,50 @@ def make_client(
 @dataclass(frozen=True)
 class Reachability:
     """Whether a provider answers. For the local engine also who answers: ``version`` (the studio version it
-    runs), ``home`` (its folder), ``pid``; ``foreign`` says why this app will not use it (None when it will)."""
+    runs), ``home`` (its folder), ``pid``; ``foreign`` says, in English, why this app will not use it (None when
+    it will).
+
+    What it says is one sentence of ``studio/locales/frame.toml``: ``key`` names it and ``values`` fill it, with
+    ``reason`` (a ``frame.foreign_*`` key) the part that says why an engine is foreign; :attr:`detail` is the
+    English, :meth:`shown` any language.
+    """
 
     name: str
     reachable: bool
-    detail: str
+    key: str
+    values: Mapping[str, Any] = field(default_factory=dict)
+    reason: str | None = None
     version: str | None = None
     home: str | None = None
     pid: int | None = None
-    foreign: str | None = None
     url: str | None = None
     models: int | None = None
-    error: str | None = None
+
+    @property
+    def foreign(self) -> str | None:
+        """Why this app will not use the engine that answers, in English; None when it will or none answers."""
+        from studio.i18n import text
+
+        return text(f"frame.{self.reason}", "en", **self.values) if self.reason else None
+
+    @property
+    def detail(self) -> str:
+        """:meth:`shown` in English (the CLI's line)."""
+        return self.shown("en")
 
     def shown(self, lang: str = "en") -> str:
-        """``detail`` in ``lang`` where it has a translation (a running engine, one that does not answer); the
-        other cases (a foreign engine, an HTTP error) keep ``detail``."""
+        """Who answers at the URL, or why none does, in ``lang``: ``"http://127.0.0.1:8765/v1: 2 models (engine
+        pid 7, studio 0.9, folder /w/engine)"``, ``"…: not running (ConnectError)"`` (the exception's class name
+        stays as it is), ``"…: answered HTTP 500"``, or which other engine or program answers and why it is not
+        used."""
         from studio.i18n import plural, text
 
-        if self.reachable and self.models is not None:
-            models = plural("frame.models", self.models, lang)
-            return text(
-                "frame.engine_detail",
-                lang,
-                url=self.url,
-                models=models,
-                pid=self.pid,
-                home=self.home,
-                version=self.version,
-            )
-        if self.error is not None:
-            return text("frame.engine_detail_down", lang, url=self.url, error=self.error)
-        return self.detail
+        values = dict(self.values)
+        if self.models is not None:
+            values["models"] = plural("frame.models", self.models, lang)
+        if self.reason:
+            values["reason"] = text(f"frame.{self.reason}", lang, **values)
+        return text(f"frame.{self.key}", lang, **values)
 
 
 def expected_engine_home() -> Path:
@@ -159,8 +172,9 @@ def probe_engine(url: str | None = None, *, timeout: float = 0.5, accept_foreign
 
     An engine is *foreign* when it runs another studio version, or its folder is gone, or (unless the user named
     the URL with ``$STUDIO_ENGINE_URL``, or ``accept_foreign`` says so) it serves another folder than
-    :func:`expected_engine_home`: an engine left running by another checkout. A foreign engine is reported, not
-    used: ``reachable`` is False and ``detail`` says which engine answered and how to stop it.
+    :func:`expected_engine_home`: an engine left running by another checkout; a program that is no studio engine
+    (no ``/health`` with a version) is foreign too. A foreign engine is reported, not used: ``reachable`` is False
+    and ``detail`` (:meth:`Reachability.shown` in another language) says which engine answered and how to stop it.
     """
     from studio import __version__
 
@@ -172,36 +186,37 @@ def probe_engine(url: str | None = None, *, timeout: float = 0.5, accept_foreign
             f"{url}/models", timeout=timeout, headers={"Authorization": f"Bearer {api_key_for(Profile('local'))}"}
         )
     except httpx.HTTPError as exc:
-        error = type(exc).__name__
-        return Reachability("local", False, f"{url}: not running ({error})", url=url, error=error)
-    info = health.json() if health.status_code == 200 else {}
+        return Reachability("local", False, "engine_detail_down", {"url": url, "error": type(exc).__name__}, url=url)
+    info = _json_object(health) if health.status_code == 200 else {}
     version, home, pid = info.get("version"), info.get("home"), info.get("pid")
+    if not version:  # no studio /health: another program holds the port
+        return Reachability("local", False, "engine_detail_not_studio", {"url": url}, "foreign_not_studio", url=url)
     if accept_foreign is None:
         accept_foreign = bool(os.environ.get("STUDIO_ENGINE_URL"))
-    foreign = None
+    values = {"url": url, "version": version, "home": home, "pid": pid, "mine": __version__}
+    reason = None
     if version != __version__:
-        foreign = f"it runs studio {version or 'of an unknown version'}, this app is {__version__}"
+        reason = "foreign_version"
     elif home and not Path(home).exists():
-        foreign = f"its folder {home} no longer exists"
+        reason = "foreign_folder_gone"
     elif home and not accept_foreign and Path(home).resolve() != expected_engine_home():
-        foreign = f"it serves {home}, not {expected_engine_home()}"
-    who = f"engine pid {pid}, studio {version}, folder {home}"
-    if foreign:
-        return Reachability(
-            "local",
-            False,
-            f"{url}: another {who} answers ({foreign}); stop it with `studio engine stop`",
-            version,
-            home,
-            pid,
-            foreign,
-        )
+        reason, values["expected"] = "foreign_other_folder", str(expected_engine_home())
+    who = {"version": version, "home": home, "pid": pid, "url": url}
+    if reason:
+        return Reachability("local", False, "engine_detail_foreign", values, reason, **who)
     if response.status_code == 200:
-        models = response.json().get("data", [])
-        return Reachability(
-            "local", True, f"{url}: {len(models)} models ({who})", version, home, pid, url=url, models=len(models)
-        )
-    return Reachability("local", False, f"{url}: HTTP {response.status_code}", version, home, pid)
+        models = _json_object(response).get("data", [])
+        return Reachability("local", True, "engine_detail", values, **who, models=len(models))
+    return Reachability("local", False, "engine_detail_http", {**values, "status": response.status_code}, **who)
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any]:
+    """The response's JSON object; ``{}`` for a body that is not one (a program other than the engine)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 def stop_engine(url: str | None = None, *, wait_s: float = 15.0) -> Reachability | None:
@@ -243,7 +258,7 @@ def ensure_engine(
     session (so a page rerun does not stop it), loads ``$STUDIO_ENGINE_PRELOAD`` (default: the default model;
     empty: nothing) in the background, logs to ``engine.log`` next to the workspace, and, with ``own``, is stopped
     when this process exits: an engine the app starts belongs to the app. A foreign engine on the port (see
-    :func:`probe_engine`) raises ``ProviderError`` naming it.
+    :func:`probe_engine`) raises :class:`~studio.errors.ForeignEngineError` naming it.
     """
     import atexit
     import subprocess
@@ -256,7 +271,7 @@ def ensure_engine(
     if status.reachable:
         return status, False
     if status.foreign:
-        raise ProviderError(status.detail)
+        raise ForeignEngineError(status)
     parsed = urlparse(url)
     if parsed.hostname not in ("127.0.0.1", "localhost"):
         raise ProviderError(f"the local engine at {url} is not running, and only a loopback engine can be started")
