@@ -149,8 +149,11 @@ def test_a_foreign_engine_is_named_and_not_used(serve, home, tmp_path, case, eng
     assert raised.value.status.shown("es") == said and str(raised.value) == status.detail
 
 
-def test_another_program_on_the_port(serve, home):
-    url = serve({"/v1/models": (200, "<html>a web app</html>")})  # no /health, no JSON: not a studio engine
+@pytest.mark.parametrize("health", [None, (200, "<html>a web app</html>")], ids=["no-health", "html-health"])
+def test_another_program_on_the_port(serve, home, health):
+    # No /health, or one that is not JSON (which used to raise JSONDecodeError in the sidebar): no studio engine.
+    routes = {"/v1/models": (200, "<html>a web app</html>")}
+    url = serve(routes if health is None else {**routes, "/health": health})
     status = probe_engine(url)
     assert not status.reachable and status.foreign == "not a studio engine" and status.pid is None
     assert status.detail.startswith(f"{url}: another program answers there, not a studio engine")
