@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from studio.providers.jobs import list_jobs
 from studio.storage.workspace import Workspace, import_file
@@ -55,6 +56,22 @@ def test_launch_and_watch_a_local_job(app_engine, tmp_path):
     again = open_page("train", timeout=120)  # a restarted app lists the same job
     assert not again.exception
     assert record.job_id in " ".join(str(d.value) for d in again.dataframe)
+
+    spanish = open_page("train", timeout=120, lang="es")  # the job's events as the engine wrote them, in Spanish
+    assert not spanish.exception
+    [events] = [d.value for d in spanish.dataframe if "mensaje" in d.value.columns]
+    said = events["mensaje"].tolist()  # (events of one second may come in any order)
+    assert {
+        "El trabajo terminó correctamente",
+        f"Trabajo de ajuste fino creado: {record.job_id}",
+        "Archivos validados; el trabajo pasa a la cola",
+        "Empezó el trabajo de ajuste fino",
+    } <= set(said)
+    assert any(m.startswith(f"Nuevo modelo ajustado creado: ft:{TINY}:demo:") for m in said)
+    assert any(m.startswith("Punto de control creado en el paso ") for m in said)
+    assert any(m.startswith("Paso 1/") and "pérdida de entrenamiento=" in m for m in said)
+    assert not [m for m in said if re.search(r"\b(Step|Job|job|loss|created|Checkpoint|completed)\b", m)]
+    assert set(events["nivel"]) == {"información"}
 
 
 def test_azure_profile_asks_for_endpoint_version_deployment_and_key(tmp_path):
