@@ -7,6 +7,7 @@ about, or the model, provider or setting.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -82,14 +83,23 @@ class ProviderError(StudioError):
     """A provider is misconfigured (no key, no endpoint) or unreachable."""
 
 
-class ForeignEngineError(ProviderError):
+class EngineUnavailableError(ProviderError):
+    """The local engine can neither be used nor started. ``shown(lang)`` says why in ``lang`` (``"en"``, ``"es"``;
+    the library's strings are looked up by the caller, so the engine, which shares this module, needs none); the
+    message is the English."""
+
+    def __init__(self, shown: Callable[[str], str]) -> None:
+        self.shown = shown
+        super().__init__(shown("en"))
+
+
+class ForeignEngineError(EngineUnavailableError):
     """Another engine or program answers at the local engine's URL, so the app neither uses it nor starts its
-    own there. ``status`` (a :class:`studio.providers.profiles.Reachability`) says who, in any language
-    (``status.shown(lang)``); the message is its English."""
+    own there; ``status`` (a :class:`studio.providers.profiles.Reachability`) says who."""
 
     def __init__(self, status: Any) -> None:
         self.status = status
-        super().__init__(status.detail)
+        super().__init__(status.shown)
 
 
 class JobError(StudioError):

@@ -11,7 +11,7 @@ import streamlit as st
 
 from studio.cost.estimate import estimate_cost, format_duration, format_usd, usd_amount
 from studio.cost.prices import LOCAL_MODEL
-from studio.errors import ForeignEngineError, StudioError
+from studio.errors import EngineUnavailableError, StudioError
 from studio.i18n import Translator
 from studio.playground.compare import Target
 from studio.providers.job_events import event_text
@@ -94,8 +94,8 @@ def provider_status(profile: Profile, tr: Translator) -> None:
         try:
             engine, started = ensure_engine()
             st.caption(tr("train.engine_started" if started else "train.engine_running", detail=engine.shown(tr.lang)))
-        except ForeignEngineError as exc:
-            st.error(tr("train.engine_failed", error=exc.status.shown(tr.lang)))
+        except EngineUnavailableError as exc:
+            st.error(tr("train.engine_failed", error=exc.shown(tr.lang)))
         except StudioError as exc:
             st.error(tr("train.engine_failed", error=exc))
     elif not api_key(profile):

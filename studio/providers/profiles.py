@@ -10,13 +10,15 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
 from studio.core.training import DEFAULT_BASE_MODEL, ENGINE_URL
-from studio.errors import ForeignEngineError, ProviderError
+from studio.errors import EngineUnavailableError, ForeignEngineError, ProviderError
+from studio.i18n import plural, text
 
 if TYPE_CHECKING:
     import openai  # imported on first use: it is slow to import
@@ -138,8 +140,6 @@ class Reachability:
     @property
     def foreign(self) -> str | None:
         """Why this app will not use the engine that answers, in English; None when it will or none answers."""
-        from studio.i18n import text
-
         return text(f"frame.{self.reason}", "en", **self.values) if self.reason else None
 
     @property
@@ -152,8 +152,6 @@ class Reachability:
         pid 7, studio 0.9, folder /w/engine)"``, ``"…: not running (ConnectError)"`` (the exception's class name
         stays as it is), ``"…: answered HTTP 500"``, or which other engine or program answers and why it is not
         used."""
-        from studio.i18n import plural, text
-
         values = dict(self.values)
         if self.models is not None:
             values["models"] = plural("frame.models", self.models, lang)
@@ -258,7 +256,8 @@ def ensure_engine(
     session (so a page rerun does not stop it), loads ``$STUDIO_ENGINE_PRELOAD`` (default: the default model;
     empty: nothing) in the background, logs to ``engine.log`` next to the workspace, and, with ``own``, is stopped
     when this process exits: an engine the app starts belongs to the app. A foreign engine on the port (see
-    :func:`probe_engine`) raises :class:`~studio.errors.ForeignEngineError` naming it.
+    :func:`probe_engine`) raises :class:`~studio.errors.ForeignEngineError` naming it; an engine it cannot start
+    raises :class:`~studio.errors.EngineUnavailableError` (both say why in any language).
     """
     import atexit
     import subprocess
@@ -274,7 +273,7 @@ def ensure_engine(
         raise ForeignEngineError(status)
     parsed = urlparse(url)
     if parsed.hostname not in ("127.0.0.1", "localhost"):
-        raise ProviderError(f"the local engine at {url} is not running, and only a loopback engine can be started")
+        raise EngineUnavailableError(partial(text, "frame.engine_remote_down", url=url))
     folder = Path(log_dir) if log_dir else Path(os.environ.get("STUDIO_WORKSPACE", "workspace/studio.db")).parent
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / "engine.log").open("ab") as log:
@@ -304,9 +303,8 @@ def ensure_engine(
         if status.reachable:
             return status, True
         time.sleep(0.5)
-    raise ProviderError(
-        f"started the local engine but it did not answer at {url} within {wait_s:.0f} s; see {folder / 'engine.log'}"
-    )
+    log = folder / "engine.log"
+    raise EngineUnavailableError(partial(text, "frame.engine_start_timeout", url=url, seconds=f"{wait_s:.0f}", log=log))
 
 
 def _stop_started(process: Any) -> None:

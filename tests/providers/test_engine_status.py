@@ -18,7 +18,7 @@ from typing import ClassVar
 import pytest
 
 from studio import __version__
-from studio.errors import ForeignEngineError
+from studio.errors import EngineUnavailableError, ForeignEngineError
 from studio.providers.profiles import ensure_engine, probe_engine
 
 Routes = dict[str, tuple[int, str]]  # path → (HTTP status, body)
@@ -160,6 +160,15 @@ def test_another_program_on_the_port(serve, home, health):
     said = status.shown("es")
     assert said.startswith(f"{url}: ahí responde otro programa, no un motor de studio")
     assert _english_left(said, url) == []
+
+
+def test_an_engine_on_another_machine_is_not_started_and_says_why_in_spanish(home):
+    url = _closed_port().replace("127.0.0.1", "[::1]")  # not 127.0.0.1 or localhost: not started from here
+    with pytest.raises(EngineUnavailableError) as raised:
+        ensure_engine(url)
+    assert str(raised.value) == f"the local engine at {url} is not running, and only a loopback engine can be started"
+    said = raised.value.shown("es")
+    assert said.startswith(f"el motor local de {url} no responde") and _english_left(said, url) == []
 
 
 def test_the_sidebar_says_the_engine_status_in_spanish(serve, home, monkeypatch):
