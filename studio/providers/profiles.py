@@ -303,8 +303,8 @@ def ensure_engine(
         if status.reachable:
             return status, True
         time.sleep(0.5)
-    log = folder / "engine.log"
-    raise EngineUnavailableError(partial(text, "frame.engine_start_timeout", url=url, seconds=f"{wait_s:.0f}", log=log))
+    said = partial(text, "frame.engine_start_timeout", url=url, seconds=f"{wait_s:.0f}", log=folder / "engine.log")
+    raise EngineUnavailableError(said)
 
 
 def _stop_started(process: Any) -> None:
