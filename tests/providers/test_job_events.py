@@ -87,7 +87,12 @@ def _shapes(scope: ast.AST, node: ast.AST) -> list[str]:
     if isinstance(node, ast.IfExp):
         return _shapes(scope, node.body) + _shapes(scope, node.orelse)
     if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "event_message":
-        return [f"key:{key}" for key in _shapes(scope, node.args[0])]
+        keys = _shapes(scope, node.args[0])
+        named = {k.arg for k in node.keywords if k.arg}
+        for key in keys:  # every value the message needs is passed (a ** argument may bring the rest)
+            needed = placeholders(EVENT_MESSAGES.get(key, ""))
+            assert named <= needed and (needed <= named or None in {k.arg for k in node.keywords}), ast.unparse(node)
+        return [f"key:{key}" for key in keys]
     if isinstance(node, ast.Name):
         assigned = [
             a.value
