@@ -22,7 +22,7 @@ def _json(capsys, argv):
     return code, json.loads(capsys.readouterr().out.strip().splitlines()[-1])
 
 
-def test_train_from_csv_then_every_jobs_command(app_engine, tmp_path, capsys):
+def test_train_from_csv_then_every_jobs_command(app_engine, tmp_path, capsys, monkeypatch):
     ws = ["--workspace", str(tmp_path / "ws.db")]
     data = _csv(tmp_path / "train.csv", 10)
     code, summary = _json(
@@ -35,6 +35,12 @@ def test_train_from_csv_then_every_jobs_command(app_engine, tmp_path, capsys):
     assert shown["record"] == 1 and shown["fine_tuned_model"] == summary["fine_tuned_model"]
     code, events = _json(capsys, [*ws, "jobs", "events", "1", "--json"])
     assert any(e["type"] == "metrics" for e in events["events"])
+    monkeypatch.setenv("STUDIO_LANG", "es")  # the text lines follow the language; --json keeps what was sent
+    assert main([*ws, "jobs", "events", "1"]) == 0
+    lines = capsys.readouterr().out
+    assert "El trabajo terminó correctamente" in lines and "Paso 1/" in lines and "successfully" not in lines
+    assert _json(capsys, [*ws, "jobs", "events", "1", "--json"])[1] == events
+    monkeypatch.delenv("STUDIO_LANG")
     code, checkpoints = _json(capsys, [*ws, "jobs", "checkpoints", "1", "--json"])
     assert len(checkpoints["checkpoints"]) == 1  # one per epoch
     assert main([*ws, "jobs", "checkpoints", "1"]) == 0
