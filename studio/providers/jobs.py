@@ -325,9 +325,11 @@ def refresh_job(workspace: Workspace, client: openai.OpenAI, record: JobRecord) 
 
 
 def events(client: openai.OpenAI, job_id: str, *, limit: int = 1000) -> list[Any]:
-    """The job's events, oldest first."""
+    """The job's events, oldest first. The API lists them newest first; events of the same second keep that order
+    (reversed), since event ids are not ordered."""
     page = with_retries(lambda: client.fine_tuning.jobs.list_events(job_id, limit=limit))
-    return sorted(page.data, key=lambda e: (e.created_at, e.id))
+    newest_first = list(page.data)
+    return sorted(reversed(newest_first), key=lambda e: e.created_at)  # noqa: C414 (stable: API order kept)
 
 
 def metrics_frame(job_events: Sequence[Any]) -> pd.DataFrame:

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from studio.errors import JobError
-from studio.providers.jobs import launch_job, list_jobs, metrics_frame, refresh_job, with_retries
+from studio.providers.jobs import events, launch_job, list_jobs, metrics_frame, refresh_job, with_retries
 from studio.providers.profiles import Profile, make_client
 from studio.storage.workspace import Workspace
 
@@ -289,3 +289,25 @@ def test_bad_metadata_fails_before_any_upload():
             metadata={f"k{i}": "v" for i in range(16)},
         )
     assert cloud.calls == []
+
+
+def test_events_of_the_same_second_keep_the_order_the_api_lists_them_in():
+    """The API lists events newest first; ids are random, so within one second only that order tells which came
+    first ("New fine-tuned model created" before "The job has successfully completed")."""
+    listed = [  # newest first, as OpenAI and the engine send them
+        ("ftevent-a1", 20, "The job has successfully completed"),
+        ("ftevent-z9", 20, "New fine-tuned model created: ft:m:x:1"),
+        ("ftevent-m5", 20, "Checkpoint created at step 4"),
+        ("ftevent-b2", 19, "Step 4/4: training loss=0.5"),
+    ]
+    body = {
+        "object": "list",
+        "has_more": False,
+        "data": [
+            {"id": i, "object": "fine_tuning.job.event", "created_at": t, "level": "info", "message": m}
+            for i, t, m in listed
+        ],
+    }
+    cloud = Cloud({"GET /v1/fine_tuning/jobs/ftjob-abc/events": [(200, body, None)]})
+    got = [e.message for e in events(client_for(cloud), "ftjob-abc")]
+    assert got == [m for _, _, m in reversed(listed)]
