@@ -21,6 +21,7 @@ from ui import keys
 
 _IN_URL = "_open-dataset-in-url"  # (dataset, version) as this session last read or wrote them in the URL
 _STALE = "_open-dataset-stale-link"  # the StaleLink the URL named, until the user opens it or stays
+_REFUSED = "_open-dataset-link-refused"  # why opening the linked version was refused, shown once
 
 
 def open_editor() -> DatasetEditor | None:
@@ -121,6 +122,8 @@ def link_notice(tr: Translator) -> None:
     """When the URL named a version that is no longer the head (:func:`follow_link`): say so, with a button that
     opens that version (for everyone: it becomes the head) and one that stays at the head. Gone once either is
     pressed, or once this session opens another dataset or version."""
+    if refused := st.session_state.pop(_REFUSED, None):
+        st.warning(refused)
     link: StaleLink | None = st.session_state.get(_STALE)
     session: DatasetSession | None = st.session_state.get(keys.DATASET)
     editor = session.editor if session is not None else None
@@ -137,7 +140,7 @@ def link_notice(tr: Translator) -> None:
             try:
                 session.checkout_link(link)
             except ConflictError as exc:  # moved again meanwhile: the editor shows what is stored, and why
-                st.session_state["grid_notice"] = str(exc)
+                st.session_state[_REFUSED] = str(exc)
             st.rerun()
         if right.button(tr("dataset.link_stay", head=link.head.name), key="link_stay"):
             del st.session_state[_STALE]

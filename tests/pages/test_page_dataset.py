@@ -381,3 +381,19 @@ def test_an_import_runs_the_page_once(monkeypatch):
     at.button(key="import").click().run()
     assert shown(at) == "**2 of 2 rows**"
     assert runs == [1]  # the import is done before the run that shows it: no st.rerun(), no second run
+
+
+def test_opening_the_linked_version_is_refused_when_the_dataset_moved_again(page):
+    at, workspace, dataset_id = page
+    stale_url = dict(at.query_params)
+    at.text_input(key="version_name").input("v2").run()
+    at.button(key="save_version").click().run()
+    saved = workspace.dataset(dataset_id).head_version_id
+    stale = open_page("dataset", run=False)
+    stale.query_params.update(stale_url)
+    stale.run()
+    DatasetEditor(workspace, dataset_id).apply(DeleteRows(ids=(4,)))  # after the notice was shown
+    stale.button(key="link_checkout").click().run()
+    assert any("changed in another session" in w.value for w in stale.warning)
+    assert workspace.dataset(dataset_id).head_version_id == saved  # nothing overwritten
+    assert shown(stale) == "**4 of 4 rows**"  # what is stored now
