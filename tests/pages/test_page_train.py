@@ -127,7 +127,8 @@ def test_a_validation_split_the_engine_would_refuse_is_not_preselected_and_block
     assert any(f"has {small.rows} examples" in c.value and "fewer than 10" in c.value for c in at.caption)
     assert not at.button(key="train_launch").disabled
 
-    validation.select_index(validation.options.index(f"{small.name} ({small.rows})")).run()  # chosen by hand: said, and not launched
+    # Chosen by hand: it is checked like the training file, the error is shown, and the launch is disabled.
+    validation.select_index(validation.options.index(f"{small.name} ({small.rows})")).run()
     assert any("validation data “validation (seed 42)” has errors" in e.value for e in at.error)
     assert at.button(key="train_launch").disabled
 
