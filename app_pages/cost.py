@@ -23,7 +23,7 @@ from ui.cost import (
     settings_sidebar,
 )
 from ui.frame import page, show_errors
-from ui.open_dataset import dataset_picker
+from ui.open_dataset import dataset_picker, link_notice
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "style_demo.jsonl"
 
@@ -36,6 +36,7 @@ with show_errors():
     model = settings.model
     assert model is not None  # the sidebar's model menu always has a choice
     editor = dataset_picker(tr, key="cost")  # the dataset open on every page; none: a file or the sample
+    link_notice(tr)  # a stale URL's version, offered (ui/open_dataset.py)
     examples: Callable[[], ModerationInput]  # what the moderation check reads, once asked to
     unit = "line"  # what the source's rows count (line, item, row)
     source: tuple[object, ...]  # what the moderation result belongs to

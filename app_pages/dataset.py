@@ -16,7 +16,7 @@ from ui.aggrid import aggrid_arguments
 from ui.conversation import conversation_panel
 from ui.dataset import actions_panel, export_panel, filters_sidebar, history_panel, open_panel
 from ui.frame import attempt, page
-from ui.open_dataset import follow_link
+from ui.open_dataset import follow_link, link_notice
 
 tr = page("dataset")
 warm_encoding()  # the grid's token counts need it: built while the user picks a dataset
@@ -24,6 +24,7 @@ if keys.DATASET not in st.session_state:
     st.session_state[keys.DATASET] = DatasetSession(Workspace())
 session: DatasetSession = st.session_state[keys.DATASET]
 follow_link(session)  # a refresh or a Cost link names the dataset and version to open (before the panel folds)
+link_notice(tr)  # the URL named a version that is no longer the current one: offered, never checked out unasked
 opened = open_panel(session, tr)
 if opened is None:
     st.info(tr("dataset.nothing_open"))

@@ -1,6 +1,10 @@
 """The dataset open in this browser session, seen from every page: a "dataset · version" line under each page's
 title, and a picker for the pages that price or train it (Cost). The Dataset page opens and edits it; all pages
-share its :class:`~studio.editing.session.DatasetSession` under :data:`ui.keys.DATASET`."""
+share its :class:`~studio.editing.session.DatasetSession` under :data:`ui.keys.DATASET`.
+
+The URL names what is open (``?dataset=3&version=7``). A link never changes the dataset for others: a tab left
+open while another moved the dataset on to a newer version opens, when refreshed, at the current version, with a
+notice naming the link's version and a button that opens it (:func:`link_notice`)."""
 
 from __future__ import annotations
 
@@ -9,13 +13,15 @@ from typing import Any
 import streamlit as st
 
 from studio.editing.editor import DatasetEditor
-from studio.editing.session import DatasetSession
+from studio.editing.session import DatasetSession, StaleLink
 from studio.errors import ConflictError
 from studio.i18n import Translator
 from studio.storage.workspace import Workspace
 from ui import keys
 
 _IN_URL = "_open-dataset-in-url"  # (dataset, version) as this session last read or wrote them in the URL
+_STALE = "_open-dataset-stale-link"  # the StaleLink the URL named, until the user opens it or stays
+_REFUSED = "_open-dataset-link-refused"  # why opening the linked version was refused, shown once
 
 
 def open_editor() -> DatasetEditor | None:
@@ -94,10 +100,12 @@ def dataset_picker(tr: Translator, *, key: str, where: tuple[Any, Any] | None = 
 
 
 def follow_link(session: DatasetSession) -> None:
-    """Open the dataset and version the URL names (``?dataset=3&version=7``, put there by :func:`show_in_url`)
-    when the URL changed outside this session's runs: a refresh (a new session), a link (the Cost page's problem
-    groups add ``&id=…`` for the page's filter chip), the browser's back button. An unknown dataset or version is
-    ignored (the URL is older than the workspace)."""
+    """Open the dataset the URL names (``?dataset=3&version=7``, put there by :func:`show_in_url`) when the URL
+    changed outside this session's runs: a refresh (a new session), a link (the Cost page's problem groups add
+    ``&id=…`` for the page's filter chip), the browser's back button. The dataset opens at its current head; a
+    URL that names another version (the tab is older than the dataset's last checkout or saved version) leaves it
+    to :func:`link_notice` to offer it, so a stale tab never moves the dataset back for everyone. An unknown
+    dataset is ignored (the URL is older than the workspace)."""
     params = st.query_params
     named = (params.get("dataset", ""), params.get("version", ""))
     if named == st.session_state.get(_IN_URL):
@@ -106,13 +114,37 @@ def follow_link(session: DatasetSession) -> None:
     dataset, version = named
     if not dataset.isdigit() or int(dataset) not in {d.id for d in session.workspace.datasets()}:
         return
-    editor = session.open(int(dataset))
-    versions = {v.id for v in session.workspace.versions(editor.dataset_id)}
-    if version.isdigit() and int(version) in versions and int(version) != editor.head.id:
-        try:
-            editor.checkout(int(version))
-        except ConflictError as exc:  # moved meanwhile: what is stored is shown, with the reason
-            st.session_state["grid_notice"] = str(exc)
+    stale = session.open_link(int(dataset), int(version) if version.isdigit() else None)
+    st.session_state[_STALE] = stale
+
+
+def link_notice(tr: Translator) -> None:
+    """When the URL named a version that is no longer the head (:func:`follow_link`): say so, with a button that
+    opens that version (for everyone: it becomes the head) and one that stays at the head. Gone once either is
+    pressed, or once this session opens another dataset or version."""
+    if refused := st.session_state.pop(_REFUSED, None):
+        st.warning(refused)
+    link: StaleLink | None = st.session_state.get(_STALE)
+    session: DatasetSession | None = st.session_state.get(keys.DATASET)
+    editor = session.editor if session is not None else None
+    if link is None or session is None or editor is None:
+        return
+    if editor.dataset_id != link.named.dataset_id or editor.head.id != link.head.id:
+        del st.session_state[_STALE]  # the user (or a refused edit's reload) moved on: the notice is stale too
+        return
+    with st.container(border=True, key="stale-link"):
+        st.warning(tr("dataset.link_stale", named=link.named.name, head=link.head.name, dataset=editor.name))
+        left, right = st.columns(2)
+        if left.button(tr("dataset.link_checkout", named=link.named.name), key="link_checkout"):
+            del st.session_state[_STALE]
+            try:
+                session.checkout_link(link)
+            except ConflictError as exc:  # moved again meanwhile: the editor shows what is stored, and why
+                st.session_state[_REFUSED] = str(exc)
+            st.rerun()
+        if right.button(tr("dataset.link_stay", head=link.head.name), key="link_stay"):
+            del st.session_state[_STALE]
+            st.rerun()
 
 
 def show_in_url(editor: DatasetEditor | None) -> None:

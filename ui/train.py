@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from studio.cost.estimate import estimate_cost, format_duration, format_usd, usd_amount
+from studio.cost.format_checks import MIN_EXAMPLES
 from studio.cost.prices import LOCAL_MODEL
 from studio.errors import EngineUnavailableError, StudioError
 from studio.i18n import Translator
@@ -131,7 +132,8 @@ def launch_panel(workspace: Workspace, profile: Profile, settings: TrainSettings
     )
     versions = workspace.versions(dataset.id)
     version_ids = [v.id for v in versions]
-    train_id, valid_id = default_versions(versions, dataset.head_version_id)  # never a test split
+    # Never a test split, nor a validation split the engine would refuse (too few examples: said below).
+    train_id, valid_id, too_small = default_versions(versions, dataset.head_version_id)
     left, right = st.columns(2)
     train_version = left.selectbox(
         tr("train.train_version"),
@@ -148,6 +150,8 @@ def launch_panel(workspace: Workspace, profile: Profile, settings: TrainSettings
         key=f"valid_version-{dataset.id}-{valid_id}",
         format_func=lambda v: tr("train.none") if v is None else f"{v.name} ({v.rows})",
     )
+    if too_small is not None and valid_version is None:
+        right.caption(tr("train.valid_too_small", name=too_small.name, rows=too_small.rows, minimum=MIN_EXAMPLES))
     if (version_split(train_version.name) or ("",))[0] == "test":
         st.warning(tr("train.test_split_chosen"))
     model = left.text_input(
@@ -179,6 +183,9 @@ def launch_panel(workspace: Workspace, profile: Profile, settings: TrainSettings
     else:
         st.error(tr("train.valid_errors"))
         st.dataframe(tr.columns(data.report.findings.head(50)), hide_index=True)
+    if data.validation_report is not None and not data.validation_report.ok and valid_version is not None:
+        st.error(tr("train.validation_file_errors", name=valid_version.name))
+        st.dataframe(tr.columns(data.validation_report.findings.head(50)), hide_index=True)
     estimate = None
     if profile.kind == "local":  # the local engine has no price: it costs this machine's time
         st.caption(tr("train.local_free"))
@@ -196,10 +203,13 @@ def launch_panel(workspace: Workspace, profile: Profile, settings: TrainSettings
         except StudioError as exc:  # no price for this model: the job can still be launched
             st.caption(str(exc))
     confirmed = True
+    validation_ok = data.validation_report is None or data.validation_report.ok
     if estimate and settings.over_budget(estimate.usd):
         st.warning(tr("train.over_budget", usd=usd_amount(estimate.usd), budget=usd_amount(settings.budget_usd or 0)))
         confirmed = st.checkbox(tr("train.confirm_budget"), key="train_confirm_budget")
-    if st.button(tr("train.launch_button"), disabled=not (data.report.ok and confirmed), key="train_launch"):
+    if st.button(
+        tr("train.launch_button"), disabled=not (data.report.ok and validation_ok and confirmed), key="train_launch"
+    ):
         bar = st.progress(0.0)
         with show_errors():
             record = launch_job(

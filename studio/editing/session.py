@@ -7,6 +7,7 @@ the rule flags and their counts, the rows the filters let through, a grid edit, 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,10 +19,19 @@ from studio.editing.recipes import Recipe
 from studio.errors import OperationError, StudioError
 from studio.quality.rules import RULES
 from studio.quality.splits import export_splits, split_version_name
-from studio.storage.workspace import Workspace, import_loaded
+from studio.storage.workspace import VersionInfo, Workspace, import_loaded
 
 if TYPE_CHECKING:
     from studio.quality.near_duplicates import NearDuplicates
+
+
+@dataclass(frozen=True)
+class StaleLink:
+    """A link (a URL, a bookmark, a tab left open and refreshed) that named ``named``, a version of the dataset
+    that is no longer its head ``head``: someone moved the dataset on since the link was made."""
+
+    named: VersionInfo
+    head: VersionInfo
 
 
 class DatasetSession:
@@ -48,6 +58,29 @@ class DatasetSession:
         if self.editor is None or self.editor.dataset_id != dataset_id:
             self.editor = DatasetEditor(self.workspace, dataset_id)
         return self.editor
+
+    def open_link(self, dataset_id: int, version_id: int | None = None) -> StaleLink | None:
+        """Open what a link names (``?dataset=3&version=7``) without changing the dataset for anyone: the dataset
+        opens at its current head, as stored now. When the link names another version of it (older, or one that
+        was the head when the link was made), that version is not checked out: the returned :class:`StaleLink`
+        says which it was, for the user to open it explicitly (:meth:`checkout_link`). None when the link names
+        the head, or no version, or a version of another dataset. Raises
+        :class:`~studio.errors.WorkspaceError` for an unknown dataset."""
+        editor = self.open(dataset_id)
+        if editor.info.revision != editor.head_revision:
+            editor = self.editor = DatasetEditor(self.workspace, dataset_id)  # show what is stored now
+        named = next((v for v in self.workspace.versions(dataset_id) if v.id == version_id), None)
+        if named is None or named.id == editor.head.id:
+            return None
+        return StaleLink(named=named, head=editor.head)
+
+    def checkout_link(self, link: StaleLink) -> DatasetEditor:
+        """Make the version ``link`` named the head, for every session: the user asked for it. Raises
+        :class:`~studio.errors.ConflictError` (nothing changed; the editor shows what is stored) when the
+        dataset moved again since the page showed ``link``."""
+        editor = self.open(link.named.dataset_id)
+        editor.checkout(link.named.id)
+        return editor
 
     def import_loaded(self, result: Any, *, source_name: str, data: bytes) -> DatasetEditor:
         """Store an uploaded file's :class:`~studio.data.loader.LoadResult` as a new dataset and open it."""

@@ -244,7 +244,7 @@ def _quantile(values: pd.Series, q: float) -> float | None:
 
 
 def aggregate(scored: pd.DataFrame, targets: Sequence[str] | None = None) -> pd.DataFrame:
-    """One row per target: rows, errors, ``scored`` ("n of N": the answers the metrics are over; fewer than the rows
+    """One row per target: rows, errors, ``scored`` ("n/N": the answers the metrics are over; fewer than the rows
     when some failed), the mean of each metric (the count for :data:`COUNTED` ones), tokens, p50/p95 latency (s),
     total cost."""
     names = list(targets) if targets is not None else list(dict.fromkeys(scored["target"]))
@@ -253,7 +253,7 @@ def aggregate(scored: pd.DataFrame, targets: Sequence[str] | None = None) -> pd.
         group = scored[scored["target"] == name]
         ok = group[group["error"].isna()] if "error" in group.columns else group
         row: dict[str, Any] = {"target": name, "rows": len(group), "errors": len(group) - len(ok)}
-        row["scored"] = f"{len(ok)} of {len(group)}"
+        row["scored"] = f"{len(ok)}/{len(group)}"  # no words: the same in every language
         for key in (*METRIC_KEYS, *TOOL_METRIC_KEYS):
             if key not in ok.columns:
                 continue

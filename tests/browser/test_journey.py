@@ -5,10 +5,12 @@ versions) → Cost → train on a real local engine (the tiny random Llama; Smol
 "Compare in the Playground": base vs the fine-tune in one chat, then over the sample test set → a blind vote.
 
 Spanish: the sidebar's switch, then the same pages with the same panels open. The visible text of every page
-(the app, the AgGrid iframe, widget labels, placeholders, chart axes in the Vega SVG, table headers) is split into
-words, and each word must be a word of the Spanish UI strings (``[es]`` of studio/locales/*.toml), a name the
-journey made (dataset, version, model) or a token of ``allowed_tokens.txt``. Dataset text and model answers are
-data, not UI: grid text cells, chat answers, code snippets and the vote's prompt and answers are left out.
+(the app, the AgGrid iframe, widget labels, placeholders, chart axes in the Vega SVG, st.dataframe headers and
+cells) is split into words, and each word must be a word of the Spanish UI strings (``[es]`` of
+studio/locales/*.toml), a name the journey made (dataset, version, model) or a token of ``allowed_tokens.txt``.
+Dataset text and model answers are data, not UI: grid text cells, chat answers, code snippets, the vote's prompt
+and answers, and the st.dataframe columns of :data:`DATA_COLUMNS` (prompts, answers, references) and those named
+after a Playground target (its answers) are left out.
 
 Screenshots of every page in both languages go to ``test-artifacts/journey/`` (git-ignored); the test prints it.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import re
 import tomllib
+from collections.abc import Collection
 from pathlib import Path
 
 import httpx
@@ -54,6 +57,10 @@ DATA = [
     "[class*=st-key-data-]",  # containers the pages key "data-…" (the blind vote's prompt and answers)
 ]
 
+# st.dataframe columns that hold data (the test set's prompts and references, answers, conversation turns), by
+# their studio/locales/columns.toml key; a column named after a Playground target holds its answers too.
+DATA_COLUMNS = ("prompt", "answer", "reference", "reference_tool_calls", "tool_calls", "user", "assistant", "system")
+
 # Streamlit's own strings that its API does not let an app set: the file uploader's drop zone ("Drag and drop
 # file here", "200MB per file") and its button ("Upload"). Text under these is left out, and only these.
 # The "Running… Stop" status widget comes and goes with each script run.
@@ -63,10 +70,12 @@ STREAMLIT_OWN = [
     "[data-testid=stStatusWidget]",
 ]
 
-# Every visible text node of one document, and the placeholder of an empty text field (what a user reads there);
-# nodes under a DATA or STREAMLIT_OWN selector are skipped. aria-labels and SVG <title>s are for screen readers
-# and hover, not on screen.
-VISIBLE_TEXT = """(skipped) => {
+# Every visible text node of one document, the cells of st.dataframe tables (they draw on a canvas; glide data
+# grid keeps each header and the rows on screen in an accessibility table, off screen, with aria-colindex) except
+# the columns named in dataHeaders, and the placeholder of an empty text field (what a user reads there); nodes
+# under a DATA or STREAMLIT_OWN selector are skipped. aria-labels and SVG <title>s are for screen readers and
+# hover, not on screen.
+VISIBLE_TEXT = """([skipped, dataHeaders]) => {
     const out = [];
     const skip = (el) => skipped.some((s) => el.closest(s));
     const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
@@ -81,9 +90,17 @@ VISIBLE_TEXT = """(skipped) => {
         if (box.width < 2 || box.height < 2) continue;  // visually hidden ("Skip to main content" until focused)
         out.push(text);
     }
-    // st.dataframe draws on a canvas; its headers are also in the grid's accessibility table (off screen).
-    for (const el of document.querySelectorAll("[data-testid=stDataFrame] [role=columnheader]")) {
-        if (el.textContent.trim()) out.push(el.textContent.trim());
+    for (const table of document.querySelectorAll("[data-testid=stDataFrame]")) {
+        const data = new Set();
+        for (const el of table.querySelectorAll("[role=columnheader]")) {
+            const header = el.textContent.trim();
+            if (dataHeaders.includes(header.toLowerCase())) data.add(el.getAttribute("aria-colindex"));
+            if (header) out.push(header);
+        }
+        for (const el of table.querySelectorAll("[role=gridcell]")) {
+            const text = el.textContent.trim();
+            if (text && !data.has(el.getAttribute("aria-colindex"))) out.push(text);
+        }
     }
     for (const el of document.querySelectorAll("input[placeholder], textarea[placeholder]")) {
         if (el.value || skip(el) || el.closest("[data-baseweb=select]") || !el.checkVisibility()) continue;
@@ -149,11 +166,14 @@ def shoot(page, lang: str, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{lang}-{name}.png"), full_page=True)
 
 
-def visible_text(page) -> list[str]:
-    texts = page.evaluate(VISIBLE_TEXT, DATA + STREAMLIT_OWN)
+def visible_text(page, data_headers: Collection[str] = ()) -> list[str]:
+    """What :data:`VISIBLE_TEXT` reads on the page and in its frames; st.dataframe columns headed by one of
+    ``data_headers`` (lower case) are data."""
+    arguments = [DATA + STREAMLIT_OWN, sorted(data_headers)]
+    texts = page.evaluate(VISIBLE_TEXT, arguments)
     for frame in page.frames[1:]:  # the AgGrid iframe (and any other component's frame)
         with contextlib.suppress(Exception):  # a frame detached by a rerun holds no text any more
-            texts += frame.evaluate(VISIBLE_TEXT, DATA + STREAMLIT_OWN)
+            texts += frame.evaluate(VISIBLE_TEXT, arguments)
     return texts
 
 
@@ -203,9 +223,11 @@ def journey_in_english(page, model: str, workspace: Path) -> None:
     field.fill(model)
     field.press("Enter")
     settle(page)
-    # No validation file (the 6-example split is below the 10 OpenAI's format asks for) and one epoch: the
-    # journey shows a job, not a good model.
-    choose(page, "Validation data (optional)", "none")
+    # The page's default: no validation file (the 6-example split is below the 10 an upload needs: it says so).
+    # One epoch: the journey shows a job, not a good model.
+    expect(page.get_by_text(re.compile(r"Not preselected: the validation split .+ has 6 examples"))).to_be_visible(
+        timeout=30_000
+    )
     page.get_by_text("manual", exact=True).click()
     epochs = page.get_by_label("Number of epochs")
     epochs.fill("1")
@@ -234,41 +256,44 @@ def journey_in_english(page, model: str, workspace: Path) -> None:
     shoot(page, "en", "playground")
 
 
-def spanish_pass(page, names: set[str]) -> dict[str, list[str]]:
-    """Every page again in Spanish with the journey's panels open; returns the English words left, by page."""
+def spanish_pass(page, names: set[str], targets: set[str]) -> dict[str, list[str]]:
+    """Every page again in Spanish with the journey's panels open; returns the English words left, by page.
+    ``targets``: the Playground's target names (a results column named after one holds its answers)."""
     allowed = ui_words() | allowed_tokens()
     left: dict[str, list[str]] = {}
     page.get_by_test_id("stSidebar").get_by_text("Español").click()
     expect(page.get_by_text("Motor local").first).to_be_visible(timeout=30_000)
     es = translator("es")
+    data_headers = {es(f"columns.{key}").lower() for key in DATA_COLUMNS} | {t.lower() for t in targets}
     for name in PAGES:
         go(page, name, es(f"{name}.title"))
         if name == "dataset":  # the grid draws its Spanish headers (its iframe is rebuilt for the new options)
             header = grid_of(page).locator(".ag-header-cell-text", has_text="asistente").first
             expect(header).to_be_visible(timeout=30_000)
-        texts = visible_text(page)
+        texts = visible_text(page, data_headers)
         if name == "dataset":
             page.locator("[data-testid=stExpander] summary").first.click()  # the open/import panel
             settle(page)
             # The picker still names the open dataset (its label changed with the language, which rebuilt it).
             picker = page.locator("[data-testid=stSelectbox]").filter(has_text=es("dataset.pick")).locator("input")
             expect(picker).to_have_value(f"{DATASET} · jsonl/chat", timeout=30_000)
-            texts += visible_text(page)
+            texts += visible_text(page, data_headers)
         if name == "playground":
             expect(page.get_by_role("tab").first).to_be_visible(timeout=60_000)
             for tab in page.get_by_role("tab").all():
                 tab.click()
                 settle(page)
-                texts += visible_text(page)
+                texts += visible_text(page, data_headers)
         if name == "train":
             for summary in page.locator("[data-testid=stExpander] summary").all():
                 summary.click()
                 settle(page)
-            texts += visible_text(page)
-        headers = page.locator("[data-testid=stDataFrame] [role=columnheader]").count()
-        print(f"{name}: {len(texts)} texts, {headers} table headers read")
-        if name == "train":  # the jobs, events and checkpoints tables: their headers are read, not skipped
-            assert headers > 0
+            texts += visible_text(page, data_headers)
+        table = page.locator("[data-testid=stDataFrame]")
+        headers, cells = table.locator("[role=columnheader]").count(), table.locator("[role=gridcell]").count()
+        print(f"{name}: {len(texts)} texts, {headers} table headers and {cells} cells on screen")
+        if name == "train":  # the jobs, events and checkpoints tables: their headers and cells are read
+            assert headers > 0 and cells > 0
         shoot(page, "es", name)
         if found := english_left(texts, allowed, names):
             left[name] = found
@@ -302,7 +327,8 @@ def walk(tmp_path, page, model: str, model_dir: Path, *, spanish: bool = True) -
         journey_in_english(page, model, workspace)
         if spanish:
             names = journey_names(Workspace(workspace), engine.base_url)
-            left = spanish_pass(page, names)
+            targets = {t for run in list_runs(Workspace(workspace)) for t in run.target_names}
+            left = spanish_pass(page, names, targets)
             assert left == {}, "English a user sees in Spanish:\n" + "\n".join(
                 f"{name}: {word}" for name, words in left.items() for word in words
             )

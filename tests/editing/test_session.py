@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 
 from studio.data.loader import load_dataset
+from studio.editing.editor import DatasetEditor
 from studio.editing.grid import ViewSpec
 from studio.editing.ops import DeleteRows
 from studio.editing.recipes import Recipe
 from studio.editing.session import DatasetSession
-from studio.errors import OperationError, StudioError
+from studio.errors import ConflictError, OperationError, StudioError
 from studio.storage.workspace import Workspace, import_file
 
 SAMPLE = "sample_data/medical_faq_dirty.csv"
@@ -78,3 +79,32 @@ def test_splits_are_computed_once_per_data_and_settings_and_saved_beside_the_hea
     names = [v.name for v in session.workspace.versions(session.editor.dataset_id)]
     assert {"train (seed 7)", "validation (seed 7)", "test (seed 7)"} <= set(names)
     assert session.editor.info.head_version_id == head
+
+
+def test_a_link_to_an_older_version_opens_the_head_and_checks_out_only_when_asked(session):
+    editor = session.editor
+    assert editor is not None
+    original = editor.head
+    editor.apply(DeleteRows(ids=(0,)))
+    newer = editor.save_version("newer")
+    other = DatasetEditor(session.workspace, editor.dataset_id)
+    other.apply(DeleteRows(ids=(1,)))  # another session's acknowledged edit on the head
+
+    tab = DatasetSession(session.workspace)  # a tab refreshed at ?version=<original>
+    link = tab.open_link(editor.dataset_id, original.id)
+    assert link is not None and (link.named.id, link.head.id) == (original.id, newer.id)
+    assert session.workspace.dataset(editor.dataset_id).head_version_id == newer.id  # nothing moved
+    assert tab.editor is not None and len(tab.editor.frame) == 236  # the head, with both edits
+    assert tab.open_link(editor.dataset_id, newer.id) is None  # a link to the head: nothing to offer
+    assert tab.open_link(editor.dataset_id, None) is None
+
+    other.apply(DeleteRows(ids=(2,)))  # the dataset moves again before the user presses the button
+    with pytest.raises(ConflictError, match="changed in another session"):
+        tab.checkout_link(link)
+    assert session.workspace.dataset(editor.dataset_id).head_version_id == newer.id
+    assert len(tab.editor.frame) == 235  # it shows what is stored now
+    fresh = tab.open_link(editor.dataset_id, original.id)
+    assert fresh is not None
+    tab.checkout_link(fresh)
+    assert session.workspace.dataset(editor.dataset_id).head_version_id == original.id
+    assert len(tab.editor.frame) == 238

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from studio.editing.editor import DatasetEditor
+from studio.editing.ops import DeleteRows
 from studio.editing.session import DatasetSession
 from studio.storage.workspace import Workspace, import_file
 from tests.pages.apptest import open_page
@@ -249,7 +250,9 @@ def test_the_url_names_the_open_dataset_and_version_and_a_refresh_reopens_them(p
     assert picker.value == dataset_id
 
 
-def test_a_link_to_a_saved_version_opens_it_and_the_user_can_pick_another(page):
+def test_a_link_to_an_older_version_opens_the_current_one_and_offers_the_older(page):
+    # Measured: a tab left at ?version=<original> and refreshed after another tab saved a newer version checked
+    # the original out as the dataset's current version for everyone, silently.
     at, workspace, dataset_id = page
     at.selectbox(key="bulk_rule").set_value("too_short").run()
     at.button(key="delete_flagged").click().run()
@@ -257,15 +260,47 @@ def test_a_link_to_a_saved_version_opens_it_and_the_user_can_pick_another(page):
     at.button(key="save_version").click().run()
     original, saved = (v.id for v in workspace.versions(dataset_id))
     linked = open_page("dataset", run=False)
-    linked.query_params.update({"dataset": str(dataset_id), "version": str(original), "id": ["2"]})
+    linked.query_params.update({"dataset": str(dataset_id), "version": str(original), "id": ["3"]})
     linked.run()
-    assert shown(linked) == "**1 of 5 rows**"  # the original version, filtered to the linked example
+    assert not linked.exception
+    assert workspace.dataset(dataset_id).head_version_id == saved  # nothing changed for anyone
+    assert shown(linked) == "**1 of 4 rows**"  # the current version, filtered to the linked example
+    notice = next(w.value for w in linked.warning if "This link named version" in w.value)
+    assert "“original”" in notice and "“no short answers”" in notice
+    assert linked.query_params["version"] == str(saved)  # the URL names what is shown
+
+    linked.button(key="link_checkout").click().run()  # asked for: the older version becomes the current one
+    assert workspace.dataset(dataset_id).head_version_id == original
+    assert shown(linked) == "**1 of 5 rows**" and linked.query_params["version"] == str(original)
+    assert not any("This link named version" in w.value for w in linked.warning)
     linked.button(key="clear_jump").click().run()
     assert shown(linked) == "**5 of 5 rows**" and "id" not in linked.query_params
     linked.selectbox(key=f"open-version-{dataset_id}-{original}").set_value(saved).run()
     assert shown(linked) == "**4 of 4 rows**"  # the URL, now its own, does not switch it back
     linked.run()
     assert shown(linked) == "**4 of 4 rows**" and linked.query_params["version"] == str(saved)
+
+
+def test_staying_at_the_current_version_keeps_everyones_edits(page):
+    at, workspace, dataset_id = page
+    original = workspace.versions(dataset_id)[0].id
+    stale_url = dict(at.query_params)  # a tab left open at the original version
+    at.selectbox(key="bulk_rule").set_value("too_short").run()
+    at.button(key="delete_flagged").click().run()
+    at.text_input(key="version_name").input("no short answers").run()
+    at.button(key="save_version").click().run()
+    saved = workspace.dataset(dataset_id).head_version_id
+    DatasetEditor(workspace, dataset_id).apply(DeleteRows(ids=(0,)))  # an acknowledged edit after saving
+
+    stale = open_page("dataset", run=False)  # the old tab, refreshed
+    stale.query_params.update(stale_url)
+    stale.run()
+    assert not stale.exception and shown(stale) == "**3 of 3 rows**"  # the head with the other session's edit
+    assert any("This link named version" in w.value for w in stale.warning)
+    stale.button(key="link_stay").click().run()
+    assert not any("This link named version" in w.value for w in stale.warning)
+    assert workspace.dataset(dataset_id).head_version_id == saved != original
+    assert len(DatasetEditor(workspace, dataset_id).frame) == 3
 
 
 def test_the_fixes_act_on_the_rows_the_filter_shows_and_offer_no_empty_action(tmp_path):
@@ -346,3 +381,19 @@ def test_an_import_runs_the_page_once(monkeypatch):
     at.button(key="import").click().run()
     assert shown(at) == "**2 of 2 rows**"
     assert runs == [1]  # the import is done before the run that shows it: no st.rerun(), no second run
+
+
+def test_opening_the_linked_version_is_refused_when_the_dataset_moved_again(page):
+    at, workspace, dataset_id = page
+    stale_url = dict(at.query_params)
+    at.text_input(key="version_name").input("v2").run()
+    at.button(key="save_version").click().run()
+    saved = workspace.dataset(dataset_id).head_version_id
+    stale = open_page("dataset", run=False)
+    stale.query_params.update(stale_url)
+    stale.run()
+    DatasetEditor(workspace, dataset_id).apply(DeleteRows(ids=(4,)))  # after the notice was shown
+    stale.button(key="link_checkout").click().run()
+    assert any("changed in another session" in w.value for w in stale.warning)
+    assert workspace.dataset(dataset_id).head_version_id == saved  # nothing overwritten
+    assert shown(stale) == "**4 of 4 rows**"  # what is stored now

@@ -113,7 +113,7 @@ def test_a_rerun_does_not_export_and_validate_the_chosen_version_again(tmp_path,
 def test_saved_splits_preselect_train_and_validation_never_test(tmp_path):
     from tests.pages.apptest import facts_with_splits
 
-    workspace, session, info = facts_with_splits(tmp_path, 30, {"train": 0.8, "validation": 0.1, "test": 0.1})
+    workspace, session, info = facts_with_splits(tmp_path, 120, {"train": 0.8, "validation": 0.1, "test": 0.1})
 
     at = open_page("train", train_provider="openai", dataset=session)
     assert not at.exception
@@ -126,6 +126,28 @@ def test_saved_splits_preselect_train_and_validation_never_test(tmp_path):
     test_split = next(v for v in workspace.versions(info.id) if v.name == "test (seed 42)")
     training.select_index(training.options.index(f"{test_split.name} ({test_split.rows})")).run()
     assert any("saved test split" in w.value for w in at.warning)
+
+
+def test_a_validation_split_the_engine_would_refuse_is_not_preselected_and_blocks_the_launch(tmp_path):
+    # Measured: style_demo (60 rows) split 0.8/0.1/0.1 preselected its 6-example validation split, and the engine
+    # refuses an upload with fewer than 10 examples ("6 examples; OpenAI requires at least 10").
+    from tests.pages.apptest import facts_with_splits
+
+    workspace, session, info = facts_with_splits(tmp_path, 60, {"train": 0.8, "validation": 0.1, "test": 0.1})
+    small = next(v for v in workspace.versions(info.id) if v.name == "validation (seed 42)")
+    assert small.rows < 10
+
+    at = open_page("train", train_provider="local", dataset=session)
+    assert not at.exception
+    validation = next(s for s in at.selectbox if s.key.startswith("valid_version-"))
+    assert validation.value is None  # "none"
+    assert any(f"has {small.rows} examples" in c.value and "fewer than 10" in c.value for c in at.caption)
+    assert not at.button(key="train_launch").disabled
+
+    # Chosen by hand: it is checked like the training file, the error is shown, and the launch is disabled.
+    validation.select_index(validation.options.index(f"{small.name} ({small.rows})")).run()
+    assert any("validation data “validation (seed 42)” has errors" in e.value for e in at.error)
+    assert at.button(key="train_launch").disabled
 
 
 def test_epochs_batch_and_learning_rate_on_the_train_page_are_the_settings_kept_for_cost(tmp_path):

@@ -47,6 +47,6 @@ def test_a_tool_call_set_on_the_local_engine(app_engine, tmp_path):
     assert results["error"].isna().all(), results["error"].dropna().tolist()
     assert results["reference_tool_calls"].notna().sum() == 6 * 2  # six rows' references are tool calls
     summary = aggregate(score_rows(results), ["base", "again"]).set_index("target")
-    assert summary.loc["base", "scored"] == "8 of 8"
+    assert summary.loc["base", "scored"] == "8/8"
     assert summary.loc["base", "text_instead"] == 6
     assert summary.loc["base", "same_functions"] == 0

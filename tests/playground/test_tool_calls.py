@@ -156,7 +156,7 @@ def test_a_tool_call_set_sends_tools_and_scores_the_calls_through_faults(tmp_pat
     assert ballot.row_index == 0
     assert ballot.left_answer == ballot.right_answer == '→ get_weather(unit="celsius", city="Paris")'
     summary = aggregate(scored, ["base", "tuned"]).set_index("target")
-    assert summary.loc["base", "scored"] == "8 of 8"
+    assert summary.loc["base", "scored"] == "8/8"
     assert summary.loc["base", "text_instead"] == 1  # a count, not a share
     assert summary.loc["base", "same_functions"] == pytest.approx(4 / 6)
     assert summary.loc["base", "arguments_valid"] == pytest.approx(4 / 5)
@@ -167,8 +167,8 @@ def test_metrics_over_a_partly_failed_run_say_n_of_n(tmp_path):
     with TestServer(Behaviour(script=(500, 500, 500, 500))) as server:
         _, results = _run(server, tmp_path, concurrency=1)
     summary = aggregate(score_rows(results), ["base", "tuned"]).set_index("target")
-    assert summary.loc["base", "scored"] == "7 of 8" and summary.loc["base", "errors"] == 1
-    assert summary.loc["tuned", "scored"] == "8 of 8"
+    assert summary.loc["base", "scored"] == "7/8" and summary.loc["base", "errors"] == 1
+    assert summary.loc["tuned", "scored"] == "8/8"
     assert summary.loc["base", "same_functions"] == pytest.approx(3 / 5)  # over the answers that came back
 
 
