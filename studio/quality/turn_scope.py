@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 from studio.data.frame import TEXT
 from studio.data.turns import TOOL_CALL, turn_view
 from studio.quality.columns import Check, RuleResult, reasons, rule_result, where_labels
+from studio.quality.messages import say
 from studio.quality.patterns import arrow_strings
 
 TEXT_FIELDS_ALL: tuple[str, ...] = ("system", "user", "assistant", "tool", "tool_calls")
@@ -237,7 +238,7 @@ def over_turns(check: Check, scope: Scope = "text") -> Check:
         where = _where(table, result.field, hit)[first]
         # A message that does not say where (answer rules) gets the turn in front when it is an earlier one.
         reason[examples] = [
-            r if w is None or w in ("system", "user", "assistant") or w in str(r) else f"{w}: {r}"
+            r if w is None or w in ("system", "user", "assistant") or w in str(r) else say("in_turn", at=w, finding=r)
             for r, w in zip(found, where, strict=True)
         ]
         field = np.full(n, None, dtype=object)
