@@ -20,9 +20,16 @@ def words(text: str) -> set[str]:
     return {w.lower() for w in LETTERS.findall(text)}
 
 
-SPANISH_WORDS = set().union(
-    *(words(re.sub(r"\{[^}]*\}", " ", v)) for k, v in RULES_TOML["es"].items() if k.startswith("msg_"))
-)
+def template_words(lang: str) -> set[str]:
+    return set().union(
+        *(words(re.sub(r"\{[^}]*\}", " ", v)) for k, v in RULES_TOML[lang].items() if k.startswith("msg_"))
+    )
+
+
+# Words of the Spanish strings; those the English strings use too only when they are Spanish as well (an English
+# sentence pasted into [es] does not make its words Spanish).
+BOTH = {"a", "no", "final", "personal", "variable", "url", "token", "dni", "nie"}
+SPANISH_WORDS = (template_words("es") - template_words("en")) | BOTH
 
 
 def quoted(reason: Reason) -> set[str]:
