@@ -90,8 +90,14 @@ class Reason:
 
 
 def say(key: str, **values: Any) -> str:
-    """The English message of template ``key`` with ``values`` (each shown with ``str``)."""
-    return text(f"rules.msg_{key}", "en", **{name: str(v) for name, v in values.items()})
+    """The English message of template ``key`` with ``values`` (each shown with ``format``, so as ``str``)."""
+    return _english(key).format_map(values)
+
+
+@cache
+def _english(key: str) -> str:
+    # The rules call say() once per flagged row: the template is looked up once.
+    return text(f"rules.msg_{key}", "en")
 
 
 def say_column(key: str, **values: Any) -> Any:
@@ -100,7 +106,7 @@ def say_column(key: str, **values: Any) -> Any:
     template's literal parts and the columns, so no Python runs per row."""
     out: Any = ""
     pending = ""
-    for literal, name, _, _ in string.Formatter().parse(text(f"rules.msg_{key}", "en")):
+    for literal, name, _, _ in string.Formatter().parse(_english(key)):
         pending += literal
         if name is None:
             continue
@@ -165,7 +171,7 @@ def _pattern(key: str, capture: bool = False) -> str:
     """A regex of template ``key``'s English text: slots match their templates, free text anything; with
     ``capture``, each placeholder is a named group."""
     out = []
-    for literal, name, _, _ in string.Formatter().parse(text(f"rules.msg_{key}", "en")):
+    for literal, name, _, _ in string.Formatter().parse(_english(key)):
         out.append(re.escape(literal))
         if name is None:
             continue
