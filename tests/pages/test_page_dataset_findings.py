@@ -64,3 +64,19 @@ def test_a_flagged_row_says_what_was_found_and_in_which_turn_in_the_pages_langua
     first = captions.index("turno 0 · usuario · 14 tokens")
     assert captions[first + 1] == "⚠️ datos personales: correo electrónico 'dana.w@example.com' en turno 0 (usuario)"
     assert sum("⚠️" in c for c in captions) == 1
+
+
+def test_the_replace_preview_names_the_role_in_the_pages_language(tmp_path):
+    path = tmp_path / "chats.jsonl"
+    path.write_text(json.dumps(CHAT) + "\n")
+    workspace = Workspace()
+    info, _ = import_file(workspace, path)
+    session = DatasetSession(workspace)
+    session.open(info.id)
+    at = open_page("dataset", dataset=session, lang="es")
+    at.multiselect(key="replace_roles").set_value(["assistant"])
+    at.text_input(key="replace_pattern").set_value("rain").run()
+    at.text_input(key="replace_with").set_value("snow").run()
+    assert not at.exception
+    preview = at.dataframe[-1].value
+    assert preview["role"].tolist() == ["asistente"] and preview["after"].str.contains("snow").all()
