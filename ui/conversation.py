@@ -55,7 +55,8 @@ def conversation_panel(session: DatasetSession, example_id: int, tr: Translator)
     trained = sum(t for t, m in zip(tokens, messages, strict=True) if _trained(m))
     st.subheader(tr("dataset.conversation", id=example_id))
     st.caption(tr("dataset.conversation_tokens", turns=len(messages), trained=trained, context=sum(tokens) - trained))
-    findings = turn_findings(frame, int(frame.index.get_loc(found[0])), tr.lang)
+    position = int(frame.index.get_loc(found[0]))  # what the rules find there: once per revision and language
+    findings = session.editor.memo(("findings", example_id, tr.lang), lambda: turn_findings(frame, position, tr.lang))
     for rule, finding in findings.get(None, []):
         st.caption(f"⚠️ {tr.label('rules', rule)}: {finding}")
     for turn, message in enumerate(messages):

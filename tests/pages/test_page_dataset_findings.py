@@ -64,6 +64,12 @@ def test_a_flagged_row_says_what_was_found_and_in_which_turn_in_the_pages_langua
     first = captions.index("turno 0 · usuario · 14 tokens")
     assert captions[first + 1] == "⚠️ datos personales: correo electrónico 'dana.w@example.com' en turno 0 (usuario)"
     assert sum("⚠️" in c for c in captions) == 1
+    # fixed in the panel: the finding goes with it (and the badge: the row is no longer flagged)
+    at.text_area(key="text_0_0").set_value("Hi, I am Dana.")
+    at.button(key="save_0_0").click().run()
+    assert not at.exception
+    assert not [c.value for c in at.caption if "⚠️" in c.value]
+    assert grid(at)[1]["flags"].tolist() == [""]
 
 
 def test_the_replace_preview_names_the_role_in_the_pages_language(tmp_path):
