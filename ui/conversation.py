@@ -14,11 +14,12 @@ import streamlit as st
 
 from studio.core.chat import content_text
 from studio.cost.tokens import turn_token_counts
-from studio.editing.grid import apply_and_check
+from studio.editing.grid import apply_and_check, turn_findings
 from studio.editing.ops import Op
 from studio.editing.session import DatasetSession
 from studio.editing.turn_ops import ROLES, DeleteTurn, EditToolCall, EditTurn, InsertTurn, MoveTurn, SetRole, SetWeight
 from studio.i18n import Translator
+from studio.quality.messages import ROLES as MESSAGE_ROLES
 from ui.frame import attempt
 
 
@@ -54,11 +55,17 @@ def conversation_panel(session: DatasetSession, example_id: int, tr: Translator)
     trained = sum(t for t, m in zip(tokens, messages, strict=True) if _trained(m))
     st.subheader(tr("dataset.conversation", id=example_id))
     st.caption(tr("dataset.conversation_tokens", turns=len(messages), trained=trained, context=sum(tokens) - trained))
+    position = int(frame.index.get_loc(found[0]))  # what the rules find there: once per revision and language
+    findings = session.editor.memo(("findings", example_id, tr.lang), lambda: turn_findings(frame, position, tr.lang))
+    for rule, finding in findings.get(None, []):
+        st.caption(f"⚠️ {tr.label('rules', rule)}: {finding}")
     for turn, message in enumerate(messages):
         role = str(message.get("role", "?"))
         with st.chat_message(role if role in ("user", "assistant") else "ai"):
             note = "" if _trained(message) or role != "assistant" else " · " + tr("dataset.context_only")
-            st.caption(f"{tr('dataset.turn_label', turn=turn, role=role, n=tokens[turn])}{note}")
+            st.caption(f"{tr('dataset.turn_label', turn=turn, role=_role(role, tr), n=tokens[turn])}{note}")
+            for rule, finding in findings.get(turn, []):  # what the rules found in this turn, in the page's language
+                st.caption(f"⚠️ {tr.label('rules', rule)}: {finding}")
             st.text(content_text(message.get("content")) or "—")
             for label in _parts(message):
                 st.caption(label)
@@ -66,10 +73,17 @@ def conversation_panel(session: DatasetSession, example_id: int, tr: Translator)
                 st.code(json.dumps(call.get("function", call), ensure_ascii=False, indent=2), language="json")
             _turn_controls(session, example_id, turn, message, len(messages), tr)
     with st.expander(tr("dataset.add_turn")):
-        role = st.selectbox(tr("dataset.role"), ROLES, index=1, key=f"new_role_{example_id}")
+        role = st.selectbox(
+            tr("dataset.role"), ROLES, index=1, key=f"new_role_{example_id}", format_func=lambda r: _role(r, tr)
+        )
         text = st.text_area(tr("dataset.turn_text"), key=f"new_text_{example_id}")
         if st.button(tr("dataset.add"), key=f"add_turn_{example_id}", disabled=not text.strip()):
             _apply(session, InsertTurn(example_id, len(messages), role, text), tr, example_id, len(messages))
+
+
+def _role(role: str, tr: Translator) -> str:
+    """A role as the page's language names it (a role no locale names is shown as it is)."""
+    return tr(f"rules.msg_role_{role}") if role in MESSAGE_ROLES else role
 
 
 def _trained(message: dict[str, Any]) -> bool:
@@ -86,7 +100,11 @@ def _turn_controls(
             _apply(session, EditTurn(example_id, turn, text), tr, example_id, turn)
         role = str(message.get("role", "user"))
         new_role = st.selectbox(
-            tr("dataset.role"), ROLES, index=ROLES.index(role) if role in ROLES else 1, key=f"role_{key}"
+            tr("dataset.role"),
+            ROLES,
+            index=ROLES.index(role) if role in ROLES else 1,
+            key=f"role_{key}",
+            format_func=lambda r: _role(r, tr),
         )
         if new_role != role and st.button(tr("dataset.set_role"), key=f"setrole_{key}"):
             _apply(session, SetRole(example_id, turn, new_role), tr, example_id, turn)

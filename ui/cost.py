@@ -209,7 +209,9 @@ def problems_panel(
         st.success(tr("cost.no_problems"))
         return
     st.write(tr("cost.problem_counts", **problem_counts(report)))
-    groups = problem_groups(report, unit=unit)
+    groups = problem_groups(report, unit=unit, lang=tr.lang)
+    # the data keeps the severity; the table and the picker name it in the page's language
+    groups = groups.assign(severity=[tr(f"cost.severity_{s}") for s in groups["severity"]])
     st.dataframe(
         groups.drop(columns="ids"),
         hide_index=True,

@@ -205,8 +205,9 @@ def replace_panel(editor: DatasetEditor, tr: Translator) -> None:
         return
     st.caption(tr("dataset.replace_preview", n=preview.rows_affected))
     columns = {name: tr(f"dataset.preview_{name}") for name in ("turn", "role", "before", "after")}
+    shown = preview.clipped()  # the role as the scope picker names it, in the page's language
     st.dataframe(
-        preview.clipped(),
+        shown.assign(role=[tr(f"dataset.role_{r}") for r in shown["role"]]),
         hide_index=True,
         width="stretch",
         column_config={

@@ -27,11 +27,13 @@ def source_unit(format: str | None) -> str:
     return _UNITS.get((format or "").partition("/")[0], "line")
 
 
-def problem_groups(report: ValidationReport, *, unit: str = "line", shown_rows: int = 8) -> pd.DataFrame:
+def problem_groups(
+    report: ValidationReport, *, unit: str = "line", shown_rows: int = 8, lang: str = "en"
+) -> pd.DataFrame:
     """One row per check that found something: severity, key, count, rows (where the first ``shown_rows`` are, as
     ``line 7 (id 6)`` in ``unit``, "… +N" after them), message (the first finding's) and ids (the example ids, a
     tuple; empty for a finding about the whole file). Errors come first, then warnings, then advice; larger groups
-    first."""
+    first. ``rows`` is written in ``lang``."""
     findings = report.findings
     if findings.empty:
         return pd.DataFrame(columns=GROUP_COLUMNS)
@@ -39,7 +41,8 @@ def problem_groups(report: ValidationReport, *, unit: str = "line", shown_rows: 
     for (severity, key), part in findings.groupby(["severity", "key"], sort=False):
         located = part[part["row"].notna()]
         places = [
-            where(r, i, unit) for r, i in zip(located["row"][:shown_rows], located["id"][:shown_rows], strict=True)
+            where(r, i, unit, lang)
+            for r, i in zip(located["row"][:shown_rows], located["id"][:shown_rows], strict=True)
         ]
         shown = ", ".join(places) + (f" … +{len(located) - shown_rows}" if len(located) > shown_rows else "")
         groups.append(

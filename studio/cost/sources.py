@@ -87,11 +87,17 @@ class SourceReport:
         return out
 
 
-def where(row: Any, example_id: Any, unit: str = "line") -> str:
-    """``line 7 (id 6)``: a finding's source row and example id; ``file`` when it has no row."""
+def where(row: Any, example_id: Any, unit: str = "line", lang: str = "en") -> str:
+    """``line 7 (id 6)``: a finding's source row and example id; ``file`` when it has no row. In ``lang`` (the
+    CLI's English by default; ``línea 7 (id 6)`` in Spanish)."""
+    from studio.i18n import text
+
     if row is None or pd.isna(row):
-        return "file"
-    return f"{unit} {int(row)}" if example_id is None or pd.isna(example_id) else f"{unit} {int(row)} (id {example_id})"
+        return text("cost.where_file", lang)
+    shown = text(f"cost.unit_{unit}", lang) if unit in ("line", "item", "row") else unit
+    if example_id is None or pd.isna(example_id):
+        return text("cost.where_row", lang, unit=shown, row=int(row))
+    return text("cost.where_row_id", lang, unit=shown, row=int(row), id=example_id)
 
 
 def is_chat_jsonl(path: str | Path) -> bool:

@@ -130,7 +130,7 @@ def grid_page(
     ]
     for field_name, labels in turn_labels(rows["messages"], lang).items():
         out[f"{field_name}{TURN_LABEL_SUFFIX}"] = labels
-    out["flag_notes"] = flag_notes(rows, out["flags"])
+    out["flag_notes"] = flag_notes(rows, out["flags"], lang)
     if encoding and len(rows):
         from studio.cost.tokens import count_tokens
 
@@ -160,24 +160,26 @@ def turn_labels(conversations: pd.Series, lang: str = "en") -> dict[str, list[st
     from studio.i18n import text
 
     out: dict[str, list[str]] = {name: [] for name in TEXT_FIELDS}
+    roles = {name: text(f"dataset.role_{name}", lang) for name in TEXT_FIELDS}
     for messages in conversations:
         turns = list(messages) if isinstance(messages, list | tuple | np.ndarray) else []
-        for name in TEXT_FIELDS:
+        for name, role in roles.items():
             at = [i for i, m in enumerate(turns) if isinstance(m, dict) and m.get("role") == name]
             if not at:
-                out[name].append(text("dataset.grid_turn_none", lang, role=name))
+                out[name].append(text("dataset.grid_turn_none", lang, role=role))
                 continue
             which = "first" if name == "system" else "last"
             turn = at[0] if which == "first" else at[-1]
-            out[name].append(text(f"dataset.grid_turn_{which}", lang, role=name, turn=turn, n=len(turns)))
+            out[name].append(text(f"dataset.grid_turn_{which}", lang, role=role, turn=turn, n=len(turns)))
     return out
 
 
-def flag_notes(rows: pd.DataFrame, flags: pd.Series) -> list[str]:
+def flag_notes(rows: pd.DataFrame, flags: pd.Series, lang: str = "en") -> list[str]:
     """Per row, a JSON object ``{rule: [where, finding]}`` for its row-local flags: ``where`` is the turn the
     finding names (``"turn 1 (user)"``, empty when it is the turn the grid shows) and ``finding`` the rule's
-    message, so a badge can say where its problem is. Only the page's flagged rows are checked again, for the
-    rules they are flagged by ("" for a row without such flags)."""
+    message, both in ``lang``, so a badge can say where its problem is. Only the page's flagged rows are checked
+    again, for the rules they are flagged by ("" for a row without such flags)."""
+    from studio.quality.messages import finding_message
     from studio.quality.rules import analyze
 
     marks = [set(str(value).split()) & set(ROW_LOCAL_RULES) for value in flags]
@@ -190,9 +192,23 @@ def flag_notes(rows: pd.DataFrame, flags: pd.Series) -> list[str]:
         found = zip(issues["id"], issues["rule"], issues["turn"], issues["field"], issues["message"], strict=True)
         for example_id, rule, turn, field, message in found:  # a finding names its turn (issue 19)
             at = where[int(example_id)]
-            label = finding_where(rows["messages"].iat[at], turn, field)
-            notes[at].setdefault(str(rule), [label, str(message)])
+            label = finding_where(rows["messages"].iat[at], turn, field, lang)
+            notes[at].setdefault(str(rule), [label, finding_message(str(message), lang)])
     return [json.dumps(n, ensure_ascii=False) if n else "" for n in notes]
+
+
+def turn_findings(frame: pd.DataFrame, position: int, lang: str = "en") -> dict[int | None, list[tuple[str, str]]]:
+    """What the row-local rules find in the example at ``position`` of ``frame``, by the turn each finding is in
+    (an index in its ``messages``; None for one about the whole example): ``[(rule key, message in lang)]``."""
+    from studio.quality.messages import finding_message
+    from studio.quality.rules import analyze
+
+    issues = analyze(frame.iloc[[position]], rules=ROW_LOCAL_RULES).issues
+    out: dict[int | None, list[tuple[str, str]]] = {}
+    for rule, turn, message in zip(issues["rule"], issues["turn"], issues["message"], strict=True):
+        at = None if pd.isna(turn) else int(turn)
+        out.setdefault(at, []).append((str(rule), finding_message(str(message), lang)))
+    return out
 
 
 def _answer_shown(text: str | None, messages: Any) -> str | None:

@@ -24,6 +24,7 @@ from studio.quality.columns import (
     to_numpy,
     where_labels,
 )
+from studio.quality.messages import say, say_column
 
 # Words that cannot end a finished sentence. Lower case only, so "vitamin A" or "Plan B" are not connectors.
 _CONNECTORS_EN = (
@@ -56,12 +57,12 @@ def check_empty(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResult:
     mask = user_blank | answer_blank
     reason = np.full(len(frame), None, dtype=object)
     field = np.full(len(frame), "user", dtype=object)
-    reason[user_blank] = np.where(user_missing[user_blank], "no user turn", "the user turn is blank")
+    reason[user_blank] = np.where(user_missing[user_blank], say("no_user"), say("user_blank"))
     only_answer = answer_blank & ~user_blank
     field[only_answer] = "assistant"
-    reason[only_answer] = np.where(answer_missing[only_answer], "no assistant turn", "the answer is blank")
+    reason[only_answer] = np.where(answer_missing[only_answer], say("no_answer"), say("answer_blank"))
     both = answer_blank & user_blank
-    reason[both] = "the user turn and the answer are both missing or blank"
+    reason[both] = say("both_blank")
     return rule_result(frame, mask, reasons(frame, reason), pd.Series(field, index=frame.index))
 
 
@@ -86,7 +87,7 @@ def check_too_short(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResul
     lengths = to_numpy(pc.utf8_length(stripped), 0).astype(np.int64)
     mask = (lengths > 0) & (lengths < minimum)
     text = pd.Series(lengths, index=frame.index).astype(str)
-    reason = flagged_text(frame, mask, "the answer has " + text + f" characters (minimum {minimum})")
+    reason = flagged_text(frame, mask, say_column("too_short", chars=text, minimum=minimum))
     return rule_result(frame, mask, reason, "assistant")
 
 
@@ -126,13 +127,13 @@ def check_truncated(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResul
     mid_sentence = (lengths >= params["min_chars"]) & ~finished & ~ellipsis & ~connector
     mask = ellipsis | connector | mid_sentence
     reason = np.full(len(frame), None, dtype=object)
-    reason[ellipsis] = "the answer ends with an ellipsis"
-    reason[mid_sentence] = "the answer ends mid-sentence (no final punctuation)"
+    reason[ellipsis] = say("ellipsis")
+    reason[mid_sentence] = say("mid_sentence")
     if connector.any():
         positions = np.flatnonzero(connector)
         tails = text.take(pa.array(positions))
         words = pc.struct_field(pc.extract_regex(tails, r"(?P<w>\p{L}+)$"), [0]).to_pylist()
-        reason[positions] = [f"the answer ends with the connector word {w!r}" for w in words]
+        reason[positions] = [say("connector", word=w) for w in words]
     return rule_result(frame, mask, reasons(frame, reason), "assistant")
 
 
@@ -164,7 +165,7 @@ def check_empty_turns(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleRes
         for example, where in zip(examples, labels, strict=True):
             mask[example] = True
             field[example] = "assistant"
-            reason[example] = f"{where}: the answer is blank"
+            reason[example] = say("in_turn", at=where, finding=say("answer_blank"))
     return rule_result(frame, mask, reasons(frame, reason), pd.Series(field, index=frame.index), turn=turn)
 
 

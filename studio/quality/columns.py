@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 
 from studio.data.frame import TEXT
 from studio.quality import patterns
+from studio.quality.messages import say
 from studio.quality.patterns import arrow_strings
 
 Check = Callable[[pd.DataFrame, Mapping[str, Any]], "RuleResult"]
@@ -66,11 +67,12 @@ def where_labels(frame: pd.DataFrame, name: str, positions: np.ndarray) -> np.nd
     turns = frame["turn"].to_numpy()[positions]
     if name == "tool_calls":
         called = frame["__name"].iloc[positions].tolist()
-        inner = [f"tool call {c if isinstance(c, str) else '?'}" for c in called]
+        inner = [say("tool_call", name=c if isinstance(c, str) else "?") for c in called]
     else:
         inner = [name] * len(positions)
     return np.array(
-        [name if s else f"turn {t} ({i})" for s, t, i in zip(shown, turns, inner, strict=True)], dtype=object
+        [name if s else say("turn", turn=t, role=i) for s, t, i in zip(shown, turns, inner, strict=True)],
+        dtype=object,
     )
 
 

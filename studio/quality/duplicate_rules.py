@@ -19,13 +19,14 @@ from studio.quality.columns import (
     rule_result,
     text_column,
 )
+from studio.quality.messages import say_column
 
 
 def check_exact(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResult:
     """``exact_duplicate``: every turn equals an earlier example; ``group`` is the first one's id."""
     groups = duplicates.exact_groups(frame)
     mask = duplicates.repeats_earlier(frame, groups).to_numpy()
-    reason = flagged_text(frame, mask, "exact copy of example " + ids_text(frame, groups))
+    reason = flagged_text(frame, mask, say_column("exact", id=ids_text(frame, groups)))
     return rule_result(frame, mask, reason, "all", groups)
 
 
@@ -33,11 +34,7 @@ def check_normalized(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResu
     """``normalized_duplicate``: equal to an earlier example ignoring case, spacing, accents."""
     groups = duplicates.normalized_groups(frame)
     mask = duplicates.repeats_earlier(frame, groups).to_numpy()
-    reason = flagged_text(
-        frame,
-        mask,
-        "same as example " + ids_text(frame, groups) + " ignoring case, spacing, punctuation, accents",
-    )
+    reason = flagged_text(frame, mask, say_column("normalized", id=ids_text(frame, groups)))
     return rule_result(frame, mask, reason, "all", groups)
 
 
@@ -51,13 +48,7 @@ def check_near(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResult:
     mask = duplicates.duplicated_mask(clusters).to_numpy()
     sizes = clusters.map(clusters.value_counts()).astype("string")
     reason = flagged_text(
-        frame,
-        mask,
-        "in near-duplicate cluster "
-        + ids_text(frame, clusters)
-        + " ("
-        + sizes
-        + f" examples, similarity ≥ {threshold:g})",
+        frame, mask, say_column("near", cluster=ids_text(frame, clusters), size=sizes, threshold=f"{threshold:g}")
     )
     result = rule_result(frame, mask, reason, ",".join(params["fields"]), clusters)
     return replace(result, note=found.note) if found.note else result
@@ -73,7 +64,5 @@ def check_duplicate_prompt(frame: pd.DataFrame, params: Mapping[str, Any]) -> Ru
     repeated_prompt = pd.Series(prompt_codes).duplicated().to_numpy()
     repeated_pair = pd.DataFrame({"u": prompt_codes, "a": answer_codes}).duplicated().to_numpy()
     mask = repeated_prompt & ~repeated_pair & ~user_blank
-    reason = flagged_text(
-        frame, mask, "same question as example " + ids_text(frame, first) + " with a different answer"
-    )
+    reason = flagged_text(frame, mask, say_column("duplicate_prompt", id=ids_text(frame, first)))
     return rule_result(frame, mask, reason, "user", first.where(pd.Series(mask, index=frame.index)))

@@ -28,13 +28,14 @@ from studio.quality.columns import (
     text_column,
     where_labels,
 )
+from studio.quality.messages import say
 
 BLOCKLIST_DIR = Path(__file__).with_name("blocklist")
 
 
 @dataclass(frozen=True)
 class _Finder:
-    label: str
+    label: str  # what it finds: a ``what_<label>`` message (studio/quality/messages.py)
     regex: str  # RE2, with the reported text in group ``m``
     validate: Callable[[str], bool] | None = None  # applied to each Python-``re`` match of ``python`` below
     python: str | None = None
@@ -69,7 +70,8 @@ def _scan(
             where[positions] = name
             labels = where_labels(frame, name, positions)
             reason[positions] = [
-                f"{finder.label} {snippet.strip()!r} in {label}" for snippet, label in zip(found, labels, strict=True)
+                say("found", what=say(f"what_{finder.label}"), snippet=repr(snippet.strip()), where=label)
+                for snippet, label in zip(found, labels, strict=True)
             ]
             pending = np.setdiff1d(pending, positions, assume_unique=True)
     return mask, reason, where
@@ -89,7 +91,7 @@ def _pattern_result(frame: pd.DataFrame, fields: Sequence[str], finders: Sequenc
 
 
 _PLACEHOLDERS = (
-    _Finder("template variable", r"(?P<m>\{\{[^{}\n]{0,60}\}\}|\{%[^%\n]{0,60}%\}|\$\{[A-Za-z_]\w*\})"),
+    _Finder("template_variable", r"(?P<m>\{\{[^{}\n]{0,60}\}\}|\{%[^%\n]{0,60}%\}|\$\{[A-Za-z_]\w*\})"),
     _Finder(
         "placeholder",
         r"(?i)(?P<m><\s*(?:link|url|name|nombre|enlace|e-?mail|correo|phone|tel[eé]fono|date|fecha|company|"
@@ -103,11 +105,11 @@ _PLACEHOLDERS = (
         r"tbd|citation needed|cita requerida)\b[^\]\n]{0,40}\])",
     ),
     _Finder(
-        "prompt label",
+        "prompt_label",
         r"(?:^|\n)[ \t]*(?P<m>(?:Question|Answer|Pregunta|Respuesta|Q|A|P|R|User|Assistant|Usuario|Asistente|"
         r"Human|Humano|AI|IA)[ \t]*:)",
     ),
-    _Finder("filler text", r"(?i)(?P<m>lorem ipsum)"),
+    _Finder("filler_text", r"(?i)(?P<m>lorem ipsum)"),
 )
 
 
@@ -140,37 +142,37 @@ def _dni(candidate: str) -> bool:
 
 
 _PII = (
-    _Finder("e-mail address", r"(?P<m>[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,})"),
+    _Finder("email", r"(?P<m>[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,})"),
     _Finder(
-        "URL with a personal token",
+        "token_url",
         r"(?i)(?P<m>https?://[^\s]*[?&#;](?:token|access_token|auth|api_?key|key|session|session_?id|sid|"
         r"password|passwd|pwd|secret|sig|signature|user_?id)=[^\s&]+)",
     ),
     _Finder(
-        "card number",
+        "card",
         r"(?:^|[^\d])(?P<m>(?:\d[ \-]?){12,18}\d)(?:$|[^\d])",
         _luhn,
         r"(?:^|(?<=[^\d]))(?P<m>(?:\d[ \-]?){12,18}\d)(?=$|[^\d])",
     ),
     _Finder(
-        "ID number (DNI/NIE)",
+        "dni",
         r"(?:^|[^\p{L}\d])(?P<m>(?:\d{8}|[XYZxyz][ \-]?\d{7})[ \-]?[A-Za-z])(?:$|[^\p{L}\d])",
         _dni,
         r"(?:^|(?<=[^\w]))(?P<m>(?:\d{8}|[XYZxyz][ \-]?\d{7})[ \-]?[A-Za-z])(?=$|[^\w])",
     ),
     _Finder(
-        "phone number",
+        "phone",
         r"(?:^|[^\w+])(?P<m>\+\d{1,3}[ .\-]?(?:\(\d{1,4}\)[ .\-]?)?\d{2,4}(?:[ .\-]?\d{2,4}){1,4})"
         r"(?:$|[^\d])",
     ),
     _Finder(
-        "phone number",
+        "phone",
         r"(?:^|[^\w.,/])(?P<m>[6789]\d{2}(?:[ .\-]\d{3}[ .\-]\d{3}|[ .\-]\d{2}[ .\-]\d{2}[ .\-]\d{2})|"
         # unseparated: mobiles only, and not a round quantity ending in 000
         r"[67]\d{5}(?:[1-9]\d\d|\d[1-9]\d|\d\d[1-9]))"
         r"(?:$|[^\w.,/])",
     ),
-    _Finder("phone number", r"(?:^|[^\w.,/])(?P<m>(?:\(\d{3}\)[ ]?|\d{3}[ .\-])\d{3}[ .\-]\d{4})(?:$|[^\w.,/])"),
+    _Finder("phone", r"(?:^|[^\w.,/])(?P<m>(?:\(\d{3}\)[ ]?|\d{3}[ .\-])\d{3}[ .\-]\d{4})(?:$|[^\w.,/])"),
 )
 
 
@@ -196,7 +198,7 @@ def check_blocklist(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResul
     if not words:
         return rule_result(frame, np.zeros(len(frame), dtype=bool), reasons(frame), "all")
     alternatives = "|".join(escape_word(w) for w in sorted(words, key=len, reverse=True))
-    finder = _Finder("blocklisted word", rf"(?i)(?:^|[^\p{{L}}\p{{N}}_])(?P<m>{alternatives})(?:$|[^\p{{L}}\p{{N}}_])")
+    finder = _Finder("blocklisted", rf"(?i)(?:^|[^\p{{L}}\p{{N}}_])(?P<m>{alternatives})(?:$|[^\p{{L}}\p{{N}}_])")
     return _pattern_result(frame, params["fields"], (finder,))
 
 

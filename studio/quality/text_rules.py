@@ -19,6 +19,7 @@ from studio.quality.columns import (
     to_numpy,
     where_labels,
 )
+from studio.quality.messages import say
 from studio.quality.patterns import compile_pattern
 
 
@@ -48,8 +49,7 @@ def check_uppercase(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResul
         where[flagged] = name
         labels = where_labels(frame, name, flagged)
         reason[flagged] = [
-            f"{round(s * 100)}% of the letters in {label} are upper case"
-            for s, label in zip(share[hit], labels, strict=True)
+            say("uppercase", percent=round(s * 100), where=label) for s, label in zip(share[hit], labels, strict=True)
         ]
     return rule_result(frame, mask, reasons(frame, reason), pd.Series(where, index=frame.index, dtype=object))
 
@@ -76,7 +76,7 @@ def check_regex(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResult:
     for name in set(where[mask]):
         mine = where[mask] == name
         labels[mine] = where_labels(frame, name, positions[mine])
-    reason[mask] = [f"matches /{pattern}/ in {label}" for label in labels]
+    reason[mask] = [say("regex", pattern=pattern, where=label) for label in labels]
     return rule_result(frame, mask, reasons(frame, reason), pd.Series(where, index=frame.index, dtype=object))
 
 

@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 from studio.data.frame import TEXT
 from studio.data.turns import TOOL_CALL, turn_view
 from studio.quality.columns import Check, RuleResult, reasons, rule_result, where_labels
+from studio.quality.messages import say, turn_label
 from studio.quality.patterns import arrow_strings
 
 TEXT_FIELDS_ALL: tuple[str, ...] = ("system", "user", "assistant", "tool", "tool_calls")
@@ -237,7 +238,7 @@ def over_turns(check: Check, scope: Scope = "text") -> Check:
         where = _where(table, result.field, hit)[first]
         # A message that does not say where (answer rules) gets the turn in front when it is an earlier one.
         reason[examples] = [
-            r if w is None or w in ("system", "user", "assistant") or w in str(r) else f"{w}: {r}"
+            r if w is None or w in ("system", "user", "assistant") or w in str(r) else say("in_turn", at=w, finding=r)
             for r, w in zip(found, where, strict=True)
         ]
         field = np.full(n, None, dtype=object)
@@ -273,11 +274,11 @@ def answer_turns(frame: pd.DataFrame) -> pd.DataFrame:
     return _cached(frame, "answer")
 
 
-def finding_where(messages: Any, turn: int | None, field: str | None) -> str:
+def finding_where(messages: Any, turn: int | None, field: str | None, lang: str = "en") -> str:
     """Where a finding (a row of :attr:`~studio.quality.rules.Analysis.issues`: its ``turn`` and ``field``) is,
     for a flag badge: ``""`` when it is in the turn the grid shows in that column (first system, last user, last
-    assistant) or about the whole example (no turn), else ``"turn 1 (user)"`` or ``"turn 4 (tool call)"``.
-    ``messages`` is the example's conversation."""
+    assistant) or about the whole example (no turn), else ``"turn 1 (user)"`` or ``"turn 4 (tool call)"``
+    (:func:`studio.quality.messages.turn_label` in ``lang``). ``messages`` is the example's conversation."""
     if turn is None or pd.isna(turn) or not isinstance(field, str):
         return ""
     turn = int(turn)
@@ -285,4 +286,4 @@ def finding_where(messages: Any, turn: int | None, field: str | None) -> str:
         at = [i for i, m in enumerate(messages or []) if isinstance(m, Mapping) and m.get("role") == field]
         if at and turn == (at[0] if field == "system" else at[-1]):
             return ""
-    return f"turn {turn} ({'tool call' if field == 'tool_calls' else field})"
+    return turn_label(turn, field, lang)

@@ -288,8 +288,12 @@ def test_the_grid_says_which_turn_each_cell_is_and_where_a_flag_was_found():
     note = json.loads(page["flag_notes"].iat[0])
     assert note["pii"][0] == "turn 1 (user)" and "dana.w@example.com" in note["pii"][1]
     assert page["flag_notes"].iat[1] == ""
-    spanish = grid_page(frame, np.arange(1), page=1, page_size=10, lang="es", encoding=None)
-    assert spanish["user_turn"].iat[0] == "último turno de user · turno 3 (5 turnos)"
+    spanish = grid_page(frame, np.arange(1), page=1, page_size=10, flags=flags, rule_keys=["pii"], lang="es")
+    assert spanish["user_turn"].iat[0] == "último turno de usuario · turno 3 (5 turnos)"
+    # the badge and its note in Spanish: the turn and the finding, the data quoted as it is
+    assert json.loads(spanish["flag_notes"].iat[0]) == {
+        "pii": ["turno 1 (usuario)", "correo electrónico 'dana.w@example.com' en turno 1 (usuario)"]
+    }
 
 
 def test_a_conversation_panel_edit_rechecks_only_its_row_like_a_cell_edit(tmp_path, monkeypatch):

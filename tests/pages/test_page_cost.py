@@ -222,3 +222,15 @@ def test_the_cost_page_picks_a_workspace_dataset_when_none_is_open(tmp_path):
     assert not at.exception
     assert "Dataset: **tiny** (5 examples)" in [m.value for m in at.markdown]
     assert ":material/folder_open: tiny · original" in [c.value for c in at.caption]
+
+
+def test_the_problem_list_names_severities_and_places_in_spanish():
+    at = page(frame=frame(), dataset_label="support", lang="es")
+    assert not at.exception
+    problems = next(d.value for d in at.dataframe if "severity" in d.value.columns)
+    shown = dict(zip(problems["key"], zip(problems["severity"], problems["rows"], strict=True), strict=True))
+    assert shown["example_missing_assistant_message"] == ("error", "línea 31 (id 30)")
+    assert shown["missing_system_message"] == ("aviso", "línea 31 (id 30)")
+    assert shown["few_examples"][0] == "consejo"
+    picker = next(s for s in at.selectbox if s.key == "cost_open_group")
+    assert picker.options == ["error · example_missing_assistant_message (1)", "aviso · missing_system_message (1)"]
