@@ -8,7 +8,8 @@ One session imports the dataset into a temporary workspace, starts Streamlit on 
 - ``edit_s``: Enter in an ``assistant`` cell editor → "Saved: example N, assistant." visible (median);
 - ``regex_s``: one keystroke in "Regex (RE2 syntax)" (a live input with a 200 ms debounce) → the "N of M rows"
   line changed (median); ``regex_minus_debounce_s`` subtracts the 200 ms; ``regex_grid_s`` runs to the new
-  grid's first row being visible.
+  grid's first row being visible; ``regex_first_s`` is the first keystroke alone (the server's first search of
+  the data: on the multi-turn set it builds the turn view), ``regex_max_s`` the slowest.
 
 Each step's CPU seconds come beside its wall time (``first_render_cpu_s``, ``edit_cpu_s``, ``regex_cpu_s``: the
 worker's whole process tree, Streamlit and Chromium included, over the step; ``*_server_cpu_s``: Streamlit's
@@ -289,6 +290,8 @@ def session(size: str = "100k", data: str = "chat") -> dict:
         "edit_max_s": max(edits),
         "regex_s": regex_s,
         "regex_minus_debounce_s": regex_s - DEBOUNCE_S,
+        "regex_first_s": keys[0][0],  # the session's first search: it builds the turn view (multi-turn set)
+        "regex_max_s": max(k[0] for k in keys),
         "regex_grid_s": statistics.median(k[1] for k in keys),
         "regex_rows_shown": [k[2] for k in keys],
         **cpu.figures(),

@@ -29,6 +29,8 @@ _DETAILS = (
     "regex_minus_debounce_s",
     "regex_grid_s",
     "regex_rows_shown",
+    "regex_first_s",
+    "regex_max_s",
     "first_render_cpu_s",
     "edit_cpu_s",
     "regex_cpu_s",
