@@ -248,3 +248,20 @@ def test_the_live_filter_leaves_out_roles_outside_its_scope_however_wide_the_sco
     assert match_ids(frame, x, roles=("assistant",)).tolist() == [False]  # most texts, none with an x
     assert match_ids(frame, x, roles=("assistant", "tool_calls")).tolist() == [True]
     assert match_ids(frame, x, roles=("user",)).tolist() == [True]
+
+
+def test_a_large_search_split_over_the_cores_finds_what_one_pass_finds(monkeypatch):
+    import studio.editing.turn_edits as turn_edits
+
+    chats = [
+        [{"role": "user", "content": f"{'x' if i % 3 == 0 else 'y'} {i}"}, {"role": "assistant", "content": "ok"}]
+        for i in range(10)
+    ]
+    chats[7][1]["content"] = [{"type": "image_url", "image_url": {"url": "u"}}, {"type": "text", "text": "x"}]
+    frame = build_frame([{"messages": m} for m in chats], list(range(1, 11)))
+    one_pass = match_ids(frame, compile_pattern("x"))
+    monkeypatch.setattr(turn_edits, "_PARALLEL_TEXTS", 2)  # 21 texts: parts of 2 or more
+    monkeypatch.setattr(turn_edits, "worker_count", lambda: 3)
+    split = match_ids(frame, compile_pattern("x"))
+    assert split.tolist() == one_pass.tolist() == [_has_x(m, SCOPE_ROLES) for m in chats]
+    assert split.sum() == 5  # rows 0, 3, 6, 9 and the text part of row 7
