@@ -126,11 +126,11 @@ class _Cpu:
         return out
 
 
-def _wait_text(page, expression: str, timeout_s: float = 120, arg=None) -> None:
+def _wait_text(page: Any, expression: str, timeout_s: float = 120, arg: Any = None) -> None:
     page.wait_for_function(expression, arg=arg, polling="raf", timeout=timeout_s * 1000)
 
 
-def _rows_text(page) -> str:
+def _rows_text(page: Any) -> str:
     return page.evaluate(f"() => {ROWS_JS} || ''")
 
 
@@ -166,7 +166,7 @@ _GRID_STATE = f"""() => [...document.querySelectorAll({GRID!r})].map(f => ({{
     rows: f.contentDocument ? f.contentDocument.querySelectorAll('.ag-row').length : -1}}))"""
 
 
-def _open(page, url: str, label: str, cpu: _Cpu | None = None, step: str = "first_render") -> float:
+def _open(page: Any, url: str, label: str, cpu: _Cpu | None = None, step: str = "first_render") -> float:
     """Load the page, pick the dataset, and return the seconds from the pick to the first grid row visible (its
     CPU seconds go to ``cpu`` under ``step``)."""
     page.goto(f"{url}/Dataset")
@@ -186,7 +186,7 @@ def _open(page, url: str, label: str, cpu: _Cpu | None = None, step: str = "firs
     return took
 
 
-def _settled_grid(page):
+def _settled_grid(page: Any) -> Any:
     """The frame of the grid on screen now (not one that a rerun is replacing)."""
     try:
         _wait_text(page, _NEW_GRID_SHOWN)
@@ -196,7 +196,7 @@ def _settled_grid(page):
     return page.frame_locator(LIVE)
 
 
-def _edit(page, row: int, value: str, cpu: _Cpu | None = None) -> float:
+def _edit(page: Any, row: int, value: str, cpu: _Cpu | None = None) -> float:
     grid = _settled_grid(page)
     ident = grid.locator(f".ag-row[row-index='{row}'] .ag-cell[col-id='id']").first.inner_text().strip()
     grid.locator(f".ag-row[row-index='{row}'] .ag-cell[col-id='assistant']").first.dblclick()
@@ -214,7 +214,7 @@ def _edit(page, row: int, value: str, cpu: _Cpu | None = None) -> float:
     return took
 
 
-def _keystroke(page, key: str, cpu: _Cpu | None = None) -> tuple[float, float, int]:
+def _keystroke(page: Any, key: str, cpu: _Cpu | None = None) -> tuple[float, float, int]:
     """(to the row count line, to the new grid's first row, rows shown) for ``key`` typed into an empty
     regex."""
     box = page.get_by_label("Regex (RE2 syntax)")

@@ -235,7 +235,7 @@ _CARRY_CHUNKS = 256
 """A carried view whose text column has more chunks than this is built afresh instead (one build compacts it)."""
 
 
-def carry_view(before: pd.DataFrame, after: pd.DataFrame, positions: Sequence[int]) -> bool:
+def carry_view(before: pd.DataFrame, after: pd.DataFrame, positions: Sequence[int] | np.ndarray) -> bool:
     """Cache ``after``'s turn view from ``before``'s (when that one is cached) for frames that differ only in the
     conversations at ``positions`` (same rows in the same order otherwise, as after a cell or conversation-panel
     edit): those examples' rows are built again and spliced in, every other row's Arrow buffers are shared, so an
