@@ -239,7 +239,7 @@ def carry_view(before: pd.DataFrame, after: pd.DataFrame, positions: Sequence[in
     """Cache ``after``'s turn view from ``before``'s (when that one is cached) for frames that differ only in the
     conversations at ``positions`` (same rows in the same order otherwise, as after a cell or conversation-panel
     edit): those examples' rows are built again and spliced in, every other row's Arrow buffers are shared, so an
-    edit costs no full build (~2 s at 100k multi-turn examples). Returns whether it did; the view is the one
+    edit costs no full build (~1.3 s CPU at 100k multi-turn examples). Returns whether it did; the view is the one
     :func:`turn_view` would build."""
     if len(before) != len(after) or not len(positions):
         return False
