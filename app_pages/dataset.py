@@ -115,3 +115,4 @@ grid_view()
 actions_panel(session, counts, positions, threshold, tr)
 history_panel(session, tr)
 export_panel(session, tr)
+session.warm_search()  # drawn: the live filter's first search then finds the turn view built

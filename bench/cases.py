@@ -76,6 +76,13 @@ WHOLE_PROCESS = (
     "`inner_step_s`: the library call alone in a warm process (no start-up, imports or encoding build)."
 )
 GRID = "bench.browser:session"
+GRID_MULTI = "bench.browser:multi_session"
+GRID_MULTI_NOTE = (
+    "The grid cases' session on `bench.data.multi_turn_jsonl` (~7.4 turns per example, tool calls in 1 of 4, an "
+    "image part in 1 of 10): the live regex searches every turn of every role (tool-call arguments and results "
+    "included). `*_cpu_s` in results.json: CPU seconds of each step (Streamlit, Chromium and the harness; "
+    "`*_server_cpu_s`: Streamlit alone); `load_before`/`load_after`: the load average around the session."
+)
 PLAYGROUND_NOTE = (
     "The sequential loop's time is linear in the prompts: it is timed on `extrapolated_from` "
     "prompts × 2 models and scaled to the full count."
@@ -288,6 +295,44 @@ CASES: list[Case] = [
             "`regex_minus_debounce_s` is the same minus the 200 ms debounce; `regex_grid_s` runs to the "
             "new grid's first row.",
         ),
+    ),
+    # 4c. the same three grid goals on the multi-turn set (issue 19): the data set changed, not the tasks
+    Case(
+        "gridmulti",
+        "grid first render (pick dataset → first row), multi-turn set",
+        "100k",
+        GRID_MULTI,
+        goal="≤ 3 s",
+        check="w <= 3",
+        metric="first_render_s",
+        ratio=None,
+        runs=1,
+        data="multi",
+        notes=(GRID_MULTI_NOTE,),
+    ),
+    Case(
+        "gridmulti",
+        "grid edit round-trip (Enter → Saved caption), multi-turn set",
+        "100k",
+        GRID_MULTI,
+        goal="≤ 0.3 s",
+        check="w <= 0.3",
+        metric="edit_s",
+        ratio=None,
+        runs=1,
+        data="multi",
+    ),
+    Case(
+        "gridmulti",
+        "regex keystroke → updated row count (incl. 200 ms debounce), multi-turn set, every role and turn",
+        "100k",
+        GRID_MULTI,
+        goal="≤ 0.5 s",
+        check="w <= 0.5",
+        metric="regex_s",
+        ratio=None,
+        runs=1,
+        data="multi",
     ),
     Case(
         "panel",

@@ -6,6 +6,9 @@ work, so the user gets a message naming the job and the figures instead of the k
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from studio.errors import ResourceError
@@ -54,3 +57,17 @@ def check_memory(needed: int, what: str) -> None:
             f"{what} would need about {needed / 2**30:.1f} GB of memory and {free / 2**30:.1f} GB are free; "
             "run it on part of the data (or a machine with more memory), or skip this rule"
         )
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused for the block (and restarted after, if it was running): for code
+    that builds many objects holding no cycles, such as decoded JSON, which the collector would otherwise walk
+    again and again as they pile up (~35 % of the CPU of decoding 100k multi-turn conversations)."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()

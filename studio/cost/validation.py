@@ -15,7 +15,6 @@ memory stays flat and both cores parse as well as count. Nothing on that path im
 from __future__ import annotations
 
 import dataclasses
-import gc
 import itertools
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -27,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 
+from studio.core.memory import collector_paused
 from studio.core.nesting import MAX_DEPTH, deeper_than, may_be_deep
 from studio.cost import parallel, tokens
 from studio.cost.bpe import get_encoding
@@ -208,13 +208,8 @@ def _scan_file_part(path: str, start: int, stop: int, counter: Any, mode: tokens
     with open(path, "rb") as handle:
         handle.seek(start)
         data = handle.read(stop - start)
-    collecting = gc.isenabled()
-    gc.disable()  # parsed examples hold no cycles; the collector would walk them ~10 % of the time for nothing
-    try:
+    with collector_paused():  # parsed examples hold no cycles; the collector would walk them ~10 % of the time
         return _scan_lines(data, tokens.example_counter(encoding=counter, mode=mode), first=start == 0)
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def _scan_list_part(

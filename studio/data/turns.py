@@ -28,7 +28,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -83,13 +83,7 @@ _CACHE_LOCK = threading.Lock()
 def turn_view(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per part of every turn of ``frame``'s conversations (columns :data:`TURN_COLUMNS`), in frame and
     turn order, with a fresh RangeIndex. The frame is not modified; the result is shared (do not modify it)."""
-    # pandas (copy-on-write) hands out a new Series at each frame["messages"]: the key is the array underneath,
-    # alive as long as a frame holds it (a weak reference checks that), and the view of it this frame has.
-    values = frame["messages"].to_numpy()
-    base = values
-    while isinstance(base.base, np.ndarray):
-        base = base.base
-    key = (id(base), values.__array_interface__["data"][0], values.shape, values.strides)
+    key, base = _cache_key(frame)
     with _CACHE_LOCK:
         hit = _CACHE.get(key)
         if hit is not None and hit[0]() is base:
@@ -101,6 +95,17 @@ def turn_view(frame: pd.DataFrame) -> pd.DataFrame:
         while len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
     return view
+
+
+def _cache_key(frame: pd.DataFrame) -> tuple[tuple, np.ndarray]:
+    """The cache key of ``frame``'s view, and the array it names."""
+    # pandas (copy-on-write) hands out a new Series at each frame["messages"]: the key is the array underneath,
+    # alive as long as a frame holds it (a weak reference checks that), and the view of it this frame has.
+    values = frame["messages"].to_numpy()
+    base = values
+    while isinstance(base.base, np.ndarray):
+        base = base.base
+    return (id(base), values.__array_interface__["data"][0], values.shape, values.strides), base
 
 
 def _build_view(frame: pd.DataFrame) -> pd.DataFrame:
@@ -222,3 +227,46 @@ def turn_summary(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {"turns": np.asarray(counts, dtype=np.int32), "roles": pd.Series(summaries, dtype=TEXT)}, index=frame.index
     )
+
+
+# -- carried over a one-example edit ------------------------------------------------------------------------------
+
+_CARRY_CHUNKS = 256
+"""A carried view whose text column has more chunks than this is built afresh instead (one build compacts it)."""
+
+
+def carry_view(before: pd.DataFrame, after: pd.DataFrame, positions: Sequence[int] | np.ndarray) -> bool:
+    """Cache ``after``'s turn view from ``before``'s (when that one is cached) for frames that differ only in the
+    conversations at ``positions`` (same rows in the same order otherwise, as after a cell or conversation-panel
+    edit): those examples' rows are built again and spliced in, every other row's Arrow buffers are shared, so an
+    edit costs no full build (~1.3 s CPU at 100k multi-turn examples). Returns whether it did; the view is the one
+    :func:`turn_view` would build."""
+    if len(before) != len(after) or not len(positions):
+        return False
+    key, base = _cache_key(before)
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key)
+    if hit is None or hit[0]() is not base:
+        return False
+    old = hit[1]
+    if old["text"].array.__arrow_array__().num_chunks > _CARRY_CHUNKS:
+        return False
+    chosen = np.unique(np.asarray(positions, dtype=np.int64))
+    fresh = _build_view(after.iloc[chosen])
+    fresh["position"] = chosen[fresh["position"].to_numpy()]
+    at = old["position"].to_numpy()
+    starts, ends = np.searchsorted(at, chosen, side="left"), np.searchsorted(at, chosen, side="right")
+    bounds = [*np.searchsorted(fresh["position"].to_numpy(), chosen, side="left").tolist(), len(fresh)]
+    pieces, start = [], 0
+    for k, (first, last) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
+        pieces += [old.iloc[start:first], fresh.iloc[bounds[k] : bounds[k + 1]]]
+        start = last
+    pieces.append(old.iloc[start:])
+    kept = [p for p in pieces if len(p)]  # Arrow columns: chunks joined, not copied
+    view = pd.concat(kept, ignore_index=True) if kept else fresh.reset_index(drop=True)
+    new_key, new_base = _cache_key(after)
+    with _CACHE_LOCK:
+        _CACHE[new_key] = (weakref.ref(new_base), view)
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return True

@@ -18,9 +18,11 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
+import numpy as np
 import pandas as pd
 
 from studio.data.frame import TEXT_FIELDS
+from studio.data.turns import carry_view
 from studio.editing.history import History
 from studio.editing.ops import Op
 from studio.editing.recipes import Recipe, op_from_dict
@@ -115,6 +117,8 @@ class DatasetEditor:
                 continue
             self.history.push(op, result)
             self._changed(structural=not op.one_example or self.merged > 0)
+            if op.one_example and result is self.frame:  # the live filter's turn view: that example rebuilt only
+                carry_view(seen, result, np.flatnonzero(result["id"].to_numpy() == getattr(op, "id")))  # noqa: B009
             return self.frame
         raise self._refresh(op.describe())
 

@@ -10,8 +10,10 @@ very same objects as before.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -21,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from studio.core.chat import with_text
+from studio.core.cores import worker_count
 from studio.data.frame import refresh_text_columns
 from studio.data.turns import TOOL_CALL, message_parts, turn_view
 from studio.errors import OperationError
@@ -55,38 +58,77 @@ def check_scope(roles: Sequence[str], turns: str) -> None:
 
 def scoped_texts(frame: pd.DataFrame, roles: Sequence[str], turns: TurnPick = "any") -> pd.DataFrame:
     """The text pieces of ``frame`` inside the scope: the turn view's rows (see :mod:`studio.data.turns`) with
-    ``position`` (the row of ``frame``) added; ``tool_calls`` selects the call rows of assistant turns."""
+    ``position`` (the row of ``frame``) and ``field`` (the role, or ``tool_calls`` for the call rows of assistant
+    turns) added."""
     view = turn_view(frame)
-    kind = view["kind"].astype(object).to_numpy()
-    role = view["role"].astype(object).to_numpy()
-    field = np.where(kind == TOOL_CALL, "tool_calls", role)
-    keep = np.isin(field, list(roles)) & view["text"].notna().to_numpy()
-    view = view[keep].reset_index(drop=True)  # a new frame: the shared view is not modified
-    view["field"] = field[keep]
-    if turns != "any" and len(view):
-        grouped = view.groupby(["id", "field"], sort=False)["turn"]
+    fields = _fields(view)
+    keep = _in_scope(view, fields, roles)
+    out = view[keep].reset_index(drop=True)  # a new frame: the shared view is not modified
+    out["field"] = pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([fields.filter(pa.array(keep))])))
+    if turns != "any" and len(out):
+        grouped = out.groupby(["id", "field"], sort=False)["turn"]
         edge = grouped.transform("min" if turns == "first" else "max")
-        view = view[view["turn"].to_numpy() == edge.to_numpy()].reset_index(drop=True)
-    return view
+        out = out[out["turn"].to_numpy() == edge.to_numpy()].reset_index(drop=True)
+    return out
+
+
+def _fields(view: pd.DataFrame) -> pa.Array:
+    """Per row of the turn view, the scope role it belongs to: its ``role``, or ``tool_calls`` for a tool call's
+    arguments (Arrow all the way: no Python string per row)."""
+    role = pa.array(view["role"], pa.large_string())
+    calls = pc.fill_null(pc.equal(pa.array(view["kind"], pa.large_string()), TOOL_CALL), False)
+    return pc.if_else(calls, pa.scalar("tool_calls", pa.large_string()), role)
+
+
+def _in_scope(view: pd.DataFrame, fields: pa.Array, roles: Sequence[str]) -> np.ndarray:
+    """Bool per row of the turn view: it has text and its field is one of ``roles``."""
+    chosen = pc.is_in(fields, value_set=pa.array(list(roles), pa.large_string()))
+    keep = pc.and_(pc.fill_null(chosen, False), pc.is_valid(pa.array(view["text"], pa.large_string())))
+    return np.asarray(keep.to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def match_ids(
     frame: pd.DataFrame, pattern: SafePattern, roles: Sequence[str] = SCOPE_ROLES, turns: TurnPick = "any"
 ) -> np.ndarray:
-    """Bool per row of ``frame``: the pattern matches in some text of the scope (the grid's live filter)."""
-    texts = scoped_texts(frame, roles, turns)
+    """Bool per row of ``frame``: the pattern matches in some text of the scope (the grid's live filter).
+
+    Over any turn (the default) no sub-frame is built: RE2 runs over the turn view's Arrow text column, masked by
+    the scope (filtered first when the scope leaves out most of it), so a keystroke costs one regex pass."""
     hits = np.zeros(len(frame), dtype=bool)
-    if len(texts):
-        matched = pc.fill_null(
-            pc.match_substring_regex(
-                pa.array(texts["text"].astype(object), pa.large_string()),
-                pattern.pattern,
-                ignore_case=pattern.ignore_case,
-            ),
-            False,
-        ).to_numpy(zero_copy_only=False)
-        hits[texts["position"].to_numpy()[matched]] = True
+    if turns != "any":
+        texts = scoped_texts(frame, roles, turns)
+        positions, text = texts["position"].to_numpy(), pa.array(texts["text"], pa.large_string())
+        keep = None
+    else:
+        view = turn_view(frame)
+        positions, text = view["position"].to_numpy(), pa.array(view["text"], pa.large_string())
+        keep = _in_scope(view, _fields(view), roles)
+        if 2 * int(keep.sum()) < len(keep):  # a narrow scope: search only its texts
+            positions, text, keep = positions[keep], text.filter(pa.array(keep)), None
+    if len(text):
+        matched = _regex_matches(text, pattern)
+        hits[positions[matched & keep if keep is not None else matched]] = True
     return hits
+
+
+_PARALLEL_TEXTS = 200_000
+"""From this many texts on, a search runs in one part per core (Arrow's RE2 kernel releases the GIL)."""
+
+
+def _regex_matches(text: pa.Array | pa.ChunkedArray, pattern: SafePattern) -> np.ndarray:
+    """Bool per text: ``pattern`` matches somewhere in it (null: no), in parts on the cores this process may use."""
+
+    def part(piece: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        found = pc.match_substring_regex(piece, pattern.pattern, ignore_case=pattern.ignore_case)
+        return np.asarray(pc.fill_null(found, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+    parts = min(worker_count(), len(text) // _PARALLEL_TEXTS)
+    if parts < 2:
+        return part(text)
+    bounds = np.linspace(0, len(text), parts + 1).astype(int).tolist()
+    with ThreadPoolExecutor(max_workers=parts) as pool:
+        pieces = pool.map(part, [text.slice(a, b - a) for a, b in itertools.pairwise(bounds)])
+        return np.concatenate(list(pieces))
 
 
 def replace_in_turns(

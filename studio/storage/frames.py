@@ -19,6 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from studio.core.memory import collector_paused
 from studio.data.frame import TEXT, TEXT_FIELDS
 
 _JSON_COLUMNS_KEY = b"studio.json_columns"
@@ -47,11 +48,9 @@ def frame_from_parquet(data: bytes) -> pd.DataFrame:
     frame = table.drop_columns(json_columns).to_pandas()
     for column in json_columns:
         texts = table.column(column).to_numpy(zero_copy_only=False)
-        frame.insert(
-            table.schema.get_field_index(column),
-            column,
-            pd.Series([None if v is None else orjson.loads(v) for v in texts], dtype=object),
-        )
+        with collector_paused():  # decoded JSON holds no cycles
+            values = [None if v is None else orjson.loads(v) for v in texts]
+        frame.insert(table.schema.get_field_index(column), column, pd.Series(values, dtype=object))
     for column in TEXT_FIELDS:
         if column in frame.columns:
             frame[column] = frame[column].astype(TEXT)

@@ -49,3 +49,22 @@ def test_the_free_figure_is_the_container_limit_when_it_is_lower(tmp_path, monke
     assert memory.available_memory() == 2**20
     with pytest.raises(ResourceError, match="GB are free"):
         memory.check_memory(2**20, "a job")
+
+
+def test_the_collector_is_paused_for_a_block_and_left_as_it_was_after_it_even_on_an_error():
+    import gc
+
+    assert gc.isenabled()
+    with memory.collector_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(ValueError), memory.collector_paused():
+        raise ValueError("a decode failed")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with memory.collector_paused():
+            pass
+        assert not gc.isenabled()  # paused by someone else: not restarted behind their back
+    finally:
+        gc.enable()

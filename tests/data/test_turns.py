@@ -3,9 +3,11 @@
 import json
 
 import pandas as pd
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from studio.data.frame import build_frame
-from studio.data.turns import TURN_COLUMNS, turn_summary, turn_view
+from studio.data.turns import TURN_COLUMNS, _build_view, carry_view, turn_summary, turn_view
 from tests.conftest import SHARED_CASES
 
 CASES = SHARED_CASES / "conversations"
@@ -95,3 +97,31 @@ def test_summary_counts_turns_and_roles():
     summary = turn_summary(frame)
     assert summary["turns"].tolist() == [5, 1]
     assert summary["roles"].tolist() == ["system user ×2 assistant ×2", "user"]
+
+
+_message = st.fixed_dictionaries(
+    {
+        "role": st.sampled_from(["system", "user", "assistant", "tool"]),
+        "content": st.one_of(
+            st.none(),
+            st.sampled_from(["", "a b", "x"]),
+            st.lists(st.sampled_from([{"type": "text", "text": "t"}, {"type": "image_url", "image_url": {}}])),
+        ),
+    }
+)
+_chats = st.lists(st.lists(_message, max_size=4), min_size=1, max_size=6)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_chats, st.data())
+def test_a_view_carried_over_an_edit_is_the_view_a_full_build_gives(chats, data):
+    before = _frame(*chats)
+    turn_view(before)
+    positions = data.draw(st.sets(st.integers(0, len(chats) - 1), min_size=1))
+    after = before.copy(deep=False)
+    messages = after["messages"].copy()
+    for p in positions:
+        messages.iat[p] = data.draw(st.lists(_message, max_size=4))
+    after["messages"] = messages
+    assert carry_view(before, after, sorted(positions))
+    pd.testing.assert_frame_equal(turn_view(after), _build_view(after))

@@ -88,3 +88,41 @@ def test_a_turn_edit_keeps_the_grid_version_and_memo_computes_once_per_revision(
     editor.apply(EditTurn(1, 0, "a new question"))
     assert editor.version == version  # one example changed in place: the grid stays mounted
     assert editor.memo("k", compute) == 2  # but anything derived from the data is computed again
+
+
+def test_a_one_example_edit_carries_the_turn_view_so_the_live_filter_sees_it_at_once(monkeypatch):
+    import pandas as pd
+
+    import studio.data.turns as turns
+    from studio.editing.turn_edits import match_ids
+    from studio.editing.turn_ops import EditTurn
+    from studio.quality.patterns import compile_pattern
+
+    conversations = [
+        [
+            {"role": "system", "content": f"s{i}"},
+            {"role": "user", "content": [{"type": "text", "text": f"first q{i}"}, {"type": "image_url", "x": 1}]},
+            {"role": "assistant", "content": None, "tool_calls": [{"function": {"name": "f", "arguments": "{}"}}]},
+            {"role": "tool", "content": "{}"},
+            {"role": "user", "content": f"last q{i}"},
+            {"role": "assistant", "content": f"a{i}"},
+        ]
+        for i in range(6)
+    ]
+    workspace = Workspace()
+    frame = build_frame([{"messages": m} for m in conversations], list(range(1, 7)))
+    info = workspace.import_dataset(frame, name="d", source_name="d.jsonl", format="jsonl/chat")
+    editor = DatasetEditor(workspace, info.id)
+    match_ids(editor.frame, compile_pattern("x"))  # the page's first search builds the view
+    built: list[int] = []
+    build = turns._build_view
+    monkeypatch.setattr(turns, "_build_view", lambda f: built.append(len(f)) or build(f))
+
+    editor.apply(EditCell(id=2, field="assistant", value="zebra"))
+    editor.apply(EditTurn(id=4, turn=1, text="first giraffe"))
+    found = match_ids(editor.frame, compile_pattern("zebra|giraffe"))
+    assert found.tolist() == [False, False, True, False, True, False]
+    assert not match_ids(editor.frame, compile_pattern("first q4")).any()
+    assert built == [1, 1]  # the edited example alone, each time; the other rows' view was kept
+    carried = turns.turn_view(editor.frame)
+    pd.testing.assert_frame_equal(carried, build(editor.frame))  # what a full build gives, image part included

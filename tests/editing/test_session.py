@@ -108,3 +108,27 @@ def test_a_link_to_an_older_version_opens_the_head_and_checks_out_only_when_aske
     tab.checkout_link(fresh)
     assert session.workspace.dataset(editor.dataset_id).head_version_id == original.id
     assert len(tab.editor.frame) == 238
+
+
+def test_the_turn_view_is_built_ahead_of_the_first_search_once_per_revision(session, monkeypatch):
+    import time
+
+    import studio.data.turns as turns
+
+    built: list[int] = []
+    build = turns._build_view
+
+    def slow_build(frame):
+        built.append(len(frame))
+        time.sleep(0.3)  # still building when the first search comes
+        return build(frame)
+
+    monkeypatch.setattr(turns, "_build_view", slow_build)
+    warming = session.warm_search()
+    assert warming is not None and session.warm_search() is None  # once per revision
+    positions, problem = session.rows(ViewSpec(regex="fever"), 0.8)  # waits for that build, starts none
+    assert problem is None and 0 < len(positions) < 238
+    assert built == [238] and not warming.is_alive()
+    session.grid_event({"kind": "edit", "id": 3, "field": "assistant", "value": "fever", "token": "t"}, None)
+    assert session.warm_search() is not None  # a new revision: the carried view is found, nothing rebuilt
+    assert len(session.rows(ViewSpec(regex="fever"), 0.8)[0]) == len(positions) + 1 and built == [238, 1]

@@ -13,7 +13,7 @@ from studio.data.writers import export_bytes
 from studio.editing.ops import CONVERSATION, EditCell, RegexReplace
 from studio.editing.previews import preview_regex_replace
 from studio.editing.recipes import Recipe, apply_recipe, op_from_dict
-from studio.editing.turn_edits import edit_turn_text, match_ids, replace_in_turns
+from studio.editing.turn_edits import SCOPE_ROLES, edit_turn_text, match_ids, replace_in_turns
 from studio.errors import OperationError
 from studio.quality.patterns import compile_pattern
 from tests.conftest import SHARED_CASES
@@ -212,3 +212,56 @@ def test_editing_one_turn_changes_that_turn_only():
     assert out["user"].iat[3] == "What part is this? (photo 3)"
     with pytest.raises(OperationError, match="no turn 9"):
         edit_turn_text(frame, 3, 9, "x")
+
+
+def _has_x(messages, roles):
+    """The live filter's answer worked out by hand: some text of ``roles`` in some turn holds an "x"."""
+    for m in messages:
+        if m["role"] in roles and "x" in content_text(m.get("content")):
+            return True
+        calls = m.get("tool_calls") or [] if "tool_calls" in roles else []
+        if any("x" in c["function"]["arguments"] for c in calls):
+            return True
+    return False
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(conversations(), min_size=1, max_size=6),
+    st.sampled_from([SCOPE_ROLES, ("user",), ("assistant",), ("tool_calls",), ("system", "tool")]),
+)
+def test_the_live_filter_finds_a_match_in_any_turn_of_the_chosen_roles_only(chats, roles):
+    frame = build_frame([{"messages": m} for m in chats], list(range(1, len(chats) + 1)))
+    found = match_ids(frame, compile_pattern("X", ignore_case=True), roles=roles)
+    assert found.tolist() == [_has_x(m, roles) for m in chats]
+
+
+def test_the_live_filter_leaves_out_roles_outside_its_scope_however_wide_the_scope():
+    chat = [
+        {"role": "system", "content": "x marks the system"},
+        {"role": "user", "content": "find x here"},
+        *({"role": "assistant", "content": f"answer {n}"} for n in range(4)),
+        {"role": "assistant", "content": None, "tool_calls": [{"function": {"name": "f", "arguments": '{"q": "x"}'}}]},
+    ]
+    frame = build_frame([{"messages": chat}], [1])
+    x = compile_pattern("x")
+    assert match_ids(frame, x, roles=("assistant",)).tolist() == [False]  # most texts, none with an x
+    assert match_ids(frame, x, roles=("assistant", "tool_calls")).tolist() == [True]
+    assert match_ids(frame, x, roles=("user",)).tolist() == [True]
+
+
+def test_a_large_search_split_over_the_cores_finds_what_one_pass_finds(monkeypatch):
+    import studio.editing.turn_edits as turn_edits
+
+    chats = [
+        [{"role": "user", "content": f"{'x' if i % 3 == 0 else 'y'} {i}"}, {"role": "assistant", "content": "ok"}]
+        for i in range(10)
+    ]
+    chats[7][1]["content"] = [{"type": "image_url", "image_url": {"url": "u"}}, {"type": "text", "text": "x"}]
+    frame = build_frame([{"messages": m} for m in chats], list(range(1, 11)))
+    one_pass = match_ids(frame, compile_pattern("x"))
+    monkeypatch.setattr(turn_edits, "_PARALLEL_TEXTS", 2)  # 21 texts: parts of 2 or more
+    monkeypatch.setattr(turn_edits, "worker_count", lambda: 3)
+    split = match_ids(frame, compile_pattern("x"))
+    assert split.tolist() == one_pass.tolist() == [_has_x(m, SCOPE_ROLES) for m in chats]
+    assert split.sum() == 5  # rows 0, 3, 6, 9 and the text part of row 7
