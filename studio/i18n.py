@@ -142,6 +142,7 @@ class Messages:
     ) -> None:
         self.reason, self.top, self.slots, self.numbers = reason, top, slots, numbers
         self._english = cache(self._template)
+        self._said: dict[str, str] = {}
         self._regex = cache(self._pattern)
         self._compiled = cache(lambda key: re.compile(self._regex(key, True), re.DOTALL))
 
@@ -150,7 +151,10 @@ class Messages:
 
     def say(self, key: str, **values: Any) -> str:
         """The English message of template ``key`` with ``values`` (each shown with ``format``, so as ``str``)."""
-        return self._english(key).format_map(values)
+        template = self._said.get(key)  # checks call this once per finding: a dict look-up, no cache wrapper
+        if template is None:
+            template = self._said[key] = self._english(key)
+        return template.format_map(values) if values else template
 
     def say_column(self, key: str, **values: Any) -> Any:
         """:meth:`say` over columns: a value may be a pandas string Series (one per row, all on one index), the

@@ -66,6 +66,8 @@ _PLAIN_ROLES = frozenset({"system", "developer", "user", "assistant"})
 EXAMPLE_KEYS = frozenset({"messages", "tools", "parallel_tool_calls", "functions"})
 
 Finding = tuple[str, str]  # (key, message)
+# Messages without values, written once (a file without system messages has one finding per example)
+_NO_ASSISTANT, _NO_SYSTEM, _NO_USER = say("no_assistant"), say("no_system"), say("no_user")
 
 
 def _kind(value: Any) -> str:
@@ -247,11 +249,11 @@ def check_example(example: Any) -> list[Finding]:
         if "tool" in roles or calls:
             _check_call_answers(messages, example.get("tools"), out)
         if "assistant" not in roles:
-            out.append(("example_missing_assistant_message", say("no_assistant")))
+            out.append(("example_missing_assistant_message", _NO_ASSISTANT))
         if "system" not in roles and "developer" not in roles:
-            out.append(("missing_system_message", say("no_system")))
+            out.append(("missing_system_message", _NO_SYSTEM))
         if "user" not in roles:
-            out.append(("missing_user_message", say("no_user")))
+            out.append(("missing_user_message", _NO_USER))
     if "tools" in example or "parallel_tool_calls" in example:
         _check_tools(example, out)
     if not EXAMPLE_KEYS.issuperset(example):
