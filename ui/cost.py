@@ -200,6 +200,16 @@ def break_even_panel(model: str, estimate: CostEstimate, prices: PriceTable, tr:
         st.altair_chart(break_even_chart(result, labels={**_axes(tr), "options": options}), width="stretch")
 
 
+def findings_shown(findings: pd.DataFrame, tr: Translator) -> pd.DataFrame:
+    """``findings`` (a report's, or :func:`~studio.cost.problems.problem_groups`) with ``severity``, ``key`` (the
+    check) and ``message`` written in ``tr``'s language: the data keeps its English, the table shows this copy."""
+    return findings.assign(
+        severity=[tr(f"cost.severity_{s}") for s in findings["severity"]],
+        key=[tr.label("cost", f"check_{k}") for k in findings["key"]],
+        message=[finding_message(m, tr.lang) for m in findings["message"]],
+    )
+
+
 def problems_panel(
     report: ValidationReport, *, editor: DatasetEditor | None, unit: str = "line", tr: Translator
 ) -> None:
@@ -211,12 +221,7 @@ def problems_panel(
         return
     st.write(tr("cost.problem_counts", **problem_counts(report)))
     groups = problem_groups(report, unit=unit, lang=tr.lang)
-    # the data keeps severity, check and message in English; the table and the picker show them in the page's language
-    groups = groups.assign(
-        severity=[tr(f"cost.severity_{s}") for s in groups["severity"]],
-        key=[tr.label("cost", f"check_{k}") for k in groups["key"]],
-        message=[finding_message(m, tr.lang) for m in groups["message"]],
-    )
+    groups = findings_shown(groups, tr)
     st.dataframe(
         groups.drop(columns="ids"),
         hide_index=True,
