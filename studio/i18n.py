@@ -7,14 +7,22 @@ up on screen instead of crashing a page). ``{name}`` placeholders are filled fro
 Counts: :func:`plural` picks ``key_one`` for 1 and ``key_other`` for any other number (English and Spanish both
 have just these two forms), so ``plural("cli.examples", 1)`` is "1 example" and ``plural("cli.examples", 2)`` is
 "2 examples" ("1 ejemplo", "2 ejemplos" in Spanish).
+
+Messages the library writes (a quality finding, a format check's finding) are data in English, and shown in
+another language by reading them back: :class:`Messages` writes one from its ``msg_<key>`` template and reads the
+template key and values (a :class:`Reason`) back from the English text, so pages translate only what they show.
 """
 
 from __future__ import annotations
 
+import re
+import string
 import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar, Union
 
 DataFrameT = TypeVar("DataFrameT", bound=Any)
 
@@ -93,3 +101,121 @@ def missing_keys() -> dict[str, list[str]]:
         if gaps:
             out[path.stem] = gaps
     return out
+
+
+# --- messages read back: one template per message, written in English by the library, shown in any language ----
+
+
+Value = Union[str, "Reason"]
+
+
+@dataclass(frozen=True)
+class Reason:
+    """A message as a template ``key`` (a ``msg_<key>`` string of locale file :attr:`namespace`) and its
+    ``values``: text (data, numbers) or another reason. Each message family subclasses it with its namespace
+    (``studio.quality.messages.Reason``: ``rules``; ``studio.cost.messages.Reason``: ``cost``)."""
+
+    namespace: ClassVar[str] = ""
+    key: str
+    values: Mapping[str, Value] = field(default_factory=dict)
+
+    def text(self, lang: str = "en") -> str:
+        """This reason written in ``lang`` (``en`` or ``es``; a missing Spanish string falls back to English)."""
+        shown = {name: v.text(lang) if isinstance(v, Reason) else v for name, v in self.values.items()}
+        return text(f"{self.namespace}.msg_{self.key}", lang, **shown)
+
+
+class Messages:
+    """The messages of one family (``reason``'s namespace): :meth:`say` writes one in English from its template,
+    :meth:`read` reads the structure back from that English (one regex per template), :meth:`written` writes it
+    in another language. ``top`` are the keys a whole message can be; ``slots`` the placeholders whose value is
+    itself one of a few templates; ``numbers`` the placeholders that only hold a number (``1,234.5``, ``-3e-2``),
+    which keeps the regexes of neighbouring free text unambiguous."""
+
+    def __init__(
+        self,
+        reason: type[Reason],
+        *,
+        top: tuple[str, ...],
+        slots: Mapping[str, tuple[str, ...]],
+        numbers: frozenset[str],
+    ) -> None:
+        self.reason, self.top, self.slots, self.numbers = reason, top, slots, numbers
+        self._english = cache(self._template)
+        self._said: dict[str, str] = {}
+        self._regex = cache(self._pattern)
+        self._compiled = cache(lambda key: re.compile(self._regex(key, True), re.DOTALL))
+
+    def _template(self, key: str) -> str:
+        return text(f"{self.reason.namespace}.msg_{key}", "en")
+
+    def say(self, key: str, **values: Any) -> str:
+        """The English message of template ``key`` with ``values`` (each shown with ``format``, so as ``str``)."""
+        template = self._said.get(key)  # checks call this once per finding: a dict look-up, no cache wrapper
+        if template is None:
+            template = self._said[key] = self._english(key)
+        return template.format_map(values) if values else template
+
+    def say_column(self, key: str, **values: Any) -> Any:
+        """:meth:`say` over columns: a value may be a pandas string Series (one per row, all on one index), the
+        rest are scalars; gives a Series like them (a plain ``str`` when no value is a Series). Built by
+        concatenating the template's literal parts and the columns, so no Python runs per row."""
+        import pandas as pd  # only the column form needs it
+
+        out: Any = ""
+        pending = ""
+        for literal, name, _, _ in string.Formatter().parse(self._english(key)):
+            pending += literal
+            if name is None:
+                continue
+            value = values[name]
+            if isinstance(value, pd.Series):
+                out = out + pending + value if pending else out + value
+                pending = ""
+            else:
+                pending += str(value)
+        return out + pending if pending else out
+
+    def read(self, message: str) -> Reason | None:
+        """The structured reason of an English ``message``, or None when no template reads it."""
+        return self._read(message, self.top)
+
+    def written(self, message: str, lang: str = "en") -> str:
+        """An English ``message`` (as the library wrote it) written in ``lang``; one no template reads is shown
+        as it is."""
+        if lang == "en":
+            return message
+        reason = self.read(message)
+        return message if reason is None else reason.text(lang)
+
+    def _read(self, message: str, keys: tuple[str, ...]) -> Reason | None:
+        for key in keys:
+            found = self._compiled(key).fullmatch(message)
+            if found is None:
+                continue
+            values: dict[str, Value] = {}
+            for name, value in found.groupdict().items():
+                inner = self._read(value, self.slots[name]) if name in self.slots else value
+                if inner is None:  # the slot's pattern matched, so one of its templates reads it
+                    break
+                values[name] = inner
+            else:
+                return self.reason(key, values)
+        return None
+
+    def _pattern(self, key: str, capture: bool = False) -> str:
+        """A regex of template ``key``'s English text: slots match their templates, free text anything; with
+        ``capture``, each placeholder is a named group."""
+        out = []
+        for literal, name, _, _ in string.Formatter().parse(self._english(key)):
+            out.append(re.escape(literal))
+            if name is None:
+                continue
+            inner = _NUMBER if name in self.numbers else ".*"
+            if name in self.slots:
+                inner = "|".join(self._regex(k) for k in self.slots[name])
+            out.append(f"(?P<{name}>{inner})" if capture else f"(?:{inner})")
+        return "".join(out)
+
+
+_NUMBER = r"-?\d[\d,]*(?:\.\d+)?(?:e[-+]?\d+)?"

@@ -22,6 +22,7 @@ from studio.cost.estimate import (
     format_usd,
     token_histogram_chart,
 )
+from studio.cost.messages import finding_message
 from studio.cost.prices import LOCAL_MODEL, PriceTable
 from studio.cost.problems import dataset_link, flagged_examples, problem_counts, problem_groups
 from studio.cost.sources import check_frame, with_line_ids
@@ -199,6 +200,16 @@ def break_even_panel(model: str, estimate: CostEstimate, prices: PriceTable, tr:
         st.altair_chart(break_even_chart(result, labels={**_axes(tr), "options": options}), width="stretch")
 
 
+def findings_shown(findings: pd.DataFrame, tr: Translator) -> pd.DataFrame:
+    """``findings`` (a report's, or :func:`~studio.cost.problems.problem_groups`) with ``severity``, ``key`` (the
+    check) and ``message`` written in ``tr``'s language: the data keeps its English, the table shows this copy."""
+    return findings.assign(
+        severity=[tr(f"cost.severity_{s}") for s in findings["severity"]],
+        key=[tr.label("cost", f"check_{k}") for k in findings["key"]],
+        message=[finding_message(m, tr.lang) for m in findings["message"]],
+    )
+
+
 def problems_panel(
     report: ValidationReport, *, editor: DatasetEditor | None, unit: str = "line", tr: Translator
 ) -> None:
@@ -210,8 +221,7 @@ def problems_panel(
         return
     st.write(tr("cost.problem_counts", **problem_counts(report)))
     groups = problem_groups(report, unit=unit, lang=tr.lang)
-    # the data keeps the severity; the table and the picker name it in the page's language
-    groups = groups.assign(severity=[tr(f"cost.severity_{s}") for s in groups["severity"]])
+    groups = findings_shown(groups, tr)
     st.dataframe(
         groups.drop(columns="ids"),
         hide_index=True,
@@ -261,7 +271,7 @@ def moderation_panel(
     with st.expander(tr("cost.moderation"), expanded=kept is not None):
         st.caption(tr("cost.moderation_intro"))
         if st.button(tr("cost.moderation_run"), key="cost_moderate"):
-            kept = st.session_state[_MODERATION] = _moderate(examples, key, unit)
+            kept = st.session_state[_MODERATION] = _moderate(examples, key, unit, tr.lang)
         if kept is None:
             return
         st.info(tr(f"cost.moderation_{kept['source']}", flagged=kept["flagged"], rows=kept["rows"]))
@@ -289,7 +299,7 @@ def moderation_panel(
             st.switch_page(page_path("dataset"), query_params=link)
 
 
-def _moderate(examples: Callable[[], ModerationInput], key: tuple, unit: str) -> dict[str, Any]:
+def _moderate(examples: Callable[[], ModerationInput], key: tuple, unit: str, lang: str) -> dict[str, Any]:
     from studio.providers.profiles import Profile, api_key_for, make_client
     from studio.quality.moderation import example_texts, moderate
 
@@ -305,5 +315,5 @@ def _moderate(examples: Callable[[], ModerationInput], key: tuple, unit: str) ->
         "source": outcome.source,
         "rows": outcome.rows,
         "flagged": outcome.flagged,
-        "table": flagged_examples(outcome.results, ids, unit=unit),
+        "table": flagged_examples(outcome.results, ids, unit=unit, lang=lang),
     }

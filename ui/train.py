@@ -53,6 +53,7 @@ from studio.providers.training_data import TrainingData, default_versions, prepa
 from studio.quality.splits import version_split
 from studio.storage.workspace import Workspace
 from ui import keys
+from ui.cost import findings_shown
 from ui.frame import page_path, secrets, show_errors
 from ui.playground import usage_code
 from ui.settings import hyperparameter_inputs
@@ -182,10 +183,10 @@ def launch_panel(workspace: Workspace, profile: Profile, settings: TrainSettings
         st.success(tr("train.valid_ok", rows=f"{data.report.rows:,}", tokens=f"{int(data.report.tokens.sum()):,}"))
     else:
         st.error(tr("train.valid_errors"))
-        st.dataframe(tr.columns(data.report.findings.head(50)), hide_index=True)
+        st.dataframe(tr.columns(findings_shown(data.report.findings.head(50), tr)), hide_index=True)
     if data.validation_report is not None and not data.validation_report.ok and valid_version is not None:
         st.error(tr("train.validation_file_errors", name=valid_version.name))
-        st.dataframe(tr.columns(data.validation_report.findings.head(50)), hide_index=True)
+        st.dataframe(tr.columns(findings_shown(data.validation_report.findings.head(50), tr)), hide_index=True)
     estimate = None
     if profile.kind == "local":  # the local engine has no price: it costs this machine's time
         st.caption(tr("train.local_free"))

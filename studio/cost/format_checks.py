@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
+from studio.cost.messages import say
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -64,6 +66,8 @@ _PLAIN_ROLES = frozenset({"system", "developer", "user", "assistant"})
 EXAMPLE_KEYS = frozenset({"messages", "tools", "parallel_tool_calls", "functions"})
 
 Finding = tuple[str, str]  # (key, message)
+# Messages without values, written once (a file without system messages has one finding per example)
+_NO_ASSISTANT, _NO_SYSTEM, _NO_USER = say("no_assistant"), say("no_system"), say("no_user")
 
 
 def _kind(value: Any) -> str:
@@ -72,30 +76,21 @@ def _kind(value: Any) -> str:
     )
 
 
-def _check_tool_calls(calls: Any, where: str, out: list[Finding]) -> None:
+def _check_tool_calls(calls: Any, i: int, out: list[Finding]) -> None:
     if not isinstance(calls, list) or not calls:
-        out.append(("invalid_tool_calls", f"{where}: 'tool_calls' must be a non-empty list, got {_kind(calls)}"))
+        out.append(("invalid_tool_calls", say("tool_calls_not_list", i=i, kind=_kind(calls))))
         return
     for j, call in enumerate(calls, 1):
         function = call.get("function") if isinstance(call, Mapping) else None
         if not isinstance(call, Mapping) or not isinstance(function, Mapping):
-            out.append(("invalid_tool_calls", f"{where}: tool call {j} needs a 'function' object"))
+            out.append(("invalid_tool_calls", say("tool_call_no_function", i=i, j=j)))
         elif not isinstance(call.get("id"), str) or call.get("type", "function") != "function":
-            out.append(("invalid_tool_calls", f"{where}: tool call {j} needs a string 'id' and type 'function'"))
+            out.append(("invalid_tool_calls", say("tool_call_no_id", i=i, j=j)))
         elif not isinstance(function.get("name"), str) or not isinstance(function.get("arguments"), str):
-            out.append(
-                (
-                    "invalid_tool_calls",
-                    f"{where}: tool call {j} needs function 'name' and 'arguments' as strings (arguments is JSON text)",
-                )
-            )
+            out.append(("invalid_tool_calls", say("tool_call_no_name", i=i, j=j)))
         elif not _is_json(function["arguments"]):
-            out.append(
-                (
-                    "invalid_tool_calls",
-                    f"{where}: tool call {j} 'arguments' is not valid JSON: {_short(function['arguments'])}",
-                )
-            )
+            snippet = _short(function["arguments"])
+            out.append(("invalid_tool_calls", say("tool_call_bad_arguments", i=i, j=j, snippet=snippet)))
 
 
 def _is_json(text: str) -> bool:
@@ -120,10 +115,10 @@ def _blank(content: Any) -> bool:
     )
 
 
-def _check_content(content: Any, role: Any, where: str, out: list[Finding]) -> None:
+def _check_content(content: Any, role: Any, i: int, out: list[Finding]) -> None:
     if isinstance(content, list):
         if not content:
-            out.append(("missing_content", f"{where}: content is an empty list"))
+            out.append(("missing_content", say("content_empty_list", i=i)))
         for j, part in enumerate(content, 1):
             kind = part.get("type") if isinstance(part, Mapping) else None
             if kind == "text" and isinstance(part.get("text"), str) and part["text"]:
@@ -131,62 +126,52 @@ def _check_content(content: Any, role: Any, where: str, out: list[Finding]) -> N
             if kind == "image_url" and role == "user" and isinstance(part.get("image_url"), Mapping):
                 continue
             out.append(
-                (
-                    "missing_content",
-                    f"{where}: content part {j} is not a non-empty text part"
-                    + (" or a user image" if role == "user" else ""),
-                )
+                ("missing_content", say("content_bad_part_user" if role == "user" else "content_bad_part", i=i, j=j))
             )
             return
     elif isinstance(content, str):
         if not content:
-            out.append(("missing_content", f"{where}: content is empty"))
+            out.append(("missing_content", say("content_empty", i=i)))
     else:
-        out.append(("missing_content", f"{where}: content is {_kind(content)}, expected text or a list of parts"))
+        out.append(("missing_content", say("content_kind", i=i, kind=_kind(content))))
 
 
 def _check_message(message: Any, i: int, out: list[Finding]) -> Any:
     """Findings of message ``i`` (1-based) appended to ``out``; returns its role."""
-    where = f"message {i}"
     if not isinstance(message, Mapping):
-        out.append(("data_type", f"{where} is {_kind(message)}, not an object"))
+        out.append(("data_type", say("message_not_object", i=i, kind=_kind(message))))
         return None
     role = message.get("role")
     if role is None:
-        out.append(("message_missing_key", f"{where} has no 'role'"))
+        out.append(("message_missing_key", say("no_role", i=i)))
     elif not isinstance(role, str) or role not in ROLES:
-        out.append(("unrecognized_role", f"{where} has role {role!r}"))
+        out.append(("unrecognized_role", say("bad_role", i=i, role=repr(role))))
     if not MESSAGE_KEYS.issuperset(message):
         extra = ", ".join(repr(k) for k in message if k not in MESSAGE_KEYS)
-        out.append(("message_unrecognized_key", f"{where} has unrecognized key {extra}"))
+        out.append(("message_unrecognized_key", say("message_extra_key", i=i, keys=extra)))
     calls = message.get("tool_calls")
     acts = calls is not None or message.get("function_call") is not None
     if role == "assistant" and acts and _blank(message.get("content")):
         pass  # an assistant turn that only calls tools needs no content (OpenAI accepts null, "" or an empty part)
     elif role == "tool" and "content" in message and not isinstance(message["content"], str):
-        out.append(
-            (
-                "invalid_tool_content",
-                f"{where}: a tool message's content must be a string, got {_kind(message['content'])}",
-            )
-        )
+        out.append(("invalid_tool_content", say("tool_content_kind", i=i, kind=_kind(message["content"]))))
     elif "content" not in message:
-        out.append(("message_missing_key", f"{where} has no 'content'"))
+        out.append(("message_missing_key", say("no_content", i=i)))
     else:
-        _check_content(message["content"], role, where, out)
+        _check_content(message["content"], role, i, out)
     if calls is not None:
         if role != "assistant":
-            out.append(("invalid_tool_calls", f"{where}: only assistant messages may have 'tool_calls'"))
+            out.append(("invalid_tool_calls", say("tool_calls_not_assistant", i=i)))
         else:
-            _check_tool_calls(calls, where, out)
+            _check_tool_calls(calls, i, out)
     if role == "tool" and not isinstance(message.get("tool_call_id"), str):
-        out.append(("invalid_tool_calls", f"{where}: a tool message needs the 'tool_call_id' it answers"))
+        out.append(("invalid_tool_calls", say("no_tool_call_id", i=i)))
     if "weight" in message:
         weight = message["weight"]
         if isinstance(weight, bool) or weight not in (0, 1):
-            out.append(("invalid_weight", f"{where}: weight is {weight!r}, expected 0 or 1"))
+            out.append(("invalid_weight", say("weight_value", i=i, weight=repr(weight))))
         elif role != "assistant":
-            out.append(("invalid_weight", f"{where}: weight is only allowed on assistant messages"))
+            out.append(("invalid_weight", say("weight_role", i=i)))
     return role
 
 
@@ -214,22 +199,17 @@ def _check_call_answers(messages: list[Any], tools: Any, out: list[Finding]) -> 
                 function = call.get("function")
                 name = function.get("name") if isinstance(function, Mapping) else None
                 if names is not None and isinstance(name, str) and name not in names:
-                    out.append(("unknown_tool", f"message {i}: tool call {j} calls {name!r}, which is not in 'tools'"))
+                    out.append(("unknown_tool", say("unknown_tool", i=i, j=j, name=repr(name))))
         answered = message.get("tool_call_id")
         if message.get("role") == "tool" and isinstance(answered, str) and answered not in called:
-            out.append(
-                (
-                    "invalid_tool_calls",
-                    f"message {i}: 'tool_call_id' {answered!r} answers no tool call made earlier in the conversation",
-                )
-            )
+            out.append(("invalid_tool_calls", say("unanswered_call_id", i=i, id=repr(answered))))
 
 
 def _check_tools(example: Mapping[str, Any], out: list[Finding]) -> None:
     if "tools" in example:
         tools = example["tools"]
         if not isinstance(tools, list):
-            out.append(("invalid_tools", f"'tools' is {_kind(tools)}, expected a list"))
+            out.append(("invalid_tools", say("tools_kind", kind=_kind(tools))))
         else:
             for j, tool in enumerate(tools, 1):
                 function = tool.get("function") if isinstance(tool, Mapping) else None
@@ -238,23 +218,21 @@ def _check_tools(example: Mapping[str, Any], out: list[Finding]) -> None:
                     or tool.get("type", "function") != "function"
                     or not isinstance(function.get("name"), str)
                 ):
-                    out.append(("invalid_tools", f"tool {j} needs type 'function' and a function with a 'name'"))
+                    out.append(("invalid_tools", say("tool_no_function", j=j)))
                     break
     if "parallel_tool_calls" in example and not isinstance(example["parallel_tool_calls"], bool):
-        out.append(
-            ("invalid_tools", f"'parallel_tool_calls' is {example['parallel_tool_calls']!r}, expected true or false")
-        )
+        out.append(("invalid_tools", say("parallel_kind", value=repr(example["parallel_tool_calls"]))))
 
 
 def check_example(example: Any) -> list[Finding]:
     """Every ``(key, message)`` finding of one example, at most one per key (the first, with a count)."""
     if type(example) is not dict and not isinstance(example, Mapping):  # dict first: ABC checks are slow
-        return [("data_type", f"the example is {_kind(example)}, not an object")]
+        return [("data_type", say("example_not_object", kind=_kind(example)))]
     out: list[Finding] = []
     messages = example.get("messages")
     if not isinstance(messages, list) or not messages:
-        got = "missing" if messages is None else f"{_kind(messages)}" if not isinstance(messages, list) else "empty"
-        out.append(("missing_messages_list", f"'messages' is {got}; expected a non-empty list"))
+        got = "missing" if messages is None else _kind(messages) if not isinstance(messages, list) else "empty"
+        out.append(("missing_messages_list", say("messages_list", kind=got)))
     else:
         roles = set()
         calls = False
@@ -271,16 +249,16 @@ def check_example(example: Any) -> list[Finding]:
         if "tool" in roles or calls:
             _check_call_answers(messages, example.get("tools"), out)
         if "assistant" not in roles:
-            out.append(("example_missing_assistant_message", "no assistant message"))
+            out.append(("example_missing_assistant_message", _NO_ASSISTANT))
         if "system" not in roles and "developer" not in roles:
-            out.append(("missing_system_message", "no system message"))
+            out.append(("missing_system_message", _NO_SYSTEM))
         if "user" not in roles:
-            out.append(("missing_user_message", "no user message"))
+            out.append(("missing_user_message", _NO_USER))
     if "tools" in example or "parallel_tool_calls" in example:
         _check_tools(example, out)
     if not EXAMPLE_KEYS.issuperset(example):
         extra = ", ".join(repr(k) for k in example if k not in EXAMPLE_KEYS)
-        out.append(("example_unrecognized_key", f"top-level key {extra} is not part of the chat format"))
+        out.append(("example_unrecognized_key", say("example_extra_key", keys=extra)))
     return _one_per_key(out) if len(out) > 1 else out
 
 
@@ -290,7 +268,10 @@ def _one_per_key(findings: list[Finding]) -> list[Finding]:
     for key, message in findings:
         counts[key] = counts.get(key, 0) + 1
         first.setdefault(key, message)
-    return [(key, first[key] + (f" (and {counts[key] - 1} more)" if counts[key] > 1 else "")) for key in first]
+    return [
+        (key, say("and_more", finding=first[key], more=counts[key] - 1) if counts[key] > 1 else first[key])
+        for key in first
+    ]
 
 
 def describe_rules() -> pd.DataFrame:

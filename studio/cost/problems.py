@@ -79,10 +79,12 @@ def problem_counts(report: ValidationReport) -> dict[str, int]:
     }
 
 
-def flagged_examples(results: pd.DataFrame, ids: Sequence[int | None], *, unit: str = "line") -> pd.DataFrame:
+def flagged_examples(
+    results: pd.DataFrame, ids: Sequence[int | None], *, unit: str = "line", lang: str = "en"
+) -> pd.DataFrame:
     """The examples moderation flagged (:class:`studio.quality.moderation.ModerationReport` ``results``, whose
     ``row`` labels are source rows, one per example in the order of ``ids``): ``id`` (Int64, NA for a line that
-    is not an example), ``where`` (``line 7 (id 6)``) and ``categories``, in source order."""
+    is not an example), ``where`` (``line 7 (id 6)``, in ``lang``) and ``categories``, in source order."""
     if len(ids) != len(results):
         raise ValueError(f"{len(ids)} ids for {len(results)} moderation results")
     flagged = results["flagged"].fillna(False).to_numpy(dtype=bool)
@@ -91,7 +93,7 @@ def flagged_examples(results: pd.DataFrame, ids: Sequence[int | None], *, unit: 
     return pd.DataFrame(
         {
             "id": picked,
-            "where": [where(r, i, unit) for r, i in zip(rows, picked, strict=True)],
+            "where": [where(r, i, unit, lang) for r, i in zip(rows, picked, strict=True)],
             "categories": results["categories"][flagged].tolist(),
         },
         columns=FLAGGED_COLUMNS,

@@ -31,6 +31,7 @@ from studio.core.nesting import MAX_DEPTH, deeper_than, may_be_deep
 from studio.cost import parallel, tokens
 from studio.cost.bpe import get_encoding
 from studio.cost.format_checks import MIN_EXAMPLES, RECOMMENDED_EXAMPLES, RULES, check_example
+from studio.cost.messages import say
 from studio.cost.prices import PriceTable, load_prices
 from studio.cost.tokens import CountingMode
 from studio.errors import LoadError
@@ -130,10 +131,10 @@ class _Part:
     tokens: np.ndarray
     finding_rows: list[int]  # relative row of each finding
     finding_keys: list[str]
-    finding_messages: list[str]
+    finding_messages: list[Any]  # str; a _BAD_JSON finding's (template, values) until its file line is known
 
 
-_BAD_JSON = "_bad_json"  # a data_type finding whose message gets its file line number once parts are joined
+_BAD_JSON = "_bad_json"  # a data_type finding whose message is written once parts are joined (its file line)
 
 
 def _scan(pairs: Iterable[tuple[int, Any]], count: Callable[[Any], int], lines: int) -> _Part:
@@ -162,7 +163,7 @@ def _scan_lines(data: bytes, count: Callable[[Any], int], *, first: bool) -> _Pa
     counts: list[int] = []
     at: list[int] = []
     keys: list[str] = []
-    messages: list[str] = []
+    messages: list[Any] = []
     for row, line in enumerate(data.split(b"\n"), 1):
         if not line or line.isspace():
             continue
@@ -170,7 +171,7 @@ def _scan_lines(data: bytes, count: Callable[[Any], int], *, first: bool) -> _Pa
         try:
             example = loads(line)
         except orjson.JSONDecodeError as exc:
-            problem = f"is not valid JSON ({exc.msg} at column {exc.colno})"
+            problem: tuple[str, dict[str, Any]] = ("not_json", {"error": exc.msg, "column": exc.colno})
         else:
             if not (may_be_deep(line) and deeper_than(example)):  # as the loader: deeper values crash counters
                 for key, message in check(example):
@@ -179,10 +180,10 @@ def _scan_lines(data: bytes, count: Callable[[Any], int], *, first: bool) -> _Pa
                     messages.append(message)
                 counts.append(count(example))
                 continue
-            problem = f"is nested deeper than {MAX_DEPTH} levels"
+            problem = ("too_deep", {"depth": MAX_DEPTH})
         at.append(row)
         keys.append(_BAD_JSON)
-        messages.append(problem)
+        messages.append(problem)  # written once its file line is known (_report)
         counts.append(0)
     lines = data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
     return _Part(lines, np.asarray(rows, dtype=np.int64), np.asarray(counts, dtype=np.int64), at, keys, messages)
@@ -285,7 +286,8 @@ def _report(
                 if key == _BAD_JSON:
                     part.finding_keys[index] = "data_type"
                     line = part.finding_rows[index] + offset
-                    part.finding_messages[index] = f"line {line} {part.finding_messages[index]}"
+                    template, values = part.finding_messages[index]
+                    part.finding_messages[index] = say(template, line=line, **values)
         keys += part.finding_keys
         messages += part.finding_messages
         offset += part.lines
@@ -294,27 +296,22 @@ def _report(
     n = len(example_rows)
     general: list[tuple[str, str]] = []
     if n < MIN_EXAMPLES:
-        general.append(("too_few_examples", f"{n} examples; OpenAI requires at least {MIN_EXAMPLES}"))
+        general.append(("too_few_examples", say("too_few", n=n, minimum=MIN_EXAMPLES)))
     elif n < RECOMMENDED_EXAMPLES:
-        general.append(("few_examples", f"{n} examples; {RECOMMENDED_EXAMPLES}-100 usually train better"))
+        general.append(("few_examples", say("few", n=n, recommended=RECOMMENDED_EXAMPLES)))
     if file_bytes is not None and file_bytes > MAX_FILE_BYTES:
-        general.append(("file_too_large", f"{file_bytes / 1024**2:,.0f} MB; OpenAI accepts up to 512 MB"))
+        general.append(("file_too_large", say("too_large", mb=f"{file_bytes / 1024**2:,.0f}")))
     limit = None
     if model is not None:
         limit = (prices or load_prices()).limit_for(model)
         if limit is None:
-            general.append(
-                (
-                    "token_limit_not_published",
-                    f"{model}: per-example token limit not published; over-limit rows not checked",
-                )
-            )
+            general.append(("token_limit_not_published", say("limit_not_published", model=model)))
         else:
             over = np.flatnonzero(counts > limit)
             at_parts.append(example_rows[over])
             keys += ["over_token_limit"] * len(over)
             messages += [
-                f"{int(counts[index]):,} tokens > {limit:,} for {model}; OpenAI truncates the rest" for index in over
+                say("over_limit", tokens=f"{int(counts[index]):,}", limit=f"{limit:,}", model=model) for index in over
             ]
     at = np.concatenate(at_parts) if at_parts else np.zeros(0, dtype=np.int64)
     if len(at) > 1 and (np.diff(at) < 0).any():  # over-limit findings go to their row, after its other findings

@@ -228,9 +228,59 @@ def test_the_problem_list_names_severities_and_places_in_spanish():
     at = page(frame=frame(), dataset_label="support", lang="es")
     assert not at.exception
     problems = next(d.value for d in at.dataframe if "severity" in d.value.columns)
-    shown = dict(zip(problems["key"], zip(problems["severity"], problems["rows"], strict=True), strict=True))
-    assert shown["example_missing_assistant_message"] == ("error", "línea 31 (id 30)")
-    assert shown["missing_system_message"] == ("aviso", "línea 31 (id 30)")
-    assert shown["few_examples"][0] == "consejo"
+    shown = {k: (s, r, m) for k, s, r, m in problems[["key", "severity", "rows", "message"]].itertuples(index=False)}
+    assert shown["falta el mensaje del asistente"] == ("error", "línea 31 (id 30)", "no hay mensaje del asistente")
+    assert shown["falta el mensaje de sistema"] == ("aviso", "línea 31 (id 30)", "no hay mensaje de sistema")
+    assert shown["pocos ejemplos"] == ("consejo", "", "31 ejemplos; con 50-100 se suele entrenar mejor")
     picker = next(s for s in at.selectbox if s.key == "cost_open_group")
-    assert picker.options == ["error · example_missing_assistant_message (1)", "aviso · missing_system_message (1)"]
+    assert picker.options == ["error · falta el mensaje del asistente (1)", "aviso · falta el mensaje de sistema (1)"]
+
+
+def test_an_invalid_upload_is_explained_in_spanish(tmp_path):
+    """Every finding of a broken file (not JSON, wrong types, tool calls, weights) in Spanish, as the Cost page
+    shows an upload; the moderation result names its lines in Spanish too."""
+    import json
+
+    from streamlit.testing.v1 import AppTest
+
+    good = {"messages": [{"role": "user", "content": "Hola"}, {"role": "assistant", "content": "Buenas"}]}
+    broken = [
+        {"messages": [{"role": "user", "content": None}, {"role": "assistant", "content": "Vale"}]},
+        {"messages": [{"role": "user", "content": "Hola"}, {"role": "assistant", "content": "Sí", "weight": 2}]},
+        {"messages": [{"role": "user", "content": "Hola"}, {"role": "bot", "content": "Sí"}], "meta": 1},
+        {"messages": [{"role": "user", "content": "Hola"}, {"role": "assistant", "tool_calls": "x"}]},
+        {"messages": [{"role": "user", "content": "eres un idiota"}]},
+    ]
+    rows = [json.dumps(good)] * 3 + ["not json"] + [json.dumps(e) for e in broken]
+    path = tmp_path / "subida.jsonl"
+    path.write_text("\n".join(rows) + "\n")
+    script = f"""
+from functools import partial
+from pathlib import Path
+from studio.i18n import Translator
+from ui.cost import file_examples, moderation_panel, problems_panel, scan_file
+data = Path({str(path)!r}).read_bytes()
+report = scan_file(data, ("subida.jsonl", 1), "gpt-4.1", Translator("es"))
+problems_panel(report, editor=None, tr=Translator("es"))
+moderation_panel(partial(file_examples, data), ("file", 1), Translator("es"))
+"""
+    at = AppTest.from_string(script, default_timeout=60).run()
+    assert not at.exception, at.exception
+    problems = at.dataframe[-1].value
+    shown = dict(zip(problems["key"], problems["message"], strict=True))
+    assert shown == {
+        # the parser's own words (orjson's) stay as it wrote them
+        "tipo de dato": "la línea 4 no es JSON válido (invalid literal, expected 'null', en la columna 1)",
+        "falta el contenido": "mensaje 1: el contenido es de tipo null; se espera texto o una lista de partes",
+        "'weight' no válido": "mensaje 2: 'weight' vale 2; se espera 0 o 1",
+        "rol desconocido": "el mensaje 2 tiene el rol 'bot'",
+        "'tool_calls' no válido": "mensaje 2: 'tool_calls' debe ser una lista no vacía, pero es de tipo texto",
+        "falta el mensaje del asistente": "no hay mensaje del asistente",
+        "muy pocos ejemplos": "9 ejemplos; OpenAI exige al menos 10",
+        "falta el mensaje de sistema": "no hay mensaje de sistema",
+        "clave de ejemplo desconocida": "la clave de primer nivel 'meta' no forma parte del formato de chat",
+    }
+    assert problems["severity"].tolist()[:2] == ["error", "error"] and "aviso" in problems["severity"].tolist()
+    at.button(key="cost_moderate").click().run()
+    assert not at.exception, at.exception
+    assert at.dataframe[-1].value["where"].tolist() == ["línea 9 (id 7)"]

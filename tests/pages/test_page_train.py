@@ -205,3 +205,17 @@ def test_advanced_options_presets_and_the_preview_request(tmp_path):
 
     at.sidebar.radio(key="train_provider").set_value("openai").run()  # OpenAI refuses the engine's options
     assert sent() == {"n_epochs": 2, "batch_size": "auto", "learning_rate_multiplier": "auto"}
+
+
+def test_training_data_errors_are_listed_in_the_pages_language(tmp_path):
+    from studio.data.frame import build_frame
+
+    chat = [{"role": "user", "content": "¿Qué hora es?"}, {"role": "assistant", "content": "Las tres."}]
+    examples = [{"messages": chat}] * 12 + [{"messages": chat[:1]}]  # the last one has no answer to learn
+    frame = build_frame(examples, list(range(1, len(examples) + 1)))
+    Workspace().import_dataset(frame, name="horas", source_name="horas.jsonl", format="jsonl/chat")
+    at = open_page("train", train_provider="openai", lang="es")
+    assert not at.exception, at.exception
+    findings = at.dataframe[0].value
+    shown = set(zip(findings.iloc[:, 2], findings.iloc[:, 3], findings.iloc[:, 4], strict=True))
+    assert ("error", "falta el mensaje del asistente", "no hay mensaje del asistente") in shown
