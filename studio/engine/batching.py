@@ -18,7 +18,8 @@ loop:
 - when the batch is empty, a request that arrives waits up to :data:`ADMIT_WINDOW_S` for the requests already
   **on their way** (announced by :func:`generate_batched` while their prompts are encoded, not yet queued), so a
   burst of requests is prefilled in one pass instead of the first alone and the rest after it and a decode step
-  (one pass over the weights, not two, before anyone's first token); a request alone never waits;
+  (one pass over the weights, not two, before anyone's first token); requests that arrive within
+  :data:`ADMIT_GAP_S` of each other are gathered the same way (a request alone waits that once: 5 ms);
 - a finished or cancelled row leaves the batch at once (its cache rows are dropped, and padding no row needs any
   more is trimmed), and the loop thread ends when nothing is left, so an idle engine uses no CPU.
 
@@ -60,6 +61,9 @@ PREFIX_CACHE_BYTES = 64 * 2**20
 ADMIT_WINDOW_S = 0.05
 """Longest an idle loop holds the first arrival's prefill for requests on their way (announced, prompt being
 encoded); an announcement older than this no longer holds anything (a generation that is never iterated)."""
+ADMIT_GAP_S = 0.005
+"""How long an idle loop lingers after the last arrival (or announcement) for another one: requests that come
+within a few milliseconds of each other share the first prefill; a request alone waits this once."""
 _END = object()
 
 
@@ -155,6 +159,7 @@ class DecodeLoop:
         self._pending: deque[_Row] = deque()
         self._coming: dict[int, float] = {}  # announcements: ticket -> time.monotonic() when announced
         self._tickets = itertools.count()
+        self._last_arrival = 0.0  # time.monotonic() of the last announcement or submission
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
         self.peak_batch = 0  # most rows decoded together so far (for tests and the bench)
@@ -176,7 +181,7 @@ class DecodeLoop:
             for old, since in list(self._coming.items()):
                 if now - since >= ADMIT_WINDOW_S:
                     del self._coming[old]  # announced, never queued in time: it holds nothing any more
-            self._coming[ticket] = now
+            self._coming[ticket] = self._last_arrival = now
             return ticket
 
     def withdraw(self, ticket: int | None) -> None:
@@ -189,6 +194,7 @@ class DecodeLoop:
     def submit(self, row: _Row) -> None:
         with self._wake:
             self._pending.append(row)
+            self._last_arrival = time.monotonic()
             if row.ticket is not None:
                 self._coming.pop(row.ticket, None)
             if self._thread is None or not self._thread.is_alive():
@@ -232,17 +238,18 @@ class DecodeLoop:
 
     def _await_coming(self) -> None:
         """With the batch empty and a request queued: wait (holding ``_wake``'s lock between waits) until every
-        request announced less than :data:`ADMIT_WINDOW_S` ago is queued too, the batch would be full, or
-        :data:`ADMIT_WINDOW_S` has passed. Returns at once when nothing is on its way."""
+        request announced less than :data:`ADMIT_WINDOW_S` ago is queued too and none has arrived for
+        :data:`ADMIT_GAP_S`, or the batch would be full, or :data:`ADMIT_WINDOW_S` has passed."""
         deadline = time.monotonic() + ADMIT_WINDOW_S
         while len(self._pending) < self.max_batch:
             now = time.monotonic()
             for ticket, since in list(self._coming.items()):
                 if now - since >= ADMIT_WINDOW_S:
                     del self._coming[ticket]  # announced, never queued in time: it holds nothing any more
-            if not self._coming or now >= deadline:
+            until = deadline if self._coming else min(deadline, self._last_arrival + ADMIT_GAP_S)
+            if now >= until:
                 return
-            self._wake.wait(deadline - now)
+            self._wake.wait(until - now)
 
     def _admissible(self, arrived: list[_Row]) -> tuple[list[_Row], list[tuple[int, Layers | None]]]:
         """The requests of ``arrived`` to prefill now, with the prefix each reuses: the first ones whose padded new
