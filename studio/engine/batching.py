@@ -15,6 +15,11 @@ loop:
   so a prompt's cache is the same alone or in a batch, reused or not;
 - the new rows' caches join the batch's (left-padded to one length), then **one token is decoded for every row at
   once**; each row samples with its own temperature, top-p and seed, and checks its own stop strings and limit;
+- when the batch is empty, a request that arrives waits up to :data:`ADMIT_WINDOW_S` for the requests already
+  **on their way** (announced by :func:`generate_batched` while their prompts are encoded, not yet queued), so a
+  burst of requests is prefilled in one pass instead of the first alone and the rest after it and a decode step
+  (one pass over the weights, not two, before anyone's first token); requests that arrive within
+  :data:`ADMIT_GAP_S` of each other are gathered the same way (a request alone waits that once: 5 ms);
 - a finished or cancelled row leaves the batch at once (its cache rows are dropped, and padding no row needs any
   more is trimmed), and the loop thread ends when nothing is left, so an idle engine uses no CPU.
 
@@ -27,9 +32,11 @@ closing it (a client that disconnects) cancels only that row.
 from __future__ import annotations
 
 import atexit
+import itertools
 import queue
 import secrets
 import threading
+import time
 import weakref
 from collections import OrderedDict, deque
 from collections.abc import Iterator, Mapping, Sequence
@@ -51,6 +58,12 @@ PREFILL_TOKENS = 1024
 """Most (rows × padded new tokens) one prefill pass computes; a longer prompt alone is prefilled alone."""
 PREFIX_CACHE_BYTES = 64 * 2**20
 """Memory the prompts' key/value caches kept for reuse may take, per loaded model (SmolLM2-135M: 46 KB a token)."""
+ADMIT_WINDOW_S = 0.05
+"""Longest an idle loop holds the first arrival's prefill for requests on their way (announced, prompt being
+encoded); an announcement older than this no longer holds anything (a generation that is never iterated)."""
+ADMIT_GAP_S = 0.005
+"""How long an idle loop lingers after the last arrival (or announcement) for another one: requests that come
+within a few milliseconds of each other share the first prefill; a request alone waits this once."""
 _END = object()
 
 
@@ -65,6 +78,7 @@ class _Row:
     length: int = 0  # tokens of this row in the cache
     next_token: int | None = None
     cancelled: threading.Event = field(default_factory=threading.Event)
+    ticket: int | None = None  # its announcement (DecodeLoop.announce), withdrawn when it is queued
 
     def accept(self, token: int) -> bool:
         """Take one sampled token, queue the text that is final; True when the row is finished."""
@@ -143,6 +157,9 @@ class DecodeLoop:
         self.max_batch = max(1, max_batch or MAX_BATCH)
         self.prefixes = PrefixCache(prefix_cache_bytes)
         self._pending: deque[_Row] = deque()
+        self._coming: dict[int, float] = {}  # announcements: ticket -> time.monotonic() when announced
+        self._tickets = itertools.count()
+        self._last_arrival = 0.0  # time.monotonic() of the last announcement or submission
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
         self.peak_batch = 0  # most rows decoded together so far (for tests and the bench)
@@ -155,9 +172,31 @@ class DecodeLoop:
         """Requests queued for a place in the batch."""
         return len(self._pending)
 
+    def announce(self) -> int:
+        """Say that a request is on its way (its prompt is being encoded); returns the ticket that
+        :meth:`submit` (via ``row.ticket``) or :meth:`withdraw` takes back."""
+        with self._wake:
+            ticket = next(self._tickets)
+            now = time.monotonic()
+            for old, since in list(self._coming.items()):
+                if now - since >= ADMIT_WINDOW_S:
+                    del self._coming[old]  # announced, never queued in time: it holds nothing any more
+            self._coming[ticket] = self._last_arrival = now
+            return ticket
+
+    def withdraw(self, ticket: int | None) -> None:
+        """Take back an announcement whose request will not be queued (its prompt could not be encoded)."""
+        if ticket is not None:
+            with self._wake:
+                self._coming.pop(ticket, None)
+                self._wake.notify()
+
     def submit(self, row: _Row) -> None:
         with self._wake:
             self._pending.append(row)
+            self._last_arrival = time.monotonic()
+            if row.ticket is not None:
+                self._coming.pop(row.ticket, None)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="studio-decode", daemon=True)
                 self._thread.start()
@@ -177,6 +216,8 @@ class DecodeLoop:
                     if not rows and not self._pending:
                         self._thread = None
                         return
+                    if not rows:
+                        self._await_coming()
                     arrived: list[_Row] = []
                     while self._pending and len(rows) + len(arrived) < self.max_batch:
                         arrived.append(self._pending.popleft())
@@ -194,6 +235,21 @@ class DecodeLoop:
                         for row in rows:
                             row.finish(exc)
                         rows, cache = [], None
+
+    def _await_coming(self) -> None:
+        """With the batch empty and a request queued: wait (holding ``_wake``'s lock between waits) until every
+        request announced less than :data:`ADMIT_WINDOW_S` ago is queued too and none has arrived for
+        :data:`ADMIT_GAP_S`, or the batch would be full, or :data:`ADMIT_WINDOW_S` has passed."""
+        deadline = time.monotonic() + ADMIT_WINDOW_S
+        while len(self._pending) < self.max_batch:
+            now = time.monotonic()
+            for ticket, since in list(self._coming.items()):
+                if now - since >= ADMIT_WINDOW_S:
+                    del self._coming[ticket]  # announced, never queued in time: it holds nothing any more
+            until = deadline if self._coming else min(deadline, self._last_arrival + ADMIT_GAP_S)
+            if now >= until:
+                return
+            self._wake.wait(until - now)
 
     def _admissible(self, arrived: list[_Row]) -> tuple[list[_Row], list[tuple[int, Layers | None]]]:
         """The requests of ``arrived`` to prefill now, with the prefix each reuses: the first ones whose padded new
@@ -445,7 +501,13 @@ def generate_batched(
     """
     import torch
 
-    prompt, room = encode_prompt(loaded, messages)
+    loop = decode_loop(loaded)
+    ticket = loop.announce()  # an idle loop holds an arrival's prefill for this one (ADMIT_WINDOW_S at most)
+    try:
+        prompt, room = encode_prompt(loaded, messages)
+    except BaseException:
+        loop.withdraw(ticket)
+        raise
     generation = BatchedGeneration(prompt_tokens=int(prompt.shape[1]))
     limit = min(max_tokens or DEFAULT_MAX_TOKENS, room)
     row = _Row(
@@ -454,10 +516,11 @@ def generate_batched(
         top_p=top_p,
         generator=torch.Generator().manual_seed(seed if seed is not None else secrets.randbits(63)),
         text=TextAssembler(generation, loaded.tokenizer, loaded.eos_ids, stop=stop, limit=limit),
+        ticket=ticket,
     )
 
     def deltas() -> Iterator[str]:
-        decode_loop(loaded).submit(row)
+        loop.submit(row)
         try:
             while True:
                 item = row.out.get()

@@ -191,3 +191,37 @@ def test_a_prompt_reuses_the_longest_prefix_it_shares_and_never_its_last_token()
     assert cache.longest(torch.tensor([1, 2, 9, 5]))[0] == 2  # [1, 2, 9] is gone; [1, 2, 3, 4, 5, 6] is kept
     assert cache.longest(torch.tensor([7] * 41))[0] == 40
     assert cache.bytes == 2560 + 384 <= cache.budget
+
+
+def test_requests_on_their_way_to_an_idle_loop_share_its_first_prefill(tiny, monkeypatch):
+    """A burst to an idle engine: the first arrival's prefill waits for the requests already announced (prompts
+    being encoded), so all are prefilled in one pass; each still gets its answer alone, and an announced
+    generation that is never read holds nothing once its window has passed."""
+    from studio.engine import batching
+
+    requests = [(prompt, {"max_tokens": 6 + i, "temperature": 0}) for i, prompt in enumerate(PROMPTS[:4])]
+    expected = [_alone(tiny, p, **k) for p, k in requests]
+    loop = DecodeLoop(tiny)
+    tiny.__dict__["_decode_loop"] = loop
+    monkeypatch.setattr(batching, "ADMIT_WINDOW_S", 60.0)  # only the announced requests end the wait
+    generations = [generate_batched(tiny, [{"role": "user", "content": p}], **k) for p, k in requests]
+    results: list = [None] * len(requests)
+
+    def one(i):
+        results[i] = (generations[i].run(), generations[i].finish_reason, generations[i].completion_tokens)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(requests))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert results == expected
+    assert loop.peak_prefill == len(requests) and loop.admitted == len(requests)
+    assert not loop._coming  # every announcement was taken back when its request was queued
+
+    monkeypatch.setattr(batching, "ADMIT_WINDOW_S", 0.2)
+    generate_batched(tiny, [{"role": "user", "content": "never read"}], max_tokens=4)  # announced, never queued
+    assert (
+        generate_batched(tiny, [{"role": "user", "content": "Hi"}], max_tokens=4, temperature=0).run()
+        == (_alone(tiny, "Hi", max_tokens=4, temperature=0)[0])
+    )
