@@ -1,0 +1,280 @@
+"""The rules over a file too large for one frame: read in parts, on every core, with the findings of one frame.
+
+:func:`analyze_file` cuts a UTF-8 JSONL file into parts at line ends (:func:`studio.data.loader.plan_parts`);
+each part is loaded and checked on its own, in a pool of :func:`~studio.core.cores.worker_count` processes, and
+only its findings come back: what the per-row rules found (:func:`~studio.quality.rules.analyze` on the part's
+frame: the same rule functions the Dataset page runs) and, for the rules that compare rows (``exact_duplicate``,
+``normalized_duplicate``, ``duplicate_prompt``), 128-bit content keys per row
+(:func:`studio.quality.duplicates.part_keys`). The duplicate groups are resolved from the keys at the end; rows
+whose cheap key another row shares are read again from the file (their lines only) to compare their whole
+conversation, as the one-frame path does. The result is the :class:`~studio.quality.rules.Analysis` that
+``analyze(load_dataset(path).frame)`` gives, with memory bounded by the part size instead of the file.
+
+Near-duplicates need every row at once: a request for them is :class:`~studio.data.loader.NotStreamable`, and so
+is a file the parts would read differently from the whole load (not UTF-8, CR line ends, an unclear format):
+the caller then loads it whole.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from studio.core.cores import worker_count
+from studio.core.memory import available_memory, check_memory
+from studio.data.formats import ColumnMapping, Schema
+from studio.data.loader import (
+    FilePart,
+    LoadCounts,
+    NotStreamable,
+    line_spans,
+    load_lines,
+    load_part,
+    load_warnings,
+    plan_parts,
+)
+from studio.quality import duplicates
+from studio.quality.duplicate_rules import exact_result, normalized_result, prompt_result
+from studio.quality.rules import Analysis, Findings, analyze, rule_keys
+
+ACROSS_ROWS = ("exact_duplicate", "normalized_duplicate", "duplicate_prompt")
+"""The rules that compare rows; every other rule but near-duplicates reads one row at a time."""
+
+PART_BYTES = 32 * 2**20
+"""Bytes of JSONL per part (~28k multi-turn or ~110k single-turn examples)."""
+
+_BYTES_PER_PART_BYTE = 12
+"""Peak memory of one worker per byte of its part (Python objects, the turn view, the rules' columns)."""
+
+_WHOLE_BATCH = 20_000
+"""Rows whose whole conversation is compared, read back from the file at a time."""
+
+
+@dataclass(frozen=True)
+class PartFindings:
+    """What one part sends back: its row count, what the per-row rules found (ids from 0 in the part), its
+    duplicate keys (:func:`~studio.quality.duplicates.part_keys`), each row's source line and byte span, and what
+    its load warnings count."""
+
+    rows: int
+    analysis: Analysis
+    keys: Mapping[str, np.ndarray]
+    source_rows: np.ndarray
+    spans: np.ndarray
+    counts: LoadCounts
+
+
+@dataclass(frozen=True)
+class FileAnalysis:
+    """:func:`analyze_file`'s answer: the ``analysis`` (as :func:`~studio.quality.rules.analyze` gives it on the
+    whole frame: ids are 0..rows-1), each row's ``source_rows`` (1-based lines), the load ``warnings`` and how
+    many worker processes ran."""
+
+    analysis: Analysis
+    rows: int
+    source_rows: np.ndarray
+    warnings: tuple[str, ...]
+    workers: int
+    unit: str = "line"
+
+
+def analyze_file(
+    path: str,
+    *,
+    rules: Sequence[str] | None = None,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    schema: Schema | None = None,
+    mapping: ColumnMapping | None = None,
+    part_bytes: int = PART_BYTES,
+    workers: int | None = None,
+) -> FileAnalysis:
+    """Run ``rules`` (as :func:`~studio.quality.rules.analyze`: default all, ``regex`` only with a pattern) over
+    the JSONL file ``path`` read in parts of ``part_bytes``, on ``workers`` processes (default: one per core,
+    fewer when the free memory would not hold them).
+
+    Raises :class:`~studio.data.loader.NotStreamable` (load the file whole instead) for near-duplicates or a file
+    the parts would read differently, ``ValueError`` for an unknown rule or parameter,
+    :class:`~studio.errors.LoadError` naming the first malformed line, and
+    :class:`~studio.errors.ResourceError` when not even one part fits in the free memory."""
+    params = dict(params or {})
+    keys = rule_keys(rules, params)
+    if "near_duplicate" in keys:
+        raise NotStreamable(path)
+    parts = plan_parts(path, part_bytes=part_bytes, schema=schema, mapping=mapping)
+    workers = _affordable(worker_count(workers), min(part_bytes, max(p.stop - p.start for p in parts)))
+    found = list(_run_parts(parts, keys, params, workers))
+    whole = _whole_keys(parts, found, keys)
+    analysis = combine([f.analysis for f in found], [f.keys for f in found], keys, whole)
+    source_rows = np.concatenate([f.source_rows for f in found]) if found else np.zeros(0, dtype=np.int64)
+    warnings = load_warnings([], [f.counts for f in found], "line")
+    return FileAnalysis(analysis, len(source_rows), source_rows, tuple(warnings), workers)
+
+
+def analyze_frames(
+    frames: Iterable[pd.DataFrame],
+    *,
+    rules: Sequence[str] | None = None,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Analysis:
+    """:func:`analyze_file` over frames already loaded, in order (each with ids from 0, as
+    :func:`~studio.data.loader.load_part` gives them): the Analysis of their concatenation. Rows whose cheap
+    duplicate key is shared are compared whole from the frames kept here (for tests and small inputs)."""
+    params = dict(params or {})
+    keys = rule_keys(rules, params)
+    if "near_duplicate" in keys:
+        raise NotStreamable("near_duplicate needs every row at once")
+    kept = list(frames)
+    found = [part_findings(frame, keys, params) for frame in kept]
+    whole: dict[str, np.ndarray] = {}
+    if any(k in keys for k in ACROSS_ROWS) and kept:
+        candidates = _candidates([k for _, k in found])
+        whole = _empty_whole(len(candidates))
+        rows = np.flatnonzero(candidates)
+        if len(rows):
+            frame = pd.concat(kept, ignore_index=True).iloc[rows].reset_index(drop=True)
+            for name, value in duplicates.whole_keys(frame).items():
+                whole[name][rows] = value
+    return combine([a for a, _ in found], [k for _, k in found], keys, whole)
+
+
+def part_findings(
+    frame: pd.DataFrame, keys: Sequence[str], params: Mapping[str, Mapping[str, Any]]
+) -> tuple[Analysis, dict[str, np.ndarray]]:
+    """What one part's frame gives: the per-row rules' :class:`~studio.quality.rules.Analysis` and, when a rule
+    compares rows, its duplicate keys."""
+    row_rules = [k for k in keys if k not in ACROSS_ROWS]
+    with duplicates.fold_cache():
+        analysis = analyze(frame, rules=row_rules, params={k: v for k, v in params.items() if k in row_rules})
+        part = duplicates.part_keys(frame) if any(k in keys for k in ACROSS_ROWS) else {}
+    return analysis, part
+
+
+def combine(
+    analyses: Sequence[Analysis],
+    keys_of_parts: Sequence[Mapping[str, np.ndarray]],
+    keys: Sequence[str],
+    whole: Mapping[str, np.ndarray],
+) -> Analysis:
+    """The parts' per-row findings, in order, and the duplicate rules resolved from their keys (``whole``: the
+    :func:`~studio.quality.duplicates.whole_keys` of the rows whose cheap key is shared, zeros elsewhere), as
+    one :class:`~studio.quality.rules.Analysis` of the concatenated rows."""
+    sizes = [len(a.flags) for a in analyses]
+    n = int(sum(sizes))
+    offsets = np.r_[0, np.cumsum(sizes)[:-1]].astype(np.int64) if sizes else np.zeros(0, dtype=np.int64)
+    ids = np.arange(n, dtype=np.int64)
+    findings = Findings(ids, pd.RangeIndex(n))
+    frame = pd.DataFrame({"id": ids})
+    joined = {name: np.concatenate([k[name] for k in keys_of_parts]) for name in keys_of_parts[0]} if n else {}
+    for key in keys:
+        if key in ACROSS_ROWS:
+            findings.add(key, _across(key, frame, joined, whole))
+            continue
+        mask = np.concatenate([a.flags[key].to_numpy(dtype=bool) for a in analyses]) if n else np.zeros(0, bool)
+        tables = []
+        for analysis, offset in zip(analyses, offsets, strict=True):
+            table = analysis.issues[analysis.issues["rule"] == key]
+            tables.append(table.assign(id=table["id"].to_numpy() + offset))
+        note = next((a.notes[key] for a in analyses if key in a.notes), None)
+        findings.add_found(key, mask, tables, note)
+    return findings.analysis(keys)
+
+
+def _across(key: str, frame: pd.DataFrame, joined: Mapping[str, np.ndarray], whole: Mapping[str, np.ndarray]):
+    """The result of the row-comparing rule ``key`` over every row, from the joined keys."""
+    candidates = _candidates_of(joined)
+    if key == "duplicate_prompt":
+        codes = duplicates.digest_codes(joined["prompt"], candidates["prompt"], whole["prompt"])
+        answers = duplicates.digest_codes(joined["answer"])
+        return prompt_result(frame, duplicates.first_ids(frame, codes), answers, joined["user_blank"])
+    name = "exact" if key == "exact_duplicate" else "normalized"
+    codes = duplicates.digest_codes(joined[name], candidates[name], whole[name])
+    groups = duplicates.first_ids(frame, codes)
+    return exact_result(frame, groups) if key == "exact_duplicate" else normalized_result(frame, groups)
+
+
+def _candidates_of(joined: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per key, the rows whose whole conversation must be compared: their cheap key is shared (and, for the
+    exact and normalized keys, their three text columns do not tell the whole conversation)."""
+
+    def shared(digest: np.ndarray) -> np.ndarray:
+        return pd.Series(duplicates.digest_codes(digest)).duplicated(keep=False).to_numpy()
+
+    return {
+        "exact": joined["complex"] & shared(joined["exact"]),
+        "normalized": joined["complex"] & shared(joined["normalized"]),
+        "prompt": shared(joined["prompt"]),
+    }
+
+
+def _candidates(keys_of_parts: Sequence[Mapping[str, np.ndarray]]) -> np.ndarray:
+    joined = {name: np.concatenate([k[name] for k in keys_of_parts]) for name in keys_of_parts[0]}
+    found = _candidates_of(joined)
+    return found["exact"] | found["normalized"] | found["prompt"]
+
+
+def _empty_whole(n: int) -> dict[str, np.ndarray]:
+    return {name: np.zeros((n, 2), dtype=np.uint64) for name in ("exact", "normalized", "prompt")}
+
+
+def _whole_keys(parts: Sequence[FilePart], found: Sequence[PartFindings], keys: Sequence[str]) -> dict:
+    """:func:`~studio.quality.duplicates.whole_keys` of the rows whose cheap key is shared, read again from the
+    file in batches; zeros for the other rows."""
+    n = sum(f.rows for f in found)
+    whole = _empty_whole(n)
+    if not any(k in keys for k in ACROSS_ROWS) or not n:
+        return whole
+    rows = np.flatnonzero(_candidates([f.keys for f in found]))
+    spans = np.concatenate([f.spans for f in found])
+    for start in range(0, len(rows), _WHOLE_BATCH):
+        batch = rows[start : start + _WHOLE_BATCH]
+        frame = load_lines(parts[0], spans[batch])
+        for name, value in duplicates.whole_keys(frame).items():
+            whole[name][batch] = value
+    return whole
+
+
+def _run_part(part: FilePart, keys: Sequence[str], params: Mapping[str, Mapping[str, Any]]) -> PartFindings:
+    """In a worker: load ``part`` and find what is in it."""
+    frame, counts = load_part(part)
+    analysis, part_keys = part_findings(frame, keys, params)
+    source_rows = frame["source_row"].to_numpy(dtype=np.int64)
+    spans = line_spans(part, source_rows) if part_keys else np.zeros((len(frame), 2), dtype=np.int64)
+    return PartFindings(len(frame), analysis, part_keys, source_rows, spans, counts)
+
+
+def _run_parts(
+    parts: Sequence[FilePart], keys: Sequence[str], params: Mapping[str, Mapping[str, Any]], workers: int
+) -> Iterable[PartFindings]:
+    """Each part's findings, in order: in this process for one worker or part, else in a process pool (fork on
+    Linux: the workers start with the modules already imported). The first error in file order is raised."""
+    if workers <= 1 or len(parts) <= 1:
+        for part in parts:
+            yield _run_part(part, keys, params)
+        return
+    context = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = [pool.submit(_run_part, part, keys, params) for part in parts]
+        try:
+            for future in futures:
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
+
+
+def _affordable(workers: int, part_bytes: int) -> int:
+    """``workers``, fewer when the free memory holds fewer parts at once; :class:`~studio.errors.ResourceError`
+    when it does not hold one."""
+    per_worker = part_bytes * _BYTES_PER_PART_BYTE
+    check_memory(per_worker, "Reading the file in parts for the quality rules")
+    free = available_memory()
+    if free is None:
+        return workers
+    return max(1, min(workers, int(0.9 * free // per_worker)))
