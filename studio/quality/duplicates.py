@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 
 import numpy as np
@@ -396,25 +396,32 @@ def part_keys(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     }
 
 
-def whole_keys(frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Per row of ``frame``, digests of what the groupings compare when cheap keys are shared: ``exact`` (the
-    conversation's JSON, keys sorted), ``normalized`` (every turn-view row's role, kind, name and folded text)
-    and ``prompt`` (the same over the prompt's rows)."""
-    import orjson
+WHOLE_KEYS = ("exact", "normalized", "prompt")
 
+
+def whole_keys(frame: pd.DataFrame, names: Sequence[str] = WHOLE_KEYS) -> dict[str, np.ndarray]:
+    """Per row of ``frame``, digests of what the groupings compare when cheap keys are shared (``names`` of
+    them): ``exact`` (the conversation's JSON, keys sorted), ``normalized`` (every turn-view row's role, kind,
+    name and folded text) and ``prompt`` (the same over the prompt's rows)."""
     n = len(frame)
-    dumps = [orjson.dumps(m, option=orjson.OPT_SORT_KEYS) for m in frame["messages"]]
-    from studio.data.turns import turn_view
+    out = {}
+    if "exact" in names:
+        import orjson
 
-    view = turn_view(frame)
-    positions = view["position"].to_numpy()
-    every = np.arange(len(view))
-    prompt = _prompt_rows(view, n)
-    return {
-        "exact": digests(pa.array(dumps, type=pa.large_binary())),
-        "normalized": digests(_per_example(_row_tokens(view, every), positions, n)),
-        "prompt": digests(_per_example(_row_tokens(view, prompt), positions[prompt], n)),
-    }
+        dumps = [orjson.dumps(m, option=orjson.OPT_SORT_KEYS) for m in frame["messages"]]
+        out["exact"] = digests(pa.array(dumps, type=pa.large_binary()))
+    if "normalized" in names or "prompt" in names:
+        from studio.data.turns import turn_view
+
+        view = turn_view(frame)
+        positions = view["position"].to_numpy()
+        if "normalized" in names:
+            every = np.arange(len(view))
+            out["normalized"] = digests(_per_example(_row_tokens(view, every), positions, n))
+        if "prompt" in names:
+            prompt = _prompt_rows(view, n)
+            out["prompt"] = digests(_per_example(_row_tokens(view, prompt), positions[prompt], n))
+    return out
 
 
 def digest_codes(*keys: np.ndarray) -> np.ndarray:

@@ -17,9 +17,10 @@ the caller then loads it whole.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,7 @@ from studio.data.loader import (
     plan_parts,
 )
 from studio.quality import duplicates
+from studio.quality.columns import RuleResult
 from studio.quality.duplicate_rules import exact_result, normalized_result, prompt_result
 from studio.quality.rules import Analysis, Findings, analyze, rule_keys
 
@@ -52,9 +54,6 @@ PART_BYTES = 32 * 2**20
 
 _BYTES_PER_PART_BYTE = 12
 """Peak memory of one worker per byte of its part (Python objects, the turn view, the rules' columns)."""
-
-_WHOLE_BATCH = 20_000
-"""Rows whose whole conversation is compared, read back from the file at a time."""
 
 
 @dataclass(frozen=True)
@@ -92,12 +91,12 @@ def analyze_file(
     params: Mapping[str, Mapping[str, Any]] | None = None,
     schema: Schema | None = None,
     mapping: ColumnMapping | None = None,
-    part_bytes: int = PART_BYTES,
+    part_bytes: int | None = None,
     workers: int | None = None,
 ) -> FileAnalysis:
     """Run ``rules`` (as :func:`~studio.quality.rules.analyze`: default all, ``regex`` only with a pattern) over
-    the JSONL file ``path`` read in parts of ``part_bytes``, on ``workers`` processes (default: one per core,
-    fewer when the free memory would not hold them).
+    the JSONL file ``path`` read in parts of ``part_bytes`` (default :data:`PART_BYTES`), on ``workers``
+    processes (default: one per core, fewer when the free memory would not hold them).
 
     Raises :class:`~studio.data.loader.NotStreamable` (load the file whole instead) for near-duplicates or a file
     the parts would read differently, ``ValueError`` for an unknown rule or parameter,
@@ -107,11 +106,24 @@ def analyze_file(
     keys = rule_keys(rules, params)
     if "near_duplicate" in keys:
         raise NotStreamable(path)
+    part_bytes = part_bytes or PART_BYTES
     parts = plan_parts(path, part_bytes=part_bytes, schema=schema, mapping=mapping)
     workers = _affordable(worker_count(workers), min(part_bytes, max(p.stop - p.start for p in parts)))
-    found = list(_run_parts(parts, keys, params, workers))
-    whole = _whole_keys(parts, found, keys)
-    analysis = combine([f.analysis for f in found], [f.keys for f in found], keys, whole)
+    with _pool(workers if len(parts) > 1 else 1) as pool:
+        found = list(_mapped(pool, _run_part, [(part, keys, params) for part in parts]))
+        joined = _joined([f.keys for f in found])
+        candidates = _candidates_of(joined) if joined else {}
+        whole = _empty_whole(sum(f.rows for f in found))
+        offsets = np.r_[0, np.cumsum([f.rows for f in found])].astype(np.int64)
+        tasks = []
+        for part, f, offset in zip(parts, found, offsets, strict=False):
+            wanted = {name: rows[offset : offset + f.rows] for name, rows in candidates.items()}
+            if any(w.any() for w in wanted.values()):
+                tasks.append((part, f.spans, wanted, offset))
+        for offset, keys_of_rows in _mapped(pool, _part_whole, tasks):
+            for name, (rows, value) in keys_of_rows.items():
+                whole[name][rows + offset] = value
+    analysis = combine([f.analysis for f in found], joined, keys, whole, candidates)
     source_rows = np.concatenate([f.source_rows for f in found]) if found else np.zeros(0, dtype=np.int64)
     warnings = load_warnings([], [f.counts for f in found], "line")
     return FileAnalysis(analysis, len(source_rows), source_rows, tuple(warnings), workers)
@@ -132,16 +144,16 @@ def analyze_frames(
         raise NotStreamable("near_duplicate needs every row at once")
     kept = list(frames)
     found = [part_findings(frame, keys, params) for frame in kept]
-    whole: dict[str, np.ndarray] = {}
-    if any(k in keys for k in ACROSS_ROWS) and kept:
-        candidates = _candidates([k for _, k in found])
-        whole = _empty_whole(len(candidates))
-        rows = np.flatnonzero(candidates)
-        if len(rows):
-            frame = pd.concat(kept, ignore_index=True).iloc[rows].reset_index(drop=True)
-            for name, value in duplicates.whole_keys(frame).items():
-                whole[name][rows] = value
-    return combine([a for a, _ in found], [k for _, k in found], keys, whole)
+    joined = _joined([k for _, k in found])
+    candidates = _candidates_of(joined) if joined else {}
+    whole = _empty_whole(sum(len(frame) for frame in kept))
+    if candidates:
+        frame = pd.concat(kept, ignore_index=True)
+        for name, rows in candidates.items():
+            if rows.any():
+                chosen = frame.iloc[np.flatnonzero(rows)].reset_index(drop=True)
+                whole[name][rows] = duplicates.whole_keys(chosen, (name,))[name]
+    return combine([a for a, _ in found], joined, keys, whole, candidates)
 
 
 def part_findings(
@@ -158,23 +170,23 @@ def part_findings(
 
 def combine(
     analyses: Sequence[Analysis],
-    keys_of_parts: Sequence[Mapping[str, np.ndarray]],
+    joined: Mapping[str, np.ndarray],
     keys: Sequence[str],
     whole: Mapping[str, np.ndarray],
+    candidates: Mapping[str, np.ndarray],
 ) -> Analysis:
-    """The parts' per-row findings, in order, and the duplicate rules resolved from their keys (``whole``: the
-    :func:`~studio.quality.duplicates.whole_keys` of the rows whose cheap key is shared, zeros elsewhere), as
-    one :class:`~studio.quality.rules.Analysis` of the concatenated rows."""
+    """The parts' per-row findings, in order, and the duplicate rules resolved from their ``joined`` keys
+    (``whole``: the :func:`~studio.quality.duplicates.whole_keys` of the ``candidates``, the rows whose cheap key
+    is shared), as one :class:`~studio.quality.rules.Analysis` of the concatenated rows."""
     sizes = [len(a.flags) for a in analyses]
     n = int(sum(sizes))
     offsets = np.r_[0, np.cumsum(sizes)[:-1]].astype(np.int64) if sizes else np.zeros(0, dtype=np.int64)
     ids = np.arange(n, dtype=np.int64)
     findings = Findings(ids, pd.RangeIndex(n))
     frame = pd.DataFrame({"id": ids})
-    joined = {name: np.concatenate([k[name] for k in keys_of_parts]) for name in keys_of_parts[0]} if n else {}
     for key in keys:
         if key in ACROSS_ROWS:
-            findings.add(key, _across(key, frame, joined, whole))
+            findings.add(key, _across(key, frame, joined, whole, candidates))
             continue
         mask = np.concatenate([a.flags[key].to_numpy(dtype=bool) for a in analyses]) if n else np.zeros(0, bool)
         tables = []
@@ -186,9 +198,14 @@ def combine(
     return findings.analysis(keys)
 
 
-def _across(key: str, frame: pd.DataFrame, joined: Mapping[str, np.ndarray], whole: Mapping[str, np.ndarray]):
+def _across(
+    key: str,
+    frame: pd.DataFrame,
+    joined: Mapping[str, np.ndarray],
+    whole: Mapping[str, np.ndarray],
+    candidates: Mapping[str, np.ndarray],
+) -> RuleResult:
     """The result of the row-comparing rule ``key`` over every row, from the joined keys."""
-    candidates = _candidates_of(joined)
     if key == "duplicate_prompt":
         codes = duplicates.digest_codes(joined["prompt"], candidates["prompt"], whole["prompt"])
         answers = duplicates.digest_codes(joined["answer"])
@@ -213,31 +230,34 @@ def _candidates_of(joined: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     }
 
 
-def _candidates(keys_of_parts: Sequence[Mapping[str, np.ndarray]]) -> np.ndarray:
-    joined = {name: np.concatenate([k[name] for k in keys_of_parts]) for name in keys_of_parts[0]}
-    found = _candidates_of(joined)
-    return found["exact"] | found["normalized"] | found["prompt"]
+def _joined(keys_of_parts: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The parts' duplicate keys end to end (empty when no rule compares rows)."""
+    if not keys_of_parts or not keys_of_parts[0]:
+        return {}
+    return {name: np.concatenate([k[name] for k in keys_of_parts]) for name in keys_of_parts[0]}
 
 
 def _empty_whole(n: int) -> dict[str, np.ndarray]:
-    return {name: np.zeros((n, 2), dtype=np.uint64) for name in ("exact", "normalized", "prompt")}
+    return {name: np.zeros((n, 2), dtype=np.uint64) for name in duplicates.WHOLE_KEYS}
 
 
-def _whole_keys(parts: Sequence[FilePart], found: Sequence[PartFindings], keys: Sequence[str]) -> dict:
-    """:func:`~studio.quality.duplicates.whole_keys` of the rows whose cheap key is shared, read again from the
-    file in batches; zeros for the other rows."""
-    n = sum(f.rows for f in found)
-    whole = _empty_whole(n)
-    if not any(k in keys for k in ACROSS_ROWS) or not n:
-        return whole
-    rows = np.flatnonzero(_candidates([f.keys for f in found]))
-    spans = np.concatenate([f.spans for f in found])
-    for start in range(0, len(rows), _WHOLE_BATCH):
-        batch = rows[start : start + _WHOLE_BATCH]
-        frame = load_lines(parts[0], spans[batch])
-        for name, value in duplicates.whole_keys(frame).items():
-            whole[name][batch] = value
-    return whole
+def _part_whole(
+    part: FilePart, spans: np.ndarray, wanted: Mapping[str, np.ndarray], offset: int
+) -> tuple[int, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """In a worker: the whole keys of the rows of ``part`` that need them (``wanted``: per key, a mask over the
+    part's rows), read again from the file: per key, (rows, digests)."""
+    needed = np.zeros(len(spans), dtype=bool)
+    for rows in wanted.values():
+        needed |= rows
+    chosen = np.flatnonzero(needed)
+    frame = load_lines(part, spans[chosen])
+    out = {}
+    for name, rows in wanted.items():
+        mine = rows[chosen]
+        if mine.any():
+            subset = frame if mine.all() else frame[mine].reset_index(drop=True)
+            out[name] = (chosen[mine], duplicates.whole_keys(subset, (name,))[name])
+    return offset, out
 
 
 def _run_part(part: FilePart, keys: Sequence[str], params: Mapping[str, Mapping[str, Any]]) -> PartFindings:
@@ -249,24 +269,31 @@ def _run_part(part: FilePart, keys: Sequence[str], params: Mapping[str, Mapping[
     return PartFindings(len(frame), analysis, part_keys, source_rows, spans, counts)
 
 
-def _run_parts(
-    parts: Sequence[FilePart], keys: Sequence[str], params: Mapping[str, Mapping[str, Any]], workers: int
-) -> Iterable[PartFindings]:
-    """Each part's findings, in order: in this process for one worker or part, else in a process pool (fork on
-    Linux: the workers start with the modules already imported). The first error in file order is raised."""
-    if workers <= 1 or len(parts) <= 1:
-        for part in parts:
-            yield _run_part(part, keys, params)
+@contextlib.contextmanager
+def _pool(workers: int) -> Iterator[ProcessPoolExecutor | None]:
+    """A pool of ``workers`` processes (fork on Linux: they start with the modules already imported), or None
+    for one: work runs in this process."""
+    if workers <= 1:
+        yield None
         return
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else None)
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = [pool.submit(_run_part, part, keys, params) for part in parts]
-        try:
-            for future in futures:
-                yield future.result()
-        finally:
-            for future in futures:
-                future.cancel()
+        yield pool
+
+
+def _mapped(pool: ProcessPoolExecutor | None, fn: Callable[..., Any], tasks: Sequence[tuple]) -> Iterator[Any]:
+    """``fn(*task)`` for each task, results in task order; the first error in that order is raised."""
+    if pool is None:
+        for task in tasks:
+            yield fn(*task)
+        return
+    futures = [pool.submit(fn, *task) for task in tasks]
+    try:
+        for future in futures:
+            yield future.result()
+    finally:
+        for future in futures:
+            future.cancel()
 
 
 def _affordable(workers: int, part_bytes: int) -> int:

@@ -76,7 +76,7 @@ def assert_same(found, expected) -> None:
     assert found.rules == expected.rules
 
 
-@pytest.mark.parametrize(("workers", "part_bytes"), [(1, 3_000), (2, 12_000)])
+@pytest.mark.parametrize(("workers", "part_bytes"), [(1, 8_000), (2, 20_000)])
 def test_parts_of_a_few_lines_give_the_findings_of_one_frame(mixed_file, workers, part_bytes):
     loaded = load_dataset(mixed_file)
     expected = analyze(loaded.frame, rules=NOT_NEAR)
@@ -105,13 +105,13 @@ def test_near_duplicates_and_files_the_parts_would_read_differently_are_read_who
     crlf = tmp_path / "crlf.jsonl"
     crlf.write_bytes(mixed_file.read_bytes().replace(b"\n", b"\r\n"))
     with pytest.raises(NotStreamable):
-        analyze_file(str(crlf), rules=NOT_NEAR, part_bytes=3_000, workers=1)
+        analyze_file(str(crlf), rules=NOT_NEAR, part_bytes=8_000, workers=1)
     legacy = tmp_path / "legacy.jsonl"  # a cp1252 line after the first part: the whole load decodes it as mixed
     legacy.write_bytes(
         mixed_file.read_bytes() + '{"messages": [{"role": "user", "content": "café"}]}\n'.encode("cp1252")
     )
     with pytest.raises(NotStreamable):
-        analyze_file(str(legacy), rules=NOT_NEAR, part_bytes=3_000, workers=1)
+        analyze_file(str(legacy), rules=NOT_NEAR, part_bytes=8_000, workers=1)
 
 
 def test_a_bad_line_in_a_later_part_is_named_like_the_whole_load_names_it(tmp_path, mixed_file):
@@ -120,12 +120,12 @@ def test_a_bad_line_in_a_later_part_is_named_like_the_whole_load_names_it(tmp_pa
     with pytest.raises(Exception) as whole:
         load_dataset(bad)
     with pytest.raises(type(whole.value)) as parts:
-        analyze_file(str(bad), rules=NOT_NEAR, part_bytes=12_000, workers=2)
+        analyze_file(str(bad), rules=NOT_NEAR, part_bytes=20_000, workers=2)
     assert str(parts.value) == str(whole.value)
 
 
 def test_cli_analyze_reads_a_large_file_in_parts_with_the_same_report(mixed_file, capsys, monkeypatch):
-    monkeypatch.setattr("studio.quality.streamed.PART_BYTES", 12_000)
+    monkeypatch.setattr("studio.quality.streamed.PART_BYTES", 20_000)
     rules = ",".join(NOT_NEAR)
     assert main(["analyze", str(mixed_file), "--rules", rules, "--json"]) == 0
     streamed = json.loads(capsys.readouterr().out)
