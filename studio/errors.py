@@ -43,7 +43,9 @@ class LoadError(StudioError):
         return (_load_error, (type(self), self.detail, self.path, self.line, self.field, self.unit))
 
 
-def _load_error(kind: type[LoadError], detail: str, path: str | None, line: int | None, field: str | None, unit: str):
+def _load_error(
+    kind: type[LoadError], detail: str, path: str | None, line: int | None, field: str | None, unit: str
+) -> LoadError:
     return kind(detail, path=path, line=line, field=field, unit=unit)
 
 
