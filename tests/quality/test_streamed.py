@@ -134,3 +134,16 @@ def test_cli_analyze_reads_a_large_file_in_parts_with_the_same_report(mixed_file
     whole = json.loads(capsys.readouterr().out)
     assert streamed == whole
     assert streamed["counts"]["exact_duplicate"] >= 12
+
+
+def test_fewer_workers_when_free_memory_holds_fewer_parts_and_a_clear_refusal_when_none_fits(mixed_file, monkeypatch):
+    from studio.errors import ResourceError
+    from studio.quality import streamed
+
+    part = 10 * 2**20  # a part of 10 MB needs ~120 MB in its worker
+    monkeypatch.setattr("studio.core.memory.available_memory", lambda: 300 * 2**20)
+    monkeypatch.setattr("studio.quality.streamed.available_memory", lambda: 300 * 2**20)
+    assert streamed._affordable(8, part) == 2
+    monkeypatch.setattr("studio.core.memory.available_memory", lambda: 2**19)  # 85 KB in one part: ~1 MB
+    with pytest.raises(ResourceError, match="GB of memory"):
+        analyze_file(str(mixed_file), rules=NOT_NEAR, part_bytes=part)
