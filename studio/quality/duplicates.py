@@ -370,18 +370,15 @@ def part_keys(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     lengths = np.bincount(positions[rows], minlength=n).astype(np.int64)
     starts = np.r_[0, np.cumsum(lengths)[:-1]].astype(np.int64)
     present = lengths > 0
-    edges = np.full((2, n), -1, dtype=np.int64)
-    edges[0, present] = rows[starts[present]]
-    edges[1, present] = rows[starts[present] + lengths[present] - 1]
-    tokens = _row_tokens(view, np.r_[edges[0, present], edges[1, present]])
-    first = pa.array(np.full(n, "", dtype=object), type=_STRING)
-    last = first
-    if present.any():
-        index = np.full(n, -1, dtype=np.int64)
-        index[present] = np.arange(int(present.sum()))
-        pick = pa.array(index, mask=index < 0)
-        first = pc.fill_null(tokens.slice(0, int(present.sum())).take(pick), "")
-        last = pc.fill_null(tokens.slice(int(present.sum())).take(pick), "")
+    # the cheap prompt key: its length and its first, second and last rows (a system prompt, the first question,
+    # the last question or tool result), folded; the first and last alone are shared by many templated prompts
+    chosen = [starts, starts + np.minimum(1, lengths - 1), starts + lengths - 1]
+    m = int(present.sum())
+    tokens = _row_tokens(view, np.concatenate([rows[c[present]] for c in chosen]))
+    index = np.full(n, -1, dtype=np.int64)
+    index[present] = np.arange(m)
+    pick = pa.array(index, mask=index < 0)
+    edges = [pc.fill_null(tokens.slice(k * m, m).take(pick), "") for k in range(len(chosen))]
     count = pa.array(lengths.astype(str).astype(object), type=_STRING)
     answer = pc.fill_null(_combined(fold_column(frame, "assistant")), "")
     from studio.quality.columns import blank, text_column
@@ -389,7 +386,7 @@ def part_keys(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     return {
         "exact": digests(_join(tag, *raw)),
         "normalized": digests(_join(tag, *folded)),
-        "prompt": digests(_join(_encoded(first), _encoded(last), count)),
+        "prompt": digests(_join(*(_encoded(edge) for edge in edges), count)),
         "complex": complex_rows,
         "answer": digests(answer),
         "user_blank": blank(text_column(frame, "user")),
