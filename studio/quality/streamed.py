@@ -52,21 +52,21 @@ ACROSS_ROWS = ("exact_duplicate", "normalized_duplicate", "duplicate_prompt")
 PART_BYTES = 32 * 2**20
 """Bytes of JSONL per part (~28k multi-turn or ~110k single-turn examples)."""
 
-_BYTES_PER_PART_BYTE = 12
-"""Peak memory of one worker per byte of its part (Python objects, the turn view, the rules' columns)."""
+_BYTES_PER_PART_BYTE = 20
+"""Peak memory of one worker per byte of its part (Python objects, the turn view, the rules' columns): 0.6 GB for
+a 32 MB part of the multi-turn set."""
 
 
 @dataclass(frozen=True)
 class PartFindings:
     """What one part sends back: its row count, what the per-row rules found (ids from 0 in the part), its
-    duplicate keys (:func:`~studio.quality.duplicates.part_keys`), each row's source line and byte span, and what
-    its load warnings count."""
+    duplicate keys (:func:`~studio.quality.duplicates.part_keys`), each row's source line, and what its load
+    warnings count."""
 
     rows: int
     analysis: Analysis
     keys: Mapping[str, np.ndarray]
     source_rows: np.ndarray
-    spans: np.ndarray
     counts: LoadCounts
 
 
@@ -119,7 +119,7 @@ def analyze_file(
         for part, f, offset in zip(parts, found, offsets, strict=False):
             wanted = {name: rows[offset : offset + f.rows] for name, rows in candidates.items()}
             if any(w.any() for w in wanted.values()):
-                tasks.append((part, f.spans, wanted, offset))
+                tasks.append((part, f.source_rows, wanted, offset))
         for offset, keys_of_rows in _mapped(pool, _part_whole, tasks):
             for name, (rows, value) in keys_of_rows.items():
                 whole[name][rows + offset] = value
@@ -242,15 +242,15 @@ def _empty_whole(n: int) -> dict[str, np.ndarray]:
 
 
 def _part_whole(
-    part: FilePart, spans: np.ndarray, wanted: Mapping[str, np.ndarray], offset: int
+    part: FilePart, source_rows: np.ndarray, wanted: Mapping[str, np.ndarray], offset: int
 ) -> tuple[int, dict[str, tuple[np.ndarray, np.ndarray]]]:
-    """In a worker: the whole keys of the rows of ``part`` that need them (``wanted``: per key, a mask over the
-    part's rows), read again from the file: per key, (rows, digests)."""
-    needed = np.zeros(len(spans), dtype=bool)
+    """In a worker: the whole keys of the rows of ``part`` (at lines ``source_rows``) that need them (``wanted``:
+    per key, a mask over the part's rows), read again from the file: per key, (rows, digests)."""
+    needed = np.zeros(len(source_rows), dtype=bool)
     for rows in wanted.values():
         needed |= rows
     chosen = np.flatnonzero(needed)
-    frame = load_lines(part, spans[chosen])
+    frame = load_lines(part, line_spans(part, source_rows[chosen]))
     out = {}
     for name, rows in wanted.items():
         mine = rows[chosen]
@@ -265,8 +265,7 @@ def _run_part(part: FilePart, keys: Sequence[str], params: Mapping[str, Mapping[
     frame, counts = load_part(part)
     analysis, part_keys = part_findings(frame, keys, params)
     source_rows = frame["source_row"].to_numpy(dtype=np.int64)
-    spans = line_spans(part, source_rows) if part_keys else np.zeros((len(frame), 2), dtype=np.int64)
-    return PartFindings(len(frame), analysis, part_keys, source_rows, spans, counts)
+    return PartFindings(len(frame), analysis, part_keys, source_rows, counts)
 
 
 @contextlib.contextmanager

@@ -140,10 +140,10 @@ def test_fewer_workers_when_free_memory_holds_fewer_parts_and_a_clear_refusal_wh
     from studio.errors import ResourceError
     from studio.quality import streamed
 
-    part = 10 * 2**20  # a part of 10 MB needs ~120 MB in its worker
-    monkeypatch.setattr("studio.core.memory.available_memory", lambda: 300 * 2**20)
-    monkeypatch.setattr("studio.quality.streamed.available_memory", lambda: 300 * 2**20)
+    part = 10 * 2**20  # a part of 10 MB needs ~200 MB in its worker
+    monkeypatch.setattr("studio.core.memory.available_memory", lambda: 500 * 2**20)
+    monkeypatch.setattr("studio.quality.streamed.available_memory", lambda: 500 * 2**20)
     assert streamed._affordable(8, part) == 2
-    monkeypatch.setattr("studio.core.memory.available_memory", lambda: 2**19)  # 85 KB in one part: ~1 MB
+    monkeypatch.setattr("studio.core.memory.available_memory", lambda: 2**20)  # 85 KB in one part: ~1.7 MB
     with pytest.raises(ResourceError, match="GB of memory"):
         analyze_file(str(mixed_file), rules=NOT_NEAR, part_bytes=part)
