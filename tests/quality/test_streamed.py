@@ -147,3 +147,19 @@ def test_fewer_workers_when_free_memory_holds_fewer_parts_and_a_clear_refusal_wh
     monkeypatch.setattr("studio.core.memory.available_memory", lambda: 2**20)  # 85 KB in one part: ~1.7 MB
     with pytest.raises(ResourceError, match="GB of memory"):
         analyze_file(str(mixed_file), rules=NOT_NEAR, part_bytes=part)
+
+
+def test_a_part_of_blank_lines_only(tmp_path):
+    records = [
+        {"messages": [{"role": "user", "content": f"q{i % 50}"}, {"role": "assistant", "content": f"answer {i % 70}."}]}
+        for i in range(300)
+    ]
+    lines = [json.dumps(r) for r in records[:250]] + [""] * 14_000 + [json.dumps(r) for r in records[250:]]
+    path = tmp_path / "blank.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    loaded = load_dataset(path)
+    expected = analyze(loaded.frame, rules=NOT_NEAR)
+    found = analyze_file(str(path), rules=NOT_NEAR, part_bytes=6_000, workers=1)
+    assert expected.counts["duplicate_prompt"] == 250
+    assert_same(found.analysis, expected)
+    assert np.array_equal(found.source_rows, loaded.frame["source_row"].to_numpy())
