@@ -353,7 +353,8 @@ _STRING = pa.large_string()
 
 
 def part_keys(frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Per row of ``frame``: ``exact``, ``normalized`` and ``prompt`` (cheap keys: digests, shape (n, 2) uint64),
+    """Per row of ``frame``: ``exact``, ``normalized`` and ``prompt`` (cheap keys: digests, shape (n, 2) uint64;
+    ``prompt_rows``: the prompt's turn-view rows, all of them in its cheap key when 3 or fewer),
     ``complex`` (bool: :func:`exact_groups` and :func:`normalized_groups` compare its whole conversation when
     its cheap key is shared), ``answer`` (digest of the folded answer, what ``duplicate_prompt`` compares) and
     ``user_blank`` (bool)."""
@@ -387,6 +388,7 @@ def part_keys(frame: pd.DataFrame) -> dict[str, np.ndarray]:
         "exact": digests(_join(tag, *raw)),
         "normalized": digests(_join(tag, *folded)),
         "prompt": digests(_join(*(_encoded(edge) for edge in edges), count)),
+        "prompt_rows": lengths,
         "complex": complex_rows,
         "answer": digests(answer),
         "user_blank": blank(text_column(frame, "user")),

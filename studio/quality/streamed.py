@@ -226,7 +226,7 @@ def _candidates_of(joined: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {
         "exact": joined["complex"] & shared(joined["exact"]),
         "normalized": joined["complex"] & shared(joined["normalized"]),
-        "prompt": shared(joined["prompt"]),
+        "prompt": shared(joined["prompt"]) & (joined["prompt_rows"] > 3),  # up to 3 rows the cheap key is whole
     }
 
 
