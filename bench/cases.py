@@ -95,9 +95,11 @@ SIDE_BY_SIDE_NOTE = (
 )
 MULTI_NOTE = (
     "`python -m studio.cli analyze FILE --rules … --json` in a child process: wall and CPU as /usr/bin/time "
-    "gives them, peak RSS of the process tree (`process_peak_rss_mb`: the child alone); the row after it is "
-    "the rules step alone (`load_s`: the load it follows). The set (bench.data.multi_turn_jsonl): ~7.4 turns "
-    "per example, tool calls in 1 of 4, an image part in 1 of 10."
+    "gives them, peak RSS of the process tree (`process_peak_rss_mb`: the largest single process); the file "
+    "is read in 32 MB parts on one worker process per core (studio/quality/streamed.py), so the tree's sum "
+    "counts pages shared after fork once per process. The row after it is the rules step alone on the whole "
+    "frame loaded at once (`load_s`: the load it follows), the Dataset page's path. The set "
+    "(bench.data.multi_turn_jsonl): ~7.4 turns per example, tool calls in 1 of 4, an image part in 1 of 10."
 )
 NEARCOPY_NOTE = (
     "bench.data.multi_turn_jsonl(near_copies=True): one-round chats (system, user, assistant; tool calls in 1 "

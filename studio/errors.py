@@ -40,6 +40,16 @@ class LoadError(StudioError):
             where += f", field {field!r}"
         super().__init__(f"{where}: {detail}")
 
+    def __reduce__(self) -> tuple:
+        # rebuilt from its keyword arguments, so it crosses a process pool (a file read in parts) unchanged
+        return (_load_error, (type(self), self.detail, self.path, self.line, self.field, self.unit))
+
+
+def _load_error(
+    kind: type[LoadError], detail: str, path: str | None, line: int | None, field: str | None, unit: str
+) -> LoadError:
+    return kind(detail, path=path, line=line, field=field, unit=unit)
+
 
 class FormatError(LoadError):
     """The file's format could not be detected, or does not match the requested one."""

@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from studio.cli.common import add_load_args, count, load
+from studio.cli.common import add_load_args, count, load, load_options, warn
 from studio.errors import StudioError
+
+if TYPE_CHECKING:
+    from studio.quality.streamed import FileAnalysis
 
 EXAMPLE_IDS = 10  # ids listed per rule in `analyze --json`
 
@@ -48,24 +52,31 @@ def _analyze(args: argparse.Namespace) -> int:
         params["near_duplicate"] = {"threshold": args.near_threshold}
     if args.pattern is not None:
         params["regex"] = {"pattern": args.pattern}
-    result = load(args, args.path)
-    frame = result.frame
     try:
-        analysis = analyze(frame, rules=keys, params=params)
+        found = _streamed(args, keys, params)
+        if found is not None:
+            warn(found.warnings)
+            analysis, total, rows, unit = found.analysis, found.rows, found.source_rows, found.unit
+        else:
+            result = load(args, args.path)
+            analysis = analyze(result.frame, rules=keys, params=params)
+            total, rows, unit = len(result.frame), result.frame["source_row"].to_numpy(), result.unit
     except ValueError as exc:
         raise StudioError(str(exc)) from None
     if args.json:
-        ids, rows = frame["id"].to_numpy(), frame["source_row"].to_numpy()
+        import numpy as np
+
+        ids = np.arange(total)  # every loader numbers examples 0, 1, 2… in file order
         examples, where = {}, {}
         for key in analysis.rules:
             flagged = analysis.flags[key].to_numpy()
             examples[key] = [int(i) for i in ids[flagged][:EXAMPLE_IDS]]
             where[key] = [  # the one scheme of every command: source line/row and example id
-                {"row": int(r), "unit": result.unit, "id": int(i)}
+                {"row": int(r), "unit": unit, "id": int(i)}
                 for r, i in zip(rows[flagged][:EXAMPLE_IDS], ids[flagged][:EXAMPLE_IDS], strict=True)
             ]
         out = {
-            "rows": len(frame),
+            "rows": total,
             "counts": analysis.counts,
             "examples": examples,
             "where": where,
@@ -73,13 +84,29 @@ def _analyze(args: argparse.Namespace) -> int:
         }
         print(json.dumps(out, ensure_ascii=False))
         return 0
-    print(f"{Path(args.path).name}: {count('rows', len(frame))}")
+    print(f"{Path(args.path).name}: {count('rows', total)}")
     width = max(len(k) for k in analysis.rules) if analysis.rules else 0
     for key in analysis.rules:
         print(f"  {key:<{width}}  {analysis.counts[key]:>7}  {RULES[key].description_en}")
     for key, note in analysis.notes.items():
         print(f"note: {key}: {note}")
     return 0
+
+
+def _streamed(args: argparse.Namespace, keys: list[str] | None, params: dict) -> FileAnalysis | None:
+    """The rules over the file read in parts on every core (:mod:`studio.quality.streamed`: the same findings in
+    bounded memory), or None where it must be loaded whole (near-duplicates, a forced encoding, a file the parts
+    would read differently)."""
+    from studio.data.loader import NotStreamable
+    from studio.quality.streamed import analyze_file
+
+    options = load_options(args)
+    if options["encoding"] is not None:
+        return None
+    try:
+        return analyze_file(args.path, rules=keys, params=params, schema=options["schema"], mapping=options["mapping"])
+    except NotStreamable:
+        return None
 
 
 def _clean(args: argparse.Namespace) -> int:

@@ -76,8 +76,10 @@ def _json_error(exc: json.JSONDecodeError) -> str:
     return f"not valid JSON ({message} at column {exc.colno})"
 
 
-def read_jsonl(data: bytes, encoding: str, path: str, lenient: bool) -> Records:
-    """One JSON object per line (CR, LF or CRLF); blank lines skipped, a BOM at the start of any line ignored."""
+def read_jsonl(data: bytes, encoding: str, path: str, lenient: bool, *, first_line: int = 1) -> Records:
+    """One JSON object per line (CR, LF or CRLF); blank lines skipped, a BOM at the start of any line ignored.
+
+    ``first_line`` is the number of the first line of ``data`` (a part of a larger file starts further on)."""
     out = Records()
     lines: Iterator[bytes | str]
     if encoding in ("utf-8", "utf-8-sig") and b"\r" not in data:
@@ -91,7 +93,7 @@ def read_jsonl(data: bytes, encoding: str, path: str, lenient: bool) -> Records:
         out.warnings.append(mixed_warning(legacy))
     else:
         lines = iter(split_lines(decode(data, encoding, path)))
-    for number, line in enumerate(lines, 1):
+    for number, line in enumerate(lines, first_line):
         # A BOM can start any line of files that were concatenated (cat a.jsonl b.jsonl).
         line = line.removeprefix(codecs.BOM_UTF8) if isinstance(line, bytes) else line.removeprefix("\ufeff")
         if not line.strip():

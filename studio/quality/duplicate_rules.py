@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from studio.quality import duplicates, near_duplicates
@@ -24,7 +25,11 @@ from studio.quality.messages import say_column
 
 def check_exact(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResult:
     """``exact_duplicate``: every turn equals an earlier example; ``group`` is the first one's id."""
-    groups = duplicates.exact_groups(frame)
+    return exact_result(frame, duplicates.exact_groups(frame))
+
+
+def exact_result(frame: pd.DataFrame, groups: pd.Series) -> RuleResult:
+    """``exact_duplicate``'s findings from every row's group (the id of its group's first row)."""
     mask = duplicates.repeats_earlier(frame, groups).to_numpy()
     reason = flagged_text(frame, mask, say_column("exact", id=ids_text(frame, groups)))
     return rule_result(frame, mask, reason, "all", groups)
@@ -32,7 +37,11 @@ def check_exact(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResult:
 
 def check_normalized(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResult:
     """``normalized_duplicate``: equal to an earlier example ignoring case, spacing, accents."""
-    groups = duplicates.normalized_groups(frame)
+    return normalized_result(frame, duplicates.normalized_groups(frame))
+
+
+def normalized_result(frame: pd.DataFrame, groups: pd.Series) -> RuleResult:
+    """``normalized_duplicate``'s findings from every row's group (the id of its group's first row)."""
     mask = duplicates.repeats_earlier(frame, groups).to_numpy()
     reason = flagged_text(frame, mask, say_column("normalized", id=ids_text(frame, groups)))
     return rule_result(frame, mask, reason, "all", groups)
@@ -58,9 +67,16 @@ def check_duplicate_prompt(frame: pd.DataFrame, params: Mapping[str, Any]) -> Ru
     """The prompt — the whole conversation before the last assistant turn — repeats an earlier example's, and
     the answer differs."""
     first = duplicates.prompt_groups(frame)
-    prompt_codes = pd.factorize(first.to_numpy())[0]
     answer_codes = duplicates.fold_codes(frame, "assistant")
-    user_blank = blank(text_column(frame, "user"))
+    return prompt_result(frame, first, answer_codes, blank(text_column(frame, "user")))
+
+
+def prompt_result(
+    frame: pd.DataFrame, first: pd.Series, answer_codes: np.ndarray, user_blank: np.ndarray
+) -> RuleResult:
+    """``duplicate_prompt``'s findings from every row's prompt group (``first``: the id of its first row), a code
+    per folded answer and whether the user turn is blank."""
+    prompt_codes = pd.factorize(first.to_numpy())[0]
     repeated_prompt = pd.Series(prompt_codes).duplicated().to_numpy()
     repeated_pair = pd.DataFrame({"u": prompt_codes, "a": answer_codes}).duplicated().to_numpy()
     mask = repeated_prompt & ~repeated_pair & ~user_blank

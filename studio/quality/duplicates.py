@@ -16,7 +16,8 @@ shared with it.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import itertools
+from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 
 import numpy as np
@@ -136,12 +137,7 @@ def prompt_groups(frame: pd.DataFrame) -> pd.Series:
         return pd.Series([], index=frame.index, dtype="Int64")
     view = turn_view(frame)
     positions = view["position"].to_numpy()
-    turn = view["turn"].to_numpy().astype(np.int64)
-    assistant = (view["role"] == "assistant").fillna(False).to_numpy(dtype=bool)
-    last = np.full(n, -1, dtype=np.int64)
-    np.maximum.at(last, positions[assistant], turn[assistant])
-    last[last < 0] = np.iinfo(np.int64).max  # no assistant turn: the whole conversation
-    rows = np.flatnonzero(turn < last[positions])  # the prompt's rows, in example and turn order
+    rows = _prompt_rows(view, n)
     lengths = np.bincount(positions[rows], minlength=n).astype(np.int64)
     starts = np.r_[0, np.cumsum(lengths)[:-1]]
     present = lengths > 0
@@ -156,6 +152,18 @@ def prompt_groups(frame: pd.DataFrame) -> pd.Series:
         whole = _sequence_codes(n, positions[chosen], _folded_row_codes(view, chosen))
         codes = _combine(codes, np.where(candidates, whole, -1))
     return _groups(frame, codes)
+
+
+def _prompt_rows(view: pd.DataFrame, n: int) -> np.ndarray:
+    """The turn-view rows (positions, in example and turn order) of each of the ``n`` examples' prompt: every
+    turn before its last assistant turn, or its whole conversation when it has none."""
+    positions = view["position"].to_numpy()
+    turn = view["turn"].to_numpy().astype(np.int64)
+    assistant = (view["role"] == "assistant").fillna(False).to_numpy(dtype=bool)
+    last = np.full(n, -1, dtype=np.int64)
+    np.maximum.at(last, positions[assistant], turn[assistant])
+    last[last < 0] = np.iinfo(np.int64).max  # no assistant turn: the whole conversation
+    return np.flatnonzero(turn < last[positions])
 
 
 def _folded_row_codes(view: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
@@ -332,3 +340,149 @@ def _components(n: int, pairs: np.ndarray) -> np.ndarray:
             labels = jumped
         if np.array_equal(labels[left], labels[right]):
             return labels
+
+
+# -- keys for a dataset read in parts ------------------------------------------------------------------------
+# The groupings above number rows within one frame. A file too large for one frame is read in parts
+# (:mod:`studio.quality.streamed`); there every row gets content keys instead (128-bit BLAKE2b digests of an
+# unambiguous encoding of what the grouping compares), which mean the same in every part. As above, a cheap key
+# is made for every row (:func:`part_keys`) and the whole conversation is compared (:func:`whole_keys`) only for
+# rows whose cheap key another row shares. Equal keys <=> same group as the functions above give.
+
+_STRING = pa.large_string()
+
+
+def part_keys(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Per row of ``frame``: ``exact``, ``normalized`` and ``prompt`` (cheap keys: digests, shape (n, 2) uint64;
+    ``prompt_rows``: the prompt's turn-view rows, all of them in its cheap key when 3 or fewer),
+    ``complex`` (bool: :func:`exact_groups` and :func:`normalized_groups` compare its whole conversation when
+    its cheap key is shared), ``answer`` (digest of the folded answer, what ``duplicate_prompt`` compares) and
+    ``user_blank`` (bool)."""
+    n = len(frame)
+    complex_rows = _complex_rows(frame)
+    tag = pa.array(np.where(complex_rows, "C", "S").astype(object), type=_STRING)
+    raw = [_encoded(_text(frame, field)) for field in TEXT_FIELDS]
+    folded = [_encoded(fold_column(frame, field)) for field in TEXT_FIELDS]
+    from studio.data.turns import turn_view
+
+    view = turn_view(frame)
+    positions = view["position"].to_numpy()
+    rows = _prompt_rows(view, n)
+    lengths = np.bincount(positions[rows], minlength=n).astype(np.int64)
+    starts = np.r_[0, np.cumsum(lengths)[:-1]].astype(np.int64)
+    present = lengths > 0
+    # the cheap prompt key: its length and its first, second and last rows (a system prompt, the first question,
+    # the last question or tool result), folded; the first and last alone are shared by many templated prompts
+    chosen = [starts, starts + np.minimum(1, lengths - 1), starts + lengths - 1]
+    m = int(present.sum())
+    tokens = _row_tokens(view, np.concatenate([rows[c[present]] for c in chosen]))
+    index = np.full(n, -1, dtype=np.int64)
+    index[present] = np.arange(m)
+    pick = pa.array(index, mask=index < 0)
+    edges = [pc.fill_null(tokens.slice(k * m, m).take(pick), "") for k in range(len(chosen))]
+    count = pa.array(lengths.astype(str).astype(object), type=_STRING)
+    answer = pc.fill_null(_combined(fold_column(frame, "assistant")), "")
+    from studio.quality.columns import blank, text_column
+
+    return {
+        "exact": digests(_join(tag, *raw)),
+        "normalized": digests(_join(tag, *folded)),
+        "prompt": digests(_join(*(_encoded(edge) for edge in edges), count)),
+        "prompt_rows": lengths,
+        "complex": complex_rows,
+        "answer": digests(answer),
+        "user_blank": blank(text_column(frame, "user")),
+    }
+
+
+WHOLE_KEYS = ("exact", "normalized", "prompt")
+
+
+def whole_keys(frame: pd.DataFrame, names: Sequence[str] = WHOLE_KEYS) -> dict[str, np.ndarray]:
+    """Per row of ``frame``, digests of what the groupings compare when cheap keys are shared (``names`` of
+    them): ``exact`` (the conversation's JSON, keys sorted), ``normalized`` (every turn-view row's role, kind,
+    name and folded text) and ``prompt`` (the same over the prompt's rows)."""
+    n = len(frame)
+    out = {}
+    if "exact" in names:
+        import orjson
+
+        dumps = [orjson.dumps(m, option=orjson.OPT_SORT_KEYS) for m in frame["messages"]]
+        out["exact"] = digests(pa.array(dumps, type=pa.large_binary()))
+    if "normalized" in names or "prompt" in names:
+        from studio.data.turns import turn_view
+
+        view = turn_view(frame)
+        positions = view["position"].to_numpy()
+        if "normalized" in names:
+            every = np.arange(len(view))
+            out["normalized"] = digests(_per_example(_row_tokens(view, every), positions, n))
+        if "prompt" in names:
+            prompt = _prompt_rows(view, n)
+            out["prompt"] = digests(_per_example(_row_tokens(view, prompt), positions[prompt], n))
+    return out
+
+
+def digest_codes(*keys: np.ndarray) -> np.ndarray:
+    """Codes (numbered by first appearance) of the rows of the digests ``keys`` side by side."""
+    codes: np.ndarray | None = None
+    for key in keys:
+        for column in key.reshape(len(key), -1).T:
+            column_codes = pd.factorize(column)[0].astype(np.int64)
+            codes = column_codes if codes is None else _combine(codes, column_codes)
+    assert codes is not None, "at least one key"
+    return codes
+
+
+def digests(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """The 128-bit BLAKE2b digest of each value's bytes (no nulls), shape (n, 2) uint64."""
+    import hashlib
+
+    array = _combined(values)
+    if array.type != pa.large_binary():
+        array = array.cast(pa.large_binary())
+    n = len(array)
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64, count=n + 1, offset=array.offset * 8).tolist()
+    data = array.buffers()[2]
+    memory = memoryview(data) if data is not None else memoryview(b"")
+    blake2b = hashlib.blake2b
+    joined = b"".join([blake2b(memory[a:b], digest_size=16).digest() for a, b in itertools.pairwise(offsets)])
+    return np.frombuffer(joined, dtype=np.uint64).reshape(n, 2) if n else np.zeros((0, 2), dtype=np.uint64)
+
+
+def _combined(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+
+def _text(frame: pd.DataFrame, field: str) -> pa.Array:
+    if field not in frame.columns:
+        return pa.nulls(len(frame), type=_STRING)
+    return _combined(arrow_strings(frame[field]))
+
+
+def _encoded(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Each value as ``"<byte length>:<text>"``, null as ``"n"``: joined side by side, never ambiguous."""
+    values = _combined(values).cast(_STRING)
+    length = pc.cast(pc.binary_length(values), _STRING)
+    return pc.fill_null(pc.binary_join_element_wise(length, values, pa.scalar(":", _STRING)), pa.scalar("n", _STRING))
+
+
+def _join(*columns: pa.Array) -> pa.Array:
+    return pc.binary_join_element_wise(*columns, pa.scalar("", _STRING))
+
+
+def _row_tokens(view: pd.DataFrame, rows: np.ndarray) -> pa.Array:
+    """Per turn-view row in ``rows``: its role, kind, name and folded text, encoded (what
+    :func:`_folded_row_codes` compares)."""
+    take = pa.array(rows, type=pa.int64())
+    text = _combined(fold_text(_combined(arrow_strings(view["text"])).take(take)))
+    columns = [_encoded(_combined(arrow_strings(view[c])).take(take)) for c in ("role", "kind", "name")]
+    return _join(*columns, _encoded(text))
+
+
+def _per_example(tokens: pa.Array, positions: np.ndarray, n: int) -> pa.Array:
+    """``tokens`` (rows in example order, ``positions`` their example) joined into one string per example."""
+    lengths = np.bincount(positions, minlength=n).astype(np.int64)
+    offsets = pa.array(np.r_[0, np.cumsum(lengths)].astype(np.int64))
+    lists = pa.LargeListArray.from_arrays(offsets, tokens.cast(_STRING))
+    return pc.fill_null(pc.binary_join(lists, pa.scalar("", _STRING)), "")

@@ -138,77 +138,112 @@ def analyze(
 ) -> Analysis:
     """Run ``rules`` (default: all, ``regex`` only when given a pattern) over ``frame``; never mutates it."""
     params = dict(params or {})
+    keys = rule_keys(rules, params)
+    resolved = {key: RULES[key].resolve(params.get(key)) for key in keys}
+    findings = Findings(frame["id"].to_numpy(), frame.index)
+    with duplicates.fold_cache(), turn_cache():
+        for key in keys:
+            findings.add(key, RULES[key].check(frame, resolved[key]))
+    return findings.analysis(keys)
+
+
+def rule_keys(rules: Sequence[str] | None, params: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The rules :func:`analyze` runs: ``rules`` (checked, without repeats) or every rule, ``regex`` only when
+    given a pattern; ``ValueError`` names an unknown rule."""
     for key in params:
         if key not in RULES:
             raise ValueError(f"parameters given for unknown rule {key!r}; rules are {', '.join(RULES.keys())}")
     if rules is None:
-        keys = [rule.key for rule in RULES if rule.key != "regex" or params.get("regex", {}).get("pattern")]
-    else:
-        keys = list(dict.fromkeys(rules))
-        unknown = [k for k in keys if k not in RULES]
-        if unknown:
-            raise ValueError(f"unknown rule {unknown[0]!r}; rules are {', '.join(RULES.keys())}")
-    resolved = {key: RULES[key].resolve(params.get(key)) for key in keys}
-
-    ids = frame["id"].to_numpy()
-    flags = pd.DataFrame(index=frame.index)
-    issues = []
-    counts: dict[str, int] = {}
-    notes: dict[str, str] = {}
-    with duplicates.fold_cache(), turn_cache():
-        for key in keys:
-            result = RULES[key].check(frame, resolved[key])
-            mask = result.mask.to_numpy(dtype=bool)
-            flags[key] = mask
-            counts[key] = int(mask.sum())
-            if result.note:
-                notes[key] = result.note
-            if key == "near_duplicate":
-                flags["cluster_id"] = result.group
-            elif key in ("exact_duplicate", "normalized_duplicate"):
-                flags[key.replace("duplicate", "group")] = result.group
-            positions = np.flatnonzero(mask)
-            field_values = result.field.to_numpy()[positions] if isinstance(result.field, pd.Series) else result.field
-            group = (
-                result.group.to_numpy()[positions]
-                if result.group is not None
-                else pd.array([pd.NA] * len(positions), dtype="Int64")
-            )
-            turns = (
-                result.turn.array[positions]
-                if result.turn is not None
-                else pd.array([pd.NA] * len(positions), dtype="Int32")
-            )
-            issues.append(
-                pd.DataFrame(
-                    {
-                        "id": ids[positions],
-                        "turn": pd.array(turns, dtype="Int32"),
-                        "role": _roles(field_values, len(positions)) if result.turn is not None else None,
-                        "rule": key,
-                        "field": field_values,
-                        "message": result.reason.to_numpy()[positions],
-                        "cluster_id": pd.array(group, dtype="Int64"),
-                    }
-                )
-            )
-    if "cluster_id" not in flags:
-        flags["cluster_id"] = pd.Series(pd.NA, index=frame.index, dtype="Int64")
-    table = pd.concat(issues, ignore_index=True) if issues else pd.DataFrame(columns=_ISSUE_COLUMNS)
-    table = table.astype(
-        {
-            "id": "int64",
-            "turn": "Int32",
-            "role": TEXT,
-            "rule": TEXT,
-            "field": TEXT,
-            "message": TEXT,
-            "cluster_id": "Int64",
-        }
-    )
-    return Analysis(issues=table[list(_ISSUE_COLUMNS)], flags=flags, counts=counts, rules=tuple(keys), notes=notes)
+        return [rule.key for rule in RULES if rule.key != "regex" or params.get("regex", {}).get("pattern")]
+    keys = list(dict.fromkeys(rules))
+    unknown = [k for k in keys if k not in RULES]
+    if unknown:
+        raise ValueError(f"unknown rule {unknown[0]!r}; rules are {', '.join(RULES.keys())}")
+    return keys
 
 
+class Findings:
+    """What :func:`analyze` gathers rule by rule into an :class:`Analysis`: flags, issue rows, counts and notes
+    of rows with these ``ids`` (frame index ``index``)."""
+
+    def __init__(self, ids: np.ndarray, index: pd.Index) -> None:
+        self.ids = ids
+        self.flags = pd.DataFrame(index=index)
+        self.issues: dict[str, pd.DataFrame] = {}
+        self.counts: dict[str, int] = {}
+        self.notes: dict[str, str] = {}
+
+    def add(self, key: str, result: RuleResult) -> None:
+        """The findings of rule ``key``."""
+        mask = result.mask.to_numpy(dtype=bool)
+        self.flags[key] = mask
+        self.counts[key] = int(mask.sum())
+        if result.note:
+            self.notes[key] = result.note
+        if key == "near_duplicate":
+            self.flags["cluster_id"] = result.group
+        elif key in ("exact_duplicate", "normalized_duplicate"):
+            self.flags[key.replace("duplicate", "group")] = result.group
+        positions = np.flatnonzero(mask)
+        field_values = result.field.to_numpy()[positions] if isinstance(result.field, pd.Series) else result.field
+        group = (
+            result.group.to_numpy()[positions]
+            if result.group is not None
+            else pd.array([pd.NA] * len(positions), dtype="Int64")
+        )
+        turns = (
+            result.turn.array[positions]
+            if result.turn is not None
+            else pd.array([pd.NA] * len(positions), dtype="Int32")
+        )
+        self.issues[key] = pd.DataFrame(
+            {
+                "id": self.ids[positions],
+                "turn": pd.array(turns, dtype="Int32"),
+                "role": _roles(field_values, len(positions)) if result.turn is not None else None,
+                "rule": key,
+                "field": field_values,
+                "message": result.reason.to_numpy()[positions],
+                "cluster_id": pd.array(group, dtype="Int64"),
+            }
+        )
+
+    def add_found(self, key: str, mask: np.ndarray, issues: Sequence[pd.DataFrame], note: str | None) -> None:
+        """Findings of rule ``key`` gathered elsewhere (a file read in parts): every row's flag and the issue
+        rows, in row order."""
+        self.flags[key] = mask
+        self.counts[key] = int(mask.sum())
+        if note:
+            self.notes[key] = note
+        kept = [table for table in issues if len(table)]
+        self.issues[key] = pd.concat(kept, ignore_index=True) if kept else pd.DataFrame(columns=_ISSUE_COLUMNS)
+
+    def analysis(self, keys: Sequence[str]) -> Analysis:
+        """The :class:`Analysis` of rules ``keys`` (issues in this order of rules)."""
+        flags = self.flags
+        if "cluster_id" not in flags:
+            flags["cluster_id"] = pd.Series(pd.NA, index=flags.index, dtype="Int64")
+        issues = [self.issues[key] for key in keys if key in self.issues]
+        table = pd.concat(issues, ignore_index=True) if issues else pd.DataFrame(columns=_ISSUE_COLUMNS)
+        table = table.astype(ISSUE_TYPES)
+        return Analysis(
+            issues=table[list(_ISSUE_COLUMNS)],
+            flags=flags,
+            counts={key: self.counts[key] for key in keys},
+            rules=tuple(keys),
+            notes=self.notes,
+        )
+
+
+ISSUE_TYPES = {
+    "id": "int64",
+    "turn": "Int32",
+    "role": TEXT,
+    "rule": TEXT,
+    "field": TEXT,
+    "message": TEXT,
+    "cluster_id": "Int64",
+}
 _ISSUE_COLUMNS = ("id", "turn", "role", "rule", "field", "message", "cluster_id")
 # the role of the message a field's finding is in (a tool call's arguments are in an assistant message)
 _ROLE_OF_FIELD = {"tool_calls": "assistant", "?": None}
