@@ -103,7 +103,7 @@ def grid_view() -> None:
     AgGrid(rows.copy(), key=f"grid-{editor.dataset_id}", callback=on_grid, **shown_as)
     selected = editor.frame["id"].to_numpy()[positions]  # of the rows selected, those the filter still shows
     selected = tuple(int(i) for i in selected[np.isin(selected, st.session_state.get("selected_ids", ()))])
-    if selected and st.button(tr("dataset.delete_selected", n=len(selected)), key="delete_selected"):
+    if selected and st.button(tr.plural("dataset.selected_delete", len(selected)), key="delete_selected"):
         attempt(editor.apply, DeleteRows(ids=tuple(selected)))
         st.session_state["selected_ids"] = ()
         st.rerun(scope="app")

@@ -106,7 +106,7 @@ def actions_panel(
         bulk,
         tr.plural("dataset.delete_flagged_shown", len(flagged), m=len(positions))
         if filtered
-        else tr("dataset.delete_flagged_button", n=len(flagged)),
+        else tr.plural("dataset.flagged_delete", len(flagged)),
         "delete_flagged",
         lambda: editor.apply(DeleteFlagged(rule=rule, ids=flagged if filtered else ())),
         disabled=not flagged,
@@ -203,7 +203,7 @@ def replace_panel(editor: DatasetEditor, tr: Translator) -> None:
     if not preview.rows_affected:
         st.caption(tr("dataset.replace_none"))
         return
-    st.caption(tr("dataset.replace_preview", n=preview.rows_affected))
+    st.caption(tr.plural("dataset.replace_preview_count", preview.rows_affected))
     columns = {name: tr(f"dataset.preview_{name}") for name in ("turn", "role", "before", "after")}
     shown = preview.clipped()  # the role as the scope picker names it, in the page's language
     st.dataframe(
@@ -218,7 +218,8 @@ def replace_panel(editor: DatasetEditor, tr: Translator) -> None:
             "after": st.column_config.TextColumn(columns["after"], width="large"),
         },
     )
-    button_applies(st, tr("dataset.replace_button", n=preview.rows_affected), "replace_apply", lambda: editor.apply(op))
+    label = tr.plural("dataset.replace_in", preview.rows_affected)
+    button_applies(st, label, "replace_apply", lambda: editor.apply(op))
 
 
 def history_panel(session: DatasetSession, tr: Translator) -> None:

@@ -63,7 +63,7 @@ def import_upload(session: DatasetSession, container: Any, tr: Translator) -> No
         return
     confirmed = True
     if result.rejects:
-        container.warning(tr("dataset.rejects", n=len(result.rejects)))
+        container.warning(tr.plural("dataset.rejects_count", len(result.rejects)))
         container.dataframe(result.rejects_frame(), hide_index=True)
         confirmed = container.checkbox(tr("dataset.confirm_rejects"), key="confirm_rejects")
     # Imported in the click's callback, before the next run draws anything: that run shows the new dataset from

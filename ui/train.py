@@ -335,18 +335,7 @@ def _job_detail(workspace: Workspace, record_id: int, tr: Translator, every: flo
     if metrics.empty:
         st.caption(tr("train.no_metrics"))
     else:
-        st.altair_chart(
-            alt.Chart(shown_labels(metrics_long(metrics), tr, "metric", "kind"))
-            .mark_line(point=True)
-            .encode(
-                x=alt.X("step:Q", title=tr("train.axis_step")),
-                y=alt.Y("value:Q", title=None),
-                color=alt.Color("metric:N", title=None, legend=alt.Legend(labelLimit=0, orient="bottom")),
-            )
-            .properties(height=220)
-            .facet(column=alt.Column("kind:N", title=None))
-            .resolve_scale(y="independent")
-        )
+        st.altair_chart(metrics_chart(metrics, tr))
     # Three buttons in four columns: the last column stays empty.
     for column, action in zip(st.columns(4), ("cancel", "pause", "resume"), strict=False):
         if column.button(tr(f"train.{action}"), key=f"job_{action}", disabled=record.status in TERMINAL):
@@ -375,6 +364,23 @@ def _job_detail(workspace: Workspace, record_id: int, tr: Translator, every: flo
             export_panel(client, record.fine_tuned_model, tr)
     if refresh_every(get_job(workspace, record_id).status) != every:
         st.rerun()  # the job ended, paused or resumed: the whole page decides again whether to keep refreshing
+
+
+def metrics_chart(metrics: pd.DataFrame, tr: Translator) -> alt.FacetChart:
+    """Loss and token accuracy by step (:func:`~studio.providers.jobs.metrics_frame`), one facet per kind. Steps
+    are whole numbers: the x axis ticks only those (never "1.2", "1.4" between two steps of a short job)."""
+    return (
+        alt.Chart(shown_labels(metrics_long(metrics), tr, "metric", "kind"))
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("step:Q", title=tr("train.axis_step"), axis=alt.Axis(format="d", tickMinStep=1)),
+            y=alt.Y("value:Q", title=None),
+            color=alt.Color("metric:N", title=None, legend=alt.Legend(labelLimit=0, orient="bottom")),
+        )
+        .properties(height=220)
+        .facet(column=alt.Column("kind:N", title=None))
+        .resolve_scale(y="independent")
+    )
 
 
 def shown_labels(frame: pd.DataFrame, tr: Translator, *columns: str) -> pd.DataFrame:

@@ -112,8 +112,9 @@ def job_progress(job_events: Sequence[Any]) -> Progress | None:
 
 
 def checkpoints_table(found: Sequence[Any]) -> pd.DataFrame:
-    """step, checkpoint model name and the checkpoint's metrics, one row per checkpoint."""
-    return pd.DataFrame(
+    """step, checkpoint model name and the checkpoint's metrics, one row per checkpoint. A metric no checkpoint
+    has (the validation metrics of a job trained without validation data) is left out, never shown as "None"."""
+    table = pd.DataFrame(
         [
             {
                 "step": c.step_number,
@@ -123,6 +124,7 @@ def checkpoints_table(found: Sequence[Any]) -> pd.DataFrame:
             for c in found
         ]
     )
+    return table.dropna(axis="columns", how="all")
 
 
 def compare_targets(

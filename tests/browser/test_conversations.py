@@ -87,8 +87,8 @@ def test_filter_badge_editor_label_and_an_image_that_survives_edits_into_the_exp
     page.locator(".st-key-replace_pattern input").fill("in BLACK")
     page.locator(".st-key-replace_with input").fill("in silver")
     page.locator(".st-key-replace_ignore_case").get_by_text("Ignore case").click()
-    expect(page.get_by_text("1 rows would change.")).to_be_visible(timeout=20_000)
-    page.get_by_role("button", name="Replace in 1 rows").click()
+    expect(page.get_by_text("1 row would change.")).to_be_visible(timeout=20_000)
+    page.get_by_role("button", name="Replace in 1 row").click()
     expect(panel_turn(page, 1)).to_contain_text("do you stock it in silver?", timeout=20_000)
 
     page.get_by_text("Prepare the export and the splits").click()

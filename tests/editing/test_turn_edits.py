@@ -38,6 +38,18 @@ def test_case_15_redact_recipe_widened_to_every_turn_leaves_no_address_in_the_ex
     assert as_saved.count("@example.com") == 12
 
 
+def test_case_15_the_widened_recipe_reports_the_12_rows_it_changed_in_earlier_turns():
+    # `studio clean` printed "no change" for the widened recipe although it redacted an address in each row.
+    frame = load_dataset(CASES / "15-multiturn-pii-earlier-turn.jsonl").frame
+    original = json.loads((CASES / "15-redact-email.recipe.json").read_text())
+    widened = {**original, "ops": [{**op, "field": CONVERSATION} for op in original["ops"]]}
+    messages = []
+    apply_recipe(frame, Recipe.from_dict(widened), on_step=lambda report: messages.append(report.message))
+    apply_recipe(frame, Recipe.from_dict(original), on_step=lambda report: messages.append(report.message))
+    assert messages[0].endswith(": changed 12 rows")
+    assert messages[1].endswith(": no change")  # the last user turn holds no address
+
+
 def _typo_fixed(frame):
     for example in frame["messages"]:
         parts = example[1]["content"]

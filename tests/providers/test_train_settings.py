@@ -229,3 +229,13 @@ def test_presets_are_saved_applied_and_kept_in_the_workspace(tmp_path):
         apply_preset(workspace, "Big", TrainSettings())
     with pytest.raises(StudioError, match="1 to 64 characters"):
         save_preset(workspace, "  ", TrainSettings())
+
+
+def test_a_checkpoint_table_leaves_out_the_validation_metrics_of_a_job_without_validation_data():
+    # What the engine's checkpoints list returns for such a job: every metric named, the validation ones None.
+    metrics = {"step": 3.0, "train_loss": 10.4, "valid_loss": None, "full_valid_loss": None}
+    found = [SimpleNamespace(step_number=3, fine_tuned_model_checkpoint="ft:tiny:ckpt-3", metrics=None)]
+    found[0].metrics = SimpleNamespace(model_dump=lambda: metrics)
+    table = checkpoints_table(found)
+    assert list(table.columns) == ["step", "model", "train_loss"]
+    assert table.to_dict("records") == [{"step": 3, "model": "ft:tiny:ckpt-3", "train_loss": 10.4}]
