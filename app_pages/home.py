@@ -4,7 +4,7 @@ import streamlit as st
 
 from studio.storage.workspace import Workspace, seed_samples
 from ui.frame import page, page_path
-from ui.playground import escape_markdown
+from ui.markdown import escape_markdown
 
 tr = page("home")
 st.write(tr("home.tagline"))

@@ -21,6 +21,7 @@ from studio.editing.turn_ops import ROLES, DeleteTurn, EditToolCall, EditTurn, I
 from studio.i18n import Translator
 from studio.quality.messages import ROLES as MESSAGE_ROLES
 from ui.frame import attempt
+from ui.markdown import escape_markdown
 
 
 def _apply(session: DatasetSession, op: Op, tr: Translator, example_id: int, turn: int) -> None:
@@ -57,15 +58,15 @@ def conversation_panel(session: DatasetSession, example_id: int, tr: Translator)
     st.caption(tr("dataset.conversation_tokens", turns=len(messages), trained=trained, context=sum(tokens) - trained))
     position = int(frame.index.get_loc(found[0]))  # what the rules find there: once per revision and language
     findings = session.editor.memo(("findings", example_id, tr.lang), lambda: turn_findings(frame, position, tr.lang))
-    for rule, finding in findings.get(None, []):
-        st.caption(f"⚠️ {tr.label('rules', rule)}: {finding}")
+    for rule, finding in findings.get(None, []):  # a finding quotes dataset text: shown as text, never markdown
+        st.caption(f"⚠️ {tr.label('rules', rule)}: {escape_markdown(finding)}")
     for turn, message in enumerate(messages):
         role = str(message.get("role", "?"))
         with st.chat_message(role if role in ("user", "assistant") else "ai"):
             note = "" if _trained(message) or role != "assistant" else " · " + tr("dataset.context_only")
             st.caption(f"{tr('dataset.turn_label', turn=turn, role=_role(role, tr), n=tokens[turn])}{note}")
             for rule, finding in findings.get(turn, []):  # what the rules found in this turn, in the page's language
-                st.caption(f"⚠️ {tr.label('rules', rule)}: {finding}")
+                st.caption(f"⚠️ {tr.label('rules', rule)}: {escape_markdown(finding)}")
             st.text(content_text(message.get("content")) or "—")
             for label in _parts(message):
                 st.caption(label)

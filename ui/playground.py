@@ -12,6 +12,7 @@ import streamlit as st
 from studio.i18n import Translator
 from studio.playground.metrics import COUNTED, TOOL_METRIC_KEYS, WordDiff
 from studio.playground.targets import Target, usage_snippets
+from ui.markdown import escape_markdown
 
 
 def preset_widgets(preset: Sequence[Mapping[str, str]]) -> dict[str, Any]:
@@ -28,14 +29,6 @@ def preset_widgets(preset: Sequence[Mapping[str, str]]) -> dict[str, Any]:
             }
         )
     return values
-
-
-_MARKDOWN_SPECIAL = set("\\`*_{}[]()<>#+-.!|~=$:&")
-
-
-def escape_markdown(text: str) -> str:
-    """Text that Streamlit's markdown shows literally (character by character, so it is safe on stream chunks)."""
-    return "".join("  \n" if c == "\n" else f"\\{c}" if c in _MARKDOWN_SPECIAL else c for c in text)
 
 
 def diff_markdown(diff: WordDiff) -> str:

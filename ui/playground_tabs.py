@@ -27,10 +27,10 @@ from studio.playground.metrics import (
 )
 from studio.storage.workspace import Workspace
 from ui.frame import show_errors
+from ui.markdown import escape_markdown
 from ui.playground import (
     answer_markdown,
     diff_markdown,
-    escape_markdown,
     metric_axis,
     number_columns,
     usage_code,

@@ -35,7 +35,8 @@ from studio.playground.metrics import win_rate
 from studio.providers.profiles import Profile
 from studio.storage.workspace import Workspace
 from studio.testing.server import Behaviour, TestServer
-from ui.playground import escape_markdown, preset_widgets
+from ui.markdown import escape_markdown
+from ui.playground import preset_widgets
 
 FT = "ft:base-model:studio:demo:abc123"
 FAST = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05, timeout=5)
