@@ -119,10 +119,15 @@ def list_models(profile: Profile, *, api_key: str | None = None, timeout: float 
 
 def default_model_index(models: Sequence[str], target: int) -> int:
     """Which of ``models`` (ordered as :func:`list_models` gives them) target number ``target`` (0-based) starts
-    on: the first base model, then the newest fine-tune, then the next ones in order. -1 for an empty list."""
+    on: the base model of the newest fine-tune (``ft:<base>:…``, OpenAI's and the engine's naming) when it is
+    listed, else the first base model; then the newest fine-tune; then the next ones in order. -1 for an empty
+    list."""
     if not models:
         return -1
     tuned = [i for i, name in enumerate(models) if name.startswith("ft:")]
+    if target == 0 and tuned:
+        base = models[tuned[0]].split(":")[1]
+        return models.index(base) if base in models else 0
     if target == 1 and tuned:
         return tuned[0]
     return min(target, len(models) - 1)

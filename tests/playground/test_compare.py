@@ -503,7 +503,7 @@ def test_a_spent_quota_is_asked_once_per_row_and_the_row_says_so():
     assert not results["error"].str.contains("gave up").any()
 
 
-def test_targets_default_to_the_base_model_first_and_the_newest_fine_tune_second():
+def test_targets_default_to_the_newest_fine_tunes_base_model_first_and_that_fine_tune_second():
     from studio.playground.targets import default_model_index, list_models
 
     models = ("ft:base-b:style:ftjob-old", "base-b", "ft:base-b:style:ftjob-new", "base-a")
@@ -511,9 +511,10 @@ def test_targets_default_to_the_base_model_first_and_the_newest_fine_tune_second
         listed = list_models(Profile("compatible", base_url=server.url), api_key="k")
     assert listed == ["base-a", "base-b", "ft:base-b:style:ftjob-new", "ft:base-b:style:ftjob-old"]
     assert [listed[default_model_index(listed, i)] for i in range(4)] == [
-        "base-a",
+        "base-b",  # the fine-tune's own base, so the pair compares like with like
         "ft:base-b:style:ftjob-new",
         "ft:base-b:style:ftjob-new",
         "ft:base-b:style:ftjob-old",
     ]
     assert default_model_index(["base-a", "base-b"], 1) == 1 and default_model_index([], 0) == -1
+    assert default_model_index(["base-a", "ft:gone:x:ftjob-1"], 0) == 0  # its base is not listed: the first base
