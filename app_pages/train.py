@@ -27,9 +27,7 @@ if not records:
 
 def jobs_overview() -> None:
     """The jobs table, redrawn every few seconds while a job is unfinished (job_detail refreshes statuses)."""
-    st.dataframe(
-        tr.columns(jobs_table(list_jobs(workspace), status_header=tr("train.status"), lang=tr.lang)), hide_index=True
-    )
+    st.dataframe(tr.columns(jobs_table(list_jobs(workspace), lang=tr.lang)), hide_index=True)
 
 
 active = [every for r in records if (every := refresh_every(r.status)) is not None]  # none: an idle tab costs nothing

@@ -35,12 +35,12 @@ def status_label(status: str, lang: str = "en") -> str:
     return f"{BADGES.get(status, '⚪')} {translator(lang).label('status', status)}"
 
 
-def jobs_table(records: Sequence[JobRecord], *, status_header: str = "status", lang: str = "en") -> pd.DataFrame:
+def jobs_table(records: Sequence[JobRecord], *, lang: str = "en") -> pd.DataFrame:
     """One row per job: status (with badge), provider job id ("—" before it has one), provider, model (the
     fine-tuned one once known)."""
     return pd.DataFrame(
         {
-            status_header: [status_label(r.status, lang) for r in records],
+            "status": [status_label(r.status, lang) for r in records],
             "job": [r.job_id or "—" for r in records],
             "provider": [r.provider for r in records],
             "model": [r.fine_tuned_model or r.model for r in records],

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from studio.errors import StudioError
+from studio.i18n import translator
 from studio.providers.job_status import (
     checkpoints_table,
     compare_targets,
@@ -134,15 +135,16 @@ def test_jobs_table_and_badges():
             record(id=2, job_id="ftjob-1", status="succeeded", fine_tuned_model="ft:tiny:x"),
             record(id=3, status="odd"),
         ],
-        status_header="Estado",
     )
     assert table.to_dict("list") == {
-        "Estado": ["⚪ queued", "🟢 succeeded", "⚪ odd"],
+        "status": ["⚪ queued", "🟢 succeeded", "⚪ odd"],
         "job": ["—", "ftjob-1", "—"],
         "provider": ["local"] * 3,
         "model": ["tiny", "ft:tiny:x", "tiny"],
     }
     assert status_label("failed") == "🔴 failed"
+    headers = translator("es").columns(jobs_table([record()], lang="es")).columns.tolist()
+    assert headers == ["estado", "trabajo", "proveedor", "modelo"]  # one style: lower case, like every table
 
 
 def test_metrics_long_labels_loss_and_accuracy_and_drops_gaps():
