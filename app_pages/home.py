@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from studio.storage.workspace import Workspace, seed_samples
+from studio.storage.workspace import Workspace, missing_samples, seed_samples
 from ui.frame import page, page_path
 from ui.markdown import escape_markdown
 
@@ -31,7 +31,7 @@ if datasets:  # one row per dataset; its name opens it on the Dataset page (the 
             cell.text(str(value))
 else:
     st.info(tr("home.no_datasets"))
-if st.button(tr("home.load_samples"), key="load_samples"):
+if missing_samples(workspace) and st.button(tr("home.load_samples"), key="load_samples"):  # none left: no button
     added = seed_samples(workspace)
     st.success(tr("home.samples_loaded", n=len(added)))
     st.rerun()

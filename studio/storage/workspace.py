@@ -457,12 +457,12 @@ def import_loaded(
     return info
 
 
-def seed_samples(workspace: Workspace) -> list[DatasetInfo]:
-    """Import the bundled sample datasets that the workspace does not hold yet (by source file name)."""
+def missing_samples(workspace: Workspace) -> list[str]:
+    """File names of the bundled sample datasets that the workspace does not hold yet (by source file name)."""
     present = {d.source_name for d in workspace.datasets()}
-    added = []
-    for file_name in SAMPLE_FILES:
-        path = SAMPLE_DIR / file_name
-        if path.exists() and file_name not in present:
-            added.append(import_file(workspace, path)[0])
-    return added
+    return [name for name in SAMPLE_FILES if (SAMPLE_DIR / name).exists() and name not in present]
+
+
+def seed_samples(workspace: Workspace) -> list[DatasetInfo]:
+    """Import the bundled sample datasets that the workspace does not hold yet (:func:`missing_samples`)."""
+    return [import_file(workspace, SAMPLE_DIR / name)[0] for name in missing_samples(workspace)]

@@ -51,6 +51,7 @@ def test_home_switches_to_spanish_and_loads_samples():
     names = sorted(d.source_name for d in Workspace().datasets())
     assert names == ["medical_faq_dirty.csv", "style_demo.jsonl", "style_demo_test.jsonl"]
     assert len([p for p in at.get("page_link") if p.proto.query_string]) == 3  # a link per dataset
+    assert not [b for b in at.button if b.key == "load_samples"]  # every sample is in: nothing left to load
 
 
 def test_every_page_opens_under_its_old_url_with_translated_titles(monkeypatch):
