@@ -323,13 +323,11 @@ def _job_detail(workspace: Workspace, record_id: int, tr: Translator, every: flo
         eta = "—" if progress.eta_seconds is None else format_duration(progress.eta_seconds)
         st.progress(progress.share, text=tr("train.progress", step=progress.step, total=progress.total_steps, eta=eta))
     if record.trained_tokens:
-        st.caption(
-            tr(
-                "train.trained_tokens",
-                tokens=f"{record.trained_tokens:,}",
-                estimate="—" if record.estimate_usd is None else format_usd(record.estimate_usd),
-            )
-        )
+        tokens = f"{record.trained_tokens:,}"
+        if record.estimate_usd is None:  # a provider with no price (the local engine is free): no estimate to show
+            st.caption(tr("train.trained_tokens_only", tokens=tokens))
+        else:
+            st.caption(tr("train.trained_tokens", tokens=tokens, estimate=format_usd(record.estimate_usd)))
     metrics = metrics_frame(job_events)
     st.markdown(f"**{tr('train.charts')}**")
     if metrics.empty:

@@ -47,6 +47,8 @@ def test_launch_and_watch_a_local_job(app_engine, tmp_path):
     chart = at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
     assert chart, "the loss chart is missing"
     assert any(f"ft:{TINY}:demo:" in c.value for c in at.code)
+    trained = [c.value for c in at.caption if c.value.startswith("Trained tokens: ")]
+    assert len(trained) == 1 and "estimate" not in trained[0], trained  # the local engine is free: no "estimate —"
     at.button(key="compare_checkpoints").click().run()  # base + last checkpoints, preset on the Playground
     assert not at.exception, at.exception
     assert at.title[0].value == "Playground: base vs fine-tuned"
