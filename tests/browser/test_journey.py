@@ -183,7 +183,7 @@ def send(page, text: str) -> None:
     box.press("Enter")
 
 
-def journey_in_english(page, model: str, workspace: Path) -> None:
+def journey_in_english(page, model: str, workspace: Path, max_tokens: int | None = None) -> None:
     page.get_by_role("button", name="Load the sample datasets").click()
     wait_until(  # the import runs in that script run; leaving the page before it ends would stop it
         lambda: len(Workspace(workspace).datasets()) == len(SAMPLE_FILES), timeout=60, message="the samples"
@@ -243,6 +243,11 @@ def journey_in_english(page, model: str, workspace: Path) -> None:
     page.get_by_role("button", name="Compare in the Playground").click()
     expect(page.get_by_role("heading", name="Playground: base vs fine-tuned")).to_be_visible(timeout=60_000)
     settle(page)
+    if max_tokens is not None:  # shorter answers: the journey checks the pages, not how long a model talks
+        field = page.get_by_label("Max tokens")
+        field.fill(str(max_tokens))
+        field.press("Enter")
+        settle(page)
     send(page, "Tell me about the sea.")
     expect(page.get_by_text("tokens ·")).to_have_count(2, timeout=120_000)
     page.get_by_role("tab", name="Test set").click()
@@ -315,7 +320,7 @@ def journey_names(workspace: Workspace, engine_url: str) -> set[str]:
     return {part.lower() for name in names for part in (name, *TOKEN.findall(name))}
 
 
-def walk(tmp_path, page, model: str, model_dir: Path, *, spanish: bool = True) -> None:
+def walk(tmp_path, page, model: str, model_dir: Path, *, spanish: bool = True, max_tokens: int | None = None) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     print(f"\njourney screenshots: {ARTIFACTS}")
     engine = EngineProcess(tmp_path / "engine", models={model: model_dir}, threads=1)
@@ -324,7 +329,7 @@ def walk(tmp_path, page, model: str, model_dir: Path, *, spanish: bool = True) -
     try:
         page.goto(server.url)
         expect(page.get_by_role("heading", name="Fine-Tuning Studio")).to_be_visible(timeout=60_000)
-        journey_in_english(page, model, workspace)
+        journey_in_english(page, model, workspace, max_tokens)
         if spanish:
             names = journey_names(Workspace(workspace), engine.base_url)
             targets = {t for run in list_runs(Workspace(workspace)) for t in run.target_names}
@@ -350,6 +355,7 @@ def test_the_whole_journey_in_english_then_spanish(tmp_path, page, tiny_model_di
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
 def test_the_whole_journey_on_smollm2(tmp_path, page, smollm2_dir):
-    """The English journey on the real base model (the Spanish pass does not depend on the model: the tiny
-    journey above covers it)."""
-    walk(tmp_path, page, "smollm2-135m-instruct", smollm2_dir, spanish=False)
+    """The English journey on the real base model, answers cut to 32 tokens (the Spanish pass does not depend on
+    the model: the tiny journey above covers it; tests/playground/test_runs_engine.py runs the sample test set on
+    SmolLM2 at the default lengths)."""
+    walk(tmp_path, page, "smollm2-135m-instruct", smollm2_dir, spanish=False, max_tokens=32)
