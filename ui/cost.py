@@ -280,7 +280,7 @@ def moderation_panel(
             return
         table: pd.DataFrame = kept["table"]
         st.dataframe(
-            table,
+            table.assign(categories=[_category_shown(c, tr) for c in table["categories"]]),
             hide_index=True,
             width="stretch",
             column_config={
@@ -317,3 +317,14 @@ def _moderate(examples: Callable[[], ModerationInput], key: tuple, unit: str, la
         "flagged": outcome.flagged,
         "table": flagged_examples(outcome.results, ids, unit=unit, lang=lang),
     }
+
+
+_BLOCKLIST = "blocklist:"
+
+
+def _category_shown(category: str, tr: Translator) -> str:
+    """A moderation category as shown: the offline check's ``blocklist: word`` names the rule in the page's language
+    (the word is data); OpenAI's categories (``harassment``, ``violence/graphic``…) are the API's own names."""
+    if category.startswith(_BLOCKLIST):
+        return f"{tr.label('rules', 'blocklist')}:{category[len(_BLOCKLIST) :]}"
+    return category

@@ -284,3 +284,4 @@ moderation_panel(partial(file_examples, data), ("file", 1), Translator("es"))
     at.button(key="cost_moderate").click().run()
     assert not at.exception, at.exception
     assert at.dataframe[-1].value["where"].tolist() == ["línea 9 (id 7)"]
+    assert [c.split(":")[0] for c in at.dataframe[-1].value["categories"]] == ["palabras vetadas"]  # the offline rule
