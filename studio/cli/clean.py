@@ -97,7 +97,7 @@ def _streamed(args: argparse.Namespace, keys: list[str] | None, params: dict) ->
     """The rules over the file read in parts on every core (:mod:`studio.quality.streamed`: the same findings in
     bounded memory), or None where it must be loaded whole (near-duplicates, a forced encoding, a file the parts
     would read differently)."""
-    from studio.data.loader import NotStreamable
+    from studio.data.parts import NotStreamable
     from studio.quality.streamed import analyze_file
 
     options = load_options(args)

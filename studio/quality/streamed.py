@@ -1,6 +1,6 @@
 """The rules over a file too large for one frame: read in parts, on every core, with the findings of one frame.
 
-:func:`analyze_file` cuts a UTF-8 JSONL file into parts at line ends (:func:`studio.data.loader.plan_parts`);
+:func:`analyze_file` cuts a UTF-8 JSONL file into parts at line ends (:func:`studio.data.parts.plan_parts`);
 each part is loaded and checked on its own, in a pool of :func:`~studio.core.cores.worker_count` processes, and
 only its findings come back: what the per-row rules found (:func:`~studio.quality.rules.analyze` on the part's
 frame: the same rule functions the Dataset page runs) and, for the rules that compare rows (``exact_duplicate``,
@@ -10,7 +10,7 @@ whose cheap key another row shares are read again from the file (their lines onl
 conversation, as the one-frame path does. The result is the :class:`~studio.quality.rules.Analysis` that
 ``analyze(load_dataset(path).frame)`` gives, with memory bounded by the part size instead of the file.
 
-Near-duplicates need every row at once: a request for them is :class:`~studio.data.loader.NotStreamable`, and so
+Near-duplicates need every row at once: a request for them is :class:`~studio.data.parts.NotStreamable`, and so
 is a file the parts would read differently from the whole load (not UTF-8, CR line ends, an unclear format):
 the caller then loads it whole.
 """
@@ -31,16 +31,8 @@ import pandas as pd
 from studio.core.cores import worker_count
 from studio.core.memory import available_memory, check_memory
 from studio.data.formats import ColumnMapping, Schema
-from studio.data.loader import (
-    FilePart,
-    LoadCounts,
-    NotStreamable,
-    line_spans,
-    load_lines,
-    load_part,
-    load_warnings,
-    plan_parts,
-)
+from studio.data.loader import LoadCounts, load_warnings
+from studio.data.parts import FilePart, NotStreamable, line_spans, load_lines, load_part, plan_parts
 from studio.quality import duplicates
 from studio.quality.columns import RuleResult
 from studio.quality.duplicate_rules import exact_result, normalized_result, prompt_result
@@ -98,7 +90,7 @@ def analyze_file(
     the JSONL file ``path`` read in parts of ``part_bytes`` (default :data:`PART_BYTES`), on ``workers``
     processes (default: one per core, fewer when the free memory would not hold them).
 
-    Raises :class:`~studio.data.loader.NotStreamable` (load the file whole instead) for near-duplicates or a file
+    Raises :class:`~studio.data.parts.NotStreamable` (load the file whole instead) for near-duplicates or a file
     the parts would read differently, ``ValueError`` for an unknown rule or parameter,
     :class:`~studio.errors.LoadError` naming the first malformed line, and
     :class:`~studio.errors.ResourceError` when not even one part fits in the free memory."""
@@ -136,7 +128,7 @@ def analyze_frames(
     params: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Analysis:
     """:func:`analyze_file` over frames already loaded, in order (each with ids from 0, as
-    :func:`~studio.data.loader.load_part` gives them): the Analysis of their concatenation. Rows whose cheap
+    :func:`~studio.data.parts.load_part` gives them): the Analysis of their concatenation. Rows whose cheap
     duplicate key is shared are compared whole from the frames kept here (for tests and small inputs)."""
     params = dict(params or {})
     keys = rule_keys(rules, params)

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from studio.cli import main
-from studio.data.loader import NotStreamable, load_dataset, plan_parts
+from studio.data.loader import load_dataset
+from studio.data.parts import NotStreamable, plan_parts
 from studio.quality.rules import analyze
 from studio.quality.streamed import analyze_file
 
