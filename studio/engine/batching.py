@@ -9,9 +9,10 @@ loop:
 - **prefills the requests that arrived** since the last step, together in one forward pass (left-padded, with an
   attention mask and per-row position ids), samples each one's first token and streams it at once — a request
   never waits for another's prompt, nor for a decode step, before its prompt is read;
-- a prompt starts from the **longest prefix it shares with a recent prompt** (:class:`PrefixCache`: the chat
-  template's system prompt, a test set's shared instructions, the earlier turns of a chat), so only its new
-  tokens are computed; prompts are always prefilled with float32 weights (:func:`studio.engine.int8.full_precision`),
+- a prompt starts from the **longest prefix it shares with a recent prompt**
+  (:class:`~studio.engine.kv_cache.PrefixCache`: the chat template's system prompt, a test set's shared
+  instructions, the earlier turns of a chat), so only its new tokens are computed; prompts are always prefilled
+  with float32 weights (:func:`studio.engine.int8.full_precision`),
   so a prompt's cache is the same alone or in a batch, reused or not;
 - the new rows' caches join the batch's (left-padded to one length), then **one token is decoded for every row at
   once**; each row samples with its own temperature, top-p and seed, and checks its own stop strings and limit;
@@ -38,11 +39,12 @@ import secrets
 import threading
 import time
 import weakref
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from studio.engine import kv_cache
 from studio.engine.models.generation import (
     DEFAULT_MAX_TOKENS,
     Generation,
@@ -95,58 +97,6 @@ class _Row:
         self.out.put(error if error is not None else _END)
 
 
-Layers = list[tuple[Any, Any]]
-"""A key/value cache as (keys, values) per layer, each (rows, key/value heads, tokens, head size)."""
-
-
-class PrefixCache:
-    """The key/value caches of recent prompts (one row each), least recently used dropped beyond ``budget`` bytes.
-
-    :meth:`longest` finds the longest prefix a new prompt shares with one of them; a prompt that extends a kept
-    one (the next turn of a chat) or repeats it replaces it. Used by one decode loop thread only.
-    """
-
-    def __init__(self, budget: int = PREFIX_CACHE_BYTES) -> None:
-        self.budget = budget
-        self.bytes = 0
-        self.reused = 0  # prompt tokens taken from here instead of computed (for tests and the bench)
-        self._entries: OrderedDict[int, tuple[Any, Layers, int]] = OrderedDict()  # id -> (tokens, layers, bytes)
-        self._next = 0
-
-    def longest(self, tokens: Any) -> tuple[int, Layers | None]:
-        """(shared tokens, the kept cache they start) for the 1-D ``tokens``; at most ``len(tokens) - 1`` are
-        shared, so the last token is always computed (its logits give the first answer token)."""
-        best, found = 0, None
-        for key, (kept, _, _) in self._entries.items():
-            n = min(len(kept), len(tokens) - 1)
-            if n <= best:
-                continue
-            differs = (kept[:n] != tokens[:n]).nonzero()
-            shared = int(differs[0, 0]) if len(differs) else n
-            if shared > best:
-                best, found = shared, key
-        if found is None:
-            return 0, None
-        self._entries.move_to_end(found)
-        return best, self._entries[found][1]
-
-    def add(self, tokens: Any, layers: Layers) -> None:
-        """Keep ``layers`` (the cache of exactly the 1-D ``tokens``) for later prompts."""
-        size = sum(k.nbytes + v.nbytes for k, v in layers)
-        for key, (kept, _, kept_size) in list(self._entries.items()):
-            if len(kept) <= len(tokens) and bool((kept == tokens[: len(kept)]).all()):
-                del self._entries[key]  # the new prompt covers it
-                self.bytes -= kept_size
-        if size > self.budget:
-            return
-        while self.bytes + size > self.budget:
-            _, (_, _, dropped) = self._entries.popitem(last=False)
-            self.bytes -= dropped
-        self._entries[self._next] = (tokens, layers, size)
-        self._next += 1
-        self.bytes += size
-
-
 class DecodeLoop:
     """The decode loop of one loaded model (see the module docstring). Thread-safe; one per :class:`LoadedModel`."""
 
@@ -155,7 +105,7 @@ class DecodeLoop:
     ) -> None:
         self.loaded = loaded
         self.max_batch = max(1, max_batch or MAX_BATCH)
-        self.prefixes = PrefixCache(prefix_cache_bytes)
+        self.prefixes = kv_cache.PrefixCache(prefix_cache_bytes)
         self._pending: deque[_Row] = deque()
         self._coming: dict[int, float] = {}  # announcements: ticket -> time.monotonic() when announced
         self._tickets = itertools.count()
@@ -251,12 +201,12 @@ class DecodeLoop:
                 return
             self._wake.wait(until - now)
 
-    def _admissible(self, arrived: list[_Row]) -> tuple[list[_Row], list[tuple[int, Layers | None]]]:
+    def _admissible(self, arrived: list[_Row]) -> tuple[list[_Row], list[tuple[int, kv_cache.Layers | None]]]:
         """The requests of ``arrived`` to prefill now, with the prefix each reuses: the first ones whose padded new
         tokens fit :data:`PREFILL_TOKENS` (always at least one); cancelled ones end here, the rest go back to the
         front of the queue."""
         newcomers: list[_Row] = []
-        shared: list[tuple[int, Layers | None]] = []
+        shared: list[tuple[int, kv_cache.Layers | None]] = []
         widest = 0
         for index, row in enumerate(arrived):
             if row.cancelled.is_set():  # the client went away while it waited: never prefilled
@@ -274,7 +224,7 @@ class DecodeLoop:
         return newcomers, shared
 
     def _prefill(
-        self, newcomers: list[_Row], shared: list[tuple[int, Layers | None]], rows: list[_Row], cache: Any
+        self, newcomers: list[_Row], shared: list[tuple[int, kv_cache.Layers | None]], rows: list[_Row], cache: Any
     ) -> Any:
         """Prefill ``newcomers`` in one pass, each from its shared prefix, stream their first tokens, keep their
         prompts' caches for reuse, and merge the unfinished ones into the batch's cache."""
@@ -294,7 +244,9 @@ class DecodeLoop:
             ids[i, new - len(tail) :] = tail
         past = None
         if past_width:
-            past = _rebuilt(_stacked([(layers, n) for (_, layers), n in zip(shared, kept, strict=True)], past_width))
+            past = kv_cache.rebuilt(
+                kv_cache.stacked([(layers, n) for (_, layers), n in zip(shared, kept, strict=True)], past_width)
+            )
         mask = positions = None
         if any(length != past_width + new for length in lengths):
             mask = torch.zeros((len(newcomers), past_width + new), dtype=torch.long)
@@ -320,7 +272,10 @@ class DecodeLoop:
         for i, row in enumerate(newcomers):
             row.length = lengths[i]
             start = width - row.length  # this row's prompt, without its left padding
-            own = [(k[i : i + 1, :, start:].clone(), v[i : i + 1, :, start:].clone()) for k, v in _layers(fresh)]
+            own = [
+                (k[i : i + 1, :, start:].clone(), v[i : i + 1, :, start:].clone())
+                for k, v in kv_cache.layer_pairs(fresh)
+            ]
             self.prefixes.add(row.prompt[0], own)
             if row.cancelled.is_set():
                 row.finish()
@@ -332,10 +287,10 @@ class DecodeLoop:
         if not keep:
             return cache
         if len(keep) < len(newcomers):
-            fresh = _select(fresh, keep)
+            fresh = kv_cache.select(fresh, keep)
         rows.extend(newcomers[i] for i in keep)
         self.peak_batch = max(self.peak_batch, len(rows))
-        return _trim(_merge(cache, fresh), max(row.length for row in rows))
+        return kv_cache.trim(kv_cache.merge(cache, fresh), max(row.length for row in rows))
 
     def _step(self, rows: list[_Row], cache: Any) -> Any:
         """One token for every row; finished and cancelled rows leave the batch."""
@@ -374,70 +329,8 @@ class DecodeLoop:
             rows[:] = survivors
             if not rows:
                 return None
-            cache = _select(cache, keep)
-        return _trim(cache, max(row.length for row in rows))
-
-
-def _layers(cache: Any) -> list[tuple[Any, Any]]:
-    return [(layer.keys, layer.values) for layer in cache.layers]
-
-
-def _rebuilt(layers: Sequence[tuple[Any, Any]]) -> Any:
-    from transformers import DynamicCache
-
-    return DynamicCache(ddp_cache_data=list(layers))
-
-
-def _stacked(parts: Sequence[tuple[Layers | None, int]], width: int) -> Layers:
-    """One cache of the ``(layers, tokens)`` parts, one row each: the first ``tokens`` of ``layers`` (nothing when
-    ``tokens`` is 0), left-padded with zeros to ``width`` tokens."""
-    import torch
-
-    template = next(layers for layers, n in parts if n and layers is not None)
-    out = []
-    for index, pair in enumerate(template):
-        stacked = []
-        for which, like in enumerate(pair):
-            rows = torch.zeros((len(parts), like.shape[1], width, like.shape[3]), dtype=like.dtype, device=like.device)
-            for row, (layers, n) in enumerate(parts):
-                if n and layers is not None:
-                    rows[row, :, width - n :] = layers[index][which][0, :, :n]
-            stacked.append(rows)
-        out.append((stacked[0], stacked[1]))
-    return out
-
-
-def _merge(cache: Any, new: Any) -> Any:
-    """The batch cache with ``new`` (the new rows) appended, both left-padded with zeros to the longer length."""
-    import torch
-
-    if cache is None:
-        return new
-    merged = []
-    for (keys, values), (new_keys, new_values) in zip(_layers(cache), _layers(new), strict=True):
-        width = max(keys.shape[2], new_keys.shape[2])
-
-        def pad(tensor: Any, width: int = width) -> Any:
-            missing = width - tensor.shape[2]
-            return tensor if not missing else torch.nn.functional.pad(tensor, (0, 0, missing, 0))
-
-        merged.append((torch.cat([pad(keys), pad(new_keys)]), torch.cat([pad(values), pad(new_values)])))
-    return _rebuilt(merged)
-
-
-def _select(cache: Any, keep: Sequence[int]) -> Any:
-    import torch
-
-    index = torch.tensor(list(keep), device=cache.layers[0].keys.device)
-    return _rebuilt([(k.index_select(0, index), v.index_select(0, index)) for k, v in _layers(cache)])
-
-
-def _trim(cache: Any, longest: int) -> Any:
-    """Drop leading padding that no row needs any more (every row's tokens fit in the last ``longest``)."""
-    width = cache.get_seq_length()
-    if longest >= width:
-        return cache
-    return _rebuilt([(k[:, :, width - longest :], v[:, :, width - longest :]) for k, v in _layers(cache)])
+            cache = kv_cache.select(cache, keep)
+        return kv_cache.trim(cache, max(row.length for row in rows))
 
 
 _LOOPS_LOCK = threading.Lock()

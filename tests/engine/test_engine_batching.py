@@ -7,7 +7,8 @@ import threading
 
 import pytest
 
-from studio.engine.batching import DecodeLoop, PrefixCache, generate_batched
+from studio.engine.batching import DecodeLoop, generate_batched
+from studio.engine.kv_cache import PrefixCache
 from studio.engine.models import generate, load_model
 from tests.waiting import wait_until
 
