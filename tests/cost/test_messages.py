@@ -4,7 +4,6 @@ word left: the words of a Spanish finding are words of the ``[es]`` message stri
 
 import ast
 import re
-import tomllib
 
 import pytest
 
@@ -12,32 +11,15 @@ from studio.cost.format_checks import RULES, check_example
 from studio.cost.messages import FINDINGS, KINDS, Reason, finding_message, read_reason, say
 from studio.cost.validation import check_examples, validate_bytes
 from tests.conftest import ROOT
+from tests.message_words import locale, quoted, template_words, words
 
-COST_TOML = tomllib.loads((ROOT / "studio" / "locales" / "cost.toml").read_text(encoding="utf-8"))
-LETTERS = re.compile(r"[^\W\d_]+")
-
-
-def words(text: str) -> set[str]:
-    return {w.lower() for w in LETTERS.findall(text)}
-
-
-def template_words(lang: str) -> set[str]:
-    return set().union(
-        *(words(re.sub(r"\{[^}]*\}", " ", v)) for k, v in COST_TOML[lang].items() if k.startswith("msg_"))
-    )
+COST_TOML = locale("cost")
 
 
 # The chat format's own names stay as they are in Spanish ('tool_calls', 'weight'...), and a few words are both
 FORMAT = {"tool", "calls", "call", "id", "function", "name", "arguments", "role", "content", "tools", "weight"}
 BOTH = {"messages", "parallel", "json", "openai", "mb", "tokens", "null", "true", "false", "o", "no", "chat", "a"}
-SPANISH_WORDS = (template_words("es") - template_words("en")) | FORMAT | BOTH
-
-
-def quoted(reason: Reason) -> set[str]:
-    out: set[str] = set()
-    for value in reason.values.values():
-        out |= quoted(value) if isinstance(value, Reason) else words(value)
-    return out
+SPANISH_WORDS = (template_words(COST_TOML, "es") - template_words(COST_TOML, "en")) | FORMAT | BOTH
 
 
 def keys(reason: Reason) -> set[str]:

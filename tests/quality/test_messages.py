@@ -3,41 +3,21 @@ left: the words of a Spanish finding are words of the ``[es]`` message strings o
 
 import json
 import re
-import tomllib
 
 import pytest
 
 from studio.data.frame import build_frame
 from studio.quality.messages import FINDINGS, SLOTS, WHATS, Reason, finding_message, read_reason, turn_label
 from studio.quality.rules import analyze
-from tests.conftest import ROOT
+from tests.message_words import locale, quoted, template_words, words
 
-RULES_TOML = tomllib.loads((ROOT / "studio" / "locales" / "rules.toml").read_text(encoding="utf-8"))
-LETTERS = re.compile(r"[^\W\d_]+")
-
-
-def words(text: str) -> set[str]:
-    return {w.lower() for w in LETTERS.findall(text)}
-
-
-def template_words(lang: str) -> set[str]:
-    return set().union(
-        *(words(re.sub(r"\{[^}]*\}", " ", v)) for k, v in RULES_TOML[lang].items() if k.startswith("msg_"))
-    )
+RULES_TOML = locale("rules")
 
 
 # Words of the Spanish strings; those the English strings use too only when they are Spanish as well (an English
 # sentence pasted into [es] does not make its words Spanish).
 BOTH = {"a", "no", "final", "personal", "variable", "url", "token", "dni", "nie"}
-SPANISH_WORDS = (template_words("es") - template_words("en")) | BOTH
-
-
-def quoted(reason: Reason) -> set[str]:
-    """The words of the data a reason quotes (its free-text values, nested ones too)."""
-    out: set[str] = set()
-    for value in reason.values.values():
-        out |= quoted(value) if isinstance(value, Reason) else words(value)
-    return out
+SPANISH_WORDS = (template_words(RULES_TOML, "es") - template_words(RULES_TOML, "en")) | BOTH
 
 
 def keys(reason: Reason) -> set[str]:
