@@ -23,26 +23,37 @@ def open_page(name: str, *, timeout: float = 60, run: bool = True, **state: Any)
     return at.run() if run else at
 
 
-def facts_with_splits(tmp_path: Any, n: int, fractions: dict[str, float], seed: int = 42) -> tuple[Any, Any, Any]:
-    """A workspace holding "facts" (``n`` one-round chats) with its train/validation/test splits saved as versions
-    (in that order: the newest version is the test split); ``(workspace, its open DatasetSession, the dataset)``."""
+def open_chats(tmp_path: Any, chats: list[dict], name: str = "chats") -> tuple[Any, Any, Any]:
+    """``chats`` written as ``<name>.jsonl``, imported into a fresh workspace and opened, as a user's upload is:
+    ``(workspace, its open DatasetSession, the dataset's info)``."""
     import json
 
     from studio.editing.session import DatasetSession
     from studio.storage.workspace import Workspace, import_file
 
+    path = tmp_path / f"{name}.jsonl"
+    path.write_text("".join(json.dumps(chat) + "\n" for chat in chats))
     workspace = Workspace()
-    words = ["tea", "rain", "bread", "sleep", "cats", "maps", "ships", "salt", "wind", "rope"]
-    path = tmp_path / "facts.jsonl"
-    with path.open("w") as out:
-        for i in range(n):
-            word = words[i % len(words)]
-            turns = [{"role": "user", "content": f"Question {i} about {word}?"}]
-            turns.append({"role": "assistant", "content": f"Answer {i}: {word}."})
-            out.write(json.dumps({"messages": turns}) + "\n")
     info, _ = import_file(workspace, path)
     session = DatasetSession(workspace)
     session.open(info.id)
+    return workspace, session, info
+
+
+def facts_with_splits(tmp_path: Any, n: int, fractions: dict[str, float], seed: int = 42) -> tuple[Any, Any, Any]:
+    """A workspace holding "facts" (``n`` one-round chats) with its train/validation/test splits saved as versions
+    (in that order: the newest version is the test split); ``(workspace, its open DatasetSession, the dataset)``."""
+    words = ["tea", "rain", "bread", "sleep", "cats", "maps", "ships", "salt", "wind", "rope"]
+    chats = [
+        {
+            "messages": [
+                {"role": "user", "content": f"Question {i} about {words[i % len(words)]}?"},
+                {"role": "assistant", "content": f"Answer {i}: {words[i % len(words)]}."},
+            ]
+        }
+        for i in range(n)
+    ]
+    workspace, session, info = open_chats(tmp_path, chats, "facts")
     parts, _ = session.splits(fractions, seed)
     session.save_splits(parts, seed)
     return workspace, session, info

@@ -1,15 +1,13 @@
 """AppTest of the Dataset page's conversation panel: a selected multi-turn example, every turn shown and
 editable; edits are persisted (a new editor sees them), in the recipe, and undoable."""
 
-import json
-
 import pytest
 
 from studio.editing.editor import DatasetEditor
 from studio.editing.session import DatasetSession
 from studio.storage.workspace import Workspace, import_file
 from tests.conftest import SHARED_CASES
-from tests.pages.apptest import open_page
+from tests.pages.apptest import open_chats, open_page
 
 CHAT = {
     "messages": [
@@ -30,12 +28,7 @@ CHAT = {
 
 @pytest.fixture
 def page(tmp_path):
-    path = tmp_path / "chats.jsonl"
-    path.write_text(json.dumps(CHAT) + "\n")
-    workspace = Workspace()
-    info, _ = import_file(workspace, path)
-    session = DatasetSession(workspace)
-    session.open(info.id)
+    workspace, session, info = open_chats(tmp_path, [CHAT])
     at = open_page("dataset", dataset=session, selected_ids=(0,))
     return at, workspace, info.id
 

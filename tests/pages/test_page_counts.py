@@ -1,13 +1,9 @@
 """The Dataset page says counts of one in the singular, in English and Spanish ("Delete 1 selected row", never
 "Delete 1 selected rows" or "Borrar 1 filas seleccionadas")."""
 
-import json
-
 import pytest
 
-from studio.editing.session import DatasetSession
-from studio.storage.workspace import Workspace, import_file
-from tests.pages.apptest import open_page
+from tests.pages.apptest import open_chats, open_page
 from ui import keys
 
 CHATS = [
@@ -24,12 +20,7 @@ CHATS = [
     ],
 )
 def test_the_delete_button_names_one_selected_row_in_the_singular(tmp_path, lang, one, two):
-    path = tmp_path / "chats.jsonl"
-    path.write_text("".join(json.dumps(chat) + "\n" for chat in CHATS))
-    workspace = Workspace()
-    info, _ = import_file(workspace, path)
-    session = DatasetSession(workspace)
-    session.open(info.id)
+    _, session, _ = open_chats(tmp_path, CHATS)
     for selected, label in (((0,), one), ((0, 2), two)):
         at = open_page("dataset", dataset=session, selected_ids=selected, **{keys.LANG: lang})
         assert not at.exception

@@ -1,14 +1,11 @@
 """AppTest of the Dataset page's non-grid widgets: filters and counts, bulk fixes, undo, versions, export."""
 
-import json
-
 import pytest
 
 from studio.editing.editor import DatasetEditor
 from studio.editing.ops import DeleteRows
-from studio.editing.session import DatasetSession
-from studio.storage.workspace import Workspace, import_file
-from tests.pages.apptest import open_page
+from studio.storage.workspace import Workspace
+from tests.pages.apptest import open_chats, open_page
 
 ROWS = [
     ("What is a fever?", "A body temperature above 38 °C, usually a sign that the body is fighting an infection."),
@@ -26,17 +23,8 @@ def page(tmp_path):
 
 def open_faq(tmp_path, rows):
     """The Dataset page with ``rows`` (question, answer) imported as "faq" and open."""
-    path = tmp_path / "faq.jsonl"
-    path.write_text(
-        "".join(
-            json.dumps({"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}) + "\n"
-            for q, a in rows
-        )
-    )
-    workspace = Workspace()
-    info, _ = import_file(workspace, path)
-    session = DatasetSession(workspace)
-    session.open(info.id)
+    chats = [{"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]} for q, a in rows]
+    workspace, session, info = open_chats(tmp_path, chats, "faq")
     return open_page("dataset", dataset=session), workspace, info.id
 
 

@@ -6,9 +6,7 @@ import json
 import pyarrow as pa
 from markdown_it import MarkdownIt
 
-from studio.editing.session import DatasetSession
-from studio.storage.workspace import Workspace, import_file
-from tests.pages.apptest import open_page
+from tests.pages.apptest import open_chats, open_page
 
 CHAT = {
     "messages": [
@@ -38,12 +36,7 @@ def grid(at):
 
 
 def test_a_flagged_row_says_what_was_found_and_in_which_turn_in_the_pages_language(tmp_path):
-    path = tmp_path / "chats.jsonl"
-    path.write_text(json.dumps(CHAT) + "\n")
-    workspace = Workspace()
-    info, _ = import_file(workspace, path)
-    session = DatasetSession(workspace)
-    session.open(info.id)
+    _, session, _ = open_chats(tmp_path, [CHAT])
     at = open_page("dataset", dataset=session, selected_ids=(0,))
     assert not at.exception
     _, rows = grid(at)
@@ -77,12 +70,7 @@ def test_a_flagged_row_says_what_was_found_and_in_which_turn_in_the_pages_langua
 
 
 def test_the_replace_preview_names_the_role_in_the_pages_language(tmp_path):
-    path = tmp_path / "chats.jsonl"
-    path.write_text(json.dumps(CHAT) + "\n")
-    workspace = Workspace()
-    info, _ = import_file(workspace, path)
-    session = DatasetSession(workspace)
-    session.open(info.id)
+    _, session, _ = open_chats(tmp_path, [CHAT])
     at = open_page("dataset", dataset=session, lang="es")
     at.multiselect(key="replace_roles").set_value(["assistant"])
     at.text_input(key="replace_pattern").set_value("rain").run()
