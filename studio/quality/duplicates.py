@@ -67,10 +67,27 @@ def first_ids(frame: pd.DataFrame, codes: np.ndarray) -> pd.Series:
 
 
 def fold_text(values: pd.Series | pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:
-    """Text folded for comparison: lower case, no accents, runs of punctuation and whitespace as one space."""
+    """Text folded for comparison: lower case, no accents, runs of punctuation and whitespace as one space.
+
+    A column that repeats its values (a templated system prompt) folds each distinct value once."""
     if isinstance(values, pa.Array):
         values = pa.chunked_array([values])
     text = values if isinstance(values, pa.ChunkedArray) else arrow_strings(values)
+    if len(text) >= _DISTINCT_MIN_ROWS:
+        encoded = pc.dictionary_encode(text.combine_chunks())
+        if len(encoded.dictionary) * _DISTINCT_SHARE < len(encoded):
+            folded = _folded(pa.chunked_array([encoded.dictionary])).combine_chunks()
+            return pa.chunked_array([folded.take(encoded.indices)])
+    return _folded(text)
+
+
+_DISTINCT_MIN_ROWS = 1_000
+_DISTINCT_SHARE = 2
+"""A column of at least ``_DISTINCT_MIN_ROWS`` rows with fewer than 1 in ``_DISTINCT_SHARE`` distinct is folded
+value by value (the regex passes cost per byte; the dictionary costs one hash per row)."""
+
+
+def _folded(text: pa.ChunkedArray) -> pa.ChunkedArray:
     # Unicode normalisation is the slow step; ASCII rows have no accents to strip.
     accented = pc.invert(pc.fill_null(pc.string_is_ascii(text), True))
     if pc.any(accented).as_py():
@@ -374,12 +391,11 @@ def part_keys(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     # the cheap prompt key: its length and its first, second and last rows (a system prompt, the first question,
     # the last question or tool result), folded; the first and last alone are shared by many templated prompts
     chosen = [starts, starts + np.minimum(1, lengths - 1), starts + lengths - 1]
-    m = int(present.sum())
-    tokens = _row_tokens(view, np.concatenate([rows[c[present]] for c in chosen]))
     index = np.full(n, -1, dtype=np.int64)
-    index[present] = np.arange(m)
+    index[present] = np.arange(int(present.sum()))
     pick = pa.array(index, mask=index < 0)
-    edges = [pc.fill_null(tokens.slice(k * m, m).take(pick), "") for k in range(len(chosen))]
+    # each edge on its own: a templated system prompt is folded once (fold_text)
+    edges = [pc.fill_null(_row_tokens(view, rows[c[present]]).take(pick), "") for c in chosen]
     count = pa.array(lengths.astype(str).astype(object), type=_STRING)
     answer = pc.fill_null(_combined(fold_column(frame, "assistant")), "")
     from studio.quality.columns import blank, text_column
