@@ -99,20 +99,35 @@ def plan_parts(
         if mapping is None:
             raise NotStreamable(name)
     parts = []
+    buffer = bytearray(min(part_bytes, _COUNT_BYTES))  # one buffer for the whole count: no fresh memory per part
     with open(name, "rb") as handle:
         start, line = 0, 1
         while start < size:
-            handle.seek(start)
-            data = handle.read(part_bytes)
-            if start + len(data) < size:
-                rest = b""
-                while not rest.endswith(b"\n") and start + len(data) + len(rest) < size:
-                    rest += handle.readline()
-                data += rest
-            parts.append(FilePart(name, start, start + len(data), line, schema, mapping, encoding))
-            start += len(data)
-            line += data.count(b"\n")
+            stop = min(start + part_bytes, size)
+            if stop < size:  # the part ends after the first line end at or past part_bytes
+                handle.seek(stop)
+                stop += len(handle.readline())
+            parts.append(FilePart(name, start, stop, line, schema, mapping, encoding))
+            line += _line_ends(handle, start, stop, buffer)
+            start = stop
     return parts
+
+
+_COUNT_BYTES = 8 * 2**20  # bytes read at a time to count line ends
+
+
+def _line_ends(handle: BinaryIO, start: int, stop: int, buffer: bytearray) -> int:
+    """How many ``\\n`` bytes ``start:stop`` of the file holds, read through ``buffer``."""
+    handle.seek(start)
+    count, left = 0, stop - start
+    view = memoryview(buffer)
+    while left > 0:
+        got = handle.readinto(view[: min(left, len(buffer))])
+        if not got:
+            break
+        count += buffer.count(b"\n", 0, got)
+        left -= got
+    return count
 
 
 def load_part(part: FilePart) -> tuple[pd.DataFrame, LoadCounts]:
