@@ -337,17 +337,21 @@ def source_frame(
     consumed = set(schema_keys(schema, mapping))
     examples, rows, metadata = [], [], []
     mapped: Counter[str] = Counter()  # what was mapped rather than copied, in how many rows
+    notes: Counter[str] = Counter()  # of one record (emptied after each)
+    none: dict[str, Any] = {}  # the metadata of a record with no other key (shared, never changed)
     for record, row in zip(parsed.records, parsed.rows, strict=True):
-        notes: Counter[str] = Counter()
         try:
             example = record_to_example(record, schema, mapping=mapping, strip_legacy=strip_legacy, notes=notes)
         except RecordError as exc:
             parsed.reject(row, str(exc), json.dumps(record, ensure_ascii=False, default=str), name, lenient, exc.field)
+            notes.clear()
             continue
         examples.append(example)
         rows.append(row)
-        metadata.append({k: v for k, v in record.items() if k not in consumed})
-        mapped.update(notes.keys())
+        metadata.append(none if record.keys() <= consumed else {k: v for k, v in record.items() if k not in consumed})
+        if notes:
+            mapped.update(notes.keys())
+            notes.clear()
     meta = _metadata_frame(metadata) if any(metadata) else None
     frame = build_frame(examples, rows, meta)
     kept = {str(key): int(n) for key, n in meta.notna().sum().items()} if meta is not None else {}
