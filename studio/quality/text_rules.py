@@ -35,7 +35,7 @@ def check_uppercase(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResul
         # Counting capitals is cheap (few matches); counting every letter is not, so count letters only where
         # the capitals could exceed `ratio` of them. Texts under a fifth letters (codes, numbers) are not
         # judged.
-        upper = capitals(text)
+        upper = to_numpy(pc.count_substring_regex(text, r"\p{Lu}"), 0).astype(np.int64)
         length = to_numpy(pc.utf8_length(text), 0).astype(np.int64)
         candidates = (upper > ratio * np.maximum(params["min_letters"], length / _MIN_LETTER_SHARE)) & ~mask
         if not candidates.any():
@@ -55,37 +55,6 @@ def check_uppercase(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResul
 
 
 _MIN_LETTER_SHARE = 5  # judge a text only when at least 1 in 5 of its characters is a letter
-
-
-def capitals(text: pa.ChunkedArray) -> np.ndarray:
-    """Per row of ``text``, how many capital letters (``\\p{Lu}``) it has, int64, 0 for null. An ASCII row's
-    only capitals are A-Z, counted over its bytes by numpy; the other rows are counted by RE2."""
-    counts = [_chunk_capitals(chunk) for chunk in text.chunks]
-    return np.concatenate(counts) if counts else np.zeros(0, dtype=np.int64)
-
-
-def _chunk_capitals(chunk: pa.Array) -> np.ndarray:
-    n = len(chunk)
-    out = np.zeros(n, dtype=np.int64)
-    if chunk.null_count == n:
-        return out
-    chunk = chunk.cast(pa.large_string())
-    ascii_rows = to_numpy(pc.string_is_ascii(chunk), False).astype(bool)
-    offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int64, count=n + 1, offset=chunk.offset * 8)
-    data = chunk.buffers()[2]
-    lengths = np.diff(offsets)
-    counted = np.flatnonzero(ascii_rows & (lengths > 0))
-    if data is not None and len(counted):
-        raw = np.frombuffer(data, dtype=np.uint8)[offsets[0] : offsets[-1]]
-        upper = np.zeros(len(raw) + 1, dtype=bool)  # one more: a row's end may be the last byte's end
-        np.logical_and(raw >= ord("A"), raw <= ord("Z"), out=upper[:-1])
-        bounds = np.column_stack([offsets[:-1][counted], offsets[1:][counted]]).ravel() - offsets[0]
-        out[counted] = np.add.reduceat(upper, bounds, dtype=np.int64)[::2]  # each row's [start, end)
-    other = np.flatnonzero(~ascii_rows & to_numpy(chunk.is_valid(), False).astype(bool))
-    if len(other):
-        found = pc.count_substring_regex(chunk.take(pa.array(other)), r"\p{Lu}")
-        out[other] = to_numpy(found, 0).astype(np.int64)
-    return out
 
 
 def check_regex(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResult:

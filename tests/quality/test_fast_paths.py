@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from studio.data.frame import TEXT
 from studio.quality import duplicates
 from studio.quality.columns import matches
-from studio.quality.text_rules import capitals
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 texts = st.lists(
@@ -26,14 +25,6 @@ def _chunked(values: list[str | None], cut: int) -> pa.ChunkedArray:
     array = pa.array(["padding", *values, "padding"], pa.large_string()).slice(1, len(values))
     nulls = pa.nulls(cut, pa.large_string())
     return pa.chunked_array([nulls, array.slice(0, cut), array.slice(cut), nulls], pa.large_string())
-
-
-@FAST
-@given(texts, st.integers(0, 40))
-def test_capitals_count_what_re2_counts(values, cut):
-    text = _chunked(values, min(cut, len(values)))
-    expected = pc.fill_null(pc.count_substring_regex(text, r"\p{Lu}"), 0).to_numpy(zero_copy_only=False)
-    assert capitals(text).tolist() == expected.tolist()
 
 
 @FAST
