@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import codecs
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,7 +116,7 @@ def plan_parts(
 _COUNT_BYTES = 8 * 2**20  # bytes read at a time to count line ends
 
 
-def _line_ends(handle: BinaryIO, start: int, stop: int, buffer: bytearray) -> int:
+def _line_ends(handle: io.BufferedReader, start: int, stop: int, buffer: bytearray) -> int:
     """How many ``\\n`` bytes ``start:stop`` of the file holds, read through ``buffer``."""
     handle.seek(start)
     count, left = 0, stop - start
