@@ -412,8 +412,8 @@ def _join(*columns: pa.Array) -> pa.Array:
 
 
 def _row_tokens(view: pd.DataFrame, rows: np.ndarray) -> pa.Array:
-    """Per turn-view row in ``rows``: its role, kind, name and folded text, encoded (what
-    :func:`_folded_row_codes` compares)."""
+    """Per turn-view row in ``rows``: its role, kind, name and folded text, encoded: what makes two turns the
+    same for the normalized and prompt groupings."""
     take = pa.array(rows, type=pa.int64())
     text = _combined(fold_text(_combined(arrow_strings(view["text"])).take(take)))
     columns = [_encoded(_combined(arrow_strings(view[c])).take(take)) for c in ("role", "kind", "name")]
