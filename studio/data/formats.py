@@ -211,9 +211,10 @@ def _chat(record: Mapping[str, Any], notes: Counter[str]) -> Example:
         raise RecordError(f"must be a list of messages, got {type(messages).__name__}", "messages")
     parts = False  # a message with list content or loss_weight: maybe LLaMA-Factory's form (checked below)
     for position, message in enumerate(messages, 1):
-        if not isinstance(message, dict):
+        if type(message) is not dict and not isinstance(message, dict):  # the exact type first: fast
             raise RecordError(f"message {position} is {type(message).__name__}, not an object", "messages")
-        parts = parts or "loss_weight" in message or isinstance(message.get("content"), list)
+        if not parts and ("loss_weight" in message or isinstance(message.get("content"), list)):
+            parts = True
     if parts and any(_is_llamafactory(m) for m in messages):
         messages = [_from_llamafactory(m, notes) for m in messages]
     example: Example = {"messages": messages}
@@ -409,6 +410,14 @@ def _qa(record: Mapping[str, Any], mapping: ColumnMapping) -> Example:
     return {"messages": messages}
 
 
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    "chat": ("messages",),
+    "sharegpt": ("conversations",),
+    "alpaca": ("instruction", "output"),
+    "prompt_completion": ("prompt", "completion"),
+}
+
+
 def record_to_example(
     record: Mapping[str, Any],
     schema: Schema,
@@ -423,13 +432,7 @@ def record_to_example(
     ShareGPT turn keys), for the loader's warnings.
     """
     notes = Counter() if notes is None else notes
-    required = {
-        "chat": ("messages",),
-        "sharegpt": ("conversations",),
-        "alpaca": ("instruction", "output"),
-        "prompt_completion": ("prompt", "completion"),
-        "qa": mapping.columns() if mapping else (),
-    }[schema]
+    required = _REQUIRED[schema] if schema != "qa" else mapping.columns() if mapping else ()
     for key in required:
         if key not in record:
             raise RecordError(f"missing key {key!r} (expected {schema} format)", key)

@@ -198,7 +198,7 @@ def read_source(name: str, data: bytes | None = None, *, lenient: bool = False, 
         encoding=encoding,
         delimiter=delimiter,
         warnings=warnings,
-        columns=parsed.columns or _sample_keys(parsed.records),
+        columns=parsed.columns or sample_keys(parsed.records),
         encoding_confidence=confidence,
     )
 
@@ -281,9 +281,15 @@ def load_dataset(
     return _build(read, schema, mapping, strip_legacy=strip_legacy, lenient=lenient)
 
 
-def _sample_keys(records: list[dict[str, Any]]) -> list[str]:
+SAMPLE_RECORDS = 200
+"""The format of a file is told from the keys of its first 200 records."""
+
+
+def sample_keys(records: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The keys of the first :data:`SAMPLE_RECORDS` records, in order of first appearance: what
+    :func:`~studio.data.formats.detect_schema` and :func:`~studio.data.formats.guess_mapping` read."""
     keys: dict[str, None] = {}
-    for record in records[:200]:
+    for record in records[:SAMPLE_RECORDS]:
         keys.update(dict.fromkeys(record))
     return list(keys)
 
@@ -292,7 +298,7 @@ def _build(
     read: Source, schema: Schema, mapping: ColumnMapping | None, *, strip_legacy: bool, lenient: bool
 ) -> LoadResult:
     """The records of ``read`` as examples; a record that does not fit ``schema`` is a reject (lenient) or raises."""
-    frame, counts = _examples(read, schema, mapping, strip_legacy=strip_legacy, lenient=lenient)
+    frame, counts = source_frame(read, schema, mapping, strip_legacy=strip_legacy, lenient=lenient)
     parsed = read.parsed
     return LoadResult(
         frame=frame,
@@ -321,24 +327,31 @@ class LoadCounts:
     metadata: bool = False
 
 
-def _examples(
+def source_frame(
     read: Source, schema: Schema, mapping: ColumnMapping | None, *, strip_legacy: bool, lenient: bool
 ) -> tuple[pd.DataFrame, LoadCounts]:
+    """The canonical frame of the records of ``read`` as ``schema`` (ids from 0), and what its load warnings
+    count (:func:`load_warnings` says them). A record that does not fit is set aside (``lenient``, in
+    ``read.parsed.rejects``) or raises :class:`~studio.errors.LoadError` naming its line/row and field."""
     parsed, name = read.parsed, read.name
     consumed = set(schema_keys(schema, mapping))
     examples, rows, metadata = [], [], []
     mapped: Counter[str] = Counter()  # what was mapped rather than copied, in how many rows
+    notes: Counter[str] = Counter()  # of one record (emptied after each)
+    none: dict[str, Any] = {}  # the metadata of a record with no other key (shared, never changed)
     for record, row in zip(parsed.records, parsed.rows, strict=True):
-        notes: Counter[str] = Counter()
         try:
             example = record_to_example(record, schema, mapping=mapping, strip_legacy=strip_legacy, notes=notes)
         except RecordError as exc:
             parsed.reject(row, str(exc), json.dumps(record, ensure_ascii=False, default=str), name, lenient, exc.field)
+            notes.clear()
             continue
         examples.append(example)
         rows.append(row)
-        metadata.append({k: v for k, v in record.items() if k not in consumed})
-        mapped.update(notes.keys())
+        metadata.append(none if record.keys() <= consumed else {k: v for k, v in record.items() if k not in consumed})
+        if notes:
+            mapped.update(notes.keys())
+            notes.clear()
     meta = _metadata_frame(metadata) if any(metadata) else None
     frame = build_frame(examples, rows, meta)
     kept = {str(key): int(n) for key, n in meta.notna().sum().items()} if meta is not None else {}

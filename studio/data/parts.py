@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import codecs
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ import pandas as pd
 from studio.data import readers
 from studio.data.encodings import SNIFF_BYTES, guess_encoding
 from studio.data.formats import ColumnMapping, Schema, detect_schema, guess_mapping
-from studio.data.loader import LoadCounts, Source, _examples, _sample_keys, detect_container
+from studio.data.loader import SAMPLE_RECORDS, LoadCounts, Source, detect_container, sample_keys, source_frame
 from studio.errors import LoadError
 
 
@@ -41,7 +42,6 @@ class FilePart:
 
 
 _HEAD_BYTES = 64 * 2**20
-_SAMPLE_RECORDS = 200  # load_dataset tells the format from the keys of the first 200 records
 
 
 def _head(handle: BinaryIO) -> bytes:
@@ -49,7 +49,7 @@ def _head(handle: BinaryIO) -> bytes:
     :class:`NotStreamable` when they are longer than ``_HEAD_BYTES``."""
     lines: list[bytes] = []
     read = records = 0
-    while records < _SAMPLE_RECORDS or read < SNIFF_BYTES:
+    while records < SAMPLE_RECORDS or read < SNIFF_BYTES:
         line = handle.readline()
         if not line:
             break
@@ -91,28 +91,43 @@ def plan_parts(
     if mapping is not None and schema is None:
         schema = "qa"
     if schema is None:
-        schema = detect_schema(_sample_keys(sample.records))
+        schema = detect_schema(sample_keys(sample.records))
     if schema is None:
         raise NotStreamable(name)
     if schema == "qa" and mapping is None:
-        mapping = guess_mapping(_sample_keys(sample.records))
+        mapping = guess_mapping(sample_keys(sample.records))
         if mapping is None:
             raise NotStreamable(name)
     parts = []
+    buffer = bytearray(min(part_bytes, _COUNT_BYTES))  # one buffer for the whole count: no fresh memory per part
     with open(name, "rb") as handle:
         start, line = 0, 1
         while start < size:
-            handle.seek(start)
-            data = handle.read(part_bytes)
-            if start + len(data) < size:
-                rest = b""
-                while not rest.endswith(b"\n") and start + len(data) + len(rest) < size:
-                    rest += handle.readline()
-                data += rest
-            parts.append(FilePart(name, start, start + len(data), line, schema, mapping, encoding))
-            start += len(data)
-            line += data.count(b"\n")
+            stop = min(start + part_bytes, size)
+            if stop < size:  # the part ends after the first line end at or past part_bytes
+                handle.seek(stop)
+                stop += len(handle.readline())
+            parts.append(FilePart(name, start, stop, line, schema, mapping, encoding))
+            line += _line_ends(handle, start, stop, buffer)
+            start = stop
     return parts
+
+
+_COUNT_BYTES = 8 * 2**20  # bytes read at a time to count line ends
+
+
+def _line_ends(handle: io.BufferedReader, start: int, stop: int, buffer: bytearray) -> int:
+    """How many ``\\n`` bytes ``start:stop`` of the file holds, read through ``buffer``."""
+    handle.seek(start)
+    count, left = 0, stop - start
+    view = memoryview(buffer)
+    while left > 0:
+        got = handle.readinto(view[: min(left, len(buffer))])
+        if not got:
+            break
+        count += buffer.count(b"\n", 0, got)
+        left -= got
+    return count
 
 
 def load_part(part: FilePart) -> tuple[pd.DataFrame, LoadCounts]:
@@ -131,7 +146,7 @@ def load_part(part: FilePart) -> tuple[pd.DataFrame, LoadCounts]:
         raise NotStreamable(part.path) from None
     parsed = readers.read_jsonl(data, part.encoding, part.path, False, first_line=part.first_line)
     read = Source(part.path, parsed, "jsonl", part.encoding, None, [], [])
-    return _examples(read, part.schema, part.mapping, strip_legacy=False, lenient=False)
+    return source_frame(read, part.schema, part.mapping, strip_legacy=False, lenient=False)
 
 
 def line_spans(part: FilePart, lines: np.ndarray) -> np.ndarray:
@@ -154,4 +169,4 @@ def load_lines(part: FilePart, spans: np.ndarray) -> pd.DataFrame:
         lines = [os.pread(handle.fileno(), int(stop - start), int(start)) for start, stop in spans]
     parsed = readers.read_jsonl(b"\n".join(lines), part.encoding, part.path, False)
     read = Source(part.path, parsed, "jsonl", part.encoding, None, [], [])
-    return _examples(read, part.schema, part.mapping, strip_legacy=False, lenient=False)[0]
+    return source_frame(read, part.schema, part.mapping, strip_legacy=False, lenient=False)[0]

@@ -91,7 +91,14 @@ def matches(text: pa.ChunkedArray, regex: str) -> np.ndarray:
     if len(text) <= _FEW_ROWS:
         compiled = patterns._re2(regex)
         return np.array([v is not None and compiled.search(v) is not None for v in text.to_pylist()], dtype=bool)
-    return to_numpy(pc.match_substring_regex(text, regex)).astype(bool)
+    # a turn table's field column is null chunks around a slice of the text: only that slice is searched
+    pieces = [
+        np.zeros(len(chunk), dtype=bool)
+        if chunk.null_count == len(chunk)
+        else to_numpy(pc.match_substring_regex(chunk, regex)).astype(bool)
+        for chunk in text.chunks
+    ]
+    return np.concatenate(pieces) if pieces else np.zeros(0, dtype=bool)
 
 
 def blank(text: pa.ChunkedArray) -> np.ndarray:

@@ -14,11 +14,9 @@ import pandas as pd
 from studio.quality import duplicates, near_duplicates
 from studio.quality.columns import (
     RuleResult,
-    blank,
     flagged_text,
     ids_text,
     rule_result,
-    text_column,
 )
 from studio.quality.messages import say_column
 
@@ -66,9 +64,9 @@ def check_near(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResult:
 def check_duplicate_prompt(frame: pd.DataFrame, params: Mapping[str, Any]) -> RuleResult:
     """The prompt — the whole conversation before the last assistant turn — repeats an earlier example's, and
     the answer differs."""
+    keys = duplicates.part_keys(frame)
     first = duplicates.prompt_groups(frame)
-    answer_codes = duplicates.fold_codes(frame, "assistant")
-    return prompt_result(frame, first, answer_codes, blank(text_column(frame, "user")))
+    return prompt_result(frame, first, duplicates.digest_codes(keys["answer"]), keys["user_blank"])
 
 
 def prompt_result(

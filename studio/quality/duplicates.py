@@ -5,9 +5,11 @@ group's first row in frame order. A row with no duplicate is its own group (its 
 :func:`duplicated_mask` tells which rows share their group, and :func:`repeats_earlier` which rows repeat an
 earlier one (the rows a "keep first" clean-up would remove).
 
-Example identity covers every turn. Single-turn rows (at most one system, user and assistant message) compare
-their three text columns, which is vectorised; multi-turn rows and rows whose assistant turn is blank (tool
-calls) also compare their full serialised conversation.
+Example identity covers every turn, and has one definition (:func:`grouping_codes`): content keys per row,
+which a file read in parts (:mod:`studio.quality.streamed`) compares across its parts the same way. Every row
+gets a cheap key (:func:`part_keys`: its three text columns, or the edges of its prompt); rows whose cheap key
+another row shares and that it does not tell whole (more turns, tool calls, a blank answer; a prompt of more
+than three turns) are compared on their whole conversation (:func:`whole_keys`).
 
 Near-duplicate clusters are :mod:`studio.quality.near_duplicates`; the folding and code helpers here are
 shared with it.
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextvars import ContextVar
 
 import numpy as np
@@ -56,21 +58,33 @@ def fold_column(frame: pd.DataFrame, field: str) -> pa.ChunkedArray:
     return folded
 
 
-def fold_codes(frame: pd.DataFrame, field: str) -> np.ndarray:
-    """One int code per row; equal codes mean equal folded ``field`` text (missing and blank are equal)."""
-    return factorize(pc.fill_null(fold_column(frame, field), ""))[0]
-
-
 def first_ids(frame: pd.DataFrame, codes: np.ndarray) -> pd.Series:
     """For each row, the ``id`` of the first row with the same code (Int64)."""
     return _groups(frame, codes)
 
 
 def fold_text(values: pd.Series | pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:
-    """Text folded for comparison: lower case, no accents, runs of punctuation and whitespace as one space."""
+    """Text folded for comparison: lower case, no accents, runs of punctuation and whitespace as one space.
+
+    A column that repeats its values (a templated system prompt) folds each distinct value once."""
     if isinstance(values, pa.Array):
         values = pa.chunked_array([values])
     text = values if isinstance(values, pa.ChunkedArray) else arrow_strings(values)
+    if len(text) >= _DISTINCT_MIN_ROWS:
+        encoded = pc.dictionary_encode(text.combine_chunks())
+        if len(encoded.dictionary) * _DISTINCT_SHARE < len(encoded):
+            folded = _combined(_folded(pa.chunked_array([encoded.dictionary])))
+            return pa.chunked_array([folded.take(encoded.indices)])
+    return _folded(text)
+
+
+_DISTINCT_MIN_ROWS = 1_000
+_DISTINCT_SHARE = 2
+"""A column of at least ``_DISTINCT_MIN_ROWS`` rows with fewer than 1 in ``_DISTINCT_SHARE`` distinct is folded
+value by value (the regex passes cost per byte; the dictionary costs one hash per row)."""
+
+
+def _folded(text: pa.ChunkedArray) -> pa.ChunkedArray:
     # Unicode normalisation is the slow step; ASCII rows have no accents to strip.
     accented = pc.invert(pc.fill_null(pc.string_is_ascii(text), True))
     if pc.any(accented).as_py():
@@ -86,12 +100,12 @@ def fold_text(values: pd.Series | pa.ChunkedArray | pa.Array) -> pa.ChunkedArray
 
 def exact_groups(frame: pd.DataFrame) -> pd.Series:
     """Group id per row: rows whose every turn is identical share the id of the first of them."""
-    return _groups(frame, _example_codes(frame, normalized=False))
+    return _groups(frame, grouping_codes(frame, "exact"))
 
 
 def normalized_groups(frame: pd.DataFrame) -> pd.Series:
     """Group id per row after folding case, whitespace, punctuation and accents of every turn."""
-    return _groups(frame, _example_codes(frame, normalized=True))
+    return _groups(frame, grouping_codes(frame, "normalized"))
 
 
 def duplicated_mask(groups: pd.Series) -> pd.Series:
@@ -126,32 +140,8 @@ def prompt_groups(frame: pd.DataFrame) -> pd.Series:
     earlier turns, tool calls and results), each turn folded like :func:`normalized_groups` — is the same.
 
     A row without an assistant turn uses its whole conversation. Two rows asking the same question with
-    different answers share a group here, though neither exact nor normalized duplicates do. Vectorised over
-    the turn view (:func:`studio.data.turns.turn_view`); only prompts whose first and last turns and length
-    match another's are folded whole.
-    """
-    from studio.data.turns import turn_view
-
-    n = len(frame)
-    if not n:
-        return pd.Series([], index=frame.index, dtype="Int64")
-    view = turn_view(frame)
-    positions = view["position"].to_numpy()
-    rows = _prompt_rows(view, n)
-    lengths = np.bincount(positions[rows], minlength=n).astype(np.int64)
-    starts = np.r_[0, np.cumsum(lengths)[:-1]]
-    present = lengths > 0
-    ends = rows[starts[present] + lengths[present] - 1]
-    edge_codes = _folded_row_codes(view, np.r_[rows[starts[present]], ends])
-    first, final = np.full(n, -1, dtype=np.int64), np.full(n, -1, dtype=np.int64)
-    first[present], final[present] = np.split(edge_codes, 2)
-    codes = _combine(_combine(first, final), lengths)
-    candidates = pd.Series(codes).duplicated(keep=False).to_numpy()
-    if candidates.any():
-        chosen = rows[candidates[positions[rows]]]
-        whole = _sequence_codes(n, positions[chosen], _folded_row_codes(view, chosen))
-        codes = _combine(codes, np.where(candidates, whole, -1))
-    return _groups(frame, codes)
+    different answers share a group here, though neither exact nor normalized duplicates do."""
+    return _groups(frame, grouping_codes(frame, "prompt"))
 
 
 def _prompt_rows(view: pd.DataFrame, n: int) -> np.ndarray:
@@ -164,42 +154,6 @@ def _prompt_rows(view: pd.DataFrame, n: int) -> np.ndarray:
     np.maximum.at(last, positions[assistant], turn[assistant])
     last[last < 0] = np.iinfo(np.int64).max  # no assistant turn: the whole conversation
     return np.flatnonzero(turn < last[positions])
-
-
-def _folded_row_codes(view: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
-    """One int64 code per turn-view row in ``rows`` (positions): equal codes mean the same role, kind, name
-    and folded text. Codes compare only within one call."""
-    if not len(rows):
-        return np.zeros(0, dtype=np.int64)
-    take = pa.array(rows)
-    codes = factorize(fold_text(arrow_strings(view["text"]).take(take)))[0]
-    for column in ("role", "kind", "name"):
-        codes = _combine(codes, factorize(arrow_strings(view[column]).take(take))[0])
-    return codes
-
-
-def _sequence_codes(n: int, positions: np.ndarray, row_codes: np.ndarray) -> np.ndarray:
-    """One code per example ``0..n-1`` for the sequence of ``row_codes`` of its rows (``positions`` ascending,
-    rows of one example in order); equal codes mean equal sequences (a 64-bit hash, checked exactly where two
-    examples share one)."""
-    lengths = np.bincount(positions, minlength=n).astype(np.int64)
-    starts = np.r_[0, np.cumsum(lengths)[:-1]]
-    total = np.zeros(n, dtype=np.uint64)
-    if len(positions):
-        rank = np.arange(len(positions), dtype=np.int64) - starts[positions]
-        with np.errstate(over="ignore"):
-            hashed = mix64(mix64(row_codes) + rank.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15))
-        present = lengths > 0
-        total[present] = np.add.reduceat(hashed, starts[present])
-    codes = pd.factorize(mix64(total ^ lengths.astype(np.uint64)))[0].astype(np.int64)
-    shared = pd.Series(codes).duplicated(keep=False).to_numpy()
-    if shared.any():
-        ends = starts + lengths
-        exact = [row_codes[starts[i] : ends[i]].tobytes() for i in np.flatnonzero(shared)]
-        extra = np.full(n, -1, dtype=np.int64)
-        extra[shared] = pd.factorize(np.asarray(exact, dtype=object))[0]
-        codes = _combine(codes, extra)
-    return codes
 
 
 def union_groups(frame: pd.DataFrame, *groupings: pd.Series) -> pd.Series:
@@ -216,59 +170,6 @@ def union_groups(frame: pd.DataFrame, *groupings: pd.Series) -> pd.Series:
         pairs.append(np.column_stack([first[codes], positions]))
     labels = _components(n, np.concatenate(pairs) if pairs else np.empty((0, 2), dtype=np.int64))
     return _groups(frame, pd.factorize(labels)[0].astype(np.int64))
-
-
-# -- exact / normalized --------------------------------------------------------------------------------------
-
-
-def _example_codes(frame: pd.DataFrame, *, normalized: bool) -> np.ndarray:
-    """One int64 code per row; equal codes mean equal examples."""
-    codes: np.ndarray | None = None
-    for field in TEXT_FIELDS:
-        if normalized:
-            values = fold_column(frame, field)
-        elif field in frame.columns:
-            values = arrow_strings(frame[field])
-        else:
-            values = pa.chunked_array([pa.nulls(len(frame), type=pa.large_string())])
-        field_codes, _ = factorize(values)
-        codes = field_codes if codes is None else _combine(codes, field_codes)
-    assert codes is not None, "TEXT_FIELDS is not empty"
-    # Rows whose conversation the three columns do not tell whole need all their turns compared, but only
-    # where their three columns already equal another row's: elsewhere they cannot be duplicates.
-    complex_rows = _complex_rows(frame) & pd.Series(codes).duplicated(keep=False).to_numpy()
-    if complex_rows.any():
-        extra = np.full(len(frame), -1, dtype=np.int64)
-        if normalized:  # every turn (text parts, tool calls, tool results) folded, from the turn view
-            from studio.data.turns import turn_view
-
-            view = turn_view(frame)
-            positions = view["position"].to_numpy()
-            rows = np.flatnonzero(complex_rows[positions])
-            whole = _sequence_codes(len(frame), positions[rows], _folded_row_codes(view, rows))
-            extra[complex_rows] = whole[complex_rows]
-        else:  # every byte of the conversation, keys sorted
-            extra[complex_rows] = _dump_codes(frame["messages"].to_numpy()[complex_rows])
-        codes = _combine(codes, extra)
-    return codes
-
-
-def _dump_codes(conversations: np.ndarray) -> np.ndarray:
-    """One code per conversation; equal codes mean equal JSON (keys sorted). Hashes the dumps one at a time (no
-    copy of every dump is kept) and compares the dumps themselves only where two hashes are equal."""
-    import orjson
-
-    def dump(messages: object) -> bytes:
-        return orjson.dumps(messages, option=orjson.OPT_SORT_KEYS)
-
-    hashes = np.fromiter((hash(dump(m)) for m in conversations), dtype=np.int64, count=len(conversations))
-    codes = pd.factorize(hashes)[0].astype(np.int64)
-    shared = pd.Series(codes).duplicated(keep=False).to_numpy()
-    if shared.any():
-        extra = np.full(len(codes), -1, dtype=np.int64)
-        extra[shared] = pd.factorize(np.asarray([dump(m) for m in conversations[shared]], dtype=object))[0]
-        codes = _combine(codes, extra)
-    return codes
 
 
 def _complex_rows(frame: pd.DataFrame) -> np.ndarray:
@@ -342,22 +243,60 @@ def _components(n: int, pairs: np.ndarray) -> np.ndarray:
             return labels
 
 
-# -- keys for a dataset read in parts ------------------------------------------------------------------------
-# The groupings above number rows within one frame. A file too large for one frame is read in parts
-# (:mod:`studio.quality.streamed`); there every row gets content keys instead (128-bit BLAKE2b digests of an
-# unambiguous encoding of what the grouping compares), which mean the same in every part. As above, a cheap key
-# is made for every row (:func:`part_keys`) and the whole conversation is compared (:func:`whole_keys`) only for
-# rows whose cheap key another row shares. Equal keys <=> same group as the functions above give.
+# -- the keys: what makes two examples duplicates -------------------------------------------------------------
+# Content keys are 128-bit BLAKE2b digests of an unambiguous encoding of what a grouping compares, so they mean
+# the same in one frame and in every part of a file read in parts. Equal keys <=> same group.
 
 _STRING = pa.large_string()
+
+
+def grouping_codes(frame: pd.DataFrame, name: str) -> np.ndarray:
+    """One int64 code per row of ``frame`` (numbered by first appearance) for the grouping ``name`` (one of
+    :data:`WHOLE_KEYS`): equal codes <=> the rows are duplicates under it. The cheap keys of :func:`part_keys`,
+    and the :func:`whole_keys` of the rows :func:`candidates` picks: the comparison a file read in parts makes
+    across its parts."""
+    if not len(frame):
+        return np.zeros(0, dtype=np.int64)
+    keys = part_keys(frame)
+    chosen = candidates(keys)[name]
+    whole = np.zeros((len(frame), 2), dtype=np.uint64)
+    if chosen.any():
+        whole[chosen] = whole_keys(frame.iloc[np.flatnonzero(chosen)].reset_index(drop=True), (name,))[name]
+    return digest_codes(keys[name], chosen, whole)
+
+
+def candidates(keys: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per grouping of :data:`WHOLE_KEYS`, the rows (of :func:`part_keys` ``keys``, one frame's or a whole
+    file's end to end) whose whole conversation must be compared: their cheap key is shared and does not tell
+    it whole (the exact and normalized keys of a ``complex`` row; a prompt of more than 3 turn-view rows)."""
+
+    def shared(digest: np.ndarray) -> np.ndarray:
+        return pd.Series(digest_codes(digest)).duplicated(keep=False).to_numpy()
+
+    return {
+        "exact": keys["complex"] & shared(keys["exact"]),
+        "normalized": keys["complex"] & shared(keys["normalized"]),
+        "prompt": shared(keys["prompt"]) & (keys["prompt_rows"] > 3),  # up to 3 rows the cheap key is whole
+    }
 
 
 def part_keys(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     """Per row of ``frame``: ``exact``, ``normalized`` and ``prompt`` (cheap keys: digests, shape (n, 2) uint64;
     ``prompt_rows``: the prompt's turn-view rows, all of them in its cheap key when 3 or fewer),
-    ``complex`` (bool: :func:`exact_groups` and :func:`normalized_groups` compare its whole conversation when
-    its cheap key is shared), ``answer`` (digest of the folded answer, what ``duplicate_prompt`` compares) and
-    ``user_blank`` (bool)."""
+    ``complex`` (bool: its three text columns do not tell its whole conversation), ``answer`` (digest of the
+    folded answer, what ``duplicate_prompt`` compares) and ``user_blank`` (bool). Computed once per frame
+    within :func:`fold_cache`."""
+    cache = _FOLDED.get()
+    key = (id(frame), "part_keys")
+    if cache is not None and key in cache:
+        return cache[key][1]
+    keys = _part_keys(frame)
+    if cache is not None:
+        cache[key] = (frame, keys)
+    return keys
+
+
+def _part_keys(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     n = len(frame)
     complex_rows = _complex_rows(frame)
     tag = pa.array(np.where(complex_rows, "C", "S").astype(object), type=_STRING)
@@ -374,12 +313,11 @@ def part_keys(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     # the cheap prompt key: its length and its first, second and last rows (a system prompt, the first question,
     # the last question or tool result), folded; the first and last alone are shared by many templated prompts
     chosen = [starts, starts + np.minimum(1, lengths - 1), starts + lengths - 1]
-    m = int(present.sum())
-    tokens = _row_tokens(view, np.concatenate([rows[c[present]] for c in chosen]))
     index = np.full(n, -1, dtype=np.int64)
-    index[present] = np.arange(m)
+    index[present] = np.arange(int(present.sum()))
     pick = pa.array(index, mask=index < 0)
-    edges = [pc.fill_null(tokens.slice(k * m, m).take(pick), "") for k in range(len(chosen))]
+    # each edge on its own: a templated system prompt is folded once (fold_text)
+    edges = [pc.fill_null(_row_tokens(view, rows[c[present]]).take(pick), "") for c in chosen]
     count = pa.array(lengths.astype(str).astype(object), type=_STRING)
     answer = pc.fill_null(_combined(fold_column(frame, "assistant")), "")
     from studio.quality.columns import blank, text_column
@@ -425,6 +363,8 @@ def whole_keys(frame: pd.DataFrame, names: Sequence[str] = WHOLE_KEYS) -> dict[s
 
 def digest_codes(*keys: np.ndarray) -> np.ndarray:
     """Codes (numbered by first appearance) of the rows of the digests ``keys`` side by side."""
+    if not len(keys[0]):
+        return np.zeros(0, dtype=np.int64)
     codes: np.ndarray | None = None
     for key in keys:
         for column in key.reshape(len(key), -1).T:
@@ -472,8 +412,8 @@ def _join(*columns: pa.Array) -> pa.Array:
 
 
 def _row_tokens(view: pd.DataFrame, rows: np.ndarray) -> pa.Array:
-    """Per turn-view row in ``rows``: its role, kind, name and folded text, encoded (what
-    :func:`_folded_row_codes` compares)."""
+    """Per turn-view row in ``rows``: its role, kind, name and folded text, encoded: what makes two turns the
+    same for the normalized and prompt groupings."""
     take = pa.array(rows, type=pa.int64())
     text = _combined(fold_text(_combined(arrow_strings(view["text"])).take(take)))
     columns = [_encoded(_combined(arrow_strings(view[c])).take(take)) for c in ("role", "kind", "name")]

@@ -104,7 +104,7 @@ def analyze_file(
     with _pool(workers if len(parts) > 1 else 1) as pool:
         found = list(_mapped(pool, _run_part, [(part, keys, params) for part in parts]))
         joined = _joined([f.keys for f in found])
-        candidates = _candidates_of(joined) if joined else {}
+        candidates = duplicates.candidates(joined) if joined else {}
         whole = _empty_whole(sum(f.rows for f in found))
         offsets = np.r_[0, np.cumsum([f.rows for f in found])].astype(np.int64)
         tasks = []
@@ -137,7 +137,7 @@ def analyze_frames(
     kept = list(frames)
     found = [part_findings(frame, keys, params) for frame in kept]
     joined = _joined([k for _, k in found])
-    candidates = _candidates_of(joined) if joined else {}
+    candidates = duplicates.candidates(joined) if joined else {}
     whole = _empty_whole(sum(len(frame) for frame in kept))
     if candidates:
         frame = pd.concat(kept, ignore_index=True)
@@ -206,20 +206,6 @@ def _across(
     codes = duplicates.digest_codes(joined[name], candidates[name], whole[name])
     groups = duplicates.first_ids(frame, codes)
     return exact_result(frame, groups) if key == "exact_duplicate" else normalized_result(frame, groups)
-
-
-def _candidates_of(joined: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Per key, the rows whose whole conversation must be compared: their cheap key is shared (and, for the
-    exact and normalized keys, their three text columns do not tell the whole conversation)."""
-
-    def shared(digest: np.ndarray) -> np.ndarray:
-        return pd.Series(duplicates.digest_codes(digest)).duplicated(keep=False).to_numpy()
-
-    return {
-        "exact": joined["complex"] & shared(joined["exact"]),
-        "normalized": joined["complex"] & shared(joined["normalized"]),
-        "prompt": shared(joined["prompt"]) & (joined["prompt_rows"] > 3),  # up to 3 rows the cheap key is whole
-    }
 
 
 def _joined(keys_of_parts: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
