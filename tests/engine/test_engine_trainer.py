@@ -218,15 +218,21 @@ def _varied_examples(tokenizer, n=7):
     return encode_examples(tokenizer, examples, max_length=512)
 
 
-def test_packing_gives_exactly_the_unpacked_loss(tiny_model_dir, tokenizer):
+@pytest.mark.parametrize("attention", ["sdpa", "packed"])  # transformers' block-diagonal mask, or ours
+def test_packing_gives_exactly_the_unpacked_loss(tiny_model_dir, tokenizer, attention):
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
+    from studio.engine import packed_attention
     from studio.engine.trainer import _collate, _loss_and_accuracy, pack_batch, pack_rows
 
     torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    implementation = packed_attention.register() if attention == "packed" else attention
+    model = AutoModelForCausalLM.from_pretrained(
+        tiny_model_dir, dtype=torch.float32, attn_implementation=implementation
+    )
+    assert model.config._attn_implementation == implementation
     model = get_peft_model(model, LoraConfig(r=4, target_modules="all-linear", init_lora_weights=False)).eval()
     batch = _varied_examples(tokenizer)
     longest = max(len(e.input_ids) for e in batch)
