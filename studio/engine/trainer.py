@@ -1,13 +1,14 @@
 """LoRA supervised fine-tuning of a causal chat model (transformers + peft), on CPU or CUDA, under Hugging Face
 ``accelerate``.
 
-The loop: dynamic padding (or packing, :func:`pack_batch`), AdamW with linear warmup then cosine decay, one
+The loop: dynamic padding (or, with ``packing``, the training set packed into rows once per epoch,
+:func:`epoch_units`), AdamW with linear warmup then cosine decay, one
 checkpoint (adapter) per epoch, and a resumable state (adapter, optimizer, scheduler, step) so paused,
 interrupted or engine-restarted jobs continue where they left off.
 
 It runs through an ``accelerate.Accelerator``, so ``accelerate launch`` (several GPUs, DDP; gradient accumulation)
-needs no code change. ``batch_size`` stays OpenAI's: the examples of one optimizer step, whatever the hardware.
-Each step's examples are split into ``processes × gradient_accumulation_steps`` micro-batches
+needs no code change. ``batch_size`` stays OpenAI's: the examples of one optimizer step, whatever the hardware
+(packed rows when packing, as in TRL). Each step's examples (or rows) are split into ``processes × gradient_accumulation_steps`` micro-batches
 (:func:`micro_batches`) and every micro-batch's loss is weighted by its share of the step's trained tokens, so the
 gradient is exactly that of the whole batch's mean loss: the same steps, checkpoints and loss curve on one CPU or
 eight GPUs. Only the main process reports (callbacks) and writes checkpoints.
@@ -231,7 +232,7 @@ def micro_batches(batch: Sequence[Unit], parts: int) -> list[list[Unit]]:
 
 def _loss_and_accuracy(model: Any, ids: Any, labels: Any, mask: Any, position_ids: Any = None) -> tuple[Any, int, int]:
     """(mean loss over trained tokens, correct predictions, trained tokens) for one padded batch, or for a packed
-    one (``mask`` None and ``position_ids`` from :func:`pack_batch`). ``model`` may be wrapped by accelerate (DDP):
+    one (``mask`` None and ``position_ids`` from :func:`row_tensors`). ``model`` may be wrapped by accelerate (DDP):
     the forward goes through the wrapper, which is what synchronises gradients across processes."""
     import torch
     import torch.nn.functional as F
