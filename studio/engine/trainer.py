@@ -8,10 +8,10 @@ interrupted or engine-restarted jobs continue where they left off.
 
 It runs through an ``accelerate.Accelerator``, so ``accelerate launch`` (several GPUs, DDP; gradient accumulation)
 needs no code change. ``batch_size`` stays OpenAI's: the examples of one optimizer step, whatever the hardware
-(packed rows when packing, as in TRL). Each step's examples (or rows) are split into ``processes × gradient_accumulation_steps`` micro-batches
-(:func:`micro_batches`) and every micro-batch's loss is weighted by its share of the step's trained tokens, so the
-gradient is exactly that of the whole batch's mean loss: the same steps, checkpoints and loss curve on one CPU or
-eight GPUs. Only the main process reports (callbacks) and writes checkpoints.
+(packed rows when packing, as in TRL). Each step's examples (or rows) are split into
+``processes × gradient_accumulation_steps`` micro-batches (:func:`micro_batches`) and every micro-batch's loss is
+weighted by its share of the step's trained tokens, so the gradient is exactly that of the whole batch's mean loss:
+the same steps, checkpoints and loss curve on one CPU or eight GPUs. Only the main process reports (callbacks) and writes checkpoints.
 The data it trains on comes from :mod:`studio.engine.encoding`, its config from
 :mod:`studio.engine.hyperparameters`.
 
