@@ -11,7 +11,8 @@ needs no code change. ``batch_size`` stays OpenAI's: the examples of one optimiz
 (packed rows when packing, as in TRL). Each step's examples (or rows) are split into
 ``processes × gradient_accumulation_steps`` micro-batches (:func:`micro_batches`) and every micro-batch's loss is
 weighted by its share of the step's trained tokens, so the gradient is exactly that of the whole batch's mean loss:
-the same steps, checkpoints and loss curve on one CPU or eight GPUs. Only the main process reports (callbacks) and writes checkpoints.
+the same steps, checkpoints and loss curve on one CPU or eight GPUs.
+Only the main process reports (callbacks) and writes checkpoints.
 The data it trains on comes from :mod:`studio.engine.encoding`, its config from
 :mod:`studio.engine.hyperparameters`.
 
