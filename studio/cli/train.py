@@ -39,7 +39,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     engine.add_argument("--lora-dropout", type=float)
     engine.add_argument("--max-length", type=int, help="tokens per example (longer ones are cut)")
     engine.add_argument("--warmup-ratio", type=float, help="share of the steps that warm the learning rate up")
-    engine.add_argument("--packing", action="store_true", help="pack each step's examples into shared rows")
+    engine.add_argument(
+        "--packing",
+        action="store_true",
+        help="pack the training set into rows of --max-length tokens; --batch-size then counts rows (auto: 1)",
+    )
     train.add_argument("--preset", help="start from this saved preset (the flags given override it)")
     train.add_argument("--save-preset", metavar="NAME", help="save these settings as a preset")
     train.add_argument("--preview", action="store_true", help="print the job request's JSON and send nothing")

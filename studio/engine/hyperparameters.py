@@ -5,9 +5,13 @@ engine's LoRA settings. Learning rate: ``BASE_LEARNING_RATE × learning_rate_mul
 :data:`AUTO_LEARNING_RATE_MULTIPLIER`, calibrated so that small style sets do no harm (see :func:`resolve_config`).
 Epochs, "auto": OpenAI's heuristic (:func:`studio.core.training.auto_epochs`): 3, raised so that small files see
 ~100 examples (at most 25 epochs), lowered so that large ones see at most ~25,000 (at least 1). Batch size,
-"auto": 4 (or the number of examples if smaller). ``packing`` (default false): each step's examples are packed
-into as few rows as ``max_length`` allows, with no attention across examples; the loss is the same, the padding
-is gone (see :func:`studio.engine.trainer.pack_batch`).
+"auto": 4 (or the number of examples if smaller).
+
+``packing`` (default false) packs the training set, once per epoch, into rows of up to ``max_length`` tokens (best
+fit decreasing, as TRL's ``SFTConfig(packing=True)``), with no attention across examples and no example cut
+(see :func:`studio.engine.trainer.epoch_units`); each example's tokens weigh in the loss as unpacked. Then
+``batch_size`` counts packed rows, as in TRL, and "auto" is :data:`AUTO_PACKED_BATCH_SIZE` row: a step sees many
+more tokens, so an epoch takes fewer steps and the per-step cost is paid less often.
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ BASE_LEARNING_RATE = 1e-3
 AUTO_LEARNING_RATE_MULTIPLIER = 0.2
 """The multiplier "auto" means: a peak rate of 2e-4 (see :func:`resolve_config` for the measurements)."""
 AUTO_BATCH_SIZE = 4
+AUTO_PACKED_BATCH_SIZE = 1
+"""Rows per step when packing: one row of ``max_length`` (1,024) tokens holds ~12 style-demo chats, 3 times the
+tokens of an "auto" padded step (see :func:`resolve_config`)."""
 DEFAULT_LORA_RANK = 16
 DEFAULT_LORA_ALPHA = 32
 DEFAULT_LORA_DROPOUT = 0.0
@@ -43,7 +50,7 @@ _HYPERPARAMETER_RANGES: dict[str, tuple[type, float, float]] = {
     "warmup_ratio": (float, 0.0, 0.5),
 }
 _BOOLEAN = {"packing"}
-"""Engine extensions that are true or false (``packing``: the examples of a step share rows, see the trainer)."""
+"""Engine extensions that are true or false (``packing``: the training set is packed into shared rows)."""
 _AUTO_ALLOWED = {"n_epochs", "batch_size", "learning_rate_multiplier"}
 _EXCLUSIVE_LOW = {"learning_rate_multiplier", "lora_alpha"}
 
@@ -114,8 +121,8 @@ def resolve_config(hyperparameters: Mapping[str, Any], *, n_examples: int, seed:
     """Concrete config: "auto" and missing values replaced by the engine's defaults for this file.
 
     Explicit values are kept as given. "auto" (or missing): epochs by OpenAI's heuristic (the Cost page's figure),
-    batch size 4 (fewer for tinier files), learning-rate multiplier :data:`AUTO_LEARNING_RATE_MULTIPLIER` (0.2,
-    a peak rate of 2e-4).
+    batch size 4 (fewer for tinier files; with ``packing``, 1 packed row), learning-rate multiplier
+    :data:`AUTO_LEARNING_RATE_MULTIPLIER` (0.2, a peak rate of 2e-4).
 
     Why 0.2 (it was 1, a peak of 1e-3): measured by ``bench/calibration.py`` (bench group ``calibration``; the
     table is README's "Calibrating the auto settings") with SmolLM2-135M-Instruct and the engine's trainer on the
@@ -127,7 +134,8 @@ def resolve_config(hyperparameters: Mapping[str, Any], *, n_examples: int, seed:
     """
     values = {k: v for k, v in hyperparameters.items() if v != "auto"}
     n_epochs = int(values.pop("n_epochs", auto_epochs(n_examples)))
-    batch_size = int(values.pop("batch_size", max(1, min(AUTO_BATCH_SIZE, n_examples))))
+    auto_batch = AUTO_PACKED_BATCH_SIZE if values.get("packing") else max(1, min(AUTO_BATCH_SIZE, n_examples))
+    batch_size = int(values.pop("batch_size", auto_batch))
     multiplier = float(values.pop("learning_rate_multiplier", AUTO_LEARNING_RATE_MULTIPLIER))
     return TrainingConfig(
         n_epochs=n_epochs, batch_size=batch_size, learning_rate_multiplier=multiplier, seed=seed, **values

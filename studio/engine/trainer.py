@@ -1,16 +1,18 @@
 """LoRA supervised fine-tuning of a causal chat model (transformers + peft), on CPU or CUDA, under Hugging Face
 ``accelerate``.
 
-The loop: dynamic padding (or packing, :func:`pack_batch`), AdamW with linear warmup then cosine decay, one
+The loop: dynamic padding (or, with ``packing``, the training set packed into rows once per epoch,
+:func:`epoch_units`), AdamW with linear warmup then cosine decay, one
 checkpoint (adapter) per epoch, and a resumable state (adapter, optimizer, scheduler, step) so paused,
 interrupted or engine-restarted jobs continue where they left off.
 
 It runs through an ``accelerate.Accelerator``, so ``accelerate launch`` (several GPUs, DDP; gradient accumulation)
-needs no code change. ``batch_size`` stays OpenAI's: the examples of one optimizer step, whatever the hardware.
-Each step's examples are split into ``processes × gradient_accumulation_steps`` micro-batches
-(:func:`micro_batches`) and every micro-batch's loss is weighted by its share of the step's trained tokens, so the
-gradient is exactly that of the whole batch's mean loss: the same steps, checkpoints and loss curve on one CPU or
-eight GPUs. Only the main process reports (callbacks) and writes checkpoints.
+needs no code change. ``batch_size`` stays OpenAI's: the examples of one optimizer step, whatever the hardware
+(packed rows when packing, as in TRL). Each step's examples (or rows) are split into
+``processes × gradient_accumulation_steps`` micro-batches (:func:`micro_batches`) and every micro-batch's loss is
+weighted by its share of the step's trained tokens, so the gradient is exactly that of the whole batch's mean loss:
+the same steps, checkpoints and loss curve on one CPU or eight GPUs.
+Only the main process reports (callbacks) and writes checkpoints.
 The data it trains on comes from :mod:`studio.engine.encoding`, its config from
 :mod:`studio.engine.hyperparameters`.
 
@@ -19,6 +21,7 @@ torch/transformers/peft are imported inside functions: this module is importable
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import json
 import math
@@ -32,6 +35,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from studio.core.files import atomic_folder
+from studio.engine import packed_attention
 from studio.engine.encoding import EncodedExample, encode_examples
 from studio.engine.hyperparameters import TrainingConfig
 
@@ -131,34 +135,40 @@ def _collate(batch: Sequence[EncodedExample], pad_id: int, device: str) -> tuple
     return ids.to(device), labels.to(device), mask.to(device)
 
 
-def pack_rows(batch: Sequence[EncodedExample], max_length: int) -> list[list[EncodedExample]]:
-    """The examples of one step in rows of at most ``max_length`` tokens (first fit, longest first); an example
-    longer than ``max_length`` (never, after encoding) gets a row of its own."""
+def pack_rows(examples: Sequence[EncodedExample], max_length: int) -> list[list[EncodedExample]]:
+    """``examples`` in rows of at most ``max_length`` tokens, best fit decreasing (TRL's "bfd"): longest first, each
+    into the row whose room left is the smallest that still holds it, else a new row. Every example lands in
+    exactly one row, uncut; one longer than ``max_length`` (never, after encoding) gets a row of its own. Examples
+    of equal length keep their order (a shuffled input gives shuffled rows). The number of rows depends only on
+    the lengths. O(n log n) plus list moves."""
     rows: list[list[EncodedExample]] = []
-    room: list[int] = []
-    for example in sorted(batch, key=lambda e: len(e.input_ids), reverse=True):
+    rooms: list[tuple[int, int]] = []  # (room left, row index), sorted: the best fit is the first that holds n
+    for example in sorted(examples, key=lambda e: len(e.input_ids), reverse=True):
         n = len(example.input_ids)
-        slot = next((i for i, left in enumerate(room) if left >= n), None)
-        if slot is None:
+        at = bisect.bisect_left(rooms, (n, -1))
+        if at == len(rooms):
             rows.append([example])
-            room.append(max_length - n)
+            left, index = max_length - n, len(rows) - 1
         else:
-            rows[slot].append(example)
-            room[slot] -= n
+            left, index = rooms.pop(at)
+            rows[index].append(example)
+            left -= n
+        if left > 0:
+            bisect.insort(rooms, (left, index))
     return rows
 
 
-def pack_batch(batch: Sequence[EncodedExample], pad_id: int, device: str, max_length: int) -> tuple[Any, Any, Any]:
-    """(ids, labels, position_ids) of one step's examples packed by :func:`pack_rows`.
+def row_tensors(rows: Sequence[Sequence[EncodedExample]], pad_id: int, device: str) -> tuple[Any, Any, Any]:
+    """(ids, labels, position_ids), each ``rows × width`` (the longest row's tokens), of rows of examples laid end
+    to end (see :func:`pack_rows`), padded at the end.
 
     Position ids restart at 0 for each example (and for the padding at a row's end), which transformers turns
     into a block-diagonal causal mask: no token attends to another example. The first token of each example is
     not a target (it would be predicted from the previous example), so the trained tokens, and the mean loss,
-    are exactly those of the unpacked batch.
+    are exactly those of the same examples unpacked.
     """
     import torch
 
-    rows = pack_rows(batch, max_length)
     width = max(sum(len(e.input_ids) for e in row) for row in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     labels = torch.full((len(rows), width), -100, dtype=torch.long)
@@ -175,9 +185,45 @@ def pack_batch(batch: Sequence[EncodedExample], pad_id: int, device: str, max_le
     return ids.to(device), labels.to(device), positions.to(device)
 
 
-def micro_batches(batch: Sequence[EncodedExample], parts: int) -> list[list[EncodedExample]]:
-    """``batch`` in ``parts`` consecutive slices whose sizes differ by at most one (empty when ``parts`` exceeds
-    the batch): slice ``process × accumulation_steps + k`` is micro-batch ``k`` of that process."""
+def pack_batch(batch: Sequence[EncodedExample], pad_id: int, device: str, max_length: int) -> tuple[Any, Any, Any]:
+    """(ids, labels, position_ids) of ``batch`` packed by :func:`pack_rows` (see :func:`row_tensors`)."""
+    return row_tensors(pack_rows(batch, max_length), pad_id, device)
+
+
+Unit = EncodedExample | list[EncodedExample]
+"""What ``batch_size`` counts: an example (padding) or a packed row of examples (packing)."""
+
+
+def unit_examples(units: Sequence[Unit]) -> list[EncodedExample]:
+    """The examples of a list of units (examples, or packed rows), in order."""
+    return [e for unit in units for e in (unit if isinstance(unit, list) else [unit])]
+
+
+def epoch_units(examples: Sequence[EncodedExample], config: TrainingConfig, epoch: int) -> list[Unit]:
+    """What the steps of ``epoch`` take, ``config.batch_size`` at a time: the examples shuffled (seeded by
+    ``config.seed`` and the epoch) or, with ``config.packing``, those shuffled examples packed by
+    :func:`pack_rows` into rows of ``config.max_length`` tokens, the rows shuffled too. Deterministic, so a
+    resumed job takes the same steps; the count depends only on the lengths, so every epoch has as many steps."""
+    order = _epoch_order(len(examples), config.seed, epoch)
+    shuffled = [examples[i] for i in order]
+    if not config.packing:
+        return list(shuffled)
+    rows = pack_rows(shuffled, config.max_length)
+    return [rows[i] for i in _epoch_order(len(rows), config.seed, epoch)]
+
+
+def _tensors(units: Sequence[Unit], pad_id: int, device: str) -> tuple[Any, Any, Any, Any]:
+    """(ids, labels, attention mask or None, position ids or None) of examples (padded) or rows (packed)."""
+    if units and isinstance(units[0], list):
+        ids, labels, positions = row_tensors(units, pad_id, device)  # type: ignore[arg-type]
+        return ids, labels, None, positions
+    return (*_collate(units, pad_id, device), None)  # type: ignore[arg-type]
+
+
+def micro_batches(batch: Sequence[Unit], parts: int) -> list[list[Unit]]:
+    """``batch`` (examples, or packed rows) in ``parts`` consecutive slices whose sizes differ by at most one
+    (empty when ``parts`` exceeds the batch): slice ``process × accumulation_steps + k`` is micro-batch ``k`` of
+    that process."""
     size, extra = divmod(len(batch), parts)
     bounds = [0]
     for part in range(parts):
@@ -187,7 +233,7 @@ def micro_batches(batch: Sequence[EncodedExample], parts: int) -> list[list[Enco
 
 def _loss_and_accuracy(model: Any, ids: Any, labels: Any, mask: Any, position_ids: Any = None) -> tuple[Any, int, int]:
     """(mean loss over trained tokens, correct predictions, trained tokens) for one padded batch, or for a packed
-    one (``mask`` None and ``position_ids`` from :func:`pack_batch`). ``model`` may be wrapped by accelerate (DDP):
+    one (``mask`` None and ``position_ids`` from :func:`row_tensors`). ``model`` may be wrapped by accelerate (DDP):
     the forward goes through the wrapper, which is what synchronises gradients across processes."""
     import torch
     import torch.nn.functional as F
@@ -218,23 +264,38 @@ def _loss_and_accuracy(model: Any, ids: Any, labels: Any, mask: Any, position_id
     return loss, correct, int(gold.numel())
 
 
+def _attention(base: str, config: TrainingConfig) -> dict[str, str]:
+    """``from_pretrained``'s attention choice: packed rows of the plain architectures (no sliding window) attend
+    example by example (:mod:`studio.engine.packed_attention`); everything else keeps transformers' default."""
+    from transformers import AutoConfig
+
+    if not config.packing:
+        return {}
+    model_config = AutoConfig.from_pretrained(base)
+    if model_config.model_type not in _PLAIN_HEAD_MODEL_TYPES or getattr(model_config, "sliding_window", None):
+        return {}
+    return {"attn_implementation": packed_attention.register()}
+
+
 def _evaluate(
     model: Any,
-    examples: Sequence[EncodedExample],
+    units: Sequence[Unit],
     config: TrainingConfig,
     pad_id: int,
     accelerator: Any,
 ) -> tuple[float, float]:
+    """(mean loss, token accuracy) over the trained tokens of ``units`` (examples, or packed rows: the same
+    figures), ``config.batch_size`` units per forward."""
     import torch
 
     total_loss = 0.0
     correct = tokens = 0
     model.eval()
     with torch.no_grad():
-        for start in range(0, len(examples), config.batch_size):
-            ids, labels, mask = _collate(examples[start : start + config.batch_size], pad_id, accelerator.device)
+        for start in range(0, len(units), config.batch_size):
+            chunk = units[start : start + config.batch_size]
             with accelerator.autocast():
-                loss, ok, n = _loss_and_accuracy(model, ids, labels, mask)
+                loss, ok, n = _loss_and_accuracy(model, *_tensors(chunk, pad_id, accelerator.device))
             total_loss += loss.item() * n
             correct += ok
             tokens += n
@@ -339,11 +400,13 @@ def train(
         else []
     )
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
-    steps_per_epoch = math.ceil(len(train_set) / config.batch_size)
+    # Packing: ``batch_size`` counts packed rows (as TRL's), and the validation set is packed the same way.
+    steps_per_epoch = math.ceil(len(epoch_units(train_set, config, 0)) / config.batch_size)
+    valid_units: list[Unit] = list(pack_rows(valid_set, config.max_length) if config.packing else valid_set)
     total_steps = steps_per_epoch * config.n_epochs
     warmup = max(1, round(total_steps * config.warmup_ratio)) if config.warmup_ratio > 0 else 0
 
-    model: Any = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    model: Any = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32, **_attention(base, config))
     model.config.use_cache = False
     resume_dir = job_dir / "resume"
     saved: dict[str, Any] | None = None
@@ -395,15 +458,11 @@ def train(
             _save_adapter(accelerator, model, partial)
         accelerator.wait_for_everyone()
 
-    def inputs(chunk: Sequence[EncodedExample]) -> tuple[Any, Any, Any, Any]:
-        if config.packing:
-            ids, labels, positions = pack_batch(chunk, pad_id, device, config.max_length)
-            return ids, labels, None, positions
-        return (*_collate(chunk, pad_id, device), None)
-
     eval_every = max(1, total_steps // 10)
     valid_cursor = 0
     history: list[dict[str, Any]] = []
+    units: list[Unit] = []
+    units_epoch = -1
     while step < total_steps:
         signal = callbacks.control() if main else "continue"
         if processes > 1:
@@ -414,9 +473,11 @@ def train(
             save_progress()
             return TrainingResult("paused" if signal == "pause" else "suspended", step, total_steps, trained_tokens)
         epoch, index = divmod(step, steps_per_epoch)
-        order = _epoch_order(len(train_set), config.seed, epoch)
-        batch = [train_set[i] for i in order[index * config.batch_size : (index + 1) * config.batch_size]]
-        step_tokens = sum(e.trained_tokens for e in batch)
+        if epoch != units_epoch:
+            units, units_epoch = epoch_units(train_set, config, epoch), epoch
+        batch = units[index * config.batch_size : (index + 1) * config.batch_size]
+        examples = unit_examples(batch)
+        step_tokens = sum(e.trained_tokens for e in examples)
         chunks = micro_batches(batch, processes * accumulation)
         started = time.perf_counter()
         loss_sum = torch.zeros((), device=device)
@@ -428,7 +489,7 @@ def train(
                 chunk, share = batch[:1], 0.0
             with accelerator.accumulate(model):
                 with accelerator.autocast():
-                    loss, correct, count = _loss_and_accuracy(model, *inputs(chunk))
+                    loss, correct, count = _loss_and_accuracy(model, *_tensors(chunk, pad_id, device))
                 # This micro-batch's share of the step's mean loss; accelerate divides by the accumulation
                 # steps and DDP averages over processes, which the factor undoes.
                 accelerator.backward(loss * (share * count * accumulation * processes / max(step_tokens, 1)))
@@ -442,7 +503,7 @@ def train(
         if processes > 1:
             loss_sum, counts = accelerator.reduce(loss_sum, "sum"), accelerator.reduce(counts, "sum")
         step += 1
-        trained_tokens += sum(len(e.input_ids) for e in batch)
+        trained_tokens += sum(len(e.input_ids) for e in examples)
         metrics: dict[str, Any] = {
             "step": step,
             "train_loss": loss_sum.item() / max(int(counts[1]), 1),
@@ -451,9 +512,9 @@ def train(
             "learning_rate": scheduler.get_last_lr()[0],
             "step_seconds": time.perf_counter() - started,
         }
-        if valid_set and (step % eval_every == 0 or step == total_steps):
-            chunk = valid_set[valid_cursor : valid_cursor + config.batch_size] or valid_set[: config.batch_size]
-            valid_cursor = (valid_cursor + config.batch_size) % len(valid_set)
+        if valid_units and (step % eval_every == 0 or step == total_steps):
+            chunk = valid_units[valid_cursor : valid_cursor + config.batch_size] or valid_units[: config.batch_size]
+            valid_cursor = (valid_cursor + config.batch_size) % len(valid_units)
             metrics["valid_loss"], metrics["valid_mean_token_accuracy"] = _evaluate(
                 model, chunk, config, pad_id, accelerator
             )
@@ -466,7 +527,7 @@ def train(
                 {k: metrics[k] for k in ("valid_loss", "valid_mean_token_accuracy") if k in metrics}
             )
             if valid_set:
-                full_loss, full_acc = _evaluate(model, valid_set, config, pad_id, accelerator)
+                full_loss, full_acc = _evaluate(model, valid_units, config, pad_id, accelerator)
                 checkpoint_metrics["full_valid_loss"] = full_loss
                 checkpoint_metrics["full_valid_mean_token_accuracy"] = full_acc
             adapter_dir = job_dir / "checkpoints" / f"step-{step}"

@@ -147,10 +147,17 @@ def test_result_csv_has_openai_columns_and_one_row_per_step():
     assert table[1:] == [["1", "2.000000", "0.500000", "", ""], ["2", "1.800000", "0.600000", "", ""]]
 
 
-def test_train_checkpoints_each_epoch_and_resumes_after_a_pause(tiny_model_dir, tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    "hyperparameters",
+    [{"batch_size": 2}, {"packing": True, "max_length": 96}],  # packed: rows of two 41-token chats, 1 row a step
+    ids=["padded", "packed"],
+)
+def test_train_checkpoints_each_epoch_and_resumes_after_a_pause(
+    tiny_model_dir, tokenizer, tmp_path, monkeypatch, hyperparameters
+):
     monkeypatch.setenv("STUDIO_ENGINE_THREADS", "1")
     examples = read_examples(write_chat_file(tmp_path / "t.jsonl", n=6))
-    config = resolve_config({"n_epochs": 2, "batch_size": 2}, n_examples=6, seed=3)
+    config = resolve_config({"n_epochs": 2, **hyperparameters}, n_examples=6, seed=3)
     seen: list[dict] = []
     checkpoints: list[int] = []
     signals = iter(["continue"] * 4 + ["pause"])
@@ -181,6 +188,21 @@ def test_train_checkpoints_each_epoch_and_resumes_after_a_pause(tiny_model_dir, 
     assert [m["step"] for m in seen] == [1, 2, 3, 4, 5, 6] and checkpoints == [3, 6]
     assert "valid_loss" in seen[-1]
     assert json.loads((done.adapter_dir / "adapter_config.json").read_text())["r"] == config.lora_rank
+    # The resumed steps are those of a run never paused: the same examples (packed the same way), the same losses.
+    resumed = [m["train_loss"] for m in seen[4:]]
+    callbacks.control = lambda: "continue"
+    seen.clear()
+    straight = train(
+        base=str(tiny_model_dir),
+        train_examples=examples,
+        valid_examples=examples[:2],
+        config=config,
+        job_dir=tmp_path / "straight",
+        callbacks=callbacks,
+    )
+    every_token = sum(len(e.input_ids) for e in encode_examples(tokenizer, examples, max_length=96))
+    assert straight.trained_tokens == done.trained_tokens == 2 * every_token  # each example once an epoch
+    assert [m["train_loss"] for m in seen[4:]] == pytest.approx(resumed, abs=1e-5)
 
 
 def _varied_examples(tokenizer, n=7):
@@ -196,15 +218,21 @@ def _varied_examples(tokenizer, n=7):
     return encode_examples(tokenizer, examples, max_length=512)
 
 
-def test_packing_gives_exactly_the_unpacked_loss(tiny_model_dir, tokenizer):
+@pytest.mark.parametrize("attention", ["sdpa", "packed"])  # transformers' block-diagonal mask, or ours
+def test_packing_gives_exactly_the_unpacked_loss(tiny_model_dir, tokenizer, attention):
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
+    from studio.engine import packed_attention
     from studio.engine.trainer import _collate, _loss_and_accuracy, pack_batch, pack_rows
 
     torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    implementation = packed_attention.register() if attention == "packed" else attention
+    model = AutoModelForCausalLM.from_pretrained(
+        tiny_model_dir, dtype=torch.float32, attn_implementation=implementation
+    )
+    assert model.config._attn_implementation == implementation
     model = get_peft_model(model, LoraConfig(r=4, target_modules="all-linear", init_lora_weights=False)).eval()
     batch = _varied_examples(tokenizer)
     longest = max(len(e.input_ids) for e in batch)
@@ -225,26 +253,47 @@ def test_packing_gives_exactly_the_unpacked_loss(tiny_model_dir, tokenizer):
     assert pack_batch(batch, pad, "cpu", 512)[0].shape[0] == 1  # 7 short chats: one row, no padding at all
 
 
-def test_a_packed_run_takes_the_same_steps_and_first_loss(tiny_model_dir, tmp_path, monkeypatch):
+def test_packing_puts_every_example_in_exactly_one_row_best_fit(tokenizer):
+    from studio.engine.hyperparameters import TrainingConfig
+    from studio.engine.trainer import epoch_units, pack_rows
+
+    examples = encode_examples(tokenizer, _varied_chats(7), max_length=512)
+    lengths = sorted(len(e.input_ids) for e in examples)  # 45, 55, 60, 63, 68, 86, 91 tokens
+    rows = pack_rows(examples, 100)
+    assert sorted(len(r) for r in rows) == [1, 1, 1, 1, 1, 2]  # the 45 goes into the 55's row, the best fit
+    assert all(sum(len(e.input_ids) for e in row) <= 100 for row in rows)
+    assert sorted(len(e.input_ids) for row in rows for e in row) == lengths  # none cut, dropped or repeated
+    assert len(pack_rows(examples, 2 * max(lengths))) == 3  # 468 tokens in rows of 182: 3, the fewest possible
+    config = TrainingConfig(n_epochs=2, batch_size=1, learning_rate_multiplier=1, seed=5, max_length=182, packing=True)
+    first, again, second = (epoch_units(examples, config, epoch) for epoch in (0, 0, 1))
+    assert first == again and first != second and len(first) == len(second) == 3  # seeded; steps fixed per epoch
+    for units in (first, second):
+        assert sorted(id(e) for row in units for e in row) == sorted(id(e) for e in examples)
+
+
+def test_a_packed_run_trains_every_example_in_fewer_steps(tiny_model_dir, tmp_path, monkeypatch):
+    """With packing, "auto" batch size is one packed row: 6 short chats fit in one row, so an epoch is one step
+    whose loss is that of the six chats in one padded batch."""
     monkeypatch.setenv("STUDIO_ENGINE_THREADS", "1")
     examples = read_examples(write_chat_file(tmp_path / "t.jsonl", n=6))
     runs = {}
-    for packing in (False, True):
-        config = resolve_config({"n_epochs": 1, "batch_size": 3, "packing": packing}, n_examples=6, seed=3)
+    for packing, batch in ((False, 6), (False, "auto"), (True, "auto")):
+        config = resolve_config({"n_epochs": 2, "batch_size": batch, "packing": packing}, n_examples=6, seed=3)
         seen: list[dict] = []
         result = train(
             base=str(tiny_model_dir),
             train_examples=examples,
-            valid_examples=None,
+            valid_examples=examples[:3],
             config=config,
-            job_dir=tmp_path / f"job-{packing}",
+            job_dir=tmp_path / f"job-{packing}-{batch}",
             callbacks=TrainingCallbacks(on_metrics=seen.append),
         )
-        runs[packing] = (result, seen)
-    (plain, plain_seen), (packed, packed_seen) = runs[False], runs[True]
-    assert packed.status == "succeeded" and packed.step == plain.step == 2
-    assert packed.trained_tokens == plain.trained_tokens
-    assert packed_seen[0]["train_loss"] == pytest.approx(plain_seen[0]["train_loss"], abs=1e-5)
+        runs[packing, batch] = (result, seen)
+    (whole, whole_seen), (padded, _), (packed, packed_seen) = runs.values()
+    assert (padded.step, whole.step, packed.step) == (4, 2, 2)  # auto padded: batches of 4 and 2; packed: 1 row
+    assert packed.status == "succeeded" and packed.trained_tokens == whole.trained_tokens == padded.trained_tokens
+    for key in ("train_loss", "valid_loss"):
+        assert [m[key] for m in packed_seen] == pytest.approx([m[key] for m in whole_seen], abs=1e-4)
 
 
 def _varied_chats(n):
@@ -260,8 +309,15 @@ def _varied_chats(n):
     ]
 
 
-@pytest.mark.parametrize("packing", [False, True])
-def test_gradient_accumulation_under_accelerate_gives_the_big_batch_run(tiny_model_dir, tmp_path, monkeypatch, packing):
+@pytest.mark.parametrize(
+    "hyperparameters",
+    # Packed: the 7 chats (45-91 tokens) in 6 rows of at most 100 tokens, 3 rows a step (one micro-batch empty at 4).
+    [{"batch_size": 4}, {"batch_size": 3, "packing": True, "max_length": 100}],
+    ids=["padded", "packed"],
+)
+def test_gradient_accumulation_under_accelerate_gives_the_big_batch_run(
+    tiny_model_dir, tmp_path, monkeypatch, hyperparameters
+):
     """`accelerate launch --gradient_accumulation_steps N` (its environment variable) splits each step's batch into
     N micro-batches; the steps, the loss curve and the trained adapter are those of the one-batch run."""
     import accelerate
@@ -280,7 +336,7 @@ def test_gradient_accumulation_under_accelerate_gives_the_big_batch_run(tiny_mod
     for accumulation in (1, 2, 4):
         monkeypatch.setenv("ACCELERATE_GRADIENT_ACCUMULATION_STEPS", str(accumulation))
         config = resolve_config(
-            {"n_epochs": 2, "batch_size": 4, "learning_rate_multiplier": 20, "packing": packing}, n_examples=7, seed=3
+            {"n_epochs": 2, "learning_rate_multiplier": 20, **hyperparameters}, n_examples=7, seed=3
         )
         seen: list[dict] = []
         backward_calls.clear()
@@ -300,5 +356,6 @@ def test_gradient_accumulation_under_accelerate_gives_the_big_batch_run(tiny_mod
     for accumulation in (2, 4):
         other_losses, other_accuracies, other_weights = runs[accumulation]
         assert other_losses == pytest.approx(losses, abs=1e-4) and other_accuracies == accuracies
-        for name, tensor in weights.items():
-            assert other_weights[name].allclose(tensor, atol=1e-5), name
+        # Adam (at a peak rate of 0.02) magnifies the last bits that another summation order changes.
+        worst = max(float((other_weights[name] - tensor).abs().max()) for name, tensor in weights.items())
+        assert worst <= 1e-3 * max(float(tensor.abs().max()) for tensor in weights.values()), worst

@@ -39,6 +39,13 @@ def test_explicit_epochs_and_batch_size_are_respected():
     assert config.learning_rate == pytest.approx(2e-4)
 
 
+def test_auto_batch_size_when_packing_is_one_row_and_an_explicit_one_is_kept():
+    assert resolve_config({"packing": True}, n_examples=60, seed=0).batch_size == 1
+    assert resolve_config({"packing": True, "batch_size": "auto"}, n_examples=2, seed=0).batch_size == 1
+    assert resolve_config({"packing": True, "batch_size": 3}, n_examples=60, seed=0).batch_size == 3
+    assert resolve_config({"packing": False}, n_examples=60, seed=0).batch_size == 4
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_sixteen_style_chats_at_auto_settings_learn_the_style_and_keep_the_base_fluency(smollm2_dir, tmp_path):
