@@ -250,3 +250,37 @@ def test_a_version_s_turn_view_is_built_once_then_read_back_by_every_new_session
     frame = new_process_frame()
     pd.testing.assert_frame_equal(ws.version_turn_view(info.head_version_id, frame), expected, check_exact=True)
     assert built == [len(frame)]
+
+
+def test_decoded_versions_are_out_of_the_collectors_sight_until_one_is_dropped(tmp_path, frame, monkeypatch):
+    import gc
+    import weakref
+
+    import studio.storage.workspace as workspace_module
+    from studio.storage.frames import FrameCache
+
+    monkeypatch.setattr(workspace_module, "_FRAMES", FrameCache(kept=1))
+    ws = Workspace(tmp_path / "ws.db")
+    first, second = (
+        ws.import_dataset(frame, name=f"d{n}", source_name="d.jsonl", format="jsonl/chat").head_version_id
+        for n in range(2)
+    )
+
+    class Node:
+        pass
+
+    cycle = Node()
+    cycle.me = cycle  # type: ignore[attr-defined]  # garbage only the collector can free
+    gone = weakref.ref(cycle)
+    try:
+        conversation = ws.load_version(first)["messages"].iat[0]
+        tracked = {id(o) for o in gc.get_objects()}
+        assert id(conversation) not in tracked and gc.get_freeze_count() > 0  # full collections skip it
+        del cycle
+        gc.collect()
+        assert gone() is not None  # frozen with the frame
+        ws.load_version(second)  # the cache drops the first version: what was frozen is handed back
+        gc.collect()
+        assert gone() is None
+    finally:
+        gc.unfreeze()
