@@ -2,7 +2,7 @@
 
 Location: ``$STUDIO_WORKSPACE`` or ``./workspace/studio.db`` (the CLI's ``--workspace`` sets the variable).
 
-A dataset has versions (full snapshots, stored as Parquet blobs, each with its rule flags and its turn view) and a
+A dataset has versions (full snapshots, stored as Arrow blobs, each with its rule flags and its turn view) and a
 *working state*: its head version plus the operations applied since, in order. Every acknowledged edit is one row in
 ``operations``, written before the UI says it is done, so a refresh or a crash loses nothing. Undo marks the newest
 active operation inactive; redo re-activates it; a new operation after an undo discards the undone ones (as every
@@ -43,8 +43,8 @@ from studio.storage.frames import (
     FrameCache,
     flags_from_parquet,
     flags_to_parquet,
-    frame_from_parquet,
-    frame_to_parquet,
+    frame_from_blob,
+    frame_to_blob,
     view_from_arrow,
     view_to_arrow,
 )
@@ -172,7 +172,7 @@ class Workspace:
         """Store a freshly loaded frame as a new dataset whose first version is named "original"."""
         now = time.time()
         digest = hashlib.sha256(source_bytes).hexdigest()
-        blob = frame_to_parquet(frame)
+        blob = frame_to_blob(frame)
         with self.transaction() as db:
             dataset_id = inserted_id(
                 db.execute(
@@ -238,7 +238,7 @@ class Workspace:
         """
         if not name.strip():
             raise WorkspaceError("a version needs a name")
-        blob = frame_to_parquet(frame)
+        blob = frame_to_blob(frame)
         with self.transaction() as db:
             head, _ = self._head(db, dataset_id, expected_revision)
             version_id = inserted_id(
@@ -284,7 +284,7 @@ class Workspace:
 
             def decode() -> pd.DataFrame:
                 data = db.execute("SELECT data FROM versions WHERE id=?", (version_id,)).fetchone()["data"]
-                return frame_from_parquet(data)
+                return frame_from_blob(data)
 
             frame = _FRAMES.get(key, decode)
         return frame

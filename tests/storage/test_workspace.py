@@ -7,7 +7,7 @@ import pytest
 
 from studio.data.frame import build_frame, set_turn
 from studio.errors import WorkspaceError
-from studio.storage.workspace import Workspace, frame_from_parquet, frame_to_parquet, import_file, seed_samples
+from studio.storage.workspace import Workspace, frame_from_blob, frame_to_blob, import_file, seed_samples
 
 
 @pytest.fixture
@@ -24,13 +24,26 @@ def frame():
     return build_frame(examples, [1, 2], pd.DataFrame({"meta": [{"k": 1}, None], "tag": ["x", "y"]}))
 
 
-def test_parquet_roundtrip_is_lossless(frame):
-    again = frame_from_parquet(frame_to_parquet(frame))
+@pytest.mark.parametrize("stored_as", ["arrow", "parquet (versions stored before)"])
+def test_blob_roundtrip_is_lossless(frame, stored_as):
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    blob = frame_to_blob(frame)
+    if stored_as != "arrow":  # what frame_to_parquet wrote: the same table, schema metadata included, as Parquet
+        buffer = io.BytesIO()
+        pq.write_table(pa.ipc.open_file(pa.py_buffer(blob)).read_all(), buffer, compression="zstd")
+        blob = buffer.getvalue()
+    assert blob.startswith(b"ARROW1" if stored_as == "arrow" else b"PAR1")
+    again = frame_from_blob(blob)
     assert again["messages"].tolist() == frame["messages"].tolist()
     assert again["tools"].tolist() == frame["tools"].tolist()
     assert again["meta"].tolist() == frame["meta"].tolist()
     assert again["user"].tolist() == frame["user"].tolist()
     assert again.dtypes["user"] == frame.dtypes["user"]
+    pd.testing.assert_frame_equal(again, frame_from_blob(frame_to_blob(frame)))
 
 
 def test_reopening_shows_same_datasets_and_versions(tmp_path, frame):
@@ -154,14 +167,14 @@ def test_a_prefetched_version_is_decoded_once_even_when_opened_meanwhile(tmp_pat
     ws = Workspace(tmp_path / "ws.db")
     info = ws.import_dataset(frame, name="faq", source_name="faq.jsonl", format="jsonl/chat")
     decodes, release = [], threading.Event()
-    real = workspace_module.frame_from_parquet
+    real = workspace_module.frame_from_blob
 
     def slow_decode(data):
         decodes.append(1)
         release.wait(5)
         return real(data)
 
-    monkeypatch.setattr(workspace_module, "frame_from_parquet", slow_decode)
+    monkeypatch.setattr(workspace_module, "frame_from_blob", slow_decode)
     prefetch = ws.prefetch_version(info.head_version_id)
     opened = []
     reader = threading.Thread(target=lambda: opened.append(ws.load_version(info.head_version_id)))
