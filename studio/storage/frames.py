@@ -2,10 +2,10 @@
 
 A version is one Arrow IPC file (zstd; versions stored before were Parquet files, still read). Nested values
 (``messages``, ``tools``, ``metadata``) go in as JSON text and come back as the same Python objects; the names of
-those columns travel in the file's schema metadata. Rule flags are a second, flat Parquet blob keyed by the example
-ids they were computed for, and the version's turn view a third, an Arrow IPC file (read back in a fifth of the
-time a build takes). Arrow files, not Parquet, for what a page's first draw reads: 100k multi-turn examples read
-in 0.1 s CPU instead of 0.3–0.5 s of Parquet page decoding, for about the same size.
+those columns travel in the file's schema metadata. Rule flags are a second, flat Arrow file keyed by the example
+ids they were computed for, and the version's turn view a third (read back in a fifth of the time a build takes).
+Arrow files, not Parquet, for what a page's first draw reads: 100k multi-turn examples read in 0.1 s CPU instead of
+0.3–0.5 s of Parquet page decoding, for about the same size.
 """
 
 from __future__ import annotations
@@ -62,16 +62,17 @@ def frame_from_blob(data: bytes) -> pd.DataFrame:
     return frame
 
 
-def flags_to_parquet(frame: pd.DataFrame, flags: pd.DataFrame) -> bytes:
+def flags_to_blob(frame: pd.DataFrame, flags: pd.DataFrame) -> bytes:
     """The rule flags of ``frame`` (one row per example, same order) with the examples' ids in ``_id``."""
     table = flags.reset_index(drop=True)
     table.insert(0, "_id", frame["id"].to_numpy())
-    return _parquet(pa.Table.from_pandas(table, preserve_index=False))
+    return _arrow_file(pa.Table.from_pandas(table, preserve_index=False))
 
 
-def flags_from_parquet(data: bytes, frame: pd.DataFrame) -> pd.DataFrame | None:
-    """Inverse of :func:`flags_to_parquet`, indexed like ``frame``; None when they were stored for other rows."""
-    table = _read(data)
+def flags_from_blob(data: bytes, frame: pd.DataFrame) -> pd.DataFrame | None:
+    """Inverse of :func:`flags_to_blob` (reads the Parquet blobs stored before, too), indexed like ``frame``; None
+    when they were stored for other rows."""
+    table = _read_arrow_file(data) if data.startswith(_ARROW_MAGIC) else _read(data)
     if not np.array_equal(table.column("_id").to_numpy(), frame["id"].to_numpy()):
         return None
     flags = table.drop_columns(["_id"]).to_pandas()
@@ -120,12 +121,6 @@ def _read(data: bytes) -> pa.Table:
     """A stored blob's table, read on this thread: Arrow's thread pool costs more than it saves on a blob of one
     row group (100k multi-turn examples: 0.2 s CPU instead of 0.8 s, and it competes with the page on few cores)."""
     return pq.read_table(io.BytesIO(data), use_threads=False)
-
-
-def _parquet(table: pa.Table) -> bytes:
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer, compression="zstd")
-    return buffer.getvalue()
 
 
 class FrameCache:

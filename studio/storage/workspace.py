@@ -41,8 +41,8 @@ from studio.data.turns import cached_view, remember_view, turn_view
 from studio.errors import ConflictError, WorkspaceError
 from studio.storage.frames import (
     FrameCache,
-    flags_from_parquet,
-    flags_to_parquet,
+    flags_from_blob,
+    flags_to_blob,
     frame_from_blob,
     frame_to_blob,
     view_from_arrow,
@@ -340,7 +340,7 @@ class Workspace:
     def save_flags(self, version_id: int, signature: str, frame: pd.DataFrame, flags: pd.DataFrame) -> None:
         """Keep the rule flags of ``frame`` (version ``version_id`` with the edits that ``signature`` stands for),
         so reopening the dataset need not run the rules again; one set is kept per version."""
-        data = flags_to_parquet(frame, flags)
+        data = flags_to_blob(frame, flags)
         with self.transaction() as db:
             db.execute(
                 "INSERT OR REPLACE INTO flags(version_id, signature, data, created_at) VALUES (?, ?, ?, ?)",
@@ -362,7 +362,7 @@ class Workspace:
             ).fetchone()
         if row is None:
             return None
-        return flags_from_parquet(row[0], frame)
+        return flags_from_blob(row[0], frame)
 
     def checkout(self, dataset_id: int, version_id: int, *, expected_revision: int | None = None) -> None:
         """Make ``version_id`` the dataset's head (its edit log continues from there); ``expected_revision`` as in

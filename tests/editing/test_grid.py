@@ -113,6 +113,24 @@ def test_refresh_row_flags_rechecks_only_the_edited_row():
     assert flags["too_short"].tolist() == [True, False]
 
 
+def test_several_edited_rows_are_rechecked_in_one_pass_as_one_by_one():
+    from studio.editing.grid import refresh_rows_flags
+    from studio.editing.ops import EditCell
+    from studio.quality.rules import analyze
+
+    frame = qa(("Question one?", "Short."), ("Question two?", "Also short."), ("Mail me at a@b.example", "Sure."))
+    flags = analyze(frame).flags
+    edited = EditCell(id=0, field="assistant", value="A long and complete answer, well over fifty characters.").apply(
+        frame
+    )
+    edited = EditCell(id=2, field="user", value="No address here").apply(edited)
+    one_by_one = refresh_row_flags(refresh_row_flags(flags, edited, 0), edited, 2)
+    together = refresh_rows_flags(flags, edited, [2, 0, 0, 99])  # any order, repeats, an id no longer there
+    pd.testing.assert_frame_equal(together, one_by_one)
+    assert together["too_short"].tolist() == [False, True, True]
+    assert together["pii"].tolist() == [False, False, False] and flags["pii"].tolist() == [False, False, True]
+
+
 @pytest.mark.parametrize(
     "raw,last,expected",
     [
@@ -336,10 +354,12 @@ def test_an_edited_row_is_rechecked_when_the_flags_are_next_read_once_for_severa
     checks = Checks()
     before = checks.update(editor)
     short = int(editor.frame["id"][before["too_short"].to_numpy()].iat[0])
-    rechecked: list[int] = []
-    refresh = grid_module.refresh_row_flags
+    rechecked: list[list[int]] = []
+    refresh = grid_module.refresh_rows_flags
     monkeypatch.setattr(
-        grid_module, "refresh_row_flags", lambda f, frame, i: rechecked.append(i) or refresh(f, frame, i)
+        grid_module,
+        "refresh_rows_flags",
+        lambda f, frame, ids: rechecked.append(sorted(set(ids))) or refresh(f, frame, ids),
     )
     for n, value in enumerate(["Still short.", "A complete answer, long enough to pass the length rule, surely."]):
         edit = {"kind": "edit", "id": short, "field": "assistant", "value": value, "token": f"t{n}"}
@@ -347,5 +367,5 @@ def test_an_edited_row_is_rechecked_when_the_flags_are_next_read_once_for_severa
     assert rechecked == [] and len(editor.workspace.operations(info.id)) == 2  # stored, the rules not run yet
     position = int(np.flatnonzero(editor.frame["id"].to_numpy() == short)[0])
     assert not bool(checks.flags["too_short"].iat[position])  # read: re-checked on the frame as it is now
-    assert rechecked == [short]
-    assert checks.counts(["too_short"])["too_short"] == int(before["too_short"].sum()) - 1 and rechecked == [short]
+    assert rechecked == [[short]]  # one pass of the rules for both edits
+    assert checks.counts(["too_short"])["too_short"] == int(before["too_short"].sum()) - 1 and rechecked == [[short]]
