@@ -7,9 +7,9 @@ the rule flags and their counts, the rows the filters let through, a grid edit, 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -49,18 +49,23 @@ class DatasetSession:
         self.workspace = workspace
         self.editor: DatasetEditor | None = None
         self.checks = Checks()
-        self._prefetched = False
+        self._prefetching: threading.Thread | Literal[False] | None = None  # None: not tried yet
         self._warming: tuple[Any, threading.Thread | None] = (None, None)
         self._splits: tuple[Any, tuple[dict[str, pd.DataFrame], pd.DataFrame] | None] = (None, None)
 
-    def prefetch_newest(self) -> None:
+    def prefetch_newest(self, then: Callable[[], object] | None = None) -> None:
         """While nothing is open, decode the newest dataset in the background, once: the one a user most likely
-        opens next is then ready when they pick it."""
-        if self.editor is None and not self._prefetched:
-            self._prefetched = True
+        opens next is then ready when they pick it. ``then`` (the page's other warm-up: the token encoding) runs
+        after that decode on the same thread, so the two do not take turns holding the interpreter; right away
+        when there is nothing to decode."""
+        if self.editor is None and self._prefetching is None:
             datasets = self.workspace.datasets()
-            if datasets:
-                self.workspace.prefetch_version(max(datasets, key=lambda d: d.id).head_version_id)
+            newest = max(datasets, key=lambda d: d.id).head_version_id if datasets else None
+            self._prefetching = self.workspace.prefetch_version(newest, then=then) if newest else False
+            if self._prefetching:
+                return
+        if then is not None and not (self._prefetching and self._prefetching.is_alive()):  # else that thread runs it
+            then()
 
     def open(self, dataset_id: int) -> DatasetEditor:
         """The editor of ``dataset_id``, opened unless it already is."""

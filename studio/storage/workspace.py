@@ -29,7 +29,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -289,13 +289,17 @@ class Workspace:
             frame = _FRAMES.get(key, decode)
         return frame
 
-    def prefetch_version(self, version_id: int) -> threading.Thread:
+    def prefetch_version(self, version_id: int, then: Callable[[], object] | None = None) -> threading.Thread:
         """Start decoding a version in the background (see :meth:`load_version`), e.g. the dataset a user is
-        likely to open next; a failure is left to the later :meth:`load_version` call to report."""
+        likely to open next; a failure is left to the later :meth:`load_version` call to report. ``then`` runs
+        next on the same thread (another warm-up that would otherwise hold the interpreter while the decode, the
+        one a page waits for first, runs)."""
 
         def load() -> None:
             with suppress(WorkspaceError, sqlite3.Error):
                 self.load_version(version_id)
+            if then is not None:
+                then()
 
         thread = threading.Thread(target=load, name=f"prefetch-{version_id}", daemon=True)
         thread.start()

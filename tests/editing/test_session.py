@@ -161,3 +161,35 @@ def test_a_new_session_reads_the_version_s_stored_view_and_carries_the_edits_sin
     view = turns.turn_view(later.editor.frame)
     pd.testing.assert_frame_equal(view, build(later.editor.frame), check_exact=True)
     assert later.rows(ViewSpec(regex="a fever\\?"), 0.8)[0].tolist() == [7]
+
+
+def test_the_next_warm_up_runs_after_the_prefetched_decode_once_and_right_away_when_nothing_is_decoded(
+    tmp_path, monkeypatch
+):
+    import time
+
+    import studio.storage.workspace as workspace_module
+    from studio.storage.frames import FrameCache
+
+    workspace = Workspace(tmp_path / "ws.db")
+    import_file(workspace, SAMPLE)
+    monkeypatch.setattr(workspace_module, "_FRAMES", FrameCache())
+    order: list[str] = []
+    decode = workspace_module.frame_from_blob
+
+    def slow_decode(data):
+        time.sleep(0.3)  # still decoding when the page reruns
+        order.append("decode")
+        return decode(data)
+
+    monkeypatch.setattr(workspace_module, "frame_from_blob", slow_decode)
+    session = DatasetSession(workspace)
+    session.prefetch_newest(then=lambda: order.append("then"))
+    session.prefetch_newest(then=lambda: order.append("then"))  # a rerun while it decodes: that thread runs it
+    thread = session._prefetching
+    assert thread and order == []
+    thread.join()
+    assert order == ["decode", "then"]
+    empty = DatasetSession(Workspace(tmp_path / "empty.db"))
+    empty.prefetch_newest(then=lambda: order.append("at once"))
+    assert order[-1] == "at once"
