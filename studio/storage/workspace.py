@@ -45,6 +45,7 @@ from studio.storage.frames import (
     flags_to_blob,
     frame_from_blob,
     frame_to_blob,
+    view_builder,
     view_from_arrow,
     view_to_arrow,
 )
@@ -311,16 +312,18 @@ class Workspace:
         data = view_to_arrow(view)
         with self.transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO turn_views(version_id, data, created_at) VALUES (?, ?, ?)",
-                (version_id, data, time.time()),
+                "INSERT OR REPLACE INTO turn_views(version_id, builder, data, created_at) VALUES (?, ?, ?, ?)",
+                (version_id, view_builder(), data, time.time()),
             )
 
     def load_turn_view(self, version_id: int, frame: pd.DataFrame) -> pd.DataFrame | None:
         """The turn view stored for version ``version_id``, made the one :func:`~studio.data.turns.turn_view`
         returns for ``frame`` (that version's frame) from now on; None when none is stored, or it was stored for
-        other rows."""
+        other rows or built by other code (:func:`~studio.storage.frames.view_builder`)."""
         with self._connect() as db:
-            row = db.execute("SELECT data FROM turn_views WHERE version_id=?", (version_id,)).fetchone()
+            row = db.execute(
+                "SELECT data FROM turn_views WHERE version_id=? AND builder=?", (version_id, view_builder())
+            ).fetchone()
         view = None if row is None else view_from_arrow(row[0], frame)
         if view is not None:
             remember_view(frame, view)
@@ -333,10 +336,12 @@ class Workspace:
         if view is None and (view := self.load_turn_view(version_id, frame)) is not None:
             return view
         with self._connect() as db:
-            stored = db.execute("SELECT 1 FROM turn_views WHERE version_id=?", (version_id,)).fetchone() is not None
+            stored = db.execute(
+                "SELECT 1 FROM turn_views WHERE version_id=? AND builder=?", (version_id, view_builder())
+            ).fetchone()
         if view is None:
             view = turn_view(frame)
-        if not stored:
+        if stored is None:
             with suppress(WorkspaceError, sqlite3.Error):  # read-only or busy: the view is still this process's
                 self.save_turn_view(version_id, frame, view)
         return view

@@ -263,6 +263,15 @@ def test_a_version_s_turn_view_is_built_once_then_read_back_by_every_new_session
     frame = new_process_frame()
     pd.testing.assert_frame_equal(ws.version_turn_view(info.head_version_id, frame), expected, check_exact=True)
     assert built == [len(frame)]
+    with ws.transaction() as db:  # a view another studio's code built (an older or newer turn view): not trusted
+        db.execute("UPDATE turn_views SET builder='other code'")
+    frame = new_process_frame()
+    assert ws.load_turn_view(info.head_version_id, frame) is None
+    pd.testing.assert_frame_equal(ws.version_turn_view(info.head_version_id, frame), expected, check_exact=True)
+    assert built == [len(frame)] * 2  # built again, and stored in its place
+    frame = new_process_frame()
+    pd.testing.assert_frame_equal(ws.version_turn_view(info.head_version_id, frame), expected, check_exact=True)
+    assert built == [len(frame)] * 2
 
 
 def test_decoded_versions_are_out_of_the_collectors_sight_until_one_is_dropped(tmp_path, frame, monkeypatch):
