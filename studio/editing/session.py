@@ -22,7 +22,7 @@ from studio.editing.recipes import Recipe
 from studio.errors import OperationError, StudioError
 from studio.quality.rules import RULES
 from studio.quality.splits import export_splits, split_version_name
-from studio.storage.workspace import VersionInfo, Workspace, import_loaded
+from studio.storage.workspace import KEPT_VIEW_ROWS, VersionInfo, Workspace, import_loaded
 
 if TYPE_CHECKING:
     from studio.quality.near_duplicates import NearDuplicates
@@ -37,9 +37,10 @@ class StaleLink:
     head: VersionInfo
 
 
-WARM_SEARCH_ROWS = 250_000
-"""Up to this many examples the turn view is built ahead of the first search (:meth:`DatasetSession.warm_search`);
-beyond, the first search builds it, so that memory goes to a view only when someone searches."""
+WARM_SEARCH_ROWS = KEPT_VIEW_ROWS
+"""Up to this many examples the turn view is made ready ahead of the first search (:meth:`DatasetSession.warm_search`:
+the version's stored view, see :data:`~studio.storage.workspace.KEPT_VIEW_ROWS`); beyond, the first search builds it,
+so that memory goes to a view only when someone searches."""
 
 
 class DatasetSession:

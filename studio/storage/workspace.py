@@ -52,6 +52,10 @@ from studio.storage.frames import (
 from studio.storage.migrations import migrate
 
 DEFAULT_PATH = Path("workspace") / "studio.db"
+KEPT_VIEW_ROWS = 250_000
+"""Up to this many examples an imported version's turn view is stored with it (~18 MB per 100k multi-turn
+examples), for the Dataset page to read back ahead of the first search; beyond, a search builds it in memory when
+it asks for it (studio.data.turns.turn_view)."""
 _FRAMES = FrameCache()
 
 
@@ -509,7 +513,8 @@ def import_loaded(
         encoding=result.encoding,
     )
     workspace.save_flags(info.head_version_id, flags_signature(), result.frame, grid_flags(result.frame))
-    workspace.version_turn_view(info.head_version_id, result.frame)  # built by the rules: kept for every session
+    if len(result.frame) <= KEPT_VIEW_ROWS:  # the rules built it: kept for every session
+        workspace.version_turn_view(info.head_version_id, result.frame)
     return info
 
 
