@@ -308,31 +308,14 @@ _MAX_EDITS_TO_RECHECK = 200
 class Checks:
     """Rule flags for an editor's frame: a full run when rows change, a one-row re-check after a cell edit.
 
-    The re-check of an edited row runs when :attr:`flags` is next read, not in :meth:`edited`: the page says
-    "Saved" as soon as the edit is stored, and the grid below it reads the re-checked flags (~60 ms CPU of the
-    rules per edit off the edit's round trip). Near-duplicate clusters are the expensive part, so they are
-    computed only when asked for, once per data version and threshold.
+    Near-duplicate clusters are the expensive part, so they are computed only when asked for, once per data
+    version and threshold.
     """
 
     def __init__(self) -> None:
         self._version: tuple[int, int] | None = None
-        self._flags = pd.DataFrame()
-        self._unchecked: tuple[DatasetEditor | None, list[int]] = (None, [])
+        self.flags = pd.DataFrame()
         self._near: dict[tuple[int, int, float], NearDuplicates] = {}
-
-    @property
-    def flags(self) -> pd.DataFrame:
-        """One row per example of the editor's frame (same index), one column per rule (bool) plus the duplicate
-        groups; the rows edited since they were last read are re-checked first."""
-        editor, ids = self._unchecked
-        if editor is not None:
-            self._unchecked = (None, [])
-            self._flags = refresh_rows_flags(self._flags, editor.frame, ids)
-        return self._flags
-
-    @flags.setter
-    def flags(self, value: pd.DataFrame) -> None:
-        self._flags, self._unchecked = value, (None, [])
 
     def update(self, editor: DatasetEditor, *, force: bool = False) -> pd.DataFrame:
         """The flags of the editor's frame: kept in memory per version, else read from the workspace (stored at
@@ -367,11 +350,7 @@ class Checks:
         return self.flags
 
     def edited(self, editor: DatasetEditor, example_id: int) -> None:
-        """Example ``example_id`` of ``editor``'s frame changed: its row is re-checked when :attr:`flags` is next
-        read."""
-        if self._unchecked[0] is not None and self._unchecked[0] is not editor:
-            _ = self.flags  # another editor's pending re-checks first
-        self._unchecked = (editor, [*self._unchecked[1], example_id])
+        self.flags = refresh_row_flags(self.flags, editor.frame, example_id)
 
     def counts(self, keys: Sequence[str]) -> dict[str, int]:
         return {k: int(self.flags[k].sum()) for k in keys if k in self.flags.columns}

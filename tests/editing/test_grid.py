@@ -340,32 +340,3 @@ def test_a_conversation_panel_edit_rechecks_only_its_row_like_a_cell_edit(tmp_pa
     assert checks.update(editor) is checks.flags and runs == []
     reopened = Checks().update(DatasetEditor(ws, info.id))  # a new session: the stored flags, that row re-checked
     assert runs == [] and not bool(reopened["pii"].iat[position])
-
-
-def test_an_edited_row_is_rechecked_when_the_flags_are_next_read_once_for_several_edits(tmp_path, monkeypatch):
-    import studio.editing.grid as grid_module
-    from studio.editing.editor import DatasetEditor
-    from studio.editing.grid import Checks, handle_grid_event
-    from studio.storage.workspace import Workspace, import_file
-
-    ws = Workspace(tmp_path / "ws.db")
-    info, _ = import_file(ws, "sample_data/medical_faq_dirty.csv")
-    editor = DatasetEditor(ws, info.id)
-    checks = Checks()
-    before = checks.update(editor)
-    short = int(editor.frame["id"][before["too_short"].to_numpy()].iat[0])
-    rechecked: list[list[int]] = []
-    refresh = grid_module.refresh_rows_flags
-    monkeypatch.setattr(
-        grid_module,
-        "refresh_rows_flags",
-        lambda f, frame, ids: rechecked.append(sorted(set(ids))) or refresh(f, frame, ids),
-    )
-    for n, value in enumerate(["Still short.", "A complete answer, long enough to pass the length rule, surely."]):
-        edit = {"kind": "edit", "id": short, "field": "assistant", "value": value, "token": f"t{n}"}
-        handle_grid_event(editor, checks, edit, None)
-    assert rechecked == [] and len(editor.workspace.operations(info.id)) == 2  # stored, the rules not run yet
-    position = int(np.flatnonzero(editor.frame["id"].to_numpy() == short)[0])
-    assert not bool(checks.flags["too_short"].iat[position])  # read: re-checked on the frame as it is now
-    assert rechecked == [[short]]  # one pass of the rules for both edits
-    assert checks.counts(["too_short"])["too_short"] == int(before["too_short"].sum()) - 1 and rechecked == [[short]]
