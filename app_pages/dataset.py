@@ -19,11 +19,12 @@ from ui.frame import attempt, page
 from ui.open_dataset import follow_link, link_notice
 
 tr = page("dataset")
-warm_encoding()  # the grid's token counts need it: built while the user picks a dataset
 if keys.DATASET not in st.session_state:
     st.session_state[keys.DATASET] = DatasetSession(Workspace())
 session: DatasetSession = st.session_state[keys.DATASET]
 follow_link(session)  # a refresh or a Cost link names the dataset and version to open (before the panel folds)
+# else decode the one a user most likely opens (the longest step), then build what the grid's token counts need
+session.prefetch_newest(then=warm_encoding)
 link_notice(tr)  # the URL named a version that is no longer the current one: offered, never checked out unasked
 opened = open_panel(session, tr)
 if opened is None:

@@ -80,7 +80,6 @@ def open_panel(session: DatasetSession, tr: Translator) -> DatasetEditor | None:
     """Pick a workspace dataset and version, or import an upload; returns the open editor (None: nothing open)."""
     with st.expander(tr("dataset.open"), expanded=session.editor is None):
         left, right = st.columns(2)
-        session.prefetch_newest()
         editor = dataset_picker(tr, key="open", where=(left, left))
         import_upload(session, right, tr)  # ui/importing.py: detected format/encoding/columns, changeable
     return editor

@@ -270,3 +270,26 @@ def carry_view(before: pd.DataFrame, after: pd.DataFrame, positions: Sequence[in
         while len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
     return True
+
+
+# -- kept with a stored version (studio.storage keeps each version's view, so it is built once per version) --------
+
+
+def cached_view(frame: pd.DataFrame) -> pd.DataFrame | None:
+    """``frame``'s turn view when one is cached (built, carried over an edit or remembered), else None; builds
+    nothing."""
+    key, base = _cache_key(frame)
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key)
+    return hit[1] if hit is not None and hit[0]() is base else None
+
+
+def remember_view(frame: pd.DataFrame, view: pd.DataFrame) -> None:
+    """Cache ``view`` as ``frame``'s turn view, so that :func:`turn_view` returns it without a build. ``view``
+    must be what :func:`turn_view` builds for ``frame`` (the view stored with the frame's version, read back)."""
+    key, base = _cache_key(frame)
+    with _CACHE_LOCK:
+        _CACHE[key] = (weakref.ref(base), view)
+        _CACHE.move_to_end(key)
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)

@@ -228,18 +228,23 @@ ROW_LOCAL_RULES = ("empty", "too_short", "truncated", "placeholder", "pii", "blo
 
 def refresh_row_flags(flags: pd.DataFrame, frame: pd.DataFrame, example_id: int) -> pd.DataFrame:
     """``flags`` with the row-local rules re-run on one edited example (duplicate rules wait for a full check)."""
+    return refresh_rows_flags(flags, frame, [example_id])
+
+
+def refresh_rows_flags(flags: pd.DataFrame, frame: pd.DataFrame, example_ids: Sequence[int]) -> pd.DataFrame:
+    """``flags`` with the row-local rules re-run on these edited examples, in one pass of the rules (each pass
+    costs ~60 ms whatever its size at 100k multi-turn rows); ids no longer in ``frame`` are skipped."""
     from studio.quality.rules import analyze
 
-    positions = np.flatnonzero(frame["id"].to_numpy() == example_id)
+    positions = np.flatnonzero(np.isin(frame["id"].to_numpy(), np.asarray(list(example_ids), dtype=np.int64)))
     keys = [k for k in ROW_LOCAL_RULES if k in flags.columns]
     if not len(positions) or not keys:
         return flags
-    position = int(positions[0])
-    fresh = analyze(frame.iloc[[position]], rules=keys).flags
+    fresh = analyze(frame.iloc[positions], rules=keys).flags
     out = flags.copy()
     for key in keys:
         column = out[key].to_numpy(copy=True)
-        column[position] = bool(fresh[key].iat[0])
+        column[positions] = fresh[key].to_numpy(dtype=bool)
         out[key] = column
     return out
 
@@ -332,8 +337,8 @@ class Checks:
             for cut in range(len(ops), -1, -1):  # the stored set, if it is this state minus some cell edits
                 if signatures[cut] == stored_signature and len(ops) - cut <= _MAX_EDITS_TO_RECHECK:
                     flags = editor.workspace.load_flags(head, stored_signature, frame)
-                    for example_id in dict.fromkeys(op["id"] for op in ops[cut:]) if flags is not None else ():
-                        flags = refresh_row_flags(flags, frame, int(example_id))
+                    if flags is not None and cut < len(ops):
+                        flags = refresh_rows_flags(flags, frame, [int(op["id"]) for op in ops[cut:]])
                     break
                 if cut == 0 or ops[cut - 1].get("op") not in ONE_EXAMPLE_OPS:
                     break

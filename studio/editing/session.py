@@ -7,21 +7,22 @@ the rule flags and their counts, the rows the filters let through, a grid edit, 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from studio.data.turns import turn_view
+from studio.data.turns import cached_view, carry_view, turn_view
 from studio.editing.editor import DatasetEditor
 from studio.editing.grid import Checks, GridEvent, ViewSpec, filter_rows, handle_grid_event
+from studio.editing.ops import Op
 from studio.editing.recipes import Recipe
 from studio.errors import OperationError, StudioError
 from studio.quality.rules import RULES
 from studio.quality.splits import export_splits, split_version_name
-from studio.storage.workspace import VersionInfo, Workspace, import_loaded
+from studio.storage.workspace import KEPT_VIEW_ROWS, VersionInfo, Workspace, import_loaded
 
 if TYPE_CHECKING:
     from studio.quality.near_duplicates import NearDuplicates
@@ -36,9 +37,10 @@ class StaleLink:
     head: VersionInfo
 
 
-WARM_SEARCH_ROWS = 250_000
-"""Up to this many examples the turn view is built ahead of the first search (:meth:`DatasetSession.warm_search`);
-beyond, the first search builds it, so that memory goes to a view only when someone searches."""
+WARM_SEARCH_ROWS = KEPT_VIEW_ROWS
+"""Up to this many examples the turn view is made ready ahead of the first search (:meth:`DatasetSession.warm_search`:
+the version's stored view, see :data:`~studio.storage.workspace.KEPT_VIEW_ROWS`); beyond, the first search builds it,
+so that memory goes to a view only when someone searches."""
 
 
 class DatasetSession:
@@ -48,18 +50,23 @@ class DatasetSession:
         self.workspace = workspace
         self.editor: DatasetEditor | None = None
         self.checks = Checks()
-        self._prefetched = False
+        self._prefetching: threading.Thread | Literal[False] | None = None  # None: not tried yet
         self._warming: tuple[Any, threading.Thread | None] = (None, None)
         self._splits: tuple[Any, tuple[dict[str, pd.DataFrame], pd.DataFrame] | None] = (None, None)
 
-    def prefetch_newest(self) -> None:
+    def prefetch_newest(self, then: Callable[[], object] | None = None) -> None:
         """While nothing is open, decode the newest dataset in the background, once: the one a user most likely
-        opens next is then ready when they pick it."""
-        if self.editor is None and not self._prefetched:
-            self._prefetched = True
+        opens next is then ready when they pick it. ``then`` (the page's other warm-up: the token encoding) runs
+        after that decode on the same thread, so the two do not take turns holding the interpreter; right away
+        when there is nothing to decode."""
+        if self.editor is None and self._prefetching is None:
             datasets = self.workspace.datasets()
-            if datasets:
-                self.workspace.prefetch_version(max(datasets, key=lambda d: d.id).head_version_id)
+            newest = max(datasets, key=lambda d: d.id).head_version_id if datasets else None
+            self._prefetching = self.workspace.prefetch_version(newest, then=then) if newest else False
+            if self._prefetching:
+                return
+        if then is not None and not (self._prefetching and self._prefetching.is_alive()):  # else that thread runs it
+            then()
 
     def open(self, dataset_id: int) -> DatasetEditor:
         """The editor of ``dataset_id``, opened unless it already is."""
@@ -108,15 +115,17 @@ class DatasetSession:
         return self.checks.counts([rule.key for rule in RULES if rule.key in self.checks.flags.columns])
 
     def warm_search(self) -> threading.Thread | None:
-        """Build the open data's turn view in the background (once per data revision, up to
-        :data:`WARM_SEARCH_ROWS` examples), so the live filter's first search does not pay for it (~1.3 s CPU at
-        100k multi-turn conversations); :meth:`rows` waits for a build in flight rather than starting another.
-        Call it once the page is drawn. Returns the thread started, or None."""
+        """Make the open data's turn view ready in the background (once per data revision, up to
+        :data:`WARM_SEARCH_ROWS` examples), so the live filter's first search does not pay for it: see
+        :func:`warm_view` (the stored view is read back: ~0.2 s CPU at 100k multi-turn conversations, where a build
+        takes ~1.3 s). :meth:`rows` waits for a build in flight rather than starting another. Call it once the
+        page is drawn. Returns the thread started, or None."""
         editor = self._editor()
         key = (editor.dataset_id, editor.revision)
         if self._warming[0] == key or len(editor.frame) > WARM_SEARCH_ROWS:
             return None
-        thread = threading.Thread(target=turn_view, args=(editor.frame,), name="turn-view", daemon=True)
+        args = (self.workspace, editor.head.id, editor.base, editor.frame, editor.history.active)
+        thread = threading.Thread(target=warm_view, args=args, name="turn-view", daemon=True)
         self._warming = (key, thread)
         thread.start()
         return thread
@@ -166,3 +175,22 @@ class DatasetSession:
         editor = self._editor()
         for split, part in parts.items():
             self.workspace.save_version(editor.dataset_id, part, name=split_version_name(split, seed), make_head=False)
+
+
+def warm_view(
+    workspace: Workspace, version_id: int, base: pd.DataFrame, frame: pd.DataFrame, ops: Sequence[Op]
+) -> None:
+    """Cache the turn view of ``frame`` (``base``, version ``version_id``'s frame, with ``ops`` applied): the
+    version's view (stored, else built once and stored, see
+    :meth:`~studio.storage.workspace.Workspace.version_turn_view`), carried over one-example edits
+    (:func:`~studio.data.turns.carry_view`: only the edited examples are built); after any other operation, built."""
+    if frame is not base and (cached_view(frame) is not None or not all(op.one_example for op in ops)):
+        turn_view(frame)  # carried over the edit just made, or built after an operation on many rows
+        return
+    workspace.version_turn_view(version_id, base)
+    if frame is base:
+        return
+    edited = np.isin(frame["id"].to_numpy(), [op.to_dict()["id"] for op in ops])
+    same_rows = np.array_equal(base["id"].to_numpy(), frame["id"].to_numpy())
+    if not (same_rows and carry_view(base, frame, np.flatnonzero(edited))):
+        turn_view(frame)

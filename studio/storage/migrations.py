@@ -13,6 +13,9 @@ opening the same old file upgrade it once.
    dataset notice each other's edits (:meth:`~studio.storage.workspace.Workspace.append_operation`)
 6. compare_results tool calls: the answer's ``tool_calls``, the reference's, and the case's ``tools`` (JSON text)
 7. train_presets (named training settings, :mod:`studio.providers.train_settings`)
+8. turn_views (each version's turn view, :func:`studio.data.turns.turn_view`, as an Arrow file: built once per
+   version, read back by the next session instead of built again; ``builder`` names the code that built it, so a
+   studio whose view differs builds its own)
 
 Migrations 3 and 4 say ``IF NOT EXISTS``: before they existed, those features created their tables on first use
 without recording a version, so a workspace at version 2 may already hold them (with their rows).
@@ -137,6 +140,14 @@ MIGRATIONS: tuple[str, ...] = (
         name TEXT PRIMARY KEY,
         settings TEXT NOT NULL,
         updated_at REAL NOT NULL
+    );
+    """,
+    """
+    CREATE TABLE turn_views (
+        version_id INTEGER PRIMARY KEY REFERENCES versions(id) ON DELETE CASCADE,
+        builder TEXT NOT NULL,
+        data BLOB NOT NULL,
+        created_at REAL NOT NULL
     );
     """,
 )

@@ -2,11 +2,12 @@
 
 Location: ``$STUDIO_WORKSPACE`` or ``./workspace/studio.db`` (the CLI's ``--workspace`` sets the variable).
 
-A dataset has versions (full snapshots, stored as Parquet blobs) and a *working state*: its head version plus
-the operations applied since, in order. Every acknowledged edit is one row in ``operations``, written before the
-UI says it is done, so a refresh or a crash loses nothing. Undo marks the newest active operation inactive;
-redo re-activates it; a new operation after an undo discards the undone ones (as every editor does). Saving a
-version snapshots the result: the log it came from is kept for the record but never replayed again.
+A dataset has versions (full snapshots, stored as Arrow blobs, each with its rule flags and its turn view) and a
+*working state*: its head version plus the operations applied since, in order. Every acknowledged edit is one row in
+``operations``, written before the UI says it is done, so a refresh or a crash loses nothing. Undo marks the newest
+active operation inactive; redo re-activates it; a new operation after an undo discards the undone ones (as every
+editor does). Saving a version snapshots the result: the log it came from is kept for the record but never replayed
+again.
 
 Two sessions may edit one dataset. Each dataset has a ``revision`` that every change to its head or its log bumps,
 in the same transaction; a write that passes ``expected_revision`` (the revision its caller computed it from) is
@@ -28,7 +29,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,11 +37,25 @@ from typing import Any
 
 import pandas as pd
 
+from studio.data.turns import cached_view, remember_view, turn_view
 from studio.errors import ConflictError, WorkspaceError
-from studio.storage.frames import FrameCache, flags_from_parquet, flags_to_parquet, frame_from_parquet, frame_to_parquet
+from studio.storage.frames import (
+    FrameCache,
+    flags_from_blob,
+    flags_to_blob,
+    frame_from_blob,
+    frame_to_blob,
+    view_builder,
+    view_from_arrow,
+    view_to_arrow,
+)
 from studio.storage.migrations import migrate
 
 DEFAULT_PATH = Path("workspace") / "studio.db"
+KEPT_VIEW_ROWS = 250_000
+"""Up to this many examples an imported version's turn view is stored with it (~18 MB per 100k multi-turn
+examples), for the Dataset page to read back ahead of the first search; beyond, a search builds it in memory when
+it asks for it (studio.data.turns.turn_view)."""
 _FRAMES = FrameCache()
 
 
@@ -162,7 +177,7 @@ class Workspace:
         """Store a freshly loaded frame as a new dataset whose first version is named "original"."""
         now = time.time()
         digest = hashlib.sha256(source_bytes).hexdigest()
-        blob = frame_to_parquet(frame)
+        blob = frame_to_blob(frame)
         with self.transaction() as db:
             dataset_id = inserted_id(
                 db.execute(
@@ -228,7 +243,7 @@ class Workspace:
         """
         if not name.strip():
             raise WorkspaceError("a version needs a name")
-        blob = frame_to_parquet(frame)
+        blob = frame_to_blob(frame)
         with self.transaction() as db:
             head, _ = self._head(db, dataset_id, expected_revision)
             version_id = inserted_id(
@@ -274,27 +289,71 @@ class Workspace:
 
             def decode() -> pd.DataFrame:
                 data = db.execute("SELECT data FROM versions WHERE id=?", (version_id,)).fetchone()["data"]
-                return frame_from_parquet(data)
+                return frame_from_blob(data)
 
             frame = _FRAMES.get(key, decode)
         return frame
 
-    def prefetch_version(self, version_id: int) -> threading.Thread:
+    def prefetch_version(self, version_id: int, then: Callable[[], object] | None = None) -> threading.Thread:
         """Start decoding a version in the background (see :meth:`load_version`), e.g. the dataset a user is
-        likely to open next; a failure is left to the later :meth:`load_version` call to report."""
+        likely to open next; a failure is left to the later :meth:`load_version` call to report. ``then`` runs
+        next on the same thread (another warm-up that would otherwise hold the interpreter while the decode, the
+        one a page waits for first, runs)."""
 
         def load() -> None:
             with suppress(WorkspaceError, sqlite3.Error):
                 self.load_version(version_id)
+            if then is not None:
+                then()
 
         thread = threading.Thread(target=load, name=f"prefetch-{version_id}", daemon=True)
         thread.start()
         return thread
 
+    def save_turn_view(self, version_id: int, frame: pd.DataFrame, view: pd.DataFrame) -> None:
+        """Keep ``view``, the turn view of ``frame`` (version ``version_id``'s frame), so that the next session
+        reads it back (:meth:`load_turn_view`) instead of building it again; one per version."""
+        data = view_to_arrow(view)
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO turn_views(version_id, builder, data, created_at) VALUES (?, ?, ?, ?)",
+                (version_id, view_builder(), data, time.time()),
+            )
+
+    def load_turn_view(self, version_id: int, frame: pd.DataFrame) -> pd.DataFrame | None:
+        """The turn view stored for version ``version_id``, made the one :func:`~studio.data.turns.turn_view`
+        returns for ``frame`` (that version's frame) from now on; None when none is stored, or it was stored for
+        other rows or built by other code (:func:`~studio.storage.frames.view_builder`)."""
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT data FROM turn_views WHERE version_id=? AND builder=?", (version_id, view_builder())
+            ).fetchone()
+        view = None if row is None else view_from_arrow(row[0], frame)
+        if view is not None:
+            remember_view(frame, view)
+        return view
+
+    def version_turn_view(self, version_id: int, frame: pd.DataFrame) -> pd.DataFrame:
+        """Version ``version_id``'s turn view for ``frame`` (its frame): the one cached, else the one stored, else
+        built; stored when it is not yet, so it is built once per version."""
+        view = cached_view(frame)
+        if view is None and (view := self.load_turn_view(version_id, frame)) is not None:
+            return view
+        with self._connect() as db:
+            stored = db.execute(
+                "SELECT 1 FROM turn_views WHERE version_id=? AND builder=?", (version_id, view_builder())
+            ).fetchone()
+        if view is None:
+            view = turn_view(frame)
+        if stored is None:
+            with suppress(WorkspaceError, sqlite3.Error):  # read-only or busy: the view is still this process's
+                self.save_turn_view(version_id, frame, view)
+        return view
+
     def save_flags(self, version_id: int, signature: str, frame: pd.DataFrame, flags: pd.DataFrame) -> None:
         """Keep the rule flags of ``frame`` (version ``version_id`` with the edits that ``signature`` stands for),
         so reopening the dataset need not run the rules again; one set is kept per version."""
-        data = flags_to_parquet(frame, flags)
+        data = flags_to_blob(frame, flags)
         with self.transaction() as db:
             db.execute(
                 "INSERT OR REPLACE INTO flags(version_id, signature, data, created_at) VALUES (?, ?, ?, ?)",
@@ -316,7 +375,7 @@ class Workspace:
             ).fetchone()
         if row is None:
             return None
-        return flags_from_parquet(row[0], frame)
+        return flags_from_blob(row[0], frame)
 
     def checkout(self, dataset_id: int, version_id: int, *, expected_revision: int | None = None) -> None:
         """Make ``version_id`` the dataset's head (its edit log continues from there); ``expected_revision`` as in
@@ -454,6 +513,8 @@ def import_loaded(
         encoding=result.encoding,
     )
     workspace.save_flags(info.head_version_id, flags_signature(), result.frame, grid_flags(result.frame))
+    if len(result.frame) <= KEPT_VIEW_ROWS:  # the rules built it: kept for every session
+        workspace.version_turn_view(info.head_version_id, result.frame)
     return info
 
 

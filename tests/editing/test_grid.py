@@ -113,6 +113,24 @@ def test_refresh_row_flags_rechecks_only_the_edited_row():
     assert flags["too_short"].tolist() == [True, False]
 
 
+def test_several_edited_rows_are_rechecked_in_one_pass_as_one_by_one():
+    from studio.editing.grid import refresh_rows_flags
+    from studio.editing.ops import EditCell
+    from studio.quality.rules import analyze
+
+    frame = qa(("Question one?", "Short."), ("Question two?", "Also short."), ("Mail me at a@b.example", "Sure."))
+    flags = analyze(frame).flags
+    edited = EditCell(id=0, field="assistant", value="A long and complete answer, well over fifty characters.").apply(
+        frame
+    )
+    edited = EditCell(id=2, field="user", value="No address here").apply(edited)
+    one_by_one = refresh_row_flags(refresh_row_flags(flags, edited, 0), edited, 2)
+    together = refresh_rows_flags(flags, edited, [2, 0, 0, 99])  # any order, repeats, an id no longer there
+    pd.testing.assert_frame_equal(together, one_by_one)
+    assert together["too_short"].tolist() == [False, True, True]
+    assert together["pii"].tolist() == [False, False, False] and flags["pii"].tolist() == [False, False, True]
+
+
 @pytest.mark.parametrize(
     "raw,last,expected",
     [

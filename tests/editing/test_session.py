@@ -124,6 +124,8 @@ def test_the_turn_view_is_built_ahead_of_the_first_search_once_per_revision(sess
         return build(frame)
 
     monkeypatch.setattr(turns, "_build_view", slow_build)
+    with session.workspace.transaction() as db:  # a version stored without its view (an older workspace): built
+        db.execute("DELETE FROM turn_views")
     warming = session.warm_search()
     assert warming is not None and session.warm_search() is None  # once per revision
     positions, problem = session.rows(ViewSpec(regex="fever"), 0.8)  # waits for that build, starts none
@@ -132,3 +134,62 @@ def test_the_turn_view_is_built_ahead_of_the_first_search_once_per_revision(sess
     session.grid_event({"kind": "edit", "id": 3, "field": "assistant", "value": "fever", "token": "t"}, None)
     assert session.warm_search() is not None  # a new revision: the carried view is found, nothing rebuilt
     assert len(session.rows(ViewSpec(regex="fever"), 0.8)[0]) == len(positions) + 1 and built == [238, 1]
+
+
+def test_a_new_session_reads_the_version_s_stored_view_and_carries_the_edits_since(session, monkeypatch):
+    import pandas as pd
+
+    import studio.data.turns as turns
+    import studio.storage.workspace as workspace_module
+    from studio.storage.frames import FrameCache
+
+    editor = session.editor
+    assert editor is not None
+    session.grid_event({"kind": "edit", "id": 3, "field": "assistant", "value": "fever", "token": "t"}, None)
+    session.grid_event({"kind": "edit", "id": 7, "field": "user", "value": "a fever?", "token": "u"}, None)
+    monkeypatch.setattr(workspace_module, "_FRAMES", FrameCache())  # a restarted server: nothing decoded or built
+    built: list[int] = []
+    build = turns._build_view
+    monkeypatch.setattr(turns, "_build_view", lambda frame: built.append(len(frame)) or build(frame))
+    later = DatasetSession(session.workspace)
+    later.open(editor.dataset_id)
+    warming = later.warm_search()
+    assert warming is not None
+    warming.join()
+    assert later.editor is not None and len(later.editor.history.active) == 2
+    assert built == [2]  # the stored view, with the two edited examples built again
+    view = turns.turn_view(later.editor.frame)
+    pd.testing.assert_frame_equal(view, build(later.editor.frame), check_exact=True)
+    assert later.rows(ViewSpec(regex="a fever\\?"), 0.8)[0].tolist() == [7]
+
+
+def test_the_next_warm_up_runs_after_the_prefetched_decode_once_and_right_away_when_nothing_is_decoded(
+    tmp_path, monkeypatch
+):
+    import time
+
+    import studio.storage.workspace as workspace_module
+    from studio.storage.frames import FrameCache
+
+    workspace = Workspace(tmp_path / "ws.db")
+    import_file(workspace, SAMPLE)
+    monkeypatch.setattr(workspace_module, "_FRAMES", FrameCache())
+    order: list[str] = []
+    decode = workspace_module.frame_from_blob
+
+    def slow_decode(data):
+        time.sleep(0.3)  # still decoding when the page reruns
+        order.append("decode")
+        return decode(data)
+
+    monkeypatch.setattr(workspace_module, "frame_from_blob", slow_decode)
+    session = DatasetSession(workspace)
+    session.prefetch_newest(then=lambda: order.append("then"))
+    session.prefetch_newest(then=lambda: order.append("then"))  # a rerun while it decodes: that thread runs it
+    thread = session._prefetching
+    assert thread and order == []
+    thread.join()
+    assert order == ["decode", "then"]
+    empty = DatasetSession(Workspace(tmp_path / "empty.db"))
+    empty.prefetch_newest(then=lambda: order.append("at once"))
+    assert order[-1] == "at once"

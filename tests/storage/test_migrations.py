@@ -67,6 +67,7 @@ TABLES = {
     "operations",
     "settings",
     "flags",
+    "turn_views",
     "jobs",
     "train_presets",
     "compare_runs",
@@ -93,7 +94,7 @@ def test_a_new_workspace_has_every_table_at_the_latest_version(tmp_path):
     Workspace(tmp_path / "new.db")
     assert _tables(tmp_path / "new.db") == TABLES
     with sqlite3.connect(tmp_path / "new.db") as db:
-        assert schema_version(db) == len(MIGRATIONS) == 7
+        assert schema_version(db) == len(MIGRATIONS) == 8
 
 
 @pytest.mark.parametrize(

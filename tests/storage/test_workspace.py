@@ -7,7 +7,7 @@ import pytest
 
 from studio.data.frame import build_frame, set_turn
 from studio.errors import WorkspaceError
-from studio.storage.workspace import Workspace, frame_from_parquet, frame_to_parquet, import_file, seed_samples
+from studio.storage.workspace import Workspace, frame_from_blob, frame_to_blob, import_file, seed_samples
 
 
 @pytest.fixture
@@ -24,13 +24,26 @@ def frame():
     return build_frame(examples, [1, 2], pd.DataFrame({"meta": [{"k": 1}, None], "tag": ["x", "y"]}))
 
 
-def test_parquet_roundtrip_is_lossless(frame):
-    again = frame_from_parquet(frame_to_parquet(frame))
+@pytest.mark.parametrize("stored_as", ["arrow", "parquet (versions stored before)"])
+def test_blob_roundtrip_is_lossless(frame, stored_as):
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    blob = frame_to_blob(frame)
+    if stored_as != "arrow":  # what frame_to_parquet wrote: the same table, schema metadata included, as Parquet
+        buffer = io.BytesIO()
+        pq.write_table(pa.ipc.open_file(pa.py_buffer(blob)).read_all(), buffer, compression="zstd")
+        blob = buffer.getvalue()
+    assert blob.startswith(b"ARROW1" if stored_as == "arrow" else b"PAR1")
+    again = frame_from_blob(blob)
     assert again["messages"].tolist() == frame["messages"].tolist()
     assert again["tools"].tolist() == frame["tools"].tolist()
     assert again["meta"].tolist() == frame["meta"].tolist()
     assert again["user"].tolist() == frame["user"].tolist()
     assert again.dtypes["user"] == frame.dtypes["user"]
+    pd.testing.assert_frame_equal(again, frame_from_blob(frame_to_blob(frame)))
 
 
 def test_reopening_shows_same_datasets_and_versions(tmp_path, frame):
@@ -154,14 +167,14 @@ def test_a_prefetched_version_is_decoded_once_even_when_opened_meanwhile(tmp_pat
     ws = Workspace(tmp_path / "ws.db")
     info = ws.import_dataset(frame, name="faq", source_name="faq.jsonl", format="jsonl/chat")
     decodes, release = [], threading.Event()
-    real = workspace_module.frame_from_parquet
+    real = workspace_module.frame_from_blob
 
     def slow_decode(data):
         decodes.append(1)
         release.wait(5)
         return real(data)
 
-    monkeypatch.setattr(workspace_module, "frame_from_parquet", slow_decode)
+    monkeypatch.setattr(workspace_module, "frame_from_blob", slow_decode)
     prefetch = ws.prefetch_version(info.head_version_id)
     opened = []
     reader = threading.Thread(target=lambda: opened.append(ws.load_version(info.head_version_id)))
@@ -203,3 +216,93 @@ def test_inserted_id_is_the_new_rowid_and_never_none(tmp_path):
     db.close()
     with pytest.raises(WorkspaceError, match="no row id"):
         inserted_id(SimpleNamespace(lastrowid=None))
+
+
+MULTI_TURN = "sample_data/support_chats.jsonl"  # tool calls, an image part, many turns
+
+
+def test_a_turn_view_stored_as_arrow_reads_back_identical_and_only_for_its_rows():
+    from studio.data.loader import load_dataset
+    from studio.data.turns import _build_view
+    from studio.storage.frames import view_from_arrow, view_to_arrow
+
+    frame = load_dataset(MULTI_TURN).frame
+    view = _build_view(frame)
+    assert set(view["kind"]) > {"text"}  # the sample has tool calls and non-text parts
+    pd.testing.assert_frame_equal(view_from_arrow(view_to_arrow(view), frame), view, check_exact=True)
+    others = frame.iloc[1:].reset_index(drop=True)
+    assert view_from_arrow(view_to_arrow(view), others) is None  # another version's rows: not used
+
+
+def test_a_version_s_turn_view_is_built_once_then_read_back_by_every_new_session(tmp_path, monkeypatch):
+    import studio.data.turns as turns
+    import studio.storage.workspace as workspace_module
+    from studio.storage.frames import FrameCache
+
+    ws = Workspace(tmp_path / "ws.db")
+    info, result = import_file(ws, MULTI_TURN)  # the rules built the view at import: it is stored with the version
+    expected = turns._build_view(result.frame)
+    built: list[int] = []
+    build = turns._build_view
+    monkeypatch.setattr(turns, "_build_view", lambda frame: built.append(len(frame)) or build(frame))
+
+    def new_process_frame() -> pd.DataFrame:  # nothing decoded or cached: as a restarted server sees it
+        monkeypatch.setattr(workspace_module, "_FRAMES", FrameCache())
+        return ws.load_version(info.head_version_id)
+
+    frame = new_process_frame()
+    view = ws.version_turn_view(info.head_version_id, frame)
+    pd.testing.assert_frame_equal(view, expected, check_exact=True)
+    assert turns.turn_view(frame) is view and built == []  # read back, not built
+    with ws.transaction() as db:  # a workspace from before stored views
+        db.execute("DELETE FROM turn_views")
+    frame = new_process_frame()
+    assert ws.load_turn_view(info.head_version_id, frame) is None
+    pd.testing.assert_frame_equal(ws.version_turn_view(info.head_version_id, frame), expected, check_exact=True)
+    assert built == [len(frame)]  # built once, and stored
+    frame = new_process_frame()
+    pd.testing.assert_frame_equal(ws.version_turn_view(info.head_version_id, frame), expected, check_exact=True)
+    assert built == [len(frame)]
+    with ws.transaction() as db:  # a view another studio's code built (an older or newer turn view): not trusted
+        db.execute("UPDATE turn_views SET builder='other code'")
+    frame = new_process_frame()
+    assert ws.load_turn_view(info.head_version_id, frame) is None
+    pd.testing.assert_frame_equal(ws.version_turn_view(info.head_version_id, frame), expected, check_exact=True)
+    assert built == [len(frame)] * 2  # built again, and stored in its place
+    frame = new_process_frame()
+    pd.testing.assert_frame_equal(ws.version_turn_view(info.head_version_id, frame), expected, check_exact=True)
+    assert built == [len(frame)] * 2
+
+
+def test_decoded_versions_are_out_of_the_collectors_sight_until_one_is_dropped(tmp_path, frame, monkeypatch):
+    import gc
+    import weakref
+
+    import studio.storage.workspace as workspace_module
+    from studio.storage.frames import FrameCache
+
+    monkeypatch.setattr(workspace_module, "_FRAMES", FrameCache(kept=1))
+    ws = Workspace(tmp_path / "ws.db")
+    first, second = (
+        ws.import_dataset(frame, name=f"d{n}", source_name="d.jsonl", format="jsonl/chat").head_version_id
+        for n in range(2)
+    )
+
+    class Node:
+        pass
+
+    cycle = Node()
+    cycle.me = cycle  # type: ignore[attr-defined]  # garbage only the collector can free
+    gone = weakref.ref(cycle)
+    try:
+        conversation = ws.load_version(first)["messages"].iat[0]
+        tracked = {id(o) for o in gc.get_objects()}
+        assert id(conversation) not in tracked and gc.get_freeze_count() > 0  # full collections skip it
+        del cycle
+        gc.collect()
+        assert gone() is not None  # frozen with the frame
+        ws.load_version(second)  # the cache drops the first version: what was frozen is handed back
+        gc.collect()
+        assert gone() is None
+    finally:
+        gc.unfreeze()
