@@ -430,7 +430,7 @@ CASES: list[Case] = [
     ),
     Case(
         "engine",
-        "LoRA training throughput, style demo (60 chats, batch 4): packed vs padded",
+        "LoRA training throughput, style demo (60 chats, auto batch: 4 chats padded, 1 packed row): packed vs padded",
         "1 epoch",
         "bench.engine:train_style_demo",
         "bench.engine:train_style_demo",
