@@ -95,7 +95,9 @@ def _turn_controls(
     session: DatasetSession, example_id: int, turn: int, message: dict[str, Any], turns: int, tr: Translator
 ) -> None:
     key = f"{example_id}_{turn}"
-    with st.popover(tr("dataset.edit_turn")):
+    # keyed: an unkeyed popover is matched by position, and the "Saved" line above the panel shifts the positions,
+    # so a rerun would open the previous turn's popover
+    with st.popover(tr("dataset.edit_turn"), key=f"edit_{key}"):
         text = st.text_area(tr("dataset.turn_text"), content_text(message.get("content")), key=f"text_{key}")
         if st.button(tr("dataset.save_turn"), key=f"save_{key}"):
             _apply(session, EditTurn(example_id, turn, text), tr, example_id, turn)

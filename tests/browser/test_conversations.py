@@ -105,3 +105,45 @@ def test_filter_badge_editor_label_and_an_image_that_survives_edits_into_the_exp
         {"type": "image_url", "image_url": {"url": "https://example.com/photos/derailleur.jpg", "detail": "low"}},
     ]
     assert page.dialogs == []
+
+
+LIGHTHOUSE = {
+    "messages": [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "Describe this picture of a lighthouse."},
+                {"type": "image_url", "image_url": {"url": "https://example.com/lighthouse.png"}},
+            ],
+        },
+        {"role": "assistant", "content": "A tall white lighthouse on a rocky coast.", "weight": 0},
+        {"role": "user", "content": "What colour is the roof?"},
+        {"role": "assistant", "content": "The roof is red."},
+    ]
+}
+
+
+def test_saving_a_turn_opens_no_other_turns_editor(streamlit_server, page, tmp_path):
+    """A tester's report: saving turn 2 opened turn 1's Edit popover over it (an unkeyed popover is matched by
+    position, and the "Saved" line shifts the positions), so a second click edited the wrong turn."""
+    other = {"messages": [{"role": "user", "content": "Name a prime."}, {"role": "assistant", "content": "Seven."}]}
+    path = tmp_path / "lighthouse.jsonl"
+    path.write_text("".join(json.dumps(chat) + "\n" for chat in (other, LIGHTHOUSE)))
+    page.goto(f"{streamlit_server.url}/Dataset")
+    upload(page, path, tmp_path, "1-loaded")
+    page.get_by_label("Regex (RE2 syntax)").fill("lighthouse")
+    wait_rows(page, "1 of 2 rows")
+    grid = grid_of(page)
+    expect(grid.locator(".ag-root")).to_have_attribute("aria-rowcount", "2", timeout=15_000)
+    grid.locator(".ag-row[row-index='0'] input.ag-checkbox-input").first.click()
+    expect(page.get_by_text("Conversation · example 1")).to_be_visible(timeout=20_000)
+    expect(page.locator("[data-testid=stChatMessage]")).to_have_count(4, timeout=20_000)
+
+    edited = "What colour is the lighthouse roof, exactly?"
+    edit_turn(page, 2, edited)
+    expect(page.get_by_text("Saved: example 1, turn 2.")).to_be_visible(timeout=20_000)
+    expect(panel_turn(page, 2)).to_contain_text(edited, timeout=20_000)
+    page.wait_for_timeout(1_000)  # the rerun's last deltas
+    page.screenshot(path=str(tmp_path / "2-saved.png"), full_page=True)
+    texts = page.locator("[data-testid=stPopoverBody]").get_by_label("Text")
+    assert [texts.nth(i).input_value() for i in range(texts.count())] in ([], [edited])
