@@ -73,7 +73,7 @@ def conversation_panel(session: DatasetSession, example_id: int, tr: Translator)
             for call in message.get("tool_calls") or []:
                 st.code(json.dumps(call.get("function", call), ensure_ascii=False, indent=2), language="json")
             _turn_controls(session, example_id, turn, message, len(messages), tr)
-    with st.expander(tr("dataset.add_turn")):
+    with st.expander(tr("dataset.add_turn"), key=f"new_turn_{example_id}"):  # keyed, as the popovers above
         role = st.selectbox(
             tr("dataset.role"), ROLES, index=1, key=f"new_role_{example_id}", format_func=lambda r: _role(r, tr)
         )
