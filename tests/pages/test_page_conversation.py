@@ -77,3 +77,13 @@ def test_the_vision_case_keeps_every_image_after_the_panel_edit(tmp_path):
     row = DatasetEditor(workspace, info.id).frame["messages"].iat[4]
     assert row[1]["content"][0]["text"] == "What part is this? (photo 4)"
     assert row[1]["content"][1]["type"] == "image_url"
+
+
+def test_a_turn_added_in_the_panel_is_saved_at_the_end_and_changes_nothing_else(page):
+    at, workspace, dataset_id = page
+    at.selectbox(key="new_role_0").set_value("user")
+    at.text_area(key="new_text_0").set_value("And the chain?").run()
+    at.button(key="add_turn_0").click().run()
+    assert not at.exception
+    stored = DatasetEditor(workspace, dataset_id).frame["messages"].iat[0]  # reopened from the workspace
+    assert stored == [*CHAT["messages"], {"role": "user", "content": "And the chain?"}]
