@@ -122,7 +122,7 @@ def _clean(args: argparse.Namespace) -> int:
     frame = load(args, args.path).frame
     steps: list[str] = []
     if not args.json:
-        print(f"{Path(args.path).name}: {count('rows', len(frame))}, {len(recipe.ops)} steps")
+        print(f"{Path(args.path).name}: {count('rows', len(frame))}, {count('steps', len(recipe.ops))}")
 
     def heard(step: StepReport) -> None:
         steps.append(step.message)

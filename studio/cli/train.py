@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from studio.cli.common import add_load_args, load
+from studio.cli.common import add_load_args, load, say
 from studio.core.training import DEFAULT_BASE_MODEL
 
 # A literal copy of studio.providers.profiles.PROVIDER_KINDS (a test keeps them equal): registering `train`
@@ -96,11 +96,26 @@ def _settings(args: argparse.Namespace, workspace: Any) -> dict[str, Any]:
     return values
 
 
-def _train(args: argparse.Namespace) -> int:
+def _checked(args: argparse.Namespace, path: str, what: str) -> bytes:
+    """``path`` as OpenAI chat JSONL (:func:`_jsonl`), refused with :class:`~studio.errors.JobError` naming the
+    file and its error counts when it is not valid ``what`` (training or validation) data for ``args.model``."""
     from studio.cost.validation import validate_bytes
+    from studio.errors import JobError
+
+    data = _jsonl(args, path)
+    report = validate_bytes(data, model=args.model)
+    if not report.ok:
+        raise JobError(
+            f"{Path(path).name} is not valid {what} data: " + ", ".join(f"{k} ×{n}" for k, n in report.errors.items())
+        )
+    return data
+
+
+def _train(args: argparse.Namespace) -> int:
     from studio.errors import JobError
     from studio.providers.jobs import job_metadata, job_request, launch_job, refresh_job
     from studio.providers.profiles import Profile, api_key_for, ensure_engine, make_client
+    from studio.providers.train_settings import ENGINE_KINDS, ENGINE_OPTIONS
     from studio.storage.workspace import Workspace
 
     if args.model is None:
@@ -108,17 +123,15 @@ def _train(args: argparse.Namespace) -> int:
             raise JobError(f"--model is required for --provider {args.provider}")
         args.model = DEFAULT_BASE_MODEL
     profile = Profile(kind=args.provider, base_url=args.base_url, api_version=args.api_version)
-    training = _jsonl(args, args.path)
-    report = validate_bytes(training, model=args.model)
-    if not report.ok:
-        raise JobError(
-            f"{Path(args.path).name} is not valid training data: "
-            + ", ".join(f"{k} ×{n}" for k, n in report.errors.items())
-        )
+    training = _checked(args, args.path, "training")
+    validation = _checked(args, args.validation, "validation") if args.validation else None
     if profile.kind == "local" and not args.preview:
         ensure_engine(profile.url, log_dir=str(Path(args.workspace).parent) if args.workspace else None)
     workspace = Workspace(args.workspace)
     settings = _settings(args, workspace)
+    ignored = [key for key in (*ENGINE_OPTIONS, "packing") if settings.get(key) not in (None, False)]
+    if ignored and profile.kind not in ENGINE_KINDS:
+        print(say("not_sent", provider=profile.kind, options=", ".join(ignored)), file=sys.stderr)
     if args.preview:
         body = job_request(
             profile,
@@ -138,7 +151,7 @@ def _train(args: argparse.Namespace) -> int:
         profile,
         model=args.model,
         training=training,
-        validation=_jsonl(args, args.validation) if args.validation else None,
+        validation=validation,
         settings=settings,
         suffix=args.suffix,
         metadata={"dataset": Path(args.path).name},

@@ -104,3 +104,31 @@ def test_a_second_engine_with_a_key_is_a_compatible_provider(tiny_model_dir, tmp
             export_model(wrong, summary["fine_tuned_model"], "hf")
     finally:
         engine.stop()
+
+
+def test_the_preview_checks_the_validation_file_as_the_training_file(tmp_path, capsys):
+    """--preview sent nothing but did not read --validation either: a missing or broken file previewed as fine."""
+    data = write_chat_file(tmp_path / "train.jsonl", n=10)
+    base = ["train", str(data), "--provider", "local", "--model", TINY, "--preview"]
+    assert main([*base, "--validation", str(tmp_path / "missing.jsonl")]) == 2
+    assert "missing.jsonl" in capsys.readouterr().err
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"messages": [{"role": "user", "content": "only a question"}]}) + "\n")
+    assert main([*base, "--validation", str(bad)]) == 2
+    assert "bad.jsonl is not valid validation data" in capsys.readouterr().err
+    good = write_chat_file(tmp_path / "valid.jsonl", n=10)
+    assert main([*base, "--validation", str(good)]) == 0
+    assert json.loads(capsys.readouterr().out)["validation_file"] == "<validation file id>"
+
+
+def test_engine_options_for_openai_are_named_as_not_sent(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    data = write_chat_file(tmp_path / "train.jsonl", n=10)
+    args = ["train", str(data), "--provider", "openai", "--model", "gpt-4o-mini-2024-07-18", "--preview"]
+    assert main([*args, "--packing", "--lora-rank", "8"]) == 0
+    captured = capsys.readouterr()
+    assert "not sent to openai (options of the studio engine only): lora_rank, packing" in captured.err
+    hyper = json.loads(captured.out)["method"]["supervised"]["hyperparameters"]
+    assert "packing" not in hyper and "lora_rank" not in hyper
+    assert main(args) == 0
+    assert "not sent" not in capsys.readouterr().err
