@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from studio.data.writers import EXPORT_FORMATS, EXPORT_SUFFIX, export_bytes, unrepresentable_rows
+from studio.data.writers import EXPORT_FORMATS, EXPORT_SUFFIX, export_bytes, unrepresentable_rows, unwritten_keys
 from studio.editing.editor import DatasetEditor
 from studio.editing.grid import DUPLICATE_MODES, ViewSpec
 from studio.editing.ops import (
@@ -286,6 +286,9 @@ def export_panel(session: DatasetSession, tr: Translator) -> None:
         skip = st.checkbox(tr("dataset.skip_unrepresentable", n=len(lost)), key="skip_unrepresentable")
         if not skip:
             return
+    if unwritten := editor.memo(("unwritten", to), lambda: unwritten_keys(editor.frame, to=to)):
+        keys = ", ".join(f"{key} ({n})" for key, n in unwritten.items())
+        st.info(tr("dataset.unwritten", to=to, keys=keys))  # kept beside the conversations, not in this format
     splits = leave_out_empty(session, splits, tr)
     if leaks.empty:
         st.success(tr("dataset.leakage_none"))

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from studio.cli.common import add_load_args, count, load, load_options, warn
+from studio.cli.common import add_load_args, count, load, load_options, warn, warn_unwritten
 from studio.errors import StudioError
 
 if TYPE_CHECKING:
@@ -131,6 +131,7 @@ def _clean(args: argparse.Namespace) -> int:
 
     cleaned = apply_recipe(frame, recipe, on_step=heard)
     written = export_dataset(cleaned, args.output)
+    warn_unwritten(cleaned, written)
     if args.json:
         out = {"rows_in": len(frame), "rows_out": len(cleaned), "steps": steps, "path": str(written)}
         print(json.dumps(out, ensure_ascii=False))

@@ -73,6 +73,16 @@ def warn(warnings: Any) -> None:
         print(f"warning: {warning}", file=sys.stderr)
 
 
+def warn_unwritten(frame: Any, path: Any, to: Any = None) -> None:
+    """On stderr, the kept keys (metadata columns) that the export of ``frame`` to ``path`` (as ``to``, else by
+    suffix) does not write, with their row counts: nothing is left out without a word."""
+    from studio.data.writers import export_format, unwritten_keys, unwritten_message
+
+    chosen = export_format(path, to)
+    if unwritten := unwritten_keys(frame, to=chosen):
+        print(f"warning: {unwritten_message(unwritten, chosen)}", file=sys.stderr)
+
+
 def lang() -> str:
     """The CLI's language: ``$STUDIO_LANG`` when it is ``en`` or ``es``, else English."""
     value = os.environ.get("STUDIO_LANG", "en")[:2].lower()

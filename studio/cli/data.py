@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from studio.cli.common import add_load_args, count, load_options
+from studio.cli.common import add_load_args, count, load_options, warn_unwritten
 
 # A literal copy of studio.data.writers.EXPORT_FORMATS (a test keeps them equal), so registering these commands
 # imports no pandas.
@@ -163,6 +163,7 @@ def _convert(args: argparse.Namespace) -> int:
     )
     if skipped:
         print(f"skipped {unrepresentable_message(skipped, args.to)}", file=sys.stderr)
+    warn_unwritten(result.frame, out, args.to)
     written = len(result.frame) - len(skipped)
     if args.json:
         print(json.dumps({"rows": written, "skipped": len(skipped), "path": str(out), "to": args.to}))

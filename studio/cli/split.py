@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from studio.cli.common import add_load_args, count, load
+from studio.cli.common import add_load_args, count, load, warn_unwritten
 from studio.errors import StudioError
 
 if TYPE_CHECKING:
@@ -98,6 +98,7 @@ def _split(args: argparse.Namespace) -> int:
     for name, part in parts.items():
         target = folder / f"{name}.jsonl"
         atomic_write(target, export_bytes(part, to="openai-chat"))
+        warn_unwritten(part, target, "openai-chat")
         written[name] = {"path": str(target), "rows": len(part)}
     if args.json:
         print(json.dumps({"splits": written, "leaks": _report_rows(report)}, ensure_ascii=False))

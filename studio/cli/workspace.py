@@ -8,7 +8,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from studio.cli.common import count, say
+from studio.cli.common import count, say, warn_unwritten
 
 # A literal copy of studio.data.writers.EXPORT_FORMATS (studio.cli.data keeps one too; a test keeps them equal).
 EXPORT_FORMATS = ("openai-chat", "prompt-completion", "alpaca", "sharegpt", "csv", "parquet")
@@ -76,6 +76,7 @@ def _export_version(args: argparse.Namespace) -> int:
     version = workspace.version(args.version)
     frame = workspace.load_version(version.id)
     written = export_dataset(frame, args.output, to=args.to)
+    warn_unwritten(frame, written, args.to)
     if args.json:
         print(json.dumps({"version": version.id, "rows": len(frame), "path": str(written)}, ensure_ascii=False))
     else:

@@ -95,6 +95,26 @@ def unrepresentable_message(rows: list[tuple[int, str]], to: str) -> str:
     )
 
 
+def unwritten_keys(frame: pd.DataFrame, *, to: ExportFormat) -> dict[str, int]:
+    """The keys a loader kept beside the conversations (metadata columns) that ``to`` has no place for, each with
+    the number of rows holding a value: ``{"source": 3}``. Empty for csv and parquet, which write them as
+    columns; the record formats (openai-chat, prompt-completion, alpaca, sharegpt) write only their own keys."""
+    if to in ("csv", "parquet"):
+        return {}
+    counts = {column: int(frame[column].notna().sum()) for column in metadata_columns(frame)}
+    return {column: n for column, n in counts.items() if n}
+
+
+def unwritten_message(keys: dict[str, int], to: str) -> str:
+    """``"key 'source' (3 rows) not written: openai-chat has no place for it (csv and parquet keep it)"``."""
+    named = ", ".join(f"'{key}' ({n} row{'s' if n != 1 else ''})" for key, n in keys.items())
+    one = len(keys) == 1
+    return (
+        f"key{'' if one else 's'} {named} not written: {to} has no place for {'it' if one else 'them'} "
+        f"(csv and parquet keep {'it' if one else 'them'})"
+    )
+
+
 def export_bytes(
     frame: pd.DataFrame, *, to: ExportFormat, system_prompt: str | None = None, skip_unrepresentable: bool = False
 ) -> bytes:
@@ -249,6 +269,13 @@ def _arguments(arguments: Any) -> Any:
     return arguments
 
 
+def export_format(path: str | Path, to: ExportFormat | None = None) -> ExportFormat:
+    """The format :func:`export_dataset` writes ``path`` in: ``to``, else by suffix (``.csv``, ``.parquet``,
+    ``.json`` → sharegpt, anything else → openai-chat)."""
+    by_suffix: dict[str, ExportFormat] = {".csv": "csv", ".parquet": "parquet", ".json": "sharegpt"}
+    return to if to is not None else by_suffix.get(Path(path).suffix.lower(), "openai-chat")
+
+
 def export_dataset(
     frame: pd.DataFrame,
     path: str | Path,
@@ -263,7 +290,7 @@ def export_dataset(
     All or nothing (:func:`~studio.core.files.atomic_write`): a crash or a full disk leaves the previous ``path``
     (or none), never half a file; a failed write raises :class:`~studio.errors.WriteError` naming ``path``."""
     path = Path(path)
-    by_suffix: dict[str, ExportFormat] = {".csv": "csv", ".parquet": "parquet", ".json": "sharegpt"}
-    chosen: ExportFormat = to if to is not None else by_suffix.get(path.suffix.lower(), "openai-chat")
-    data = export_bytes(frame, to=chosen, system_prompt=system_prompt, skip_unrepresentable=skip_unrepresentable)
+    data = export_bytes(
+        frame, to=export_format(path, to), system_prompt=system_prompt, skip_unrepresentable=skip_unrepresentable
+    )
     return atomic_write(path, data)

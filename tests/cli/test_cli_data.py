@@ -95,3 +95,16 @@ def test_seed_uses_workspace_flag(tmp_path, capsys):
     db = tmp_path / "w" / "s.db"
     assert main(["--workspace", str(db), "seed"]) == 0
     assert db.exists() and str(db) in capsys.readouterr().out
+
+
+def test_convert_names_the_kept_keys_it_cannot_write_and_csv_keeps_them(tmp_path, capsys):
+    """A record format writes only its own keys: the loader's kept keys (metadata) are named with counts."""
+    source = tmp_path / "chats.jsonl"
+    rows = [{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."}]}] * 3
+    source.write_text("".join(json.dumps(r | ({"x_custom": {"n": i}} if i else {})) + "\n" for i, r in enumerate(rows)))
+    assert main(["convert", str(source), "--to", "openai-chat", "-o", str(tmp_path / "out.jsonl")]) == 0
+    err = capsys.readouterr().err
+    assert "key 'x_custom' (2 rows) not written: openai-chat has no place for it (csv and parquet keep it)" in err
+    assert main(["convert", str(source), "--to", "csv", "-o", str(tmp_path / "out.csv")]) == 0
+    assert "not written" not in capsys.readouterr().err
+    assert "x_custom" in (tmp_path / "out.csv").read_text()

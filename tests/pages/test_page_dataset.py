@@ -385,3 +385,20 @@ def test_opening_the_linked_version_is_refused_when_the_dataset_moved_again(page
     assert any("changed in another session" in w.value for w in stale.warning)
     assert workspace.dataset(dataset_id).head_version_id == saved  # nothing overwritten
     assert shown(stale) == "**4 of 4 rows**"  # what is stored now
+
+
+def test_the_export_names_the_kept_keys_a_record_format_does_not_write(tmp_path):
+    chats = [
+        {"messages": [{"role": "user", "content": f"Q{i}?"}, {"role": "assistant", "content": f"A{i}."}]}
+        | ({"source": "forum"} if i < 3 else {})
+        for i in range(6)
+    ]
+    _, session, _ = open_chats(tmp_path, chats)
+    at = open_page("dataset", dataset=session)
+    at.toggle(key="export_open").set_value(True).run()
+    assert [i.value for i in at.info if "source" in i.value] == [
+        "Kept keys that openai-chat has no place for are not written (rows with a value in brackets): source (3). "
+        "CSV and Parquet write them as columns."
+    ]
+    at.selectbox(key="export_format").set_value("csv").run()
+    assert not [i.value for i in at.info if "source" in i.value]
