@@ -65,14 +65,23 @@ def _analyze(args: argparse.Namespace) -> int:
         raise StudioError(str(exc)) from None
     if args.json:
         import numpy as np
+        import pandas as pd
 
         ids = np.arange(total)  # every loader numbers examples 0, 1, 2… in file order
+        issues = analysis.issues
+        finding = {  # (rule, id) → the turn it is in (None: the whole example), that turn's role, the message
+            (rule, int(i)): (None if pd.isna(turn) else int(turn), None if pd.isna(role) else role, message)
+            for rule, i, turn, role, message in zip(
+                issues["rule"], issues["id"], issues["turn"], issues["role"], issues["message"], strict=True
+            )
+        }
         examples, where = {}, {}
         for key in analysis.rules:
             flagged = analysis.flags[key].to_numpy()
             examples[key] = [int(i) for i in ids[flagged][:EXAMPLE_IDS]]
-            where[key] = [  # the one scheme of every command: source line/row and example id
+            where[key] = [  # the one scheme of every command: source line/row and example id, then the finding
                 {"row": int(r), "unit": unit, "id": int(i)}
+                | dict(zip(("turn", "role", "message"), finding.get((key, int(i)), (None, None, None)), strict=True))
                 for r, i in zip(rows[flagged][:EXAMPLE_IDS], ids[flagged][:EXAMPLE_IDS], strict=True)
             ]
         out = {

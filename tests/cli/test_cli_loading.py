@@ -214,3 +214,28 @@ def test_convert_and_clean_speak_json(tmp_path, capsys):
         capsys, ["clean", str(tmp_path / "s.csv"), "--recipe", str(recipe), "-o", str(tmp_path / "c.jsonl"), "--json"]
     )
     assert (out["rows_in"], out["rows_out"]) == (60, 60)
+
+
+def test_analyze_json_names_the_turn_role_and_message_of_each_listed_finding(tmp_path, capsys):
+    """A finding in an earlier turn is located by the JSON as in the app: line, example id, turn, role, message."""
+    chat = {
+        "messages": [
+            {"role": "user", "content": "Write to ana@example.com about it."},
+            {"role": "assistant", "content": "I will write to her today and copy you in on the reply."},
+            {"role": "user", "content": "Thanks, that is all I needed to know."},
+            {"role": "assistant", "content": "You are welcome, have a good day and a safe ride home."},
+        ]
+    }
+    path = tmp_path / "chats.jsonl"
+    path.write_text(json.dumps(chat) + "\n")
+    assert main(["analyze", str(path), "--rules", "pii", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["where"]["pii"] == [
+        {
+            "row": 1,
+            "unit": "line",
+            "id": 0,
+            "turn": 0,
+            "role": "user",
+            "message": "e-mail address 'ana@example.com' in turn 0 (user)",
+        }
+    ]
