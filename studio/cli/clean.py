@@ -68,7 +68,9 @@ def _analyze(args: argparse.Namespace) -> int:
         import pandas as pd
 
         ids = np.arange(total)  # every loader numbers examples 0, 1, 2… in file order
+        listed = {key: ids[analysis.flags[key].to_numpy()][:EXAMPLE_IDS] for key in analysis.rules}
         issues = analysis.issues
+        issues = issues[issues["id"].isin(np.concatenate([*listed.values(), ids[:0]]))]  # only the listed ones
         finding = {  # (rule, id) → the turn it is in (None: the whole example), that turn's role, the message
             (rule, int(i)): (None if pd.isna(turn) else int(turn), None if pd.isna(role) else role, message)
             for rule, i, turn, role, message in zip(
@@ -77,12 +79,11 @@ def _analyze(args: argparse.Namespace) -> int:
         }
         examples, where = {}, {}
         for key in analysis.rules:
-            flagged = analysis.flags[key].to_numpy()
-            examples[key] = [int(i) for i in ids[flagged][:EXAMPLE_IDS]]
+            examples[key] = [int(i) for i in listed[key]]
             where[key] = [  # the one scheme of every command: source line/row and example id, then the finding
                 {"row": int(r), "unit": unit, "id": int(i)}
                 | dict(zip(("turn", "role", "message"), finding.get((key, int(i)), (None, None, None)), strict=True))
-                for r, i in zip(rows[flagged][:EXAMPLE_IDS], ids[flagged][:EXAMPLE_IDS], strict=True)
+                for r, i in zip(rows[analysis.flags[key].to_numpy()][:EXAMPLE_IDS], listed[key], strict=True)
             ]
         out = {
             "rows": total,
