@@ -185,11 +185,6 @@ def row_tensors(rows: Sequence[Sequence[EncodedExample]], pad_id: int, device: s
     return ids.to(device), labels.to(device), positions.to(device)
 
 
-def pack_batch(batch: Sequence[EncodedExample], pad_id: int, device: str, max_length: int) -> tuple[Any, Any, Any]:
-    """(ids, labels, position_ids) of ``batch`` packed by :func:`pack_rows` (see :func:`row_tensors`)."""
-    return row_tensors(pack_rows(batch, max_length), pad_id, device)
-
-
 Unit = EncodedExample | list[EncodedExample]
 """What ``batch_size`` counts: an example (padding) or a packed row of examples (packing)."""
 

@@ -225,7 +225,7 @@ def test_packing_gives_exactly_the_unpacked_loss(tiny_model_dir, tokenizer, atte
     from transformers import AutoModelForCausalLM
 
     from studio.engine import packed_attention
-    from studio.engine.trainer import _collate, _loss_and_accuracy, pack_batch, pack_rows
+    from studio.engine.trainer import _collate, _loss_and_accuracy, pack_rows, row_tensors
 
     torch.manual_seed(0)
     implementation = packed_attention.register() if attention == "packed" else attention
@@ -240,17 +240,17 @@ def test_packing_gives_exactly_the_unpacked_loss(tiny_model_dir, tokenizer, atte
     with torch.no_grad():
         loss, correct, count = _loss_and_accuracy(model, *_collate(batch, pad, "cpu"))
         for max_length in (longest, 2 * longest, 512):  # several rows with end padding, then fewer, then one
-            ids, labels, positions = pack_batch(batch, pad, "cpu", max_length)
+            ids, labels, positions = row_tensors(pack_rows(batch, max_length), pad, "cpu")
             assert ids.shape[0] == len(pack_rows(batch, max_length)) and ids.shape[1] <= max_length
             packed_loss, packed_correct, packed_count = _loss_and_accuracy(model, ids, labels, None, positions)
             assert packed_count == count == sum(e.trained_tokens for e in batch)
             assert packed_loss.item() == pytest.approx(loss.item(), abs=1e-5)
             assert packed_correct == correct
         # The same rows with attention across examples give another loss: the test can tell.
-        ids, labels, positions = pack_batch(batch, pad, "cpu", 512)
+        ids, labels, positions = row_tensors(pack_rows(batch, 512), pad, "cpu")
         leaky, _, _ = _loss_and_accuracy(model, ids, labels, None, torch.arange(ids.shape[1])[None])
         assert abs(leaky.item() - loss.item()) > 1e-3
-    assert pack_batch(batch, pad, "cpu", 512)[0].shape[0] == 1  # 7 short chats: one row, no padding at all
+    assert row_tensors(pack_rows(batch, 512), pad, "cpu")[0].shape[0] == 1  # 7 short chats: one row, no padding at all
 
 
 def test_packing_puts_every_example_in_exactly_one_row_best_fit(tokenizer):
