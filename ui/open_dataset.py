@@ -71,12 +71,14 @@ def dataset_picker(tr: Translator, *, key: str, where: tuple[Any, Any] | None = 
         format_func=lambda i: f"{datasets[i].name} · {datasets[i].format}",
         key=widget,
         placeholder=tr("dataset.pick_placeholder"),
+        on_change=_open_picked,
+        args=(session, widget),
     )
     st.session_state[synced] = chosen
     if chosen is None:
         show_in_url(editor)
         return editor
-    if editor is None or editor.dataset_id != chosen:
+    if editor is None or editor.dataset_id != chosen:  # not picked in this menu (its callback opens those)
         session.open(chosen)
         st.rerun()  # the page's "dataset · version" line, drawn above, names it from the next run on
     assert editor is not None
@@ -97,6 +99,15 @@ def dataset_picker(tr: Translator, *, key: str, where: tuple[Any, Any] | None = 
         st.rerun()
     show_in_url(editor)
     return editor
+
+
+def _open_picked(session: DatasetSession, widget: str) -> None:
+    """The menu's callback: the picked dataset is opened before the page runs, so that run draws it from its first
+    line (the "dataset · version" line, the URL, the grid) and no second run follows (one run less of the page on
+    every pick: ~0.4 s at 100k multi-turn examples)."""
+    chosen = st.session_state.get(widget)
+    if chosen is not None and (session.editor is None or session.editor.dataset_id != chosen):
+        session.open(chosen)
 
 
 def follow_link(session: DatasetSession) -> None:

@@ -42,6 +42,27 @@ WARM_SEARCH_ROWS = KEPT_VIEW_ROWS
 the version's stored view, see :data:`~studio.storage.workspace.KEPT_VIEW_ROWS`); beyond, the first search builds it,
 so that memory goes to a view only when someone searches."""
 
+WARM_SEARCH_DELAY_S = 3.0
+"""Seconds the turn view's warm-up waits once the page is drawn, unless a search needs the view sooner: the browser
+is still drawing the grid then (~2 s of two cores at 100k multi-turn examples, bench/RESULTS.md "gridmulti"), and
+the warm-up's ~0.2–0.5 s of CPU would be taken from that first render."""
+
+
+class Warmup(threading.Thread):
+    """:func:`warm_view` on its own thread, after ``delay_s`` seconds or as soon as :meth:`now` is called."""
+
+    def __init__(self, args: tuple[Any, ...], delay_s: float) -> None:
+        super().__init__(name="turn-view", daemon=True)
+        self._args, self._delay_s, self._go = args, delay_s, threading.Event()
+
+    def run(self) -> None:
+        self._go.wait(self._delay_s)
+        warm_view(*self._args)
+
+    def now(self) -> None:
+        """Start the warm-up now (a search is waiting for it)."""
+        self._go.set()
+
 
 class DatasetSession:
     """One browser session's open dataset (``editor``, None until one is opened), its flags and export splits."""
@@ -51,7 +72,7 @@ class DatasetSession:
         self.editor: DatasetEditor | None = None
         self.checks = Checks()
         self._prefetching: threading.Thread | Literal[False] | None = None  # None: not tried yet
-        self._warming: tuple[Any, threading.Thread | None] = (None, None)
+        self._warming: tuple[Any, Warmup | None] = (None, None)
         self._splits: tuple[Any, tuple[dict[str, pd.DataFrame], pd.DataFrame] | None] = (None, None)
 
     def prefetch_newest(self, then: Callable[[], object] | None = None) -> None:
@@ -114,18 +135,19 @@ class DatasetSession:
         """Flagged rows per rule, in the rules' display order."""
         return self.checks.counts([rule.key for rule in RULES if rule.key in self.checks.flags.columns])
 
-    def warm_search(self) -> threading.Thread | None:
+    def warm_search(self, delay_s: float = WARM_SEARCH_DELAY_S) -> Warmup | None:
         """Make the open data's turn view ready in the background (once per data revision, up to
         :data:`WARM_SEARCH_ROWS` examples), so the live filter's first search does not pay for it: see
         :func:`warm_view` (the stored view is read back: ~0.2 s CPU at 100k multi-turn conversations, where a build
-        takes ~1.3 s). :meth:`rows` waits for a build in flight rather than starting another. Call it once the
-        page is drawn. Returns the thread started, or None."""
+        takes ~1.3 s). It starts after ``delay_s`` (:data:`WARM_SEARCH_DELAY_S`: the browser draws the page
+        first) or as soon as :meth:`rows` searches, which then waits for it rather than starting another build.
+        Call it once the page is drawn. Returns the thread started, or None."""
         editor = self._editor()
         key = (editor.dataset_id, editor.revision)
         if self._warming[0] == key or len(editor.frame) > WARM_SEARCH_ROWS:
             return None
         args = (self.workspace, editor.head.id, editor.base, editor.frame, editor.history.active)
-        thread = threading.Thread(target=warm_view, args=args, name="turn-view", daemon=True)
+        thread = Warmup(args, delay_s)
         self._warming = (key, thread)
         thread.start()
         return thread
@@ -134,6 +156,7 @@ class DatasetSession:
         """Positions of the rows the filters let through, and None; with an invalid pattern, every row and why."""
         editor = self._editor()
         if spec.regex and (building := self._warming[1]) is not None:
+            building.now()
             building.join()  # the search reads the view that thread builds
         try:
             groups = self.checks.groups(editor, spec.duplicates, threshold)

@@ -110,7 +110,7 @@ def test_a_link_to_an_older_version_opens_the_head_and_checks_out_only_when_aske
     assert len(tab.editor.frame) == 238
 
 
-def test_the_turn_view_is_built_ahead_of_the_first_search_once_per_revision(session, monkeypatch):
+def test_the_turn_view_warms_once_the_page_is_drawn_or_at_the_first_search_once_per_revision(session, monkeypatch):
     import time
 
     import studio.data.turns as turns
@@ -126,8 +126,10 @@ def test_the_turn_view_is_built_ahead_of_the_first_search_once_per_revision(sess
     monkeypatch.setattr(turns, "_build_view", slow_build)
     with session.workspace.transaction() as db:  # a version stored without its view (an older workspace): built
         db.execute("DELETE FROM turn_views")
-    warming = session.warm_search()
+    warming = session.warm_search(delay_s=600)  # the page's draw first: nothing built yet
     assert warming is not None and session.warm_search() is None  # once per revision
+    time.sleep(0.1)
+    assert built == [] and warming.is_alive()
     positions, problem = session.rows(ViewSpec(regex="fever"), 0.8)  # waits for that build, starts none
     assert problem is None and 0 < len(positions) < 238
     assert built == [238] and not warming.is_alive()
@@ -153,7 +155,7 @@ def test_a_new_session_reads_the_version_s_stored_view_and_carries_the_edits_sin
     monkeypatch.setattr(turns, "_build_view", lambda frame: built.append(len(frame)) or build(frame))
     later = DatasetSession(session.workspace)
     later.open(editor.dataset_id)
-    warming = later.warm_search()
+    warming = later.warm_search(delay_s=0)
     assert warming is not None
     warming.join()
     assert later.editor is not None and len(later.editor.history.active) == 2

@@ -371,6 +371,21 @@ def test_an_import_runs_the_page_once(monkeypatch):
     assert runs == [1]  # the import is done before the run that shows it: no st.rerun(), no second run
 
 
+def test_picking_a_dataset_runs_the_page_once(tmp_path, monkeypatch):
+    import ui.dataset
+
+    chats = [{"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]} for q, a in ROWS]
+    _, _, info = open_chats(tmp_path, chats, "faq")
+    at = open_page("dataset")  # a new session: nothing open yet
+    assert at.info and not any(" of " in m.value and "rows" in m.value for m in at.markdown)
+    runs = []
+    real = ui.dataset.open_panel
+    monkeypatch.setattr(ui.dataset, "open_panel", lambda *a: runs.append(1) or real(*a))
+    at.selectbox(key="open-dataset").set_value(info.id).run()
+    assert not at.exception and shown(at) == "**5 of 5 rows**"
+    assert runs == [1]  # the menu's callback opened it before the run that shows it: no second run
+
+
 def test_opening_the_linked_version_is_refused_when_the_dataset_moved_again(page):
     at, workspace, dataset_id = page
     stale_url = dict(at.query_params)
