@@ -139,7 +139,8 @@ def train_bare(steps: str = "20") -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from studio.engine.encoding import encode_examples
-    from studio.engine.trainer import _epoch_order, select_device, set_threads
+    from studio.engine.trainer import select_device, set_threads
+    from studio.engine.training_batches import epoch_order
 
     set_threads()
     _, autocast = select_device()
@@ -147,7 +148,7 @@ def train_bare(steps: str = "20") -> dict:
     torch.manual_seed(1)
     tokenizer = AutoTokenizer.from_pretrained(base)
     encoded = encode_examples(tokenizer, examples, max_length=SEQ)
-    order = _epoch_order(len(encoded), 1, 0)
+    order = epoch_order(len(encoded), 1, 0)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
     model.config.use_cache = False

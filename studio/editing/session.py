@@ -22,7 +22,8 @@ from studio.editing.recipes import Recipe
 from studio.errors import OperationError, StudioError
 from studio.quality.rules import RULES
 from studio.quality.splits import export_splits, split_version_name
-from studio.storage.workspace import KEPT_VIEW_ROWS, VersionInfo, Workspace, import_loaded
+from studio.storage.turn_views import KEPT_VIEW_ROWS, version_turn_view
+from studio.storage.workspace import VersionInfo, Workspace, import_loaded
 
 if TYPE_CHECKING:
     from studio.quality.near_duplicates import NearDuplicates
@@ -39,7 +40,7 @@ class StaleLink:
 
 WARM_SEARCH_ROWS = KEPT_VIEW_ROWS
 """Up to this many examples the turn view is made ready ahead of the first search (:meth:`DatasetSession.warm_search`:
-the version's stored view, see :data:`~studio.storage.workspace.KEPT_VIEW_ROWS`); beyond, the first search builds it,
+the version's stored view, see :data:`~studio.storage.turn_views.KEPT_VIEW_ROWS`); beyond, the first search builds it,
 so that memory goes to a view only when someone searches."""
 
 WARM_SEARCH_DELAY_S = 3.0
@@ -205,12 +206,12 @@ def warm_view(
 ) -> None:
     """Cache the turn view of ``frame`` (``base``, version ``version_id``'s frame, with ``ops`` applied): the
     version's view (stored, else built once and stored, see
-    :meth:`~studio.storage.workspace.Workspace.version_turn_view`), carried over one-example edits
+    :func:`~studio.storage.turn_views.version_turn_view`), carried over one-example edits
     (:func:`~studio.data.turns.carry_view`: only the edited examples are built); after any other operation, built."""
     if frame is not base and (cached_view(frame) is not None or not all(op.one_example for op in ops)):
         turn_view(frame)  # carried over the edit just made, or built after an operation on many rows
         return
-    workspace.version_turn_view(version_id, base)
+    version_turn_view(workspace, version_id, base)
     if frame is base:
         return
     edited = np.isin(frame["id"].to_numpy(), [op.to_dict()["id"] for op in ops])

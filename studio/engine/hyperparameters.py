@@ -9,7 +9,7 @@ Epochs, "auto": OpenAI's heuristic (:func:`studio.core.training.auto_epochs`): 3
 
 ``packing`` (default false) packs the training set, once per epoch, into rows of up to ``max_length`` tokens (best
 fit decreasing, as TRL's ``SFTConfig(packing=True)``), with no attention across examples and no example cut
-(see :func:`studio.engine.trainer.epoch_units`); each example's tokens weigh in the loss as unpacked. Then
+(see :func:`studio.engine.training_batches.epoch_units`); each example's tokens weigh in the loss as unpacked. Then
 ``batch_size`` counts packed rows, as in TRL, and "auto" is :data:`AUTO_PACKED_BATCH_SIZE` row: a step sees many
 more tokens, so an epoch takes fewer steps and the per-step cost is paid less often.
 """

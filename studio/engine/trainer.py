@@ -2,31 +2,29 @@
 ``accelerate``.
 
 The loop: dynamic padding (or, with ``packing``, the training set packed into rows once per epoch,
-:func:`epoch_units`), AdamW with linear warmup then cosine decay, one
+:func:`~studio.engine.training_batches.epoch_units`), AdamW with linear warmup then cosine decay, one
 checkpoint (adapter) per epoch, and a resumable state (adapter, optimizer, scheduler, step) so paused,
 interrupted or engine-restarted jobs continue where they left off.
 
 It runs through an ``accelerate.Accelerator``, so ``accelerate launch`` (several GPUs, DDP; gradient accumulation)
 needs no code change. ``batch_size`` stays OpenAI's: the examples of one optimizer step, whatever the hardware
 (packed rows when packing, as in TRL). Each step's examples (or rows) are split into
-``processes × gradient_accumulation_steps`` micro-batches (:func:`micro_batches`) and every micro-batch's loss is
-weighted by its share of the step's trained tokens, so the gradient is exactly that of the whole batch's mean loss:
-the same steps, checkpoints and loss curve on one CPU or eight GPUs.
+``processes × gradient_accumulation_steps`` micro-batches (:func:`~studio.engine.training_batches.micro_batches`)
+and every micro-batch's loss is weighted by its share of the step's trained tokens, so the gradient is exactly that
+of the whole batch's mean loss: the same steps, checkpoints and loss curve on one CPU or eight GPUs.
 Only the main process reports (callbacks) and writes checkpoints.
-The data it trains on comes from :mod:`studio.engine.encoding`, its config from
-:mod:`studio.engine.hyperparameters`.
+The data it trains on comes from :mod:`studio.engine.encoding`, in the steps' batches of
+:mod:`studio.engine.training_batches`, its config from :mod:`studio.engine.hyperparameters`.
 
 torch/transformers/peft are imported inside functions: this module is importable without the ``engine`` extra.
 """
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import json
 import math
 import os
-import random
 import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -36,8 +34,9 @@ from typing import Any, Literal
 
 from studio.core.files import atomic_folder
 from studio.engine import packed_attention
-from studio.engine.encoding import EncodedExample, encode_examples
+from studio.engine.encoding import encode_examples
 from studio.engine.hyperparameters import TrainingConfig
+from studio.engine.training_batches import Unit, epoch_units, micro_batches, pack_rows, unit_examples, unit_tensors
 
 MIN_LR_RATIO = 0.1
 """The cosine decay ends at this fraction of the peak rate."""
@@ -120,116 +119,11 @@ def set_threads() -> int:
     return cores
 
 
-def _collate(batch: Sequence[EncodedExample], pad_id: int, device: str) -> tuple[Any, Any, Any]:
-    import torch
-
-    width = max(len(e.input_ids) for e in batch)
-    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-    labels = torch.full((len(batch), width), -100, dtype=torch.long)
-    mask = torch.zeros((len(batch), width), dtype=torch.long)
-    for row, example in enumerate(batch):
-        n = len(example.input_ids)
-        ids[row, :n] = torch.tensor(example.input_ids)
-        labels[row, :n] = torch.tensor(example.labels)
-        mask[row, :n] = 1
-    return ids.to(device), labels.to(device), mask.to(device)
-
-
-def pack_rows(examples: Sequence[EncodedExample], max_length: int) -> list[list[EncodedExample]]:
-    """``examples`` in rows of at most ``max_length`` tokens, best fit decreasing (TRL's "bfd"): longest first, each
-    into the row whose room left is the smallest that still holds it, else a new row. Every example lands in
-    exactly one row, uncut; one longer than ``max_length`` (never, after encoding) gets a row of its own. Examples
-    of equal length keep their order (a shuffled input gives shuffled rows). The number of rows depends only on
-    the lengths. O(n log n) plus list moves."""
-    rows: list[list[EncodedExample]] = []
-    rooms: list[tuple[int, int]] = []  # (room left, row index), sorted: the best fit is the first that holds n
-    for example in sorted(examples, key=lambda e: len(e.input_ids), reverse=True):
-        n = len(example.input_ids)
-        at = bisect.bisect_left(rooms, (n, -1))
-        if at == len(rooms):
-            rows.append([example])
-            left, index = max_length - n, len(rows) - 1
-        else:
-            left, index = rooms.pop(at)
-            rows[index].append(example)
-            left -= n
-        if left > 0:
-            bisect.insort(rooms, (left, index))
-    return rows
-
-
-def row_tensors(rows: Sequence[Sequence[EncodedExample]], pad_id: int, device: str) -> tuple[Any, Any, Any]:
-    """(ids, labels, position_ids), each ``rows × width`` (the longest row's tokens), of rows of examples laid end
-    to end (see :func:`pack_rows`), padded at the end.
-
-    Position ids restart at 0 for each example (and for the padding at a row's end), which transformers turns
-    into a block-diagonal causal mask: no token attends to another example. The first token of each example is
-    not a target (it would be predicted from the previous example), so the trained tokens, and the mean loss,
-    are exactly those of the same examples unpacked.
-    """
-    import torch
-
-    width = max(sum(len(e.input_ids) for e in row) for row in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    labels = torch.full((len(rows), width), -100, dtype=torch.long)
-    positions = torch.zeros((len(rows), width), dtype=torch.long)
-    for r, row in enumerate(rows):
-        cursor = 0
-        for example in row:
-            n = len(example.input_ids)
-            ids[r, cursor : cursor + n] = torch.tensor(example.input_ids)
-            labels[r, cursor + 1 : cursor + n] = torch.tensor(example.labels[1:])
-            positions[r, cursor : cursor + n] = torch.arange(n)
-            cursor += n
-        positions[r, cursor:] = torch.arange(width - cursor)
-    return ids.to(device), labels.to(device), positions.to(device)
-
-
-Unit = EncodedExample | list[EncodedExample]
-"""What ``batch_size`` counts: an example (padding) or a packed row of examples (packing)."""
-
-
-def unit_examples(units: Sequence[Unit]) -> list[EncodedExample]:
-    """The examples of a list of units (examples, or packed rows), in order."""
-    return [e for unit in units for e in (unit if isinstance(unit, list) else [unit])]
-
-
-def epoch_units(examples: Sequence[EncodedExample], config: TrainingConfig, epoch: int) -> list[Unit]:
-    """What the steps of ``epoch`` take, ``config.batch_size`` at a time: the examples shuffled (seeded by
-    ``config.seed`` and the epoch) or, with ``config.packing``, those shuffled examples packed by
-    :func:`pack_rows` into rows of ``config.max_length`` tokens, the rows shuffled too. Deterministic, so a
-    resumed job takes the same steps; the count depends only on the lengths, so every epoch has as many steps."""
-    order = _epoch_order(len(examples), config.seed, epoch)
-    shuffled = [examples[i] for i in order]
-    if not config.packing:
-        return list(shuffled)
-    rows = pack_rows(shuffled, config.max_length)
-    return [rows[i] for i in _epoch_order(len(rows), config.seed, epoch)]
-
-
-def _tensors(units: Sequence[Unit], pad_id: int, device: str) -> tuple[Any, Any, Any, Any]:
-    """(ids, labels, attention mask or None, position ids or None) of examples (padded) or rows (packed)."""
-    if units and isinstance(units[0], list):
-        ids, labels, positions = row_tensors(units, pad_id, device)  # type: ignore[arg-type]
-        return ids, labels, None, positions
-    return (*_collate(units, pad_id, device), None)  # type: ignore[arg-type]
-
-
-def micro_batches(batch: Sequence[Unit], parts: int) -> list[list[Unit]]:
-    """``batch`` (examples, or packed rows) in ``parts`` consecutive slices whose sizes differ by at most one
-    (empty when ``parts`` exceeds the batch): slice ``process × accumulation_steps + k`` is micro-batch ``k`` of
-    that process."""
-    size, extra = divmod(len(batch), parts)
-    bounds = [0]
-    for part in range(parts):
-        bounds.append(bounds[-1] + size + (1 if part < extra else 0))
-    return [list(batch[bounds[i] : bounds[i + 1]]) for i in range(parts)]
-
-
 def _loss_and_accuracy(model: Any, ids: Any, labels: Any, mask: Any, position_ids: Any = None) -> tuple[Any, int, int]:
     """(mean loss over trained tokens, correct predictions, trained tokens) for one padded batch, or for a packed
-    one (``mask`` None and ``position_ids`` from :func:`row_tensors`). ``model`` may be wrapped by accelerate (DDP):
-    the forward goes through the wrapper, which is what synchronises gradients across processes."""
+    one (``mask`` None and ``position_ids`` from :func:`~studio.engine.training_batches.row_tensors`). ``model``
+    may be wrapped by accelerate (DDP): the forward goes through the wrapper, which is what synchronises gradients
+    across processes."""
     import torch
     import torch.nn.functional as F
     from accelerate.utils import extract_model_from_parallel
@@ -290,18 +184,12 @@ def _evaluate(
         for start in range(0, len(units), config.batch_size):
             chunk = units[start : start + config.batch_size]
             with accelerator.autocast():
-                loss, ok, n = _loss_and_accuracy(model, *_tensors(chunk, pad_id, accelerator.device))
+                loss, ok, n = _loss_and_accuracy(model, *unit_tensors(chunk, pad_id, accelerator.device))
             total_loss += loss.item() * n
             correct += ok
             tokens += n
     model.train()
     return total_loss / max(tokens, 1), correct / max(tokens, 1)
-
-
-def _epoch_order(n: int, seed: int, epoch: int) -> list[int]:
-    order = list(range(n))
-    random.Random(seed * 1_000_003 + epoch).shuffle(order)
-    return order
 
 
 def _save_adapter(accelerator: Any, model: Any, folder: Path) -> None:
@@ -484,7 +372,7 @@ def train(
                 chunk, share = batch[:1], 0.0
             with accelerator.accumulate(model):
                 with accelerator.autocast():
-                    loss, correct, count = _loss_and_accuracy(model, *_tensors(chunk, pad_id, device))
+                    loss, correct, count = _loss_and_accuracy(model, *unit_tensors(chunk, pad_id, device))
                 # This micro-batch's share of the step's mean loss; accelerate divides by the accumulation
                 # steps and DDP averages over processes, which the factor undoes.
                 accelerator.backward(loss * (share * count * accumulation * processes / max(step_tokens, 1)))

@@ -11,15 +11,11 @@ Arrow files, not Parquet, for what a page's first draw reads: 100k multi-turn ex
 from __future__ import annotations
 
 import gc
-import hashlib
 import io
 import json
 import threading
-import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from functools import cache
-from pathlib import Path
 
 import numpy as np
 import orjson
@@ -28,7 +24,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from studio.core.memory import collector_paused
-from studio.data import turns
 from studio.data.frame import TEXT, TEXT_FIELDS
 from studio.data.turns import TURN_COLUMNS
 
@@ -83,16 +78,6 @@ def flags_from_blob(data: bytes, frame: pd.DataFrame) -> pd.DataFrame | None:
     flags = table.drop_columns(["_id"]).to_pandas()
     flags.index = frame.index
     return flags
-
-
-@cache
-def view_builder() -> str:
-    """What built this process's turn views: a digest of :mod:`studio.data.turns`, the code that builds them. A view
-    stored by other code (an older or newer studio on the same workspace) is built again rather than trusted."""
-    try:
-        return hashlib.sha256(Path(turns.__file__).read_bytes()).hexdigest()[:16]
-    except OSError:  # no source to read: this process's views are its own
-        return f"process-{uuid.uuid4().hex}"
 
 
 def view_to_arrow(view: pd.DataFrame) -> bytes:

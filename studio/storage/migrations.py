@@ -15,7 +15,7 @@ opening the same old file upgrade it once.
 7. train_presets (named training settings, :mod:`studio.providers.train_settings`)
 8. turn_views (each version's turn view, :func:`studio.data.turns.turn_view`, as an Arrow file: built once per
    version, read back by the next session instead of built again; ``builder`` names the code that built it, so a
-   studio whose view differs builds its own)
+   studio whose view differs builds its own; :mod:`studio.storage.turn_views`)
 
 Migrations 3 and 4 say ``IF NOT EXISTS``: before they existed, those features created their tables on first use
 without recording a version, so a workspace at version 2 may already hold them (with their rows).

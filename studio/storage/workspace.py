@@ -2,12 +2,12 @@
 
 Location: ``$STUDIO_WORKSPACE`` or ``./workspace/studio.db`` (the CLI's ``--workspace`` sets the variable).
 
-A dataset has versions (full snapshots, stored as Arrow blobs, each with its rule flags and its turn view) and a
-*working state*: its head version plus the operations applied since, in order. Every acknowledged edit is one row in
-``operations``, written before the UI says it is done, so a refresh or a crash loses nothing. Undo marks the newest
-active operation inactive; redo re-activates it; a new operation after an undo discards the undone ones (as every
-editor does). Saving a version snapshots the result: the log it came from is kept for the record but never replayed
-again.
+A dataset has versions (full snapshots, stored as Arrow blobs, each with its rule flags and its turn view:
+:mod:`studio.storage.turn_views`) and a *working state*: its head version plus the operations applied since, in
+order. Every acknowledged edit is one row in ``operations``, written before the UI says it is done, so a refresh or
+a crash loses nothing. Undo marks the newest active operation inactive; redo re-activates it; a new operation after
+an undo discards the undone ones (as every editor does). Saving a version snapshots the result: the log it came from
+is kept for the record but never replayed again.
 
 Two sessions may edit one dataset. Each dataset has a ``revision`` that every change to its head or its log bumps,
 in the same transaction; a write that passes ``expected_revision`` (the revision its caller computed it from) is
@@ -37,7 +37,6 @@ from typing import Any
 
 import pandas as pd
 
-from studio.data.turns import cached_view, remember_view, turn_view
 from studio.errors import ConflictError, WorkspaceError
 from studio.storage.frames import (
     FrameCache,
@@ -45,17 +44,11 @@ from studio.storage.frames import (
     flags_to_blob,
     frame_from_blob,
     frame_to_blob,
-    view_builder,
-    view_from_arrow,
-    view_to_arrow,
 )
 from studio.storage.migrations import migrate
+from studio.storage.turn_views import KEPT_VIEW_ROWS, version_turn_view
 
 DEFAULT_PATH = Path("workspace") / "studio.db"
-KEPT_VIEW_ROWS = 250_000
-"""Up to this many examples an imported version's turn view is stored with it (~18 MB per 100k multi-turn
-examples), for the Dataset page to read back ahead of the first search; beyond, a search builds it in memory when
-it asks for it (studio.data.turns.turn_view)."""
 _FRAMES = FrameCache()
 
 
@@ -310,46 +303,6 @@ class Workspace:
         thread.start()
         return thread
 
-    def save_turn_view(self, version_id: int, frame: pd.DataFrame, view: pd.DataFrame) -> None:
-        """Keep ``view``, the turn view of ``frame`` (version ``version_id``'s frame), so that the next session
-        reads it back (:meth:`load_turn_view`) instead of building it again; one per version."""
-        data = view_to_arrow(view)
-        with self.transaction() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO turn_views(version_id, builder, data, created_at) VALUES (?, ?, ?, ?)",
-                (version_id, view_builder(), data, time.time()),
-            )
-
-    def load_turn_view(self, version_id: int, frame: pd.DataFrame) -> pd.DataFrame | None:
-        """The turn view stored for version ``version_id``, made the one :func:`~studio.data.turns.turn_view`
-        returns for ``frame`` (that version's frame) from now on; None when none is stored, or it was stored for
-        other rows or built by other code (:func:`~studio.storage.frames.view_builder`)."""
-        with self._connect() as db:
-            row = db.execute(
-                "SELECT data FROM turn_views WHERE version_id=? AND builder=?", (version_id, view_builder())
-            ).fetchone()
-        view = None if row is None else view_from_arrow(row[0], frame)
-        if view is not None:
-            remember_view(frame, view)
-        return view
-
-    def version_turn_view(self, version_id: int, frame: pd.DataFrame) -> pd.DataFrame:
-        """Version ``version_id``'s turn view for ``frame`` (its frame): the one cached, else the one stored, else
-        built; stored when it is not yet, so it is built once per version."""
-        view = cached_view(frame)
-        if view is None and (view := self.load_turn_view(version_id, frame)) is not None:
-            return view
-        with self._connect() as db:
-            stored = db.execute(
-                "SELECT 1 FROM turn_views WHERE version_id=? AND builder=?", (version_id, view_builder())
-            ).fetchone()
-        if view is None:
-            view = turn_view(frame)
-        if stored is None:
-            with suppress(WorkspaceError, sqlite3.Error):  # read-only or busy: the view is still this process's
-                self.save_turn_view(version_id, frame, view)
-        return view
-
     def save_flags(self, version_id: int, signature: str, frame: pd.DataFrame, flags: pd.DataFrame) -> None:
         """Keep the rule flags of ``frame`` (version ``version_id`` with the edits that ``signature`` stands for),
         so reopening the dataset need not run the rules again; one set is kept per version."""
@@ -514,7 +467,7 @@ def import_loaded(
     )
     workspace.save_flags(info.head_version_id, flags_signature(), result.frame, grid_flags(result.frame))
     if len(result.frame) <= KEPT_VIEW_ROWS:  # the rules built it: kept for every session
-        workspace.version_turn_view(info.head_version_id, result.frame)
+        version_turn_view(workspace, info.head_version_id, result.frame)
     return info
 
 

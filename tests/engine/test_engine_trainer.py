@@ -225,7 +225,8 @@ def test_packing_gives_exactly_the_unpacked_loss(tiny_model_dir, tokenizer, atte
     from transformers import AutoModelForCausalLM
 
     from studio.engine import packed_attention
-    from studio.engine.trainer import _collate, _loss_and_accuracy, pack_rows, row_tensors
+    from studio.engine.trainer import _loss_and_accuracy
+    from studio.engine.training_batches import collate, pack_rows, row_tensors
 
     torch.manual_seed(0)
     implementation = packed_attention.register() if attention == "packed" else attention
@@ -238,7 +239,7 @@ def test_packing_gives_exactly_the_unpacked_loss(tiny_model_dir, tokenizer, atte
     longest = max(len(e.input_ids) for e in batch)
     pad = tokenizer.pad_token_id
     with torch.no_grad():
-        loss, correct, count = _loss_and_accuracy(model, *_collate(batch, pad, "cpu"))
+        loss, correct, count = _loss_and_accuracy(model, *collate(batch, pad, "cpu"))
         for max_length in (longest, 2 * longest, 512):  # several rows with end padding, then fewer, then one
             ids, labels, positions = row_tensors(pack_rows(batch, max_length), pad, "cpu")
             assert ids.shape[0] == len(pack_rows(batch, max_length)) and ids.shape[1] <= max_length
@@ -255,7 +256,7 @@ def test_packing_gives_exactly_the_unpacked_loss(tiny_model_dir, tokenizer, atte
 
 def test_packing_puts_every_example_in_exactly_one_row_best_fit(tokenizer):
     from studio.engine.hyperparameters import TrainingConfig
-    from studio.engine.trainer import epoch_units, pack_rows
+    from studio.engine.training_batches import epoch_units, pack_rows
 
     examples = encode_examples(tokenizer, _varied_chats(7), max_length=512)
     lengths = sorted(len(e.input_ids) for e in examples)  # 45, 55, 60, 63, 68, 86, 91 tokens
