@@ -12,9 +12,9 @@ from studio.editing.session import DatasetSession
 from studio.errors import ConflictError, StudioError
 from studio.storage.workspace import Workspace
 from ui import keys
-from ui.aggrid import aggrid_arguments
+from ui.aggrid import aggrid_arguments, grid_key
 from ui.conversation import conversation_panel
-from ui.dataset import actions_panel, export_panel, filters_sidebar, history_panel, open_panel
+from ui.dataset import actions_panel, export_panel, filters_sidebar, history_panel, open_panel, opening_places
 from ui.frame import attempt, page
 from ui.open_dataset import follow_link, link_notice
 
@@ -27,6 +27,8 @@ follow_link(session)  # a refresh or a Cost link names the dataset and version t
 session.prefetch_newest(then=warm_encoding)
 link_notice(tr)  # the URL named a version that is no longer the current one: offered, never checked out unasked
 opened = open_panel(session, tr)
+if opened is None and session.opening is not None:  # picked, still decoding: the grid's places first
+    opening_places(session, tr)
 if opened is None:
     st.info(tr("dataset.nothing_open"))
     st.stop()
@@ -101,7 +103,7 @@ def grid_view() -> None:
         flag_labels={k: tr.label("rules", k) for k in counts},
         no_rows=tr("dataset.grid_no_rows"),
     )
-    AgGrid(rows.copy(), key=f"grid-{editor.dataset_id}", callback=on_grid, **shown_as)
+    AgGrid(rows.copy(), key=grid_key(editor.dataset_id), callback=on_grid, **shown_as)
     selected = editor.frame["id"].to_numpy()[positions]  # of the rows selected, those the filter still shows
     selected = tuple(int(i) for i in selected[np.isin(selected, st.session_state.get("selected_ids", ()))])
     if selected and st.button(tr.plural("dataset.selected_delete", len(selected)), key="delete_selected"):

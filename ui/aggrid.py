@@ -118,6 +118,12 @@ BADGE_CSS = {
 }
 
 
+def grid_key(dataset_id: int) -> str:
+    """The Dataset page's grid's widget key: one per dataset, kept from the first draw (while the dataset opens,
+    :func:`ui.dataset.opening_places`) to every later one, so Streamlit keeps its iframe."""
+    return f"grid-{dataset_id}"
+
+
 def grid_options(*, headers: dict[str, str], wrap: bool = True) -> dict[str, Any]:
     """AG Grid options for a page of rows from :func:`studio.editing.grid.grid_page` (JS hooks: see
     :func:`aggrid_arguments`)."""

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import numpy as np
 import pandas as pd
 import streamlit as st
+from st_aggrid import AgGrid
 
 from studio.data.writers import EXPORT_FORMATS, EXPORT_SUFFIX, export_bytes, unrepresentable_rows, unwritten_keys
 from studio.editing.editor import DatasetEditor
-from studio.editing.grid import DUPLICATE_MODES, ViewSpec
+from studio.editing.grid import DUPLICATE_MODES, GRID_COLUMNS, ViewSpec
 from studio.editing.ops import (
     CONVERSATION,
     GROUP_KINDS,
@@ -34,8 +35,10 @@ from studio.errors import ConflictError, StudioError
 from studio.i18n import Translator
 from studio.quality.rules import RULES
 from studio.quality.splits import SPLITS
+from ui.aggrid import aggrid_arguments, grid_key
 from ui.frame import attempt
 from ui.importing import import_upload
+from ui.markdown import escape_markdown
 from ui.open_dataset import dataset_picker
 
 T = TypeVar("T")
@@ -80,9 +83,32 @@ def open_panel(session: DatasetSession, tr: Translator) -> DatasetEditor | None:
     """Pick a workspace dataset and version, or import an upload; returns the open editor (None: nothing open)."""
     with st.expander(tr("dataset.open"), expanded=session.editor is None):
         left, right = st.columns(2)
-        editor = dataset_picker(tr, key="open", where=(left, left))
+        editor = dataset_picker(tr, key="open", where=(left, left), deferred=True)
         import_upload(session, right, tr)  # ui/importing.py: detected format/encoding/columns, changeable
     return editor
+
+
+def opening_places(session: DatasetSession, tr: Translator) -> NoReturn:
+    """While the dataset just picked (:attr:`~studio.editing.session.DatasetSession.opening`) is decoded: its rows
+    line, the page box and an empty grid, at the places where the open page draws them; then open it (waiting for
+    the decode) and run the page again. The browser meanwhile loads the grid's iframe (a 4.7 MB script, about a
+    second of one core) and keeps it when the rows come: the grid keeps its key and its place."""
+    opening = session.opening
+    assert opening is not None
+    st.markdown(f"**{tr('dataset.opening', name=escape_markdown(session.workspace.dataset(opening).name))}**")
+    st.number_input(tr("dataset.page", pages=1), 1, 1, 1, key="page-opening", disabled=True)
+    _empty_grid(opening, tr)
+    session.finish_opening()
+    st.rerun()
+
+
+@st.fragment
+def _empty_grid(dataset_id: int, tr: Translator) -> None:
+    # In a fragment, as the page's grid is: the same place in the page
+    shown_as = aggrid_arguments(
+        headers={c: tr.label("columns", c) for c in GRID_COLUMNS}, no_rows=tr("dataset.grid_opening")
+    )
+    AgGrid(pd.DataFrame(columns=list(GRID_COLUMNS)), key=grid_key(dataset_id), **shown_as)
 
 
 def actions_panel(

@@ -40,7 +40,9 @@ def open_dataset_caption(tr: Translator) -> None:
         slot.caption(tr("frame.open_dataset", name=editor.name, version=editor.head.name))
 
 
-def dataset_picker(tr: Translator, *, key: str, where: tuple[Any, Any] | None = None) -> DatasetEditor | None:
+def dataset_picker(
+    tr: Translator, *, key: str, where: tuple[Any, Any] | None = None, deferred: bool = False
+) -> DatasetEditor | None:
     """Pick a workspace dataset and version (the open one first) and open it for every page; returns the open
     editor (None while nothing is open). Picking another version makes it the head. ``where`` holds the two
     containers of the two menus (two columns of the page by default). The URL names what is open
@@ -48,7 +50,11 @@ def dataset_picker(tr: Translator, *, key: str, where: tuple[Any, Any] | None = 
 
     When an import, a link or another page opens another dataset, the menu is moved to it before it is drawn
     (a widget's value lives in the browser too: re-indexing it would switch back on the next rerun, and a new
-    key would make Streamlit rebuild the grid's iframe)."""
+    key would make Streamlit rebuild the grid's iframe).
+
+    A dataset picked in the menu is opened in the menu's callback, before the page runs. ``deferred``: when its
+    frame is not decoded yet, it is left :attr:`~studio.editing.session.DatasetSession.opening` and None is
+    returned, for the page to draw its places and then open it (the Dataset page: :func:`ui.dataset.opening_places`)."""
     if keys.DATASET not in st.session_state:
         st.session_state[keys.DATASET] = DatasetSession(Workspace())
     session: DatasetSession = st.session_state[keys.DATASET]
@@ -72,13 +78,15 @@ def dataset_picker(tr: Translator, *, key: str, where: tuple[Any, Any] | None = 
         key=widget,
         placeholder=tr("dataset.pick_placeholder"),
         on_change=_open_picked,
-        args=(session, widget),
+        args=(session, widget, deferred),
     )
     st.session_state[synced] = chosen
     if chosen is None:
         show_in_url(editor)
         return editor
     if editor is None or editor.dataset_id != chosen:  # not picked in this menu (its callback opens those)
+        if deferred and session.opening == chosen:  # picked, still decoding: the page opens it after its places
+            return None
         session.open(chosen)
         st.rerun()  # the page's "dataset · version" line, drawn above, names it from the next run on
     assert editor is not None
@@ -101,13 +109,17 @@ def dataset_picker(tr: Translator, *, key: str, where: tuple[Any, Any] | None = 
     return editor
 
 
-def _open_picked(session: DatasetSession, widget: str) -> None:
+def _open_picked(session: DatasetSession, widget: str, deferred: bool) -> None:
     """The menu's callback: the picked dataset is opened before the page runs, so that run draws it from its first
     line (the "dataset · version" line, the URL, the grid) and no second run follows (one run less of the page on
-    every pick: ~0.4 s at 100k multi-turn examples)."""
+    every pick: ~0.4 s at 100k multi-turn examples); ``deferred``: only when its frame is decoded already
+    (:meth:`~studio.editing.session.DatasetSession.pick`)."""
     chosen = st.session_state.get(widget)
     if chosen is not None and (session.editor is None or session.editor.dataset_id != chosen):
-        session.open(chosen)
+        if deferred:
+            session.pick(chosen)
+        else:
+            session.open(chosen)
 
 
 def follow_link(session: DatasetSession) -> None:

@@ -72,6 +72,7 @@ class DatasetSession:
         self.workspace = workspace
         self.editor: DatasetEditor | None = None
         self.checks = Checks()
+        self.opening: int | None = None  # picked, its frame not decoded yet: see pick()
         self._prefetching: threading.Thread | Literal[False] | None = None  # None: not tried yet
         self._warming: tuple[Any, Warmup | None] = (None, None)
         self._splits: tuple[Any, tuple[dict[str, pd.DataFrame], pd.DataFrame] | None] = (None, None)
@@ -91,10 +92,29 @@ class DatasetSession:
             then()
 
     def open(self, dataset_id: int) -> DatasetEditor:
-        """The editor of ``dataset_id``, opened unless it already is."""
+        """The editor of ``dataset_id``, opened unless it already is (nothing is :attr:`opening` after it)."""
+        self.opening = None
         if self.editor is None or self.editor.dataset_id != dataset_id:
             self.editor = DatasetEditor(self.workspace, dataset_id)
         return self.editor
+
+    def pick(self, dataset_id: int) -> None:
+        """A dataset picked in a menu: opened now when its head version is decoded already (or it is the open one);
+        else it becomes :attr:`opening`, so that a page can draw its places before it waits for the decode
+        (:meth:`finish_opening`)."""
+        info = self.workspace.dataset(dataset_id)
+        if self.editor is not None and self.editor.dataset_id == dataset_id:
+            self.opening = None
+        elif self.workspace.is_decoded(info.head_version_id):
+            self.opening = None
+            self.open(dataset_id)
+        else:
+            self.opening = dataset_id
+
+    def finish_opening(self) -> DatasetEditor | None:
+        """Open the dataset :meth:`pick` left :attr:`opening` (waiting for its decode, a prefetch's included) and
+        return its editor; None when nothing is opening."""
+        return self.open(self.opening) if self.opening is not None else None
 
     def open_link(self, dataset_id: int, version_id: int | None = None) -> StaleLink | None:
         """Open what a link names (``?dataset=3&version=7``) without changing the dataset for anyone: the dataset

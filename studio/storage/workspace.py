@@ -287,6 +287,13 @@ class Workspace:
             frame = _FRAMES.get(key, decode)
         return frame
 
+    def is_decoded(self, version_id: int) -> bool:
+        """Whether :meth:`load_version` would return version ``version_id`` without decoding it (it is among the
+        frames kept in memory); False for an unknown version."""
+        with self._connect() as db:
+            row = db.execute("SELECT created_at FROM versions WHERE id=?", (version_id,)).fetchone()
+        return row is not None and (str(self.path.resolve()), version_id, row["created_at"]) in _FRAMES.cached_keys()
+
     def prefetch_version(self, version_id: int, then: Callable[[], object] | None = None) -> threading.Thread:
         """Start decoding a version in the background (see :meth:`load_version`), e.g. the dataset a user is
         likely to open next; a failure is left to the later :meth:`load_version` call to report. ``then`` runs

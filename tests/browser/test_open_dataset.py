@@ -42,3 +42,20 @@ def test_an_import_while_another_dataset_is_open_stays_open_and_takes_the_edits(
 
     page.get_by_role("link", name="Cost").click()  # another page of the same session names dataset and version
     expect(page.get_by_text("style_demo · original", exact=False).first).to_be_visible(timeout=30_000)
+
+
+def test_a_picked_dataset_s_grid_loads_while_it_opens_and_is_kept_when_its_rows_come(streamlit_server, page):
+    from studio.storage.workspace import import_file
+
+    workspace = Workspace(streamlit_server.workspace)
+    first, _ = import_file(workspace, SAMPLE_DATA / "medical_faq_dirty.csv")
+    import_file(workspace, SAMPLE_DATA / "style_demo.jsonl")  # the newest: the page decodes it ahead of a pick
+    grid_scripts: list[str] = []  # the grid's 4.7 MB script: fetched once per iframe Streamlit builds
+    page.on("request", lambda r: grid_scripts.append(r.url) if "AgGrid" in r.url and "/js/main." in r.url else None)
+    page.goto(f"{streamlit_server.url}/Dataset")
+    page.locator("[data-testid=stSelectbox]").filter(has_text="Workspace dataset").click()
+    page.get_by_role("option", name=f"{first.name} · {first.format}", exact=True).click()
+    wait_rows(page, "238 of 238 rows")
+    expect(grid_of(page).locator(".ag-row[row-index='0'] .ag-cell[col-id='id']")).to_have_text("0", timeout=30_000)
+    # not decoded when picked: the page drew an empty grid first, then the rows in that same grid (one iframe)
+    assert len(grid_scripts) == 1, grid_scripts

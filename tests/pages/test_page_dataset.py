@@ -386,6 +386,33 @@ def test_picking_a_dataset_runs_the_page_once(tmp_path, monkeypatch):
     assert runs == [1]  # the menu's callback opened it before the run that shows it: no second run
 
 
+def test_a_dataset_still_decoding_gets_its_grid_drawn_first_under_the_key_it_keeps(tmp_path, monkeypatch):
+    import st_aggrid
+
+    import studio.storage.workspace as workspace_module
+    import ui.dataset
+    from studio.storage.frames import FrameCache
+
+    chats = [{"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]} for q, a in ROWS]
+    _, _, info = open_chats(tmp_path, chats, "faq")
+    open_chats(tmp_path, chats[:2], "newer")  # the newest, the one the page decodes ahead of a pick
+    monkeypatch.setattr(workspace_module, "_FRAMES", FrameCache())  # a restarted server: nothing decoded
+    at = open_page("dataset")
+    grids = []
+    real = st_aggrid.AgGrid
+
+    def spy(data, *args, **kwargs):
+        grids.append((kwargs["key"], len(data)))
+        return real(data, *args, **kwargs)
+
+    monkeypatch.setattr(st_aggrid, "AgGrid", spy)
+    monkeypatch.setattr(ui.dataset, "AgGrid", spy)
+    at.selectbox(key="open-dataset").set_value(info.id).run()
+    assert not at.exception and shown(at) == "**5 of 5 rows**"
+    # first the places, with an empty grid (its iframe loads while the frame decodes), then the rows in that grid
+    assert grids == [(f"grid-{info.id}", 0), (f"grid-{info.id}", 5)]
+
+
 def test_opening_the_linked_version_is_refused_when_the_dataset_moved_again(page):
     at, workspace, dataset_id = page
     stale_url = dict(at.query_params)
