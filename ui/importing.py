@@ -1,7 +1,7 @@
 """The Dataset page's import panel: what the loader detected in an upload (format, encoding with its confidence,
 the question/answer columns), controls to change any of them, and the import button.
 
-An upload too large to load and check in the free memory is refused before it is read, with a warning that says
+An upload too large to load and check in the free memory is refused before it is parsed, with a warning that says
 so in the page's language (:func:`studio.data.loader.check_whole_load`); nothing is imported.
 
 Changing a control reloads the upload with that choice (:func:`studio.data.loader.load_dataset`'s ``schema``,

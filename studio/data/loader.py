@@ -8,7 +8,7 @@ encoding used and the confidence of the guess are reported, and a low-confidence
 one. A UTF-8 file with some Windows-1252 lines (two exports concatenated) is decoded line by line, with a warning
 naming those lines.
 
-A file is refused before it is read when loading it whole would need more memory than is free
+A file is refused before it is parsed when loading it whole would need more memory than is free
 (:func:`check_whole_load`, :class:`~studio.errors.ResourceError`).
 
 A malformed line or row raises :class:`~studio.errors.LoadError` naming the file, the line/row and the field.
@@ -331,7 +331,7 @@ def load_dataset(
     ``qa`` with a warning naming the mapping (:func:`~studio.data.formats.loose_mapping`).
     The file is only read, never modified.
 
-    A file whose load would not fit in the free memory is refused before it is read (``flagged``: the caller
+    A file whose load would not fit in the free memory is refused before it is parsed (``flagged``: the caller
     runs the grid's quality rules on the frame next, as the Dataset page's import does, and the estimate counts
     them): :class:`~studio.errors.ResourceError`, see :func:`check_whole_load`.
     """
