@@ -129,4 +129,14 @@ class RetryInterrupted(StudioError):
 
 
 class ResourceError(StudioError):
-    """A job would need more memory (or another resource) than the machine has free; raised before it starts."""
+    """A job would need more memory (or another resource) than the machine has free; raised before it starts.
+    ``message`` is the English text, or a function of the language (``"en"``, ``"es"``) giving it, which
+    :meth:`shown` calls (:func:`studio.core.memory.check_memory` raises it so); the message is the English."""
+
+    def __init__(self, message: str | Callable[[str], str]) -> None:
+        self.said = message
+        super().__init__(message if isinstance(message, str) else message("en"))
+
+    def shown(self, lang: str = "en") -> str:
+        """The message in ``lang`` (the English when it was raised with text only)."""
+        return self.said if isinstance(self.said, str) else self.said(lang)

@@ -113,7 +113,14 @@ def show_errors(container: Any = None) -> Iterator[None]:
     try:
         yield
     except StudioError as exc:
-        (container or st).error(str(exc))
+        (container or st).error(error_text(exc, current_translator()))
+
+
+def error_text(exc: StudioError, tr: Translator) -> str:
+    """``exc``'s message in ``tr``'s language where the error can say it so (``shown(lang)``: a memory refusal,
+    an engine that cannot start), else its message as the library wrote it."""
+    shown = getattr(exc, "shown", None)
+    return shown(tr.lang) if callable(shown) else str(exc)
 
 
 def attempt(action: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:

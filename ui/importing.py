@@ -1,6 +1,9 @@
 """The Dataset page's import panel: what the loader detected in an upload (format, encoding with its confidence,
 the question/answer columns), controls to change any of them, and the import button.
 
+An upload too large to load and check in the free memory is refused before it is parsed, with a warning that says
+so in the page's language (:func:`studio.data.loader.check_whole_load`); nothing is imported.
+
 Changing a control reloads the upload with that choice (:func:`studio.data.loader.load_dataset`'s ``schema``,
 ``encoding`` and ``mapping``) before anything is imported; "detect" leaves it to the loader. Widget keys carry the
 upload's id, so a new file starts from detection again.
@@ -16,9 +19,9 @@ from studio.data.encodings import LOW_CONFIDENCE
 from studio.data.formats import SCHEMAS, ColumnMapping
 from studio.data.loader import LoadResult, load_dataset, source_columns
 from studio.editing.session import DatasetSession
-from studio.errors import StudioError
+from studio.errors import ResourceError, StudioError
 from studio.i18n import Translator
-from ui.frame import attempt
+from ui.frame import attempt, error_text
 
 UPLOAD_TYPES = ["csv", "tsv", "txt", "json", "jsonl", "ndjson", "parquet", "xlsx"]
 # Offered in the encoding box (any other codec name can be typed): Unicode, Western, Central European, Cyrillic,
@@ -50,10 +53,12 @@ def import_upload(session: DatasetSession, container: Any, tr: Translator) -> No
     key = f"import-{upload.file_id}"
     chosen = _chosen(key)
     result: LoadResult | None = None
-    try:
-        result = load_dataset(upload.name, data=data, lenient=True, **chosen)
+    try:  # flagged: the import runs the grid's rules (import_loaded), which the memory check counts
+        result = load_dataset(upload.name, data=data, lenient=True, flagged=True, **chosen)
     except StudioError as exc:  # e.g. no chat columns recognised: the controls below are open to fix it
-        container.warning(str(exc))
+        container.warning(error_text(exc, tr))
+        if isinstance(exc, ResourceError):  # too large for the free memory: nothing read, no control would help
+            return
     if result is not None:
         _detected(result, container, tr)
     columns = attempt(source_columns, upload.name, data=data) or []

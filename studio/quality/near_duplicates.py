@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,7 @@ import pyarrow.compute as pc
 
 from studio.core.cores import worker_count
 from studio.core.memory import check_memory
+from studio.i18n import text
 from studio.quality.duplicates import factorize, first_positions, fold_column, mix64
 
 NEAR_FIELDS: tuple[str, ...] = ("user", "assistant")
@@ -122,7 +124,7 @@ def near_duplicates(
     n = len(frame)
     if n == 0:
         return NearDuplicates(pd.Series([], index=frame.index, dtype="Int64"), max_bucket=max_bucket)
-    check_memory(near_duplicate_memory(frame, fields), f"near-duplicates over {n:,} rows")
+    check_memory(near_duplicate_memory(frame, fields), partial(text, "memory.near_duplicates", rows=f"{n:,}"))
     texts = _joined_folded(frame, fields)
     # Identical folded texts are trivially one cluster: compare only one representative of each.
     rep_codes, _ = factorize(texts)

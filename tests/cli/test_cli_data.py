@@ -108,3 +108,20 @@ def test_convert_names_the_kept_keys_it_cannot_write_and_csv_keeps_them(tmp_path
     assert main(["convert", str(source), "--to", "csv", "-o", str(tmp_path / "out.csv")]) == 0
     assert "not written" not in capsys.readouterr().err
     assert "x_custom" in (tmp_path / "out.csv").read_text()
+
+
+@pytest.mark.parametrize("command", [["inspect"], ["convert", "--to", "alpaca", "-o", "out.jsonl"]])
+def test_a_file_too_large_for_the_free_memory_is_refused_with_exit_2(tmp_path, capsys, monkeypatch, command):
+    from studio.core import memory
+
+    path = tmp_path / "chats.jsonl"
+    path.write_text(
+        json.dumps({"messages": [{"role": "user", "content": "Hi?"}, {"role": "assistant", "content": "Hello."}]})
+        + "\n"
+    )
+    monkeypatch.setattr(memory, "available_memory", lambda: 100)
+    monkeypatch.chdir(tmp_path)
+    assert main([*command[:1], str(path), *command[1:]]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: Loading chats.jsonl (") and "whole would need about" in err and "GB are free" in err
+    assert not (tmp_path / "out.jsonl").exists()

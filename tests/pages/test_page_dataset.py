@@ -444,3 +444,25 @@ def test_the_export_names_the_kept_keys_a_record_format_does_not_write(tmp_path)
     ]
     at.selectbox(key="export_format").set_value("csv").run()
     assert not [i.value for i in at.info if "source" in i.value]
+
+
+@pytest.mark.parametrize(
+    "lang,words",
+    [
+        ("en", "whole and checking it with the quality rules would need"),
+        ("es", "entero y revisarlo con las reglas de calidad necesitaría"),
+    ],
+)
+def test_an_upload_too_large_for_the_free_memory_is_refused_in_the_pages_language_and_nothing_imported(
+    monkeypatch, lang, words
+):
+    from studio.core import memory
+
+    monkeypatch.setattr(memory, "available_memory", lambda: 1000)  # the 100-byte table and its rules need ~2 KB
+    at = open_page("dataset", lang=lang)
+    at.file_uploader(key="upload").set_value(("kb.csv", GERMAN_CSV, "text/csv")).run()
+    assert not at.exception and not at.error
+    [warning] = [w.value for w in at.warning]
+    assert warning.startswith(("Loading kb.csv (", "Cargar kb.csv (")) and words in warning
+    assert "import" not in [b.key for b in at.button]
+    assert Workspace().datasets() == []

@@ -116,8 +116,9 @@ def test_near_duplicates_refuse_before_running_out_of_memory(monkeypatch):
     from studio.errors import ResourceError
 
     monkeypatch.setattr(memory, "available_memory", lambda: 10 * 2**20)
-    with pytest.raises(ResourceError, match=r"near-duplicates over 2 rows would need about .* GB are free"):
+    with pytest.raises(ResourceError, match=r"near-duplicates over 2 rows would need about .* GB are free") as refused:
         near_duplicates.near_duplicate_clusters(frame_of(COLD, FLU))
+    assert refused.value.shown("es").startswith("buscar casi duplicados en 2 filas necesitaría unos")
 
 
 def test_the_clusters_do_not_depend_on_the_number_of_threads():
