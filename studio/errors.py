@@ -131,7 +131,7 @@ class RetryInterrupted(StudioError):
 class ResourceError(StudioError):
     """A job would need more memory (or another resource) than the machine has free; raised before it starts.
     ``message`` is the English text, or a function of the language (``"en"``, ``"es"``) giving it, which
-    :meth:`shown` calls (:func:`studio.core.memory.check_memory` raises it so); the message is the English."""
+    :meth:`shown` calls (:func:`studio.data.memory.check_memory` raises it so); the message is the English."""
 
     def __init__(self, message: str | Callable[[str], str]) -> None:
         self.said = message

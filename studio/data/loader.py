@@ -31,7 +31,6 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from studio.core.memory import check_memory
 from studio.data import readers
 from studio.data.encodings import LOW_CONFIDENCE, EncodingGuess, decode_text, guess_encoding
 from studio.data.formats import (
@@ -45,6 +44,7 @@ from studio.data.formats import (
     schema_keys,
 )
 from studio.data.frame import TEXT_FIELDS, build_frame
+from studio.data.memory import check_memory
 from studio.data.readers import Records, Reject
 from studio.errors import FormatError, LoadError, ResourceError
 from studio.i18n import text
@@ -249,7 +249,7 @@ def check_whole_load(name: str, data: bytes | None = None, *, flagged: bool = Fa
     """Refuse to load ``name`` whole (the uploaded ``data`` under that name, or the file) when its peak
     (:data:`WHOLE_LOAD_MEMORY`; for JSONL, :data:`JSONL_LOAD_MEMORY` when that bound is too large; ``flagged``:
     with the grid's quality rules and the import after the load) would not fit in the free memory:
-    :func:`~studio.core.memory.check_memory` raises :class:`~studio.errors.ResourceError` naming the file, its size,
+    :func:`~studio.data.memory.check_memory` raises :class:`~studio.errors.ResourceError` naming the file, its size,
     the estimate and the free memory, and what to do instead. Reads at most the file's first bytes and its line
     ends. Raises ``OSError`` for a file it cannot open, as reading it would."""
     size = len(data) if data is not None else Path(name).stat().st_size

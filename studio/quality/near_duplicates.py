@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from studio.core.cores import worker_count
-from studio.core.memory import check_memory
+from studio.data.memory import check_memory
 from studio.i18n import text
 from studio.quality.duplicates import factorize, first_positions, fold_column, mix64
 

@@ -29,9 +29,10 @@ import numpy as np
 import pandas as pd
 
 from studio.core.cores import worker_count
-from studio.core.memory import available_memory, check_memory
+from studio.core.memory import available_memory
 from studio.data.formats import ColumnMapping, Schema
 from studio.data.loader import LoadCounts, load_warnings
+from studio.data.memory import check_memory
 from studio.data.parts import FilePart, NotStreamable, line_spans, load_lines, load_part, plan_parts
 from studio.quality import duplicates
 from studio.quality.columns import RuleResult
