@@ -305,6 +305,7 @@ def test_the_live_filter_leaves_out_roles_outside_its_scope_however_wide_the_sco
     assert match_ids(frame, x, roles=("assistant",)).tolist() == [False]  # most texts, none with an x
     assert match_ids(frame, x, roles=("assistant", "tool_calls")).tolist() == [True]
     assert match_ids(frame, x, roles=("user",)).tolist() == [True]
+    assert match_ids(frame, x, roles=("assistant",)).tolist() == [False]  # each scope's mask kept for the view
 
 
 def test_a_large_search_split_over_the_cores_finds_what_one_pass_finds(monkeypatch):
