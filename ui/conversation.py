@@ -85,8 +85,13 @@ def conversation_panel(session: DatasetSession, example_id: int, tr: Translator)
             tr("dataset.role"), ROLES, index=1, key=f"new_role_{example_id}", format_func=lambda r: _role(r, tr)
         )
         text = st.text_area(tr("dataset.turn_text"), key=f"new_text_{example_id}")
-        if st.button(tr("dataset.add"), key=f"add_turn_{example_id}", disabled=not text.strip()):
-            _apply(session, InsertTurn(example_id, len(messages), role, text), tr, example_id, len(messages))
+        # never disabled: a text area commits its text when it loses focus, so a button disabled until then took
+        # two clicks (the first only moved the focus); the click sends the text typed so far with it
+        if st.button(tr("dataset.add"), key=f"add_turn_{example_id}"):
+            if text.strip():
+                _apply(session, InsertTurn(example_id, len(messages), role, text), tr, example_id, len(messages))
+            else:
+                st.warning(tr("dataset.add_turn_empty"))
 
 
 def _role(role: str, tr: Translator) -> str:

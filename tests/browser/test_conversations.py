@@ -60,6 +60,13 @@ def test_a_turn_edited_in_the_panel_is_saved_survives_a_reload_and_undoes(stream
 
     page.get_by_role("button", name="Undo").click()
     expect(panel_turn(page, 2)).to_contain_text(TURN_2, timeout=20_000)
+
+    adding = page.locator("[data-testid=stExpander]").filter(has_text="Add a turn")
+    adding.get_by_text("Add a turn").click()
+    adding.get_by_label("Text").fill("One more question about the chain.")  # typed, still focused
+    adding.get_by_role("button", name="Add", exact=True).click()  # one click adds it (not a blur, then a click)
+    expect(page.get_by_text("Saved: example 27, turn 7.")).to_be_visible(timeout=20_000)
+    expect(page.locator("[data-testid=stChatMessage]")).to_have_count(8, timeout=20_000)
     assert page.dialogs == []
 
 
