@@ -271,10 +271,10 @@ moderation_panel(partial(file_examples, data), ("file", 1), Translator("es"))
     assert shown == {
         # the parser's own words (orjson's) stay as it wrote them
         "tipo de dato": "la línea 4 no es JSON válido (invalid literal, expected 'null', en la columna 1)",
-        "falta el contenido": "mensaje 1: el contenido es de tipo null; se espera texto o una lista de partes",
-        "'weight' no válido": "mensaje 2: 'weight' vale 2; se espera 0 o 1",
-        "rol desconocido": "el mensaje 2 tiene el rol 'bot'",
-        "'tool_calls' no válido": "mensaje 2: 'tool_calls' debe ser una lista no vacía, pero es de tipo texto",
+        "falta el contenido": "messages[0]: el contenido es de tipo null; se espera texto o una lista de partes",
+        "'weight' no válido": "messages[1]: 'weight' vale 2; se espera 0 o 1",
+        "rol desconocido": "messages[1] tiene el rol 'bot'",
+        "'tool_calls' no válido": "messages[1]: 'tool_calls' debe ser una lista no vacía, pero es de tipo texto",
         "falta el mensaje del asistente": "no hay mensaje del asistente",
         "muy pocos ejemplos": "9 ejemplos; OpenAI exige al menos 10",
         "falta el mensaje de sistema": "no hay mensaje de sistema",
