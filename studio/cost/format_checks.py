@@ -5,7 +5,8 @@ under the same keys, without its crashes and with what it gets wrong fixed (the 
 example-level ``tools``/``parallel_tool_calls``, ``weight``, list-valued ``content``, multi-turn). :data:`RULES`
 lists every key with its severity and a one-line description. One finding per example and key; its message names
 the message as its JSON path, ``messages[2]`` (0-based: the index in ``messages``, as turns are numbered everywhere
-in the studio; the system prompt is ``messages[0]``), and the value at fault. Whole files and datasets are :mod:`studio.cost.validation`'s job.
+in the studio; the system prompt is ``messages[0]``), and the value at fault. Whole files and datasets are
+:mod:`studio.cost.validation`'s job.
 """
 
 from __future__ import annotations
