@@ -10,10 +10,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 
 from studio.core.chat import content_text
+from studio.cost.format_checks import RULES, check_example
+from studio.cost.messages import finding_message
 from studio.cost.tokens import turn_token_counts
+from studio.data.frame import iter_examples
 from studio.editing.grid import apply_and_check, turn_findings
 from studio.editing.ops import Op
 from studio.editing.session import DatasetSession
@@ -92,6 +96,7 @@ def conversation_panel(session: DatasetSession, example_id: int, tr: Translator)
                 _apply(session, InsertTurn(example_id, len(messages), role, text), tr, example_id, len(messages))
             else:
                 st.warning(tr("dataset.add_turn_empty"))
+    format_warnings(frame, position, tr)  # never silent: an edit that breaks the chat format says so at once
 
 
 def _role(role: str, tr: Translator) -> str:
@@ -145,3 +150,25 @@ def _turn_controls(
         on = weight.toggle(tr("dataset.trained"), value=_trained(message), key=f"weight_{key}")
         if on != _trained(message):
             _apply(session, SetWeight(example_id, turn, int(on)), tr, example_id, turn)
+
+
+# --- the example's OpenAI-format problems, under the panel (v9; the rest of the file is the panel itself) --------
+
+
+def format_warnings(frame: pd.DataFrame, position: int, tr: Translator) -> None:
+    """The OpenAI chat-format errors of the example at ``position`` of ``frame`` (its ``messages`` plus
+    ``tools``/``parallel_tool_calls``), as the Cost page's validation finds them
+    (:func:`studio.cost.format_checks.check_example`, one per check), each naming ``messages[i]`` in ``tr``'s
+    language; nothing when the example is valid. A panel edit may break the tool-call structure (a role change that
+    leaves ``tool_calls`` on a user turn, a deleted call whose result stays, a result moved above its call, a
+    ``tool`` turn with no ``tool_call_id``): the edit stays (it is undoable), and this says what it broke."""
+    example = next(iter_examples(frame.iloc[position : position + 1]))
+    errors = [(key, message) for key, message in check_example(example) if RULES[key].severity == "error"]
+    if not errors:
+        return
+    lines = [tr("cost.panel_invalid")]
+    for key, message in errors:  # a finding quotes dataset text: escaped, shown as text
+        lines.append(
+            f"- {escape_markdown(tr.label('cost', f'check_{key}') + ': ' + finding_message(message, tr.lang))}"
+        )
+    st.warning("\n".join(lines), icon="⚠️")

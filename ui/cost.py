@@ -24,7 +24,7 @@ from studio.cost.estimate import (
 )
 from studio.cost.messages import finding_message
 from studio.cost.prices import LOCAL_MODEL, PriceTable
-from studio.cost.problems import dataset_link, flagged_examples, problem_counts, problem_groups
+from studio.cost.problems import check_details, dataset_link, flagged_examples, problem_counts, problem_groups
 from studio.cost.sources import check_frame, with_line_ids
 from studio.cost.validation import ValidationReport, jsonl_examples, validate_bytes
 from studio.data.frame import iter_examples
@@ -213,17 +213,22 @@ def findings_shown(findings: pd.DataFrame, tr: Translator) -> pd.DataFrame:
 def problems_panel(
     report: ValidationReport, *, editor: DatasetEditor | None, unit: str = "line", tr: Translator
 ) -> None:
-    """The findings grouped by check, errors first; with an open dataset, each group's examples open on the
-    Dataset page (in this tab, filtered to them, with a chip that clears the filter)."""
+    """The findings grouped by check, errors first; below, the examples of one check, each with its own detail (a
+    check such as ``invalid_tool_calls`` says something different about each example); with an open dataset, that
+    check's examples open on the Dataset page (in this tab, filtered to them, with a chip that clears the filter)."""
     st.subheader(tr("cost.problems"))
     if report.findings.empty:
         st.success(tr("cost.no_problems"))
         return
     st.write(tr("cost.problem_counts", **problem_counts(report)))
     groups = problem_groups(report, unit=unit, lang=tr.lang)
-    groups = findings_shown(groups, tr)
+    shown = findings_shown(groups, tr)
+    shown["message"] = [  # the first finding's detail is not every example's: say so
+        tr("cost.detail_first", message=m, n=n) if n > 1 else m
+        for m, n in zip(shown["message"], shown["details"], strict=True)
+    ]
     st.dataframe(
-        groups.drop(columns="ids"),
+        shown.drop(columns=["ids", "details"]),
         hide_index=True,
         width="stretch",
         column_config={
@@ -234,21 +239,38 @@ def problems_panel(
             "message": tr("cost.col_message"),
         },
     )
-    linked = [i for i in range(len(groups)) if groups["ids"].iloc[i]]
-    if editor is None or not linked:
+    located = [i for i in range(len(groups)) if groups["rows"].iloc[i]]  # a finding about the whole file has none
+    if not located:
         return
     left, right = st.columns([3, 1], vertical_alignment="bottom")
     chosen = left.selectbox(
         tr("cost.open_group"),
-        linked,
-        format_func=lambda i: f"{groups['severity'].iloc[i]} · {groups['key'].iloc[i]} ({groups['count'].iloc[i]})",
+        located,
+        format_func=lambda i: f"{shown['severity'].iloc[i]} · {shown['key'].iloc[i]} ({shown['count'].iloc[i]})",
         key="cost_open_group",
     )
-    if right.button(tr("cost.open_row"), key="cost_open_rows"):
+    details = check_details(
+        report, groups["severity"].iloc[chosen], groups["key"].iloc[chosen], unit=unit, lang=tr.lang
+    )
+    st.dataframe(
+        findings_detail_shown(details, tr),
+        hide_index=True,
+        width="stretch",
+        column_config={"where": tr("cost.col_where"), "message": tr("cost.col_message")},
+        key="cost_check_details",
+    )
+    if len(details) < groups["count"].iloc[chosen]:
+        st.caption(tr("cost.details_first", n=f"{len(details):,}", total=f"{groups['count'].iloc[chosen]:,}"))
+    if editor is not None and groups["ids"].iloc[chosen] and right.button(tr("cost.open_row"), key="cost_open_rows"):
         link = dataset_link(
             groups["ids"].iloc[chosen], dataset_id=editor.dataset_id, version_id=editor.info.head_version_id
         )
         st.switch_page(page_path("dataset"), query_params=link)
+
+
+def findings_detail_shown(details: pd.DataFrame, tr: Translator) -> pd.DataFrame:
+    """:func:`~studio.cost.problems.check_details` with each message written in ``tr``'s language."""
+    return details.assign(message=[finding_message(m, tr.lang) for m in details["message"]])
 
 
 _MODERATION = "_cost_moderation"  # the last check's result: {"key", "source", "rows", "flagged", "table"}

@@ -4,7 +4,9 @@ A superset of the checks in OpenAI's cookbook notebook "Data preparation and ana
 under the same keys, without its crashes and with what it gets wrong fixed (the ``tool`` role, ``tool_calls``,
 example-level ``tools``/``parallel_tool_calls``, ``weight``, list-valued ``content``, multi-turn). :data:`RULES`
 lists every key with its severity and a one-line description. One finding per example and key; its message names
-the message (1-based) and the value at fault. Whole files and datasets are :mod:`studio.cost.validation`'s job.
+the message as its JSON path, ``messages[2]`` (0-based: the index in ``messages``, as turns are numbered everywhere
+in the studio; the system prompt is ``messages[0]``), and the value at fault. Whole files and datasets are
+:mod:`studio.cost.validation`'s job.
 """
 
 from __future__ import annotations
@@ -137,7 +139,7 @@ def _check_content(content: Any, role: Any, i: int, out: list[Finding]) -> None:
 
 
 def _check_message(message: Any, i: int, out: list[Finding]) -> Any:
-    """Findings of message ``i`` (1-based) appended to ``out``; returns its role."""
+    """Findings of ``messages[i]`` (0-based) appended to ``out``; returns its role."""
     if not isinstance(message, Mapping):
         out.append(("data_type", say("message_not_object", i=i, kind=_kind(message))))
         return None
@@ -186,7 +188,7 @@ def _check_call_answers(messages: list[Any], tools: Any, out: list[Finding]) -> 
             for t in tools
             if isinstance(t, Mapping) and isinstance(t.get("function"), Mapping)
         }
-    for i, message in enumerate(messages, 1):
+    for i, message in enumerate(messages):
         if not isinstance(message, Mapping):
             continue
         calls = message.get("tool_calls")
@@ -236,7 +238,7 @@ def check_example(example: Any) -> list[Finding]:
     else:
         roles = set()
         calls = False
-        for i, message in enumerate(messages, 1):
+        for i, message in enumerate(messages):
             if type(message) is dict and len(message) == 2:  # the common {"role", "content"}: fast path
                 role, content = message.get("role"), message.get("content")
                 if type(role) is str and role in _PLAIN_ROLES and type(content) is str and content:

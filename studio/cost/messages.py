@@ -13,6 +13,8 @@ Other placeholders are data (a role, a key, a snippet) or numbers, shown as they
 
 from __future__ import annotations
 
+import re
+
 from studio import i18n
 
 FINDINGS = (
@@ -90,3 +92,15 @@ def finding_message(message: str, lang: str = "en") -> str:
     """A finding's English ``message`` (as a report's ``findings`` hold it) written in ``lang``; one no template
     reads is shown as it is."""
     return MESSAGES.written(message, lang)
+
+
+_MESSAGE_AT = re.compile(r"messages\[(\d+)\]")
+
+
+def message_index(message: str) -> int | None:
+    """The index in ``messages`` of the message a finding's English ``message`` names: 2 for ``messages[2]: ...``
+    (every template about one message starts so, ``... (and 1 more)`` included), None for a finding about the
+    whole example, file or dataset. A prefix match, not :func:`read_reason`: ``studio validate --json --details``
+    asks it of every finding."""
+    found = _MESSAGE_AT.match(message)
+    return int(found[1]) if found else None

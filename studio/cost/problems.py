@@ -14,7 +14,8 @@ from studio.cost.sources import where
 from studio.cost.validation import ValidationReport
 
 SEVERITY_ORDER = ("error", "warning", "advice")
-GROUP_COLUMNS = ["severity", "key", "count", "rows", "message", "ids"]
+GROUP_COLUMNS = ["severity", "key", "count", "rows", "message", "details", "ids"]
+DETAIL_COLUMNS = ["where", "message"]
 FLAGGED_COLUMNS = ["id", "where", "categories"]
 # What a source row counts, by the container of a dataset's format (``jsonl/chat``): the loader's ``unit``.
 _UNITS = {"jsonl": "line", "csv": "line", "json": "item", "parquet": "row", "xlsx": "row"}
@@ -31,9 +32,11 @@ def problem_groups(
     report: ValidationReport, *, unit: str = "line", shown_rows: int = 8, lang: str = "en"
 ) -> pd.DataFrame:
     """One row per check that found something: severity, key, count, rows (where the first ``shown_rows`` are, as
-    ``line 7 (id 6)`` in ``unit``, "… +N" after them), message (the first finding's) and ids (the example ids, a
-    tuple; empty for a finding about the whole file). Errors come first, then warnings, then advice; larger groups
-    first. ``rows`` is written in ``lang``."""
+    ``line 7 (id 6)`` in ``unit``, "… +N" after them), message (the first finding's), details (how many different
+    messages the group holds: one check, e.g. ``invalid_tool_calls``, says different things about different
+    examples, each listed by :func:`check_details`) and ids (the example ids, a tuple; empty for a finding about
+    the whole file). Errors come first, then warnings, then advice; larger groups first. ``rows`` is written in
+    ``lang``."""
     findings = report.findings
     if findings.empty:
         return pd.DataFrame(columns=GROUP_COLUMNS)
@@ -52,12 +55,30 @@ def problem_groups(
                 "count": len(part),
                 "rows": shown,
                 "message": part["message"].iloc[0],
+                "details": int(part["message"].nunique()),
                 "ids": tuple(int(i) for i in part["id"].dropna()),
             }
         )
     table = pd.DataFrame(groups, columns=GROUP_COLUMNS)
     rank = table["severity"].map({s: i for i, s in enumerate(SEVERITY_ORDER)}).fillna(len(SEVERITY_ORDER))
     return table.assign(_rank=rank).sort_values(["_rank", "count"], ascending=[True, False]).drop(columns="_rank")
+
+
+def check_details(
+    report: ValidationReport, severity: str, key: str, *, unit: str = "line", limit: int = 500, lang: str = "en"
+) -> pd.DataFrame:
+    """Each finding of one check (``severity``, ``key``: a row of :func:`problem_groups`) with its own message:
+    ``where`` (``line 7 (id 6)`` in ``unit`` and ``lang``; ``file`` for the whole file) and ``message`` (English,
+    as the report holds it), the first ``limit`` in row order."""
+    findings = report.findings
+    part = findings[(findings["severity"] == severity) & (findings["key"] == key)].head(limit)
+    return pd.DataFrame(
+        {
+            "where": [where(r, i, unit, lang) for r, i in zip(part["row"], part["id"], strict=True)],
+            "message": part["message"].tolist(),
+        },
+        columns=DETAIL_COLUMNS,
+    )
 
 
 def dataset_link(ids: Sequence[int], *, dataset_id: int, version_id: int) -> dict[str, str | list[str]]:

@@ -26,6 +26,7 @@ import orjson
 import pandas as pd
 
 from studio.cost import tokens
+from studio.cost.messages import message_index
 from studio.cost.prices import PriceTable
 from studio.cost.validation import ValidationReport, check_examples, validate_file
 
@@ -67,7 +68,9 @@ class SourceReport:
         }
 
     def findings(self) -> list[dict[str, Any]]:
-        """Every finding as ``{"row", "unit", "id", "severity", "key", "message"}`` (row/id None for the file).
+        """Every finding as ``{"row", "unit", "id", "severity", "key", "message", "message_index"}``: row/id are
+        None for the file; ``message_index`` is the index in the example's ``messages`` of the message the finding
+        names (the ``2`` of ``messages[2]: ...``, 0-based), None for a finding about the whole example or file.
 
         On the fast path the ids are worked out here, from the file's lines, only when findings are listed.
         """
@@ -82,6 +85,7 @@ class SourceReport:
                     "severity": row.severity,
                     "key": row.key,
                     "message": row.message,
+                    "message_index": message_index(row.message),
                 }
             )
         return out

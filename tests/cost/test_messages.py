@@ -1,5 +1,6 @@
 """Every message a format check gives is written from its template, reads back as its structured reason, is the
-English ``studio validate`` printed before templates (byte for byte), and is written in Spanish with no English
+English ``studio validate`` prints (byte for byte; a message is named ``messages[2]``, its 0-based index in
+``messages``, as the studio numbers turns everywhere), and is written in Spanish with no English
 word left: the words of a Spanish finding are words of the ``[es]`` message strings, format names or quoted data."""
 
 import ast
@@ -8,7 +9,7 @@ import re
 import pytest
 
 from studio.cost.format_checks import RULES, check_example
-from studio.cost.messages import FINDINGS, KINDS, Reason, finding_message, read_reason, say
+from studio.cost.messages import FINDINGS, KINDS, Reason, finding_message, message_index, read_reason, say
 from studio.cost.validation import check_examples, validate_bytes
 from tests.conftest import ROOT
 from tests.message_words import locale, quoted, template_words, words
@@ -45,90 +46,90 @@ CASES = [
     ("missing_messages_list", {"messages": "Hi"}, "'messages' is string; expected a non-empty list"),
     ("missing_messages_list", {"prompt": "x"}, "'messages' is missing; expected a non-empty list"),
     ("example_unrecognized_key", {"prompt": "x"}, "top-level key 'prompt' is not part of the chat format"),
-    ("data_type", ex("just text", A), "message 3 is string, not an object"),
-    ("message_missing_key", ex({"content": "x"}, A), "message 3 has no 'role'"),
-    ("unrecognized_role", ex({"role": "bot", "content": "x"}, A), "message 3 has role 'bot'"),
+    ("data_type", ex("just text", A), "messages[2] is string, not an object"),
+    ("message_missing_key", ex({"content": "x"}, A), "messages[2] has no 'role'"),
+    ("unrecognized_role", ex({"role": "bot", "content": "x"}, A), "messages[2] has role 'bot'"),
     (
         "message_unrecognized_key",
         ex({"role": "assistant", "content": "x", "mood": "happy", "lang": "en"}),
-        "message 3 has unrecognized key 'mood', 'lang'",
+        "messages[2] has unrecognized key 'mood', 'lang'",
     ),
     (
         "invalid_tool_content",
         ex(calls(CALL), {"role": "tool", "tool_call_id": "c1", "content": [{"type": "text", "text": "ok"}]}, A),
-        "message 4: a tool message's content must be a string, got list",
+        "messages[3]: a tool message's content must be a string, got list",
     ),
-    ("message_missing_key", ex({"role": "assistant"}), "message 3 has no 'content'"),
-    ("missing_content", ex({"role": "assistant", "content": []}), "message 3: content is an empty list"),
+    ("message_missing_key", ex({"role": "assistant"}), "messages[2] has no 'content'"),
+    ("missing_content", ex({"role": "assistant", "content": []}), "messages[2]: content is an empty list"),
     (
         "missing_content",
         ex({"role": "assistant", "content": [{"type": "text", "text": ""}, {"type": "x"}]}),
-        "message 3: content part 1 is not a non-empty text part",
+        "messages[2]: content part 1 is not a non-empty text part",
     ),
     (
         "missing_content",
         {"messages": [S, {"role": "user", "content": [{"type": "audio"}]}, A]},
-        "message 2: content part 1 is not a non-empty text part or a user image",
+        "messages[1]: content part 1 is not a non-empty text part or a user image",
     ),
-    ("missing_content", ex({"role": "assistant", "content": ""}), "message 3: content is empty"),
+    ("missing_content", ex({"role": "assistant", "content": ""}), "messages[2]: content is empty"),
     *(
-        ("missing_content", ex({"role": "assistant", "content": value}), f"message 3: content is {kind}, {tail}")
+        ("missing_content", ex({"role": "assistant", "content": value}), f"messages[2]: content is {kind}, {tail}")
         for value, kind in ((42, "int"), (1.5, "float"), ({"t": 1}, "object"), (True, "boolean"), (None, "null"))
         for tail in ["expected text or a list of parts"]
     ),
     (
         "invalid_tool_calls",
         {"messages": [S, {"role": "user", "content": "x", "tool_calls": [CALL]}, A]},
-        "message 2: only assistant messages may have 'tool_calls'",
+        "messages[1]: only assistant messages may have 'tool_calls'",
     ),
     (
         "invalid_tool_calls",
         ex({"role": "assistant", "content": "x", "tool_calls": "no"}),
-        "message 3: 'tool_calls' must be a non-empty list, got string",
+        "messages[2]: 'tool_calls' must be a non-empty list, got string",
     ),
-    ("invalid_tool_calls", ex(calls({"id": "c"})), "message 3: tool call 1 needs a 'function' object"),
+    ("invalid_tool_calls", ex(calls({"id": "c"})), "messages[2]: tool call 1 needs a 'function' object"),
     (
         "invalid_tool_calls",
         ex(calls({"function": {}})),
-        "message 3: tool call 1 needs a string 'id' and type 'function'",
+        "messages[2]: tool call 1 needs a string 'id' and type 'function'",
     ),
     (
         "invalid_tool_calls",
         ex(calls({"id": "c", "function": {"name": 3}})),
-        "message 3: tool call 1 needs function 'name' and 'arguments' as strings (arguments is JSON text)",
+        "messages[2]: tool call 1 needs function 'name' and 'arguments' as strings (arguments is JSON text)",
     ),
     (
         "invalid_tool_calls",
         ex(calls({"id": "c", "function": {"name": "f", "arguments": "{oops"}})),
-        "message 3: tool call 1 'arguments' is not valid JSON: '{oops'",
+        "messages[2]: tool call 1 'arguments' is not valid JSON: '{oops'",
     ),
     (
         "invalid_tool_calls",
         ex(calls(CALL), {"role": "tool", "content": "ok"}, A),
-        "message 4: a tool message needs the 'tool_call_id' it answers",
+        "messages[3]: a tool message needs the 'tool_call_id' it answers",
     ),
     (
         "invalid_tool_calls",
         ex({"role": "tool", "tool_call_id": "zz", "content": "ok"}, A),
-        "message 3: 'tool_call_id' 'zz' answers no tool call made earlier in the conversation",
+        "messages[2]: 'tool_call_id' 'zz' answers no tool call made earlier in the conversation",
     ),
-    ("invalid_weight", ex({**A, "weight": 0.5}), "message 3: weight is 0.5, expected 0 or 1"),
+    ("invalid_weight", ex({**A, "weight": 0.5}), "messages[2]: weight is 0.5, expected 0 or 1"),
     (
         "invalid_weight",
         ex({**A, "weight": 2}, U, {**A, "weight": True}),
-        "message 3: weight is 2, expected 0 or 1 (and 1 more)",
+        "messages[2]: weight is 2, expected 0 or 1 (and 1 more)",
     ),
     (
         "invalid_weight",
         {"messages": [S, {**U, "weight": 1}, A]},
-        "message 2: weight is only allowed on assistant messages",
+        "messages[1]: weight is only allowed on assistant messages",
     ),
     (
         "unknown_tool",
         ex(
             calls(CALL), {"role": "tool", "tool_call_id": "c1", "content": "ok"}, A, tools=[{"function": {"name": "x"}}]
         ),
-        "message 3: tool call 1 calls 'book', which is not in 'tools'",
+        "messages[2]: tool call 1 calls 'book', which is not in 'tools'",
     ),
     ("invalid_tools", ex(A, tools={"name": "f"}), "'tools' is object, expected a list"),
     (
@@ -148,7 +149,7 @@ CASES = [
     (
         "missing_content",
         ex({**A, "content": ""}, U, {**A, "content": ""}, U, {**A, "content": ""}),
-        "message 3: content is empty (and 2 more)",
+        "messages[2]: content is empty (and 2 more)",
     ),
 ]
 
@@ -223,16 +224,38 @@ def test_every_check_message_reads_back_and_is_spanish_with_no_english_word_left
 
 
 def test_the_cost_page_examples_in_spanish():
-    assert finding_message("message 3: content is null, expected text or a list of parts", "es") == (
-        "mensaje 3: el contenido es de tipo null; se espera texto o una lista de partes"
+    assert finding_message("messages[2]: content is null, expected text or a list of parts", "es") == (
+        "messages[2]: el contenido es de tipo null; se espera texto o una lista de partes"
     )
-    assert finding_message("message 3: content is empty (and 2 more)", "es") == (
-        "mensaje 3: el contenido está vacío (y 2 más)"
+    assert finding_message("messages[2]: content is empty (and 2 more)", "es") == (
+        "messages[2]: el contenido está vacío (y 2 más)"
     )
     assert finding_message("'messages' is missing; expected a non-empty list", "es") == (
         "'messages': falta; se espera una lista no vacía"
     )
     assert finding_message("something a plugin said", "es") == "something a plugin said"
+
+
+def test_a_finding_names_its_message_by_its_index_in_messages_as_the_panel_and_grid_do(messages):
+    """The system prompt is messages[0]: the tool message of case 02 (third in the list) is messages[2], never
+    "message 3"; ``message_index`` gives that index to ``studio validate --json``, None for the whole example."""
+    tool_list = ex(calls(CALL), {"role": "tool", "tool_call_id": "c1", "content": [{"type": "text", "text": "ok"}]}, A)
+    assert dict(check_example(tool_list))["invalid_tool_content"].startswith("messages[3]: ")
+    assert (
+        dict(check_example({"messages": [{"role": "system", "content": "x", "x_source": "a"}, U, A]}))[
+            "message_unrecognized_key"
+        ]
+        == "messages[0] has unrecognized key 'x_source'"
+    )
+    for _, message in messages:
+        values = read_reason(message).values
+        inner = values.get("finding")
+        named = values.get("i", inner.values.get("i") if isinstance(inner, Reason) else None)
+        assert message_index(message) == (None if named is None else int(named)), message
+    for lang in ("en", "es"):  # every template about one message starts with its path, in both languages
+        for key, template in COST_TOML[lang].items():
+            if key.startswith("msg_") and "{i}" in template:
+                assert template.startswith("messages[{i}]"), (lang, key)
 
 
 def test_no_check_writes_a_message_without_a_template():

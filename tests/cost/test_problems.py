@@ -2,7 +2,14 @@
 
 import pandas as pd
 
-from studio.cost.problems import dataset_link, flagged_examples, problem_counts, problem_groups, source_unit
+from studio.cost.problems import (
+    check_details,
+    dataset_link,
+    flagged_examples,
+    problem_counts,
+    problem_groups,
+    source_unit,
+)
 from studio.cost.validation import check_examples
 
 GOOD = {"messages": [{"role": "user", "content": "Hola"}, {"role": "assistant", "content": "Buenas"}]}
@@ -19,6 +26,24 @@ def test_errors_come_first_and_repeated_findings_are_one_group_with_every_row_an
     where = "line 2 (id 20), line 4 (id 40), line 5 (id 50)"  # the CLI's scheme: source line and example id
     assert (missing["count"], missing["rows"], missing["ids"]) == (3, where, (20, 40, 50))
     assert problem_counts(report)["errors"] == sum(report.errors.values()) >= 3
+
+
+def test_a_check_that_says_different_things_lists_each_finding_with_its_own_message():
+    bad_weight = {"messages": [*GOOD["messages"][:1], {"role": "assistant", "content": "x", "weight": 2}]}
+    user_weight = {"messages": [{"role": "user", "content": "Hola", "weight": 1}, GOOD["messages"][1]]}
+    report = check_examples([GOOD, bad_weight, user_weight, bad_weight], ids=[5, 6, 7, 8])
+    group = problem_groups(report).set_index("key").loc["invalid_weight"]
+    assert (group["count"], group["details"]) == (3, 2)  # the group's message is the first of 2 different ones
+    details = check_details(report, "error", "invalid_weight", lang="es")
+    assert details.to_dict("list") == {
+        "where": ["línea 2 (id 6)", "línea 3 (id 7)", "línea 4 (id 8)"],
+        "message": [
+            "messages[1]: weight is 2, expected 0 or 1",
+            "messages[0]: weight is only allowed on assistant messages",
+            "messages[1]: weight is 2, expected 0 or 1",
+        ],
+    }
+    assert len(check_details(report, "error", "invalid_weight", limit=2)) == 2
 
 
 def test_long_groups_show_the_first_rows_and_how_many_more():

@@ -177,7 +177,7 @@ def test_valid_tool_weight_list_and_multi_turn_examples_pass(example):
 
 def test_messages_name_the_message_and_value():
     findings = dict(check_example(chat({"role": "bot", "content": "x"}, {"role": "bot", "content": "y"}, ASSISTANT)))
-    assert findings["unrecognized_role"] == "message 3 has role 'bot' (and 1 more)"
+    assert findings["unrecognized_role"] == "messages[2] has role 'bot' (and 1 more)"
 
 
 @pytest.mark.parametrize(
@@ -190,7 +190,7 @@ def test_messages_name_the_message_and_value():
                 ASSISTANT,
             ),
             "invalid_tool_content",
-            "message 4: a tool message's content must be a string, got list",
+            "messages[3]: a tool message's content must be a string, got list",
         ),
         (
             chat(
@@ -199,7 +199,7 @@ def test_messages_name_the_message_and_value():
                 ASSISTANT,
             ),
             "invalid_tool_calls",
-            "message 4: 'tool_call_id' 'call_9' answers no tool call made earlier in the conversation",
+            "messages[3]: 'tool_call_id' 'call_9' answers no tool call made earlier in the conversation",
         ),
         (
             chat(
@@ -213,7 +213,7 @@ def test_messages_name_the_message_and_value():
                 tools=[TOOL],
             ),
             "unknown_tool",
-            "message 3: tool call 2 calls 'forecast', which is not in 'tools'",
+            "messages[2]: tool call 2 calls 'forecast', which is not in 'tools'",
         ),
     ],
 )
@@ -351,3 +351,15 @@ json_values = st.recursive(
 def test_any_json_is_validated_without_crashing(example):
     for key, message in check_example(example):
         assert key in format_checks.RULES and message
+
+
+def test_validate_json_findings_give_the_message_index_so_tools_need_not_parse_text():
+    """``studio validate --json --details`` lists ``SourceReport.findings()``: case 02's error is on the tool
+    message, ``messages[2]``, so ``message_index`` is 2; a finding about the whole example or file has None."""
+    from studio.cost.sources import check_source
+    from tests.conftest import SHARED_CASES
+
+    findings = check_source(str(SHARED_CASES / "conversations" / "02-tool-list-content.jsonl")).findings()
+    by_key = {(f["key"], f["message_index"]) for f in findings}
+    assert by_key == {("invalid_tool_content", 2), ("missing_system_message", None), ("few_examples", None)}
+    assert all(f["message"].startswith("messages[2]: ") for f in findings if f["key"] == "invalid_tool_content")

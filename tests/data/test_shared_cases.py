@@ -46,6 +46,6 @@ def test_02_tool_list_content_is_an_error_on_the_tool_message_only():
     findings = report.findings
     errors = findings[findings["severity"] == "error"]
     assert set(errors["key"]) == {"invalid_tool_content"}
-    # message 3 (1-based) is messages[2], the tool message; the assistant turn that only calls tools is fine
-    assert (errors["message"] == "message 3: a tool message's content must be a string, got list").all()
+    # "an error on the `tool` message (index 2 …)": named messages[2], its index, as the studio numbers turns
+    assert (errors["message"] == "messages[2]: a tool message's content must be a string, got list").all()
     assert errors["row"].tolist() == list(range(1, 11))

@@ -230,7 +230,7 @@ def test_validate_file_never_crashes_and_names_bad_lines(case, hostile_dir):
 def test_validate_flags_numbers_as_content(hostile_dir):
     findings = validate_file(hostile_dir / "content-number.jsonl").findings
     assert findings[findings["key"] == "missing_content"]["message"].tolist() == [
-        "message 2: content is int, expected text or a list of parts (and 1 more)"
+        "messages[1]: content is int, expected text or a list of parts (and 1 more)"
     ]
 
 

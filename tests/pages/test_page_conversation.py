@@ -116,3 +116,89 @@ def test_a_turn_of_text_and_images_shows_its_parts_in_order_and_an_edit_keeps_th
     at.button(key="save_0_0").click().run()
     stored = DatasetEditor(workspace, info.id).frame["messages"].iat[0][0]["content"]
     assert stored == [parts[0], image_a, {"type": "text", "text": "with photo B, taken in 2019."}, image_b, parts[4]]
+
+
+CALL = {"id": "c1", "type": "function", "function": {"name": "get_time", "arguments": "{}"}}
+TOOL_CHAT = {
+    "messages": [
+        {"role": "system", "content": "You tell the time."},
+        {"role": "user", "content": "What time is it?"},
+        {"role": "assistant", "content": None, "tool_calls": [CALL]},
+        {"role": "tool", "tool_call_id": "c1", "content": "12:00"},
+        {"role": "assistant", "content": "It is noon."},
+    ]
+}
+UNANSWERED = (
+    "invalid_tool_calls: messages[{i}]: 'tool_call_id' 'c1' answers no tool call made earlier in the conversation"
+)
+
+
+def format_warning(at):
+    """The panel's format warning as the user reads it (markdown escapes removed), or None."""
+    import re
+
+    shown = [w.value for w in at.warning if "chat format" in w.value or "formato de chat" in w.value]
+    return re.sub(r"\\(.)", r"\1", shown[0]) if shown else None
+
+
+@pytest.fixture
+def tool_page(tmp_path):
+    workspace, session, info = open_chats(tmp_path, [TOOL_CHAT])
+    at = open_page("dataset", dataset=session, selected_ids=(0,))
+    assert not at.exception and format_warning(at) is None  # a valid example: nothing to say
+    return at, workspace, info.id
+
+
+def _role_to_user(at):
+    at.selectbox(key="role_0_2").set_value("user").run()
+    at.button(key="setrole_0_2").click().run()
+
+
+def _add_tool_turn(at):
+    at.selectbox(key="new_role_0").set_value("tool")
+    at.text_area(key="new_text_0").set_value("orphan result").run()
+    at.button(key="add_turn_0").click().run()
+
+
+@pytest.mark.parametrize(
+    "edit, problems",
+    [
+        (  # the assistant turn that calls a tool made a user turn: it keeps its tool_calls, its result answers none
+            _role_to_user,
+            [
+                "missing_content: messages[2]: content is null, expected text or a list of parts",
+                "invalid_tool_calls: messages[2]: only assistant messages may have 'tool_calls' (and 1 more)",
+            ],
+        ),
+        (lambda at: at.button(key="delete_0_2").click().run(), [UNANSWERED.format(i=2)]),  # the call, not its result
+        (lambda at: at.button(key="up_0_3").click().run(), [UNANSWERED.format(i=2)]),  # the result above its call
+        (_add_tool_turn, ["invalid_tool_calls: messages[5]: a tool message needs the 'tool_call_id' it answers"]),
+    ],
+    ids=["role", "delete-call", "result-above-call", "tool-turn-without-id"],
+)
+def test_a_panel_edit_that_breaks_the_tool_call_structure_says_so_at_once_and_stays_undoable(tool_page, edit, problems):
+    """b8's F3: these edits were saved with "Saved" and nothing else; the example is now invalid for OpenAI. The
+    panel says so under the turns, naming messages[i] as its turn labels number them; Undo clears it."""
+    at, workspace, dataset_id = tool_page
+    edit(at)
+    assert not at.exception, at.exception
+    assert any("Saved: example 0" in c.value for c in at.caption)  # the edit itself stays
+    shown = format_warning(at)
+    assert shown is not None and shown.startswith("This example is not valid OpenAI chat format")
+    assert shown.split("\n")[1:] == [f"- {p}" for p in problems]
+    at.button(key="undo").click().run()
+    assert DatasetEditor(workspace, dataset_id).frame["messages"].iat[0] == TOOL_CHAT["messages"]
+    assert format_warning(at) is None
+
+
+def test_the_format_warning_is_in_the_pages_language(tmp_path):
+    _, session, _ = open_chats(tmp_path, [TOOL_CHAT])
+    at = open_page("dataset", dataset=session, selected_ids=(0,), lang="es")
+    at.button(key="delete_0_2").click().run()
+    assert not at.exception, at.exception
+    assert format_warning(at).split("\n") == [
+        "Este ejemplo no cumple el formato de chat de OpenAI: OpenAI rechazaría un archivo de entrenamiento que lo "
+        "contenga. Si lo rompió una edición, Deshacer la revierte.",
+        "- 'tool_calls' no válido: messages[2]: el 'tool_call_id' 'c1' no responde a ninguna llamada a herramienta "
+        "anterior de la conversación",
+    ]

@@ -38,6 +38,11 @@ def metrics(at):
     return {m.label: m.value for m in at.metric}
 
 
+def problem_table(at):
+    """The Validation table: one row per check (the examples of one check are the table below it)."""
+    return next(d.value for d in at.dataframe if "severity" in d.value.columns)
+
+
 def test_metrics_settings_and_validation_links():
     at = page(frame=frame(), dataset_label="support")
     assert not at.exception
@@ -56,7 +61,7 @@ def test_metrics_settings_and_validation_links():
         **dict.fromkeys(("lora_rank", "lora_alpha", "lora_dropout", "max_length", "warmup_ratio")),
         "packing": False,
     }
-    findings = at.dataframe[-1].value
+    findings = problem_table(at)
     assert findings["severity"].iloc[0] == "error"  # errors first
     missing = findings[findings["key"] == "example_missing_assistant_message"]
     assert (missing["count"].tolist(), missing["rows"].tolist()) == ([1], ["line 31 (id 30)"])
@@ -150,7 +155,7 @@ problems_panel(report, editor=None, tr=Translator("en"))
 """
     at = AppTest.from_string(script, default_timeout=60).run()
     assert not at.exception, at.exception
-    findings = at.dataframe[-1].value
+    findings = problem_table(at)
     shown = dict(zip(findings["key"], findings["rows"], strict=True))
     assert shown["data_type"] == "line 5"  # not JSON: no example id
     assert shown["example_missing_assistant_message"] == "line 15 (id 12)"
@@ -227,7 +232,7 @@ def test_the_cost_page_picks_a_workspace_dataset_when_none_is_open(tmp_path):
 def test_the_problem_list_names_severities_and_places_in_spanish():
     at = page(frame=frame(), dataset_label="support", lang="es")
     assert not at.exception
-    problems = next(d.value for d in at.dataframe if "severity" in d.value.columns)
+    problems = problem_table(at)
     shown = {k: (s, r, m) for k, s, r, m in problems[["key", "severity", "rows", "message"]].itertuples(index=False)}
     assert shown["falta el mensaje del asistente"] == ("error", "línea 31 (id 30)", "no hay mensaje del asistente")
     assert shown["falta el mensaje de sistema"] == ("aviso", "línea 31 (id 30)", "no hay mensaje de sistema")
@@ -266,15 +271,15 @@ moderation_panel(partial(file_examples, data), ("file", 1), Translator("es"))
 """
     at = AppTest.from_string(script, default_timeout=60).run()
     assert not at.exception, at.exception
-    problems = at.dataframe[-1].value
+    problems = problem_table(at)
     shown = dict(zip(problems["key"], problems["message"], strict=True))
     assert shown == {
         # the parser's own words (orjson's) stay as it wrote them
         "tipo de dato": "la línea 4 no es JSON válido (invalid literal, expected 'null', en la columna 1)",
-        "falta el contenido": "mensaje 1: el contenido es de tipo null; se espera texto o una lista de partes",
-        "'weight' no válido": "mensaje 2: 'weight' vale 2; se espera 0 o 1",
-        "rol desconocido": "el mensaje 2 tiene el rol 'bot'",
-        "'tool_calls' no válido": "mensaje 2: 'tool_calls' debe ser una lista no vacía, pero es de tipo texto",
+        "falta el contenido": "messages[0]: el contenido es de tipo null; se espera texto o una lista de partes",
+        "'weight' no válido": "messages[1]: 'weight' vale 2; se espera 0 o 1",
+        "rol desconocido": "messages[1] tiene el rol 'bot'",
+        "'tool_calls' no válido": "messages[1]: 'tool_calls' debe ser una lista no vacía, pero es de tipo texto",
         "falta el mensaje del asistente": "no hay mensaje del asistente",
         "muy pocos ejemplos": "9 ejemplos; OpenAI exige al menos 10",
         "falta el mensaje de sistema": "no hay mensaje de sistema",
@@ -285,3 +290,66 @@ moderation_panel(partial(file_examples, data), ("file", 1), Translator("es"))
     assert not at.exception, at.exception
     assert at.dataframe[-1].value["where"].tolist() == ["línea 9 (id 7)"]
     assert [c.split(":")[0] for c in at.dataframe[-1].value["categories"]] == ["palabras vetadas"]  # the offline rule
+
+
+TOOLS = [{"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}]
+
+
+def tool_example(call_id="c1", arguments="{}", result_first=False):
+    call = {"id": "c1", "type": "function", "function": {"name": "get_time", "arguments": arguments}}
+    asks = {"role": "assistant", "content": None, "tool_calls": [call]}
+    result = {"role": "tool", "tool_call_id": call_id, "content": "12:00"}
+    turns = [result, asks] if result_first else [asks, result]
+    system, user, answer = (
+        {"role": r, "content": c} for r, c in (("system", "s"), ("user", "time?"), ("assistant", "It is noon."))
+    )
+    return {"messages": [system, user, *turns, answer], "tools": TOOLS}
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_each_example_of_a_check_shows_its_own_detail_not_the_first_ones(tmp_path, lang):
+    """b8's F5: four different invalid_tool_calls errors (an unanswered id, arguments not a string, arguments not
+    JSON, the result before its call) gave one Detail, the first's, wrong for three of them. The group says it
+    holds 4 different details; the examples of that check list each line with its own."""
+    import json
+
+    from streamlit.testing.v1 import AppTest
+
+    from studio.cost.messages import finding_message
+
+    broken = [
+        tool_example(call_id="zzz"),
+        tool_example(arguments={"tz": "UTC"}),
+        tool_example(arguments="{not json"),
+        tool_example(result_first=True),
+    ]
+    rows = [tool_example()] * 8 + broken
+    path = tmp_path / "tools.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    script = f"""
+from pathlib import Path
+from studio.i18n import Translator
+from ui.cost import problems_panel, scan_file
+report = scan_file(Path({str(path)!r}).read_bytes(), ("tools.jsonl", 1), "gpt-4.1", Translator({lang!r}))
+problems_panel(report, editor=None, tr=Translator({lang!r}))
+"""
+    at = AppTest.from_string(script, default_timeout=60).run()
+    assert not at.exception, at.exception
+    english = {
+        "line 9 (id 8)": "messages[3]: 'tool_call_id' 'zzz' answers no tool call made earlier in the conversation",
+        "line 10 (id 9)": "messages[2]: tool call 1 needs function 'name' and 'arguments' as strings "
+        "(arguments is JSON text)",
+        "line 11 (id 10)": "messages[2]: tool call 1 'arguments' is not valid JSON: '{not json'",
+        "line 12 (id 11)": "messages[2]: 'tool_call_id' 'c1' answers no tool call made earlier in the conversation",
+    }
+    group = problem_table(at)
+    tool_calls = group[group["count"] == 4]["message"].iloc[0]
+    assert tool_calls.startswith(finding_message(english["line 9 (id 8)"], lang)) and " 4 " in tool_calls
+    picker = at.selectbox(key="cost_open_group")
+    picker.select_index(next(i for i, o in enumerate(picker.options) if "(4)" in o)).run()
+    assert not at.exception, at.exception
+    details = at.dataframe[-1].value
+    line = "línea" if lang == "es" else "line"
+    assert dict(zip(details["where"], details["message"], strict=True)) == {
+        where.replace("line", line): finding_message(message, lang) for where, message in english.items()
+    }
