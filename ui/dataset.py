@@ -15,7 +15,15 @@ import pandas as pd
 import streamlit as st
 from st_aggrid import AgGrid
 
-from studio.data.writers import EXPORT_FORMATS, EXPORT_SUFFIX, export_bytes, unrepresentable_rows, unwritten_keys
+from studio.data.writers import (
+    EXPORT_FORMATS,
+    EXPORT_SUFFIX,
+    export_bytes,
+    keep_formats,
+    unrepresentable_reasons,
+    unrepresentable_rows,
+    unwritten_keys,
+)
 from studio.editing.editor import DatasetEditor
 from studio.editing.grid import DUPLICATE_MODES, GRID_COLUMNS, ViewSpec
 from studio.editing.ops import (
@@ -300,15 +308,11 @@ def export_panel(session: DatasetSession, tr: Translator) -> None:
     lost = editor.memo(("unrepresentable", to), lambda: unrepresentable_rows(editor.frame, to=to))
     skip = False
     if lost:  # a single-turn format cannot hold these rows: say so, and export them only if the user agrees
-        st.warning(
-            tr(
-                "dataset.unrepresentable",
-                n=len(lost),
-                to=to,
-                ids=", ".join(str(i) for i, _ in lost[:5]),
-                reason=lost[0][1],
-            )
-        )
+        reasons, keep = unrepresentable_reasons(lost), " / ".join(keep_formats(lost, to))
+        if len(lost) == len(editor.frame):  # nothing would be left to write
+            st.warning(tr("dataset.unrepresentable_all", to=to, reasons=reasons, keep=keep))
+            return
+        st.warning(tr("dataset.unrepresentable_each", n=len(lost), to=to, reasons=reasons, keep=keep))
         skip = st.checkbox(tr("dataset.skip_unrepresentable", n=len(lost)), key="skip_unrepresentable")
         if not skip:
             return

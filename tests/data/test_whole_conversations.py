@@ -256,8 +256,12 @@ def test_unrepresentable_rows(to, unrepresentable):
 
 def test_prompt_completion_export_refuses_multi_turn_unless_asked_to_skip():
     frame = load_dataset("c.jsonl", data=jsonl(SINGLE, MULTI, TOOLS, MULTI)).frame
-    with pytest.raises(ExportError, match=r"3 rows cannot be written as prompt-completion \(ids 1, 2, 3: "):
+    with pytest.raises(ExportError) as refused:
         export_bytes(frame, to="prompt-completion")
+    assert str(refused.value).startswith(
+        "3 rows cannot be written as prompt-completion (ids 1, 3: it has 2 rounds and the format holds one; "
+        "id 2: it has tool calls); export to openai-chat or sharegpt to keep them"
+    )
     data = export_bytes(frame, to="prompt-completion", skip_unrepresentable=True)
     assert [json.loads(line) for line in data.decode().splitlines()] == [{"prompt": "u", "completion": "a"}]
 
