@@ -42,9 +42,26 @@ def test_llamafactory_value_parts_load_as_text_and_loss_weight_as_weight():
     ]
     assert result.frame["assistant"][0] == "Done."
     warnings = "\n".join(result.warnings)
-    assert "read as text in 2 lines" in warnings
+    assert "read as OpenAI's text in 2 lines" in warnings
     assert "'loss_weight' on assistant messages read as OpenAI's 'weight' in 2 lines" in warnings
     assert "'loss_weight' 0 on non-assistant messages dropped" in warnings
+
+
+def test_llamafactory_image_parts_are_kept_and_said_not_converted_and_text_is_announced_once():
+    image = {"type": "image", "value": "images/0.jpg"}
+    record = {
+        "messages": [
+            {"role": "user", "content": [image, {"type": "text", "value": "What is shown?"}]},
+            {"role": "assistant", "content": [{"type": "text", "value": "A bicycle."}]},
+        ]
+    }
+    result = load_dataset("lf.jsonl", data=jsonl(record, record, {"messages": [{"role": "user", "content": "Hi"}]}))
+    assert result.frame["messages"][0][0]["content"] == [image, {"type": "text", "text": "What is shown?"}]
+    assert [w for w in result.warnings if "parts" in w] == [
+        "text parts {'type': 'text', 'value': ...} read as OpenAI's text in 2 lines",
+        "'image' parts {'type': 'image', 'value': ...} not converted (OpenAI's format has no such part; kept as is) "
+        "in 2 lines",
+    ]
 
 
 def test_llamafactory_odd_loss_weight_is_kept_where_validation_sees_it():
