@@ -282,8 +282,11 @@ def history_panel(session: DatasetSession, tr: Translator) -> None:
     uploaded = st.file_uploader(tr("dataset.recipe_upload"), type=["json"], key="recipe_upload")
     if uploaded is not None and st.session_state.get("replayed") != uploaded.file_id:
         st.session_state["replayed"] = uploaded.file_id
-        if (replayed := attempt(session.replay, uploaded.getvalue())) is not None:
-            st.success(tr("dataset.recipe_done", n=len(replayed.ops)))
+        if (replayed := attempt(session.replay, uploaded.getvalue(), tr.lang)) is not None:
+            recipe, notes = replayed
+            st.success(tr("dataset.recipe_done", n=len(recipe.ops)))
+            for number, step, note in notes:  # a one-turn replace that left matches in other turns
+                st.warning(tr("dataset.recipe_outside", n=number, step=step, note=note))
 
 
 def export_panel(session: DatasetSession, tr: Translator) -> None:
