@@ -15,7 +15,15 @@ import pandas as pd
 import streamlit as st
 from st_aggrid import AgGrid
 
-from studio.data.writers import EXPORT_FORMATS, EXPORT_SUFFIX, export_bytes, unrepresentable_rows, unwritten_keys
+from studio.data.writers import (
+    EXPORT_FORMATS,
+    EXPORT_SUFFIX,
+    export_bytes,
+    keep_formats,
+    unrepresentable_reasons,
+    unrepresentable_rows,
+    unwritten_keys,
+)
 from studio.editing.editor import DatasetEditor
 from studio.editing.grid import DUPLICATE_MODES, GRID_COLUMNS, ViewSpec
 from studio.editing.ops import (
@@ -274,8 +282,11 @@ def history_panel(session: DatasetSession, tr: Translator) -> None:
     uploaded = st.file_uploader(tr("dataset.recipe_upload"), type=["json"], key="recipe_upload")
     if uploaded is not None and st.session_state.get("replayed") != uploaded.file_id:
         st.session_state["replayed"] = uploaded.file_id
-        if (replayed := attempt(session.replay, uploaded.getvalue())) is not None:
-            st.success(tr("dataset.recipe_done", n=len(replayed.ops)))
+        if (replayed := attempt(session.replay, uploaded.getvalue(), tr.lang)) is not None:
+            recipe, notes = replayed
+            st.success(tr("dataset.recipe_done", n=len(recipe.ops)))
+            for number, step, note in notes:  # a one-turn replace that left matches in other turns
+                st.warning(tr("dataset.recipe_outside", n=number, step=step, note=note))
 
 
 def export_panel(session: DatasetSession, tr: Translator) -> None:
@@ -300,15 +311,11 @@ def export_panel(session: DatasetSession, tr: Translator) -> None:
     lost = editor.memo(("unrepresentable", to), lambda: unrepresentable_rows(editor.frame, to=to))
     skip = False
     if lost:  # a single-turn format cannot hold these rows: say so, and export them only if the user agrees
-        st.warning(
-            tr(
-                "dataset.unrepresentable",
-                n=len(lost),
-                to=to,
-                ids=", ".join(str(i) for i, _ in lost[:5]),
-                reason=lost[0][1],
-            )
-        )
+        reasons, keep = unrepresentable_reasons(lost), " / ".join(keep_formats(lost, to))
+        if len(lost) == len(editor.frame):  # nothing would be left to write
+            st.warning(tr("dataset.unrepresentable_all", to=to, reasons=reasons, keep=keep))
+            return
+        st.warning(tr("dataset.unrepresentable_each", n=len(lost), to=to, reasons=reasons, keep=keep))
         skip = st.checkbox(tr("dataset.skip_unrepresentable", n=len(lost)), key="skip_unrepresentable")
         if not skip:
             return

@@ -145,15 +145,28 @@ def _short(text: str | None, width: int = 60) -> str:
 
 def _convert(args: argparse.Namespace) -> int:
     from studio.data.loader import load_dataset
-    from studio.data.writers import export_dataset, unrepresentable_message, unrepresentable_rows
+    from studio.data.writers import (
+        export_dataset,
+        keep_them,
+        unrepresentable_message,
+        unrepresentable_reasons,
+        unrepresentable_rows,
+    )
 
     result = load_dataset(args.path, strip_legacy=args.strip_legacy, **load_options(args))
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     skipped = unrepresentable_rows(result.frame, to=args.to)
+    if skipped and len(skipped) == len(result.frame):  # skipping them all would write an empty file
+        print(
+            f"error: no row can be written as {args.to} ({unrepresentable_reasons(skipped)}); "
+            f"{keep_them(skipped, args.to)}; nothing written",
+            file=sys.stderr,
+        )
+        return 2
     if skipped and not args.skip_unrepresentable:
         print(
-            f"error: {unrepresentable_message(skipped, args.to)}; convert to openai-chat or sharegpt to keep them, "
+            f"error: {unrepresentable_message(skipped, args.to)}; {keep_them(skipped, args.to)}, "
             "or pass --skip-unrepresentable to leave them out",
             file=sys.stderr,
         )
@@ -162,7 +175,7 @@ def _convert(args: argparse.Namespace) -> int:
         result.frame, args.output, to=args.to, system_prompt=args.system_prompt, skip_unrepresentable=True
     )
     if skipped:
-        print(f"skipped {unrepresentable_message(skipped, args.to)}", file=sys.stderr)
+        print(f"warning: left out {unrepresentable_message(skipped, args.to)}", file=sys.stderr)
     warn_unwritten(result.frame, out, args.to)
     written = len(result.frame) - len(skipped)
     if args.json:

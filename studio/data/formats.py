@@ -234,10 +234,17 @@ def _is_llamafactory(message: Mapping[str, Any]) -> bool:
     )
 
 
+_LF_TEXT = "text parts {'type': 'text', 'value': ...} read as OpenAI's text"
+_LF_OTHER = (
+    "'{kind}' parts {{'type': '{kind}', 'value': ...}} not converted (OpenAI's format has no such part; kept as is)"
+)
+
+
 def _from_llamafactory(message: dict[str, Any], notes: Counter[str]) -> dict[str, Any]:
     """One LLaMA-Factory message in OpenAI's terms: ``{"type": "text", "value"}`` parts as text content (joined
     by newlines when several, as :func:`content_text` reads parts), ``loss_weight`` 0/1 on an assistant turn as
-    ``weight``. Anything else (a non-text part, another ``loss_weight``) stays as it is, for validation to show."""
+    ``weight``. Anything else (a non-text part such as ``{"type": "image", "value": "images/0.jpg"}``, another
+    ``loss_weight``) stays as it is, for validation to show, and ``notes`` says so."""
     message = dict(message)
     content = message.get("content")
     if (
@@ -252,7 +259,7 @@ def _from_llamafactory(message: dict[str, Any], notes: Counter[str]) -> dict[str
         )
     ):
         message["content"] = "\n".join(p["value"] for p in content)
-        notes["content parts {'type': 'text', 'value': ...} read as text"] += 1
+        notes[_LF_TEXT] += 1
     elif isinstance(content, list):
         parts = [
             {**{k: v for k, v in p.items() if k != "value"}, "text": p["value"]}
@@ -262,7 +269,9 @@ def _from_llamafactory(message: dict[str, Any], notes: Counter[str]) -> dict[str
         ]
         if parts != content:
             message["content"] = parts
-            notes["text parts' 'value' read as 'text'"] += 1
+            notes[_LF_TEXT] += 1
+        for kind in sorted({str(p.get("type")) for p in parts if isinstance(p, dict) and "value" in p}):
+            notes[_LF_OTHER.format(kind=kind)] += 1
     weight = message.get("loss_weight")
     if message.get("role") == "assistant" and not isinstance(weight, bool) and weight in (0, 1):
         message["weight"] = int(weight)

@@ -87,12 +87,38 @@ def unrepresentable_rows(frame: pd.DataFrame, *, to: ExportFormat) -> list[tuple
 
 
 def unrepresentable_message(rows: list[tuple[int, str]], to: str) -> str:
-    """``"3 rows cannot be written as alpaca (ids 4, 9, 12: it has tool calls)"``, for errors and the CLI."""
-    ids = ", ".join(str(i) for i, _ in rows[:5]) + (", …" if len(rows) > 5 else "")
-    return (
-        f"{len(rows)} row{'s' if len(rows) != 1 else ''} cannot be written as {to} "
-        f"(id{'s' if len(rows) != 1 else ''} {ids}: {rows[0][1]})"
+    """``"4 rows cannot be written as alpaca (ids 0, 1, 4: it has tool calls; id 2: it does not end with an
+    assistant answer)"``, for errors and the CLI: each reason with its own ids (the first five of each)."""
+    return f"{_rows(len(rows))} cannot be written as {to} ({unrepresentable_reasons(rows)})"
+
+
+def unrepresentable_reasons(rows: list[tuple[int, str]]) -> str:
+    """``"ids 0, 1, 4: it has tool calls; id 2: it does not end with an assistant answer"``: the rows of
+    :func:`unrepresentable_rows` grouped by reason, in order of first appearance, five ids shown per reason."""
+    by_reason: dict[str, list[int]] = {}
+    for id_, reason in rows:
+        by_reason.setdefault(reason, []).append(id_)
+    return "; ".join(
+        f"id{'s' if len(ids) != 1 else ''} {', '.join(map(str, ids[:5]))}{', …' if len(ids) > 5 else ''}: {reason}"
+        for reason, ids in by_reason.items()
     )
+
+
+def keep_formats(rows: list[tuple[int, str]], to: str) -> list[str]:
+    """The export formats that hold every row of :func:`unrepresentable_rows`: openai-chat, and sharegpt when
+    none of them has an image or audio part; never ``to`` itself."""
+    return [
+        f for f in ("openai-chat", "sharegpt") if f != to and (f != "sharegpt" or all(r != NON_TEXT for _, r in rows))
+    ]
+
+
+def keep_them(rows: list[tuple[int, str]], to: str) -> str:
+    """``"export to openai-chat or sharegpt to keep them"`` (see :func:`keep_formats`)."""
+    return f"export to {' or '.join(keep_formats(rows, to))} to keep them"
+
+
+def _rows(n: int) -> str:
+    return f"{n} row{'s' if n != 1 else ''}"
 
 
 def unwritten_keys(frame: pd.DataFrame, *, to: ExportFormat) -> dict[str, int]:
@@ -130,8 +156,7 @@ def export_bytes(
     skipped = unrepresentable_rows(frame, to=to)
     if skipped and not skip_unrepresentable:
         raise ExportError(
-            unrepresentable_message(skipped, to) + "; export to openai-chat or sharegpt to keep "
-            "them, or skip them (--skip-unrepresentable)"
+            f"{unrepresentable_message(skipped, to)}; {keep_them(skipped, to)}, or skip them (--skip-unrepresentable)"
         )
     if skipped:
         frame = frame[~frame["id"].isin([i for i, _ in skipped])]
@@ -171,6 +196,10 @@ def _flat_table(frame: pd.DataFrame, examples: list[dict[str, Any]]) -> pd.DataF
 # ---------------------------------------------------------------------------------------------- records
 
 
+NON_TEXT = "it has non-text content (an image or audio part)"
+"""The reason :func:`unrepresentable` gives for a content part that is not text (sharegpt cannot hold it either)."""
+
+
 def unrepresentable(example: Example, schema: Schema) -> str | None:
     """Why ``example`` cannot be written as a ``schema`` record without losing a turn, or None when it can.
 
@@ -186,7 +215,7 @@ def unrepresentable(example: Example, schema: Schema) -> str | None:
         and any(not isinstance(p, Mapping) or p.get("type") != "text" for p in m["content"])
         for m in messages
     ):
-        return "it has non-text content (an image or audio part)"
+        return NON_TEXT
     if schema == "sharegpt":
         return None
     if any(m.get("role") == "tool" or m.get("tool_calls") or m.get("function_call") for m in messages):

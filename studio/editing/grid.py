@@ -214,6 +214,8 @@ def turn_findings(frame: pd.DataFrame, position: int, lang: str = "en") -> dict[
 def _answer_shown(text: str | None, messages: Any) -> str | None:
     """The assistant cell: the last answer's text, or, when that answer only calls tools, the calls
     (``→ takeoff_drone(altitude=100)``) — never a blank cell for a tool-calling example."""
+    if not isinstance(text, str):  # no answer: the column, strings and None, is read back as pandas' str (NaN)
+        text = None
     if text and text.strip():
         return text
     answers = [m for m in messages or [] if isinstance(m, dict) and m.get("role") == "assistant"]

@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from studio.core.chat import content_text
@@ -31,7 +32,7 @@ from studio.data.frame import (
     metadata_columns,
     set_turns,
 )
-from studio.editing.turn_edits import SCOPE_ROLES, TurnChange, check_scope, replace_in_turns
+from studio.editing.turn_edits import SCOPE_ROLES, TurnChange, check_scope, replace_in_turns, scoped_texts
 from studio.errors import OperationError, PatternError
 from studio.quality.patterns import arrow_strings, compile_pattern, replace_all
 
@@ -333,6 +334,41 @@ class RegexReplace(Op):
         out = frame.copy(deep=False).reset_index(drop=True)
         out[self.field] = new.to_numpy() if frame[self.field].dtype == object else new.reset_index(drop=True)
         return out
+
+    def outside_scope(self, frame: pd.DataFrame) -> int:
+        """How many matches of the pattern lie in turns this replace does not reach. A text field is one turn
+        (``system`` the first system turn, ``user`` / ``assistant`` the last turn of that role): every other turn,
+        of any role, and every tool call's arguments is outside. 0 for ``field="conversation"`` and metadata
+        columns. The same before and after :meth:`apply`, which changes only its own turn."""
+        if self.scoped or self.field not in TEXT_FIELDS:
+            return 0
+        texts = scoped_texts(frame, SCOPE_ROLES)
+        if not len(texts):
+            return 0
+        own = texts["field"].to_numpy(dtype=object) == self.field
+        if own.any():  # of this role's turns, only the first (system) or the last one is the field's
+            turn, at = texts["turn"].to_numpy()[own], texts["position"].to_numpy()[own]
+            edge = pd.Series(turn).groupby(at).transform("min" if self.field == "system" else "max").to_numpy()
+            own[np.flatnonzero(own)[turn != edge]] = False
+        other = pa.array(texts["text"][~own].astype(object), pa.large_string())
+        found = pc.count_substring_regex(other, self.pattern, ignore_case=self.ignore_case)
+        return int(pc.sum(found).as_py() or 0)
+
+    def outside_note(self, n: int, lang: str = "en", *, changed: bool = True) -> str:
+        """``"12 matches in turns other than the last user turn — field "conversation" replaces in every turn"``
+        in ``lang``: what :meth:`outside_scope` found and how to reach it; led by ``"no change in the last user
+        turn; "`` when this replace changed nothing."""
+        from studio.i18n import translator
+
+        tr = translator(lang)
+        where = self.one_turn(tr)
+        note = tr.plural("ops.outside_scope", n, where=where)
+        return note if changed else f"{tr('ops.no_change_in', where=where)}; {note}"
+
+    def one_turn(self, tr: Any) -> str:
+        """The turn a text field names, in ``tr``'s language: "the last user turn", "the first system turn"."""
+        pick = "first" if self.field == "system" else "last"
+        return str(tr(f"ops.turns_{pick}", roles=tr.label("columns", self.field)))
 
     def describe(self) -> str:
         case = " (ignoring case)" if self.ignore_case else ""

@@ -126,9 +126,13 @@ class StepReport:
     rows_changed: int  # rows kept whose text changed
     columns_before: tuple[str, ...] = ()
     columns_after: tuple[str, ...] = ()
+    outside: int = 0  # matches in turns a one-turn replace does not reach (RegexReplace.outside_scope)
 
     @property
     def message(self) -> str:
+        """``"1. Replace /x/ with 'y' in user: changed 3 rows"``; for a one-turn replace that leaves matches in
+        other turns, ``"…: no change in the last user turn; 12 matches in turns other than the last user turn —
+        field "conversation" replaces in every turn"``."""
         effects = []
         if self.rows_after != self.rows_before:
             removed = self.rows_before - self.rows_after
@@ -140,6 +144,10 @@ class StepReport:
         if self.columns_after != self.columns_before:
             extra = [c for c in self.columns_after if c not in CORE_COLUMNS and c not in EXAMPLE_KEYS]
             effects.append(f"metadata columns now {', '.join(extra) or 'none'}")
+        if self.outside and isinstance(self.op, RegexReplace):
+            note = self.op.outside_note(self.outside, changed=bool(effects))
+            said = "; ".join([", ".join(effects), note] if effects else [note])
+            return f"{self.index}. {self.op.describe()}: {said}"
         return f"{self.index}. {self.op.describe()}: {', '.join(effects) or 'no change'}"
 
 
@@ -161,17 +169,18 @@ def apply_recipe(
                     op=op,
                     rows_before=len(current),
                     rows_after=len(result),
-                    rows_changed=_rows_changed(current, result),
+                    rows_changed=rows_changed(current, result),
                     columns_before=tuple(map(str, current.columns)),
                     columns_after=tuple(map(str, result.columns)),
+                    outside=op.outside_scope(result) if isinstance(op, RegexReplace) else 0,
                 )
             )
         current = result
     return current
 
 
-def _rows_changed(before: pd.DataFrame, after: pd.DataFrame) -> int:
-    """Rows present in both (by id) whose text turns differ."""
+def rows_changed(before: pd.DataFrame, after: pd.DataFrame) -> int:
+    """How many rows present in both frames (by id) have different turns."""
     if "id" not in before.columns or "id" not in after.columns:
         return 0
     common = after.set_index("id", drop=False)

@@ -17,8 +17,8 @@ import pandas as pd
 from studio.data.turns import cached_view, carry_view, turn_view
 from studio.editing.editor import DatasetEditor
 from studio.editing.grid import Checks, GridEvent, ViewSpec, filter_rows, handle_grid_event
-from studio.editing.ops import Op
-from studio.editing.recipes import Recipe
+from studio.editing.ops import Op, RegexReplace
+from studio.editing.recipes import Recipe, rows_changed
 from studio.errors import OperationError, StudioError
 from studio.quality.rules import RULES
 from studio.quality.splits import export_splits, split_version_name
@@ -194,14 +194,28 @@ class DatasetSession:
         """Act on the grid's returned delta (see :func:`~studio.editing.grid.handle_grid_event`)."""
         return handle_grid_event(self._editor(), self.checks, raw, last_token)
 
-    def replay(self, recipe_json: bytes) -> Recipe:
-        """Replay an uploaded recipe file on the open dataset, each step persisted and undoable."""
+    def replay(self, recipe_json: bytes, lang: str = "en") -> tuple[Recipe, list[tuple[int, str, str]]]:
+        """Replay an uploaded recipe file on the open dataset, each step persisted and undoable. Returns the recipe
+        and, for each one-turn replace that leaves matches in other turns, ``(step number, the step in lang, the
+        note in lang)``: ``(1, "Replace … in user", "no change in the last user turn; 12 matches in turns other
+        than the last user turn — …")`` (see :meth:`~studio.editing.ops.RegexReplace.outside_note`)."""
         try:
             recipe = Recipe.from_json(recipe_json.decode("utf-8"))
         except UnicodeDecodeError as exc:
             raise OperationError(f"the recipe is not UTF-8 text: {exc}") from None
-        self._editor().replay(recipe)
-        return recipe
+        editor = self._editor()
+        notes: list[tuple[int, str, str]] = []
+        before = editor.frame
+
+        def heard(number: int, op: Op) -> None:
+            nonlocal before
+            if isinstance(op, RegexReplace) and (outside := op.outside_scope(editor.frame)):
+                changed = rows_changed(before, editor.frame) > 0
+                notes.append((number, op.describe_in(lang), op.outside_note(outside, lang, changed=changed)))
+            before = editor.frame
+
+        editor.replay(recipe, on_step=heard)
+        return recipe, notes
 
     def splits(self, ratios: Mapping[str, float], seed: int) -> tuple[dict[str, pd.DataFrame], pd.DataFrame] | None:
         """The export splits and their leakage report (see :func:`~studio.quality.splits.export_splits`), computed again

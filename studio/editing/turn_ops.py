@@ -70,7 +70,11 @@ class EditTurn(Op):
 
 @dataclass(frozen=True)
 class SetWeight(Op):
-    """Train on an assistant turn (``weight`` 1) or keep it as context only (``weight`` 0)."""
+    """Train on an assistant turn (``weight`` 1) or keep it as context only (``weight`` 0).
+
+    Training is OpenAI's default (no ``weight`` key means 1), so ``weight`` 1 removes a ``weight`` 0 rather than
+    writing ``"weight": 1``: off then on gives the message back as it was. A turn already trained is left as it is
+    (an explicit ``"weight": 1`` stays)."""
 
     id: int
     turn: int
@@ -87,7 +91,11 @@ class SetWeight(Op):
         _check_turn(messages, self.turn, self.id, self.op)
         if messages[self.turn].get("role") != "assistant":
             raise OperationError(f"set_weight: turn {self.turn} of example {self.id} is not an assistant turn")
-        messages[self.turn] = {**messages[self.turn], "weight": self.weight}
+        message = messages[self.turn]
+        if self.weight == 0:
+            messages[self.turn] = {**message, "weight": 0}
+        elif message.get("weight", 1) != 1:  # trained is the default: drop the key rather than write 1
+            messages[self.turn] = {k: v for k, v in message.items() if k != "weight"}
         return with_messages(frame, {position: messages})
 
     def describe(self) -> str:

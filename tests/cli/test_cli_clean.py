@@ -129,3 +129,23 @@ def test_analyze_refuses_near_duplicates_that_would_not_fit_in_memory(dataset, c
     monkeypatch.setattr(memory, "available_memory", lambda: 2**20)
     assert main(["analyze", str(dataset), "--rules", "near_duplicate"]) == 2
     assert "GB of memory" in capsys.readouterr().err
+
+
+def test_clean_with_a_one_turn_replace_says_where_the_other_matches_are(tmp_path, capsys):
+    """Case 15 with its old recipe (field "user" = the last user turn): the 12 addresses sit in the first user
+    turn. The step keeps its meaning (nothing changed), but the report says so, counts them and how to reach them."""
+    from tests.conftest import SHARED_CASES
+
+    cases = SHARED_CASES / "conversations"
+    out = tmp_path / "clean.jsonl"
+    recipe = cases / "15-redact-email.recipe.json"
+    assert (
+        main(["clean", str(cases / "15-multiturn-pii-earlier-turn.jsonl"), "--recipe", str(recipe), "-o", str(out)])
+        == 0
+    )
+    said = capsys.readouterr().out
+    assert (
+        "in user: no change in the last user turn; 12 matches in turns other than the last user turn — "
+        'field "conversation" replaces in every turn'
+    ) in said
+    assert out.read_text().count("@example.com") == 12

@@ -75,8 +75,64 @@ def test_convert_to_prompt_completion_stops_on_multi_turn_unless_told_to_skip(tm
     assert "--skip-unrepresentable" in err and not out.exists()
     assert main(["convert", str(source), "--to", "prompt-completion", "-o", str(out), "--skip-unrepresentable"]) == 0
     captured = capsys.readouterr()
-    assert "skipped 2 rows" in captured.err and "wrote 1 example to" in captured.out
+    assert "left out 2 rows" in captured.err and "wrote 1 example to" in captured.out
     assert [json.loads(line) for line in out.read_text().splitlines()] == [{"prompt": "Q", "completion": "A"}]
+
+
+def test_convert_gives_each_refused_row_its_own_reason(tmp_path, capsys):
+    """Rows refused for different reasons each get theirs: a row without tool calls is never said to have them."""
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    tools = {
+        "messages": [
+            {"role": "user", "content": "Q"},
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "c1", "content": "r"},
+            {"role": "assistant", "content": "A"},
+        ]
+    }
+    unanswered = {"messages": [{"role": "user", "content": "Q"}]}
+    single = {"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}]}
+    source = tmp_path / "chat.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in (tools, tools, unanswered, single, tools)))
+    out = tmp_path / "out.json"
+    assert main(["convert", str(source), "--to", "alpaca", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "4 rows cannot be written as alpaca (ids 0, 1, 4: it has tool calls; "
+        "id 2: it does not end with an assistant answer)"
+    ) in err
+    assert "export to openai-chat or sharegpt to keep them" in err and not out.exists()
+
+
+def test_convert_never_suggests_the_format_it_refused(tmp_path, capsys):
+    """Image parts cannot go to sharegpt: only openai-chat is offered, for --to sharegpt and for --to alpaca."""
+    image = {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}
+    row = {
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "Q"}, image]},
+            {"role": "assistant", "content": "A"},
+        ]
+    }
+    single = {"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}]}
+    source = tmp_path / "chat.jsonl"
+    source.write_text(json.dumps(row) + "\n" + json.dumps(single) + "\n")
+    for to in ("sharegpt", "alpaca"):
+        assert main(["convert", str(source), "--to", to, "-o", str(tmp_path / "out.json")]) == 2
+        err = capsys.readouterr().err
+        assert "export to openai-chat to keep them" in err and "sharegpt to keep" not in err
+
+
+def test_convert_refuses_when_every_row_would_be_skipped(tmp_path, capsys):
+    """--skip-unrepresentable that would leave nothing: exit 2, no (empty) file, and the reason."""
+    multi = {"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}] * 2}
+    source = tmp_path / "chat.jsonl"
+    source.write_text(json.dumps(multi) + "\n" + json.dumps(multi) + "\n")
+    out = tmp_path / "out.jsonl"
+    args = ["convert", str(source), "--to", "prompt-completion", "-o", str(out), "--skip-unrepresentable"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "no row can be written as prompt-completion (ids 0, 1: it has 2 rounds" in err
+    assert "nothing written" in err and not out.exists()
 
 
 def test_convert_prints_load_warnings(tmp_path, capsys):

@@ -42,9 +42,26 @@ def test_llamafactory_value_parts_load_as_text_and_loss_weight_as_weight():
     ]
     assert result.frame["assistant"][0] == "Done."
     warnings = "\n".join(result.warnings)
-    assert "read as text in 2 lines" in warnings
+    assert "read as OpenAI's text in 2 lines" in warnings
     assert "'loss_weight' on assistant messages read as OpenAI's 'weight' in 2 lines" in warnings
     assert "'loss_weight' 0 on non-assistant messages dropped" in warnings
+
+
+def test_llamafactory_image_parts_are_kept_and_said_not_converted_and_text_is_announced_once():
+    image = {"type": "image", "value": "images/0.jpg"}
+    record = {
+        "messages": [
+            {"role": "user", "content": [image, {"type": "text", "value": "What is shown?"}]},
+            {"role": "assistant", "content": [{"type": "text", "value": "A bicycle."}]},
+        ]
+    }
+    result = load_dataset("lf.jsonl", data=jsonl(record, record, {"messages": [{"role": "user", "content": "Hi"}]}))
+    assert result.frame["messages"][0][0]["content"] == [image, {"type": "text", "text": "What is shown?"}]
+    assert [w for w in result.warnings if "parts" in w] == [
+        "text parts {'type': 'text', 'value': ...} read as OpenAI's text in 2 lines",
+        "'image' parts {'type': 'image', 'value': ...} not converted (OpenAI's format has no such part; kept as is) "
+        "in 2 lines",
+    ]
 
 
 def test_llamafactory_odd_loss_weight_is_kept_where_validation_sees_it():
@@ -256,8 +273,12 @@ def test_unrepresentable_rows(to, unrepresentable):
 
 def test_prompt_completion_export_refuses_multi_turn_unless_asked_to_skip():
     frame = load_dataset("c.jsonl", data=jsonl(SINGLE, MULTI, TOOLS, MULTI)).frame
-    with pytest.raises(ExportError, match=r"3 rows cannot be written as prompt-completion \(ids 1, 2, 3: "):
+    with pytest.raises(ExportError) as refused:
         export_bytes(frame, to="prompt-completion")
+    assert str(refused.value).startswith(
+        "3 rows cannot be written as prompt-completion (ids 1, 3: it has 2 rounds and the format holds one; "
+        "id 2: it has tool calls); export to openai-chat or sharegpt to keep them"
+    )
     data = export_bytes(frame, to="prompt-completion", skip_unrepresentable=True)
     assert [json.loads(line) for line in data.decode().splitlines()] == [{"prompt": "u", "completion": "a"}]
 

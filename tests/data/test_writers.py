@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from studio.data.frame import build_frame
-from studio.data.writers import csv_bytes, export_bytes
+from studio.data.writers import NON_TEXT, csv_bytes, export_bytes, keep_formats, unrepresentable_message
 
 
 def _rows(data: bytes) -> list[list[str]]:
@@ -58,3 +58,25 @@ def test_the_compare_results_export_goes_through_the_same_writer():
     frame = pd.DataFrame({"prompt": ["@mention"], "answer": ["a\rb"]})
     assert export_results(frame, "csv") == csv_bytes(frame)
     assert _rows(export_results(frame, "csv")) == [["prompt", "answer"], ["'@mention", "a\rb"]]
+
+
+def test_refused_rows_are_grouped_by_their_own_reason():
+    rows = [(0, "it has tool calls"), (1, "it has tool calls"), (2, "it does not end with an assistant answer")]
+    rows += [(i, "it has tool calls") for i in range(3, 9)]
+    assert unrepresentable_message(rows, "alpaca") == (
+        "9 rows cannot be written as alpaca (ids 0, 1, 3, 4, 5, …: it has tool calls; "
+        "id 2: it does not end with an assistant answer)"
+    )
+
+
+@pytest.mark.parametrize(
+    "to,reasons,keep",
+    [
+        ("alpaca", ["it has tool calls"], ["openai-chat", "sharegpt"]),
+        ("alpaca", ["it has tool calls", NON_TEXT], ["openai-chat"]),  # sharegpt cannot hold the image either
+        ("sharegpt", [NON_TEXT], ["openai-chat"]),  # never the format just refused
+        ("prompt-completion", ["it has 2 rounds and the format holds one"], ["openai-chat", "sharegpt"]),
+    ],
+)
+def test_the_formats_offered_instead_hold_every_refused_row(to, reasons, keep):
+    assert keep_formats(list(enumerate(reasons)), to) == keep

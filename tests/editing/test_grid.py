@@ -262,6 +262,18 @@ def test_an_answer_that_only_calls_tools_shows_the_calls_and_is_not_edited_as_te
         EditCell(0, "assistant", "→ takeoff_drone(altitude=200)").apply(frame)
 
 
+def test_a_conversation_without_an_answer_shows_an_empty_assistant_cell_beside_answered_ones():
+    frame = build_frame(
+        [
+            {"messages": [{"role": "user", "content": "Anyone there?"}]},
+            {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]},
+        ],
+        [1, 2],
+    )
+    shown = grid_page(frame, np.arange(2), page=1, page_size=10, encoding=None)
+    assert shown["assistant"].iloc[1] == "Hello!" and pd.isna(shown["assistant"].iloc[0])
+
+
 def test_the_live_filter_searches_every_turn_and_role_unless_scoped():
     frame = build_frame(
         [

@@ -61,8 +61,8 @@ def test_a_grid_edit_goes_through_the_session(session):
 
 def test_a_recipe_file_is_replayed_and_a_bad_one_changes_nothing(session):
     first = int(session.editor.frame["id"].iat[0])
-    replayed = session.replay(Recipe(ops=(DeleteRows(ids=(first,)),)).to_json().encode())
-    assert len(replayed.ops) == 1 and len(session.editor.frame) == 237
+    replayed, notes = session.replay(Recipe(ops=(DeleteRows(ids=(first,)),)).to_json().encode())
+    assert len(replayed.ops) == 1 and len(session.editor.frame) == 237 and notes == []
     with pytest.raises(OperationError, match="UTF-8"):
         session.replay(b"\xff\xfe not a recipe")
     assert len(session.editor.recipe().ops) == 1
@@ -195,3 +195,32 @@ def test_the_next_warm_up_runs_after_the_prefetched_decode_once_and_right_away_w
     empty = DatasetSession(Workspace(tmp_path / "empty.db"))
     empty.prefetch_newest(then=lambda: order.append("at once"))
     assert order[-1] == "at once"
+
+
+@pytest.mark.parametrize(
+    "lang,note",
+    [
+        (
+            "en",
+            'no change in the last user turn; 12 matches in turns other than the last user turn — field "conversation"',
+        ),
+        (
+            "es",
+            "sin cambios en el último turno de usuario; 12 coincidencias en otros turnos, no en el último turno",
+        ),
+    ],
+)
+def test_replaying_a_one_turn_replace_says_where_the_other_matches_are(tmp_path, lang, note):
+    """Case 15 in the app: the old recipe (field "user") changes nothing, and the page is told about the 12."""
+    from tests.conftest import SHARED_CASES
+
+    cases = SHARED_CASES / "conversations"
+    workspace = Workspace(tmp_path / "ws.db")
+    info, _ = import_file(workspace, cases / "15-multiturn-pii-earlier-turn.jsonl")
+    opened = DatasetSession(workspace)
+    opened.open(info.id)
+    recipe, notes = opened.replay((cases / "15-redact-email.recipe.json").read_bytes(), lang)
+    assert len(recipe.ops) == 1 and len(notes) == 1
+    number, step, said = notes[0]
+    assert number == 1 and said.startswith(note)
+    assert step.startswith("Replace" if lang == "en" else "Reemplazar")

@@ -47,7 +47,10 @@ def test_case_15_the_widened_recipe_reports_the_12_rows_it_changed_in_earlier_tu
     apply_recipe(frame, Recipe.from_dict(widened), on_step=lambda report: messages.append(report.message))
     apply_recipe(frame, Recipe.from_dict(original), on_step=lambda report: messages.append(report.message))
     assert messages[0].endswith(": changed 12 rows")
-    assert messages[1].endswith(": no change")  # the last user turn holds no address
+    assert messages[1].endswith(  # the last user turn holds no address: say where the 12 are and how to reach them
+        ': no change in the last user turn; 12 matches in turns other than the last user turn — field "conversation" '
+        "replaces in every turn"
+    )
 
 
 def _typo_fixed(frame):
@@ -323,3 +326,25 @@ def test_a_large_search_split_over_the_cores_finds_what_one_pass_finds(monkeypat
     split = match_ids(frame, compile_pattern("x"))
     assert split.tolist() == one_pass.tolist() == [_has_x(m, SCOPE_ROLES) for m in chats]
     assert split.sum() == 5  # rows 0, 3, 6, 9 and the text part of row 7
+
+
+@pytest.mark.parametrize("field,outside", [("user", 6), ("assistant", 7), ("system", 6)])
+def test_a_one_turn_replace_counts_the_matches_it_does_not_reach(field, outside):
+    """7 matches in all (two in one tool result, one in a call's arguments); the field's own turn (the last user,
+    the last assistant, the first system turn) is left out of the count."""
+    call = {"id": "c", "type": "function", "function": {"name": "f", "arguments": '{"to": "x@y.z"}'}}
+    messages = [
+        {"role": "system", "content": "s x@y.z"},
+        {"role": "system", "content": "s2"},
+        {"role": "user", "content": [{"type": "text", "text": "u1 x@y.z"}]},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "c", "content": "x@y.z and x@y.z"},
+        {"role": "assistant", "content": "a1 x@y.z"},
+        {"role": "user", "content": "u2 x@y.z"},
+        {"role": "assistant", "content": "a2"},
+    ]
+    frame = build_frame([{"messages": messages}, {"messages": [{"role": "user", "content": "hi"}]}], [1, 2])
+    op = RegexReplace(field=field, pattern=r"x@y\.z", replacement="[email]")
+    assert op.outside_scope(frame) == outside
+    assert op.outside_scope(op.apply(frame)) == outside  # the step touches its own turn only
+    assert RegexReplace(field=CONVERSATION, pattern="x", replacement="y").outside_scope(frame) == 0

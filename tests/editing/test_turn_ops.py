@@ -93,3 +93,28 @@ def test_turn_operations_replay_from_a_recipe(frame):
     out = apply_recipe(frame, recipe)
     assert out["messages"].iat[1] == [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]
     assert out["assistant"].iat[1] == "Hello!"
+
+
+def test_training_off_then_on_gives_the_turn_back_byte_for_byte():
+    """No ``weight`` means trained (OpenAI's default): turning training back on removes the 0, never writes 1."""
+    plain = {"role": "assistant", "content": "A", "x_note": "kept"}
+    frame = build_frame([{"messages": [{"role": "user", "content": "Q"}, plain]}], [1])
+    off = SetWeight(0, 1, 0).apply(frame)
+    assert off["messages"].iat[0][1] == {**plain, "weight": 0}
+    back = SetWeight(0, 1, 1).apply(off)
+    assert json.dumps(back["messages"].iat[0][1]) == json.dumps(plain)
+    assert SetWeight(0, 1, 1).apply(frame)["messages"].iat[0][1] == plain  # already trained: unchanged
+    replayed = apply_recipe(
+        frame,
+        Recipe.from_json(
+            '{"ops": [{"op": "set_weight", "id": 0, "turn": 1, "weight": 0}, '
+            '{"op": "set_weight", "id": 0, "turn": 1, "weight": 1}]}'
+        ),
+    )
+    assert replayed["messages"].iat[0][1] == plain  # a saved recipe with the op replays the same way
+
+
+def test_turning_training_on_keeps_an_explicit_weight_1():
+    explicit = {"role": "assistant", "content": "A", "weight": 1}
+    frame = build_frame([{"messages": [{"role": "user", "content": "Q"}, explicit]}], [1])
+    assert SetWeight(0, 1, 1).apply(frame)["messages"].iat[0][1] == explicit
