@@ -36,7 +36,7 @@ from studio.i18n import Translator
 from studio.quality.rules import RULES
 from studio.quality.splits import SPLITS
 from ui.aggrid import aggrid_arguments, grid_key
-from ui.frame import attempt
+from ui.frame import attempt, kept_choice
 from ui.importing import import_upload
 from ui.markdown import escape_markdown
 from ui.open_dataset import dataset_picker
@@ -123,7 +123,10 @@ def actions_panel(
     shown = editor.frame["id"].to_numpy()[positions]
     filtered = len(positions) != len(editor.frame)  # a filter is on: act on what it shows, and say so
     rule = bulk.selectbox(
-        tr("dataset.delete_flagged"), list(counts), key="bulk_rule", format_func=lambda k: tr.label("rules", k)
+        tr("dataset.delete_flagged"),
+        list(counts),
+        key=kept_choice("bulk_rule"),
+        format_func=lambda k: tr.label("rules", k),
     )
     flags = session.checks.flags
     flagged = tuple(int(i) for i in shown[flags[rule].to_numpy(dtype=bool)[positions]]) if rule in flags else ()
@@ -137,13 +140,13 @@ def actions_panel(
         disabled=not flagged,
     )
     kind = bulk.selectbox(
-        tr("dataset.keep_one"), GROUP_KINDS, key="keep_kind", format_func=lambda m: tr(f"dataset.dup_{m}")
+        tr("dataset.keep_one"), GROUP_KINDS, key=kept_choice("keep_kind"), format_func=lambda m: tr(f"dataset.dup_{m}")
     )
     keep = bulk.radio(
         tr("dataset.keep_which"),
         KEEP_WHICH,
         horizontal=True,
-        key="keep_which",
+        key=kept_choice("keep_which"),
         format_func=lambda k: tr(f"dataset.keep_{k}"),
     )
     groups = attempt(session.checks.groups, editor, kind, threshold)
@@ -189,13 +192,13 @@ def scope_widgets(container: Any, tr: Translator, *, roles_label: str, key: str)
         tr(roles_label),
         SCOPE_ROLES,
         default=list(SCOPE_ROLES),
-        key=f"{key}_roles",
+        key=kept_choice(f"{key}_roles"),
         format_func=lambda r: tr(f"dataset.role_{r}"),
     )
     turns: TurnPick = container.radio(
         tr("dataset.regex_turns"),
         TURN_PICKS,
-        key=f"{key}_turns",
+        key=kept_choice(f"{key}_turns"),
         horizontal=True,
         format_func=lambda t: tr(f"dataset.turns_{t}"),
     )
@@ -366,7 +369,7 @@ def filters_sidebar(session: DatasetSession, counts: Mapping[str, int], tr: Tran
         mode = st.radio(
             tr("dataset.duplicates"),
             DUPLICATE_MODES,
-            key="dup_mode",
+            key=kept_choice("dup_mode"),
             horizontal=True,
             format_func=lambda m: tr(f"dataset.dup_{m}"),
         )
