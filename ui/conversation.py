@@ -31,16 +31,21 @@ def _apply(session: DatasetSession, op: Op, tr: Translator, example_id: int, tur
         st.rerun(scope="app")
 
 
-def _parts(message: dict[str, Any]) -> list[str]:
-    """Labels for the non-text parts of a list-valued content (``[image_url] https://…``)."""
-    content = message.get("content")
+def _shown_parts(content: Any) -> list[tuple[bool, str]]:
+    """A content as the panel shows it, in its own order: ``(True, text)`` for text, ``(False, label)`` for any
+    other part (``[image_url] https://…``); a string (or null) is one text."""
+    if not isinstance(content, list):
+        return [(True, content_text(content))]
     out = []
-    for part in content if isinstance(content, list) else []:
-        if isinstance(part, dict) and part.get("type") not in (None, "text"):
+    for part in content:
+        text = content_text([part])
+        if isinstance(part, str) or (isinstance(part, dict) and isinstance(part.get("text"), str)):
+            out.append((True, text))
+        elif isinstance(part, dict):
             kind = str(part.get("type"))
             detail = part.get(kind)
             url = detail.get("url") if isinstance(detail, dict) else None
-            out.append(f"[{kind}] {url or ''}".strip())
+            out.append((False, f"[{kind}] {url or ''}".strip()))
     return out
 
 
@@ -67,9 +72,11 @@ def conversation_panel(session: DatasetSession, example_id: int, tr: Translator)
             st.caption(f"{tr('dataset.turn_label', turn=turn, role=_role(role, tr), n=tokens[turn])}{note}")
             for rule, finding in findings.get(turn, []):  # what the rules found in this turn, in the page's language
                 st.caption(f"⚠️ {tr.label('rules', rule)}: {escape_markdown(finding)}")
-            st.text(content_text(message.get("content")) or "—")
-            for label in _parts(message):
-                st.caption(label)
+            for is_text, shown in _shown_parts(message.get("content")) or [(True, "")]:
+                if is_text:
+                    st.text(shown or "—")
+                else:
+                    st.caption(shown)
             for call in message.get("tool_calls") or []:
                 st.code(json.dumps(call.get("function", call), ensure_ascii=False, indent=2), language="json")
             _turn_controls(session, example_id, turn, message, len(messages), tr)
@@ -99,8 +106,8 @@ def _turn_controls(
     # so a rerun would open the previous turn's popover
     with st.popover(tr("dataset.edit_turn"), key=f"edit_{key}"):
         text = st.text_area(tr("dataset.turn_text"), content_text(message.get("content")), key=f"text_{key}")
-        if st.button(tr("dataset.save_turn"), key=f"save_{key}"):
-            _apply(session, EditTurn(example_id, turn, text), tr, example_id, turn)
+        if st.button(tr("dataset.save_turn"), key=f"save_{key}") and text != content_text(message.get("content")):
+            _apply(session, EditTurn(example_id, turn, text), tr, example_id, turn)  # unchanged: nothing recorded
         role = str(message.get("role", "user"))
         new_role = st.selectbox(
             tr("dataset.role"),

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from studio.errors import OperationError
+
 
 def content_text(content: Any) -> str:
     """Text of a message ``content``: a string as is, the ``text`` of list-valued parts joined by newlines
@@ -27,20 +29,62 @@ def content_text(content: Any) -> str:
 
 
 def with_text(content: Any, text: str) -> Any:
-    """``content`` saying ``text``: a string (or null) becomes ``text``; in a list of parts the first text part
-    takes ``text`` and other text parts are dropped (the grid shows them joined as one), every other part is
-    kept as it was; a list without text parts gets one in front."""
+    """``content`` saying ``text`` (as :func:`content_text` reads it), changing only what the edit touched.
+
+    A string (or null) becomes ``text``. In a list of parts, the text parts are read as :func:`content_text` joins
+    them (one line break between two parts); the change is what lies between the longest common start and end of
+    the old and the new text. The text parts it falls in take the new text (several, when nothing but text lies
+    between them, become the first of them) and every other part (text, image, audio, file: its place and its
+    bytes) is kept. An unchanged text returns ``content`` itself; a list without text parts gets one in front.
+    Raises :class:`~studio.errors.OperationError` for a change across a part that is not text (it would move text
+    over an image): change one part at a time."""
     if not isinstance(content, list):
         return text
-    out, placed = [], False
-    for part in content:
-        is_text = isinstance(part, Mapping) and (part.get("type") in (None, "text")) and "text" in part
-        if not is_text:
-            out.append(part)
-        elif not placed:
-            out.append({**part, "text": text})
-            placed = True
-    return out if placed else [{"type": "text", "text": text}, *out]
+    slots = [i for i, part in enumerate(content) if isinstance(part, str) or _part_text(part) is not None]
+    if not slots:
+        return content if not text else [{"type": "text", "text": text}, *content]
+    pieces = [part if isinstance(part, str) else _part_text(part) or "" for part in (content[i] for i in slots)]
+    old = "\n".join(pieces)  # content_text's reading of the parts
+    if text == old:
+        return content
+    start = 0
+    while start < min(len(old), len(text)) and old[start] == text[start]:
+        start += 1
+    end = 0  # common end, not reaching into the common start of either text
+    while end < min(len(old), len(text)) - start and old[-1 - end] == text[-1 - end]:
+        end += 1
+    bounds, at = [], 0  # each text part's span in ``old``, ends included (an insertion at a part's end is its own)
+    for piece in pieces:
+        bounds.append((at, at + len(piece)))
+        at += len(piece) + 1
+    first = next(k for k, (a, b) in enumerate(bounds) if start <= b)
+    last = next(k for k, (a, b) in reversed(list(enumerate(bounds))) if a <= len(old) - end)
+    last = max(first, last)
+    between = [p for p in content[slots[first] : slots[last]] if not (isinstance(p, str) or _part_text(p) is not None)]
+    if between:
+        raise OperationError(
+            f"this change spans {last - first + 1} text parts with {', '.join(_part_kind(p) for p in between)} "
+            "between them, and text is never moved across them: change one part at a time (a line break "
+            "separates two parts)"
+        )
+    a, b = bounds[first][0], bounds[last][1]
+    changed = old[a:start] + text[start : len(text) - end] + old[len(old) - end : b]
+    part = content[slots[first]]
+    out = list(content)
+    out[slots[first]] = changed if isinstance(part, str) else {**part, "text": changed}
+    for k in reversed(slots[first + 1 : last + 1]):
+        del out[k]
+    return out
+
+
+def _part_text(part: Any) -> str | None:
+    """A list-valued content part's text, or None for a part that holds none (an image, audio, a file)."""
+    text = part.get("text") if isinstance(part, Mapping) else None
+    return text if isinstance(text, str) else None
+
+
+def _part_kind(part: Any) -> str:
+    return str(part.get("type", "part")) if isinstance(part, Mapping) else type(part).__name__
 
 
 def tool_call_summary(message: Mapping[str, Any], *, limit: int = 200) -> str:

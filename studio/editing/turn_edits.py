@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import weakref
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -87,6 +88,26 @@ def _in_scope(view: pd.DataFrame, fields: pa.Array, roles: Sequence[str]) -> np.
     return np.asarray(keep.to_numpy(zero_copy_only=False), dtype=bool)
 
 
+_SCOPES: dict[int, tuple[weakref.ref[pd.DataFrame], dict[tuple[str, ...], np.ndarray]]] = {}
+"""Per turn view (by identity, while it lives): the scope masks worked out for it, by roles."""
+
+
+def _scope_mask(view: pd.DataFrame, roles: Sequence[str]) -> np.ndarray:
+    """:func:`_in_scope` of ``view``, worked out once per view and roles (a view never changes: an edit makes a
+    new one), so a keystroke in the live filter costs the regex pass alone (~35 ms less at 760k texts)."""
+    entry = _SCOPES.get(id(view))
+    if entry is None or entry[0]() is not view:
+        entry = (weakref.ref(view), {})
+        _SCOPES[id(view)] = entry
+        weakref.finalize(view, _SCOPES.pop, id(view), None)
+    key = tuple(sorted(roles))
+    if key not in entry[1]:
+        mask = _in_scope(view, _fields(view), roles)
+        mask.flags.writeable = False  # shared by every search of this view
+        entry[1][key] = mask
+    return entry[1][key]
+
+
 def match_ids(
     frame: pd.DataFrame, pattern: SafePattern, roles: Sequence[str] = SCOPE_ROLES, turns: TurnPick = "any"
 ) -> np.ndarray:
@@ -102,7 +123,7 @@ def match_ids(
     else:
         view = turn_view(frame)
         positions, text = view["position"].to_numpy(), pa.array(view["text"], pa.large_string())
-        keep = _in_scope(view, _fields(view), roles)
+        keep = _scope_mask(view, roles)
         if 2 * int(keep.sum()) < len(keep):  # a narrow scope: search only its texts
             positions, text, keep = positions[keep], text.filter(pa.array(keep)), None
     if len(text):

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from studio.core.chat import content_text
+from studio.core.chat import content_text, with_text
 from studio.data.frame import build_frame
 from studio.data.loader import load_dataset
 from studio.data.writers import export_bytes
@@ -226,6 +226,51 @@ def test_editing_one_turn_changes_that_turn_only():
         edit_turn_text(frame, 3, 9, "x")
 
 
+_parts = st.lists(_part, min_size=1, max_size=6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_parts, st.data())
+def test_an_edit_inside_one_text_part_changes_that_part_only_and_keeps_every_other_in_its_place(parts, data):
+    """Editing a turn's text in the grid or the panel edits the text as one string (parts joined by a line break):
+    a change within one part rewrites that part alone; images and the other text parts keep their places."""
+    slots = [i for i, p in enumerate(parts) if p["type"] == "text"]
+    if not slots:
+        return
+    slot = data.draw(st.sampled_from(slots))
+    piece = parts[slot]["text"]
+    a = data.draw(st.integers(0, len(piece)))
+    b = data.draw(st.integers(a, len(piece)))
+    edited_piece = piece[:a] + data.draw(_text) + piece[b:]
+    text = "\n".join(edited_piece if i == slot else p["text"] for i, p in enumerate(parts) if p["type"] == "text")
+    out = with_text(parts, text)
+    assert content_text(out) == text
+    if text == content_text(parts):
+        assert out is parts  # nothing changed, nothing written
+        return
+    assert [p["type"] for p in out] == [p["type"] for p in parts] or len(out) < len(parts)
+    images = [p for p in parts if p["type"] != "text"]
+    assert [p for p in out if p["type"] != "text"] == images  # every image, in its order
+    if len(out) == len(parts):  # the change fell in one part (or was read as one of its neighbours')
+        assert sum(o != p for o, p in zip(out, parts, strict=True)) == 1
+
+
+def test_a_change_across_an_image_is_refused_and_a_save_without_change_writes_nothing():
+    image = {"type": "image_url", "image_url": {"url": "https://i/a.png"}}
+    parts = [{"type": "text", "text": "Compare photo A"}, image, {"type": "text", "text": "with photo B"}]
+    assert with_text(parts, "Compare photo A\nwith photo B") is parts
+    assert with_text(parts, "Compare photo A\nwith photo C") == [
+        parts[0],
+        image,
+        {"type": "text", "text": "with photo C"},
+    ]
+    with pytest.raises(OperationError, match="image_url between them"):
+        with_text(parts, "Compare photo A with photo B")  # the line break between the parts removed
+    frame = build_frame([{"messages": [{"role": "user", "content": parts}]}], [1])
+    same = edit_turn_text(frame, int(frame["id"].iat[0]), 0, "Compare photo A\nwith photo B")
+    assert same["messages"].iat[0][0]["content"] is parts
+
+
 def _has_x(messages, roles):
     """The live filter's answer worked out by hand: some text of ``roles`` in some turn holds an "x"."""
     for m in messages:
@@ -260,6 +305,7 @@ def test_the_live_filter_leaves_out_roles_outside_its_scope_however_wide_the_sco
     assert match_ids(frame, x, roles=("assistant",)).tolist() == [False]  # most texts, none with an x
     assert match_ids(frame, x, roles=("assistant", "tool_calls")).tolist() == [True]
     assert match_ids(frame, x, roles=("user",)).tolist() == [True]
+    assert match_ids(frame, x, roles=("assistant",)).tolist() == [False]  # each scope's mask kept for the view
 
 
 def test_a_large_search_split_over_the_cores_finds_what_one_pass_finds(monkeypatch):

@@ -87,3 +87,32 @@ def test_a_turn_added_in_the_panel_is_saved_at_the_end_and_changes_nothing_else(
     assert not at.exception
     stored = DatasetEditor(workspace, dataset_id).frame["messages"].iat[0]  # reopened from the workspace
     assert stored == [*CHAT["messages"], {"role": "user", "content": "And the chain?"}]
+
+
+def test_a_turn_of_text_and_images_shows_its_parts_in_order_and_an_edit_keeps_them_in_place(tmp_path):
+    image_a = {"type": "image_url", "image_url": {"url": "https://example.com/a.jpg"}}
+    image_b = {"type": "image_url", "image_url": {"url": "https://example.com/b.jpg"}}
+    parts = [
+        {"type": "text", "text": "Compare photo A"},
+        image_a,
+        {"type": "text", "text": "with photo B."},
+        image_b,
+        {"type": "text", "text": "Which is newer?"},
+    ]
+    chat = {"messages": [{"role": "user", "content": parts}, {"role": "assistant", "content": "Photo B."}]}
+    workspace, session, info = open_chats(tmp_path, [chat])
+    at = open_page("dataset", dataset=session, selected_ids=(0,))
+    first_turn = at.chat_message[0]
+    shown = [e.value for e in first_turn.children.values() if type(e).__name__ in ("Text", "Caption")]
+    at_a, at_b = (
+        shown.index("[image_url] https://example.com/a.jpg"),
+        shown.index("[image_url] https://example.com/b.jpg"),
+    )
+    assert shown.index("Compare photo A") < at_a < shown.index("with photo B.") < at_b < shown.index("Which is newer?")
+
+    at.button(key="save_0_0").click().run()  # saved without a change: nothing recorded
+    assert not at.exception and DatasetEditor(workspace, info.id).recipe().ops == ()
+    at.text_area(key="text_0_0").set_value("Compare photo A\nwith photo B, taken in 2019.\nWhich is newer?").run()
+    at.button(key="save_0_0").click().run()
+    stored = DatasetEditor(workspace, info.id).frame["messages"].iat[0][0]["content"]
+    assert stored == [parts[0], image_a, {"type": "text", "text": "with photo B, taken in 2019."}, image_b, parts[4]]
