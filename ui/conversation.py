@@ -20,7 +20,7 @@ from studio.editing.session import DatasetSession
 from studio.editing.turn_ops import ROLES, DeleteTurn, EditToolCall, EditTurn, InsertTurn, MoveTurn, SetRole, SetWeight
 from studio.i18n import Translator
 from studio.quality.messages import ROLES as MESSAGE_ROLES
-from ui.frame import attempt
+from ui.frame import attempt, kept_choice
 from ui.markdown import escape_markdown
 
 
@@ -69,7 +69,7 @@ def conversation_panel(session: DatasetSession, example_id: int, tr: Translator)
         role = str(message.get("role", "?"))
         with st.chat_message(role if role in ("user", "assistant") else "ai"):
             note = "" if _trained(message) or role != "assistant" else " · " + tr("dataset.context_only")
-            st.caption(f"{tr('dataset.turn_label', turn=turn, role=_role(role, tr), n=tokens[turn])}{note}")
+            st.caption(f"{tr.plural('dataset.turn_label', tokens[turn], turn=turn, role=_role(role, tr))}{note}")
             for rule, finding in findings.get(turn, []):  # what the rules found in this turn, in the page's language
                 st.caption(f"⚠️ {tr.label('rules', rule)}: {escape_markdown(finding)}")
             for is_text, shown in _shown_parts(message.get("content")) or [(True, "")]:
@@ -82,7 +82,11 @@ def conversation_panel(session: DatasetSession, example_id: int, tr: Translator)
             _turn_controls(session, example_id, turn, message, len(messages), tr)
     with st.expander(tr("dataset.add_turn"), key=f"new_turn_{example_id}"):  # keyed, as the popovers above
         role = st.selectbox(
-            tr("dataset.role"), ROLES, index=1, key=f"new_role_{example_id}", format_func=lambda r: _role(r, tr)
+            tr("dataset.role"),
+            ROLES,
+            index=1,
+            key=kept_choice(f"new_role_{example_id}"),
+            format_func=lambda r: _role(r, tr),
         )
         text = st.text_area(tr("dataset.turn_text"), key=f"new_text_{example_id}")
         if st.button(tr("dataset.add"), key=f"add_turn_{example_id}", disabled=not text.strip()):
@@ -113,7 +117,7 @@ def _turn_controls(
             tr("dataset.role"),
             ROLES,
             index=ROLES.index(role) if role in ROLES else 1,
-            key=f"role_{key}",
+            key=kept_choice(f"role_{key}"),
             format_func=lambda r: _role(r, tr),
         )
         if new_role != role and st.button(tr("dataset.set_role"), key=f"setrole_{key}"):

@@ -267,7 +267,7 @@ def history_panel(session: DatasetSession, tr: Translator) -> None:
     if save.button(tr("dataset.save_version"), disabled=not version_name.strip(), key="save_version"):
         saved = attempt_or_refresh(editor.save_version, version_name)
         if saved:
-            rerun_saying("save_version", tr("dataset.version_saved", name=saved.name, rows=saved.rows))
+            rerun_saying("save_version", tr.plural("dataset.version_saved", saved.rows, name=saved.name))
     show_said("save_version")
     recipe = editor.recipe()
     st.text(recipe.numbered(tr.lang) or tr("dataset.no_history"))
@@ -326,7 +326,7 @@ def export_panel(session: DatasetSession, tr: Translator) -> None:
         st.dataframe(leaks, hide_index=True)
     for column, (split, part) in zip(st.columns(len(splits)), splits.items(), strict=True):
         column.download_button(
-            tr("dataset.download", split=tr(f"dataset.{split}"), rows=len(part)),
+            tr.plural("dataset.download", len(part), split=tr(f"dataset.{split}")),
             partial(export_bytes, part, to=to, system_prompt=inject, skip_unrepresentable=skip),
             f"{editor.info.name}-{split}{EXPORT_SUFFIX[to]}",
             key=f"download_{split}",
