@@ -76,7 +76,7 @@ def conversation_panel(session: DatasetSession, example_id: int, tr: Translator)
                 if is_text:
                     st.text(shown or "—")
                 else:
-                    st.caption(shown)
+                    st.caption(escape_markdown(shown))  # a part label holds its URL: data, not markdown
             for call in message.get("tool_calls") or []:
                 st.code(json.dumps(call.get("function", call), ensure_ascii=False, indent=2), language="json")
             _turn_controls(session, example_id, turn, message, len(messages), tr)
