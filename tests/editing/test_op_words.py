@@ -3,6 +3,7 @@ name that starts with a vowel sound in some roles and not others), in English an
 
 import pytest
 
+from studio.editing.ops import CONVERSATION, RegexReplace
 from studio.editing.turn_ops import InsertTurn, SetRole
 
 
@@ -15,3 +16,10 @@ def test_a_role_change_and_an_inserted_turn_name_the_role_without_an_article(rol
 
 def test_the_spanish_line_names_the_role_in_spanish():
     assert SetRole(3, 7, "assistant").describe_in("es") == "Hacer del turno 7 del ejemplo 3 un turno de asistente"
+
+
+def test_a_scoped_replacement_names_its_roles_in_spanish_as_the_scope_picker_does():
+    op = RegexReplace(field=CONVERSATION, pattern="x", replacement="y", roles=("tool", "tool_calls"), turns="any")
+    assert op.describe_in("es") == (
+        "Reemplazar /x/ por 'y' en cada turno de resultados de herramientas, llamadas a herramientas"
+    )
