@@ -60,7 +60,8 @@ def conversation_panel(session: DatasetSession, example_id: int, tr: Translator)
     tokens = turn_token_counts(messages)
     trained = sum(t for t, m in zip(tokens, messages, strict=True) if _trained(m))
     st.subheader(tr("dataset.conversation", id=example_id))
-    st.caption(tr("dataset.conversation_tokens", turns=len(messages), trained=trained, context=sum(tokens) - trained))
+    counts = (("turn_count", len(messages)), ("trained_tokens", trained), ("context_tokens", sum(tokens) - trained))
+    st.caption(" · ".join(tr.plural(f"dataset.{key}", n) for key, n in counts))
     position = int(frame.index.get_loc(found[0]))  # what the rules find there: once per revision and language
     findings = session.editor.memo(("findings", example_id, tr.lang), lambda: turn_findings(frame, position, tr.lang))
     for rule, finding in findings.get(None, []):  # a finding quotes dataset text: shown as text, never markdown

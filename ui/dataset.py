@@ -278,7 +278,7 @@ def history_panel(session: DatasetSession, tr: Translator) -> None:
     if uploaded is not None and st.session_state.get("replayed") != uploaded.file_id:
         st.session_state["replayed"] = uploaded.file_id
         if (replayed := attempt(session.replay, uploaded.getvalue())) is not None:
-            st.success(tr("dataset.recipe_done", n=len(replayed.ops)))
+            st.success(tr.plural("dataset.recipe_done", len(replayed.ops)))
 
 
 def export_panel(session: DatasetSession, tr: Translator) -> None:
@@ -334,7 +334,7 @@ def export_panel(session: DatasetSession, tr: Translator) -> None:
         )
     if st.button(tr("dataset.save_splits"), key="save_splits"):
         session.save_splits(splits, split_seed)
-        rerun_saying("save_splits", tr("dataset.splits_saved", n=len(splits)))
+        rerun_saying("save_splits", tr.plural("dataset.splits_saved", len(splits)))
     show_said("save_splits")
 
 

@@ -74,7 +74,7 @@ def _stats_caption(reply: compare.StreamStats, tr: Translator) -> str:
         else format_usd(reply.cost)
     )
     latency = "–" if reply.latency_s is None else f"{reply.latency_s:.2f}"
-    return tr("playground.stats", tokens=reply.tokens_out, latency=latency, cost=cost)
+    return tr.plural("playground.stats", reply.tokens_out, latency=latency, cost=cost)
 
 
 def _show_reply(reply: compare.StreamStats | str, tr: Translator) -> None:
