@@ -74,7 +74,8 @@ def _stats_caption(reply: compare.StreamStats, tr: Translator) -> str:
         else format_usd(reply.cost)
     )
     latency = "–" if reply.latency_s is None else f"{reply.latency_s:.2f}"
-    return tr.plural("playground.stats", reply.tokens_out, latency=latency, cost=cost)
+    tokens = "–" if reply.tokens_out is None else reply.tokens_out  # a server that did not say: no number
+    return tr.plural("playground.stats", reply.tokens_out or 0, tokens=tokens, latency=latency, cost=cost)
 
 
 def _show_reply(reply: compare.StreamStats | str, tr: Translator) -> None:
