@@ -33,7 +33,7 @@ else:
     st.info(tr("home.no_datasets"))
 if missing_samples(workspace) and st.button(tr("home.load_samples"), key="load_samples"):  # none left: no button
     added = seed_samples(workspace)
-    st.success(tr("home.samples_loaded", n=len(added)))
+    st.success(tr.plural("home.samples_loaded", len(added)))
     st.rerun()
 st.caption(tr("home.workspace_at", path=workspace.path))
 st.caption(tr("home.wind_down"))

@@ -7,7 +7,7 @@ from studio.providers.jobs import list_jobs
 from studio.providers.train_settings import TrainSettings
 from studio.storage.workspace import Workspace
 from ui import keys
-from ui.frame import page
+from ui.frame import kept_choice, page
 from ui.train import job_detail, launch_panel, provider_sidebar, provider_status, refresh_every
 
 tr = page("train")
@@ -40,7 +40,7 @@ picked = st.selectbox(
     ids,
     index=ids.index(current) if current in ids else 0,
     format_func=lambda i: job_choice(by_id[i], tr.lang),
-    key=f"train_pick-{current}",
+    key=kept_choice(f"train_pick-{current}"),
 )
 st.session_state[keys.TRAIN_JOB] = picked
 job_detail(workspace, picked, tr)

@@ -193,6 +193,9 @@ def aggrid_arguments(
         options["localeText"] = {"noRowsToShow": no_rows}
     options["getRowId"] = JsCode(ROW_ID_JS)
     options["columnDefs"][1]["cellRenderer"] = JsCode(FLAG_BADGES_JS)
+    # The badges also read the row's flag_notes, which change with the language while the value (the rule keys)
+    # stays: AG Grid redraws a cell on new row data only when its value differs, so this one always "differs".
+    options["columnDefs"][1]["equals"] = JsCode("function(a, b) { return false; }")
     for column in options["columnDefs"]:
         if column["field"] in TEXT_FIELDS:
             column["cellEditor"] = JsCode(TURN_EDITOR_JS)

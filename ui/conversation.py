@@ -24,7 +24,7 @@ from studio.editing.session import DatasetSession
 from studio.editing.turn_ops import ROLES, DeleteTurn, EditToolCall, EditTurn, InsertTurn, MoveTurn, SetRole, SetWeight
 from studio.i18n import Translator
 from studio.quality.messages import ROLES as MESSAGE_ROLES
-from ui.frame import attempt
+from ui.frame import attempt, kept_choice
 from ui.markdown import escape_markdown
 
 
@@ -64,7 +64,8 @@ def conversation_panel(session: DatasetSession, example_id: int, tr: Translator)
     tokens = turn_token_counts(messages)
     trained = sum(t for t, m in zip(tokens, messages, strict=True) if _trained(m))
     st.subheader(tr("dataset.conversation", id=example_id))
-    st.caption(tr("dataset.conversation_tokens", turns=len(messages), trained=trained, context=sum(tokens) - trained))
+    counts = (("turn_count", len(messages)), ("trained_tokens", trained), ("context_tokens", sum(tokens) - trained))
+    st.caption(" · ".join(tr.plural(f"dataset.{key}", n) for key, n in counts))
     position = int(frame.index.get_loc(found[0]))  # what the rules find there: once per revision and language
     findings = session.editor.memo(("findings", example_id, tr.lang), lambda: turn_findings(frame, position, tr.lang))
     for rule, finding in findings.get(None, []):  # a finding quotes dataset text: shown as text, never markdown
@@ -73,20 +74,24 @@ def conversation_panel(session: DatasetSession, example_id: int, tr: Translator)
         role = str(message.get("role", "?"))
         with st.chat_message(role if role in ("user", "assistant") else "ai"):
             note = "" if _trained(message) or role != "assistant" else " · " + tr("dataset.context_only")
-            st.caption(f"{tr('dataset.turn_label', turn=turn, role=_role(role, tr), n=tokens[turn])}{note}")
+            st.caption(f"{tr.plural('dataset.turn_label', tokens[turn], turn=turn, role=_role(role, tr))}{note}")
             for rule, finding in findings.get(turn, []):  # what the rules found in this turn, in the page's language
                 st.caption(f"⚠️ {tr.label('rules', rule)}: {escape_markdown(finding)}")
             for is_text, shown in _shown_parts(message.get("content")) or [(True, "")]:
                 if is_text:
                     st.text(shown or "—")
                 else:
-                    st.caption(shown)
+                    st.caption(escape_markdown(shown))  # a part label holds its URL: data, not markdown
             for call in message.get("tool_calls") or []:
                 st.code(json.dumps(call.get("function", call), ensure_ascii=False, indent=2), language="json")
             _turn_controls(session, example_id, turn, message, len(messages), tr)
     with st.expander(tr("dataset.add_turn"), key=f"new_turn_{example_id}"):  # keyed, as the popovers above
         role = st.selectbox(
-            tr("dataset.role"), ROLES, index=1, key=f"new_role_{example_id}", format_func=lambda r: _role(r, tr)
+            tr("dataset.role"),
+            ROLES,
+            index=1,
+            key=kept_choice(f"new_role_{example_id}"),
+            format_func=lambda r: _role(r, tr),
         )
         text = st.text_area(tr("dataset.turn_text"), key=f"new_text_{example_id}")
         # never disabled: a text area commits its text when it loses focus, so a button disabled until then took
@@ -123,7 +128,7 @@ def _turn_controls(
             tr("dataset.role"),
             ROLES,
             index=ROLES.index(role) if role in ROLES else 1,
-            key=f"role_{key}",
+            key=kept_choice(f"role_{key}"),
             format_func=lambda r: _role(r, tr),
         )
         if new_role != role and st.button(tr("dataset.set_role"), key=f"setrole_{key}"):

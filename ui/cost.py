@@ -32,7 +32,7 @@ from studio.editing.editor import DatasetEditor
 from studio.i18n import Translator
 from studio.providers.train_settings import TrainSettings
 from ui import keys
-from ui.frame import page_path
+from ui.frame import kept_choice, page_path
 from ui.settings import hyperparameter_inputs
 
 _SCAN = "_cost_scan"
@@ -57,7 +57,7 @@ def settings_sidebar(prices: PriceTable, tr: Translator) -> TrainSettings:
         model = st.selectbox(
             tr("cost.model"),
             models,
-            key="cost_model",
+            key=kept_choice("cost_model"),
             help=tr("cost.model_help"),
             format_func=lambda m: tr("cost.local_engine") if m == LOCAL_MODEL else m,
         )

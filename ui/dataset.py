@@ -44,7 +44,7 @@ from studio.i18n import Translator
 from studio.quality.rules import RULES
 from studio.quality.splits import SPLITS
 from ui.aggrid import aggrid_arguments, grid_key
-from ui.frame import attempt
+from ui.frame import attempt, kept_choice
 from ui.importing import import_upload
 from ui.markdown import escape_markdown
 from ui.open_dataset import dataset_picker
@@ -131,7 +131,10 @@ def actions_panel(
     shown = editor.frame["id"].to_numpy()[positions]
     filtered = len(positions) != len(editor.frame)  # a filter is on: act on what it shows, and say so
     rule = bulk.selectbox(
-        tr("dataset.delete_flagged"), list(counts), key="bulk_rule", format_func=lambda k: tr.label("rules", k)
+        tr("dataset.delete_flagged"),
+        list(counts),
+        key=kept_choice("bulk_rule"),
+        format_func=lambda k: tr.label("rules", k),
     )
     flags = session.checks.flags
     flagged = tuple(int(i) for i in shown[flags[rule].to_numpy(dtype=bool)[positions]]) if rule in flags else ()
@@ -145,13 +148,13 @@ def actions_panel(
         disabled=not flagged,
     )
     kind = bulk.selectbox(
-        tr("dataset.keep_one"), GROUP_KINDS, key="keep_kind", format_func=lambda m: tr(f"dataset.dup_{m}")
+        tr("dataset.keep_one"), GROUP_KINDS, key=kept_choice("keep_kind"), format_func=lambda m: tr(f"dataset.dup_{m}")
     )
     keep = bulk.radio(
         tr("dataset.keep_which"),
         KEEP_WHICH,
         horizontal=True,
-        key="keep_which",
+        key=kept_choice("keep_which"),
         format_func=lambda k: tr(f"dataset.keep_{k}"),
     )
     groups = attempt(session.checks.groups, editor, kind, threshold)
@@ -197,13 +200,13 @@ def scope_widgets(container: Any, tr: Translator, *, roles_label: str, key: str)
         tr(roles_label),
         SCOPE_ROLES,
         default=list(SCOPE_ROLES),
-        key=f"{key}_roles",
+        key=kept_choice(f"{key}_roles"),
         format_func=lambda r: tr(f"dataset.role_{r}"),
     )
     turns: TurnPick = container.radio(
         tr("dataset.regex_turns"),
         TURN_PICKS,
-        key=f"{key}_turns",
+        key=kept_choice(f"{key}_turns"),
         horizontal=True,
         format_func=lambda t: tr(f"dataset.turns_{t}"),
     )
@@ -272,7 +275,7 @@ def history_panel(session: DatasetSession, tr: Translator) -> None:
     if save.button(tr("dataset.save_version"), disabled=not version_name.strip(), key="save_version"):
         saved = attempt_or_refresh(editor.save_version, version_name)
         if saved:
-            rerun_saying("save_version", tr("dataset.version_saved", name=saved.name, rows=saved.rows))
+            rerun_saying("save_version", tr.plural("dataset.version_saved", saved.rows, name=saved.name))
     show_said("save_version")
     recipe = editor.recipe()
     st.text(recipe.numbered(tr.lang) or tr("dataset.no_history"))
@@ -284,7 +287,7 @@ def history_panel(session: DatasetSession, tr: Translator) -> None:
         st.session_state["replayed"] = uploaded.file_id
         if (replayed := attempt(session.replay, uploaded.getvalue(), tr.lang)) is not None:
             recipe, notes = replayed
-            st.success(tr("dataset.recipe_done", n=len(recipe.ops)))
+            st.success(tr.plural("dataset.recipe_done", len(recipe.ops)))
             for number, step, note in notes:  # a one-turn replace that left matches in other turns
                 st.warning(tr("dataset.recipe_outside", n=number, step=step, note=note))
 
@@ -330,7 +333,7 @@ def export_panel(session: DatasetSession, tr: Translator) -> None:
         st.dataframe(leaks, hide_index=True)
     for column, (split, part) in zip(st.columns(len(splits)), splits.items(), strict=True):
         column.download_button(
-            tr("dataset.download", split=tr(f"dataset.{split}"), rows=len(part)),
+            tr.plural("dataset.download", len(part), split=tr(f"dataset.{split}")),
             partial(export_bytes, part, to=to, system_prompt=inject, skip_unrepresentable=skip),
             f"{editor.info.name}-{split}{EXPORT_SUFFIX[to]}",
             key=f"download_{split}",
@@ -338,7 +341,7 @@ def export_panel(session: DatasetSession, tr: Translator) -> None:
         )
     if st.button(tr("dataset.save_splits"), key="save_splits"):
         session.save_splits(splits, split_seed)
-        rerun_saying("save_splits", tr("dataset.splits_saved", n=len(splits)))
+        rerun_saying("save_splits", tr.plural("dataset.splits_saved", len(splits)))
     show_said("save_splits")
 
 
@@ -373,7 +376,7 @@ def filters_sidebar(session: DatasetSession, counts: Mapping[str, int], tr: Tran
         mode = st.radio(
             tr("dataset.duplicates"),
             DUPLICATE_MODES,
-            key="dup_mode",
+            key=kept_choice("dup_mode"),
             horizontal=True,
             format_func=lambda m: tr(f"dataset.dup_{m}"),
         )

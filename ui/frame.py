@@ -55,7 +55,12 @@ def navigation() -> Any:
     """
     st.set_page_config(page_title=APP_NAME, page_icon="🛠️", layout="wide")
     lang = st.sidebar.radio(
-        "Language · Idioma", LANGUAGES, format_func=LANGUAGE_NAMES.get, key=keys.LANG, horizontal=True
+        "Language · Idioma",
+        LANGUAGES,
+        format_func=LANGUAGE_NAMES.get,
+        key=keys.LANG,
+        horizontal=True,
+        on_change=_keep_choices,
     )
     tr = translator(lang)
     _provider_status(tr)
@@ -65,6 +70,30 @@ def navigation() -> Any:
             for name, url, icon in PAGES
         ]
     )
+
+
+# The keys of the choice widgets drawn with words (see kept_choice), in the session state under this key.
+_CHOICES = "_kept_choices"
+
+
+def kept_choice(key: str) -> str:
+    """``key``, for a radio, selectbox or multiselect whose options are shown in the page's language (options are
+    data keys, words come from ``format_func``), so that its value survives a switch of the sidebar's language.
+
+    Streamlit keeps such a widget's value as the words shown, not the option: after a switch, the Spanish options
+    no longer read the English words, and the widget drops them (a search scope lost its tool turns, radios lost
+    their choice, menus showed raw keys). :func:`navigation`'s language radio therefore sets each of these widgets
+    again to the option it held, read while the old words still apply."""
+    st.session_state.setdefault(_CHOICES, set()).add(key)
+    return key
+
+
+def _keep_choices() -> None:
+    # The language radio's on_change: runs before the page, while each widget still reads its old words.
+    state = st.session_state
+    for key in state.get(_CHOICES, ()):
+        if key in state:
+            state[key] = state[key]
 
 
 def page(name: str) -> Translator:

@@ -102,7 +102,15 @@ def _detected(result: LoadResult, container: Any, tr: Translator) -> None:
     encoding = result.encoding or "—"
     if confidence is not None and result.encoding and not result.encoding.startswith("utf"):
         encoding = tr("importing.encoding_confidence", encoding=encoding, confidence=f"{confidence:.0%}")
-    container.info(tr("dataset.detected", format=result.format, encoding=encoding, rows=f"{len(result.frame):,}"))
+    container.info(
+        tr.plural(
+            "dataset.detected",
+            len(result.frame),
+            format=result.format,
+            encoding=encoding,
+            rows=f"{len(result.frame):,}",
+        )
+    )
     if result.mapping is not None:
         named = ((role, getattr(result.mapping, role)) for role in _ROLES)
         roles = ", ".join(f"{role} = {column}" for role, column in named if column)

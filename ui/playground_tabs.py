@@ -26,7 +26,7 @@ from studio.playground.metrics import (
     word_diff,
 )
 from studio.storage.workspace import Workspace
-from ui.frame import show_errors
+from ui.frame import kept_choice, show_errors
 from ui.markdown import escape_markdown
 from ui.playground import (
     answer_markdown,
@@ -74,7 +74,8 @@ def _stats_caption(reply: compare.StreamStats, tr: Translator) -> str:
         else format_usd(reply.cost)
     )
     latency = "–" if reply.latency_s is None else f"{reply.latency_s:.2f}"
-    return tr("playground.stats", tokens=reply.tokens_out, latency=latency, cost=cost)
+    tokens = "–" if reply.tokens_out is None else reply.tokens_out  # a server that did not say: no number
+    return tr.plural("playground.stats", reply.tokens_out or 0, tokens=tokens, latency=latency, cost=cost)
 
 
 def _show_reply(reply: compare.StreamStats | str, tr: Translator) -> None:
@@ -187,7 +188,7 @@ def set_tab(
     source = st.radio(
         tr("playground.source"),
         (["workspace"] if saved else []) + (["sample"] if sample.exists() else []) + ["upload"],
-        key="pg_source",
+        key=kept_choice("pg_source"),
         horizontal=True,
         format_func=lambda s: tr(f"playground.source_{s}"),
     )
@@ -246,7 +247,7 @@ def set_tab(
         st.selectbox(
             tr("playground.saved_runs"),
             list(runs),
-            key="pg_run_pick",
+            key=kept_choice("pg_run_pick"),
             format_func=lambda i: tr(
                 "playground.run_label",
                 id=i,
@@ -275,7 +276,10 @@ def set_tab(
         )
     st.dataframe(tr.columns(summary), hide_index=True, column_config=number_columns(summary.columns, tr))
     metric = st.selectbox(
-        tr("playground.chart_metric"), CHART_METRICS, key="pg_chart", format_func=lambda m: tr.label("columns", m)
+        tr("playground.chart_metric"),
+        CHART_METRICS,
+        key=kept_choice("pg_chart"),
+        format_func=lambda m: tr.label("columns", m),
     )
     axis_format, axis_title = metric_axis(metric, tr)
     st.altair_chart(

@@ -9,6 +9,7 @@ import streamlit as st
 
 from studio.i18n import Translator
 from studio.providers.train_settings import BATCH_SIZES, LR_MULTIPLIERS, TrainSettings
+from ui.frame import kept_choice
 
 
 def hyperparameter_inputs(
@@ -31,7 +32,7 @@ def hyperparameter_inputs(
     mode = where.radio(
         tr("cost.epochs_mode"),
         ["auto", "manual"],
-        key=f"{prefix}_epochs_mode",
+        key=kept_choice(f"{prefix}_epochs_mode"),
         horizontal=True,
         format_func=lambda m: tr(f"cost.epochs_{m}"),
         help=tr("cost.epochs_help"),

@@ -54,7 +54,7 @@ from studio.quality.splits import version_split
 from studio.storage.workspace import Workspace
 from ui import keys
 from ui.cost import findings_shown
-from ui.frame import page_path, secrets, show_errors
+from ui.frame import kept_choice, page_path, secrets, show_errors
 from ui.playground import usage_code
 from ui.settings import hyperparameter_inputs
 
@@ -66,7 +66,10 @@ def provider_sidebar(tr: Translator) -> Profile:
     """Provider, endpoint, Azure version and deployment, and the API key field (kept in the session only)."""
     with st.sidebar:
         kind = st.radio(
-            tr("train.provider"), PROVIDER_KINDS, key="train_provider", format_func=lambda k: tr(f"train.kind_{k}")
+            tr("train.provider"),
+            PROVIDER_KINDS,
+            key=kept_choice("train_provider"),
+            format_func=lambda k: tr(f"train.kind_{k}"),
         )
         base_url = (
             st.text_input(tr("train.endpoint"), key="train_base_url") if kind in ("azure", "compatible") else None
@@ -148,7 +151,7 @@ def launch_panel(workspace: Workspace, profile: Profile, settings: TrainSettings
         tr("train.valid_version"),
         valid_choices,
         index=0 if valid_id is None else version_ids.index(valid_id) + 1,
-        key=f"valid_version-{dataset.id}-{valid_id}",
+        key=kept_choice(f"valid_version-{dataset.id}-{valid_id}"),
         format_func=lambda v: tr("train.none") if v is None else f"{v.name} ({v.rows})",
     )
     if too_small is not None and valid_version is None:
@@ -391,7 +394,10 @@ def export_panel(client: Any, model: str, tr: Translator) -> None:
     st.markdown(f"**{tr('train.export')}**")
     left, right = st.columns([3, 1])
     fmt = left.selectbox(
-        tr("train.export_format"), EXPORT_FORMATS, format_func=lambda f: tr(f"train.export_{f}"), key="export_format"
+        tr("train.export_format"),
+        EXPORT_FORMATS,
+        format_func=lambda f: tr(f"train.export_{f}"),
+        key=kept_choice("export_format"),
     )
     done_key = f"_export_{model}_{fmt}"
     if right.button(tr("train.export_button"), key="export_button"):

@@ -157,7 +157,7 @@ def turn_labels(conversations: pd.Series, lang: str = "en") -> dict[str, list[st
     """For each grid text column (system, user, assistant), which turn of each conversation its cell shows:
     ``"last assistant · turn 5 (6 turns)"`` (turns are indexes in ``messages``, as everywhere in the studio), or
     that there is none yet and saving adds one."""
-    from studio.i18n import text
+    from studio.i18n import plural, text
 
     out: dict[str, list[str]] = {name: [] for name in TEXT_FIELDS}
     roles = {name: text(f"dataset.role_{name}", lang) for name in TEXT_FIELDS}
@@ -170,7 +170,8 @@ def turn_labels(conversations: pd.Series, lang: str = "en") -> dict[str, list[st
                 continue
             which = "first" if name == "system" else "last"
             turn = at[0] if which == "first" else at[-1]
-            out[name].append(text(f"dataset.grid_turn_{which}", lang, role=role, turn=turn, n=len(turns)))
+            count = plural("dataset.turn_count", len(turns), lang)
+            out[name].append(text(f"dataset.grid_turn_{which}_of", lang, role=role, turn=turn, turns=count))
     return out
 
 

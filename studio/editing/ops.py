@@ -381,7 +381,7 @@ class RegexReplace(Op):
     def _described(self, tr: Any) -> dict[str, Any] | None:
         where = tr.label("columns", self.field)
         if self.scoped:
-            roles = ", ".join(tr.label("columns", r) for r in (self.roles or SCOPE_ROLES))
+            roles = ", ".join(tr(f"dataset.role_{r}") for r in (self.roles or SCOPE_ROLES))  # as the scope picker
             where = tr(f"ops.turns_{self.turns}", roles=roles)
         case = tr("ops.ignoring_case") if self.ignore_case else ""
         return {"pattern": self.pattern, "replacement": repr(self.replacement), "where": where, "case": case}

@@ -148,7 +148,7 @@ class InsertTurn(Op):
         return with_messages(frame, {position: messages})
 
     def describe(self) -> str:
-        return f"Insert a {self.role} turn at {self.turn} in example {self.id}"
+        return f"Insert a turn with role {self.role} at {self.turn} in example {self.id}"  # no article: "a assistant"
 
     def _described(self, tr: Any) -> dict[str, Any] | None:
         return {"role": tr.label("columns", self.role), "turn": self.turn, "id": self.id}
@@ -198,7 +198,7 @@ class SetRole(Op):
         return with_messages(frame, {position: messages})
 
     def describe(self) -> str:
-        return f"Make turn {self.turn} of example {self.id} a {self.role} turn"
+        return f"Set the role of turn {self.turn} of example {self.id} to {self.role}"
 
     def _described(self, tr: Any) -> dict[str, Any] | None:
         return {"turn": self.turn, "id": self.id, "role": tr.label("columns", self.role)}

@@ -352,3 +352,12 @@ def test_a_conversation_panel_edit_rechecks_only_its_row_like_a_cell_edit(tmp_pa
     assert checks.update(editor) is checks.flags and runs == []
     reopened = Checks().update(DatasetEditor(ws, info.id))  # a new session: the stored flags, that row re-checked
     assert runs == [] and not bool(reopened["pii"].iat[position])
+
+
+@pytest.mark.parametrize(
+    "lang,label", [("en", "last user · turn 0 (1 turn)"), ("es", "último turno de usuario · turno 0 (1 turno)")]
+)
+def test_a_one_turn_conversation_is_one_turn_in_the_cell_editor(lang, label):
+    from studio.editing.grid import turn_labels
+
+    assert turn_labels(pd.Series([[{"role": "user", "content": "Hi"}]]), lang)["user"] == [label]

@@ -8,6 +8,7 @@ from studio.editing.session import DatasetSession
 from studio.storage.workspace import Workspace, import_file
 from tests.conftest import SHARED_CASES
 from tests.pages.apptest import open_chats, open_page
+from ui.markdown import escape_markdown
 
 CHAT = {
     "messages": [
@@ -40,7 +41,7 @@ def test_the_selected_example_shows_every_turn_with_its_role_tokens_and_parts(pa
     texts = [t.value for t in at.text]
     assert "Waht part is this?" in texts and "Do you stock it?" in texts
     captions = " | ".join(c.value for c in at.caption)
-    assert "[image_url] https://example.com/p.jpg" in captions
+    assert escape_markdown("[image_url] https://example.com/p.jpg") in captions  # a part label is data
     assert "turn 2 · assistant" in captions and "context, not trained (weight 0)" in captions
     assert "5 turns" in captions
 
@@ -105,8 +106,8 @@ def test_a_turn_of_text_and_images_shows_its_parts_in_order_and_an_edit_keeps_th
     first_turn = at.chat_message[0]
     shown = [e.value for e in first_turn.children.values() if type(e).__name__ in ("Text", "Caption")]
     at_a, at_b = (
-        shown.index("[image_url] https://example.com/a.jpg"),
-        shown.index("[image_url] https://example.com/b.jpg"),
+        shown.index(escape_markdown("[image_url] https://example.com/a.jpg")),
+        shown.index(escape_markdown("[image_url] https://example.com/b.jpg")),
     )
     assert shown.index("Compare photo A") < at_a < shown.index("with photo B.") < at_b < shown.index("Which is newer?")
 
