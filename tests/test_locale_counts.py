@@ -24,6 +24,8 @@ LEFT = {
         "msg_too_few",
         "msg_few",
         "msg_over_limit",
+        "detail_first",  # shown only for 2 or more different details
+        "details_first",  # shown only past the first 500 findings
     },
     # "{n} of {m} rows" counts m ("1 of 5 rows"); the rest are paired in other branches (export refusals) or to do
     "dataset": {"rows_shown", "imported", "unrepresentable", "skip_unrepresentable", "merged_edits"},

@@ -34,13 +34,13 @@ from studio.editing.ops import (
     FillSystemPrompt,
     KeepOnePerGroup,
     RegexReplace,
-    keep_one_mask,
 )
 from studio.editing.previews import preview_regex_replace
 from studio.editing.session import DatasetSession
 from studio.editing.turn_edits import SCOPE_ROLES, TURN_PICKS, TurnPick
 from studio.errors import ConflictError, StudioError
 from studio.i18n import Translator
+from studio.quality.duplicates import keep_one_mask
 from studio.quality.rules import RULES
 from studio.quality.splits import SPLITS
 from ui.aggrid import aggrid_arguments, grid_key
@@ -318,7 +318,7 @@ def export_panel(session: DatasetSession, tr: Translator) -> None:
         if len(lost) == len(editor.frame):  # nothing would be left to write
             st.warning(tr("dataset.unrepresentable_all", to=to, reasons=reasons, keep=keep))
             return
-        st.warning(tr("dataset.unrepresentable_each", n=len(lost), to=to, reasons=reasons, keep=keep))
+        st.warning(tr.plural("dataset.unrepresentable_each", len(lost), to=to, reasons=reasons, keep=keep))
         skip = st.checkbox(tr("dataset.skip_unrepresentable", n=len(lost)), key="skip_unrepresentable")
         if not skip:
             return

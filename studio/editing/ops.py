@@ -20,7 +20,6 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.compute as pc
 
 from studio.core.chat import content_text
@@ -32,8 +31,9 @@ from studio.data.frame import (
     metadata_columns,
     set_turns,
 )
-from studio.editing.turn_edits import SCOPE_ROLES, TurnChange, check_scope, replace_in_turns, scoped_texts
+from studio.editing.turn_edits import SCOPE_ROLES, TurnChange, check_scope, matches_outside, replace_in_turns
 from studio.errors import OperationError, PatternError
+from studio.quality.duplicates import keep_one_mask
 from studio.quality.patterns import arrow_strings, compile_pattern, replace_all
 
 CONVERSATION = "conversation"  # RegexReplace.field for a replacement over the turns of a scope
@@ -196,26 +196,6 @@ class KeepOnePerGroup(Op):
         return {"keep": tr(f"ops.keep_{self.keep}"), "group": group, **_among_in(tr, self.ids)}
 
 
-def keep_one_mask(groups: pd.Series, scope: np.ndarray, *, length: Any = None) -> np.ndarray:
-    """Which rows :class:`KeepOnePerGroup` keeps (bool per row): every row outside ``scope`` (bool per row) or
-    without a group (NA), and of each group's rows in ``scope`` one: the longest by ``length`` (characters per
-    row; ties: the first) or, without ``length``, the first. ``(~mask).sum()`` is how many it deletes."""
-    codes, _ = pd.factorize(groups.to_numpy(), use_na_sentinel=True)
-    candidates = scope & (codes >= 0)
-    positions = np.flatnonzero(candidates)
-    ranking = pd.DataFrame(
-        {
-            "group": codes[positions],
-            "length": -np.asarray(length)[positions] if length is not None else 0,
-            "position": positions,
-        }
-    )
-    winners = ranking.sort_values(["group", "length", "position"], kind="stable").drop_duplicates("group")
-    keep = ~candidates
-    keep[winners["position"].to_numpy()] = True
-    return keep
-
-
 @dataclass(frozen=True)
 class EditCell(Op):
     """Set one example's turn (system/user/assistant) or metadata value."""
@@ -336,23 +316,12 @@ class RegexReplace(Op):
         return out
 
     def outside_scope(self, frame: pd.DataFrame) -> int:
-        """How many matches of the pattern lie in turns this replace does not reach. A text field is one turn
-        (``system`` the first system turn, ``user`` / ``assistant`` the last turn of that role): every other turn,
-        of any role, and every tool call's arguments is outside. 0 for ``field="conversation"`` and metadata
-        columns. The same before and after :meth:`apply`, which changes only its own turn."""
+        """How many matches of the pattern lie in turns this replace does not reach (a text field is one turn:
+        :func:`~studio.editing.turn_edits.matches_outside`); 0 for ``field="conversation"`` and metadata columns.
+        The same before and after :meth:`apply`, which changes only its own turn."""
         if self.scoped or self.field not in TEXT_FIELDS:
             return 0
-        texts = scoped_texts(frame, SCOPE_ROLES)
-        if not len(texts):
-            return 0
-        own = texts["field"].to_numpy(dtype=object) == self.field
-        if own.any():  # of this role's turns, only the first (system) or the last one is the field's
-            turn, at = texts["turn"].to_numpy()[own], texts["position"].to_numpy()[own]
-            edge = pd.Series(turn).groupby(at).transform("min" if self.field == "system" else "max").to_numpy()
-            own[np.flatnonzero(own)[turn != edge]] = False
-        other = pa.array(texts["text"][~own].astype(object), pa.large_string())
-        found = pc.count_substring_regex(other, self.pattern, ignore_case=self.ignore_case)
-        return int(pc.sum(found).as_py() or 0)
+        return matches_outside(frame, self.field, self.pattern, ignore_case=self.ignore_case)
 
     def outside_note(self, n: int, lang: str = "en", *, changed: bool = True) -> str:
         """``"12 matches in turns other than the last user turn — field "conversation" replaces in every turn"``
@@ -361,14 +330,9 @@ class RegexReplace(Op):
         from studio.i18n import translator
 
         tr = translator(lang)
-        where = self.one_turn(tr)
+        where = tr(f"ops.turns_{'first' if self.field == 'system' else 'last'}", roles=tr.label("columns", self.field))
         note = tr.plural("ops.outside_scope", n, where=where)
         return note if changed else f"{tr('ops.no_change_in', where=where)}; {note}"
-
-    def one_turn(self, tr: Any) -> str:
-        """The turn a text field names, in ``tr``'s language: "the last user turn", "the first system turn"."""
-        pick = "first" if self.field == "system" else "last"
-        return str(tr(f"ops.turns_{pick}", roles=tr.label("columns", self.field)))
 
     def describe(self) -> str:
         case = " (ignoring case)" if self.ignore_case else ""

@@ -132,6 +132,22 @@ def match_ids(
     return hits
 
 
+def matches_outside(frame: pd.DataFrame, field: str, pattern: str, *, ignore_case: bool = False) -> int:
+    """How many matches of ``pattern`` lie outside the one turn the text column ``field`` names (``system``: the
+    first system turn; ``user`` / ``assistant``: the last turn of that role): in every other turn, of any role,
+    and in every tool call's arguments. What a replace in that column leaves, for its report to say."""
+    texts = scoped_texts(frame, SCOPE_ROLES)
+    if not len(texts):
+        return 0
+    own = texts["field"].to_numpy(dtype=object) == field
+    if own.any():  # of this role's turns, only the first (system) or the last one is the field's
+        turn, at = texts["turn"].to_numpy()[own], texts["position"].to_numpy()[own]
+        edge = pd.Series(turn).groupby(at).transform("min" if field == "system" else "max").to_numpy()
+        own[np.flatnonzero(own)[turn != edge]] = False
+    other = pa.array(texts["text"][~own].astype(object), pa.large_string())
+    return int(pc.sum(pc.count_substring_regex(other, pattern, ignore_case=ignore_case)).as_py() or 0)
+
+
 _PARALLEL_TEXTS = 200_000
 """From this many texts on, a search runs in one part per core (Arrow's RE2 kernel releases the GIL)."""
 

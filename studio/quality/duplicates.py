@@ -426,3 +426,24 @@ def _per_example(tokens: pa.Array, positions: np.ndarray, n: int) -> pa.Array:
     offsets = pa.array(np.r_[0, np.cumsum(lengths)].astype(np.int64))
     lists = pa.LargeListArray.from_arrays(offsets, tokens.cast(_STRING))
     return pc.fill_null(pc.binary_join(lists, pa.scalar("", _STRING)), "")
+
+
+def keep_one_mask(groups: pd.Series, scope: np.ndarray, *, length: np.ndarray | None = None) -> np.ndarray:
+    """Which rows keeping one per group keeps (bool per row; :class:`~studio.editing.ops.KeepOnePerGroup`): every
+    row outside ``scope`` (bool per row) or without a group (NA), and of each group's rows in ``scope`` one: the
+    longest by ``length`` (characters per row; ties: the first) or, without ``length``, the first.
+    ``(~mask).sum()`` is how many it deletes."""
+    codes, _ = pd.factorize(groups.to_numpy(), use_na_sentinel=True)
+    candidates = scope & (codes >= 0)
+    positions = np.flatnonzero(candidates)
+    ranking = pd.DataFrame(
+        {
+            "group": codes[positions],
+            "length": -np.asarray(length)[positions] if length is not None else 0,
+            "position": positions,
+        }
+    )
+    winners = ranking.sort_values(["group", "length", "position"], kind="stable").drop_duplicates("group")
+    keep = ~candidates
+    keep[winners["position"].to_numpy()] = True
+    return keep
