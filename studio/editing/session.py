@@ -176,9 +176,13 @@ class DatasetSession:
     def rows(self, spec: ViewSpec, threshold: float) -> tuple[np.ndarray, str | None]:
         """Positions of the rows the filters let through, and None; with an invalid pattern, every row and why."""
         editor = self._editor()
-        if spec.regex and (building := self._warming[1]) is not None:
-            building.now()
-            building.join()  # the search reads the view that thread builds
+        if spec.regex:
+            # the view of the data as it is now: read back and carried over the edits since, never built whole (a
+            # warm-up scheduled before edits made in the grid's fragment covers an older revision)
+            self.warm_search(delay_s=0)
+            if (building := self._warming[1]) is not None:
+                building.now()
+                building.join()  # the search reads the view that thread makes ready
         try:
             groups = self.checks.groups(editor, spec.duplicates, threshold)
             return filter_rows(editor.frame, self.checks.flags, spec, groups=groups), None

@@ -224,3 +224,25 @@ def test_replaying_a_one_turn_replace_says_where_the_other_matches_are(tmp_path,
     number, step, said = notes[0]
     assert number == 1 and said.startswith(note)
     assert step.startswith("Replace" if lang == "en" else "Reemplazar")
+
+
+def test_the_first_search_after_edits_carries_the_stored_view_over_them_instead_of_building_it(session, monkeypatch):
+    """The page schedules the warm-up once drawn, and grid edits (a fragment's runs) do not schedule another: the
+    first search must still find the stored view carried over those edits, not build the whole view again."""
+    import studio.data.turns as turns
+    import studio.storage.workspace as workspace_module
+    from studio.storage.frames import FrameCache
+
+    editor = session.editor
+    assert editor is not None
+    monkeypatch.setattr(workspace_module, "_FRAMES", FrameCache())  # a restarted server: nothing decoded or built
+    later = DatasetSession(session.workspace)
+    later.open(editor.dataset_id)
+    built: list[int] = []
+    build = turns._build_view
+    monkeypatch.setattr(turns, "_build_view", lambda frame: built.append(len(frame)) or build(frame))
+    assert later.warm_search(delay_s=600) is not None  # drawn: the warm-up waits
+    later.grid_event({"kind": "edit", "id": 3, "field": "assistant", "value": "fever", "token": "t"}, None)
+    later.grid_event({"kind": "edit", "id": 7, "field": "user", "value": "a fever?", "token": "u"}, None)
+    assert later.rows(ViewSpec(regex="a fever\\?"), 0.8)[0].tolist() == [7]
+    assert built == [2]  # the two edited examples, not the whole view
