@@ -59,7 +59,7 @@ with show_errors():
         report = scan_file(data, (label, version, model), model, tr)
         examples = partial(file_examples, data)
         source = ("file", label, version)
-    st.markdown(tr("cost.dataset", label=label, rows=f"{report.rows:,}"))
+    st.markdown(tr.plural("cost.dataset", report.rows, label=label, rows=f"{report.rows:,}"))
 
     estimate = estimate_cost(report.tokens, model=model, epochs=settings.epochs, prices=prices)
     metrics(estimate, tr)

@@ -16,8 +16,6 @@ COUNTED = re.compile(r"\{(n|rows|tokens|count|flagged|errors|warnings|examples|t
 LEFT = {
     # the Cost page's strings: not yet paired (its own work in progress)
     "cost": {
-        "dataset",
-        "problem_counts",
         "moderation_openai",
         "moderation_blocklist",
         "moderation_none",

@@ -141,9 +141,13 @@ def _turn_controls(
                 key=f"args_{key}_{index}",
             )
             if st.button(tr("dataset.save_call"), key=f"savecall_{key}_{index}"):
-                op = attempt(EditToolCall, example_id, turn, index, edited)
-                if op is not None:
-                    _apply(session, op, tr, example_id, turn)
+                try:
+                    json.loads(edited)
+                except ValueError as exc:  # refused in the page's words, where the JSON breaks
+                    line, column = getattr(exc, "lineno", 1), getattr(exc, "colno", 1)
+                    st.error(tr("dataset.call_not_json", line=line, column=column))
+                else:
+                    _apply(session, EditToolCall(example_id, turn, index, edited), tr, example_id, turn)
     up, down, delete, weight = st.columns(4)
     if up.button("↑", key=f"up_{key}", disabled=turn == 0, help=tr("dataset.move_up")):
         _apply(session, MoveTurn(example_id, turn, turn - 1), tr, example_id, turn - 1)

@@ -220,7 +220,8 @@ def problems_panel(
     if report.findings.empty:
         st.success(tr("cost.no_problems"))
         return
-    st.write(tr("cost.problem_counts", **problem_counts(report)))
+    counts = problem_counts(report)  # each count agrees with its noun: "1 warning", "1 aviso"
+    st.write(tr("cost.problem_counts", **{k: tr.plural(f"cost.{k}_count", n) for k, n in counts.items()}))
     groups = problem_groups(report, unit=unit, lang=tr.lang)
     shown = findings_shown(groups, tr)
     shown["message"] = [  # the first finding's detail is not every example's: say so

@@ -203,3 +203,22 @@ def test_the_format_warning_is_in_the_pages_language(tmp_path):
         "- 'tool_calls' no válido: messages[2]: el 'tool_call_id' 'c1' no responde a ninguna llamada a herramienta "
         "anterior de la conversación",
     ]
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_invalid_tool_call_arguments_are_refused_in_the_pages_words_and_valid_ones_saved(tmp_path, lang):
+    workspace, session, info = open_chats(tmp_path, [TOOL_CHAT])
+    at = open_page("dataset", dataset=session, selected_ids=(0,), lang=lang)
+    at.text_area(key="args_0_2_0").set_value('{city: "Lisbon"}').run()
+    at.button(key="savecall_0_2_0").click().run()
+    assert not at.exception
+    refused = {
+        "en": "Not saved: the arguments are not valid JSON (line 1, column 2).",
+        "es": "No se ha guardado: los argumentos no son JSON válido (línea 1, columna 2).",
+    }
+    assert [e.value for e in at.error] == [refused[lang]]  # no operation name, no parser English
+    assert DatasetEditor(workspace, info.id).frame["messages"].iat[0] == TOOL_CHAT["messages"]
+    at.text_area(key="args_0_2_0").set_value('{"city": "Lisbon"}').run()
+    at.button(key="savecall_0_2_0").click().run()
+    stored = DatasetEditor(workspace, info.id).frame["messages"].iat[0][2]["tool_calls"][0]["function"]
+    assert stored == {"name": "get_time", "arguments": '{"city": "Lisbon"}'}
