@@ -200,15 +200,24 @@ def flag_notes(rows: pd.DataFrame, flags: pd.Series, lang: str = "en") -> list[s
 
 def turn_findings(frame: pd.DataFrame, position: int, lang: str = "en") -> dict[int | None, list[tuple[str, str]]]:
     """What the row-local rules find in the example at ``position`` of ``frame``, by the turn each finding is in
-    (an index in its ``messages``; None for one about the whole example): ``[(rule key, message in lang)]``."""
+    (an index in its ``messages``; None for one about the whole example): ``[(rule key, message in lang)]``. Every
+    flagged turn is listed (:func:`~studio.quality.turn_scope.every_turn`), not only the first one a row's flag
+    names: PII in turns 1 and 3 shows under both."""
     from studio.quality.messages import finding_message
-    from studio.quality.rules import analyze
+    from studio.quality.rules import RULES
+    from studio.quality.turn_scope import every_turn, turn_cache
 
-    issues = analyze(frame.iloc[[position]], rules=ROW_LOCAL_RULES).issues
+    row = frame.iloc[[position]]
     out: dict[int | None, list[tuple[str, str]]] = {}
-    for rule, turn, message in zip(issues["rule"], issues["turn"], issues["message"], strict=True):
-        at = None if pd.isna(turn) else int(turn)
-        out.setdefault(at, []).append((str(rule), finding_message(str(message), lang)))
+    with turn_cache():
+        for rule in ROW_LOCAL_RULES:
+            with every_turn() as turns:
+                result = RULES[rule].check(row, RULES[rule].resolve(None))
+            if not turns and bool(result.mask.iat[0]):  # a rule about the whole example
+                turn = result.turn.iat[0] if result.turn is not None else pd.NA
+                turns = [(0, None if pd.isna(turn) else int(turn), str(result.reason.iat[0]))]
+            for _, turn, message in turns:
+                out.setdefault(turn, []).append((rule, finding_message(str(message), lang)))
     return out
 
 

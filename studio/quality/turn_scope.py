@@ -38,6 +38,21 @@ TEXT_FIELDS_ALL: tuple[str, ...] = ("system", "user", "assistant", "tool", "tool
 Scope = Literal["text", "answer"]
 
 _VIEWS: ContextVar[dict | None] = ContextVar("studio_turn_views", default=None)
+_EVERY: ContextVar[list[tuple[int, int, str]] | None] = ContextVar("studio_every_turn", default=None)
+
+
+@contextlib.contextmanager
+def every_turn() -> Iterator[list[tuple[int, int, str]]]:
+    """Within this block, a rule run over turns also lists every turn it flags, not only each example's first
+    (what a row's finding and the grid's badge say): ``(frame position, turn, message)`` in turn order, the
+    message naming the turn as a finding does. For one conversation in the conversation panel: each turn's
+    findings under that turn."""
+    found: list[tuple[int, int, str]] = []
+    token = _EVERY.set(found)
+    try:
+        yield found
+    finally:
+        _EVERY.reset(token)
 
 
 @contextlib.contextmanager
@@ -230,17 +245,15 @@ def over_turns(check: Check, scope: Scope = "text") -> Check:
         hit = hit[np.argsort(table["order"].to_numpy()[hit], kind="stable")]  # the flagged rows in turn order
         rows = table.iloc[hit]
         first = ~pd.Series(rows["example"].to_numpy()).duplicated().to_numpy()
+        every = _EVERY.get()
+        if every is not None:  # every flagged turn, not only the first (see every_turn)
+            said = _said(result.reason.to_numpy()[hit], _where(table, result.field, hit))
+            every.extend(zip(rows["example"].tolist(), rows["turn"].tolist(), said, strict=True))
         examples = rows["example"].to_numpy()[first]
         mask = np.zeros(n, dtype=bool)
         mask[examples] = True
         reason = np.full(n, None, dtype=object)
-        found = result.reason.to_numpy()[hit][first]
-        where = _where(table, result.field, hit)[first]
-        # A message that does not say where (answer rules) gets the turn in front when it is an earlier one.
-        reason[examples] = [
-            r if w is None or w in ("system", "user", "assistant") or w in str(r) else say("in_turn", at=w, finding=r)
-            for r, w in zip(found, where, strict=True)
-        ]
+        reason[examples] = _said(result.reason.to_numpy()[hit][first], _where(table, result.field, hit[first]))
         field = np.full(n, None, dtype=object)
         fields = (
             result.field.to_numpy()[hit]
@@ -257,6 +270,15 @@ def over_turns(check: Check, scope: Scope = "text") -> Check:
     run.__doc__ = check.__doc__
     run.__name__ = getattr(check, "__name__", "check")
     return run
+
+
+def _said(found: np.ndarray, where: np.ndarray) -> list[Any]:
+    """Each finding's message, with the turn in front where it does not say it (answer rules) and the turn is an
+    earlier one than the grid shows (``where``: :func:`_where`'s labels)."""
+    return [
+        r if w is None or w in ("system", "user", "assistant") or w in str(r) else say("in_turn", at=w, finding=r)
+        for r, w in zip(found, where, strict=True)
+    ]
 
 
 def _where(table: pd.DataFrame, field: pd.Series | str, hit: np.ndarray) -> np.ndarray:

@@ -222,3 +222,27 @@ def test_invalid_tool_call_arguments_are_refused_in_the_pages_words_and_valid_on
     at.button(key="savecall_0_2_0").click().run()
     stored = DatasetEditor(workspace, info.id).frame["messages"].iat[0][2]["tool_calls"][0]["function"]
     assert stored == {"name": "get_time", "arguments": '{"city": "Lisbon"}'}
+
+
+def test_the_panel_shows_a_rule_s_finding_under_every_turn_it_is_in_not_only_the_first(tmp_path):
+    """A row's flag (and the grid's badge) names the first turn a rule flags; the conversation panel lists each
+    flagged turn's own finding, so PII in turns 1, 2 and 3 is shown under each of them."""
+    chat = {
+        "messages": [
+            {"role": "user", "content": "Please write to me at dana.w@example.com about my order."},
+            {"role": "assistant", "content": "We will write to dana.w@example.com; lorem ipsum, see <link> soon."},
+            {"role": "user", "content": "My colleague is sam.k@example.com, add him too please."},
+            {"role": "assistant", "content": "Both of you will hear from us today about the order and its delivery."},
+        ]
+    }
+    _, session, _ = open_chats(tmp_path, [chat])
+    at = open_page("dataset", dataset=session, selected_ids=(0,))
+    assert not at.exception
+
+    def captions(turn):  # as read: markdown escapes and the word joiner before '@' taken out
+        return [c.value.replace("\\", "").replace("\u2060", "") for c in at.chat_message[turn].caption]
+
+    for turn, address in [(0, "dana.w"), (1, "dana.w"), (2, "sam.k")]:
+        assert any(address + "@example.com" in c and "e-mail" in c for c in captions(turn)), (turn, captions(turn))
+    assert any("<link>" in c for c in captions(1)), captions(1)
+    assert not any("⚠️" in c for c in captions(3))  # a clean turn says nothing
