@@ -211,13 +211,14 @@ def turn_findings(frame: pd.DataFrame, position: int, lang: str = "en") -> dict[
     out: dict[int | None, list[tuple[str, str]]] = {}
     with turn_cache():
         for rule in ROW_LOCAL_RULES:
-            with every_turn() as turns:
+            with every_turn() as flagged:
                 result = RULES[rule].check(row, RULES[rule].resolve(None))
-            if not turns and bool(result.mask.iat[0]):  # a rule about the whole example
+            found: list[tuple[int | None, str]] = [(turn, message) for _, turn, message in flagged]
+            if not found and bool(result.mask.iat[0]):  # a rule about the whole example
                 turn = result.turn.iat[0] if result.turn is not None else pd.NA
-                turns = [(0, None if pd.isna(turn) else int(turn), str(result.reason.iat[0]))]
-            for _, turn, message in turns:
-                out.setdefault(turn, []).append((rule, finding_message(str(message), lang)))
+                found = [(None if pd.isna(turn) else int(turn), str(result.reason.iat[0]))]
+            for at, message in found:
+                out.setdefault(at, []).append((rule, finding_message(str(message), lang)))
     return out
 
 
