@@ -83,7 +83,7 @@ def grid_view() -> None:
     if st.session_state.get("last_saved"):  # above the grid: shown as soon as the edit is stored
         key, values, merged = st.session_state["last_saved"]  # (locale key, its values, edits merged)
         values = {**values, "field": tr.label("columns", values["field"])} if "field" in values else values
-        more = f" {tr('dataset.merged_edits', n=merged)}" if merged else ""
+        more = f" {tr.plural('dataset.merged_edits', merged)}" if merged else ""
         st.caption("✅ " + tr(key, **values) + more)
     flags = session.checks.flags
     rows = editor.memo(  # a selection reruns this fragment: the page is built again only after a change

@@ -26,10 +26,10 @@ LEFT = {
         "details_first",  # shown only past the first 500 findings
     },
     # "{n} of {m} rows" counts m ("1 of 5 rows"); the rest are paired in other branches (export refusals) or to do
-    "dataset": {"rows_shown", "imported", "unrepresentable", "skip_unrepresentable", "merged_edits"},
+    "dataset": {"rows_shown", "imported", "unrepresentable"},
     "memory": {"near_duplicates"},  # a dataset of thousands of rows: never one
     "playground": {"progress", "run_label", "rows_shown", "win_rate"},
-    "train": {"valid_ok", "estimate", "valid_too_small"},
+    "train": {"valid_ok", "valid_too_small"},
 }
 
 

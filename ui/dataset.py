@@ -319,7 +319,7 @@ def export_panel(session: DatasetSession, tr: Translator) -> None:
             st.warning(tr("dataset.unrepresentable_all", to=to, reasons=reasons, keep=keep))
             return
         st.warning(tr.plural("dataset.unrepresentable_each", len(lost), to=to, reasons=reasons, keep=keep))
-        skip = st.checkbox(tr("dataset.skip_unrepresentable", n=len(lost)), key="skip_unrepresentable")
+        skip = st.checkbox(tr.plural("dataset.skip_unrepresentable", len(lost)), key="skip_unrepresentable")
         if not skip:
             return
     if unwritten := editor.memo(("unwritten", to), lambda: unwritten_keys(editor.frame, to=to)):

@@ -197,10 +197,10 @@ def launch_panel(workspace: Workspace, profile: Profile, settings: TrainSettings
         try:
             estimate = estimate_cost(data.report.tokens, model=model, epochs=settings.epochs)
             st.write(
-                tr(
+                tr.plural(
                     "train.estimate",
+                    estimate.epochs,
                     usd=usd_amount(estimate.usd),
-                    epochs=estimate.epochs,
                     tokens=f"{estimate.billed_tokens:,}",
                 )
             )

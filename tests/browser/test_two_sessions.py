@@ -59,7 +59,9 @@ def test_two_sessions_never_lose_an_acknowledged_edit(tmp_path, browser):
         edit(a, 0, "A edited answer 0.")
         expect(a.get_by_text("Saved: example 0, assistant.")).to_be_visible(timeout=20_000)
         edit(b, 1, "B edited answer 1.")
-        expect(b.get_by_text("Saved: example 1, assistant. Merged with 1 change(s)")).to_be_visible(timeout=20_000)
+        expect(b.get_by_text("Saved: example 1, assistant. Merged with 1 change another session made")).to_be_visible(
+            timeout=20_000
+        )
         expect(cell(b, 0)).to_have_text("A edited answer 0.", timeout=30_000)  # B's page shows A's edit now
 
         name = b.get_by_placeholder("Version name")
