@@ -29,7 +29,7 @@ LEFT = {
     "dataset": {"rows_shown", "imported", "unrepresentable"},
     "memory": {"near_duplicates"},  # a dataset of thousands of rows: never one
     "playground": {"progress", "run_label", "rows_shown", "win_rate"},
-    "train": {"valid_ok", "valid_too_small"},
+    "train": {"valid_ok"},  # a valid file has at least 10 examples
 }
 
 

@@ -155,7 +155,11 @@ def launch_panel(workspace: Workspace, profile: Profile, settings: TrainSettings
         format_func=lambda v: tr("train.none") if v is None else f"{v.name} ({v.rows})",
     )
     if too_small is not None and valid_version is None:
-        right.caption(tr("train.valid_too_small", name=too_small.name, rows=too_small.rows, minimum=MIN_EXAMPLES))
+        right.caption(
+            tr.plural(
+                "train.valid_too_small", too_small.rows, name=too_small.name, rows=too_small.rows, minimum=MIN_EXAMPLES
+            )
+        )
     if (version_split(train_version.name) or ("",))[0] == "test":
         st.warning(tr("train.test_split_chosen"))
     model = left.text_input(
