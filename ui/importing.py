@@ -2,7 +2,7 @@
 the question/answer columns), controls to change any of them, and the import button.
 
 An upload too large to load and check in the free memory is refused before it is parsed, with a warning that says
-so in the page's language (:func:`studio.data.loader.check_whole_load`); nothing is imported.
+so in the page's language (:func:`studio.data.memory.check_whole_load`); nothing is imported.
 
 Changing a control reloads the upload with that choice (:func:`studio.data.loader.load_dataset`'s ``schema``,
 ``encoding`` and ``mapping``) before anything is imported; "detect" leaves it to the loader. Widget keys carry the

@@ -106,7 +106,7 @@ def where(row: Any, example_id: Any, unit: str = "line", lang: str = "en") -> st
 
 def is_chat_jsonl(path: str | Path) -> bool:
     """Whether a file takes the fast path: a JSONL file in UTF-8 whose first record has a ``messages`` list."""
-    from studio.data.loader import detect_container
+    from studio.data.containers import detect_container
 
     with open(path, "rb") as handle:
         head = handle.read(_HEAD_BYTES)

@@ -9,7 +9,7 @@ one. A UTF-8 file with some Windows-1252 lines (two exports concatenated) is dec
 naming those lines.
 
 A file is refused before it is parsed when loading it whole would need more memory than is free
-(:func:`check_whole_load`, :class:`~studio.errors.ResourceError`).
+(:func:`~studio.data.memory.check_whole_load`, :class:`~studio.errors.ResourceError`).
 
 A malformed line or row raises :class:`~studio.errors.LoadError` naming the file, the line/row and the field.
 In lenient mode it is returned in ``LoadResult.rejects`` instead, so nothing is dropped silently:
@@ -19,19 +19,17 @@ rows in = ``len(frame) + len(rejects)``.
 from __future__ import annotations
 
 import codecs
-import io
 import json
-import zipfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
 
 from studio.data import readers
+from studio.data.containers import Container, detect_container
 from studio.data.encodings import LOW_CONFIDENCE, EncodingGuess, decode_text, guess_encoding
 from studio.data.formats import (
     ColumnMapping,
@@ -44,26 +42,9 @@ from studio.data.formats import (
     schema_keys,
 )
 from studio.data.frame import TEXT_FIELDS, build_frame
-from studio.data.memory import check_memory
+from studio.data.memory import check_whole_load
 from studio.data.readers import Records, Reject
-from studio.errors import FormatError, LoadError, ResourceError
-from studio.i18n import text
-
-Container = Literal["jsonl", "json", "csv", "parquet", "xlsx"]
-
-_SUFFIXES: dict[str, Container] = {
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".json": "json",
-    ".csv": "csv",
-    ".tsv": "csv",
-    ".tab": "csv",
-    ".txt": "csv",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-    ".xlsx": "xlsx",
-    ".xlsm": "xlsx",
-}
+from studio.errors import FormatError, LoadError
 
 
 @dataclass(frozen=True)
@@ -114,39 +95,6 @@ class Source:
     encoding_confidence: float | None = None
 
 
-def detect_container(name: str, data: bytes) -> Container:
-    """The container a file uses, from its suffix, checked against its first bytes."""
-    suffix = Path(name).suffix.lower()
-    if data.startswith(b"PAR1"):
-        return "parquet"
-    if data.startswith(b"PK\x03\x04"):
-        if suffix in (".xlsx", ".xlsm") or _is_workbook(data):
-            return "xlsx"
-        raise FormatError("is a ZIP archive, not a dataset; unzip it first", path=name, line=1)
-    if data.startswith(b"\x1f\x8b"):
-        raise FormatError("is gzip-compressed; decompress it first (gunzip)", path=name, line=1)
-    if data.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
-        raise FormatError("is an old Excel .xls (or another OLE2) file; save it as .xlsx or CSV", path=name, line=1)
-    if data.startswith((b"\x89PNG", b"\xff\xd8\xff", b"%PDF")):
-        raise FormatError("is a binary file (image or PDF), not a dataset", path=name, line=1)
-    if suffix in _SUFFIXES:
-        return _SUFFIXES[suffix]
-    stripped = data.lstrip(codecs.BOM_UTF8 + b" \r\n\t")
-    if stripped.startswith(b"["):
-        return "json"
-    if stripped.startswith(b"{"):
-        return "jsonl"
-    return "csv"
-
-
-def _is_workbook(data: bytes) -> bool:
-    """An Excel workbook saved under another name (``report.csv`` that is really .xlsx)."""
-    try:
-        return "xl/workbook.xml" in zipfile.ZipFile(io.BytesIO(data)).namelist()
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
-        return False
-
-
 def read_source(
     name: str,
     data: bytes | None = None,
@@ -161,8 +109,9 @@ def read_source(
     ``flagged``: the caller runs the grid's quality rules on the records next, which the memory check counts.
 
     Raises :class:`~studio.errors.ResourceError` before reading a file too large for the free memory
-    (:func:`check_whole_load`), :class:`~studio.errors.LoadError` for a missing, empty or unreadable file and
-    :class:`~studio.errors.FormatError` for a container that is not a dataset (ZIP, gzip, .xls, image).
+    (:func:`~studio.data.memory.check_whole_load`), :class:`~studio.errors.LoadError` for a missing, empty or
+    unreadable file and :class:`~studio.errors.FormatError` for a container that is not a dataset (ZIP, gzip, .xls,
+    image).
     """
     if data is None:
         try:
@@ -221,74 +170,6 @@ def read_source(
     )
 
 
-WHOLE_LOAD_MEMORY: dict[str, tuple[int, int]] = {"text": (9, 20), "parquet": (30, 40), "xlsx": (32, 55)}
-"""Peak memory of loading a file whole, in bytes per byte of the file, by kind (JSONL, JSON and CSV are "text"):
-(the load alone, :func:`load_dataset`; the load and then the grid's quality rules and the import, the Dataset
-page's path, :func:`studio.storage.workspace.import_loaded`). Each is the largest measured, rounded up.
-
-Measured on 2026-12-01 as the peak RSS of a child process (``/usr/bin/time -v``) less the same child that only
-imports the loader, the rules and the workspace (113 MiB), one at a time on a 2-core machine, 100k examples each
-(bench/.cache, converted with ``studio convert``); load | load + ``grid_flags`` | load + ``import_loaded``:
-chat JSONL (26 MiB) 8.1 | 17.3 | 19.1; multi-turn JSONL (110 MiB, ~7.4 turns) 4.6 | 10.6 | 11.6; the same as one
-JSON array 5.9 | – | –; chat CSV (47 MiB) 8.7 | 10.2 | –; chat Parquet (19 MiB) 20.2 | 27.3 | –; multi-turn
-Parquet (32 MiB) 28.5 | 37.4 | –; chat .xlsx (7.9 MiB) 30.2 | 52.7 | –. The page holds the upload's bytes as well,
-hence the margin. At 1M examples: chat JSONL (263 MiB) + ``grid_flags`` 14.5; multi-turn (1.1 GB), the same rules
-step, 10.5 GB (bench/RESULTS.md): ~9.6."""
-
-JSONL_LOAD_MEMORY: tuple[tuple[float, int], tuple[float, int]] = ((3.5, 1300), (9.5, 2900))
-"""A JSONL file's peak as bytes per byte plus bytes per line (one example a line), for the load alone and with the
-rules and the import (as :data:`WHOLE_LOAD_MEMORY`): many short examples cost more per byte than a few long ones
-(chat 19.1 against multi-turn 11.6 per byte), and the line count tells them apart. Fitted through the two 100k
-figures above (load: 3.45 B/B + 1,269 B/line; import: 9.16 B/B + 2,758 B/line) and rounded up; it overestimates
-the 1M chat set's ``grid_flags`` peak (3.8 GiB) by 20% and the 1M multi-turn rules step (10.5 GB) by ~25%, where
-:data:`WHOLE_LOAD_MEMORY` overestimates them by 38% and 2x. Used when the per-byte bound does not fit: counting the
-lines reads the file once more (in 8 MB blocks, ~1 s per GB)."""
-
-
-def check_whole_load(name: str, data: bytes | None = None, *, flagged: bool = False) -> None:
-    """Refuse to load ``name`` whole (the uploaded ``data`` under that name, or the file) when its peak
-    (:data:`WHOLE_LOAD_MEMORY`; for JSONL, :data:`JSONL_LOAD_MEMORY` when that bound is too large; ``flagged``:
-    with the grid's quality rules and the import after the load) would not fit in the free memory:
-    :func:`~studio.data.memory.check_memory` raises :class:`~studio.errors.ResourceError` naming the file, its size,
-    the estimate and the free memory, and what to do instead. Reads at most the file's first bytes and its line
-    ends. Raises ``OSError`` for a file it cannot open, as reading it would."""
-    size = len(data) if data is not None else Path(name).stat().st_size
-    if data is not None:
-        head = data[:_HEAD]
-    else:
-        with Path(name).open("rb") as handle:
-            head = handle.read(_HEAD)
-    kind = "parquet" if head.startswith(b"PAR1") else "xlsx" if head.startswith(b"PK\x03\x04") else "text"
-    file = Path(name).name
-    what = partial(text, "memory.load_flagged" if flagged else "memory.load", file=file, size=_size(size))
-    advice = partial(text, "memory.advice_load", file=file)
-    try:
-        check_memory(size * WHOLE_LOAD_MEMORY[kind][flagged], what, advice)
-    except ResourceError:
-        if kind != "text" or detect_container(name, head) != "jsonl":
-            raise
-        per_byte, per_line = JSONL_LOAD_MEMORY[flagged]
-        check_memory(int(size * per_byte) + per_line * _lines(name, data), what, advice)
-
-
-_HEAD = 64  # bytes that tell the container (magic numbers, or a first "{" after a BOM and blanks)
-
-
-def _lines(name: str, data: bytes | None) -> int:
-    """Line ends in ``data`` (or the file ``name``, read in blocks), plus one for a last line without one."""
-    if data is not None:
-        return data.count(b"\n") + 1
-    count = 1
-    with Path(name).open("rb") as handle:
-        while block := handle.read(8 * 2**20):
-            count += block.count(b"\n")
-    return count
-
-
-def _size(n: int) -> str:
-    return f"{n / 2**20:,.1f} MB" if n >= 2**20 else f"{n / 2**10:,.1f} KB"
-
-
 def _codec(encoding: str, name: str) -> str:
     """A forced encoding's Python codec name; an unknown one is a :class:`~studio.errors.LoadError`."""
     try:
@@ -333,7 +214,7 @@ def load_dataset(
 
     A file whose load would not fit in the free memory is refused before it is parsed (``flagged``: the caller
     runs the grid's quality rules on the frame next, as the Dataset page's import does, and the estimate counts
-    them): :class:`~studio.errors.ResourceError`, see :func:`check_whole_load`.
+    them): :class:`~studio.errors.ResourceError`, see :func:`~studio.data.memory.check_whole_load`.
     """
     name = str(source)
     read = read_source(name, data, lenient=lenient, encoding=encoding, flagged=flagged)

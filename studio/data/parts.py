@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 
 from studio.data import readers
+from studio.data.containers import detect_container
 from studio.data.encodings import SNIFF_BYTES, guess_encoding
 from studio.data.formats import ColumnMapping, Schema, detect_schema, guess_mapping
-from studio.data.loader import SAMPLE_RECORDS, LoadCounts, Source, detect_container, sample_keys, source_frame
+from studio.data.loader import SAMPLE_RECORDS, LoadCounts, Source, sample_keys, source_frame
 from studio.errors import LoadError
 
 

@@ -8,7 +8,8 @@ import pytest
 
 from studio.core import memory
 from studio.data import loader, readers
-from studio.data.loader import check_whole_load, load_dataset
+from studio.data.loader import load_dataset
+from studio.data.memory import check_whole_load
 from studio.errors import ResourceError
 
 CHAT = {
