@@ -275,10 +275,9 @@ class Workspace:
         session or a browser refresh reopens a 100k-row dataset without decoding it again. Callers must not
         modify the frame in place (operations return new frames)."""
         with self._connect() as db:
-            row = db.execute("SELECT created_at FROM versions WHERE id=?", (version_id,)).fetchone()
-            if row is None:
+            key = self._frame_key(db, version_id)
+            if key is None:
                 raise WorkspaceError(f"no version with id {version_id} in {self.path}")
-            key = (str(self.path.resolve()), version_id, row["created_at"])
 
             def decode() -> pd.DataFrame:
                 data = db.execute("SELECT data FROM versions WHERE id=?", (version_id,)).fetchone()["data"]
@@ -291,8 +290,14 @@ class Workspace:
         """Whether :meth:`load_version` would return version ``version_id`` without decoding it (it is among the
         frames kept in memory); False for an unknown version."""
         with self._connect() as db:
-            row = db.execute("SELECT created_at FROM versions WHERE id=?", (version_id,)).fetchone()
-        return row is not None and (str(self.path.resolve()), version_id, row["created_at"]) in _FRAMES.cached_keys()
+            key = self._frame_key(db, version_id)
+        return key is not None and key in _FRAMES.cached_keys()
+
+    def _frame_key(self, db: sqlite3.Connection, version_id: int) -> tuple[str, int, float] | None:
+        """The key of version ``version_id``'s decoded frame in the process-wide cache (this workspace, the
+        version, when it was stored), or None when there is no such version."""
+        row = db.execute("SELECT created_at FROM versions WHERE id=?", (version_id,)).fetchone()
+        return None if row is None else (str(self.path.resolve()), version_id, row["created_at"])
 
     def prefetch_version(self, version_id: int, then: Callable[[], object] | None = None) -> threading.Thread:
         """Start decoding a version in the background (see :meth:`load_version`), e.g. the dataset a user is
