@@ -52,18 +52,25 @@ left it to the first keystroke: 1.5–2.4 s instead of 0.6 s, measured with 3 s)
 
 
 class Warmup(threading.Thread):
-    """:func:`warm_view` on its own thread, after ``delay_s`` seconds or as soon as :meth:`now` is called."""
+    """:func:`warm_view` on its own thread, after ``delay_s`` seconds or as soon as :meth:`now` is called; not at
+    all once :meth:`drop` is called before it starts."""
 
     def __init__(self, args: tuple[Any, ...], delay_s: float) -> None:
         super().__init__(name="turn-view", daemon=True)
-        self._args, self._delay_s, self._go = args, delay_s, threading.Event()
+        self._args, self._delay_s, self._go, self._dropped = args, delay_s, threading.Event(), False
 
     def run(self) -> None:
         self._go.wait(self._delay_s)
-        warm_view(*self._args)
+        if not self._dropped:
+            warm_view(*self._args)
 
     def now(self) -> None:
         """Start the warm-up now (a search is waiting for it)."""
+        self._go.set()
+
+    def drop(self) -> None:
+        """Skip the warm-up if it has not started (a newer revision's replaces it: its view would be stale)."""
+        self._dropped = True
         self._go.set()
 
 
@@ -169,6 +176,8 @@ class DatasetSession:
         key = (editor.dataset_id, editor.revision)
         if self._warming[0] == key or len(editor.frame) > WARM_SEARCH_ROWS:
             return None
+        if (older := self._warming[1]) is not None:
+            older.drop()  # a warm-up for an earlier revision, still waiting: superseded by this one
         args = (self.workspace, editor.head.id, editor.base, editor.frame, editor.history.active)
         thread = Warmup(args, delay_s)
         self._warming = (key, thread)

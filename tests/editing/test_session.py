@@ -246,3 +246,22 @@ def test_the_first_search_after_edits_carries_the_stored_view_over_them_instead_
     later.grid_event({"kind": "edit", "id": 7, "field": "user", "value": "a fever?", "token": "u"}, None)
     assert later.rows(ViewSpec(regex="a fever\\?"), 0.8)[0].tolist() == [7]
     assert built == [2]  # the two edited examples, not the whole view
+
+
+def test_a_warm_up_superseded_before_it_starts_does_no_work(session, monkeypatch):
+    """Each revision drawn schedules a warm-up; one still waiting when a newer revision's comes would build a view
+    of data that is gone. It ends without building anything."""
+    import studio.data.turns as turns
+
+    built: list[int] = []
+    build = turns._build_view
+    monkeypatch.setattr(turns, "_build_view", lambda frame: built.append(len(frame)) or build(frame))
+    with session.workspace.transaction() as db:  # nothing stored: a warm-up that ran would build
+        db.execute("DELETE FROM turn_views")
+    first = session.warm_search(delay_s=600)
+    session.grid_event({"kind": "edit", "id": 3, "field": "assistant", "value": "fever", "token": "t"}, None)
+    latest = session.warm_search(delay_s=600)
+    assert first is not None and latest is not None and latest is not first
+    first.join(timeout=10)
+    assert not first.is_alive() and built == []  # dropped: ended at once, built nothing
+    assert len(session.rows(ViewSpec(regex="fever"), 0.8)[0]) > 0 and built == [238, 1]
