@@ -76,6 +76,11 @@ def _json_error(exc: json.JSONDecodeError) -> str:
     return f"not valid JSON ({message} at column {exc.colno})"
 
 
+_ASCII_SPACE = " \t\n\r\x0b\x0c"
+"""What makes a line blank, decoded or not (what ``bytes.strip`` strips): ``str.strip`` would also take a line of
+U+0085 or U+2028 for blank and skip it silently, where it is a line that is not JSON (a reject, listed)."""
+
+
 def read_jsonl(data: bytes, encoding: str, path: str, lenient: bool, *, first_line: int = 1) -> Records:
     """One JSON object per line (CR, LF or CRLF); blank lines skipped, a BOM at the start of any line ignored.
 
@@ -96,7 +101,7 @@ def read_jsonl(data: bytes, encoding: str, path: str, lenient: bool, *, first_li
     for number, line in enumerate(lines, first_line):
         # A BOM can start any line of files that were concatenated (cat a.jsonl b.jsonl).
         line = line.removeprefix(codecs.BOM_UTF8) if isinstance(line, bytes) else line.removeprefix("\ufeff")
-        if not line.strip():
+        if not (line.strip() if isinstance(line, bytes) else line.strip(_ASCII_SPACE)):
             continue
         try:
             record = orjson.loads(line)

@@ -70,3 +70,16 @@ def test_encoding_flag_forces_the_codec(tmp_path, capsys):
     assert detected["encoding"] == "cp1251" and detected["samples"][0]["user"] == "Привет, как дела?"
     assert main(["inspect", str(path), "--encoding", "klingon"]) == 2
     assert "unknown encoding 'klingon'" in capsys.readouterr().err
+
+
+def test_a_line_of_a_unicode_line_break_is_not_blank_but_listed_in_a_mixed_file():
+    """Found by tests/test_properties.py: in a file decoded as text (here UTF-8 with a broken last line), a line
+    holding only U+0085 was taken for blank by str.strip and skipped without a word; it is not JSON, so it is set
+    aside and listed like any other line that cannot be read: rows in = rows loaded + rows listed."""
+    data = (
+        b'{"messages":[{"role":"system","content":""}]}\n\xc2\x85\n{"messages":[{}]}\n'
+        b'{"messages":[{"role":"system","content":null},{"role":"assistant","content":"\xc2\n'
+    )
+    result = load_dataset("mixed.jsonl", data=data, lenient=True)
+    assert len(result.frame) + len(result.rejects) == 4
+    assert [r.row for r in result.rejects] == [2, 4]
