@@ -36,7 +36,7 @@ def _evaluate(expression: str | None, names: dict[str, Any]) -> Any:
 
 def _row(case: Case, ours: Measured, base: Measured | None, loads: list[float]) -> dict[str, Any]:
     w = ours.figure(case.metric)
-    bw = base.figure(case.metric) if base else None
+    bw = base.figure(case.baseline_metric or case.metric) if base else None
     names = {
         "w": w,
         "c": ours.cpu_s,

@@ -496,12 +496,30 @@ def first_token_ours(requests: str = "5") -> dict:
 # -- packing ------------------------------------------------------------------------------------------------------
 
 
+def train_style_demo_pairs(pairs: str = "3", epochs: str = "1") -> dict:
+    """:func:`train_style_demo` packed then padded, ``pairs`` times in turn in this one process, so both sides see
+    the same machine (this shared one's speed drifts by a third within minutes): ``tokens_per_s`` and
+    ``padded_tokens_per_s`` are each side's median, ``ratio`` the median of the pairs' packed ÷ padded."""
+    runs = [(train_style_demo("packed", epochs), train_style_demo("padded", epochs)) for _ in range(int(pairs))]
+    ratios = [packed["tokens_per_s"] / padded["tokens_per_s"] for packed, padded in runs]
+    return {
+        "tokens_per_s": statistics.median(packed["tokens_per_s"] for packed, _ in runs),
+        "padded_tokens_per_s": statistics.median(padded["tokens_per_s"] for _, padded in runs),
+        "ratio": statistics.median(ratios),
+        "pair_ratios": ", ".join(f"{r:.2f}" for r in ratios),
+        "packed_steps": runs[0][0]["steps"],
+        "padded_steps": runs[0][1]["steps"],
+        "threads": runs[0][0]["threads"],
+    }
+
+
 def train_style_demo(packing: str = "packed", epochs: str = "1") -> dict:
     """Tokens trained per second on ``sample_data/style_demo.jsonl`` (60 chats, the engine's defaults, "auto"
-    batch size), with ``packing`` = ``"packed"`` (the set packed into rows of 1,024 tokens, one row a step: 6
-    steps) or ``"padded"`` (4 chats a step, padded to the longest: 15 steps): the trained tokens (prompt and
-    answer, no padding) over the sum of the steps' own times (``step_seconds``: collation, forward, backward,
-    optimizer). Also the process's CPU seconds over the training (the machine may be shared)."""
+    batch size), with ``packing`` = ``"packed"`` (the set packed into rows of 1,024 tokens, their common start once
+    a row, one row a step: 4 steps) or ``"padded"`` (4 chats a step, padded to the longest: 15 steps): the
+    examples' tokens (prompt and answer, no padding; a shared start counts in every example, as it is trained for
+    each) over the sum of the steps' own times (``step_seconds``: collation, forward, backward, optimizer). Also
+    the process's CPU seconds over the training (the machine may be shared)."""
     import torch
 
     from studio.engine import trainer

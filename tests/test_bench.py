@@ -129,6 +129,28 @@ def test_checks_see_extra_figures_and_ratio_can_be_a_slowdown():
     assert "1.20× ours ÷ bare" in text and "**NO**" in text
 
 
+def test_both_sides_can_come_from_one_run_of_a_task():
+    """A task that runs both sides in turn (the packing case) gives the baseline's figure under another name."""
+    from bench.__main__ import _row
+    from bench.cases import Case
+
+    sample = Sample(wall_s=1, cpu_s=1, process_cpu_s=1, peak_rss_mb=10, extra={"fast": 3.0, "slow": 2.0, "r": 1.4})
+    one_run = Measured((sample,))
+    pair = Case(
+        "engine",
+        "pairs",
+        "1 epoch",
+        "x:y",
+        "x:y",
+        check="r >= 1.3",
+        metric="fast",
+        baseline_metric="slow",
+        ratio="x['r']",
+    )
+    row = _row(pair, one_run, one_run, [])
+    assert (row["value"], row["baseline_value"], row["ratio"], row["met"]) == (3.0, 2.0, 1.4, True)
+
+
 def test_tree_rss_counts_the_current_process():
     import os
 

@@ -10,6 +10,11 @@ example-length sequences (padded at the end, which causal attention never lets a
 ``scaled_dot_product_attention`` on it and scatters the result back. Registered with transformers'
 ``AttentionInterface`` as :data:`PACKED_ATTENTION`; transformers builds no mask for it (the position ids say it all).
 A row whose position ids never restart (one example, or right-padded examples) is plain causal attention.
+
+Rows may also share a start (:func:`studio.engine.training_batches.row_tensors` with ``share_prefix``): a run of
+position ids that goes on from ``p > 0`` where the previous run ended elsewhere is an example's tail, which attends
+to the first ``p`` tokens of its row's last run from 0 (the start, laid down once) and to itself. Its batch
+sequence is then that start and the tail (``p`` + tail tokens), of which only the tail's outputs are kept.
 """
 
 from __future__ import annotations
@@ -22,25 +27,30 @@ PACKED_ATTENTION = "studio_packed_sdpa"
 _cache: dict[str, Any] = {}
 
 
-def _segments(position_ids: Any) -> tuple[Any, Any, int]:
-    """(flat token index ``S × width``, real-token mask ``S × width``, width) of the ``S`` examples in
-    ``position_ids`` (``rows × length``; an example starts where the position is 0). Cached for the last
-    ``position_ids`` tensor: every layer of one forward asks for the same one."""
+def _segments(position_ids: Any) -> tuple[Any, Any, Any]:
+    """(flat token index ``S × width``, real-token mask ``S × width``, kept-output mask ``S × width``) of the ``S``
+    sequences of ``position_ids`` (``rows × length``): a sequence starts at a row's start and wherever the
+    position is not the previous one plus 1. One that starts at position ``p > 0`` is a tail: its first ``p``
+    slots are the first ``p`` tokens of the row's last sequence from 0, and only its own slots are kept.
+    Cached for the last ``position_ids`` tensor: every layer of one forward asks for the same one."""
     import torch
 
     if _cache.get("key") is position_ids:
         return _cache["value"]
     rows, length = position_ids.shape
     flat = position_ids.reshape(-1)
-    starts = torch.nonzero(flat == 0).flatten()
-    starts = torch.unique(torch.cat([starts, torch.arange(0, rows * length, length, device=flat.device)]))
-    ends = torch.cat([starts[1:], torch.tensor([rows * length], device=flat.device)])
-    lengths = ends - starts
-    width = int(lengths.max())
-    offsets = torch.arange(width, device=flat.device)
-    index = starts[:, None] + offsets[None, :]
-    real = offsets[None, :] < lengths[:, None]
-    value = (torch.where(real, index, starts[:, None]), real, width)
+    breaks = torch.ones_like(flat, dtype=torch.bool)
+    breaks[1:] = flat[1:] != flat[:-1] + 1
+    breaks[::length] = True
+    starts = torch.nonzero(breaks).flatten()
+    lengths = torch.diff(starts, append=torch.tensor([rows * length], device=flat.device))
+    prefix = torch.where(starts % length == 0, 0, flat[starts])  # a row's first sequence is never a tail
+    root = torch.cummax(torch.where(prefix == 0, starts, -1), 0).values  # the row's last sequence from 0
+    offsets = torch.arange(int((prefix + lengths).max()), device=flat.device)[None, :]
+    before = offsets < prefix[:, None]
+    index = torch.where(before, root[:, None] + offsets, starts[:, None] + offsets - prefix[:, None])
+    real = offsets < (prefix + lengths)[:, None]
+    value = (torch.where(real, index, starts[:, None]), real, real & ~before)
     _cache.update(key=position_ids, value=value)
     return value
 
@@ -72,7 +82,7 @@ def packed_sdpa(
         return out.transpose(1, 2).contiguous(), None
     if position_ids.shape[0] != rows:  # one row of positions for every row (not the trainer's case: uncached)
         position_ids = position_ids.expand(rows, -1)
-    index, real, _ = _segments(position_ids)
+    index, _, kept = _segments(position_ids)
 
     def gather(states: Any) -> Any:  # rows × h × length × dim  →  examples × h × width × dim
         flat = states.transpose(1, 2).reshape(rows * length, states.shape[1], dim)
@@ -87,9 +97,9 @@ def packed_sdpa(
         is_causal=True,
         enable_gqa=groups > 1,
     )
-    out = out.transpose(1, 2)[real]  # real tokens × heads × dim, in row order
+    out = out.transpose(1, 2)[kept]  # every token once × heads × dim
     result = torch.zeros(rows * length, heads, dim, dtype=out.dtype, device=out.device)
-    result = result.index_copy(0, index[real], out)
+    result = result.index_copy(0, index[kept], out)
     return result.reshape(rows, length, heads, dim), None
 
 

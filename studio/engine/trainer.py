@@ -36,7 +36,15 @@ from studio.core.files import atomic_folder
 from studio.engine import packed_attention
 from studio.engine.encoding import encode_examples
 from studio.engine.hyperparameters import TrainingConfig
-from studio.engine.training_batches import Unit, epoch_units, micro_batches, pack_rows, unit_examples, unit_tensors
+from studio.engine.training_batches import (
+    Unit,
+    epoch_units,
+    micro_batches,
+    pack_rows,
+    shared_prefix,
+    unit_examples,
+    unit_tensors,
+)
 
 MIN_LR_RATIO = 0.1
 """The cosine decay ends at this fraction of the peak rate."""
@@ -172,6 +180,7 @@ def _evaluate(
     config: TrainingConfig,
     pad_id: int,
     accelerator: Any,
+    share_prefix: bool,
 ) -> tuple[float, float]:
     """(mean loss, token accuracy) over the trained tokens of ``units`` (examples, or packed rows: the same
     figures), ``config.batch_size`` units per forward."""
@@ -184,7 +193,8 @@ def _evaluate(
         for start in range(0, len(units), config.batch_size):
             chunk = units[start : start + config.batch_size]
             with accelerator.autocast():
-                loss, ok, n = _loss_and_accuracy(model, *unit_tensors(chunk, pad_id, accelerator.device))
+                tensors = unit_tensors(chunk, pad_id, accelerator.device, share_prefix=share_prefix)
+                loss, ok, n = _loss_and_accuracy(model, *tensors)
             total_loss += loss.item() * n
             correct += ok
             tokens += n
@@ -283,13 +293,20 @@ def train(
         else []
     )
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
-    # Packing: ``batch_size`` counts packed rows (as TRL's), and the validation set is packed the same way.
-    steps_per_epoch = math.ceil(len(epoch_units(train_set, config, 0)) / config.batch_size)
-    valid_units: list[Unit] = list(pack_rows(valid_set, config.max_length) if config.packing else valid_set)
+    # Packing: ``batch_size`` counts packed rows (as TRL's), and the validation set is packed the same way. Rows
+    # hold the examples' common start once when they attend example by example (our attention reads such rows).
+    attention = _attention(base, config)
+    share_prefix = bool(attention)
+    shared = shared_prefix(train_set) if share_prefix else 0
+    steps_per_epoch = math.ceil(len(epoch_units(train_set, config, 0, shared=shared)) / config.batch_size)
+    valid_shared = shared_prefix(valid_set) if share_prefix else 0
+    valid_units: list[Unit] = list(
+        pack_rows(valid_set, config.max_length, shared=valid_shared) if config.packing else valid_set
+    )
     total_steps = steps_per_epoch * config.n_epochs
     warmup = max(1, round(total_steps * config.warmup_ratio)) if config.warmup_ratio > 0 else 0
 
-    model: Any = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32, **_attention(base, config))
+    model: Any = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32, **attention)
     model.config.use_cache = False
     resume_dir = job_dir / "resume"
     saved: dict[str, Any] | None = None
@@ -357,7 +374,7 @@ def train(
             return TrainingResult("paused" if signal == "pause" else "suspended", step, total_steps, trained_tokens)
         epoch, index = divmod(step, steps_per_epoch)
         if epoch != units_epoch:
-            units, units_epoch = epoch_units(train_set, config, epoch), epoch
+            units, units_epoch = epoch_units(train_set, config, epoch, shared=shared), epoch
         batch = units[index * config.batch_size : (index + 1) * config.batch_size]
         examples = unit_examples(batch)
         step_tokens = sum(e.trained_tokens for e in examples)
@@ -372,7 +389,8 @@ def train(
                 chunk, share = batch[:1], 0.0
             with accelerator.accumulate(model):
                 with accelerator.autocast():
-                    loss, correct, count = _loss_and_accuracy(model, *unit_tensors(chunk, pad_id, device))
+                    tensors = unit_tensors(chunk, pad_id, device, share_prefix=share_prefix)
+                    loss, correct, count = _loss_and_accuracy(model, *tensors)
                 # This micro-batch's share of the step's mean loss; accelerate divides by the accumulation
                 # steps and DDP averages over processes, which the factor undoes.
                 accelerator.backward(loss * (share * count * accumulation * processes / max(step_tokens, 1)))
@@ -399,7 +417,7 @@ def train(
             chunk = valid_units[valid_cursor : valid_cursor + config.batch_size] or valid_units[: config.batch_size]
             valid_cursor = (valid_cursor + config.batch_size) % len(valid_units)
             metrics["valid_loss"], metrics["valid_mean_token_accuracy"] = _evaluate(
-                model, chunk, config, pad_id, accelerator
+                model, chunk, config, pad_id, accelerator, share_prefix
             )
         history.append(metrics)
         if main:
@@ -410,7 +428,7 @@ def train(
                 {k: metrics[k] for k in ("valid_loss", "valid_mean_token_accuracy") if k in metrics}
             )
             if valid_set:
-                full_loss, full_acc = _evaluate(model, valid_units, config, pad_id, accelerator)
+                full_loss, full_acc = _evaluate(model, valid_units, config, pad_id, accelerator, share_prefix)
                 checkpoint_metrics["full_valid_loss"] = full_loss
                 checkpoint_metrics["full_valid_mean_token_accuracy"] = full_acc
             adapter_dir = job_dir / "checkpoints" / f"step-{step}"

@@ -149,7 +149,8 @@ def test_result_csv_has_openai_columns_and_one_row_per_step():
 
 @pytest.mark.parametrize(
     "hyperparameters",
-    [{"batch_size": 2}, {"packing": True, "max_length": 96}],  # packed: rows of two 41-token chats, 1 row a step
+    [{"batch_size": 2}, {"packing": True, "max_length": 72}],  # packed: rows of two 41-token chats, 1 row a step
+    # (their common 16-token start once, then two 25-token tails: 66 tokens; a third would need 91)
     ids=["padded", "packed"],
 )
 def test_train_checkpoints_each_epoch_and_resumes_after_a_pause(
@@ -252,6 +253,96 @@ def test_packing_gives_exactly_the_unpacked_loss(tiny_model_dir, tokenizer, atte
         leaky, _, _ = _loss_and_accuracy(model, ids, labels, None, torch.arange(ids.shape[1])[None])
         assert abs(leaky.item() - loss.item()) > 1e-3
     assert row_tensors(pack_rows(batch, 512), pad, "cpu")[0].shape[0] == 1  # 7 short chats: one row, no padding at all
+
+
+def _system_prompted_examples(tokenizer, n=7):
+    """Chats of different lengths that all start with one system prompt (as every chat does under a template that
+    writes a default one, SmolLM2's), and one that has another."""
+    system = {"role": "system", "content": "You are a helpful assistant who answers like a pirate, briefly."}
+    verbs = ["Tell", "Show", "Teach", "Remind", "Ask", "Give", "Write"]
+    examples = [
+        {
+            "messages": [
+                system if i else {"role": "system", "content": "Answer plainly."},
+                {"role": "user", "content": f"{verbs[i % len(verbs)]} me about the sea " * (1 + i % 3)},
+                {"role": "assistant", "content": "Arr, the sea be wide and deep " * (1 + 2 * (i % 3))},
+            ]
+        }
+        for i in range(n)
+    ]
+    return encode_examples(tokenizer, examples, max_length=512)
+
+
+def test_the_shared_start_is_common_untrained_and_followed_by_an_untrained_token(tokenizer):
+    from studio.engine.encoding import EncodedExample
+    from studio.engine.training_batches import shared_prefix
+
+    batch = _system_prompted_examples(tokenizer)
+    n = shared_prefix(batch[1:])
+    header = (
+        tokenizer.apply_chat_template(
+            [{"role": "system", "content": "You are a helpful assistant who answers like a pirate, briefly."}],
+            tokenize=False,
+        )
+        + "<|im_start|>user\n"
+    )
+    assert tokenizer.decode(batch[1].input_ids[:n]) == header  # the system turn and the user turn's header
+    assert 0 < shared_prefix(batch) < n  # another system prompt: only the template's first tokens are common
+    assert shared_prefix(batch[:1]) == 0
+    a = EncodedExample([1, 2, 3, 4, 9], [-100, -100, 3, 4, 9])
+    b = EncodedExample([1, 2, 3, 5, 9], [-100, -100, 3, 5, 9])
+    assert shared_prefix([a, b]) == 1  # token 3 is trained: it is no shared start, nor may a tail begin with it
+    c = EncodedExample([1, 2], [-100, -100])
+    assert shared_prefix([c, EncodedExample([1, 2, 7], [-100, -100, 7])]) == 1  # each keeps a token of its own
+
+
+def test_rows_that_share_their_start_give_exactly_the_unpacked_loss_and_gradients(tiny_model_dir, tokenizer):
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from studio.engine import packed_attention
+    from studio.engine.trainer import _loss_and_accuracy
+    from studio.engine.training_batches import collate, pack_rows, row_tensors, shared_prefix
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(
+        tiny_model_dir, dtype=torch.float32, attn_implementation=packed_attention.register()
+    )
+    model = get_peft_model(model, LoraConfig(r=4, target_modules="all-linear", init_lora_weights=False)).eval()
+    trained = [p for p in model.parameters() if p.requires_grad]
+
+    def loss_and_grads(ids, labels, mask, positions=None):
+        model.zero_grad()
+        loss, correct, count = _loss_and_accuracy(model, ids, labels, mask, positions)
+        loss.backward()
+        return loss.item(), correct, count, [p.grad.clone() for p in trained]
+
+    pad = tokenizer.pad_token_id
+    for batch in (_system_prompted_examples(tokenizer)[1:], _system_prompted_examples(tokenizer)):
+        loss, correct, count, grads = loss_and_grads(*collate(batch, pad, "cpu"))
+        shared = shared_prefix(batch)
+        longest = max(len(e.input_ids) for e in batch)
+        for max_length in (longest + 40, 512):  # several rows, then one
+            rows = pack_rows(batch, max_length, shared=shared)
+            ids, labels, positions = row_tensors(rows, pad, "cpu", share_prefix=True)
+            assert ids.shape[1] <= max_length
+            assert int((positions[:, 1:] != positions[:, :-1] + 1).sum()) > 0  # tails go on from the start
+            packed = loss_and_grads(ids, labels, None, positions)
+            assert packed[0] == pytest.approx(loss, abs=1e-5) and packed[1:3] == (correct, count)
+            for got, want in zip(packed[3], grads, strict=True):
+                torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
+        rows = pack_rows(batch, 512, shared=shared)
+        ids, _, _ = row_tensors(rows, pad, "cpu", share_prefix=True)
+        whole = sum(len(e.input_ids) for e in batch)
+        assert ids.shape == (1, whole - (len(batch) - 1) * shared_prefix(rows[0]))  # the start once, not 6 times
+    # A tail that does not see the shared start gives another loss: the test can tell.
+    batch = _system_prompted_examples(tokenizer)[1:]
+    ids, labels, positions = row_tensors(pack_rows(batch, 512), pad, "cpu", share_prefix=True)
+    restarted = positions - torch.where(positions >= shared_prefix(batch), shared_prefix(batch), 0)
+    with torch.no_grad():
+        blind, _, _ = _loss_and_accuracy(model, ids, labels, None, restarted)
+    assert abs(blind.item() - loss_and_grads(*collate(batch, pad, "cpu"))[0]) > 1e-3
 
 
 def test_packing_puts_every_example_in_exactly_one_row_best_fit(tokenizer):
