@@ -174,6 +174,19 @@ def _attention(base: str, config: TrainingConfig) -> dict[str, str]:
     return {"attn_implementation": packed_attention.register()}
 
 
+def packed_examples_per_step(base: str, examples: Sequence[Mapping[str, Any]], config: TrainingConfig) -> float:
+    """With ``config.packing``: the examples an optimizer step of :func:`train` takes on average (the examples
+    over an epoch's steps), packed as :func:`train` packs them (its tokenizer, encoding and shared start), for
+    :func:`~studio.engine.hyperparameters.resolve_config`'s "auto" rate. Tokenizes ``examples`` (chat examples)
+    once more. Raises :class:`~studio.engine.errors.TrainingDataError` as :func:`train` would."""
+    from transformers import AutoTokenizer
+
+    train_set = encode_examples(AutoTokenizer.from_pretrained(base), examples, max_length=config.max_length)
+    shared = shared_prefix(train_set) if _attention(base, config) else 0
+    steps = math.ceil(len(epoch_units(train_set, config, 0, shared=shared)) / config.batch_size)
+    return len(train_set) / max(steps, 1)
+
+
 def _evaluate(
     model: Any,
     units: Sequence[Unit],

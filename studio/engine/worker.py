@@ -24,6 +24,7 @@ from typing import Any
 
 from studio.core.job_events import event_message
 from studio.engine.errors import TrainingDataError
+from studio.engine.hyperparameters import TrainingConfig, resolve_config
 from studio.engine.records import JobRecord
 from studio.engine.store import EngineStore
 
@@ -62,7 +63,6 @@ def run_job(store: EngineStore, job_id: str, *, models_dir: Path | None = None) 
     """Run (or resume) a queued job to its end; returns its final status."""
     from studio.engine import models, trainer
     from studio.engine.encoding import read_examples
-    from studio.engine.hyperparameters import resolve_config
 
     job = store.get_job(job_id)
     if not is_main_process():
@@ -116,7 +116,7 @@ def run_job(store: EngineStore, job_id: str, *, models_dir: Path | None = None) 
         valid_examples = (
             read_examples(store.file_path(job.validation_file), name="validation_file") if job.validation_file else None
         )
-        config = resolve_config(job.hyperparameters, n_examples=len(train_examples), seed=job.seed)
+        config = _config(job, base, train_examples)
         resolved = {k: getattr(config, k) for k in ("n_epochs", "batch_size", "learning_rate_multiplier")}
         store.update_job(job_id, hyperparameters={**job.hyperparameters, **resolved})
         if trainer.resume_step(job_dir) is None:
@@ -174,19 +174,33 @@ def run_job(store: EngineStore, job_id: str, *, models_dir: Path | None = None) 
     return "succeeded"
 
 
+def _config(job: JobRecord, base: str, train_examples: list[dict[str, Any]]) -> TrainingConfig:
+    """The job's concrete config: "auto" resolved for its training file; with packing and an "auto" multiplier,
+    the rate follows the examples a packed step takes (:func:`~studio.engine.hyperparameters.packed_multiplier`).
+    The same on every process of a launched job."""
+    from studio.engine import trainer
+
+    config = resolve_config(job.hyperparameters, n_examples=len(train_examples), seed=job.seed)
+    if not config.packing or job.hyperparameters.get("learning_rate_multiplier", "auto") != "auto":
+        return config
+    per_step = trainer.packed_examples_per_step(base, train_examples, config)
+    return resolve_config(
+        job.hyperparameters, n_examples=len(train_examples), seed=job.seed, examples_per_step=per_step
+    )
+
+
 def _train_alongside(store: EngineStore, job: JobRecord, models_dir: Path | None) -> str:
     """A non-main process of a launched job: the same training, nothing written to the store (the main process
     reports, saves and decides when to stop). Returns the training's status."""
     from studio.engine import models, trainer
     from studio.engine.encoding import read_examples
-    from studio.engine.hyperparameters import resolve_config
 
     base = models.materialize(job.base_source, models_dir, log=lambda m: None)
     train_examples = read_examples(store.file_path(job.training_file))
     valid_examples = (
         read_examples(store.file_path(job.validation_file), name="validation_file") if job.validation_file else None
     )
-    config = resolve_config(job.hyperparameters, n_examples=len(train_examples), seed=job.seed)
+    config = _config(job, base, train_examples)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the main process saves the state and tells the others
     result = trainer.train(
         base=base,
