@@ -86,10 +86,12 @@ _DETAILS = (
 def machine() -> dict[str, Any]:
     cpu, mem_kb = "unknown", 0
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        cpu = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
+        flags = next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), [])
+        # The vector units decide the engine's speed (int8 decoding, bf16): name the ones this CPU has.
+        units = [u for u in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16") if u in flags]
+        cpu = f"{cpu} ({', '.join(units) or 'no AVX2'})"
         mem_kb = int(
             next(
                 line for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
