@@ -12,8 +12,7 @@ loop:
 - a prompt starts from the **longest prefix it shares with a recent prompt**
   (:class:`~studio.engine.kv_cache.PrefixCache`: the chat template's system prompt, a test set's shared
   instructions, the earlier turns of a chat), so only its new tokens are computed; prompts are always prefilled
-  with float32 weights (:func:`studio.engine.int8.full_precision`),
-  so a prompt's cache is the same alone or in a batch, reused or not;
+  with float32 weights (:func:`studio.engine.int8.full_precision`);
 - the new rows' caches join the batch's (left-padded to one length), then **one token is decoded for every row at
   once**; each row samples with its own temperature, top-p and seed, and checks its own stop strings and limit;
 - when the batch is empty, a request that arrives waits up to :data:`ADMIT_WINDOW_S` for the requests already
@@ -23,6 +22,16 @@ loop:
   :data:`ADMIT_GAP_S` of each other are gathered the same way (a request alone waits that once: 5 ms);
 - a finished or cancelled row leaves the batch at once (its cache rows are dropped, and padding no row needs any
   more is trimmed), and the loop thread ends when nothing is left, so an idle engine uses no CPU.
+
+A row's numbers then agree with its numbers alone to float rounding: a float32 matrix product of a padded batch
+rounds a row otherwise than one alone, so at a near tie a greedy answer can part from its answer alone (SmolLM2,
+"Explain how rain forms": after 120 characters beside one other request). **Exact mode**
+(:attr:`LoadedModel.exact <studio.engine.models.loading.LoadedModel>`, ``STUDIO_ENGINE_EXACT_BATCHING=1``) makes
+a row's logits bit for bit its logits alone, at a measured cost (README, "Many streams, one loop"): each prompt is
+prefilled alone, in passes ending at multiples of :data:`PREFILL_CHUNK` (a cached prefix is reused up to the last
+such multiple), so its passes are the same whoever else is in the batch and whatever was cached; each decoded row
+attends over its own keys only (:mod:`studio.engine.row_attention`); and the int8 decoding kernel computes each
+row on its own (float32 or bf16 decoding weights do not: there, exact mode makes the prompts exact only).
 
 Prompts are admitted while the batch has room (:data:`MAX_BATCH`) and their uncached tokens, padded, fit
 :data:`PREFILL_TOKENS` (a longer prompt is prefilled alone), so one prefill never stalls the streams in flight for
@@ -57,7 +66,11 @@ from studio.engine.models.loading import LoadedModel
 
 MAX_BATCH = 8  # rows decoded together; the int8 decoding kernel takes up to 8 rows (studio.engine.int8)
 PREFILL_TOKENS = 1024
-"""Most (rows × padded new tokens) one prefill pass computes; a longer prompt alone is prefilled alone."""
+"""Most (rows × padded new tokens) prefilled in one turn of the loop, between two decode steps (a longer prompt
+alone); in exact mode, new tokens, unpadded."""
+PREFILL_CHUNK = 64
+"""In exact mode a prompt is computed in passes that end at multiples of this many tokens, and a cached prefix is
+reused up to the last such multiple it covers, so a prompt's passes are the same whether its start was cached."""
 PREFIX_CACHE_BYTES = 64 * 2**20
 """Memory the prompts' key/value caches kept for reuse may take, per loaded model (SmolLM2-135M: 46 KB a token)."""
 ADMIT_WINDOW_S = 0.05
@@ -113,7 +126,7 @@ class DecodeLoop:
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
         self.peak_batch = 0  # most rows decoded together so far (for tests and the bench)
-        self.peak_prefill = 0  # most prompts prefilled in one pass so far
+        self.peak_prefill = 0  # most prompts prefilled in one turn (between two decode steps) so far
         self.decoding = 0  # rows in the batch now
         self.admitted = 0  # rows ever admitted (prefilled): generations this loop has really started
 
@@ -174,7 +187,8 @@ class DecodeLoop:
                 newcomers, shared = self._admissible(arrived)
                 if newcomers:
                     try:
-                        cache = self._prefill(newcomers, shared, rows, cache)
+                        prefill = self._prefill_alone if self.loaded.exact else self._prefill_together
+                        cache = prefill(newcomers, shared, rows, cache)
                     except Exception as exc:
                         for row in newcomers:
                             row.finish(exc)
@@ -202,32 +216,77 @@ class DecodeLoop:
             self._wake.wait(until - now)
 
     def _admissible(self, arrived: list[_Row]) -> tuple[list[_Row], list[tuple[int, kv_cache.Layers | None]]]:
-        """The requests of ``arrived`` to prefill now, with the prefix each reuses: the first ones whose padded new
-        tokens fit :data:`PREFILL_TOKENS` (always at least one); cancelled ones end here, the rest go back to the
-        front of the queue."""
+        """The requests of ``arrived`` to prefill now, with the prefix each reuses (in exact mode cut back to a
+        multiple of :data:`PREFILL_CHUNK`): the first ones whose new tokens (padded to the widest, unless exact)
+        fit :data:`PREFILL_TOKENS` (always at least one); cancelled ones end here, the rest go back to the front
+        of the queue."""
         newcomers: list[_Row] = []
         shared: list[tuple[int, kv_cache.Layers | None]] = []
-        widest = 0
+        total = widest = 0
         for index, row in enumerate(arrived):
             if row.cancelled.is_set():  # the client went away while it waited: never prefilled
                 row.finish()
                 continue
-            hit = self.prefixes.longest(row.prompt[0])
-            width = max(widest, int(row.prompt.shape[1]) - hit[0])
-            if newcomers and (len(newcomers) + 1) * width > PREFILL_TOKENS:
+            hit, layers = self.prefixes.longest(row.prompt[0])
+            if self.loaded.exact:  # prompts computed alone, in passes ending at multiples of PREFILL_CHUNK
+                hit -= hit % PREFILL_CHUNK
+                total += int(row.prompt.shape[1]) - hit
+            else:  # prompts computed in one pass, left-padded to the widest
+                widest = max(widest, int(row.prompt.shape[1]) - hit)
+                total = (len(newcomers) + 1) * widest
+            if newcomers and total > PREFILL_TOKENS:
                 with self._wake:
                     self._pending.extendleft(reversed(arrived[index:]))
                 break
             newcomers.append(row)
-            shared.append(hit)
-            widest = width
+            shared.append((hit, layers))
         return newcomers, shared
 
-    def _prefill(
+    def _prefill_alone(
         self, newcomers: list[_Row], shared: list[tuple[int, kv_cache.Layers | None]], rows: list[_Row], cache: Any
     ) -> Any:
-        """Prefill ``newcomers`` in one pass, each from its shared prefix, stream their first tokens, keep their
-        prompts' caches for reuse, and merge the unfinished ones into the batch's cache."""
+        """Prefill each of ``newcomers`` alone (no padding), from its shared prefix, in chunks that end at multiples
+        of :data:`PREFILL_CHUNK`; stream its first token at once, keep its prompt's cache for reuse, and merge the
+        unfinished ones into the batch's cache. A prompt is thus computed in the same passes whoever else is in the
+        batch and whatever prefix was cached, so its cache and first token are the same bits every time."""
+        from studio.engine import int8
+
+        loaded = self.loaded
+        self.admitted += len(newcomers)
+        self.peak_prefill = max(self.peak_prefill, len(newcomers))
+        for row, (hit, layers) in zip(newcomers, shared, strict=True):
+            length = int(row.prompt.shape[1])
+            past = kv_cache.rebuilt([(k[:, :, :hit], v[:, :, :hit]) for k, v in layers]) if hit and layers else None
+            self.prefixes.reused += hit if past is not None else 0
+            done = hit if past is not None else 0
+            with int8.full_precision():
+                while done < length:
+                    end = min((done // PREFILL_CHUNK + 1) * PREFILL_CHUNK, length)
+                    out = loaded.model(
+                        input_ids=row.prompt[:, done:end].to(loaded.device),
+                        use_cache=True,
+                        logits_to_keep=1,
+                        **{cache_argument(loaded.model): past},
+                    )
+                    past, done = out.past_key_values, end
+            row.length = length
+            self.prefixes.add(row.prompt[0], kv_cache.layer_pairs(past))
+            if row.cancelled.is_set():
+                row.finish()
+                continue
+            if row.accept(_sample(out.logits[0, -1].float(), row.temperature, row.top_p, row.generator)):
+                row.finish()
+                continue
+            rows.append(row)
+            cache = kv_cache.merge(cache, past)
+        self.peak_batch = max(self.peak_batch, len(rows))
+        return cache if not rows else kv_cache.trim(cache, max(row.length for row in rows))
+
+    def _prefill_together(
+        self, newcomers: list[_Row], shared: list[tuple[int, kv_cache.Layers | None]], rows: list[_Row], cache: Any
+    ) -> Any:
+        """Prefill ``newcomers`` in one pass (left-padded), each from its shared prefix, stream their first tokens,
+        keep their prompts' caches for reuse, and merge the unfinished ones into the batch's cache."""
         import torch
 
         from studio.engine import int8

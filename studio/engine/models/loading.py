@@ -84,6 +84,8 @@ class LoadedModel:
     eos_ids: frozenset[int]
     context_length: int
     precision: str = "fp32"
+    exact: bool = False
+    """Exact batching (:mod:`studio.engine.batching`): a row's logits bit for bit its logits alone, slower."""
 
 
 _PLAIN_LORA_DEFAULTS = {
@@ -173,9 +175,13 @@ _warmed: set[tuple[str, int, str]] = set()
 """Model shapes whose first forward passes have run in this process."""
 
 
-def load_model(base: str, adapter: str | Path | None = None, *, precision: str | None = None) -> LoadedModel:
+def load_model(
+    base: str, adapter: str | Path | None = None, *, precision: str | None = None, exact: bool | None = None
+) -> LoadedModel:
     """A model ready to generate: the base, with the LoRA ``adapter`` merged in when given, its weights in
-    ``precision`` (default :func:`inference_precision`'s choice for the device)."""
+    ``precision`` (default :func:`inference_precision`'s choice for the device); ``exact`` batching (default:
+    ``STUDIO_ENGINE_EXACT_BATCHING=1`` in the environment) attends row by row (:mod:`studio.engine.row_attention`)
+    and prefills each prompt alone, so concurrent requests compute exactly what they compute alone."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -197,13 +203,19 @@ def load_model(base: str, adapter: str | Path | None = None, *, precision: str |
             merge_plain_lora(model, Path(adapter))
             updates = {}
         model = _prepare(model, device, precision, updates)
+        if exact is None:
+            exact = os.environ.get("STUDIO_ENGINE_EXACT_BATCHING", "") == "1"
+        if exact:
+            from studio.engine.row_attention import use_row_attention
+
+            use_row_attention(model)
         tokenizer = tokenizer_job.result()
     eos = model.generation_config.eos_token_id if model.generation_config is not None else None
     eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
     if tokenizer.eos_token_id is not None:
         eos_ids.add(tokenizer.eos_token_id)
     context = int(getattr(model.config, "max_position_embeddings", 2048) or 2048)
-    loaded = LoadedModel(model, tokenizer, device, frozenset(eos_ids), context, precision)
+    loaded = LoadedModel(model, tokenizer, device, frozenset(eos_ids), context, precision, exact)
     # The first forward passes of a process set up kernels (~1-2 s on CPU): pay that here, not in the first answer.
     shape = (type(model).__name__, int(getattr(model.config, "hidden_size", 0) or 0), precision)
     if shape not in _warmed:
