@@ -10,6 +10,9 @@
   with the ``gguf`` package's writer, laid out as llama.cpp's own converter lays it out) and an Ollama
   ``Modelfile``. Llama-architecture models only (SmolLM2 is one).
 
+Every file is written with the mode a new file gets under the process umask (0644 under 022), so a server running
+as another user (a vLLM container) can read it.
+
 torch/transformers/peft/gguf are imported inside functions: this module is importable without the extra.
 """
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 import json
 import secrets
 import shutil
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +34,14 @@ EXPORT_FORMATS: tuple[ExportFormat, ...] = ("hf", "adapter", "gguf")
 GGUF_FILE = "model.gguf"
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 _GGUF_ARCHITECTURES = {"llama"}
+_PRECISION_NOTES: dict[str, str] = {
+    "hf": "the exported weights are float32: greedy answers match the engine run with "
+    "STUDIO_ENGINE_INFERENCE_DTYPE=fp32 (by default it decodes in int8 or bf16, so some answers differ)",
+    "adapter": "the adapter's weights are float32: greedy answers match the engine run with "
+    "STUDIO_ENGINE_INFERENCE_DTYPE=fp32 when the runtime also holds the base in float32",
+    "gguf": "the exported matrices are float16 (norms float32): greedy answers can differ from the engine's, "
+    "which match the float32 hf export with STUDIO_ENGINE_INFERENCE_DTYPE=fp32",
+}
 
 
 @dataclass(frozen=True)
@@ -74,6 +86,7 @@ def export_model(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{secrets.token_hex(4)}")
     tmp.mkdir()
+    folder_mode = stat.S_IMODE(tmp.stat().st_mode)  # 0o777 less the umask: the mode the umask gives
     try:
         if fmt == "adapter":
             assert adapter is not None
@@ -85,6 +98,7 @@ def export_model(
                 _write_hf(model, tokenizer, tmp)
             else:
                 _write_gguf(model, tokenizer, tmp, name=name)
+        _apply_mode(tmp, folder_mode)
         if out.exists():
             out.rmdir()
         tmp.rename(out)
@@ -93,7 +107,16 @@ def export_model(
         raise
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     log(f"wrote {out} ({', '.join(files)})")
+    log(_PRECISION_NOTES[fmt])
     return ExportResult(fmt, out, files)
+
+
+def _apply_mode(folder: Path, folder_mode: int) -> None:
+    """Give everything under ``folder`` the mode the umask gives new files and folders: some writers (safetensors'
+    through a private temporary file) leave 0600, which a server running as another user cannot read."""
+    file_mode = folder_mode & 0o666
+    for path in folder.rglob("*"):
+        path.chmod(folder_mode if path.is_dir() else file_mode)
 
 
 def merged_model(base: str, adapter: str | Path | None) -> tuple[Any, Any]:
@@ -174,6 +197,61 @@ def _pre_tokenizer(tokens: list[str]) -> str:
     return "smollm" if smollm else "default"
 
 
+_ROPE_TYPES = ("default", "linear")  # what llama.cpp's llama architecture reads from metadata alone
+
+
+def read_llama_hparams(config: Any, *, name: str) -> dict[str, Any]:
+    """The values of a transformers 5 Llama ``config`` that the GGUF header holds, by the name of their
+    ``llama.*`` key. A value the config lacks or llama.cpp cannot express is refused, never guessed: a wrong
+    one (a RoPE base of 10000 for SmolLM2's 100000) gives a file that loads and answers garbage."""
+
+    def value(key: str) -> Any:
+        found = getattr(config, key, None)
+        if found is None:
+            raise InvalidValueError(f"GGUF export: {name}'s config has no {key!r}", param="format")
+        return found
+
+    def refuse(what: str) -> InvalidValueError:
+        return InvalidValueError(
+            f"GGUF export: {name} has {what}, which this export does not write "
+            "(export --format hf and convert it with llama.cpp's convert_hf_to_gguf.py)",
+            param="format",
+        )
+
+    if value("hidden_act") != "silu":
+        raise refuse(f"hidden_act {config.hidden_act!r} (llama.cpp's Llama uses silu)")
+    # transformers 5 keeps the RoPE base in rope_parameters, not in a rope_theta attribute.
+    rope = value("rope_parameters")
+    if not isinstance(rope, dict) or rope.get("rope_theta") is None:
+        raise InvalidValueError(f"GGUF export: {name}'s config has no rope_parameters['rope_theta']", param="format")
+    rope_type = rope.get("rope_type", "default")
+    if rope_type not in _ROPE_TYPES:
+        raise refuse(f"RoPE scaling {rope_type!r}")
+    if rope.get("partial_rotary_factor", 1.0) != 1.0:
+        raise refuse(f"a partial rotary factor of {rope['partial_rotary_factor']}")
+    head_dim = value("head_dim")
+    hparams: dict[str, Any] = {
+        "vocab_size": value("vocab_size"),
+        "context_length": value("max_position_embeddings"),
+        "embedding_length": value("hidden_size"),
+        "block_count": value("num_hidden_layers"),
+        "feed_forward_length": value("intermediate_size"),
+        "attention.head_count": value("num_attention_heads"),
+        "attention.head_count_kv": value("num_key_value_heads"),
+        "attention.key_length": head_dim,
+        "attention.value_length": head_dim,
+        "attention.layer_norm_rms_epsilon": float(value("rms_norm_eps")),
+        "rope.dimension_count": head_dim,
+        "rope.freq_base": float(rope["rope_theta"]),
+    }
+    if rope_type == "linear":
+        if rope.get("factor") is None:
+            raise InvalidValueError(f"GGUF export: {name}'s linear RoPE scaling has no 'factor'", param="format")
+        hparams["rope.scaling.type"] = "linear"
+        hparams["rope.scaling.factor"] = float(rope["factor"])
+    return hparams
+
+
 def _write_gguf(model: Any, tokenizer: Any, out: Path, *, name: str) -> None:
     import gguf
     import numpy as np
@@ -185,24 +263,30 @@ def _write_gguf(model: Any, tokenizer: Any, out: Path, *, name: str) -> None:
             "(export --format hf and convert it with llama.cpp's convert_hf_to_gguf.py)",
             param="format",
         )
-    heads, kv_heads = config.num_attention_heads, config.num_key_value_heads or config.num_attention_heads
-    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+    hparams = read_llama_hparams(config, name=name)
+    heads, kv_heads = hparams["attention.head_count"], hparams["attention.head_count_kv"]
+    tied = bool(config.tie_word_embeddings)
     writer = gguf.GGUFWriter(str(out / GGUF_FILE), "llama")
     writer.add_type(gguf.GGUFType.MODEL)
     writer.add_name(name)
-    writer.add_vocab_size(config.vocab_size)
-    writer.add_context_length(config.max_position_embeddings)
-    writer.add_embedding_length(config.hidden_size)
-    writer.add_block_count(config.num_hidden_layers)
-    writer.add_feed_forward_length(config.intermediate_size)
+    writer.add_vocab_size(hparams["vocab_size"])
+    writer.add_context_length(hparams["context_length"])
+    writer.add_embedding_length(hparams["embedding_length"])
+    writer.add_block_count(hparams["block_count"])
+    writer.add_feed_forward_length(hparams["feed_forward_length"])
     writer.add_head_count(heads)
     writer.add_head_count_kv(kv_heads)
-    writer.add_rope_dimension_count(head_dim)
-    writer.add_rope_freq_base(float(getattr(config, "rope_theta", None) or 10000.0))
-    writer.add_layer_norm_rms_eps(config.rms_norm_eps)
+    writer.add_key_length(hparams["attention.key_length"])
+    writer.add_value_length(hparams["attention.value_length"])
+    writer.add_rope_dimension_count(hparams["rope.dimension_count"])
+    writer.add_rope_freq_base(hparams["rope.freq_base"])
+    if "rope.scaling.type" in hparams:
+        writer.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
+        writer.add_rope_scaling_factor(hparams["rope.scaling.factor"])
+    writer.add_layer_norm_rms_eps(hparams["attention.layer_norm_rms_epsilon"])
     writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
 
-    tokens, kinds = _gguf_vocab(tokenizer, config.vocab_size)
+    tokens, kinds = _gguf_vocab(tokenizer, hparams["vocab_size"])
     writer.add_tokenizer_model("gpt2")
     writer.add_tokenizer_pre(_pre_tokenizer(tokens))
     writer.add_token_list(tokens)
@@ -219,11 +303,12 @@ def _write_gguf(model: Any, tokenizer: Any, out: Path, *, name: str) -> None:
     for kind, token_id in special.items():
         if token_id is not None:
             getattr(writer, f"add_{kind}_token_id")(int(token_id))
-    writer.add_add_bos_token(False)
+    probe = tokenizer("a")["input_ids"]  # what the tokenizer adds around a text, not a guess
+    writer.add_add_bos_token(bool(probe) and tokenizer.bos_token_id is not None and probe[0] == tokenizer.bos_token_id)
+    writer.add_add_eos_token(bool(probe) and tokenizer.eos_token_id is not None and probe[-1] == tokenizer.eos_token_id)
     writer.add_chat_template(tokenizer.chat_template)
 
-    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, config.num_hidden_layers)
-    tied = bool(getattr(config, "tie_word_embeddings", False))
+    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, hparams["block_count"])
     for hf_name, tensor in model.state_dict().items():
         if tied and hf_name == "lm_head.weight":
             continue  # llama.cpp reads tied output weights from token_embd
@@ -243,11 +328,40 @@ def _write_gguf(model: Any, tokenizer: Any, out: Path, *, name: str) -> None:
     (out / "Modelfile").write_text(ollama_modelfile(tokenizer), encoding="utf-8")
 
 
+def default_system_prompt(tokenizer: Any) -> str | None:
+    """The system prompt ``tokenizer``'s chat template inserts in a chat that has none (SmolLM2's "You are a
+    helpful AI assistant named SmolLM, ..."), None where it inserts none. Found by rendering a chat without a
+    system message and one with a marker system message: what stands in the marker's place is the default."""
+    marker, user = "\x1fstudio-system\x1f", {"role": "user", "content": "\x1fstudio-user\x1f"}
+    without = tokenizer.apply_chat_template([user], tokenize=False)
+    with_marker = tokenizer.apply_chat_template([{"role": "system", "content": marker}, user], tokenize=False)
+    if with_marker.count(marker) != 1:
+        return None
+    before, after = with_marker.split(marker)
+    if not (without.startswith(before) and without.endswith(after)) or len(without) < len(before) + len(after):
+        return None
+    return without[len(before) : len(without) - len(after)]
+
+
 def ollama_modelfile(tokenizer: Any) -> str:
     """An Ollama Modelfile for ``model.gguf``: ChatML's template and stop token where the chat template is
-    ChatML; otherwise Ollama takes the template from the file's ``tokenizer.chat_template``."""
+    ChatML; otherwise Ollama takes the template from the file's ``tokenizer.chat_template``.
+
+    The chat template's default system prompt becomes a ``SYSTEM`` line: Ollama puts it first as a system
+    message when a chat has none, and the TEMPLATE renders system messages in place as the Jinja template does,
+    so a chat gets the prompt the engine gives it with and without a system message. (Ollama also keeps system
+    messages in ``.Messages``: rendering ``.System`` apart as well would write the system turn twice.)"""
     lines = [f"FROM ./{GGUF_FILE}", ""]
     if "<|im_start|>" in (tokenizer.chat_template or ""):
+        system = default_system_prompt(tokenizer)
+        if system is not None:
+            if '"""' in system:
+                raise InvalidValueError(
+                    f'the chat template\'s default system prompt contains """, which a Modelfile cannot hold: '
+                    f"{system!r}",
+                    param="format",
+                )
+            lines.append(f'SYSTEM """{system}"""')
         lines += [
             'TEMPLATE """{{- range .Messages }}<|im_start|>{{ .Role }}',
             "{{ .Content }}<|im_end|>",

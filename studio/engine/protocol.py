@@ -18,7 +18,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.fine_tuning import FineTuningJob as OpenAIFineTuningJob
 from openai.types.fine_tuning import FineTuningJobEvent
 from openai.types.fine_tuning.jobs import FineTuningJobCheckpoint
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from studio.engine.models import Generation
 from studio.engine.records import CheckpointRecord, EventRecord, FileRecord, JobRecord, JobStatus
@@ -88,7 +88,7 @@ class ChatRequest(BaseModel):
     model: str = Field(min_length=1)
     messages: list[dict[str, Any]] = Field(min_length=1)
     temperature: float | None = Field(default=None, ge=0, le=2)
-    top_p: float | None = Field(default=None, gt=0, le=1)
+    top_p: float | None = Field(default=None, ge=0, le=1)
     max_tokens: int | None = Field(default=None, ge=1)
     max_completion_tokens: int | None = Field(default=None, ge=1)
     seed: int | None = None
@@ -96,6 +96,14 @@ class ChatRequest(BaseModel):
     n: int | None = Field(default=None, ge=1, le=1)
     stream: bool | None = False
     stream_options: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _top_p_zero_is_greedy(self) -> ChatRequest:
+        # OpenAI accepts 0 <= top_p <= 1; a nucleus of probability 0 keeps only the most likely token, which is
+        # greedy decoding: decode it as temperature 0 (argmax) rather than sample from a one-token set.
+        if self.top_p == 0:
+            self.temperature = 0.0
+        return self
 
     @property
     def stops(self) -> list[str]:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import stat
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -31,6 +35,38 @@ def tiny_adapter(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory)
     peft_model = get_peft_model(model, lora)
     folder = tmp_path_factory.mktemp("adapter")
     peft_model.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def rope_model_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Llama whose config differs from transformers' defaults wherever the GGUF header reads it:
+    SmolLM2's RoPE base of 100000 (the default is 10000), its norm epsilon, and a head size that is not
+    hidden_size / heads."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=96,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=32,
+        max_position_embeddings=384,
+        rms_norm_eps=1e-5,
+        rope_parameters={"rope_type": "default", "rope_theta": 100000.0},
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    folder = tmp_path_factory.mktemp("rope-llama")
+    torch.manual_seed(2)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
     return folder
 
 
@@ -192,3 +228,172 @@ def test_the_train_page_export_goes_through_the_engine_api(tiny_model_dir, tiny_
             export_model(client, "ft:nope", "hf")
         with pytest.raises(JobError, match="unknown export format"):
             export_model(client, model_id, "onnx")
+
+
+def test_gguf_metadata_is_the_source_configs(rope_model_dir, tmp_path):
+    """Every ``llama.*`` key of the file against the config.json it came from (transformers 5 keeps the RoPE base
+    in ``rope_parameters``), the special tokens against the tokenizer, and the answers against the engine's."""
+    import gguf
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from studio.engine.export import export_model
+
+    out = tmp_path / "gguf"
+    export_model(str(rope_model_dir), None, out, "gguf", name="rope")
+    reader = gguf.GGUFReader(out / "model.gguf")
+    config = json.loads((rope_model_dir / "config.json").read_text())
+    assert config["rope_parameters"]["rope_theta"] == 100000.0 and config["head_dim"] != 64 // 4
+    expected = {
+        "llama.vocab_size": config["vocab_size"],
+        "llama.context_length": config["max_position_embeddings"],
+        "llama.embedding_length": config["hidden_size"],
+        "llama.block_count": config["num_hidden_layers"],
+        "llama.feed_forward_length": config["intermediate_size"],
+        "llama.attention.head_count": config["num_attention_heads"],
+        "llama.attention.head_count_kv": config["num_key_value_heads"],
+        "llama.attention.key_length": config["head_dim"],
+        "llama.attention.value_length": config["head_dim"],
+        "llama.attention.layer_norm_rms_epsilon": config["rms_norm_eps"],
+        "llama.rope.dimension_count": config["head_dim"],
+        "llama.rope.freq_base": config["rope_parameters"]["rope_theta"],
+    }
+    written = {key: field.contents() for key, field in reader.fields.items() if key.startswith("llama.")}
+    wrong = {  # floats are stored as float32
+        key: (written.get(key), value) for key, value in expected.items() if written.get(key) != pytest.approx(value)
+    }
+    assert wrong == {}  # {key: (in the file, in config.json)}
+    assert set(written) == set(expected)  # a key written without a check here fails
+
+    tokenizer = AutoTokenizer.from_pretrained(rope_model_dir)
+    for key, kind in [("bos", "bos"), ("eos", "eos"), ("unknown", "unk"), ("padding", "pad")]:
+        assert reader.fields[f"tokenizer.ggml.{key}_token_id"].contents() == getattr(tokenizer, f"{kind}_token_id")
+    adds_bos = tokenizer("a")["input_ids"][0] == tokenizer.bos_token_id
+    assert reader.fields["tokenizer.ggml.add_bos_token"].contents() is adds_bos
+
+    model = AutoModelForCausalLM.from_pretrained(out, gguf_file="model.gguf").eval()
+    assert model.config.rope_parameters["rope_theta"] == 100000.0
+    assert transformers_answer(model, tokenizer) == engine_answer(rope_model_dir, None)
+
+
+def _llama_config(**changes):
+    """A plain stand-in for a Llama config (what ``read_llama_hparams`` reads), with ``changes`` applied."""
+    from transformers import LlamaConfig
+
+    base = LlamaConfig(hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4)
+    return SimpleNamespace(**{**base.to_dict(), **changes})
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"rms_norm_eps": None}, "config has no 'rms_norm_eps'"),
+        ({"max_position_embeddings": None}, "config has no 'max_position_embeddings'"),
+        ({"num_key_value_heads": None}, "config has no 'num_key_value_heads'"),
+        ({"rope_parameters": {"rope_type": "default"}}, r"no rope_parameters\['rope_theta'\]"),
+        ({"rope_parameters": None}, "config has no 'rope_parameters'"),
+        ({"rope_parameters": {"rope_type": "yarn", "rope_theta": 1e4, "factor": 4.0}}, "RoPE scaling 'yarn'"),
+        ({"rope_parameters": {"rope_type": "llama3", "rope_theta": 5e5, "factor": 8.0}}, "RoPE scaling 'llama3'"),
+        ({"rope_parameters": {"rope_type": "linear", "rope_theta": 1e4}}, "linear RoPE scaling has no 'factor'"),
+        (
+            {"rope_parameters": {"rope_type": "default", "rope_theta": 1e4, "partial_rotary_factor": 0.5}},
+            "partial rotary factor",
+        ),
+        ({"hidden_act": "gelu"}, "hidden_act 'gelu'"),
+    ],
+)
+def test_gguf_export_refuses_a_config_value_it_would_have_to_guess(changes, message):
+    from studio.engine.errors import InvalidValueError
+    from studio.engine.export import read_llama_hparams
+
+    with pytest.raises(InvalidValueError, match=message):
+        read_llama_hparams(_llama_config(**changes), name="m")
+
+
+def test_gguf_export_writes_linear_rope_scaling():
+    from studio.engine.export import read_llama_hparams
+
+    rope = {"rope_type": "linear", "rope_theta": 500000.0, "factor": 4.0}
+    hparams = read_llama_hparams(_llama_config(rope_parameters=rope), name="m")
+    assert hparams["rope.freq_base"] == 500000.0
+    assert (hparams["rope.scaling.type"], hparams["rope.scaling.factor"]) == ("linear", 4.0)
+
+
+def ollama_prompt(modelfile: str, messages: list[dict[str, str]]) -> str:
+    """The prompt Ollama renders for ``messages`` with ``modelfile``: its ``SYSTEM`` prompt is put first as a
+    system message when the chat does not start with one (server/routes.go), and the TEMPLATE's range over
+    ``.Messages`` (which keeps system messages, template/template.go) renders each message."""
+    system = re.search(r'^SYSTEM """(.*?)"""$', modelfile, re.S | re.M)
+    template = re.search(r'^TEMPLATE """(.*?)"""$', modelfile, re.S | re.M)
+    assert template is not None
+    loop = re.fullmatch(r"\{\{- range \.Messages \}\}(.*)\{\{ end \}\}(.*)", template.group(1), re.S)
+    assert loop is not None, template.group(1)
+    body, tail = loop.groups()
+    if system is not None and messages[0]["role"] != "system":
+        messages = [{"role": "system", "content": system.group(1)}, *messages]
+    turns = (body.replace("{{ .Role }}", m["role"]).replace("{{ .Content }}", m["content"]) for m in messages)
+    return "".join(turns) + tail
+
+
+def test_the_modelfile_gives_the_engines_prompt_with_and_without_a_system_message(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    from studio.engine.export import default_system_prompt, ollama_modelfile
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)  # SmolLM2's template, with its default system turn
+    default = default_system_prompt(tokenizer)
+    no_system = tokenizer.apply_chat_template(MESSAGES, tokenize=False)
+    assert default and "SmolLM" in default and f"system\n{default}<|im_end|>" in no_system
+    modelfile = ollama_modelfile(tokenizer)
+    assert f'\nSYSTEM """{default}"""\n' in modelfile
+    chats = [
+        MESSAGES,
+        [{"role": "system", "content": "Talk like a pirate."}, *MESSAGES],
+        [*MESSAGES, {"role": "assistant", "content": "Green."}, {"role": "user", "content": "And the sky?"}],
+    ]
+    for chat in chats:
+        engine_prompt = tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+        assert ollama_prompt(modelfile, chat) == engine_prompt
+    assert default not in ollama_prompt(modelfile, chats[1])
+
+    tokenizer.chat_template = (  # ChatML without a default system prompt: no SYSTEM line
+        "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + "
+        "'<|im_end|>\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+    )
+    assert default_system_prompt(tokenizer) is None
+    modelfile = ollama_modelfile(tokenizer)
+    assert "SYSTEM" not in modelfile
+    for chat in chats:
+        assert ollama_prompt(modelfile, chat) == tokenizer.apply_chat_template(
+            chat, tokenize=False, add_generation_prompt=True
+        )
+
+
+@pytest.mark.parametrize(
+    ("fmt", "umask"),
+    [("hf", 0o022), ("adapter", 0o022), ("gguf", 0o022), ("hf", 0o027)],
+    ids=["hf", "adapter", "gguf", "hf-umask-027"],
+)
+def test_every_exported_file_has_the_mode_the_umask_gives(tiny_model_dir, tiny_adapter, tmp_path, fmt, umask):
+    """0644 under umask 022 (safetensors' writer left 0600, which a vLLM container running as another user
+    cannot read)."""
+    from studio.engine.export import export_model
+
+    previous = os.umask(umask)
+    try:
+        result = export_model(str(tiny_model_dir), tiny_adapter, tmp_path / "out", fmt, name="ft:tiny:x")
+    finally:
+        os.umask(previous)
+    modes = {name: stat.S_IMODE((result.path / name).stat().st_mode) for name in result.files}
+    assert modes == dict.fromkeys(result.files, 0o666 & ~umask)
+    assert stat.S_IMODE(result.path.stat().st_mode) == 0o777 & ~umask
+
+
+def test_cli_export_says_the_weights_are_float32_and_how_the_engine_matches_them(tiny_model_dir, tmp_path, capsys):
+    out = tmp_path / "hf"
+    code = cli_main(
+        ["engine", "export", TINY, "--base-model", f"{TINY}={tiny_model_dir}", "--format", "hf", "-o", str(out)]
+    )
+    assert code == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1] == str(out)
+    assert any("float32" in line and "STUDIO_ENGINE_INFERENCE_DTYPE=fp32" in line for line in lines)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import math
+
 import openai
 import pytest
 from openai.types import FileObject
 from openai.types.chat import ChatCompletionChunk
 from openai.types.fine_tuning import FineTuningJob, FineTuningJobEvent
 from openai.types.fine_tuning.jobs import FineTuningJobCheckpoint
+from pydantic import ValidationError
 
 from studio.engine.protocol import (
+    ChatRequest,
     chat_chunk,
     checkpoint_object,
     dump,
@@ -18,7 +22,9 @@ from studio.engine.protocol import (
     job_object,
 )
 from studio.engine.records import CheckpointRecord, EventRecord, FileRecord, JobRecord
-from tests.engine_support import ThreadServer, cli_app, write_chat_file
+from tests.engine_support import TINY, ThreadServer, cli_app, write_chat_file
+
+pytest_plugins = ("tests.engine_fixtures",)
 
 
 def _job(**fields) -> JobRecord:
@@ -184,3 +190,48 @@ def test_metadata_beyond_openais_limits_is_400(engine, metadata):
             model="smollm2-135m-instruct", training_file=engine.file_id, metadata=metadata
         )
     assert _error(caught.value)["param"].startswith("metadata")
+
+
+# -- chat requests --------------------------------------------------------------------------------------------------
+
+CHAT = {"model": "m", "messages": [{"role": "user", "content": "Hi"}]}
+
+
+@pytest.mark.parametrize("top_p", [0, 0.0, 0.3, 1])
+def test_chat_takes_openais_top_p_range(top_p):
+    body = ChatRequest.model_validate({**CHAT, "top_p": top_p, "temperature": 1.5})
+    assert body.top_p == top_p
+    assert body.temperature == (0 if top_p == 0 else 1.5)  # top_p 0 keeps only the top token: greedy
+
+
+@pytest.mark.parametrize("top_p", [-0.1, 1.01, math.inf])
+def test_chat_refuses_top_p_outside_openais_range(top_p):
+    with pytest.raises(ValidationError, match="top_p"):
+        ChatRequest.model_validate({**CHAT, "top_p": top_p})
+
+
+def test_sampling_with_top_p_zero_keeps_the_top_token():
+    torch = pytest.importorskip("torch")
+    from studio.engine.models.generation import _sample
+
+    generator = torch.Generator().manual_seed(0)
+    for seed in range(20):
+        logits = torch.randn(50, generator=torch.Generator().manual_seed(seed)) * 3
+        logits[seed] = -math.inf
+        for temperature in (0.5, 1.0, 2.0):
+            assert _sample(logits, temperature, 0.0, generator) == int(logits.argmax())
+
+
+def test_chat_completions_with_top_p_zero_answer_as_greedy(tiny_model_dir, tmp_path):
+    app = cli_app(tmp_path / "engine", models={TINY: str(tiny_model_dir)}, run_jobs=False)
+    messages = [{"role": "user", "content": "What is the color of grass?"}]
+    with ThreadServer(app) as server:
+        client = server.client()
+
+        def answer(**sampling) -> str:
+            completion = client.chat.completions.create(model=TINY, messages=messages, max_tokens=8, **sampling)
+            return completion.choices[0].message.content
+
+        greedy = answer(temperature=0)
+        assert [answer(top_p=0, temperature=1.5, seed=seed) for seed in (1, 2, 3)] == [greedy] * 3
+        assert answer(top_p=0) == greedy
