@@ -60,11 +60,16 @@ def test_every_cli_command_and_option_is_in_the_readme(command):
         for action in parser._actions
         if action.option_strings
         and not isinstance(action, argparse._HelpAction)
+        and action.option_strings != ["--workspace"]  # every command's: said once, below the list
         and not any(_shown(option, usage) for option in action.option_strings)
     ]
     assert missing == [], f"options of `studio {command}` missing from README.md: {missing}"
     for sub in _subcommands(parser):
         assert f"studio {command} {sub}" in usage, f"`studio {command} {sub}` is missing from README.md"
+
+
+def test_the_workspace_option_is_documented_for_every_command():
+    assert "Every command takes `--workspace PATH`, before or after the command's name" in README
 
 
 def test_convert_lists_exactly_the_export_formats():

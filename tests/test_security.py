@@ -382,7 +382,11 @@ def test_every_route_needs_the_key(keyed_engine, authorization, method, path):
     )
     assert response.status_code == 401
     error = response.json()["error"]
-    assert set(error) == OPENAI_ERROR_KEYS and error["code"] == "invalid_api_key"
+    assert set(error) == OPENAI_ERROR_KEYS and error["type"] == "invalid_request_error"
+    if authorization:  # a key that is not the engine's
+        assert error["code"] == "invalid_api_key" and error["message"] == "Incorrect API key provided."
+    else:  # no key at all: said so, as OpenAI does (its code is null)
+        assert error["code"] is None and error["message"].startswith("You didn't provide an API key.")
     assert leaks(keyed_engine.canary, response.content) == []
     assert list((keyed_engine.home / "files").iterdir()) == []  # nothing was stored before the key was checked
 

@@ -1,8 +1,8 @@
 """``studio`` command line: one module per area registers its sub-commands (``studio.cli.data``, ``.clean``, ...).
 
 Registering a command imports nothing heavy: each handler imports the library it needs when it runs, so
-``studio --help`` loads neither pandas nor the engine. ``--workspace PATH`` reaches the handlers as
-``args.workspace`` (``None``: ``$STUDIO_WORKSPACE`` or ``./workspace/studio.db``, see
+``studio --help`` loads neither pandas nor the engine. ``--workspace PATH`` (before or after the sub-command)
+reaches the handlers as ``args.workspace`` (``None``: ``$STUDIO_WORKSPACE`` or ``./workspace/studio.db``, see
 :func:`studio.storage.workspace.workspace_path`).
 
 Errors a user can act on (:class:`studio.errors.StudioError`) exit with code 2 and a one-line message. Output
@@ -26,11 +26,25 @@ _COMMAND_MODULES = (data, clean, cost, engine, train, compare, split, moderate, 
 def build_parser() -> argparse.ArgumentParser:
     """The ``studio`` parser with every sub-command registered."""
     parser = argparse.ArgumentParser(prog="studio", description="Fine-Tuning Studio")
-    parser.add_argument("--workspace", help="workspace database (default $STUDIO_WORKSPACE or ./workspace/studio.db)")
+    parser.add_argument("--workspace", help=_WORKSPACE_HELP)
     subparsers = parser.add_subparsers(dest="command", required=True)
     for module in _COMMAND_MODULES:
         module.register(subparsers)
+    _add_workspace(parser)
     return parser
+
+
+_WORKSPACE_HELP = "workspace database (default $STUDIO_WORKSPACE or ./workspace/studio.db)"
+
+
+def _add_workspace(parser: argparse.ArgumentParser) -> None:
+    """``--workspace`` on every sub-command too (``studio seed --workspace X`` as ``studio --workspace X seed``).
+    Its default there is SUPPRESS, so a sub-command without the flag keeps the value given before it."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                sub.add_argument("--workspace", default=argparse.SUPPRESS, help=_WORKSPACE_HELP)
+                _add_workspace(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,6 +15,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from studio.cost.validation import ValidationReport
     from studio.data.formats import ColumnMapping
     from studio.data.loader import LoadResult
 
@@ -101,3 +102,32 @@ def say(key: str, **values: Any) -> str:
     from studio.i18n import text
 
     return text(f"cli.{key}", lang(), **values)
+
+
+def finding_lines(report: ValidationReport, unit: str | None = None) -> list[tuple[str, str]]:
+    """``(severity, text)`` for each error, warning and advice key of ``report``: its first finding's readable
+    message (in the CLI's language), where it is when ``unit`` names the rows, how many more, and the key:
+    ``8 examples; OpenAI requires at least 10 (too_few_examples)``, ``line 4: messages[1] has no 'content', and
+    2 more (message_missing_key × 3)``. Counts alone (``too_few_examples × 1``) say nothing a user can act on."""
+    import pandas as pd
+
+    from studio.cost.messages import finding_message
+    from studio.cost.sources import where
+
+    findings = report.findings
+    first: dict[str, Any] = {}
+    for row in findings.itertuples(index=False):
+        first.setdefault(row.key, row)
+    lines = []
+    for severity, counts in (("error", report.errors), ("warning", report.warnings), ("advice", report.advice)):
+        for key, n in counts.items():
+            finding = first.get(key)
+            if finding is None:
+                lines.append((severity, f"{key} × {n}"))
+                continue
+            text = finding_message(str(finding.message), lang())
+            if unit is not None and not pd.isna(finding.row):
+                text = f"{where(finding.row, finding.id, unit, lang())}: {text}"
+            more = f", {count('and_more', n - 1)}" if n > 1 else ""
+            lines.append((severity, f"{text}{more} ({key}{f' × {n}' if n > 1 else ''})"))
+    return lines

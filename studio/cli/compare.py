@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from studio.cli.common import add_load_args, load
 
@@ -121,6 +121,7 @@ def _compare(args: argparse.Namespace) -> int:
     atomic_write(output, export_results(scored, "csv" if output.suffix.lower() == ".csv" else "jsonl"))
     summary = aggregate(scored, [t.name for t in targets])
     errors = int(summary["errors"].sum())
+    _say_errors(scored, summary)
     if args.json:
         print(
             json.dumps(
@@ -141,3 +142,16 @@ def _compare(args: argparse.Namespace) -> int:
         print(f"{len(cases)} rows × {len(targets)} targets → {output} (run {run.id}, {errors} failed)")
         print(summary.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     return 1 if errors else 0
+
+
+def _say_errors(scored: Any, summary: Any) -> None:
+    """On stderr, one line per target whose answers failed: how many, and the first one's reason (a wrong or
+    missing key fails every answer the same way, and the table alone does not say why)."""
+    if "error" not in scored.columns:
+        return
+    for row in summary.itertuples(index=False):
+        if not row.errors:
+            continue
+        failed = scored[(scored["target"] == row.target) & scored["error"].notna()]
+        first = failed["error"].iloc[0]
+        print(f"error: {row.target}: {row.errors} of {row.rows} answers failed; the first: {first}", file=sys.stderr)

@@ -13,7 +13,7 @@ import json
 import sys
 from typing import Any
 
-from studio.cli.common import add_load_args, count, load_options, say, warn
+from studio.cli.common import add_load_args, count, finding_lines, load_options, say, warn
 
 # Literal copies of studio.cost.bpe.ENCODINGS / studio.cost.tokens.COUNTING_MODES, so `studio --help` needs no
 # numpy or tiktoken.
@@ -112,9 +112,8 @@ def _validate(args: argparse.Namespace) -> int:
         return 0 if report.ok else 1
     verdict = say("valid") if report.ok else say("invalid")
     print(f"{args.path}: {count('examples', report.rows)}, {source.format}, {verdict}")
-    for label, counts in (("error", report.errors), ("warning", report.warnings), ("advice", report.advice)):
-        for key, n in counts.items():
-            print(f"  {label}: {key} × {n}")
+    for label, text in finding_lines(report, source.unit):
+        print(f"  {label}: {text}")
     if args.details:
         for finding in source.findings():
             print(f"  {where(finding['row'], finding['id'], finding['unit'])}: [{finding['key']}] {finding['message']}")

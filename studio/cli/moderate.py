@@ -39,7 +39,7 @@ def _moderate(args: argparse.Namespace) -> int:
     client = None
     if not args.offline and (key or args.base_url):
         profile = Profile(kind="compatible" if args.base_url else "openai", base_url=args.base_url)
-        client = make_client(profile, api_key=key or "none")
+        client = make_client(profile, api_key=key)
     elif not args.offline and not args.json:
         print("note: no OPENAI_API_KEY: using the offline blocklist, a much weaker check", file=sys.stderr)
     rows = frame["source_row"].tolist()

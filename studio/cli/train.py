@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from studio.cli.common import add_load_args, load, say
+from studio.cli.common import add_load_args, finding_lines, load, say
 from studio.core.training import DEFAULT_BASE_MODEL
 
 # A literal copy of studio.providers.profiles.PROVIDER_KINDS (a test keeps them equal): registering `train`
@@ -41,8 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     engine.add_argument("--warmup-ratio", type=float, help="share of the steps that warm the learning rate up")
     engine.add_argument(
         "--packing",
-        action="store_true",
-        help="pack the training set into rows of --max-length tokens; --batch-size then counts rows (auto: 1)",
+        action=argparse.BooleanOptionalAction,
+        help="pack the training set into rows of --max-length tokens; --batch-size then counts rows (auto: 1);"
+        " --no-packing turns a preset's packing off",
     )
     train.add_argument("--preset", help="start from this saved preset (the flags given override it)")
     train.add_argument("--save-preset", metavar="NAME", help="save these settings as a preset")
@@ -52,10 +53,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.set_defaults(func=_train)
 
 
-def _number(value: str) -> str | float | int:
+_FLAGS = {
+    "n_epochs": "--epochs",
+    "batch_size": "--batch-size",
+    "learning_rate_multiplier": "--learning-rate-multiplier",
+}
+"""The job's hyperparameters (OpenAI's names) that have a flag of another name; the engine options' flags are
+their names with dashes."""
+
+
+def _number(flag: str, value: str) -> str | float | int:
+    """``value`` of ``flag`` as "auto" or a number (ranges are checked later, with the others)."""
+    from studio.errors import StudioError
+
     if value == "auto":
         return value
-    number = float(value)
+    try:
+        number = float(value)
+    except ValueError:
+        raise StudioError(f"{flag} must be a number or auto, got {value!r}") from None
     return int(number) if number.is_integer() else number
 
 
@@ -67,33 +83,70 @@ def _jsonl(args: argparse.Namespace, path: str) -> bytes:
 
 
 def _settings(args: argparse.Namespace, workspace: Any) -> dict[str, Any]:
-    """The job's settings: the preset's (if named), then the flags given; saved as a preset if asked."""
-    from studio.errors import StudioError
-    from studio.providers.train_settings import ENGINE_OPTIONS, TrainSettings, apply_preset, save_preset
+    """The job's settings: the preset's (if named), then the flags given, every hyperparameter checked by the
+    engine's own check (:func:`studio.engine.hyperparameters.validate_hyperparameters`; OpenAI's ranges are of
+    the same kind) before anything is uploaded or recorded; saved as a preset if asked."""
+    from studio.providers.train_settings import ENGINE_OPTIONS, TrainSettings, apply_preset
 
     settings = TrainSettings()
     if args.preset:
         settings = apply_preset(workspace, args.preset, settings)
     values = settings.to_dict()
     given = {
-        "epochs": args.epochs,
-        "batch_size": args.batch_size,
-        "learning_rate_multiplier": args.learning_rate_multiplier,
+        "epochs": ("--epochs", args.epochs),
+        "batch_size": ("--batch-size", args.batch_size),
+        "learning_rate_multiplier": ("--learning-rate-multiplier", args.learning_rate_multiplier),
     }
-    values |= {key: _number(value) for key, value in given.items() if value is not None}
+    values |= {key: _number(flag, value) for key, (flag, value) in given.items() if value is not None}
     values |= {key: getattr(args, key) for key in ENGINE_OPTIONS if getattr(args, key) is not None}
     if args.seed is not None:
         values["seed"] = args.seed
-    if args.packing:
-        values["packing"] = True
+    if args.packing is not None:
+        values["packing"] = args.packing
+    _check_hyperparameters(values)
+    if args.save_preset:
+        _save_preset(args, workspace, values)
+    return values
+
+
+def _check_hyperparameters(values: dict[str, Any]) -> None:
+    """Refuse, naming the flag, a hyperparameter the engine would refuse (NaN, 0 epochs, 1.5 epochs...), and an
+    engine option that :class:`~studio.providers.train_settings.TrainSettings` would drop rather than send."""
+    from studio.engine.errors import HyperparameterError
+    from studio.engine.hyperparameters import validate_hyperparameters
+    from studio.errors import StudioError
+    from studio.providers.train_settings import ENGINE_OPTIONS, TrainSettings
+
+    request = {"n_epochs": values["epochs"], "batch_size": values["batch_size"]}
+    request |= {key: values[key] for key in ("learning_rate_multiplier", *ENGINE_OPTIONS, "packing")}
+    try:
+        validate_hyperparameters(request)
+    except HyperparameterError as exc:
+        key = (exc.param or "").rpartition(".")[2]
+        flag = _FLAGS.get(key, f"--{key.replace('_', '-')}")
+        raise StudioError(exc.message.replace(exc.param or flag, flag, 1)) from None
     checked = TrainSettings.from_dict(values)
     for key in ENGINE_OPTIONS:
         if values.get(key) is not None and getattr(checked, key) is None:
             low, high = ENGINE_OPTIONS[key][1:]
             raise StudioError(f"--{key.replace('_', '-')} must be between {low:g} and {high:g}, got {values[key]}")
-    if args.save_preset:
-        save_preset(workspace, args.save_preset, checked)
-    return values
+
+
+def _save_preset(args: argparse.Namespace, workspace: Any, values: dict[str, Any]) -> None:
+    """Save ``values`` as preset ``--save-preset`` and say so on stderr, with what a replaced preset held (saving
+    is local: --preview saves too, and says that it sent nothing)."""
+    from studio.providers.train_settings import TrainSettings, save_preset
+
+    name = args.save_preset.strip()
+    previous = save_preset(workspace, name, TrainSettings.from_dict(values))
+    if previous is None:
+        line = say("preset_saved", name=name)
+    else:
+        held = [f"{key}={value}" for key, value in previous.items() if value not in (None, "auto", False)]
+        line = say("preset_replaced", name=name, previous=", ".join(held) or say("preset_defaults"))
+    if args.preview:
+        line += say("preset_preview")
+    print(line, file=sys.stderr)
 
 
 def _checked(args: argparse.Namespace, path: str, what: str) -> bytes:
@@ -105,9 +158,8 @@ def _checked(args: argparse.Namespace, path: str, what: str) -> bytes:
     data = _jsonl(args, path)
     report = validate_bytes(data, model=args.model)
     if not report.ok:
-        raise JobError(
-            f"{Path(path).name} is not valid {what} data: " + ", ".join(f"{k} ×{n}" for k, n in report.errors.items())
-        )
+        errors = "; ".join(text for severity, text in finding_lines(report) if severity == "error")
+        raise JobError(f"{Path(path).name} is not valid {what} data: {errors}")
     return data
 
 
@@ -123,12 +175,12 @@ def _train(args: argparse.Namespace) -> int:
             raise JobError(f"--model is required for --provider {args.provider}")
         args.model = DEFAULT_BASE_MODEL
     profile = Profile(kind=args.provider, base_url=args.base_url, api_version=args.api_version)
+    workspace = Workspace(args.workspace)
+    settings = _settings(args, workspace)
     training = _checked(args, args.path, "training")
     validation = _checked(args, args.validation, "validation") if args.validation else None
     if profile.kind == "local" and not args.preview:
         ensure_engine(profile.url, log_dir=str(Path(args.workspace).parent) if args.workspace else None)
-    workspace = Workspace(args.workspace)
-    settings = _settings(args, workspace)
     ignored = [key for key in (*ENGINE_OPTIONS, "packing") if settings.get(key) not in (None, False)]
     if ignored and profile.kind not in ENGINE_KINDS:
         print(say("not_sent", provider=profile.kind, options=", ".join(ignored)), file=sys.stderr)
@@ -144,18 +196,24 @@ def _train(args: argparse.Namespace) -> int:
         )
         print(json.dumps(body, indent=2))
         return 0
-    client = make_client(profile, api_key=api_key_for(profile), max_retries=0)  # studio.providers.jobs retries
-    record = launch_job(
-        workspace,
-        client,
-        profile,
-        model=args.model,
-        training=training,
-        validation=validation,
-        settings=settings,
-        suffix=args.suffix,
-        metadata={"dataset": Path(args.path).name},
-    )
+    key = api_key_for(profile)
+    client = make_client(profile, api_key=key, max_retries=0)  # studio.providers.jobs retries
+    try:
+        record = launch_job(
+            workspace,
+            client,
+            profile,
+            model=args.model,
+            training=training,
+            validation=validation,
+            settings=settings,
+            suffix=args.suffix,
+            metadata={"dataset": Path(args.path).name},
+        )
+    except JobError as exc:
+        if key is None and getattr(exc.__cause__, "status_code", None) == 401:
+            raise JobError(f"{exc} Set OPENAI_API_KEY to the server's key.") from exc
+        raise
     if not args.json:
         print(f"job {record.job_id} on {profile.kind} ({args.model}): {record.status}")
     while args.wait and not record.finished:

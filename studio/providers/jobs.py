@@ -260,7 +260,8 @@ def launch_job(
     metadata: Mapping[str, str] | None = None,
     on_progress: Callable[[str, float], object] | None = None,
 ) -> JobRecord:
-    """Upload the files, create the job and record it; a failure is recorded with its explanation and re-raised.
+    """Upload the files, create the job and record it; any failure before the job exists is recorded
+    (``not_started``, with its explanation) and re-raised, so no record stays ``uploading``.
 
     The job is created with ``method`` (supervised, with the settings as hyperparameters) and ``metadata`` from
     :func:`job_metadata` (``metadata`` adds to it); bad metadata or suffix raise before any upload.
@@ -298,6 +299,9 @@ def launch_job(
         job = with_retries(lambda: client.fine_tuning.jobs.create(**options))
     except JobError as exc:
         _update(workspace, record_id, status="not_started", error=str(exc))
+        raise
+    except BaseException as exc:  # an SDK or programming error, Ctrl-C: never leave the record "uploading"
+        _update(workspace, record_id, status="not_started", error=f"{type(exc).__name__}: {exc}".rstrip(": "))
         raise
     _update(workspace, record_id, job_id=job.id, status=job.status)
     return get_job(workspace, record_id)

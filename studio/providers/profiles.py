@@ -86,7 +86,7 @@ def make_client(
     """
     import openai
 
-    from studio.providers.retry import IDEMPOTENCY_HEADER, request_key
+    from studio.providers.retry import IDEMPOTENCY_HEADER, NO_KEY, request_key
 
     def add_key(request: httpx.Request) -> None:
         key = request_key()
@@ -112,7 +112,7 @@ def make_client(
             azure_deployment=profile.deployment,
             **options,
         )
-    return openai.OpenAI(base_url=profile.url, api_key=api_key or "none", **options)
+    return openai.OpenAI(base_url=profile.url, api_key=api_key or NO_KEY, **options)
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,10 @@ QUOTA_STOP = (
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _REQUEST_KEY: contextvars.ContextVar[str | None] = contextvars.ContextVar("studio_request_key", default=None)
 _MIN_KEY = 8  # shorter "keys" ("none", "x") are placeholders; masking them would garble ordinary words
+NO_KEY = "none"
+"""What a client sends when the user gave no key (the SDK needs one; a server without keys ignores it)."""
+NO_KEY_SENT = "No API key was sent, and the server requires one (401)."
+KEY_REJECTED = "The API key was rejected (401). Check the key."
 
 
 # ---------------------------------------------------------------------------------------------- classification
@@ -212,6 +216,17 @@ def scrub_key(text: str, *, keys: Iterable[str | None] = (), exc: BaseException 
     return text
 
 
+def _sent_key(exc: BaseException) -> bool:
+    """Whether the failed request carried a key (not none, nor the :data:`NO_KEY` placeholder); True when the
+    request is unknown, so a 401 is then taken as a rejected key."""
+    request = getattr(exc, "request", None)
+    headers = getattr(request, "headers", None)
+    if headers is None:
+        return True
+    sent = (headers.get("authorization") or "").partition(" ")[2] or headers.get("api-key") or ""
+    return sent.strip() not in ("", NO_KEY)
+
+
 def explain_error(exc: BaseException, *, keys: Iterable[str | None] = ()) -> str:
     """A one-line, actionable explanation of an SDK exception after the retries (the key never in it)."""
     return scrub_key(_explanation(exc), keys=keys, exc=exc)
@@ -225,6 +240,8 @@ def describe_error(exc: BaseException, *, keys: Iterable[str | None] = (), limit
     text = f"HTTP {status}: {message}" if status else f"{type(exc).__name__}: {message}"
     if is_quota_error(exc):
         text += f" ({QUOTA_STOP})"
+    elif status == 401 and not _sent_key(exc):
+        text += " (no API key was sent)"
     return scrub_key(text, keys=keys, exc=exc)[:limit]
 
 
@@ -236,7 +253,7 @@ def _explanation(exc: BaseException) -> str:
     if isinstance(exc, openai.APIStatusError):
         code, _, message = _error_fields(exc)
         if exc.status_code == 401:
-            return "The API key was rejected (401). Check the key, or use the Local engine profile."
+            return KEY_REJECTED if _sent_key(exc) else NO_KEY_SENT
         if exc.status_code == 403 and code == "training_not_available":
             return f"Fine-tuning is not available to this account (403 training_not_available). {WIND_DOWN}"
         if exc.status_code == 403:

@@ -112,19 +112,22 @@ PRESET_FIELDS = ("epochs", "batch_size", "learning_rate_multiplier", "seed", *EN
 """What a preset keeps: the hyperparameters, not the model, suffix or budget of one launch."""
 
 
-def save_preset(workspace: Workspace, name: str, settings: TrainSettings) -> None:
-    """Keep ``settings``' hyperparameters (:data:`PRESET_FIELDS`) as preset ``name`` (replacing one of that name).
+def save_preset(workspace: Workspace, name: str, settings: TrainSettings) -> dict[str, Any] | None:
+    """Keep ``settings``' hyperparameters (:data:`PRESET_FIELDS`) as preset ``name``, replacing one of that name;
+    returns what the replaced preset held (None when it is new), so a caller can say what it overwrote.
     Raises :class:`StudioError` for a blank name or one over 64 characters."""
     name = name.strip()
     if not name or len(name) > 64:
         raise StudioError(f"a preset name must have 1 to 64 characters, got {len(name)}")
     kept = {key: value for key, value in settings.to_dict().items() if key in PRESET_FIELDS}
     with workspace.transaction() as db:
+        row = db.execute("SELECT settings FROM train_presets WHERE name = ?", (name,)).fetchone()
         db.execute(
             "INSERT INTO train_presets(name, settings, updated_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE"
             " SET settings = excluded.settings, updated_at = excluded.updated_at",
             (name, json.dumps(kept), time.time()),
         )
+    return None if row is None else json.loads(row[0])
 
 
 def preset_names(workspace: Workspace) -> list[str]:

@@ -95,7 +95,13 @@ def test_failed_requests_exit_1_with_their_errors_in_the_output(test_set, tmp_pa
     assert code == 1
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 16 and all(r["error"].startswith("HTTP 500") for r in rows)
-    assert json.loads(capsys.readouterr().out)["errors"] == 16
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["errors"] == 16
+    # why, on stderr, one line per target (a wrong key showed only the table before)
+    lines = captured.err.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("error: a: 8 of 8 answers failed; the first: HTTP 500")
+    assert lines[1].startswith("error: b: 8 of 8 answers failed; the first: HTTP 500")
 
 
 @pytest.mark.parametrize(

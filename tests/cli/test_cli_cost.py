@@ -53,6 +53,18 @@ def test_validate_text_lists_findings_with_lines(tmp_path, capsys):
     assert "line 12 (id 11): [data_type] the example is list, not an object" in out
 
 
+def test_validate_summarises_every_key_with_its_readable_message(tmp_path, capsys):
+    """The summary printed raw keys (``too_few_examples × 1``); each now says what its first finding says."""
+    bad = {"messages": [{"role": "user", "content": "x"}]}
+    path = write(tmp_path / "t.jsonl", [GOOD] * 6 + [bad, bad])
+    assert main(["validate", str(path)]) == 1
+    lines = capsys.readouterr().out.splitlines()[1:]
+    assert "  error: 8 examples; OpenAI requires at least 10 (too_few_examples)" in lines
+    assert "  error: line 7: no assistant message, and 1 more (example_missing_assistant_message × 2)" in lines
+    assert "  warning: line 7: no system message, and 1 more (missing_system_message × 2)" in lines
+    assert not [line for line in lines if line.rstrip().endswith("× 1")]
+
+
 @pytest.mark.parametrize(
     "extra,epochs",
     [

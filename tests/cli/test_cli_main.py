@@ -42,6 +42,19 @@ def test_workspace_flag_reaches_the_command_without_the_environment(tmp_path, ca
     assert str(db) in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("position", ["before", "after"])
+def test_workspace_flag_before_or_after_the_command(tmp_path, capsys, position):
+    """README: "Every command takes --workspace PATH"; after the command it was an unrecognized argument."""
+    db = tmp_path / position / "s.db"
+    flag = ["--workspace", str(db)]
+    argv = [*flag, "seed"] if position == "before" else ["seed", *flag]
+    assert main(argv) == 0
+    assert db.exists() and str(db) in capsys.readouterr().out
+    assert main(["jobs", "list", *flag]) == 0  # a nested command too
+    assert main(["--workspace", str(tmp_path / "x.db"), "jobs", "list", *flag]) == 0  # the last one wins
+    assert not (tmp_path / "x.db").exists()
+
+
 class _FakeApp:
     """Stands in for the Streamlit process: records how it was started, exits at once."""
 

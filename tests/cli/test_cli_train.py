@@ -65,7 +65,7 @@ def test_engine_options_presets_and_the_preview(tmp_path, capsys):
     assert again == {**hyper, "batch_size": 2}
 
     assert main([*base, "--lora-dropout", "2"]) == 2
-    assert "--lora-dropout must be between 0 and 0.9, got 2.0" in capsys.readouterr().err
+    assert "--lora-dropout must be >= 0 and <= 0.9, got 2.0" in capsys.readouterr().err  # the engine's check
     assert main([*base, "--preset", "nope"]) == 2
     assert "no training preset named 'nope'" in capsys.readouterr().err
 
@@ -132,3 +132,95 @@ def test_engine_options_for_openai_are_named_as_not_sent(tmp_path, capsys, monke
     assert "packing" not in hyper and "lora_rank" not in hyper
     assert main(args) == 0
     assert "not sent" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("provider", ["local", "openai"])
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        (["--learning-rate-multiplier", "nan"], "--learning-rate-multiplier must be > 0 and <= 10, got nan"),
+        (["--learning-rate-multiplier", "-1"], "--learning-rate-multiplier must be > 0 and <= 10, got -1"),
+        (["--learning-rate-multiplier", "x"], "--learning-rate-multiplier must be a number or auto, got 'x'"),
+        (["--epochs", "0"], "--epochs must be >= 1 and <= 50, got 0"),
+        (["--epochs", "-1"], "--epochs must be >= 1 and <= 50, got -1"),
+        (["--epochs", "1.5"], '--epochs must be an integer or "auto", got 1.5'),
+        (["--batch-size", "0"], "--batch-size must be >= 1 and <= 256, got 0"),
+        (["--lora-dropout", "nan"], "--lora-dropout must be >= 0 and <= 0.9, got nan"),
+    ],
+)
+def test_every_hyperparameter_is_checked_before_anything_is_uploaded_or_recorded(
+    tmp_path, capsys, monkeypatch, provider, flags, message
+):
+    """NaN crashed with a traceback after the upload and left a record "uploading"; 0 or 1.5 epochs were refused
+    by the engine only after the upload. Now: one line naming the flag, exit 2, nothing sent, nothing recorded."""
+    from studio.providers.jobs import list_jobs
+    from studio.storage.workspace import Workspace
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-never-used-here")
+    data = write_chat_file(tmp_path / "train.jsonl", n=10)
+    model = TINY if provider == "local" else "gpt-4o-mini-2024-07-18"
+    args = ["train", str(data), "--provider", provider, "--model", model, *flags]
+    for preview in ([], ["--preview"]):  # --preview printed "learning_rate_multiplier": NaN, not JSON
+        assert main([*args, *preview]) == 2
+        captured = capsys.readouterr()
+        assert captured.err == f"error: {message}\n" and captured.out == ""
+    assert list_jobs(Workspace()) == []
+
+
+def test_too_few_examples_is_said_in_words(tmp_path, capsys):
+    data = write_chat_file(tmp_path / "train8.jsonl", n=8)
+    assert main(["train", str(data), "--provider", "local", "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err == "error: train8.jsonl is not valid training data: 8 examples; OpenAI requires at least 10"
+        " (too_few_examples)\n"
+    )
+
+
+def test_saving_a_preset_says_so_and_what_it_replaced(tmp_path, capsys):
+    data = write_chat_file(tmp_path / "train.jsonl", n=10)
+    base = ["train", str(data), "--provider", "local", "--model", TINY, "--preview", "--save-preset", "tiny"]
+    assert main([*base, "--epochs", "2", "--packing"]) == 0
+    assert capsys.readouterr().err == "saved preset 'tiny'; --preview sent no job\n"
+    assert main([*base, "--epochs", "3"]) == 0
+    assert capsys.readouterr().err == "replaced preset 'tiny' (it was: epochs=2, packing=True); --preview sent no job\n"
+
+
+def test_no_packing_overrides_a_presets_packing(tmp_path, capsys):
+    data = write_chat_file(tmp_path / "train.jsonl", n=10)
+    base = ["train", str(data), "--provider", "local", "--model", TINY, "--preview"]
+    assert main([*base, "--packing", "--save-preset", "packed"]) == 0
+    capsys.readouterr()
+
+    def hyper(*flags):
+        assert main([*base, "--preset", "packed", *flags]) == 0
+        return json.loads(capsys.readouterr().out)["method"]["supervised"]["hyperparameters"]
+
+    assert hyper()["packing"] is True  # the preset's
+    assert "packing" not in hyper("--no-packing")  # the flag given wins: the engine's default, off
+    assert hyper("--packing")["packing"] is True
+
+
+@pytest.mark.parametrize(
+    "key,expected",
+    [
+        (None, "No API key was sent, and the server requires one (401). Set OPENAI_API_KEY to the server's key."),
+        ("sk-wrong", "The API key was rejected (401). Check the key."),
+    ],
+)
+def test_a_missing_key_is_not_called_rejected(tmp_path, capsys, monkeypatch, key, expected):
+    """Both cases said "The API key was rejected (401). Check the key, or use the Local engine profile.";
+    the failed launch is recorded as not started, never left "uploading"."""
+    from studio.providers.jobs import list_jobs
+    from studio.storage.workspace import Workspace
+    from studio.testing.server import Behaviour, TestServer
+
+    if key:
+        monkeypatch.setenv("OPENAI_API_KEY", key)
+    data = write_chat_file(tmp_path / "train.jsonl", n=10)
+    with TestServer(Behaviour(api_key="sk-server")) as server:
+        args = ["train", str(data), "--provider", "compatible", "--base-url", server.url, "--model", TINY]
+        assert main(args) == 2
+    assert capsys.readouterr().err == f"error: {expected}\n"
+    [record] = list_jobs(Workspace())
+    assert record.status == "not_started"

@@ -29,7 +29,11 @@ def test_a_configured_bearer_key_is_required(tmp_path):
         with pytest.raises(openai.AuthenticationError) as caught:
             server.client(api_key="sk-wrong").models.list()
         assert _error(caught.value)["code"] == "invalid_api_key"
-        assert httpx.get(f"{server.base_url}/v1/files").status_code == 401
+        assert _error(caught.value)["message"] == "Incorrect API key provided."
+        keyless = httpx.get(f"{server.base_url}/v1/files")  # no Authorization header: told so, as OpenAI does
+        assert keyless.status_code == 401
+        assert keyless.json()["error"]["message"].startswith("You didn't provide an API key. You need to provide")
+        assert keyless.json()["error"]["code"] is None
         models = {m.id for m in server.client(api_key="sk-secret").models.list()}
         assert "smollm2-135m-instruct" in models
         health = httpx.get(f"{server.base_url}/health").json()  # open: it says who answers, nothing secret

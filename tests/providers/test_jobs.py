@@ -311,3 +311,16 @@ def test_events_of_the_same_second_keep_the_order_the_api_lists_them_in():
     cloud = Cloud({"GET /v1/fine_tuning/jobs/ftjob-abc/events": [(200, body, None)]})
     got = [e.message for e in events(client_for(cloud), "ftjob-abc")]
     assert got == [m for _, _, m in reversed(listed)]
+
+
+def test_a_failure_that_is_not_a_job_error_never_leaves_the_record_uploading():
+    """A value the SDK cannot send (NaN is not JSON) failed after the upload with a ValueError, and the record
+    stayed "uploading" forever; it is now not_started with the error."""
+    cloud = Cloud({"POST /v1/files": [(200, file_object("file-1"), None)]})
+    workspace = Workspace()
+    nan = {"learning_rate_multiplier": float("nan")}
+    with pytest.raises(ValueError, match="JSON"):
+        launch_job(workspace, client_for(cloud), Profile("openai"), model="gpt-x", training=TRAIN, settings=nan)
+    [record] = list_jobs(workspace)
+    assert record.status == "not_started" and record.error.startswith("ValueError: ")
+    assert record.training_file == "file-1"

@@ -192,3 +192,23 @@ def test_keys_are_scrubbed_from_every_explanation():
 def test_the_policy_rejects_nonsense_before_any_request():
     with pytest.raises(ValueError, match="max_attempts must be at least 1, got 0"):
         RetryPolicy(max_attempts=0)
+
+
+def test_a_401_says_whether_a_key_was_sent():
+    """A compatible server refusing a request without a key said "The API key was rejected", as for a wrong key."""
+    wrong = _error(401, {"error": {"message": "Incorrect API key provided.", "code": "invalid_api_key"}})
+    assert explain_error(wrong) == "The API key was rejected (401). Check the key."
+    assert "no API key" not in describe_error(wrong)
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(401, json={"error": {"message": "Incorrect API key provided.", "code": None}})
+
+    keyless = make_client(
+        Profile("compatible", base_url="http://gpu-box:8000/v1"),
+        api_key=None,
+        http_client=httpx.Client(transport=httpx.MockTransport(answer)),
+    )
+    with pytest.raises(openai.AuthenticationError) as caught:
+        keyless.models.list()
+    assert explain_error(caught.value) == "No API key was sent, and the server requires one (401)."
+    assert describe_error(caught.value).endswith("(no API key was sent)")

@@ -223,8 +223,11 @@ def test_presets_are_saved_applied_and_kept_in_the_workspace(tmp_path):
         lora_rank=8,
         packing=True,
     )
-    save_preset(workspace, "small sets", TrainSettings(epochs=3))  # same name: replaced
+    replaced = save_preset(workspace, "small sets", TrainSettings(epochs=3))  # same name: replaced
     assert apply_preset(workspace, "small sets", TrainSettings()).epochs == 3
+    assert replaced is not None and replaced["epochs"] == 2 and replaced["packing"] is True  # what it was
+    assert save_preset(workspace, "new one", TrainSettings()) is None
+    delete_preset(workspace, "new one")
     assert delete_preset(workspace, "Big") and not delete_preset(workspace, "Big")
     assert preset_names(workspace) == ["small sets"]
     with pytest.raises(StudioError, match="no training preset named 'Big'"):

@@ -16,12 +16,23 @@ def get_engine(request: Request) -> Engine:
     return request.app.state.engine
 
 
+NO_API_KEY = (
+    "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth"
+    " (i.e. Authorization: Bearer YOUR_KEY)."
+)
+"""OpenAI's answer to a request without a key (its error ``code`` is null), told apart from a wrong key."""
+
+
 def authorize(request: Request) -> None:
-    """Require ``Authorization: Bearer <api_key>`` when the engine has a key (compared in constant time)."""
+    """Require ``Authorization: Bearer <api_key>`` when the engine has a key (compared in constant time); a
+    request without the header is told so, as OpenAI does, a wrong key that it is incorrect."""
     key = get_engine(request).api_key
     if key is None:
         return
-    scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+    header = (request.headers.get("authorization") or "").strip()
+    if not header:
+        raise AuthenticationError(NO_API_KEY)
+    scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), key.encode()):
         raise AuthenticationError("Incorrect API key provided.", code="invalid_api_key")
 
