@@ -35,6 +35,8 @@ from ui import keys
 from ui.frame import kept_choice, page_path
 from ui.settings import hyperparameter_inputs
 
+NO_VALUE = "—"
+"""What a table cell or a choice shows for "none" (a file-level finding's row, no preset)."""
 _SCAN = "_cost_scan"
 
 
@@ -203,11 +205,15 @@ def break_even_panel(model: str, estimate: CostEstimate, prices: PriceTable, tr:
 def findings_shown(findings: pd.DataFrame, tr: Translator) -> pd.DataFrame:
     """``findings`` (a report's, or :func:`~studio.cost.problems.problem_groups`) with ``severity``, ``key`` (the
     check) and ``message`` written in ``tr``'s language: the data keeps its English, the table shows this copy."""
-    return findings.assign(
+    shown = findings.assign(
         severity=[tr(f"cost.severity_{s}") for s in findings["severity"]],
         key=[tr.label("cost", f"check_{k}") for k in findings["key"]],
         message=[finding_message(m, tr.lang) for m in findings["message"]],
     )
+    for column in ("row", "id"):  # a finding about the whole file has neither: "—", not the table's "None"
+        if column in shown and shown[column].isna().any():
+            shown[column] = [NO_VALUE if pd.isna(v) else str(v) for v in shown[column]]
+    return shown
 
 
 def problems_panel(

@@ -53,7 +53,7 @@ from studio.providers.training_data import TrainingData, default_versions, prepa
 from studio.quality.splits import version_split
 from studio.storage.workspace import Workspace
 from ui import keys
-from ui.cost import findings_shown
+from ui.cost import NO_VALUE, findings_shown
 from ui.frame import kept_choice, page_path, secrets, show_errors
 from ui.playground import usage_code
 from ui.settings import hyperparameter_inputs
@@ -238,6 +238,7 @@ def launch_panel(workspace: Workspace, profile: Profile, settings: TrainSettings
 
 
 _OPTION_STEPS = {"lora_rank": 1, "lora_alpha": 1.0, "lora_dropout": 0.05, "max_length": 64, "warmup_ratio": 0.05}
+_SAVED_PRESET = "_train_saved_preset"
 _ENGINE_DEFAULTS = {"lora_rank": 16, "lora_alpha": 32, "lora_dropout": 0.0, "max_length": 1024, "warmup_ratio": 0.1}
 
 
@@ -247,8 +248,13 @@ def advanced_panel(workspace: Workspace, profile: Profile, settings: TrainSettin
     them under :data:`ui.keys.TRAIN_SETTINGS`)."""
     with st.expander(tr("train.advanced")):
         names = preset_names(workspace)
+        if saved := st.session_state.pop(_SAVED_PRESET, None):  # before the box: it shows the preset just saved
+            st.session_state["train_preset"] = saved
+            st.toast(tr("train.preset_saved", name=saved))
         left, right = st.columns([3, 1])
-        chosen = left.selectbox(tr("train.preset"), [None, *names], key="train_preset", format_func=lambda n: n or "—")
+        chosen = left.selectbox(
+            tr("train.preset"), [None, *names], key="train_preset", format_func=lambda n: n or NO_VALUE
+        )
         if right.button(tr("train.apply_preset"), disabled=chosen is None, key="train_apply_preset") and chosen:
             with show_errors():
                 settings = apply_preset(workspace, chosen, settings)
@@ -280,7 +286,8 @@ def advanced_panel(workspace: Workspace, profile: Profile, settings: TrainSettin
         if right.button(tr("train.save_preset"), disabled=not name.strip(), key="train_save_preset"):
             with show_errors():
                 save_preset(workspace, name, settings)
-                st.toast(tr("train.preset_saved", name=name.strip()))
+                st.session_state[_SAVED_PRESET] = name.strip()
+                st.rerun()
     return settings
 
 

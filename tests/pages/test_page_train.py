@@ -197,6 +197,8 @@ def test_advanced_options_presets_and_the_preview_request(tmp_path):
     at.text_input(key="train_preset_name").set_value("rank 8 packed").run()
     at.button(key="train_save_preset").click().run()
     assert preset_names(Workspace()) == ["rank 8 packed"]
+    assert at.selectbox(key="train_preset").value == "rank 8 packed"  # the box shows the preset just saved
+    assert not at.exception, at.exception
     at.number_input(key="train_lora_rank").set_value(None)
     at.checkbox(key="train_packing").uncheck().run()
     assert "lora_rank" not in sent()
@@ -221,3 +223,5 @@ def test_training_data_errors_are_listed_in_the_pages_language(tmp_path):
     findings = at.dataframe[0].value
     shown = set(zip(findings.iloc[:, 2], findings.iloc[:, 3], findings.iloc[:, 4], strict=True))
     assert ("error", "falta el mensaje del asistente", "no hay mensaje del asistente") in shown
+    assert findings.iloc[:, 0].tolist()[-1] == "13"  # the example's row, and no "None" for the file's findings
+    assert "—" in findings.iloc[:, 1].tolist() and not findings.iloc[:, :2].isna().any().any()
