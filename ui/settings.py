@@ -8,7 +8,7 @@ from typing import Any, Literal
 import streamlit as st
 
 from studio.i18n import Translator
-from studio.providers.train_settings import BATCH_SIZES, LR_MULTIPLIERS, TrainSettings
+from studio.providers.train_settings import BATCH_SIZES, LR_MULTIPLIERS, TrainSettings, menu
 from ui.frame import kept_choice
 
 
@@ -40,6 +40,8 @@ def hyperparameter_inputs(
     epochs: Literal["auto"] | int = (
         "auto" if mode == "auto" else int(where.number_input(tr("cost.epochs_value"), 1, 50, key=f"{prefix}_epochs"))
     )
-    batch = where.selectbox(tr("cost.batch_size"), BATCH_SIZES, key=f"{prefix}_batch", help=tr("cost.batch_help"))
-    lr = where.selectbox(tr("cost.lr"), LR_MULTIPLIERS, key=f"{prefix}_lr", help=tr("cost.lr_help"))
+    batches = menu(BATCH_SIZES, st.session_state[f"{prefix}_batch"])  # a preset's batch size 3 stays 3
+    batch = where.selectbox(tr("cost.batch_size"), batches, key=f"{prefix}_batch", help=tr("cost.batch_help"))
+    rates = menu(LR_MULTIPLIERS, st.session_state[f"{prefix}_lr"])
+    lr = where.selectbox(tr("cost.lr"), rates, key=f"{prefix}_lr", help=tr("cost.lr_help"))
     return epochs, batch, lr

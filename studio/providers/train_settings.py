@@ -60,15 +60,16 @@ class TrainSettings:
 
     @classmethod
     def from_dict(cls, saved: Mapping[str, Any] | None) -> TrainSettings:
-        """Settings from a kept dict; a missing or unusable value (e.g. a batch size no menu offers) is the
-        default, so an old session never breaks a page."""
+        """Settings from a kept dict; a missing or unusable value (out of the job's range, or of the wrong type)
+        is the default, so an old session never breaks a page. A value in range that no menu offers (batch size
+        3, from ``studio train --batch-size 3 --save-preset``) is kept: :func:`menu` adds it to the menu."""
         saved = saved or {}
         epochs = saved.get("epochs")
         return cls(
             model=saved.get("model"),
             epochs=int(epochs) if isinstance(epochs, int) and epochs >= 1 else "auto",
-            batch_size=_choice(saved.get("batch_size"), BATCH_SIZES),
-            learning_rate_multiplier=_choice(saved.get("learning_rate_multiplier"), LR_MULTIPLIERS),
+            batch_size=_kept(saved.get("batch_size"), int, 1, 256),
+            learning_rate_multiplier=_kept(saved.get("learning_rate_multiplier"), float, 0.0, 10.0),
             seed=saved.get("seed") if isinstance(saved.get("seed"), int) else None,
             suffix=str(saved.get("suffix") or ""),
             budget_usd=float(saved["budget_usd"]) if saved.get("budget_usd") else None,
@@ -92,8 +93,21 @@ class TrainSettings:
         return bool(self.budget_usd and usd is not None and usd > self.budget_usd)
 
 
-def _choice(value: Any, choices: tuple[Any, ...]) -> Any:
-    return value if value in choices else "auto"
+def _kept(value: Any, kind: type, low: float, high: float) -> Any:
+    """``value`` when it is "auto" or a ``kind`` number in (``low``, ``high``] (ints: [``low``, ``high``]), else
+    "auto"; the ranges are the engine's (:mod:`studio.engine.hyperparameters`), OpenAI's of the same kind."""
+    if value == "auto" or isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return "auto"
+    if kind is int:
+        return int(value) if float(value).is_integer() and low <= value <= high else "auto"
+    return float(value) if low < value <= high else "auto"
+
+
+def menu(choices: tuple[Any, ...], value: Any) -> tuple[Any, ...]:
+    """``choices`` (a menu: "auto", then numbers) with ``value`` in its place among them when it is not one."""
+    if value in choices:
+        return choices
+    return ("auto", *sorted([c for c in choices if c != "auto"] + [value]))
 
 
 def _option(key: str, value: Any) -> Any:

@@ -70,7 +70,7 @@ DEFAULTS = {
                 "budget_usd": 20.0,
             },
         ),
-        ({"epochs": 0, "batch_size": 3, "learning_rate_multiplier": 0.3}, {}),  # no menu offers these: defaults
+        ({"epochs": 0, "batch_size": 300, "learning_rate_multiplier": 30}, {}),  # out of the job's range: defaults
         ({"epochs": "7", "seed": "1", "suffix": None, "budget_usd": 0}, {}),
         (
             {"lora_rank": 8, "lora_alpha": 16, "lora_dropout": 0.05, "max_length": 512, "warmup_ratio": 0.0},
@@ -244,3 +244,22 @@ def test_a_checkpoint_table_leaves_out_the_validation_metrics_of_a_job_without_v
     table = checkpoints_table(found)
     assert list(table.columns) == ["step", "model", "train_loss"]
     assert table.to_dict("records") == [{"step": 3, "model": "ft:tiny:ckpt-3", "train_loss": 10.4}]
+
+
+def test_a_value_no_menu_offers_is_kept_through_a_preset_and_shown_in_the_menu(tmp_path):
+    """`studio train --batch-size 3 --learning-rate-multiplier 0.3 --save-preset x` saved "auto" for both (the
+    menus offer neither); a value in the job's range is now kept, and the page's menu gains it."""
+    from studio.providers.train_settings import BATCH_SIZES, LR_MULTIPLIERS, menu
+
+    workspace = Workspace(tmp_path / "w.db")
+    settings = TrainSettings.from_dict({"batch_size": 3, "learning_rate_multiplier": 0.3})
+    assert (settings.batch_size, settings.learning_rate_multiplier) == (3, 0.3)
+    save_preset(workspace, "x", settings)
+    applied = apply_preset(workspace, "x", TrainSettings())
+    assert (applied.batch_size, applied.learning_rate_multiplier) == (3, 0.3)
+    assert menu(BATCH_SIZES, 3) == ("auto", 1, 2, 3, 4, 8, 16, 32, 64, 128, 256)
+    assert menu(LR_MULTIPLIERS, 0.5) is LR_MULTIPLIERS
+    for bad in (0, 257, 2.5, "3", True, None):  # out of range or of the wrong type: the default
+        assert TrainSettings.from_dict({"batch_size": bad}).batch_size == "auto"
+    for bad in (0, -1, 11, float("nan")):
+        assert TrainSettings.from_dict({"learning_rate_multiplier": bad}).learning_rate_multiplier == "auto"
