@@ -144,6 +144,28 @@ def cli_app(home: Path, **kwargs: Any) -> Any:
     return create_app(home, validate_upload=validate_upload, **kwargs)
 
 
+def tiny_llama(vocab: int | Any, *, seed: int = 0, **config: Any) -> Any:
+    """A randomly initialised 2-layer Llama (hidden 64, 4 heads, 2 key/value heads, tied embeddings) seeded with
+    ``seed``, for ``vocab`` tokens or a tokenizer's (then with its bos/eos/pad ids); ``config`` adds to or
+    overrides the ``LlamaConfig`` (RoPE, head size...)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    if not isinstance(vocab, int):
+        config = {f"{name}_token_id": getattr(vocab, f"{name}_token_id") for name in ("bos", "eos", "pad")} | config
+        vocab = len(vocab)
+    settings: dict[str, Any] = {
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "tie_word_embeddings": True,
+    }
+    torch.manual_seed(seed)
+    return LlamaForCausalLM(LlamaConfig(vocab_size=vocab, **(settings | config)))
+
+
 def write_chat_file(path: Path, n: int = 12, *, style: str = "Arr matey") -> Path:
     """``n`` short chat examples (OpenAI's JSONL) in ``path``."""
     topics = [

@@ -43,29 +43,21 @@ def rope_model_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactor
     """A tiny random Llama whose config differs from transformers' defaults wherever the GGUF header reads it:
     SmolLM2's RoPE base of 100000 (the default is 10000), its norm epsilon, and a head size that is not
     hidden_size / heads."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import AutoTokenizer
+
+    from tests.engine_support import tiny_llama
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
+    folder = tmp_path_factory.mktemp("rope-llama")
+    tiny_llama(
+        tokenizer,
+        seed=2,
         intermediate_size=96,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
         head_dim=32,
         max_position_embeddings=384,
         rms_norm_eps=1e-5,
         rope_parameters={"rope_type": "default", "rope_theta": 100000.0},
-        tie_word_embeddings=True,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    folder = tmp_path_factory.mktemp("rope-llama")
-    torch.manual_seed(2)
-    LlamaForCausalLM(config).save_pretrained(folder)
+    ).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
 

@@ -54,19 +54,9 @@ def test_a_zero_row_stays_zero():
 
 
 def test_every_linear_is_replaced_and_tied_embeddings_stay_one_tensor():
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from tests.engine_support import tiny_llama
 
-    torch.manual_seed(3)
-    config = LlamaConfig(
-        vocab_size=320,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        tie_word_embeddings=True,
-    )
-    model = LlamaForCausalLM(config).eval()
+    model = tiny_llama(320, seed=3).eval()
     ids = torch.arange(12).mul(23).remainder(320).view(1, 12)  # a 12-token prompt
     with torch.inference_mode():
         prompt_logits = model(ids).logits
