@@ -35,8 +35,7 @@ from ui import keys
 from ui.frame import kept_choice, page_path
 from ui.settings import hyperparameter_inputs
 
-NO_VALUE = "—"
-"""What a table cell or a choice shows for "none" (a file-level finding's row, no preset)."""
+NO_VALUE = "—"  # what a table cell or a choice shows for "none" (a file-level finding's row, no preset)
 _SCAN = "_cost_scan"
 
 

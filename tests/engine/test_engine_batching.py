@@ -236,13 +236,19 @@ def test_requests_on_their_way_to_an_idle_loop_share_its_first_prefill(tiny, mon
 
 
 def _logits_by_row(monkeypatch):
-    """Record the logits each row samples from, keyed by the row's own generator (one per request)."""
+    """Record the logits each row samples from, keyed by the row's own generator (one per request), once every
+    earlier loop is idle (a cancelled row of another test may still be finishing its step)."""
     from studio.engine import batching
 
+    idle = lambda: all(loop._thread is None for loop in batching.loops())  # noqa: E731
+    wait_until(idle, timeout=60, message="earlier tests' loops done")
     seen: dict[int, list] = {}
     sample = batching._sample
 
+    alive = []  # the generators, kept so that no id is reused by a later row's
+
     def recording(logits, temperature, top_p, generator):
+        alive.append(generator)
         seen.setdefault(id(generator), []).append(logits.clone())
         return sample(logits, temperature, top_p, generator)
 
@@ -260,11 +266,7 @@ def test_in_exact_mode_a_row_computes_bit_for_bit_the_logits_it_computes_alone(t
     one loop")."""
     import torch
 
-    from studio.engine import batching
-
     requests = [(p, {"max_tokens": 10, "temperature": 0}) for p in PROMPTS]
-    idle = lambda: all(loop._thread is None for loop in batching.loops())  # noqa: E731
-    wait_until(idle, timeout=60, message="earlier tests' loops done")  # only this test's rows are recorded
     seen = _logits_by_row(monkeypatch)
     alone = []
     for prompt, params in requests:
